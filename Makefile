@@ -1,0 +1,35 @@
+# vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The pinned torch is installed before vaekit so that vaekit's torch range is already met:
+# on a CPU-only machine this is the local CPU wheel, never a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	@bash scripts/ensure-fashion-mnist.sh $(PY)
+	$(VENV)/bin/vaekit train --data fashion-mnist --model conv --epochs 10 --out $(DEMO_OUT) --overwrite
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+test: lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,29 @@
+"""vaekit: Variational Autoencoders, from raw data to a trained model and what it is used for.
+
+    run = vaekit.train(data="fashion-mnist", model="conv", epochs=5, out="runs/fm")
+    model = vaekit.load("runs/fm")
+    images = model.sample(16)
+
+Importing vaekit is cheap: the heavy modules (torch among them) load on first use.
+"""
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": "vaekit.api.train",
+    "Run": "vaekit.api.train",
+    "load": "vaekit.api.model",
+    "Model": "vaekit.api.model",
+    "VaekitError": "vaekit.errors",
+}
+
+__all__ = ["Model", "Run", "VaekitError", "__version__", "load", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")

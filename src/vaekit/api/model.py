@@ -1,0 +1,111 @@
+"""`vaekit.Model`: a trained VAE bound to how its data is scaled. Not an nn.Module.
+
+Inputs are images (B, C, H, W) -- or (B, H, W) for one channel -- as uint8 (or the dataset's
+integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on the CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.apps import generate
+from vaekit.data.batches import scale
+from vaekit.errors import VaekitError
+from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.factory import ModelConfig
+from vaekit.models.io import load_model
+from vaekit.models.vae import VAE, LossOutput
+
+
+class Model:
+    """A trained VAE: encode, decode, sample, reconstruct and score images."""
+
+    def __init__(self, vae: VAE, config: ModelConfig, run_config: dict[str, Any]) -> None:
+        self.vae = vae.eval()
+        self.config = config
+        self.run_config = run_config
+        self.max_value = float(run_config.get("data", {}).get("max_value", 255))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.config.shape)  # type: ignore[return-value]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def prepare(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device."""
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        if t.dim() == 3 and self.shape[0] == 1:
+            t = t.unsqueeze(1)
+        if t.dim() != 4 or tuple(t.shape[1:]) != self.shape:
+            raise VaekitError(
+                f"expected images shaped (B, {', '.join(map(str, self.shape))}), "
+                f"got {tuple(t.shape)}"
+            )
+        t = t.to(torch.float32) if t.is_floating_point() else scale(t, self.max_value)
+        if t.numel() and (t.min() < 0 or t.max() > 1):
+            raise VaekitError(
+                f"pixel values must be in [0, 1] as floats or [0, {self.max_value:g}] as integers"
+            )
+        return t.to(self.device)
+
+    @torch.no_grad()
+    def encode(self, x: np.ndarray | torch.Tensor) -> DiagonalGaussian:
+        """q(z|x) for images x; `.mean` and `.std` are (B, Z)."""
+        qz = self.vae.encode(self.prepare(x))
+        return DiagonalGaussian(qz.mean.cpu(), qz.logvar.cpu())
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The likelihood's mean for latents z (B, Z): images (B, C, H, W)."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise VaekitError(
+                f"expected latents shaped (B, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        return self.vae.decode(z).mean.cpu()
+
+    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible."""
+        if n < 1:
+            raise VaekitError(f"the number of samples must be at least 1, got {n}")
+        generator = torch.Generator(self.device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        return generate.sample(self.vae, n, generator, temperature).cpu()
+
+    def reconstruct(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Reconstructions (B, C, H, W) in [0, 1] through the posterior mean."""
+        return generate.reconstruct(self.vae, self.prepare(x)).cpu()
+
+    @torch.no_grad()
+    def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0) -> LossOutput:
+        """Per-example terms (B,) in nats, one posterior sample each: loss = rec + kl = -ELBO."""
+        generator = torch.Generator(self.device).manual_seed(seed)
+        out = self.vae.loss(self.prepare(x), generator)
+        return LossOutput(out.loss.cpu(), out.rec.cpu(), out.kl.cpu())
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"Model({c.family}, shape={tuple(c.shape)}, latent_dim={c.latent_dim}, "
+            f"likelihood={c.likelihood})"
+        )
+
+
+def load(rundir: str | Path, device: str = "cpu") -> Model:
+    """Load the model of a run directory (config.json + model.safetensors)."""
+    vae, config, run_config = load_model(rundir, device)
+    return Model(vae, config, run_config)

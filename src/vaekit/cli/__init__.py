@@ -1,0 +1,1 @@
+"""`vaekit <command>`: parse, build a config, call the library, render. Nothing else."""

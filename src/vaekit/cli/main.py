@@ -1,0 +1,49 @@
+"""The `vaekit` command. Each subcommand lives in its own module with `add_parser` and `run`;
+heavy imports (torch) happen inside `run`, so `vaekit --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vaekit import __version__
+from vaekit.cli import reconstruct, sample, train
+
+COMMANDS = (train, sample, reconstruct)
+
+EPILOG = """examples:
+  vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm
+  vaekit sample runs/fm -n 64 -o samples.png
+  vaekit reconstruct runs/fm -n 16 -o reconstructions.png
+
+Run `vaekit COMMAND --help` for the options of each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaekit",
+        description="Variational Autoencoders: train on your data, then sample and reconstruct.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from vaekit.errors import VaekitError
+
+    try:
+        code = args.run(args)
+    except VaekitError as err:
+        print(f"vaekit: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nvaekit: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

@@ -1,0 +1,1 @@
+"""Where bytes become tensors: the dataset registry, file lookup, readers and the batch store."""

@@ -1,0 +1,69 @@
+"""Name -> dataset spec: files and their checksums, image shape, value range, splits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vaekit.errors import VaekitError
+
+# A reader turns the located files (role -> path) into raw arrays:
+# {"train_images": (N, C, H, W) uint8, "train_labels": (N,), "test_images": ..., "test_labels": ...}
+# The test arrays are absent for datasets without an official test split.
+Reader = Callable[[dict[str, Path], "DatasetSpec"], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a dataset. `sha256` is of the decompressed bytes (Debian recompresses .gz)."""
+
+    role: str
+    name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    shape: tuple[int, int, int]  # (C, H, W)
+    max_value: int  # the largest pixel value; scaling divides by it
+    reader: Reader
+    files: tuple[FileSpec, ...] = ()
+    system_dirs: tuple[str, ...] = ()
+    has_test_split: bool = True
+    classes: tuple[str, ...] = field(default=())
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"dataset {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> DatasetSpec:
+    _ensure_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise VaekitError(
+            f"unknown dataset {name!r}: known datasets are {known}, or give a path"
+        ) from None
+
+
+def dataset_names() -> list[str]:
+    _ensure_builtins()
+    return sorted(_REGISTRY)
+
+
+def _ensure_builtins() -> None:
+    # The built-in entries live in their own module; importing it registers them.
+    from vaekit.data import builtin  # noqa: F401

@@ -1,0 +1,87 @@
+"""Save and load a model directory: config.json + model.safetensors.
+
+The one place a model touches files. Weights are safetensors (loading never unpickles) and the
+config is JSON, checked key by key, so nothing read from a user's file can run code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vaekit.config import from_dict
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write, write_json
+from vaekit.models.factory import ModelConfig, build_vae
+from vaekit.models.vae import VAE
+
+SCHEMA_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def write_config(folder: str | Path, config: dict[str, Any]) -> None:
+    """Write config.json; `config` holds a "model" section and anything else the caller adds."""
+    write_json(Path(folder) / CONFIG_FILE, {"schema_version": SCHEMA_VERSION, **config})
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / CONFIG_FILE
+    if not Path(folder).is_dir():
+        raise VaekitError(f"{folder}: not a folder (expected a vaekit run directory)")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: missing; is {folder} a vaekit run directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise VaekitError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict) or "model" not in config:
+        raise VaekitError(f"{path}: no 'model' section")
+    version = config.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise VaekitError(f"{path}: schema version {version!r}, this vaekit reads {SCHEMA_VERSION}")
+    return config
+
+
+def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+
+
+def load_model(
+    folder: str | Path, device: str | torch.device = "cpu"
+) -> tuple[VAE, ModelConfig, dict[str, Any]]:
+    """Rebuild the VAE from config.json and fill it from model.safetensors.
+
+    Returns the model (in eval mode), its ModelConfig and the whole config dict.
+    """
+    config = read_config(folder)
+    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    model = build_vae(model_config)
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        state = load_file(str(path), device=str(device))
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: missing (the run has no saved weights yet)") from None
+    except (SafetensorError, OSError) as err:
+        raise VaekitError(f"{path}: not a readable safetensors file ({err})") from None
+    missing, unexpected = _compare_keys(model.state_dict(), state)
+    if missing or unexpected:
+        raise VaekitError(
+            f"{path}: weights do not match config.json "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise VaekitError(f"{path}: weights do not match config.json ({err})") from None
+    return model.to(device).eval(), model_config, config
+
+
+def _compare_keys(expected: dict, found: dict) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(found)), sorted(set(found) - set(expected))

@@ -1,0 +1,1 @@
+"""Pictures and plots a person wants to look at."""

@@ -1,0 +1,46 @@
+"""Image grids as PNG files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vaekit.files import atomic_write
+
+
+def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> Image.Image:
+    """Tile images (N, C, H, W) in [0, 1] into one picture, ncols per row (default square).
+
+    Small images are enlarged (nearest neighbour) so that a cell is at least 56 pixels high.
+    """
+    n, c, h, w = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    zoom = max(1, math.ceil(56 / h))
+    pixels = (images.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    pixels = pixels.repeat_interleave(zoom, 2).repeat_interleave(zoom, 3)
+    h, w = h * zoom, w * zoom
+    grid = np.full((c, nrows * (h + pad) + pad, ncols * (w + pad) + pad), 255, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top : top + h, left : left + w] = pixels[i].numpy()
+    mode = "L" if c == 1 else "RGB"
+    return Image.fromarray(grid[0] if c == 1 else grid.transpose(1, 2, 0), mode)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, ncols: int | None = None) -> None:
+    picture = image_grid(images, ncols)
+    atomic_write(path, lambda p: picture.save(p, format="PNG"))
+
+
+def pairs_grid(inputs: torch.Tensor, outputs: torch.Tensor, ncols: int = 8) -> torch.Tensor:
+    """Interleave rows: ncols inputs, then their ncols outputs below them, and so on."""
+    rows = []
+    for start in range(0, len(inputs), ncols):
+        rows += [inputs[start : start + ncols], outputs[start : start + ncols]]
+    return torch.cat(rows)

@@ -1,0 +1,45 @@
+"""Callbacks that come with vaekit: a progress bar with the running loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vaekit.training.loop import Callback
+
+
+class ProgressBar(Callback):
+    """One tqdm bar over all steps, showing the epoch and the running (smoothed) loss."""
+
+    def __init__(self, refresh_every: int = 10) -> None:
+        self.refresh_every = refresh_every
+        self.bar = None
+        self.running: float | None = None
+        self.steps_per_epoch = 0
+
+    def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.steps_per_epoch = steps_per_epoch
+        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=True)
+
+    def on_step(self, step: int, epoch: int, loss: torch.Tensor) -> None:
+        if step % self.refresh_every:
+            return
+        value = loss.item()
+        self.running = value if self.running is None else 0.9 * self.running + 0.1 * value
+        self.bar.set_description(f"epoch {epoch}", refresh=False)
+        self.bar.set_postfix(loss=f"{self.running:.2f}", refresh=False)
+        self.bar.update(step - self.bar.n)
+
+    def on_epoch_end(self, record: dict[str, Any], model: torch.nn.Module) -> None:
+        self.bar.update(record["epoch"] * self.steps_per_epoch - self.bar.n)
+        summary = f"train {record['train']['loss']:.2f}"
+        if "val" in record:
+            summary += f" val {record['val']['loss']:.2f}"
+        self.bar.set_postfix_str(summary)
+
+    def on_train_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

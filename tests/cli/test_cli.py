@@ -1,0 +1,187 @@
+"""The `vaekit` command as a user runs it, asserting on what it writes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import load_file
+
+from tests.conftest import idx_bytes, write_idx_folder
+from vaekit.cli.main import main
+
+
+def vaekit(*args: str) -> int:
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exit:
+        return exit.code
+    raise AssertionError("main() must exit")
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", out, "--quiet") == 0
+    return out
+
+
+def test_train_writes_the_whole_run_directory(digits_run: Path):
+    files = {p.name for p in digits_run.iterdir()}
+    assert files == {
+        "config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "samples.png",
+        "reconstructions.png",
+        "curves.png",
+    }
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["schema_version"] == 1
+    assert {"vaekit_version", "torch_version", "model", "data", "training"} <= set(config)
+    assert config["data"]["name"] == "digits" and len(config["data"]["sha256"]) == 64
+    assert config["model"]["family"] == "conv" and config["model"]["shape"] == [1, 8, 8]
+    assert config["training"]["epochs"] == 1 and config["training"]["val_fraction"] == 0.1
+    weights = load_file(str(digits_run / "model.safetensors"))
+    assert any(k.startswith("encoder.") for k in weights)
+
+    lines = [json.loads(s) for s in (digits_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    epoch, final = lines
+    assert set(epoch) == {"epoch", "time_s", "train", "val"} and epoch["epoch"] == 1
+    for split in ("train", "val"):
+        assert set(epoch[split]) == {"loss", "rec", "kl"}
+        assert epoch[split]["loss"] == pytest.approx(epoch[split]["rec"] + epoch[split]["kl"])
+    assert set(final) == {"final", "test"} and final["final"] is True
+    assert set(final["test"]) == {"loss", "rec", "kl"}
+
+    samples = Image.open(digits_run / "samples.png")
+    assert samples.mode == "L" and samples.size[0] > 8 * 8
+    assert Image.open(digits_run / "curves.png").size[0] > 100
+
+
+def test_val_fraction_zero_has_no_val(tmp_path: Path, idx_folder: Path):
+    out = tmp_path / "run"
+    code = vaekit(
+        "train",
+        "--data",
+        idx_folder,
+        "--model",
+        "mlp",
+        "--hidden-dims",
+        "16",
+        "--latent-dim",
+        "2",
+        "--epochs",
+        "2",
+        "--val-fraction",
+        "0",
+        "--out",
+        out,
+        "--quiet",
+        "--likelihood",
+        "gaussian",
+        "--gaussian-std",
+        "0.2",
+    )
+    assert code == 0
+    lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [set(line) for line in lines[:2]] == [{"epoch", "time_s", "train"}] * 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["likelihood"] == "gaussian" and config["model"]["gaussian_std"] == 0.2
+    assert config["model"]["hidden_dims"] == [16]
+
+
+def test_sample_and_reconstruct(digits_run: Path, tmp_path: Path, capsys):
+    png, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    assert vaekit("sample", digits_run, "-n", "10", "-o", png, "--seed", "3", "--npy", npy) == 0
+    array = np.load(npy)
+    assert array.shape == (10, 1, 8, 8) and array.dtype == np.float32
+    assert array.min() >= 0 and array.max() <= 1
+    vaekit("sample", digits_run, "-n", "10", "-o", png, "--seed", "3", "--npy", tmp_path / "t.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), array)
+    assert Image.open(png).size[0] > 0
+
+    rec = tmp_path / "r.png"
+    assert (
+        vaekit("reconstruct", digits_run, "-n", "16", "-o", rec, "--npy", tmp_path / "r.npy") == 0
+    )
+    assert np.load(tmp_path / "r.npy").shape == (16, 1, 8, 8)
+    width, height = Image.open(rec).size
+    assert height > width / 4  # two rows of 8: inputs above reconstructions
+    assert "reconstructions" in capsys.readouterr().out
+
+
+def test_existing_out_needs_overwrite(digits_run: Path, capsys):
+    assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", digits_run) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--data", "nope"], "unknown dataset 'nope'"),
+        (["train", "--epochs", "0"], "expected a positive integer"),
+        (["train", "--hidden-dims", "4,x"], "comma-separated integers"),
+        (["train", "--val-fraction", "1.5"], "fraction in [0, 1)"),
+        (["train", "--model", "transformer"], "invalid choice"),
+        (["sample", "/no/such/run"], "not a folder"),
+        (["sample", ".", "-o", "out.jpg"], "expected a .png file name"),
+    ],
+)
+def test_user_mistakes_get_one_line_errors(args, message, capsys):
+    assert vaekit(*args) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_corrupt_idx_through_the_real_command(tmp_path: Path):
+    folder = write_idx_folder(tmp_path / "bad", gz=False)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((20, 12, 12)))[:-50])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vaekit",
+            "train",
+            "--data",
+            str(folder),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"vaekit: error: {folder / 't10k-images-idx3-ubyte'}: truncated IDX file: "
+        "shape (20, 12, 12) needs 2880 data bytes, found 2830"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_documents_every_option(capsys):
+    assert vaekit("train", "--help") == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--data",
+        "--model",
+        "--hidden-dims",
+        "--channels",
+        "--latent-dim",
+        "--likelihood",
+        "--gaussian-std",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--seed",
+        "--val-fraction",
+        "--out",
+        "--overwrite",
+    ):
+        assert option in text

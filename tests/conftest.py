@@ -1,0 +1,50 @@
+"""Shared test helpers: tiny IDX files written by the tests themselves (no network, no
+dependence on installed datasets)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array in the IDX format."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_folder(
+    folder: Path,
+    n_train: int = 60,
+    n_test: int = 20,
+    size: int = 12,
+    gz: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Four IDX files with simple learnable images: a bright square whose place is the label."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 4, n).astype(np.uint8)
+        images = (rng.random((n, size, size)) * 40).astype(np.uint8)
+        half = size // 2
+        for i, label in enumerate(labels):
+            r, c = divmod(int(label), 2)
+            images[i, r * half : (r + 1) * half, c * half : (c + 1) * half] = 230
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            data = idx_bytes(array)
+            name = f"{prefix}-{kind}-ubyte"
+            if gz:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+            else:
+                (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def idx_folder(tmp_path: Path) -> Path:
+    return write_idx_folder(tmp_path / "idx")

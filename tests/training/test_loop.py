@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from tests.conftest import write_idx_folder
+from vaekit.data.datasets import open_dataset
+from vaekit.errors import VaekitError
+from vaekit.models.factory import ModelConfig, build_vae
+from vaekit.training.loop import Callback, TrainConfig, fit, mean_loss
+
+
+def _setup(tmp_path, family="mlp", seed=0):
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=64, n_test=16))
+    torch.manual_seed(seed)
+    model = build_vae(ModelConfig(shape=ds.shape, family=family, latent_dim=2, hidden_dims=(32,)))
+    return ds, model
+
+
+@pytest.mark.parametrize("family", ["mlp", "conv"])
+def test_loss_decreases_on_a_tiny_dataset(tmp_path, family):
+    ds, model = _setup(tmp_path, family)
+    before = mean_loss(model, ds.test, 16)["loss"]
+    history = fit(model, ds.train, ds.test, TrainConfig(epochs=15, batch_size=16, lr=3e-3))
+    assert len(history) == 15
+    assert history[-1]["train"]["loss"] < 0.8 * history[0]["train"]["loss"]
+    assert mean_loss(model, ds.test, 16)["loss"] < 0.8 * before
+    assert set(history[0]) == {"epoch", "time_s", "train", "val"}
+
+
+def test_same_seed_same_numbers(tmp_path):
+    runs = []
+    for _ in range(2):
+        ds, model = _setup(tmp_path)
+        runs.append(fit(model, ds.train, None, TrainConfig(epochs=2, batch_size=10, seed=4)))
+    assert [r["train"] for r in runs[0]] == [r["train"] for r in runs[1]]
+    assert "val" not in runs[0][0]
+
+
+def test_mean_loss_is_deterministic_for_a_seed(tmp_path):
+    ds, model = _setup(tmp_path)
+    assert mean_loss(model, ds.test, 8, seed=1) == mean_loss(model, ds.test, 8, seed=1)
+    assert mean_loss(model, ds.test, 8, seed=1) != mean_loss(model, ds.test, 8, seed=2)
+
+
+def test_callbacks_see_every_step_and_epoch(tmp_path):
+    ds, model = _setup(tmp_path)
+    seen = {"steps": 0, "epochs": [], "start": None, "end": False}
+
+    class Spy(Callback):
+        def on_train_start(self, total, per_epoch):
+            seen["start"] = (total, per_epoch)
+
+        def on_step(self, step, epoch, loss):
+            seen["steps"] += 1
+
+        def on_epoch_end(self, record, model):
+            seen["epochs"].append(record["epoch"])
+
+        def on_train_end(self):
+            seen["end"] = True
+
+    fit(model, ds.train, None, TrainConfig(epochs=3, batch_size=25), [Spy()])
+    assert seen == {"steps": 9, "epochs": [1, 2, 3], "start": (9, 3), "end": True}
+
+
+def test_diverging_loss_is_a_clear_error(tmp_path):
+    ds, model = _setup(tmp_path)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(VaekitError, match="lower learning rate"):
+        fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16))
+
+
+def test_config_validation():
+    for bad in (TrainConfig(epochs=0), TrainConfig(lr=-1), TrainConfig(val_fraction=1.0)):
+        with pytest.raises(VaekitError):
+            bad.validate()
