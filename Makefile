@@ -21,12 +21,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/vaekit train --data fashion-mnist --model conv --epochs 10 --out $(DEMO_OUT) --overwrite
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 format: $(VENV)/.installed
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test: lint
 	$(PY) -m pytest
