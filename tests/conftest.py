@@ -48,3 +48,25 @@ def write_idx_folder(
 @pytest.fixture
 def idx_folder(tmp_path: Path) -> Path:
     return write_idx_folder(tmp_path / "idx")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dirs(tmp_path_factory, monkeypatch):
+    """No test downloads or reads the user's cache: an empty cache, downloads switched off
+    (the download tests switch them on against their own local server)."""
+    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("VAEKIT_OFFLINE", "1")
+    monkeypatch.delenv("VAEKIT_DATA", raising=False)
+
+
+def write_npz(path: Path, n: int = 600, size: int = 16, seed: int = 0) -> Path:
+    """An .npz of uint8 images (a bright square whose corner is the label) with labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    images = (rng.random((n, size, size)) * 60).astype(np.uint8)
+    half = size // 2
+    for i, label in enumerate(labels):
+        r, c = divmod(int(label), 2)
+        images[i, r * half : (r + 1) * half, c * half : (c + 1) * half] = 220
+    np.savez(path, images=images, labels=labels)
+    return path

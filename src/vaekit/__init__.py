@@ -15,12 +15,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "train": "vaekit.api.train",
     "Run": "vaekit.api.train",
+    "resume": "vaekit.api.train",
     "load": "vaekit.api.model",
     "Model": "vaekit.api.model",
     "VaekitError": "vaekit.errors",
 }
 
-__all__ = ["Model", "Run", "VaekitError", "__version__", "load", "train"]
+__all__ = ["Model", "Run", "VaekitError", "__version__", "load", "resume", "train"]
 
 
 def __getattr__(name: str) -> Any:

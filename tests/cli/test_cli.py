@@ -32,6 +32,7 @@ def digits_run(tmp_path_factory) -> Path:
 def test_train_writes_the_whole_run_directory(digits_run: Path):
     files = {p.name for p in digits_run.iterdir()}
     assert files == {
+        "checkpoint",
         "config.json",
         "model.safetensors",
         "metrics.jsonl",
@@ -47,6 +48,10 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
     assert config["training"]["epochs"] == 1 and config["training"]["val_fraction"] == 0.1
     weights = load_file(str(digits_run / "model.safetensors"))
     assert any(k.startswith("encoder.") for k in weights)
+    assert {p.name for p in (digits_run / "checkpoint").iterdir()} == {
+        "state.safetensors",
+        "state.json",
+    }
 
     lines = [json.loads(s) for s in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2

@@ -5,7 +5,7 @@ from tests.conftest import write_idx_folder
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.training.loop import Callback, TrainConfig, fit, mean_loss
+from vaekit.training.loop import Callback, TrainConfig, fit, make_state, mean_loss
 
 
 def _setup(tmp_path, family="mlp", seed=0):
@@ -46,20 +46,20 @@ def test_callbacks_see_every_step_and_epoch(tmp_path):
     seen = {"steps": 0, "epochs": [], "start": None, "end": False}
 
     class Spy(Callback):
-        def on_train_start(self, total, per_epoch):
-            seen["start"] = (total, per_epoch)
+        def on_train_start(self, total, state):
+            seen["start"] = (total, state.step)
 
         def on_step(self, step, epoch, loss):
             seen["steps"] += 1
 
-        def on_epoch_end(self, record, model):
+        def on_epoch_end(self, record, state):
             seen["epochs"].append(record["epoch"])
 
         def on_train_end(self):
             seen["end"] = True
 
     fit(model, ds.train, None, TrainConfig(epochs=3, batch_size=25), [Spy()])
-    assert seen == {"steps": 9, "epochs": [1, 2, 3], "start": (9, 3), "end": True}
+    assert seen == {"steps": 9, "epochs": [1, 2, 3], "start": (9, 0), "end": True}
 
 
 def test_diverging_loss_is_a_clear_error(tmp_path):
@@ -75,3 +75,37 @@ def test_config_validation():
     for bad in (TrainConfig(epochs=0), TrainConfig(lr=-1), TrainConfig(val_fraction=1.0)):
         with pytest.raises(VaekitError):
             bad.validate()
+
+
+def test_binarize_draws_fresh_bits_each_step(tmp_path):
+    ds, model = _setup(tmp_path)
+    seen = []
+    original = model.loss
+
+    def spy(x, generator=None):
+        seen.append(x.clone())
+        return original(x, generator)
+
+    model.loss = spy
+    fit(model, ds.train, None, TrainConfig(epochs=2, batch_size=64, binarize=True))
+    assert len(seen) == 2
+    for x in seen:
+        assert set(x.unique().tolist()) <= {0.0, 1.0}
+    # The same images (one batch holds them all), binarized afresh in each epoch.
+    assert not torch.equal(seen[0].sum(0), seen[1].sum(0))
+    # Evaluation binarizes once, with a fixed seed: the same bits every time.
+    assert mean_loss(model, ds.test, 8, binarize=True) == mean_loss(
+        model, ds.test, 8, binarize=True
+    )
+
+
+def test_optimizers(tmp_path):
+    for name, cls in (
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("sgd", torch.optim.SGD),
+    ):
+        _, model = _setup(tmp_path)
+        assert type(make_state(model, TrainConfig(optimizer=name)).optimizer) is cls
+    with pytest.raises(VaekitError, match="unknown optimizer"):
+        TrainConfig(optimizer="lbfgs").validate()

@@ -1,11 +1,13 @@
-"""`vaekit.train`: data in, run directory out.
+"""`vaekit.train` and `vaekit.resume`: data in, run directory out.
 
 run = vaekit.train(data="digits", model="mlp", epochs=3, out="runs/digits")
 run.model.sample(16)
+run = vaekit.resume("runs/digits", epochs=6)   # after a crash, or to train on
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import torch
 
 import vaekit
 from vaekit.api.model import Model
+from vaekit.api.options import config_hash
 from vaekit.api.run import (
     CURVES_FILE,
     METRICS_FILE,
@@ -23,18 +26,21 @@ from vaekit.api.run import (
     SAMPLES_FILE,
     append_jsonl,
     create_run_dir,
+    read_metrics,
+    reopen_dataset,
 )
-from vaekit.config import to_dict
-from vaekit.data.batches import carve
-from vaekit.data.datasets import open_dataset
+from vaekit.config import from_dict, to_dict
+from vaekit.data.batches import ImageSet, carve
+from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
+from vaekit.files import atomic_write
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.io import save_weights, write_config
-from vaekit.models.vae import VAE
+from vaekit.models.io import read_config, save_weights, write_config
 from vaekit.report.curves import save_curves
 from vaekit.report.images import pairs_grid, save_grid
 from vaekit.training.callbacks import ProgressBar
-from vaekit.training.loop import Callback, TrainConfig, fit, mean_loss
+from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from vaekit.training.loop import Callback, LoopState, TrainConfig, fit, make_state, mean_loss
 
 
 @dataclass
@@ -50,15 +56,17 @@ class Run:
 
 
 class _RunWriter(Callback):
-    """After every epoch: one line in metrics.jsonl and the current weights, so an interrupted
-    run keeps everything it finished."""
+    """After every epoch: a line in metrics.jsonl, the weights, and a full checkpoint, so a
+    run killed at any moment keeps every epoch it finished and can resume exactly."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, config_hash: str) -> None:
         self.path = path
+        self.config_hash = config_hash
 
-    def on_epoch_end(self, record: dict[str, Any], model: VAE) -> None:
+    def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         append_jsonl(self.path / METRICS_FILE, record)
-        save_weights(self.path, model)
+        save_weights(self.path, state.model)
+        save_checkpoint(self.path, state, self.config_hash)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -87,32 +95,40 @@ def train(
     channels: tuple[int, ...] = (32, 64),
     likelihood: str = "bernoulli",
     gaussian_std: float = 0.1,
+    binarize: bool = False,
     epochs: int = 10,
     batch_size: int = 128,
     lr: float = 1e-3,
+    optimizer: str = "adam",
     seed: int = 0,
     val_fraction: float = 0.1,
-    overwrite: bool = False,
     device: str = "auto",
+    overwrite: bool = False,
     progress: bool = True,
 ) -> Run:
     """Train a VAE on `data` and write the run directory `out`.
 
     Args:
-        data: a registered name ("fashion-mnist", "digits"), a folder of IDX files, or images
-            as an array (N, H, W) / (N, C, H, W), uint8 or float in [0, 1].
+        data: a registered name ("fashion-mnist", "mnist", "binarized-mnist", "digits"), a
+            folder of IDX files, a .npy/.npz file, or images as an array (N, H, W) or
+            (N, C, H, W), uint8 or float in [0, 1].
         out: the run directory to create (default runs/<data>-<model>-<time>).
         model: the encoder/decoder family, "mlp" or "conv".
         latent_dim: Z, the number of latent dimensions.
         hidden_dims: MLP layer widths; channels: conv stage widths.
         likelihood: "bernoulli" or "gaussian" (fixed standard deviation `gaussian_std`).
-        val_fraction: share of the training split held out for validation (0: none).
+        binarize: train on a fresh Bernoulli draw of the pixel intensities each batch.
+        optimizer: "adam", "adamw" or "sgd" (momentum 0.9), at learning rate `lr`.
+        val_fraction: share of the training split held out for validation (0: none); a
+            dataset with an official validation split uses that instead.
         device: "auto" (CUDA when present), "cpu" or "cuda".
 
     Returns:
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
-    train_config = TrainConfig(epochs, batch_size, lr, seed, val_fraction)
+    train_config = TrainConfig(
+        epochs, batch_size, lr, seed, val_fraction, optimizer=optimizer, binarize=binarize
+    )
     train_config.validate()
     dev = resolve_device(device)
     dataset = open_dataset(data, seed=seed)
@@ -126,12 +142,7 @@ def train(
         gaussian_std=gaussian_std,
     )
     model_config.validate()
-    train_set, val_set = dataset.train, None
-    if val_fraction > 0:
-        kept, carved = carve(len(dataset.train), val_fraction, seed)
-        if len(kept) == 0:
-            raise VaekitError(f"val fraction {val_fraction} leaves no training examples")
-        train_set, val_set = dataset.train.subset(kept), dataset.train.subset(carved)
+    train_set, val_set = split_validation(dataset, train_config)
 
     path = create_run_dir(out if out is not None else default_out(data, model), overwrite)
     config = {
@@ -142,20 +153,98 @@ def train(
         "training": {**to_dict(train_config), "device": str(dev)},
     }
     write_config(path, config)
-
     torch.manual_seed(seed)
     vae = build_vae(model_config).to(dev)
-    callbacks: list[Callback] = [_RunWriter(path)]
+    state = make_state(vae, train_config)
+    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress)
+
+
+def resume(
+    rundir: str | Path,
+    *,
+    epochs: int | None = None,
+    data: str | Path | np.ndarray | torch.Tensor | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> Run:
+    """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
+
+    The result is what an uninterrupted run would have given. `data` is needed only for a
+    run trained on an in-memory array.
+    """
+    path = Path(rundir)
+    config = read_config(path)
+    if not has_checkpoint(path):
+        raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
+    if epochs is not None and epochs != config["training"]["epochs"]:
+        config["training"]["epochs"] = epochs
+    train_config = from_dict(TrainConfig, _without(config["training"], "device"), "training")
+    train_config.validate()
+    dev = resolve_device(device)
+    dataset = reopen_dataset(config, data)
+    train_set, val_set = split_validation(dataset, train_config)
+    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    vae = build_vae(model_config).to(dev)
+    state = make_state(vae, train_config)
+    if load_checkpoint(path, state) != config_hash(config):
+        raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
+    finished = any(line.get("final") for line in read_metrics(path))
+    if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
+        raise VaekitError(
+            f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
+        )
+    config["training"]["device"] = str(dev)
+    write_config(path, config)
+    lines = "".join(json.dumps(r) + "\n" for r in state.history)
+    atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))
+    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress)
+
+
+def split_validation(dataset: Dataset, config: TrainConfig) -> tuple[ImageSet, ImageSet | None]:
+    """(train, validation): the official validation split if any, else one carved with the
+    seed (none when val_fraction is 0)."""
+    if dataset.val is not None:
+        return dataset.train, dataset.val
+    if config.val_fraction == 0:
+        return dataset.train, None
+    kept, carved = carve(len(dataset.train), config.val_fraction, config.seed)
+    if len(kept) == 0:
+        raise VaekitError(f"val fraction {config.val_fraction} leaves no training examples")
+    return dataset.train.subset(kept), dataset.train.subset(carved)
+
+
+def _train_and_finish(
+    path: Path,
+    config: dict[str, Any],
+    dataset: Dataset,
+    train_set: ImageSet,
+    val_set: ImageSet | None,
+    state: LoopState,
+    progress: bool,
+) -> Run:
+    train_config = from_dict(TrainConfig, _without(config["training"], "device"), "training")
+    callbacks: list[Callback] = [_RunWriter(path, config_hash(config))]
     if progress:
         callbacks.append(ProgressBar())
-    history = fit(vae, train_set, val_set, train_config, callbacks)
-
-    test = mean_loss(vae, dataset.test.to(dev), batch_size, seed)
+    history = fit(state.model, train_set, val_set, train_config, callbacks, state)
+    device = next(state.model.parameters()).device
+    test = mean_loss(
+        state.model,
+        dataset.test.to(device),
+        train_config.batch_size,
+        train_config.seed,
+        train_config.binarize,
+    )
     append_jsonl(path / METRICS_FILE, {"final": True, "test": test})
-    save_weights(path, vae)
-    trained = Model(vae, model_config, config)
-    pictures = write_pictures(path, trained, dataset.test.images[:32], history, seed)
+    save_weights(path, state.model)
+    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    trained = Model(state.model, model_config, config)
+    pictures = write_pictures(path, trained, dataset.test.images[:32], history, train_config.seed)
     return Run(path, config, history, test, trained, pictures)
+
+
+def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in keys}
 
 
 def write_pictures(

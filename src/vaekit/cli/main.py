@@ -8,14 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.cli import reconstruct, sample, train
+from vaekit.cli import data, reconstruct, sample, train
 
-COMMANDS = (train, sample, reconstruct)
+COMMANDS = (train, sample, reconstruct, data)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm
   vaekit sample runs/fm -n 64 -o samples.png
   vaekit reconstruct runs/fm -n 16 -o reconstructions.png
+  vaekit data list
 
 Run `vaekit COMMAND --help` for the options of each command."""
 

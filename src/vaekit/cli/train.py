@@ -1,4 +1,4 @@
-"""`vaekit train`: train a VAE and write a run directory."""
+"""`vaekit train`: train a VAE and write a run directory (or resume one)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,28 @@ HELP = "train a VAE on a dataset and write a run directory"
 DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
   config.json        the full resolved config: data, model, training, versions, data checksum
   model.safetensors  the weights (saved after every epoch)
+  checkpoint/        the full training state after the last finished epoch, for --resume
   metrics.jsonl      one line per epoch: train and validation -ELBO, reconstruction and KL
                      (nats per example), then a final line with the test split's numbers
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
-with one posterior sample per example (the reparameterization trick) and the KL in closed form."""
+with one posterior sample per example (the reparameterization trick) and the KL in closed form.
+
+Options can also come from a TOML file (--config): its keys are the option names
+(latent-dim = 16, hidden-dims = [512, 256], binarize = true, ...); flags given on the
+command line win over the file."""
 
 EPILOG = """examples:
   vaekit train                                   # conv VAE on Fashion-MNIST, 10 epochs
   vaekit train --data digits --model mlp --hidden-dims 256,128 --epochs 20 --out runs/digits
-  vaekit train --data fashion-mnist --likelihood gaussian --gaussian-std 0.1 --out runs/fm-g"""
+  vaekit train --data mnist --binarize --config mnist.toml --out runs/mnist
+  vaekit train --out runs/digits --resume --epochs 40   # continue after a crash, or train on"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from vaekit.api.options import DEFAULTS as D
+
     p = sub.add_parser(
         "train",
         help=HELP,
@@ -31,89 +39,101 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # Every option defaults to None here, so that a flag the user gave can be told apart from
+    # one left out: flags win over --config, which wins over the defaults shown in the help.
     data = p.add_argument_group("data")
     data.add_argument(
         "--data",
-        default="fashion-mnist",
         metavar="NAME|PATH",
-        help="a dataset name (fashion-mnist, digits) or a folder holding the four IDX files "
-        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-        "t10k-labels-idx1-ubyte (plain or .gz) (default: fashion-mnist)",
+        help="a dataset name (fashion-mnist, mnist, binarized-mnist, digits: see `vaekit data "
+        "list`), a folder holding the four IDX files (train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, plain or "
+        f".gz), or a .npy/.npz file of images (default: {D.data})",
     )
     data.add_argument(
         "--val-fraction",
         type=fraction,
-        default=0.1,
         metavar="F",
         help="share of the training split held out for validation, carved with the seed; "
-        "0 trains on all of it (default: 0.1)",
+        f"0 trains on all of it; ignored where the data has an official validation split "
+        f"(default: {D.val_fraction})",
+    )
+    data.add_argument(
+        "--binarize",
+        action="store_const",
+        const=True,
+        help="dynamic binarization: train on a fresh Bernoulli draw of the pixel intensities "
+        "each batch (validation and test use one fixed, seeded draw)",
     )
     model = p.add_argument_group("model")
     model.add_argument(
         "--model",
         choices=("mlp", "conv"),
-        default="conv",
-        help="encoder/decoder family: fully connected (mlp) or convolutional (conv) "
-        "(default: conv)",
+        help=f"encoder/decoder family: fully connected or convolutional (default: {D.model})",
     )
     model.add_argument(
         "--latent-dim",
         type=positive_int,
-        default=20,
         metavar="Z",
-        help="number of latent dimensions (default: 20)",
+        help=f"number of latent dimensions (default: {D.latent_dim})",
     )
     model.add_argument(
         "--hidden-dims",
         type=int_list,
-        default=(400,),
         metavar="W[,W...]",
-        help="MLP hidden layer widths, encoder order; the decoder mirrors them (default: 400)",
+        help="MLP hidden layer widths, encoder order; the decoder mirrors them "
+        f"(default: {','.join(map(str, D.hidden_dims))})",
     )
     model.add_argument(
         "--channels",
         type=int_list,
-        default=(32, 64),
         metavar="C[,C...]",
-        help="conv channels per stride-2 stage; the decoder mirrors them (default: 32,64)",
+        help="conv channels per stride-2 stage; the decoder mirrors them "
+        f"(default: {','.join(map(str, D.channels))})",
     )
     model.add_argument(
         "--likelihood",
         choices=("bernoulli", "gaussian"),
-        default="bernoulli",
         help="p(x|z): bernoulli (pixel intensities in [0, 1]) or gaussian with a fixed "
-        "standard deviation (default: bernoulli)",
+        f"standard deviation (default: {D.likelihood})",
     )
     model.add_argument(
         "--gaussian-std",
         type=positive_float,
-        default=0.1,
         metavar="S",
-        help="standard deviation of the gaussian likelihood, in [0, 1] pixel units (default: 0.1)",
+        help="standard deviation of the gaussian likelihood, in [0, 1] pixel units "
+        f"(default: {D.gaussian_std})",
     )
     training = p.add_argument_group("training")
     training.add_argument(
         "--epochs",
         type=positive_int,
-        default=10,
-        help="passes over the training split (default: 10)",
+        help=f"passes over the training split, in all (default: {D.epochs})",
     )
     training.add_argument(
-        "--batch-size", type=positive_int, default=128, metavar="B", help="(default: 128)"
+        "--batch-size", type=positive_int, metavar="B", help=f"(default: {D.batch_size})"
     )
+    training.add_argument("--lr", type=positive_float, help=f"learning rate (default: {D.lr})")
     training.add_argument(
-        "--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 0.001)"
+        "--optimizer",
+        choices=("adam", "adamw", "sgd"),
+        help=f"adam, adamw, or sgd with momentum 0.9 (default: {D.optimizer})",
     )
     training.add_argument(
         "--seed",
         type=int,
-        default=0,
-        help="seeds the splits, the initial weights and every random draw (default: 0)",
+        help="seeds the splits, the initial weights and every random draw; each step's draws "
+        f"come from (seed, step), so a resumed run repeats them exactly (default: {D.seed})",
     )
     training.add_argument(
-        "--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)"
+        "--device", help=f"auto (CUDA when present), cpu or cuda (default: {D.device})"
     )
-    output = p.add_argument_group("output")
+    output = p.add_argument_group("run")
+    output.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read options from a TOML file; flags on the command line win",
+    )
     output.add_argument(
         "--out",
         metavar="RUNDIR",
@@ -124,31 +144,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace --out if it is an existing run directory",
     )
+    output.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint, with its recorded config; "
+        "only --epochs may change",
+    )
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vaekit.api.train import train
+    from vaekit.api.options import OPTION_NAMES, check_resume_options, read_options_file
+    from vaekit.errors import VaekitError
 
-    result = train(
-        data=args.data,
-        out=args.out,
-        model=args.model,
-        latent_dim=args.latent_dim,
-        hidden_dims=args.hidden_dims,
-        channels=args.channels,
-        likelihood=args.likelihood,
-        gaussian_std=args.gaussian_std,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        val_fraction=args.val_fraction,
-        overwrite=args.overwrite,
-        device=args.device,
-        progress=not args.quiet,
-    )
+    options = read_options_file(args.config) if args.config else {}
+    options.update({k: getattr(args, k) for k in OPTION_NAMES if getattr(args, k) is not None})
+    if args.resume:
+        from vaekit.api.run import load_run_config
+        from vaekit.api.train import resume
+
+        if not options.get("out"):
+            raise VaekitError("--resume needs --out RUNDIR, the run to continue")
+        if args.overwrite:
+            raise VaekitError("--resume and --overwrite contradict each other: choose one")
+        check_resume_options(load_run_config(options["out"]), options)
+        result = resume(
+            options["out"],
+            epochs=options.get("epochs"),
+            device=options.get("device", "auto"),
+            progress=not args.quiet,
+        )
+    else:
+        from vaekit.api.train import train
+
+        result = train(**options, overwrite=args.overwrite, progress=not args.quiet)
+    print_summary(result)
+    return 0
+
+
+def print_summary(result) -> None:
     last = result.history[-1]
     seconds = sum(r["time_s"] for r in result.history)
     print(f"trained {len(result.history)} epochs in {seconds:.0f} s")
@@ -161,4 +196,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"run directory: {result.path}")
     for name, path in result.pictures.items():
         print(f"  {name:<16} {path}")
-    return 0

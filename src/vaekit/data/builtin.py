@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.formats import read_idx_dataset
+from vaekit.data.formats import read_amat_dataset, read_idx_dataset
 from vaekit.data.registry import DatasetSpec, FileSpec, register
 
 IDX_ROLES = {
@@ -16,12 +16,31 @@ IDX_ROLES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
+# SHA-256 of the decompressed IDX files. Fashion-MNIST's were computed here from Debian's
+# dataset-fashion-mnist (whose decompressed bytes match the published files); MNIST's are the
+# values published for the original files and widely pinned.
 FASHION_SHA256 = {
     "train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
+MNIST_SHA256 = {
+    "train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+
+
+def _idx_files(sha256: dict[str, str], base_url: str) -> tuple[FileSpec, ...]:
+    return tuple(
+        FileSpec(role, name, sha256[role], f"{base_url}{name}.gz")
+        for role, name in IDX_ROLES.items()
+    )
 
 
 def _read_digits(paths: dict[str, Path], spec: DatasetSpec) -> dict[str, np.ndarray]:
@@ -39,7 +58,7 @@ register(
         shape=(1, 28, 28),
         max_value=255,
         reader=read_idx_dataset,
-        files=tuple(FileSpec(r, IDX_ROLES[r], FASHION_SHA256[r]) for r in IDX_ROLES),
+        files=_idx_files(FASHION_SHA256, FASHION_URL),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         classes=(
             "T-shirt/top",
@@ -52,6 +71,38 @@ register(
             "Sneaker",
             "Bag",
             "Ankle boot",
+        ),
+    )
+)
+
+register(
+    DatasetSpec(
+        name="mnist",
+        description="LeCun et al.'s 28x28 handwritten digits, 60k train / 10k test",
+        shape=(1, 28, 28),
+        max_value=255,
+        reader=read_idx_dataset,
+        files=_idx_files(MNIST_SHA256, MNIST_URL),
+        classes=tuple(str(d) for d in range(10)),
+    )
+)
+
+register(
+    DatasetSpec(
+        name="binarized-mnist",
+        description="Larochelle & Murray's fixed binarization of MNIST, 50k train / 10k "
+        "validation / 10k test, no labels (no checksum published: checked by shape and values)",
+        shape=(1, 28, 28),
+        max_value=1,
+        reader=read_amat_dataset,
+        files=tuple(
+            FileSpec(
+                role,
+                f"binarized_mnist_{split}.amat",
+                None,
+                f"{BINARIZED_MNIST_URL}binarized_mnist_{split}.amat",
+            )
+            for role, split in (("train", "train"), ("val", "valid"), ("test", "test"))
         ),
     )
 )

@@ -1,8 +1,10 @@
-"""Open a dataset from a registered name, a folder of files, or an in-memory array.
+"""Open a dataset from a registered name, a folder of IDX files, a .npy/.npz file, or an
+in-memory array.
 
-Every source becomes a `Dataset`: a training and a test `ImageSet` plus a JSON-ready `info`
-(where it came from, shape, value range, checksum of the pixels and labels). A source without
-an official test split gets one carved with the seed; the fraction is recorded in `info`.
+Every source becomes a `Dataset`: a training and a test `ImageSet` (and an official validation
+one where the source has it) plus a JSON-ready `info` (where it came from, shape, value range,
+checksum of the pixels and labels). A source without an official test split gets one carved
+with the seed; the fraction is recorded in `info`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import torch
 
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.builtin import IDX_ROLES
-from vaekit.data.fetch import find_in_dir, locate_files
-from vaekit.data.formats import read_idx_dataset
+from vaekit.data.fetch import Progress, fetch, find_in_dir
+from vaekit.data.formats import read_array_file, read_idx_dataset
 from vaekit.data.registry import get_spec
 from vaekit.errors import VaekitError
 
@@ -30,6 +32,7 @@ class Dataset:
     train: ImageSet
     test: ImageSet
     info: dict[str, Any]
+    val: ImageSet | None = None  # an official validation split, where the source has one
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -41,40 +44,48 @@ def open_dataset(
     *,
     seed: int = 0,
     test_fraction: float = DEFAULT_TEST_FRACTION,
+    progress: Progress | None = None,
 ) -> Dataset:
     """Load `source` into memory.
 
     Args:
-        source: a registered name ("fashion-mnist", "digits"), a folder holding the four IDX
-            files (train-images-idx3-ubyte, ... plain or .gz), or an array of images shaped
-            (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
+        source: a registered name (see `vaekit data list`), a folder holding the four IDX
+            files (train-images-idx3-ubyte, ... plain or .gz), a .npy file of images or an
+            .npz file with an image array (and optional labels and test split), or an array of
+            images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
         seed: carves the test split where the source has none.
         test_fraction: the share of examples carved for testing in that case.
+        progress: reports a download's progress, where one is needed.
     """
     if isinstance(source, np.ndarray | torch.Tensor):
-        images = _images_from_array(source)
-        raw = {"train_images": images}
-        info = {
-            "source": "array",
-            "name": "array",
-            "max_value": 255 if images.dtype == np.uint8 else 1,
-        }
+        raw = {"train_images": source}
+        info: dict[str, Any] = {"source": "array", "name": "array"}
     elif isinstance(source, str) and not _looks_like_path(source):
         spec = get_spec(source)
-        raw = spec.reader(locate_files(source), spec)
+        raw = spec.reader(fetch(source, progress), spec)
         info = {"source": "registry", "name": spec.name, "max_value": spec.max_value}
     else:
-        folder = Path(source).expanduser()
-        if not folder.exists():
-            raise VaekitError(f"{folder}: no such file or folder")
-        if not folder.is_dir():
-            raise VaekitError(f"{folder}: expected a folder of IDX files or a dataset name")
-        paths = find_in_dir(folder, IDX_ROLES)
-        if paths is None:
-            wanted = ", ".join(f"{n}(.gz)" for n in IDX_ROLES.values())
-            raise VaekitError(f"{folder}: expected the IDX files {wanted}")
-        raw = read_idx_dataset(paths, None)
-        info = {"source": "path", "name": str(folder.resolve()), "max_value": 255}
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise VaekitError(f"{path}: no such file or folder")
+        if path.is_dir():
+            paths = find_in_dir(path, IDX_ROLES)
+            if paths is None:
+                wanted = ", ".join(f"{n}(.gz)" for n in IDX_ROLES.values())
+                raise VaekitError(f"{path}: expected the IDX files {wanted}")
+            raw = read_idx_dataset(paths, None)
+            info = {"source": "path", "name": str(path.resolve()), "max_value": 255}
+        elif path.suffix.lower() in (".npy", ".npz"):
+            raw = read_array_file(path)
+            info = {"source": "path", "name": str(path.resolve())}
+        else:
+            raise VaekitError(
+                f"{path}: expected a folder of IDX files, a .npy/.npz file or a dataset name"
+            )
+    if "max_value" not in info:  # arrays: uint8 (0-255) or float in [0, 1]
+        for key in [k for k in raw if k.endswith("_images")]:
+            raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
+        info["max_value"] = 255 if raw["train_images"].dtype == np.uint8 else 1
     return _assemble(raw, info, seed, test_fraction)
 
 
@@ -82,36 +93,35 @@ def _looks_like_path(source: str) -> bool:
     return "/" in source or source.startswith(".") or Path(source).exists()
 
 
-def _images_from_array(array: np.ndarray | torch.Tensor) -> np.ndarray:
+def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
     if a.ndim == 3:
         a = a[:, None]
     if a.ndim != 4 or a.shape[1] not in (1, 3) or a.shape[0] == 0:
         raise VaekitError(
-            f"expected images shaped (N, H, W) or (N, C, H, W) with C 1 or 3, got {a.shape}"
+            f"{what}: expected images shaped (N, H, W) or (N, C, H, W) with C 1 or 3, got {a.shape}"
         )
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise VaekitError("float images must be finite and in [0, 1]")
+            raise VaekitError(f"{what}: float images must be finite and in [0, 1]")
         return np.ascontiguousarray(a, dtype=np.float32)
-    raise VaekitError(f"images must be uint8 or float in [0, 1], got {a.dtype}")
+    raise VaekitError(f"{what}: images must be uint8 or float in [0, 1], got {a.dtype}")
 
 
 def _assemble(
     raw: dict[str, np.ndarray], info: dict[str, Any], seed: int, test_fraction: float
 ) -> Dataset:
-    max_value = info["max_value"]
-    train_images = torch.from_numpy(np.ascontiguousarray(raw["train_images"]))
-    train_labels = _labels(raw.get("train_labels"))
-    train = ImageSet(train_images, train_labels, float(max_value))
-    if "test_images" in raw:
-        test = ImageSet(
-            torch.from_numpy(np.ascontiguousarray(raw["test_images"])),
-            _labels(raw.get("test_labels")),
-            float(max_value),
-        )
+    max_value = float(info["max_value"])
+    splits = {
+        split: _image_set(raw, split, max_value)
+        for split in ("train", "val", "test")
+        if f"{split}_images" in raw
+    }
+    train, val = splits["train"], splits.get("val")
+    if "test" in splits:
+        test = splits["test"]
     else:
         if not 0 < test_fraction < 1:
             raise VaekitError(f"test fraction must be in (0, 1), got {test_fraction}")
@@ -120,21 +130,43 @@ def _assemble(
         kept, carved = carve(len(train), test_fraction, seed)
         test, train = train.subset(carved), train.subset(kept)
         info["test_carved"] = {"fraction": test_fraction, "seed": seed}
-    if int(train.images.max()) > max_value:
-        raise VaekitError(f"pixel values above the dataset's maximum {max_value}")
+    sets = [s for s in (train, val, test) if s is not None]
+    if any(s.images.shape[1:] != train.images.shape[1:] for s in sets):
+        raise VaekitError(f"{info['name']}: the splits' images differ in shape")
+    if any(s.images.dtype != train.images.dtype for s in sets):
+        raise VaekitError(f"{info['name']}: the splits' images differ in type")
+    if float(max(s.images.max() for s in sets)) > max_value:
+        raise VaekitError(f"{info['name']}: pixel values above the maximum {max_value:g}")
     info.update(
         shape=list(train.images.shape[1:]),
         dtype=str(train.images.dtype).removeprefix("torch."),
         num_train=len(train),
         num_test=len(test),
         num_classes=int(train.labels.max()) + 1 if train.labels is not None else None,
-        sha256=_checksum(train, test),
+        sha256=_checksum(*sets),
     )
-    return Dataset(train, test, info)
+    if val is not None:
+        info["num_val"] = len(val)
+    return Dataset(train, test, info, val)
 
 
-def _labels(labels: np.ndarray | None) -> torch.Tensor | None:
-    return None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+def _image_set(raw: dict[str, np.ndarray], split: str, max_value: float) -> ImageSet:
+    images = torch.from_numpy(np.ascontiguousarray(raw[f"{split}_images"]))
+    labels = raw.get(f"{split}_labels")
+    if labels is None:
+        return ImageSet(images, None, max_value)
+    labels = np.asarray(labels)
+    if (
+        labels.ndim != 1
+        or len(labels) != len(images)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or (labels.size and labels.min() < 0)
+    ):
+        raise VaekitError(
+            f"{split} labels: expected {len(images)} non-negative integers, "
+            f"got {labels.dtype} {labels.shape}"
+        )
+    return ImageSet(images, torch.from_numpy(labels.astype(np.int64)), max_value)
 
 
 def _checksum(*sets: ImageSet) -> str:

@@ -1,16 +1,32 @@
-"""Locate a registered dataset's files on this machine.
+"""Locate a registered dataset's files, downloading them when they are nowhere on this machine.
 
-Lookup order: $VAEKIT_DATA/<name>/, the user cache ($VAEKIT_CACHE or ~/.cache/vaekit/<name>/),
-then known system folders (Debian's dataset packages). A file may be stored gzipped or not.
+Lookup order: $VAEKIT_DATA/<name>/, the user cache ($VAEKIT_CACHE or ~/.cache/vaekit, then
+<name>/), known system folders (Debian's dataset packages), then a download from the canonical
+URL into the cache. A download streams to a temporary file, is checked (its length against the
+server's, the SHA-256 of its decompressed content where one is known), and only then renamed:
+an interrupted or corrupt download never leaves a file that looks complete.
+Set VAEKIT_OFFLINE=1 to never download.
 """
 
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
 
-from vaekit.data.registry import get_spec
+from vaekit.data.formats import content_sha256
+from vaekit.data.registry import DatasetSpec, FileSpec, get_spec
 from vaekit.errors import VaekitError
+
+# Called with (file name, bytes so far, total bytes or None) while downloading.
+Progress = Callable[[str, int, int | None], None]
+
+
+class DownloadError(VaekitError):
+    """The server could not be reached or the transfer broke off."""
 
 
 def cache_dir() -> Path:
@@ -40,23 +56,93 @@ def find_in_dir(folder: Path, file_names: dict[str, str]) -> dict[str, Path] | N
     return found
 
 
-def locate_files(name: str) -> dict[str, Path]:
-    """role -> path of each file of a registered dataset; a clear error when they are missing."""
+def find_files(name: str) -> dict[str, Path] | None:
+    """role -> path of a registered dataset's files on this machine, or None."""
     spec = get_spec(name)
     names = {f.role: f.name for f in spec.files}
     if not names:
         return {}
-    dirs = search_dirs(name)
-    for folder in dirs:
+    for folder in search_dirs(name):
         found = find_in_dir(folder, names)
         if found is not None:
             return found
-    listed = ", ".join(f"{n}(.gz)" for n in names.values())
-    looked = ", ".join(str(d) for d in dirs)
+    return None
+
+
+def locate_files(name: str) -> dict[str, Path]:
+    """Like find_files, but a clear error naming the files and folders when they are missing."""
+    found = find_files(name)
+    if found is None:
+        raise VaekitError(_missing_message(get_spec(name), "not found"))
+    return found
+
+
+def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
+    """The dataset's files, downloaded into the cache first where they are missing."""
+    found = find_files(name)
+    if found is not None:
+        return found
+    spec = get_spec(name)
+    if os.environ.get("VAEKIT_OFFLINE"):
+        raise VaekitError(_missing_message(spec, "not found and VAEKIT_OFFLINE is set"))
+    folder = cache_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in spec.files:
+        if find_in_dir(folder, {f.role: f.name}) is None:
+            try:
+                download(f, folder, progress)
+            except DownloadError as err:
+                why = f"could not be downloaded ({err})"
+                raise VaekitError(_missing_message(spec, why)) from None
+    return locate_files(name)
+
+
+def target_path(f: FileSpec, folder: Path) -> Path:
+    """Where a download of `f` is stored: its name, plus .gz when the URL serves it gzipped."""
+    return folder / (f.name + ".gz" if f.url.endswith(".gz") else f.name)
+
+
+def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Path:
+    """Stream f.url into folder under a temporary name, verify, then rename."""
+    dest = target_path(f, folder)
+    tmp = folder / f".{dest.name}.{os.getpid()}.part{'.gz' if dest.suffix == '.gz' else ''}"
+    try:
+        try:
+            with urllib.request.urlopen(f.url, timeout=60) as response, tmp.open("wb") as out:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                done = 0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(dest.name, done, total)
+        except (urllib.error.URLError, HTTPException, OSError, ValueError) as err:
+            raise DownloadError(f"{f.url}: {getattr(err, 'reason', None) or err}") from None
+        if total is not None and done != total:
+            raise VaekitError(
+                f"download of {f.url} was cut short ({done} of {total} bytes); nothing was saved"
+            )
+        if f.sha256 is not None:
+            digest = content_sha256(tmp)
+            if digest != f.sha256:
+                raise VaekitError(
+                    f"download of {f.url} failed its checksum (sha256 {digest[:16]}..., expected "
+                    f"{f.sha256[:16]}...); nothing was saved"
+                )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _missing_message(spec: DatasetSpec, why: str) -> str:
+    files = "; ".join(f"{f.name} from {f.url}" if f.url else f.name for f in spec.files)
+    looked = ", ".join(str(d) for d in search_dirs(spec.name))
     hint = ""
     if "/usr/share/datasets/fashion-mnist" in spec.system_dirs:
         hint = " (on Debian: apt-get install dataset-fashion-mnist)"
-    raise VaekitError(
-        f"dataset {name!r} not found: put its files {listed} in {cache_dir() / name}{hint}; "
-        f"looked in {looked}"
+    return (
+        f"dataset {spec.name!r} {why}: put its files ({files}) in {cache_dir() / spec.name}"
+        f"{hint}; looked in {looked}"
     )

@@ -100,3 +100,81 @@ def read_idx_dataset(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[s
         out[f"{split}_images"] = images[:, None, :, :]
         out[f"{split}_labels"] = labels.astype(np.int64)
     return out
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, decompressed when it ends in .gz; streamed."""
+    h = hashlib.sha256()
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except (OSError, EOFError, zlib.error) as err:
+        raise VaekitError(f"{path}: cannot read ({err})") from None
+    return h.hexdigest()
+
+
+def read_amat(path: Path, side: int = 28) -> np.ndarray:
+    """A binarized-MNIST .amat file: one image per line, side*side values 0 or 1 separated by
+    spaces. Returns uint8 (N, 1, side, side)."""
+    data = np.frombuffer(read_bytes(path), dtype=np.uint8)
+    digits = (data == ord("0")) | (data == ord("1"))
+    blank = (data == ord(" ")) | (data == ord("\n")) | (data == ord("\r")) | (data == ord("\t"))
+    if not np.all(digits | blank):
+        raise VaekitError(f"{path}: not a binarized MNIST .amat file (found values other than 0/1)")
+    lines = [line for line in bytes(data).splitlines() if line.strip()]
+    values = data[digits] - ord("0")
+    per_image = side * side
+    if not lines or values.size != len(lines) * per_image:
+        raise VaekitError(
+            f"{path}: expected {per_image} values on each of {len(lines)} lines, "
+            f"found {values.size} in all (truncated or not a 28x28 .amat file)"
+        )
+    return values.reshape(len(lines), 1, side, side)
+
+
+def read_amat_dataset(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[str, np.ndarray]:
+    return {f"{role}_images": read_amat(path) for role, path in paths.items()}
+
+
+# Names under which an .npz file may hold its arrays, in order of preference.
+NPZ_IMAGES = ("images", "x", "x_train", "train_images", "data")
+NPZ_LABELS = ("labels", "y", "y_train", "train_labels", "targets")
+NPZ_TEST_IMAGES = ("x_test", "test_images")
+NPZ_TEST_LABELS = ("y_test", "test_labels")
+
+
+def read_array_file(path: Path) -> dict[str, np.ndarray]:
+    """Images (and optional labels, optional test split) from a .npy or .npz file.
+
+    Loaded with allow_pickle=False: an object array in the file is refused, never unpickled.
+    """
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: file not found") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise VaekitError(f"{path}: not a readable .npy/.npz file ({err})") from None
+    if isinstance(loaded, np.ndarray):
+        return {"train_images": loaded}
+    with loaded:
+        arrays = {}
+        try:
+            for role, names in (
+                ("train_images", NPZ_IMAGES),
+                ("train_labels", NPZ_LABELS),
+                ("test_images", NPZ_TEST_IMAGES),
+                ("test_labels", NPZ_TEST_LABELS),
+            ):
+                name = next((n for n in names if n in loaded.files), None)
+                if name is not None:
+                    arrays[role] = loaded[name]
+        except (ValueError, OSError, EOFError) as err:
+            raise VaekitError(f"{path}: cannot read an array ({err})") from None
+        found = ", ".join(loaded.files) or "none"
+    if "train_images" not in arrays:
+        raise VaekitError(
+            f"{path}: no image array (looked for {', '.join(NPZ_IMAGES)}; the file has {found})"
+        )
+    return arrays

@@ -11,18 +11,25 @@ import numpy as np
 from vaekit.errors import VaekitError
 
 # A reader turns the located files (role -> path) into raw arrays:
-# {"train_images": (N, C, H, W) uint8, "train_labels": (N,), "test_images": ..., "test_labels": ...}
-# The test arrays are absent for datasets without an official test split.
+# {"train_images": (N, C, H, W) uint8, "train_labels": (N,), "test_images": ..., "test_labels": ...,
+#  "val_images": ...}. Test arrays are absent for datasets without an official test split, labels
+# for unlabelled ones, and val arrays for those without an official validation split.
 Reader = Callable[[dict[str, Path], "DatasetSpec"], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a dataset. `sha256` is of the decompressed bytes (Debian recompresses .gz)."""
+    """One file of a dataset.
+
+    `name` is the file's name uncompressed (a copy may also be stored as name + ".gz"); `url`
+    is its canonical download address; `sha256` is of the decompressed bytes (Debian
+    recompresses .gz files), or None where no checksum has been published.
+    """
 
     role: str
     name: str
-    sha256: str
+    sha256: str | None
+    url: str = ""
 
 
 @dataclass(frozen=True)

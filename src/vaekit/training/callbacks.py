@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from vaekit.training.loop import Callback
+from vaekit.training.loop import Callback, LoopState
 
 
 class ProgressBar(Callback):
@@ -16,13 +16,13 @@ class ProgressBar(Callback):
         self.refresh_every = refresh_every
         self.bar = None
         self.running: float | None = None
-        self.steps_per_epoch = 0
 
-    def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None:
+    def on_train_start(self, total_steps: int, state: LoopState) -> None:
         from tqdm.auto import tqdm
 
-        self.steps_per_epoch = steps_per_epoch
-        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, leave=True)
+        self.bar = tqdm(
+            total=total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=True
+        )
 
     def on_step(self, step: int, epoch: int, loss: torch.Tensor) -> None:
         if step % self.refresh_every:
@@ -33,8 +33,8 @@ class ProgressBar(Callback):
         self.bar.set_postfix(loss=f"{self.running:.2f}", refresh=False)
         self.bar.update(step - self.bar.n)
 
-    def on_epoch_end(self, record: dict[str, Any], model: torch.nn.Module) -> None:
-        self.bar.update(record["epoch"] * self.steps_per_epoch - self.bar.n)
+    def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
+        self.bar.update(state.step - self.bar.n)
         summary = f"train {record['train']['loss']:.2f}"
         if "val" in record:
             summary += f" val {record['val']['loss']:.2f}"

@@ -1,15 +1,17 @@
-"""The training loop: Adam on the batch mean of the per-example -ELBO, one pass per epoch.
+"""The training loop: an optimizer on the batch mean of the per-example -ELBO, one pass per
+epoch, extended by callbacks (progress, run files, checkpoints).
 
-Randomness: the shuffle of epoch e comes from a generator keyed by (seed, e) and the posterior
-sample of step s from one keyed by (seed, s), so numbers never depend on how batches are split.
+Randomness: the shuffle of epoch e comes from a generator keyed by (seed, e); the binarization
+and posterior sample of step s from one keyed by (seed, s). So the numbers never depend on how
+batches are split, and a run resumed from a checkpoint replays exactly what it would have done.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,8 +21,14 @@ from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE
 
 TERMS = ("loss", "rec", "kl")
-# Evaluation passes draw their posterior samples from generators keyed apart from training's.
+# Evaluation passes draw their samples from generators keyed apart from training's.
 EVAL_SEED_OFFSET = 1_000_003
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "adamw": lambda params, lr: torch.optim.AdamW(params, lr=lr),
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     val_fraction: float = 0.1
+    optimizer: str = "adam"
+    binarize: bool = False  # a fresh Bernoulli draw of the pixel intensities each batch
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -40,18 +50,38 @@ class TrainConfig:
             raise VaekitError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.val_fraction < 1:
             raise VaekitError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        if self.optimizer not in OPTIMIZERS:
+            raise VaekitError(
+                f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}"
+            )
+
+
+@dataclass
+class LoopState:
+    """Where training stands after `epoch` epochs and `step` optimizer steps."""
+
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Callback:
     """Hooks into the loop; every method is optional."""
 
-    def on_train_start(self, total_steps: int, steps_per_epoch: int) -> None: ...
+    def on_train_start(self, total_steps: int, state: LoopState) -> None: ...
 
     def on_step(self, step: int, epoch: int, loss: torch.Tensor) -> None: ...
 
-    def on_epoch_end(self, record: dict[str, Any], model: VAE) -> None: ...
+    def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None: ...
 
     def on_train_end(self) -> None: ...
+
+
+def make_state(model: VAE, config: TrainConfig) -> LoopState:
+    """A fresh LoopState: the optimizer over the model's parameters, nothing trained yet."""
+    return LoopState(model, OPTIMIZERS[config.optimizer](model.parameters(), config.lr))
 
 
 def fit(
@@ -60,69 +90,94 @@ def fit(
     val: ImageSet | None,
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
+    state: LoopState | None = None,
 ) -> list[dict[str, Any]]:
-    """Train `model` in place; returns one record per epoch (the metrics.jsonl schema)."""
+    """Train `model` in place from `state` (default: from scratch) up to `config.epochs`.
+
+    Returns the history: one record per epoch, the metrics.jsonl schema.
+    """
+    state = state or make_state(model, config)
     device = next(model.parameters()).device
     train, val = train.to(device), val.to(device) if val is not None else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     steps_per_epoch = num_batches(len(train), config.batch_size)
     for cb in callbacks:
-        cb.on_train_start(steps_per_epoch * config.epochs, steps_per_epoch)
-    history = []
-    step = 0
+        cb.on_train_start(steps_per_epoch * config.epochs, state)
     try:
-        for epoch in range(1, config.epochs + 1):
-            start = time.perf_counter()
-            model.train()
-            sums = torch.zeros(3, device=device)
-            for index in batch_indices(
-                len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
-            ):
-                out = model.loss(train.scaled(index), step_generator(config.seed, step, device))
-                loss = out.loss.mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
-                step += 1
-                for cb in callbacks:
-                    cb.on_step(step, epoch, loss.detach())
-            train_terms = (sums / len(train)).tolist()
-            if not math.isfinite(train_terms[0]):
-                raise VaekitError(
-                    f"the loss became {train_terms[0]} in epoch {epoch}: "
-                    "try a lower learning rate (--lr)"
-                )
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "time_s": round(time.perf_counter() - start, 3),
-                "train": dict(zip(TERMS, train_terms, strict=True)),
-            }
+        for epoch in range(state.epoch + 1, config.epochs + 1):
+            record = _train_epoch(state, train, config, epoch, callbacks)
             if val is not None:
-                record["val"] = mean_loss(model, val, config.batch_size, config.seed)
-            history.append(record)
+                record["val"] = mean_loss(
+                    model, val, config.batch_size, config.seed, config.binarize
+                )
+            state.epoch = epoch
+            state.history.append(record)
             for cb in callbacks:
-                cb.on_epoch_end(record, model)
+                cb.on_epoch_end(record, state)
     finally:
         for cb in callbacks:
             cb.on_train_end()
-    return history
+    return state.history
+
+
+def _train_epoch(
+    state: LoopState,
+    train: ImageSet,
+    config: TrainConfig,
+    epoch: int,
+    callbacks: Sequence[Callback],
+) -> dict[str, Any]:
+    model, optimizer = state.model, state.optimizer
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    model.train()
+    sums = torch.zeros(3, device=device)
+    for index in batch_indices(
+        len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
+    ):
+        generator = step_generator(config.seed, state.step, device)
+        x = train.scaled(index)
+        if config.binarize:
+            x = torch.bernoulli(x, generator=generator)
+        out = model.loss(x, generator)
+        loss = out.loss.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
+        state.step += 1
+        for cb in callbacks:
+            cb.on_step(state.step, epoch, loss.detach())
+    terms = (sums / len(train)).tolist()
+    if not math.isfinite(terms[0]):
+        raise VaekitError(
+            f"the loss became {terms[0]} in epoch {epoch}: try a lower learning rate (--lr)"
+        )
+    return {
+        "epoch": epoch,
+        "time_s": round(time.perf_counter() - start, 3),
+        "train": dict(zip(TERMS, terms, strict=True)),
+    }
 
 
 @torch.no_grad()
-def mean_loss(model: VAE, data: ImageSet, batch_size: int, seed: int = 0) -> dict[str, float]:
+def mean_loss(
+    model: VAE, data: ImageSet, batch_size: int, seed: int = 0, binarize: bool = False
+) -> dict[str, float]:
     """Mean per-example -ELBO terms over `data` (one posterior sample each), in eval mode.
 
-    The sample for the examples of batch i comes from a generator keyed by (seed, i), so the
-    result depends only on the model, the data, the seed and the batch size.
+    Batch i draws its samples (and, with `binarize`, its fixed binarization) from a generator
+    keyed by (seed, i): the result depends only on the model, data, seed and batch size.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     sums = torch.zeros(3, device=device)
     for i, index in enumerate(batch_indices(len(data), batch_size, shuffle=False)):
+        generator = step_generator(seed + EVAL_SEED_OFFSET, i, device)
         x = data.scaled(index.to(data.images.device)).to(device)
-        out = model.loss(x, step_generator(seed + EVAL_SEED_OFFSET, i, device))
+        if binarize:
+            x = torch.bernoulli(x, generator=generator)
+        out = model.loss(x, generator)
         sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()])
     model.train(was_training)
     return dict(zip(TERMS, (sums / len(data)).tolist(), strict=True))

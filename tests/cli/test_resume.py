@@ -1,0 +1,108 @@
+"""A run killed with SIGKILL mid-epoch and resumed ends with the same numbers as an
+uninterrupted run with the same seed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import vaekit
+from tests.conftest import write_npz
+
+EPOCHS = 6
+ARGS = ["--model", "conv", "--channels", "8,16", "--latent-dim", "4", "--batch-size", "32",
+        "--epochs", str(EPOCHS), "--binarize", "--seed", "3", "--quiet"]  # fmt: skip
+
+
+def _lines(run: Path) -> list[dict]:
+    return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _numbers(lines):
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in lines]
+
+
+def _state_epoch(run: Path) -> int:
+    try:
+        return json.loads((run / "checkpoint" / "state.json").read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Path):
+    data = write_npz(tmp_path / "data.npz", n=3000)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vaekit", "train", "--data", str(data), "--out", str(killed), *ARGS],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while _state_epoch(killed) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    epoch_time = _lines(killed)[0]["time_s"]
+    time.sleep(epoch_time * 0.5)  # into the middle of the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done = _state_epoch(killed)
+    assert 1 <= done < EPOCHS, "the run must be cut off before it finished"
+    assert not any(line.get("final") for line in _lines(killed))
+
+    assert vaekit("train", "--out", killed, "--resume", "--quiet") == 0
+    straight = tmp_path / "straight"
+    assert vaekit("train", "--data", data, "--out", straight, *ARGS) == 0
+
+    resumed_lines, straight_lines = _lines(killed), _lines(straight)
+    assert len(resumed_lines) == EPOCHS + 1
+    for a, b in zip(_numbers(resumed_lines), _numbers(straight_lines), strict=True):
+        assert a.keys() == b.keys()
+        for split in ("train", "val", "test"):
+            if split in a:
+                for term in ("loss", "rec", "kl"):
+                    assert a[split][term] == pytest.approx(b[split][term], rel=1e-6, abs=1e-6)
+
+
+@pytest.fixture
+def small_run(tmp_path: Path) -> Path:
+    data = write_npz(tmp_path / "data.npz", n=200, size=8)
+    out = tmp_path / "run"
+    args = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "2", "--quiet"]
+    assert vaekit("train", "--data", data, "--out", out, "--epochs", "2", *args) == 0
+    return out
+
+
+def test_resume_trains_on_to_more_epochs(small_run: Path):
+    assert vaekit("train", "--out", small_run, "--resume", "--epochs", "4", "--quiet") == 0
+    lines = _lines(small_run)
+    assert [line.get("epoch") for line in lines] == [1, 2, 3, 4, None]
+    assert lines[-1]["final"] is True
+    config = json.loads((small_run / "config.json").read_text())
+    assert config["training"]["epochs"] == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "already trained 2 epochs"),
+        (["--lr", "0.5"], "--lr 0.5 differs from the run's 0.001; only --epochs may change"),
+        (["--latent-dim", "3"], "--latent-dim 3 differs"),
+        (["--overwrite"], "contradict"),
+    ],
+)
+def test_resume_refuses_what_it_cannot_do(small_run: Path, extra, message, capsys):
+    assert vaekit("train", "--out", small_run, "--resume", *extra) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_resume_needs_a_checkpoint(tmp_path: Path, capsys):
+    assert vaekit("train", "--resume") == 1
+    assert "--resume needs --out" in capsys.readouterr().err
+    assert vaekit("train", "--resume", "--out", tmp_path) == 1
+    assert "config.json: missing" in capsys.readouterr().err
