@@ -16,12 +16,13 @@ _LAZY = {
     "train": "vaekit.api.train",
     "Run": "vaekit.api.train",
     "resume": "vaekit.api.train",
+    "evaluate": "vaekit.api.evaluate",
     "load": "vaekit.api.model",
     "Model": "vaekit.api.model",
     "VaekitError": "vaekit.errors",
 }
 
-__all__ = ["Model", "Run", "VaekitError", "__version__", "load", "resume", "train"]
+__all__ = ["Model", "Run", "VaekitError", "__version__", "evaluate", "load", "resume", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,9 +14,11 @@ from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_che
 from vaekit.training.loop import Callback, TrainConfig, fit, make_state
 
 
-def _fresh(ds, config):
+def _fresh(ds, config, family="mlp"):
     torch.manual_seed(0)
-    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(16,)))
+    model = build_vae(
+        ModelConfig(shape=ds.shape, family=family, latent_dim=2, hidden_dims=(16,), channels=(4, 8))
+    )
     return make_state(model, config)
 
 
@@ -32,14 +34,16 @@ class _SaveEachEpoch(Callback):
         save_checkpoint(self.folder, state, "hash")
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
-def test_resuming_from_a_checkpoint_continues_exactly(tmp_path: Path, optimizer):
+@pytest.mark.parametrize(
+    ("family", "optimizer"), [("mlp", "adam"), ("mlp", "adamw"), ("mlp", "sgd"), ("conv", "adam")]
+)
+def test_resuming_from_a_checkpoint_continues_exactly(tmp_path: Path, family, optimizer):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=50, n_test=10))
     config = TrainConfig(epochs=4, batch_size=16, optimizer=optimizer, binarize=True)
-    straight = _fresh(ds, config)
+    straight = _fresh(ds, config, family)
     fit(straight.model, ds.train, ds.test, config, state=straight)
 
-    first = _fresh(ds, config)
+    first = _fresh(ds, config, family)
     fit(
         first.model,
         ds.train,
@@ -48,7 +52,7 @@ def test_resuming_from_a_checkpoint_continues_exactly(tmp_path: Path, optimizer)
         [_SaveEachEpoch(tmp_path)],
         first,
     )
-    resumed = _fresh(ds, config)
+    resumed = _fresh(ds, config, family)
     assert load_checkpoint(tmp_path, resumed) == "hash"
     assert (resumed.epoch, resumed.step) == (2, first.step)
     fit(resumed.model, ds.train, ds.test, config, state=resumed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def train(
     device: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> Run:
     """Train a VAE on `data` and write the run directory `out`.
 
@@ -122,6 +124,7 @@ def train(
         val_fraction: share of the training split held out for validation (0: none); a
             dataset with an official validation split uses that instead.
         device: "auto" (CUDA when present), "cpu" or "cuda".
+        callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
 
     Returns:
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
@@ -156,7 +159,7 @@ def train(
     torch.manual_seed(seed)
     vae = build_vae(model_config).to(dev)
     state = make_state(vae, train_config)
-    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress)
+    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
 
 
 def resume(
@@ -166,6 +169,7 @@ def resume(
     data: str | Path | np.ndarray | torch.Tensor | None = None,
     device: str = "auto",
     progress: bool = True,
+    callbacks: Sequence[Callback] = (),
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
@@ -197,7 +201,7 @@ def resume(
     write_config(path, config)
     lines = "".join(json.dumps(r) + "\n" for r in state.history)
     atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))
-    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress)
+    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
 
 
 def split_validation(dataset: Dataset, config: TrainConfig) -> tuple[ImageSet, ImageSet | None]:
@@ -221,11 +225,13 @@ def _train_and_finish(
     val_set: ImageSet | None,
     state: LoopState,
     progress: bool,
+    extra_callbacks: Sequence[Callback],
 ) -> Run:
     train_config = from_dict(TrainConfig, _without(config["training"], "device"), "training")
     callbacks: list[Callback] = [_RunWriter(path, config_hash(config))]
     if progress:
         callbacks.append(ProgressBar())
+    callbacks.extend(extra_callbacks)
     history = fit(state.model, train_set, val_set, train_config, callbacks, state)
     device = next(state.model.parameters()).device
     test = mean_loss(

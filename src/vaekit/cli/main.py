@@ -8,12 +8,13 @@ import sys
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.cli import data, reconstruct, sample, train
+from vaekit.cli import data, evaluate, reconstruct, sample, train
 
-COMMANDS = (train, sample, reconstruct, data)
+COMMANDS = (train, evaluate, sample, reconstruct, data)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm
+  vaekit eval runs/fm --iw-samples 1000
   vaekit sample runs/fm -n 64 -o samples.png
   vaekit reconstruct runs/fm -n 16 -o reconstructions.png
   vaekit data list

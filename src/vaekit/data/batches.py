@@ -82,3 +82,20 @@ def batch_indices(
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def binarize_once(data: ImageSet, seed: int) -> ImageSet:
+    """A fixed binarization: each pixel ~ Bernoulli(intensity), drawn once with `seed`.
+
+    Evaluation of a model trained with dynamic binarization scores these bits, so two runs
+    evaluated with the same seed see identical data. Returns uint8 {0, 1} with max_value 1.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    bits = torch.bernoulli(scale(data.images.cpu(), data.max_value), generator=generator)
+    return ImageSet(bits.to(torch.uint8), data.labels, 1.0)
+
+
+def is_binary(data: ImageSet) -> bool:
+    """True when every pixel is 0 or the maximum value."""
+    images = data.images
+    return bool(((images == 0) | (images == data.max_value)).all())

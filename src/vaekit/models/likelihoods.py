@@ -2,7 +2,10 @@
 
 Each declares how many numbers it needs per pixel (`params_per_channel`), so the decoder's
 output width follows from the likelihood, and swapping one for another is a constructor
-argument.
+argument. Each also declares the data it is a normalized likelihood of (`support`): "binary"
+(pixels in {0, 1}), "continuous" (real-valued pixels: a density) or "8-bit" (the 256 values of
+a byte, the discretized likelihoods): evaluation reports a log-likelihood only where the data
+matches, and bits/dim only for "8-bit".
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ class BernoulliLikelihood(nn.Module):
     """Bernoulli pixels with logits = decoder output."""
 
     params_per_channel = 1
+    support = "binary"
 
     def forward(self, h: torch.Tensor) -> Bernoulli:
         return Bernoulli(h)
@@ -26,6 +30,7 @@ class GaussianLikelihood(nn.Module):
     """Gaussian pixels: mean = decoder output, a fixed standard deviation `std`."""
 
     params_per_channel = 1
+    support = "continuous"
 
     def __init__(self, std: float = 0.1) -> None:
         super().__init__()

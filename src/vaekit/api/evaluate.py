@@ -1,0 +1,111 @@
+"""`vaekit.evaluate`: the numbers that judge a VAE, for a run on its own test split or on any
+other data.
+
+    report = vaekit.evaluate("runs/fm", iw_samples=1000)
+    report["iwae"]["nll"], report["elbo"]["loss"], report["probe"]["accuracy"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import vaekit
+from vaekit.api.model import Model, load
+from vaekit.api.run import reopen_dataset
+from vaekit.api.train import split_validation
+from vaekit.config import from_dict
+from vaekit.data.batches import ImageSet, binarize_once, is_binary
+from vaekit.errors import VaekitError
+from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae, posterior_means
+from vaekit.evaluation.probe import probe_accuracy
+from vaekit.training.loop import TrainConfig
+
+SPLITS = ("test", "val", "train")
+
+
+def evaluate(
+    model: Model | str | Path,
+    data: str | Path | np.ndarray | torch.Tensor | None = None,
+    *,
+    split: str = "test",
+    iw_samples: int = 1000,
+    max_examples: int | None = None,
+    batch_size: int = 128,
+    chunk: int = 64,
+    seed: int = 0,
+    probe: bool = True,
+    probe_examples: int = 10_000,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate a model (or a run directory's model) on a split of its data or of `data`.
+
+    Args:
+        split: "test" (default), "val" or "train". The test split is never used for model
+            choice during training; the validation split is.
+        iw_samples: K for the importance-weighted bound (the ELBO's terms use the same samples).
+        max_examples: score a fixed, seeded subset of this many examples.
+        chunk: importance samples decoded at once per example (memory, not results).
+        seed: keys every random draw (noise, subset, one-off binarization).
+        probe: fit a logistic-regression probe on the training split's posterior means
+            (at most `probe_examples` of them) where the data has labels.
+
+    Returns:
+        A JSON-ready report: see `vaekit eval --help` for its fields.
+    """
+    if isinstance(model, str | Path):
+        model = load(model)
+    if split not in SPLITS:
+        raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
+    if iw_samples < 1:
+        raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
+    if max_examples is not None and max_examples < 1:
+        raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
+    dataset = reopen_dataset(model.run_config, data)
+    if tuple(dataset.shape) != model.shape:
+        raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
+    training = model.run_config.get("training", {})
+    train_config = from_dict(
+        TrainConfig, {k: v for k, v in training.items() if k != "device"}, "training"
+    )
+    train_part, val_part = split_validation(dataset, train_config)
+    chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
+    if chosen is None:
+        raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
+
+    report: dict[str, Any] = {
+        "vaekit_version": vaekit.__version__,
+        "data": dataset.info["name"],
+        "split": split,
+        "split_size": len(chosen),
+    }
+    if max_examples is not None and max_examples < len(chosen):
+        order = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(seed))
+        chosen = chosen.subset(order[:max_examples].sort().values)
+        report["subset"] = {"max_examples": max_examples, "seed": seed}
+    train_for_probe = dataset.train
+    if training.get("binarize") and not is_binary(chosen):
+        chosen = binarize_once(chosen, seed)
+        train_for_probe = binarize_once(train_for_probe, seed)
+        report["binarized"] = {"seed": seed}
+
+    config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
+    numbers, means = evaluate_vae(model.vae, chosen, config, progress)
+    report.update(numbers)
+    report["likelihood"] = model.config.likelihood
+    if probe and chosen.labels is not None and train_for_probe.labels is not None:
+        report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
+    return report
+
+
+def _probe(
+    model: Model, train: ImageSet, means: torch.Tensor, test: ImageSet, limit: int, seed: int
+) -> dict[str, Any]:
+    if len(train) > limit:
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:limit]
+        train = train.subset(keep.sort().values)
+    features = posterior_means(model.vae, train)
+    return probe_accuracy(features, train.labels, means, test.labels, max_train=limit, seed=seed)

@@ -1,0 +1,149 @@
+"""Evaluate a VAE on a set of images: ELBO and its terms, the importance-weighted bound,
+bits/dim where they mean something, reconstruction quality and latent health.
+
+All numbers are per example in nats unless a key says otherwise ("_per_dim", "bits_per_dim").
+D is the number of data dimensions (C * H * W).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vaekit.data.batches import ImageSet, batch_indices, is_binary
+from vaekit.evaluation.iwae import BLOCK, importance_terms
+from vaekit.models.vae import VAE
+
+# Called with (examples done, examples in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    iw_samples: int = 1000  # K
+    batch_size: int = 128  # examples encoded together
+    chunk: int = BLOCK  # importance samples decoded together per example
+    seed: int = 0
+    active_threshold: float = 0.01  # Burda et al.'s criterion for an active unit
+
+
+def data_support(data: ImageSet) -> str:
+    """What the pixels are: "binary", "8-bit" (uint8 with 256 levels), "continuous" (floats),
+    or "discrete" (integers with another number of levels)."""
+    if is_binary(data):
+        return "binary"
+    if data.images.is_floating_point():
+        return "continuous"
+    return "8-bit" if data.max_value == 255 else "discrete"
+
+
+def nats_to_bits_per_dim(nats: float, dims: int) -> float:
+    """Bits per dimension = nats / (D ln 2)."""
+    return nats / (dims * math.log(2))
+
+
+@torch.no_grad()
+def evaluate_vae(
+    model: VAE, data: ImageSet, config: EvalConfig, progress: Progress | None = None
+) -> tuple[dict[str, Any], torch.Tensor]:
+    """Score `model` on `data`.
+
+    Returns:
+        (report, posterior means (N, Z) on the CPU). The report holds the numbers as floats and
+        lists, ready for JSON.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    n = len(data)
+    dims = math.prod(data.images.shape[1:])
+    log_lik, rec, kl, mse = (torch.empty(n) for _ in range(4))
+    kl_dims, means = [], []
+    done = 0
+    for index in batch_indices(n, config.batch_size, shuffle=False):
+        x = data.scaled(index).to(device)
+        terms = importance_terms(
+            model, x, index, config.iw_samples, config.seed, max(1, config.chunk)
+        )
+        log_lik[index] = terms.log_likelihood.cpu()
+        rec[index] = terms.rec.cpu()
+        kl[index] = terms.kl.cpu()
+        kl_dims.append(terms.kl_per_dim.cpu())
+        means.append(terms.posterior_mean.cpu())
+        recon = model.decode(terms.posterior_mean).mean.clamp(0, 1)
+        mse[index] = (recon - x).pow(2).flatten(1).mean(1).cpu()
+        done += len(index)
+        if progress:
+            progress(done, n)
+    model.train(was_training)
+    means_all = torch.cat(means)
+
+    support = data_support(data)
+    model_support = getattr(model.likelihood, "support", None)
+    is_likelihood = model_support == support
+    nll = -log_lik
+    neg_elbo = rec + kl
+    mse_mean = float(mse.mean())
+    variances = means_all.var(0, unbiased=False) if n > 1 else torch.zeros(means_all.shape[1])
+    report: dict[str, Any] = {
+        "num_examples": n,
+        "dims": dims,
+        "data_support": support,
+        "likelihood_support": model_support,
+        "kind": "log-likelihood" if is_likelihood else "objective",
+        "elbo": {
+            "loss": float(neg_elbo.mean()),
+            "rec": float(rec.mean()),
+            "kl": float(kl.mean()),
+            "loss_per_dim": float(neg_elbo.mean()) / dims,
+            "stderr": _stderr(neg_elbo),
+        },
+        "iwae": {
+            "k": config.iw_samples,
+            "nll": float(nll.mean()),
+            "stderr": _stderr(nll),
+            "nll_per_dim": float(nll.mean()) / dims,
+        },
+        "bits_per_dim": None,
+        "reconstruction": {"mse": mse_mean, "psnr_db": _psnr(mse_mean)},
+        "latents": {
+            "kl_per_dim": torch.cat(kl_dims).mean(0).tolist(),
+            "mean_variance": variances.tolist(),
+            "active_units": int((variances > config.active_threshold).sum()),
+            "active_threshold": config.active_threshold,
+            "latent_dim": int(means_all.shape[1]),
+        },
+        "seed": config.seed,
+    }
+    if is_likelihood and support == "8-bit":
+        report["bits_per_dim"] = {
+            "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
+            "iwae": nats_to_bits_per_dim(report["iwae"]["nll"], dims),
+        }
+    return report, means_all
+
+
+def _stderr(values: torch.Tensor) -> float:
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(unbiased=True) / math.sqrt(len(values)))
+
+
+def _psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB for intensities in [0, 1], from the mean squared error."""
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+@torch.no_grad()
+def posterior_means(model: VAE, data: ImageSet, batch_size: int = 512) -> torch.Tensor:
+    """E_q[z|x] for every image: (N, Z) on the CPU."""
+    device = next(model.parameters()).device
+    out = [
+        model.encode(data.scaled(index).to(device)).mean.cpu()
+        for index in batch_indices(len(data), batch_size, shuffle=False)
+    ]
+    return torch.cat(out)

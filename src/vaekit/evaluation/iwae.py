@@ -1,0 +1,100 @@
+"""Importance-weighted estimates of log p(x), with the ELBO's terms from the same samples.
+
+Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2016): with z_k ~ q(z|x),
+    log p(x) >= L_K = log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),
+which increases with K toward log p(x); L_1 is the ELBO. Computed in chunks over K (a running
+logsumexp) so memory stays bounded whatever K is.
+
+Shapes: B examples, K importance samples (n of them per chunk), Z latent dims.
+
+The noise of sample k of example i comes from a generator keyed by (seed, i, k // BLOCK), with
+i the example's index in the evaluated set: the numbers do not depend on the batch size or the
+chunk size, only on the model, the data and the seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vaekit.data.batches import step_generator
+from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.vae import VAE
+
+BLOCK = 64  # samples drawn per (example, block) generator
+MAX_BLOCKS = 1 << 20  # so that (i, block) pairs never collide: K up to 64 * 2**20
+
+
+@dataclass
+class ImportanceTerms:
+    """Per-example estimates, each (B,), in nats."""
+
+    log_likelihood: torch.Tensor  # L_K, the importance-weighted bound
+    rec: torch.Tensor  # E_q[-log p(x|z)], averaged over the K samples
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), in closed form
+    kl_per_dim: torch.Tensor  # (B, Z)
+    posterior_mean: torch.Tensor  # (B, Z)
+
+
+def sample_noise(
+    seed: int, indices: torch.Tensor, first: int, count: int, latent_dim: int
+) -> torch.Tensor:
+    """Standard normal noise (B, count, Z) for samples first..first+count-1 of each example."""
+    out = torch.empty(len(indices), count, latent_dim)
+    for row, i in enumerate(indices.tolist()):
+        k = first
+        while k < first + count:
+            block, offset = divmod(k, BLOCK)
+            take = min(BLOCK - offset, first + count - k)
+            g = step_generator(seed, i * MAX_BLOCKS + block)
+            noise = torch.randn(BLOCK, latent_dim, generator=g)
+            out[row, k - first : k - first + take] = noise[offset : offset + take]
+            k += take
+    return out
+
+
+@torch.no_grad()
+def importance_terms(
+    model: VAE,
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    k: int,
+    seed: int = 0,
+    chunk: int = BLOCK,
+) -> ImportanceTerms:
+    """Importance-weighted bound with k samples and the ELBO's terms for a batch x (B, ...).
+
+    Args:
+        x: inputs in [0, 1], (B, C, H, W), on the model's device.
+        indices: (B,) each example's index in the evaluated set (keys its noise).
+        k: the number of importance samples K.
+        chunk: samples per example decoded at once; memory grows with B * chunk.
+    """
+    device = x.device
+    b = x.shape[0]
+    qz = model.encode(x)
+    prior = model.prior()
+    latent_dim = qz.mean.shape[1]
+    log_sum = torch.full((b,), -math.inf, device=device)
+    rec_sum = torch.zeros(b, device=device)
+    for first in range(0, k, chunk):
+        n = min(chunk, k - first)
+        eps = sample_noise(seed, indices, first, n, latent_dim).to(device)
+        z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, latent_dim)
+        x_rep = x.repeat_interleave(n, dim=0)
+        log_px = model.decode(z).log_prob(x_rep).view(b, n)
+        q_rep = DiagonalGaussian(
+            qz.mean.repeat_interleave(n, dim=0), qz.logvar.repeat_interleave(n, dim=0)
+        )
+        log_w = log_px + (model.prior(b * n).log_prob(z) - q_rep.log_prob(z)).view(b, n)
+        log_sum = torch.logaddexp(log_sum, torch.logsumexp(log_w, dim=1))
+        rec_sum -= log_px.sum(dim=1)
+    return ImportanceTerms(
+        log_likelihood=log_sum - math.log(k),
+        rec=rec_sum / k,
+        kl=qz.kl(prior),
+        kl_per_dim=qz.kl_per_dim(prior),
+        posterior_mean=qz.mean,
+    )
