@@ -1,11 +1,11 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename.
-
-A reader (or a crash) never sees a half-written file under the final name.
+"""Atomic file writes: write to a temporary name in the same folder, flush it to disk, then
+rename. A reader (or a crash, or a kill) never sees a half-written file under the final name.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,18 +13,43 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)`, then rename tmp_path to `path`."""
+    """Call `write(tmp_path)`, then rename tmp_path to `path` (with the usual permissions)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # mkstemp makes the file private (0600); a run directory is meant to be shared.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def finite_or_none(value: Any) -> Any:
+    """The value with every NaN or infinite float replaced by None (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+    text = json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))

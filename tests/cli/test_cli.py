@@ -108,7 +108,8 @@ def test_sample_and_reconstruct(digits_run: Path, tmp_path: Path, capsys):
     assert array.min() >= 0 and array.max() <= 1
     vaekit("sample", digits_run, "-n", "10", "-o", png, "--seed", "3", "--npy", tmp_path / "t.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), array)
-    assert Image.open(png).size[0] > 0
+    # 10 images of 8x8, enlarged 7x to 56 px, 4 columns x 3 rows with 2 px gaps.
+    assert Image.open(png).size == (4 * 58 + 2, 3 * 58 + 2)
 
     rec = tmp_path / "r.png"
     assert (
@@ -136,6 +137,8 @@ def test_existing_out_needs_overwrite(digits_run: Path, capsys):
         (["train", "--model", "transformer"], "invalid choice"),
         (["sample", "/no/such/run"], "not a folder"),
         (["sample", ".", "-o", "out.jpg"], "expected a .png file name"),
+        (["train", "--device", "mps"], "vaekit runs on cpu or cuda"),
+        (["train", "--device", "cuda:0", "--data", "digits"], "CUDA"),
     ],
 )
 def test_user_mistakes_get_one_line_errors(args, message, capsys):
@@ -188,5 +191,11 @@ def test_help_documents_every_option(capsys):
         "--val-fraction",
         "--out",
         "--overwrite",
+        "--optimizer",
+        "--binarize",
+        "--config",
+        "--resume",
+        "--device",
+        "--quiet",
     ):
         assert option in text

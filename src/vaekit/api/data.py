@@ -8,7 +8,7 @@ from typing import Any
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files
 from vaekit.data.formats import content_sha256
-from vaekit.data.registry import dataset_names, get_spec
+from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ def fetch_dataset(name: str, progress: Progress | None = None) -> dict[str, Path
 def dataset_info(source: str, progress: Progress | None = None) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path."""
     info: dict[str, Any] = {}
-    if "/" not in source and not Path(source).exists():
+    if is_dataset_name(source):
         spec = get_spec(source)
         found = find_files(source)
         info["files"] = [

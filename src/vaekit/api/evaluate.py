@@ -14,15 +14,13 @@ import numpy as np
 import torch
 
 import vaekit
-from vaekit.api.model import Model, load
-from vaekit.api.run import reopen_dataset
-from vaekit.api.train import split_validation
-from vaekit.config import from_dict
-from vaekit.data.batches import ImageSet, binarize_once, is_binary
+from vaekit.api.model import Model, load, resolve_device
+from vaekit.api.run import reopen_dataset, train_config_from
+from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
+from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae, posterior_means
 from vaekit.evaluation.probe import probe_accuracy
-from vaekit.training.loop import TrainConfig
 
 SPLITS = ("test", "val", "train")
 
@@ -39,6 +37,7 @@ def evaluate(
     seed: int = 0,
     probe: bool = True,
     probe_examples: int = 10_000,
+    device: str = "cpu",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model (or a run directory's model) on a split of its data or of `data`.
@@ -50,14 +49,16 @@ def evaluate(
         max_examples: score a fixed, seeded subset of this many examples.
         chunk: importance samples decoded at once per example (memory, not results).
         seed: keys every random draw (noise, subset, one-off binarization).
-        probe: fit a logistic-regression probe on the training split's posterior means
-            (at most `probe_examples` of them) where the data has labels.
+        probe: fit a logistic-regression probe on the training part's posterior means (at
+            most `probe_examples` of them, never the validation or test examples) where the
+            data has labels; not for split="train", which it would be scored on.
+        device: where a run directory's model is loaded ("cpu", "cuda", "auto").
 
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
     """
     if isinstance(model, str | Path):
-        model = load(model)
+        model = load(model, str(resolve_device(device)))
     if split not in SPLITS:
         raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
     if iw_samples < 1:
@@ -67,11 +68,8 @@ def evaluate(
     dataset = reopen_dataset(model.run_config, data)
     if tuple(dataset.shape) != model.shape:
         raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
-    training = model.run_config.get("training", {})
-    train_config = from_dict(
-        TrainConfig, {k: v for k, v in training.items() if k != "device"}, "training"
-    )
-    train_part, val_part = split_validation(dataset, train_config)
+    train_config = train_config_from(model.run_config)
+    train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
     chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
     if chosen is None:
         raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
@@ -82,21 +80,21 @@ def evaluate(
         "split": split,
         "split_size": len(chosen),
     }
-    if max_examples is not None and max_examples < len(chosen):
-        order = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(seed))
-        chosen = chosen.subset(order[:max_examples].sort().values)
-        report["subset"] = {"max_examples": max_examples, "seed": seed}
-    train_for_probe = dataset.train
-    if training.get("binarize") and not is_binary(chosen):
+    train_for_probe = train_part
+    if train_config.binarize and not is_binary(chosen):
+        # The whole split, before any subset: a subset sees the same bits as the full split.
         chosen = binarize_once(chosen, seed)
         train_for_probe = binarize_once(train_for_probe, seed)
         report["binarized"] = {"seed": seed}
+    if max_examples is not None and max_examples < len(chosen):
+        chosen = chosen.subset(seeded_subset(len(chosen), max_examples, seed))
+        report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     report["likelihood"] = model.config.likelihood
-    if probe and chosen.labels is not None and train_for_probe.labels is not None:
+    if probe and split != "train" and chosen.labels is not None and train_part.labels is not None:
         report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
     return report
 
@@ -105,7 +103,6 @@ def _probe(
     model: Model, train: ImageSet, means: torch.Tensor, test: ImageSet, limit: int, seed: int
 ) -> dict[str, Any]:
     if len(train) > limit:
-        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:limit]
-        train = train.subset(keep.sort().values)
+        train = train.subset(seeded_subset(len(train), limit, seed))
     features = posterior_means(model.vae, train)
-    return probe_accuracy(features, train.labels, means, test.labels, max_train=limit, seed=seed)
+    return probe_accuracy(features, train.labels, means, test.labels)

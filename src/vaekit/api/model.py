@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from vaekit.apps import generate
-from vaekit.data.batches import scale
+from vaekit.data.batches import ImageSet, scale
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
@@ -103,6 +103,36 @@ class Model:
             f"Model({c.family}, shape={tuple(c.shape)}, latent_dim={c.latent_dim}, "
             f"likelihood={c.likelihood})"
         )
+
+
+def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n images of a set, scaled by the set's own value range, and their
+    reconstructions: two (n, C, H, W) tensors in [0, 1]."""
+    if tuple(images.images.shape[1:]) != model.shape:
+        raise VaekitError(
+            f"the data's images are {tuple(images.images.shape[1:])}, the model's {model.shape}"
+        )
+    inputs = images.scaled(slice(0, n))
+    return inputs, model.reconstruct(inputs)
+
+
+def resolve_device(device: str) -> torch.device:
+    """ "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"; an unavailable one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise VaekitError(f"unknown device {device!r}: use auto, cpu or cuda") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise VaekitError(f"--device {device}: no CUDA device is available here")
+        if dev.index is not None and dev.index >= count:
+            raise VaekitError(f"--device {device}: there are {count} CUDA devices")
+    elif dev.type != "cpu":
+        raise VaekitError(f"--device {device}: vaekit runs on cpu or cuda")
+    return dev
 
 
 def load(rundir: str | Path, device: str = "cpu") -> Model:

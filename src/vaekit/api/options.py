@@ -41,8 +41,9 @@ class TrainOptions:
 
 DEFAULTS = TrainOptions()
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
-# Options that may differ when a run is resumed: how long, and where it runs.
-RESUMABLE = frozenset({"epochs", "device", "out"})
+# Options that may differ when a run is resumed: how long, where it runs, and where its data
+# is now (the data itself must have the recorded checksum).
+RESUMABLE = frozenset({"epochs", "device", "out", "data"})
 
 
 def read_options_file(path: str | Path) -> dict[str, Any]:

@@ -7,9 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
+from vaekit.files import finite_or_none
 from vaekit.models.io import CONFIG_FILE, read_config
+from vaekit.training.loop import TrainConfig
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
@@ -37,32 +40,52 @@ def create_run_dir(out: str | Path, overwrite: bool) -> Path:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(finite_or_none(record)) + "\n")
 
 
 def read_metrics(rundir: str | Path) -> list[dict[str, Any]]:
     path = Path(rundir) / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut off by a kill or a full disk
+    return records
 
 
-def reopen_dataset(run_config: dict[str, Any], data: str | None = None) -> Dataset:
-    """The dataset a run was trained on (same test split), or `data` when given."""
+def reopen_dataset(
+    run_config: dict[str, Any], data: Any = None, *, verify: bool = False
+) -> Dataset:
+    """The dataset a run was trained on (with the same carved splits), or `data` when given.
+
+    The run's own data must still have the recorded checksum; so must `data` with `verify`
+    (resuming), while without it `data` may be anything of the model's shape (evaluating on
+    other data).
+    """
     info = run_config.get("data", {})
     seed = run_config.get("training", {}).get("seed", 0)
     fraction = info.get("test_carved", {}).get("fraction", 0.1)
-    if data is not None:
-        return open_dataset(data, seed=seed, test_fraction=fraction)
-    if info.get("source") == "array":
+    if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
-    dataset = open_dataset(info["name"], seed=seed, test_fraction=fraction)
-    if dataset.info["sha256"] != info.get("sha256"):
+    dataset = open_dataset(
+        info["name"] if data is None else data, seed=seed, test_fraction=fraction
+    )
+    if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
+        where = info["name"] if data is None else "the data given"
         raise VaekitError(
-            f"the data at {info['name']} has changed since this run was trained "
-            "(checksum differs): give the data explicitly (--data)"
+            f"{where} differs from the data this run was trained on (checksum "
+            f"{dataset.info['sha256'][:12]}..., recorded {str(info.get('sha256'))[:12]}...)"
         )
     return dataset
+
+
+def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig a run directory's config.json records."""
+    values = {k: v for k, v in run_config["training"].items() if k != "device"}
+    return from_dict(TrainConfig, values, "config.json: training")
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:

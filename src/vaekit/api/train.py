@@ -8,6 +8,8 @@ run = vaekit.resume("runs/digits", epochs=6)   # after a crash, or to train on
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 
 import vaekit
-from vaekit.api.model import Model
+from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import config_hash
 from vaekit.api.run import (
     CURVES_FILE,
@@ -29,10 +31,12 @@ from vaekit.api.run import (
     create_run_dir,
     read_metrics,
     reopen_dataset,
+    train_config_from,
 )
 from vaekit.config import from_dict, to_dict
-from vaekit.data.batches import ImageSet, carve
-from vaekit.data.datasets import Dataset, open_dataset
+from vaekit.data.batches import ImageSet
+from vaekit.data.datasets import Dataset, open_dataset, split_validation
+from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 from vaekit.models.factory import ModelConfig, build_vae
@@ -70,19 +74,20 @@ class _RunWriter(Callback):
         save_checkpoint(self.path, state, self.config_hash)
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VaekitError("--device cuda: no CUDA device is available here")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise VaekitError(f"unknown device {device!r}: use auto, cpu or cuda") from None
+def _refuse_distributed() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise VaekitError(
+            "several processes (torchrun) are not supported yet: run vaekit train as one process"
+        )
 
 
 def default_out(data: Any, model: str) -> Path:
-    name = data if isinstance(data, str) and "/" not in data else "data"
+    if is_dataset_name(data):
+        name = data
+    elif isinstance(data, str | Path):
+        name = Path(data).stem or "data"
+    else:
+        name = "array"
     return Path("runs") / f"{name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -133,6 +138,7 @@ def train(
         epochs, batch_size, lr, seed, val_fraction, optimizer=optimizer, binarize=binarize
     )
     train_config.validate()
+    _refuse_distributed()
     dev = resolve_device(device)
     dataset = open_dataset(data, seed=seed)
     model_config = ModelConfig(
@@ -145,7 +151,7 @@ def train(
         gaussian_std=gaussian_std,
     )
     model_config.validate()
-    train_set, val_set = split_validation(dataset, train_config)
+    train_set, val_set = split_validation(dataset, val_fraction, seed)
 
     path = create_run_dir(out if out is not None else default_out(data, model), overwrite)
     config = {
@@ -155,11 +161,20 @@ def train(
         "data": {**dataset.info, "num_train": len(train_set), "num_val": len(val_set or [])},
         "training": {**to_dict(train_config), "device": str(dev)},
     }
-    write_config(path, config)
-    torch.manual_seed(seed)
-    vae = build_vae(model_config).to(dev)
-    state = make_state(vae, train_config)
-    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
+    try:
+        write_config(path, config)
+        torch.manual_seed(seed)
+        vae = build_vae(model_config).to(dev)
+        state = make_state(vae, train_config)
+        return _train_and_finish(
+            path, config, dataset, train_set, val_set, state, progress, callbacks
+        )
+    except BaseException:
+        # A run that stops before its first checkpoint holds nothing worth keeping, and would
+        # only block the same command (an existing --out) from running again.
+        if not has_checkpoint(path):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def resume(
@@ -174,19 +189,21 @@ def resume(
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
     The result is what an uninterrupted run would have given. `data` is needed only for a
-    run trained on an in-memory array.
+    run trained on an in-memory array or whose data has moved; its checksum must match the
+    recorded one.
     """
+    _refuse_distributed()
     path = Path(rundir)
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
     if epochs is not None and epochs != config["training"]["epochs"]:
         config["training"]["epochs"] = epochs
-    train_config = from_dict(TrainConfig, _without(config["training"], "device"), "training")
+    train_config = train_config_from(config)
     train_config.validate()
     dev = resolve_device(device)
-    dataset = reopen_dataset(config, data)
-    train_set, val_set = split_validation(dataset, train_config)
+    dataset = reopen_dataset(config, data, verify=True)
+    train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     model_config = from_dict(ModelConfig, config["model"], "config.json: model")
     vae = build_vae(model_config).to(dev)
     state = make_state(vae, train_config)
@@ -204,19 +221,6 @@ def resume(
     return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
 
 
-def split_validation(dataset: Dataset, config: TrainConfig) -> tuple[ImageSet, ImageSet | None]:
-    """(train, validation): the official validation split if any, else one carved with the
-    seed (none when val_fraction is 0)."""
-    if dataset.val is not None:
-        return dataset.train, dataset.val
-    if config.val_fraction == 0:
-        return dataset.train, None
-    kept, carved = carve(len(dataset.train), config.val_fraction, config.seed)
-    if len(kept) == 0:
-        raise VaekitError(f"val fraction {config.val_fraction} leaves no training examples")
-    return dataset.train.subset(kept), dataset.train.subset(carved)
-
-
 def _train_and_finish(
     path: Path,
     config: dict[str, Any],
@@ -227,7 +231,7 @@ def _train_and_finish(
     progress: bool,
     extra_callbacks: Sequence[Callback],
 ) -> Run:
-    train_config = from_dict(TrainConfig, _without(config["training"], "device"), "training")
+    train_config = train_config_from(config)
     callbacks: list[Callback] = [_RunWriter(path, config_hash(config))]
     if progress:
         callbacks.append(ProgressBar())
@@ -245,16 +249,12 @@ def _train_and_finish(
     save_weights(path, state.model)
     model_config = from_dict(ModelConfig, config["model"], "config.json: model")
     trained = Model(state.model, model_config, config)
-    pictures = write_pictures(path, trained, dataset.test.images[:32], history, train_config.seed)
+    pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
     return Run(path, config, history, test, trained, pictures)
 
 
-def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in keys}
-
-
 def write_pictures(
-    path: Path, model: Model, test_images: torch.Tensor, history: list[dict[str, Any]], seed: int
+    path: Path, model: Model, test: ImageSet, history: list[dict[str, Any]], seed: int
 ) -> dict[str, Path]:
     """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png."""
     pictures = {
@@ -263,7 +263,7 @@ def write_pictures(
         "curves": path / CURVES_FILE,
     }
     save_grid(model.sample(64, seed=seed), pictures["samples"], ncols=8)
-    inputs = model.prepare(test_images).cpu()
-    save_grid(pairs_grid(inputs, model.reconstruct(inputs)), pictures["reconstructions"], ncols=8)
+    inputs, outputs = reconstruct_first(model, test, 32)
+    save_grid(pairs_grid(inputs, outputs), pictures["reconstructions"], ncols=8)
     save_curves(history, pictures["curves"], title=f"{model.config.family} VAE")
     return pictures

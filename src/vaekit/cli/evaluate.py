@@ -71,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="importance samples decoded at once per example (default: 64)",
     )
     p.add_argument("--no-probe", action="store_true", help="skip the logistic-regression probe")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda or auto (CUDA when present) (default: cpu)"
+    )
     p.add_argument("--json", metavar="FILE", help="write the JSON here (default: RUNDIR/eval.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.cli.output import writable
     from vaekit.files import write_json
 
-    out = writable(args.json, ".json") if args.json else Path(args.rundir) / "eval.json"
+    out = writable(args.json or str(Path(args.rundir) / "eval.json"), ".json")
     bar = None
     if not args.quiet:
         from tqdm.auto import tqdm
@@ -106,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             chunk=args.chunk,
             seed=args.seed,
             probe=not args.no_probe,
+            device=args.device,
             progress=progress,
         )
     finally:

@@ -45,7 +45,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except VaekitError as err:
         print(f"vaekit: error: {err}", file=sys.stderr)
         sys.exit(1)
+    except OSError as err:  # a full disk, a folder without write permission, ...
+        print(f"vaekit: error: {err}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
-        print("\nvaekit: interrupted", file=sys.stderr)
+        hint = ""
+        if args.command == "train":
+            hint = (
+                " (a run that finished an epoch continues with: vaekit train --out RUNDIR --resume)"
+            )
+        print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ def writable(path: str, suffix: str) -> Path:
         raise VaekitError(f"{out}: expected a {suffix} file name")
     if not out.parent.is_dir():
         raise VaekitError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise VaekitError(f"{out}: folder {out.parent} is not writable")
     return out
 
 

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vaekit.api.model import load
+    from vaekit.api.model import load, reconstruct_first
     from vaekit.api.run import reopen_dataset
     from vaekit.cli.output import save_array, writable
     from vaekit.report.images import pairs_grid, save_grid
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)
     dataset = reopen_dataset(model.run_config, args.data)
-    inputs = model.prepare(dataset.test.images[: args.n]).cpu()
-    outputs = model.reconstruct(inputs)
+    inputs, outputs = reconstruct_first(model, dataset.test, args.n)
     save_grid(pairs_grid(inputs, outputs), output, ncols=8)
     print(f"wrote {len(inputs)} test images and their reconstructions to {output}")
     if npy:

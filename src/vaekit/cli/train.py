@@ -60,10 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--binarize",
-        action="store_const",
-        const=True,
+        action=argparse.BooleanOptionalAction,
         help="dynamic binarization: train on a fresh Bernoulli draw of the pixel intensities "
-        "each batch (validation and test use one fixed, seeded draw)",
+        "each batch; validation and test use one draw made with the seed (default: off)",
     )
     model = p.add_argument_group("model")
     model.add_argument(
@@ -148,7 +147,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint, with its recorded config; "
-        "only --epochs may change",
+        "only --epochs may change (and --data, for data that has moved: it must be the same "
+        "data)",
     )
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         result = resume(
             options["out"],
             epochs=options.get("epochs"),
+            data=options.get("data"),
             device=options.get("device", "auto"),
             progress=not args.quiet,
         )

@@ -99,3 +99,9 @@ def is_binary(data: ImageSet) -> bool:
     """True when every pixel is 0 or the maximum value."""
     images = data.images
     return bool(((images == 0) | (images == data.max_value)).all())
+
+
+def seeded_subset(n: int, count: int, seed: int) -> torch.Tensor:
+    """`count` of range(n) chosen at random with `seed`, sorted."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:count].sort().values

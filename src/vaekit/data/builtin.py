@@ -114,7 +114,6 @@ register(
         shape=(1, 8, 8),
         max_value=16,
         reader=_read_digits,
-        has_test_split=False,
         classes=tuple(str(d) for d in range(10)),
     )
 )

@@ -21,7 +21,7 @@ from vaekit.data.batches import ImageSet, carve
 from vaekit.data.builtin import IDX_ROLES
 from vaekit.data.fetch import Progress, fetch, find_in_dir
 from vaekit.data.formats import read_array_file, read_idx_dataset
-from vaekit.data.registry import get_spec
+from vaekit.data.registry import get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -60,7 +60,7 @@ def open_dataset(
     if isinstance(source, np.ndarray | torch.Tensor):
         raw = {"train_images": source}
         info: dict[str, Any] = {"source": "array", "name": "array"}
-    elif isinstance(source, str) and not _looks_like_path(source):
+    elif is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
         spec = get_spec(source)
         raw = spec.reader(fetch(source, progress), spec)
         info = {"source": "registry", "name": spec.name, "max_value": spec.max_value}
@@ -90,7 +90,10 @@ def open_dataset(
 
 
 def _looks_like_path(source: str) -> bool:
-    return "/" in source or source.startswith(".") or Path(source).exists()
+    """A string that is not a registered name is a path if it looks like one; otherwise it is
+    taken for a mistyped name (and the error lists the known names)."""
+    path = Path(source)
+    return "/" in source or source.startswith(".") or bool(path.suffix) or path.exists()
 
 
 def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
@@ -176,3 +179,18 @@ def _checksum(*sets: ImageSet) -> str:
         if s.labels is not None:
             h.update(s.labels.numpy().tobytes())
     return h.hexdigest()
+
+
+def split_validation(
+    dataset: Dataset, val_fraction: float, seed: int
+) -> tuple[ImageSet, ImageSet | None]:
+    """(train, validation): the official validation split where the source has one, else
+    `val_fraction` of the training split carved with the seed (none when it is 0)."""
+    if dataset.val is not None:
+        return dataset.train, dataset.val
+    if val_fraction == 0:
+        return dataset.train, None
+    kept, carved = carve(len(dataset.train), val_fraction, seed)
+    if len(kept) == 0:
+        raise VaekitError(f"val fraction {val_fraction} leaves no training examples")
+    return dataset.train.subset(kept), dataset.train.subset(carved)

@@ -87,6 +87,8 @@ def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
         raise VaekitError(_missing_message(spec, "not found and VAEKIT_OFFLINE is set"))
     folder = cache_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.part*"):  # left by a download that was killed
+        stale.unlink(missing_ok=True)
     for f in spec.files:
         if find_in_dir(folder, {f.role: f.name}) is None:
             try:

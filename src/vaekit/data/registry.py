@@ -41,7 +41,6 @@ class DatasetSpec:
     reader: Reader
     files: tuple[FileSpec, ...] = ()
     system_dirs: tuple[str, ...] = ()
-    has_test_split: bool = True
     classes: tuple[str, ...] = field(default=())
 
 
@@ -64,6 +63,12 @@ def get_spec(name: str) -> DatasetSpec:
         raise VaekitError(
             f"unknown dataset {name!r}: known datasets are {known}, or give a path"
         ) from None
+
+
+def is_dataset_name(source: object) -> bool:
+    """Whether `source` names a registered dataset (a name wins over a same-named folder)."""
+    _ensure_builtins()
+    return isinstance(source, str) and source in _REGISTRY
 
 
 def dataset_names() -> list[str]:

@@ -93,8 +93,8 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
         raise VaekitError(f"{path}: missing; the run has no checkpoint to resume from") from None
     except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as err:
         raise VaekitError(f"{path}: not a readable vaekit checkpoint ({err})") from None
-    if meta.get("format") != FORMAT:
-        raise VaekitError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT}")
+    if meta.get("format") != FORMAT or not {"optimizer", "epoch", "step", "history"} <= set(meta):
+        raise VaekitError(f"{path}: not a vaekit checkpoint of format {FORMAT}")
 
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     try:

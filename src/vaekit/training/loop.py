@@ -16,7 +16,13 @@ from typing import Any
 
 import torch
 
-from vaekit.data.batches import ImageSet, batch_indices, num_batches, step_generator
+from vaekit.data.batches import (
+    ImageSet,
+    batch_indices,
+    binarize_once,
+    num_batches,
+    step_generator,
+)
 from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE
 
@@ -183,9 +189,12 @@ def mean_loss(
 ) -> dict[str, float]:
     """Mean per-example -ELBO terms over `data` (one posterior sample each), in eval mode.
 
-    Batch i draws its samples (and, with `binarize`, its fixed binarization) from a generator
-    keyed by (seed, i): the result depends only on the model, data, seed and batch size.
+    With `binarize`, the data is binarized once with `seed` (the draw `vaekit eval --seed`
+    scores). Batch i draws its posterior samples from a generator keyed by (seed, i): the
+    result depends only on the model, data, seed and batch size.
     """
+    if binarize:
+        data = binarize_once(data, seed)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -193,8 +202,6 @@ def mean_loss(
     for i, index in enumerate(batch_indices(len(data), batch_size, shuffle=False)):
         generator = step_generator(seed + EVAL_SEED_OFFSET, i, device)
         x = data.scaled(index.to(data.images.device)).to(device)
-        if binarize:
-            x = torch.bernoulli(x, generator=generator)
         out = model.loss(x, generator)
         sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()])
     model.train(was_training)

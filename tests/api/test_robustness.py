@@ -1,0 +1,106 @@
+"""What a user trips over: permissions, strict JSON, names and folders, failures mid-run,
+resuming a run whose data moved, and the data's own value range."""
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from tests.cli.test_cli import vaekit as cli
+from tests.conftest import write_npz
+from vaekit.api.model import reconstruct_first
+from vaekit.data.batches import ImageSet
+from vaekit.data.datasets import open_dataset
+from vaekit.errors import VaekitError
+from vaekit.training.loop import Callback
+
+SMALL = {"model": "mlp", "hidden_dims": (8,), "latent_dim": 2, "progress": False}
+
+
+def test_run_files_are_readable_by_others(tmp_path: Path):
+    old = os.umask(0o022)
+    try:
+        run = vaekit.train(write_npz(tmp_path / "d.npz", n=60, size=6), out=tmp_path / "r",
+                           epochs=1, **SMALL)  # fmt: skip
+    finally:
+        os.umask(old)
+    for name in ("config.json", "model.safetensors", "samples.png", "checkpoint/state.json"):
+        assert stat.S_IMODE((run.path / name).stat().st_mode) == 0o644, name
+
+
+def test_json_has_no_nan(tmp_path: Path):
+    run = vaekit.train(write_npz(tmp_path / "d.npz", n=60, size=6), out=tmp_path / "r",
+                       epochs=1, **SMALL)  # fmt: skip
+    assert cli("eval", run.path, "--max-examples", "1", "--iw-samples", "2", "--quiet") == 0
+    text = (run.path / "eval.json").read_text()
+    assert "NaN" not in text and json.loads(text)["iwae"]["stderr"] is None
+
+
+def test_a_registered_name_wins_over_a_folder_of_that_name(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("digits").mkdir()
+    assert open_dataset("digits").info["source"] == "registry"
+    with pytest.raises(VaekitError, match="no such file"):
+        open_dataset("mnits.npz")
+    with pytest.raises(VaekitError, match="unknown dataset 'mnits'"):
+        open_dataset("mnits")
+
+
+class _Interrupt(Callback):
+    def __init__(self, after_epochs: int) -> None:
+        self.after = after_epochs
+
+    def on_step(self, step, epoch, loss):
+        if epoch > self.after:
+            raise KeyboardInterrupt
+
+
+def test_a_run_stopped_before_its_first_checkpoint_leaves_nothing(tmp_path: Path):
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.train(data, out=tmp_path / "r", epochs=3, callbacks=[_Interrupt(0)], **SMALL)
+    assert not (tmp_path / "r").exists()
+    # Stopped later, the run keeps its checkpoint and resumes.
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.train(data, out=tmp_path / "r", epochs=3, callbacks=[_Interrupt(1)], **SMALL)
+    assert (tmp_path / "r" / "checkpoint" / "state.json").exists()
+    run = vaekit.resume(tmp_path / "r", progress=False)
+    assert [r["epoch"] for r in run.history] == [1, 2, 3]
+
+
+def test_resume_a_run_whose_data_moved_or_was_an_array(tmp_path: Path, capsys):
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = vaekit.train(str(data), out=tmp_path / "r", epochs=1, **SMALL)
+    moved = data.rename(tmp_path / "moved.npz")
+    assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--quiet") == 1
+    assert "no such file" in capsys.readouterr().err
+    write_npz(tmp_path / "other.npz", n=60, size=6, seed=9)
+    assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--data",
+               tmp_path / "other.npz", "--quiet") == 1  # fmt: skip
+    assert "differs from the data this run was trained on" in capsys.readouterr().err
+    assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--data", moved,
+               "--quiet") == 0  # fmt: skip
+
+    images = np.load(moved)["images"]
+    array_run = vaekit.train(images, out=tmp_path / "a", epochs=1, **SMALL)
+    with pytest.raises(VaekitError, match="in-memory array"):
+        vaekit.resume(array_run.path, epochs=2, progress=False)
+    assert len(vaekit.resume(array_run.path, epochs=2, data=images, progress=False).history) == 2
+
+
+def test_reconstructions_scale_data_by_its_own_range(tmp_path: Path):
+    run = vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)  # values 0..16
+    bits = ImageSet(torch.ones(3, 1, 8, 8, dtype=torch.uint8), None, 1.0)
+    inputs, outputs = reconstruct_first(run.model, bits, 2)
+    assert torch.equal(inputs, torch.ones(2, 1, 8, 8)) and outputs.shape == (2, 1, 8, 8)
+
+
+def test_several_processes_are_refused(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(VaekitError, match="torchrun"):
+        vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)
