@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files
 from vaekit.data.formats import content_sha256
+from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
 
 
@@ -58,14 +61,33 @@ def dataset_info(source: str, progress: Progress | None = None) -> dict[str, Any
         **dataset.info,
         **info,
         "splits": {
-            name: {
-                "images": list(s.images.shape),
-                "labels": s.labels is not None,
-                "min": float(s.images.min()),
-                "max": float(s.images.max()),
-                "mean": float(s.images.float().mean()),
-            }
+            name: {"images": [len(s), *s.shape], "labels": s.labels is not None, **_stats(s)}
             for name, s in splits.items()
             if s is not None
         },
     }
+
+
+def _stats(s: ImageSet) -> dict[str, float]:
+    """Min, max and mean pixel value, a chunk at a time (a set may be memory-mapped)."""
+    low, high, total = float("inf"), float("-inf"), 0.0
+    for chunk in s.chunks():
+        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        total += float(chunk.double().sum())
+    return {"min": low, "max": high, "mean": total / (len(s) * math.prod(s.shape))}
+
+
+def prepare_dataset(
+    source: str, image_size: int | None = None, color: str = "auto", progress: Any = None
+) -> dict[str, Any]:
+    """Convert a dataset once into a memory-mapped uint8 array in the cache (image folders and
+    CelebA are decoded on all cores); returns its info, with "prepared" the folder to pass as
+    --data. Training on image folders prepares them by itself; this does it ahead of time."""
+    dataset = open_dataset(source, image_size=image_size, color=color, progress=progress)
+    info = dataset.info
+    if "prepared" not in info:
+        splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
+        out = prepared_path(info["name"], info["sha256"])
+        prepare_from_sets(splits, out, info["sha256"], info["name"], info.get("classes", ()))
+        info["prepared"] = str(out)
+    return info

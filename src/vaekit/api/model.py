@@ -108,10 +108,8 @@ class Model:
 def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n images of a set, scaled by the set's own value range, and their
     reconstructions: two (n, C, H, W) tensors in [0, 1]."""
-    if tuple(images.images.shape[1:]) != model.shape:
-        raise VaekitError(
-            f"the data's images are {tuple(images.images.shape[1:])}, the model's {model.shape}"
-        )
+    if images.shape != model.shape:
+        raise VaekitError(f"the data's images are {images.shape}, the model's {model.shape}")
     inputs = images.scaled(slice(0, n))
     return inputs, model.reconstruct(inputs)
 

@@ -22,6 +22,8 @@ from vaekit.errors import VaekitError
 @dataclass(frozen=True)
 class TrainOptions:
     data: str = "fashion-mnist"
+    image_size: int | None = None
+    color: str = "auto"
     model: str = "conv"
     latent_dim: int = 20
     hidden_dims: tuple[int, ...] = (400,)
@@ -65,6 +67,8 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
     model, training, data = config["model"], config["training"], config["data"]
     return {
         "data": data["name"],
+        "image_size": data.get("image_size"),
+        "color": data.get("color", "auto"),
         "model": model["family"],
         **{k: model[k] for k in ("latent_dim", "likelihood", "gaussian_std")},
         **{k: tuple(model[k]) for k in ("hidden_dims", "channels")},

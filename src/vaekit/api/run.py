@@ -71,7 +71,11 @@ def reopen_dataset(
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
     dataset = open_dataset(
-        info["name"] if data is None else data, seed=seed, test_fraction=fraction
+        info["name"] if data is None else data,
+        seed=seed,
+        test_fraction=fraction,
+        image_size=info.get("image_size"),
+        color=info.get("color", "auto"),
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"

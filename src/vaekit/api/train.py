@@ -41,6 +41,7 @@ from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.io import read_config, save_weights, write_config
+from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
 from vaekit.report.images import pairs_grid, save_grid
 from vaekit.training.callbacks import ProgressBar
@@ -94,6 +95,8 @@ def default_out(data: Any, model: str) -> Path:
 def train(
     data: str | Path | np.ndarray | torch.Tensor = "fashion-mnist",
     *,
+    image_size: int | None = None,
+    color: str = "auto",
     out: str | Path | None = None,
     model: str = "conv",
     latent_dim: int = 20,
@@ -116,9 +119,12 @@ def train(
     """Train a VAE on `data` and write the run directory `out`.
 
     Args:
-        data: a registered name ("fashion-mnist", "mnist", "binarized-mnist", "digits"), a
-            folder of IDX files, a .npy/.npz file, or images as an array (N, H, W) or
-            (N, C, H, W), uint8 or float in [0, 1].
+        data: a registered name (`vaekit data list`), a folder (IDX files, CIFAR-10
+            batches, a prepared dataset, or PNG/JPEG images with subfolders as labels), a
+            .npy/.npz file, or images as an array (N, H, W) or (N, C, H, W), uint8 or float
+            in [0, 1].
+        image_size, color: how image files are decoded: cropped to their centre square and
+            resized to image_size (None: as they are), "auto", "gray" or "rgb".
         out: the run directory to create (default runs/<data>-<model>-<time>).
         model: the encoder/decoder family, "mlp" or "conv".
         latent_dim: Z, the number of latent dimensions.
@@ -140,7 +146,14 @@ def train(
     train_config.validate()
     _refuse_distributed()
     dev = resolve_device(device)
-    dataset = open_dataset(data, seed=seed)
+    with Bars() as bars:
+        dataset = open_dataset(
+            data,
+            seed=seed,
+            image_size=image_size,
+            color=color,
+            progress=bars.update if progress else None,
+        )
     model_config = ModelConfig(
         shape=dataset.shape,
         family=model,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli.options import positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,6 +28,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a = actions.add_parser("info", help="shapes, splits, value range and checksums")
     a.add_argument("source", metavar="NAME|PATH")
     a.set_defaults(run=run_info)
+    a = actions.add_parser(
+        "prepare",
+        help="convert a dataset once into a memory-mapped array (for data larger than memory)",
+        description="Decode a dataset once into a uint8 array in the cache, memory-mapped when "
+        "used, so training reads batches without loading it whole. Image folders are decoded "
+        "on all cores (subfolder names become labels; unreadable images are skipped with a "
+        "warning naming them). Pass the printed folder as --data, or train on the original "
+        "name or folder with the same --image-size: the prepared array is found again.",
+    )
+    a.add_argument("source", metavar="NAME|FOLDER")
+    a.add_argument(
+        "--image-size", type=positive_int, metavar="S",
+        help="crop images to their centre square and resize them to S x S (needed for images "
+        "of several sizes; CelebA: 64 by default)",
+    )  # fmt: skip
+    a.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
+                   help="decode images as grayscale or RGB (default: auto)")  # fmt: skip
+    a.set_defaults(run=run_prepare)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -42,19 +62,35 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     from vaekit.api.data import fetch_dataset
+    from vaekit.progress import Bars
 
-    with _DownloadBar() as bar:
-        paths = fetch_dataset(args.name, bar.update)
+    with Bars() as bars:
+        paths = fetch_dataset(args.name, bars.update)
     for path in paths.values():
         print(path)
     return 0
 
 
+def run_prepare(args: argparse.Namespace) -> int:
+    from vaekit.api.data import prepare_dataset
+    from vaekit.progress import Bars
+
+    with Bars() as bars:
+        info = prepare_dataset(args.source, args.image_size, args.color, bars.update)
+    print(f"{info['name']}: {info['num_train']} train / {info.get('num_val', 0)} val / "
+          f"{info['num_test']} test images of shape {tuple(info['shape'])}")  # fmt: skip
+    if info.get("skipped"):
+        print(f"  skipped {info['skipped']} unreadable images (named in the warnings above)")
+    print(f"prepared: {info['prepared']}")
+    return 0
+
+
 def run_info(args: argparse.Namespace) -> int:
     from vaekit.api.data import dataset_info
+    from vaekit.progress import Bars
 
-    with _DownloadBar() as bar:
-        info = dataset_info(args.source, bar.update)
+    with Bars() as bars:
+        info = dataset_info(args.source, bars.update)
     print(f"{info['name']}")
     if info.get("description"):
         print(f"  {info['description']}")
@@ -85,30 +121,3 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  test split carved: {info['test_carved']}")
     print(f"  content sha256 {info['sha256']}")
     return 0
-
-
-class _DownloadBar:
-    """A tqdm bar per downloaded file, created only when a download happens."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self.name = None
-
-    def __enter__(self) -> _DownloadBar:
-        return self
-
-    def update(self, name: str, done: int, total: int | None) -> None:
-        if name != self.name:
-            from tqdm.auto import tqdm
-
-            self.close()
-            self.name = name
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}")
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from vaekit import __version__
@@ -36,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"vaekit: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     from vaekit.errors import VaekitError
 

@@ -45,10 +45,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     data.add_argument(
         "--data",
         metavar="NAME|PATH",
-        help="a dataset name (fashion-mnist, mnist, binarized-mnist, digits: see `vaekit data "
-        "list`), a folder holding the four IDX files (train-images-idx3-ubyte, "
-        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, plain or "
-        f".gz), or a .npy/.npz file of images (default: {D.data})",
+        help="a dataset name (fashion-mnist, mnist, binarized-mnist, digits, cifar10, svhn, "
+        "olivetti, celeba: see `vaekit data list`); a folder holding the four IDX files "
+        "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte, plain or .gz), CIFAR-10 batches, a prepared dataset, or "
+        "PNG/JPEG images (subfolder names = labels); or a .npy/.npz file of images "
+        f"(default: {D.data})",
+    )
+    data.add_argument(
+        "--image-size",
+        type=positive_int,
+        metavar="S",
+        help="for image files (folders, CelebA): crop each to its centre square and resize it "
+        "to S x S; without it, a folder's images must share one size (CelebA: 64)",
+    )
+    data.add_argument(
+        "--color",
+        choices=("auto", "gray", "rgb"),
+        help="decode image files as grayscale or RGB (default: auto, RGB if any has color)",
     )
     data.add_argument(
         "--val-fraction",

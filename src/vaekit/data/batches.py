@@ -1,39 +1,87 @@
-"""The in-memory image store, split carving, the batch iterator and per-batch scaling.
+"""The image store, split carving, the batch iterator and per-batch transforms.
 
-Images stay in their stored type (uint8, or float32 in [0, 1]) in one tensor; a batch is an
-index into it, and scaling to [0, 1] happens per batch. No per-example Python work.
+Images stay in their stored type (uint8, or float32 in [0, 1]) in one tensor -- in memory, or a
+memory-mapped file for data larger than memory; a batch is an index into it, and scaling to
+[0, 1] happens per batch. No per-example Python work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
+CHUNK = 2048  # rows per pass when a whole set is scanned (statistics, checks)
 
-@dataclass
+
 class ImageSet:
-    """images: (N, C, H, W) uint8 or float32; labels: (N,) int64 or None."""
+    """A set of images: some rows of a storage tensor (N, C, H, W), uint8 or float32, with
+    labels (N,) int64 or None. Subsets are views (a list of rows), never copies, so carving
+    validation and test splits out of a memory-mapped array costs no memory."""
 
-    images: torch.Tensor
-    labels: torch.Tensor | None
-    max_value: float
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None,
+        max_value: float,
+        rows: torch.Tensor | None = None,
+        mapped: bool = False,
+    ) -> None:
+        self.storage = images
+        self.storage_labels = labels
+        self.max_value = max_value
+        self.rows = rows
+        self.mapped = mapped  # the storage is a memory-mapped file: never copy it whole
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return len(self.rows) if self.rows is not None else self.storage.shape[0]
 
-    def subset(self, index: torch.Tensor) -> ImageSet:
-        labels = self.labels[index] if self.labels is not None else None
-        return ImageSet(self.images[index], labels, self.max_value)
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.storage.shape[1:])  # type: ignore[return-value]
 
-    def to(self, device: torch.device | str) -> ImageSet:
-        labels = self.labels.to(device) if self.labels is not None else None
-        return ImageSet(self.images.to(device), labels, self.max_value)
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.storage.dtype
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        if self.storage_labels is None or self.rows is None:
+            return self.storage_labels
+        return self.storage_labels[self.rows]
+
+    @property
+    def images(self) -> torch.Tensor:
+        """All the set's images as one tensor (a copy for a subset: mind large sets)."""
+        return self.storage if self.rows is None else self.storage[self.rows]
+
+    def take(self, index: torch.Tensor | slice) -> torch.Tensor:
+        """The stored images at `index` (positions in this set): (B, C, H, W)."""
+        if self.rows is None:
+            return self.storage[index]
+        return self.storage[self.rows[index]]
 
     def scaled(self, index: torch.Tensor | slice) -> torch.Tensor:
         """The images at `index` as float32 in [0, 1]: (B, C, H, W)."""
-        return scale(self.images[index], self.max_value)
+        return scale(self.take(index), self.max_value)
+
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        rows = index if self.rows is None else self.rows[index]
+        return ImageSet(self.storage, self.storage_labels, self.max_value, rows, self.mapped)
+
+    def chunks(self) -> Iterator[torch.Tensor]:
+        """The stored images, CHUNK rows at a time, in order."""
+        for start in range(0, len(self), CHUNK):
+            yield self.take(slice(start, start + CHUNK))
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        """The set with its storage on `device`; a memory-mapped set stays where it is (the
+        loop moves each batch)."""
+        if self.mapped or self.storage.device == torch.device(device):
+            return self
+        labels = self.storage_labels.to(device) if self.storage_labels is not None else None
+        rows = self.rows.to(device) if self.rows is not None else None
+        return ImageSet(self.storage.to(device), labels, self.max_value, rows)
 
 
 def scale(images: torch.Tensor, max_value: float) -> torch.Tensor:
@@ -91,14 +139,15 @@ def binarize_once(data: ImageSet, seed: int) -> ImageSet:
     evaluated with the same seed see identical data. Returns uint8 {0, 1} with max_value 1.
     """
     generator = torch.Generator().manual_seed(seed)
-    bits = torch.bernoulli(scale(data.images.cpu(), data.max_value), generator=generator)
-    return ImageSet(bits.to(torch.uint8), data.labels, 1.0)
+    bits = [
+        torch.bernoulli(scale(c.cpu(), data.max_value), generator=generator) for c in data.chunks()
+    ]
+    return ImageSet(torch.cat(bits).to(torch.uint8), data.labels, 1.0)
 
 
 def is_binary(data: ImageSet) -> bool:
     """True when every pixel is 0 or the maximum value."""
-    images = data.images
-    return bool(((images == 0) | (images == data.max_value)).all())
+    return all(bool(((c == 0) | (c == data.max_value)).all()) for c in data.chunks())
 
 
 def seeded_subset(n: int, count: int, seed: int) -> torch.Tensor:

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.data.cifar import find_cifar, read_cifar
+from vaekit.data.folders import Decode
 from vaekit.data.formats import read_amat_dataset, read_idx_dataset
-from vaekit.data.registry import DatasetSpec, FileSpec, register
+from vaekit.data.matlab import read_olivetti, read_svhn
+from vaekit.data.registry import DatasetSpec, FileSpec, ImageList, register
+from vaekit.errors import VaekitError
 
 IDX_ROLES = {
     "train_images": "train-images-idx3-ubyte",
@@ -115,5 +119,129 @@ register(
         max_value=16,
         reader=_read_digits,
         classes=tuple(str(d) for d in range(10)),
+    )
+)
+
+register(
+    DatasetSpec(
+        name="cifar10",
+        description="Krizhevsky's 32x32 color images, 50k train / 10k test, 10 classes "
+        "(binary or python batches)",
+        shape=(3, 32, 32),
+        max_value=255,
+        reader=read_cifar,
+        find=find_cifar,
+        manual="download cifar-10-binary.tar.gz (or cifar-10-python.tar.gz) from "
+        "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it",
+        classes=(
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ),
+    )
+)
+
+SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+register(
+    DatasetSpec(
+        name="svhn",
+        description="Street View House Numbers, cropped 32x32 color digits, 73k train / 26k "
+        "test (+531k extra when extra_32x32.mat is present)",
+        shape=(3, 32, 32),
+        max_value=255,
+        reader=read_svhn,
+        files=(
+            FileSpec(
+                "train",
+                "train_32x32.mat",
+                None,
+                f"{SVHN_URL}train_32x32.mat",
+                md5="e26dedcc434d2e4c54c9b2d4a06d8373",
+            ),
+            FileSpec(
+                "test",
+                "test_32x32.mat",
+                None,
+                f"{SVHN_URL}test_32x32.mat",
+                md5="eb5a983be6a315427106f1b164d9cef3",
+            ),
+            FileSpec(
+                "extra",
+                "extra_32x32.mat",
+                None,
+                f"{SVHN_URL}extra_32x32.mat",
+                md5="a93ce644f1a588dc4d68dda5feec44a7",
+                optional=True,
+            ),
+        ),
+        classes=tuple(str(d) for d in range(10)),
+    )
+)
+
+register(
+    DatasetSpec(
+        name="olivetti",
+        description="AT&T's Olivetti faces, 400 gray 64x64 images of 40 people",
+        shape=(1, 64, 64),
+        max_value=255,
+        reader=read_olivetti,
+        files=(
+            FileSpec(
+                "faces",
+                "olivettifaces.mat",
+                "b1988d02c72fe5b8ee82b5ef3bb7982eafc74f1e1ff0ae0ade35061ad0af534d",
+                "https://ndownloader.figshare.com/files/5976027",
+            ),
+        ),
+    )
+)
+
+
+def _find_celeba(folder: Path) -> dict[str, Path] | None:
+    images, partition = folder / "img_align_celeba", folder / "list_eval_partition.txt"
+    if images.is_dir() and partition.is_file():
+        return {"images": images, "partition": partition}
+    return None
+
+
+def _celeba_images(paths: dict[str, Path], size: int | None) -> ImageList:
+    """The aligned faces with the official partition (0 train, 1 val, 2 test), the central
+    148x148 square of each 178x218 image resized to `size` (64 by default)."""
+    folder, partition = paths["images"], paths["partition"]
+    files, split = [], []
+    for number, line in enumerate(partition.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+            raise VaekitError(f"{partition}:{number}: expected 'FILE 0|1|2', got {line!r}")
+        files.append(folder / parts[0])
+        split.append(int(parts[1]))
+    missing = [p for p in files[:1000] if not p.is_file()]
+    if not files or missing:
+        raise VaekitError(f"{partition}: lists {missing[0] if missing else 'no'} image(s) missing")
+    decode = Decode(size or 64, "rgb", crop=148)
+    return ImageList(folder, files, None, np.array(split, dtype=np.uint8), decode)
+
+
+register(
+    DatasetSpec(
+        name="celeba",
+        description="CelebA aligned and cropped faces (img_align_celeba/ and "
+        "list_eval_partition.txt), official train/val/test split, resized to --image-size "
+        "(64 by default)",
+        shape=(3, 64, 64),
+        max_value=255,
+        find=_find_celeba,
+        images=_celeba_images,
+        manual="download img_align_celeba.zip and list_eval_partition.txt from "
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unpack them side by side",
     )
 )

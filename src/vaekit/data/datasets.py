@@ -10,6 +10,7 @@ with the seed; the fraction is recorded in `info`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,23 @@ import torch
 
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.builtin import IDX_ROLES
-from vaekit.data.fetch import Progress, fetch, find_in_dir
+from vaekit.data.cifar import find_cifar, read_cifar
+from vaekit.data.fetch import fetch, find_in_dir
+from vaekit.data.folders import COLORS, Decode, list_images, settle
 from vaekit.data.formats import read_array_file, read_idx_dataset
-from vaekit.data.registry import get_spec, is_dataset_name
+from vaekit.data.prepare import (
+    fingerprint,
+    is_prepared,
+    open_prepared,
+    prepare,
+    prepared_path,
+)
+from vaekit.data.registry import ImageList, get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
+# Called with (what, done, total or None): downloads count bytes, decoding counts images.
+Progress = Callable[[str, int, "int | None"], None]
 
 
 @dataclass
@@ -36,7 +48,7 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+        return self.train.shape
 
 
 def open_dataset(
@@ -44,49 +56,128 @@ def open_dataset(
     *,
     seed: int = 0,
     test_fraction: float = DEFAULT_TEST_FRACTION,
+    image_size: int | None = None,
+    color: str = "auto",
     progress: Progress | None = None,
 ) -> Dataset:
-    """Load `source` into memory.
+    """Load `source`: into memory, or memory-mapped for image folders.
 
     Args:
-        source: a registered name (see `vaekit data list`), a folder holding the four IDX
-            files (train-images-idx3-ubyte, ... plain or .gz), a .npy file of images or an
-            .npz file with an image array (and optional labels and test split), or an array of
-            images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
+        source: a registered name (see `vaekit data list`); a folder holding the four IDX
+            files (train-images-idx3-ubyte, ... plain or .gz), a CIFAR-10 batches folder, or
+            any folder of PNG/JPEG images (subfolders = labels); a .npy file of images or an
+            .npz file with an image array (and optional labels and test split); or an array
+            of images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
         seed: carves the test split where the source has none.
         test_fraction: the share of examples carved for testing in that case.
-        progress: reports a download's progress, where one is needed.
+        image_size, color: how image files are decoded (folders, CelebA): the side of the
+            square they are cropped and resized to (None: as they are), "auto"/"gray"/"rgb".
+        progress: called with (what, done, total) during downloads and image decoding.
     """
+    if color not in COLORS:
+        raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
+    if image_size is not None and image_size < 1:
+        raise VaekitError(f"image size must be positive, got {image_size}")
     if isinstance(source, np.ndarray | torch.Tensor):
         raw = {"train_images": source}
         info: dict[str, Any] = {"source": "array", "name": "array"}
     elif is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
         spec = get_spec(source)
-        raw = spec.reader(fetch(source, progress), spec)
+        paths = fetch(source, progress)
         info = {"source": "registry", "name": spec.name, "max_value": spec.max_value}
+        if spec.images is not None:
+            listing = spec.images(paths, image_size)
+            return _open_images(listing, info, seed, test_fraction, progress)
+        raw = spec.reader(paths, spec)
     else:
         path = Path(source).expanduser()
+        info = {"source": "path", "name": str(path.resolve())}
         if not path.exists():
             raise VaekitError(f"{path}: no such file or folder")
+        if path.is_dir() and is_prepared(path):
+            info["max_value"] = 255
+            return _open_prepared_dataset(path, info, seed, test_fraction)
         if path.is_dir():
-            paths = find_in_dir(path, IDX_ROLES)
-            if paths is None:
-                wanted = ", ".join(f"{n}(.gz)" for n in IDX_ROLES.values())
-                raise VaekitError(f"{path}: expected the IDX files {wanted}")
-            raw = read_idx_dataset(paths, None)
-            info = {"source": "path", "name": str(path.resolve()), "max_value": 255}
+            idx, cifar = find_in_dir(path, IDX_ROLES), find_cifar(path)
+            if idx is not None:
+                raw = read_idx_dataset(idx, None)
+            elif cifar is not None:
+                raw = read_cifar(cifar)
+            else:
+                files, labels, classes = list_images(path)
+                listing = ImageList(
+                    path, files, labels, None, Decode.for_folder(image_size, color), tuple(classes)
+                )
+                info["max_value"] = 255
+                return _open_images(listing, info, seed, test_fraction, progress)
+            info["max_value"] = 255
         elif path.suffix.lower() in (".npy", ".npz"):
             raw = read_array_file(path)
-            info = {"source": "path", "name": str(path.resolve())}
         else:
             raise VaekitError(
-                f"{path}: expected a folder of IDX files, a .npy/.npz file or a dataset name"
+                f"{path}: expected a folder (IDX files, CIFAR batches or images), a .npy/.npz "
+                "file or a dataset name"
             )
     if "max_value" not in info:  # arrays: uint8 (0-255) or float in [0, 1]
         for key in [k for k in raw if k.endswith("_images")]:
             raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
         info["max_value"] = 255 if raw["train_images"].dtype == np.uint8 else 1
-    return _assemble(raw, info, seed, test_fraction)
+    max_value = float(info["max_value"])
+    splits = {
+        split: _image_set(raw, split, max_value)
+        for split in ("train", "val", "test")
+        if f"{split}_images" in raw
+    }
+    return _finish(splits, info, seed, test_fraction)
+
+
+def _open_images(
+    listing: ImageList,
+    info: dict[str, Any],
+    seed: int,
+    test_fraction: float,
+    progress: Progress | None,
+) -> Dataset:
+    """Prepare (once) and memory-map an image dataset."""
+    decode = settle(listing.files, listing.decode)
+    fp = fingerprint(listing.root, listing.files, decode)
+    folder = prepared_path(f"{info['name']}", fp)
+
+    def decoding(done: int, total: int) -> None:
+        if progress:
+            progress(f"prepare {Path(info['name']).name}", done, total)
+
+    prepare(
+        listing.root, listing.files, listing.labels, listing.split, decode, folder, fp,
+        listing.classes, decoding,
+    )  # fmt: skip
+    info.update(image_size=decode.size, color=decode.color)
+    return _open_prepared_dataset(folder, info, seed, test_fraction)
+
+
+def _open_prepared_dataset(
+    folder: Path, info: dict[str, Any], seed: int, test_fraction: float
+) -> Dataset:
+    images, labels, split, header = open_prepared(folder)
+    storage_labels = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
+    full = ImageSet(images, storage_labels, 255.0, mapped=True)
+    if split is None:
+        splits = {"train": full}
+    else:
+        splits = {
+            name: full.subset(torch.from_numpy(np.flatnonzero(split == code)))
+            for code, name in enumerate(("train", "val", "test"))
+            if (split == code).any()
+        }
+    info.update(
+        max_value=255,
+        sha256=header["fingerprint"],
+        prepared=str(folder),
+        skipped=len(header["skipped"]),
+    )
+    if header["classes"]:
+        info["classes"] = header["classes"]
+    return _finish(splits, info, seed, test_fraction)
 
 
 def _looks_like_path(source: str) -> bool:
@@ -113,15 +204,11 @@ def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarra
     raise VaekitError(f"{what}: images must be uint8 or float in [0, 1], got {a.dtype}")
 
 
-def _assemble(
-    raw: dict[str, np.ndarray], info: dict[str, Any], seed: int, test_fraction: float
+def _finish(
+    splits: dict[str, ImageSet], info: dict[str, Any], seed: int, test_fraction: float
 ) -> Dataset:
+    """Carve a test split where there is none, check the splits agree, complete `info`."""
     max_value = float(info["max_value"])
-    splits = {
-        split: _image_set(raw, split, max_value)
-        for split in ("train", "val", "test")
-        if f"{split}_images" in raw
-    }
     train, val = splits["train"], splits.get("val")
     if "test" in splits:
         test = splits["test"]
@@ -134,19 +221,20 @@ def _assemble(
         test, train = train.subset(carved), train.subset(kept)
         info["test_carved"] = {"fraction": test_fraction, "seed": seed}
     sets = [s for s in (train, val, test) if s is not None]
-    if any(s.images.shape[1:] != train.images.shape[1:] for s in sets):
+    if any(s.shape != train.shape for s in sets):
         raise VaekitError(f"{info['name']}: the splits' images differ in shape")
-    if any(s.images.dtype != train.images.dtype for s in sets):
+    if any(s.dtype != train.dtype for s in sets):
         raise VaekitError(f"{info['name']}: the splits' images differ in type")
-    if float(max(s.images.max() for s in sets)) > max_value:
+    if not train.mapped and float(max(s.images.max() for s in sets)) > max_value:
         raise VaekitError(f"{info['name']}: pixel values above the maximum {max_value:g}")
     info.update(
-        shape=list(train.images.shape[1:]),
-        dtype=str(train.images.dtype).removeprefix("torch."),
+        shape=list(train.shape),
+        dtype=str(train.dtype).removeprefix("torch."),
         num_train=len(train),
         num_test=len(test),
         num_classes=int(train.labels.max()) + 1 if train.labels is not None else None,
-        sha256=_checksum(*sets),
+        # A prepared (memory-mapped) dataset carries its source's fingerprint: no full read.
+        sha256=info.get("sha256") or _checksum(*sets),
     )
     if val is not None:
         info["num_val"] = len(val)

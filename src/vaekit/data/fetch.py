@@ -10,6 +10,7 @@ Set VAEKIT_OFFLINE=1 to never download.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -43,8 +44,11 @@ def search_dirs(name: str) -> list[Path]:
     return dirs
 
 
-def find_in_dir(folder: Path, file_names: dict[str, str]) -> dict[str, Path] | None:
-    """role -> path when every file is in `folder` (plain or .gz), else None."""
+def find_in_dir(
+    folder: Path, file_names: dict[str, str], optional: frozenset[str] = frozenset()
+) -> dict[str, Path] | None:
+    """role -> path when every file (but the optional ones) is in `folder`, plain or .gz;
+    else None."""
     found = {}
     for role, fname in file_names.items():
         for candidate in (folder / fname, folder / f"{fname}.gz"):
@@ -52,7 +56,8 @@ def find_in_dir(folder: Path, file_names: dict[str, str]) -> dict[str, Path] | N
                 found[role] = candidate
                 break
         else:
-            return None
+            if role not in optional:
+                return None
     return found
 
 
@@ -60,10 +65,11 @@ def find_files(name: str) -> dict[str, Path] | None:
     """role -> path of a registered dataset's files on this machine, or None."""
     spec = get_spec(name)
     names = {f.role: f.name for f in spec.files}
-    if not names:
+    optional = frozenset(f.role for f in spec.files if f.optional)
+    if not names and spec.find is None:
         return {}
     for folder in search_dirs(name):
-        found = find_in_dir(folder, names)
+        found = spec.find(folder) if spec.find else find_in_dir(folder, names, optional)
         if found is not None:
             return found
     return None
@@ -83,6 +89,8 @@ def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
     if found is not None:
         return found
     spec = get_spec(name)
+    if spec.manual or not spec.files:
+        raise VaekitError(_missing_message(spec, "not found"))
     if os.environ.get("VAEKIT_OFFLINE"):
         raise VaekitError(_missing_message(spec, "not found and VAEKIT_OFFLINE is set"))
     folder = cache_dir() / name
@@ -90,7 +98,7 @@ def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
     for stale in folder.glob(".*.part*"):  # left by a download that was killed
         stale.unlink(missing_ok=True)
     for f in spec.files:
-        if find_in_dir(folder, {f.role: f.name}) is None:
+        if not f.optional and find_in_dir(folder, {f.role: f.name}) is None:
             try:
                 download(f, folder, progress)
             except DownloadError as err:
@@ -132,13 +140,33 @@ def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Pat
                     f"download of {f.url} failed its checksum (sha256 {digest[:16]}..., expected "
                     f"{f.sha256[:16]}...); nothing was saved"
                 )
+        elif f.md5 is not None:
+            digest = file_md5(tmp)
+            if digest != f.md5:
+                raise VaekitError(
+                    f"download of {f.url} failed its checksum (md5 {digest}, expected {f.md5}); "
+                    "nothing was saved"
+                )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
 
 
+def file_md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _missing_message(spec: DatasetSpec, why: str) -> str:
+    if spec.manual:
+        return (
+            f"dataset {spec.name!r} {why}: {spec.manual}; put it in {cache_dir() / spec.name} "
+            f"or $VAEKIT_DATA/{spec.name}/, or give the folder as --data PATH"
+        )
     files = "; ".join(f"{f.name} from {f.url}" if f.url else f.name for f in spec.files)
     looked = ", ".join(str(d) for d in search_dirs(spec.name))
     hint = ""

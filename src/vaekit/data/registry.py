@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vaekit.errors import VaekitError
+
+# Image datasets (decoded from files into a prepared, memory-mapped array) are described by an
+# `images` function instead: (located paths, image size or None) -> ImageList.
+ImageLister = Callable[[dict[str, Path], "int | None"], "ImageList"]
 
 # A reader turns the located files (role -> path) into raw arrays:
 # {"train_images": (N, C, H, W) uint8, "train_labels": (N,), "test_images": ..., "test_labels": ...,
@@ -30,6 +35,8 @@ class FileSpec:
     name: str
     sha256: str | None
     url: str = ""
+    md5: str | None = None  # of the file as published, where only that is known
+    optional: bool = False  # used when present (SVHN's extra split)
 
 
 @dataclass(frozen=True)
@@ -38,10 +45,26 @@ class DatasetSpec:
     description: str
     shape: tuple[int, int, int]  # (C, H, W)
     max_value: int  # the largest pixel value; scaling divides by it
-    reader: Reader
+    reader: Reader | None = None
     files: tuple[FileSpec, ...] = ()
     system_dirs: tuple[str, ...] = ()
     classes: tuple[str, ...] = field(default=())
+    find: Callable[[Path], dict[str, Path] | None] | None = None  # instead of `files`
+    images: ImageLister | None = None  # an image dataset, prepared before use
+    manual: str = ""  # where files that vaekit cannot download come from
+
+
+@dataclass(frozen=True)
+class ImageList:
+    """The files of an image dataset, their labels and split (0 train, 1 val, 2 test) if any,
+    how to decode them, and the class names."""
+
+    root: Path
+    files: list[Path]
+    labels: Any
+    split: Any
+    decode: Any
+    classes: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}

@@ -36,7 +36,7 @@ def data_support(data: ImageSet) -> str:
     or "discrete" (integers with another number of levels)."""
     if is_binary(data):
         return "binary"
-    if data.images.is_floating_point():
+    if data.dtype.is_floating_point:
         return "continuous"
     return "8-bit" if data.max_value == 255 else "discrete"
 
@@ -60,7 +60,7 @@ def evaluate_vae(
     model.eval()
     device = next(model.parameters()).device
     n = len(data)
-    dims = math.prod(data.images.shape[1:])
+    dims = math.prod(data.shape)
     log_lik, rec, kl, mse = (torch.empty(n) for _ in range(4))
     kl_dims, means = [], []
     done = 0

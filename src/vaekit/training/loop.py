@@ -159,7 +159,7 @@ def _train_epoch(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
         generator = step_generator(config.seed, state.step, device)
-        x = train.scaled(index)
+        x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
         if config.binarize:
             x = torch.bernoulli(x, generator=generator)
         out = model.loss(x, generator)
@@ -201,7 +201,7 @@ def mean_loss(
     sums = torch.zeros(3, device=device)
     for i, index in enumerate(batch_indices(len(data), batch_size, shuffle=False)):
         generator = step_generator(seed + EVAL_SEED_OFFSET, i, device)
-        x = data.scaled(index.to(data.images.device)).to(device)
+        x = data.scaled(index.to(data.storage.device)).to(device)
         out = model.loss(x, generator)
         sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()])
     model.train(was_training)

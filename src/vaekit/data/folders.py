@@ -1,0 +1,95 @@
+"""Folders of image files (PNG, JPEG): listing, labels from subfolders, decoding.
+
+A folder whose images all sit in subfolders is labelled by subfolder (sorted names are the
+classes); otherwise every image under it, at any depth, is unlabelled. Each image is decoded
+to grayscale or RGB; with an image size it is centre-cropped to a square and resized to
+size x size (Lanczos), without one all images must share a size. An image that cannot be
+decoded is skipped with a warning naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaekit.errors import VaekitError
+
+SUFFIXES = {".png", ".jpg", ".jpeg"}
+COLORS = ("auto", "gray", "rgb")
+
+
+@dataclass(frozen=True)
+class Decode:
+    """How to turn a file into pixels: size (None: keep the file's size), color ("auto",
+    "gray", "rgb"), centre crop (the side of the centre square to keep; 0: the largest
+    square; None: no crop)."""
+
+    size: int | None
+    color: str
+    crop: int | None = None
+
+    @staticmethod
+    def for_folder(size: int | None, color: str) -> Decode:
+        """Folders: with a size, the largest centre square resized to it; else as they are."""
+        return Decode(size, color, 0 if size is not None else None)
+
+
+def list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
+    """(image paths, labels or None, class names) of a folder, in a stable order."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    if not files:
+        raise VaekitError(f"{folder}: no images (looked for {', '.join(sorted(SUFFIXES))})")
+    if all(p.parent != folder and p.parent.parent == folder for p in files):
+        classes = sorted({p.parent.name for p in files})
+        index = {name: i for i, name in enumerate(classes)}
+        return files, np.array([index[p.parent.name] for p in files], dtype=np.int64), classes
+    return files, None, []
+
+
+def settle(files: Sequence[Path], decode: Decode) -> Decode:
+    """Settle "auto" color (rgb if any of the first 200 images has color), and without a
+    size check that all images share one (reading headers only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    color, sizes = decode.color, {}
+    for i, path in enumerate(files):
+        if decode.size is not None and (color != "auto" or i >= 200):
+            break
+        try:
+            with Image.open(path) as im:
+                if decode.size is None:
+                    sizes.setdefault(im.size, path)
+                if color == "auto" and i < 200 and im.mode not in ("1", "L", "LA", "I", "I;16"):
+                    color = "rgb"
+        except (OSError, UnidentifiedImageError, ValueError):
+            continue  # reported when decoding
+        if len(sizes) > 1:
+            (a, pa), (b, pb) = list(sizes.items())[:2]
+            raise VaekitError(
+                f"images of several sizes ({pa.name}: {a[0]}x{a[1]}, {pb.name}: {b[0]}x{b[1]}): "
+                "give --image-size to crop and resize them all"
+            )
+    return Decode(decode.size, "gray" if color == "auto" else color, decode.crop)
+
+
+def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
+    """(C, S, S) uint8 pixels of one file, or None when it cannot be decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if decode.color == "gray" else "RGB")
+            if decode.crop is not None:
+                w, h = im.size
+                side = min(w, h) if decode.crop == 0 else min(decode.crop, w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                im = im.crop((left, top, left + side, top + side))
+            if decode.size is not None and im.size != (decode.size, decode.size):
+                im = im.resize((decode.size, decode.size), Image.Resampling.LANCZOS)
+            pixels = np.asarray(im, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)

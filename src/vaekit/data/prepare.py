@@ -1,0 +1,229 @@
+"""Prepare an image dataset once: decode every file into one uint8 array on disk, memory-mapped
+when used, so that training reads batches from it without holding it in memory.
+
+A prepared dataset is a folder in the cache, <cache>/prepared/<name>-<fingerprint>/, holding
+images.u8 (N x C x H x W bytes), labels.npy and split.npy where there are any, and
+header.json (shape, classes, the source and its fingerprint, skipped files). It is built
+under a temporary name, header.json written last, then renamed: an interrupted prepare never
+leaves a folder that looks complete. The fingerprint covers the source files' names, sizes
+and modification times and the decoding options, so a changed source is prepared anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.data.fetch import cache_dir
+from vaekit.data.folders import Decode, decode_image
+from vaekit.errors import VaekitError
+from vaekit.files import write_json
+
+FORMAT = 1
+Progress = Callable[[int, int], None]  # (images done, images in all)
+
+
+def fingerprint(root: Path, files: Sequence[Path], decode: Decode) -> str:
+    h = hashlib.sha256(json.dumps(asdict(decode), sort_keys=True).encode())
+    for path in files:
+        st = path.stat()
+        h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def prepared_path(name: str, fp: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
+    return cache_dir() / "prepared" / f"{safe}-{fp[:16]}"
+
+
+def is_prepared(folder: Path) -> bool:
+    return (folder / "header.json").is_file()
+
+
+def _decode_indexed(job: tuple[int, Path, Decode]) -> tuple[int, np.ndarray | None]:
+    i, path, decode = job
+    return i, decode_image(path, decode)
+
+
+def prepare(
+    root: Path,
+    files: Sequence[Path],
+    labels: np.ndarray | None,
+    split: np.ndarray | None,
+    decode: Decode,
+    out: Path,
+    fp: str,
+    classes: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> Path:
+    """Decode `files` (on all cores) into the prepared dataset `out`; return `out`.
+
+    Args:
+        decode: settled (folders.settle): a definite color, and a size or a common size.
+        labels: (N,) int64 per file, or None. split: (N,) uint8 0/1/2 (train/val/test) or None.
+    """
+    if is_prepared(out):
+        return out
+    first = next((decode_image(p, decode) for p in files[:50]), None)
+    shape = _first_shape(files, decode) if first is None else first.shape
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a prepare that was killed
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    try:
+        kept = _decode_all(files, decode, shape, tmp / "images.u8", progress)
+        skipped = sorted(set(range(len(files))) - set(kept))
+        for i in skipped[:20]:
+            warnings.warn(f"skipped {files[i]}: not a readable image", stacklevel=2)
+        if len(skipped) > 20:
+            warnings.warn(f"skipped {len(skipped) - 20} more unreadable images", stacklevel=2)
+        if not kept:
+            raise VaekitError(f"{root}: none of the {len(files)} images could be decoded")
+        keep = np.array(kept)
+        if labels is not None:
+            np.save(tmp / "labels.npy", labels[keep])
+        if split is not None:
+            np.save(tmp / "split.npy", split[keep])
+        header = {
+            "format": FORMAT,
+            "shape": [len(kept), *shape],
+            "labels": labels is not None,
+            "classes": list(classes),
+            "split": split is not None,
+            "source": str(root),
+            "fingerprint": fp,
+            "decode": asdict(decode),
+            "skipped": [str(files[i]) for i in skipped],
+        }
+        write_json(tmp / "header.json", header)
+        try:
+            tmp.rename(out)
+        except OSError:  # prepared meanwhile by another process: use theirs
+            if not is_prepared(out):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _first_shape(files: Sequence[Path], decode: Decode) -> tuple[int, ...]:
+    for path in files:
+        pixels = decode_image(path, decode)
+        if pixels is not None:
+            return pixels.shape
+    raise VaekitError(f"none of the {len(files)} images could be decoded")
+
+
+def _decode_all(
+    files: Sequence[Path],
+    decode: Decode,
+    shape: tuple[int, ...],
+    target: Path,
+    progress: Progress | None,
+) -> list[int]:
+    """Decode into a file-backed array in order; returns the indices of the decoded files."""
+    array = np.memmap(target, dtype=np.uint8, mode="w+", shape=(len(files), *shape))
+    kept: list[int] = []
+    jobs = [(i, path, decode) for i, path in enumerate(files)]
+    workers = os.cpu_count() or 1
+    if len(files) < 64 or workers == 1:
+        results = map(_decode_indexed, jobs)
+        pool = None
+    else:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = multiprocessing.get_context(method).Pool(workers)
+        results = pool.imap(_decode_indexed, jobs, chunksize=32)
+    try:
+        for done, (i, pixels) in enumerate(results, 1):
+            if pixels is not None and pixels.shape == tuple(shape):
+                array[len(kept)] = pixels
+                kept.append(i)
+            if progress and (done % 256 == 0 or done == len(files)):
+                progress(done, len(files))
+    finally:
+        if pool is not None:
+            pool.terminate()
+    array.flush()
+    del array
+    os.truncate(target, len(kept) * int(np.prod(shape)))
+    return kept
+
+
+def open_prepared(
+    folder: Path,
+) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
+    """(images memory-mapped (N, C, H, W) uint8, labels, split, header) of a prepared dataset."""
+    try:
+        header = json.loads((folder / "header.json").read_text())
+        shape = tuple(header["shape"])
+        images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="c", shape=shape)
+        labels = np.load(folder / "labels.npy", allow_pickle=False) if header["labels"] else None
+        split = np.load(folder / "split.npy", allow_pickle=False) if header["split"] else None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+        raise VaekitError(
+            f"{folder}: a broken prepared dataset ({err}); delete it and retry"
+        ) from None
+    return torch.from_numpy(images), labels, split, header
+
+
+def prepare_from_sets(
+    splits: dict[str, Any], out: Path, fp: str, source: str, classes: Sequence[str] = ()
+) -> Path:
+    """Write in-memory uint8 splits ({"train": ImageSet, "val": ..., "test": ...}) as a
+    prepared dataset `out` (the same layout, built and renamed the same way)."""
+    if is_prepared(out):
+        return out
+    sets = [
+        (code, splits[name])
+        for code, name in enumerate(("train", "val", "test"))
+        if splits.get(name)
+    ]
+    if any(s.dtype != torch.uint8 for _, s in sets):
+        raise VaekitError("only uint8 images can be prepared (these are floats)")
+    shape = sets[0][1].shape
+    total = sum(len(s) for _, s in sets)
+    has_labels = all(s.labels is not None for _, s in sets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        array = np.memmap(tmp / "images.u8", dtype=np.uint8, mode="w+", shape=(total, *shape))
+        row = 0
+        for _, s in sets:
+            for chunk in s.chunks():
+                array[row : row + len(chunk)] = chunk.cpu().numpy()
+                row += len(chunk)
+        array.flush()
+        del array
+        if has_labels:
+            np.save(tmp / "labels.npy", np.concatenate([s.labels.numpy() for _, s in sets]))
+        np.save(tmp / "split.npy", np.concatenate([np.full(len(s), c, np.uint8) for c, s in sets]))
+        header = {
+            "format": FORMAT,
+            "shape": [total, *shape],
+            "labels": has_labels,
+            "classes": list(classes),
+            "split": True,
+            "source": source,
+            "fingerprint": fp,
+            "decode": None,
+            "skipped": [],
+        }
+        write_json(tmp / "header.json", header)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

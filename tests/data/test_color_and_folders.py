@@ -1,0 +1,261 @@
+"""CIFAR-10, SVHN, Olivetti, CelebA and image folders, on small files the tests write."""
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from tests.cli.test_cli import vaekit
+from vaekit.data import prepare as prepare_module
+from vaekit.data.datasets import open_dataset
+from vaekit.errors import VaekitError
+
+
+def _cifar_records(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 256, (n, 3, 32, 32)).astype(np.uint8)
+    records = np.concatenate([labels[:, None], images.reshape(n, -1)], axis=1)
+    return records.tobytes(), images, labels
+
+
+def write_cifar_bin(folder: Path, n: int = 4, test: bool = True) -> dict:
+    folder.mkdir(parents=True)
+    batches = {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + (["test_batch"] if test else [])
+    for seed, name in enumerate(names):
+        data, images, labels = _cifar_records(n, seed)
+        (folder / f"{name}.bin").write_bytes(data)
+        batches[name] = (images, labels)
+    return batches
+
+
+def test_cifar_binary_folder(tmp_path: Path):
+    batches = write_cifar_bin(tmp_path / "cifar-10-batches-bin")
+    ds = open_dataset(tmp_path)  # the parent folder is found too
+    assert ds.shape == (3, 32, 32) and (len(ds.train), len(ds.test)) == (20, 4)
+    images, labels = batches["data_batch_2"]
+    assert torch.equal(ds.train.images[4:8], torch.from_numpy(images))
+    assert torch.equal(ds.train.labels[4:8], torch.from_numpy(labels.astype(np.int64)))
+    assert torch.equal(ds.test.images, torch.from_numpy(batches["test_batch"][0]))
+
+
+def test_cifar_without_test_batch_carves_one(tmp_path: Path):
+    write_cifar_bin(tmp_path / "c", n=10, test=False)
+    ds = open_dataset(tmp_path / "c", seed=3)
+    assert (len(ds.train), len(ds.test)) == (45, 5)
+    assert ds.info["test_carved"] == {"fraction": 0.1, "seed": 3}
+
+
+def test_cifar_bad_files(tmp_path: Path, monkeypatch):
+    write_cifar_bin(tmp_path / "c")
+    batch = tmp_path / "c" / "data_batch_3.bin"
+    batch.write_bytes(batch.read_bytes()[:-100])
+    with pytest.raises(VaekitError, match=r"not a whole number of 3073-byte CIFAR records"):
+        open_dataset(tmp_path / "c")
+    # Read through the registry, files named like the official batches must be them.
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path / "data"))
+    write_cifar_bin(tmp_path / "data" / "cifar10")
+    with pytest.raises(VaekitError, match="checksum mismatch"):
+        open_dataset("cifar10")
+
+
+def _py_batch(n: int, seed: int) -> dict:
+    _, images, labels = _cifar_records(n, seed)
+    return {b"data": images.reshape(n, -1), b"labels": labels.tolist(), b"batch_label": b"x"}
+
+
+def test_cifar_python_batches_with_the_safe_unpickler(tmp_path: Path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(_py_batch(3, i), protocol=2))
+    (folder / "test_batch").write_bytes(pickle.dumps(_py_batch(2, 9), protocol=2))
+    ds = open_dataset(folder)
+    assert (len(ds.train), len(ds.test)) == (15, 2)
+    np.testing.assert_array_equal(
+        ds.test.images.numpy(), _py_batch(2, 9)[b"data"].reshape(2, 3, 32, 32)
+    )
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path: Path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(_py_batch(3, i), protocol=2))
+    evil = {b"data": _Payload(marker), b"labels": [0]}
+    (folder / "data_batch_4").write_bytes(pickle.dumps(evil, protocol=2))
+    with pytest.raises(VaekitError, match=r"not a safe data pickle.*nothing was run"):
+        open_dataset(folder)
+    assert not marker.exists()
+    (folder / "data_batch_4").write_bytes(pickle.dumps(_py_batch(3, 4), protocol=2)[:50])
+    with pytest.raises(VaekitError, match="truncated or corrupt pickle"):
+        open_dataset(folder)
+
+
+def test_svhn_mat_files(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    folder = tmp_path / "svhn"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (32, 32, 3, 5)).astype(np.uint8)
+    savemat(folder / "train_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [3], [10]])})
+    savemat(folder / "test_32x32.mat", {"X": x[..., :2], "y": np.array([[4], [5]])})
+    ds = open_dataset("svhn")
+    assert ds.shape == (3, 32, 32) and ds.train.labels.tolist() == [0, 1, 2, 3, 0]
+    np.testing.assert_array_equal(ds.train.images[1, 2].numpy(), x[:, :, 2, 1])
+    (folder / "test_32x32.mat").write_bytes(b"MATLAB 5.0 junk")
+    with pytest.raises(VaekitError, match=r"test_32x32\.mat: not a readable \.mat file"):
+        open_dataset("svhn")
+
+
+def test_olivetti_orientation(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    (tmp_path / "olivetti").mkdir()
+    face = np.zeros((64, 64), np.uint8)
+    face[5, 40] = 255  # row 5, column 40
+    faces = np.stack([face.flatten(order="F")] * 20, axis=1)  # columns, column-major
+    savemat(tmp_path / "olivetti" / "olivettifaces.mat", {"faces": faces})
+    monkeypatch.setattr(
+        "vaekit.data.fetch.get_spec",
+        lambda name: __import__("dataclasses").replace(
+            __import__("vaekit.data.registry", fromlist=["get_spec"]).get_spec(name),
+            files=(),
+            find=lambda folder: (
+                {"faces": folder / "olivettifaces.mat"}
+                if (folder / "olivettifaces.mat").exists()
+                else None
+            ),
+        ),
+    )
+    ds = open_dataset("olivetti", seed=0)
+    assert ds.shape == (1, 64, 64) and len(ds.train) + len(ds.test) == 20
+    assert int(ds.train.images[0, 0, 5, 40]) == 255 and int(ds.train.images[0, 0].sum()) == 255
+    assert sorted(set(ds.train.labels.tolist() + ds.test.labels.tolist())) == [0, 1]
+
+
+def _png(path: Path, size: tuple[int, int], color: tuple[int, int, int] | int, mode: str = "RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+
+
+def test_image_folder_labels_sizes_and_bad_files(tmp_path: Path):
+    root = tmp_path / "pets"
+    for i in range(4):
+        _png(root / "cat" / f"{i}.png", (20, 30), (200, 10, 10))
+        _png(root / "dog" / f"{i}.jpg", (40, 40), (10, 10, 200))
+    (root / "dog" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(VaekitError, match=r"images of several sizes.*give --image-size"):
+        open_dataset(root)
+    with pytest.warns(UserWarning, match="skipped .*broken.png"):
+        ds = open_dataset(root, image_size=8, seed=0)
+    assert (
+        ds.shape == (3, 8, 8) and ds.info["skipped"] == 1 and ds.info["classes"] == ["cat", "dog"]
+    )
+    images = torch.cat([ds.train.images, ds.test.images])
+    labels = torch.cat([ds.train.labels, ds.test.labels])
+    assert len(images) == 8 and sorted(labels.tolist()) == [0] * 4 + [1] * 4
+    red = images[labels == 0].float().mean((0, 2, 3))
+    assert red[0] > 150 and red[2] < 50  # RGB kept in channel order
+    assert ds.train.mapped  # memory-mapped from the prepared array
+
+
+def test_gray_folder_without_size_and_no_images(tmp_path: Path):
+    for i in range(6):
+        _png(tmp_path / "g" / f"{i}.png", (12, 10), i * 40, mode="L")
+    ds = open_dataset(tmp_path / "g")
+    assert ds.shape == (1, 10, 12) and ds.train.labels is None  # H x W kept as they are
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VaekitError, match="no images"):
+        open_dataset(tmp_path / "empty")
+
+
+def test_prepare_is_done_once_and_an_interrupted_one_leaves_nothing(tmp_path: Path, monkeypatch):
+    for i in range(5):
+        _png(tmp_path / "f" / f"{i}.png", (8, 8), (i * 50, 0, 0))
+    calls = []
+    real = prepare_module.decode_image
+
+    def dies(path, decode):
+        calls.append(path)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real(path, decode)
+
+    monkeypatch.setattr(prepare_module, "decode_image", dies)
+    with pytest.raises(KeyboardInterrupt):
+        open_dataset(tmp_path / "f")
+    prepared = prepare_module.cache_dir() / "prepared"
+    assert not any((p / "header.json").exists() for p in prepared.iterdir())
+    assert not list(prepared.glob(".*"))  # the temporary folder is gone too
+    monkeypatch.undo()
+    first = open_dataset(tmp_path / "f")
+    monkeypatch.setattr(prepare_module, "decode_image", dies)  # must not be called again
+    calls.clear()
+    again = open_dataset(tmp_path / "f")
+    assert calls == [] and again.info["prepared"] == first.info["prepared"]
+
+
+def test_celeba_with_its_partition(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
+    root = tmp_path / "celeba"
+    lines = []
+    for i in range(6):
+        _png(root / "img_align_celeba" / f"{i:06d}.jpg", (178, 218), (i * 40, 100, 50))
+        lines.append(f"{i:06d}.jpg {[0, 0, 0, 1, 2, 2][i]}")
+    (root / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    ds = open_dataset("celeba", image_size=16)
+    assert ds.shape == (3, 16, 16)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (3, 1, 2)
+    (root / "list_eval_partition.txt").write_text("000001.jpg 7\n")
+    with pytest.raises(VaekitError, match=r"expected .FILE 0\|1\|2."):
+        open_dataset("celeba", image_size=16)
+
+
+def test_color_folder_end_to_end_and_data_prepare(tmp_path: Path, capsys):
+    for i in range(30):
+        _png(tmp_path / "imgs" / f"{i}.png", (10 + i % 3, 12), (i * 8, 255 - i * 8, 40))
+    assert vaekit("data", "prepare", tmp_path / "imgs", "--image-size", "8") == 0
+    prepared = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("prepared: ")
+    out = tmp_path / "run"
+    assert vaekit("train", "--data", prepared, "--model", "conv", "--channels", "4",
+                  "--epochs", "1", "--out", out, "--quiet") == 0  # fmt: skip
+    assert Image.open(out / "samples.png").mode == "RGB"
+    assert vaekit("train", "--data", tmp_path / "imgs", "--image-size", "8", "--model", "mlp",
+                  "--epochs", "1", "--out", tmp_path / "r2", "--quiet") == 0  # fmt: skip
+    assert '"image_size": 8' in (tmp_path / "r2" / "config.json").read_text()
+    assert vaekit("reconstruct", tmp_path / "r2", "-n", "4", "-o", tmp_path / "r.png") == 0
+
+
+def test_bad_inputs_through_the_command(tmp_path: Path, capsys):
+    write_cifar_bin(tmp_path / "c")
+    batch = tmp_path / "c" / "test_batch.bin"
+    batch.write_bytes(batch.read_bytes()[:5000])
+    assert vaekit("train", "--data", tmp_path / "c", "--out", tmp_path / "r") == 1
+    err = capsys.readouterr().err
+    assert "test_batch.bin" in err and len(err.strip().splitlines()) == 1
+    for i in range(3):
+        _png(tmp_path / "imgs" / f"{i}.png", (8, 8), (i, i, i))
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"\x89PNG broken")
+    result = subprocess.run(
+        [sys.executable, "-m", "vaekit", "data", "prepare", str(tmp_path / "imgs")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "imgs" / "bad.png"
+    assert f"vaekit: warning: skipped {bad}: not a readable image\n" in result.stderr
