@@ -222,6 +222,9 @@ def test_celeba_with_its_partition(tmp_path: Path, monkeypatch):
     ds = open_dataset("celeba", image_size=16)
     assert ds.shape == (3, 16, 16)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (3, 1, 2)
+    # A changed partition is a changed dataset: prepared anew, not reused.
+    (root / "list_eval_partition.txt").write_text("\n".join(f"{i:06d}.jpg 0" for i in range(6)))
+    assert len(open_dataset("celeba", image_size=16).val or []) == 0
     (root / "list_eval_partition.txt").write_text("000001.jpg 7\n")
     with pytest.raises(VaekitError, match=r"expected .FILE 0\|1\|2."):
         open_dataset("celeba", image_size=16)
@@ -259,3 +262,48 @@ def test_bad_inputs_through_the_command(tmp_path: Path, capsys):
     assert result.returncode == 0, result.stderr
     bad = tmp_path / "imgs" / "bad.png"
     assert f"vaekit: warning: skipped {bad}: not a readable image\n" in result.stderr
+
+
+def test_a_pickle_cannot_build_arrays_over_raw_memory(tmp_path: Path):
+    class ObjectArray:
+        def __reduce__(self):
+            return (np.ndarray, ((1,), np.dtype("O"), b"AAAAAAAA"))
+
+    class RawArray:
+        def __reduce__(self):
+            return (np.ndarray, ((2,), np.dtype("u1"), b"AA"))
+
+    from vaekit.data.safe_pickle import load_safe_pickle
+
+    for payload in (ObjectArray(), RawArray()):
+        path = tmp_path / "p.pkl"
+        path.write_bytes(pickle.dumps({b"data": payload}, protocol=2))
+        with pytest.raises(VaekitError, match=r"not a safe data pickle|corrupt pickle"):
+            load_safe_pickle(path)
+    cycle: list = []
+    cycle.append(cycle)
+    (tmp_path / "c.pkl").write_bytes(pickle.dumps(cycle, protocol=2))
+    assert load_safe_pickle(tmp_path / "c.pkl")[0] is not None  # a cycle is plain data
+
+
+def test_folder_images_keep_their_orientation_and_centre(tmp_path: Path):
+    pixels = np.full((20, 30, 3), 255, np.uint8)  # H 20, W 30: the centre square is x 5..24
+    pixels[:10, 5:15] = (200, 0, 0)  # top-left of the square: bright red
+    pixels[10:, 5:15] = (100, 0, 0)  # bottom-left: dark red
+    pixels[:, 15:25] = (0, 0, 200)  # right half: blue
+    for i in range(3):
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    ds = open_dataset(tmp_path, image_size=10)
+    image = torch.cat([ds.train.images, ds.test.images])[0].int()
+    assert image.shape == (3, 10, 10)
+    assert image[0, 1, 1] > 180 and image[0, 8, 1] < 120  # red, bright above dark
+    assert image[2, 5, 8] > 180 and image[0, 5, 8] < 20  # blue on the right
+    assert image.min() < 20  # no white border: the sides were cropped away
+
+
+def test_prepared_arrays_keep_their_value_range(tmp_path: Path, capsys):
+    assert vaekit("data", "prepare", "digits") == 0
+    prepared = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("prepared: ")
+    ds = open_dataset(prepared)
+    assert ds.info["max_value"] == 16 and int(ds.train.images.max()) == 16
+    assert ds.train.mapped and (len(ds.train), len(ds.test)) == (1617, 180)

@@ -80,11 +80,14 @@ def evaluate(
         "split": split,
         "split_size": len(chosen),
     }
+    probing = probe and split != "train" and chosen.labels is not None
+    probing = probing and train_part.labels is not None
     train_for_probe = train_part
     if train_config.binarize and not is_binary(chosen):
         # The whole split, before any subset: a subset sees the same bits as the full split.
         chosen = binarize_once(chosen, seed)
-        train_for_probe = binarize_once(train_for_probe, seed)
+        if probing:
+            train_for_probe = binarize_once(train_for_probe, seed)
         report["binarized"] = {"seed": seed}
     if max_examples is not None and max_examples < len(chosen):
         chosen = chosen.subset(seeded_subset(len(chosen), max_examples, seed))
@@ -94,7 +97,7 @@ def evaluate(
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     report["likelihood"] = model.config.likelihood
-    if probe and split != "train" and chosen.labels is not None and train_part.labels is not None:
+    if probing:
         report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
     return report
 

@@ -79,9 +79,8 @@ class ImageSet:
         loop moves each batch)."""
         if self.mapped or self.storage.device == torch.device(device):
             return self
-        labels = self.storage_labels.to(device) if self.storage_labels is not None else None
-        rows = self.rows.to(device) if self.rows is not None else None
-        return ImageSet(self.storage.to(device), labels, self.max_value, rows)
+        labels = self.labels.to(device) if self.labels is not None else None
+        return ImageSet(self.images.to(device), labels, self.max_value)  # only this set's rows
 
 
 def scale(images: torch.Tensor, max_value: float) -> torch.Tensor:

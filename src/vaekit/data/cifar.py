@@ -55,8 +55,12 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != RECORD - 1:
         raise VaekitError(f"{path}: expected uint8 data of shape (N, 3072), got {data.shape}")
-    if labels.shape != (len(data),):
-        raise VaekitError(f"{path}: {labels.size} labels for {len(data)} images")
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+        raise VaekitError(
+            f"{path}: expected {len(data)} integer labels, got {labels.dtype} {labels.shape}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise VaekitError(f"{path}: labels outside the CIFAR-10 classes 0-9")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 

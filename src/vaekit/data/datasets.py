@@ -95,7 +95,6 @@ def open_dataset(
         if not path.exists():
             raise VaekitError(f"{path}: no such file or folder")
         if path.is_dir() and is_prepared(path):
-            info["max_value"] = 255
             return _open_prepared_dataset(path, info, seed, test_fraction)
         if path.is_dir():
             idx, cifar = find_in_dir(path, IDX_ROLES), find_cifar(path)
@@ -140,7 +139,7 @@ def _open_images(
 ) -> Dataset:
     """Prepare (once) and memory-map an image dataset."""
     decode = settle(listing.files, listing.decode)
-    fp = fingerprint(listing.root, listing.files, decode)
+    fp = fingerprint(listing.root, listing.files, decode, listing.labels, listing.split)
     folder = prepared_path(f"{info['name']}", fp)
 
     def decoding(done: int, total: int) -> None:
@@ -160,7 +159,8 @@ def _open_prepared_dataset(
 ) -> Dataset:
     images, labels, split, header = open_prepared(folder)
     storage_labels = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
-    full = ImageSet(images, storage_labels, 255.0, mapped=True)
+    max_value = float(header.get("max_value", 255))
+    full = ImageSet(images, storage_labels, max_value, mapped=True)
     if split is None:
         splits = {"train": full}
     else:
@@ -170,7 +170,7 @@ def _open_prepared_dataset(
             if (split == code).any()
         }
     info.update(
-        max_value=255,
+        max_value=max_value,
         sha256=header["fingerprint"],
         prepared=str(folder),
         skipped=len(header["skipped"]),

@@ -64,7 +64,7 @@ def settle(files: Sequence[Path], decode: Decode) -> Decode:
                     sizes.setdefault(im.size, path)
                 if color == "auto" and i < 200 and im.mode not in ("1", "L", "LA", "I", "I;16"):
                     color = "rgb"
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             continue  # reported when decoding
         if len(sizes) > 1:
             (a, pa), (b, pb) = list(sizes.items())[:2]
@@ -77,10 +77,14 @@ def settle(files: Sequence[Path], decode: Decode) -> Decode:
 
 def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
     """(C, S, S) uint8 pixels of one file, or None when it cannot be decoded."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
+            if im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit gray: keep the top byte
+                wide = np.asarray(im, dtype=np.int64).clip(0, 65535)
+                im = Image.fromarray((wide // 257).astype(np.uint8), "L")
             im = im.convert("L" if decode.color == "gray" else "RGB")
             if decode.crop is not None:
                 w, h = im.size

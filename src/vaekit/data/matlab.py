@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def load_mat(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
         IndexError,
         KeyError,
         NotImplementedError,
+        zlib.error,
     ) as err:
         raise VaekitError(f"{path}: not a readable .mat file ({err})") from None
     missing = [k for k in keys if k not in content]

@@ -16,8 +16,11 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,11 +37,24 @@ FORMAT = 1
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
-def fingerprint(root: Path, files: Sequence[Path], decode: Decode) -> str:
-    h = hashlib.sha256(json.dumps(asdict(decode), sort_keys=True).encode())
-    for path in files:
-        st = path.stat()
-        h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+def fingerprint(
+    root: Path,
+    files: Sequence[Path],
+    decode: Decode,
+    labels: np.ndarray | None = None,
+    split: np.ndarray | None = None,
+) -> str:
+    """A hash of everything a prepared dataset depends on: the format, the decoding, each
+    file's name, size and modification time, the labels and the split."""
+    h = hashlib.sha256(json.dumps([FORMAT, asdict(decode)], sort_keys=True).encode())
+    try:
+        for path in files:
+            st = path.stat()
+            h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except OSError as err:
+        raise VaekitError(f"cannot read {err.filename}: {err.strerror}") from None
+    for extra in (labels, split):
+        h.update(b"-" if extra is None else np.ascontiguousarray(extra, np.int64).tobytes())
     return h.hexdigest()
 
 
@@ -47,8 +63,36 @@ def prepared_path(name: str, fp: str) -> Path:
     return cache_dir() / "prepared" / f"{safe}-{fp[:16]}"
 
 
-def is_prepared(folder: Path) -> bool:
-    return (folder / "header.json").is_file()
+def is_prepared(folder: Path, fp: str | None = None) -> bool:
+    """Whether `folder` is a complete prepared dataset (with fingerprint `fp`, if given)."""
+    try:
+        header = json.loads((folder / "header.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return fp is None or header.get("fingerprint") == fp
+
+
+def _temporary(out: Path) -> Path:
+    """A private build folder beside `out`, after removing those of processes now dead."""
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            os.kill(int(stale.name.rsplit("-", 1)[1]), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a prepare that was killed
+        except PermissionError:
+            pass  # alive, another user's
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    try:
+        tmp.rename(out)
+    except OSError:  # prepared meanwhile by another process: use theirs
+        if not is_prepared(out):
+            raise
 
 
 def _decode_indexed(job: tuple[int, Path, Decode]) -> tuple[int, np.ndarray | None]:
@@ -73,15 +117,11 @@ def prepare(
         decode: settled (folders.settle): a definite color, and a size or a common size.
         labels: (N,) int64 per file, or None. split: (N,) uint8 0/1/2 (train/val/test) or None.
     """
-    if is_prepared(out):
+    if is_prepared(out, fp):
         return out
-    first = next((decode_image(p, decode) for p in files[:50]), None)
-    shape = _first_shape(files, decode) if first is None else first.shape
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a prepare that was killed
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    tmp.mkdir()
+    shape = _first_shape(files, decode)
+    shutil.rmtree(out, ignore_errors=True)  # an older preparation under the same name
+    tmp = _temporary(out)
     try:
         kept = _decode_all(files, decode, shape, tmp / "images.u8", progress)
         skipped = sorted(set(range(len(files))) - set(kept))
@@ -104,15 +144,12 @@ def prepare(
             "split": split is not None,
             "source": str(root),
             "fingerprint": fp,
+            "max_value": 255,
             "decode": asdict(decode),
             "skipped": [str(files[i]) for i in skipped],
         }
         write_json(tmp / "header.json", header)
-        try:
-            tmp.rename(out)
-        except OSError:  # prepared meanwhile by another process: use theirs
-            if not is_prepared(out):
-                raise
+        _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -137,14 +174,15 @@ def _decode_all(
     array = np.memmap(target, dtype=np.uint8, mode="w+", shape=(len(files), *shape))
     kept: list[int] = []
     jobs = [(i, path, decode) for i, path in enumerate(files)]
-    workers = os.cpu_count() or 1
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    pool = None
     if len(files) < 64 or workers == 1:
         results = map(_decode_indexed, jobs)
-        pool = None
     else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(workers)
-        results = pool.imap(_decode_indexed, jobs, chunksize=32)
+        # fork is quick and safe on Linux; elsewhere the platform's default start method.
+        method = "fork" if sys.platform.startswith("linux") else None
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        results = pool.map(_decode_indexed, jobs, chunksize=32)  # a dead worker raises
     try:
         for done, (i, pixels) in enumerate(results, 1):
             if pixels is not None and pixels.shape == tuple(shape):
@@ -152,9 +190,13 @@ def _decode_all(
                 kept.append(i)
             if progress and (done % 256 == 0 or done == len(files)):
                 progress(done, len(files))
+    except BrokenProcessPool:
+        raise VaekitError(
+            "an image decoder process died (out of memory?); nothing was kept"
+        ) from None
     finally:
         if pool is not None:
-            pool.terminate()
+            pool.shutdown(cancel_futures=True)
     array.flush()
     del array
     os.truncate(target, len(kept) * int(np.prod(shape)))
@@ -167,6 +209,10 @@ def open_prepared(
     """(images memory-mapped (N, C, H, W) uint8, labels, split, header) of a prepared dataset."""
     try:
         header = json.loads((folder / "header.json").read_text())
+        keys = ("format", "shape", "labels", "split", "fingerprint", "skipped", "classes")
+        missing = [key for key in keys if key not in header]
+        if missing:
+            raise KeyError(missing[0])
         shape = tuple(header["shape"])
         images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="c", shape=shape)
         labels = np.load(folder / "labels.npy", allow_pickle=False) if header["labels"] else None
@@ -183,7 +229,7 @@ def prepare_from_sets(
 ) -> Path:
     """Write in-memory uint8 splits ({"train": ImageSet, "val": ..., "test": ...}) as a
     prepared dataset `out` (the same layout, built and renamed the same way)."""
-    if is_prepared(out):
+    if is_prepared(out, fp):
         return out
     sets = [
         (code, splits[name])
@@ -195,10 +241,8 @@ def prepare_from_sets(
     shape = sets[0][1].shape
     total = sum(len(s) for _, s in sets)
     has_labels = all(s.labels is not None for _, s in sets)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    shutil.rmtree(out, ignore_errors=True)
+    tmp = _temporary(out)
     try:
         array = np.memmap(tmp / "images.u8", dtype=np.uint8, mode="w+", shape=(total, *shape))
         row = 0
@@ -219,11 +263,12 @@ def prepare_from_sets(
             "split": True,
             "source": source,
             "fingerprint": fp,
+            "max_value": sets[0][1].max_value,
             "decode": None,
             "skipped": [],
         }
         write_json(tmp / "header.json", header)
-        tmp.rename(out)
+        _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
