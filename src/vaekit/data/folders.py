@@ -93,7 +93,7 @@ def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
                 im = im.crop((left, top, left + side, top + side))
             if decode.size is not None and im.size != (decode.size, decode.size):
                 im = im.resize((decode.size, decode.size), Image.Resampling.LANCZOS)
-            pixels = np.asarray(im, dtype=np.uint8)
+            pixels = np.array(im, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         return None
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)

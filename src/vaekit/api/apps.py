@@ -1,0 +1,138 @@
+"""The applications bound to a loaded model and its data: which images a user means (dataset
+indices or files), and the latent-space tools over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.api.model import Model
+from vaekit.api.run import reopen_dataset
+from vaekit.apps import latent
+from vaekit.data.batches import scale
+from vaekit.data.folders import Decode, decode_image
+from vaekit.data.formats import read_array_file
+from vaekit.errors import VaekitError
+
+
+class Inputs:
+    """Resolves what a user names as images: an index into the run's test split (or into
+    `data`'s), an image file (PNG/JPEG, decoded to the model's size and channels), or a
+    .npy/.npz file of images (all of them)."""
+
+    def __init__(self, model: Model, data: Any = None) -> None:
+        self.model = model
+        self.data = data
+        self._test = None
+
+    @property
+    def test(self):
+        if self._test is None:
+            self._test = reopen_dataset(self.model.run_config, self.data).test
+        return self._test
+
+    def images(self, specs: list[str]) -> torch.Tensor:
+        """(B, C, H, W) float in [0, 1] on the model's device."""
+        parts = [self._one(spec) for spec in specs]
+        return torch.cat(parts).to(self.model.device)
+
+    def _one(self, spec: str) -> torch.Tensor:
+        c, h, w = self.model.shape
+        if spec.isdigit():
+            i = int(spec)
+            if i >= len(self.test):
+                raise VaekitError(f"index {i} is past the end of the test split ({len(self.test)})")
+            return self.test.scaled(torch.tensor([i]))
+        path = Path(spec)
+        if not path.exists():
+            raise VaekitError(f"{spec}: neither a test-split index nor an existing file")
+        if path.suffix.lower() in (".npy", ".npz"):
+            array = read_array_file(path)["train_images"]
+            x = torch.from_numpy(np.asarray(array))
+            x = x.unsqueeze(1) if x.dim() == 3 else x
+            x = scale(x, 255) if x.dtype == torch.uint8 else x.float()
+        else:
+            square = h == w
+            decode = Decode(
+                h if square else None, "gray" if c == 1 else "rgb", 0 if square else None
+            )
+            pixels = decode_image(path, decode)
+            if pixels is None:
+                raise VaekitError(f"{path}: not a readable image")
+            x = scale(torch.from_numpy(pixels)[None], 255)
+        if tuple(x.shape[1:]) != (c, h, w):
+            raise VaekitError(
+                f"{path}: images of shape {tuple(x.shape[1:])}, the model's are {(c, h, w)}"
+            )
+        return x
+
+
+def interpolate(
+    model: Model, start: str, end: str, steps: int = 10, method: str = "lerp", data: Any = None
+) -> torch.Tensor:
+    """Images from `start` to `end` (indices or files) through posterior means: (steps, C, H, W)."""
+    if method not in latent.METHODS:
+        raise VaekitError(f"unknown method {method!r}: choose from {', '.join(latent.METHODS)}")
+    x = Inputs(model, data).images([start, end])
+    return latent.interpolate(model.vae, x[:1], x[1:], steps, method).cpu()
+
+
+def interpolate_grid(
+    model: Model, corners: list[str], steps: int = 8, data: Any = None
+) -> torch.Tensor:
+    """A steps x steps grid between four images (top-left, top-right, bottom-left, bottom-right)."""
+    if len(corners) != 4:
+        raise VaekitError(f"--grid needs four corners, got {len(corners)}")
+    x = Inputs(model, data).images(corners)
+    return latent.interpolate_grid(model.vae, x, steps).cpu()
+
+
+def traverse(
+    model: Model,
+    index: str | None = None,
+    dims: list[int] | None = None,
+    span: float = 3.0,
+    steps: int = 9,
+    data: Any = None,
+    kl_examples: int = 1000,
+) -> tuple[torch.Tensor, list[int], list[float]]:
+    """One row per latent dimension, most informative first (by KL over up to `kl_examples`
+    test images), varying it around the posterior mean of `index` (or the prior's mean).
+
+    Returns (images (rows * steps, C, H, W), the dimensions in row order, their KL).
+    """
+    inputs = Inputs(model, data)
+    test = inputs.test
+    sample = test.scaled(slice(0, kl_examples)).to(model.device)
+    kl = latent.kl_per_dimension(model.vae, sample).cpu()
+    chosen = list(range(model.latent_dim)) if dims is None else dims
+    bad = [d for d in chosen if not 0 <= d < model.latent_dim]
+    if bad:
+        raise VaekitError(f"latent dimension {bad[0]} does not exist (0..{model.latent_dim - 1})")
+    ordered = sorted(chosen, key=lambda d: -float(kl[d]))
+    if index is None:
+        z = model.vae.prior().mean[0]
+    else:
+        z = latent.posterior_means(model.vae, inputs.images([index]))[0]
+    images = latent.traverse(model.vae, z, ordered, span, steps).cpu()
+    return images, ordered, [float(kl[d]) for d in ordered]
+
+
+def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
+    """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
+    of `data`), or of the named inputs; with the labels where there are any."""
+    if inputs:
+        x = Inputs(model, data).images(inputs)
+        q = model.vae.encode(x)
+        return {"mean": q.mean.detach().cpu(), "std": q.std.detach().cpu(), "labels": None}
+    test = reopen_dataset(model.run_config, data).test
+    means, stds = [], []
+    with torch.no_grad():
+        for start in range(0, len(test), 512):
+            q = model.vae.encode(test.scaled(slice(start, start + 512)).to(model.device))
+            means.append(q.mean.cpu())
+            stds.append(q.std.cpu())
+    return {"mean": torch.cat(means), "std": torch.cat(stds), "labels": test.labels}
