@@ -11,8 +11,8 @@ import torch
 
 from vaekit.api.model import Model
 from vaekit.api.run import reopen_dataset
-from vaekit.apps import latent
-from vaekit.data.batches import scale
+from vaekit.apps import latent, restore
+from vaekit.data.batches import corrupt, parse_noise, scale
 from vaekit.data.folders import Decode, decode_image
 from vaekit.data.formats import read_array_file
 from vaekit.errors import VaekitError
@@ -136,3 +136,75 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
             means.append(q.mean.cpu())
             stds.append(q.std.cpu())
     return {"mean": torch.cat(means), "std": torch.cat(stds), "labels": test.labels}
+
+
+def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:
+    """The named inputs, or the first n images of the test split."""
+    resolver = Inputs(model, data)
+    if inputs:
+        return resolver.images(inputs)
+    return resolver.test.scaled(slice(0, n)).to(model.device)
+
+
+def denoise(
+    model: Model,
+    inputs: list[str] | None = None,
+    add_noise: str | None = None,
+    n: int = 16,
+    seed: int = 0,
+    data: Any = None,
+) -> dict[str, Any]:
+    """Reconstruct noisy images. With `add_noise` ("gaussian:0.3", "saltpepper:0.1",
+    "mask:0.25") clean inputs are corrupted first (seeded) and the PSNR against them is
+    reported before and after.
+
+    Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W) and, with add_noise,
+    per-image and mean "psnr_noisy" and "psnr_denoised" in dB.
+    """
+    x = _chosen(model, inputs, n, data)
+    result: dict[str, Any] = {"clean": None, "noisy": x}
+    if add_noise:
+        try:
+            kind, amount = parse_noise(add_noise)
+        except ValueError as err:
+            raise VaekitError(f"--add-noise: {err}") from None
+        generator = torch.Generator(x.device).manual_seed(seed)
+        result["clean"], result["noisy"] = x, corrupt(x, kind, amount, generator)
+    result["denoised"] = restore.denoise(model.vae, result["noisy"])
+    if result["clean"] is not None:
+        before = restore.psnr(result["noisy"], x)
+        after = restore.psnr(result["denoised"], x)
+        result.update(
+            psnr_noisy=before.tolist(),
+            psnr_denoised=after.tolist(),
+            mean_psnr_noisy=float(before.mean()),
+            mean_psnr_denoised=float(after.mean()),
+        )
+    for key in ("clean", "noisy", "denoised"):
+        if result[key] is not None:
+            result[key] = result[key].cpu()
+    return result
+
+
+def uncertainty(
+    model: Model,
+    inputs: list[str] | None = None,
+    samples: int = 32,
+    n: int = 8,
+    seed: int = 0,
+    data: Any = None,
+) -> dict[str, Any]:
+    """Posterior standard deviations and per-pixel predictive spread (from `samples` decodes
+    of posterior samples) for each input. Returns tensors "inputs", "mean", "spread"
+    (B, C, H, W) and "posterior_std" (B, Z)."""
+    if samples < 2:
+        raise VaekitError(f"--samples must be at least 2, got {samples}")
+    x = _chosen(model, inputs, n, data)
+    generator = torch.Generator(x.device).manual_seed(seed)
+    std, mean, spread = restore.predictive_spread(model.vae, x, samples, generator)
+    return {
+        "inputs": x.cpu(),
+        "mean": mean.cpu(),
+        "spread": spread.cpu(),
+        "posterior_std": std.cpu(),
+    }

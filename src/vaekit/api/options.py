@@ -31,6 +31,7 @@ class TrainOptions:
     likelihood: str = "bernoulli"
     gaussian_std: float = 0.1
     binarize: bool = False
+    train_noise: str | None = None
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -73,9 +74,10 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
         **{k: model[k] for k in ("latent_dim", "likelihood", "gaussian_std")},
         **{k: tuple(model[k]) for k in ("hidden_dims", "channels")},
         **{
-            k: training[k]
+            k: training.get(k, getattr(DEFAULTS, k))
             for k in (
                 "binarize",
+                "train_noise",
                 "epochs",
                 "batch_size",
                 "lr",

@@ -105,6 +105,7 @@ def train(
     likelihood: str = "bernoulli",
     gaussian_std: float = 0.1,
     binarize: bool = False,
+    train_noise: str | None = None,
     epochs: int = 10,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -131,6 +132,8 @@ def train(
         hidden_dims: MLP layer widths; channels: conv stage widths.
         likelihood: "bernoulli" or "gaussian" (fixed standard deviation `gaussian_std`).
         binarize: train on a fresh Bernoulli draw of the pixel intensities each batch.
+        train_noise: train a denoising VAE: each batch corrupted ("gaussian:0.3",
+            "saltpepper:0.1", "mask:0.25") on the way in, scored against the clean images.
         optimizer: "adam", "adamw" or "sgd" (momentum 0.9), at learning rate `lr`.
         val_fraction: share of the training split held out for validation (0: none); a
             dataset with an official validation split uses that instead.
@@ -141,7 +144,14 @@ def train(
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
     train_config = TrainConfig(
-        epochs, batch_size, lr, seed, val_fraction, optimizer=optimizer, binarize=binarize
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        val_fraction,
+        optimizer=optimizer,
+        binarize=binarize,
+        train_noise=train_noise,
     )
     train_config.validate()
     _refuse_distributed()

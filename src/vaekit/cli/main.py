@@ -9,9 +9,9 @@ import warnings
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.cli import data, evaluate, latent, reconstruct, sample, train
+from vaekit.cli import data, evaluate, latent, reconstruct, restore, sample, train
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, data)
+COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, data)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm

@@ -73,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"(default: {D.val_fraction})",
     )
     data.add_argument(
+        "--train-noise",
+        metavar="KIND:AMOUNT",
+        help="train a denoising VAE: corrupt each batch on the way in (gaussian:0.3, "
+        "saltpepper:0.1 or mask:0.25) and score the reconstruction against the clean images",
+    )
+    data.add_argument(
         "--binarize",
         action=argparse.BooleanOptionalAction,
         help="dynamic binarization: train on a fresh Bernoulli draw of the pixel intensities "

@@ -153,3 +153,35 @@ def seeded_subset(n: int, count: int, seed: int) -> torch.Tensor:
     """`count` of range(n) chosen at random with `seed`, sorted."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[:count].sort().values
+
+
+NOISE_KINDS = ("gaussian", "saltpepper", "mask")
+
+
+def parse_noise(spec: str) -> tuple[str, float]:
+    """'gaussian:0.3' -> ("gaussian", 0.3): additive N(0, 0.3^2), clipped to [0, 1];
+    'saltpepper:0.1' -> 10% of pixels set to 0 or 1; 'mask:0.25' -> 25% of pixels set to 0."""
+    kind, _, amount = spec.partition(":")
+    try:
+        value = float(amount)
+    except ValueError:
+        value = -1.0
+    if kind not in NOISE_KINDS or not value > 0 or (kind != "gaussian" and value > 1):
+        raise ValueError(
+            f"noise {spec!r}: expected gaussian:STD, saltpepper:FRACTION or mask:FRACTION"
+        )
+    return kind, value
+
+
+def corrupt(x: torch.Tensor, kind: str, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """A corrupted copy of images x in [0, 1] (see parse_noise)."""
+    if kind == "gaussian":
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (x + amount * noise).clamp_(0, 1)
+    # One draw per pixel position, shared by the channels of a color image.
+    u = torch.rand((x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device)
+    hit = (u < amount).expand_as(x)
+    if kind == "mask":
+        return x.masked_fill(hit, 0.0)
+    salt = (u < amount / 2).expand_as(x).to(x.dtype)
+    return torch.where(hit, salt, x)

@@ -43,11 +43,17 @@ class VAE(nn.Module):
         """z: (B, Z) -> p(x|z), a distribution over (B, C, H, W)."""
         return self.likelihood(self.decoder(z))
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
-        """Per-example -ELBO terms for x (B, C, H, W) in [0, 1]."""
+    def loss(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        target: torch.Tensor | None = None,
+    ) -> LossOutput:
+        """Per-example -ELBO terms for x (B, C, H, W) in [0, 1]. With `target`, the encoder
+        sees x and the likelihood scores target (a denoising VAE: x corrupted, target clean)."""
         qz = self.encode(x)
         z = qz.rsample(generator)
-        rec = -self.decode(z).log_prob(x)
+        rec = -self.decode(z).log_prob(x if target is None else target)
         kl = qz.kl(self.prior())
         return LossOutput(rec + kl, rec, kl)
 

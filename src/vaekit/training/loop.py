@@ -20,7 +20,9 @@ from vaekit.data.batches import (
     ImageSet,
     batch_indices,
     binarize_once,
+    corrupt,
     num_batches,
+    parse_noise,
     step_generator,
 )
 from vaekit.errors import VaekitError
@@ -64,6 +66,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     optimizer: str = "adam"
     binarize: bool = False  # a fresh Bernoulli draw of the pixel intensities each batch
+    train_noise: str | None = None  # "gaussian:0.3" etc.: a denoising VAE (noisy in, clean out)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -78,6 +81,11 @@ class TrainConfig:
             raise VaekitError(
                 f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}"
             )
+        if self.train_noise is not None:
+            try:
+                parse_noise(self.train_noise)
+            except ValueError as err:
+                raise VaekitError(f"--train-noise: {err}") from None
 
 
 @dataclass
@@ -154,6 +162,7 @@ def _train_epoch(
     device = next(model.parameters()).device
     start = time.perf_counter()
     model.train()
+    noise = parse_noise(config.train_noise) if config.train_noise else None
     sums = torch.zeros(3, device=device)
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
@@ -162,7 +171,10 @@ def _train_epoch(
         x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
         if config.binarize:
             x = torch.bernoulli(x, generator=generator)
-        out = model.loss(x, generator)
+        if noise is not None:
+            out = model.loss(corrupt(x, *noise, generator), generator, target=x)
+        else:
+            out = model.loss(x, generator)
         loss = out.loss.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
