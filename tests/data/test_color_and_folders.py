@@ -299,6 +299,11 @@ def test_folder_images_keep_their_orientation_and_centre(tmp_path: Path):
     assert image[0, 1, 1] > 180 and image[0, 8, 1] < 120  # red, bright above dark
     assert image[2, 5, 8] > 180 and image[0, 5, 8] < 20  # blue on the right
     assert image.min() < 20  # no white border: the sides were cropped away
+    # --crop none squeezes the whole 30x20 image into 10x10: the white sides stay.
+    whole = open_dataset(tmp_path, image_size=10, crop="none")
+    squeezed = torch.cat([whole.train.images, whole.test.images])[0].int()
+    assert (squeezed[:, :, 0] > 230).all() and (squeezed[:, :, -1] > 230).all()
+    assert whole.info["crop"] == "none" and whole.info["prepared"] != ds.info["prepared"]
 
 
 def test_prepared_arrays_keep_their_value_range(tmp_path: Path, capsys):

@@ -78,12 +78,16 @@ def _stats(s: ImageSet) -> dict[str, float]:
 
 
 def prepare_dataset(
-    source: str, image_size: int | None = None, color: str = "auto", progress: Any = None
+    source: str,
+    image_size: int | None = None,
+    color: str = "auto",
+    crop: str = "center",
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Convert a dataset once into a memory-mapped uint8 array in the cache (image folders and
     CelebA are decoded on all cores); returns its info, with "prepared" the folder to pass as
     --data. Training on image folders prepares them by itself; this does it ahead of time."""
-    dataset = open_dataset(source, image_size=image_size, color=color, progress=progress)
+    dataset = open_dataset(source, image_size=image_size, color=color, crop=crop, progress=progress)
     info = dataset.info
     if "prepared" not in info:
         splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}

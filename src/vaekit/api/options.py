@@ -24,6 +24,7 @@ class TrainOptions:
     data: str = "fashion-mnist"
     image_size: int | None = None
     color: str = "auto"
+    crop: str = "center"
     model: str = "conv"
     latent_dim: int = 20
     hidden_dims: tuple[int, ...] = (400,)
@@ -70,6 +71,7 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
         "data": data["name"],
         "image_size": data.get("image_size"),
         "color": data.get("color", "auto"),
+        "crop": data.get("crop", "center"),
         "model": model["family"],
         **{k: model[k] for k in ("latent_dim", "likelihood", "gaussian_std")},
         **{k: tuple(model[k]) for k in ("hidden_dims", "channels")},

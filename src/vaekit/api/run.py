@@ -76,6 +76,7 @@ def reopen_dataset(
         test_fraction=fraction,
         image_size=info.get("image_size"),
         color=info.get("color", "auto"),
+        crop=info.get("crop", "center"),
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"

@@ -97,6 +97,7 @@ def train(
     *,
     image_size: int | None = None,
     color: str = "auto",
+    crop: str = "center",
     out: str | Path | None = None,
     model: str = "conv",
     latent_dim: int = 20,
@@ -124,8 +125,9 @@ def train(
             batches, a prepared dataset, or PNG/JPEG images with subfolders as labels), a
             .npy/.npz file, or images as an array (N, H, W) or (N, C, H, W), uint8 or float
             in [0, 1].
-        image_size, color: how image files are decoded: cropped to their centre square and
-            resized to image_size (None: as they are), "auto", "gray" or "rgb".
+        image_size, color, crop: how a folder's image files are decoded: cropped to their
+            centre square (crop "center") or not ("none") and resized to image_size (None: as
+            they are); "auto", "gray" or "rgb".
         out: the run directory to create (default runs/<data>-<model>-<time>).
         model: the encoder/decoder family, "mlp" or "conv".
         latent_dim: Z, the number of latent dimensions.
@@ -162,6 +164,7 @@ def train(
             seed=seed,
             image_size=image_size,
             color=color,
+            crop=crop,
             progress=bars.update if progress else None,
         )
     model_config = ModelConfig(

@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     a.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
                    help="decode images as grayscale or RGB (default: auto)")  # fmt: skip
+    a.add_argument("--crop", choices=("center", "none"), default="center",
+                   help="with --image-size: crop the centre square first, or squeeze the "
+                   "whole image (default: center)")  # fmt: skip
     a.set_defaults(run=run_prepare)
 
 
@@ -76,7 +79,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from vaekit.progress import Bars
 
     with Bars() as bars:
-        info = prepare_dataset(args.source, args.image_size, args.color, bars.update)
+        info = prepare_dataset(args.source, args.image_size, args.color, args.crop, bars.update)
     print(f"{info['name']}: {info['num_train']} train / {info.get('num_val', 0)} val / "
           f"{info['num_test']} test images of shape {tuple(info['shape'])}")  # fmt: skip
     if info.get("skipped"):

@@ -65,6 +65,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="decode image files as grayscale or RGB (default: auto, RGB if any has color)",
     )
     data.add_argument(
+        "--crop",
+        choices=("center", "none"),
+        help="with --image-size: crop each image's centre square before resizing, or resize "
+        "the whole image, changing its aspect (default: center)",
+    )
+    data.add_argument(
         "--val-fraction",
         type=fraction,
         metavar="F",

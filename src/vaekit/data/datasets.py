@@ -58,6 +58,7 @@ def open_dataset(
     test_fraction: float = DEFAULT_TEST_FRACTION,
     image_size: int | None = None,
     color: str = "auto",
+    crop: str = "center",
     progress: Progress | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
@@ -70,8 +71,9 @@ def open_dataset(
             of images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
         seed: carves the test split where the source has none.
         test_fraction: the share of examples carved for testing in that case.
-        image_size, color: how image files are decoded (folders, CelebA): the side of the
-            square they are cropped and resized to (None: as they are), "auto"/"gray"/"rgb".
+        image_size, color, crop: how a folder's image files are decoded: the side of the
+            square they become (None: as they are), "auto"/"gray"/"rgb", and "center" (crop
+            the centre square, then resize) or "none" (resize the whole image).
         progress: called with (what, done, total) during downloads and image decoding.
     """
     if color not in COLORS:
@@ -105,7 +107,12 @@ def open_dataset(
             else:
                 files, labels, classes = list_images(path)
                 listing = ImageList(
-                    path, files, labels, None, Decode.for_folder(image_size, color), tuple(classes)
+                    path,
+                    files,
+                    labels,
+                    None,
+                    Decode.for_folder(image_size, color, crop),
+                    tuple(classes),
                 )
                 info["max_value"] = 255
                 return _open_images(listing, info, seed, test_fraction, progress)
@@ -151,6 +158,8 @@ def _open_images(
         listing.classes, decoding,
     )  # fmt: skip
     info.update(image_size=decode.size, color=decode.color)
+    if listing.decode.crop is None and decode.size is not None:
+        info["crop"] = "none"
     return _open_prepared_dataset(folder, info, seed, test_fraction)
 
 

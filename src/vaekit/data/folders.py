@@ -19,6 +19,7 @@ from vaekit.errors import VaekitError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 COLORS = ("auto", "gray", "rgb")
+CROPS = ("center", "none")
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,12 @@ class Decode:
     crop: int | None = None
 
     @staticmethod
-    def for_folder(size: int | None, color: str) -> Decode:
-        """Folders: with a size, the largest centre square resized to it; else as they are."""
-        return Decode(size, color, 0 if size is not None else None)
+    def for_folder(size: int | None, color: str, crop: str = "center") -> Decode:
+        """Folders: with a size, the largest centre square resized to it (crop "center") or
+        the whole image squeezed to it (crop "none"); without one, as they are."""
+        if crop not in CROPS:
+            raise VaekitError(f"unknown crop {crop!r}: choose from {', '.join(CROPS)}")
+        return Decode(size, color, 0 if size is not None and crop == "center" else None)
 
 
 def list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
