@@ -9,9 +9,9 @@ import warnings
 from collections.abc import Sequence
 
 from vaekit import __version__
-from vaekit.cli import data, evaluate, latent, reconstruct, restore, sample, train
+from vaekit.cli import anomaly, data, evaluate, latent, reconstruct, restore, sample, train
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, data)
+COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm

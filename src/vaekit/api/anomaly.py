@@ -1,0 +1,150 @@
+"""`vaekit.api.anomaly.AnomalyDetector`: a trained VAE as an anomaly detector, with the
+conventions such tools share (PyOD's): `fit`, `decision_function` (higher = more anomalous),
+`predict` (1 = anomaly), `threshold_`. The threshold is calibrated on the run's validation
+split and saved in RUNDIR/anomaly.json, so later commands reuse it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.api.model import Model
+from vaekit.api.run import reopen_dataset, train_config_from
+from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
+from vaekit.data.batches import ImageSet, seeded_subset
+from vaekit.data.datasets import split_validation
+from vaekit.errors import VaekitError
+from vaekit.evaluation.evaluate import posterior_means
+from vaekit.files import write_json
+
+ANOMALY_FILE = "anomaly.json"
+
+
+class AnomalyDetector:
+    def __init__(
+        self,
+        model: Model,
+        score: str = "elbo",
+        quantile: float | None = None,
+        contamination: float | None = None,
+        iw_samples: int = 100,
+        seed: int = 0,
+    ) -> None:
+        if score not in SCORES:
+            raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
+        if quantile is not None and contamination is not None:
+            raise VaekitError("give --quantile or --contamination, not both")
+        if contamination is not None:
+            quantile = 1 - contamination
+        quantile = 0.99 if quantile is None else quantile
+        if not 0 < quantile < 1:
+            raise VaekitError(f"the quantile must be in (0, 1), got {quantile}")
+        self.model, self.score, self.quantile = model, score, quantile
+        self.iw_samples, self.seed = iw_samples, seed
+        self.threshold_: float | None = None
+        self.latent_gaussian: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.calibration: dict[str, Any] = {}
+
+    def fit(self, data: Any = None, max_examples: int = 10_000) -> AnomalyDetector:
+        """Calibrate on the validation split of the run's data (or of `data`): the threshold
+        is the `quantile` of its scores. The latent score also fits a Gaussian to the training
+        part's posterior means (at most `max_examples` of them)."""
+        dataset = reopen_dataset(self.model.run_config, data)
+        config = train_config_from(self.model.run_config)
+        train, val = split_validation(dataset, config.val_fraction, config.seed)
+        split = "val"
+        if val is None:
+            val, split = dataset.test, "test"  # a run without validation data
+        if self.score == "latent":
+            part = _at_most(train, max_examples, self.seed)
+            self.latent_gaussian = fit_gaussian(posterior_means(self.model.vae, part))
+        calibration = _at_most(val, max_examples, self.seed)
+        scores = self._scores(calibration)
+        self.threshold_ = float(np.quantile(scores, self.quantile))
+        self.calibration = {
+            "split": split,
+            "examples": len(calibration),
+            "seed": self.seed,
+            "score_mean": float(scores.mean()),
+            "score_std": float(scores.std()),
+        }
+        return self
+
+    def decision_function(self, images: torch.Tensor | ImageSet) -> np.ndarray:
+        """A score per image (higher = more anomalous)."""
+        data = images if isinstance(images, ImageSet) else ImageSet(images.cpu(), None, 1.0)
+        return self._scores(data)
+
+    def predict(self, images: torch.Tensor | ImageSet) -> np.ndarray:
+        """1 for an anomaly (score above the threshold), 0 otherwise."""
+        if self.threshold_ is None:
+            raise VaekitError("the detector is not fitted: call fit() first")
+        return (self.decision_function(images) > self.threshold_).astype(np.int64)
+
+    def _scores(self, data: ImageSet, batch: int = 256) -> np.ndarray:
+        device = self.model.device
+        gaussian = None
+        if self.latent_gaussian is not None:
+            gaussian = tuple(t.to(device) for t in self.latent_gaussian)
+        out = []
+        for start in range(0, len(data), batch):
+            index = torch.arange(start, min(start + batch, len(data)))
+            x = data.scaled(index).to(device)
+            s = anomaly_scores(
+                self.model.vae, x, index, self.score, self.seed, self.iw_samples, gaussian
+            )
+            out.append(s.cpu())
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
+    def save(self, rundir: str | Path) -> Path:
+        path = Path(rundir) / ANOMALY_FILE
+        state: dict[str, Any] = {
+            "score": self.score,
+            "threshold": self.threshold_,
+            "quantile": self.quantile,
+            "iw_samples": self.iw_samples,
+            "calibration": self.calibration,
+        }
+        if self.latent_gaussian is not None:
+            state["latent_gaussian"] = [t.tolist() for t in self.latent_gaussian]
+        write_json(path, state)
+        return path
+
+    @classmethod
+    def load(cls, model: Model, rundir: str | Path) -> AnomalyDetector | None:
+        """The detector saved in RUNDIR/anomaly.json, or None if there is none."""
+        path = Path(rundir) / ANOMALY_FILE
+        if not path.exists():
+            return None
+        try:
+            state = json.loads(path.read_text())
+            detector = cls(model, state["score"], state["quantile"], None, state["iw_samples"],
+                           state["calibration"]["seed"])  # fmt: skip
+            detector.threshold_ = float(state["threshold"])
+            detector.calibration = state["calibration"]
+            if "latent_gaussian" in state:
+                mean, precision = state["latent_gaussian"]
+                detector.latent_gaussian = (torch.tensor(mean), torch.tensor(precision))
+        except (ValueError, KeyError, TypeError) as err:
+            raise VaekitError(f"{path}: not a vaekit anomaly file ({err}); delete it") from None
+        return detector
+
+
+def _at_most(data: ImageSet, count: int, seed: int) -> ImageSet:
+    return data if len(data) <= count else data.subset(seeded_subset(len(data), count, seed))
+
+
+def detection_quality(scores: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
+    """AUROC and average precision of scores against the truth (1 = anomaly)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if anomalous.min() == anomalous.max():
+        raise VaekitError("AUROC needs both normal and anomalous inputs among the labels")
+    return {
+        "auroc": float(roc_auc_score(anomalous, scores)),
+        "average_precision": float(average_precision_score(anomalous, scores)),
+    }

@@ -1,0 +1,88 @@
+"""Anomaly scores: higher means less like the training data.
+
+- "elbo": the negative ELBO (nats), the reconstruction averaged over 8 posterior samples.
+  Likelihoods favour simple images (Nalisnick et al., "Do Deep Generative Models Know What
+  They Don't Know?", 2019), so plain -ELBO misranks inputs that are easy to compress.
+- "nll": the importance-weighted -log p(x) (the IWAE bound, K samples); the same caveat.
+- "complexity": -ELBO minus the input's complexity, its PNG-compressed length in nats (Serra
+  et al., "Input Complexity and Out-of-distribution Detection with Likelihood-based Generative
+  Models", 2020): a likelihood ratio against a generic image compressor.
+- "latent": the Mahalanobis distance of the posterior mean from the training images'
+  posterior means (a Gaussian fitted to them): a score in latent space.
+- "recon": the mean squared error of the posterior-mean reconstruction.
+
+Inputs are images (B, C, H, W) in [0, 1] on the model's device, with their indices (which key
+the random draws); outputs are scores (B,).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vaekit.evaluation.iwae import importance_terms
+from vaekit.models.vae import VAE
+
+SCORES = ("elbo", "nll", "complexity", "latent", "recon")
+
+
+def png_nats(x: torch.Tensor) -> torch.Tensor:
+    """Each image's PNG-compressed size (maximum compression) in nats: (B,)."""
+    pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    sizes = []
+    for image in pixels:
+        array = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=9)
+        sizes.append(len(buffer.getvalue()) * 8 * math.log(2))
+    return torch.tensor(sizes, device=x.device)
+
+
+def fit_gaussian(features: torch.Tensor, ridge: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (Z,) and precision (Z, Z) of features (N, Z), the covariance ridged for stability."""
+    mean = features.mean(0)
+    centred = features - mean
+    cov = centred.T @ centred / max(len(features) - 1, 1)
+    cov = cov + ridge * torch.eye(cov.shape[0], device=cov.device, dtype=cov.dtype)
+    return mean, torch.linalg.inv(cov)
+
+
+@torch.no_grad()
+def anomaly_scores(
+    model: VAE,
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    kind: str,
+    seed: int = 0,
+    iw_samples: int = 100,
+    latent_gaussian: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Scores (B,) of kind `kind` (see SCORES); "latent" needs `latent_gaussian`."""
+    if kind in ("elbo", "complexity"):
+        terms = importance_terms(model, x, indices, 8, seed)
+        score = terms.rec + terms.kl
+        return score - png_nats(x) if kind == "complexity" else score
+    if kind == "nll":
+        return -importance_terms(model, x, indices, iw_samples, seed).log_likelihood
+    mean = model.encode(x).mean
+    if kind == "latent":
+        if latent_gaussian is None:
+            raise ValueError("the latent score needs the training data's Gaussian")
+        centre, precision = latent_gaussian
+        d = mean - centre
+        return torch.einsum("bi,ij,bj->b", d, precision, d)
+    if kind == "recon":
+        recon = model.decode(mean).mean.clamp(0, 1)
+        return (recon - x).pow(2).flatten(1).mean(1)
+    raise ValueError(f"unknown score {kind!r}")
+
+
+@torch.no_grad()
+def error_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel absolute reconstruction error, averaged over channels: (B, 1, H, W)."""
+    recon = model.decode(model.encode(x).mean).mean.clamp(0, 1)
+    return (recon - x).abs().mean(1, keepdim=True)
