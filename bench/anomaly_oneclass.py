@@ -4,7 +4,7 @@ For each of the 10 classes: a conv VAE (channels 32,64, latent 16, Bernoulli, 25
 128, Adam 1e-3) trained on that class's training images only (6,000; 10% held out to
 calibrate), then the whole test split (10,000 images, 1,000 normal) scored by each score of
 `vaekit anomaly`; AUROC per class and score, and the mean over classes. The training budget
-is what the script prints (at most 5 minutes per class was the brief).
+is what the script prints (the brief allows at most 5 minutes per class).
 
 A class whose run directory already holds a finished run is not trained again; results go
 to runs/bench-anomaly/results.jsonl as they come, so the table can be filled across sittings.

@@ -100,5 +100,11 @@ def test_commands_write_what_they_say(run, tmp_path: Path, capsys):
     assert lines[0] == "mean_0,mean_1,mean_2,mean_3" and len(lines) == 3
     assert cli("interpolate", run.path, "--from", "0") == 1
     assert "give --from A --to B" in capsys.readouterr().err
-    assert cli("embed", run.path, "-o", tmp_path / "e.parquet") == 1
+    assert cli("embed", run.path, "--with-std", "-o", tmp_path / "e.parquet") == 0
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "e.parquet")
+    assert table.num_rows == 180 and table.column_names[-1] == "label"
+    assert len(table.column_names) == 9
+    assert cli("embed", run.path, "-o", tmp_path / "e.txt") == 1
     assert cli("traverse", run.path, "--dims", "a-b") == 2

@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and write the posterior means, one row per image, with the label where there is one; "
         "--with-std adds the posterior standard deviations. .npy writes an array (N, Z) (or "
         "(N, 2Z) with --with-std) and a _labels.npy beside it; .csv writes a table with a "
-        "header.",
+        "header; .parquet a table (needs pyarrow).",
         epilog="examples:\n  vaekit embed runs/fm -o latents.npy\n"
         "  vaekit embed runs/fm --data mnist --with-std -o mnist.csv",
         formatter_class=fmt,
@@ -87,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="test-split indices or files")
     p.add_argument("--data", metavar="NAME|PATH", help="embed this dataset's test split")
     p.add_argument("--with-std", action="store_true", help="add the standard deviations")
-    p.add_argument("-o", "--output", default="latents.npy", metavar="FILE.npy|FILE.csv")
+    p.add_argument("-o", "--output", default="latents.npy", metavar="FILE.npy|.csv|.parquet")
     p.set_defaults(run=run_embed)
 
 
@@ -144,8 +144,8 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.files import atomic_write
 
     suffix = Path(args.output).suffix.lower()
-    if suffix not in (".npy", ".csv"):
-        raise VaekitError(f"{args.output}: expected a .npy or .csv file name")
+    if suffix not in (".npy", ".csv", ".parquet"):
+        raise VaekitError(f"{args.output}: expected a .npy, .csv or .parquet file name")
     output = writable(args.output, suffix)
     model = load(args.rundir)
     result = apps.embed(model, args.data, args.inputs)
@@ -157,14 +157,31 @@ def run_embed(args: argparse.Namespace) -> int:
             np.save(output.with_name(output.stem + "_labels.npy"), labels.numpy())
     else:
         z = mean.shape[1]
-        header = [f"mean_{i}" for i in range(z)] + (
-            [f"std_{i}" for i in range(z)] if args.with_std else []
-        )
-        rows = [",".join(f"{v:.6g}" for v in row) for row in table]
-        if labels is not None:
-            header.append("label")
-            rows = [f"{r},{int(lab)}" for r, lab in zip(rows, labels.tolist(), strict=True)]
-        text = ",".join(header) + "\n" + "\n".join(rows) + "\n"
-        atomic_write(output, lambda p: p.write_text(text))
+        stds = [f"std_{i}" for i in range(z)] if args.with_std else []
+        header = [f"mean_{i}" for i in range(z)] + stds
+        if suffix == ".parquet":
+            _write_parquet(output, header, table, labels)
+        else:
+            rows = [",".join(f"{v:.6g}" for v in row) for row in table]
+            if labels is not None:
+                header.append("label")
+                rows = [f"{r},{int(lab)}" for r, lab in zip(rows, labels.tolist(), strict=True)]
+            text = ",".join(header) + "\n" + "\n".join(rows) + "\n"
+            atomic_write(output, lambda p: p.write_text(text))
     print(f"wrote {table.shape[0]} embeddings of {table.shape[1]} numbers to {output}")
     return 0
+
+
+def _write_parquet(output, header: list[str], table, labels) -> None:
+    from vaekit.errors import VaekitError
+    from vaekit.files import atomic_write
+
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'") from None
+    columns = {name: table[:, i] for i, name in enumerate(header)}
+    if labels is not None:
+        columns["label"] = labels.numpy()
+    atomic_write(output, lambda p: pq.write_table(pa.table(columns), str(p)))
