@@ -64,13 +64,12 @@ def _outdir(path: str) -> Path:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    import torch
 
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.cli.output import save_array
     from vaekit.files import write_json
-    from vaekit.report.images import save_grid
+    from vaekit.report.images import pairs_grid, save_grid
 
     model = load(args.rundir)
     r = apps.denoise(model, args.inputs, args.add_noise, args.n, args.seed, args.data)
@@ -81,7 +80,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         else [r["noisy"], r["denoised"]]
     )
     k = 8
-    grid = torch.cat([part[i : i + k] for i in range(0, len(r["noisy"]), k) for part in rows])
+    grid = pairs_grid(*rows, ncols=k)
     save_grid(grid, out / "denoised.png", ncols=min(k, len(r["noisy"])))
     save_array(out / "denoised.npy", r["denoised"].numpy())
     report = {k: v for k, v in r.items() if k not in ("clean", "noisy", "denoised")}
@@ -94,21 +93,19 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 
 def run_uncertainty(args: argparse.Namespace) -> int:
-    import torch
 
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.apps.restore import spread_to_image
     from vaekit.cli.output import save_array
     from vaekit.files import write_json
-    from vaekit.report.images import save_grid
+    from vaekit.report.images import pairs_grid, save_grid
 
     model = load(args.rundir)
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
     out = _outdir(args.output)
     k = 8
-    parts = [r["inputs"], r["mean"], spread_to_image(r["spread"])]
-    grid = torch.cat([p[i : i + k] for i in range(0, len(r["inputs"]), k) for p in parts])
+    grid = pairs_grid(r["inputs"], r["mean"], spread_to_image(r["spread"]), ncols=k)
     save_grid(grid, out / "uncertainty.png", ncols=min(k, len(r["inputs"])))
     save_array(out / "spread.npy", r["spread"].numpy())
     per_input = [

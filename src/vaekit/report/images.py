@@ -38,9 +38,10 @@ def save_grid(images: torch.Tensor, path: str | Path, ncols: int | None = None) 
     atomic_write(path, lambda p: picture.save(p, format="PNG"))
 
 
-def pairs_grid(inputs: torch.Tensor, outputs: torch.Tensor, ncols: int = 8) -> torch.Tensor:
-    """Interleave rows: ncols inputs, then their ncols outputs below them, and so on."""
+def pairs_grid(*parts: torch.Tensor, ncols: int = 8) -> torch.Tensor:
+    """Interleave rows of aligned image sets: ncols of the first (inputs, say), the same ncols
+    of the second (their outputs) below them, and so on; then the next ncols."""
     rows = []
-    for start in range(0, len(inputs), ncols):
-        rows += [inputs[start : start + ncols], outputs[start : start + ncols]]
+    for start in range(0, len(parts[0]), ncols):
+        rows += [part[start : start + ncols] for part in parts]
     return torch.cat(rows)
