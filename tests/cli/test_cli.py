@@ -199,3 +199,35 @@ def test_help_documents_every_option(capsys):
         "--quiet",
     ):
         assert option in text
+
+
+def test_help_covers_every_train_option_with_its_paper(capsys):
+    from vaekit.api.options import OPTION_NAMES
+
+    assert vaekit("train", "--help") == 0
+    text = capsys.readouterr().out
+    for name in OPTION_NAMES:
+        assert "--" + name.replace("_", "-") in text, name
+    for paper in ("Burda", "Higgins", "Tomczak", "Sohn", "Salimans", "Sonderby", "Kingma"):
+        assert paper in text
+
+
+def test_conditional_train_and_sample_a_label(tmp_path: Path, idx_folder: Path, capsys):
+    out = tmp_path / "cvae"
+    args = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "2", "--epochs", "1"]
+    assert vaekit("train", "--data", idx_folder, "--out", out, "--conditional", *args) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["num_classes"] == 4
+    png = tmp_path / "threes.png"
+    assert vaekit("sample", out, "--label", "3", "-n", "4", "-o", png) == 0
+    assert png.exists()
+    capsys.readouterr()
+    assert vaekit("sample", out, "-n", "4", "-o", png) == 1
+    assert "give a class label" in capsys.readouterr().err
+    assert vaekit("interpolate", out, "--from", "0", "--to", "1", "-o", tmp_path / "i.png") == 1
+    assert "conditional" in capsys.readouterr().err
+    assert vaekit("eval", out, "--iw-samples", "2", "--no-probe") == 0
+
+
+def test_label_on_an_unconditional_model_is_an_error(digits_run: Path, tmp_path: Path, capsys):
+    assert vaekit("sample", digits_run, "--label", "3", "-o", tmp_path / "s.png") == 1
+    assert "conditional" in capsys.readouterr().err

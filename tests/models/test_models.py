@@ -34,7 +34,8 @@ def test_shapes_loss_and_gradients(family, likelihood, shape):
     model, _ = _model(family, likelihood, shape)
     x = torch.rand(6, *shape)
     qz = model.encode(x)
-    assert qz.mean.shape == (6, 3) and qz.std.shape == (6, 3)
+    z = 3 * (2 if family == "hvae" else 1)  # hvae: two layers of 3
+    assert model.latent_dim == z and qz.mean.shape == (6, z) and qz.std.shape == (6, z)
     px = model.decode(qz.mean)
     assert px.mean.shape == (6, *shape)
     out = model.loss(x)
@@ -48,7 +49,7 @@ def test_shapes_loss_and_gradients(family, likelihood, shape):
     assert model.sample(4).mean.shape == (4, *shape)
 
 
-@pytest.mark.parametrize("likelihood", list(LIKELIHOODS))
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_elbo_terms_match_torch_distributions(likelihood):
     model, config = _model("mlp", likelihood, (1, 8, 8))
     x = torch.randint(0, 2, (5, 1, 8, 8)).float()
@@ -83,7 +84,7 @@ def test_save_load_gives_the_same_outputs(tmp_path: Path, family, likelihood, sh
     model.eval()
     x = torch.rand(4, *shape)
     torch.testing.assert_close(loaded.encode(x).mean, model.encode(x).mean, rtol=0, atol=0)
-    z = torch.randn(4, 3)
+    z = torch.randn(4, model.latent_dim)
     torch.testing.assert_close(loaded.decode(z).mean, model.decode(z).mean, rtol=0, atol=0)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     torch.testing.assert_close(loaded.loss(x, g1).loss, model.loss(x, g2).loss, rtol=0, atol=0)
@@ -91,9 +92,9 @@ def test_save_load_gives_the_same_outputs(tmp_path: Path, family, likelihood, sh
 
 def test_load_rejects_bad_configs_and_weights(tmp_path: Path):
     model, config = _model("mlp", "bernoulli", (1, 8, 8))
-    write_config(tmp_path, {"model": {**to_dict(config), "depth": 3}})
+    write_config(tmp_path, {"model": {**to_dict(config), "bogus": 3}})
     save_weights(tmp_path, model)
-    with pytest.raises(VaekitError, match="unknown key 'depth'"):
+    with pytest.raises(VaekitError, match="unknown key 'bogus'"):
         load_model(tmp_path)
     write_config(tmp_path, {"model": {**to_dict(config), "latent_dim": "3"}})
     with pytest.raises(VaekitError, match="latent_dim: expected int"):

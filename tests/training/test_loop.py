@@ -83,9 +83,9 @@ def test_binarize_draws_fresh_bits_each_step(tmp_path):
     seen = []
     original = model.loss
 
-    def spy(x, generator=None):
+    def spy(x, *args, **kwargs):
         seen.append(x.clone())
-        return original(x, generator)
+        return original(x, *args, **kwargs)
 
     model.loss = spy
     fit(model, ds.train, None, TrainConfig(epochs=2, batch_size=64, binarize=True))

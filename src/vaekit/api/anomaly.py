@@ -34,6 +34,7 @@ class AnomalyDetector:
         iw_samples: int = 100,
         seed: int = 0,
     ) -> None:
+        model.require_unconditional("anomaly detection")
         if score not in SCORES:
             raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
         if quantile is not None and contamination is not None:

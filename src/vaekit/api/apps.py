@@ -24,6 +24,7 @@ class Inputs:
     .npy/.npz file of images (all of them)."""
 
     def __init__(self, model: Model, data: Any = None) -> None:
+        model.require_unconditional("this command")
         self.model = model
         self.data = data
         self._test = None
@@ -104,6 +105,11 @@ def traverse(
 
     Returns (images (rows * steps, C, H, W), the dimensions in row order, their KL).
     """
+    if len(model.vae.layer_sizes) > 1 or not model.vae.prior.gaussian:
+        raise VaekitError(
+            "traverse varies latents around a standard normal prior: it needs a one-layer "
+            "model with the standard-normal prior"
+        )
     inputs = Inputs(model, data)
     test = inputs.test
     sample = test.scaled(slice(0, kl_examples)).to(model.device)
@@ -124,6 +130,7 @@ def traverse(
 def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
     of `data`), or of the named inputs; with the labels where there are any."""
+    model.require_unconditional("embed")
     if inputs:
         x = Inputs(model, data).images(inputs)
         q = model.vae.encode(x)

@@ -94,6 +94,8 @@ def evaluate(
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
+    if model.vae.num_classes and chosen.labels is None:
+        raise VaekitError("this conditional model is evaluated on labelled data: it has none")
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     report["likelihood"] = model.config.likelihood

@@ -40,7 +40,8 @@ class Model:
 
     @property
     def latent_dim(self) -> int:
-        return self.config.latent_dim
+        """Z, the latent dimensions (all layers together for a hierarchical model)."""
+        return self.vae.latent_dim
 
     def prepare(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device."""
@@ -59,24 +60,61 @@ class Model:
             )
         return t.to(self.device)
 
+    @property
+    def num_classes(self) -> int:
+        """The number of classes of a conditional model (0: unconditional)."""
+        return self.vae.num_classes
+
+    def labels(self, labels: Any, n: int) -> torch.Tensor | None:
+        """Class labels for n inputs as a (n,) tensor on the model's device: one int for all,
+        or one each. Required by a conditional model, refused by an unconditional one."""
+        if not self.num_classes:
+            if labels is not None:
+                raise VaekitError("labels are for a conditional model (trained --conditional)")
+            return None
+        if labels is None:
+            raise VaekitError(
+                f"this model is conditional: give a class label (0..{self.num_classes - 1})"
+            )
+        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        if len(y) == 1:
+            y = y.expand(n)
+        if len(y) != n:
+            raise VaekitError(f"expected 1 or {n} labels, got {len(y)}")
+        if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+            raise VaekitError(f"class labels must be in 0..{self.num_classes - 1}")
+        return y.to(self.device)
+
+    def require_unconditional(self, what: str) -> None:
+        if self.num_classes:
+            raise VaekitError(
+                f"{what} works on unconditional models; this one is conditional (it supports "
+                "sample --label, reconstruct and eval)"
+            )
+
     @torch.no_grad()
-    def encode(self, x: np.ndarray | torch.Tensor) -> DiagonalGaussian:
-        """q(z|x) for images x; `.mean` and `.std` are (B, Z)."""
-        qz = self.vae.encode(self.prepare(x))
+    def encode(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> DiagonalGaussian:
+        """q(z|x) for images x (and their labels, for a conditional model); `.mean` and `.std`
+        are (B, Z)."""
+        x = self.prepare(x)
+        qz = self.vae.encode(x, self.labels(labels, len(x)))
         return DiagonalGaussian(qz.mean.cpu(), qz.logvar.cpu())
 
     @torch.no_grad()
-    def decode(self, z: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def decode(self, z: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
         """The likelihood's mean for latents z (B, Z): images (B, C, H, W)."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise VaekitError(
                 f"expected latents shaped (B, {self.latent_dim}), got {tuple(z.shape)}"
             )
-        return self.vae.decode(z).mean.cpu()
+        return self.vae.decode(z, self.labels(labels, len(z))).mean.cpu()
 
-    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible."""
+    def sample(
+        self, n: int, seed: int | None = None, temperature: float = 1.0, label: Any = None
+    ) -> torch.Tensor:
+        """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible. A conditional
+        model draws class `label` (an int, or one per image)."""
         if n < 1:
             raise VaekitError(f"the number of samples must be at least 1, got {n}")
         generator = torch.Generator(self.device)
@@ -84,17 +122,20 @@ class Model:
             generator.manual_seed(seed)
         else:
             generator.seed()
-        return generate.sample(self.vae, n, generator, temperature).cpu()
+        y = self.labels(label, n)
+        return generate.sample(self.vae, n, generator, temperature, y).cpu()
 
-    def reconstruct(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
         """Reconstructions (B, C, H, W) in [0, 1] through the posterior mean."""
-        return generate.reconstruct(self.vae, self.prepare(x)).cpu()
+        x = self.prepare(x)
+        return generate.reconstruct(self.vae, x, self.labels(labels, len(x))).cpu()
 
     @torch.no_grad()
-    def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0) -> LossOutput:
+    def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0, labels: Any = None) -> LossOutput:
         """Per-example terms (B,) in nats, one posterior sample each: loss = rec + kl = -ELBO."""
         generator = torch.Generator(self.device).manual_seed(seed)
-        out = self.vae.loss(self.prepare(x), generator)
+        x = self.prepare(x)
+        out = self.vae.loss(x, generator, y=self.labels(labels, len(x)))
         return LossOutput(out.loss.cpu(), out.rec.cpu(), out.kl.cpu())
 
     def __repr__(self) -> str:
@@ -111,7 +152,8 @@ def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Ten
     if images.shape != model.shape:
         raise VaekitError(f"the data's images are {images.shape}, the model's {model.shape}")
     inputs = images.scaled(slice(0, n))
-    return inputs, model.reconstruct(inputs)
+    labels = images.labels[:n] if model.num_classes and images.labels is not None else None
+    return inputs, model.reconstruct(inputs, labels)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -29,13 +29,27 @@ class TrainOptions:
     latent_dim: int = 20
     hidden_dims: tuple[int, ...] = (400,)
     channels: tuple[int, ...] = (32, 64)
+    depth: int = 2
+    layers: int = 2
     likelihood: str = "bernoulli"
     gaussian_std: float = 0.1
+    gaussian_variance: str = "fixed"
+    mixtures: int = 5
+    prior: str = "standard-normal"
+    prior_components: int = 10
+    conditional: bool = False
     binarize: bool = False
     train_noise: str | None = None
+    beta: float = 1.0
+    kl_warmup: int = 0
+    free_bits: float = 0.0
+    iw_train: int = 1
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    clip_grad: float | None = None
+    patience: int | None = None
     optimizer: str = "adam"
     seed: int = 0
     val_fraction: float = 0.1
@@ -73,16 +87,37 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
         "color": data.get("color", "auto"),
         "crop": data.get("crop", "center"),
         "model": model["family"],
-        **{k: model[k] for k in ("latent_dim", "likelihood", "gaussian_std")},
+        "conditional": model.get("num_classes", 0) > 0,
+        **{
+            k: model.get(k, getattr(DEFAULTS, k))
+            for k in (
+                "latent_dim",
+                "depth",
+                "layers",
+                "likelihood",
+                "gaussian_std",
+                "gaussian_variance",
+                "mixtures",
+                "prior",
+                "prior_components",
+            )
+        },
         **{k: tuple(model[k]) for k in ("hidden_dims", "channels")},
         **{
             k: training.get(k, getattr(DEFAULTS, k))
             for k in (
                 "binarize",
                 "train_noise",
+                "beta",
+                "kl_warmup",
+                "free_bits",
+                "iw_train",
                 "epochs",
                 "batch_size",
                 "lr",
+                "lr_schedule",
+                "clip_grad",
+                "patience",
                 "optimizer",
                 "seed",
                 "val_fraction",

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from torch import nn
 
 import vaekit
 from vaekit.api.model import Model, reconstruct_first, resolve_device
@@ -39,14 +41,22 @@ from vaekit.data.datasets import Dataset, open_dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.io import read_config, save_weights, write_config
+from vaekit.models.factory import ModelConfig, build_vae, describe_custom
+from vaekit.models.io import WEIGHTS_FILE, read_config, save_weights, write_config
 from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
 from vaekit.report.images import pairs_grid, save_grid
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
-from vaekit.training.loop import Callback, LoopState, TrainConfig, fit, make_state, mean_loss
+from vaekit.training.loop import (
+    Callback,
+    LoopState,
+    TrainConfig,
+    best_epoch,
+    fit,
+    make_state,
+    mean_loss,
+)
 
 
 @dataclass
@@ -65,13 +75,15 @@ class _RunWriter(Callback):
     """After every epoch: a line in metrics.jsonl, the weights, and a full checkpoint, so a
     run killed at any moment keeps every epoch it finished and can resume exactly."""
 
-    def __init__(self, path: Path, config_hash: str) -> None:
+    def __init__(self, path: Path, config_hash: str, keep_best: bool) -> None:
         self.path = path
         self.config_hash = config_hash
+        self.keep_best = keep_best  # early stopping: the weights are the best val epoch's
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         append_jsonl(self.path / METRICS_FILE, record)
-        save_weights(self.path, state.model)
+        if not self.keep_best or best_epoch(state.history) == record["epoch"]:
+            save_weights(self.path, state.model)
         save_checkpoint(self.path, state, self.config_hash)
 
 
@@ -103,13 +115,31 @@ def train(
     latent_dim: int = 20,
     hidden_dims: tuple[int, ...] = (400,),
     channels: tuple[int, ...] = (32, 64),
+    depth: int = 2,
+    layers: int = 2,
     likelihood: str = "bernoulli",
     gaussian_std: float = 0.1,
+    gaussian_variance: str = "fixed",
+    mixtures: int = 5,
+    prior: str = "standard-normal",
+    prior_components: int = 10,
+    conditional: bool = False,
+    encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
+    likelihood_module: nn.Module | None = None,
+    prior_module: nn.Module | None = None,
     binarize: bool = False,
     train_noise: str | None = None,
+    beta: float = 1.0,
+    kl_warmup: int = 0,
+    free_bits: float = 0.0,
+    iw_train: int = 1,
     epochs: int = 10,
     batch_size: int = 128,
     lr: float = 1e-3,
+    lr_schedule: str = "constant",
+    clip_grad: float | None = None,
+    patience: int | None = None,
     optimizer: str = "adam",
     seed: int = 0,
     val_fraction: float = 0.1,
@@ -129,13 +159,27 @@ def train(
             centre square (crop "center") or not ("none") and resized to image_size (None: as
             they are); "auto", "gray" or "rgb".
         out: the run directory to create (default runs/<data>-<model>-<time>).
-        model: the encoder/decoder family, "mlp" or "conv".
+        model: the encoder/decoder family: "mlp", "conv", "resnet", or "hvae" (a hierarchical
+            VAE with `layers` stochastic layers of `latent_dim` each).
         latent_dim: Z, the number of latent dimensions.
-        hidden_dims: MLP layer widths; channels: conv stage widths.
-        likelihood: "bernoulli" or "gaussian" (fixed standard deviation `gaussian_std`).
+        hidden_dims: MLP layer widths; channels: conv/resnet stage widths; depth: residual
+            blocks per resnet stage.
+        likelihood: "bernoulli", "gaussian" (`gaussian_variance` "fixed" at `gaussian_std`,
+            one learned "global" value, or learned per "pixel"), "logistic" or
+            "logistic-mixture" (`mixtures` components): discretized, for 8-bit images.
+        prior: "standard-normal", "mog" or "vamp", with `prior_components` components.
+        conditional: feed the class label to the encoder and decoder (labelled data only).
+        encoder, decoder, likelihood_module, prior_module: your own nn.Modules in place of
+            the built-in ones (see the README); config.json records their import paths and
+            their `vaekit_kwargs` so that `vaekit.load` can rebuild them.
         binarize: train on a fresh Bernoulli draw of the pixel intensities each batch.
         train_noise: train a denoising VAE: each batch corrupted ("gaussian:0.3",
             "saltpepper:0.1", "mask:0.25") on the way in, scored against the clean images.
+        beta, kl_warmup, free_bits, iw_train: the objective: KL weight, steps of linear KL
+            warm-up, minimum KL per latent dimension (nats), importance samples K.
+        lr_schedule: "constant", "cosine" or "plateau"; clip_grad: max gradient norm;
+            patience: stop after this many epochs without a better validation loss and keep
+            the best epoch's weights.
         optimizer: "adam", "adamw" or "sgd" (momentum 0.9), at learning rate `lr`.
         val_fraction: share of the training split held out for validation (0: none); a
             dataset with an official validation split uses that instead.
@@ -154,6 +198,13 @@ def train(
         optimizer=optimizer,
         binarize=binarize,
         train_noise=train_noise,
+        beta=beta,
+        kl_warmup=kl_warmup,
+        free_bits=free_bits,
+        iw_train=iw_train,
+        patience=patience,
+        lr_schedule=lr_schedule,
+        clip_grad=clip_grad,
     )
     train_config.validate()
     _refuse_distributed()
@@ -167,14 +218,32 @@ def train(
             crop=crop,
             progress=bars.update if progress else None,
         )
+    given = {
+        name: module
+        for name, module in (
+            ("encoder", encoder),
+            ("decoder", decoder),
+            ("likelihood", likelihood_module),
+            ("prior", prior_module),
+        )
+        if module is not None
+    }
     model_config = ModelConfig(
         shape=dataset.shape,
         family=model,
         latent_dim=latent_dim,
         hidden_dims=tuple(hidden_dims),
         channels=tuple(channels),
+        depth=depth,
+        layers=layers,
         likelihood=likelihood,
         gaussian_std=gaussian_std,
+        gaussian_variance=gaussian_variance,
+        mixtures=mixtures,
+        prior=prior,
+        prior_components=prior_components,
+        num_classes=_num_classes(dataset) if conditional else 0,
+        custom={name: describe_custom(m) for name, m in given.items()},
     )
     model_config.validate()
     train_set, val_set = split_validation(dataset, val_fraction, seed)
@@ -190,7 +259,7 @@ def train(
     try:
         write_config(path, config)
         torch.manual_seed(seed)
-        vae = build_vae(model_config).to(dev)
+        vae = build_vae(model_config, given).to(dev)
         state = make_state(vae, train_config)
         return _train_and_finish(
             path, config, dataset, train_set, val_set, state, progress, callbacks
@@ -201,6 +270,13 @@ def train(
         if not has_checkpoint(path):
             shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def _num_classes(dataset: Dataset) -> int:
+    labels = [s.labels for s in (dataset.train, dataset.test, dataset.val) if s is not None]
+    if any(part is None for part in labels):
+        raise VaekitError("--conditional needs labelled data; this data has no labels")
+    return max(int(part.max()) for part in labels if len(part)) + 1
 
 
 def resume(
@@ -258,20 +334,27 @@ def _train_and_finish(
     extra_callbacks: Sequence[Callback],
 ) -> Run:
     train_config = train_config_from(config)
-    callbacks: list[Callback] = [_RunWriter(path, config_hash(config))]
+    keep_best = train_config.patience is not None
+    callbacks: list[Callback] = [_RunWriter(path, config_hash(config), keep_best)]
     if progress:
         callbacks.append(ProgressBar())
     callbacks.extend(extra_callbacks)
     history = fit(state.model, train_set, val_set, train_config, callbacks, state)
     device = next(state.model.parameters()).device
+    final: dict[str, Any] = {"final": True}
+    if keep_best:
+        # Early stopping: test (and keep) the best validation epoch's weights.
+        state.model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        final["best_epoch"] = best_epoch(history)
     test = mean_loss(
         state.model,
         dataset.test.to(device),
         train_config.batch_size,
         train_config.seed,
         train_config.binarize,
+        train_config.iw_train,
     )
-    append_jsonl(path / METRICS_FILE, {"final": True, "test": test})
+    append_jsonl(path / METRICS_FILE, {**final, "test": test})
     save_weights(path, state.model)
     model_config = from_dict(ModelConfig, config["model"], "config.json: model")
     trained = Model(state.model, model_config, config)
@@ -288,7 +371,9 @@ def write_pictures(
         "reconstructions": path / RECONSTRUCTIONS_FILE,
         "curves": path / CURVES_FILE,
     }
-    save_grid(model.sample(64, seed=seed), pictures["samples"], ncols=8)
+    # A conditional model draws one class per row.
+    label = torch.arange(64) // 8 % model.num_classes if model.num_classes else None
+    save_grid(model.sample(64, seed=seed, label=label), pictures["samples"], ncols=8)
     inputs, outputs = reconstruct_first(model, test, 32)
     save_grid(pairs_grid(inputs, outputs), pictures["reconstructions"], ncols=8)
     save_curves(history, pictures["curves"], title=f"{model.config.family} VAE")

@@ -158,10 +158,19 @@ def render(r: dict[str, Any]) -> str:
         + ("inf" if math.isinf(psnr) else f"{psnr:.2f} dB"),
         f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"
         f"   (variance of E_q[z] > {lat['active_threshold']})",
-        f"  {'KL per latent dim':<24}"
-        + " ".join(f"{v:.2f}" for v in sorted(lat["kl_per_dim"], reverse=True)[:10])
-        + (" ..." if lat["latent_dim"] > 10 else ""),
     ]
+    if lat["kl_per_dim"] is not None:
+        lines.append(
+            f"  {'KL per latent dim':<24}"
+            + " ".join(f"{v:.2f}" for v in sorted(lat["kl_per_dim"], reverse=True)[:10])
+            + (" ..." if lat["latent_dim"] > 10 else "")
+        )
+    if "kl_layers" in lat:
+        lines.append(
+            f"  {'KL per layer':<24}"
+            + " ".join(f"{v:.2f}" for v in lat["kl_layers"])
+            + "   (bottom layer first)"
+        )
     if "probe" in r:
         p = r["probe"]
         lines.append(

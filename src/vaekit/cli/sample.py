@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="draw new images from a run's model",
         description="Draw z from the prior, decode it, and save the likelihood's mean as a "
         "grid of images (and optionally as a .npy array of shape (N, C, H, W) in [0, 1]).",
-        epilog="example:\n  vaekit sample runs/fm -n 64 -o samples.png --seed 1 --npy s.npy",
+        epilog="examples:\n  vaekit sample runs/fm -n 64 -o samples.png --seed 1 --npy s.npy\n"
+        "  vaekit sample runs/cvae --label 3 -o threes.png   # a conditional model",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
@@ -34,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help="scale of the prior's standard deviation (default: 1.0)",
     )
+    p.add_argument(
+        "--label",
+        type=int,
+        metavar="CLASS",
+        help="for a conditional model (trained --conditional): the class to draw",
+    )
     p.set_defaults(run=run)
 
 
@@ -45,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     output = writable(args.output, ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)
-    images = model.sample(args.n, seed=args.seed, temperature=args.temperature)
+    images = model.sample(args.n, seed=args.seed, temperature=args.temperature, label=args.label)
     save_grid(images, output)
     print(f"wrote {args.n} samples to {output}")
     if npy:

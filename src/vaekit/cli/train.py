@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import fraction, int_list, positive_float, positive_int
+from vaekit.cli.options import (
+    fraction,
+    int_list,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 HELP = "train a VAE on a dataset and write a run directory"
 DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
@@ -26,6 +33,10 @@ EPILOG = """examples:
   vaekit train                                   # conv VAE on Fashion-MNIST, 10 epochs
   vaekit train --data digits --model mlp --hidden-dims 256,128 --epochs 20 --out runs/digits
   vaekit train --data mnist --binarize --config mnist.toml --out runs/mnist
+  vaekit train --data cifar10 --model resnet --channels 64,128 --likelihood logistic-mixture
+  vaekit train --data fashion-mnist --binarize --model hvae --layers 2 --kl-warmup 5000
+  vaekit train --data fashion-mnist --binarize --prior vamp --patience 5 --lr-schedule cosine
+  vaekit train --data mnist --conditional --out runs/cvae && vaekit sample runs/cvae --label 3
   vaekit train --out runs/digits --resume --epochs 40   # continue after a crash, or train on"""
 
 
@@ -93,34 +104,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     model = p.add_argument_group("model")
     model.add_argument(
         "--model",
-        choices=("mlp", "conv"),
-        help=f"encoder/decoder family: fully connected or convolutional (default: {D.model})",
+        choices=("mlp", "conv", "resnet", "hvae"),
+        help="encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
+        "resnet (residual blocks per stage; He et al. 2016), or hvae, a hierarchical VAE with "
+        "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
+        f"NVAE, Vahdat & Kautz 2020) (default: {D.model})",
     )
     model.add_argument(
         "--latent-dim",
         type=positive_int,
         metavar="Z",
-        help=f"number of latent dimensions (default: {D.latent_dim})",
+        help=f"number of latent dimensions, per layer for hvae (default: {D.latent_dim})",
     )
     model.add_argument(
         "--hidden-dims",
         type=int_list,
         metavar="W[,W...]",
-        help="MLP hidden layer widths, encoder order; the decoder mirrors them "
-        f"(default: {','.join(map(str, D.hidden_dims))})",
+        help="MLP hidden layer widths, encoder order; the decoder mirrors them; hvae's blocks "
+        f"use the first (default: {','.join(map(str, D.hidden_dims))})",
     )
     model.add_argument(
         "--channels",
         type=int_list,
         metavar="C[,C...]",
-        help="conv channels per stride-2 stage; the decoder mirrors them "
+        help="conv/resnet channels per stride-2 stage; the decoder mirrors them "
         f"(default: {','.join(map(str, D.channels))})",
     )
     model.add_argument(
+        "--depth",
+        type=non_negative_int,
+        metavar="N",
+        help=f"resnet: residual blocks per stage (default: {D.depth})",
+    )
+    model.add_argument(
+        "--layers",
+        type=positive_int,
+        metavar="L",
+        help=f"hvae: stochastic layers, at least 2 (default: {D.layers})",
+    )
+    model.add_argument(
         "--likelihood",
-        choices=("bernoulli", "gaussian"),
-        help="p(x|z): bernoulli (pixel intensities in [0, 1]) or gaussian with a fixed "
-        f"standard deviation (default: {D.likelihood})",
+        choices=("bernoulli", "gaussian", "logistic", "logistic-mixture"),
+        help="p(x|z): bernoulli (intensities in [0, 1]); gaussian (see --gaussian-variance); "
+        "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
+        "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
+        f"likelihoods and bits/dim are reported (default: {D.likelihood})",
+    )
+    model.add_argument(
+        "--gaussian-variance",
+        choices=("fixed", "global", "pixel"),
+        help="gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
+        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder "
+        f"(default: {D.gaussian_variance})",
     )
     model.add_argument(
         "--gaussian-std",
@@ -128,6 +163,60 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="S",
         help="standard deviation of the gaussian likelihood, in [0, 1] pixel units "
         f"(default: {D.gaussian_std})",
+    )
+    model.add_argument(
+        "--mixtures",
+        type=positive_int,
+        metavar="N",
+        help=f"logistic-mixture: components per pixel and channel (default: {D.mixtures})",
+    )
+    model.add_argument(
+        "--prior",
+        choices=("standard-normal", "mog", "vamp"),
+        help="p(z): standard-normal; mog, a learned mixture of Gaussians; or vamp, the "
+        "VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (Tomczak & "
+        f"Welling 2018) (default: {D.prior})",
+    )
+    model.add_argument(
+        "--prior-components",
+        type=positive_int,
+        metavar="K",
+        help=f"mog components or vamp pseudo-inputs (default: {D.prior_components})",
+    )
+    model.add_argument(
+        "--conditional",
+        action=argparse.BooleanOptionalAction,
+        help="a conditional VAE (Sohn et al. 2015): the class label goes to the encoder and "
+        "the decoder; then `vaekit sample RUNDIR --label 3` draws class 3 (default: off)",
+    )
+    objective = p.add_argument_group("objective")
+    objective.add_argument(
+        "--beta",
+        type=non_negative_float,
+        metavar="B",
+        help="weight of the KL term: beta-VAE (Higgins et al. 2017); the metrics stay the "
+        f"plain -ELBO (default: {D.beta})",
+    )
+    objective.add_argument(
+        "--kl-warmup",
+        type=non_negative_int,
+        metavar="STEPS",
+        help="raise the KL weight linearly from 0 to --beta over this many optimizer steps "
+        "(Bowman et al. 2016; Sonderby et al. 2016) (default: 0, off)",
+    )
+    objective.add_argument(
+        "--free-bits",
+        type=non_negative_float,
+        metavar="NATS",
+        help="free bits: each latent dimension's batch-mean KL counts as at least this many "
+        "nats, so it is not pushed below it (Kingma et al. 2016) (default: 0, off)",
+    )
+    objective.add_argument(
+        "--iw-train",
+        type=positive_int,
+        metavar="K",
+        help="train on the importance-weighted bound with K samples: the IWAE (Burda et al. "
+        "2016); the metrics' loss and early stopping then use that bound (default: 1, the ELBO)",
     )
     training = p.add_argument_group("training")
     training.add_argument(
@@ -139,6 +228,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=positive_int, metavar="B", help=f"(default: {D.batch_size})"
     )
     training.add_argument("--lr", type=positive_float, help=f"learning rate (default: {D.lr})")
+    training.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine", "plateau"),
+        help="constant; cosine, annealed to 0 over the run (Loshchilov & Hutter 2017); or "
+        "plateau, halved after 2 epochs without a better validation loss "
+        f"(default: {D.lr_schedule})",
+    )
+    training.add_argument(
+        "--clip-grad",
+        type=positive_float,
+        metavar="NORM",
+        help="clip the gradients' global norm to NORM (default: off)",
+    )
+    training.add_argument(
+        "--patience",
+        type=positive_int,
+        metavar="EPOCHS",
+        help="early stopping: stop after EPOCHS epochs without a better validation -ELBO; "
+        "model.safetensors then holds the best validation epoch's weights (default: off)",
+    )
     training.add_argument(
         "--optimizer",
         choices=("adam", "adamw", "sgd"),

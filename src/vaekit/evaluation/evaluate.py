@@ -63,18 +63,23 @@ def evaluate_vae(
     dims = math.prod(data.shape)
     log_lik, rec, kl, mse = (torch.empty(n) for _ in range(4))
     kl_dims, means = [], []
+    labels = data.labels if model.num_classes else None
+    if model.num_classes and labels is None:
+        raise ValueError("a conditional VAE is evaluated on labelled data")
     done = 0
     for index in batch_indices(n, config.batch_size, shuffle=False):
         x = data.scaled(index).to(device)
+        y = labels[index].to(device) if labels is not None else None
         terms = importance_terms(
-            model, x, index, config.iw_samples, config.seed, max(1, config.chunk)
+            model, x, index, config.iw_samples, config.seed, max(1, config.chunk), y
         )
         log_lik[index] = terms.log_likelihood.cpu()
         rec[index] = terms.rec.cpu()
         kl[index] = terms.kl.cpu()
-        kl_dims.append(terms.kl_per_dim.cpu())
+        if terms.kl_per_dim is not None:
+            kl_dims.append(terms.kl_per_dim.cpu())
         means.append(terms.posterior_mean.cpu())
-        recon = model.decode(terms.posterior_mean).mean.clamp(0, 1)
+        recon = model.decode(terms.posterior_mean, y).mean.clamp(0, 1)
         mse[index] = (recon - x).pow(2).flatten(1).mean(1).cpu()
         done += len(index)
         if progress:
@@ -111,7 +116,8 @@ def evaluate_vae(
         "bits_per_dim": None,
         "reconstruction": {"mse": mse_mean, "psnr_db": _psnr(mse_mean)},
         "latents": {
-            "kl_per_dim": torch.cat(kl_dims).mean(0).tolist(),
+            # Per dimension only where the prior gives the KL in closed form.
+            "kl_per_dim": torch.cat(kl_dims).mean(0).tolist() if kl_dims else None,
             "mean_variance": variances.tolist(),
             "active_units": int((variances > config.active_threshold).sum()),
             "active_threshold": config.active_threshold,
@@ -119,6 +125,9 @@ def evaluate_vae(
         },
         "seed": config.seed,
     }
+    if len(model.layer_sizes) > 1 and kl_dims:
+        per_dim = torch.cat(kl_dims).mean(0)
+        report["latents"]["kl_layers"] = [float(t.sum()) for t in per_dim.split(model.layer_sizes)]
     if is_likelihood and support == "8-bit":
         report["bits_per_dim"] = {
             "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
@@ -140,10 +149,11 @@ def _psnr(mse: float) -> float:
 
 @torch.no_grad()
 def posterior_means(model: VAE, data: ImageSet, batch_size: int = 512) -> torch.Tensor:
-    """E_q[z|x] for every image: (N, Z) on the CPU."""
+    """E_q[z|x] for every image: (N, Z) on the CPU (given its label, for a conditional VAE)."""
     device = next(model.parameters()).device
-    out = [
-        model.encode(data.scaled(index).to(device)).mean.cpu()
-        for index in batch_indices(len(data), batch_size, shuffle=False)
-    ]
+    labels = data.labels if model.num_classes else None
+    out = []
+    for index in batch_indices(len(data), batch_size, shuffle=False):
+        y = labels[index].to(device) if labels is not None else None
+        out.append(model.encode(data.scaled(index).to(device), y).mean.cpu())
     return torch.cat(out)

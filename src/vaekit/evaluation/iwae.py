@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.data.batches import step_generator
-from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.vae import VAE
 
 BLOCK = 64  # samples drawn per (example, block) generator
@@ -33,8 +32,8 @@ class ImportanceTerms:
 
     log_likelihood: torch.Tensor  # L_K, the importance-weighted bound
     rec: torch.Tensor  # E_q[-log p(x|z)], averaged over the K samples
-    kl: torch.Tensor  # KL(q(z|x) || p(z)), in closed form
-    kl_per_dim: torch.Tensor  # (B, Z)
+    kl: torch.Tensor  # KL(q(z|x) || p(z)): closed form, or averaged over the K samples
+    kl_per_dim: torch.Tensor | None  # (B, Z), where the prior gives it in closed form
     posterior_mean: torch.Tensor  # (B, Z)
 
 
@@ -63,6 +62,7 @@ def importance_terms(
     k: int,
     seed: int = 0,
     chunk: int = BLOCK,
+    y: torch.Tensor | None = None,
 ) -> ImportanceTerms:
     """Importance-weighted bound with k samples and the ELBO's terms for a batch x (B, ...).
 
@@ -71,30 +71,30 @@ def importance_terms(
         indices: (B,) each example's index in the evaluated set (keys its noise).
         k: the number of importance samples K.
         chunk: samples per example decoded at once; memory grows with B * chunk.
+        y: the labels (B,), for a conditional model.
     """
     device = x.device
     b = x.shape[0]
-    qz = model.encode(x)
-    prior = model.prior()
-    latent_dim = qz.mean.shape[1]
     log_sum = torch.full((b,), -math.inf, device=device)
     rec_sum = torch.zeros(b, device=device)
+    kl_sum = torch.zeros(b, device=device)
+    kl_dims_sum = torch.zeros(b, model.latent_dim, device=device)
+    closed_form = True
     for first in range(0, k, chunk):
         n = min(chunk, k - first)
-        eps = sample_noise(seed, indices, first, n, latent_dim).to(device)
-        z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, latent_dim)
-        x_rep = x.repeat_interleave(n, dim=0)
-        log_px = model.decode(z).log_prob(x_rep).view(b, n)
-        q_rep = DiagonalGaussian(
-            qz.mean.repeat_interleave(n, dim=0), qz.logvar.repeat_interleave(n, dim=0)
-        )
-        log_w = log_px + (model.prior(b * n).log_prob(z) - q_rep.log_prob(z)).view(b, n)
-        log_sum = torch.logaddexp(log_sum, torch.logsumexp(log_w, dim=1))
-        rec_sum -= log_px.sum(dim=1)
+        eps = sample_noise(seed, indices, first, n, model.latent_dim).to(device)
+        terms = model.terms(x, eps, y)
+        log_sum = torch.logaddexp(log_sum, torch.logsumexp(terms.log_w, dim=1))
+        rec_sum -= terms.log_px.sum(dim=1)
+        kl_sum += terms.kl * n
+        if terms.kl_dims is None:
+            closed_form = False
+        else:
+            kl_dims_sum += terms.kl_dims.sum(dim=1)
     return ImportanceTerms(
         log_likelihood=log_sum - math.log(k),
         rec=rec_sum / k,
-        kl=qz.kl(prior),
-        kl_per_dim=qz.kl_per_dim(prior),
-        posterior_mean=qz.mean,
+        kl=kl_sum / k,
+        kl_per_dim=kl_dims_sum / k if closed_form else None,
+        posterior_mean=model.encode(x, y).mean,
     )

@@ -79,12 +79,146 @@ class Bernoulli:
 
 
 class Gaussian:
-    """Independent Gaussian pixels with mean (B, C, H, W) and a fixed standard deviation."""
+    """Independent Gaussian pixels with mean (B, C, H, W) and standard deviation `std`.
 
-    def __init__(self, mean: torch.Tensor, std: float) -> None:
+    `std` is a positive float (a fixed std), or a tensor broadcastable to the mean: a 0-d
+    tensor (one learned std) or (B, C, H, W) (a std per pixel).
+    """
+
+    def __init__(self, mean: torch.Tensor, std: float | torch.Tensor) -> None:
         self.mean = mean
         self.std = std
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean) / self.std
-        return -0.5 * _sum_event(z * z) - x[0].numel() * (math.log(self.std) + 0.5 * LOG_2PI)
+        if isinstance(self.std, torch.Tensor):
+            log_std = _sum_event(torch.log(self.std).expand_as(z))
+        else:
+            log_std = z[0].numel() * math.log(self.std)
+        return -0.5 * _sum_event(z * z) - log_std - z[0].numel() * 0.5 * LOG_2PI
+
+
+# Discretized logistics (Salimans et al., 2017, "PixelCNN++"; Kingma et al., 2016, "Improved
+# Variational Inference with Inverse Autoregressive Flow"). An 8-bit value v in 0..255 is observed
+# as x = v / 255; its bin is [(v - 0.5) / 255, (v + 0.5) / 255], the first bin extended to -inf
+# and the last to +inf, so the 256 masses sum to 1 for any location and scale. The location is
+# left raw (any real number, not squashed): a location beyond [0, 1] is how the model puts
+# nearly all the mass on an edge bin (saturated pixels, e.g. a black background), which a
+# sigmoid would only reach at infinite raw outputs. The log scale is clamped to
+# [LOG_SCALE_MIN, LOG_SCALE_MAX]: at the minimum a bin (width 1/255) is already 4 scales wide and
+# a centred bin holds about 80% of the mass, so going lower gains little while the gradients grow
+# as 1 / scale; at the maximum (scale about 1100) nearly all mass is in the two edge bins, and
+# beyond it the bin width in scale units heads towards float32 underflow.
+LOG_SCALE_MIN, LOG_SCALE_MAX = -7.0, 7.0
+_LOG_HALF = math.log(0.5)
+# The exact expectation sums 255 sigmoids per element, this many at a time (memory: this many
+# times the parameters' size).
+_EXPECTATION_CHUNK = 15
+
+
+def _log1mexp(d: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(d)) for d < 0, accurate both near 0 and far below (Mächler, 2012).
+
+    Each branch sees only inputs where it is finite, so the unused one has no NaN gradient.
+    """
+    near_zero = d > _LOG_HALF
+    return torch.where(
+        near_zero,
+        torch.log(-torch.expm1(d.clamp(min=_LOG_HALF))),
+        torch.log1p(-torch.exp(d.clamp(max=_LOG_HALF))),
+    )
+
+
+def discretized_logistic_log_mass(
+    x: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
+    """log P(bin of x) under a discretized logistic, elementwise; broadcasts its arguments.
+
+    x holds 8-bit values v / 255 (snapped to the nearest of them). With u, l the upper and lower
+    bin edges in standard units, the mass is sigmoid(u) - sigmoid(l), computed as
+    log sigmoid(u) + log sigmoid(-l) + log(1 - exp(l - u)): every term is exact and finite
+    even when the mass is far below float32's smallest number (the bin far in a tail, a tiny
+    scale), so no fallback approximation is needed. The edge bins are log sigmoid(u) (v = 0)
+    and log sigmoid(-l) (v = 255).
+    """
+    v = torch.round(x * 255).clamp(0, 255)
+    inv_scale = torch.exp(-log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    # Edges computed as (v +- 0.5) / 255: bins v and v + 1 share bit-identical edges, so the
+    # masses telescope and sum to 1 up to float rounding of each term.
+    upper = ((v + 0.5) / 255 - loc) * inv_scale
+    lower = ((v - 0.5) / 255 - loc) * inv_scale
+    # l - u; where the edges round to one float (|loc| enormous), the exact width instead.
+    gap = torch.where(lower < upper, lower - upper, -inv_scale / 255)
+    log_upper, log_above_lower = F.logsigmoid(upper), F.logsigmoid(-lower)
+    middle = log_upper + log_above_lower + _log1mexp(gap)
+    return torch.where(v == 0, log_upper, torch.where(v == 255, log_above_lower, middle))
+
+
+def discretized_logistic_expectation(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """E[x] of a discretized logistic, exactly, in [0, 1] pixel units; elementwise.
+
+    E[v] = sum over v = 1..255 of P(V >= v), so E[v / 255] = 1 - mean_j sigmoid(l_j) over the
+    255 inner bin edges l_j = (j + 0.5) / 255 in standard units: a sum of 255 sigmoids per
+    element, taken _EXPECTATION_CHUNK edges at a time to bound memory.
+    """
+    inv_scale = torch.exp(-log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    edges = (torch.arange(255, dtype=loc.dtype, device=loc.device) + 0.5) / 255
+    shape = torch.broadcast_shapes(loc.shape, log_scale.shape)
+    below = torch.zeros(shape, dtype=loc.dtype, device=loc.device)
+    for chunk in edges.split(_EXPECTATION_CHUNK):
+        edge = chunk.view(-1, *([1] * below.dim()))
+        below = below + torch.sigmoid((edge - loc) * inv_scale).sum(0)
+    return 1 - below / 255
+
+
+class DiscretizedLogistic:
+    """8-bit pixels: a logistic per pixel, location `mean` and scale exp(`log_scale`), both
+    (B, C, H, W), discretized to the 256 bins of the byte values (see the note above).
+
+    The location is stored as `loc`; `mean` is the distribution's exact expected value.
+    """
+
+    def __init__(self, mean: torch.Tensor, log_scale: torch.Tensor) -> None:
+        self.loc = mean
+        self.log_scale = log_scale
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The expected pixel value (B, C, H, W), in [0, 1]."""
+        return discretized_logistic_expectation(self.loc, self.log_scale)
+
+    def log_prob_per_pixel(self, x: torch.Tensor) -> torch.Tensor:
+        """log P(x) for each pixel channel, x (B, C, H, W) of values v / 255: (B, C, H, W)."""
+        return discretized_logistic_log_mass(x, self.loc, self.log_scale)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return _sum_event(self.log_prob_per_pixel(x))
+
+
+class DiscretizedLogisticMixture:
+    """8-bit pixels: a mixture of K discretized logistics per pixel channel.
+
+    logits, means (the components' locations) and log_scales are (B, K, C, H, W). Each channel
+    has its own mixture, independent of the other channels given z (no coupling of R, G and B
+    as in PixelCNN++'s autoregressive channel means). The locations are stored as `locs`;
+    `mean` is the exact expected value. With K = 1 it equals DiscretizedLogistic.
+    """
+
+    def __init__(self, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> None:
+        self.logits = logits
+        self.locs = means
+        self.log_scales = log_scales
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The expected pixel value (B, C, H, W), in [0, 1]: sum_k w_k E[component k]."""
+        weights = torch.softmax(self.logits, dim=1)
+        return (weights * discretized_logistic_expectation(self.locs, self.log_scales)).sum(1)
+
+    def log_prob_per_pixel(self, x: torch.Tensor) -> torch.Tensor:
+        """log P(x) for each pixel channel, x (B, C, H, W) of values v / 255: (B, C, H, W)."""
+        log_mass = discretized_logistic_log_mass(x.unsqueeze(1), self.locs, self.log_scales)
+        return torch.logsumexp(F.log_softmax(self.logits, dim=1) + log_mass, dim=1)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        return _sum_event(self.log_prob_per_pixel(x))

@@ -6,14 +6,38 @@ argument. Each also declares the data it is a normalized likelihood of (`support
 (pixels in {0, 1}), "continuous" (real-valued pixels: a density) or "8-bit" (the 256 values of
 a byte, the discretized likelihoods): evaluation reports a log-likelihood only where the data
 matches, and bits/dim only for "8-bit".
+
+Each takes the decoder's raw output h (B, C*P, H, W), P = `params_per_channel`: parameter p of
+channel c is at channel index p*C + c (`h.view(B, P, C, H, W)`).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from vaekit.models.distributions import Bernoulli, Gaussian
+from vaekit.models.distributions import (
+    Bernoulli,
+    DiscretizedLogistic,
+    DiscretizedLogisticMixture,
+    Gaussian,
+)
+
+# Gaussian log std bounds: 8-bit pixels sit 1/255 (about 4e-3) apart, and a std far below
+# that lets the density grow without bound on constant pixels (a black background), so the
+# loss would reward collapse and the gradients explode; 1e-3 is a quarter of the spacing. The
+# upper bound (1e3, far beyond the [0, 1] data) only keeps exp() finite.
+LOG_STD_MIN, LOG_STD_MAX = math.log(1e-3), math.log(1e3)
+
+
+def split_params(h: torch.Tensor, params: int) -> torch.Tensor:
+    """Decoder output (B, C*P, H, W) -> (B, P, C, H, W), P = `params`."""
+    b, width, height, w = h.shape
+    if width % params:
+        raise ValueError(f"decoder output has {width} channels, not a multiple of {params}")
+    return h.reshape(b, params, width // params, height, w)
 
 
 class BernoulliLikelihood(nn.Module):
@@ -40,3 +64,82 @@ class GaussianLikelihood(nn.Module):
 
     def forward(self, h: torch.Tensor) -> Gaussian:
         return Gaussian(h, self.std)
+
+
+class LearnedGaussianLikelihood(nn.Module):
+    """Gaussian pixels: mean = decoder output, one learned standard deviation for all pixels.
+
+    The std is exp(`log_std`), a scalar parameter starting at log(`init_std`), clamped to
+    [1e-3, 1e3] (see LOG_STD_MIN).
+    """
+
+    params_per_channel = 1
+    support = "continuous"
+
+    def __init__(self, init_std: float = 0.1) -> None:
+        super().__init__()
+        if init_std <= 0:
+            raise ValueError(f"gaussian init_std must be positive, got {init_std}")
+        self.log_std = nn.Parameter(torch.tensor(math.log(init_std)))
+
+    @property
+    def std(self) -> torch.Tensor:
+        """The current standard deviation, a 0-d tensor."""
+        return self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+
+    def forward(self, h: torch.Tensor) -> Gaussian:
+        return Gaussian(h, self.std)
+
+
+class PixelGaussianLikelihood(nn.Module):
+    """Gaussian pixels with a mean and a standard deviation per pixel channel.
+
+    h (B, 2C, H, W) holds the means (channels 0..C-1) and log stds (C..2C-1); the log std is
+    clamped to [log 1e-3, log 1e3] (see LOG_STD_MIN) so the density stays bounded.
+    """
+
+    params_per_channel = 2
+    support = "continuous"
+
+    def forward(self, h: torch.Tensor) -> Gaussian:
+        mean, log_std = split_params(h, 2).unbind(1)
+        return Gaussian(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp())
+
+
+class DiscretizedLogisticLikelihood(nn.Module):
+    """8-bit pixels: a discretized logistic per pixel channel (see DiscretizedLogistic).
+
+    h (B, 2C, H, W) holds the raw locations (channels 0..C-1, in [0, 1] pixel units, not
+    squashed) and log scales (C..2C-1).
+    """
+
+    params_per_channel = 2
+    support = "8-bit"
+
+    def forward(self, h: torch.Tensor) -> DiscretizedLogistic:
+        loc, log_scale = split_params(h, 2).unbind(1)
+        return DiscretizedLogistic(loc, log_scale)
+
+
+class DiscretizedLogisticMixtureLikelihood(nn.Module):
+    """8-bit pixels: a mixture of `mixtures` discretized logistics per pixel channel.
+
+    h (B, 3KC, H, W), K = `mixtures`: for component k of channel c, the mixture logit is at
+    channel k*C + c, the raw location at (K + k)*C + c and the log scale at (2K + k)*C + c.
+    Channels are independent given z: no cross-channel coupling (see
+    DiscretizedLogisticMixture).
+    """
+
+    support = "8-bit"
+
+    def __init__(self, mixtures: int = 5) -> None:
+        super().__init__()
+        if mixtures < 1:
+            raise ValueError(f"mixtures must be at least 1, got {mixtures}")
+        self.mixtures = mixtures
+        self.params_per_channel = 3 * mixtures
+
+    def forward(self, h: torch.Tensor) -> DiscretizedLogisticMixture:
+        params = split_params(h, self.params_per_channel)
+        logits, locs, log_scales = params.unflatten(1, (3, self.mixtures)).unbind(1)
+        return DiscretizedLogisticMixture(logits, locs, log_scales)

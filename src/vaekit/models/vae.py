@@ -1,16 +1,27 @@
 """The VAE: q(z|x) from the encoder, p(z) from the prior, p(x|z) from decoder + likelihood.
 
-The per-example negative ELBO (Kingma & Welling, 2014) with one posterior sample:
-    loss(x) = rec(x) + kl(x),  rec = -log p(x|z), z ~ q(z|x) reparameterized,
-                               kl = KL(q(z|x) || p(z)) in closed form,
-all in nats, shape (B,).
+Everything the objectives and the evaluation need comes from one method, `terms(x, eps)`: for
+n posterior samples per example (z = mean + std * eps, the reparameterization trick of Kingma &
+Welling 2014) it returns log p(x|z), log p(z) and log q(z|x), and the KL per latent dimension
+in closed form where the prior allows it. From those:
+    -ELBO   = rec + kl,  rec = -log p(x|z),  kl = KL(q(z|x) || p(z))  (closed form, or the
+              one-sample estimate log q(z|x) - log p(z) for a mixture prior),
+    IWAE_K  = log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)   (Burda et al. 2016),
+all per example in nats. `loss` adds the training objectives' knobs: a KL weight (beta-VAE,
+Higgins et al. 2017, and KL warm-up, Bowman et al. 2016 / Sonderby et al. 2016), free bits
+(Kingma et al. 2016) and importance-weighted training.
+
+A conditional VAE (Sohn et al. 2015) gets the class label y as one-hot planes appended to the
+encoder's input channels and a one-hot vector appended to the decoder's input.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
@@ -18,50 +29,170 @@ from vaekit.models.distributions import DiagonalGaussian
 
 @dataclass
 class LossOutput:
-    """Per-example terms, each (B,), in nats: loss = rec + kl = -ELBO."""
+    """Per-example terms, each (B,), in nats: loss = rec + kl = -ELBO (or the negative IWAE
+    bound, with importance-weighted training). `objective` is what the optimizer minimizes
+    (B,); `kl_dims` the KL per latent dimension (B, Z) where known in closed form."""
 
     loss: torch.Tensor
     rec: torch.Tensor
     kl: torch.Tensor
+    objective: torch.Tensor | None = None
+    kl_dims: torch.Tensor | None = None
+
+
+@dataclass
+class Terms:
+    """For B examples and n posterior samples each: log densities (B, n) and the closed-form KL
+    per latent dimension (B, n, Z), or None where the prior has none."""
+
+    log_px: torch.Tensor
+    log_pz: torch.Tensor
+    log_qz: torch.Tensor
+    kl_dims: torch.Tensor | None
+
+    @property
+    def log_w(self) -> torch.Tensor:
+        """Log importance weights log p(x, z) - log q(z|x): (B, n)."""
+        return self.log_px + self.log_pz - self.log_qz
+
+    @property
+    def kl(self) -> torch.Tensor:
+        """KL(q || p) per example (B,): closed form where known, else the sample average."""
+        if self.kl_dims is not None:
+            return self.kl_dims.sum(-1).mean(1)
+        return (self.log_qz - self.log_pz).mean(1)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How the training loss is formed from the terms.
+
+    beta: the KL weight; free_bits: a floor (nats) under each latent dimension's batch-mean KL;
+    iw_samples: K > 1 trains on the importance-weighted bound instead of the ELBO.
+    """
+
+    beta: float = 1.0
+    free_bits: float = 0.0
+    iw_samples: int = 1
 
 
 class VAE(nn.Module):
+    layer_sizes: tuple[int, ...]
+
     def __init__(
-        self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module, prior: nn.Module
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: nn.Module,
+        prior: nn.Module,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
         self.prior = prior
+        self.num_classes = num_classes
+        self.latent_dim = int(prior.latent_dim)
+        self.layer_sizes = (self.latent_dim,)
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        """x: (B, C, H, W) float in [0, 1] -> q(z|x) over (B, Z)."""
-        return self.encoder(x)
+    def _label_planes(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if not self.num_classes:
+            return x
+        onehot = self._onehot(y, len(x), x.dtype)
+        return torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
 
-    def decode(self, z: torch.Tensor):
+    def _onehot(self, y: torch.Tensor | None, n: int, dtype: torch.dtype) -> torch.Tensor:
+        if y is None:
+            raise ValueError("a conditional VAE needs the class labels y")
+        if y.shape != (n,):
+            raise ValueError(f"expected {n} labels, got shape {tuple(y.shape)}")
+        return F.one_hot(y.long(), self.num_classes).to(dtype)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """x: (B, C, H, W) float in [0, 1] (and labels y (B,) if conditional) -> q(z|x).
+        The encoder returns a DiagonalGaussian or a (mean, logvar) pair, each (B, Z)."""
+        out = self.encoder(self._label_planes(x, y))
+        return DiagonalGaussian(*out) if isinstance(out, tuple) else out
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """z: (B, Z) -> p(x|z), a distribution over (B, C, H, W)."""
+        if self.num_classes:
+            z = torch.cat([z, self._onehot(y, len(z), z.dtype)], dim=1)
         return self.likelihood(self.decoder(z))
+
+    def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
+        return self.encode(u)
+
+    def terms(
+        self,
+        x: torch.Tensor,
+        eps: torch.Tensor,
+        y: torch.Tensor | None = None,
+        target: torch.Tensor | None = None,
+    ) -> Terms:
+        """The terms for x (B, C, H, W) with standard normal noise eps (B, n, Z). With
+        `target`, the encoder sees x and the likelihood scores target."""
+        b, n, dims = eps.shape
+        qz = self.encode(x, y)
+        z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
+        y_rep = y.repeat_interleave(n) if y is not None else None
+        scored = x if target is None else target
+        log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
+        # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
+        log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
+        log_pz = self.prior.log_prob(z, self._prior_encoder).view(b, n)
+        kl_dims = None
+        if self.prior.gaussian:
+            kl_dims = qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
+        return Terms(log_px, log_pz, log_qz, kl_dims)
 
     def loss(
         self,
         x: torch.Tensor,
         generator: torch.Generator | None = None,
         target: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        objective: Objective = Objective(),
     ) -> LossOutput:
-        """Per-example -ELBO terms for x (B, C, H, W) in [0, 1]. With `target`, the encoder
-        sees x and the likelihood scores target (a denoising VAE: x corrupted, target clean)."""
-        qz = self.encode(x)
-        z = qz.rsample(generator)
-        rec = -self.decode(z).log_prob(x if target is None else target)
-        kl = qz.kl(self.prior())
-        return LossOutput(rec + kl, rec, kl)
+        """Per-example terms for x (B, C, H, W) in [0, 1]. With `target`, the encoder sees x and
+        the likelihood scores target (a denoising VAE: x corrupted, target clean)."""
+        k = objective.iw_samples
+        eps = torch.randn(
+            (len(x), k, self.latent_dim), generator=generator, device=x.device, dtype=x.dtype
+        )
+        t = self.terms(x, eps, y, target)
+        rec = -t.log_px.mean(1)
+        kl = t.kl
+        kl_dims = t.kl_dims.mean(1) if t.kl_dims is not None else None
+        if k > 1:
+            bound = torch.logsumexp(t.log_w, dim=1) - math.log(k)
+            return LossOutput(-bound, rec, kl, -bound, kl_dims)
+        weighted = kl
+        if objective.free_bits > 0:
+            if kl_dims is None:
+                raise ValueError("free bits need a prior with a closed-form KL per dimension")
+            # A dimension whose batch-mean KL is under the floor counts as the floor, with no
+            # gradient; so the batch mean of `weighted` is sum_d max(floor, mean KL_d).
+            below = kl_dims.mean(0) < objective.free_bits
+            weighted = torch.where(below, objective.free_bits, kl_dims).sum(1)
+        return LossOutput(rec + kl, rec, kl, rec + objective.beta * weighted, kl_dims)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
         return self.loss(x, generator)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0):
-        """p(x|z) for n draws z ~ p(z), the prior's spread scaled by `temperature`."""
-        pz = self.prior(n)
-        eps = torch.randn(pz.mean.shape, generator=generator, device=pz.mean.device)
-        return self.decode(pz.mean + temperature * pz.std * eps)
+    def sample_latents(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """n draws z ~ p(z), the prior's spread scaled by `temperature`: (n, Z)."""
+        return self.prior.sample(n, generator, temperature, self._prior_encoder)
+
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        y: torch.Tensor | None = None,
+    ):
+        """p(x|z) for n draws z ~ p(z) (with labels y (n,) for a conditional VAE)."""
+        return self.decode(self.sample_latents(n, generator, temperature), y)

@@ -26,9 +26,13 @@ from vaekit.data.batches import (
     step_generator,
 )
 from vaekit.errors import VaekitError
-from vaekit.models.vae import VAE
+from vaekit.models.vae import VAE, LossOutput, Objective
 
 TERMS = ("loss", "rec", "kl")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+# --lr-schedule plateau: halve the learning rate after this many epochs without a better
+# validation loss.
+PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
 # Evaluation passes draw their samples from generators keyed apart from training's.
 EVAL_SEED_OFFSET = 1_000_003
 
@@ -67,6 +71,13 @@ class TrainConfig:
     optimizer: str = "adam"
     binarize: bool = False  # a fresh Bernoulli draw of the pixel intensities each batch
     train_noise: str | None = None  # "gaussian:0.3" etc.: a denoising VAE (noisy in, clean out)
+    beta: float = 1.0  # KL weight (beta-VAE)
+    kl_warmup: int = 0  # steps over which the KL weight rises linearly from 0 to beta
+    free_bits: float = 0.0  # floor (nats) under each latent dimension's batch-mean KL
+    iw_train: int = 1  # K > 1: train on the importance-weighted bound with K samples
+    patience: int | None = None  # stop after this many epochs without a better val loss
+    lr_schedule: str = "constant"
+    clip_grad: float | None = None  # max global gradient norm
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -81,6 +92,26 @@ class TrainConfig:
             raise VaekitError(
                 f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise VaekitError(
+                f"unknown lr schedule {self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}"
+            )
+        for name, value in (("beta", self.beta), ("free bits", self.free_bits)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise VaekitError(f"{name} must be a non-negative number, got {value}")
+        if self.kl_warmup < 0:
+            raise VaekitError(f"kl warm-up must be at least 0 steps, got {self.kl_warmup}")
+        if self.iw_train < 1:
+            raise VaekitError(f"--iw-train must be at least 1 sample, got {self.iw_train}")
+        if self.iw_train > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
+            raise VaekitError(
+                "--iw-train trains the importance-weighted bound itself: it cannot be combined "
+                "with --beta, --kl-warmup or --free-bits"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise VaekitError(f"patience must be at least 1 epoch, got {self.patience}")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise VaekitError(f"--clip-grad must be positive, got {self.clip_grad}")
         if self.train_noise is not None:
             try:
                 parse_noise(self.train_noise)
@@ -108,6 +139,10 @@ class Callback:
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None: ...
 
+    def should_stop(self, state: LoopState) -> bool:
+        """Asked after each epoch: True ends training there (e.g. a time budget)."""
+        return False
+
     def on_train_end(self) -> None: ...
 
 
@@ -129,6 +164,8 @@ def fit(
     Returns the history: one record per epoch, the metrics.jsonl schema.
     """
     state = state or make_state(model, config)
+    if val is None and config.patience is not None:
+        raise VaekitError("--patience needs a validation split (--val-fraction > 0)")
     device = next(model.parameters()).device
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)
@@ -136,19 +173,69 @@ def fit(
         cb.on_train_start(steps_per_epoch * config.epochs, state)
     try:
         for epoch in range(state.epoch + 1, config.epochs + 1):
-            record = _train_epoch(state, train, config, epoch, callbacks)
+            if should_stop(state.history, config.patience):
+                break
+            record = _train_epoch(state, train, config, epoch, steps_per_epoch, callbacks)
             if val is not None:
                 record["val"] = mean_loss(
-                    model, val, config.batch_size, config.seed, config.binarize
+                    model, val, config.batch_size, config.seed, config.binarize, config.iw_train
                 )
             state.epoch = epoch
             state.history.append(record)
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
+            if any(cb.should_stop(state) for cb in callbacks):
+                break
     finally:
         for cb in callbacks:
             cb.on_train_end()
     return state.history
+
+
+def best_epoch(history: Sequence[dict[str, Any]]) -> int | None:
+    """The epoch with the lowest validation -ELBO (the first of equals), None without one."""
+    scored = [(r["val"]["loss"], r["epoch"]) for r in history if r.get("val")]
+    scored = [(loss, e) for loss, e in scored if loss is not None and math.isfinite(loss)]
+    return min(scored)[1] if scored else None
+
+
+def should_stop(history: Sequence[dict[str, Any]], patience: int | None) -> bool:
+    """Early stopping: `patience` epochs have passed since the best validation epoch."""
+    best = best_epoch(history)
+    return patience is not None and best is not None and history[-1]["epoch"] - best >= patience
+
+
+def learning_rate(
+    config: TrainConfig, history: Sequence[dict[str, Any]], step: int, total_steps: int
+) -> float:
+    """The learning rate for optimizer step `step` (0-based). A function of the config and the
+    history only, so a resumed run follows the same schedule.
+
+    cosine: lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run
+    (Loshchilov & Hutter 2017, without restarts). plateau: halved each time PLATEAU_EPOCHS
+    epochs pass without a better validation (or, without one, training) loss.
+    """
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
+    if config.lr_schedule == "plateau":
+        lr, best, waited = config.lr, math.inf, 0
+        for record in history:
+            loss = (record.get("val") or record["train"])["loss"]
+            if loss is not None and loss < best:
+                best, waited = loss, 0
+            else:
+                waited += 1
+                if waited >= PLATEAU_EPOCHS:
+                    lr, waited = lr * PLATEAU_FACTOR, 0
+        return lr
+    return config.lr
+
+
+def kl_weight(config: TrainConfig, step: int) -> float:
+    """beta, ramped up linearly over the first kl_warmup steps (from beta / kl_warmup)."""
+    if config.kl_warmup:
+        return config.beta * min(1.0, (step + 1) / config.kl_warmup)
+    return config.beta
 
 
 def _train_epoch(
@@ -156,6 +243,7 @@ def _train_epoch(
     train: ImageSet,
     config: TrainConfig,
     epoch: int,
+    steps_per_epoch: int,
     callbacks: Sequence[Callback],
 ) -> dict[str, Any]:
     model, optimizer = state.model, state.optimizer
@@ -163,23 +251,36 @@ def _train_epoch(
     start = time.perf_counter()
     model.train()
     noise = parse_noise(config.train_noise) if config.train_noise else None
+    labels = _labels_for(model, train)
+    total_steps = steps_per_epoch * config.epochs
+    layers = _LayerKL(model)
+    lr = learning_rate(config, state.history, state.step, total_steps)
     sums = torch.zeros(3, device=device)
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
         generator = step_generator(config.seed, state.step, device)
         x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
+        y = labels[index.to(labels.device)].to(device) if labels is not None else None
         if config.binarize:
             x = torch.bernoulli(x, generator=generator)
+        objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
+        if config.lr_schedule == "cosine":
+            lr = learning_rate(config, state.history, state.step, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         if noise is not None:
-            out = model.loss(corrupt(x, *noise, generator), generator, target=x)
+            out = model.loss(corrupt(x, *noise, generator), generator, x, y, objective)
         else:
-            out = model.loss(x, generator)
-        loss = out.loss.mean()
+            out = model.loss(x, generator, None, y, objective)
+        loss = out.objective.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
         optimizer.step()
         sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
+        layers.add(out)
         state.step += 1
         for cb in callbacks:
             cb.on_step(state.step, epoch, loss.detach())
@@ -188,18 +289,37 @@ def _train_epoch(
         raise VaekitError(
             f"the loss became {terms[0]} in epoch {epoch}: try a lower learning rate (--lr)"
         )
-    return {
+    record: dict[str, Any] = {
         "epoch": epoch,
         "time_s": round(time.perf_counter() - start, 3),
-        "train": dict(zip(TERMS, terms, strict=True)),
+        "train": {**dict(zip(TERMS, terms, strict=True)), **layers.result(len(train))},
     }
+    if config.lr_schedule != "constant":
+        record["lr"] = lr
+    return record
+
+
+def _labels_for(model: VAE, data: ImageSet) -> torch.Tensor | None:
+    """The labels a conditional model needs (None for an unconditional one)."""
+    if not model.num_classes:
+        return None
+    if data.labels is None:
+        raise VaekitError("a conditional VAE needs labelled data; this data has no labels")
+    return data.labels
 
 
 @torch.no_grad()
 def mean_loss(
-    model: VAE, data: ImageSet, batch_size: int, seed: int = 0, binarize: bool = False
+    model: VAE,
+    data: ImageSet,
+    batch_size: int,
+    seed: int = 0,
+    binarize: bool = False,
+    iw_samples: int = 1,
 ) -> dict[str, float]:
     """Mean per-example -ELBO terms over `data` (one posterior sample each), in eval mode.
+    With iw_samples K > 1, "loss" is the negative importance-weighted bound instead, the
+    quantity a model trained with --iw-train K optimizes (and early stopping watches).
 
     With `binarize`, the data is binarized once with `seed` (the draw `vaekit eval --seed`
     scores). Batch i draws its posterior samples from a generator keyed by (seed, i): the
@@ -210,11 +330,35 @@ def mean_loss(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    labels = _labels_for(model, data)
+    layers = _LayerKL(model)
     sums = torch.zeros(3, device=device)
     for i, index in enumerate(batch_indices(len(data), batch_size, shuffle=False)):
         generator = step_generator(seed + EVAL_SEED_OFFSET, i, device)
         x = data.scaled(index.to(data.storage.device)).to(device)
-        out = model.loss(x, generator)
+        y = labels[index.to(labels.device)].to(device) if labels is not None else None
+        out = model.loss(x, generator, y=y, objective=Objective(iw_samples=iw_samples))
         sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()])
+        layers.add(out)
     model.train(was_training)
-    return dict(zip(TERMS, (sums / len(data)).tolist(), strict=True))
+    terms = dict(zip(TERMS, (sums / len(data)).tolist(), strict=True))
+    return {**terms, **layers.result(len(data))}
+
+
+class _LayerKL:
+    """Sums the KL per latent dimension over batches and reports it per stochastic layer
+    ("kl_layers", bottom layer first) for a model with several."""
+
+    def __init__(self, model: VAE) -> None:
+        self.sizes = model.layer_sizes
+        self.total: torch.Tensor | None = None
+
+    def add(self, out: LossOutput) -> None:
+        if len(self.sizes) > 1 and out.kl_dims is not None:
+            batch = out.kl_dims.detach().sum(0)
+            self.total = batch if self.total is None else self.total + batch
+
+    def result(self, n: int) -> dict[str, list[float]]:
+        if self.total is None:
+            return {}
+        return {"kl_layers": [float(t.sum()) / n for t in self.total.split(self.sizes)]}

@@ -1,0 +1,228 @@
+"""Model families under one time budget: which models and objectives make better VAEs.
+
+Suite "fmnist" (issue 6's protocol): Fashion-MNIST, dynamic binarization in training, the test
+split binarized once with seed 0; NLL by importance sampling with K=1000 on a fixed 2,000-image
+test subset (seeded with 0), with its standard error. Each family trains for the same budget
+(--minutes, default 15) on this machine's CPU cores with early stopping on the validation split
+(patience 10: the kept weights are the best validation epoch's; model choice never sees the
+test split). The reference MLP VAE (784-400-20, 10 epochs, no budget) is the baseline row.
+
+Suite "cifar": CIFAR-10 from the five training batches in --cifar (5,000 images carved out as
+the test split, seed 0), 8-bit pixels with the discretized logistic mixture; each model trains
+for --minutes (default 30). Bits/dim from the ELBO on all 5,000 test images and from K=100
+importance samples on 1,000 of them.
+
+Each finished configuration is written to the results file (JSON) at once and skipped when the
+script is run again, so the table can be filled across several sittings:
+
+    .venv/bin/python bench/model_families.py --suite fmnist [--only mlp conv] [--minutes 15]
+    .venv/bin/python bench/model_families.py --suite cifar   # --cifar FOLDER: the batches
+    .venv/bin/python bench/model_families.py --suite fmnist --table     # print the table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import vaekit
+from vaekit.files import write_json
+from vaekit.training.loop import Callback, LoopState
+
+WARMUP = 5000  # KL warm-up steps for the budgeted one-layer and hierarchical models alike
+FMNIST: dict[str, dict[str, Any]] = {
+    "reference MLP VAE (784-400-20, 10 epochs)": {
+        "model": "mlp",
+        "hidden_dims": (400,),
+        "latent_dim": 20,
+        "epochs": 10,
+        "budget": False,
+    },
+    "MLP VAE (512-512, Z=32)": {"model": "mlp", "hidden_dims": (512, 512), "latent_dim": 32},
+    "conv VAE (32-64, Z=32)": {"model": "conv", "channels": (32, 64), "latent_dim": 32},
+    "ResNet VAE (32-64, depth 1, Z=32)": {
+        "model": "resnet",
+        "channels": (32, 64),
+        "depth": 1,
+        "latent_dim": 32,
+    },
+    "IWAE (MLP 512-512, Z=32, K=5)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "iw_train": 5,
+        "kl_warmup": 0,  # the IWAE bound has no separate KL term to warm up
+    },
+    "VampPrior (MLP 512-512, Z=32, 200 pseudo-inputs)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "prior": "vamp",
+        "prior_components": 200,
+    },
+    "HVAE (2 layers x Z=32, width 512)": {
+        "model": "hvae",
+        "hidden_dims": (512,),
+        "latent_dim": 32,
+        "layers": 2,
+    },
+}
+CIFAR: dict[str, dict[str, Any]] = {
+    "conv VAE (64-128-256, Z=128)": {
+        "model": "conv",
+        "channels": (64, 128, 256),
+        "latent_dim": 128,
+    },
+    "ResNet VAE (64-128-256, depth 1, Z=128)": {
+        "model": "resnet",
+        "channels": (64, 128, 256),
+        "depth": 1,
+        "latent_dim": 128,
+    },
+}
+
+
+class TimeBudget(Callback):
+    """Stops training before an epoch that would end past the budget (judged by the last
+    epoch's time, validation included)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.perf_counter()
+        self.last_end = self.start
+
+    def on_train_start(self, total_steps: int, state: LoopState) -> None:
+        self.start = self.last_end = time.perf_counter()
+
+    def should_stop(self, state: LoopState) -> bool:
+        now = time.perf_counter()
+        epoch_seconds, self.last_end = now - self.last_end, now
+        return now - self.start + epoch_seconds > self.seconds
+
+
+def run_config(
+    suite: str, name: str, options: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    options = dict(options)
+    budgeted = options.pop("budget", True)
+    rundir = Path(args.runs) / suite / name.split(" (")[0].replace(" ", "-").lower()
+    callbacks = [TimeBudget(args.minutes * 60)] if budgeted else []
+    common: dict[str, Any] = {"out": rundir, "overwrite": True, "progress": False, "seed": 0}
+    if suite == "fmnist":
+        data: Any = "fashion-mnist"
+        common.update(binarize=True)
+        if budgeted:
+            common.update(epochs=10_000, patience=10, kl_warmup=WARMUP)
+    else:
+        data = args.cifar
+        common.update(likelihood="logistic-mixture", mixtures=5, epochs=10_000, patience=5)
+    start = time.perf_counter()
+    run = vaekit.train(data, callbacks=callbacks, **{**common, **options})
+    train_seconds = time.perf_counter() - start
+    params = sum(p.numel() for p in run.model.vae.parameters())
+    final = run.history[-1]
+    row: dict[str, Any] = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+        "rundir": str(rundir),
+        "parameters": params,
+        "epochs": final["epoch"],
+        "best_epoch": min(run.history, key=lambda r: r["val"]["loss"])["epoch"],
+        "train_seconds": round(train_seconds, 1),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
+    if suite == "fmnist":
+        start = time.perf_counter()
+        report = vaekit.evaluate(rundir, iw_samples=1000, max_examples=2000, seed=0)
+        row.update(
+            eval_seconds=round(time.perf_counter() - start, 1),
+            examples=report["num_examples"],
+            neg_elbo=report["elbo"]["loss"],
+            nll=report["iwae"]["nll"],
+            nll_stderr=report["iwae"]["stderr"],
+            active_units=report["latents"]["active_units"],
+            latent_dim=report["latents"]["latent_dim"],
+            probe=report["probe"]["accuracy"],
+            kl_layers=report["latents"].get("kl_layers"),
+        )
+    else:
+        elbo = vaekit.evaluate(rundir, iw_samples=1, seed=0, probe=False)
+        start = time.perf_counter()
+        iw = vaekit.evaluate(rundir, iw_samples=100, max_examples=1000, seed=0, probe=False)
+        row.update(
+            eval_seconds=round(time.perf_counter() - start, 1),
+            elbo_examples=elbo["num_examples"],
+            bpd_elbo=elbo["bits_per_dim"]["elbo"],
+            iw_examples=iw["num_examples"],
+            bpd_iwae=iw["bits_per_dim"]["iwae"],
+            bpd_iwae_stderr=iw["iwae"]["stderr"] / (iw["dims"] * 0.6931471805599453),
+        )
+    return row
+
+
+def table(suite: str, results: dict[str, Any]) -> str:
+    if suite == "fmnist":
+        lines = [
+            "| model | -ELBO | NLL (K=1000) ± s.e. | active units | probe | parameters | "
+            "epochs (best) | train time |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, r in results.items():
+            lines.append(
+                f"| {name} | {r['neg_elbo']:.2f} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | "
+                f"{r['active_units']}/{r['latent_dim']} | {r['probe']:.3f} | "
+                f"{r['parameters']:,} | {r['epochs']} ({r['best_epoch']}) | "
+                f"{r['train_seconds'] / 60:.1f} min |"
+            )
+    else:
+        lines = [
+            "| model | bits/dim, ELBO (5,000) | bits/dim, K=100 (1,000) ± s.e. | parameters | "
+            "epochs (best) | train time |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, r in results.items():
+            lines.append(
+                f"| {name} | {r['bpd_elbo']:.3f} | {r['bpd_iwae']:.3f} ± "
+                f"{r['bpd_iwae_stderr']:.3f} | {r['parameters']:,} | "
+                f"{r['epochs']} ({r['best_epoch']}) | {r['train_seconds'] / 60:.1f} min |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--suite", choices=("fmnist", "cifar"), default="fmnist")
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="configs whose name has WORD")
+    parser.add_argument("--minutes", type=float, help="budget per model (15 fmnist, 30 cifar)")
+    parser.add_argument("--results", help="default bench/results/families-<suite>.json")
+    parser.add_argument("--runs", default="runs/bench-families")
+    parser.add_argument("--cifar", default="../shared/data/cifar-10-batches-bin")
+    parser.add_argument("--table", action="store_true", help="only print the table")
+    args = parser.parse_args()
+    args.minutes = args.minutes or (15 if args.suite == "fmnist" else 30)
+    path = Path(args.results or f"bench/results/families-{args.suite}.json")
+    results = json.loads(path.read_text()) if path.exists() else {}
+    configs = FMNIST if args.suite == "fmnist" else CIFAR
+    if not args.table:
+        for name, options in configs.items():
+            if name in results or (args.only and not any(w in name for w in args.only)):
+                continue
+            print(f"{args.suite}: {name} ...", flush=True)
+            results[name] = run_config(args.suite, name, options, args)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, results)
+            print(json.dumps(results[name]), flush=True)
+    ordered = {name: results[name] for name in configs if name in results}
+    print(table(args.suite, ordered))
+
+
+if __name__ == "__main__":
+    main()
