@@ -166,7 +166,8 @@ def train(
             blocks per resnet stage.
         likelihood: "bernoulli", "gaussian" (`gaussian_variance` "fixed" at `gaussian_std`,
             one learned "global" value, or learned per "pixel"), "logistic" or
-            "logistic-mixture" (`mixtures` components): discretized, for 8-bit images.
+            "logistic-mixture" (`mixtures` components), "logistic-mixture-coupled" (each
+            color channel also given the previous one): discretized, for 8-bit images.
         prior: "standard-normal", "mog" or "vamp", with `prior_components` components.
         conditional: feed the class label to the encoder and decoder (labelled data only).
         encoder, decoder, likelihood_module, prior_module: your own nn.Modules in place of

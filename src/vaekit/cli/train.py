@@ -144,11 +144,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     model.add_argument(
         "--likelihood",
-        choices=("bernoulli", "gaussian", "logistic", "logistic-mixture"),
+        choices=(
+            "bernoulli",
+            "gaussian",
+            "logistic",
+            "logistic-mixture",
+            "logistic-mixture-coupled",
+        ),
         help="p(x|z): bernoulli (intensities in [0, 1]); gaussian (see --gaussian-variance); "
         "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
         "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
-        f"likelihoods and bits/dim are reported (default: {D.likelihood})",
+        "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
+        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++ "
+        f"(default: {D.likelihood})",
     )
     model.add_argument(
         "--gaussian-variance",
@@ -168,7 +176,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--mixtures",
         type=positive_int,
         metavar="N",
-        help=f"logistic-mixture: components per pixel and channel (default: {D.mixtures})",
+        help="logistic-mixture(-coupled): components per pixel and channel "
+        f"(default: {D.mixtures})",
     )
     model.add_argument(
         "--prior",

@@ -198,26 +198,55 @@ class DiscretizedLogistic:
 class DiscretizedLogisticMixture:
     """8-bit pixels: a mixture of K discretized logistics per pixel channel.
 
-    logits, means (the components' locations) and log_scales are (B, K, C, H, W). Each channel
-    has its own mixture, independent of the other channels given z (no coupling of R, G and B
-    as in PixelCNN++'s autoregressive channel means). The locations are stored as `locs`;
-    `mean` is the exact expected value. With K = 1 it equals DiscretizedLogistic.
+    logits, means (the components' locations) and log_scales are (B, K, C, H, W). Without
+    `coupling` each channel has its own mixture, independent of the other channels given z.
+    With `coupling` (B, K, C, H, W, values in [-1, 1]) the channels of a pixel are modelled in
+    order, each given the one before it, after PixelCNN++ (Salimans et al. 2017, where B also
+    depends on R): component k
+    of channel c > 0 has location means[k, c] + coupling[k, c] * x[c - 1] (coupling[:, 0] is
+    unused). Each channel's conditional sums to one over its 256 values, so the pixel's joint
+    does too. The locations are stored as `locs`. With K = 1 and no coupling it equals
+    DiscretizedLogistic.
     """
 
-    def __init__(self, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> None:
+    def __init__(
+        self,
+        logits: torch.Tensor,
+        means: torch.Tensor,
+        log_scales: torch.Tensor,
+        coupling: torch.Tensor | None = None,
+    ) -> None:
         self.logits = logits
         self.locs = means
         self.log_scales = log_scales
+        self.coupling = coupling
 
     @property
     def mean(self) -> torch.Tensor:
-        """The expected pixel value (B, C, H, W), in [0, 1]: sum_k w_k E[component k]."""
+        """The expected pixel value (B, C, H, W), in [0, 1]: sum_k w_k E[component k]. Exact
+        without coupling; with it, each channel's expectation is taken at the previous
+        channel's expected value (a plug-in approximation, since the discretization makes
+        E[channel c] nonlinear in channel c - 1)."""
         weights = torch.softmax(self.logits, dim=1)
-        return (weights * discretized_logistic_expectation(self.locs, self.log_scales)).sum(1)
+        if self.coupling is None:
+            return (weights * discretized_logistic_expectation(self.locs, self.log_scales)).sum(1)
+        channels: list[torch.Tensor] = []
+        for c in range(self.locs.shape[2]):
+            loc = self.locs[:, :, c]
+            if c > 0:
+                loc = loc + self.coupling[:, :, c] * channels[-1].unsqueeze(1)
+            expectation = discretized_logistic_expectation(loc, self.log_scales[:, :, c])
+            channels.append((weights[:, :, c] * expectation).sum(1))
+        return torch.stack(channels, dim=1)
 
     def log_prob_per_pixel(self, x: torch.Tensor) -> torch.Tensor:
-        """log P(x) for each pixel channel, x (B, C, H, W) of values v / 255: (B, C, H, W)."""
-        log_mass = discretized_logistic_log_mass(x.unsqueeze(1), self.locs, self.log_scales)
+        """log P(x) for each pixel channel, x (B, C, H, W) of values v / 255: (B, C, H, W);
+        with coupling, log P(x_c | x_{c-1}) (they sum to the pixel's joint log P)."""
+        locs = self.locs
+        if self.coupling is not None:
+            previous = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+            locs = locs + self.coupling * previous.unsqueeze(1)
+        log_mass = discretized_logistic_log_mass(x.unsqueeze(1), locs, self.log_scales)
         return torch.logsumexp(F.log_softmax(self.logits, dim=1) + log_mass, dim=1)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,9 @@ LIKELIHOODS: dict[str, Builder] = {
     "gaussian": _gaussian,
     "logistic": lambda c: DiscretizedLogisticLikelihood(),
     "logistic-mixture": lambda c: DiscretizedLogisticMixtureLikelihood(c.mixtures),
+    "logistic-mixture-coupled": lambda c: DiscretizedLogisticMixtureLikelihood(
+        c.mixtures, coupled=True
+    ),
 }
 PRIORS: dict[str, Builder] = {
     "standard-normal": lambda c: StandardNormal(c.latent_dim),
