@@ -203,9 +203,9 @@ class DiscretizedLogisticMixture:
     With `coupling` (B, K, C, H, W, values in [-1, 1]) the channels of a pixel are modelled in
     order, each given the one before it, after PixelCNN++ (Salimans et al. 2017, where B also
     depends on R): component k of channel c > 0 has location
-    means[k, c] + coupling[k, c] * x[c - 1] (coupling[:, 0] is unused). Each channel's conditional sums to one over its 256 values, so the pixel's joint
-    does too. The locations are stored as `locs`. With K = 1 and no coupling it equals
-    DiscretizedLogistic.
+    means[k, c] + coupling[k, c] * x[c - 1] (coupling[:, 0] is unused). Each channel's
+    conditional sums to one over its 256 values, so the pixel's joint does too. The locations
+    are stored as `locs`. With K = 1 and no coupling it equals DiscretizedLogistic.
     """
 
     def __init__(
