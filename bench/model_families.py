@@ -87,6 +87,13 @@ CIFAR: dict[str, dict[str, Any]] = {
         "latent_dim": 1024,
         "likelihood": "logistic-mixture-coupled",
     },
+    # Ablation: the conv VAE with only the likelihood changed, to split the best model's lead.
+    "coupled conv VAE (64-128-256, Z=128)": {
+        "model": "conv",
+        "channels": (64, 128, 256),
+        "latent_dim": 128,
+        "likelihood": "logistic-mixture-coupled",
+    },
 }
 
 
