@@ -200,6 +200,9 @@ def test_bad_combinations_are_one_line_errors(idx_folder, tmp_path):
         train(str(idx_folder), out=tmp_path / "c", patience=2, val_fraction=0, progress=False)
     with pytest.raises(VaekitError, match="labels"):
         train(np.zeros((20, 8, 8), np.uint8), out=tmp_path / "d", conditional=True, progress=False)
+    with pytest.raises(VaekitError, match="free-bits"):
+        train(str(idx_folder), out=tmp_path / "e", prior="mog", free_bits=0.5, progress=False)
+    assert not (tmp_path / "e").exists()  # refused before anything was trained or kept
 
 
 def test_coupled_mixture_on_color_images(tmp_path):

@@ -261,6 +261,11 @@ def train(
         write_config(path, config)
         torch.manual_seed(seed)
         vae = build_vae(model_config, given).to(dev)
+        if train_config.free_bits > 0 and not vae.has_kl_per_dim:
+            raise VaekitError(
+                "--free-bits needs a prior with a closed-form KL per dimension "
+                "(the standard-normal prior, or --model hvae)"
+            )
         state = make_state(vae, train_config)
         return _train_and_finish(
             path, config, dataset, train_set, val_set, state, progress, callbacks

@@ -105,6 +105,10 @@ class HierarchicalVAE(VAE):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         return self.likelihood(self.decoder(z[:, : self.z]))
 
+    @property
+    def has_kl_per_dim(self) -> bool:
+        return True  # each layer's KL is in closed form given the samples above it
+
     def terms(
         self,
         x: torch.Tensor,

@@ -124,6 +124,11 @@ class VAE(nn.Module):
     def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
         return self.encode(u)
 
+    @property
+    def has_kl_per_dim(self) -> bool:
+        """Whether `terms` gives a closed-form KL per latent dimension (free bits need it)."""
+        return self.prior.gaussian
+
     def terms(
         self,
         x: torch.Tensor,
@@ -143,7 +148,7 @@ class VAE(nn.Module):
         log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
         log_pz = self.prior.log_prob(z, self._prior_encoder).view(b, n)
         kl_dims = None
-        if self.prior.gaussian:
+        if self.has_kl_per_dim:
             kl_dims = qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
         return Terms(log_px, log_pz, log_qz, kl_dims)
 
