@@ -30,7 +30,7 @@ def run(tmp_path_factory):
 
 def test_train_on_an_array_returns_a_run(run):
     assert run.path.is_dir()
-    assert len(run.history) == 2 and set(run.test) == {"loss", "rec", "kl"}
+    assert len(run.history) == 2 and set(run.test) == {"loss", "neg_elbo", "rec", "kl"}
     assert run.config["data"]["source"] == "array"
     assert run.config["data"]["test_carved"] == {"fraction": 0.1, "seed": 0}
     assert run.config["data"]["num_train"] + run.config["data"]["num_val"] == 108
@@ -69,7 +69,7 @@ def test_loaded_model_matches_the_trained_one(run):
 def test_metrics_file_matches_the_history(run):
     lines = [json.loads(s) for s in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert lines[:-1] == run.history
-    assert lines[-1] == {"final": True, "test": run.test}
+    assert lines[-1] == {"final": True, "loss_is": "neg_elbo", "test": run.test}
 
 
 def test_bad_inputs(run, tmp_path):

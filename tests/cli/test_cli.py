@@ -56,12 +56,12 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
     lines = [json.loads(s) for s in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2
     epoch, final = lines
-    assert set(epoch) == {"epoch", "time_s", "train", "val"} and epoch["epoch"] == 1
+    assert set(epoch) == {"epoch", "time_s", "loss_is", "train", "val"} and epoch["epoch"] == 1
     for split in ("train", "val"):
-        assert set(epoch[split]) == {"loss", "rec", "kl"}
+        assert set(epoch[split]) == {"loss", "neg_elbo", "rec", "kl"}
         assert epoch[split]["loss"] == pytest.approx(epoch[split]["rec"] + epoch[split]["kl"])
-    assert set(final) == {"final", "test"} and final["final"] is True
-    assert set(final["test"]) == {"loss", "rec", "kl"}
+    assert set(final) == {"final", "loss_is", "test"} and final["final"] is True
+    assert set(final["test"]) == {"loss", "neg_elbo", "rec", "kl"}
 
     samples = Image.open(digits_run / "samples.png")
     assert samples.mode == "L" and samples.size[0] > 8 * 8
@@ -94,7 +94,7 @@ def test_val_fraction_zero_has_no_val(tmp_path: Path, idx_folder: Path):
     )
     assert code == 0
     lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [set(line) for line in lines[:2]] == [{"epoch", "time_s", "train"}] * 2
+    assert [set(line) for line in lines[:2]] == [{"epoch", "time_s", "loss_is", "train"}] * 2
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["likelihood"] == "gaussian" and config["model"]["gaussian_std"] == 0.2
     assert config["model"]["hidden_dims"] == [16]

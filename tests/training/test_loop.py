@@ -24,7 +24,7 @@ def test_loss_decreases_on_a_tiny_dataset(tmp_path, family):
     assert len(history) == 15
     assert history[-1]["train"]["loss"] < 0.8 * history[0]["train"]["loss"]
     assert mean_loss(model, ds.test, 16)["loss"] < 0.8 * before
-    assert set(history[0]) == {"epoch", "time_s", "train", "val"}
+    assert set(history[0]) == {"epoch", "time_s", "loss_is", "train", "val"}
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -62,6 +62,7 @@ from vaekit.training.loop import (
     LoopState,
     best_epoch,
     fit,
+    loss_name,
     make_state,
     mean_loss,
 )
@@ -297,7 +298,7 @@ def _train_and_finish(
     callbacks.extend(extra_callbacks)
     history = fit(state.model, train_set, val_set, train_config, callbacks, state)
     device = next(state.model.parameters()).device
-    final: dict[str, Any] = {"final": True}
+    final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
     if keep_best:
         # Early stopping: test (and keep) the best validation epoch's weights.
         state.model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
@@ -332,5 +333,6 @@ def write_pictures(
     save_grid(model.sample(64, seed=seed, label=label), pictures["samples"], ncols=8)
     inputs, outputs = reconstruct_first(model, test, 32)
     save_grid(pairs_grid(inputs, outputs), pictures["reconstructions"], ncols=8)
-    save_curves(history, pictures["curves"], title=f"{model.config.family} VAE")
+    given = ", conditional on the label" if model.num_classes else ""
+    save_curves(history, pictures["curves"], title=f"{model.config.family} VAE{given}")
     return pictures

@@ -12,8 +12,10 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
   config.json        the full resolved config: data, model, training, versions, data checksum
   model.safetensors  the weights (saved after every epoch)
   checkpoint/        the full training state after the last finished epoch, for --resume
-  metrics.jsonl      one line per epoch: train and validation -ELBO, reconstruction and KL
-                     (nats per example), then a final line with the test split's numbers
+  metrics.jsonl      one line per epoch: train and validation neg_elbo (-ELBO = rec + kl),
+                     rec and kl in nats per example (with --iw-train K also neg_iwae, the
+                     -IWAE_K bound); "loss" is the one minimized, and "loss_is" names it;
+                     then a final line with the test split's numbers
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
@@ -109,12 +111,20 @@ def print_summary(result) -> None:
     last = result.history[-1]
     seconds = sum(r["time_s"] for r in result.history)
     print(f"trained {len(result.history)} epochs in {seconds:.0f} s")
+    k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
+            iwae = f"  -IWAE(K={k}) {terms['neg_iwae']:9.2f}" if k else ""
             print(
-                f"  {split:<5} -ELBO {terms['loss']:9.2f}  rec {terms['rec']:9.2f}  "
-                f"kl {terms['kl']:7.2f}  (nats per example)"
+                f"  {split:<5} -ELBO {terms['neg_elbo']:9.2f}  rec {terms['rec']:9.2f}  "
+                f"kl {terms['kl']:7.2f}{iwae}"
             )
+    units = "nats per example"
+    if result.model.num_classes:
+        units += ", conditional on the label: -log p(x|y) bounds"
+    if k:
+        units += f"; training minimized -IWAE(K={k})"
+    print(f"  ({units})")
     print(f"run directory: {result.path}")
     for name, path in result.pictures.items():
         print(f"  {name:<16} {path}")

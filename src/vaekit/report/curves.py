@@ -9,19 +9,27 @@ from vaekit.files import atomic_write
 
 
 def save_curves(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
-    """Plot train (and validation) -ELBO per epoch to a PNG."""
+    """Plot train (and validation) -ELBO per epoch to a PNG, and -IWAE_K beside it for a run
+    trained on the importance-weighted bound (records of schema 1 runs hold only "loss",
+    which was -ELBO or, with --iw-train, -IWAE_K)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     epochs = [r["epoch"] for r in history]
+    k = history[0]["train"].get("iwae_k") if history else None
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    ax.plot(epochs, [r["train"]["loss"] for r in history], "o-", label="train")
-    if history and "val" in history[0]:
-        ax.plot(epochs, [r["val"]["loss"] for r in history], "s-", label="validation")
+    for split, marker, label in (("train", "o", "train"), ("val", "s", "validation")):
+        if not history or split not in history[0]:
+            continue
+        neg_elbo = [r[split].get("neg_elbo", r[split]["loss"]) for r in history]
+        ax.plot(epochs, neg_elbo, f"{marker}-", label=f"{label} -ELBO")
+        if k:
+            iwae = [r[split]["neg_iwae"] for r in history]
+            ax.plot(epochs, iwae, f"{marker}--", label=f"{label} -IWAE (K={k}), minimized")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("-ELBO (nats per example)")
+    ax.set_ylabel("nats per example (lower is better)")
     ax.set_title(title or "training curves")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -27,17 +27,15 @@ from vaekit.data.batches import (
     step_generator,
 )
 from vaekit.errors import VaekitError
+from vaekit.evaluation.iwae import importance_terms
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 
-TERMS = ("loss", "rec", "kl")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 # --lr-schedule plateau: halve the learning rate after this many epochs without a better
 # validation loss.
 PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
-# Evaluation passes draw their samples from generators keyed apart from training's.
-EVAL_SEED_OFFSET = 1_000_003
 
 
 def _fused(
@@ -268,15 +266,16 @@ def _train_epoch(
         state.step += 1
         for cb in callbacks:
             cb.on_step(state.step, epoch, loss.detach())
-    terms = (sums / len(train)).tolist()
-    if not math.isfinite(terms[0]):
+    bound, rec, kl = (sums / len(train)).tolist()
+    if not math.isfinite(bound):
         raise VaekitError(
-            f"the loss became {terms[0]} in epoch {epoch}: try a lower learning rate (--lr)"
+            f"the loss became {bound} in epoch {epoch}: try a lower learning rate (--lr)"
         )
     record: dict[str, Any] = {
         "epoch": epoch,
         "time_s": round(time.perf_counter() - start, 3),
-        "train": {**dict(zip(TERMS, terms, strict=True)), **layers.result(len(train))},
+        "loss_is": loss_name(config.iw_train),
+        "train": {**split_terms(bound, rec, kl, config.iw_train), **layers.result(len(train))},
     }
     if config.lr_schedule != "constant":
         record["lr"] = lr
@@ -300,14 +299,13 @@ def mean_loss(
     seed: int = 0,
     binarize: bool = False,
     iw_samples: int = 1,
-) -> dict[str, float]:
-    """Mean per-example -ELBO terms over `data` (one posterior sample each), in eval mode.
-    With iw_samples K > 1, "loss" is the negative importance-weighted bound instead, the
-    quantity a model trained with --iw-train K optimizes (and early stopping watches).
+) -> dict[str, Any]:
+    """The mean per-example terms over `data`, in eval mode: see `split_terms` for the keys.
 
-    With `binarize`, the data is binarized once with `seed` (the draw `vaekit eval --seed`
-    scores). Batch i draws its posterior samples from a generator keyed by (seed, i): the
-    result depends only on the model, data, seed and batch size.
+    The estimator is `vaekit eval`'s (vaekit.models.bounds): example i's posterior samples
+    come from generators keyed by (seed, i), so the numbers depend only on the model, the data
+    and the seed (not the batch size), and `vaekit eval --seed S --iw-samples K` gives the
+    same -ELBO and -IWAE. With `binarize`, the data is binarized once with `seed`, as eval does.
     """
     if binarize:
         data = binarize_once(data, seed)
@@ -315,18 +313,40 @@ def mean_loss(
     model.eval()
     device = next(model.parameters()).device
     labels = _labels_for(model, data)
-    layers = _LayerKL(model)
     sums = torch.zeros(3, device=device)
-    for i, index in enumerate(batch_indices(len(data), batch_size, shuffle=False)):
-        generator = step_generator(seed + EVAL_SEED_OFFSET, i, device)
+    kl_dims: torch.Tensor | None = None
+    for index in batch_indices(len(data), batch_size, shuffle=False):
         x = data.scaled(index.to(data.storage.device)).to(device)
         y = labels[index.to(labels.device)].to(device) if labels is not None else None
-        out = model.loss(x, generator, y=y, objective=Objective(iw_samples=iw_samples))
-        sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()])
-        layers.add(out)
+        t = importance_terms(model, x, index, iw_samples, seed, y=y)
+        sums += torch.stack([-t.log_likelihood.sum(), t.rec.sum(), t.kl.sum()])
+        if t.kl_per_dim is not None:
+            batch = t.kl_per_dim.sum(0)
+            kl_dims = batch if kl_dims is None else kl_dims + batch
     model.train(was_training)
-    terms = dict(zip(TERMS, (sums / len(data)).tolist(), strict=True))
-    return {**terms, **layers.result(len(data))}
+    bound, rec, kl = (sums / len(data)).tolist()
+    out = split_terms(bound, rec, kl, iw_samples)
+    if kl_dims is not None and len(model.layer_sizes) > 1:
+        out["kl_layers"] = [float(t.sum()) / len(data) for t in kl_dims.split(model.layer_sizes)]
+    return out
+
+
+def split_terms(bound: float, rec: float, kl: float, iw_samples: int) -> dict[str, Any]:
+    """One split's numbers as metrics.jsonl names them, nats per example: neg_elbo = rec + kl
+    (-ELBO); with K > 1 importance samples also neg_iwae (-IWAE_K, Burda et al. 2016) and
+    iwae_k; and loss, the one of them that training minimizes and early stopping watches.
+    `bound` is the negative importance-weighted bound, used only with K > 1 (at K = 1 the
+    ELBO is rec + kl, with the KL in closed form where the prior gives it)."""
+    neg_elbo = rec + kl
+    terms: dict[str, Any] = {"loss": neg_elbo, "neg_elbo": neg_elbo, "rec": rec, "kl": kl}
+    if iw_samples > 1:
+        terms.update(loss=bound, neg_iwae=bound, iwae_k=iw_samples)
+    return terms
+
+
+def loss_name(iw_samples: int) -> str:
+    """What metrics.jsonl's "loss" holds: "neg_elbo", or "neg_iwae" with K > 1 samples."""
+    return "neg_iwae" if iw_samples > 1 else "neg_elbo"
 
 
 class _LayerKL:
