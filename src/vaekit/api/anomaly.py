@@ -18,8 +18,8 @@ from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import posterior_means
 from vaekit.files import write_json
+from vaekit.models.posterior import posterior_moments_of
 
 ANOMALY_FILE = "anomaly.json"
 
@@ -62,7 +62,7 @@ class AnomalyDetector:
             val, split = dataset.test, "test"  # a run without validation data
         if self.score == "latent":
             part = _at_most(train, max_examples, self.seed)
-            self.latent_gaussian = fit_gaussian(posterior_means(self.model.vae, part))
+            self.latent_gaussian = fit_gaussian(posterior_moments_of(self.model.vae, part)[0])
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         self.threshold_ = float(np.quantile(scores, self.quantile))

@@ -19,8 +19,9 @@ from vaekit.api.run import reopen_dataset, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae, posterior_means
+from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
+from vaekit.models.posterior import posterior_moments_of
 
 SPLITS = ("test", "val", "train")
 
@@ -109,5 +110,5 @@ def _probe(
 ) -> dict[str, Any]:
     if len(train) > limit:
         train = train.subset(seeded_subset(len(train), limit, seed))
-    features = posterior_means(model.vae, train)
+    features = posterior_moments_of(model.vae, train)[0]
     return probe_accuracy(features, train.labels, means, test.labels)

@@ -95,7 +95,9 @@ class Model:
     @torch.no_grad()
     def encode(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> DiagonalGaussian:
         """q(z|x) for images x (and their labels, for a conditional model); `.mean` and `.std`
-        are (B, Z)."""
+        are (B, Z). For a hierarchical model, a diagonal Gaussian with the posterior's mean
+        and standard deviation (the posterior itself couples the layers: draw from it with
+        `posterior_sample`)."""
         x = self.prepare(x)
         qz = self.vae.encode(x, self.labels(labels, len(x)))
         return DiagonalGaussian(qz.mean.cpu(), qz.logvar.cpu())
@@ -125,10 +127,28 @@ class Model:
         y = self.labels(label, n)
         return generate.sample(self.vae, n, generator, temperature, y).cpu()
 
+    @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
         """Reconstructions (B, C, H, W) in [0, 1] through the posterior mean."""
         x = self.prepare(x)
-        return generate.reconstruct(self.vae, x, self.labels(labels, len(x))).cpu()
+        return self.vae.reconstruct(x, self.labels(labels, len(x))).cpu()
+
+    @torch.no_grad()
+    def posterior_mean(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
+        """E_q[z|x] for images x: (B, Z)."""
+        x = self.prepare(x)
+        return self.vae.posterior_mean(x, self.labels(labels, len(x))).cpu()
+
+    @torch.no_grad()
+    def posterior_sample(
+        self, x: np.ndarray | torch.Tensor, n: int = 1, seed: int = 0, labels: Any = None
+    ) -> torch.Tensor:
+        """n draws z ~ q(z|x) for each image, seeded: (B, n, Z)."""
+        if n < 1:
+            raise VaekitError(f"the number of posterior samples must be at least 1, got {n}")
+        x = self.prepare(x)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        return self.vae.posterior_sample(x, self.labels(labels, len(x)), n, generator).cpu()
 
     @torch.no_grad()
     def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0, labels: Any = None) -> LossOutput:
