@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-import vaekit
 from vaekit.api.model import Model, load, resolve_device
 from vaekit.api.run import reopen_dataset, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
@@ -22,6 +21,7 @@ from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.version import __version__
 
 SPLITS = ("test", "val", "train")
 
@@ -76,7 +76,7 @@ def evaluate(
         raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
 
     report: dict[str, Any] = {
-        "vaekit_version": vaekit.__version__,
+        "vaekit_version": __version__,
         "data": dataset.info["name"],
         "split": split,
         "split_size": len(chosen),

@@ -21,7 +21,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-import vaekit
 from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import config_hash
 from vaekit.api.run import (
@@ -57,6 +56,7 @@ from vaekit.training.loop import (
     make_state,
     mean_loss,
 )
+from vaekit.version import __version__
 
 
 @dataclass
@@ -251,7 +251,7 @@ def train(
 
     path = create_run_dir(out if out is not None else default_out(data, model), overwrite)
     config = {
-        "vaekit_version": vaekit.__version__,
+        "vaekit_version": __version__,
         "torch_version": torch.__version__,
         "model": to_dict(model_config),
         "data": {**dataset.info, "num_train": len(train_set), "num_val": len(val_set or [])},
