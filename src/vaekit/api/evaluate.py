@@ -77,6 +77,7 @@ def evaluate(
 
     report: dict[str, Any] = {
         "vaekit_version": __version__,
+        "weights_sha256": model.weights_sha256,
         "data": dataset.info["name"],
         "split": split,
         "split_size": len(chosen),

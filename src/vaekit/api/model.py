@@ -17,18 +17,34 @@ from vaekit.data.batches import ImageSet, scale
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
-from vaekit.models.io import load_model
+from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
 
 
 class Model:
     """A trained VAE: encode, decode, sample, reconstruct and score images."""
 
-    def __init__(self, vae: VAE, config: ModelConfig, run_config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        vae: VAE,
+        config: ModelConfig,
+        run_config: dict[str, Any],
+        weights_sha256: str | None = None,
+    ) -> None:
         self.vae = vae.eval()
         self.config = config
         self.run_config = run_config
         self.max_value = float(run_config.get("data", {}).get("max_value", 255))
+        self._weights_sha256 = weights_sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        """Which weights these are: the sha256 (hex) of the model.safetensors they were loaded
+        from, or, for a model built in memory (a run just trained), of the file they save as,
+        computed once on first use."""
+        if self._weights_sha256 is None:
+            self._weights_sha256 = state_sha256(self.vae)
+        return self._weights_sha256
 
     @property
     def device(self) -> torch.device:
@@ -198,4 +214,4 @@ def resolve_device(device: str) -> torch.device:
 def load(rundir: str | Path, device: str = "cpu") -> Model:
     """Load the model of a run directory (config.json + model.safetensors)."""
     vae, config, run_config = load_model(rundir, device)
-    return Model(vae, config, run_config)
+    return Model(vae, config, run_config, weights_sha256(rundir))
