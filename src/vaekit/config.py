@@ -16,8 +16,12 @@ from vaekit.errors import VaekitError
 T = TypeVar("T")
 
 
-def from_dict(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass `cls` from `values`, checking every key and type."""
+def from_dict(
+    cls: type[T], values: dict[str, Any], where: str = "config", complete: bool = False
+) -> T:
+    """Build dataclass `cls` from `values`, checking every key and type; with `complete`,
+    every field must be given (a file vaekit wrote holds them all: a missing one is damage or
+    an older schema to migrate, never a default to fill in)."""
     if not isinstance(values, dict):
         raise VaekitError(f"{where}: expected a table of keys, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -25,6 +29,9 @@ def from_dict(cls: type[T], values: dict[str, Any], where: str = "config") -> T:
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise VaekitError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(fields)})")
+    missing = sorted(set(fields) - set(values)) if complete else []
+    if missing:
+        raise VaekitError(f"{where}: missing key {missing[0]!r}")
     kwargs = {}
     for name, value in values.items():
         kwargs[name] = _coerce(value, hints[name], f"{where}.{name}")

@@ -1,22 +1,118 @@
-"""Config files: keys mirror the options, flags win, mistakes name the key."""
+"""Options: each is declared once, and the command's flags, TOML keys, vaekit.train's keywords,
+config.json and the resume rule all follow from that declaration."""
 
+import dataclasses
 import inspect
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import vaekit
+import vaekit
+from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_npz
-from vaekit.api.options import DEFAULTS, OPTION_NAMES, read_options_file
+from vaekit.api.options import (
+    check_resume_options,
+    options_from_config,
+    read_options_file,
+    resolve_options,
+)
 from vaekit.api.train import train
 from vaekit.errors import VaekitError
+from vaekit.models.factory import ModelConfig
+from vaekit.options import Flag, Float, Int, Option, Source, Text, Widths
+from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.training.loop import TrainConfig
 
 
-def test_options_and_train_share_their_defaults():
-    params = inspect.signature(train).parameters
-    for name in OPTION_NAMES:
-        assert params[name].default == getattr(DEFAULTS, name), name
+def example(option: Option):
+    """A valid value of the option other than its default."""
+    kind = option.kind
+    if option.choices:
+        return option.choices[-1]
+    if isinstance(kind, Flag):
+        return not option.default
+    if isinstance(kind, Widths):
+        return (3, 5)
+    if isinstance(kind, Int):
+        return max(kind.least, 1) + 2
+    if isinstance(kind, Float):
+        return 0.5
+    if isinstance(kind, Source):
+        return "digits"
+    if isinstance(kind, Text):
+        return "gaussian:0.1" if option.name == "train_noise" else "some-text"
+    raise AssertionError(f"no example for {option.name}")
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return json.dumps(value)
+
+
+def help_text(capsys) -> str:
+    """The help with all whitespace removed (argparse wraps lines, also at hyphens)."""
+    assert cli("train", "--help") == 0
+    return "".join(capsys.readouterr().out.split())
+
+
+def test_every_declared_option_is_a_flag_a_toml_key_and_a_keyword(tmp_path: Path, capsys):
+    text = help_text(capsys)
+    params = inspect.signature(vaekit.train).parameters
+    for option in TRAIN_OPTIONS:
+        assert option.flag in text, option.name
+        if option.show_default:
+            shown = "".join(option.help_text().split())
+            assert shown in text, option.name  # the help states the declared default
+        assert params[option.name].default == option.default, option.name
+        value = example(option)
+        for key in (option.name, option.name.replace("_", "-")):
+            path = tmp_path / "c.toml"
+            path.write_text(f"{key} = {toml_value(value)}\n")
+            assert read_options_file(path) == {option.name: value}, key
+        assert resolve_options({option.name: value})[option.name] == value
+
+
+def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
+    model = {o.config_key: o for o in TRAIN_OPTIONS.in_section("model")}
+    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    assert set(fields) - set(model) == {"shape", "num_classes", "custom"}
+    for key, option in model.items():
+        assert fields[key].default == option.default, key
+    training = {o.name: o for o in TRAIN_OPTIONS.in_section("training")}
+    for field in dataclasses.fields(TrainConfig):
+        assert field.default == training[field.name].default, field.name
+    assert set(training) - {f.name for f in dataclasses.fields(TrainConfig)} == {"device"}
+
+
+def test_a_new_option_is_one_declaration(tmp_path: Path, monkeypatch, capsys):
+    """A made-up option, declared and nothing else: it is a flag with its default in the help,
+    a TOML key, a keyword of vaekit.train, recorded in config.json, and held on --resume."""
+    made_up = Option("made_up", Int(least=1), 3, "a made-up option", "training", "training")
+    monkeypatch.setitem(TRAIN_OPTIONS.options, "made_up", made_up)
+    assert "--made-upMADE_UPamade-upoption(default:3)" in help_text(capsys)
+    config = tmp_path / "c.toml"
+    config.write_text("made-up = 5\n")
+    assert read_options_file(config) == {"made_up": 5}
+
+    data = write_npz(tmp_path / "d.npz", n=60, size=8)
+    tiny = dict(model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1, progress=False)
+    run = train(data, out=tmp_path / "a", made_up=7, **tiny)
+    assert run.config["training"]["made_up"] == 7
+    assert json.loads((run.path / "config.json").read_text())["training"]["made_up"] == 7
+    assert options_from_config(run.config)["made_up"] == 7
+    with pytest.raises(VaekitError, match="--made-up 8 differs from the run's 7"):
+        check_resume_options(run.config, {"made_up": 8})
+    flags = ["--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2", "--epochs", "1"]
+    assert cli("train", "--data", data, *flags, "--made-up", "9", "--out", tmp_path / "b") == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["made_up"] == 9
+    assert vaekit.resume(tmp_path / "b", epochs=2, progress=False).history[-1]["epoch"] == 2
+    with pytest.raises(VaekitError, match="--made-up: expected a positive integer, got 0"):
+        train(data, made_up=0, **tiny)
 
 
 def test_read_options_file(tmp_path: Path):
@@ -33,19 +129,39 @@ def test_read_options_file(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("latent-dims = 8", "unknown key 'latent_dims'"),
-        ('latent-dim = "8"', "latent_dim: expected int, got '8'"),
-        ("hidden-dims = 400", "hidden_dims: expected a list"),
-        ('binarize = "yes"', "binarize: expected bool"),
+        ("latent-dims = 8", "unknown option 'latent_dims' (did you mean 'latent_dim'?)"),
+        ('latent-dim = "8"', "latent_dim: expected an integer, got '8'"),
+        ("hidden-dims = 400", "hidden_dims: expected a list of widths"),
+        ('binarize = "yes"', "binarize: expected true or false"),
+        ('likelihood = "poisson"', "likelihood: expected one of bernoulli, gaussian"),
+        ("lr = -1", "lr: expected a positive number, got -1"),
+        ("val-fraction = 1.5", "val_fraction: expected a number in [0, 1), got 1.5"),
         ("epochs = [", "not valid TOML"),
     ],
 )
 def test_bad_option_files_name_the_key(tmp_path: Path, text, message):
     path = tmp_path / "c.toml"
     path.write_text(text)
-    with pytest.raises(VaekitError, match=message.replace("[", r"\[")) as info:
+    with pytest.raises(VaekitError, match=re.escape(message)) as info:
         read_options_file(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"latent_dims": 8}, "unknown option 'latent_dims' (did you mean 'latent_dim'?)"),
+        ({"epochs": 0}, "--epochs: expected a positive integer, got 0"),
+        ({"model": "transformer"}, "--model: expected one of mlp, conv, resnet, hvae"),
+        ({"hidden_dims": 400}, "--hidden-dims: expected a list of widths, got 400"),
+        ({"beta": float("nan")}, "--beta: expected a number >= 0, got nan"),
+        ({"patience": 1.5}, "--patience: expected an integer, got 1.5"),
+    ],
+)
+def test_bad_keywords_of_train_are_checked_before_any_work(tmp_path: Path, given, message):
+    with pytest.raises(VaekitError, match=re.escape(message)):
+        train(tmp_path / "no-such-data", out=tmp_path / "run", **given)
+    assert not (tmp_path / "run").exists()
 
 
 def test_command_line_flags_win_over_the_file(tmp_path: Path):
@@ -56,18 +172,20 @@ def test_command_line_flags_win_over_the_file(tmp_path: Path):
         'epochs = 3\noptimizer = "sgd"\nlr = 0.01\nbinarize = true\n'
     )
     out = tmp_path / "run"
-    assert vaekit("train", "--config", config, "--epochs", "1", "--out", out, "--quiet") == 0
+    assert cli("train", "--config", config, "--epochs", "1", "--out", out, "--quiet") == 0
     recorded = json.loads((out / "config.json").read_text())
     assert recorded["model"]["hidden_dims"] == [12] and recorded["model"]["latent_dim"] == 5
     assert recorded["training"]["epochs"] == 1  # the flag won
     assert recorded["training"]["optimizer"] == "sgd" and recorded["training"]["binarize"]
 
 
-def test_a_bad_config_file_is_a_one_line_error(tmp_path: Path, capsys):
+def test_a_bad_config_file_or_flag_is_a_one_line_error(tmp_path: Path, capsys):
     config = tmp_path / "c.toml"
     config.write_text("learning-rate = 0.1\n")
-    assert vaekit("train", "--config", config) == 1
+    assert cli("train", "--config", config) == 1
     err = capsys.readouterr().err
-    assert "unknown key 'learning_rate'" in err and len(err.strip().splitlines()) == 1
-    assert vaekit("train", "--config", tmp_path / "none.toml") == 1
+    assert "unknown option 'learning_rate'" in err and len(err.strip().splitlines()) == 1
+    assert cli("train", "--config", tmp_path / "none.toml") == 1
     assert "config file not found" in capsys.readouterr().err
+    assert cli("train", "--hidden-dims", "32,x") == 2
+    assert "expected comma-separated integers like 32,64, got '32,x'" in capsys.readouterr().err

@@ -107,5 +107,5 @@ def test_optimizers(tmp_path):
     ):
         _, model = _setup(tmp_path)
         assert type(make_state(model, TrainConfig(optimizer=name)).optimizer) is cls
-    with pytest.raises(VaekitError, match="unknown optimizer"):
+    with pytest.raises(VaekitError, match="--optimizer: expected one of adam, adamw, sgd"):
         TrainConfig(optimizer="lbfgs").validate()

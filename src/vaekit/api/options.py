@@ -1,8 +1,9 @@
-"""The options of `vaekit train`, as one flat typed record that a TOML file can hold.
+"""The training options as they travel: from a TOML file or keyword arguments, into the model
+and training configs, into config.json and back out of it for --resume.
 
-Keys mirror the command-line options (`latent-dim` or `latent_dim`). `vaekit train --config
-FILE.toml` reads them; flags on the command line win. An unknown key or a wrongly typed value is
-a one-line error naming the key.
+Everything here is derived from the declarations in vaekit.train_options: the keys a TOML file
+may set (either spelling, latent-dim or latent_dim), the checks of `vaekit.train`'s keywords,
+where config.json records each option, and which may differ when a run is resumed.
 """
 
 from __future__ import annotations
@@ -11,61 +12,22 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vaekit.config import from_dict
 from vaekit.errors import VaekitError
+from vaekit.models.factory import ModelConfig
+from vaekit.options import normalize_keys
+from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
+from vaekit.training.loop import TrainConfig
 
-
-@dataclass(frozen=True)
-class TrainOptions:
-    data: str = "fashion-mnist"
-    image_size: int | None = None
-    color: str = "auto"
-    crop: str = "center"
-    model: str = "conv"
-    latent_dim: int = 20
-    hidden_dims: tuple[int, ...] = (400,)
-    channels: tuple[int, ...] = (32, 64)
-    depth: int = 2
-    layers: int = 2
-    likelihood: str = "bernoulli"
-    gaussian_std: float = 0.1
-    gaussian_variance: str = "fixed"
-    mixtures: int = 5
-    prior: str = "standard-normal"
-    prior_components: int = 10
-    conditional: bool = False
-    binarize: bool = False
-    train_noise: str | None = None
-    beta: float = 1.0
-    kl_warmup: int = 0
-    free_bits: float = 0.0
-    iw_train: int = 1
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
-    clip_grad: float | None = None
-    patience: int | None = None
-    optimizer: str = "adam"
-    seed: int = 0
-    val_fraction: float = 0.1
-    device: str = "auto"
-    out: str | None = None
-
-
-DEFAULTS = TrainOptions()
-OPTION_NAMES = tuple(f.name for f in dataclasses.fields(TrainOptions))
-# Options that may differ when a run is resumed: how long, where it runs, and where its data
-# is now (the data itself must have the recorded checksum).
-RESUMABLE = frozenset({"epochs", "device", "out", "data"})
+# Recorded in config.json, but not as an option of its own: the model's num_classes says
+# whether it is conditional; the training section's device is where it last ran.
+DERIVED_KEYS = {"model": ("shape", "num_classes", "custom"), "training": ("device",)}
 
 
 def read_options_file(path: str | Path) -> dict[str, Any]:
-    """The options set in a TOML file, checked against TrainOptions (only the keys it sets)."""
+    """The options a TOML file sets, each checked against its declaration."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -73,82 +35,109 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
         raise VaekitError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise VaekitError(f"{path}: not valid TOML ({err})") from None
-    values = {key.replace("-", "_"): value for key, value in raw.items()}
-    checked = from_dict(TrainOptions, values, str(path))
-    return {key: getattr(checked, key) for key in values}
+    return TRAIN_OPTIONS.check(normalize_keys(raw), str(path), spell="key")
+
+
+def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
+    """Every option: the given ones checked, the rest at their defaults."""
+    return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
+
+
+def build_configs(
+    options: dict[str, Any],
+    shape: tuple[int, ...],
+    num_classes: int = 0,
+    custom: dict[str, Any] | None = None,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training configs for a full set of options (the one place they are
+    built): each takes the options named like its fields."""
+    model_values = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("model")}
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model_config = ModelConfig(
+        shape=tuple(shape),
+        num_classes=num_classes,
+        custom=custom or {},
+        **{k: v for k, v in model_values.items() if k in model_fields},
+    )
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train_config = TrainConfig(**{k: v for k, v in options.items() if k in train_fields})
+    model_config.validate()
+    train_config.validate()
+    return model_config, train_config
+
+
+def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[str, Any]:
+    """config.json's model and training sections, and the data options it records beside the
+    dataset's own description, for a full set of options."""
+    model = {**dataclasses.asdict(model_config)}
+    training = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("training")}
+    data = {
+        o.config_key: options[o.name]
+        for o in TRAIN_OPTIONS.in_section("data")
+        if o.config_key != "name"
+    }
+    for o in TRAIN_OPTIONS.in_section("model"):
+        model.setdefault(o.config_key, options[o.name])
+    return {"model": _json_ready(model), "training": _json_ready(training), "data": data}
 
 
 def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The train options a run directory's config.json records."""
-    model, training, data = config["model"], config["training"], config["data"]
-    return {
-        "data": data["name"],
-        "image_size": data.get("image_size"),
-        "color": data.get("color", "auto"),
-        "crop": data.get("crop", "center"),
-        "model": model["family"],
-        "conditional": model.get("num_classes", 0) > 0,
-        **{
-            k: model.get(k, getattr(DEFAULTS, k))
-            for k in (
-                "latent_dim",
-                "depth",
-                "layers",
-                "likelihood",
-                "gaussian_std",
-                "gaussian_variance",
-                "mixtures",
-                "prior",
-                "prior_components",
-            )
-        },
-        **{k: tuple(model[k]) for k in ("hidden_dims", "channels")},
-        **{
-            k: training.get(k, getattr(DEFAULTS, k))
-            for k in (
-                "binarize",
-                "train_noise",
-                "beta",
-                "kl_warmup",
-                "free_bits",
-                "iw_train",
-                "epochs",
-                "batch_size",
-                "lr",
-                "lr_schedule",
-                "clip_grad",
-                "patience",
-                "optimizer",
-                "seed",
-                "val_fraction",
-                "device",
-            )
-        },
-    }
+    """The options a run directory's config.json records (those it records at all)."""
+    out = {}
+    for option in TRAIN_OPTIONS:
+        if option.section is not None:
+            value = config[option.section][option.config_key]
+            out[option.name] = tuple(value) if isinstance(value, list) else value
+    out["conditional"] = config["model"]["num_classes"] > 0
+    return out
+
+
+def check_section(config: dict[str, Any], section: str, where: str) -> None:
+    """Every key of a config.json section is a declared option (or a derived key) with a value
+    its declaration accepts; none is missing."""
+    values = config.get(section)
+    if not isinstance(values, dict):
+        raise VaekitError(f"{where}: no {section!r} section")
+    declared = {o.config_key: o for o in TRAIN_OPTIONS.in_section(section)}
+    derived = DERIVED_KEYS.get(section, ())
+    if section != "data":  # the data section also describes the dataset itself
+        unknown = sorted(set(values) - set(declared) - set(derived))
+        if unknown:
+            raise VaekitError(f"{where}: {section}: unknown key {unknown[0]!r}")
+    missing = sorted(set(declared) - set(values))
+    if missing:
+        raise VaekitError(f"{where}: {section}: missing key {missing[0]!r}")
+    for key, option in declared.items():
+        try:
+            option.check(tuple(values[key]) if isinstance(values[key], list) else values[key])
+        except ValueError as err:
+            raise VaekitError(f"{where}: {section}.{key}: {err}") from None
 
 
 def check_resume_options(config: dict[str, Any], given: dict[str, Any]) -> None:
-    """On resume only --epochs (and where it runs) may differ from the recorded run."""
+    """On resume only the options declared resumable (--epochs, --device, and --data for data
+    that has moved) may differ from the recorded run."""
     recorded = options_from_config(config)
-    for key, value in given.items():
-        if key in RESUMABLE or key not in recorded:
+    for name, value in given.items():
+        if name not in TRAIN_OPTIONS or TRAIN_OPTIONS[name].resumable or name not in recorded:
             continue
-        same = value == recorded[key]
-        if key == "data" and config["data"].get("source") == "path":
-            same = str(Path(value).expanduser().resolve()) == recorded[key]
-        if not same:
-            flag = "--" + key.replace("_", "-")
+        if value != recorded[name]:
+            free = ", ".join(o.flag for o in TRAIN_OPTIONS if o.resumable and o.name != "out")
             raise VaekitError(
-                f"--resume: {flag} {value!r} differs from the run's {recorded[key]!r}; "
-                "only --epochs may change"
+                f"--resume: {TRAIN_OPTIONS[name].flag} {value!r} differs from the run's "
+                f"{recorded[name]!r}; only {free} may change"
             )
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """A hash of what a checkpoint depends on: the config without epochs, device, versions."""
+    """A hash of what a checkpoint depends on: the config without versions and without the
+    training options that may change on resume (epochs, device)."""
     versions = ("schema_version", "vaekit_version", "torch_version")
+    free = {o.config_key for o in TRAIN_OPTIONS.in_section("training") if o.resumable}
     stable = {k: v for k, v in config.items() if k not in versions}
-    stable["training"] = {
-        k: v for k, v in config["training"].items() if k not in ("epochs", "device")
-    }
+    stable["training"] = {k: v for k, v in config["training"].items() if k not in free}
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+
+
+def _json_ready(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}

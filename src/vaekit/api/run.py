@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from vaekit.api.options import check_section
 from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
@@ -88,9 +90,12 @@ def reopen_dataset(
 
 
 def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
-    """The TrainConfig a run directory's config.json records."""
-    values = {k: v for k, v in run_config["training"].items() if k != "device"}
-    return from_dict(TrainConfig, values, "config.json: training")
+    """The TrainConfig a run directory's config.json records (every key checked against the
+    declared options, none missing)."""
+    check_section(run_config, "training", "config.json")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in run_config["training"].items() if k in names}
+    return from_dict(TrainConfig, values, "config.json: training", complete=True)
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:

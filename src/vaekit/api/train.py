@@ -7,6 +7,7 @@ run = vaekit.resume("runs/digits", epochs=6)   # after a crash, or to train on
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vaekit.api.model import Model, reconstruct_first, resolve_device
-from vaekit.api.options import config_hash
+from vaekit.api.options import build_configs, config_hash, config_sections, resolve_options
 from vaekit.api.run import (
     CURVES_FILE,
     METRICS_FILE,
@@ -34,23 +35,30 @@ from vaekit.api.run import (
     reopen_dataset,
     train_config_from,
 )
-from vaekit.config import from_dict, to_dict
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, open_dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.models.factory import ModelConfig, build_vae, describe_custom
-from vaekit.models.io import WEIGHTS_FILE, read_config, save_weights, write_config
+from vaekit.models.factory import build_vae, describe_custom
+from vaekit.models.io import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    model_config_from,
+    read_config,
+    save_weights,
+    write_config,
+)
+from vaekit.options import describe
 from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
 from vaekit.report.images import pairs_grid, save_grid
+from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from vaekit.training.loop import (
     Callback,
     LoopState,
-    TrainConfig,
     best_epoch,
     fit,
     make_state,
@@ -105,118 +113,46 @@ def default_out(data: Any, model: str) -> Path:
 
 
 def train(
-    data: str | Path | np.ndarray | torch.Tensor = "fashion-mnist",
+    data: str | Path | np.ndarray | torch.Tensor = DEFAULTS["data"],
     *,
-    image_size: int | None = None,
-    color: str = "auto",
-    crop: str = "center",
-    out: str | Path | None = None,
-    model: str = "conv",
-    latent_dim: int = 20,
-    hidden_dims: tuple[int, ...] = (400,),
-    channels: tuple[int, ...] = (32, 64),
-    depth: int = 2,
-    layers: int = 2,
-    likelihood: str = "bernoulli",
-    gaussian_std: float = 0.1,
-    gaussian_variance: str = "fixed",
-    mixtures: int = 5,
-    prior: str = "standard-normal",
-    prior_components: int = 10,
-    conditional: bool = False,
     encoder: nn.Module | None = None,
     decoder: nn.Module | None = None,
     likelihood_module: nn.Module | None = None,
     prior_module: nn.Module | None = None,
-    binarize: bool = False,
-    train_noise: str | None = None,
-    beta: float = 1.0,
-    kl_warmup: int = 0,
-    free_bits: float = 0.0,
-    iw_train: int = 1,
-    epochs: int = 10,
-    batch_size: int = 128,
-    lr: float = 1e-3,
-    lr_schedule: str = "constant",
-    clip_grad: float | None = None,
-    patience: int | None = None,
-    optimizer: str = "adam",
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    device: str = "auto",
     overwrite: bool = False,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    **options: Any,
 ) -> Run:
     """Train a VAE on `data` and write the run directory `out`.
 
     Args:
         data: a registered name (`vaekit data list`), a folder (IDX files, CIFAR-10
-            batches, a prepared dataset, or PNG/JPEG images with subfolders as labels), a
-            .npy/.npz file, or images as an array (N, H, W) or (N, C, H, W), uint8 or float
-            in [0, 1].
-        image_size, color, crop: how a folder's image files are decoded: cropped to their
-            centre square (crop "center") or not ("none") and resized to image_size (None: as
-            they are); "auto", "gray" or "rgb".
-        out: the run directory to create (default runs/<data>-<model>-<time>).
-        model: the encoder/decoder family: "mlp", "conv", "resnet", or "hvae" (a hierarchical
-            VAE with `layers` stochastic layers of `latent_dim` each).
-        latent_dim: Z, the number of latent dimensions.
-        hidden_dims: MLP layer widths; channels: conv/resnet stage widths; depth: residual
-            blocks per resnet stage.
-        likelihood: "bernoulli", "gaussian" (`gaussian_variance` "fixed" at `gaussian_std`,
-            one learned "global" value, or learned per "pixel"), "logistic" or
-            "logistic-mixture" (`mixtures` components), "logistic-mixture-coupled" (each
-            color channel also given the previous one): discretized, for 8-bit images.
-        prior: "standard-normal", "mog" or "vamp", with `prior_components` components.
-        conditional: feed the class label to the encoder and decoder (labelled data only).
+            batches, SVHN .mat files, a prepared dataset, or PNG/JPEG images with subfolders as
+            labels), a .npy/.npz file, or images as an array (N, H, W) or (N, C, H, W), uint8
+            or float in [0, 1].
         encoder, decoder, likelihood_module, prior_module: your own nn.Modules in place of
             the built-in ones (see the README); config.json records their import paths and
             their `vaekit_kwargs` so that `vaekit.load` can rebuild them.
-        binarize: train on a fresh Bernoulli draw of the pixel intensities each batch.
-        train_noise: train a denoising VAE: each batch corrupted ("gaussian:0.3",
-            "saltpepper:0.1", "mask:0.25") on the way in, scored against the clean images.
-        beta, kl_warmup, free_bits, iw_train: the objective: KL weight, steps of linear KL
-            warm-up, minimum KL per latent dimension (nats), importance samples K.
-        lr_schedule: "constant", "cosine" or "plateau"; clip_grad: max gradient norm;
-            patience: stop after this many epochs without a better validation loss and keep
-            the best epoch's weights.
-        optimizer: "adam", "adamw" or "sgd" (momentum 0.9), at learning rate `lr`.
-        val_fraction: share of the training split held out for validation (0: none); a
-            dataset with an official validation split uses that instead.
-        device: "auto" (CUDA when present), "cpu" or "cuda".
+        overwrite: replace `out` if it is a vaekit run directory.
+        progress: show progress bars.
         callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
+        **options: the options of `vaekit train` (listed below, and with their help in
+            `vaekit train --help`), by their Python names: latent_dim=16, hidden_dims=(512,).
 
     Returns:
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
-    train_config = TrainConfig(
-        epochs,
-        batch_size,
-        lr,
-        seed,
-        val_fraction,
-        optimizer=optimizer,
-        binarize=binarize,
-        train_noise=train_noise,
-        beta=beta,
-        kl_warmup=kl_warmup,
-        free_bits=free_bits,
-        iw_train=iw_train,
-        patience=patience,
-        lr_schedule=lr_schedule,
-        clip_grad=clip_grad,
-    )
-    train_config.validate()
+    opts = resolve_options({"data": data, **options})
     _refuse_distributed()
-    dev = resolve_device(device)
+    dev = resolve_device(opts["device"])
     with Bars() as bars:
         dataset = open_dataset(
-            data,
-            seed=seed,
-            image_size=image_size,
-            color=color,
-            crop=crop,
+            opts["data"],
+            seed=opts["seed"],
+            image_size=opts["image_size"],
+            color=opts["color"],
+            crop=opts["crop"],
             progress=bars.update if progress else None,
         )
     given = {
@@ -229,37 +165,29 @@ def train(
         )
         if module is not None
     }
-    model_config = ModelConfig(
-        shape=dataset.shape,
-        family=model,
-        latent_dim=latent_dim,
-        hidden_dims=tuple(hidden_dims),
-        channels=tuple(channels),
-        depth=depth,
-        layers=layers,
-        likelihood=likelihood,
-        gaussian_std=gaussian_std,
-        gaussian_variance=gaussian_variance,
-        mixtures=mixtures,
-        prior=prior,
-        prior_components=prior_components,
-        num_classes=_num_classes(dataset) if conditional else 0,
-        custom={name: describe_custom(m) for name, m in given.items()},
-    )
-    model_config.validate()
-    train_set, val_set = split_validation(dataset, val_fraction, seed)
+    num_classes = _num_classes(dataset) if opts["conditional"] else 0
+    custom = {name: describe_custom(m) for name, m in given.items()}
+    model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom)
+    train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
 
-    path = create_run_dir(out if out is not None else default_out(data, model), overwrite)
+    out = opts["out"] if opts["out"] is not None else default_out(data, model_config.family)
+    path = create_run_dir(out, overwrite)
+    sections = config_sections(opts, model_config)
     config = {
         "vaekit_version": __version__,
         "torch_version": torch.__version__,
-        "model": to_dict(model_config),
-        "data": {**dataset.info, "num_train": len(train_set), "num_val": len(val_set or [])},
-        "training": {**to_dict(train_config), "device": str(dev)},
+        "model": sections["model"],
+        "data": {
+            **sections["data"],
+            **dataset.info,
+            "num_train": len(train_set),
+            "num_val": len(val_set or []),
+        },
+        "training": {**sections["training"], "device": str(dev)},
     }
     try:
         write_config(path, config)
-        torch.manual_seed(seed)
+        torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
         if train_config.free_bits > 0 and not vae.has_kl_per_dim:
             raise VaekitError(
@@ -276,6 +204,23 @@ def train(
         if not has_checkpoint(path):
             shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def _signature() -> inspect.Signature:
+    """train's signature with every declared option as a keyword, for help() and editors."""
+    base = inspect.signature(train)
+    params = [p for p in base.parameters.values() if p.kind != p.VAR_KEYWORD]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params[1:1] = [
+        inspect.Parameter(o.name, keyword, default=o.default)
+        for o in TRAIN_OPTIONS
+        if o.name != "data"
+    ]
+    return base.replace(parameters=params)
+
+
+train.__signature__ = _signature()  # type: ignore[attr-defined]
+train.__doc__ = (train.__doc__ or "") + "\n    Options:\n" + describe(list(TRAIN_OPTIONS)) + "\n"
 
 
 def _num_classes(dataset: Dataset) -> int:
@@ -312,16 +257,21 @@ def resume(
     dev = resolve_device(device)
     dataset = reopen_dataset(config, data, verify=True)
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
-    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    model_config = model_config_from(config)
     vae = build_vae(model_config).to(dev)
     state = make_state(vae, train_config)
-    if load_checkpoint(path, state) != config_hash(config):
+    stored_hash = load_checkpoint(path, state)
+    # A checkpoint of a schema 1 run was hashed with the config as that version wrote it.
+    as_written = json.loads((path / CONFIG_FILE).read_text())
+    if stored_hash not in (config_hash(config), config_hash(as_written)):
         raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
     finished = any(line.get("final") for line in read_metrics(path))
     if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
         raise VaekitError(
             f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
         )
+    if stored_hash != config_hash(config):  # migrated: rehash before rewriting config.json
+        save_checkpoint(path, state, config_hash(config))
     config["training"]["device"] = str(dev)
     write_config(path, config)
     lines = "".join(json.dumps(r) + "\n" for r in state.history)
@@ -362,7 +312,7 @@ def _train_and_finish(
     )
     append_jsonl(path / METRICS_FILE, {**final, "test": test})
     save_weights(path, state.model)
-    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
     pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
     return Run(path, config, history, test, trained, pictures)

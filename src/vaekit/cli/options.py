@@ -1,62 +1,43 @@
-"""Argument types shared by the commands: each rejects a bad value with a one-line message."""
+"""Argument types for the commands, made from the declared kinds of vaekit.options: each rejects
+a bad value with the same one-line message as a TOML key or a keyword argument would get."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-
-def int_list(text: str) -> tuple[int, ...]:
-    """'32,64' -> (32, 64); every entry a positive integer."""
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 32,64, got {text!r}"
-        ) from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
-    return values
+from vaekit.options import Flag, Float, Int, Kind, Option
 
 
-def _parse(text: str, convert: type[int] | type[float], noun: str) -> Any:
-    """text as an int or float, or a one-line error naming what was expected."""
-    try:
-        return convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+def argument_type(kind: Kind) -> Callable[[str], Any]:
+    """An argparse `type=` that reads a value of `kind` (argparse prints its errors as one
+    line, naming the flag)."""
 
+    def value(text: str) -> Any:
+        try:
+            return kind.parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
-def positive_int(text: str) -> int:
-    value = _parse(text, int, "an integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
-def positive_float(text: str) -> float:
-    value = _parse(text, float, "a number")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
+positive_int = argument_type(Int(least=1))
+positive_float = argument_type(Float(positive=True))
+fraction = argument_type(Float(below=1.0))
 
 
-def fraction(text: str) -> float:
-    value = _parse(text, float, "a number")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _parse(text, int, "an integer")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _parse(text, float, "a number")
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+def argparse_spec(option: Option) -> dict[str, Any]:
+    """add_argument's keywords for a declared option: its type, choices, help with the
+    default, and None as the default, so that a flag the user gave can be told apart from one
+    left out."""
+    spec: dict[str, Any] = {"default": None, "help": option.help_text()}
+    if isinstance(option.kind, Flag):
+        return {**spec, "action": argparse.BooleanOptionalAction}
+    if option.choices:
+        return {**spec, "choices": option.choices}
+    spec["type"] = argument_type(option.kind)
+    if option.metavar or option.kind.metavar:
+        spec["metavar"] = option.metavar or option.kind.metavar
+    return spec

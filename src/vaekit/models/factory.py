@@ -36,62 +36,54 @@ from vaekit.models.networks import (
 )
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.vae import VAE
+from vaekit.train_options import DEFAULTS as _D
+from vaekit.train_options import TRAIN_OPTIONS
 
 COMPONENTS = ("encoder", "decoder", "likelihood", "prior")
-GAUSSIAN_VARIANCES = ("fixed", "global", "pixel")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """What rebuilds a model: the data's shape, then the model options (declared, with their
+    defaults and help, in vaekit.train_options), then what training fills in."""
+
     shape: tuple[int, ...]  # (C, H, W) of the data
-    family: str = "conv"
-    latent_dim: int = 20  # Z; per stochastic layer for hvae
-    hidden_dims: tuple[int, ...] = (400,)  # MLP widths (hvae: the first is its block width)
-    channels: tuple[int, ...] = (32, 64)  # conv/resnet widths, one stride-2 stage each
-    depth: int = 2  # resnet: residual blocks per stage
-    layers: int = 2  # hvae: stochastic layers
-    likelihood: str = "bernoulli"
-    gaussian_std: float = 0.1  # the fixed std, or the learned one's starting value
-    gaussian_variance: str = "fixed"
-    mixtures: int = 5  # logistic-mixture components
-    prior: str = "standard-normal"
-    prior_components: int = 10  # mog components / vamp pseudo-inputs
-    num_classes: int = 0  # > 0: a conditional VAE on that many classes
+    family: str = _D["model"]
+    latent_dim: int = _D["latent_dim"]  # Z; per stochastic layer for hvae
+    hidden_dims: tuple[int, ...] = _D["hidden_dims"]  # MLP widths (hvae: the first)
+    channels: tuple[int, ...] = _D["channels"]  # conv/resnet widths, one stride-2 stage each
+    depth: int = _D["depth"]  # resnet: residual blocks per stage
+    layers: int = _D["layers"]  # hvae: stochastic layers
+    likelihood: str = _D["likelihood"]
+    gaussian_std: float = _D["gaussian_std"]  # the fixed std, or the learned one's start
+    gaussian_variance: str = _D["gaussian_variance"]
+    mixtures: int = _D["mixtures"]  # logistic-mixture components
+    prior: str = _D["prior"]
+    prior_components: int = _D["prior_components"]  # mog components / vamp pseudo-inputs
+    num_classes: int = 0  # > 0: a conditional VAE on that many classes (--conditional)
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> None:
+        """Each option against its declaration, then the combinations and the registries."""
         if len(self.shape) != 3 or min(self.shape) < 1:
             raise VaekitError(f"model shape must be (C, H, W), got {self.shape}")
+        declared = {o.name: getattr(self, o.config_key) for o in TRAIN_OPTIONS.in_section("model")}
+        TRAIN_OPTIONS.check(declared, "model")
         _choice("model", self.family, FAMILIES)
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _choice("prior", self.prior, PRIORS)
-        _choice("gaussian variance", self.gaussian_variance, GAUSSIAN_VARIANCES)
-        for name, value, least in (
-            ("latent dim", self.latent_dim, 1),
-            ("depth", self.depth, 0),
-            ("mixtures", self.mixtures, 1),
-            ("prior components", self.prior_components, 1),
-            ("num classes", self.num_classes, 0),
-        ):
-            if value < least:
-                raise VaekitError(f"{name} must be at least {least}, got {value}")
-        if not self.hidden_dims or min(self.hidden_dims) < 1:
-            raise VaekitError(f"hidden dims must be positive widths, got {self.hidden_dims}")
-        if not self.channels or min(self.channels) < 1:
-            raise VaekitError(f"channels must be positive widths, got {self.channels}")
-        if self.gaussian_std <= 0:
-            raise VaekitError(f"gaussian std must be positive, got {self.gaussian_std}")
+        if self.num_classes < 0:
+            raise VaekitError(f"num classes must be at least 0, got {self.num_classes}")
         unknown = set(self.custom) - set(COMPONENTS)
         if unknown:
             raise VaekitError(f"custom: unknown component {sorted(unknown)[0]!r}")
-        if self.family == "hvae":
-            if self.layers < 2:
-                raise VaekitError(f"hvae needs at least 2 layers, got {self.layers}")
-            if self.prior != "standard-normal" or self.num_classes or self.custom:
-                raise VaekitError(
-                    "hvae has its own hierarchical prior: it takes no --prior, --conditional "
-                    "or custom modules"
-                )
+        if self.family == "hvae" and (
+            self.prior != "standard-normal" or self.num_classes or self.custom
+        ):
+            raise VaekitError(
+                "hvae has its own hierarchical prior: it takes no --prior, --conditional "
+                "or custom modules"
+            )
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
 

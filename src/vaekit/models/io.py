@@ -21,7 +21,8 @@ from vaekit.files import atomic_write, write_json
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
-SCHEMA_VERSION = 1
+# 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
+SCHEMA_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -44,9 +45,59 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or "model" not in config:
         raise VaekitError(f"{path}: no 'model' section")
     version = config.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise VaekitError(f"{path}: schema version {version!r}, this vaekit reads {SCHEMA_VERSION}")
+    if version == 1:
+        config = migrate_v1(config)
+    elif version != SCHEMA_VERSION:
+        raise VaekitError(
+            f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
+        )
     return config
+
+
+# Schema 1 files omit the options added during its life; the values below are what vaekit
+# 0.1.0 used when a key was absent. They are frozen here, not taken from today's defaults, so
+# an old run keeps its meaning whatever the defaults become.
+_V1_ABSENT = {
+    "model": {
+        "depth": 2,
+        "layers": 2,
+        "gaussian_variance": "fixed",
+        "mixtures": 5,
+        "prior": "standard-normal",
+        "prior_components": 10,
+        "num_classes": 0,
+        "custom": {},
+    },
+    "training": {
+        "binarize": False,
+        "train_noise": None,
+        "beta": 1.0,
+        "kl_warmup": 0,
+        "free_bits": 0.0,
+        "iw_train": 1,
+        "patience": None,
+        "lr_schedule": "constant",
+        "clip_grad": None,
+        "optimizer": "adam",
+        "device": "cpu",
+    },
+    "data": {"image_size": None, "color": "auto", "crop": "center"},
+}
+
+
+def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 1 config as schema 2: the keys it may lack, at the values 0.1.0 read them as."""
+    out = {**config, "schema_version": SCHEMA_VERSION}
+    for section, absent in _V1_ABSENT.items():
+        values = out.get(section)
+        if isinstance(values, dict):
+            out[section] = {**absent, **values}
+    return out
+
+
+def model_config_from(config: dict[str, Any]) -> ModelConfig:
+    """The ModelConfig that a (read, migrated) config.json records: every key present."""
+    return from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
 
 
 def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -86,7 +137,7 @@ def load_model(
     Returns the model (in eval mode), its ModelConfig and the whole config dict.
     """
     config = read_config(folder)
-    model_config = from_dict(ModelConfig, config["model"], "config.json: model")
+    model_config = model_config_from(config)
     model = build_vae(model_config)
     path = Path(folder) / WEIGHTS_FILE
     try:

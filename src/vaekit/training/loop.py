@@ -8,6 +8,7 @@ batches are split, and a run resumed from a checkpoint replays exactly what it w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from vaekit.data.batches import (
 )
 from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE, LossOutput, Objective
+from vaekit.train_options import DEFAULTS as _D
+from vaekit.train_options import TRAIN_OPTIONS
 
 TERMS = ("loss", "rec", "kl")
 LR_SCHEDULES = ("constant", "cosine", "plateau")
@@ -63,55 +66,36 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
-    val_fraction: float = 0.1
-    optimizer: str = "adam"
-    binarize: bool = False  # a fresh Bernoulli draw of the pixel intensities each batch
-    train_noise: str | None = None  # "gaussian:0.3" etc.: a denoising VAE (noisy in, clean out)
-    beta: float = 1.0  # KL weight (beta-VAE)
-    kl_warmup: int = 0  # steps over which the KL weight rises linearly from 0 to beta
-    free_bits: float = 0.0  # floor (nats) under each latent dimension's batch-mean KL
-    iw_train: int = 1  # K > 1: train on the importance-weighted bound with K samples
-    patience: int | None = None  # stop after this many epochs without a better val loss
-    lr_schedule: str = "constant"
-    clip_grad: float | None = None  # max global gradient norm
+    """How a model is trained: the training options (declared, with their defaults and help,
+    in vaekit.train_options)."""
+
+    epochs: int = _D["epochs"]
+    batch_size: int = _D["batch_size"]
+    lr: float = _D["lr"]
+    seed: int = _D["seed"]
+    val_fraction: float = _D["val_fraction"]
+    optimizer: str = _D["optimizer"]
+    binarize: bool = _D["binarize"]  # a fresh Bernoulli draw of the pixel intensities each batch
+    train_noise: str | None = _D["train_noise"]  # "gaussian:0.3" etc.: a denoising VAE
+    beta: float = _D["beta"]  # KL weight (beta-VAE)
+    kl_warmup: int = _D["kl_warmup"]  # steps over which the KL weight rises from 0 to beta
+    free_bits: float = _D["free_bits"]  # floor (nats) under each dimension's batch-mean KL
+    iw_train: int = _D["iw_train"]  # K > 1: train on the importance-weighted bound
+    patience: int | None = _D["patience"]  # stop after this many epochs without a better val
+    lr_schedule: str = _D["lr_schedule"]
+    clip_grad: float | None = _D["clip_grad"]  # max global gradient norm
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise VaekitError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise VaekitError(f"batch size must be at least 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise VaekitError(f"learning rate must be positive, got {self.lr}")
-        if not 0 <= self.val_fraction < 1:
-            raise VaekitError(f"val fraction must be in [0, 1), got {self.val_fraction}")
-        if self.optimizer not in OPTIMIZERS:
-            raise VaekitError(
-                f"unknown optimizer {self.optimizer!r}: choose from {', '.join(OPTIMIZERS)}"
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise VaekitError(
-                f"unknown lr schedule {self.lr_schedule!r}: choose from {', '.join(LR_SCHEDULES)}"
-            )
-        for name, value in (("beta", self.beta), ("free bits", self.free_bits)):
-            if not (value >= 0 and math.isfinite(value)):
-                raise VaekitError(f"{name} must be a non-negative number, got {value}")
-        if self.kl_warmup < 0:
-            raise VaekitError(f"kl warm-up must be at least 0 steps, got {self.kl_warmup}")
-        if self.iw_train < 1:
-            raise VaekitError(f"--iw-train must be at least 1 sample, got {self.iw_train}")
+        """Each option against its declaration, then the combinations."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        TRAIN_OPTIONS.check(values, "training")
+        if self.optimizer not in OPTIMIZERS or self.lr_schedule not in LR_SCHEDULES:
+            raise VaekitError(f"unknown optimizer or lr schedule in {self}")
         if self.iw_train > 1 and (self.beta != 1 or self.kl_warmup or self.free_bits):
             raise VaekitError(
                 "--iw-train trains the importance-weighted bound itself: it cannot be combined "
                 "with --beta, --kl-warmup or --free-bits"
             )
-        if self.patience is not None and self.patience < 1:
-            raise VaekitError(f"patience must be at least 1 epoch, got {self.patience}")
-        if self.clip_grad is not None and not self.clip_grad > 0:
-            raise VaekitError(f"--clip-grad must be positive, got {self.clip_grad}")
         if self.train_noise is not None:
             try:
                 parse_noise(self.train_noise)

@@ -1,0 +1,267 @@
+"""Declared options: one record per option (name, kind, default, choices, help, group), from
+which a command's flags, a TOML file's keys, a function's keyword checks and config.json are
+all derived.
+
+A Kind knows how to read a value from the command line (`parse`, text in) and how to check one
+given by Python or TOML (`check`, any value in); both return the value in its canonical type
+(a float for a float option given as 1, a tuple for a list) or raise ValueError with a message
+that reads after the option's name: "--lr: expected a positive number, got -1".
+
+This module is plain Python (no torch): every layer may import it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vaekit.errors import VaekitError
+
+GROUPS = ("data", "model", "objective", "training", "run")
+SECTIONS = ("data", "model", "training")
+
+
+class Kind:
+    """How one option's values are read and checked; subclasses set the rules."""
+
+    noun = "a value"
+    metavar: str | None = None
+
+    def parse(self, text: str) -> Any:
+        return self.check(text)
+
+    def check(self, value: Any) -> Any:
+        return value
+
+    def show(self, value: Any) -> str:
+        """A default as the help text shows it."""
+        return "off" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Int(Kind):
+    least: int = 0
+    noun = "an integer"
+
+    def parse(self, text: str) -> int:
+        try:
+            return self.check(int(text))
+        except ValueError as err:
+            if "invalid literal" in str(err):
+                raise ValueError(f"expected an integer, got {text!r}") from None
+            raise
+
+    def check(self, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        if value < self.least:
+            what = "a positive integer" if self.least == 1 else f"an integer >= {self.least}"
+            raise ValueError(f"expected {what}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Float(Kind):
+    """A finite number: > 0 with `positive`, else >= 0; `below` an exclusive upper bound."""
+
+    positive: bool = False
+    below: float = math.inf
+
+    def parse(self, text: str) -> float:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+        return self.check(number)
+
+    def check(self, value: Any) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        value = float(value)
+        low_ok = value > 0 if self.positive else value >= 0
+        if not (low_ok and value < self.below and math.isfinite(value)):
+            if self.below < math.inf:
+                raise ValueError(f"expected a number in [0, {self.below:g}), got {value:g}")
+            what = "a positive number" if self.positive else "a number >= 0"
+            raise ValueError(f"expected {what}, got {value:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A string; with `choices`, one of them."""
+
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> str:
+        if isinstance(value, Path):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Source(Kind):
+    """A dataset: a name or a path (text), or, from Python only, an array of images."""
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, str) or hasattr(value, "shape"):
+            return value
+        raise ValueError(f"expected a dataset name, a path or an array, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Flag(Kind):
+    def parse(self, text: str) -> bool:
+        raise ValueError("a flag takes no value")
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+
+    def show(self, value: Any) -> str:
+        return "on" if value else "off"
+
+
+@dataclass(frozen=True)
+class Widths(Kind):
+    """Positive integers: "32,64" on the command line, [32, 64] in Python or TOML."""
+
+    metavar = "W[,W...]"
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        try:
+            values = [int(part) for part in text.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"expected comma-separated integers like 32,64, got {text!r}"
+            ) from None
+        return self.check(values)
+
+    def check(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError(f"expected a list of widths, got {value!r}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"expected a list of integers, got {list(value)!r}")
+        if min(value) < 1:
+            raise ValueError(f"widths must be positive, got {list(value)!r}")
+        return tuple(value)
+
+    def show(self, value: Any) -> str:
+        return ",".join(map(str, value))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option.
+
+    name: the Python keyword (latent_dim); the flag is --latent-dim and a TOML key may use
+        either spelling. kind: how values are read and checked. default: the value when not
+        given (None where `optional`: "off", or "decided from the data"). group: where the
+        help lists it. section/key: where config.json records it (section None: nowhere).
+        resumable: may differ when a run is resumed.
+    """
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    group: str
+    section: str | None = None
+    key: str | None = None
+    optional: bool = False
+    resumable: bool = False
+    metavar: str | None = None
+    show_default: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def config_key(self) -> str:
+        return self.key or self.name
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return getattr(self.kind, "choices", ())
+
+    def check(self, value: Any) -> Any:
+        """The value in its canonical type, or ValueError."""
+        if value is None and self.optional:
+            return None
+        return self.kind.check(value)
+
+    def help_text(self) -> str:
+        if not self.show_default:
+            return self.help
+        return f"{self.help} (default: {self.kind.show(self.default)})"
+
+
+class OptionSet:
+    """A command's declared options, by name."""
+
+    def __init__(self, options: Iterable[Option]) -> None:
+        self.options: dict[str, Option] = {}
+        for option in options:
+            if option.name in self.options:
+                raise ValueError(f"option {option.name!r} is declared twice")
+            if option.group not in GROUPS or option.section not in (*SECTIONS, None):
+                raise ValueError(f"option {option.name!r}: unknown group or section")
+            self.options[option.name] = option
+
+    def __iter__(self):
+        return iter(self.options.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.options
+
+    def __getitem__(self, name: str) -> Option:
+        return self.options[name]
+
+    def defaults(self) -> dict[str, Any]:
+        return {o.name: o.default for o in self}
+
+    def in_section(self, section: str) -> list[Option]:
+        return [o for o in self if o.section == section]
+
+    def check(self, values: Mapping[str, Any], where: str, spell: str = "flag") -> dict[str, Any]:
+        """Each value checked against its declaration; an unknown name or a bad value is a
+        VaekitError naming it (as a --flag, or as a key with spell="key")."""
+        out = {}
+        for name, value in values.items():
+            option = self.options.get(name)
+            if option is None:
+                raise VaekitError(f"{where}: unknown option {name!r}{self._suggest(name)}")
+            try:
+                out[name] = option.check(value)
+            except ValueError as err:
+                shown = option.flag if spell == "flag" else name
+                raise VaekitError(f"{where}: {shown}: {err}") from None
+        return out
+
+    def _suggest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.options), n=1)
+        return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def normalize_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """TOML and CLI spellings (latent-dim) -> Python names (latent_dim)."""
+    return {str(key).replace("-", "_"): value for key, value in values.items()}
+
+
+def describe(options: Sequence[Option]) -> str:
+    """Plain-text lines, one per option, for a docstring."""
+    return "\n".join(
+        f"    {o.name} = {o.default!r}: {o.help.split(';')[0].split(':')[0]}" for o in options
+    )

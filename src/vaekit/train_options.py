@@ -1,0 +1,362 @@
+"""Every option of `vaekit train` / `vaekit.train`, declared once.
+
+The flags and help of `vaekit train`, the keys of a `--config` TOML file, the checks of
+`vaekit.train(**options)`, the sections of config.json and the rule of what may change on
+`--resume` are all derived from this list; ModelConfig and TrainConfig take their defaults
+from it. A new option is one declaration here plus the code that uses it.
+"""
+
+from __future__ import annotations
+
+from vaekit.options import Flag, Float, Int, Option, OptionSet, Source, Text, Widths
+
+LIKELIHOODS = (
+    "bernoulli",
+    "gaussian",
+    "logistic",
+    "logistic-mixture",
+    "logistic-mixture-coupled",
+)
+
+_DATA = [
+    Option(
+        "data",
+        Source(),
+        "fashion-mnist",
+        "a dataset name (fashion-mnist, mnist, binarized-mnist, digits, cifar10, svhn, "
+        "olivetti, celeba: see `vaekit data list`); a folder holding the four IDX files "
+        "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+        "t10k-labels-idx1-ubyte, plain or .gz), CIFAR-10 batches, SVHN .mat files, a prepared "
+        "dataset, or PNG/JPEG images (subfolder names = labels); or a .npy/.npz file of images",
+        "data",
+        section="data",
+        key="name",
+        resumable=True,  # data that has moved; its checksum must match the recorded one
+        metavar="NAME|PATH",
+    ),
+    Option(
+        "image_size",
+        Int(least=1),
+        None,
+        "for image files (folders, CelebA): crop each to its centre square and resize it "
+        "to S x S; without it, a folder's images must share one size (CelebA: 64)",
+        "data",
+        section="data",
+        optional=True,
+        metavar="S",
+        show_default=False,
+    ),
+    Option(
+        "color",
+        Text(("auto", "gray", "rgb")),
+        "auto",
+        "decode image files as grayscale or RGB (auto: RGB if any has color)",
+        "data",
+        section="data",
+    ),
+    Option(
+        "crop",
+        Text(("center", "none")),
+        "center",
+        "with --image-size: crop each image's centre square before resizing, or resize "
+        "the whole image, changing its aspect",
+        "data",
+        section="data",
+    ),
+    Option(
+        "val_fraction",
+        Float(below=1.0),
+        0.1,
+        "share of the training split held out for validation, carved with the seed; "
+        "0 trains on all of it; ignored where the data has an official validation split",
+        "data",
+        section="training",
+        metavar="F",
+    ),
+    Option(
+        "train_noise",
+        Text(),
+        None,
+        "train a denoising VAE: corrupt each batch on the way in (gaussian:0.3, "
+        "saltpepper:0.1 or mask:0.25) and score the reconstruction against the clean images",
+        "data",
+        section="training",
+        optional=True,
+        metavar="KIND:AMOUNT",
+    ),
+    Option(
+        "binarize",
+        Flag(),
+        False,
+        "dynamic binarization: train on a fresh Bernoulli draw of the pixel intensities "
+        "each batch; validation and test use one draw made with the seed",
+        "data",
+        section="training",
+    ),
+]
+
+_MODEL = [
+    Option(
+        "model",
+        Text(("mlp", "conv", "resnet", "hvae")),
+        "conv",
+        "encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
+        "resnet (residual blocks per stage; He et al. 2016), or hvae, a hierarchical VAE with "
+        "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
+        "NVAE, Vahdat & Kautz 2020)",
+        "model",
+        section="model",
+        key="family",
+    ),
+    Option(
+        "latent_dim",
+        Int(least=1),
+        20,
+        "number of latent dimensions, per layer for hvae",
+        "model",
+        section="model",
+        metavar="Z",
+    ),
+    Option(
+        "hidden_dims",
+        Widths(),
+        (400,),
+        "MLP hidden layer widths, encoder order; the decoder mirrors them; hvae's blocks "
+        "use the first",
+        "model",
+        section="model",
+        metavar="W[,W...]",
+    ),
+    Option(
+        "channels",
+        Widths(),
+        (32, 64),
+        "conv/resnet channels per stride-2 stage; the decoder mirrors them",
+        "model",
+        section="model",
+        metavar="C[,C...]",
+    ),
+    Option(
+        "depth",
+        Int(least=0),
+        2,
+        "resnet: residual blocks per stage",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "layers",
+        Int(least=2),
+        2,
+        "hvae: stochastic layers, at least 2",
+        "model",
+        section="model",
+        metavar="L",
+    ),
+    Option(
+        "likelihood",
+        Text(LIKELIHOODS),
+        "bernoulli",
+        "p(x|z): bernoulli (intensities in [0, 1]); gaussian (see --gaussian-variance); "
+        "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
+        "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
+        "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
+        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++",
+        "model",
+        section="model",
+    ),
+    Option(
+        "gaussian_variance",
+        Text(("fixed", "global", "pixel")),
+        "fixed",
+        "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
+        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder",
+        "model",
+        section="model",
+    ),
+    Option(
+        "gaussian_std",
+        Float(positive=True),
+        0.1,
+        "standard deviation of the gaussian likelihood, in [0, 1] pixel units",
+        "model",
+        section="model",
+        metavar="S",
+    ),
+    Option(
+        "mixtures",
+        Int(least=1),
+        5,
+        "logistic-mixture(-coupled): components per pixel and channel",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "prior",
+        Text(("standard-normal", "mog", "vamp")),
+        "standard-normal",
+        "p(z): standard-normal; mog, a learned mixture of Gaussians; or vamp, the "
+        "VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (Tomczak & "
+        "Welling 2018)",
+        "model",
+        section="model",
+    ),
+    Option(
+        "prior_components",
+        Int(least=1),
+        10,
+        "mog components or vamp pseudo-inputs",
+        "model",
+        section="model",
+        metavar="K",
+    ),
+    Option(
+        "conditional",
+        Flag(),
+        False,
+        "a conditional VAE (Sohn et al. 2015): the class label goes to the encoder and "
+        "the decoder; then `vaekit sample RUNDIR --label 3` draws class 3; config.json records "
+        "it as the model's num_classes",
+        "model",
+    ),
+]
+
+_OBJECTIVE = [
+    Option(
+        "beta",
+        Float(),
+        1.0,
+        "weight of the KL term: beta-VAE (Higgins et al. 2017); the metrics stay the plain -ELBO",
+        "objective",
+        section="training",
+        metavar="B",
+    ),
+    Option(
+        "kl_warmup",
+        Int(least=0),
+        0,
+        "raise the KL weight linearly from 0 to --beta over this many optimizer steps "
+        "(Bowman et al. 2016; Sonderby et al. 2016); 0 is off",
+        "objective",
+        section="training",
+        metavar="STEPS",
+    ),
+    Option(
+        "free_bits",
+        Float(),
+        0.0,
+        "free bits: each latent dimension's batch-mean KL counts as at least this many "
+        "nats, so it is not pushed below it (Kingma et al. 2016); 0 is off",
+        "objective",
+        section="training",
+        metavar="NATS",
+    ),
+    Option(
+        "iw_train",
+        Int(least=1),
+        1,
+        "train on the importance-weighted bound with K samples: the IWAE (Burda et al. "
+        "2016); the metrics then report -IWAE_K beside -ELBO, and the loss and early stopping "
+        "use -IWAE_K; 1 is the ELBO",
+        "objective",
+        section="training",
+        metavar="K",
+    ),
+]
+
+_TRAINING = [
+    Option(
+        "epochs",
+        Int(least=1),
+        10,
+        "passes over the training split, in all",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+    Option(
+        "batch_size",
+        Int(least=1),
+        128,
+        "examples per step",
+        "training",
+        section="training",
+        metavar="B",
+    ),
+    Option("lr", Float(positive=True), 1e-3, "learning rate", "training", section="training"),
+    Option(
+        "lr_schedule",
+        Text(("constant", "cosine", "plateau")),
+        "constant",
+        "constant; cosine, annealed to 0 over the run (Loshchilov & Hutter 2017); or "
+        "plateau, halved after 2 epochs without a better validation loss",
+        "training",
+        section="training",
+    ),
+    Option(
+        "clip_grad",
+        Float(positive=True),
+        None,
+        "clip the gradients' global norm to NORM",
+        "training",
+        section="training",
+        optional=True,
+        metavar="NORM",
+    ),
+    Option(
+        "patience",
+        Int(least=1),
+        None,
+        "early stopping: stop after EPOCHS epochs without a better validation loss; "
+        "model.safetensors then holds the best validation epoch's weights",
+        "training",
+        section="training",
+        optional=True,
+        metavar="EPOCHS",
+    ),
+    Option(
+        "optimizer",
+        Text(("adam", "adamw", "sgd")),
+        "adam",
+        "adam, adamw, or sgd with momentum 0.9",
+        "training",
+        section="training",
+    ),
+    Option(
+        "seed",
+        Int(least=-(2**63)),
+        0,
+        "seeds the splits, the initial weights and every random draw; each step's draws "
+        "come from (seed, step), so a resumed run repeats them exactly",
+        "training",
+        section="training",
+    ),
+    Option(
+        "device",
+        Text(),
+        "auto",
+        "auto (CUDA when present), cpu or cuda",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+]
+
+_RUN = [
+    Option(
+        "out",
+        Text(),
+        None,
+        "run directory to create (default: runs/<data>-<model>-<date>-<time>)",
+        "run",
+        optional=True,
+        resumable=True,
+        metavar="RUNDIR",
+        show_default=False,
+    ),
+]
+
+TRAIN_OPTIONS = OptionSet(_DATA + _MODEL + _OBJECTIVE + _TRAINING + _RUN)
+DEFAULTS = TRAIN_OPTIONS.defaults()

@@ -1,0 +1,78 @@
+"""A run directory written by vaekit 0.1.0 (schema 1, tests/frozen/run-v1) keeps loading and
+giving the same outputs; resuming it migrates its config explicitly."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import vaekit
+from vaekit.api.run import reopen_dataset
+from vaekit.errors import VaekitError
+from vaekit.models.io import read_config
+
+FROZEN = Path(__file__).parents[1] / "frozen"
+RUN = FROZEN / "run-v1"
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return json.loads((FROZEN / "run-v1-expected.json").read_text())
+
+
+def test_the_frozen_run_gives_the_outputs_it_gave(expected):
+    model = vaekit.load(RUN)
+    x = reopen_dataset(model.run_config).test.scaled(slice(0, 4))
+
+    def close(got: torch.Tensor, want: list) -> None:
+        torch.testing.assert_close(got, torch.tensor(want), rtol=1e-5, atol=1e-5)
+
+    close(model.sample(3, seed=0).flatten(1)[:, :16], expected["sample_seed0"])
+    close(model.reconstruct(x).flatten(1)[:, :16], expected["reconstruct_first4"])
+    close(model.encode(x).mean, expected["encode_mean_first4"])
+    report = vaekit.evaluate(model, iw_samples=10, max_examples=50, probe=False)
+    want = expected["eval_k10_seed0"]
+    assert report["elbo"]["loss"] == pytest.approx(want["elbo"]["loss"], abs=1e-4)
+    assert report["iwae"]["nll"] == pytest.approx(want["iwae"]["nll"], abs=1e-4)
+
+
+def test_schema_1_is_migrated_with_the_values_it_was_read_with():
+    config = read_config(RUN)
+    assert json.loads((RUN / "config.json").read_text())["schema_version"] == 1
+    assert config["schema_version"] == 2
+    assert config["model"]["prior"] == "standard-normal" and config["model"]["num_classes"] == 0
+    assert config["training"]["iw_train"] == 1 and config["training"]["patience"] is None
+    assert config["data"]["color"] == "auto"
+
+
+def test_the_frozen_run_resumes_and_its_config_is_rewritten_as_schema_2(tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    result = vaekit.resume(run, epochs=3, progress=False)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3]
+    assert json.loads((run / "config.json").read_text())["schema_version"] == 2
+    assert vaekit.resume(run, epochs=4, progress=False).history[-1]["epoch"] == 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["model"].pop("latent_dim"), "model: missing key 'latent_dim'"),
+        (lambda c: c["training"].pop("beta"), "training: missing key 'beta'"),
+        (lambda c: c["training"].update(lr="fast"), "training.lr: expected a number"),
+        (lambda c: c["model"].update(latent_dims=3), "unknown key 'latent_dims'"),
+        (lambda c: c.update(schema_version=7), "schema version 7"),
+    ],
+)
+def test_a_schema_2_config_with_a_missing_or_bad_key_is_refused(tmp_path: Path, edit, message):
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    vaekit.resume(run, epochs=3, progress=False)  # now schema 2
+    config = json.loads((run / "config.json").read_text())
+    edit(config)
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VaekitError, match=message):
+        vaekit.load(run)
+        vaekit.resume(run, epochs=4, progress=False)
