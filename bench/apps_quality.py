@@ -23,8 +23,8 @@ import vaekit
 from vaekit.api import apps
 from vaekit.api.run import read_metrics, reopen_dataset
 from vaekit.data.batches import seeded_subset
-from vaekit.evaluation.evaluate import posterior_means
 from vaekit.evaluation.probe import probe_accuracy
+from vaekit.models.posterior import posterior_moments_of
 
 MODEL = {"model": "conv", "channels": (32, 64), "latent_dim": 20, "epochs": 10}
 NOISES = ("gaussian:0.3", "mask:0.25")
@@ -61,9 +61,9 @@ def main() -> None:
     train = dataset.train.subset(seeded_subset(len(dataset.train), 10_000, 0))
     test = dataset.test
     latents = probe_accuracy(
-        posterior_means(plain.vae, train),
+        posterior_moments_of(plain.vae, train)[0],
         train.labels,
-        posterior_means(plain.vae, test),
+        posterior_moments_of(plain.vae, test)[0],
         test.labels,
     )
     pixels = probe_accuracy(

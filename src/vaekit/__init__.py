@@ -10,7 +10,7 @@ Importing vaekit is cheap: the heavy modules (torch among them) load on first us
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from vaekit.version import __version__
 
 _LAZY = {
     "train": "vaekit.api.train",

@@ -1,6 +1,8 @@
 """Anomaly detection on a planted case: a VAE trained on one kind of image flags the others."""
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,10 @@ import torch
 
 import vaekit
 from tests.cli.test_cli import vaekit as cli
-from vaekit.api.anomaly import AnomalyDetector, detection_quality
+from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
 from vaekit.apps.anomaly import png_nats
 from vaekit.errors import VaekitError
+from vaekit.models.io import load_model, save_weights
 
 
 def _squares(n: int, corner: int, seed: int) -> np.ndarray:
@@ -82,3 +85,91 @@ def test_anomaly_command(normal_run, tmp_path: Path, capsys):
     assert saved["score"] == "recon" and saved["quantile"] == 0.99
     assert cli("anomaly", normal_run.path, "-o", out, "--normal-labels", "0") == 1
     assert "needs labelled inputs" in capsys.readouterr().err
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _change_weights(run: Path) -> None:
+    """What resuming or retraining does to a run: other weights in model.safetensors."""
+    vae, _, _ = load_model(run)
+    with torch.no_grad():
+        next(vae.parameters()).add_(0.01)
+    save_weights(run, vae)
+
+
+def test_decision_function_scales_integers_like_model_prepare(normal_run):
+    detector = AnomalyDetector(normal_run.model, "recon").fit()
+    images = _squares(6, 2, 7)[:, None]
+    floats = detector.decision_function(torch.from_numpy(images).float() / 255)
+    np.testing.assert_allclose(detector.decision_function(torch.from_numpy(images)), floats)
+    np.testing.assert_allclose(detector.decision_function(images), floats)  # numpy uint8
+    np.testing.assert_allclose(detector.decision_function(images[:, 0]), floats)  # (B, H, W)
+    assert floats.max() < 1  # a mean squared error of pixels in [0, 1], not of 0..255 values
+    with pytest.raises(VaekitError, match=r"pixel values must be in \[0, 1\]"):
+        detector.decision_function(torch.from_numpy(images).float())
+
+
+def test_the_threshold_records_its_weights(normal_run, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run)
+    # A model just trained knows the sha256 of the file it was saved as.
+    assert normal_run.model.weights_sha256 == _sha256(run / "model.safetensors")
+    model = vaekit.load(run)
+    assert model.weights_sha256 == _sha256(run / "model.safetensors")
+    AnomalyDetector(model, "recon").fit().save(run)
+    saved = json.loads((run / "anomaly.json").read_text())
+    assert saved["weights_sha256"] == model.weights_sha256
+    assert AnomalyDetector.load(vaekit.load(run), run).threshold_ == saved["threshold"]
+
+    _change_weights(run)
+    changed = vaekit.load(run)
+    with pytest.raises(VaekitError, match="calibrated on other weights"):
+        AnomalyDetector.load(changed, run)
+    detector, note = load_or_fit(AnomalyDetector(changed, "recon"), run)
+    assert "other weights" in note and detector.weights_sha256 == changed.weights_sha256
+    assert json.loads((run / "anomaly.json").read_text())["weights_sha256"] == _sha256(
+        run / "model.safetensors"
+    )
+    # A file from before weights were recorded is never taken for these ones.
+    del saved["weights_sha256"]
+    (run / "anomaly.json").write_text(json.dumps(saved))
+    with pytest.raises(VaekitError, match="calibrated on other weights"):
+        AnomalyDetector.load(changed, run)
+    _, note = load_or_fit(AnomalyDetector(changed, "recon"), run)
+    assert "weights it does not record" in note
+
+
+def test_anomaly_command_recalibrates_when_settings_or_weights_change(
+    normal_run, tmp_path: Path, capsys, monkeypatch
+):
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.json"))
+    fits = []
+    real_fit = AnomalyDetector.fit
+    monkeypatch.setattr(
+        AnomalyDetector, "fit", lambda self, *a: fits.append(1) or real_fit(self, *a)
+    )
+
+    def anomaly(*extra: str) -> tuple[dict, str]:
+        assert cli("anomaly", run, "0", "1", "-o", tmp_path / "s.csv", "--top", "1",
+                   "--score", "nll", *extra) == 0  # fmt: skip
+        return json.loads((run / "anomaly.json").read_text()), capsys.readouterr().out
+
+    first, out = anomaly("--iw-samples", "5")
+    assert len(fits) == 1 and "calibrated again" not in out and first["iw_samples"] == 5
+    again, out = anomaly("--iw-samples", "5")
+    assert len(fits) == 1 and again == first and "calibrated again" not in out  # reused
+    other, out = anomaly("--iw-samples", "7")
+    assert len(fits) == 2 and other["iw_samples"] == 7
+    assert "iw_samples 5 (now 7)" in out and "calibrated again" in out
+    _, out = anomaly("--iw-samples", "7", "--seed", "1")
+    assert len(fits) == 3 and "seed 0 (now 1)" in out
+
+    _change_weights(run)
+    changed, out = anomaly("--iw-samples", "7", "--seed", "1")
+    assert len(fits) == 4 and "other weights" in out
+    assert (
+        changed["weights_sha256"] == _sha256(run / "model.safetensors") != other["weights_sha256"]
+    )

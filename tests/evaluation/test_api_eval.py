@@ -1,13 +1,17 @@
 """`vaekit.evaluate` and `vaekit eval` on a real (tiny) trained run."""
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import vaekit
 from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_npz
+from vaekit.models.io import load_model, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,21 @@ def test_eval_command_writes_json_and_a_table(binarized_run: Path, capsys, tmp_p
     target = tmp_path / "e.json"
     assert cli("eval", binarized_run, "--iw-samples", "2", "--json", target, "--quiet") == 0
     assert json.loads(target.read_text())["iwae"]["k"] == 2
+
+
+def test_eval_records_the_weights_it_judged(binarized_run: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(binarized_run, run)
+    before = hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
+    assert cli("eval", run, "--iw-samples", "1", "--no-probe", "--quiet") == 0
+    assert json.loads((run / "eval.json").read_text())["weights_sha256"] == before
+    vae, _, _ = load_model(run)
+    with torch.no_grad():
+        next(vae.parameters()).mul_(0.5)
+    save_weights(run, vae)
+    after = hashlib.sha256((run / "model.safetensors").read_bytes()).hexdigest()
+    assert after != before
+    assert vaekit.evaluate(run, iw_samples=1, probe=False)["weights_sha256"] == after
 
 
 def test_gray_pixels_with_bernoulli_are_labelled_an_objective(tmp_path: Path, capsys):

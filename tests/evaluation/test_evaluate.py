@@ -9,8 +9,9 @@ from torch import nn
 
 from vaekit.data.batches import ImageSet
 from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae
-from vaekit.evaluation.iwae import importance_terms
 from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.factory import ModelConfig, build_vae
+from vaekit.models.importance import importance_terms
 from vaekit.models.likelihoods import BernoulliLikelihood, GaussianLikelihood
 from vaekit.models.networks import MLPDecoder, MLPEncoder
 from vaekit.models.priors import StandardNormal
@@ -169,3 +170,18 @@ def test_latent_health_and_reconstruction_numbers():
     mse = float((recon - x).pow(2).mean())
     assert report["reconstruction"]["mse"] == pytest.approx(mse, rel=1e-5)
     assert report["reconstruction"]["psnr_db"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-5)
+
+
+def test_a_hierarchical_vae_is_judged_by_its_full_posterior():
+    torch.manual_seed(0)
+    config = ModelConfig(shape=(1, 6, 6), family="hvae", latent_dim=2, hidden_dims=(16,))
+    model = build_vae(config).eval()
+    data = ImageSet(torch.rand(30, 1, 6, 6), None, 1.0)
+    report, means = evaluate_vae(model, data, EvalConfig(iw_samples=2, batch_size=7))
+    with torch.no_grad():
+        x = data.images
+        torch.testing.assert_close(means, model.posterior_mean(x))
+        mean_path = torch.cat([q.mean for q in model._top_down(model._features(x), None)[1]], 1)
+        assert not torch.allclose(means, mean_path, atol=1e-3)
+        mse = float((model.reconstruct(x) - x).pow(2).mean())
+    assert report["reconstruction"]["mse"] == pytest.approx(mse, rel=1e-5)

@@ -1,7 +1,9 @@
 """`vaekit.api.anomaly.AnomalyDetector`: a trained VAE as an anomaly detector, with the
 conventions such tools share (PyOD's): `fit`, `decision_function` (higher = more anomalous),
 `predict` (1 = anomaly), `threshold_`. The threshold is calibrated on the run's validation
-split and saved in RUNDIR/anomaly.json, so later commands reuse it."""
+split and saved in RUNDIR/anomaly.json with the settings and the weights (`weights_sha256`)
+it was computed with; `load_or_fit` reuses it only while both are the same, and says why when
+it calibrates again."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import posterior_means
 from vaekit.files import write_json
+from vaekit.models.posterior import posterior_moments_of
 
 ANOMALY_FILE = "anomaly.json"
 
@@ -49,6 +51,32 @@ class AnomalyDetector:
         self.threshold_: float | None = None
         self.latent_gaussian: tuple[torch.Tensor, torch.Tensor] | None = None
         self.calibration: dict[str, Any] = {}
+        self.weights_sha256: str | None = None  # of the weights the threshold was fitted on
+
+    def settings(self) -> dict[str, Any]:
+        """What the scores and the threshold depend on, besides the data and the weights."""
+        chosen = {"score": self.score, "quantile": self.quantile, "seed": self.seed}
+        if self.score == "nll":
+            chosen["iw_samples"] = self.iw_samples
+        return chosen
+
+    def differences(self, wanted: AnomalyDetector) -> list[str]:
+        """How this (saved) detector differs from `wanted` in its settings or its model's
+        weights, one phrase each; empty when it can stand in for `wanted`."""
+        ours, theirs = self.settings(), wanted.settings()
+        found = [
+            f"{key} {ours.get(key)} (now {theirs.get(key)})"
+            for key in sorted(set(ours) | set(theirs))
+            if ours.get(key) != theirs.get(key)
+        ]
+        current = wanted.model.weights_sha256
+        if self.weights_sha256 is None:
+            found.append("weights it does not record")
+        elif self.weights_sha256 != current:
+            found.append(
+                f"other weights (sha256 {self.weights_sha256[:12]}..., now {current[:12]}...)"
+            )
+        return found
 
     def fit(self, data: Any = None, max_examples: int = 10_000) -> AnomalyDetector:
         """Calibrate on the validation split of the run's data (or of `data`): the threshold
@@ -62,10 +90,11 @@ class AnomalyDetector:
             val, split = dataset.test, "test"  # a run without validation data
         if self.score == "latent":
             part = _at_most(train, max_examples, self.seed)
-            self.latent_gaussian = fit_gaussian(posterior_means(self.model.vae, part))
+            self.latent_gaussian = fit_gaussian(posterior_moments_of(self.model.vae, part)[0])
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         self.threshold_ = float(np.quantile(scores, self.quantile))
+        self.weights_sha256 = self.model.weights_sha256
         self.calibration = {
             "split": split,
             "examples": len(calibration),
@@ -75,12 +104,15 @@ class AnomalyDetector:
         }
         return self
 
-    def decision_function(self, images: torch.Tensor | ImageSet) -> np.ndarray:
-        """A score per image (higher = more anomalous)."""
-        data = images if isinstance(images, ImageSet) else ImageSet(images.cpu(), None, 1.0)
-        return self._scores(data)
+    def decision_function(self, images: np.ndarray | torch.Tensor | ImageSet) -> np.ndarray:
+        """A score per image (higher = more anomalous), (B,). Images are taken as
+        `Model.prepare` takes them: integers scaled by the data's value range (uint8 by
+        255), floats already in [0, 1]."""
+        if not isinstance(images, ImageSet):
+            images = ImageSet(self.model.prepare(images).cpu(), None, 1.0)
+        return self._scores(images)
 
-    def predict(self, images: torch.Tensor | ImageSet) -> np.ndarray:
+    def predict(self, images: np.ndarray | torch.Tensor | ImageSet) -> np.ndarray:
         """1 for an anomaly (score above the threshold), 0 otherwise."""
         if self.threshold_ is None:
             raise VaekitError("the detector is not fitted: call fit() first")
@@ -109,6 +141,7 @@ class AnomalyDetector:
             "quantile": self.quantile,
             "iw_samples": self.iw_samples,
             "calibration": self.calibration,
+            "weights_sha256": self.weights_sha256,
         }
         if self.latent_gaussian is not None:
             state["latent_gaussian"] = [t.tolist() for t in self.latent_gaussian]
@@ -117,8 +150,20 @@ class AnomalyDetector:
 
     @classmethod
     def load(cls, model: Model, rundir: str | Path) -> AnomalyDetector | None:
-        """The detector saved in RUNDIR/anomaly.json, or None if there is none."""
+        """The detector saved in RUNDIR/anomaly.json, or None if there is none. One calibrated
+        on other weights than `model`'s (or on unrecorded ones) is an error."""
         path = Path(rundir) / ANOMALY_FILE
+        detector = cls._read(model, path)
+        if detector is not None and detector.weights_sha256 != model.weights_sha256:
+            saved = str(detector.weights_sha256)[:12]
+            raise VaekitError(
+                f"{path} was calibrated on other weights (sha256 {saved}..., this model's "
+                f"{model.weights_sha256[:12]}...): fit the detector again"
+            )
+        return detector
+
+    @classmethod
+    def _read(cls, model: Model, path: Path) -> AnomalyDetector | None:
         if not path.exists():
             return None
         try:
@@ -127,12 +172,38 @@ class AnomalyDetector:
                            state["calibration"]["seed"])  # fmt: skip
             detector.threshold_ = float(state["threshold"])
             detector.calibration = state["calibration"]
+            detector.weights_sha256 = state.get("weights_sha256")
             if "latent_gaussian" in state:
                 mean, precision = state["latent_gaussian"]
                 detector.latent_gaussian = (torch.tensor(mean), torch.tensor(precision))
         except (ValueError, KeyError, TypeError) as err:
             raise VaekitError(f"{path}: not a vaekit anomaly file ({err}); delete it") from None
         return detector
+
+
+def load_or_fit(
+    wanted: AnomalyDetector, rundir: str | Path, data: Any = None
+) -> tuple[AnomalyDetector, str | None]:
+    """The detector with `wanted`'s settings for the run in `rundir`.
+
+    The one saved in RUNDIR/anomaly.json when it was calibrated with the same settings on the
+    same weights; otherwise `wanted`, fitted and saved there. With `data`, `wanted` is fitted
+    on that data's validation split and not saved.
+
+    Returns the detector and a note saying why a saved one was not reused (else None).
+    """
+    if data is not None:
+        return wanted.fit(data), None
+    path = Path(rundir) / ANOMALY_FILE
+    saved = AnomalyDetector._read(wanted.model, path)
+    reasons = saved.differences(wanted) if saved is not None else []
+    if saved is not None and not reasons:
+        return saved, None
+    wanted.fit()
+    wanted.save(rundir)
+    if saved is None:
+        return wanted, None
+    return wanted, f"{path} was calibrated with {'; '.join(reasons)}: calibrated again"
 
 
 def _at_most(data: ImageSet, count: int, seed: int) -> ImageSet:

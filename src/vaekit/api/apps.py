@@ -12,10 +12,12 @@ import torch
 from vaekit.api.model import Model
 from vaekit.api.run import reopen_dataset
 from vaekit.apps import latent, restore
-from vaekit.data.batches import corrupt, parse_noise, scale
+from vaekit.data.batches import ImageSet, corrupt, parse_noise, scale
 from vaekit.data.folders import Decode, decode_image
 from vaekit.data.formats import read_array_file
 from vaekit.errors import VaekitError
+from vaekit.models.metrics import psnr
+from vaekit.models.posterior import posterior_moments_of
 
 
 class Inputs:
@@ -122,27 +124,25 @@ def traverse(
     if index is None:
         z = model.vae.prior().mean[0]
     else:
-        z = latent.posterior_means(model.vae, inputs.images([index]))[0]
+        with torch.no_grad():
+            z = model.vae.posterior_mean(inputs.images([index]))[0]
     images = latent.traverse(model.vae, z, ordered, span, steps).cpu()
     return images, ordered, [float(kl[d]) for d in ordered]
 
 
 def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
-    of `data`), or of the named inputs; with the labels where there are any."""
+    of `data`), or of the named inputs; with the labels where there are any. They are the
+    model's own summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo
+    over ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
     if inputs:
-        x = Inputs(model, data).images(inputs)
-        q = model.vae.encode(x)
-        return {"mean": q.mean.detach().cpu(), "std": q.std.detach().cpu(), "labels": None}
+        images = ImageSet(Inputs(model, data).images(inputs).cpu(), None, 1.0)
+        mean, std = posterior_moments_of(model.vae, images)
+        return {"mean": mean, "std": std, "labels": None}
     test = reopen_dataset(model.run_config, data).test
-    means, stds = [], []
-    with torch.no_grad():
-        for start in range(0, len(test), 512):
-            q = model.vae.encode(test.scaled(slice(start, start + 512)).to(model.device))
-            means.append(q.mean.cpu())
-            stds.append(q.std.cpu())
-    return {"mean": torch.cat(means), "std": torch.cat(stds), "labels": test.labels}
+    mean, std = posterior_moments_of(model.vae, test)
+    return {"mean": mean, "std": std, "labels": test.labels}
 
 
 def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:
@@ -161,9 +161,9 @@ def denoise(
     seed: int = 0,
     data: Any = None,
 ) -> dict[str, Any]:
-    """Reconstruct noisy images. With `add_noise` ("gaussian:0.3", "saltpepper:0.1",
-    "mask:0.25") clean inputs are corrupted first (seeded) and the PSNR against them is
-    reported before and after.
+    """Reconstruct noisy images through the posterior mean (`VAE.reconstruct`). With
+    `add_noise` ("gaussian:0.3", "saltpepper:0.1", "mask:0.25") clean inputs are corrupted
+    first (seeded) and the PSNR against them is reported before and after.
 
     Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W) and, with add_noise,
     per-image and mean "psnr_noisy" and "psnr_denoised" in dB.
@@ -177,10 +177,11 @@ def denoise(
             raise VaekitError(f"--add-noise: {err}") from None
         generator = torch.Generator(x.device).manual_seed(seed)
         result["clean"], result["noisy"] = x, corrupt(x, kind, amount, generator)
-    result["denoised"] = restore.denoise(model.vae, result["noisy"])
+    with torch.no_grad():
+        result["denoised"] = model.vae.reconstruct(result["noisy"])
     if result["clean"] is not None:
-        before = restore.psnr(result["noisy"], x)
-        after = restore.psnr(result["denoised"], x)
+        before = psnr(result["noisy"], x)
+        after = psnr(result["denoised"], x)
         result.update(
             psnr_noisy=before.tolist(),
             psnr_denoised=after.tolist(),

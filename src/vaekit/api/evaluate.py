@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-import vaekit
 from vaekit.api.model import Model, load, resolve_device
 from vaekit.api.run import reopen_dataset, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae, posterior_means
+from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
+from vaekit.models.posterior import posterior_moments_of
+from vaekit.version import __version__
 
 SPLITS = ("test", "val", "train")
 
@@ -75,7 +76,8 @@ def evaluate(
         raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
 
     report: dict[str, Any] = {
-        "vaekit_version": vaekit.__version__,
+        "vaekit_version": __version__,
+        "weights_sha256": model.weights_sha256,
         "data": dataset.info["name"],
         "split": split,
         "split_size": len(chosen),
@@ -109,5 +111,5 @@ def _probe(
 ) -> dict[str, Any]:
     if len(train) > limit:
         train = train.subset(seeded_subset(len(train), limit, seed))
-    features = posterior_means(model.vae, train)
+    features = posterior_moments_of(model.vae, train)[0]
     return probe_accuracy(features, train.labels, means, test.labels)

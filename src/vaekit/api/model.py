@@ -17,18 +17,34 @@ from vaekit.data.batches import ImageSet, scale
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
-from vaekit.models.io import load_model
+from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
 
 
 class Model:
     """A trained VAE: encode, decode, sample, reconstruct and score images."""
 
-    def __init__(self, vae: VAE, config: ModelConfig, run_config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        vae: VAE,
+        config: ModelConfig,
+        run_config: dict[str, Any],
+        weights_sha256: str | None = None,
+    ) -> None:
         self.vae = vae.eval()
         self.config = config
         self.run_config = run_config
         self.max_value = float(run_config.get("data", {}).get("max_value", 255))
+        self._weights_sha256 = weights_sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        """Which weights these are: the sha256 (hex) of the model.safetensors they were loaded
+        from, or, for a model built in memory (a run just trained), of the file they save as,
+        computed once on first use."""
+        if self._weights_sha256 is None:
+            self._weights_sha256 = state_sha256(self.vae)
+        return self._weights_sha256
 
     @property
     def device(self) -> torch.device:
@@ -95,7 +111,9 @@ class Model:
     @torch.no_grad()
     def encode(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> DiagonalGaussian:
         """q(z|x) for images x (and their labels, for a conditional model); `.mean` and `.std`
-        are (B, Z)."""
+        are (B, Z). For a hierarchical model, a diagonal Gaussian with the posterior's mean
+        and standard deviation (the posterior itself couples the layers: draw from it with
+        `posterior_sample`)."""
         x = self.prepare(x)
         qz = self.vae.encode(x, self.labels(labels, len(x)))
         return DiagonalGaussian(qz.mean.cpu(), qz.logvar.cpu())
@@ -125,10 +143,28 @@ class Model:
         y = self.labels(label, n)
         return generate.sample(self.vae, n, generator, temperature, y).cpu()
 
+    @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
         """Reconstructions (B, C, H, W) in [0, 1] through the posterior mean."""
         x = self.prepare(x)
-        return generate.reconstruct(self.vae, x, self.labels(labels, len(x))).cpu()
+        return self.vae.reconstruct(x, self.labels(labels, len(x))).cpu()
+
+    @torch.no_grad()
+    def posterior_mean(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
+        """E_q[z|x] for images x: (B, Z)."""
+        x = self.prepare(x)
+        return self.vae.posterior_mean(x, self.labels(labels, len(x))).cpu()
+
+    @torch.no_grad()
+    def posterior_sample(
+        self, x: np.ndarray | torch.Tensor, n: int = 1, seed: int = 0, labels: Any = None
+    ) -> torch.Tensor:
+        """n draws z ~ q(z|x) for each image, seeded: (B, n, Z)."""
+        if n < 1:
+            raise VaekitError(f"the number of posterior samples must be at least 1, got {n}")
+        x = self.prepare(x)
+        generator = torch.Generator(self.device).manual_seed(seed)
+        return self.vae.posterior_sample(x, self.labels(labels, len(x)), n, generator).cpu()
 
     @torch.no_grad()
     def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0, labels: Any = None) -> LossOutput:
@@ -178,4 +214,4 @@ def resolve_device(device: str) -> torch.device:
 def load(rundir: str | Path, device: str = "cpu") -> Model:
     """Load the model of a run directory (config.json + model.safetensors)."""
     vae, config, run_config = load_model(rundir, device)
-    return Model(vae, config, run_config)
+    return Model(vae, config, run_config, weights_sha256(rundir))

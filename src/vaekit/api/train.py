@@ -22,7 +22,6 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from vaekit import __version__
 from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import build_configs, config_hash, config_sections, resolve_options
 from vaekit.api.run import (
@@ -66,6 +65,7 @@ from vaekit.training.loop import (
     make_state,
     mean_loss,
 )
+from vaekit.version import __version__
 
 
 @dataclass

@@ -8,7 +8,8 @@
   et al., "Input Complexity and Out-of-distribution Detection with Likelihood-based Generative
   Models", 2020): a likelihood ratio against a generic image compressor.
 - "latent": the Mahalanobis distance of the posterior mean from the training images'
-  posterior means (a Gaussian fitted to them): a score in latent space.
+  posterior means (a Gaussian fitted to them): a score in latent space. The posterior mean
+  is the model's own (`VAE.posterior_mean`: exact, or Monte Carlo for a hierarchical VAE).
 - "recon": the mean squared error of the posterior-mean reconstruction.
 
 Inputs are images (B, C, H, W) in [0, 1] on the model's device, with their indices (which key
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vaekit.evaluation.iwae import importance_terms
+from vaekit.models.importance import importance_terms
+from vaekit.models.metrics import mse
 from vaekit.models.vae import VAE
 
 SCORES = ("elbo", "nll", "complexity", "latent", "recon")
@@ -68,21 +70,18 @@ def anomaly_scores(
         return score - png_nats(x) if kind == "complexity" else score
     if kind == "nll":
         return -importance_terms(model, x, indices, iw_samples, seed).log_likelihood
-    mean = model.encode(x).mean
     if kind == "latent":
         if latent_gaussian is None:
             raise ValueError("the latent score needs the training data's Gaussian")
         centre, precision = latent_gaussian
-        d = mean - centre
+        d = model.posterior_mean(x) - centre
         return torch.einsum("bi,ij,bj->b", d, precision, d)
     if kind == "recon":
-        recon = model.decode(mean).mean.clamp(0, 1)
-        return (recon - x).pow(2).flatten(1).mean(1)
+        return mse(model.reconstruct(x), x)
     raise ValueError(f"unknown score {kind!r}")
 
 
 @torch.no_grad()
 def error_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Per-pixel absolute reconstruction error, averaged over channels: (B, 1, H, W)."""
-    recon = model.decode(model.encode(x).mean).mean.clamp(0, 1)
-    return (recon - x).abs().mean(1, keepdim=True)
+    return (model.reconstruct(x) - x).abs().mean(1, keepdim=True)

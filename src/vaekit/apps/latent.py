@@ -1,7 +1,8 @@
 """Moving through the latent space: interpolation, traversal, embeddings.
 
 Pure functions over a VAE: they take images (B, C, H, W) in [0, 1] on the model's device,
-use posterior means (never a sampled z), and return tensors; the commands write the files.
+use posterior means (`VAE.posterior_mean`, never a sampled z), decode with `VAE.mean_image`,
+and return tensors; the commands write the files.
 Shapes: B images, Z latent dims, S steps.
 """
 
@@ -10,12 +11,6 @@ from __future__ import annotations
 import torch
 
 from vaekit.models.vae import VAE
-
-
-@torch.no_grad()
-def posterior_means(model: VAE, x: torch.Tensor) -> torch.Tensor:
-    """E_q[z|x]: (B, Z)."""
-    return model.encode(x).mean
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -43,36 +38,32 @@ METHODS = {"lerp": lerp, "slerp": slerp}
 
 
 @torch.no_grad()
-def decode_images(model: VAE, z: torch.Tensor) -> torch.Tensor:
-    """The likelihood's mean for each z, clamped to [0, 1]: (B, C, H, W)."""
-    return model.decode(z).mean.clamp(0, 1)
-
-
-@torch.no_grad()
 def interpolate(
     model: VAE, x_from: torch.Tensor, x_to: torch.Tensor, steps: int, method: str = "lerp"
 ) -> torch.Tensor:
     """Images along the path between the posterior means of two images (1, C, H, W) each:
     (steps, C, H, W), the first and last decoding the endpoints' means."""
-    a, b = posterior_means(model, torch.cat([x_from, x_to]))
+    a, b = model.posterior_mean(torch.cat([x_from, x_to]))
     t = torch.linspace(0, 1, steps, device=a.device)
-    return decode_images(model, METHODS[method](a, b, t))
+    return model.mean_image(METHODS[method](a, b, t))
 
 
 @torch.no_grad()
 def interpolate_grid(model: VAE, corners: torch.Tensor, steps: int) -> torch.Tensor:
     """A steps x steps grid between four images (top-left, top-right, bottom-left,
     bottom-right), bilinear in latent space: (steps * steps, C, H, W), row by row."""
-    tl, tr, bl, br = posterior_means(model, corners)
+    tl, tr, bl, br = model.posterior_mean(corners)
     t = torch.linspace(0, 1, steps, device=tl.device)
     left, right = lerp(tl, bl, t), lerp(tr, br, t)  # down each side
     rows = [lerp(left[i], right[i], t) for i in range(steps)]
-    return decode_images(model, torch.cat(rows))
+    return model.mean_image(torch.cat(rows))
 
 
 @torch.no_grad()
 def kl_per_dimension(model: VAE, x: torch.Tensor) -> torch.Tensor:
-    """Mean KL(q(z_i|x) || p(z_i)) over the images, per latent dimension: (Z,)."""
+    """Mean KL(q(z_i|x) || p(z_i)) over the images, per latent dimension: (Z,). For a model
+    with one Gaussian layer and a Gaussian prior (`traverse` checks), where q(z|x) is exactly
+    the encoder's Gaussian."""
     return model.encode(x).kl_per_dim(model.prior()).mean(0)
 
 
@@ -87,4 +78,4 @@ def traverse(model: VAE, z: torch.Tensor, dims: list[int], span: float, steps: i
         row = z.repeat(steps, 1)
         row[:, d] = prior.mean[0, d] + values * prior.std[0, d]
         rows.append(row)
-    return decode_images(model, torch.cat(rows))
+    return model.mean_image(torch.cat(rows))

@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Score INPUTS (test-split indices or image/.npy files; default: the whole "
         "test split of the run's data or of --data): higher is more anomalous. The threshold "
         "is calibrated on the validation split (its --quantile, or 1 - --contamination) and "
-        "saved in RUNDIR/anomaly.json, reused while the score and quantile stay the same. "
+        "saved in RUNDIR/anomaly.json with the weights it was computed on; it is reused while "
+        "the score settings and the weights stay the same, else calibrated again (with a note). "
         "Writes a CSV (index, score, anomalous, label), a PNG of the top-scoring inputs above "
         "their per-pixel reconstruction-error maps, and with --normal-labels the AUROC and "
         "average precision.\n\nscores: elbo (-ELBO), nll (importance-weighted -log p(x)), "
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from vaekit.api.anomaly import AnomalyDetector, detection_quality
+    from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
     from vaekit.api.model import load
     from vaekit.apps.anomaly import error_map
@@ -76,12 +77,9 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.rundir)
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
-    saved = AnomalyDetector.load(model, args.rundir) if args.data is None else None
-    same = saved is not None and (saved.score, saved.quantile, saved.seed) == (
-        wanted.score, wanted.quantile, wanted.seed)  # fmt: skip
-    detector = saved if same else wanted.fit(args.data)
-    if not same and args.data is None:
-        detector.save(args.rundir)
+    detector, note = load_or_fit(wanted, args.rundir, args.data)
+    if note:
+        print(note)
 
     resolver = Inputs(model, args.data)
     data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0) if args.inputs else resolver.test

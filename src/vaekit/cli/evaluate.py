@@ -23,6 +23,9 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
   probe               accuracy of a logistic regression on posterior means (train -> eval
                       split), where the data has labels
 
+The JSON also records which weights were judged: weights_sha256, the sha256 of
+RUNDIR/model.safetensors.
+
 Where the likelihood cannot model the data (Bernoulli on gray pixels, a Gaussian on 8-bit
 values) the numbers are an objective, not a log-likelihood, and the table says so. A run
 trained with --binarize is scored on one fixed binarization of the split (seeded)."""

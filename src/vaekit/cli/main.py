@@ -8,8 +8,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from vaekit import __version__
 from vaekit.cli import anomaly, data, evaluate, latent, reconstruct, restore, sample, train
+from vaekit.version import __version__
 
 COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data)
 

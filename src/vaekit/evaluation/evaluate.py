@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from vaekit.data.batches import ImageSet, batch_indices, is_binary
-from vaekit.evaluation.iwae import BLOCK, importance_terms
+from vaekit.models.importance import BLOCK, importance_terms
+from vaekit.models.metrics import mse, psnr_from_mse
 from vaekit.models.vae import VAE
 
 # Called with (examples done, examples in all).
@@ -61,7 +62,7 @@ def evaluate_vae(
     device = next(model.parameters()).device
     n = len(data)
     dims = math.prod(data.shape)
-    log_lik, rec, kl, mse = (torch.empty(n) for _ in range(4))
+    log_lik, rec, kl, errors = (torch.empty(n) for _ in range(4))
     kl_dims, means = [], []
     labels = data.labels if model.num_classes else None
     if model.num_classes and labels is None:
@@ -78,9 +79,10 @@ def evaluate_vae(
         kl[index] = terms.kl.cpu()
         if terms.kl_per_dim is not None:
             kl_dims.append(terms.kl_per_dim.cpu())
-        means.append(terms.posterior_mean.cpu())
-        recon = model.decode(terms.posterior_mean, y).mean.clamp(0, 1)
-        mse[index] = (recon - x).pow(2).flatten(1).mean(1).cpu()
+        mean = model.posterior_mean(x, y)
+        means.append(mean.cpu())
+        # model.reconstruct(x, y), without asking for the posterior mean a second time
+        errors[index] = mse(model.mean_image(mean, y), x).cpu()
         done += len(index)
         if progress:
             progress(done, n)
@@ -92,7 +94,7 @@ def evaluate_vae(
     is_likelihood = model_support == support
     nll = -log_lik
     neg_elbo = rec + kl
-    mse_mean = float(mse.mean())
+    mse_mean = errors.double().mean()
     variances = means_all.var(0, unbiased=False) if n > 1 else torch.zeros(means_all.shape[1])
     report: dict[str, Any] = {
         "num_examples": n,
@@ -114,7 +116,7 @@ def evaluate_vae(
             "nll_per_dim": float(nll.mean()) / dims,
         },
         "bits_per_dim": None,
-        "reconstruction": {"mse": mse_mean, "psnr_db": _psnr(mse_mean)},
+        "reconstruction": {"mse": float(mse_mean), "psnr_db": float(psnr_from_mse(mse_mean))},
         "latents": {
             # Per dimension only where the prior gives the KL in closed form.
             "kl_per_dim": torch.cat(kl_dims).mean(0).tolist() if kl_dims else None,
@@ -140,20 +142,3 @@ def _stderr(values: torch.Tensor) -> float:
     if len(values) < 2:
         return float("nan")
     return float(values.std(unbiased=True) / math.sqrt(len(values)))
-
-
-def _psnr(mse: float) -> float:
-    """Peak signal-to-noise ratio in dB for intensities in [0, 1], from the mean squared error."""
-    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
-
-
-@torch.no_grad()
-def posterior_means(model: VAE, data: ImageSet, batch_size: int = 512) -> torch.Tensor:
-    """E_q[z|x] for every image: (N, Z) on the CPU (given its label, for a conditional VAE)."""
-    device = next(model.parameters()).device
-    labels = data.labels if model.num_classes else None
-    out = []
-    for index in batch_indices(len(data), batch_size, shuffle=False):
-        y = labels[index].to(device) if labels is not None else None
-        out.append(model.encode(data.scaled(index).to(device), y).mean.cpu())
-    return torch.cat(out)

@@ -12,9 +12,22 @@ L stochastic layers z_1 (bottom) .. z_L (top), each of Z dimensions (Sonderby et
 so the posterior and the prior of each layer share the top-down path t_l, and each layer's KL,
 KL(q(z_l | x, z_>l) || p(z_l | z_>l)), is in closed form given the samples above it.
 
-Latents are concatenated bottom layer first: z = [z_1, ..., z_L], (B, L * Z). `encode` returns
-the posterior along the mean path (each layer conditioned on the means above it), `decode` uses
-z_1, and `sample_latents` draws ancestrally.
+Latents are concatenated bottom layer first: z = [z_1, ..., z_L], (B, L * Z). `decode` uses
+z_1, and `sample_latents` draws ancestrally from the prior.
+
+The posterior q(z|x) = q(z_L|x) prod_l q(z_l|x, z_{l+1}) couples the layers, and below the
+top its marginals are not Gaussian, so:
+- `posterior_sample` draws ancestrally through the top-down path: z_L ~ q(z_L|x), then
+  z_l ~ q(z_l|x, z_{l+1}) down to z_1; the draws have the spread of the full posterior.
+- `posterior_moments` (and so `posterior_mean`, `posterior_std`, `reconstruct`) are Monte Carlo
+  over SUMMARY_SAMPLES ancestral draws of the layers above each one, Rao-Blackwellized: layer l
+  has mean E[mu_l] and variance E[sigma_l^2] + Var[mu_l], the expectations over z_{l+1} ~ q
+  (the law of total variance), which is exact for the top layer. The draws use fixed
+  quasi-random noise (`summary_noise`), the same for every example: a summary is
+  deterministic and does not depend on the batch it is computed in.
+- `encode` returns the diagonal Gaussian with those moments: a summary of q(z|x), not q
+  itself (its log density is not the posterior's). Nothing outside the model reads it; the
+  objectives and bounds use `terms`.
 """
 
 from __future__ import annotations
@@ -28,6 +41,18 @@ from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.networks import GaussianHead, MLPDecoder
 from vaekit.models.priors import StandardNormal
 from vaekit.models.vae import VAE, Terms
+
+SUMMARY_SAMPLES = 64  # ancestral draws behind the posterior's mean and standard deviation
+SUMMARY_SEED = 0
+
+
+def summary_noise(samples: int, dims: int) -> torch.Tensor:
+    """The fixed standard normal noise (samples, dims) behind the posterior summaries: a
+    scrambled Sobol sequence (Owen 1998) through the normal quantile function, which covers
+    the space more evenly than independent draws (randomized quasi-Monte Carlo). Made on the
+    CPU, so it is the same on every device."""
+    sobol = torch.quasirandom.SobolEngine(dims, scramble=True, seed=SUMMARY_SEED)
+    return torch.special.ndtri(sobol.draw(samples).clamp(1e-7, 1 - 1e-7))
 
 
 def _mlp(width_in: int, width: int) -> nn.Sequential:
@@ -97,10 +122,33 @@ class HierarchicalVAE(VAE):
         return zs[::-1], qs[::-1], ps[::-1]
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        _, qs, _ = self._top_down(self._features(x), None)
-        return DiagonalGaussian(
-            torch.cat([q.mean for q in qs], dim=1), torch.cat([q.logvar for q in qs], dim=1)
-        )
+        """The diagonal Gaussian with the posterior's per-dimension mean and standard deviation
+        (see `posterior_moments`), (B, L * Z): a summary of q(z|x), which couples the layers."""
+        mean, std = self.posterior_moments(x)
+        return DiagonalGaussian(mean, 2 * std.log())
+
+    def _posterior_given_noise(
+        self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Ancestral posterior samples (B, n, L * Z) from standard normal noise eps (B, n, L * Z):
+        z_L = mu + sigma * eps_L under q(z_L|x), then each layer below given the one above."""
+        b, n, dims = eps.shape
+        feats = [f.repeat_interleave(n, dim=0) for f in self._features(x)]
+        zs, _, _ = self._top_down(feats, eps.reshape(b * n, dims))
+        return torch.cat(zs, dim=1).view(b, n, dims)
+
+    def posterior_moments(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-dimension mean and standard deviation of q(z|x), (B, L * Z) each: Monte Carlo
+        over SUMMARY_SAMPLES ancestral draws, Rao-Blackwellized per layer (module docstring)."""
+        b, s = len(x), SUMMARY_SAMPLES
+        noise = summary_noise(s, self.latent_dim).to(x.device, x.dtype)
+        feats = [f.repeat_interleave(s, dim=0) for f in self._features(x)]
+        _, qs, _ = self._top_down(feats, noise.repeat(b, 1))
+        mu = torch.cat([q.mean for q in qs], dim=1).view(b, s, -1)
+        var = torch.cat([q.var for q in qs], dim=1).view(b, s, -1)
+        return mu.mean(1), (var.mean(1) + mu.var(1, unbiased=False)).sqrt()
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         return self.likelihood(self.decoder(z[:, : self.z]))

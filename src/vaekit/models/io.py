@@ -6,13 +6,14 @@ config is JSON, checked key by key, so nothing read from a user's file can run c
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from vaekit.config import from_dict
 from vaekit.errors import VaekitError
@@ -99,9 +100,33 @@ def model_config_from(config: dict[str, Any]) -> ModelConfig:
     return from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
 
 
+def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
 def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = _weights_state(model)
     atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """The sha256 of the folder's model.safetensors (hex), read in 1 MiB pieces: what files
+    derived from a model (eval.json, anomaly.json) record to say which weights they used."""
+    digest = hashlib.sha256()
+    path = Path(folder) / WEIGHTS_FILE
+    try:
+        with path.open("rb") as f:
+            while piece := f.read(1 << 20):
+                digest.update(piece)
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: missing (the run has no saved weights yet)") from None
+    return digest.hexdigest()
+
+
+def state_sha256(model: torch.nn.Module) -> str:
+    """The sha256 that `weights_sha256` gives for the file `save_weights` writes from these
+    weights (the same bytes, hashed in memory): for a model that was not loaded from a file."""
+    return hashlib.sha256(save(_weights_state(model))).hexdigest()
 
 
 def load_model(

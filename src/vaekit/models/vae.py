@@ -11,6 +11,11 @@ all per example in nats. `loss` adds the training objectives' knobs: a KL weight
 Higgins et al. 2017, and KL warm-up, Bowman et al. 2016 / Sonderby et al. 2016), free bits
 (Kingma et al. 2016) and importance-weighted training.
 
+The posterior is asked through four methods that every family answers the same way:
+`posterior_sample` (draws z ~ q(z|x)), `posterior_moments` / `posterior_mean` /
+`posterior_std` (its per-dimension mean and spread) and `reconstruct` (the likelihood's mean
+at the posterior mean). Here they are exact; a hierarchical model overrides them.
+
 A conditional VAE (Sohn et al. 2015) gets the class label y as one-hot planes appended to the
 encoder's input channels and a one-hot vector appended to the decoder's input.
 """
@@ -111,7 +116,8 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
         """x: (B, C, H, W) float in [0, 1] (and labels y (B,) if conditional) -> q(z|x).
-        The encoder returns a DiagonalGaussian or a (mean, logvar) pair, each (B, Z)."""
+        The encoder returns a DiagonalGaussian or a (mean, logvar) pair, each (B, Z).
+        Code outside the model asks the posterior_* methods, which every family answers."""
         out = self.encoder(self._label_planes(x, y))
         return DiagonalGaussian(*out) if isinstance(out, tuple) else out
 
@@ -120,6 +126,55 @@ class VAE(nn.Module):
         if self.num_classes:
             z = torch.cat([z, self._onehot(y, len(z), z.dtype)], dim=1)
         return self.likelihood(self.decoder(z))
+
+    def mean_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The likelihood's mean for latents z (B, Z), clamped to [0, 1]: images (B, C, H, W).
+        (A Gaussian likelihood's mean may stray slightly outside the pixel range.)"""
+        return self.decode(z, y).mean.clamp(0, 1)
+
+    # The posterior. Every family answers these four; evaluation and the apps ask nothing else
+    # of q(z|x). Here q is the encoder's diagonal Gaussian, so the summaries are exact.
+
+    def posterior_sample(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        n: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """n draws z ~ q(z|x) for each of x (B, C, H, W) (labels y (B,) if conditional):
+        (B, n, Z). The noise is standard normal (B, n, Z) from `generator`."""
+        eps = torch.randn(
+            (len(x), n, self.latent_dim), generator=generator, device=x.device, dtype=x.dtype
+        )
+        return self._posterior_given_noise(x, eps, y)
+
+    def _posterior_given_noise(
+        self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Posterior samples (B, n, Z) made from standard normal noise eps (B, n, Z)."""
+        qz = self.encode(x, y)
+        return qz.mean[:, None] + qz.std[:, None] * eps
+
+    def posterior_moments(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E_q[z] and the standard deviation of each z_i under q(z|x): two (B, Z) tensors."""
+        qz = self.encode(x, y)
+        return qz.mean, qz.std
+
+    def posterior_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """E_q[z|x]: (B, Z)."""
+        return self.posterior_moments(x, y)[0]
+
+    def posterior_std(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The standard deviation of each latent dimension under q(z|x): (B, Z)."""
+        return self.posterior_moments(x, y)[1]
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior-mean reconstruction: the likelihood's mean at E_q[z|x], clamped to
+        [0, 1]: (B, C, H, W)."""
+        return self.mean_image(self.posterior_mean(x, y), y)
 
     def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
         return self.encode(u)

@@ -10,6 +10,9 @@ Shapes: B examples, K importance samples (n of them per chunk), Z latent dims.
 The noise of sample k of example i comes from a generator keyed by (seed, i, k // BLOCK), with
 i the example's index in the evaluated set: the numbers do not depend on the batch size or the
 chunk size, only on the model, the data and the seed.
+
+Here, below evaluation and the apps, because both score with it: the bounds in `vaekit eval`,
+the "elbo", "nll" and "complexity" anomaly scores.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ class ImportanceTerms:
     rec: torch.Tensor  # E_q[-log p(x|z)], averaged over the K samples
     kl: torch.Tensor  # KL(q(z|x) || p(z)): closed form, or averaged over the K samples
     kl_per_dim: torch.Tensor | None  # (B, Z), where the prior gives it in closed form
-    posterior_mean: torch.Tensor  # (B, Z)
 
 
 def sample_noise(
@@ -96,5 +98,4 @@ def importance_terms(
         rec=rec_sum / k,
         kl=kl_sum / k,
         kl_per_dim=kl_dims_sum / k if closed_form else None,
-        posterior_mean=model.encode(x, y).mean,
     )

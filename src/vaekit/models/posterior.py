@@ -1,0 +1,32 @@
+"""Posterior summaries of a whole image set, batch by batch: the features that embeddings,
+linear probes and the latent anomaly score read. Every family answers through
+`VAE.posterior_moments` (exact for one Gaussian layer, Monte Carlo for a hierarchy).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaekit.data.batches import ImageSet, batch_indices
+from vaekit.models.vae import VAE
+
+
+@torch.no_grad()
+def posterior_moments_of(
+    model: VAE, data: ImageSet, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The posterior mean and standard deviation of every image (given its label, for a
+    conditional VAE): two (N, Z) tensors on the CPU."""
+    device = next(model.parameters()).device
+    labels = data.labels if model.num_classes else None
+    if model.num_classes and labels is None:
+        raise ValueError("a conditional VAE needs the labels of the images")
+    means, stds = [], []
+    for index in batch_indices(len(data), batch_size, shuffle=False):
+        y = labels[index].to(device) if labels is not None else None
+        mean, std = model.posterior_moments(data.scaled(index).to(device), y)
+        means.append(mean.cpu())
+        stds.append(std.cpu())
+    if not means:
+        return torch.zeros(0, model.latent_dim), torch.zeros(0, model.latent_dim)
+    return torch.cat(means), torch.cat(stds)
