@@ -21,7 +21,7 @@ import torch
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.builtin import IDX_ROLES
 from vaekit.data.cifar import find_cifar, read_cifar
-from vaekit.data.fetch import fetch, find_in_dir
+from vaekit.data.fetch import fetch, find_in_dir, verify_files
 from vaekit.data.folders import COLORS, Decode, list_images, settle
 from vaekit.data.formats import read_array_file, read_idx_dataset
 from vaekit.data.prepare import (
@@ -86,6 +86,7 @@ def open_dataset(
     elif is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
         spec = get_spec(source)
         paths = fetch(source, progress)
+        verify_files(spec, paths)
         info = {"source": "registry", "name": spec.name, "max_value": spec.max_value}
         if spec.images is not None:
             listing = spec.images(paths, image_size)
