@@ -151,7 +151,7 @@ def test_gray_folder_without_size_and_no_images(tmp_path: Path):
     ds = open_dataset(tmp_path / "g")
     assert ds.shape == (1, 10, 12) and ds.train.labels is None  # H x W kept as they are
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VaekitError, match="no images"):
+    with pytest.raises(VaekitError, match=r"no dataset found .*or PNG/JPEG images"):
         open_dataset(tmp_path / "empty")
 
 

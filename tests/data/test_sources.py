@@ -92,10 +92,7 @@ def test_bad_array_files(tmp_path: Path, arrays, message):
 
 def test_unknown_file_kinds(tmp_path: Path):
     (tmp_path / "x.csv").write_text("1,2\n")
-    with pytest.raises(
-        VaekitError,
-        match=r"expected a folder \(IDX files, CIFAR batches or images\), a \.npy/\.npz",
-    ):
+    with pytest.raises(VaekitError, match=r"expected a dataset folder, a \.npy/\.npz file"):
         open_dataset(tmp_path / "x.csv")
     (tmp_path / "junk.npy").write_bytes(b"nonsense")
     with pytest.raises(VaekitError, match="not a readable"):

@@ -47,7 +47,7 @@ def _idx_files(sha256: dict[str, str], base_url: str) -> tuple[FileSpec, ...]:
     )
 
 
-def _read_digits(paths: dict[str, Path], spec: DatasetSpec) -> dict[str, np.ndarray]:
+def _read_digits(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -133,6 +133,8 @@ register(
         find=find_cifar,
         manual="download cifar-10-binary.tar.gz (or cifar-10-python.tar.gz) from "
         "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it",
+        layout="data_batch_1..5 [+ test_batch], .bin or python batches, or their "
+        "cifar-10-batches-bin/-py folder",
         classes=(
             "airplane",
             "automobile",
@@ -241,6 +243,7 @@ register(
         max_value=255,
         find=_find_celeba,
         images=_celeba_images,
+        layout="img_align_celeba/ and list_eval_partition.txt",
         manual="download img_align_celeba.zip and list_eval_partition.txt from "
         "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unpack them side by side",
     )

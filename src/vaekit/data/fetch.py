@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.data.formats import content_sha256
-from vaekit.data.registry import DatasetSpec, FileSpec, get_spec
+from vaekit.data.registry import DatasetSpec, FileSpec, get_spec, registered_specs
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
 
@@ -73,15 +73,49 @@ def find_in_dir(
 def find_files(name: str) -> dict[str, Path] | None:
     """role -> path of a registered dataset's files on this machine, or None."""
     spec = get_spec(name)
-    names = {f.role: f.name for f in spec.files}
-    optional = frozenset(f.role for f in spec.files if f.optional)
-    if not names and spec.find is None:
+    if not spec.files and spec.find is None:
         return {}
     for folder in search_dirs(name):
-        found = spec.find(folder) if spec.find else find_in_dir(folder, names, optional)
+        found = find_spec_files(spec, folder)
         if found is not None:
             return found
     return None
+
+
+def find_spec_files(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
+    """role -> path of `spec`'s files in `folder`, or None when they are not all there (a
+    dataset without files, built into a package, is never in a folder)."""
+    if spec.find is not None:
+        return spec.find(folder)
+    if not spec.files:
+        return None
+    names = {f.role: f.name for f in spec.files}
+    return find_in_dir(folder, names, frozenset(f.role for f in spec.files if f.optional))
+
+
+def match_folder(folder: Path) -> tuple[DatasetSpec, dict[str, Path]] | None:
+    """The first registered dataset (in the order registered) whose files `folder` holds,
+    and its role -> path; None when it holds none's."""
+    for spec in registered_specs():
+        found = find_spec_files(spec, folder)
+        if found is not None:
+            return spec, found
+    return None
+
+
+def folder_layouts() -> list[str]:
+    """What a dataset folder may hold, one entry per layout, naming the datasets in it."""
+    layouts: dict[str, list[str]] = {}
+    for spec in registered_specs():
+        if spec.find is not None or spec.files:
+            layouts.setdefault(spec.layout or _file_list(spec), []).append(spec.name)
+    return [f"{layout} ({', '.join(names)})" for layout, names in layouts.items()]
+
+
+def _file_list(spec: DatasetSpec) -> str:
+    files = [f.name for f in spec.files if not f.optional]
+    extra = [f.name for f in spec.files if f.optional]
+    return ", ".join(files) + (f" [+ {', '.join(extra)}]" if extra else "")
 
 
 def locate_files(name: str) -> dict[str, Path]:
