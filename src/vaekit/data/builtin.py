@@ -98,6 +98,7 @@ register(
         "validation / 10k test, no labels (no checksum published: checked by shape and values)",
         shape=(1, 28, 28),
         max_value=1,
+        pixels="binary",
         reader=read_amat_dataset,
         files=tuple(
             FileSpec(
@@ -117,6 +118,7 @@ register(
         description="scikit-learn's 8x8 handwritten digits, 1,797 images, values 0-16",
         shape=(1, 8, 8),
         max_value=16,
+        pixels="discrete",
         reader=_read_digits,
         classes=tuple(str(d) for d in range(10)),
     )

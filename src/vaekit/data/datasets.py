@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.data.batches import ImageSet, carve
+from vaekit.data.batches import PIXEL_KINDS, ImageSet, carve, only_zero_or_max, pixels_for
 from vaekit.data.fetch import fetch, folder_layouts, match_folder, verify_files
 from vaekit.data.folders import COLORS, SUFFIXES, Decode, list_images, settle
 from vaekit.data.formats import read_array_file
@@ -58,6 +58,7 @@ class _Options:
     image_size: int | None
     color: str
     crop: str
+    pixels: str | None
     progress: Progress | None
 
 
@@ -69,6 +70,7 @@ def open_dataset(
     image_size: int | None = None,
     color: str = "auto",
     crop: str = "center",
+    pixels: str | None = None,
     progress: Progress | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
@@ -88,13 +90,20 @@ def open_dataset(
         image_size, color, crop: how a folder's image files are decoded: the side of the
             square they become (None: as they are), "auto"/"gray"/"rgb", and "center" (crop
             the centre square, then resize) or "none" (resize the whole image).
+        pixels: what the pixel values are, in place of what the source declares (None):
+            "binary" (0 or the maximum), "8-bit" (0..255), "discrete" (integers 0..max) or
+            "continuous" (floats in [0, 1]). Recorded as info["pixels"] and on every split
+            (ImageSet.pixels); a kind the data cannot hold (8-bit floats, binary gray
+            pixels) is an error.
         progress: called with (what, done, total) during downloads and image decoding.
     """
     if color not in COLORS:
         raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
     if image_size is not None and image_size < 1:
         raise VaekitError(f"image size must be positive, got {image_size}")
-    opts = _Options(seed, test_fraction, image_size, color, crop, progress)
+    if pixels is not None and pixels not in PIXEL_KINDS:
+        raise VaekitError(f"unknown pixels {pixels!r}: choose from {', '.join(PIXEL_KINDS)}")
+    opts = _Options(seed, test_fraction, image_size, color, crop, pixels, progress)
     if isinstance(source, np.ndarray | torch.Tensor):
         return _open_arrays({"train_images": source}, {"source": "array", "name": "array"}, opts)
     if is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
@@ -118,7 +127,7 @@ def _open_spec(
 ) -> Dataset:
     """A registered dataset's files: as the registry entry, or as they are (without the
     registry's checks) when found in a folder given by path."""
-    info["max_value"] = spec.max_value
+    info.update(max_value=spec.max_value, pixels=spec.pixels)
     if spec.images is not None:
         return _open_images(spec.images(paths, opts.image_size), info, opts)
     raw = spec.reader(paths, spec if info["source"] == "registry" else None)
@@ -148,15 +157,16 @@ def _open_folder(folder: Path, info: dict[str, Any], opts: _Options) -> Dataset:
         ) from None
     decode = Decode.for_folder(opts.image_size, opts.color, opts.crop)
     listing = ImageList(folder, files, labels, None, decode, tuple(classes))
-    info["max_value"] = 255
+    info.update(max_value=255, pixels="8-bit")
     return _open_images(listing, info, opts)
 
 
 def _open_arrays(raw: dict[str, Any], info: dict[str, Any], opts: _Options) -> Dataset:
-    """Images from arrays: uint8 (values 0-255) or float in [0, 1]."""
+    """Images from arrays: uint8 (8-bit, values 0-255) or float in [0, 1] (continuous)."""
     for key in [k for k in raw if k.endswith("_images")]:
         raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
-    info["max_value"] = 255 if raw["train_images"].dtype == np.uint8 else 1
+    uint8 = raw["train_images"].dtype == np.uint8
+    info.update(max_value=255 if uint8 else 1, pixels="8-bit" if uint8 else "continuous")
     return _finish(_image_sets(raw, info["max_value"]), info, opts)
 
 
@@ -195,6 +205,8 @@ def _open_prepared_dataset(folder: Path, info: dict[str, Any], opts: _Options) -
         }
     info.update(
         max_value=max_value,
+        # Prepared before pixel kinds were recorded: what its uint8 range declares.
+        pixels=header.get("pixels") or pixels_for(torch.uint8, max_value),
         sha256=header["fingerprint"],
         prepared=str(folder),
         skipped=len(header["skipped"]),
@@ -249,6 +261,7 @@ def _finish(splits: dict[str, ImageSet], info: dict[str, Any], opts: _Options) -
         raise VaekitError(f"{info['name']}: the splits' images differ in type")
     if not train.mapped and float(max(s.images.max() for s in sets)) > max_value:
         raise VaekitError(f"{info['name']}: pixel values above the maximum {max_value:g}")
+    _declare_pixels(sets, info, opts.pixels)
     info.update(
         shape=list(train.shape),
         dtype=str(train.dtype).removeprefix("torch."),
@@ -261,6 +274,30 @@ def _finish(splits: dict[str, ImageSet], info: dict[str, Any], opts: _Options) -
     if val is not None:
         info["num_val"] = len(val)
     return Dataset(train, test, info, val)
+
+
+def _declare_pixels(sets: list[ImageSet], info: dict[str, Any], wanted: str | None) -> None:
+    """Give every set the source's declared pixel kind (info["pixels"]), or the user's
+    `wanted` one when the data can hold it."""
+    kind, dtype, top = wanted or info["pixels"], sets[0].dtype, float(info["max_value"])
+    if kind != info["pixels"]:
+        if kind == "8-bit" and (dtype != torch.uint8 or top != 255):
+            why = "8-bit pixels are integers 0..255"
+        elif kind == "discrete" and dtype != torch.uint8:
+            why = "discrete pixels are integers"
+        elif kind == "binary" and not all(only_zero_or_max(s) for s in sets):
+            why = f"binary pixels are 0 or {top:g}, and these have other values"
+        else:
+            why = ""
+        if why:
+            stored = str(dtype).removeprefix("torch.")
+            raise VaekitError(
+                f"{info['name']}: pixels {kind!r} do not fit this data ({stored}, values "
+                f"0..{top:g}, declared {info['pixels']}): {why}"
+            )
+    for s in sets:
+        s.pixels = kind
+    info["pixels"] = kind
 
 
 def _image_sets(raw: dict[str, np.ndarray], max_value: float) -> dict[str, ImageSet]:

@@ -1,4 +1,5 @@
-"""Name -> dataset spec: files and their checksums, image shape, value range, splits."""
+"""Name -> dataset spec: files and their checksums, image shape, value range and pixel kind,
+splits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.data.batches import PIXEL_KINDS
 from vaekit.errors import VaekitError
 
 # Image datasets (decoded from files into a prepared, memory-mapped array) are described by an
@@ -54,6 +56,7 @@ class DatasetSpec:
     images: ImageLister | None = None  # an image dataset, prepared before use
     manual: str = ""  # where files that vaekit cannot download come from
     layout: str = ""  # what a folder of it holds, for messages (default: the file names)
+    pixels: str = "8-bit"  # what its values are: one of batches.PIXEL_KINDS
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 def register(spec: DatasetSpec) -> DatasetSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"dataset {spec.name!r} is already registered")
+    if spec.pixels not in PIXEL_KINDS:
+        raise ValueError(f"dataset {spec.name!r}: pixels {spec.pixels!r} not in {PIXEL_KINDS}")
     _REGISTRY[spec.name] = spec
     return spec
 
