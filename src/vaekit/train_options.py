@@ -64,6 +64,20 @@ _DATA = [
         section="data",
     ),
     Option(
+        "pixels",
+        Text(("binary", "8-bit", "discrete", "continuous")),
+        None,
+        "what the pixel values are, which decides whether a likelihood's number is a "
+        "log-likelihood (and bits/dim) or only an objective: binary (0/1 or 0/max), 8-bit "
+        "(256 levels), discrete (integers 0..max), continuous (floats); by default each data "
+        "source declares its own (binarized-mnist binary, digits discrete, images 8-bit, "
+        "float arrays continuous)",
+        "data",
+        section="data",
+        optional=True,
+        show_default=False,
+    ),
+    Option(
         "val_fraction",
         Float(below=1.0),
         0.1,

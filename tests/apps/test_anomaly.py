@@ -107,7 +107,7 @@ def test_decision_function_scales_integers_like_model_prepare(normal_run):
     np.testing.assert_allclose(detector.decision_function(images), floats)  # numpy uint8
     np.testing.assert_allclose(detector.decision_function(images[:, 0]), floats)  # (B, H, W)
     assert floats.max() < 1  # a mean squared error of pixels in [0, 1], not of 0..255 values
-    with pytest.raises(VaekitError, match=r"pixel values must be in \[0, 1\]"):
+    with pytest.raises(VaekitError, match=r"pixel values must be finite and in \[0, 1\]"):
         detector.decision_function(torch.from_numpy(images).float())
 
 

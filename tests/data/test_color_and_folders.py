@@ -9,31 +9,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from scipy.io import savemat
 
 from tests.cli.test_cli import vaekit
+from tests.data.writers import (
+    py_batch,
+    register_checksums,
+    write_cifar_bin,
+    write_olivetti,
+    write_svhn,
+)
 from vaekit.data import prepare as prepare_module
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
-
-
-def _cifar_records(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = rng.integers(0, 256, (n, 3, 32, 32)).astype(np.uint8)
-    records = np.concatenate([labels[:, None], images.reshape(n, -1)], axis=1)
-    return records.tobytes(), images, labels
-
-
-def write_cifar_bin(folder: Path, n: int = 4, test: bool = True) -> dict:
-    folder.mkdir(parents=True)
-    batches = {}
-    names = [f"data_batch_{i}" for i in range(1, 6)] + (["test_batch"] if test else [])
-    for seed, name in enumerate(names):
-        data, images, labels = _cifar_records(n, seed)
-        (folder / f"{name}.bin").write_bytes(data)
-        batches[name] = (images, labels)
-    return batches
 
 
 def test_cifar_binary_folder(tmp_path: Path):
@@ -66,21 +53,16 @@ def test_cifar_bad_files(tmp_path: Path, monkeypatch):
         open_dataset("cifar10")
 
 
-def _py_batch(n: int, seed: int) -> dict:
-    _, images, labels = _cifar_records(n, seed)
-    return {b"data": images.reshape(n, -1), b"labels": labels.tolist(), b"batch_label": b"x"}
-
-
 def test_cifar_python_batches_with_the_safe_unpickler(tmp_path: Path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for i in range(1, 6):
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(_py_batch(3, i), protocol=2))
-    (folder / "test_batch").write_bytes(pickle.dumps(_py_batch(2, 9), protocol=2))
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(py_batch(3, i), protocol=2))
+    (folder / "test_batch").write_bytes(pickle.dumps(py_batch(2, 9), protocol=2))
     ds = open_dataset(folder)
     assert (len(ds.train), len(ds.test)) == (15, 2)
     np.testing.assert_array_equal(
-        ds.test.images.numpy(), _py_batch(2, 9)[b"data"].reshape(2, 3, 32, 32)
+        ds.test.images.numpy(), py_batch(2, 9)[b"data"].reshape(2, 3, 32, 32)
     )
 
 
@@ -97,55 +79,43 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path: Path):
     folder.mkdir()
     marker = tmp_path / "pwned"
     for i in range(1, 6):
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(_py_batch(3, i), protocol=2))
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(py_batch(3, i), protocol=2))
     evil = {b"data": _Payload(marker), b"labels": [0]}
     (folder / "data_batch_4").write_bytes(pickle.dumps(evil, protocol=2))
     with pytest.raises(VaekitError, match=r"not a safe data pickle.*nothing was run"):
         open_dataset(folder)
     assert not marker.exists()
-    (folder / "data_batch_4").write_bytes(pickle.dumps(_py_batch(3, 4), protocol=2)[:50])
+    (folder / "data_batch_4").write_bytes(pickle.dumps(py_batch(3, 4), protocol=2)[:50])
     with pytest.raises(VaekitError, match="truncated or corrupt pickle"):
         open_dataset(folder)
 
 
 def test_svhn_mat_files(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
-    folder = tmp_path / "svhn"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (32, 32, 3, 5)).astype(np.uint8)
-    savemat(folder / "train_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [3], [10]])})
-    savemat(folder / "test_32x32.mat", {"X": x[..., :2], "y": np.array([[4], [5]])})
+    x = write_svhn(tmp_path / "svhn", n_train=10, n_test=2)
+    register_checksums(monkeypatch, "svhn", tmp_path / "svhn")
     ds = open_dataset("svhn")
-    assert ds.shape == (3, 32, 32) and ds.train.labels.tolist() == [0, 1, 2, 3, 0]
+    assert ds.shape == (3, 32, 32)
+    assert ds.train.labels.tolist() == [*range(1, 10), 0]  # SVHN's 10 is the digit 0
+    assert ds.test.labels.tolist() == [1, 2]
     np.testing.assert_array_equal(ds.train.images[1, 2].numpy(), x[:, :, 2, 1])
-    (folder / "test_32x32.mat").write_bytes(b"MATLAB 5.0 junk")
+    (tmp_path / "svhn" / "test_32x32.mat").write_bytes(b"MATLAB 5.0 junk")
+    register_checksums(monkeypatch, "svhn", tmp_path / "svhn")  # junk with the right checksum
     with pytest.raises(VaekitError, match=r"test_32x32\.mat: not a readable \.mat file"):
         open_dataset("svhn")
 
 
 def test_olivetti_orientation(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
-    (tmp_path / "olivetti").mkdir()
-    face = np.zeros((64, 64), np.uint8)
-    face[5, 40] = 255  # row 5, column 40
-    faces = np.stack([face.flatten(order="F")] * 20, axis=1)  # columns, column-major
-    savemat(tmp_path / "olivetti" / "olivettifaces.mat", {"faces": faces})
-    monkeypatch.setattr(
-        "vaekit.data.fetch.get_spec",
-        lambda name: __import__("dataclasses").replace(
-            __import__("vaekit.data.registry", fromlist=["get_spec"]).get_spec(name),
-            files=(),
-            find=lambda folder: (
-                {"faces": folder / "olivettifaces.mat"}
-                if (folder / "olivettifaces.mat").exists()
-                else None
-            ),
-        ),
-    )
+    images = write_olivetti(tmp_path / "olivetti", n=20)  # each marked at row 5, column 40
+    with pytest.raises(VaekitError, match=r"olivettifaces\.mat: checksum mismatch \(sha256"):
+        open_dataset("olivetti")
+    register_checksums(monkeypatch, "olivetti", tmp_path / "olivetti")
     ds = open_dataset("olivetti", seed=0)
     assert ds.shape == (1, 64, 64) and len(ds.train) + len(ds.test) == 20
-    assert int(ds.train.images[0, 0, 5, 40]) == 255 and int(ds.train.images[0, 0].sum()) == 255
+    assert int(ds.train.images[0, 0, 5, 40]) == 255
+    all_images = torch.cat([ds.train.images, ds.test.images])[:, 0]
+    assert sorted(map(bytes, all_images.numpy())) == sorted(map(bytes, images))
     assert sorted(set(ds.train.labels.tolist() + ds.test.labels.tolist())) == [0, 1]
 
 
@@ -181,7 +151,7 @@ def test_gray_folder_without_size_and_no_images(tmp_path: Path):
     ds = open_dataset(tmp_path / "g")
     assert ds.shape == (1, 10, 12) and ds.train.labels is None  # H x W kept as they are
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VaekitError, match="no images"):
+    with pytest.raises(VaekitError, match=r"no dataset found .*or PNG/JPEG images"):
         open_dataset(tmp_path / "empty")
 
 

@@ -63,7 +63,7 @@ def test_unknown_name_and_missing_path(tmp_path: Path):
     with pytest.raises(VaekitError, match="no such file"):
         open_dataset(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VaekitError, match="no images"):
+    with pytest.raises(VaekitError, match="no dataset found in this folder; looked for"):
         open_dataset(tmp_path / "empty")
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.test_cli import vaekit
 from tests.conftest import idx_bytes, write_npz
+from tests.data.writers import amat_text
 from vaekit.data import fetch as fetch_module
 from vaekit.data.datasets import open_dataset
 from vaekit.data.formats import read_amat
@@ -20,19 +21,14 @@ from vaekit.data.registry import get_spec
 from vaekit.errors import VaekitError
 
 
-def _amat_text(n: int, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    return "".join(" ".join(map(str, row)) + "\n" for row in rng.integers(0, 2, (n, 784)))
-
-
 def test_amat_reader(tmp_path: Path):
     path = tmp_path / "a.amat"
-    path.write_text(_amat_text(3))
+    path.write_text(amat_text(3))
     images = read_amat(path)
     assert images.shape == (3, 1, 28, 28) and images.dtype == np.uint8 and images.max() == 1
     first = np.array(path.read_text().splitlines()[0].split(), dtype=np.uint8)
     np.testing.assert_array_equal(images[0].ravel(), first)
-    path.write_text(_amat_text(3)[:-10])
+    path.write_text(amat_text(3)[:-10])
     with pytest.raises(VaekitError, match="expected 784 values"):
         read_amat(path)
     path.write_text("0 1 2\n")
@@ -44,7 +40,7 @@ def test_binarized_mnist_uses_its_official_validation_split(tmp_path: Path, monk
     folder = tmp_path / "binarized-mnist"
     folder.mkdir()
     for split, n in (("train", 12), ("valid", 5), ("test", 4)):
-        (folder / f"binarized_mnist_{split}.amat").write_text(_amat_text(n))
+        (folder / f"binarized_mnist_{split}.amat").write_text(amat_text(n))
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
     ds = open_dataset("binarized-mnist")
     assert (len(ds.train), len(ds.val), len(ds.test)) == (12, 5, 4)
@@ -96,10 +92,7 @@ def test_bad_array_files(tmp_path: Path, arrays, message):
 
 def test_unknown_file_kinds(tmp_path: Path):
     (tmp_path / "x.csv").write_text("1,2\n")
-    with pytest.raises(
-        VaekitError,
-        match=r"expected a folder \(IDX files, CIFAR batches or images\), a \.npy/\.npz",
-    ):
+    with pytest.raises(VaekitError, match=r"expected a dataset folder, a \.npy/\.npz file"):
         open_dataset(tmp_path / "x.csv")
     (tmp_path / "junk.npy").write_bytes(b"nonsense")
     with pytest.raises(VaekitError, match="not a readable"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from vaekit.api.model import Model
@@ -53,10 +52,10 @@ class Inputs:
         if not path.exists():
             raise VaekitError(f"{spec}: neither a test-split index nor an existing file")
         if path.suffix.lower() in (".npy", ".npz"):
-            array = read_array_file(path)["train_images"]
-            x = torch.from_numpy(np.asarray(array))
-            x = x.unsqueeze(1) if x.dim() == 3 else x
-            x = scale(x, 255) if x.dtype == torch.uint8 else x.float()
+            try:  # integers scaled by the model's value range, floats kept if in [0, 1]
+                return self.model.prepare(read_array_file(path)["train_images"]).cpu()
+            except VaekitError as err:
+                raise VaekitError(f"{path}: {err}") from None
         else:
             square = h == w
             decode = Decode(

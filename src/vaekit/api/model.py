@@ -70,9 +70,10 @@ class Model:
                 f"got {tuple(t.shape)}"
             )
         t = t.to(torch.float32) if t.is_floating_point() else scale(t, self.max_value)
-        if t.numel() and (t.min() < 0 or t.max() > 1):
+        if t.numel() and (not torch.isfinite(t).all() or t.min() < 0 or t.max() > 1):
             raise VaekitError(
-                f"pixel values must be in [0, 1] as floats or [0, {self.max_value:g}] as integers"
+                f"pixel values must be finite and in [0, 1] as floats or [0, "
+                f"{self.max_value:g}] as integers"
             )
         return t.to(self.device)
 

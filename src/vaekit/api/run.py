@@ -65,7 +65,8 @@ def reopen_dataset(
 
     The run's own data must still have the recorded checksum; so must `data` with `verify`
     (resuming), while without it `data` may be anything of the model's shape (evaluating on
-    other data).
+    other data). The run's data keeps its recorded pixel kind (older runs recorded none: the
+    source's declaration); other data has its own.
     """
     info = run_config.get("data", {})
     seed = run_config.get("training", {}).get("seed", 0)
@@ -79,6 +80,7 @@ def reopen_dataset(
         image_size=info.get("image_size"),
         color=info.get("color", "auto"),
         crop=info.get("crop", "center"),
+        pixels=info.get("pixels") if data is None or verify else None,
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"

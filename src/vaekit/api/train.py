@@ -154,6 +154,7 @@ def train(
             image_size=opts["image_size"],
             color=opts["color"],
             crop=opts["crop"],
+            pixels=opts["pixels"],
             progress=bars.update if progress else None,
         )
     given = {

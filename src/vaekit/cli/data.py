@@ -111,7 +111,8 @@ def run_info(args: argparse.Namespace) -> int:
     if info.get("missing"):
         print(f"  missing: `vaekit data fetch {args.source}` downloads it")
         return 1
-    print(f"  image shape {tuple(info['shape'])}, {info['dtype']}, max value {info['max_value']}")
+    shape, pixels = tuple(info["shape"]), info["pixels"]
+    print(f"  image shape {shape}, {info['dtype']}, max value {info['max_value']}, {pixels} pixels")
     for name, s in info["splits"].items():
         labels = "labelled" if s["labels"] else "no labels"
         print(

@@ -13,11 +13,26 @@ import torch
 
 CHUNK = 2048  # rows per pass when a whole set is scanned (statistics, checks)
 
+# What the pixel values are, as the data's source declares them (never guessed from the values
+# seen): "binary" (0 or the maximum), "8-bit" (integers 0..255), "discrete" (integers
+# 0..max_value, another number of levels) or "continuous" (floats in [0, 1]).
+PIXEL_KINDS = ("binary", "8-bit", "discrete", "continuous")
+
+
+def pixels_for(dtype: torch.dtype, max_value: float) -> str:
+    """The pixel kind a stored type and value range declare by themselves: floats are
+    continuous; integers 0..1 binary, 0..255 8-bit, any other range discrete."""
+    if dtype.is_floating_point:
+        return "continuous"
+    return {1: "binary", 255: "8-bit"}.get(int(max_value), "discrete")
+
 
 class ImageSet:
     """A set of images: some rows of a storage tensor (N, C, H, W), uint8 or float32, with
-    labels (N,) int64 or None. Subsets are views (a list of rows), never copies, so carving
-    validation and test splits out of a memory-mapped array costs no memory."""
+    labels (N,) int64 or None, values 0..max_value of the kind `pixels` (one of PIXEL_KINDS,
+    as the source declares it; by default what the type and max_value declare, pixels_for).
+    Subsets are views (a list of rows), never copies, so carving validation and test splits
+    out of a memory-mapped array costs no memory."""
 
     def __init__(
         self,
@@ -26,12 +41,14 @@ class ImageSet:
         max_value: float,
         rows: torch.Tensor | None = None,
         mapped: bool = False,
+        pixels: str | None = None,
     ) -> None:
         self.storage = images
         self.storage_labels = labels
         self.max_value = max_value
         self.rows = rows
         self.mapped = mapped  # the storage is a memory-mapped file: never copy it whole
+        self.pixels = pixels or pixels_for(images.dtype, max_value)
 
     def __len__(self) -> int:
         return len(self.rows) if self.rows is not None else self.storage.shape[0]
@@ -67,7 +84,9 @@ class ImageSet:
 
     def subset(self, index: torch.Tensor) -> ImageSet:
         rows = index if self.rows is None else self.rows[index]
-        return ImageSet(self.storage, self.storage_labels, self.max_value, rows, self.mapped)
+        return ImageSet(
+            self.storage, self.storage_labels, self.max_value, rows, self.mapped, self.pixels
+        )
 
     def chunks(self) -> Iterator[torch.Tensor]:
         """The stored images, CHUNK rows at a time, in order."""
@@ -80,7 +99,8 @@ class ImageSet:
         if self.mapped or self.storage.device == torch.device(device):
             return self
         labels = self.labels.to(device) if self.labels is not None else None
-        return ImageSet(self.images.to(device), labels, self.max_value)  # only this set's rows
+        # Only this set's rows.
+        return ImageSet(self.images.to(device), labels, self.max_value, pixels=self.pixels)
 
 
 def scale(images: torch.Tensor, max_value: float) -> torch.Tensor:
@@ -141,11 +161,16 @@ def binarize_once(data: ImageSet, seed: int) -> ImageSet:
     bits = [
         torch.bernoulli(scale(c.cpu(), data.max_value), generator=generator) for c in data.chunks()
     ]
-    return ImageSet(torch.cat(bits).to(torch.uint8), data.labels, 1.0)
+    return ImageSet(torch.cat(bits).to(torch.uint8), data.labels, 1.0, pixels="binary")
 
 
 def is_binary(data: ImageSet) -> bool:
-    """True when every pixel is 0 or the maximum value."""
+    """Whether the set's pixels are declared binary (by its source, or by the user)."""
+    return data.pixels == "binary"
+
+
+def only_zero_or_max(data: ImageSet) -> bool:
+    """Whether every stored value is 0 or the maximum: a binary declaration fits the data."""
     return all(bool(((c == 0) | (c == data.max_value)).all()) for c in data.chunks())
 
 

@@ -47,7 +47,7 @@ def _idx_files(sha256: dict[str, str], base_url: str) -> tuple[FileSpec, ...]:
     )
 
 
-def _read_digits(paths: dict[str, Path], spec: DatasetSpec) -> dict[str, np.ndarray]:
+def _read_digits(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -98,6 +98,7 @@ register(
         "validation / 10k test, no labels (no checksum published: checked by shape and values)",
         shape=(1, 28, 28),
         max_value=1,
+        pixels="binary",
         reader=read_amat_dataset,
         files=tuple(
             FileSpec(
@@ -117,6 +118,7 @@ register(
         description="scikit-learn's 8x8 handwritten digits, 1,797 images, values 0-16",
         shape=(1, 8, 8),
         max_value=16,
+        pixels="discrete",
         reader=_read_digits,
         classes=tuple(str(d) for d in range(10)),
     )
@@ -133,6 +135,8 @@ register(
         find=find_cifar,
         manual="download cifar-10-binary.tar.gz (or cifar-10-python.tar.gz) from "
         "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it",
+        layout="data_batch_1..5 [+ test_batch], .bin or python batches, or their "
+        "cifar-10-batches-bin/-py folder",
         classes=(
             "airplane",
             "automobile",
@@ -241,6 +245,7 @@ register(
         max_value=255,
         find=_find_celeba,
         images=_celeba_images,
+        layout="img_align_celeba/ and list_eval_partition.txt",
         manual="download img_align_celeba.zip and list_eval_partition.txt from "
         "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unpack them side by side",
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaekit.data.fetch import cached_digest
 from vaekit.data.safe_pickle import load_safe_pickle
 from vaekit.errors import VaekitError
 
@@ -83,13 +84,11 @@ def _read_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_cifar(paths: dict[str, Path], spec: object = None) -> dict[str, np.ndarray]:
     """The dataset from find_cifar's files. Read as the registered `cifar10` (a spec given),
-    the official binary batches are checked against their SHA-256; a folder given by path is
-    read as it is, like a folder of IDX files."""
-    from vaekit.data.formats import content_sha256
-
+    the official binary batches are checked against their SHA-256 (hashed once, then cached);
+    a folder given by path is read as it is, like a folder of IDX files."""
     for path in paths.values() if spec is not None else ():
         expected = BIN_SHA256.get(path.name)
-        if expected and content_sha256(path) != expected:
+        if expected and cached_digest(path, "sha256") != expected:
             raise VaekitError(f"{path}: checksum mismatch: the file is corrupt or not the original")
     parts = [read_cifar_batch(paths[f"train_{i}"]) for i in range(1, 6)]
     raw = {

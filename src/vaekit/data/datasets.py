@@ -1,5 +1,5 @@
-"""Open a dataset from a registered name, a folder of IDX files, a .npy/.npz file, or an
-in-memory array.
+"""Open a dataset from a registered name, a folder (of a registered dataset's files, in any
+format the registry reads; prepared; or of images), a .npy/.npz file, or an in-memory array.
 
 Every source becomes a `Dataset`: a training and a test `ImageSet` (and an official validation
 one where the source has it) plus a JSON-ready `info` (where it came from, shape, value range,
@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.data.batches import ImageSet, carve
-from vaekit.data.builtin import IDX_ROLES
-from vaekit.data.cifar import find_cifar, read_cifar
-from vaekit.data.fetch import fetch, find_in_dir
-from vaekit.data.folders import COLORS, Decode, list_images, settle
-from vaekit.data.formats import read_array_file, read_idx_dataset
+from vaekit.data.batches import PIXEL_KINDS, ImageSet, carve, only_zero_or_max, pixels_for
+from vaekit.data.fetch import fetch, folder_layouts, match_folder, verify_files
+from vaekit.data.folders import COLORS, SUFFIXES, Decode, list_images, settle
+from vaekit.data.formats import read_array_file
 from vaekit.data.prepare import (
     fingerprint,
     is_prepared,
@@ -31,7 +29,7 @@ from vaekit.data.prepare import (
     prepare,
     prepared_path,
 )
-from vaekit.data.registry import ImageList, get_spec, is_dataset_name
+from vaekit.data.registry import DatasetSpec, ImageList, get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -51,6 +49,19 @@ class Dataset:
         return self.train.shape
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How open_dataset was asked to open its source."""
+
+    seed: int
+    test_fraction: float
+    image_size: int | None
+    color: str
+    crop: str
+    pixels: str | None
+    progress: Progress | None
+
+
 def open_dataset(
     source: str | Path | np.ndarray | torch.Tensor,
     *,
@@ -59,99 +70,115 @@ def open_dataset(
     image_size: int | None = None,
     color: str = "auto",
     crop: str = "center",
+    pixels: str | None = None,
     progress: Progress | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
 
     Args:
-        source: a registered name (see `vaekit data list`); a folder holding the four IDX
-            files (train-images-idx3-ubyte, ... plain or .gz), a CIFAR-10 batches folder, or
-            any folder of PNG/JPEG images (subfolders = labels); a .npy file of images or an
-            .npz file with an image array (and optional labels and test split); or an array
-            of images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
+        source: a registered name (see `vaekit data list`); a folder holding the files of a
+            registered dataset in any format the registry reads (the four IDX files
+            train-images-idx3-ubyte, ... plain or .gz; CIFAR-10 binary or python batches;
+            SVHN's train_32x32.mat and test_32x32.mat; binarized MNIST's .amat files;
+            olivettifaces.mat; CelebA's img_align_celeba/ and list_eval_partition.txt), read
+            as they are, without the registry's checksums; a prepared dataset (`vaekit data
+            prepare`); any folder of PNG/JPEG images (subfolders = labels); a .npy file of
+            images or an .npz file with an image array (and optional labels and test split);
+            or an array of images shaped (N, H, W) or (N, C, H, W), uint8 or float in [0, 1].
         seed: carves the test split where the source has none.
         test_fraction: the share of examples carved for testing in that case.
         image_size, color, crop: how a folder's image files are decoded: the side of the
             square they become (None: as they are), "auto"/"gray"/"rgb", and "center" (crop
             the centre square, then resize) or "none" (resize the whole image).
+        pixels: what the pixel values are, in place of what the source declares (None):
+            "binary" (0 or the maximum), "8-bit" (0..255), "discrete" (integers 0..max) or
+            "continuous" (floats in [0, 1]). Recorded as info["pixels"] and on every split
+            (ImageSet.pixels); a kind the data cannot hold (8-bit floats, binary gray
+            pixels) is an error.
         progress: called with (what, done, total) during downloads and image decoding.
     """
     if color not in COLORS:
         raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
     if image_size is not None and image_size < 1:
         raise VaekitError(f"image size must be positive, got {image_size}")
+    if pixels is not None and pixels not in PIXEL_KINDS:
+        raise VaekitError(f"unknown pixels {pixels!r}: choose from {', '.join(PIXEL_KINDS)}")
+    opts = _Options(seed, test_fraction, image_size, color, crop, pixels, progress)
     if isinstance(source, np.ndarray | torch.Tensor):
-        raw = {"train_images": source}
-        info: dict[str, Any] = {"source": "array", "name": "array"}
-    elif is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
+        return _open_arrays({"train_images": source}, {"source": "array", "name": "array"}, opts)
+    if is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
         spec = get_spec(source)
         paths = fetch(source, progress)
-        info = {"source": "registry", "name": spec.name, "max_value": spec.max_value}
-        if spec.images is not None:
-            listing = spec.images(paths, image_size)
-            return _open_images(listing, info, seed, test_fraction, progress)
-        raw = spec.reader(paths, spec)
-    else:
-        path = Path(source).expanduser()
-        info = {"source": "path", "name": str(path.resolve())}
-        if not path.exists():
-            raise VaekitError(f"{path}: no such file or folder")
-        if path.is_dir() and is_prepared(path):
-            return _open_prepared_dataset(path, info, seed, test_fraction)
-        if path.is_dir():
-            idx, cifar = find_in_dir(path, IDX_ROLES), find_cifar(path)
-            if idx is not None:
-                raw = read_idx_dataset(idx, None)
-            elif cifar is not None:
-                raw = read_cifar(cifar)
-            else:
-                files, labels, classes = list_images(path)
-                listing = ImageList(
-                    path,
-                    files,
-                    labels,
-                    None,
-                    Decode.for_folder(image_size, color, crop),
-                    tuple(classes),
-                )
-                info["max_value"] = 255
-                return _open_images(listing, info, seed, test_fraction, progress)
-            info["max_value"] = 255
-        elif path.suffix.lower() in (".npy", ".npz"):
-            raw = read_array_file(path)
-        else:
-            raise VaekitError(
-                f"{path}: expected a folder (IDX files, CIFAR batches or images), a .npy/.npz "
-                "file or a dataset name"
-            )
-    if "max_value" not in info:  # arrays: uint8 (0-255) or float in [0, 1]
-        for key in [k for k in raw if k.endswith("_images")]:
-            raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
-        info["max_value"] = 255 if raw["train_images"].dtype == np.uint8 else 1
-    max_value = float(info["max_value"])
-    splits = {
-        split: _image_set(raw, split, max_value)
-        for split in ("train", "val", "test")
-        if f"{split}_images" in raw
-    }
-    return _finish(splits, info, seed, test_fraction)
+        verify_files(spec, paths)
+        return _open_spec(spec, paths, {"source": "registry", "name": spec.name}, opts)
+    path = Path(source).expanduser()
+    info: dict[str, Any] = {"source": "path", "name": str(path.resolve())}
+    if not path.exists():
+        raise VaekitError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _open_folder(path, info, opts)
+    if path.suffix.lower() in (".npy", ".npz"):
+        return _open_arrays(read_array_file(path), info, opts)
+    raise VaekitError(f"{path}: expected a dataset folder, a .npy/.npz file or a dataset name")
 
 
-def _open_images(
-    listing: ImageList,
-    info: dict[str, Any],
-    seed: int,
-    test_fraction: float,
-    progress: Progress | None,
+def _open_spec(
+    spec: DatasetSpec, paths: dict[str, Path], info: dict[str, Any], opts: _Options
 ) -> Dataset:
+    """A registered dataset's files: as the registry entry, or as they are (without the
+    registry's checks) when found in a folder given by path."""
+    info.update(max_value=spec.max_value, pixels=spec.pixels)
+    if spec.images is not None:
+        return _open_images(spec.images(paths, opts.image_size), info, opts)
+    raw = spec.reader(paths, spec if info["source"] == "registry" else None)
+    return _finish(_image_sets(raw, spec.max_value), info, opts)
+
+
+def _open_folder(folder: Path, info: dict[str, Any], opts: _Options) -> Dataset:
+    """A prepared dataset, the files of a registered dataset, or image files, in this order;
+    a folder holding none of them is an error saying what was looked for."""
+    if is_prepared(folder):
+        return _open_prepared_dataset(folder, info, opts)
+    matched = match_folder(folder)
+    if matched is not None:
+        return _open_spec(*matched, info, opts)
+    try:
+        files, labels, classes = list_images(folder)
+    except VaekitError:
+        looked = "; ".join(
+            [
+                "a prepared dataset (header.json)",
+                *folder_layouts(),
+                f"or PNG/JPEG images ({', '.join(sorted(SUFFIXES))}), in class subfolders or not",
+            ]
+        )
+        raise VaekitError(
+            f"{folder}: no dataset found in this folder; looked for {looked}"
+        ) from None
+    decode = Decode.for_folder(opts.image_size, opts.color, opts.crop)
+    listing = ImageList(folder, files, labels, None, decode, tuple(classes))
+    info.update(max_value=255, pixels="8-bit")
+    return _open_images(listing, info, opts)
+
+
+def _open_arrays(raw: dict[str, Any], info: dict[str, Any], opts: _Options) -> Dataset:
+    """Images from arrays: uint8 (8-bit, values 0-255) or float in [0, 1] (continuous)."""
+    for key in [k for k in raw if k.endswith("_images")]:
+        raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
+    uint8 = raw["train_images"].dtype == np.uint8
+    info.update(max_value=255 if uint8 else 1, pixels="8-bit" if uint8 else "continuous")
+    return _finish(_image_sets(raw, info["max_value"]), info, opts)
+
+
+def _open_images(listing: ImageList, info: dict[str, Any], opts: _Options) -> Dataset:
     """Prepare (once) and memory-map an image dataset."""
     decode = settle(listing.files, listing.decode)
     fp = fingerprint(listing.root, listing.files, decode, listing.labels, listing.split)
     folder = prepared_path(f"{info['name']}", fp)
 
     def decoding(done: int, total: int) -> None:
-        if progress:
-            progress(f"prepare {Path(info['name']).name}", done, total)
+        if opts.progress:
+            opts.progress(f"prepare {Path(info['name']).name}", done, total)
 
     prepare(
         listing.root, listing.files, listing.labels, listing.split, decode, folder, fp,
@@ -160,12 +187,10 @@ def _open_images(
     info.update(image_size=decode.size, color=decode.color)
     if listing.decode.crop is None and decode.size is not None:
         info["crop"] = "none"
-    return _open_prepared_dataset(folder, info, seed, test_fraction)
+    return _open_prepared_dataset(folder, info, opts)
 
 
-def _open_prepared_dataset(
-    folder: Path, info: dict[str, Any], seed: int, test_fraction: float
-) -> Dataset:
+def _open_prepared_dataset(folder: Path, info: dict[str, Any], opts: _Options) -> Dataset:
     images, labels, split, header = open_prepared(folder)
     storage_labels = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
     max_value = float(header.get("max_value", 255))
@@ -180,13 +205,15 @@ def _open_prepared_dataset(
         }
     info.update(
         max_value=max_value,
+        # Prepared before pixel kinds were recorded: what its uint8 range declares.
+        pixels=header.get("pixels") or pixels_for(torch.uint8, max_value),
         sha256=header["fingerprint"],
         prepared=str(folder),
         skipped=len(header["skipped"]),
     )
     if header["classes"]:
         info["classes"] = header["classes"]
-    return _finish(splits, info, seed, test_fraction)
+    return _finish(splits, info, opts)
 
 
 def _looks_like_path(source: str) -> bool:
@@ -213,22 +240,20 @@ def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarra
     raise VaekitError(f"{what}: images must be uint8 or float in [0, 1], got {a.dtype}")
 
 
-def _finish(
-    splits: dict[str, ImageSet], info: dict[str, Any], seed: int, test_fraction: float
-) -> Dataset:
+def _finish(splits: dict[str, ImageSet], info: dict[str, Any], opts: _Options) -> Dataset:
     """Carve a test split where there is none, check the splits agree, complete `info`."""
     max_value = float(info["max_value"])
     train, val = splits["train"], splits.get("val")
     if "test" in splits:
         test = splits["test"]
     else:
-        if not 0 < test_fraction < 1:
-            raise VaekitError(f"test fraction must be in (0, 1), got {test_fraction}")
+        if not 0 < opts.test_fraction < 1:
+            raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
         if len(train) < 3:
             raise VaekitError(f"{len(train)} images are too few to carve a test split")
-        kept, carved = carve(len(train), test_fraction, seed)
+        kept, carved = carve(len(train), opts.test_fraction, opts.seed)
         test, train = train.subset(carved), train.subset(kept)
-        info["test_carved"] = {"fraction": test_fraction, "seed": seed}
+        info["test_carved"] = {"fraction": opts.test_fraction, "seed": opts.seed}
     sets = [s for s in (train, val, test) if s is not None]
     if any(s.shape != train.shape for s in sets):
         raise VaekitError(f"{info['name']}: the splits' images differ in shape")
@@ -236,6 +261,7 @@ def _finish(
         raise VaekitError(f"{info['name']}: the splits' images differ in type")
     if not train.mapped and float(max(s.images.max() for s in sets)) > max_value:
         raise VaekitError(f"{info['name']}: pixel values above the maximum {max_value:g}")
+    _declare_pixels(sets, info, opts.pixels)
     info.update(
         shape=list(train.shape),
         dtype=str(train.dtype).removeprefix("torch."),
@@ -248,6 +274,38 @@ def _finish(
     if val is not None:
         info["num_val"] = len(val)
     return Dataset(train, test, info, val)
+
+
+def _declare_pixels(sets: list[ImageSet], info: dict[str, Any], wanted: str | None) -> None:
+    """Give every set the source's declared pixel kind (info["pixels"]), or the user's
+    `wanted` one when the data can hold it."""
+    kind, dtype, top = wanted or info["pixels"], sets[0].dtype, float(info["max_value"])
+    if kind != info["pixels"]:
+        if kind == "8-bit" and (dtype != torch.uint8 or top != 255):
+            why = "8-bit pixels are integers 0..255"
+        elif kind == "discrete" and dtype != torch.uint8:
+            why = "discrete pixels are integers"
+        elif kind == "binary" and not all(only_zero_or_max(s) for s in sets):
+            why = f"binary pixels are 0 or {top:g}, and these have other values"
+        else:
+            why = ""
+        if why:
+            stored = str(dtype).removeprefix("torch.")
+            raise VaekitError(
+                f"{info['name']}: pixels {kind!r} do not fit this data ({stored}, values "
+                f"0..{top:g}, declared {info['pixels']}): {why}"
+            )
+    for s in sets:
+        s.pixels = kind
+    info["pixels"] = kind
+
+
+def _image_sets(raw: dict[str, np.ndarray], max_value: float) -> dict[str, ImageSet]:
+    return {
+        split: _image_set(raw, split, float(max_value))
+        for split in ("train", "val", "test")
+        if f"{split}_images" in raw
+    }
 
 
 def _image_set(raw: dict[str, np.ndarray], split: str, max_value: float) -> ImageSet:

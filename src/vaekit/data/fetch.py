@@ -6,21 +6,30 @@ URL into the cache. A download streams to a temporary file, is checked (its leng
 server's, the SHA-256 of its decompressed content where one is known), and only then renamed:
 an interrupted or corrupt download never leaves a file that looks complete.
 Set VAEKIT_OFFLINE=1 to never download.
+
+Loading checks each located file against its published checksum too (verify_files); a file's
+digest is cached in <cache>/checksums.json under its path, size and modification time, so
+only a new or changed file is hashed again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 from vaekit.data.formats import content_sha256
-from vaekit.data.registry import DatasetSpec, FileSpec, get_spec
+from vaekit.data.registry import DatasetSpec, FileSpec, get_spec, registered_specs
 from vaekit.errors import VaekitError
+from vaekit.files import write_json
+
+CHECKSUMS_FILE = "checksums.json"
 
 # Called with (file name, bytes so far, total bytes or None) while downloading.
 Progress = Callable[[str, int, int | None], None]
@@ -64,15 +73,49 @@ def find_in_dir(
 def find_files(name: str) -> dict[str, Path] | None:
     """role -> path of a registered dataset's files on this machine, or None."""
     spec = get_spec(name)
-    names = {f.role: f.name for f in spec.files}
-    optional = frozenset(f.role for f in spec.files if f.optional)
-    if not names and spec.find is None:
+    if not spec.files and spec.find is None:
         return {}
     for folder in search_dirs(name):
-        found = spec.find(folder) if spec.find else find_in_dir(folder, names, optional)
+        found = find_spec_files(spec, folder)
         if found is not None:
             return found
     return None
+
+
+def find_spec_files(spec: DatasetSpec, folder: Path) -> dict[str, Path] | None:
+    """role -> path of `spec`'s files in `folder`, or None when they are not all there (a
+    dataset without files, built into a package, is never in a folder)."""
+    if spec.find is not None:
+        return spec.find(folder)
+    if not spec.files:
+        return None
+    names = {f.role: f.name for f in spec.files}
+    return find_in_dir(folder, names, frozenset(f.role for f in spec.files if f.optional))
+
+
+def match_folder(folder: Path) -> tuple[DatasetSpec, dict[str, Path]] | None:
+    """The first registered dataset (in the order registered) whose files `folder` holds,
+    and its role -> path; None when it holds none's."""
+    for spec in registered_specs():
+        found = find_spec_files(spec, folder)
+        if found is not None:
+            return spec, found
+    return None
+
+
+def folder_layouts() -> list[str]:
+    """What a dataset folder may hold, one entry per layout, naming the datasets in it."""
+    layouts: dict[str, list[str]] = {}
+    for spec in registered_specs():
+        if spec.find is not None or spec.files:
+            layouts.setdefault(spec.layout or _file_list(spec), []).append(spec.name)
+    return [f"{layout} ({', '.join(names)})" for layout, names in layouts.items()]
+
+
+def _file_list(spec: DatasetSpec) -> str:
+    files = [f.name for f in spec.files if not f.optional]
+    extra = [f.name for f in spec.files if f.optional]
+    return ", ".join(files) + (f" [+ {', '.join(extra)}]" if extra else "")
 
 
 def locate_files(name: str) -> dict[str, Path]:
@@ -133,6 +176,7 @@ def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Pat
             raise VaekitError(
                 f"download of {f.url} was cut short ({done} of {total} bytes); nothing was saved"
             )
+        digest = None
         if f.sha256 is not None:
             digest = content_sha256(tmp)
             if digest != f.sha256:
@@ -148,6 +192,8 @@ def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Pat
                     "nothing was saved"
                 )
         os.replace(tmp, dest)
+        if digest is not None:  # checked just now: loading need not hash it again
+            remember_digest(dest, "sha256" if f.sha256 is not None else "md5", digest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
@@ -155,10 +201,82 @@ def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Pat
 
 def file_md5(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read ({err.strerror})") from None
     return h.hexdigest()
+
+
+def verify_files(spec: DatasetSpec, paths: dict[str, Path]) -> None:
+    """Check each located file that has a published checksum (the SHA-256 of its content,
+    else the MD5 of the file) against it; a one-line error names the file and the remedy."""
+    for f in spec.files:
+        path = paths.get(f.role)
+        if path is None or (f.sha256 is None and f.md5 is None):
+            continue
+        algorithm, expected = ("sha256", f.sha256) if f.sha256 else ("md5", f.md5)
+        digest = cached_digest(path, algorithm)
+        if digest != expected:
+            source = f"download it again from {f.url}" if f.url else "replace it"
+            raise VaekitError(
+                f"{path}: checksum mismatch ({algorithm} {digest[:16]}..., expected "
+                f"{expected[:16]}...): the file is corrupt or not the right one; delete it and "
+                f"run `vaekit data fetch {spec.name}` or {source}"
+            )
+
+
+def cached_digest(path: Path, algorithm: str) -> str:
+    """A file's digest as its FileSpec publishes it: "sha256" of the content (decompressed
+    when .gz) or "md5" of the file. Hashed only when the file's size or modification time
+    differs from those recorded with the digest in the cache's checksums.json."""
+    stamp = _stamp(path)  # taken before hashing: a change meanwhile is seen next time
+    entry = _read_checksums().get(str(path.resolve()))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        digest = entry.get(algorithm)
+        if isinstance(digest, str):
+            return digest
+    digest = content_sha256(path) if algorithm == "sha256" else file_md5(path)
+    remember_digest(path, algorithm, digest, stamp)
+    return digest
+
+
+def remember_digest(
+    path: Path, algorithm: str, digest: str, stamp: list[int] | None = None
+) -> None:
+    """Record a file's digest in checksums.json, under its size and modification time (as
+    they are now, or `stamp` as they were when it was hashed)."""
+    key, stamp = str(path.resolve()), stamp or _stamp(path)
+    table = _read_checksums()
+    entry = table.get(key)
+    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+        entry = {"stamp": stamp}
+    entry[algorithm] = digest
+    table[key] = entry
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        write_json(cache_dir() / CHECKSUMS_FILE, table)
+    except OSError:
+        pass  # a read-only cache only costs hashing again next time
+
+
+def _stamp(path: Path) -> list[int]:
+    """[size, modification time in ns]: what tells that a file may have changed."""
+    try:
+        st = path.stat()
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read ({err.strerror})") from None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_checksums() -> dict[str, Any]:
+    try:
+        table = json.loads((cache_dir() / CHECKSUMS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: start afresh
+    return table if isinstance(table, dict) else {}
 
 
 def _missing_message(spec: DatasetSpec, why: str) -> str:

@@ -3,7 +3,8 @@ when used, so that training reads batches from it without holding it in memory.
 
 A prepared dataset is a folder in the cache, <cache>/prepared/<name>-<fingerprint>/, holding
 images.u8 (N x C x H x W bytes), labels.npy and split.npy where there are any, and
-header.json (shape, classes, the source and its fingerprint, skipped files). It is built
+header.json (shape, classes, value range and pixel kind, the source and its fingerprint,
+skipped files). It is built
 under a temporary name, header.json written last, then renamed: an interrupted prepare never
 leaves a folder that looks complete. The fingerprint covers the source files' names, sizes
 and modification times and the decoding options, so a changed source is prepared anew.
@@ -145,6 +146,7 @@ def prepare(
             "source": str(root),
             "fingerprint": fp,
             "max_value": 255,
+            "pixels": "8-bit",
             "decode": asdict(decode),
             "skipped": [str(files[i]) for i in skipped],
         }
@@ -264,6 +266,7 @@ def prepare_from_sets(
             "source": source,
             "fingerprint": fp,
             "max_value": sets[0][1].max_value,
+            "pixels": sets[0][1].pixels,
             "decode": None,
             "skipped": [],
         }

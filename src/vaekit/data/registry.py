@@ -1,4 +1,5 @@
-"""Name -> dataset spec: files and their checksums, image shape, value range, splits."""
+"""Name -> dataset spec: files and their checksums, image shape, value range and pixel kind,
+splits."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.data.batches import PIXEL_KINDS
 from vaekit.errors import VaekitError
 
 # Image datasets (decoded from files into a prepared, memory-mapped array) are described by an
 # `images` function instead: (located paths, image size or None) -> ImageList.
 ImageLister = Callable[[dict[str, Path], "int | None"], "ImageList"]
 
-# A reader turns the located files (role -> path) into raw arrays:
+# A reader turns the located files (role -> path) into raw arrays (given the spec for a
+# registered dataset, None for a folder given by path, read as it is):
 # {"train_images": (N, C, H, W) uint8, "train_labels": (N,), "test_images": ..., "test_labels": ...,
 #  "val_images": ...}. Test arrays are absent for datasets without an official test split, labels
 # for unlabelled ones, and val arrays for those without an official validation split.
-Reader = Callable[[dict[str, Path], "DatasetSpec"], dict[str, np.ndarray]]
+Reader = Callable[[dict[str, Path], "DatasetSpec | None"], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class DatasetSpec:
     find: Callable[[Path], dict[str, Path] | None] | None = None  # instead of `files`
     images: ImageLister | None = None  # an image dataset, prepared before use
     manual: str = ""  # where files that vaekit cannot download come from
+    layout: str = ""  # what a folder of it holds, for messages (default: the file names)
+    pixels: str = "8-bit"  # what its values are: one of batches.PIXEL_KINDS
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 def register(spec: DatasetSpec) -> DatasetSpec:
     if spec.name in _REGISTRY:
         raise ValueError(f"dataset {spec.name!r} is already registered")
+    if spec.pixels not in PIXEL_KINDS:
+        raise ValueError(f"dataset {spec.name!r}: pixels {spec.pixels!r} not in {PIXEL_KINDS}")
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -97,6 +104,12 @@ def is_dataset_name(source: object) -> bool:
 def dataset_names() -> list[str]:
     _ensure_builtins()
     return sorted(_REGISTRY)
+
+
+def registered_specs() -> list[DatasetSpec]:
+    """Every registered dataset's spec, in the order registered."""
+    _ensure_builtins()
+    return list(_REGISTRY.values())
 
 
 def _ensure_builtins() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vaekit.data.batches import ImageSet, batch_indices, is_binary
+from vaekit.data.batches import ImageSet, batch_indices
 from vaekit.models.importance import BLOCK, importance_terms
 from vaekit.models.metrics import mse, psnr_from_mse
 from vaekit.models.vae import VAE
@@ -33,13 +33,9 @@ class EvalConfig:
 
 
 def data_support(data: ImageSet) -> str:
-    """What the pixels are: "binary", "8-bit" (uint8 with 256 levels), "continuous" (floats),
-    or "discrete" (integers with another number of levels)."""
-    if is_binary(data):
-        return "binary"
-    if data.dtype.is_floating_point:
-        return "continuous"
-    return "8-bit" if data.max_value == 255 else "discrete"
+    """What the pixels are, as the data's source declares them (ImageSet.pixels): "binary",
+    "8-bit" (256 levels), "continuous" (floats), or "discrete" (another number of levels)."""
+    return data.pixels
 
 
 def nats_to_bits_per_dim(nats: float, dims: int) -> float:

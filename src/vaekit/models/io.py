@@ -81,7 +81,7 @@ _V1_ABSENT = {
         "optimizer": "adam",
         "device": "cpu",
     },
-    "data": {"image_size": None, "color": "auto", "crop": "center"},
+    "data": {"image_size": None, "color": "auto", "crop": "center", "pixels": None},
 }
 
 

@@ -27,7 +27,7 @@ from vaekit.data.batches import (
     step_generator,
 )
 from vaekit.errors import VaekitError
-from vaekit.evaluation.iwae import importance_terms
+from vaekit.models.importance import importance_terms
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
