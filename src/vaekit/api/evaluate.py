@@ -7,6 +7,7 @@ other data.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from vaekit.models.posterior import posterior_moments_of
 from vaekit.version import __version__
 
 SPLITS = ("test", "val", "train")
+CONDITIONAL_PROBE = (
+    "conditional model: its features are computed from the label, so a probe would read the "
+    "label back instead of measuring what the latents learned"
+)
 
 
 def evaluate(
@@ -35,7 +40,7 @@ def evaluate(
     max_examples: int | None = None,
     batch_size: int = 128,
     chunk: int = 64,
-    seed: int = 0,
+    seed: int | None = None,
     probe: bool = True,
     probe_examples: int = 10_000,
     device: str = "cpu",
@@ -49,10 +54,13 @@ def evaluate(
         iw_samples: K for the importance-weighted bound (the ELBO's terms use the same samples).
         max_examples: score a fixed, seeded subset of this many examples.
         chunk: importance samples decoded at once per example (memory, not results).
-        seed: keys every random draw (noise, subset, one-off binarization).
+        seed: keys every random draw (noise, subset, one-off binarization); None: the run's
+            own seed, with which the test line of its metrics.jsonl was computed, so that at
+            K = 1 (and at K = --iw-train) both give the same numbers.
         probe: fit a logistic-regression probe on the training part's posterior means (at
             most `probe_examples` of them, never the validation or test examples) where the
-            data has labels; not for split="train", which it would be scored on.
+            data has labels; not for split="train", which it would be scored on, nor for a
+            conditional model, whose features are computed from the label.
         device: where a run directory's model is loaded ("cpu", "cuda", "auto").
 
     Returns:
@@ -70,6 +78,7 @@ def evaluate(
     if tuple(dataset.shape) != model.shape:
         raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
     train_config = train_config_from(model.run_config)
+    seed = train_config.seed if seed is None else seed
     train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
     chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
     if chosen is None:
@@ -81,9 +90,14 @@ def evaluate(
         "data": dataset.info["name"],
         "split": split,
         "split_size": len(chosen),
+        # A conditional model's numbers are log p(x|y): the label is given, not explained.
+        "conditional_on_label": bool(model.num_classes),
     }
     probing = probe and split != "train" and chosen.labels is not None
     probing = probing and train_part.labels is not None
+    if probing and model.num_classes:
+        probing = False
+        report["probe"] = {"skipped": CONDITIONAL_PROBE}
     train_for_probe = train_part
     if train_config.binarize and not is_binary(chosen):
         # The whole split, before any subset: a subset sees the same bits as the full split.
@@ -103,7 +117,23 @@ def evaluate(
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
+    report["not_finite"] = not_finite(report)
     return report
+
+
+def not_finite(report: Any, where: str = "") -> list[str]:
+    """The dotted keys of the report's NaN and infinite numbers (JSON writes them as null),
+    except a perfect reconstruction's infinite PSNR, which is its true value."""
+    if isinstance(report, dict):
+        found = []
+        for key, value in report.items():
+            found += not_finite(value, f"{where}.{key}" if where else str(key))
+        return found
+    if isinstance(report, list):
+        return [k for i, v in enumerate(report) for k in not_finite(v, f"{where}[{i}]")]
+    if isinstance(report, float) and not math.isfinite(report):
+        return [] if where == "reconstruction.psnr_db" and report > 0 else [where]
+    return []
 
 
 def _probe(
