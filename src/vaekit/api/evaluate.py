@@ -17,7 +17,7 @@ import torch
 from vaekit.api.model import Model, load, resolve_device
 from vaekit.api.run import reopen_dataset, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
-from vaekit.data.datasets import split_validation
+from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
@@ -68,22 +68,13 @@ def evaluate(
     """
     if isinstance(model, str | Path):
         model = load(model, str(resolve_device(device)))
-    if split not in SPLITS:
-        raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
     if max_examples is not None and max_examples < 1:
         raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
-    dataset = reopen_dataset(model.run_config, data)
-    if tuple(dataset.shape) != model.shape:
-        raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
     train_config = train_config_from(model.run_config)
     seed = train_config.seed if seed is None else seed
-    train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
-    chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
-    if chosen is None:
-        raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
-
+    dataset, train_part, chosen = _splits(model, data, split)
     report: dict[str, Any] = {
         "vaekit_version": __version__,
         "weights_sha256": model.weights_sha256,
@@ -98,25 +89,22 @@ def evaluate(
     if probing and model.num_classes:
         probing = False
         report["probe"] = {"skipped": CONDITIONAL_PROBE}
-    train_for_probe = train_part
     if train_config.binarize and not is_binary(chosen):
         # The whole split, before any subset: a subset sees the same bits as the full split.
         chosen = binarize_once(chosen, seed)
         if probing:
-            train_for_probe = binarize_once(train_for_probe, seed)
+            train_part = binarize_once(train_part, seed)
         report["binarized"] = {"seed": seed}
     if max_examples is not None and max_examples < len(chosen):
         chosen = chosen.subset(seeded_subset(len(chosen), max_examples, seed))
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
-    if model.vae.num_classes and chosen.labels is None:
-        raise VaekitError("this conditional model is evaluated on labelled data: it has none")
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     report["likelihood"] = model.config.likelihood
     if probing:
-        report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
+        report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)
     report["not_finite"] = not_finite(report)
     return report
 
@@ -134,6 +122,23 @@ def not_finite(report: Any, where: str = "") -> list[str]:
     if isinstance(report, float) and not math.isfinite(report):
         return [] if where == "reconstruction.psnr_db" and report > 0 else [where]
     return []
+
+
+def _splits(model: Model, data: Any, split: str) -> tuple[Dataset, ImageSet, ImageSet]:
+    """(the dataset, its training part, the split to score), checked against the model."""
+    if split not in SPLITS:
+        raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
+    dataset = reopen_dataset(model.run_config, data)
+    if tuple(dataset.shape) != model.shape:
+        raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
+    train_config = train_config_from(model.run_config)
+    train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
+    chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
+    if chosen is None:
+        raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
+    if model.vae.num_classes and chosen.labels is None:
+        raise VaekitError("this conditional model is evaluated on labelled data: it has none")
+    return dataset, train_part, chosen
 
 
 def _probe(
