@@ -23,8 +23,10 @@ from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
 SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+RUN_SECTIONS = ("model", "data", "training")
 
 
 def write_config(folder: str | Path, config: dict[str, Any]) -> None:
@@ -52,6 +54,21 @@ def read_config(folder: str | Path) -> dict[str, Any]:
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
         )
     return config
+
+
+def is_run_dir(folder: str | Path) -> bool:
+    """Whether `folder` holds a config.json that vaekit wrote (a schema it knows, with the
+    model, data and training sections): a folder with anyone else's config.json is not a run."""
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(config, dict)
+        and type(config.get("schema_version")) is int
+        and config["schema_version"] in SCHEMA_VERSIONS
+        and all(isinstance(config.get(section), dict) for section in RUN_SECTIONS)
+    )
 
 
 # Schema 1 files omit the options added during its life; the values below are what vaekit
