@@ -113,7 +113,7 @@ class _RunWriter(Callback):
     def _not_saved(self, epoch: int, err: BaseException) -> str:
         why = f"could not save epoch {epoch} ({err})"
         if self.new_run is not None and not self.new_run.placed:
-            return f"{why}; {self.new_run.out} was left as it was"
+            return f"{why}; {self.new_run.out} is as it was before this command"
         return (
             f"{why}; {self.path} keeps the checkpoint of epoch {epoch - 1}: make room, then "
             f"continue with: vaekit train --out {self.path} --resume"

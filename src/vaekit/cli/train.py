@@ -131,8 +131,8 @@ def print_summary(result) -> None:
     rollbacks = sum(r.get("rollbacks", 0) for r in result.history)
     if skipped or rollbacks:
         print(
-            f"  {skipped} steps skipped (a NaN or infinite loss or gradient), {rollbacks} "
-            "rollbacks to the last checkpoint with a lower learning rate"
+            f"  skipped steps (NaN or infinite loss or gradient): {skipped}; rollbacks to the "
+            f"last checkpoint with a lower learning rate: {rollbacks}"
         )
     print(f"run directory: {result.path}")
     for name, path in result.pictures.items():

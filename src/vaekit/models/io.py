@@ -95,6 +95,10 @@ _V1_ABSENT = {
         "patience": None,
         "lr_schedule": "constant",
         "clip_grad": None,
+        # 0.1.0 stopped at a non-finite epoch loss; a resumed schema 1 run gets these
+        # options' first values.
+        "rollback_after": 10,
+        "max_rollbacks": 3,
         "optimizer": "adam",
         "device": "cpu",
     },
@@ -122,7 +126,13 @@ def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
+    """Write model.safetensors; weights holding NaN or inf are refused, never written."""
     state = _weights_state(model)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise VaekitError(
+                f"not saving {Path(folder) / WEIGHTS_FILE}: {name} holds NaN or infinite values"
+            )
     atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
 
 
