@@ -141,7 +141,7 @@ def point(rng: random.Random, shape: Shape, kind: str) -> float:
     """Where a kill of `kind` lands, drawn over the whole run."""
     draws = {
         "step": lambda: rng.randint(1, shape.steps),
-        "timer": lambda: rng.uniform(0, 2 * shape.seconds),
+        "timer": lambda: rng.uniform(0, 1.5 * shape.seconds),
         "eval": lambda: rng.randint(1, shape.eval_calls),
         "checkpoint-tensors": lambda: rng.randint(1, shape.epochs),
         "checkpoint-json": lambda: rng.randint(1, shape.epochs),
@@ -174,6 +174,10 @@ def metrics(run: Path) -> list[dict]:
         except json.JSONDecodeError:
             continue  # the line a kill cut off
     return lines
+
+
+def finished(run: Path) -> bool:
+    return any(line.get("final") for line in metrics(run))
 
 
 def files(folder: Path) -> dict[str, str]:
@@ -223,9 +227,9 @@ def carry_on(out: Path, data: Path, seed: int | None) -> None:
     """Continue after a kill as a user would: --resume the run that is there, or run the
     command again where there is none (or only the older run)."""
     if seed == OPTIONS["seed"]:
-        finished = any(line.get("final") for line in metrics(out))
+        done = finished(out)  # killed after its last line: --resume has nothing to do
         code = cli("train", "--out", out, "--resume", "--quiet")
-        assert code == 0 or (finished and code == 1), f"--resume exited {code}"
+        assert code == 0 or (done and code == 1), f"--resume exited {code}"
     else:
         flags = ["--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2", "--batch-size",
                  "16", "--epochs", "3", "--binarize", "--seed", "3", "--quiet"]  # fmt: skip
@@ -267,7 +271,7 @@ def run_case(case: Case, data: Path, out: Path, reference: Path, old: Path | Non
         assert seed is not None, f"{case}: the old run is gone and no new one took its place"
     if seed == OLD_SEED:
         assert files(out) == old_files, f"{case}: the old run changed before it was replaced"
-    if rng is not None and seed == OPTIONS["seed"] and rng.random() < 0.5:
+    if rng is not None and seed == OPTIONS["seed"] and not finished(out) and rng.random() < 0.5:
         again = draw(rng, shape_of(reference))
         again.resume = True
         kills += [f"{again.kind} (resuming)"] if run_child(again, data, out) else []

@@ -171,3 +171,11 @@ def test_shared_folders_are_refused_as_out(tmp_path: Path, monkeypatch, capsys, 
     assert "a run needs a folder of its own" in err and len(err.strip().splitlines()) == 1
     assert (work / "keep.txt").read_text() == "mine" and (home / "keep.txt").exists()
     assert sorted(p.name for p in work.iterdir()) == ["config.json", "keep.txt"]
+
+
+def test_an_out_ending_in_dotdot_is_the_folder_it_names(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = write_npz(tmp_path / "d.npz", n=64, size=6)
+    assert _train(data, "runs/x/..", "--quiet") == 0
+    assert (tmp_path / "runs" / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "runs"]

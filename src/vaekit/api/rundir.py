@@ -177,6 +177,8 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     text = str(out)
     path = Path(text).expanduser()
     _refuse_shared_folder(text, path)
+    if ".." in path.parts:  # the folder's own name is needed: runs/a/.. is runs
+        path = path.resolve()
     clear_leftovers(path)
     if not (path.exists() or path.is_symlink()):
         return path
