@@ -1,4 +1,5 @@
 # vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
+# `make soak` kills training at 50 random moments and counts the kills it survived.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +34,6 @@ test: lint
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+
+soak: $(VENV)/.installed
+	$(PY) scripts/soak.py --kills 50
