@@ -114,12 +114,14 @@ class Model:
             raise VaekitError(
                 f"this model is conditional: give a class label (0..{self.num_classes - 1})"
             )
+        wrong = VaekitError(f"class labels must be integers in 0..{self.num_classes - 1}")
         try:
-            y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        except (TypeError, ValueError, RuntimeError):  # "2.5", 10**30, ...
-            raise VaekitError(
-                f"class labels must be integers in 0..{self.num_classes - 1}"
-            ) from None
+            raw = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):  # "x", 10**30, ...
+            raise wrong from None
+        if raw.dtype == torch.bool or raw.is_complex() or not torch.equal(raw, raw.round()):
+            raise wrong  # 2.5 is no class; 2.0 is class 2
+        y = raw.to(torch.long).reshape(-1)
         if len(y) == 1:
             y = y.expand(n)
         if len(y) != n:
