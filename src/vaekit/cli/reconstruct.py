@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)
     if args.inputs:
+        if model.num_classes:
+            raise VaekitError(
+                "this model is conditional: it reconstructs an image given its label, which "
+                "INPUTs do not carry; leave them out to reconstruct the labelled test split"
+            )
         inputs = Inputs(model, args.data).images(args.inputs).cpu()
         outputs = model.reconstruct(inputs)
     else:
