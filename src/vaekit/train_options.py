@@ -351,7 +351,7 @@ _TRAINING = [
         "device",
         Text(),
         "auto",
-        "auto (CUDA when present), cpu or cuda",
+        "auto (CUDA when present, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
         "training",
         section="training",
         resumable=True,

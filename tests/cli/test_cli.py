@@ -137,7 +137,7 @@ def test_existing_out_needs_overwrite(digits_run: Path, capsys):
         (["train", "--model", "transformer"], "invalid choice"),
         (["sample", "/no/such/run"], "not a folder"),
         (["sample", ".", "-o", "out.jpg"], "expected a .png file name"),
-        (["train", "--device", "mps"], "vaekit runs on cpu or cuda"),
+        (["train", "--device", "mps"], "no Apple MPS device is available here"),
         (["train", "--device", "cuda:0", "--data", "digits"], "CUDA"),
     ],
 )

@@ -7,6 +7,7 @@ other data.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model, load, resolve_device
 from vaekit.api.run import train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
-from vaekit.data.datasets import split_validation
+from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
@@ -25,6 +26,10 @@ from vaekit.models.posterior import posterior_moments_of
 from vaekit.version import __version__
 
 SPLITS = ("test", "val", "train")
+CONDITIONAL_PROBE = (
+    "conditional model: its features are computed from the label, so a probe would read the "
+    "label back instead of measuring what the latents learned"
+)
 
 
 def evaluate(
@@ -36,7 +41,7 @@ def evaluate(
     max_examples: int | None = None,
     batch_size: int = 128,
     chunk: int = 64,
-    seed: int = 0,
+    seed: int | None = None,
     probe: bool = True,
     probe_examples: int = 10_000,
     device: str = "cpu",
@@ -50,10 +55,13 @@ def evaluate(
         iw_samples: K for the importance-weighted bound (the ELBO's terms use the same samples).
         max_examples: score a fixed, seeded subset of this many examples.
         chunk: importance samples decoded at once per example (memory, not results).
-        seed: keys every random draw (noise, subset, one-off binarization).
+        seed: keys every random draw (noise, subset, one-off binarization); None: the run's
+            own seed, with which the test line of its metrics.jsonl was computed, so that at
+            K = 1 (and at K = --iw-train) both give the same numbers.
         probe: fit a logistic-regression probe on the training part's posterior means (at
             most `probe_examples` of them, never the validation or test examples) where the
-            data has labels; not for split="train", which it would be scored on.
+            data has labels; not for split="train", which it would be scored on, nor for a
+            conditional model, whose features are computed from the label.
         device: where a run directory's model is loaded ("cpu", "cuda", "auto").
 
     Returns:
@@ -61,48 +69,75 @@ def evaluate(
     """
     if isinstance(model, str | Path):
         model = load(model, str(resolve_device(device)))
-    if split not in SPLITS:
-        raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
     if max_examples is not None and max_examples < 1:
         raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
-    dataset = model_dataset(model, data)
     train_config = train_config_from(model.run_config)
-    train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
-    chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
-    if chosen is None:
-        raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
-
+    seed = train_config.seed if seed is None else seed
+    dataset, train_part, chosen = _splits(model, data, split)
     report: dict[str, Any] = {
         "vaekit_version": __version__,
         "weights_sha256": model.weights_sha256,
         "data": dataset.info["name"],
         "split": split,
         "split_size": len(chosen),
+        # A conditional model's numbers are log p(x|y): the label is given, not explained.
+        "conditional_on_label": bool(model.num_classes),
     }
     probing = probe and split != "train" and chosen.labels is not None
     probing = probing and train_part.labels is not None
-    train_for_probe = train_part
+    if probing and model.num_classes:
+        probing = False
+        report["probe"] = {"skipped": CONDITIONAL_PROBE}
     if train_config.binarize and not is_binary(chosen):
         # The whole split, before any subset: a subset sees the same bits as the full split.
         chosen = binarize_once(chosen, seed)
         if probing:
-            train_for_probe = binarize_once(train_for_probe, seed)
+            train_part = binarize_once(train_part, seed)
         report["binarized"] = {"seed": seed}
     if max_examples is not None and max_examples < len(chosen):
         chosen = chosen.subset(seeded_subset(len(chosen), max_examples, seed))
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
-    if model.vae.num_classes and chosen.labels is None:
-        raise VaekitError("this conditional model is evaluated on labelled data: it has none")
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     report["likelihood"] = model.config.likelihood
     if probing:
-        report["probe"] = _probe(model, train_for_probe, means, chosen, probe_examples, seed)
+        report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)
+    report["not_finite"] = not_finite(report)
     return report
+
+
+def not_finite(report: Any, where: str = "") -> list[str]:
+    """The dotted keys of the report's NaN and infinite numbers (JSON writes them as null),
+    except a perfect reconstruction's infinite PSNR, which is its true value."""
+    if isinstance(report, dict):
+        found = []
+        for key, value in report.items():
+            found += not_finite(value, f"{where}.{key}" if where else str(key))
+        return found
+    if isinstance(report, list):
+        return [k for i, v in enumerate(report) for k in not_finite(v, f"{where}[{i}]")]
+    if isinstance(report, float) and not math.isfinite(report):
+        return [] if where == "reconstruction.psnr_db" and report > 0 else [where]
+    return []
+
+
+def _splits(model: Model, data: Any, split: str) -> tuple[Dataset, ImageSet, ImageSet]:
+    """(the dataset, its training part, the split to score), checked against the model."""
+    if split not in SPLITS:
+        raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
+    dataset = model_dataset(model, data)
+    train_config = train_config_from(model.run_config)
+    train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
+    chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
+    if chosen is None:
+        raise VaekitError("this run has no validation split (it was trained with val fraction 0)")
+    if model.vae.num_classes and chosen.labels is None:
+        raise VaekitError("this conditional model is evaluated on labelled data: it has none")
+    return dataset, train_part, chosen
 
 
 def _probe(

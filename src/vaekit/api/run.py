@@ -46,15 +46,27 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(rundir: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's metrics.jsonl. Only the last line may be cut short (a kill or a
+    full disk while appending it): it is left out. Damage anywhere else is an error, since
+    the epochs after it could not be trusted either."""
     path = Path(rundir) / METRICS_FILE
     if not path.exists():
         return []
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise VaekitError(f"{path}: not a text file") from None
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line cut off by a kill or a full disk
+            if number == len(lines):
+                break
+            raise VaekitError(f"{path}: line {number} is damaged (not JSON)") from None
+        if not isinstance(record, dict):
+            raise VaekitError(f"{path}: line {number} is not a record")
+        records.append(record)
     return records
 
 

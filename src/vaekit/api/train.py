@@ -222,7 +222,7 @@ def _signature() -> inspect.Signature:
 
 
 train.__signature__ = _signature()  # type: ignore[attr-defined]
-train.__doc__ = (train.__doc__ or "") + "\n    Options:\n" + describe(list(TRAIN_OPTIONS)) + "\n"
+train.__doc__ = f"{train.__doc__}\n    Options:\n{describe(list(TRAIN_OPTIONS))}\n"
 
 
 def _num_classes(dataset: Dataset) -> int:

@@ -25,7 +25,12 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
   latents             KL per latent dimension and the active units (variance over x of
                       E_q[z_i] above 0.01, Burda et al. 2016)
   probe               accuracy of a logistic regression on posterior means (train -> eval
-                      split), where the data has labels
+                      split), where the data has labels (not for a conditional model, whose
+                      features are computed from the label)
+
+A conditional model's numbers are conditional on the label: -log p(x|y), not -log p(x); the
+table and eval.json ("conditional_on_label") say so. Numbers that come out NaN or infinite
+are written as null and named in "not_finite", with a warning.
 
 The JSON also records which weights were judged: weights_sha256, the sha256 of
 RUNDIR/model.safetensors.
@@ -62,7 +67,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="score a fixed, seeded subset of N examples (recorded in the JSON)",
     )
-    p.add_argument("--seed", type=seed, default=0, help="keys every random draw (default: 0)")
+    p.add_argument(
+        "--seed",
+        type=seed,
+        help="keys every random draw (default: the run's own seed, with which its "
+        "metrics.jsonl test line was computed: at --iw-samples 1 the -ELBO is the same)",
+    )
     p.add_argument(
         "--batch-size",
         type=positive_int,
@@ -89,6 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from vaekit.api.evaluate import evaluate
@@ -131,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     report["rundir"] = str(args.rundir)
     write_json(out, report)
     print(render(report))
+    for key in report["not_finite"]:
+        print(f"vaekit: warning: {key} is not a finite number (null in the JSON)", file=sys.stderr)
     print(f"wrote {out}")
     return 0
 
@@ -138,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
 def render(r: dict[str, Any]) -> str:
     """The report as a table for the terminal."""
     objective = r["kind"] == "objective"
-    label = "objective" if objective else "NLL"
+    given = r.get("conditional_on_label")
+    label = ("objective" if objective else "NLL") + (" given the label" if given else "")
     subset = f", a seeded subset of {r['num_examples']}" if "subset" in r else ""
     binarized = f", binarized once (seed {r['binarized']['seed']})" if "binarized" in r else ""
     e, iw, rec, lat = r["elbo"], r["iwae"], r["reconstruction"], r["latents"]
@@ -151,6 +165,11 @@ def render(r: dict[str, Any]) -> str:
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
             if objective
             else "a normalized log-likelihood"
+        ),
+        *(
+            ["conditional model: every number is conditional on the label, -log p(x|y)"]
+            if given
+            else []
         ),
         "",
         f"  {'-ELBO':<24}{e['loss']:10.2f} ± {e['stderr']:.2f} nats   "
@@ -184,7 +203,9 @@ def render(r: dict[str, Any]) -> str:
             + " ".join(f"{v:.2f}" for v in lat["kl_layers"])
             + "   (bottom layer first)"
         )
-    if "probe" in r:
+    if "probe" in r and "skipped" in r["probe"]:
+        lines.append(f"  {'probe accuracy':<24}{'—':>10}   (skipped: {r['probe']['skipped']})")
+    elif "probe" in r:
         p = r["probe"]
         lines.append(
             f"  {'probe accuracy':<24}{p['accuracy']:10.4f}   (logistic regression on posterior "

@@ -9,10 +9,20 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from vaekit.cli import anomaly, data, evaluate, latent, reconstruct, restore, sample, train
+from vaekit.cli import (
+    anomaly,
+    data,
+    evaluate,
+    export,
+    latent,
+    reconstruct,
+    restore,
+    sample,
+    train,
+)
 from vaekit.version import __version__
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data)
+COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data, export)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm

@@ -43,7 +43,19 @@ def nats_to_bits_per_dim(nats: float, dims: int) -> float:
     return nats / (dims * math.log(2))
 
 
-@torch.no_grad()
+@dataclass
+class _Scores:
+    """Per-example numbers over N examples: bound, rec, kl, reconstruction MSE (N,), the
+    closed-form KL per dimension (N, Z) or None, posterior means (N, Z)."""
+
+    log_lik: torch.Tensor
+    rec: torch.Tensor
+    kl: torch.Tensor
+    errors: torch.Tensor
+    kl_dims: torch.Tensor | None
+    means: torch.Tensor
+
+
 def evaluate_vae(
     model: VAE, data: ImageSet, config: EvalConfig, progress: Progress | None = None
 ) -> tuple[dict[str, Any], torch.Tensor]:
@@ -53,11 +65,52 @@ def evaluate_vae(
         (report, posterior means (N, Z) on the CPU). The report holds the numbers as floats and
         lists, ready for JSON.
     """
+    scores = _score(model, data, config, progress)
+    dims = math.prod(data.shape)
+    support = data_support(data)
+    model_support = getattr(model.likelihood, "support", None)
+    is_likelihood = model_support == support
+    nll = -scores.log_lik
+    neg_elbo = scores.rec + scores.kl
+    mse_mean = scores.errors.double().mean()
+    report: dict[str, Any] = {
+        "num_examples": len(data),
+        "dims": dims,
+        "data_support": support,
+        "likelihood_support": model_support,
+        "kind": "log-likelihood" if is_likelihood else "objective",
+        "elbo": {
+            "loss": float(neg_elbo.mean()),
+            "rec": float(scores.rec.mean()),
+            "kl": float(scores.kl.mean()),
+            "loss_per_dim": float(neg_elbo.mean()) / dims,
+            "stderr": _stderr(neg_elbo),
+        },
+        "iwae": {
+            "k": config.iw_samples,
+            "nll": float(nll.mean()),
+            "stderr": _stderr(nll),
+            "nll_per_dim": float(nll.mean()) / dims,
+        },
+        "bits_per_dim": None,
+        "reconstruction": {"mse": float(mse_mean), "psnr_db": float(psnr_from_mse(mse_mean))},
+        "latents": _latents(model, scores, config.active_threshold),
+        "seed": config.seed,
+    }
+    if is_likelihood and support == "8-bit":
+        report["bits_per_dim"] = {
+            "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
+            "iwae": nats_to_bits_per_dim(report["iwae"]["nll"], dims),
+        }
+    return report, scores.means
+
+
+@torch.no_grad()
+def _score(model: VAE, data: ImageSet, config: EvalConfig, progress: Progress | None) -> _Scores:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     n = len(data)
-    dims = math.prod(data.shape)
     log_lik, rec, kl, errors = (torch.empty(n) for _ in range(4))
     kl_dims, means = [], []
     labels = data.labels if model.num_classes else None
@@ -83,55 +136,26 @@ def evaluate_vae(
         if progress:
             progress(done, n)
     model.train(was_training)
-    means_all = torch.cat(means)
+    per_dim = torch.cat(kl_dims) if kl_dims else None
+    return _Scores(log_lik, rec, kl, errors, per_dim, torch.cat(means))
 
-    support = data_support(data)
-    model_support = getattr(model.likelihood, "support", None)
-    is_likelihood = model_support == support
-    nll = -log_lik
-    neg_elbo = rec + kl
-    mse_mean = errors.double().mean()
-    variances = means_all.var(0, unbiased=False) if n > 1 else torch.zeros(means_all.shape[1])
-    report: dict[str, Any] = {
-        "num_examples": n,
-        "dims": dims,
-        "data_support": support,
-        "likelihood_support": model_support,
-        "kind": "log-likelihood" if is_likelihood else "objective",
-        "elbo": {
-            "loss": float(neg_elbo.mean()),
-            "rec": float(rec.mean()),
-            "kl": float(kl.mean()),
-            "loss_per_dim": float(neg_elbo.mean()) / dims,
-            "stderr": _stderr(neg_elbo),
-        },
-        "iwae": {
-            "k": config.iw_samples,
-            "nll": float(nll.mean()),
-            "stderr": _stderr(nll),
-            "nll_per_dim": float(nll.mean()) / dims,
-        },
-        "bits_per_dim": None,
-        "reconstruction": {"mse": float(mse_mean), "psnr_db": float(psnr_from_mse(mse_mean))},
-        "latents": {
-            # Per dimension only where the prior gives the KL in closed form.
-            "kl_per_dim": torch.cat(kl_dims).mean(0).tolist() if kl_dims else None,
-            "mean_variance": variances.tolist(),
-            "active_units": int((variances > config.active_threshold).sum()),
-            "active_threshold": config.active_threshold,
-            "latent_dim": int(means_all.shape[1]),
-        },
-        "seed": config.seed,
+
+def _latents(model: VAE, scores: _Scores, threshold: float) -> dict[str, Any]:
+    """Latent health: the KL per dimension (only where the prior gives it in closed form) and
+    per layer, and the active units (Burda et al. 2016)."""
+    means = scores.means
+    variances = means.var(0, unbiased=False) if len(means) > 1 else torch.zeros(means.shape[1])
+    kl_per_dim = scores.kl_dims.mean(0) if scores.kl_dims is not None else None
+    out: dict[str, Any] = {
+        "kl_per_dim": kl_per_dim.tolist() if kl_per_dim is not None else None,
+        "mean_variance": variances.tolist(),
+        "active_units": int((variances > threshold).sum()),
+        "active_threshold": threshold,
+        "latent_dim": int(means.shape[1]),
     }
-    if len(model.layer_sizes) > 1 and kl_dims:
-        per_dim = torch.cat(kl_dims).mean(0)
-        report["latents"]["kl_layers"] = [float(t.sum()) for t in per_dim.split(model.layer_sizes)]
-    if is_likelihood and support == "8-bit":
-        report["bits_per_dim"] = {
-            "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
-            "iwae": nats_to_bits_per_dim(report["iwae"]["nll"], dims),
-        }
-    return report, means_all
+    if len(model.layer_sizes) > 1 and kl_per_dim is not None:
+        out["kl_layers"] = [float(t.sum()) for t in kl_per_dim.split(model.layer_sizes)]
+    return out
 
 
 def _stderr(values: torch.Tensor) -> float:
