@@ -180,7 +180,6 @@ def run_traverse(args: argparse.Namespace) -> int:
 
 def run_embed(args: argparse.Namespace) -> int:
     import importlib.util
-    from pathlib import Path
 
     import numpy as np
 
@@ -190,10 +189,8 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in (".npy", ".csv", ".parquet"):
-        raise VaekitError(f"{args.output}: expected a .npy, .csv or .parquet file name")
-    output = writable(args.output, suffix)
+    output = writable(args.output, (".npy", ".csv", ".parquet"))
+    suffix = output.suffix.lower()
     label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")
     if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'")

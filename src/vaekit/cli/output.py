@@ -23,10 +23,11 @@ def writable(path: str | Path, suffix: str | tuple[str, ...]) -> Path:
     out = Path(path)
     refuse_run_file(out)
     suffixes = (suffix,) if isinstance(suffix, str) else suffix
+    names = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if suffixes[:-1] else suffixes[0]
     if out.suffix.lower() not in suffixes:
-        raise VaekitError(f"{out}: expected a {' or '.join(suffixes)} file name")
+        raise VaekitError(f"{out}: expected a {names} file name")
     if out.is_dir():
-        raise VaekitError(f"{out}: is a folder; give a {' or '.join(suffixes)} file name")
+        raise VaekitError(f"{out}: is a folder; give a {names} file name")
     _folder_writable(out, out.parent)
     return out
 
