@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from vaekit.report.images import pairs_grid, save_grid
 from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from vaekit.training.distributed import SINGLE, Group, from_env
 from vaekit.training.loop import (
     Callback,
     LoopState,
@@ -120,13 +120,6 @@ class _RunWriter(Callback):
         )
 
 
-def _refuse_distributed() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise VaekitError(
-            "several processes (torchrun) are not supported yet: run vaekit train as one process"
-        )
-
-
 def default_out(data: Any, model: str) -> Path:
     if is_dataset_name(data):
         name = data
@@ -170,21 +163,24 @@ def train(
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
     opts = resolve_options({"data": data, **options})
-    _refuse_distributed()
-    out = check_out(
-        default_out(data, opts["model"]) if opts["out"] is None else opts["out"], overwrite
-    )
-    dev = resolve_device(opts["device"])
-    with Bars() as bars:
-        dataset = open_dataset(
-            opts["data"],
-            seed=opts["seed"],
-            image_size=opts["image_size"],
-            color=opts["color"],
-            crop=opts["crop"],
-            pixels=opts["pixels"],
-            progress=bars.update if progress else None,
-        )
+    group, dev = from_env(resolve_device(opts["device"]))
+    chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
+    out = group.on_main(lambda: check_out(chosen, overwrite))
+    progress = progress and group.is_main
+
+    def opened() -> Dataset:
+        with Bars() as bars:
+            return open_dataset(
+                opts["data"],
+                seed=opts["seed"],
+                image_size=opts["image_size"],
+                color=opts["color"],
+                crop=opts["crop"],
+                pixels=opts["pixels"],
+                progress=bars.update if progress else None,
+            )
+
+    dataset = group.main_first(opened)
     given = {
         name: module
         for name, module in (
@@ -213,9 +209,10 @@ def train(
         },
         "training": {**sections["training"], "device": str(dev)},
     }
-    new_run = NewRun(out, overwrite)
+    new_run = group.on_main(lambda: NewRun(out, overwrite))
     try:
-        write_config(new_run.path, config)
+        if group.is_main:
+            write_config(new_run.path, config)
         torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
         if train_config.free_bits > 0 and not vae.has_kl_per_dim:
@@ -225,11 +222,13 @@ def train(
             )
         state = make_state(vae, train_config)
         return _train_and_finish(
-            new_run.path, config, dataset, train_set, val_set, state, progress, callbacks, new_run
-        )
+            new_run.path, config, dataset, train_set, val_set, state, progress, callbacks,
+            new_run, group,
+        )  # fmt: skip
     except BaseException:
         # Before its first epoch the new run is only beside --out, and goes; --out is as it was.
-        new_run.discard()
+        if group.is_main:
+            new_run.discard()
         raise
 
 
@@ -272,9 +271,9 @@ def resume(
     run trained on an in-memory array or whose data has moved; its checksum must match the
     recorded one.
     """
-    _refuse_distributed()
     path = Path(rundir)
-    clear_leftovers(path)
+    group, dev = from_env(resolve_device(device))
+    group.on_main(lambda: clear_leftovers(path))
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
@@ -282,8 +281,7 @@ def resume(
         config["training"]["epochs"] = epochs
     train_config = train_config_from(config)
     train_config.validate()
-    dev = resolve_device(device)
-    dataset = reopen_dataset(config, data, verify=True)
+    dataset = group.main_first(lambda: reopen_dataset(config, data, verify=True))
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     model_config = model_config_from(config)
     vae = build_vae(model_config).to(dev)
@@ -298,14 +296,25 @@ def resume(
         raise VaekitError(
             f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
         )
+    config["training"]["device"] = str(dev)
+    if group.is_main:
+        _rewrite_for_resume(path, config, state, stored_hash)
+    progress = progress and group.is_main
+    return _train_and_finish(
+        path, config, dataset, train_set, val_set, state, progress, callbacks, None, group
+    )
+
+
+def _rewrite_for_resume(
+    path: Path, config: dict[str, Any], state: LoopState, stored_hash: str
+) -> None:
+    """config.json as now resolved, metrics.jsonl as the checkpoint knows it, no temp files."""
     if stored_hash != config_hash(config):  # migrated: rehash before rewriting config.json
         save_checkpoint(path, state, config_hash(config))
-    config["training"]["device"] = str(dev)
     remove_temp_files(path)  # left by a write that was killed
     write_config(path, config)
     lines = "".join(json.dumps(r) + "\n" for r in state.history)
     atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))
-    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
 
 
 def _train_and_finish(
@@ -318,7 +327,10 @@ def _train_and_finish(
     progress: bool,
     extra_callbacks: Sequence[Callback],
     new_run: NewRun | None = None,
+    group: Group = SINGLE,
 ) -> Run:
+    """Train, then test and write the final files. In a group of several processes only the
+    main one writes (and runs the callbacks); every process returns the Run."""
     train_config = train_config_from(config)
     keep_best = train_config.patience is not None
     writer = _RunWriter(path, config_hash(config), keep_best, new_run)
@@ -326,13 +338,16 @@ def _train_and_finish(
     if progress:
         callbacks.append(ProgressBar())
     callbacks.extend(extra_callbacks)
-    history = fit(state.model, train_set, val_set, train_config, callbacks, state)
-    path = writer.place()
+    callbacks = callbacks if group.is_main else []
+    history = fit(state.model, train_set, val_set, train_config, callbacks, state, group)
+    path = group.on_main(writer.place)
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
     if keep_best:
         # Early stopping: test (and keep) the best validation epoch's weights.
-        state.model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        if group.is_main:
+            state.model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
+        group.share_weights(state.model)
         final["best_epoch"] = best_epoch(history)
     test = mean_loss(
         state.model,
@@ -341,12 +356,15 @@ def _train_and_finish(
         train_config.seed,
         train_config.binarize,
         train_config.iw_train,
+        group,
     )
-    append_jsonl(path / METRICS_FILE, {**final, "test": test})
-    save_weights(path, state.model)
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
-    pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
+    pictures: dict[str, Path] = {}
+    if group.is_main:
+        append_jsonl(path / METRICS_FILE, {**final, "test": test})
+        save_weights(path, state.model)
+        pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
     return Run(path, config, history, test, trained, pictures)
 
 

@@ -198,13 +198,28 @@ def parse_noise(spec: str) -> tuple[str, float]:
     return kind, value
 
 
-def corrupt(x: torch.Tensor, kind: str, amount: float, generator: torch.Generator) -> torch.Tensor:
-    """A corrupted copy of images x in [0, 1] (see parse_noise)."""
+def corrupt(
+    x: torch.Tensor,
+    kind: str,
+    amount: float,
+    generator: torch.Generator,
+    rows: slice | None = None,
+    total: int | None = None,
+) -> torch.Tensor:
+    """A corrupted copy of images x in [0, 1] (see parse_noise). With `rows` (x's place in a
+    batch of `total` split over processes), the draws are made for the whole batch and x's
+    rows taken, so the noise does not depend on how the batch is split."""
+
+    def draw(make, shape: tuple[int, ...]) -> torch.Tensor:
+        if rows is None:
+            return make(shape, generator=generator, device=x.device)
+        return make((total, *shape[1:]), generator=generator, device=x.device)[rows]
+
     if kind == "gaussian":
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = draw(torch.randn, tuple(x.shape)).to(x.dtype)
         return (x + amount * noise).clamp_(0, 1)
     # One draw per pixel position, shared by the channels of a color image.
-    u = torch.rand((x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device)
+    u = draw(torch.rand, (x.shape[0], 1, *x.shape[2:]))
     hit = (u < amount).expand_as(x)
     if kind == "mask":
         return x.masked_fill(hit, 0.0)

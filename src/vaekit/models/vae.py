@@ -23,7 +23,9 @@ encoder's input channels and a one-hot vector appended to the decoder's input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -214,13 +216,21 @@ class VAE(nn.Module):
         target: torch.Tensor | None = None,
         y: torch.Tensor | None = None,
         objective: Objective = Objective(),
+        eps: torch.Tensor | None = None,
+        batch_kl: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> LossOutput:
         """Per-example terms for x (B, C, H, W) in [0, 1]. With `target`, the encoder sees x and
-        the likelihood scores target (a denoising VAE: x corrupted, target clean)."""
+        the likelihood scores target (a denoising VAE: x corrupted, target clean).
+
+        eps: the standard normal noise (B, K, Z) behind the posterior samples (default: drawn
+        from `generator`). batch_kl: the batch mean of the KL per dimension (Z,) from the
+        per-example values (B, Z), for free bits (default: their mean; when a batch is split
+        over processes, the mean over the whole batch)."""
         k = objective.iw_samples
-        eps = torch.randn(
-            (len(x), k, self.latent_dim), generator=generator, device=x.device, dtype=x.dtype
-        )
+        if eps is None:
+            eps = torch.randn(
+                (len(x), k, self.latent_dim), generator=generator, device=x.device, dtype=x.dtype
+            )
         t = self.terms(x, eps, y, target)
         rec = -t.log_px.mean(1)
         kl = t.kl
@@ -234,12 +244,14 @@ class VAE(nn.Module):
                 raise ValueError("free bits need a prior with a closed-form KL per dimension")
             # A dimension whose batch-mean KL is under the floor counts as the floor, with no
             # gradient; so the batch mean of `weighted` is sum_d max(floor, mean KL_d).
-            below = kl_dims.mean(0) < objective.free_bits
+            mean = batch_kl(kl_dims.detach()) if batch_kl else kl_dims.detach().mean(0)
+            below = mean < objective.free_bits
             weighted = torch.where(below, objective.free_bits, kl_dims).sum(1)
         return LossOutput(rec + kl, rec, kl, rec + objective.beta * weighted, kl_dims)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
-        return self.loss(x, generator)
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> LossOutput:
+        """The loss (see `loss`): what DistributedDataParallel calls."""
+        return self.loss(x, *args, **kwargs)
 
     def sample_latents(
         self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0

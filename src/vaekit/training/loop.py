@@ -32,6 +32,7 @@ from vaekit.models.importance import importance_terms
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.training.distributed import SINGLE, Group
 from vaekit.training.recovery import (
     Diverged,
     Faults,
@@ -147,8 +148,12 @@ def fit(
     config: TrainConfig,
     callbacks: Sequence[Callback] = (),
     state: LoopState | None = None,
+    group: Group = SINGLE,
 ) -> list[dict[str, Any]]:
     """Train `model` in place from `state` (default: from scratch) up to `config.epochs`.
+    In a group of several processes (torchrun), each trains on its rows of every batch and
+    the gradients are averaged (DistributedDataParallel); callbacks belong on the main
+    process only, whose `should_stop` decides for all.
 
     Returns the history: one record per epoch, the metrics.jsonl schema.
     """
@@ -158,6 +163,7 @@ def fit(
     device = next(model.parameters()).device
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)
+    net = group.wrap(model)
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
     last_checkpoint, faults = Snapshot.take(state), Faults()
@@ -165,14 +171,20 @@ def fit(
         while state.epoch < config.epochs and not should_stop(state.history, config.patience):
             epoch = state.epoch + 1
             try:
-                record = _train_epoch(state, train, config, epoch, steps_per_epoch, callbacks,
-                                      faults)  # fmt: skip
+                record = _train_epoch(state, net, train, config, epoch, steps_per_epoch,
+                                      callbacks, faults, group)  # fmt: skip
             except Diverged as why:
                 _roll_back(state, last_checkpoint, faults, config, str(why))
                 continue
             if val is not None:
                 record["val"] = mean_loss(
-                    model, val, config.batch_size, config.seed, config.binarize, config.iw_train
+                    model,
+                    val,
+                    config.batch_size,
+                    config.seed,
+                    config.binarize,
+                    config.iw_train,
+                    group,
                 )
             record.update(skipped_steps=faults.skipped, rollbacks=faults.rollbacks)
             faults.skipped = faults.rollbacks = 0
@@ -181,7 +193,7 @@ def fit(
             last_checkpoint = Snapshot.take(state)
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
-            if any(cb.should_stop(state) for cb in callbacks):
+            if group.share(any(cb.should_stop(state) for cb in callbacks)):
                 break
     finally:
         for cb in callbacks:
@@ -221,14 +233,17 @@ def should_stop(history: Sequence[dict[str, Any]], patience: int | None) -> bool
 
 def _train_epoch(
     state: LoopState,
+    net: torch.nn.Module,
     train: ImageSet,
     config: TrainConfig,
     epoch: int,
     steps_per_epoch: int,
     callbacks: Sequence[Callback],
     faults: Faults,
+    group: Group,
 ) -> dict[str, Any]:
-    """One pass over `train`: its record (the means over the steps not skipped).
+    """One pass over `train`: its record (the means over the steps not skipped). `net` is the
+    model, or DistributedDataParallel around it in a group of several processes.
 
     Raises Diverged after `rollback_after` skipped steps in a row, or when the weights are
     not finite at the end.
@@ -248,7 +263,7 @@ def _train_epoch(
     ):
         if config.lr_schedule == "cosine":
             lr = learning_rate(config, state.history, state.step, total_steps) * lowered
-        out, loss, finite = _step(state, train, labels, index, config, lr)
+        out, loss, finite = _step(state, net, train, labels, index, config, lr, group)
         if finite:
             faults.in_row = 0
             sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
@@ -263,12 +278,15 @@ def _train_epoch(
             raise Diverged(f"{faults.in_row} steps in a row had a NaN or infinite loss or gradient")
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
-    bound, rec, kl = (sums / seen).tolist() if seen else [math.nan] * 3
+    bound, rec, kl = (group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
     record: dict[str, Any] = {
         "epoch": epoch,
         "time_s": round(time.perf_counter() - start, 3),
         "loss_is": loss_name(config.iw_train),
-        "train": {**split_terms(bound, rec, kl, config.iw_train), **layers.result(max(seen, 1))},
+        "train": {
+            **split_terms(bound, rec, kl, config.iw_train),
+            **layers.result(max(seen, 1), group),
+        },
     }
     if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
@@ -277,38 +295,57 @@ def _train_epoch(
 
 def _step(
     state: LoopState,
+    net: torch.nn.Module,
     train: ImageSet,
     labels: torch.Tensor | None,
     index: torch.Tensor,
     config: TrainConfig,
     lr: float,
+    group: Group,
 ) -> tuple[LossOutput, torch.Tensor, bool]:
-    """One optimizer step on the batch `index`, skipped (no update) when the loss or the
-    gradient is not finite. Returns the loss terms, the batch loss, and whether it stepped."""
+    """One optimizer step on the global batch `index`, skipped (no update) when the loss or
+    the gradient is not finite. Returns this process's loss terms, their mean, and whether
+    it stepped.
+
+    This process takes its rows of the batch. Every random draw of the step (binarization,
+    corruption, posterior noise) comes from the step's generator, made for the whole batch,
+    so the rows get the numbers one process would give them. The loss backpropagated is the
+    rows' sum over the batch size, times the number of processes (which
+    DistributedDataParallel divides back out): the gradient of the batch mean.
+    """
     model, optimizer = state.model, state.optimizer
     device = next(model.parameters()).device
     generator = step_generator(config.seed, state.step, device)
-    x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
-    y = labels[index.to(labels.device)].to(device) if labels is not None else None
+    total, rows = len(index), group.rows(len(index))
+    part = index[rows]
+    x = train.scaled(part.to(train.storage.device)).to(device, non_blocking=True)
+    y = labels[part.to(labels.device)].to(device) if labels is not None else None
     if config.binarize:
-        x = torch.bernoulli(x, generator=generator)
-    objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+        u = torch.rand((total, *x.shape[1:]), generator=generator, device=device)[rows]
+        x = (u < x).to(x.dtype)
+    target = None
     if config.train_noise:
-        noisy = corrupt(x, *parse_noise(config.train_noise), generator)
-        out = model.loss(noisy, generator, x, y, objective)
-    else:
-        out = model.loss(x, generator, None, y, objective)
-    loss = out.objective.mean()
+        target, x = x, corrupt(x, *parse_noise(config.train_noise), generator, rows, total)
+    shape = (total, config.iw_train, model.latent_dim)
+    eps = torch.randn(shape, generator=generator, device=device, dtype=x.dtype)[rows]
+    objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
+    for param_group in optimizer.param_groups:
+        param_group["lr"] = lr
+
+    def batch_kl(kl_dims: torch.Tensor) -> torch.Tensor:
+        return group.sum(kl_dims.sum(0)) / total
+
+    out = net(x, generator, target, y, objective, eps, batch_kl)
+    loss = out.objective.sum() * (group.world / total)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = gradient_norm(model, config.clip_grad)
-    finite = bool(torch.isfinite(loss.detach() + norm))  # the one synchronization per step
-    if finite:
+    check = loss.detach() + norm
+    finite = bool(torch.isfinite(group.sum(check))) if group.active else bool(check.isfinite())
+    if finite:  # the one synchronization per step (a sum over processes in a group)
         optimizer.step()
     state.step += 1
-    return out, loss.detach(), finite
+    return out, out.objective.detach().mean(), finite
 
 
 def _labels_for(model: VAE, data: ImageSet) -> torch.Tensor | None:
@@ -328,8 +365,11 @@ def mean_loss(
     seed: int = 0,
     binarize: bool = False,
     iw_samples: int = 1,
+    group: Group = SINGLE,
 ) -> dict[str, Any]:
     """The mean per-example terms over `data`, in eval mode: see `split_terms` for the keys.
+    In a group of several processes each scores its part of the examples and the sums are
+    shared, which gives the same numbers (each example's noise is its own).
 
     The estimator is `vaekit eval`'s (vaekit.models.bounds): example i's posterior samples
     come from generators keyed by (seed, i), so the numbers depend only on the model, the data
@@ -343,19 +383,21 @@ def mean_loss(
     device = next(model.parameters()).device
     labels = _labels_for(model, data)
     sums = torch.zeros(3, device=device)
-    kl_dims: torch.Tensor | None = None
-    for index in batch_indices(len(data), batch_size, shuffle=False):
+    kl_dims = torch.zeros(model.latent_dim, device=device)
+    mine = torch.arange(len(data))[group.rows(len(data))]
+    for batch in batch_indices(len(mine), batch_size, shuffle=False):
+        index = mine[batch]
         x = data.scaled(index.to(data.storage.device)).to(device)
         y = labels[index.to(labels.device)].to(device) if labels is not None else None
         t = importance_terms(model, x, index, iw_samples, seed, y=y)
         sums += torch.stack([-t.log_likelihood.sum(), t.rec.sum(), t.kl.sum()])
         if t.kl_per_dim is not None:
-            batch = t.kl_per_dim.sum(0)
-            kl_dims = batch if kl_dims is None else kl_dims + batch
+            kl_dims += t.kl_per_dim.sum(0)
     model.train(was_training)
-    bound, rec, kl = (sums / len(data)).tolist()
+    bound, rec, kl = (group.sum(sums) / len(data)).tolist()
     out = split_terms(bound, rec, kl, iw_samples)
-    if kl_dims is not None and len(model.layer_sizes) > 1:
+    if model.has_kl_per_dim and len(model.layer_sizes) > 1:
+        kl_dims = group.sum(kl_dims)
         out["kl_layers"] = [float(t.sum()) / len(data) for t in kl_dims.split(model.layer_sizes)]
     return out
 
@@ -384,6 +426,8 @@ class _LayerKL:
 
     def __init__(self, model: VAE) -> None:
         self.sizes = model.layer_sizes
+        self.closed_form = model.has_kl_per_dim
+        self.device = next(model.parameters()).device
         self.total: torch.Tensor | None = None
 
     def add(self, out: LossOutput) -> None:
@@ -391,7 +435,10 @@ class _LayerKL:
             batch = out.kl_dims.detach().sum(0)
             self.total = batch if self.total is None else self.total + batch
 
-    def result(self, n: int) -> dict[str, list[float]]:
-        if self.total is None:
+    def result(self, n: int, group: Group = SINGLE) -> dict[str, list[float]]:
+        if len(self.sizes) == 1 or not self.closed_form:
             return {}
+        if self.total is None:  # no step of this process was kept
+            self.total = torch.zeros(sum(self.sizes), device=self.device)
+        self.total = group.sum(self.total)
         return {"kl_layers": [float(t.sum()) / n for t in self.total.split(self.sizes)]}

@@ -1,0 +1,130 @@
+"""Several processes training one model: PyTorch's DistributedDataParallel under torchrun.
+
+    torchrun --nproc-per-node 4 -m vaekit train ...
+
+torchrun starts the processes and sets RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address;
+`from_env` joins them into one group (gloo on CPUs, NCCL on GPUs, each process on the GPU of
+its LOCAL_RANK). Every global batch is split into contiguous parts, one per process, and every
+random draw of a step is made for the whole global batch from the step's generator, each
+process taking its rows: so N processes compute what one process would, up to the order of
+floating-point sums. Only the main process (rank 0) writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from vaekit.errors import VaekitError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among `world` processes (a group of one by default)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def rows(self, n: int) -> slice:
+        """This process's contiguous part of a batch of n (parts differ by at most one)."""
+        return slice(n * self.rank // self.world, n * (self.rank + 1) // self.world)
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The tensor summed over all processes (in place; itself in a group of one)."""
+        if self.active:
+            import torch.distributed as dist
+
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def share(self, value: Any) -> Any:
+        """The main process's `value`, on every process (a picklable object)."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def on_main(self, work: Callable[[], T]) -> T:
+        """`work()` run by the main process alone; its result, or its VaekitError, on every
+        process (so that no process waits for one that has given up)."""
+        result, error = None, None
+        if self.is_main:
+            try:
+                result = work()
+            except VaekitError as err:
+                error = str(err)
+        result, error = self.share((result, error))
+        if error is not None:
+            raise VaekitError(error)
+        return result  # type: ignore[return-value]
+
+    def main_first(self, work: Callable[[], T]) -> T:
+        """`work()` on the main process, then on the others, which find what it made (a
+        prepared dataset in the cache, say); its VaekitError raised on every process."""
+        if not self.active:
+            return work()
+        kept: list[T] = []
+        self.on_main(lambda: kept.append(work()))  # shares only whether it failed
+        return kept[0] if self.is_main else work()
+
+    def share_weights(self, model: nn.Module) -> None:
+        """The main process's weights, copied into every process's model."""
+        if self.active:
+            import torch.distributed as dist
+
+            for tensor in model.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The model to call in training steps: DistributedDataParallel over `model` (which
+        then averages the gradients over the processes in backward), or `model` itself."""
+        if not self.active:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        device = next(model.parameters()).device
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+
+SINGLE = Group()
+
+
+def from_env(device: torch.device) -> tuple[Group, torch.device]:
+    """The process group torchrun's variables describe (joined once), and this process's
+    device: cuda:LOCAL_RANK where `device` is CUDA. Without torchrun, a group of one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return SINGLE, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Group(dist.get_rank(), dist.get_world_size()), device
