@@ -24,6 +24,7 @@ from torch import nn
 
 from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import build_configs, config_hash, config_sections, resolve_options
+from vaekit.api.report import write_report
 from vaekit.api.run import (
     CURVES_FILE,
     METRICS_FILE,
@@ -198,7 +199,7 @@ def train(
             )
         state = make_state(vae, train_config)
         return _train_and_finish(
-            path, config, dataset, train_set, val_set, state, progress, callbacks
+            path, config, dataset, train_set, val_set, state, progress, callbacks, opts["report"]
         )
     except BaseException:
         # A run that stops before its first checkpoint holds nothing worth keeping, and would
@@ -240,12 +241,13 @@ def resume(
     device: str = "auto",
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    report: bool = True,
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
     The result is what an uninterrupted run would have given. `data` is needed only for a
     run trained on an in-memory array or whose data has moved; its checksum must match the
-    recorded one.
+    recorded one. `report`: write RUNDIR/report.html at the end.
     """
     _refuse_distributed()
     path = Path(rundir)
@@ -278,7 +280,9 @@ def resume(
     write_config(path, config)
     lines = "".join(json.dumps(r) + "\n" for r in state.history)
     atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))
-    return _train_and_finish(path, config, dataset, train_set, val_set, state, progress, callbacks)
+    return _train_and_finish(
+        path, config, dataset, train_set, val_set, state, progress, callbacks, report
+    )
 
 
 def _train_and_finish(
@@ -290,6 +294,7 @@ def _train_and_finish(
     state: LoopState,
     progress: bool,
     extra_callbacks: Sequence[Callback],
+    report: bool = True,
 ) -> Run:
     train_config = train_config_from(config)
     keep_best = train_config.patience is not None
@@ -317,6 +322,8 @@ def _train_and_finish(
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
     pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
+    if report:
+        pictures["report"] = write_report(path, model=trained, test=dataset.test)
     return Run(path, config, history, test, trained, pictures)
 
 

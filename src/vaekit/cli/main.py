@@ -8,10 +8,21 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from vaekit.cli import anomaly, data, evaluate, latent, reconstruct, restore, sample, train
+from vaekit.cli import (
+    anomaly,
+    data,
+    evaluate,
+    latent,
+    reconstruct,
+    report,
+    restore,
+    sample,
+    serve,
+    train,
+)
 from vaekit.version import __version__
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data)
+COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, report, serve, data)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm
