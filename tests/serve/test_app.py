@@ -217,3 +217,38 @@ def test_check_name():
     for bad in ("..", "a/b.png", "C:\\x.png", "x\ny.png"):
         with pytest.raises(UploadError):
             check_name(bad)
+
+
+def test_serve_checks_its_options_before_loading_anything(tmp_path, capsys):
+    from tests.cli.test_cli import vaekit as cli
+
+    assert cli("serve", tmp_path / "no-run", "--port", "70000") == 1
+    assert "--port must be in 1..65535" in capsys.readouterr().err
+    assert cli("serve", tmp_path / "no-run", "--max-upload-mb", "0") == 1
+    assert "--max-upload-mb" in capsys.readouterr().err
+
+
+def test_a_hierarchical_run_gets_sliders_for_the_layer_its_decoder_reads(tmp_path):
+    import vaekit
+    from tests.conftest import write_npz
+    from vaekit.serve.explorer import Explorer
+
+    data = write_npz(tmp_path / "d.npz", n=200, size=8)
+    run = vaekit.train(
+        data,
+        model="hvae",
+        layers=2,
+        latent_dim=3,
+        hidden_dims=(16,),
+        epochs=1,
+        out=tmp_path / "h",
+        progress=False,
+        report=False,
+    )
+    explorer = Explorer(run.model, run.path)
+    info = explorer.info()
+    assert info["latent_dim"] == 6 and sorted(s["dim"] for s in info["sliders"]) == [0, 1, 2]
+    assert "bottom layer" in info["ranked_by"]
+    z = explorer.decode_point([0.1, 0.2])["z"]
+    top = [v + 5.0 if d >= 3 else v for d, v in enumerate(z)]  # the top layer: no change
+    assert explorer.decode_latent(top)["image"] == explorer.decode_latent(z)["image"]

@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.serve.app import create_app
     from vaekit.serve.explorer import Explorer
 
-    if not 0 <= args.port <= 65535:
-        raise VaekitError(f"--port must be in 0..65535, got {args.port}")
+    if not 1 <= args.port <= 65535:
+        raise VaekitError(f"--port must be in 1..65535, got {args.port}")
     if not 0 < args.max_upload_mb <= 100:
         raise VaekitError(f"--max-upload-mb must be in (0, 100], got {args.max_upload_mb}")
     if args.host not in LOOPBACK:

@@ -87,7 +87,11 @@ class Explorer:
         else:
             score, by = means.var(0), "variance of the posterior means"
         self.dim_scores = score
-        order = sorted(range(len(score)), key=lambda d: -float(score[d]))
+        # A hierarchical VAE decodes from its bottom layer: only those dimensions move the image.
+        decoded = vae.layer_sizes[0]
+        if len(vae.layer_sizes) > 1:
+            by += "; the bottom layer's, which the decoder reads"
+        order = sorted(range(decoded), key=lambda d: -float(score[d]))
         return order[: self.limits.sliders], by
 
     def info(self) -> dict[str, Any]:
