@@ -148,14 +148,16 @@ def summary_line(run: RunView) -> str:
 
 
 def config_section(run: RunView) -> str:
-    rows = []
+    """config.json's model, data and training sections, side by side."""
+    tables = []
     for section in ("model", "data", "training"):
-        for key, value in flatten(run.config.get(section, {})).items():
-            rows.append((section, key, value))
+        rows = list(flatten(run.config.get(section, {})).items())
+        tables.append(f"<div>{table((section, 'value'), rows)}</div>")
     versions = [
         f"{k} {run.config[k]}" for k in ("vaekit_version", "torch_version") if k in run.config
     ]
-    return caption("config.json; " + ", ".join(versions)) + table(("section", "key", "value"), rows)
+    note = caption("config.json; " + ", ".join(versions))
+    return note + '<div class="columns">' + "".join(tables) + "</div>"
 
 
 def curves_section(run: RunView) -> str:

@@ -27,7 +27,7 @@ img.plot { max-width: 100%; }
 .missing { color: #8a5a00; background: #fff7e6; border-left: 3px solid #e0a100;
            padding: 0.4rem 0.8rem; }
 .caption { color: #5b6673; font-size: 0.85rem; }
-.runs { display: flex; flex-wrap: wrap; gap: 1rem; }
+.runs, .columns { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 .runs figure { margin: 0; }
 """
 
