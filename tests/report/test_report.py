@@ -202,3 +202,14 @@ def test_compare_puts_runs_side_by_side(array_run, npz, tmp_path, capsys):
     assert "data.sha256" not in differences  # differs, but says nothing
     assert cli("compare", other, "-o", out) == 1
     assert cli("compare", other, old, "-o", tmp_path / "cmp.txt") == 1
+
+
+def test_a_2d_mixture_prior_draws_its_manifold_over_the_posterior_means(npz, tmp_path):
+    import vaekit
+
+    run = vaekit.train(npz, prior="mog", latent_dim=2, out=tmp_path / "m", report=False, **TINY)
+    page = read_page(write_report(run.path))
+    assert "range of the test set's posterior means" in page.sections["manifold"]
+    assert png(page.images["manifold"][0]).size == (15 * 56, 15 * 56)
+    assert "mog prior has no closed-form KL" in page.sections["kl-per-latent-dimension"]
+    assert "standard-normal prior" in page.sections["latent-traversal"]

@@ -219,10 +219,10 @@ def eval_section(run: RunView) -> str:
     if bpd:
         rows.append(("bits/dim", bpd["iwae"], None, f"ELBO: {bpd['elbo']:.4f}"))
     rec = found.get("reconstruction") or {}
-    if rec:
+    if isinstance(rec.get("mse"), float):
         psnr = rec.get("psnr_db")
-        shown = "inf" if isinstance(psnr, float) and math.isinf(psnr) else psnr
-        rows.append(("reconstruction MSE", rec.get("mse"), None, f"PSNR {shown} dB"))
+        shown = "-" if psnr is None else "inf" if math.isinf(psnr) else f"{psnr:.2f}"
+        rows.append(("reconstruction MSE", f"{rec['mse']:.5f}", None, f"PSNR {shown} dB"))
     lat = found.get("latents") or {}
     if "active_units" in lat:
         rows.append(("active units", lat["active_units"], None, f"of {lat.get('latent_dim')}"))
@@ -230,7 +230,7 @@ def eval_section(run: RunView) -> str:
     if "accuracy" in probe:
         rows.append(("probe accuracy", probe["accuracy"], None, "logistic regression"))
     note = f"{found.get('data')}, {found.get('split')} split, {found.get('num_examples')} examples;"
-    note += f" the numbers are a {kind}"
+    note += f" the numbers are {'an' if kind == 'objective' else 'a'} {kind}"
     if found.get("weights_sha256") not in (None, run.model.weights_sha256):
         note += " -- computed on other weights than the run's current ones: run vaekit eval again"
     return caption(note) + table(("number", "value", "± stderr", "note"), rows)
