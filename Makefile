@@ -1,4 +1,6 @@
 # vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
+# `make soak` kills training at 50 random moments and counts the kills it survived, then
+# load-tests `vaekit serve` (`make soak-serve`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +9,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean chromium soak-serve
+.PHONY: demo test lint format clean soak chromium soak-serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +46,7 @@ soak-serve: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+
+soak: $(VENV)/.installed
+	$(PY) scripts/soak.py --kills 50
+	$(MAKE) soak-serve

@@ -17,12 +17,23 @@ _LAZY = {
     "Run": "vaekit.api.train",
     "resume": "vaekit.api.train",
     "evaluate": "vaekit.api.evaluate",
+    "export": "vaekit.api.export",
     "load": "vaekit.api.model",
     "Model": "vaekit.api.model",
     "VaekitError": "vaekit.errors",
 }
 
-__all__ = ["Model", "Run", "VaekitError", "__version__", "evaluate", "load", "resume", "train"]
+__all__ = [
+    "Model",
+    "Run",
+    "VaekitError",
+    "__version__",
+    "evaluate",
+    "export",
+    "load",
+    "resume",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

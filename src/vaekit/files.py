@@ -1,9 +1,12 @@
 """Atomic file writes: write to a temporary name in the same folder, flush it to disk, then
 rename. A reader (or a crash, or a kill) never sees a half-written file under the final name.
+And the one atomic exchange of two folders, for replacing a run directory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import math
 import os
@@ -53,3 +56,28 @@ def finite_or_none(value: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> None:
     text = json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text))
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def exchange(a: str | Path, b: str | Path) -> bool:
+    """Swap the two existing paths `a` and `b` in one step: Linux's renameat2 with
+    RENAME_EXCHANGE, so that no moment exists at which either name is missing.
+
+    Returns False, changing nothing, where the system or the filesystem cannot do it (not
+    Linux, a kernel before 3.15, NFS, ...); other failures raise OSError.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]  # fmt: skip
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,8 +261,15 @@ def normalize_keys(values: Mapping[str, Any]) -> dict[str, Any]:
     return {str(key).replace("-", "_"): value for key, value in values.items()}
 
 
-def describe(options: Sequence[Option]) -> str:
-    """Plain-text lines, one per option, for a docstring."""
+def describe(options: Sequence[Option], indent: int = 8) -> str:
+    """The options as docstring text: "name = default: help", wrapped."""
+    pad = " " * indent
     return "\n".join(
-        f"    {o.name} = {o.default!r}: {o.help.split(';')[0].split(':')[0]}" for o in options
+        textwrap.fill(
+            f"{o.name} = {o.default!r}: {o.help}",
+            width=96,
+            initial_indent=pad,
+            subsequent_indent=pad + "    ",
+        )
+        for o in options
     )

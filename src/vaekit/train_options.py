@@ -320,6 +320,26 @@ _TRAINING = [
         metavar="NORM",
     ),
     Option(
+        "rollback_after",
+        Int(least=1),
+        10,
+        "a step whose loss or gradient is NaN or infinite is skipped (no update); after N "
+        "such steps in a row, training goes back to the last checkpoint (the end of the last "
+        "finished epoch) with half the learning rate",
+        "training",
+        section="training",
+        metavar="N",
+    ),
+    Option(
+        "max_rollbacks",
+        Int(least=0),
+        3,
+        "stop with an error when an epoch still cannot finish after N rollbacks",
+        "training",
+        section="training",
+        metavar="N",
+    ),
+    Option(
         "patience",
         Int(least=1),
         None,
@@ -351,7 +371,7 @@ _TRAINING = [
         "device",
         Text(),
         "auto",
-        "auto (CUDA when present), cpu or cuda",
+        "auto (CUDA when present, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
         "training",
         section="training",
         resumable=True,

@@ -13,6 +13,9 @@ from safetensors.torch import load_file
 from tests.conftest import idx_bytes, write_idx_folder
 from vaekit.cli.main import main
 
+# An epoch's line in metrics.jsonl (and "val" with a validation split).
+EPOCH_KEYS = {"epoch", "time_s", "loss_is", "train", "skipped_steps", "rollbacks"}
+
 
 def vaekit(*args: str) -> int:
     try:
@@ -57,7 +60,8 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
     lines = [json.loads(s) for s in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2
     epoch, final = lines
-    assert set(epoch) == {"epoch", "time_s", "loss_is", "train", "val"} and epoch["epoch"] == 1
+    assert set(epoch) == EPOCH_KEYS | {"val"} and epoch["epoch"] == 1
+    assert epoch["skipped_steps"] == epoch["rollbacks"] == 0
     for split in ("train", "val"):
         assert set(epoch[split]) == {"loss", "neg_elbo", "rec", "kl"}
         assert epoch[split]["loss"] == pytest.approx(epoch[split]["rec"] + epoch[split]["kl"])
@@ -95,7 +99,7 @@ def test_val_fraction_zero_has_no_val(tmp_path: Path, idx_folder: Path):
     )
     assert code == 0
     lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [set(line) for line in lines[:2]] == [{"epoch", "time_s", "loss_is", "train"}] * 2
+    assert [set(line) for line in lines[:2]] == [EPOCH_KEYS] * 2
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["likelihood"] == "gaussian" and config["model"]["gaussian_std"] == 0.2
     assert config["model"]["hidden_dims"] == [16]
@@ -138,7 +142,7 @@ def test_existing_out_needs_overwrite(digits_run: Path, capsys):
         (["train", "--model", "transformer"], "invalid choice"),
         (["sample", "/no/such/run"], "not a folder"),
         (["sample", ".", "-o", "out.jpg"], "expected a .png file name"),
-        (["train", "--device", "mps"], "vaekit runs on cpu or cuda"),
+        (["train", "--device", "mps"], "no Apple MPS device is available here"),
         (["train", "--device", "cuda:0", "--data", "digits"], "CUDA"),
     ],
 )

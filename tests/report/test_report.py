@@ -213,3 +213,13 @@ def test_a_2d_mixture_prior_draws_its_manifold_over_the_posterior_means(npz, tmp
     assert png(page.images["manifold"][0]).size == (15 * 56, 15 * 56)
     assert "mog prior has no closed-form KL" in page.sections["kl-per-latent-dimension"]
     assert "standard-normal prior" in page.sections["latent-traversal"]
+
+
+def test_overwrite_replaces_a_run_with_its_report(npz, tmp_path):
+    out = tmp_path / "o"
+    flags = ["--data", npz, "--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2",
+             "--epochs", "1", "--quiet", "--out", out]  # fmt: skip
+    assert cli("train", *flags) == 0 and (out / REPORT_FILE).exists()
+    # report.html is one of vaekit's own files: --overwrite may replace the run that holds it.
+    assert cli("train", *flags, "--overwrite", "--no-report") == 0
+    assert not (out / REPORT_FILE).exists() and (out / "model.safetensors").exists()

@@ -15,15 +15,13 @@ import numpy as np
 import torch
 
 from vaekit.api.model import Model
-from vaekit.api.run import reopen_dataset, train_config_from
+from vaekit.api.run import ANOMALY_FILE, reopen_dataset, train_config_from
 from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
 from vaekit.models.posterior import posterior_moments_of
-
-ANOMALY_FILE = "anomaly.json"
 
 
 class AnomalyDetector:

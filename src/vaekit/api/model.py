@@ -193,22 +193,33 @@ def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Ten
     return inputs, model.reconstruct(inputs, labels)
 
 
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str) -> torch.device:
-    """ "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"; an unavailable one is an error."""
+    """ "auto" (CUDA when present, else Apple's MPS when present, else the CPU), "cpu", "cuda",
+    "cuda:N" or "mps"; an unavailable one is an error."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise VaekitError(f"unknown device {device!r}: use auto, cpu or cuda") from None
+        raise VaekitError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from None
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise VaekitError(f"--device {device}: no CUDA device is available here")
         if dev.index is not None and dev.index >= count:
             raise VaekitError(f"--device {device}: there are {count} CUDA devices")
+    elif dev.type == "mps":
+        if not _mps_available():
+            raise VaekitError(f"--device {device}: no Apple MPS device is available here")
     elif dev.type != "cpu":
-        raise VaekitError(f"--device {device}: vaekit runs on cpu or cuda")
+        raise VaekitError(f"--device {device}: vaekit runs on cpu, cuda or mps")
     return dev
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from vaekit.api import report_latent
 from vaekit.api.model import Model, load
-from vaekit.api.run import read_metrics, reopen_dataset
+from vaekit.api.run import EVAL_FILE, REPORT_FILE, read_metrics, reopen_dataset
 from vaekit.data.batches import ImageSet
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
@@ -29,8 +29,6 @@ from vaekit.report.html import Section, caption, flatten, image, render_page, ta
 from vaekit.report.images import data_uri
 from vaekit.report.plots import loss_curves_png, term_series
 
-REPORT_FILE = "report.html"
-EVAL_FILE = "eval.json"
 MAP_METHODS = ("auto", "pca", "tsne")
 
 

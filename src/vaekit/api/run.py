@@ -1,10 +1,10 @@
-"""The run directory: its files, creating it safely, and reading it back."""
+"""The run directory: its files, and reading it back (making and replacing one safely:
+vaekit.api.rundir)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +13,16 @@ from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
 from vaekit.files import finite_or_none
-from vaekit.models.io import CONFIG_FILE, read_config
+from vaekit.models.io import read_config
 from vaekit.training.loop import TrainConfig
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 CURVES_FILE = "curves.png"
-
-
-def create_run_dir(out: str | Path, overwrite: bool) -> Path:
-    """Make an empty run directory. An existing one is an error unless `overwrite`, and even
-    then only a vaekit run directory (or an empty folder) is ever deleted."""
-    out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise VaekitError(f"{out} already exists: choose another --out or pass --overwrite")
-        if not out.is_dir():
-            raise VaekitError(f"{out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / CONFIG_FILE).exists():
-            raise VaekitError(
-                f"{out} is not a vaekit run directory (no {CONFIG_FILE}); not deleting it"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    return out
+EVAL_FILE = "eval.json"  # vaekit eval's report
+ANOMALY_FILE = "anomaly.json"  # vaekit anomaly's calibrated threshold
+REPORT_FILE = "report.html"  # vaekit report's page (train writes it too)
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -31,11 +31,11 @@ from vaekit.api.run import (
     RECONSTRUCTIONS_FILE,
     SAMPLES_FILE,
     append_jsonl,
-    create_run_dir,
     read_metrics,
     reopen_dataset,
     train_config_from,
 )
+from vaekit.api.rundir import NewRun, check_out, clear_leftovers, remove_temp_files
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, open_dataset, split_validation
 from vaekit.data.registry import is_dataset_name
@@ -83,18 +83,42 @@ class Run:
 
 class _RunWriter(Callback):
     """After every epoch: a line in metrics.jsonl, the weights, and a full checkpoint, so a
-    run killed at any moment keeps every epoch it finished and can resume exactly."""
+    run killed at any moment keeps every epoch it finished and can resume exactly. A new run
+    (`new_run`) takes its place at --out after its first epoch (vaekit.api.rundir)."""
 
-    def __init__(self, path: Path, config_hash: str, keep_best: bool) -> None:
+    def __init__(
+        self, path: Path, config_hash: str, keep_best: bool, new_run: NewRun | None = None
+    ) -> None:
         self.path = path
         self.config_hash = config_hash
         self.keep_best = keep_best  # early stopping: the weights are the best val epoch's
+        self.new_run = new_run
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
-        append_jsonl(self.path / METRICS_FILE, record)
-        if not self.keep_best or best_epoch(state.history) == record["epoch"]:
-            save_weights(self.path, state.model)
-        save_checkpoint(self.path, state, self.config_hash)
+        try:
+            append_jsonl(self.path / METRICS_FILE, record)
+            best = best_epoch(state.history) == record["epoch"]
+            if not self.keep_best or best or not (self.path / WEIGHTS_FILE).exists():
+                save_weights(self.path, state.model)
+            save_checkpoint(self.path, state, self.config_hash)
+        except (OSError, SafetensorError) as err:  # a full disk, most often
+            raise VaekitError(self._not_saved(record["epoch"], err)) from err
+        self.place()
+
+    def place(self) -> Path:
+        """Put a new run at --out (once); returns where the run now is."""
+        if self.new_run is not None:
+            self.path = self.new_run.place()
+        return self.path
+
+    def _not_saved(self, epoch: int, err: BaseException) -> str:
+        why = f"could not save epoch {epoch} ({err})"
+        if self.new_run is not None and not self.new_run.placed:
+            return f"{why}; {self.new_run.out} is as it was before this command"
+        return (
+            f"{why}; {self.path} keeps the checkpoint of epoch {epoch - 1}: make room, then "
+            f"continue with: vaekit train --out {self.path} --resume"
+        )
 
 
 def _refuse_distributed() -> None:
@@ -136,7 +160,8 @@ def train(
         encoder, decoder, likelihood_module, prior_module: your own nn.Modules in place of
             the built-in ones (see the README); config.json records their import paths and
             their `vaekit_kwargs` so that `vaekit.load` can rebuild them.
-        overwrite: replace `out` if it is a vaekit run directory.
+        overwrite: replace `out` if it is a vaekit run directory holding only vaekit's
+            files; the old run stays in place until the new one has finished an epoch.
         progress: show progress bars.
         callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
         **options: the options of `vaekit train` (listed below, and with their help in
@@ -147,6 +172,9 @@ def train(
     """
     opts = resolve_options({"data": data, **options})
     _refuse_distributed()
+    out = check_out(
+        default_out(data, opts["model"]) if opts["out"] is None else opts["out"], overwrite
+    )
     dev = resolve_device(opts["device"])
     with Bars() as bars:
         dataset = open_dataset(
@@ -173,8 +201,6 @@ def train(
     model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom)
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
 
-    out = opts["out"] if opts["out"] is not None else default_out(data, model_config.family)
-    path = create_run_dir(out, overwrite)
     sections = config_sections(opts, model_config)
     config = {
         "vaekit_version": __version__,
@@ -188,8 +214,9 @@ def train(
         },
         "training": {**sections["training"], "device": str(dev)},
     }
+    new_run = NewRun(out, overwrite)
     try:
-        write_config(path, config)
+        write_config(new_run.path, config)
         torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
         if train_config.free_bits > 0 and not vae.has_kl_per_dim:
@@ -199,13 +226,20 @@ def train(
             )
         state = make_state(vae, train_config)
         return _train_and_finish(
-            path, config, dataset, train_set, val_set, state, progress, callbacks, opts["report"]
+            new_run.path,
+            config,
+            dataset,
+            train_set,
+            val_set,
+            state,
+            progress,
+            callbacks,
+            new_run,
+            report=opts["report"],
         )
     except BaseException:
-        # A run that stops before its first checkpoint holds nothing worth keeping, and would
-        # only block the same command (an existing --out) from running again.
-        if not has_checkpoint(path):
-            shutil.rmtree(path, ignore_errors=True)
+        # Before its first epoch the new run is only beside --out, and goes; --out is as it was.
+        new_run.discard()
         raise
 
 
@@ -223,7 +257,7 @@ def _signature() -> inspect.Signature:
 
 
 train.__signature__ = _signature()  # type: ignore[attr-defined]
-train.__doc__ = (train.__doc__ or "") + "\n    Options:\n" + describe(list(TRAIN_OPTIONS)) + "\n"
+train.__doc__ = f"{train.__doc__}\n    Options:\n{describe(list(TRAIN_OPTIONS))}\n"
 
 
 def _num_classes(dataset: Dataset) -> int:
@@ -251,6 +285,7 @@ def resume(
     """
     _refuse_distributed()
     path = Path(rundir)
+    clear_leftovers(path)
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
@@ -277,11 +312,12 @@ def resume(
     if stored_hash != config_hash(config):  # migrated: rehash before rewriting config.json
         save_checkpoint(path, state, config_hash(config))
     config["training"]["device"] = str(dev)
+    remove_temp_files(path)  # left by a write that was killed
     write_config(path, config)
     lines = "".join(json.dumps(r) + "\n" for r in state.history)
     atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))
     return _train_and_finish(
-        path, config, dataset, train_set, val_set, state, progress, callbacks, report
+        path, config, dataset, train_set, val_set, state, progress, callbacks, report=report
     )
 
 
@@ -294,15 +330,18 @@ def _train_and_finish(
     state: LoopState,
     progress: bool,
     extra_callbacks: Sequence[Callback],
+    new_run: NewRun | None = None,
     report: bool = True,
 ) -> Run:
     train_config = train_config_from(config)
     keep_best = train_config.patience is not None
-    callbacks: list[Callback] = [_RunWriter(path, config_hash(config), keep_best)]
+    writer = _RunWriter(path, config_hash(config), keep_best, new_run)
+    callbacks: list[Callback] = [writer]
     if progress:
         callbacks.append(ProgressBar())
     callbacks.extend(extra_callbacks)
     history = fit(state.model, train_set, val_set, train_config, callbacks, state)
+    path = writer.place()
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
     if keep_best:

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.report.images import pairs_grid, save_grid
 
     output = writable(args.output, ".csv")
+    maps = writable(output.with_name(output.stem + "_errors.png"), ".png")
     model = load(args.rundir)
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
@@ -101,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
     x = data.scaled(torch.from_numpy(top.copy())).to(model.device)
     errors = error_map(model.vae, x)
     errors = (errors / errors.max().clamp_min(1e-8)).expand(-1, x.shape[1], -1, -1)
-    maps = output.with_name(output.stem + "_errors.png")
     save_grid(pairs_grid(x.cpu(), errors.cpu()), maps, ncols=8)
     print(f"top {len(top)} inputs above their error maps: {maps}")
 

@@ -97,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vaekit.api.evaluate import evaluate
+    from vaekit.api.run import EVAL_FILE
     from vaekit.cli.output import writable
     from vaekit.files import write_json
 
-    out = writable(args.json or str(Path(args.rundir) / "eval.json"), ".json")
+    out = writable(args.json or str(Path(args.rundir) / EVAL_FILE), ".json")
     bar = None
     if not args.quiet:
         from tqdm.auto import tqdm

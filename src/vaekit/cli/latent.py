@@ -133,20 +133,17 @@ def run_traverse(args: argparse.Namespace) -> int:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import numpy as np
 
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.cli.output import save_array, writable
-    from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
-    suffix = Path(args.output).suffix.lower()
-    if suffix not in (".npy", ".csv", ".parquet"):
-        raise VaekitError(f"{args.output}: expected a .npy, .csv or .parquet file name")
-    output = writable(args.output, suffix)
+    output = writable(args.output, (".npy", ".csv", ".parquet"))
+    suffix = output.suffix.lower()
+    label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")
     model = load(args.rundir)
     result = apps.embed(model, args.data, args.inputs)
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
@@ -154,7 +151,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if suffix == ".npy":
         save_array(output, table)
         if labels is not None:
-            np.save(output.with_name(output.stem + "_labels.npy"), labels.numpy())
+            atomic_write(label_file, lambda p: np.save(p.open("wb"), labels.numpy()))
     else:
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []

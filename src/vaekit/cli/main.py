@@ -12,6 +12,7 @@ from vaekit.cli import (
     anomaly,
     data,
     evaluate,
+    export,
     latent,
     reconstruct,
     report,
@@ -22,7 +23,19 @@ from vaekit.cli import (
 )
 from vaekit.version import __version__
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, report, serve, data)
+COMMANDS = (
+    train,
+    evaluate,
+    sample,
+    reconstruct,
+    latent,
+    restore,
+    anomaly,
+    report,
+    serve,
+    data,
+    export,
+)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vaekit.cli.options import positive_int
 
@@ -53,27 +52,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_uncertainty)
 
 
-def _outdir(path: str) -> Path:
-    from vaekit.errors import VaekitError
-
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise VaekitError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def run_denoise(args: argparse.Namespace) -> int:
 
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array
+    from vaekit.cli.output import output_folder, save_array
     from vaekit.files import write_json
     from vaekit.report.images import pairs_grid, save_grid
 
+    out = output_folder(args.output, ("denoised.png", "denoised.npy", "denoise.json"))
     model = load(args.rundir)
     r = apps.denoise(model, args.inputs, args.add_noise, args.n, args.seed, args.data)
-    out = _outdir(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     rows = (
         [r["clean"], r["noisy"], r["denoised"]]
         if r["clean"] is not None
@@ -97,13 +87,14 @@ def run_uncertainty(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.apps.restore import spread_to_image
-    from vaekit.cli.output import save_array
+    from vaekit.cli.output import output_folder, save_array
     from vaekit.files import write_json
     from vaekit.report.images import pairs_grid, save_grid
 
+    out = output_folder(args.output, ("uncertainty.png", "spread.npy", "uncertainty.json"))
     model = load(args.rundir)
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
-    out = _outdir(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     k = 8
     grid = pairs_grid(r["inputs"], r["mean"], spread_to_image(r["spread"]), ncols=k)
     save_grid(grid, out / "uncertainty.png", ncols=min(k, len(r["inputs"])))

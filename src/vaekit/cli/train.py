@@ -15,7 +15,8 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
   metrics.jsonl      one line per epoch: train and validation neg_elbo (-ELBO = rec + kl),
                      rec and kl in nats per example (with --iw-train K also neg_iwae, the
                      -IWAE_K bound); "loss" is the one minimized, and "loss_is" names it;
-                     then a final line with the test split's numbers
+                     skipped_steps (a NaN or infinite loss or gradient: no update) and
+                     rollbacks; then a final line with the test split's numbers
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
@@ -61,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run_group.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace --out if it is a vaekit run directory (see the README: only the files "
-        "vaekit wrote there are removed)",
+        help="replace --out if it is a vaekit run directory holding only vaekit's files; the "
+        "old run stays until the new one has finished its first epoch, then the two trade "
+        "places and only vaekit's files of the old one are removed",
     )
     run_group.add_argument(
         "--resume",
@@ -126,6 +128,13 @@ def print_summary(result) -> None:
     if k:
         units += f"; training minimized -IWAE(K={k})"
     print(f"  ({units})")
+    skipped = sum(r.get("skipped_steps", 0) for r in result.history)
+    rollbacks = sum(r.get("rollbacks", 0) for r in result.history)
+    if skipped or rollbacks:
+        print(
+            f"  skipped steps (NaN or infinite loss or gradient): {skipped}; rollbacks to the "
+            f"last checkpoint with a lower learning rate: {rollbacks}"
+        )
     print(f"run directory: {result.path}")
     for name, path in result.pictures.items():
         print(f"  {name:<16} {path}")

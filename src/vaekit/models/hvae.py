@@ -93,6 +93,10 @@ class HierarchicalVAE(VAE):
             [GaussianHead(2 * width, latent_dim) for _ in range(layers - 1)]
         )
         self.decoder = MLPDecoder(shape, latent_dim, hidden_dims, likelihood.params_per_channel)
+        # Made once (not saved with the weights): the same noise on every device and call.
+        self.register_buffer(
+            "summary_noise", summary_noise(SUMMARY_SAMPLES, self.latent_dim), persistent=False
+        )
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """d_1 .. d_L for x (B, C, H, W)."""
@@ -109,7 +113,7 @@ class HierarchicalVAE(VAE):
         layer, each list bottom first. feats: (M, W) rows; eps: (M, L * Z) or None."""
         zs, qs, ps = [], [], []
         q = self.top_head(feats[-1])
-        p = self.prior(len(q.mean))
+        p = self.prior(q.mean.shape[0])
         for level in range(self.layers - 1, -1, -1):
             if level < self.layers - 1:
                 t = self.top_down[level](zs[-1])
@@ -142,8 +146,8 @@ class HierarchicalVAE(VAE):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-dimension mean and standard deviation of q(z|x), (B, L * Z) each: Monte Carlo
         over SUMMARY_SAMPLES ancestral draws, Rao-Blackwellized per layer (module docstring)."""
-        b, s = len(x), SUMMARY_SAMPLES
-        noise = summary_noise(s, self.latent_dim).to(x.device, x.dtype)
+        b, s = x.shape[0], SUMMARY_SAMPLES
+        noise = self.summary_noise.to(x.dtype)
         feats = [f.repeat_interleave(s, dim=0) for f in self._features(x)]
         _, qs, _ = self._top_down(feats, noise.repeat(b, 1))
         mu = torch.cat([q.mean for q in qs], dim=1).view(b, s, -1)

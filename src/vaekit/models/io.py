@@ -23,8 +23,10 @@ from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
 SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+RUN_SECTIONS = ("model", "data", "training")
 
 
 def write_config(folder: str | Path, config: dict[str, Any]) -> None:
@@ -54,6 +56,21 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
+def is_run_dir(folder: str | Path) -> bool:
+    """Whether `folder` holds a config.json that vaekit wrote (a schema it knows, with the
+    model, data and training sections): a folder with anyone else's config.json is not a run."""
+    try:
+        config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(config, dict)
+        and type(config.get("schema_version")) is int
+        and config["schema_version"] in SCHEMA_VERSIONS
+        and all(isinstance(config.get(section), dict) for section in RUN_SECTIONS)
+    )
+
+
 # Schema 1 files omit the options added during its life; the values below are what vaekit
 # 0.1.0 used when a key was absent. They are frozen here, not taken from today's defaults, so
 # an old run keeps its meaning whatever the defaults become.
@@ -78,6 +95,10 @@ _V1_ABSENT = {
         "patience": None,
         "lr_schedule": "constant",
         "clip_grad": None,
+        # 0.1.0 stopped at a non-finite epoch loss; a resumed schema 1 run gets these
+        # options' first values.
+        "rollback_after": 10,
+        "max_rollbacks": 3,
         "optimizer": "adam",
         "device": "cpu",
     },
@@ -105,7 +126,13 @@ def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
+    """Write model.safetensors; weights holding NaN or inf are refused, never written."""
     state = _weights_state(model)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise VaekitError(
+                f"not saving {Path(folder) / WEIGHTS_FILE}: {name} holds NaN or infinite values"
+            )
     atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
 
 

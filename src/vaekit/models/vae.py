@@ -104,7 +104,7 @@ class VAE(nn.Module):
     def _label_planes(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if not self.num_classes:
             return x
-        onehot = self._onehot(y, len(x), x.dtype)
+        onehot = self._onehot(y, x.shape[0], x.dtype)
         return torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
 
     def _onehot(self, y: torch.Tensor | None, n: int, dtype: torch.dtype) -> torch.Tensor:
@@ -124,7 +124,7 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """z: (B, Z) -> p(x|z), a distribution over (B, C, H, W)."""
         if self.num_classes:
-            z = torch.cat([z, self._onehot(y, len(z), z.dtype)], dim=1)
+            z = torch.cat([z, self._onehot(y, z.shape[0], z.dtype)], dim=1)
         return self.likelihood(self.decoder(z))
 
     def mean_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

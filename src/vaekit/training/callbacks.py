@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,10 +29,12 @@ class ProgressBar(Callback):
         if step % self.refresh_every:
             return
         value = loss.item()
+        if not math.isfinite(value):  # a skipped step (training.recovery)
+            return
         self.running = value if self.running is None else 0.9 * self.running + 0.1 * value
         self.bar.set_description(f"epoch {epoch}", refresh=False)
         self.bar.set_postfix(loss=f"{self.running:.2f}", refresh=False)
-        self.bar.update(step - self.bar.n)
+        self.bar.update(step - self.bar.n)  # negative after a rollback
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         self.bar.update(state.step - self.bar.n)

@@ -21,30 +21,12 @@ from safetensors.torch import save_file
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.training.loop import LoopState
+from vaekit.training.recovery import match_parameter_layouts
 
 CHECKPOINT_DIR = "checkpoint"
 TENSORS_FILE = "state.safetensors"
 STATE_FILE = "state.json"
 FORMAT = 1
-
-
-def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
-    """Give each per-parameter state tensor its parameter's memory layout.
-
-    safetensors stores tensors contiguous, while conv weights live channels-last; fused
-    optimizers walk parameter and state memory in step, so a state tensor with other strides
-    than its parameter would be updated against the wrong elements.
-    """
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            values = optimizer.state.get(p, {})
-            for key, value in values.items():
-                if (
-                    isinstance(value, torch.Tensor)
-                    and value.shape == p.shape
-                    and value.stride() != p.stride()
-                ):
-                    values[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> None:
@@ -111,7 +93,7 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     state.optimizer.load_state_dict(
         {"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]}
     )
-    _match_parameter_layouts(state.optimizer)
+    match_parameter_layouts(state.optimizer)
     torch.set_rng_state(tensors["rng.torch"])
     state.epoch, state.step, state.history = meta["epoch"], meta["step"], meta["history"]
     return meta["config_hash"]

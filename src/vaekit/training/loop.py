@@ -1,5 +1,6 @@
 """The training loop: an optimizer on the batch mean of the per-example -ELBO, one pass per
-epoch, extended by callbacks (progress, run files, checkpoints).
+epoch, extended by callbacks (progress, run files, checkpoints). A step whose loss or gradient
+is not finite is skipped, and training that keeps failing rolls back (vaekit.training.recovery).
 
 Randomness: the shuffle of epoch e comes from a generator keyed by (seed, e); the binarization
 and posterior sample of step s from one keyed by (seed, s). So the numbers never depend on how
@@ -31,11 +32,15 @@ from vaekit.models.importance import importance_terms
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
-
-LR_SCHEDULES = ("constant", "cosine", "plateau")
-# --lr-schedule plateau: halve the learning rate after this many epochs without a better
-# validation loss.
-PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
+from vaekit.training.recovery import (
+    Diverged,
+    Faults,
+    Snapshot,
+    gradient_norm,
+    lr_factor,
+    weights_finite,
+)
+from vaekit.training.schedules import LR_SCHEDULES, kl_weight, learning_rate
 
 
 def _fused(
@@ -82,6 +87,8 @@ class TrainConfig:
     patience: int | None = _D["patience"]  # stop after this many epochs without a better val
     lr_schedule: str = _D["lr_schedule"]
     clip_grad: float | None = _D["clip_grad"]  # max global gradient norm
+    rollback_after: int = _D["rollback_after"]  # non-finite steps in a row before a rollback
+    max_rollbacks: int = _D["max_rollbacks"]  # rollbacks within one epoch before giving up
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations."""
@@ -153,17 +160,25 @@ def fit(
     steps_per_epoch = num_batches(len(train), config.batch_size)
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
+    last_checkpoint, faults = Snapshot.take(state), Faults()
     try:
-        for epoch in range(state.epoch + 1, config.epochs + 1):
-            if should_stop(state.history, config.patience):
-                break
-            record = _train_epoch(state, train, config, epoch, steps_per_epoch, callbacks)
+        while state.epoch < config.epochs and not should_stop(state.history, config.patience):
+            epoch = state.epoch + 1
+            try:
+                record = _train_epoch(state, train, config, epoch, steps_per_epoch, callbacks,
+                                      faults)  # fmt: skip
+            except Diverged as why:
+                _roll_back(state, last_checkpoint, faults, config, str(why))
+                continue
             if val is not None:
                 record["val"] = mean_loss(
                     model, val, config.batch_size, config.seed, config.binarize, config.iw_train
                 )
+            record.update(skipped_steps=faults.skipped, rollbacks=faults.rollbacks)
+            faults.skipped = faults.rollbacks = 0
             state.epoch = epoch
             state.history.append(record)
+            last_checkpoint = Snapshot.take(state)
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
             if any(cb.should_stop(state) for cb in callbacks):
@@ -172,6 +187,23 @@ def fit(
         for cb in callbacks:
             cb.on_train_end()
     return state.history
+
+
+def _roll_back(
+    state: LoopState, last: Snapshot, faults: Faults, config: TrainConfig, why: str
+) -> None:
+    """Back to the last checkpoint, where the learning rate will be lower (recovery.lr_factor);
+    or, after max_rollbacks of them within this epoch, a VaekitError naming the step."""
+    if faults.rollbacks >= config.max_rollbacks:
+        lr = state.optimizer.param_groups[0]["lr"]
+        raise VaekitError(
+            f"training diverged at step {state.step} (epoch {state.epoch + 1}): {why}, and "
+            f"{faults.rollbacks} rollbacks to the last checkpoint with a lower learning rate "
+            f"(last {lr:.3g}) did not help; try a lower --lr, or --clip-grad"
+        )
+    last.restore(state)
+    faults.rollbacks += 1
+    faults.in_row = 0
 
 
 def best_epoch(history: Sequence[dict[str, Any]]) -> int | None:
@@ -187,39 +219,6 @@ def should_stop(history: Sequence[dict[str, Any]], patience: int | None) -> bool
     return patience is not None and best is not None and history[-1]["epoch"] - best >= patience
 
 
-def learning_rate(
-    config: TrainConfig, history: Sequence[dict[str, Any]], step: int, total_steps: int
-) -> float:
-    """The learning rate for optimizer step `step` (0-based). A function of the config and the
-    history only, so a resumed run follows the same schedule.
-
-    cosine: lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run
-    (Loshchilov & Hutter 2017, without restarts). plateau: halved each time PLATEAU_EPOCHS
-    epochs pass without a better validation (or, without one, training) loss.
-    """
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
-    if config.lr_schedule == "plateau":
-        lr, best, waited = config.lr, math.inf, 0
-        for record in history:
-            loss = (record.get("val") or record["train"])["loss"]
-            if loss is not None and loss < best:
-                best, waited = loss, 0
-            else:
-                waited += 1
-                if waited >= PLATEAU_EPOCHS:
-                    lr, waited = lr * PLATEAU_FACTOR, 0
-        return lr
-    return config.lr
-
-
-def kl_weight(config: TrainConfig, step: int) -> float:
-    """beta, ramped up linearly over the first kl_warmup steps (from beta / kl_warmup)."""
-    if config.kl_warmup:
-        return config.beta * min(1.0, (step + 1) / config.kl_warmup)
-    return config.beta
-
-
 def _train_epoch(
     state: LoopState,
     train: ImageSet,
@@ -227,59 +226,89 @@ def _train_epoch(
     epoch: int,
     steps_per_epoch: int,
     callbacks: Sequence[Callback],
+    faults: Faults,
 ) -> dict[str, Any]:
-    model, optimizer = state.model, state.optimizer
+    """One pass over `train`: its record (the means over the steps not skipped).
+
+    Raises Diverged after `rollback_after` skipped steps in a row, or when the weights are
+    not finite at the end.
+    """
+    model = state.model
     device = next(model.parameters()).device
     start = time.perf_counter()
     model.train()
-    noise = parse_noise(config.train_noise) if config.train_noise else None
     labels = _labels_for(model, train)
     total_steps = steps_per_epoch * config.epochs
     layers = _LayerKL(model)
-    lr = learning_rate(config, state.history, state.step, total_steps)
-    sums = torch.zeros(3, device=device)
+    lowered = lr_factor(state.history, faults)
+    lr = learning_rate(config, state.history, state.step, total_steps) * lowered
+    sums, seen = torch.zeros(3, device=device), 0
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
-        generator = step_generator(config.seed, state.step, device)
-        x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
-        y = labels[index.to(labels.device)].to(device) if labels is not None else None
-        if config.binarize:
-            x = torch.bernoulli(x, generator=generator)
-        objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
         if config.lr_schedule == "cosine":
-            lr = learning_rate(config, state.history, state.step, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if noise is not None:
-            out = model.loss(corrupt(x, *noise, generator), generator, x, y, objective)
+            lr = learning_rate(config, state.history, state.step, total_steps) * lowered
+        out, loss, finite = _step(state, train, labels, index, config, lr)
+        if finite:
+            faults.in_row = 0
+            sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
+            seen += len(index)
+            layers.add(out)
         else:
-            out = model.loss(x, generator, None, y, objective)
-        loss = out.objective.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-        optimizer.step()
-        sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
-        layers.add(out)
-        state.step += 1
+            faults.skipped += 1
+            faults.in_row += 1
         for cb in callbacks:
-            cb.on_step(state.step, epoch, loss.detach())
-    bound, rec, kl = (sums / len(train)).tolist()
-    if not math.isfinite(bound):
-        raise VaekitError(
-            f"the loss became {bound} in epoch {epoch}: try a lower learning rate (--lr)"
-        )
+            cb.on_step(state.step, epoch, loss)
+        if faults.in_row >= config.rollback_after:
+            raise Diverged(f"{faults.in_row} steps in a row had a NaN or infinite loss or gradient")
+    if not weights_finite(model):
+        raise Diverged("the weights became NaN or infinite")
+    bound, rec, kl = (sums / seen).tolist() if seen else [math.nan] * 3
     record: dict[str, Any] = {
         "epoch": epoch,
         "time_s": round(time.perf_counter() - start, 3),
         "loss_is": loss_name(config.iw_train),
-        "train": {**split_terms(bound, rec, kl, config.iw_train), **layers.result(len(train))},
+        "train": {**split_terms(bound, rec, kl, config.iw_train), **layers.result(max(seen, 1))},
     }
-    if config.lr_schedule != "constant":
+    if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
     return record
+
+
+def _step(
+    state: LoopState,
+    train: ImageSet,
+    labels: torch.Tensor | None,
+    index: torch.Tensor,
+    config: TrainConfig,
+    lr: float,
+) -> tuple[LossOutput, torch.Tensor, bool]:
+    """One optimizer step on the batch `index`, skipped (no update) when the loss or the
+    gradient is not finite. Returns the loss terms, the batch loss, and whether it stepped."""
+    model, optimizer = state.model, state.optimizer
+    device = next(model.parameters()).device
+    generator = step_generator(config.seed, state.step, device)
+    x = train.scaled(index.to(train.storage.device)).to(device, non_blocking=True)
+    y = labels[index.to(labels.device)].to(device) if labels is not None else None
+    if config.binarize:
+        x = torch.bernoulli(x, generator=generator)
+    objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if config.train_noise:
+        noisy = corrupt(x, *parse_noise(config.train_noise), generator)
+        out = model.loss(noisy, generator, x, y, objective)
+    else:
+        out = model.loss(x, generator, None, y, objective)
+    loss = out.objective.mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = gradient_norm(model, config.clip_grad)
+    finite = bool(torch.isfinite(loss.detach() + norm))  # the one synchronization per step
+    if finite:
+        optimizer.step()
+    state.step += 1
+    return out, loss.detach(), finite
 
 
 def _labels_for(model: VAE, data: ImageSet) -> torch.Tensor | None:

@@ -1,0 +1,159 @@
+"""`vaekit.export`: a run's encoder and decoder as files other runtimes load.
+
+    vaekit.export("runs/fm", "exported/fm", format="onnx")
+
+writes into OUTDIR
+    encoder.onnx | encoder.pt   x (B, C, H, W) float32 in [0, 1] [, y (B,) int64 labels]
+                                -> posterior mean and standard deviation, each (B, Z)
+    decoder.onnx | decoder.pt   z (B, Z) float32 [, y (B,) int64 labels]
+                                -> the likelihood's mean image (B, C, H, W) in [0, 1]
+    export.json                 the shapes, input names, format, the weights' sha256, and
+                                how inputs are scaled (uint8 pixels / max_value)
+
+ONNX files come from PyTorch's torch.export-based exporter with a dynamic batch dimension;
+TorchScript files (.pt) from torch.jit.trace. Both hold the weights, so they run without
+vaekit. The posterior of a hierarchical model is summarized as `posterior_moments` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vaekit.api.model import Model, load
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write, write_json
+from vaekit.version import __version__
+
+FORMATS = ("onnx", "torchscript")
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
+OPSET = 18
+
+
+class _Encoder(nn.Module):
+    """x (and labels) -> (posterior mean, posterior std), each (B, Z)."""
+
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        return self.vae.posterior_moments(x, y)
+
+
+class _Decoder(nn.Module):
+    """z (and labels) -> the likelihood's mean image, clamped to [0, 1]."""
+
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None):
+        return self.vae.mean_image(z, y)
+
+
+def export(
+    model: Model | str | Path, out: str | Path, format: str = "onnx", batch: int = 2
+) -> dict[str, Any]:
+    """Write the encoder and decoder of `model` (or of a run directory) into folder `out`.
+
+    Args:
+        format: "onnx" or "torchscript".
+        batch: the example batch size the graphs are traced with (ONNX keeps it dynamic).
+
+    Returns:
+        The manifest written to out/export.json.
+    """
+    if format not in FORMATS:
+        raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
+    if isinstance(model, str | Path):
+        model = load(model)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VaekitError(f"{out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    vae = model.vae.cpu().eval()
+    c, h, w = model.shape
+    conditional = bool(model.num_classes)
+    x = torch.rand(batch, c, h, w)
+    z = torch.randn(batch, model.latent_dim)
+    y = torch.arange(batch) % max(model.num_classes, 1)
+    suffix = SUFFIX[format]
+    parts = {
+        "encoder": (_Encoder(vae), (x, y) if conditional else (x,), ["x"], ["mean", "std"]),
+        "decoder": (_Decoder(vae), (z, y) if conditional else (z,), ["z"], ["image"]),
+    }
+    manifest: dict[str, Any] = {
+        "vaekit_version": __version__,
+        "format": format,
+        "weights_sha256": model.weights_sha256,
+        "shape": [c, h, w],
+        "latent_dim": model.latent_dim,
+        "num_classes": model.num_classes,
+        "input_scale": f"float32 pixels in [0, 1]: uint8 values / {model.max_value:g}",
+        "files": {},
+    }
+    for name, (module, args, inputs, outputs) in parts.items():
+        names = [*inputs, "y"] if conditional else inputs
+        path = out / f"{name}{suffix}"
+        with torch.no_grad():
+            if format == "onnx":
+                _onnx(module, args, names, outputs, path)
+            else:
+                _quietly(lambda m=module, a=args, p=path: _torchscript(m, a, p))
+        manifest["files"][name] = {"file": path.name, "inputs": names, "outputs": outputs}
+    write_json(out / "export.json", manifest)
+    return manifest
+
+
+def _torchscript(module: nn.Module, args: tuple, path: Path) -> None:
+    traced = torch.jit.trace(module, args)
+    atomic_write(path, lambda p: torch.jit.save(traced, str(p)))
+
+
+def _onnx(
+    module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: Path
+) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    shapes = tuple({0: batch} for _ in args)
+
+    def write(p: Path) -> None:
+        program = torch.onnx.export(
+            module,
+            args,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=shapes,
+            opset_version=OPSET,
+            dynamo=True,
+            verbose=False,
+        )
+        program.save(str(p))
+
+    try:
+        _quietly(lambda: atomic_write(path, write))
+    except ImportError as err:
+        raise VaekitError(
+            f"ONNX export needs the onnx and onnxscript packages ({err}): "
+            "pip install 'vaekit[export]'"
+        ) from None
+
+
+def _quietly(call):
+    """Run `call` without the exporters' progress lines, advisory warnings and log lines."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            return call()
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,303 @@
+"""Run directories kept safe: the folders `--out` may not be, the files vaekit may remove, a new
+run built beside the one it replaces, and the run files no command may write over.
+
+Replacing RUNDIR (`vaekit train --out RUNDIR --overwrite`), step by step, and what a kill at
+each moment leaves:
+
+1. Before any work, RUNDIR must be a run directory that vaekit wrote (its config.json) and
+   hold only the files vaekit writes there (RUN_FILES); otherwise vaekit refuses.
+2. The new run is built in PARENT/.NAME.vaekit-new-PID. RUNDIR is untouched: a failure, a
+   Ctrl-C or a kill leaves the old run. A failing process removes its hidden folder; after a
+   kill, the next `vaekit train` with this --out does.
+3. Once the new run holds a finished epoch (config.json, model.safetensors, checkpoint/), the
+   two folders trade names in one step (renameat2 with RENAME_EXCHANGE). Killed before: as
+   in 2; after: RUNDIR is the new run, which `--resume` continues.
+4. The old run, now under the hidden name, loses vaekit's files, then its folder. Killed
+   meanwhile: RUNDIR is the new run; the next `vaekit train` with this --out removes the rest.
+
+Where the filesystem cannot exchange two folders (not Linux; NFS), step 3 is two renames:
+RUNDIR to PARENT/.NAME.vaekit-old-PID, then the new run to RUNDIR. A kill between the two
+leaves both runs complete under hidden names, and the next `vaekit train` with this --out
+(or `--resume`) first puts the old run back. A new run with no RUNDIR before it follows the
+same steps, so RUNDIR appears only with a finished epoch in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from vaekit.api.run import (
+    ANOMALY_FILE,
+    CURVES_FILE,
+    EVAL_FILE,
+    METRICS_FILE,
+    RECONSTRUCTIONS_FILE,
+    REPORT_FILE,
+    SAMPLES_FILE,
+)
+from vaekit.errors import VaekitError
+from vaekit.files import exchange
+from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir
+from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
+
+# Everything vaekit writes in a run directory: all that --overwrite may ever remove (with
+# vaekit's own temporary files, ".NAME.*.tmp" for these names).
+RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTIONS_FILE,
+             CURVES_FILE, EVAL_FILE, ANOMALY_FILE, REPORT_FILE)  # fmt: skip
+CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
+# What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
+OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
+_NEW, _OLD = "new", "old"
+
+
+def _is_temp(name: str, names: tuple[str, ...]) -> bool:
+    """Whether `name` is vaekit's temporary file for one of `names` (files.atomic_write)."""
+    return name.endswith(".tmp") and any(name.startswith(f".{n}.") for n in names)
+
+
+def _vaekit_file(entry: Path, names: tuple[str, ...]) -> bool:
+    """A plain file (no link, no folder) by one of `names`, or a temporary file for one."""
+    known = entry.name in names or _is_temp(entry.name, names)
+    return known and entry.is_file() and not entry.is_symlink()
+
+
+def _checkpoint_folder(folder: Path) -> Path | None:
+    checkpoint = folder / CHECKPOINT_DIR
+    return checkpoint if checkpoint.is_dir() and not checkpoint.is_symlink() else None
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """The entries of a run directory that vaekit did not write (symbolic links included)."""
+    checkpoint = _checkpoint_folder(folder)
+    foreign = [
+        e.name
+        for e in sorted(folder.iterdir())
+        if e != checkpoint and not _vaekit_file(e, RUN_FILES)
+    ]
+    if checkpoint is not None:
+        foreign += [
+            f"{CHECKPOINT_DIR}/{e.name}"
+            for e in sorted(checkpoint.iterdir())
+            if not _vaekit_file(e, CHECKPOINT_FILES)
+        ]
+    return foreign
+
+
+def remove_run_files(folder: Path) -> list[str]:
+    """Remove vaekit's files from `folder`, then the folder if nothing else is left.
+
+    Returns what was left: the names of the files that vaekit did not write.
+    """
+    checkpoint = _checkpoint_folder(folder)
+    if checkpoint is not None:
+        for entry in checkpoint.iterdir():
+            if _vaekit_file(entry, CHECKPOINT_FILES):
+                entry.unlink()
+        with contextlib.suppress(OSError):  # not empty: someone else's files
+            checkpoint.rmdir()
+    for entry in folder.iterdir():
+        if _vaekit_file(entry, RUN_FILES):
+            entry.unlink()
+    left = sorted(e.name for e in folder.iterdir())
+    if not left:
+        folder.rmdir()
+    return left
+
+
+def remove_temp_files(rundir: Path) -> None:
+    """Remove the temporary files that a killed write left in a run directory."""
+    for folder, names in ((rundir, RUN_FILES), (rundir / CHECKPOINT_DIR, CHECKPOINT_FILES)):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if _is_temp(entry.name, names) and _vaekit_file(entry, names):
+                    entry.unlink()
+
+
+def _refuse_shared_folder(text: str, out: Path) -> None:
+    """--out may not be "", ".", the current folder or one above it, the home folder or /."""
+    where = out.resolve()
+    here = Path.cwd().resolve()
+    what = None
+    if text.strip() in ("", "."):
+        what = "the current folder"
+    elif where == here or here.is_relative_to(where):
+        what = "the current folder" if where == here else "a folder above the current one"
+    elif where == Path.home().resolve():
+        what = "your home folder"
+    elif where.parent == where:
+        what = "the root of the filesystem"
+    if what is not None:
+        raise VaekitError(
+            f"--out {text!r} is {what}: a run needs a folder of its own, like --out runs/NAME"
+        )
+
+
+def _hidden(out: Path, kind: str, pid: int | None = None) -> Path:
+    return out.parent / f".{out.name}.vaekit-{kind}-{os.getpid() if pid is None else pid}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a folder of a dead process whose number this one now has
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def clear_leftovers(out: Path) -> None:
+    """Tidy up after a vaekit process that was killed while making `out`: put back an old run
+    that was moved aside (the two-rename swap), and remove the hidden folders it left."""
+    if not out.parent.is_dir():
+        return
+    prefix = f".{out.name}.vaekit-"
+    for folder in sorted(out.parent.iterdir()):
+        kind, _, pid = folder.name.removeprefix(prefix).partition("-")
+        if not folder.name.startswith(prefix) or kind not in (_NEW, _OLD) or not pid.isdigit():
+            continue
+        if _alive(int(pid)) or folder.is_symlink() or not folder.is_dir():
+            continue
+        if kind == _OLD and not out.exists() and is_run_dir(folder):
+            os.rename(folder, out)
+        elif remove_run_files(folder):
+            warnings.warn(f"kept {folder}: it holds files vaekit did not write", stacklevel=2)
+
+
+def check_out(out: str | Path, overwrite: bool) -> Path:
+    """The folder a new run will take, checked before any work: refused where it would hide
+    or replace what is not a vaekit run's (see the module docstring)."""
+    text = str(out)
+    path = Path(text).expanduser()
+    _refuse_shared_folder(text, path)
+    if ".." in path.parts:  # the folder's own name is needed: runs/a/.. is runs
+        path = path.resolve()
+    clear_leftovers(path)
+    if not (path.exists() or path.is_symlink()):
+        return path
+    if not overwrite:
+        raise VaekitError(f"{path} already exists: choose another --out or pass --overwrite")
+    _check_replaceable(path)
+    return path
+
+
+def _check_replaceable(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        raise VaekitError(f"{path} exists and is not a folder; not replacing it")
+    if not any(path.iterdir()):
+        return
+    if not is_run_dir(path):
+        raise VaekitError(
+            f"{path} is not a vaekit run directory (no {CONFIG_FILE} written by vaekit); "
+            "not replacing it"
+        )
+    foreign = foreign_files(path)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise VaekitError(
+            f"{path} holds files vaekit did not write ({shown}); not replacing it: move them "
+            "out, or choose another --out"
+        )
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM wait until the block is done: a swap is never half made."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+class NewRun:
+    """A run directory under construction beside `out`, which it replaces (`place`) once it
+    holds a finished epoch; `discard` removes it if it never did."""
+
+    def __init__(self, out: Path, overwrite: bool) -> None:
+        self.out, self.overwrite = out, overwrite
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = _hidden(out, _NEW)
+        self.path.mkdir()
+        self.placed = False
+        self.old: Path | None = None  # the replaced run, until it is removed
+
+    def place(self) -> Path:
+        """Put the new run at `out` (exchanging it with an old run there). Returns `out`."""
+        if not self.placed:
+            exists = self.out.exists() or self.out.is_symlink()
+            if exists and not self.overwrite:
+                raise VaekitError(f"{self.out} appeared while this run trained; not replacing it")
+            if exists:
+                _check_replaceable(self.out)
+            with _signals_held():
+                self.old = self._swap() if exists else self._rename()
+                self.placed = True
+            self.path = self.out
+        self._remove_old()
+        return self.out
+
+    def _rename(self) -> None:
+        os.rename(self.path, self.out)
+
+    def _swap(self) -> Path:
+        if exchange(self.path, self.out):
+            return self.path
+        old = _hidden(self.out, _OLD)
+        os.rename(self.out, old)
+        try:
+            os.rename(self.path, self.out)
+        except BaseException:
+            os.rename(old, self.out)
+            raise
+        return old
+
+    def _remove_old(self) -> None:
+        old, self.old = self.old, None
+        if old is not None and old.exists():
+            left = remove_run_files(old)
+            if left:
+                warnings.warn(
+                    f"kept {old}: files appeared in the old run while the new one trained "
+                    f"({', '.join(left[:3])})",
+                    stacklevel=2,
+                )
+
+    def discard(self) -> None:
+        """After a failure: remove the new run if it never took its place, else finish
+        removing the old one."""
+        if self.placed:
+            self._remove_old()
+        elif self.path.exists():
+            remove_run_files(self.path)
+
+
+def refuse_run_file(path: str | Path) -> None:
+    """Refuse an output path that is a run directory's own file (config.json,
+    model.safetensors, metrics.jsonl or anything in checkpoint/), of any run directory."""
+    given = Path(path).expanduser()
+    for target in {given.parent.resolve() / given.name, given.resolve()}:
+        folder = target.parent
+        if target.name in OWN_FILES and is_run_dir(folder):
+            raise VaekitError(f"{given} is the run {folder}'s own {target.name}; write elsewhere")
+        if folder.name == CHECKPOINT_DIR and is_run_dir(folder.parent):
+            raise VaekitError(
+                f"{given} is in the run {folder.parent}'s checkpoint; write elsewhere"
+            )

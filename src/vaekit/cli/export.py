@@ -1,0 +1,53 @@
+"""`vaekit export`: a run's encoder and decoder as ONNX or TorchScript files."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """Write a run's encoder and decoder as files that run without vaekit:
+
+  encoder.onnx|.pt   x (B, C, H, W) float32 in [0, 1] [, y (B,) int64 labels for a
+                     conditional model] -> mean, std of q(z|x), each (B, Z)
+  decoder.onnx|.pt   z (B, Z) float32 [, y] -> image (B, C, H, W), the likelihood's mean
+  export.json        shapes, input and output names, how pixels are scaled, and the sha256
+                     of the weights they came from
+
+ONNX files (opset 18, a dynamic batch dimension) run in onnxruntime and other ONNX runtimes;
+TorchScript files load with torch.jit.load, in Python or C++ (libtorch)."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the encoder and decoder as ONNX or TorchScript files",
+        description=DESCRIPTION,
+        epilog="examples:\n  vaekit export runs/fm -o exported/fm\n"
+        "  vaekit export runs/fm --format torchscript -o exported/fm-ts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "torchscript"),
+        default="onnx",
+        help="onnx (needs the onnx and onnxscript packages: pip install 'vaekit[export]') or "
+        "torchscript (default: onnx)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTDIR",
+        help="folder to write encoder, decoder and export.json into (created if missing)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vaekit.api.export import export
+
+    manifest = export(args.rundir, args.output, args.format)
+    for part in manifest["files"].values():
+        print(f"wrote {args.output}/{part['file']}  {part['inputs']} -> {part['outputs']}")
+    print(f"wrote {args.output}/export.json")
+    return 0

@@ -1,0 +1,49 @@
+"""Schedules: the learning rate and the KL weight, pure functions of the config, the step and
+the history, so that a resumed run follows the same ones."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vaekit.training.loop import TrainConfig
+
+LR_SCHEDULES = ("constant", "cosine", "plateau")
+# --lr-schedule plateau: halve the learning rate after this many epochs without a better
+# validation loss.
+PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
+
+
+def learning_rate(
+    config: TrainConfig, history: Sequence[dict[str, Any]], step: int, total_steps: int
+) -> float:
+    """The learning rate for optimizer step `step` (0-based). A function of the config and the
+    history only, so a resumed run follows the same schedule.
+
+    cosine: lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run
+    (Loshchilov & Hutter 2017, without restarts). plateau: halved each time PLATEAU_EPOCHS
+    epochs pass without a better validation (or, without one, training) loss.
+    """
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
+    if config.lr_schedule == "plateau":
+        lr, best, waited = config.lr, math.inf, 0
+        for record in history:
+            loss = (record.get("val") or record["train"])["loss"]
+            if loss is not None and loss < best:
+                best, waited = loss, 0
+            else:
+                waited += 1
+                if waited >= PLATEAU_EPOCHS:
+                    lr, waited = lr * PLATEAU_FACTOR, 0
+        return lr
+    return config.lr
+
+
+def kl_weight(config: TrainConfig, step: int) -> float:
+    """beta, ramped up linearly over the first kl_warmup steps (from beta / kl_warmup)."""
+    if config.kl_warmup:
+        return config.beta * min(1.0, (step + 1) / config.kl_warmup)
+    return config.beta

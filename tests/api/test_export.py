@@ -1,0 +1,76 @@
+"""`vaekit export`: the encoder and decoder run in onnxruntime (and TorchScript) and give what
+PyTorch gives."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from tests.cli.test_cli import vaekit as cli
+from tests.conftest import write_idx_folder
+from vaekit.errors import VaekitError
+
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit")
+FROZEN = Path(__file__).parents[1] / "frozen" / "run-v1"
+
+
+def run_onnx(path: Path, **inputs: np.ndarray) -> list[np.ndarray]:
+    return ort.InferenceSession(str(path)).run(None, inputs)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict:
+    """An mlp (the frozen run), a conditional conv model and a hierarchical one."""
+    root = tmp_path_factory.mktemp("export")
+    data = write_idx_folder(root / "idx", n_train=40, n_test=10, size=8)
+    tiny = dict(latent_dim=3, epochs=1, batch_size=16, progress=False)
+    return {
+        "mlp": vaekit.load(FROZEN),
+        "conv-conditional": vaekit.train(
+            data, model="conv", channels=(4, 8), conditional=True, out=root / "c", **tiny
+        ).model,
+        "hvae": vaekit.train(data, model="hvae", hidden_dims=(16,), out=root / "h", **tiny).model,
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv-conditional", "hvae"])
+def test_onnx_files_match_pytorch(models, name: str, tmp_path: Path):
+    model = models[name]
+    manifest = vaekit.export(model, tmp_path, format="onnx")
+    assert json.loads((tmp_path / "export.json").read_text()) == manifest
+    assert manifest["weights_sha256"] == model.weights_sha256
+    x = torch.rand(5, *model.shape)  # another batch size than the one traced
+    extra = {"y": np.arange(5, dtype=np.int64) % 4} if model.num_classes else {}
+    y = torch.from_numpy(extra["y"]) if extra else None
+    mean, std = run_onnx(tmp_path / "encoder.onnx", x=x.numpy(), **extra)
+    with torch.no_grad():
+        want_mean, want_std = model.vae.posterior_moments(x, y)
+        want_image = model.vae.mean_image(want_mean, y)
+    np.testing.assert_allclose(mean, want_mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(std, want_std.numpy(), atol=1e-5)
+    (image,) = run_onnx(tmp_path / "decoder.onnx", z=want_mean.numpy(), **extra)
+    assert image.shape == (5, *model.shape)
+    np.testing.assert_allclose(image, want_image.numpy(), atol=1e-5)
+
+
+def test_torchscript_files_match_pytorch(models, tmp_path: Path):
+    model = models["mlp"]
+    assert cli("export", FROZEN, "--format", "torchscript", "-o", tmp_path) == 0
+    x = torch.rand(3, *model.shape)
+    mean, _ = torch.jit.load(str(tmp_path / "encoder.pt"))(x)
+    image = torch.jit.load(str(tmp_path / "decoder.pt"))(mean)
+    with torch.no_grad():
+        torch.testing.assert_close(mean, model.vae.posterior_mean(x))
+        torch.testing.assert_close(image, model.vae.mean_image(mean))
+
+
+def test_export_mistakes_are_one_line_errors(tmp_path: Path, capsys):
+    with pytest.raises(VaekitError, match="unknown format 'tflite'"):
+        vaekit.export(FROZEN, tmp_path, format="tflite")
+    (tmp_path / "file").write_text("x")
+    assert cli("export", FROZEN, "-o", tmp_path / "file") == 1
+    assert "exists and is not a folder" in capsys.readouterr().err

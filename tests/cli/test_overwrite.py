@@ -1,0 +1,181 @@
+"""`vaekit train --out`: what --overwrite may replace, and that a failure or an interruption
+before the new run's first epoch leaves the old run as it was."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import vaekit
+from tests.cli.test_cli import vaekit as cli
+from tests.conftest import write_npz
+from vaekit.training.callbacks import ProgressBar
+from vaekit.training.loop import Callback
+
+TINY = ["--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2", "--batch-size", "16"]
+
+
+def _train(data: Path, out: Path, *extra: str) -> int:
+    return cli("train", "--data", data, "--out", out, *TINY, "--epochs", "1", *extra)
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by relative path, with the sha256 of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _hidden_leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    data = write_npz(tmp_path / "d.npz", n=64, size=6)
+    out = tmp_path / "run"
+    assert _train(data, out, "--seed", "1", "--quiet") == 0
+    return out
+
+
+def _data(run: Path) -> str:
+    return json.loads((run / "config.json").read_text())["data"]["name"]
+
+
+def test_the_new_run_replaces_the_old_one_and_only_vaekit_files_go(old_run: Path):
+    # Files vaekit writes later (eval, anomaly) and a temp file of a killed write: all vaekit's.
+    (old_run / "eval.json").write_text("{}")
+    (old_run / "anomaly.json").write_text("{}")
+    (old_run / ".model.safetensors.x1y2.tmp").write_bytes(b"half")
+    (old_run / "checkpoint" / ".state.json.a8b9.tmp").write_text("{")
+    before = _files(old_run)
+    assert _train(_data(old_run), old_run, "--seed", "2", "--epochs", "2", "--overwrite",
+                  "--quiet") == 0  # fmt: skip
+    config = json.loads((old_run / "config.json").read_text())
+    assert config["training"]["seed"] == 2 and config["training"]["epochs"] == 2
+    assert set(_files(old_run)) == {
+        "config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "samples.png",
+        "reconstructions.png",
+        "curves.png",
+        "checkpoint/state.safetensors",
+        "checkpoint/state.json",
+    }
+    assert _files(old_run)["model.safetensors"] != before["model.safetensors"]
+    assert _hidden_leftovers(old_run) == []
+    assert vaekit.load(old_run).config.latent_dim == 2
+
+
+@pytest.mark.parametrize(
+    ("extra_file", "message"),
+    [
+        ("notes.txt", "holds files vaekit did not write (notes.txt)"),
+        ("checkpoint/mine.txt", "holds files vaekit did not write (checkpoint/mine.txt)"),
+        ("samples.png/inside.txt", "holds files vaekit did not write (samples.png)"),
+    ],
+)
+def test_a_run_directory_with_a_users_file_is_not_replaced(
+    old_run: Path, extra_file: str, message: str, capsys
+):
+    user_file = old_run / extra_file
+    if user_file.parent.name == "samples.png":  # a folder where vaekit writes a file
+        (old_run / "samples.png").unlink()
+        user_file.parent.mkdir()
+    user_file.write_text("my notes")
+    before = _files(old_run)
+    capsys.readouterr()
+    assert _train(_data(old_run), old_run, "--overwrite", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert _files(old_run) == before and user_file.read_text() == "my notes"
+    assert _hidden_leftovers(old_run) == []
+
+
+def test_a_folder_with_someone_elses_config_json_is_not_replaced(tmp_path: Path, capsys):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model": {}, "lr": 0.1}))
+    assert _train(write_npz(tmp_path / "d.npz", n=64, size=6), folder, "--overwrite") == 1
+    err = capsys.readouterr().err
+    assert "is not a vaekit run directory" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in folder.iterdir()] == ["config.json"]
+
+
+def test_a_failure_while_building_the_model_keeps_the_old_run(old_run: Path, capsys):
+    before = _files(old_run)
+    # --free-bits needs a closed-form KL per dimension: the mixture prior is refused once
+    # the model is built.
+    code = _train(_data(old_run), old_run, "--prior", "mog", "--free-bits", "0.5", "--overwrite")
+    assert code == 1 and "--free-bits needs a prior" in capsys.readouterr().err
+    assert _files(old_run) == before and _hidden_leftovers(old_run) == []
+    assert vaekit.load(old_run).sample(2).shape == (2, 1, 6, 6)
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_the_old_run(old_run: Path, monkeypatch, capsys):
+    def interrupt(self, step, epoch, loss):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProgressBar, "on_step", interrupt)
+    before = _files(old_run)
+    assert _train(_data(old_run), old_run, "--seed", "5", "--overwrite") == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert _files(old_run) == before and _hidden_leftovers(old_run) == []
+    assert vaekit.load(old_run).run_config["training"]["seed"] == 1
+
+
+class _Raise(Callback):
+    def __init__(self, error: BaseException, at_step: int) -> None:
+        self.error, self.at_step = error, at_step
+
+    def on_step(self, step, epoch, loss):
+        if step == self.at_step:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("a callback's bug")])
+def test_an_error_from_a_callback_in_the_first_epoch_keeps_the_old_run(old_run: Path, error):
+    before = _files(old_run)
+    small = {"model": "mlp", "hidden_dims": (8,), "latent_dim": 2, "batch_size": 16}
+    with pytest.raises(type(error)):
+        vaekit.train(_data(old_run), out=old_run, overwrite=True, epochs=2, progress=False,
+                     callbacks=[_Raise(error, at_step=2)], **small)  # fmt: skip
+    assert _files(old_run) == before and _hidden_leftovers(old_run) == []
+    # Raised in the second epoch, the new run has taken the old one's place and resumes.
+    with pytest.raises(type(error)):
+        vaekit.train(_data(old_run), out=old_run, overwrite=True, epochs=2, progress=False,
+                     callbacks=[_Raise(error, at_step=5)], seed=7, **small)  # fmt: skip
+    assert json.loads((old_run / "config.json").read_text())["training"]["seed"] == 7
+    assert [r["epoch"] for r in vaekit.resume(old_run, progress=False).history] == [1, 2]
+    assert _hidden_leftovers(old_run) == []
+
+
+@pytest.mark.parametrize("out", [".", "", "..", "~", "/", "./", "work/.."])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_shared_folders_are_refused_as_out(tmp_path: Path, monkeypatch, capsys, out, overwrite):
+    work, home = tmp_path / "work", tmp_path / "home"
+    for folder in (work, home):
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+    (work / "config.json").write_text(
+        json.dumps({"schema_version": 2, "model": {}, "data": {}, "training": {}})
+    )  # even a folder that looks like a run
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work if out != "work/.." else tmp_path)
+    assert cli("train", "--data", "no-such-data.npz", "--out", out, *overwrite) == 1
+    err = capsys.readouterr().err
+    assert "a run needs a folder of its own" in err and len(err.strip().splitlines()) == 1
+    assert (work / "keep.txt").read_text() == "mine" and (home / "keep.txt").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["config.json", "keep.txt"]
+
+
+def test_an_out_ending_in_dotdot_is_the_folder_it_names(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = write_npz(tmp_path / "d.npz", n=64, size=6)
+    assert _train(data, "runs/x/..", "--quiet") == 0
+    assert (tmp_path / "runs" / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "runs"]

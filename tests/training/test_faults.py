@@ -1,0 +1,158 @@
+"""Steps with a NaN or infinite loss or gradient are skipped and counted; too many in a row roll
+training back to the last checkpoint with a lower learning rate; an epoch that still cannot
+finish stops training with an error naming the step. NaN weights are never saved."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from tests.conftest import write_idx_folder
+from vaekit.data.datasets import open_dataset
+from vaekit.errors import VaekitError
+from vaekit.models.factory import ModelConfig, build_vae
+from vaekit.models.io import WEIGHTS_FILE, save_weights
+from vaekit.training.loop import Callback, LoopState, TrainConfig, fit, make_state
+from vaekit.training.recovery import ROLLBACK_LR_FACTOR
+
+STEPS_PER_EPOCH = 4  # 64 training images, batches of 16
+
+
+@pytest.fixture
+def ds(tmp_path):
+    return open_dataset(write_idx_folder(tmp_path / "idx", n_train=64, n_test=16))
+
+
+def _state(ds, config: TrainConfig) -> LoopState:
+    torch.manual_seed(0)
+    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(16,)))
+    return make_state(model, config)
+
+
+def _rig(state: LoopState, bad) -> list[int]:
+    """Make the loss NaN at the steps (0-based, counted over every call) where
+    bad(call, state) holds. Returns the list of rigged calls, filled as training goes."""
+    original, calls, rigged = state.model.loss, [0], []
+
+    def loss(*args, **kwargs):
+        out = original(*args, **kwargs)
+        call = calls[0]
+        calls[0] += 1
+        if bad(call, state):
+            rigged.append(call)
+            nan = torch.full_like(out.loss, math.nan)
+            return dataclasses.replace(out, loss=out.loss + nan, objective=out.objective + nan)
+        return out
+
+    state.model.loss = loss
+    return rigged
+
+
+class _Weights(Callback):
+    """The first weight matrix after every step."""
+
+    def __init__(self, state: LoopState) -> None:
+        self.param = next(state.model.parameters())
+        self.after = [self.param.detach().clone()]
+
+    def on_step(self, step, epoch, loss):
+        self.after.append(self.param.detach().clone())
+
+
+def _finite(state: LoopState) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in state.model.parameters())
+
+
+def test_nan_steps_are_skipped_without_an_update_and_training_goes_on(ds):
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.01)
+    state = _state(ds, config)
+    rigged = _rig(state, lambda call, _: call in (1, 5, 6))
+    weights = _Weights(state)
+    history = fit(state.model, ds.train, None, config, [weights], state)
+    assert rigged == [1, 5, 6]
+    assert [(r["skipped_steps"], r["rollbacks"]) for r in history] == [(1, 0), (2, 0)]
+    for step in range(2 * STEPS_PER_EPOCH):  # weights.after[step + 1] is after step `step`
+        moved = not torch.equal(weights.after[step], weights.after[step + 1])
+        assert moved == (step not in rigged), step
+    adam = state.optimizer.state[weights.param]
+    assert int(adam["step"]) == 2 * STEPS_PER_EPOCH - 3  # only the steps taken
+    assert _finite(state) and math.isfinite(history[-1]["train"]["loss"])
+    assert "lr" not in history[0]
+
+
+def test_an_infinite_gradient_with_a_finite_loss_is_skipped(ds):
+    config = TrainConfig(epochs=1, batch_size=16)
+    state = _state(ds, config)
+    weight = next(state.model.parameters())
+    step = {"now": 0}
+    weight.register_hook(lambda g: g * math.inf if step["now"] == 2 else g)
+
+    class Count(Callback):
+        def on_step(self, s, epoch, loss):
+            step["now"] = s
+            assert math.isfinite(loss.item())  # the loss itself stays finite
+
+    history = fit(state.model, ds.train, None, config, [Count()], state)
+    assert history[0]["skipped_steps"] == 1 and _finite(state)
+
+
+def test_nan_until_the_learning_rate_is_lowered_rolls_back_once(ds):
+    """Training that diverges at the full learning rate from epoch 2 on goes back to the end of
+    epoch 1 and carries on at half the rate."""
+    config = TrainConfig(epochs=3, batch_size=16, lr=0.01, rollback_after=3)
+    state = _state(ds, config)
+
+    def diverges(call, s):
+        return s.step >= STEPS_PER_EPOCH and s.optimizer.param_groups[0]["lr"] > 0.006
+
+    rigged = _rig(state, diverges)
+    history = fit(state.model, ds.train, None, config, state=state)
+    assert len(rigged) == 3  # then a rollback
+    assert [(r["skipped_steps"], r["rollbacks"]) for r in history] == [(0, 0), (3, 1), (0, 0)]
+    assert "lr" not in history[0]
+    assert history[1]["lr"] == history[2]["lr"] == config.lr * ROLLBACK_LR_FACTOR
+    assert state.step == 3 * STEPS_PER_EPOCH  # the undone attempt's steps were taken back
+    assert _finite(state)
+
+
+def test_nan_that_persists_stops_with_an_error_naming_the_step(ds):
+    config = TrainConfig(epochs=3, batch_size=16, rollback_after=2, max_rollbacks=2)
+    state = _state(ds, config)
+    rigged = _rig(state, lambda call, s: s.step >= STEPS_PER_EPOCH)
+    with pytest.raises(VaekitError) as info:
+        fit(state.model, ds.train, None, config, state=state)
+    step = STEPS_PER_EPOCH + 2
+    assert str(info.value).startswith(
+        f"training diverged at step {step} (epoch 2): 2 steps in a row had a NaN or infinite "
+        "loss or gradient, and 2 rollbacks to the last checkpoint with a lower learning rate"
+    )
+    assert len(rigged) == 3 * 2  # the first attempt and two after rollbacks
+    assert [r["epoch"] for r in state.history] == [1] and _finite(state)
+
+
+def test_weights_that_became_nan_roll_back(ds):
+    config = TrainConfig(epochs=2, batch_size=16, max_rollbacks=1)
+    state = _state(ds, config)
+
+    class Poison(Callback):  # NaN weights after the last step of epoch 2's first attempt
+        done = False
+
+        def on_step(self, step, epoch, loss):
+            if step == 2 * STEPS_PER_EPOCH and not self.done:
+                self.done = True
+                with torch.no_grad():
+                    next(state.model.parameters()).fill_(math.nan)
+
+    history = fit(state.model, ds.train, None, config, [Poison()], state)
+    assert [r["rollbacks"] for r in history] == [0, 1] and _finite(state)
+
+
+def test_nan_weights_are_never_written(ds, tmp_path):
+    state = _state(ds, TrainConfig())
+    with torch.no_grad():
+        next(state.model.parameters())[0, 0] = math.inf
+    with pytest.raises(VaekitError, match="holds NaN or infinite values"):
+        save_weights(tmp_path, state.model)
+    assert list(tmp_path.iterdir()) == [tmp_path / "idx"]
+    assert not (tmp_path / WEIGHTS_FILE).exists()
