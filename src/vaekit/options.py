@@ -45,7 +45,10 @@ class Kind:
 
 @dataclass(frozen=True)
 class Int(Kind):
+    """An integer >= `least` and, with `most`, <= `most`."""
+
     least: int = 0
+    most: int | None = None
     noun = "an integer"
 
     def parse(self, text: str) -> int:
@@ -61,7 +64,11 @@ class Int(Kind):
             raise ValueError(f"expected an integer, got {value!r}")
         if value < self.least:
             what = "a positive integer" if self.least == 1 else f"an integer >= {self.least}"
+            if self.most is not None:
+                what = f"an integer from {self.least} to {self.most}"
             raise ValueError(f"expected {what}, got {value}")
+        if self.most is not None and value > self.most:
+            raise ValueError(f"expected at most {self.most}, got {value}")
         return value
 
 

@@ -360,7 +360,7 @@ _TRAINING = [
     ),
     Option(
         "seed",
-        Int(least=-(2**63)),
+        Int(least=-(2**63), most=2**64 - 1),  # what torch.Generator.manual_seed takes
         0,
         "seeds the splits, the initial weights and every random draw; each step's draws "
         "come from (seed, step), so a resumed run repeats them exactly",

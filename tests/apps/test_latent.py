@@ -71,10 +71,14 @@ def test_traversal_orders_by_kl_and_varies_one_dimension(run):
 
 def test_inputs_from_files(run, tmp_path: Path):
     model = run.model
-    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "white.png")
+    Image.fromarray(np.full((8, 8, 3), 51, np.uint8), "RGB").save(tmp_path / "gray-rgb.png")
     np.save(tmp_path / "x.npy", np.zeros((3, 8, 8), np.uint8))
-    x = apps.Inputs(model).images([str(tmp_path / "white.png"), str(tmp_path / "x.npy"), "4"])
-    assert x.shape == (5, 1, 8, 8) and float(x[0].min()) == 1.0 and float(x[1:4].max()) == 0.0
+    names = ["white.png", "x.npy", "gray-rgb.png"]
+    x = apps.Inputs(model).images([*(str(tmp_path / name) for name in names), "4"])
+    assert x.shape == (6, 1, 8, 8) and float(x[0].min()) == 1.0 and float(x[1:4].max()) == 0.0
+    assert torch.equal(x[4], torch.full((1, 8, 8), 0.2))  # an RGB file of gray pixels is gray
+    torch.testing.assert_close(x[5:], apps.Inputs(model).first(5)[4:])
     with pytest.raises(VaekitError, match="past the end"):
         apps.Inputs(model).images(["100000"])
     with pytest.raises(VaekitError, match="neither a test-split index nor an existing file"):

@@ -230,6 +230,10 @@ def test_conditional_train_and_sample_a_label(tmp_path: Path, idx_folder: Path, 
     assert "give a class label" in capsys.readouterr().err
     assert vaekit("interpolate", out, "--from", "0", "--to", "1", "-o", tmp_path / "i.png") == 1
     assert "conditional" in capsys.readouterr().err
+    rec = tmp_path / "r.png"
+    assert vaekit("reconstruct", out, "0", "-o", rec) == 1
+    assert "INPUTs do not carry" in capsys.readouterr().err and not rec.exists()
+    assert vaekit("reconstruct", out, "-n", "4", "-o", rec) == 0 and rec.exists()
     assert vaekit("eval", out, "--iw-samples", "2", "--no-probe") == 0
 
 

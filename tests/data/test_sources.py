@@ -207,7 +207,8 @@ def test_data_commands(served_dataset, capsys):
     spec, _, _ = served_dataset
     assert vaekit("data", "list") == 0
     listing = capsys.readouterr().out
-    assert "mnist            missing (vaekit data fetch mnist)" in listing.splitlines()
+    promise = "mnist            missing: `vaekit data fetch mnist` downloads it"
+    assert promise in listing.splitlines()
     assert vaekit("data", "info", "mnist") == 1
     assert "missing" in capsys.readouterr().out
     assert vaekit("data", "fetch", "mnist") == 0

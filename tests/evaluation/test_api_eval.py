@@ -99,7 +99,7 @@ def test_gray_pixels_with_bernoulli_are_labelled_an_objective(tmp_path: Path, ca
         (["--iw-samples", "0"], "expected a positive integer"),
         (["--split", "dev"], "invalid choice"),
         (["--json", "out.txt"], "expected a .json file name"),
-        (["--data", "digits"], "the data's images are (1, 8, 8)"),
+        (["--data", "digits"], "digits: images of shape (1, 8, 8) (C, H, W); this model takes"),
     ],
 )
 def test_eval_mistakes(binarized_run: Path, args, message, capsys):

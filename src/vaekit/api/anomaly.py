@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model
-from vaekit.api.run import ANOMALY_FILE, reopen_dataset, train_config_from
+from vaekit.api.run import ANOMALY_FILE, train_config_from
 from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
@@ -80,7 +81,7 @@ class AnomalyDetector:
         """Calibrate on the validation split of the run's data (or of `data`): the threshold
         is the `quantile` of its scores. The latent score also fits a Gaussian to the training
         part's posterior means (at most `max_examples` of them)."""
-        dataset = reopen_dataset(self.model.run_config, data)
+        dataset = model_dataset(self.model, data)
         config = train_config_from(self.model.run_config)
         train, val = split_validation(dataset, config.val_fraction, config.seed)
         split = "val"

@@ -1,75 +1,28 @@
-"""The applications bound to a loaded model and its data: which images a user means (dataset
-indices or files), and the latent-space tools over them."""
+"""The applications bound to a loaded model and its data: the latent-space tools, denoising
+and uncertainty over the images a user names (resolved and checked by `Inputs`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from vaekit.api.model import Model
-from vaekit.api.run import reopen_dataset
+from vaekit.api.inputs import Inputs
+from vaekit.api.model import BATCH, Model
 from vaekit.apps import latent, restore
-from vaekit.data.batches import ImageSet, corrupt, parse_noise, scale
-from vaekit.data.folders import Decode, decode_image
-from vaekit.data.formats import read_array_file
+from vaekit.data.batches import ImageSet, corrupt, parse_noise
 from vaekit.errors import VaekitError
 from vaekit.models.metrics import psnr
 from vaekit.models.posterior import posterior_moments_of
 
+__all__ = ["Inputs", "denoise", "embed", "interpolate", "interpolate_grid", "traverse",
+           "uncertainty"]  # fmt: skip
 
-class Inputs:
-    """Resolves what a user names as images: an index into the run's test split (or into
-    `data`'s), an image file (PNG/JPEG, decoded to the model's size and channels), or a
-    .npy/.npz file of images (all of them)."""
 
-    def __init__(self, model: Model, data: Any = None) -> None:
-        model.require_unconditional("this command")
-        self.model = model
-        self.data = data
-        self._test = None
-
-    @property
-    def test(self):
-        if self._test is None:
-            self._test = reopen_dataset(self.model.run_config, self.data).test
-        return self._test
-
-    def images(self, specs: list[str]) -> torch.Tensor:
-        """(B, C, H, W) float in [0, 1] on the model's device."""
-        parts = [self._one(spec) for spec in specs]
-        return torch.cat(parts).to(self.model.device)
-
-    def _one(self, spec: str) -> torch.Tensor:
-        c, h, w = self.model.shape
-        if spec.isdigit():
-            i = int(spec)
-            if i >= len(self.test):
-                raise VaekitError(f"index {i} is past the end of the test split ({len(self.test)})")
-            return self.test.scaled(torch.tensor([i]))
-        path = Path(spec)
-        if not path.exists():
-            raise VaekitError(f"{spec}: neither a test-split index nor an existing file")
-        if path.suffix.lower() in (".npy", ".npz"):
-            try:  # integers scaled by the model's value range, floats kept if in [0, 1]
-                return self.model.prepare(read_array_file(path)["train_images"]).cpu()
-            except VaekitError as err:
-                raise VaekitError(f"{path}: {err}") from None
-        else:
-            square = h == w
-            decode = Decode(
-                h if square else None, "gray" if c == 1 else "rgb", 0 if square else None
-            )
-            pixels = decode_image(path, decode)
-            if pixels is None:
-                raise VaekitError(f"{path}: not a readable image")
-            x = scale(torch.from_numpy(pixels)[None], 255)
-        if tuple(x.shape[1:]) != (c, h, w):
-            raise VaekitError(
-                f"{path}: images of shape {tuple(x.shape[1:])}, the model's are {(c, h, w)}"
-            )
-        return x
+def in_batches(function: Callable[[torch.Tensor], Any], x: torch.Tensor) -> list[Any]:
+    """function(x[i:i+BATCH]) for each batch of x in order: memory stays that of one batch."""
+    return [function(x[start : start + BATCH]) for start in range(0, len(x), BATCH)]
 
 
 def interpolate(
@@ -78,7 +31,8 @@ def interpolate(
     """Images from `start` to `end` (indices or files) through posterior means: (steps, C, H, W)."""
     if method not in latent.METHODS:
         raise VaekitError(f"unknown method {method!r}: choose from {', '.join(latent.METHODS)}")
-    x = Inputs(model, data).images([start, end])
+    inputs = Inputs(model, data)
+    x = torch.cat([inputs.one(start), inputs.one(end)])
     return latent.interpolate(model.vae, x[:1], x[1:], steps, method).cpu()
 
 
@@ -88,7 +42,8 @@ def interpolate_grid(
     """A steps x steps grid between four images (top-left, top-right, bottom-left, bottom-right)."""
     if len(corners) != 4:
         raise VaekitError(f"--grid needs four corners, got {len(corners)}")
-    x = Inputs(model, data).images(corners)
+    inputs = Inputs(model, data)
+    x = torch.cat([inputs.one(corner) for corner in corners])
     return latent.interpolate_grid(model.vae, x, steps).cpu()
 
 
@@ -100,9 +55,11 @@ def traverse(
     steps: int = 9,
     data: Any = None,
     kl_examples: int = 1000,
+    most: int | None = None,
 ) -> tuple[torch.Tensor, list[int], list[float]]:
     """One row per latent dimension, most informative first (by KL over up to `kl_examples`
-    test images), varying it around the posterior mean of `index` (or the prior's mean).
+    test images), varying it around the posterior mean of `index` (or the prior's mean);
+    with `most`, only the `most` most informative of them.
 
     Returns (images (rows * steps, C, H, W), the dimensions in row order, their KL).
     """
@@ -111,20 +68,19 @@ def traverse(
             "traverse varies latents around a standard normal prior: it needs a one-layer "
             "model with the standard-normal prior"
         )
-    inputs = Inputs(model, data)
-    test = inputs.test
-    sample = test.scaled(slice(0, kl_examples)).to(model.device)
-    kl = latent.kl_per_dimension(model.vae, sample).cpu()
     chosen = list(range(model.latent_dim)) if dims is None else dims
     bad = [d for d in chosen if not 0 <= d < model.latent_dim]
     if bad:
         raise VaekitError(f"latent dimension {bad[0]} does not exist (0..{model.latent_dim - 1})")
-    ordered = sorted(chosen, key=lambda d: -float(kl[d]))
-    if index is None:
+    inputs = Inputs(model, data)
+    start = inputs.one(index) if index is not None else None
+    kl = latent.kl_per_dimension(model.vae, inputs.first(kl_examples)).cpu()
+    ordered = sorted(chosen, key=lambda d: -float(kl[d]))[:most]
+    if start is None:
         z = model.vae.prior().mean[0]
     else:
         with torch.no_grad():
-            z = model.vae.posterior_mean(inputs.images([index]))[0]
+            z = model.vae.posterior_mean(start)[0]
     images = latent.traverse(model.vae, z, ordered, span, steps).cpu()
     return images, ordered, [float(kl[d]) for d in ordered]
 
@@ -135,11 +91,12 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
     model's own summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo
     over ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
+    resolver = Inputs(model, data)
     if inputs:
-        images = ImageSet(Inputs(model, data).images(inputs).cpu(), None, 1.0)
+        images = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
         mean, std = posterior_moments_of(model.vae, images)
         return {"mean": mean, "std": std, "labels": None}
-    test = reopen_dataset(model.run_config, data).test
+    test = resolver.test
     mean, std = posterior_moments_of(model.vae, test)
     return {"mean": mean, "std": std, "labels": test.labels}
 
@@ -147,9 +104,7 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
 def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:
     """The named inputs, or the first n images of the test split."""
     resolver = Inputs(model, data)
-    if inputs:
-        return resolver.images(inputs)
-    return resolver.test.scaled(slice(0, n)).to(model.device)
+    return resolver.images(inputs) if inputs else resolver.first(n)
 
 
 def denoise(
@@ -167,17 +122,20 @@ def denoise(
     Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W) and, with add_noise,
     per-image and mean "psnr_noisy" and "psnr_denoised" in dB.
     """
-    x = _chosen(model, inputs, n, data)
-    result: dict[str, Any] = {"clean": None, "noisy": x}
+    noise = None
     if add_noise:
         try:
-            kind, amount = parse_noise(add_noise)
+            noise = parse_noise(add_noise)
         except ValueError as err:
             raise VaekitError(f"--add-noise: {err}") from None
+    x = _chosen(model, inputs, n, data)
+    result: dict[str, Any] = {"clean": None, "noisy": x}
+    if noise is not None:
+        kind, amount = noise
         generator = torch.Generator(x.device).manual_seed(seed)
         result["clean"], result["noisy"] = x, corrupt(x, kind, amount, generator)
     with torch.no_grad():
-        result["denoised"] = model.vae.reconstruct(result["noisy"])
+        result["denoised"] = torch.cat(in_batches(model.vae.reconstruct, result["noisy"]))
     if result["clean"] is not None:
         before = psnr(result["noisy"], x)
         after = psnr(result["denoised"], x)
@@ -208,10 +166,6 @@ def uncertainty(
         raise VaekitError(f"--samples must be at least 2, got {samples}")
     x = _chosen(model, inputs, n, data)
     generator = torch.Generator(x.device).manual_seed(seed)
-    std, mean, spread = restore.predictive_spread(model.vae, x, samples, generator)
-    return {
-        "inputs": x.cpu(),
-        "mean": mean.cpu(),
-        "spread": spread.cpu(),
-        "posterior_std": std.cpu(),
-    }
+    parts = in_batches(lambda b: restore.predictive_spread(model.vae, b, samples, generator), x)
+    std, mean, spread = (torch.cat([part[i] for part in parts]).cpu() for i in range(3))
+    return {"inputs": x.cpu(), "mean": mean, "spread": spread, "posterior_std": std}

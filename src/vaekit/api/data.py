@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,35 @@ from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
 
 
 def list_datasets() -> list[dict[str, Any]]:
-    """One entry per registered dataset: name, description, and where it was found (a folder,
-    "built in" for those that ship with a package, or None when missing)."""
+    """One entry per registered dataset: name, description, where it was found (a folder,
+    "built in" for those that ship with a package, or None when missing) and, for a missing
+    one, `download`: None when `vaekit data fetch` would download it, else why it would not."""
     rows = []
     for name in dataset_names():
         spec = get_spec(name)
         found = find_files(name)
-        if not spec.files:
+        if not spec.files and spec.find is None:
             where: str | None = "built in"
         elif found is None:
             where = None
         else:
             where = str(next(iter(found.values())).parent)
-        rows.append({"name": name, "description": spec.description, "where": where})
+        row = {"name": name, "description": spec.description, "where": where}
+        if where is None:
+            row["download"] = download_refusal(name)
+        rows.append(row)
     return rows
+
+
+def download_refusal(name: str) -> str | None:
+    """Why `vaekit data fetch NAME` would not download a missing registered dataset, or None
+    when it would: the rules of `vaekit.data.fetch.fetch`, asked without fetching."""
+    spec = get_spec(name)
+    if spec.manual or not spec.files or not all(f.url for f in spec.files if not f.optional):
+        return f"vaekit cannot download it; `vaekit data fetch {name}` says where to get it"
+    if os.environ.get("VAEKIT_OFFLINE"):
+        return "VAEKIT_OFFLINE is set: no downloads"
+    return None
 
 
 def fetch_dataset(name: str, progress: Progress | None = None) -> dict[str, Path]:
@@ -54,6 +70,7 @@ def dataset_info(source: str, progress: Progress | None = None) -> dict[str, Any
         ]
         if found is None:
             info["missing"] = True
+            info["download"] = download_refusal(source)
             return {"name": source, "description": spec.description, **info}
     dataset = open_dataset(source, progress=progress)
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}

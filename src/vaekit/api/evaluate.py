@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model, load, resolve_device
-from vaekit.api.run import reopen_dataset, train_config_from
+from vaekit.api.run import train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
@@ -128,9 +129,7 @@ def _splits(model: Model, data: Any, split: str) -> tuple[Dataset, ImageSet, Ima
     """(the dataset, its training part, the split to score), checked against the model."""
     if split not in SPLITS:
         raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
-    dataset = reopen_dataset(model.run_config, data)
-    if tuple(dataset.shape) != model.shape:
-        raise VaekitError(f"the data's images are {dataset.shape}, the model's {model.shape}")
+    dataset = model_dataset(model, data)
     train_config = train_config_from(model.run_config)
     train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
     chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]

@@ -6,6 +6,7 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,15 @@ import numpy as np
 import torch
 
 from vaekit.apps import generate
-from vaekit.data.batches import ImageSet, scale
+from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
+
+# Images made or scored at once: memory stays that of one batch whatever n a user asks for.
+BATCH = 1024
 
 
 class Model:
@@ -59,9 +63,26 @@ class Model:
         """Z, the latent dimensions (all layers together for a hierarchical model)."""
         return self.vae.latent_dim
 
+    def check_shape(self, shape: tuple[int, ...], source: str) -> None:
+        """Refuse a set of images (C, H, W) of another shape than the model's, naming where
+        they came from: the one check of a dataset given to a model (its values were checked
+        when it was read)."""
+        if tuple(shape) != self.shape:
+            raise VaekitError(
+                f"{source}: images of shape {tuple(shape)} (C, H, W); this model takes {self.shape}"
+            )
+
     def prepare(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device."""
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device:
+        the one check of images given to a model (shape, channels, value range, finiteness).
+        Integers are scaled by the data's value range, floats must already be in [0, 1]."""
+        if not isinstance(x, torch.Tensor):
+            x = np.asarray(x)
+            if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
+                raise VaekitError(f"expected images of numbers, got an array of {x.dtype}")
+        elif x.is_complex():
+            raise VaekitError(f"expected images of real numbers, got {x.dtype}")
+        t = torch.as_tensor(x)
         if t.dim() == 3 and self.shape[0] == 1:
             t = t.unsqueeze(1)
         if t.dim() != 4 or tuple(t.shape[1:]) != self.shape:
@@ -93,7 +114,14 @@ class Model:
             raise VaekitError(
                 f"this model is conditional: give a class label (0..{self.num_classes - 1})"
             )
-        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        wrong = VaekitError(f"class labels must be integers in 0..{self.num_classes - 1}")
+        try:
+            raw = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):  # "x", 10**30, ...
+            raise wrong from None
+        if raw.dtype == torch.bool or raw.is_complex() or not torch.equal(raw, raw.round()):
+            raise wrong  # 2.5 is no class; 2.0 is class 2
+        y = raw.to(torch.long).reshape(-1)
         if len(y) == 1:
             y = y.expand(n)
         if len(y) != n:
@@ -134,15 +162,32 @@ class Model:
     ) -> torch.Tensor:
         """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible. A conditional
         model draws class `label` (an int, or one per image)."""
+        return torch.cat(list(self.sample_batches(n, seed, temperature, label)))
+
+    def sample_batches(
+        self,
+        n: int,
+        seed: int | None = None,
+        temperature: float = 1.0,
+        label: Any = None,
+        batch: int = BATCH,
+    ) -> Iterator[torch.Tensor]:
+        """`sample`, `batch` images at a time (on the CPU): memory stays that of one batch.
+        Batch k draws from a generator keyed by (seed, k), the first from `seed` itself (so up
+        to `batch` images are those one draw of n makes)."""
         if n < 1:
             raise VaekitError(f"the number of samples must be at least 1, got {n}")
-        generator = torch.Generator(self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
-            generator.seed()
+        if seed is None:
+            seed = torch.Generator().seed()
         y = self.labels(label, n)
-        return generate.sample(self.vae, n, generator, temperature, y).cpu()
+        for k, start in enumerate(range(0, n, batch)):
+            if k == 0:
+                generator = torch.Generator(self.device).manual_seed(seed)
+            else:
+                generator = step_generator(seed, k, self.device)
+            count = min(batch, n - start)
+            part = None if y is None else y[start : start + count]
+            yield generate.sample(self.vae, count, generator, temperature, part).cpu()
 
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
@@ -186,11 +231,14 @@ class Model:
 def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n images of a set, scaled by the set's own value range, and their
     reconstructions: two (n, C, H, W) tensors in [0, 1]."""
-    if images.shape != model.shape:
-        raise VaekitError(f"the data's images are {images.shape}, the model's {model.shape}")
+    model.check_shape(images.shape, "the data")
     inputs = images.scaled(slice(0, n))
     labels = images.labels[:n] if model.num_classes and images.labels is not None else None
-    return inputs, model.reconstruct(inputs, labels)
+    outputs = [
+        model.reconstruct(inputs[index], None if labels is None else labels[index])
+        for index in batch_indices(len(inputs), BATCH, shuffle=False)
+    ]
+    return inputs, torch.cat(outputs) if outputs else inputs.clone()
 
 
 def _mps_available() -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import fraction, positive_int
+from vaekit.cli.options import count, fraction, label_list, positive_int, seed
+from vaekit.report.limits import MAX_GRID_IMAGES
+
+TOP = MAX_GRID_IMAGES // 2  # inputs above their error maps in one PNG
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,14 +29,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--score complexity\n  vaekit anomaly runs/fm odd1.png odd2.png -o odd.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="test-split index or image/.npy file (default: the whole test split)",
+    )
     p.add_argument("--data", metavar="NAME|PATH", help="score (and calibrate on) this dataset")
     p.add_argument(
         "--score",
         choices=("elbo", "nll", "complexity", "latent", "recon"),
         default="elbo",
-        help="(default: elbo)",
+        help="what to score by (see above; default: elbo)",
     )
     p.add_argument(
         "--quantile",
@@ -49,44 +57,96 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--normal-labels",
+        type=label_list,
         metavar="L[,L...]",
         help="labels that are normal; the others count as anomalies for AUROC",
     )
-    p.add_argument("--iw-samples", type=positive_int, default=100, help="for --score nll (100)")
-    p.add_argument("--top", type=positive_int, default=16, help="error maps drawn (16)")
-    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    p.add_argument("-o", "--output", default="scores.csv", metavar="FILE.csv")
+    p.add_argument(
+        "--iw-samples",
+        type=positive_int,
+        default=100,
+        metavar="K",
+        help="importance samples per input for --score nll (default: 100)",
+    )
+    p.add_argument(
+        "--top",
+        type=count(1, TOP),
+        default=16,
+        help=f"the highest-scoring inputs drawn above their error maps (default: 16; at most "
+        f"{TOP})",
+    )
+    p.add_argument("--seed", type=seed, default=0, help="keys every random draw (default: 0)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="scores.csv",
+        metavar="FILE.csv",
+        help="the scores to write; the error maps go beside it as FILE_errors.png "
+        "(default: scores.csv)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
     from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
     from vaekit.api.model import load
-    from vaekit.apps.anomaly import error_map
     from vaekit.cli.output import writable
     from vaekit.data.batches import ImageSet
-    from vaekit.errors import VaekitError
-    from vaekit.files import atomic_write
-    from vaekit.report.images import pairs_grid, save_grid
 
     output = writable(args.output, ".csv")
-    maps = writable(output.with_name(output.stem + "_errors.png"), ".png")
+    maps = writable(str(output.with_name(output.stem + "_errors.png")), ".png")
     model = load(args.rundir)
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
+    resolver = Inputs(model, args.data)
+    data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0) if args.inputs else resolver.test
+    labels = data.labels.numpy() if data.labels is not None else None
+    truth = _truth(labels, args.normal_labels) if args.normal_labels else None
+
     detector, note = load_or_fit(wanted, args.rundir, args.data)
     if note:
         print(note)
-
-    resolver = Inputs(model, args.data)
-    data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0) if args.inputs else resolver.test
     scores = detector.decision_function(data)
     flags = (scores > detector.threshold_).astype(int)
-    labels = data.labels.numpy() if data.labels is not None else None
+    _write_scores(output, scores, flags, labels)
+    print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
+          f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
+          f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
+    top = np.argsort(-scores)[: args.top]
+    _draw_error_maps(model, data, top, maps)
+    print(f"top {len(top)} inputs above their error maps: {maps}")
+    if truth is not None:
+        quality = detection_quality(scores, truth)
+        print(f"AUROC {quality['auroc']:.4f}, average precision {quality['average_precision']:.4f}"
+              f" ({int(truth.sum())} anomalies of {len(truth)})")  # fmt: skip
+    return 0
+
+
+def _truth(labels, normal: list[int]):
+    """1 for each input whose label is not among the normal ones, checked before any work:
+    AUROC needs labels, and both kinds among them."""
+    import numpy as np
+
+    from vaekit.errors import VaekitError
+
+    if labels is None:
+        raise VaekitError("--normal-labels needs labelled inputs (a labelled test split)")
+    anomalous = (~np.isin(labels, normal)).astype(int)
+    if anomalous.min() == anomalous.max():
+        kind = "anomalous" if anomalous.min() else "normal"
+        raise VaekitError(
+            f"--normal-labels {','.join(map(str, normal))}: every input is {kind}; AUROC needs "
+            f"both normal and anomalous ones (labels present: {sorted(set(labels.tolist()))})"
+        )
+    return anomalous
+
+
+def _write_scores(output, scores, flags, labels) -> None:
+    from vaekit.files import atomic_write
+
     header = "index,score,anomalous" + (",label" if labels is not None else "")
     rows = [
         f"{i},{s:.6g},{f}" + (f",{labels[i]}" if labels is not None else "")
@@ -94,23 +154,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     text = header + "\n" + "\n".join(rows) + "\n"
     atomic_write(output, lambda p: p.write_text(text))
-    print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
-          f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
-          f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
 
-    top = np.argsort(-scores)[: args.top]
+
+def _draw_error_maps(model, data, top, maps) -> None:
+    """The inputs at `top` above their per-pixel reconstruction errors (brighter = worse)."""
+    import torch
+
+    from vaekit.apps.anomaly import error_map
+    from vaekit.report.images import pairs_grid, save_grid
+
     x = data.scaled(torch.from_numpy(top.copy())).to(model.device)
     errors = error_map(model.vae, x)
     errors = (errors / errors.max().clamp_min(1e-8)).expand(-1, x.shape[1], -1, -1)
     save_grid(pairs_grid(x.cpu(), errors.cpu()), maps, ncols=8)
-    print(f"top {len(top)} inputs above their error maps: {maps}")
-
-    if args.normal_labels:
-        if labels is None:
-            raise VaekitError("--normal-labels needs labelled inputs (a labelled test split)")
-        normal = [int(v) for v in args.normal_labels.split(",")]
-        anomalous = (~np.isin(labels, normal)).astype(int)
-        quality = detection_quality(scores, anomalous)
-        print(f"AUROC {quality['auroc']:.4f}, average precision {quality['average_precision']:.4f}"
-              f" ({int(anomalous.sum())} anomalies of {len(anomalous)})")  # fmt: skip
-    return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import positive_int
+from vaekit.cli.options import count
+
+MAX_IMAGE_SIZE = 1024  # a side of S pixels costs S * S * 3 bytes an image, for every image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,13 +22,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    a = actions.add_parser("list", help="every registered dataset and where it was found")
+    a = actions.add_parser(
+        "list",
+        help="every registered dataset, present or missing",
+        description="Every registered dataset with where it was found (its folder, or built "
+        "in: shipped with a Python package), or missing: then whether `vaekit data fetch` "
+        "downloads it (not for datasets that come only by hand, nor with VAEKIT_OFFLINE set).",
+    )
     a.set_defaults(run=run_list)
-    a = actions.add_parser("fetch", help="find a dataset or download it into the cache")
-    a.add_argument("name", metavar="NAME")
+    a = actions.add_parser(
+        "fetch",
+        help="find a dataset or download it into the cache",
+        description="Print where a registered dataset's files are; when missing, download "
+        "them into the cache (checksummed, kept only when complete), with a progress bar. "
+        "Datasets that come only by hand (CIFAR-10, CelebA) and VAEKIT_OFFLINE=1 end in a "
+        "message saying where to put the files.",
+    )
+    a.add_argument("name", metavar="NAME", help="a registered dataset (see `vaekit data list`)")
     a.set_defaults(run=run_fetch)
-    a = actions.add_parser("info", help="shapes, splits, value range and checksums")
-    a.add_argument("source", metavar="NAME|PATH")
+    a = actions.add_parser(
+        "info",
+        help="shapes, splits, value range and checksums",
+        description="Describe a registered dataset or a dataset path (a folder, a .npy/.npz "
+        "file): its files and their sha256 against the published ones, the image shape and "
+        "type, the pixel kind, each split's size, labels and value range, and the content "
+        "sha256 a run records. A registered dataset that is missing exits 1.",
+    )
+    a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
     a.set_defaults(run=run_info)
     a = actions.add_parser(
         "prepare",
@@ -37,11 +59,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "warning naming them). Pass the printed folder as --data, or train on the original "
         "name or folder with the same --image-size: the prepared array is found again.",
     )
-    a.add_argument("source", metavar="NAME|FOLDER")
+    a.add_argument("source", metavar="NAME|FOLDER", help="a registered dataset or a folder")
     a.add_argument(
-        "--image-size", type=positive_int, metavar="S",
+        "--image-size", type=count(1, MAX_IMAGE_SIZE), metavar="S",
         help="crop images to their centre square and resize them to S x S (needed for images "
-        "of several sizes; CelebA: 64 by default)",
+        f"of several sizes; CelebA: 64 by default; at most {MAX_IMAGE_SIZE})",
     )  # fmt: skip
     a.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
                    help="decode images as grayscale or RGB (default: auto)")  # fmt: skip
@@ -57,7 +79,12 @@ def run_list(args: argparse.Namespace) -> int:
     rows = list_datasets()
     width = max(len(r["name"]) for r in rows) + 2
     for r in rows:
-        where = r["where"] or f"missing (vaekit data fetch {r['name']})"
+        if r["where"] is not None:
+            where = f"present: {r['where']}"
+        elif r["download"] is None:
+            where = f"missing: `vaekit data fetch {r['name']}` downloads it"
+        else:
+            where = f"missing: {r['download']}"
         print(f"{r['name']:<{width}}{where}")
         print(f"{'':<{width}}{r['description']}")
     return 0
@@ -109,7 +136,10 @@ def run_info(args: argparse.Namespace) -> int:
             )
             print(f"    sha256 {f['sha256']} ({verdict})")
     if info.get("missing"):
-        print(f"  missing: `vaekit data fetch {args.source}` downloads it")
+        if info["download"] is None:
+            print(f"  missing: `vaekit data fetch {args.source}` downloads it")
+        else:
+            print(f"  missing: {info['download']}")
         return 1
     shape, pixels = tuple(info["shape"]), info["pixels"]
     print(f"  image shape {shape}, {info['dtype']}, max value {info['max_value']}, {pixels} pixels")

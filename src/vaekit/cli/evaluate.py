@@ -6,7 +6,11 @@ import argparse
 import math
 from typing import Any
 
-from vaekit.cli.options import positive_int
+from vaekit.cli.options import positive_int, seed
+
+# Images decoded at once (batch x importance samples): a bound on memory, well above what a
+# GPU needs to be busy, far below what would exhaust one.
+MAX_DECODES = 2**18
 
 DESCRIPTION = """Evaluate a run's model on its test split (or another split, or other data) and
 write the numbers to RUNDIR/eval.json (or --json FILE):
@@ -65,7 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         help="keys every random draw (default: the run's own seed, with which its "
         "metrics.jsonl test line was computed: at --iw-samples 1 the -ELBO is the same)",
     )
@@ -75,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=128,
         metavar="B",
         help="examples per batch; with --chunk sets the memory used, not the numbers "
-        "(default: 128)",
+        f"(default: 128; B x min(CHUNK, K) at most {MAX_DECODES})",
     )
     p.add_argument(
         "--chunk",
@@ -87,7 +91,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="cpu", help="cpu, cuda or auto (CUDA when present) (default: cpu)"
     )
-    p.add_argument("--json", metavar="FILE", help="write the JSON here (default: RUNDIR/eval.json)")
+    p.add_argument(
+        "--json", metavar="FILE.json", help="write the JSON here (default: RUNDIR/eval.json)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -97,23 +103,30 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vaekit.api.evaluate import evaluate
+    from vaekit.api.model import resolve_device
     from vaekit.api.run import EVAL_FILE
     from vaekit.cli.output import writable
+    from vaekit.errors import VaekitError
     from vaekit.files import write_json
+    from vaekit.progress import Bars
 
     out = writable(args.json or str(Path(args.rundir) / EVAL_FILE), ".json")
-    bar = None
-    if not args.quiet:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=None, unit="img", desc=f"evaluating (K={args.iw_samples})")
+    decodes = args.batch_size * min(args.chunk, args.iw_samples)
+    if decodes > MAX_DECODES:
+        raise VaekitError(
+            f"--batch-size {args.batch_size} x --chunk {min(args.chunk, args.iw_samples)} would "
+            f"decode {decodes} images at once; at most {MAX_DECODES}: lower either (they set "
+            "the memory used, not the numbers)"
+        )
+    resolve_device(args.device)  # an unavailable device is refused before any work
+    bars = Bars()  # opened on the first report, so an early error prints nothing else
+    desc = f"evaluating (K={args.iw_samples})"
 
     def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.update(done - bar.n)
+        if not args.quiet:
+            bars.update(desc, done, total)
 
-    try:
+    with bars:
         report = evaluate(
             args.rundir,
             args.data,
@@ -127,9 +140,6 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=progress,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     report["rundir"] = str(args.rundir)
     write_json(out, report)
     print(render(report))

@@ -44,8 +44,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vaekit.api.export import export
+    import importlib.util
 
+    from vaekit.api.export import export
+    from vaekit.cli.output import writable_folder
+    from vaekit.errors import VaekitError
+
+    writable_folder(args.output)
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if args.format == "onnx" and missing:
+        raise VaekitError(
+            f"ONNX export needs {' and '.join(missing)}: pip install 'vaekit[export]' (or "
+            "give --format torchscript)"
+        )
     manifest = export(args.rundir, args.output, args.format)
     for part in manifest["files"].values():
         print(f"wrote {args.output}/{part['file']}  {part['inputs']} -> {part['outputs']}")

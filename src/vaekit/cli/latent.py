@@ -4,73 +4,99 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import positive_float, positive_int
+from vaekit.cli.options import count, positive_float
+from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
+
+RUNDIR_HELP = "a run directory written by vaekit train"
+IMAGE_HELP = "a test-split index or an image/.npy file (of one image, the model's size)"
+GRID_STEPS = 32  # a --grid of steps x steps images: at most MAX_GRID_IMAGES
 
 
 def dim_list(text: str) -> list[int]:
-    """'0-9' or '0,3,5' (or both, '0-3,7') -> a list of dimensions."""
-    dims: list[int] = []
+    """'0-9' or '0,3,5' (or both, '0-3,7') -> a list of dimensions, at most one grid's rows
+    (counted before a range is spelled out, so '0-99999999999' costs nothing)."""
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
-            if "-" in part:
-                low, high = (int(v) for v in part.split("-", 1))
-                dims.extend(range(low, high + 1))
-            else:
-                dims.append(int(part))
+            low, _, high = part.partition("-")
+            ranges.append((int(low), int(high) if high else int(low)))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected dimensions like 0-9 or 0,3,5, got {text!r}"
         ) from None
-    if not dims or min(dims) < 0:
+    if any(low < 0 or high < low for low, high in ranges):
         raise argparse.ArgumentTypeError(f"expected non-negative dimensions, got {text!r}")
-    return dims
+    if sum(high - low + 1 for low, high in ranges) > MAX_GRID_IMAGES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: at most {MAX_GRID_IMAGES} dimensions (one row of the PNG each)"
+        )
+    return [d for low, high in ranges for d in range(low, high + 1)]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
+    _add_interpolate(sub)
+    _add_traverse(sub)
+    _add_embed(sub)
+
+
+def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "interpolate",
         help="decode a path through latent space between two images",
         description="Encode two images (test-split indices or image/.npy files), walk between "
         "their posterior means and decode each step. With --grid, fill a square between four "
-        "corners (top-left, top-right, bottom-left, bottom-right).",
+        "corners (top-left, top-right, bottom-left, bottom-right). A strip holds at most "
+        f"{MAX_GRID_IMAGES} steps, wrapping after {MAX_GRID_COLUMNS}; a --grid at most "
+        f"{GRID_STEPS} x {GRID_STEPS}.",
         epilog="examples:\n  vaekit interpolate runs/fm --from 0 --to 7 --steps 10 -o strip.png\n"
         "  vaekit interpolate runs/fm --grid 0 1 2 3 --steps 8 -o grid.png\n"
         "  vaekit interpolate runs/fm --from shoe.png --to 12 --method slerp",
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("--from", dest="start", metavar="A", help="test-split index or image file")
-    p.add_argument("--to", dest="end", metavar="B", help="test-split index or image file")
+    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    p.add_argument("--from", dest="start", metavar="A", help=f"the start: {IMAGE_HELP}")
+    p.add_argument("--to", dest="end", metavar="B", help=f"the end: {IMAGE_HELP}")
     p.add_argument("--grid", nargs=4, metavar="CORNER", help="four corners instead of --from/--to")
-    p.add_argument("--steps", type=positive_int, default=10, help="(default: 10)")
+    p.add_argument("--steps", type=count(1, MAX_GRID_IMAGES), default=10,
+                   help=f"images along the path, or along each side of a --grid (default: 10; "
+                   f"at most {GRID_STEPS} with --grid)")  # fmt: skip
     p.add_argument("--method", choices=("lerp", "slerp"), default="lerp",
                    help="straight line or great circle (default: lerp)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", default="interpolation.png", metavar="FILE.png")
+    p.add_argument("-o", "--output", default="interpolation.png", metavar="FILE.png",
+                   help="PNG to write (default: interpolation.png)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
     p.set_defaults(run=run_interpolate)
 
+
+def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "traverse",
         help="vary one latent dimension at a time",
         description="One row per latent dimension, ordered by that dimension's KL on the test "
         "split so the informative ones come first; each row varies the dimension from -RANGE "
         "to +RANGE prior standard deviations around the posterior mean of --index (or the "
-        "prior's mean), holding the others.",
+        f"prior's mean), holding the others. The PNG holds at most {MAX_GRID_IMAGES} images: "
+        f"without --dims, a model with more than {MAX_GRID_IMAGES} // STEPS latent dimensions "
+        "shows its most informative ones (and says so).",
         epilog="example:\n  vaekit traverse runs/fm --index 3 --dims 0-9 --range 3 -o t.png",
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("--index", metavar="I", help="test-split index or image file to start from")
+    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    p.add_argument("--index", metavar="I", help=f"the image to start from: {IMAGE_HELP}")
     p.add_argument("--dims", type=dim_list, metavar="D", help="e.g. 0-9 or 0,3,5 (default: all)")
-    p.add_argument("--range", dest="span", type=positive_float, default=3.0, help="(default: 3)")
-    p.add_argument("--steps", type=positive_int, default=9, help="images per row (default: 9)")
+    p.add_argument("--range", dest="span", type=positive_float, default=3.0, metavar="RANGE",
+                   help="prior standard deviations each way (default: 3)")  # fmt: skip
+    p.add_argument("--steps", type=count(1, MAX_GRID_COLUMNS), default=9,
+                   help=f"images per row (default: 9, at most {MAX_GRID_COLUMNS})")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="use this dataset's test split")
-    p.add_argument("-o", "--output", default="traverse.png", metavar="FILE.png")
+    p.add_argument("-o", "--output", default="traverse.png", metavar="FILE.png",
+                   help="PNG to write (default: traverse.png)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
     p.set_defaults(run=run_traverse)
 
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
         help="posterior means (and standard deviations) as features",
@@ -81,13 +107,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "header; .parquet a table (needs pyarrow).",
         epilog="examples:\n  vaekit embed runs/fm -o latents.npy\n"
         "  vaekit embed runs/fm --data mnist --with-std -o mnist.csv",
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("inputs", nargs="*", metavar="INPUT", help="test-split indices or files")
+    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="test-split indices or image/.npy files (default: the whole test "
+                   "split)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="embed this dataset's test split")
     p.add_argument("--with-std", action="store_true", help="add the standard deviations")
-    p.add_argument("-o", "--output", default="latents.npy", metavar="FILE.npy|.csv|.parquet")
+    p.add_argument("-o", "--output", default="latents.npy", metavar="FILE.npy|.csv|.parquet",
+                   help="the table to write; its suffix picks the format (default: "
+                   "latents.npy)")  # fmt: skip
     p.set_defaults(run=run_embed)
 
 
@@ -102,15 +132,19 @@ def run_interpolate(args: argparse.Namespace) -> int:
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.grid is None and (args.start is None or args.end is None):
         raise VaekitError("give --from A --to B, or --grid with four corners")
+    if args.grid and args.steps > GRID_STEPS:
+        raise VaekitError(
+            f"--steps {args.steps}: a --grid is at most {GRID_STEPS} x {GRID_STEPS} images"
+        )
     model = load(args.rundir)
     if args.grid:
         images = apps.interpolate_grid(model, args.grid, args.steps, args.data)
     else:
         images = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
-    save_grid(images, output, ncols=args.steps)
-    print(f"wrote {len(images)} images to {output}")
     if npy:
         save_array(npy, images.numpy())
+    save_grid(images, output, ncols=min(args.steps, MAX_GRID_COLUMNS))
+    print(f"wrote {len(images)} images to {output}")
     return 0
 
 
@@ -118,32 +152,48 @@ def run_traverse(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.cli.output import save_array, writable
+    from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
     output = writable(args.output, ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
+    rows = MAX_GRID_IMAGES // args.steps
+    if args.dims is not None and len(args.dims) > rows:
+        raise VaekitError(
+            f"--dims: {len(args.dims)} rows of {args.steps} images; a PNG holds at most "
+            f"{MAX_GRID_IMAGES}: give at most {rows} dimensions, or fewer --steps"
+        )
     model = load(args.rundir)
-    images, dims, kl = apps.traverse(model, args.index, args.dims, args.span, args.steps, args.data)
-    save_grid(images, output, ncols=args.steps)
-    print(f"wrote {len(dims)} rows to {output}; rows are latent dimensions, by KL (nats):")
-    print("  " + ", ".join(f"z{d} {v:.2f}" for d, v in zip(dims, kl, strict=True)))
+    images, dims, kl = apps.traverse(
+        model, args.index, args.dims, args.span, args.steps, args.data, most=rows
+    )
     if npy:
         save_array(npy, images.numpy())
+    save_grid(images, output, ncols=args.steps)
+    if len(dims) < model.latent_dim and args.dims is None:
+        print(f"the PNG holds {rows} rows of {args.steps}: the {rows} most informative of "
+              f"{model.latent_dim} latent dimensions (pick others with --dims)")  # fmt: skip
+    print(f"wrote {len(dims)} rows to {output}; rows are latent dimensions, by KL (nats):")
+    print("  " + ", ".join(f"z{d} {v:.2f}" for d, v in zip(dims, kl, strict=True)))
     return 0
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    import importlib.util
 
     import numpy as np
 
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, writable
+    from vaekit.cli.output import save_array, save_npy, writable
+    from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
     output = writable(args.output, (".npy", ".csv", ".parquet"))
     suffix = output.suffix.lower()
     label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")
+    if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'")
     model = load(args.rundir)
     result = apps.embed(model, args.data, args.inputs)
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
@@ -151,7 +201,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if suffix == ".npy":
         save_array(output, table)
         if labels is not None:
-            atomic_write(label_file, lambda p: np.save(p.open("wb"), labels.numpy()))
+            save_npy(label_file, labels.numpy())
     else:
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []
@@ -170,14 +220,11 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def _write_parquet(output, header: list[str], table, labels) -> None:
-    from vaekit.errors import VaekitError
+    import pyarrow as pa  # checked to be there before any work
+    import pyarrow.parquet as pq
+
     from vaekit.files import atomic_write
 
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'") from None
     columns = {name: table[:, i] for i, name in enumerate(header)}
     if labels is not None:
         columns["label"] = labels.numpy()

@@ -7,6 +7,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from vaekit.cli import (
     anomaly,
@@ -47,37 +48,77 @@ EPILOG = """examples:
 Run `vaekit COMMAND --help` for the options of each command."""
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage mistakes end, like every other error, in one line: what
+    is wrong, and where to read more (exit status 2, argparse's)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("vaekit").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"vaekit: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
+DEBUG_HELP = "on an error, show the traceback instead of the one-line message"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vaekit",
         description="Variational Autoencoders: train on your data, then sample and reconstruct.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(sub)
+    for command in subcommands(parser):
+        # Also after the command; SUPPRESS keeps `vaekit --debug CMD` from being reset.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=DEBUG_HELP)  # fmt: skip
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every (sub)command's parser under `parser`, depth first (`data` and `data list`...)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += [child, *subcommands(child)]
+    return found
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"vaekit: warning: {message}\n"
 
 
+def one_line(err: BaseException) -> str:
+    """What went wrong, as one line. A user's mistake (VaekitError) or the system's refusal
+    (OSError: a full disk, a folder without permission) says it itself; anything else is a
+    bug in vaekit, or memory running out."""
+    from vaekit.errors import VaekitError
+
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    if isinstance(err, VaekitError | OSError):
+        return text
+    if isinstance(err, MemoryError) or "out of memory" in text or "allocate memory" in text:
+        return (
+            f"out of memory ({text or 'MemoryError'}): ask for less at once (fewer images, "
+            "a smaller batch), or rerun with --debug for the traceback"
+        )
+    return (
+        f"unexpected {type(err).__name__}: {text} (a bug in vaekit: rerun with --debug for "
+        "the traceback, and please report it)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
-    from vaekit.errors import VaekitError
-
     try:
         code = args.run(args)
-    except VaekitError as err:
-        print(f"vaekit: error: {err}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as err:  # a full disk, a folder without write permission, ...
-        print(f"vaekit: error: {err}", file=sys.stderr)
-        sys.exit(1)
     except KeyboardInterrupt:
         hint = ""
         if args.command == "train":
@@ -86,4 +127,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
         sys.exit(130)
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code or 0)

@@ -26,6 +26,36 @@ def argument_type(kind: Kind) -> Callable[[str], Any]:
 positive_int = argument_type(Int(least=1))
 positive_float = argument_type(Float(positive=True))
 fraction = argument_type(Float(below=1.0))
+# What torch.Generator.manual_seed takes; beyond, a seed would fail after the model loaded.
+seed = argument_type(Int(least=-(2**63), most=2**64 - 1))
+label = argument_type(Int(least=0, most=2**31 - 1))
+
+
+def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
+    """An argparse `type=` for an integer from `least` to `most`."""
+    return argument_type(Int(least=least, most=most))
+
+
+def label_list(text: str) -> list[int]:
+    """'0' or '0,3,5' -> class labels."""
+    try:
+        labels = [label(part.strip()) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected class labels like 0 or 0,3,5, got {text!r}"
+        ) from None
+    return labels
+
+
+def noise(text: str) -> str:
+    """A noise spec as `vaekit.data.batches.parse_noise` reads it, checked before any work."""
+    from vaekit.data.batches import parse_noise  # imports torch: only when the flag is given
+
+    try:
+        parse_noise(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def argparse_spec(option: Option) -> dict[str, Any]:

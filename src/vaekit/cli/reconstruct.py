@@ -5,19 +5,40 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli.options import positive_int
+from vaekit.report.limits import MAX_GRID_IMAGES
+
+SHOWN = MAX_GRID_IMAGES // 2  # inputs in the PNG, each above its reconstruction
+
+DESCRIPTION = f"""Encode images and decode the posterior mean: the INPUTs (test-split indices
+or image/.npy files, checked against the model: its size, its channels, its value range), or
+else the first N images of the run's test split (or of --data). The PNG shows each row of
+inputs above its reconstructions, at most {SHOWN} inputs: -n above that needs --npy, which
+holds all the reconstructions (the PNG shows the first {SHOWN}). A conditional model
+reconstructs test-split images with their labels; it cannot take INPUT files."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reconstruct",
-        help="reconstruct test images through a run's model",
-        description="Encode the first N images of the run's test split (or of --data) and "
-        "decode the posterior mean; the PNG shows each row of inputs above its reconstructions.",
-        epilog="example:\n  vaekit reconstruct runs/fm -n 16 -o reconstructions.png",
+        help="reconstruct test images (or given ones) through a run's model",
+        description=DESCRIPTION,
+        epilog="examples:\n  vaekit reconstruct runs/fm -n 16 -o reconstructions.png\n"
+        "  vaekit reconstruct runs/fm 0 7 shoe.png -o mine.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
-    p.add_argument("-n", type=positive_int, default=16, help="number of images (default: 16)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="test-split index or image/.npy file (default: the first -n test images)",
+    )
+    p.add_argument(
+        "-n",
+        type=positive_int,
+        default=16,
+        help=f"number of test images without INPUTs (default: 16; above {SHOWN}, give --npy)",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -33,25 +54,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--npy",
         metavar="FILE.npy",
-        help="also save the reconstructions as a float32 array (N, C, H, W)",
+        help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
-    from vaekit.api.run import reopen_dataset
     from vaekit.cli.output import save_array, writable
+    from vaekit.errors import VaekitError
     from vaekit.report.images import pairs_grid, save_grid
 
     output = writable(args.output, ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)
-    dataset = reopen_dataset(model.run_config, args.data)
-    inputs, outputs = reconstruct_first(model, dataset.test, args.n)
-    save_grid(pairs_grid(inputs, outputs), output, ncols=8)
-    print(f"wrote {len(inputs)} test images and their reconstructions to {output}")
+    if args.inputs:
+        if model.num_classes:
+            raise VaekitError(
+                "this model is conditional: it reconstructs an image given its label, which "
+                "INPUTs do not carry; leave them out to reconstruct the labelled test split"
+            )
+        inputs = Inputs(model, args.data).images(args.inputs).cpu()
+        outputs = model.reconstruct(inputs)
+    else:
+        test = Inputs(model, args.data, conditional=True).test
+        n = min(args.n, len(test))
+        if n > SHOWN and npy is None:
+            raise VaekitError(
+                f"-n {n}: the PNG shows at most {SHOWN} inputs above their reconstructions; "
+                f"give --npy FILE.npy to keep all {n} (the PNG then shows the first {SHOWN})"
+            )
+        inputs, outputs = reconstruct_first(model, test, n)
     if npy:
         save_array(npy, outputs.numpy())
         print(f"wrote {tuple(outputs.shape)} float32 array to {npy}")
+    save_grid(pairs_grid(inputs[:SHOWN], outputs[:SHOWN]), output, ncols=8)
+    of = f" (the first {SHOWN} of {len(inputs)})" if len(inputs) > SHOWN else ""
+    print(f"wrote {min(len(inputs), SHOWN)} images{of} and their reconstructions to {output}")
     return 0

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit report runs/array-run --data images.npz",
         formatter_class=fmt,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
+    p.add_argument("rundir", metavar="RUNDIR", help="the run directory to write report.html in")
     p.add_argument(
         "--map",
         choices=("auto", "pca", "tsne"),
@@ -44,8 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  vaekit compare runs/fm-z8 runs/fm-z32 -o z.html",
         formatter_class=fmt,
     )
-    p.add_argument("rundirs", nargs="+", metavar="RUNDIR")
-    p.add_argument("-o", "--output", default="compare.html", metavar="FILE.html")
+    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="two or more run directories")
+    p.add_argument("-o", "--output", default="compare.html", metavar="FILE.html",
+                   help="the page to write (default: compare.html)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seeds the samples (default: 0)")
     p.set_defaults(run=run_compare)
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from vaekit.cli.options import positive_int
+from vaekit.cli.options import count, noise, positive_int, seed
+from vaekit.report.limits import MAX_GRID_IMAGES
+
+COLUMNS = 8  # inputs per row of the PNG, each above its outputs
+INPUT_HELP = "test-split index or image/.npy file (default: the first -n test images)"
+
+
+def shown(rows: int) -> int:
+    """How many inputs a PNG shows when each brings `rows` images: whole rows of COLUMNS."""
+    return MAX_GRID_IMAGES // rows // COLUMNS * COLUMNS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
+    _add_denoise(sub)
+    _add_uncertainty(sub)
+
+
+def _add_denoise(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "denoise",
         help="reconstruct noisy images (and measure what it buys)",
@@ -16,21 +30,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "first -n test images) through the posterior mean. With --add-noise the clean inputs "
         "are corrupted first and the PSNR against them is reported before and after. Writes "
         "OUTDIR/denoised.png (rows of clean, noisy and denoised images), denoised.npy and "
-        "denoise.json.",
+        f"denoise.json. The PNG shows at most the first {shown(3)} inputs ({shown(2)} without "
+        f"--add-noise): its {MAX_GRID_IMAGES} images at most; the .npy and the .json hold all.",
         epilog="examples:\n  vaekit denoise runs/fm --add-noise gaussian:0.3 -o out/\n"
         "  vaekit denoise runs/fm scan1.png scan2.png -o out/",
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("inputs", nargs="*", metavar="INPUT")
-    p.add_argument("--add-noise", metavar="KIND:AMOUNT",
+    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUT_HELP)
+    p.add_argument("--add-noise", metavar="KIND:AMOUNT", type=noise,
                    help="gaussian:STD, saltpepper:FRACTION or mask:FRACTION")  # fmt: skip
     p.add_argument("-n", type=positive_int, default=16, help="test images without INPUTS (16)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the noise (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seeds the noise (default: 0)")
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", default="denoised", metavar="OUTDIR")
+    p.add_argument("-o", "--output", default="denoised", metavar="OUTDIR",
+                   help="folder for the outputs, made if missing (default: denoised)")  # fmt: skip
     p.set_defaults(run=run_denoise)
 
+
+def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "uncertainty",
         help="posterior spread and a per-pixel predictive uncertainty map",
@@ -38,44 +56,61 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and a per-pixel map of how much the reconstruction varies over --samples decodes of "
         "posterior samples. Writes OUTDIR/uncertainty.png (rows of inputs, mean "
         "reconstructions and spread maps, brighter = less certain), spread.npy and "
-        "uncertainty.json.",
+        f"uncertainty.json. The PNG shows at most the first {shown(3)} inputs (its "
+        f"{MAX_GRID_IMAGES} images at most); the .npy and the .json hold all.",
         epilog="example:\n  vaekit uncertainty runs/fm 0 1 2 odd.png -o unc/",
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("inputs", nargs="*", metavar="INPUT")
-    p.add_argument("--samples", type=positive_int, default=32, help="decodes (default: 32)")
+    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUT_HELP)
+    p.add_argument(
+        "--samples",
+        type=count(2),
+        default=32,
+        help="decodes of posterior samples per input, at least 2 (default: 32)",
+    )
     p.add_argument("-n", type=positive_int, default=8, help="test images without INPUTS (8)")
-    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seeds the posterior samples (default: 0)")
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", default="uncertainty", metavar="OUTDIR")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="uncertainty",
+        metavar="OUTDIR",
+        help="folder for the outputs, made if missing (default: uncertainty)",
+    )
     p.set_defaults(run=run_uncertainty)
 
 
-def run_denoise(args: argparse.Namespace) -> int:
-
-    from vaekit.api import apps
-    from vaekit.api.model import load
-    from vaekit.cli.output import output_folder, save_array
-    from vaekit.files import write_json
+def _save_picture(rows: list, path: Path) -> str:
+    """The PNG of rows of aligned image sets (inputs above their outputs), the first inputs
+    that fit; returns a note when some were left out of the picture."""
     from vaekit.report.images import pairs_grid, save_grid
 
-    out = output_folder(args.output, ("denoised.png", "denoised.npy", "denoise.json"))
+    total, most = len(rows[0]), shown(len(rows))
+    grid = pairs_grid(*(r[:most] for r in rows), ncols=COLUMNS)
+    save_grid(grid, path, ncols=min(COLUMNS, total))
+    return f" ({path.name} shows the first {most} of {total})" if total > most else ""
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    from vaekit.api import apps
+    from vaekit.api.model import load
+    from vaekit.cli.output import save_array, writable_folder
+    from vaekit.files import write_json
+
+    out = writable_folder(args.output, ("denoised.png", "denoised.npy", "denoise.json"))
     model = load(args.rundir)
     r = apps.denoise(model, args.inputs, args.add_noise, args.n, args.seed, args.data)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = (
-        [r["clean"], r["noisy"], r["denoised"]]
-        if r["clean"] is not None
-        else [r["noisy"], r["denoised"]]
-    )
-    k = 8
-    grid = pairs_grid(*rows, ncols=k)
-    save_grid(grid, out / "denoised.png", ncols=min(k, len(r["noisy"])))
-    save_array(out / "denoised.npy", r["denoised"].numpy())
+    rows = [r["noisy"], r["denoised"]]
+    if r["clean"] is not None:
+        rows.insert(0, r["clean"])
     report = {k: v for k, v in r.items() if k not in ("clean", "noisy", "denoised")}
+    out.mkdir(parents=True, exist_ok=True)
+    save_array(out / "denoised.npy", r["denoised"].numpy())
     write_json(out / "denoise.json", {"noise": args.add_noise, "seed": args.seed, **report})
-    print(f"denoised {len(r['noisy'])} images into {out}")
+    note = _save_picture(rows, out / "denoised.png")
+    print(f"denoised {len(r['noisy'])} images into {out}{note}")
     if "mean_psnr_noisy" in r:
         before, after = r["mean_psnr_noisy"], r["mean_psnr_denoised"]
         print(f"  PSNR noisy {before:.2f} dB -> denoised {after:.2f} dB")
@@ -83,22 +118,15 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 
 def run_uncertainty(args: argparse.Namespace) -> int:
-
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.apps.restore import spread_to_image
-    from vaekit.cli.output import output_folder, save_array
+    from vaekit.cli.output import save_array, writable_folder
     from vaekit.files import write_json
-    from vaekit.report.images import pairs_grid, save_grid
 
-    out = output_folder(args.output, ("uncertainty.png", "spread.npy", "uncertainty.json"))
+    out = writable_folder(args.output, ("uncertainty.png", "spread.npy", "uncertainty.json"))
     model = load(args.rundir)
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
-    out.mkdir(parents=True, exist_ok=True)
-    k = 8
-    grid = pairs_grid(r["inputs"], r["mean"], spread_to_image(r["spread"]), ncols=k)
-    save_grid(grid, out / "uncertainty.png", ncols=min(k, len(r["inputs"])))
-    save_array(out / "spread.npy", r["spread"].numpy())
     per_input = [
         {
             "posterior_std_mean": float(std.mean()),
@@ -107,8 +135,12 @@ def run_uncertainty(args: argparse.Namespace) -> int:
         }
         for std, spread in zip(r["posterior_std"], r["spread"], strict=True)
     ]
+    out.mkdir(parents=True, exist_ok=True)
+    save_array(out / "spread.npy", r["spread"].numpy())
     write_json(
         out / "uncertainty.json", {"samples": args.samples, "seed": args.seed, "inputs": per_input}
     )
-    print(f"wrote uncertainty for {len(per_input)} images into {out}")
+    rows = [r["inputs"], r["mean"], spread_to_image(r["spread"])]
+    note = _save_picture(rows, out / "uncertainty.png")
+    print(f"wrote uncertainty for {len(per_input)} images into {out}{note}")
     return 0

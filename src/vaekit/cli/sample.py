@@ -4,30 +4,44 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import positive_float, positive_int
+from vaekit.cli.options import label, positive_float, positive_int, seed
+from vaekit.report.limits import MAX_GRID_IMAGES as GRID
+
+DESCRIPTION = f"""Draw z from the prior, decode it, and save the likelihood's mean as a grid of
+images (and optionally as a .npy array of shape (N, C, H, W) in [0, 1]).
+
+A PNG grid holds at most {GRID} images: -n above that needs --npy, which then holds all of
+them (drawn and written {GRID} at a time, with a progress bar, so memory stays that of one
+batch) while the PNG shows the first {GRID}. The same --seed and -n give the same images."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sample",
         help="draw new images from a run's model",
-        description="Draw z from the prior, decode it, and save the likelihood's mean as a "
-        "grid of images (and optionally as a .npy array of shape (N, C, H, W) in [0, 1]).",
+        description=DESCRIPTION,
         epilog="examples:\n  vaekit sample runs/fm -n 64 -o samples.png --seed 1 --npy s.npy\n"
         "  vaekit sample runs/cvae --label 3 -o threes.png   # a conditional model",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
-    p.add_argument("-n", type=positive_int, default=64, help="number of images (default: 64)")
+    p.add_argument(
+        "-n",
+        type=positive_int,
+        default=64,
+        help=f"number of images (default: 64; above {GRID}, give --npy)",
+    )
     p.add_argument(
         "-o",
         "--output",
         default="samples.png",
         metavar="FILE.png",
-        help="PNG grid to write (default: samples.png)",
+        help=f"PNG grid to write, of the first {GRID} images at most (default: samples.png)",
     )
-    p.add_argument("--npy", metavar="FILE.npy", help="also save the images as a float32 array")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--npy", metavar="FILE.npy", help="also save all the images as a float32 array (N, C, H, W)"
+    )
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--temperature",
         type=positive_float,
@@ -37,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--label",
-        type=int,
+        type=label,
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw",
     )
@@ -45,17 +59,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, writable
+    from vaekit.cli.output import check_space, writable
+    from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
     output = writable(args.output, ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
+    if args.n > GRID and npy is None:
+        raise VaekitError(
+            f"-n {args.n}: a PNG grid holds at most {GRID} images; give --npy FILE.npy to keep "
+            f"all {args.n} (the PNG then shows the first {GRID})"
+        )
     model = load(args.rundir)
-    images = model.sample(args.n, seed=args.seed, temperature=args.temperature, label=args.label)
-    save_grid(images, output)
-    print(f"wrote {args.n} samples to {output}")
-    if npy:
-        save_array(npy, images.numpy())
-        print(f"wrote {tuple(images.shape)} float32 array to {npy}")
+    model.labels(args.label, 1)  # a conditional model needs a label, in range: before work
+    shape = (args.n, *model.shape)
+    if npy is not None:
+        check_space(npy, 4 * math.prod(shape))
+    batches = model.sample_batches(args.n, args.seed, args.temperature, args.label)
+    if npy is None:
+        images = next(batches)
+    else:
+        images = _save_stream(npy, shape, batches)
+        print(f"wrote {shape} float32 array to {npy}")
+    shown = images[:GRID]
+    save_grid(shown, output)
+    of = f" (the first {len(shown)} of {args.n})" if len(shown) < args.n else ""
+    print(f"wrote {len(shown)} samples{of} to {output}")
     return 0
+
+
+def _save_stream(npy, shape: tuple[int, ...], batches):
+    """Write every batch into `npy` (with a progress bar for more than one); return the
+    first batch."""
+    from vaekit.api.model import BATCH
+    from vaekit.cli.output import save_batches
+    from vaekit.progress import Bars
+
+    first = []
+
+    def numpy_batches():
+        for batch in batches:
+            if not first:
+                first.append(batch)
+            yield batch.numpy()
+
+    with Bars() as bars:
+        many = shape[0] > BATCH
+
+        def progress(done: int) -> None:
+            if many:
+                bars.update("sampling", done, shape[0])
+
+        save_batches(npy, shape, numpy_batches(), progress)
+    return first[0]

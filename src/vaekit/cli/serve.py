@@ -24,13 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit serve runs/fm --port 8765",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR")
+    p.add_argument("rundir", metavar="RUNDIR", help="the run directory to explore")
     p.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
-    p.add_argument("--port", type=int, default=8000, help="(default: 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
     p.add_argument(
         "--max-upload-mb",

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from vaekit.files import atomic_write
+from vaekit.report.limits import MAX_GRID_IMAGES
 
 
 def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> Image.Image:
@@ -20,6 +21,8 @@ def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> 
     Small images are enlarged (nearest neighbour) so that a cell is at least 56 pixels high.
     """
     n, c, h, w = images.shape
+    if n > MAX_GRID_IMAGES:
+        raise ValueError(f"{n} images: a grid holds at most {MAX_GRID_IMAGES}")
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
     zoom = max(1, math.ceil(56 / h))

@@ -1,0 +1,219 @@
+"""Every bad input ends in one line on stderr ("vaekit: error: ..."), a non-zero exit, and no
+output file: through the real command, for each class of mistake."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.cli.test_cli import vaekit
+from vaekit.errors import VaekitError
+
+FROZEN = Path(__file__).parents[1] / "frozen" / "run-v1"  # a digits model: (1, 8, 8), 0..16
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A copy of the frozen digits run (anomaly calibrates into its run directory)."""
+    return Path(shutil.copytree(FROZEN, tmp_path_factory.mktemp("bad") / "run"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(0)
+    gray = (rng.random((8, 8)) * 255).astype(np.uint8)
+    Image.fromarray(np.kron(gray, np.ones((2, 2), np.uint8))).save(folder / "big.png")
+    Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8), "RGB").save(folder / "rgb.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    arrays = {
+        "nan.npy": np.full((2, 8, 8), np.nan, np.float32),
+        "f255.npy": np.full((2, 8, 8), 200.0, np.float32),
+        "u255.npy": np.full((2, 8, 8), 255, np.uint8),  # 8-bit values for a 0..16 model
+        "empty.npy": np.zeros((0, 8, 8), np.uint8),
+        "small.npy": np.zeros((2, 5, 5), np.uint8),
+        "text.npy": np.array([["a"] * 8] * 8),
+    }
+    for name, array in arrays.items():
+        np.save(folder / name, array)
+    np.savez(folder / "other.npz", images=np.zeros((40, 3, 8, 6), np.uint8))
+    return {p.name: p for p in folder.iterdir()}
+
+
+def fails(capsys, *args, code: int = 1) -> str:
+    """Run the command; assert it failed with `code` and one line on stderr; return it."""
+    assert vaekit(*args) == code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error: "), err
+    return lines[0]
+
+
+def nothing_written(out: Path, run: Path) -> None:
+    assert list(out.iterdir()) == []
+    assert not (run / "anomaly.json").exists() and not (run / "eval.json").exists()
+
+
+# The seven commands over one image they are given, writing under `out`.
+APPS = {
+    "reconstruct": lambda run, x, out: [run, x, "-o", out / "r.png", "--npy", out / "r.npy"],
+    "interpolate": lambda run, x, out: [run, "--from", x, "--to", "0", "-o", out / "i.png"],
+    "traverse": lambda run, x, out: [run, "--index", x, "-o", out / "t.png"],
+    "denoise": lambda run, x, out: [run, x, "-o", out / "dn"],
+    "uncertainty": lambda run, x, out: [run, x, "-o", out / "un"],
+    "anomaly": lambda run, x, out: [run, x, "-o", out / "a.csv"],
+    "embed": lambda run, x, out: [run, x, "-o", out / "e.npy"],
+}
+
+BAD_FILES = [
+    ("big.png", "big.png: a 16x16 image; this model takes 8x8 gray images: resize it to 8x8"),
+    ("rgb.png", "rgb.png: a color image; this model takes 8x8 gray images"),
+    ("broken.png", "broken.png: not a readable PNG or JPEG image"),
+    ("nan.npy", "nan.npy: pixel values must be finite"),
+    ("f255.npy", "f255.npy: pixel values must be finite and in [0, 1] as floats"),
+    ("u255.npy", "or [0, 16] as integers"),
+    ("empty.npy", "empty.npy: holds no images"),
+    ("small.npy", "small.npy: expected images shaped (B, 1, 8, 8), got (2, 1, 5, 5)"),
+    ("text.npy", "text.npy: expected images of numbers, got an array of <U1"),
+]
+
+
+@pytest.mark.parametrize("command", sorted(APPS))
+@pytest.mark.parametrize(("name", "message"), BAD_FILES, ids=[n for n, _ in BAD_FILES])
+def test_every_app_refuses_a_bad_input_file(run, files, tmp_path, capsys, command, name, message):
+    out = tmp_path / "out"
+    out.mkdir()
+    line = fails(capsys, command, *APPS[command](run, files[name], out))
+    assert message in line and str(files[name]) in line
+    nothing_written(out, run)
+
+
+@pytest.mark.parametrize("command", sorted(APPS))
+def test_every_app_refuses_data_of_another_shape(run, files, tmp_path, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    line = fails(capsys, command, *APPS[command](run, "1", out), "--data", files["other.npz"])
+    assert "other.npz: images of shape (3, 8, 6) (C, H, W); this model takes (1, 8, 8)" in line
+    nothing_written(out, run)
+
+
+def test_eval_refuses_data_of_another_shape(run, files, capsys):
+    line = fails(capsys, "eval", run, "--data", files["other.npz"], "--quiet")
+    assert "images of shape (3, 8, 6)" in line and not (run / "eval.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "many.npy", "--to", "0"], "many.npy: holds 3 images where one is needed"),
+        (["--grid", "0", "1", "2", "many.npy"], "holds 3 images where one is needed"),
+        (["--from", "0", "--to", "99999"], "index 99999 is past the end of the test split"),
+        (["--from", "0", "--to", "nope.png"], "nope.png: neither a test-split index nor"),
+        (["--from", "0", "--to", "."], ".: a folder; give image files"),
+        (["--grid", "0", "1", "2", "3", "--steps", "33"], "a --grid is at most 32 x 32"),
+        (["--from", "0"], "give --from A --to B, or --grid"),
+    ],
+)
+def test_interpolate_mistakes(run, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    np.save("many.npy", np.zeros((3, 8, 8), np.uint8))
+    assert message in fails(capsys, "interpolate", run, *args, "-o", "i.png")
+    assert not Path("i.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sample", "-n", "100000"], "-n 100000: a PNG grid holds at most 1024 images; give --npy"),
+        (["sample", "-n", "10000000000000", "--npy", "s.npy"], "s.npy: would need 2.6 PB"),
+        (["traverse", "--steps", "32", "--dims", "0-32"], "give at most 32 dimensions"),
+        (["anomaly", "0", "1", "--normal-labels", "1"], "--normal-labels needs labelled inputs"),
+        (["anomaly", "--normal-labels", "0,1,2,3,4,5,6,7,8,9"], "every input is normal"),
+        (["eval", "--batch-size", "100000", "--chunk", "1000"], "at most 262144: lower either"),
+        (["eval", "--device", "cuda:7"], "--device cuda:7"),
+        (["embed", "0", "-o", "e.txt"], "e.txt: expected a .npy, .csv or .parquet file name"),
+        (["sample", "-o", "."], "expected a .png file name"),
+        (["denoise", "-o", "taken"], "taken: exists and is not a folder"),
+        (["uncertainty", "-o", "taken/sub"], "taken/sub: taken is not a folder"),
+    ],
+)
+def test_requests_refused_before_any_work(run, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    Path("taken").write_text("a file")
+    line = fails(capsys, args[0], run, *args[1:])
+    assert message in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert not (run / "anomaly.json").exists() and not (run / "eval.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sample", "--seed", str(10**30)], "argument --seed: expected at most"),
+        (["sample", "--label", "-1"], "argument --label"),
+        (["sample", "-n", "0"], "argument -n: expected a positive integer"),
+        (["interpolate", "--from", "0", "--to", "1", "--steps", "100000"], "at most 1024"),
+        (["traverse", "--dims", "0-99999999999"], "at most 1024 dimensions"),
+        (["traverse", "--dims", "3-1"], "expected non-negative dimensions"),
+        (["traverse", "--steps", "33"], "argument --steps: expected at most 32"),
+        (["denoise", "--add-noise", "gaussian:x"], "expected gaussian:STD"),
+        (["uncertainty", "--samples", "1"], "argument --samples: expected an integer >= 2"),
+        (["anomaly", "--normal-labels", "a,b"], "expected class labels like 0 or 0,3,5"),
+        (["anomaly", "--top", "100000"], "argument --top: expected at most 512"),
+        (["data", "prepare", "digits", "--image-size", "100000"], "expected at most 1024"),
+        (["sample", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ],
+)
+def test_unparsable_options_exit_2_in_one_line(run, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    where = [run] if args[0] != "data" else []
+    line = fails(capsys, args[0], *where, *args[1:], code=2)
+    assert message in line and "(see `vaekit" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_shows_the_traceback_before_or_after_the_command(capsys):
+    for args in (["--debug", "sample", "/no/such/run"], ["sample", "/no/such/run", "--debug"]):
+        with pytest.raises(VaekitError, match="not a folder"):
+            vaekit(*args)
+    assert fails(capsys, "sample", "/no/such/run").endswith("not a folder (expected a vaekit "
+                                                           "run directory)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (RuntimeError("mat1 and mat2\nshapes"), "unexpected RuntimeError: mat1 and mat2; shapes"),
+        (MemoryError(), "out of memory (MemoryError)"),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory"), "out of memory ("),
+    ],
+)
+def test_an_unexpected_error_is_one_line_pointing_at_debug(capsys, monkeypatch, error, message):
+    def broken(args):
+        raise error
+
+    monkeypatch.setattr("vaekit.cli.sample.run", broken)
+    line = fails(capsys, "sample", "anything")
+    assert message in line and "--debug" in line
+    with pytest.raises(type(error)):
+        vaekit("--debug", "sample", "anything")
+
+
+def test_a_failure_while_streaming_samples_leaves_no_file(run, tmp_path, capsys, monkeypatch):
+    from vaekit.api.model import Model
+
+    original = Model.sample_batches
+
+    def draws_then_fails(self, n, *args, **kwargs):
+        yield from original(self, 1024, *args, **kwargs)  # one whole batch is written
+        raise MemoryError
+
+    monkeypatch.setattr(Model, "sample_batches", draws_then_fails)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert vaekit("sample", run, "-n", "3000", "-o", out / "s.png", "--npy", out / "s.npy") == 1
+    err = capsys.readouterr().err  # the progress bar, then the error
+    assert "1024/3000" in err and err.strip().splitlines()[-1].startswith("vaekit: error: out of")
+    assert list(out.iterdir()) == []  # neither the .npy, its temporary file, nor the PNG

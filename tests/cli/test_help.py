@@ -1,0 +1,50 @@
+"""Every command explains itself: a description for each (sub)command and a help line for
+each of its arguments, found by walking the parser the `vaekit` command builds."""
+
+import argparse
+
+import pytest
+
+from tests.cli.test_cli import vaekit
+from vaekit.cli.main import build_parser, subcommands
+
+PARSER = build_parser()
+COMMANDS = {p.prog: p for p in subcommands(PARSER)}
+
+
+def test_the_walk_finds_every_command():
+    names = {prog.removeprefix("vaekit ") for prog in COMMANDS}
+    assert {"train", "eval", "sample", "reconstruct", "interpolate", "traverse", "embed",
+            "denoise", "uncertainty", "anomaly", "data"} <= names  # fmt: skip
+    assert {"data list", "data fetch", "data info", "data prepare"} <= names
+
+
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_every_command_has_a_description(prog):
+    description = COMMANDS[prog].description
+    assert description and description.strip(), prog
+
+
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_every_argument_has_help(prog):
+    for action in COMMANDS[prog]._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            continue  # its choices are walked themselves; their summaries are below
+        name = "/".join(action.option_strings) or action.metavar or action.dest
+        assert action.help and action.help.strip() and action.help != argparse.SUPPRESS, (
+            f"{prog}: {name} has no help"
+        )
+
+
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_every_subcommand_has_a_summary_line(prog):
+    for action in COMMANDS[prog]._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            summaries = {a.dest: a.help for a in action._choices_actions}
+            assert set(summaries) == set(action.choices) and all(summaries.values()), prog
+
+
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_help_prints_and_exits_zero(prog, capsys):
+    assert vaekit(*prog.split()[1:], "--help") == 0
+    assert capsys.readouterr().out.startswith("usage: " + prog)

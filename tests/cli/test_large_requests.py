@@ -1,0 +1,82 @@
+"""Requests whose picture would be absurd: a PNG grid holds at most MAX_GRID_IMAGES, the
+rest goes to the .npy (streamed in batches for `sample`), and the command says so."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import vaekit
+from tests.cli.test_cli import vaekit as cli
+from vaekit.api import apps
+from vaekit.apps.generate import sample
+from vaekit.report.limits import MAX_GRID_IMAGES
+
+FROZEN = Path(__file__).parents[1] / "frozen" / "run-v1"  # a digits model: (1, 8, 8), 4 latents
+CELL = 58  # an 8x8 image enlarged 7x, plus the 2-pixel gap
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return Path(shutil.copytree(FROZEN, tmp_path_factory.mktemp("large") / "run"))
+
+
+def test_sample_beyond_one_grid_streams_into_the_npy(run, tmp_path, capsys):
+    png, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    assert cli("sample", run, "-n", "2500", "--seed", "4", "-o", png, "--npy", npy) == 0
+    out = capsys.readouterr().out
+    assert "wrote 1024 samples (the first 1024 of 2500)" in out
+    images = np.load(npy)
+    assert images.shape == (2500, 1, 8, 8) and images.dtype == np.float32
+    expected = vaekit.load(run).sample(2500, seed=4)
+    np.testing.assert_allclose(images, expected.numpy(), atol=1e-6)
+    assert not np.allclose(images[:1024], images[1024:2048])  # each batch its own draws
+    assert Image.open(png).size == (32 * CELL + 2, 32 * CELL + 2)  # 1024 = 32 x 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy", "s.png"]
+
+
+def test_up_to_one_batch_sampling_is_one_draw(run):
+    model = vaekit.load(run)
+    generator = torch.Generator().manual_seed(7)
+    torch.testing.assert_close(model.sample(5, seed=7), sample(model.vae, 5, generator))
+
+
+def test_denoise_shows_the_first_inputs_and_keeps_all(run, tmp_path, capsys):
+    np.save(tmp_path / "many.npy", np.random.default_rng(0).integers(0, 17, (400, 8, 8)))
+    out = tmp_path / "dn"
+    assert cli("denoise", run, tmp_path / "many.npy", "--add-noise", "mask:0.2", "-o", out) == 0
+    assert "(denoised.png shows the first 336 of 400)" in capsys.readouterr().out
+    assert np.load(out / "denoised.npy").shape == (400, 1, 8, 8)
+    # 336 inputs in rows of 8, each row of clean, noisy and denoised images: 126 rows.
+    assert Image.open(out / "denoised.png").size == (8 * CELL + 2, 126 * CELL + 2)
+    assert 3 * 336 <= MAX_GRID_IMAGES < 3 * 344
+
+
+def test_a_long_interpolation_strip_wraps(run, tmp_path):
+    png = tmp_path / "i.png"
+    assert cli("interpolate", run, "--from", "0", "--to", "1", "--steps", "40", "-o", png) == 0
+    assert Image.open(png).size == (32 * CELL + 2, 2 * CELL + 2)
+
+
+def test_traverse_keeps_the_most_informative_rows(run):
+    model = vaekit.load(run)
+    images, dims, kl = apps.traverse(model, steps=3, most=2)
+    every, all_dims, all_kl = apps.traverse(model, steps=3)
+    assert dims == all_dims[:2] and kl == all_kl[:2] and images.shape == (6, 1, 8, 8)
+    torch.testing.assert_close(images, every[:6])
+
+
+def test_reconstruct_takes_image_files_of_the_models_size(run, tmp_path, capsys):
+    x = np.random.default_rng(1).integers(0, 256, (8, 8)).astype(np.uint8)
+    Image.fromarray(x).save(tmp_path / "x.png")
+    npy = tmp_path / "r.npy"
+    assert cli("reconstruct", run, tmp_path / "x.png", "3", "-o", tmp_path / "r.png",
+               "--npy", npy) == 0  # fmt: skip
+    model = vaekit.load(run)
+    inputs = torch.cat([torch.from_numpy(x / 255).float()[None, None],
+                        apps.Inputs(model).images(["3"])])  # fmt: skip
+    np.testing.assert_allclose(np.load(npy), model.reconstruct(inputs).numpy(), atol=1e-6)
+    assert "wrote 2 images and their reconstructions" in capsys.readouterr().out
