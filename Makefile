@@ -1,5 +1,6 @@
 # vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
-# `make soak` kills training at 50 random moments and counts the kills it survived.
+# `make soak` kills training at 50 random moments and counts the kills it survived, then
+# load-tests `vaekit serve` (`make soak-serve`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean soak
+.PHONY: demo test lint format clean soak chromium soak-serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +30,23 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
-	$(PY) -m pytest
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used):
+# installed here where it is missing (as root, on Debian), and required by the tests.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "make test needs chromium: apt-get install chromium (as root)"; exit 1; }
+
+test: lint chromium
+	VAEKIT_REQUIRE_BROWSER=1 $(PY) -m pytest
+
+# Load test of `vaekit serve`: 50 clients on 127.0.0.1 for 30 s; figures in BENCHMARKS.md.
+soak-serve: $(VENV)/.installed
+	$(PY) bench/serve_load.py --clients 50 --seconds 30
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
 
 soak: $(VENV)/.installed
 	$(PY) scripts/soak.py --kills 50
+	$(MAKE) soak-serve

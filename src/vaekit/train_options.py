@@ -390,6 +390,15 @@ _RUN = [
         metavar="RUNDIR",
         show_default=False,
     ),
+    Option(
+        "report",
+        Flag(),
+        True,
+        "write RUNDIR/report.html at the end of training: configuration, curves, samples, "
+        "reconstructions and latent pictures (see `vaekit report`)",
+        "run",
+        resumable=True,
+    ),
 ]
 
 TRAIN_OPTIONS = OptionSet(_DATA + _MODEL + _OBJECTIVE + _TRAINING + _RUN)

@@ -42,6 +42,7 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
         "samples.png",
         "reconstructions.png",
         "curves.png",
+        "report.html",
     }
     config = json.loads((digits_run / "config.json").read_text())
     assert config["schema_version"] == 2

@@ -63,10 +63,12 @@ def test_the_new_run_replaces_the_old_one_and_only_vaekit_files_go(old_run: Path
         "samples.png",
         "reconstructions.png",
         "curves.png",
+        "report.html",
         "checkpoint/state.safetensors",
         "checkpoint/state.json",
     }
     assert _files(old_run)["model.safetensors"] != before["model.safetensors"]
+    assert _files(old_run)["report.html"] != before["report.html"]  # the new run's page
     assert _hidden_leftovers(old_run) == []
     assert vaekit.load(old_run).config.latent_dim == 2
 

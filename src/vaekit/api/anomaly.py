@@ -219,3 +219,20 @@ def detection_quality(scores: np.ndarray, anomalous: np.ndarray) -> dict[str, fl
         "auroc": float(roc_auc_score(anomalous, scores)),
         "average_precision": float(average_precision_score(anomalous, scores)),
     }
+
+
+def run_detector(
+    model: Model, rundir: str | Path, score: str = "elbo"
+) -> tuple[AnomalyDetector, str | None]:
+    """The detector of a run as `vaekit anomaly` last calibrated it: with the settings saved
+    in RUNDIR/anomaly.json (calibrated again, and saved, where the weights have changed since),
+    or, where there is none, with `score` and the default settings, calibrated on first use
+    and saved (`load_or_fit`). Returns the detector and load_or_fit's note."""
+    saved = AnomalyDetector._read(model, Path(rundir) / ANOMALY_FILE)
+    if saved is None:
+        wanted = AnomalyDetector(model, score)
+    else:
+        wanted = AnomalyDetector(
+            model, saved.score, saved.quantile, None, saved.iw_samples, saved.seed
+        )
+    return load_or_fit(wanted, rundir)

@@ -38,6 +38,7 @@ from vaekit.api.run import (
     EVAL_FILE,
     METRICS_FILE,
     RECONSTRUCTIONS_FILE,
+    REPORT_FILE,
     SAMPLES_FILE,
 )
 from vaekit.errors import VaekitError
@@ -48,7 +49,7 @@ from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
 # Everything vaekit writes in a run directory: all that --overwrite may ever remove (with
 # vaekit's own temporary files, ".NAME.*.tmp" for these names).
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTIONS_FILE,
-             CURVES_FILE, EVAL_FILE, ANOMALY_FILE)  # fmt: skip
+             CURVES_FILE, EVAL_FILE, ANOMALY_FILE, REPORT_FILE)  # fmt: skip
 CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
 # What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
 OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)

@@ -23,6 +23,7 @@ from torch import nn
 
 from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import build_configs, config_hash, config_sections, resolve_options
+from vaekit.api.report import write_report
 from vaekit.api.run import (
     CURVES_FILE,
     METRICS_FILE,
@@ -223,7 +224,7 @@ def train(
         state = make_state(vae, train_config)
         return _train_and_finish(
             new_run.path, config, dataset, train_set, val_set, state, progress, callbacks,
-            new_run, group,
+            new_run, group, opts["report"],
         )  # fmt: skip
     except BaseException:
         # Before its first epoch the new run is only beside --out, and goes; --out is as it was.
@@ -264,12 +265,13 @@ def resume(
     device: str = "auto",
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    report: bool = True,
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
     The result is what an uninterrupted run would have given. `data` is needed only for a
     run trained on an in-memory array or whose data has moved; its checksum must match the
-    recorded one.
+    recorded one. `report`: write RUNDIR/report.html at the end.
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
@@ -301,7 +303,7 @@ def resume(
         _rewrite_for_resume(path, config, state, stored_hash)
     progress = progress and group.is_main
     return _train_and_finish(
-        path, config, dataset, train_set, val_set, state, progress, callbacks, None, group
+        path, config, dataset, train_set, val_set, state, progress, callbacks, None, group, report
     )
 
 
@@ -328,6 +330,7 @@ def _train_and_finish(
     extra_callbacks: Sequence[Callback],
     new_run: NewRun | None = None,
     group: Group = SINGLE,
+    report: bool = True,
 ) -> Run:
     """Train, then test and write the final files. In a group of several processes only the
     main one writes (and runs the callbacks); every process returns the Run."""
@@ -365,6 +368,8 @@ def _train_and_finish(
         append_jsonl(path / METRICS_FILE, {**final, "test": test})
         save_weights(path, state.model)
         pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
+        if report:
+            pictures["report"] = write_report(path, model=trained, test=dataset.test)
     return Run(path, config, history, test, trained, pictures)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from vaekit.data.batches import ImageSet, batch_indices
 from vaekit.models.vae import VAE
 
 
@@ -65,6 +66,25 @@ def kl_per_dimension(model: VAE, x: torch.Tensor) -> torch.Tensor:
     with one Gaussian layer and a Gaussian prior (`traverse` checks), where q(z|x) is exactly
     the encoder's Gaussian."""
     return model.encode(x).kl_per_dim(model.prior()).mean(0)
+
+
+@torch.no_grad()
+def kl_per_dimension_of(
+    model: VAE, data: ImageSet, generator: torch.Generator | None = None, batch_size: int = 250
+) -> torch.Tensor:
+    """Mean KL per latent dimension over an image set (with its labels, for a conditional
+    VAE): (Z,) on the CPU. Closed form for one Gaussian layer under a Gaussian prior; for a
+    hierarchy, each layer's closed form given one posterior sample (from `generator`) of the
+    layers above. A model without a per-dimension KL (`has_kl_per_dim`) is a ValueError."""
+    if not model.has_kl_per_dim:
+        raise ValueError("this prior has no closed-form KL per latent dimension")
+    device = next(model.parameters()).device
+    total = torch.zeros(model.latent_dim, dtype=torch.float64)
+    for index in batch_indices(len(data), batch_size, shuffle=False):
+        x = data.scaled(index).to(device)
+        y = data.labels[index].to(device) if model.num_classes else None
+        total += model.loss(x, generator, y=y).kl_dims.sum(0).double().cpu()
+    return (total / max(len(data), 1)).float()
 
 
 @torch.no_grad()

@@ -16,13 +16,27 @@ from vaekit.cli import (
     export,
     latent,
     reconstruct,
+    report,
     restore,
     sample,
+    serve,
     train,
 )
 from vaekit.version import __version__
 
-COMMANDS = (train, evaluate, sample, reconstruct, latent, restore, anomaly, data, export)
+COMMANDS = (
+    train,
+    evaluate,
+    sample,
+    reconstruct,
+    latent,
+    restore,
+    anomaly,
+    report,
+    serve,
+    data,
+    export,
+)
 
 EPILOG = """examples:
   vaekit train --data fashion-mnist --model conv --epochs 5 --out runs/fm

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             data=options.get("data"),
             device=options.get("device", "auto"),
             progress=not args.quiet,
+            report=options.get("report", True),
         )
     else:
         from vaekit.api.train import train

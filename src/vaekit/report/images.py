@@ -1,7 +1,9 @@
-"""Image grids as PNG files."""
+"""Image grids as PNG files, PNG bytes and data: URIs."""
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from pathlib import Path
 
@@ -39,6 +41,18 @@ def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> 
 def save_grid(images: torch.Tensor, path: str | Path, ncols: int | None = None) -> None:
     picture = image_grid(images, ncols)
     atomic_write(path, lambda p: picture.save(p, format="PNG"))
+
+
+def png_bytes(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> bytes:
+    """Images (N, C, H, W) in [0, 1] tiled as by `image_grid`, encoded as PNG."""
+    buffer = io.BytesIO()
+    image_grid(images, ncols, pad).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a data: URI, to embed in a page that needs no other file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def pairs_grid(*parts: torch.Tensor, ncols: int = 8) -> torch.Tensor:

@@ -1,0 +1,87 @@
+"""`vaekit serve`: a local web page to explore a run's latent space and try images on it."""
+
+from __future__ import annotations
+
+import argparse
+
+from vaekit.cli.options import positive_int
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="a local web page: latent map, sliders, upload -> reconstruction & score",
+        description="Start a local web server with one page: the test set's latent map (the "
+        "latents for Z = 2, else their PCA plane), where a click or a drag decodes that point at "
+        "once; sliders for the latent dimensions with the highest KL; an upload box that "
+        "returns an image's reconstruction, its anomaly score against the threshold in "
+        "RUNDIR/anomaly.json (calibrated and saved on first use) and its uncertainty map; and "
+        "a button for fresh samples. Uploads stay in memory; nothing is written but "
+        "anomaly.json. It answers on 127.0.0.1 only, unless --host says otherwise.",
+        epilog="examples:\n  vaekit serve runs/fm              # then open http://127.0.0.1:8000\n"
+        "  vaekit serve runs/fm --port 8765",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("rundir", metavar="RUNDIR", help="the run directory to explore")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=2.0,
+        help="largest upload accepted, in MB (default: 2)",
+    )
+    p.add_argument(
+        "--queue",
+        type=positive_int,
+        default=64,
+        help="requests that may wait for the model; more get 503 (default: 64)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vaekit.api.model import load
+    from vaekit.errors import VaekitError
+    from vaekit.serve.app import create_app
+    from vaekit.serve.explorer import Explorer
+
+    if not 1 <= args.port <= 65535:
+        raise VaekitError(f"--port must be in 1..65535, got {args.port}")
+    if not 0 < args.max_upload_mb <= 100:
+        raise VaekitError(f"--max-upload-mb must be in (0, 100], got {args.max_upload_mb}")
+    if args.host not in LOOPBACK:
+        print(f"vaekit: warning: listening on {args.host}: other machines may reach this page")
+    model = load(args.rundir)
+    print(f"loading {args.rundir}: encoding the test set, calibrating the anomaly threshold...")
+    explorer = Explorer(model, args.rundir, args.data)
+    if explorer.detector_note:
+        print(f"vaekit: {explorer.detector_note}")
+    hosts = None if args.host in LOOPBACK else ["*"]
+    app = create_app(
+        explorer,
+        max_upload_bytes=int(args.max_upload_mb * 1e6),
+        queue=args.queue,
+        allowed_hosts=hosts,
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {args.rundir} at http://{shown}:{args.port}/ (Ctrl-C stops)")
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        limit_concurrency=args.queue + 64,
+        timeout_keep_alive=5,
+    )
+    uvicorn.Server(config).run()
+    return 0

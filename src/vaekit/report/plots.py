@@ -1,0 +1,176 @@
+"""Plots for the report, as PNG bytes: loss curves (one run, or several on shared axes), the KL
+per latent dimension, and 2-D maps of the latent space.
+
+A metrics.jsonl record holds per split `neg_elbo`, `rec`, `kl` and `loss` (and with
+--iw-train K `neg_iwae` and `iwae_k`); records of older runs hold only `loss`, `rec` and `kl`,
+where -ELBO is rec + kl whatever `loss` was.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+SPLITS = (("train", "train"), ("val", "validation"))
+TERMS = (
+    ("neg_elbo", "-ELBO"),
+    ("rec", "reconstruction (-log p(x|z))"),
+    ("kl", "KL(q(z|x) || p(z))"),
+)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed. (Margins are set by hand:
+    tight_layout would double the time a report takes at the end of every training run.)"""
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def term_series(history: list[dict[str, Any]], split: str, term: str) -> list[float | None]:
+    """One term per epoch for a split ("train", "val"): neg_elbo, rec, kl or neg_iwae; None
+    where a record lacks it (-ELBO of an older record is its rec + kl)."""
+    out: list[float | None] = []
+    for record in history:
+        terms = record.get(split) or {}
+        if term == "neg_elbo" and "neg_elbo" not in terms and "rec" in terms and "kl" in terms:
+            value = (
+                None if terms["rec"] is None or terms["kl"] is None else terms["rec"] + terms["kl"]
+            )
+        else:
+            value = terms.get(term)
+        out.append(None if value is None else float(value))
+    return out
+
+
+def _plot(ax, epochs: list[int], values: list[float | None], style: str, **kw: Any) -> None:
+    if any(v is not None for v in values):
+        y = [np.nan if v is None else v for v in values]
+        ax.plot(epochs, y, style, **kw)
+
+
+def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
+    """Three panels, -ELBO (with -IWAE_K for a run trained on it), reconstruction and KL, per
+    epoch, train and validation, in nats per example."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=100)
+    epochs = [int(r["epoch"]) for r in history]
+    k = next((r["train"].get("iwae_k") for r in history if r.get("train")), None)
+    for ax, (term, name) in zip(axes, TERMS, strict=True):
+        for (split, label), marker in zip(SPLITS, "os", strict=True):
+            _plot(ax, epochs, term_series(history, split, term), f"{marker}-", label=label)
+            if term == "neg_elbo" and k:
+                iwae = term_series(history, split, "neg_iwae")
+                _plot(ax, epochs, iwae, f"{marker}--", label=f"{label} -IWAE (K={k})")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if len(epochs) < 15:
+            ax.set_xticks(epochs)
+    axes[0].set_ylabel("nats per example")
+    axes[0].legend(fontsize=8, loc="upper right")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.84, wspace=0.25)
+    return figure_png(fig)
+
+
+def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> bytes:
+    """-ELBO, reconstruction and KL per epoch of several runs on shared axes: one colour per
+    run, validation solid, train dashed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100, sharex=True)
+    colors = plt.get_cmap("tab10")
+    for i, (name, history) in enumerate(runs):
+        epochs = [int(r["epoch"]) for r in history]
+        color = colors(i % 10)
+        for ax, (term, _) in zip(axes, TERMS, strict=True):
+            _plot(ax, epochs, term_series(history, "val", term), "-", color=color, label=name)
+            train = term_series(history, "train", term)
+            _plot(ax, epochs, train, "--", color=color, alpha=0.6)
+    for ax, (_, title) in zip(axes, TERMS, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("nats per example (validation solid, train dashed)", fontsize=8)
+    axes[0].legend(fontsize=8, loc="upper right")
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.13, top=0.92, wspace=0.25)
+    return figure_png(fig)
+
+
+def kl_bars_png(kl: Sequence[float], layer_sizes: Sequence[int] = ()) -> bytes:
+    """The mean KL of each latent dimension (Z,) as bars, coloured by layer where there are
+    several (bottom layer first)."""
+    plt = _pyplot()
+    z = len(kl)
+    fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, 0.3 * z + 2)), 3.2), dpi=100)
+    sizes = list(layer_sizes) if sum(layer_sizes) == z and len(layer_sizes) > 1 else [z]
+    colors = plt.get_cmap("tab10")
+    start = 0
+    for layer, size in enumerate(sizes):
+        dims = list(range(start, start + size))
+        label = f"layer {layer + 1}" if len(sizes) > 1 else None
+        ax.bar(dims, [kl[d] for d in dims], color=colors(layer % 10), label=label)
+        start += size
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("KL (nats)")
+    ax.grid(alpha=0.3, axis="y")
+    if z <= 32:
+        ax.set_xticks(range(z))
+    if len(sizes) > 1:
+        ax.legend(fontsize=8, loc="upper right")
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.95)
+    return figure_png(fig)
+
+
+def latent_map_png(
+    points: np.ndarray, labels: np.ndarray | None, axes: Sequence[str], title: str = ""
+) -> bytes:
+    """A scatter of 2-D points (N, 2) coloured by label (N,): a legend for up to 10 classes,
+    a colour bar for more, one colour without labels."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    size = 8 if len(points) > 2000 else 14
+    x, y = points[:, 0], points[:, 1]
+    if labels is None:
+        ax.scatter(x, y, s=size, alpha=0.6)
+    else:
+        classes = np.unique(labels)
+        if len(classes) <= 10:  # one scatter, coloured by class; the legend from proxies
+            colors = plt.get_cmap("tab10")
+            index = np.searchsorted(classes, labels)
+            ax.scatter(x, y, s=size, alpha=0.7, c=[colors(i) for i in index])
+            handles = [
+                ax.scatter([], [], color=colors(i), label=str(c)) for i, c in enumerate(classes)
+            ]
+            ax.legend(
+                handles=handles,
+                title="label",
+                fontsize=7,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+            )
+        else:
+            shown = ax.scatter(x, y, c=labels, s=size, cmap="viridis")
+            fig.colorbar(shown, ax=ax, label="label")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.subplots_adjust(left=0.11, right=0.84, bottom=0.11, top=0.95)
+    return figure_png(fig)

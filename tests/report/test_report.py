@@ -1,0 +1,225 @@
+"""report.html and the compare page: self-contained, every section there or saying why not,
+and numbers that are the run's own."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.cli.test_cli import vaekit as cli
+from tests.conftest import write_npz
+from vaekit.api.report import REPORT_FILE, write_report
+
+FROZEN = Path(__file__).resolve().parents[1] / "frozen" / "run-v1"
+TINY = dict(model="mlp", hidden_dims=(32,), epochs=2, batch_size=32, progress=False)
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests read: sections (id -> text), images, and any tag that
+    would load something from elsewhere."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.sections: dict[str, str] = {}
+        self.images: dict[str, list[str]] = {}
+        self.external: list[str] = []
+        self._section: str | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self._section = a["id"]
+            self.sections[self._section] = ""
+            self.images[self._section] = []
+        if tag == "img":
+            self.images.setdefault(self._section or "", []).append(a["src"])
+        if tag in ("script", "link", "iframe") or any(
+            v and v.startswith(("http:", "https:", "//")) for v in a.values()
+        ):
+            self.external.append(tag)
+
+    def handle_data(self, data):
+        if self._section:
+            self.sections[self._section] += data
+
+
+def png(uri: str) -> Image.Image:
+    assert uri.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+
+
+def read_page(path: Path) -> Page:
+    text = path.read_text()
+    assert "http://" not in text and "https://" not in text
+    page = Page(text)
+    assert page.external == []  # one file: nothing to fetch
+    for uris in page.images.values():
+        for uri in uris:
+            png(uri).load()
+    return page
+
+
+@pytest.fixture(scope="module")
+def array_run(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A 2-D latent space trained on an in-memory array: its report is written by train."""
+    import vaekit
+
+    folder = tmp_path_factory.mktemp("report")
+    with np.load(write_npz(folder / "d.npz", n=300, size=8)) as f:
+        images = f["images"]
+    vaekit.train(images, latent_dim=2, out=folder / "z2", **TINY)
+    return folder / "z2", images
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory) -> Path:
+    return write_npz(tmp_path_factory.mktemp("data") / "d.npz", n=300, size=8)
+
+
+def test_train_writes_a_self_contained_report(array_run):
+    path, _ = array_run
+    page = read_page(path / REPORT_FILE)
+    present = ["configuration", "loss-curves", "samples", "reconstructions", "interpolation",
+               "latent-traversal", "kl-per-latent-dimension", "latent-map", "manifold"]  # fmt: skip
+    for anchor in present:
+        assert "Not shown" not in page.sections[anchor], anchor
+        if anchor != "configuration":
+            assert page.images[anchor], anchor
+    assert "no eval.json yet" in page.sections["evaluation"]
+    assert "the posterior means themselves (Z = 2)" in page.sections["latent-map"]
+    manifold = png(page.images["manifold"][0])
+    assert manifold.size[0] == manifold.size[1] == 15 * 56  # 15 x 15 decoded 8x8 images
+    metrics = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert f"{metrics[-1]['test']['neg_elbo']:.2f}" in page.sections["loss-curves"]
+    assert f"{metrics[-2]['val']['kl']:.2f}" in page.sections["loss-curves"]
+
+
+def test_a_run_without_its_data_says_which_pictures_need_it(array_run):
+    path, images = array_run
+    page = read_page(write_report(path))
+    for anchor in ("reconstructions", "interpolation", "latent-map"):
+        assert "in-memory array: give the data" in page.sections[anchor], anchor
+    assert "Not shown" not in page.sections["samples"]  # samples need no data
+    page = read_page(write_report(path, data=images))
+    assert "Not shown" not in page.sections["latent-map"]
+
+
+def test_the_eval_table_comes_from_eval_json(array_run, tmp_path):
+    path, images = array_run
+    run = tmp_path / "run"
+    shutil.copytree(path, run)
+    np.save(tmp_path / "images.npy", images)
+    assert cli("eval", run, "--data", tmp_path / "images.npy", "--iw-samples", "8") == 0
+    numbers = json.loads((run / "eval.json").read_text())
+    page = read_page(write_report(run, data=images, map_method="tsne"))
+    text = page.sections["evaluation"]
+    assert "Not shown" not in text
+    assert f"{numbers['iwae']['nll']:,.2f}" in text and "IWAE, K=8" in text
+    assert f"{numbers['elbo']['loss']:,.2f}" in text
+    assert "t-SNE of the posterior means" in page.sections["latent-map"]
+
+
+def test_a_conditional_model_shows_what_applies_and_says_why_the_rest_is_missing(npz, tmp_path):
+    import vaekit
+
+    run = vaekit.train(npz, conditional=True, prior="mog", latent_dim=3, out=tmp_path / "c",
+                       report=False, **TINY)  # fmt: skip
+    assert not (run.path / REPORT_FILE).exists()
+    page = read_page(write_report(run.path))
+    assert "row r is class" in page.sections["samples"] and page.images["samples"]
+    assert "Not shown" not in page.sections["reconstructions"]
+    for anchor in ("interpolation", "latent-traversal", "latent-map"):
+        assert "works on unconditional models; this one is conditional" in page.sections[anchor]
+    assert (
+        "mog prior has no closed-form KL per dimension" in page.sections["kl-per-latent-dimension"]
+    )
+    assert "manifold" not in page.sections  # Z = 3
+
+
+def test_a_hierarchical_model_has_no_traversal_but_the_rest(npz, tmp_path):
+    import vaekit
+
+    run = vaekit.train(npz, model="hvae", layers=2, latent_dim=2, hidden_dims=(32,), epochs=2,
+                       batch_size=32, progress=False, out=tmp_path / "h", report=False)  # fmt: skip
+    page = read_page(write_report(run.path))
+    assert "one-layer model with the standard-normal prior" in page.sections["latent-traversal"]
+    for anchor in ("interpolation", "kl-per-latent-dimension", "latent-map"):
+        assert "Not shown" not in page.sections[anchor], anchor
+    assert "principal components" in page.sections["latent-map"]  # Z = 4 in all
+    assert "4 dimensions" in page.sections["kl-per-latent-dimension"]
+    assert "manifold" not in page.sections
+
+
+def test_an_old_run_with_loss_rec_kl_records(tmp_path):
+    run = tmp_path / "old"
+    shutil.copytree(FROZEN, run)
+    assert cli("report", run) == 0
+    page = read_page(run / REPORT_FILE)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    test = records[-1]["test"]  # no neg_elbo in a schema 1 record: -ELBO = rec + kl
+    assert "neg_elbo" not in test
+    assert f"{test['rec'] + test['kl']:.2f}" in page.sections["loss-curves"]
+    assert "Not shown" not in page.sections["loss-curves"]
+
+
+def test_no_report_and_resume(npz, tmp_path):
+    out = tmp_path / "r"
+    flags = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "2", "--quiet"]
+    assert cli("train", "--data", npz, *flags, "--epochs", "1", "--out", out, "--no-report") == 0
+    assert not (out / REPORT_FILE).exists()
+    assert cli("train", "--out", out, "--resume", "--epochs", "2", "--quiet") == 0
+    page = read_page(out / REPORT_FILE)
+    assert "; 2 epochs" in (out / REPORT_FILE).read_text()  # the summary line
+    assert "Not shown" not in page.sections["loss-curves"]
+
+
+def test_compare_puts_runs_side_by_side(array_run, npz, tmp_path, capsys):
+    import vaekit
+
+    other = vaekit.train(npz, latent_dim=4, out=tmp_path / "z4", report=False, **TINY).path
+    old = tmp_path / "old"
+    shutil.copytree(FROZEN, old)
+    out = tmp_path / "cmp.html"
+    assert cli("compare", array_run[0], other, old, "-o", out) == 0
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert lines[0].split()[:3] == ["run", "epochs", "train"]
+    assert [line.split()[0] for line in lines[1:4]] == ["z2", "z4", "old"]
+    assert "model.latent_dim" in printed and "data.name" in printed
+    page = read_page(out)
+    assert len(page.images["samples"]) == 3 and page.images["loss-curves"]
+    differences = page.sections["configuration-differences"]
+    assert "model.latent_dim" in differences and "training.seed" in differences
+    assert "data.sha256" not in differences  # differs, but says nothing
+    assert cli("compare", other, "-o", out) == 1
+    assert cli("compare", other, old, "-o", tmp_path / "cmp.txt") == 1
+
+
+def test_a_2d_mixture_prior_draws_its_manifold_over_the_posterior_means(npz, tmp_path):
+    import vaekit
+
+    run = vaekit.train(npz, prior="mog", latent_dim=2, out=tmp_path / "m", report=False, **TINY)
+    page = read_page(write_report(run.path))
+    assert "range of the test set's posterior means" in page.sections["manifold"]
+    assert png(page.images["manifold"][0]).size == (15 * 56, 15 * 56)
+    assert "mog prior has no closed-form KL" in page.sections["kl-per-latent-dimension"]
+    assert "standard-normal prior" in page.sections["latent-traversal"]
+
+
+def test_overwrite_replaces_a_run_with_its_report(npz, tmp_path):
+    out = tmp_path / "o"
+    flags = ["--data", npz, "--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2",
+             "--epochs", "1", "--quiet", "--out", out]  # fmt: skip
+    assert cli("train", *flags) == 0 and (out / REPORT_FILE).exists()
+    # report.html is one of vaekit's own files: --overwrite may replace the run that holds it.
+    assert cli("train", *flags, "--overwrite", "--no-report") == 0
+    assert not (out / REPORT_FILE).exists() and (out / "model.safetensors").exists()
