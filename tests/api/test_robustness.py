@@ -98,9 +98,3 @@ def test_reconstructions_scale_data_by_its_own_range(tmp_path: Path):
     bits = ImageSet(torch.ones(3, 1, 8, 8, dtype=torch.uint8), None, 1.0)
     inputs, outputs = reconstruct_first(run.model, bits, 2)
     assert torch.equal(inputs, torch.ones(2, 1, 8, 8)) and outputs.shape == (2, 1, 8, 8)
-
-
-def test_several_processes_are_refused(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(VaekitError, match="torchrun"):
-        vaekit.train("digits", out=tmp_path / "r", epochs=1, **SMALL)

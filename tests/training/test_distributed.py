@@ -1,0 +1,82 @@
+"""Training under torchrun: two CPU processes (gloo) compute what one process computes, and a
+run resumes under another number of processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+from tests.conftest import write_idx_folder
+from vaekit.cli.main import build_parser
+from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.training.distributed import Group
+
+# 54 training images in batches of 15: the last batch (9) splits unevenly (4 + 5).
+TINY = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "3", "--batch-size", "15"]
+
+
+def torchrun(processes: int, *args) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={processes}", "-m", "vaekit", "train", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-5, atol=1e-5)
+    la = [json.loads(s) for s in (a / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(s) for s in (b / "metrics.jsonl").read_text().splitlines()]
+    for ra, rb in zip(la, lb, strict=True):
+        for split in ("train", "val", "test"):
+            if split in ra:
+                assert ra[split]["neg_elbo"] == pytest.approx(rb[split]["neg_elbo"], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_idx_folder(tmp_path_factory.mktemp("ddp") / "idx", n_train=60, n_test=20, size=8)
+
+
+def test_the_rows_of_a_batch_are_split_evenly():
+    parts = [Group(rank, 3).rows(10) for rank in range(3)]
+    assert [(p.start, p.stop) for p in parts] == [(0, 3), (3, 6), (6, 10)]
+    assert Group(1, 2).rows(1) == slice(0, 1) and Group(0, 2).rows(1) == slice(0, 0)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--binarize", "--free-bits", "0.05"], ["--train-noise", "mask:0.2", "--iw-train", "2"]],
+    ids=["binarize-free-bits", "noise-iwae"],
+)
+def test_two_processes_train_what_one_process_trains(data: Path, tmp_path: Path, extra):
+    flags = [*TINY, "--epochs", "2", *extra, "--quiet", "--no-report"]
+    torchrun(2, "--data", data, *flags, "--out", tmp_path / "two")
+    single = vaekit.train(data, out=tmp_path / "one", **_options(flags), progress=False)
+    assert_same_run(tmp_path / "two", single.path)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no leftovers
+
+
+def test_a_run_resumes_under_another_number_of_processes(data: Path, tmp_path: Path):
+    flags = [*TINY, "--quiet", "--no-report"]
+    torchrun(2, "--data", data, *flags, "--epochs", "1", "--out", tmp_path / "run")
+    vaekit.resume(tmp_path / "run", epochs=2, progress=False, report=False)  # one process
+    torchrun(2, "--data", data, *flags, "--epochs", "3", "--out", tmp_path / "run", "--resume")
+    whole = vaekit.train(data, out=tmp_path / "whole", epochs=3, **_options(TINY), progress=False)
+    assert_same_run(tmp_path / "run", whole.path)
+
+
+def _options(flags: list[str]) -> dict:
+    """The keyword arguments of vaekit.train that the flags give (as the CLI parses them)."""
+    args = build_parser().parse_args(["train", *flags])
+    given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
+    return {k: v for k, v in given.items() if v is not None and k not in ("out", "data")}
