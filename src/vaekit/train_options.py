@@ -368,6 +368,18 @@ _TRAINING = [
         section="training",
     ),
     Option(
+        "precision",
+        Text(("fp32", "bf16", "fp16", "auto")),
+        "fp32",
+        "what the training steps compute in: fp32; bf16, bfloat16 autocast on CUDA GPUs and on "
+        "CPUs with native bfloat16 (AVX512-BF16, AMX; fp32 with a notice elsewhere); fp16, "
+        "float16 autocast with a gradient scaler, CUDA only; auto, bf16 where native, fp16 on "
+        "other GPUs, else fp32. Reported numbers are always computed in fp32",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+    Option(
         "device",
         Text(),
         "auto",

@@ -99,6 +99,7 @@ _V1_ABSENT = {
         # options' first values.
         "rollback_after": 10,
         "max_rollbacks": 3,
+        "precision": "fp32",
         "optimizer": "adam",
         "device": "cpu",
     },

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.distributed import SINGLE, Group
+from vaekit.training.precision import Precision, resolve_precision
 from vaekit.training.recovery import (
     Diverged,
     Faults,
@@ -88,6 +90,7 @@ class TrainConfig:
     patience: int | None = _D["patience"]  # stop after this many epochs without a better val
     lr_schedule: str = _D["lr_schedule"]
     clip_grad: float | None = _D["clip_grad"]  # max global gradient norm
+    precision: str = _D["precision"]  # of the training steps: fp32, bf16, fp16 or auto
     rollback_after: int = _D["rollback_after"]  # non-finite steps in a row before a rollback
     max_rollbacks: int = _D["max_rollbacks"]  # rollbacks within one epoch before giving up
 
@@ -164,6 +167,7 @@ def fit(
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)
     net = group.wrap(model)
+    steps = _Steps.make(config, device, group)
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
     last_checkpoint, faults = Snapshot.take(state), Faults()
@@ -172,7 +176,7 @@ def fit(
             epoch = state.epoch + 1
             try:
                 record = _train_epoch(state, net, train, config, epoch, steps_per_epoch,
-                                      callbacks, faults, group)  # fmt: skip
+                                      callbacks, faults, steps)  # fmt: skip
             except Diverged as why:
                 _roll_back(state, last_checkpoint, faults, config, str(why))
                 continue
@@ -240,7 +244,7 @@ def _train_epoch(
     steps_per_epoch: int,
     callbacks: Sequence[Callback],
     faults: Faults,
-    group: Group,
+    steps: _Steps,
 ) -> dict[str, Any]:
     """One pass over `train`: its record (the means over the steps not skipped). `net` is the
     model, or DistributedDataParallel around it in a group of several processes.
@@ -263,10 +267,10 @@ def _train_epoch(
     ):
         if config.lr_schedule == "cosine":
             lr = learning_rate(config, state.history, state.step, total_steps) * lowered
-        out, loss, finite = _step(state, net, train, labels, index, config, lr, group)
+        out, loss, finite = _step(state, net, train, labels, index, config, lr, steps)
         if finite:
             faults.in_row = 0
-            sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach()
+            sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach().float()
             seen += len(index)
             layers.add(out)
         else:
@@ -278,14 +282,14 @@ def _train_epoch(
             raise Diverged(f"{faults.in_row} steps in a row had a NaN or infinite loss or gradient")
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
-    bound, rec, kl = (group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
+    bound, rec, kl = (steps.group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
     record: dict[str, Any] = {
         "epoch": epoch,
         "time_s": round(time.perf_counter() - start, 3),
         "loss_is": loss_name(config.iw_train),
         "train": {
             **split_terms(bound, rec, kl, config.iw_train),
-            **layers.result(max(seen, 1), group),
+            **layers.result(max(seen, 1), steps.group),
         },
     }
     if config.lr_schedule != "constant" or lowered != 1:
@@ -301,7 +305,7 @@ def _step(
     index: torch.Tensor,
     config: TrainConfig,
     lr: float,
-    group: Group,
+    steps: _Steps,
 ) -> tuple[LossOutput, torch.Tensor, bool]:
     """One optimizer step on the global batch `index`, skipped (no update) when the loss or
     the gradient is not finite. Returns this process's loss terms, their mean, and whether
@@ -313,7 +317,7 @@ def _step(
     rows' sum over the batch size, times the number of processes (which
     DistributedDataParallel divides back out): the gradient of the batch mean.
     """
-    model, optimizer = state.model, state.optimizer
+    model, optimizer, group = state.model, state.optimizer, steps.group
     device = next(model.parameters()).device
     generator = step_generator(config.seed, state.step, device)
     total, rows = len(index), group.rows(len(index))
@@ -335,17 +339,46 @@ def _step(
     def batch_kl(kl_dims: torch.Tensor) -> torch.Tensor:
         return group.sum(kl_dims.sum(0)) / total
 
-    out = net(x, generator, target, y, objective, eps, batch_kl)
-    loss = out.objective.sum() * (group.world / total)
+    with steps.precision.autocast(device):
+        out = net(x, generator, target, y, objective, eps, batch_kl)
+    loss = out.objective.float().sum() * (group.world / total)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = steps.scaler
+    if scaler is not None:  # float16: scaled so that small gradients survive
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
     norm = gradient_norm(model, config.clip_grad)
     check = loss.detach() + norm
     finite = bool(torch.isfinite(group.sum(check))) if group.active else bool(check.isfinite())
     if finite:  # the one synchronization per step (a sum over processes in a group)
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+        else:
+            optimizer.step()
+    if scaler is not None:
+        scaler.update()
     state.step += 1
     return out, out.objective.detach().mean(), finite
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What every training step shares: the process group, the precision it runs in and,
+    for float16, the gradient scaler."""
+
+    group: Group
+    precision: Precision
+    scaler: Any = None
+
+    @classmethod
+    def make(cls, config: TrainConfig, device: torch.device, group: Group) -> _Steps:
+        precision = resolve_precision(config.precision, device)
+        if precision.note and group.is_main:
+            warnings.warn(precision.note, stacklevel=2)
+        scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
+        return cls(group, precision, scaler)
 
 
 def _labels_for(model: VAE, data: ImageSet) -> torch.Tensor | None:

@@ -1,0 +1,67 @@
+"""--precision: bf16 autocast where it is native, fp32 with a notice elsewhere, reported numbers
+always in fp32."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vaekit
+import vaekit.training.precision as precision
+from tests.conftest import write_idx_folder
+from vaekit.errors import VaekitError
+from vaekit.training.precision import cpu_has_native_bf16, resolve_precision
+
+CPU = torch.device("cpu")
+TINY = dict(model="mlp", hidden_dims=(32,), latent_dim=3, epochs=3, batch_size=16, progress=False)
+
+
+def test_cpu_flags_decide_native_bfloat16():
+    assert cpu_has_native_bf16("flags : fpu avx512f avx512_bf16 amx_tile")
+    assert cpu_has_native_bf16("flags : amx_bf16 amx_tile")
+    assert not cpu_has_native_bf16("flags : fpu sse avx2 avx512f")
+    assert not cpu_has_native_bf16("")
+
+
+def test_what_each_request_resolves_to_on_a_cpu():
+    assert resolve_precision("fp32", CPU, cpu_bf16=True).dtype is None
+    assert resolve_precision("bf16", CPU, cpu_bf16=True).dtype == torch.bfloat16
+    plain = resolve_precision("bf16", CPU, cpu_bf16=False)
+    assert plain.dtype is None and "no native bfloat16" in plain.note
+    assert resolve_precision("auto", CPU, cpu_bf16=True).name == "bf16"
+    assert resolve_precision("auto", CPU, cpu_bf16=False).name == "fp32"
+    with pytest.raises(VaekitError, match="fp16 is for CUDA GPUs"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(VaekitError, match="unknown precision"):
+        resolve_precision("fp8", CPU)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_idx_folder(tmp_path_factory.mktemp("bf16") / "idx", n_train=120, n_test=40)
+
+
+def test_bf16_trains_and_reports_in_fp32(data: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    low = vaekit.train(data, out=tmp_path / "bf16", precision="bf16", **TINY)
+    full = vaekit.train(data, out=tmp_path / "fp32", precision="fp32", **TINY)
+    assert low.history[-1]["train"]["loss"] < low.history[0]["train"]["loss"]
+    weights = [load_file(str(r.path / "model.safetensors")) for r in (low, full)]
+    assert all(w.dtype == torch.float32 for w in weights[0].values())
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # it ran bf16
+    assert low.test["neg_elbo"] == pytest.approx(full.test["neg_elbo"], rel=0.05)
+    # The test line is computed in fp32: eval (fp32, K=1) repeats it.
+    report = vaekit.evaluate(low.path, iw_samples=1, probe=False)
+    assert report["elbo"]["loss"] == pytest.approx(low.test["neg_elbo"], abs=1e-4)
+
+
+def test_bf16_without_native_support_trains_in_fp32_with_a_notice(
+    data: Path, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no native bfloat16: training in fp32"):
+        asked = vaekit.train(data, out=tmp_path / "asked", precision="bf16", **TINY)
+    full = vaekit.train(data, out=tmp_path / "fp32", **TINY)
+    a, b = (load_file(str(r.path / "model.safetensors")) for r in (asked, full))
+    assert all(torch.equal(a[k], b[k]) for k in a)
