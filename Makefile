@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean fuzz-soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ format: $(VENV)/.installed
 
 test: lint
 	$(PY) -m pytest
+
+# The fuzz tests (every data reader, run directories, checkpoints on generated broken inputs)
+# with hundreds of fresh cases each instead of the few dozen fixed ones `make test` runs.
+fuzz-soak: $(VENV)/.installed
+	VAEKIT_FUZZ=soak $(PY) -m pytest -m fuzz
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

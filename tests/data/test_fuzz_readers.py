@@ -36,7 +36,7 @@ from tests.data.writers import (
 from tests.fuzzing import CLAIMED, damaged, reads_or_refuses, with_ints
 from vaekit.data.datasets import Dataset, open_dataset
 
-pytestmark = pytest.mark.filterwarnings("ignore")  # skipped images warn; that is expected
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore")]  # skipped images warn
 
 
 @contextmanager

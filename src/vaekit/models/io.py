@@ -104,7 +104,12 @@ def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
     """The ModelConfig that a (read, migrated) config.json records: every key present."""
-    return from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
+    model_config = from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
+    try:
+        model_config.validate()  # the size budget too: before anything is built
+    except VaekitError as err:
+        raise VaekitError(f"config.json: model: {err}") from None
+    return model_config
 
 
 def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
