@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import pickle
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -205,3 +207,37 @@ def test_celeba_partition_damaged_or_escaping(tmp_path: Path, line: bytes, messa
     (root / "list_eval_partition.txt").write_bytes(b"000001.jpg 0\n" + line)
     with pytest.raises(VaekitError, match=message):
         open_dataset(root)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("shape", ["a", 1, 5, 5]),  # TypeError from numpy's memmap
+        ("shape", [10**9, 1, 5, 5]),  # more than images.u8 holds
+        ("skipped", 3),  # TypeError: len() of an int
+        ("max_value", "x"),  # ValueError from float()
+        ("labels", "yes"),
+    ],
+)
+def test_prepared_header_found_by_fuzzing(tmp_path: Path, key: str, value: object):
+    source = _image_folder(tmp_path / "images")
+    prepared = tmp_path / "prepared"
+    shutil.copytree(open_dataset(source).info["prepared"], prepared)
+    header = json.loads((prepared / "header.json").read_text())
+    (prepared / "header.json").write_text(json.dumps({**header, key: value}))
+    with pytest.raises(VaekitError, match="a broken prepared dataset"):
+        open_dataset(prepared)
+
+
+def test_png_chunk_claiming_2_gb_is_skipped_without_allocating_it(tmp_path: Path):
+    """PIL read a damaged IDAT chunk whole at the length it claims (up to 2 GB): MemoryError
+    under a memory cap. Decoded from the file's bytes in memory, the read stops at the data
+    that is there (which here is all the image needs)."""
+    folder = _image_folder(tmp_path / "images")
+    path = folder / "a" / "1.png"
+    png = path.read_bytes()
+    at = png.index(b"IDAT")
+    path.write_bytes(png[: at - 4] + struct.pack(">I", 2**31 - 1) + png[at:])
+    with memory_limit(1 << 30):
+        dataset = open_dataset(folder)
+    assert len(dataset.train) + len(dataset.test) == 6
