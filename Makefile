@@ -1,6 +1,7 @@
 # vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
 # `make soak` kills training at 50 random moments and counts the kills it survived, then
-# load-tests `vaekit serve` (`make soak-serve`).
+# load-tests `vaekit serve` (`make soak-serve`) and fuzzes every reader with hundreds of
+# broken files each (`make fuzz-soak`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean soak chromium soak-serve
+.PHONY: demo test lint format clean soak chromium soak-serve fuzz-soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +45,15 @@ test: lint chromium
 soak-serve: $(VENV)/.installed
 	$(PY) bench/serve_load.py --clients 50 --seconds 30
 
+# The fuzz tests (every data reader, run directories, checkpoints on generated broken inputs)
+# with hundreds of fresh cases each instead of the few dozen fixed ones `make test` runs.
+fuzz-soak: $(VENV)/.installed
+	VAEKIT_FUZZ=soak $(PY) -m pytest -m fuzz
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
 
 soak: $(VENV)/.installed
 	$(PY) scripts/soak.py --kills 50
 	$(MAKE) soak-serve
+	$(MAKE) fuzz-soak

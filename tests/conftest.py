@@ -4,11 +4,27 @@ dependence on installed datasets)."""
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based (fuzz) tests: a few dozen generated cases per test in `make test`, the same
+# every run; VAEKIT_FUZZ=soak (`make fuzz-soak`) draws hundreds of fresh ones.
+settings.register_profile(
+    "normal",
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "soak", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("VAEKIT_FUZZ") or "normal")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

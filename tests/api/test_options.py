@@ -137,6 +137,7 @@ def test_read_options_file(tmp_path: Path):
         ("lr = -1", "lr: expected a positive number, got -1"),
         ("val-fraction = 1.5", "val_fraction: expected a number in [0, 1), got 1.5"),
         ("epochs = [", "not valid TOML"),
+        ("epochs = " + "[" * 5000 + "]" * 5000, "not valid TOML"),  # was a RecursionError
     ],
 )
 def test_bad_option_files_name_the_key(tmp_path: Path, text, message):

@@ -38,7 +38,7 @@ class Model:
         self.vae = vae.eval()
         self.config = config
         self.run_config = run_config
-        self.max_value = float(run_config.get("data", {}).get("max_value", 255))
+        self.max_value = _max_value(run_config)
         self._weights_sha256 = weights_sha256
 
     @property
@@ -269,6 +269,15 @@ def resolve_device(device: str) -> torch.device:
     elif dev.type != "cpu":
         raise VaekitError(f"--device {device}: vaekit runs on cpu, cuda or mps")
     return dev
+
+
+def _max_value(run_config: dict[str, Any]) -> float:
+    """The data's largest pixel value, which config.json records (255 where it does not)."""
+    data = run_config.get("data", {})
+    value = data.get("max_value", 255) if isinstance(data, dict) else None
+    if type(value) not in (int, float) or not 0 < value < float("inf"):
+        raise VaekitError(f"config.json: data.max_value must be a positive number, got {value!r}")
+    return float(value)
 
 
 def load(rundir: str | Path, device: str = "cpu") -> Model:

@@ -33,8 +33,8 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise VaekitError(f"{path}: not valid TOML ({err})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise VaekitError(f"{path}: not valid TOML ({err or 'nested too deep'})") from None
     return TRAIN_OPTIONS.check(normalize_keys(raw), str(path), spell="key")
 
 

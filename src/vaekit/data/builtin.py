@@ -220,12 +220,18 @@ def _celeba_images(paths: dict[str, Path], size: int | None) -> ImageList:
     148x148 square of each 178x218 image resized to `size` (64 by default)."""
     folder, partition = paths["images"], paths["partition"]
     files, split = [], []
-    for number, line in enumerate(partition.read_text().splitlines(), 1):
+    try:
+        text = partition.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise VaekitError(f"{partition}: cannot read ({err})") from None
+    for number, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-            raise VaekitError(f"{partition}:{number}: expected 'FILE 0|1|2', got {line!r}")
+            raise VaekitError(f"{partition}:{number}: expected 'FILE 0|1|2', got {line[:80]!r}")
+        if Path(parts[0]).name != parts[0] or parts[0] in (".", ".."):
+            raise VaekitError(f"{partition}:{number}: {parts[0][:80]!r} is not a file name")
         files.append(folder / parts[0])
         split.append(int(parts[1]))
     missing = [p for p in files if not p.is_file()]

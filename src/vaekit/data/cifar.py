@@ -53,13 +53,20 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     batch = load_safe_pickle(path)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise VaekitError(f"{path}: not a CIFAR-10 python batch (no data and labels)")
-    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != RECORD - 1:
-        raise VaekitError(f"{path}: expected uint8 data of shape (N, 3072), got {data.shape}")
-    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
-        raise VaekitError(
-            f"{path}: expected {len(data)} integer labels, got {labels.dtype} {labels.shape}"
-        )
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (3072,):
+        shown = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data)
+        raise VaekitError(f"{path}: expected uint8 data of shape (N, 3072), got {shown}")
+    # Labels are a list of ints (an integer array also does); anything else is refused
+    # before numpy sees it: a list of shared references could stand for a huge array.
+    if isinstance(labels, list) and all(type(v) is int and 0 <= v <= 9 for v in labels):
+        labels = np.array(labels, dtype=np.int64) if labels else np.zeros(0, np.int64)
+    if (
+        not isinstance(labels, np.ndarray)
+        or labels.shape != (len(data),)
+        or not np.issubdtype(labels.dtype, np.integer)
+    ):
+        raise VaekitError(f"{path}: expected {len(data)} integer labels 0-9")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise VaekitError(f"{path}: labels outside the CIFAR-10 classes 0-9")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)

@@ -131,7 +131,7 @@ def _open_spec(
     if spec.images is not None:
         return _open_images(spec.images(paths, opts.image_size), info, opts)
     raw = spec.reader(paths, spec if info["source"] == "registry" else None)
-    return _finish(_image_sets(raw, spec.max_value), info, opts)
+    return _finish(_image_sets(raw, spec.max_value, info["name"]), info, opts)
 
 
 def _open_folder(folder: Path, info: dict[str, Any], opts: _Options) -> Dataset:
@@ -167,7 +167,7 @@ def _open_arrays(raw: dict[str, Any], info: dict[str, Any], opts: _Options) -> D
         raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
     uint8 = raw["train_images"].dtype == np.uint8
     info.update(max_value=255 if uint8 else 1, pixels="8-bit" if uint8 else "continuous")
-    return _finish(_image_sets(raw, info["max_value"]), info, opts)
+    return _finish(_image_sets(raw, info["max_value"], info["name"]), info, opts)
 
 
 def _open_images(listing: ImageList, info: dict[str, Any], opts: _Options) -> Dataset:
@@ -227,7 +227,7 @@ def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarra
     a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
     if a.ndim == 3:
         a = a[:, None]
-    if a.ndim != 4 or a.shape[1] not in (1, 3) or a.shape[0] == 0:
+    if a.ndim != 4 or a.shape[1] not in (1, 3) or min(a.shape) == 0:
         raise VaekitError(
             f"{what}: expected images shaped (N, H, W) or (N, C, H, W) with C 1 or 3, got {a.shape}"
         )
@@ -250,7 +250,9 @@ def _finish(splits: dict[str, ImageSet], info: dict[str, Any], opts: _Options) -
         if not 0 < opts.test_fraction < 1:
             raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
         if len(train) < 3:
-            raise VaekitError(f"{len(train)} images are too few to carve a test split")
+            raise VaekitError(
+                f"{info['name']}: {len(train)} images are too few to carve a test split"
+            )
         kept, carved = carve(len(train), opts.test_fraction, opts.seed)
         test, train = train.subset(carved), train.subset(kept)
         info["test_carved"] = {"fraction": opts.test_fraction, "seed": opts.seed}
@@ -300,16 +302,18 @@ def _declare_pixels(sets: list[ImageSet], info: dict[str, Any], wanted: str | No
     info["pixels"] = kind
 
 
-def _image_sets(raw: dict[str, np.ndarray], max_value: float) -> dict[str, ImageSet]:
+def _image_sets(raw: dict[str, np.ndarray], max_value: float, name: str) -> dict[str, ImageSet]:
     return {
-        split: _image_set(raw, split, float(max_value))
+        split: _image_set(raw, split, float(max_value), name)
         for split in ("train", "val", "test")
         if f"{split}_images" in raw
     }
 
 
-def _image_set(raw: dict[str, np.ndarray], split: str, max_value: float) -> ImageSet:
+def _image_set(raw: dict[str, np.ndarray], split: str, max_value: float, name: str) -> ImageSet:
     images = torch.from_numpy(np.ascontiguousarray(raw[f"{split}_images"]))
+    if images.numel() == 0:
+        raise VaekitError(f"{name}: no {split} images (shape {tuple(images.shape)})")
     labels = raw.get(f"{split}_labels")
     if labels is None:
         return ImageSet(images, None, max_value)
@@ -321,7 +325,7 @@ def _image_set(raw: dict[str, np.ndarray], split: str, max_value: float) -> Imag
         or (labels.size and labels.min() < 0)
     ):
         raise VaekitError(
-            f"{split} labels: expected {len(images)} non-negative integers, "
+            f"{name}: {split} labels: expected {len(images)} non-negative integers, "
             f"got {labels.dtype} {labels.shape}"
         )
     return ImageSet(images, torch.from_numpy(labels.astype(np.int64)), max_value)

@@ -9,6 +9,8 @@ decoded is skipped with a warning naming it.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,8 @@ import numpy as np
 from vaekit.errors import VaekitError
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
+# An image file larger than this is not decoded (PIL refuses images above ~179M pixels anyway).
+MAX_FILE_BYTES = 1 << 30
 COLORS = ("auto", "gray", "rgb")
 CROPS = ("center", "none")
 
@@ -84,7 +88,13 @@ def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        # Decoded from memory: a damaged chunk length then cannot size a read (PIL reads an
+        # IDAT chunk whole, up to 2 GB) beyond the file's real bytes.
+        with path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
+                return None
+            data = f.read()
+        with Image.open(io.BytesIO(data)) as im:
             im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
             if im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit gray: keep the top byte
                 wide = np.asarray(im, dtype=np.int64).clip(0, 65535)

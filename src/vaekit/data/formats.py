@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import struct
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from vaekit.data.npyfile import MAX_DEFLATE_RATIO, npz_names, read_npy, read_npz
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
@@ -29,32 +32,58 @@ _IDX_TYPES = {
 }
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, decompressed when it ends in .gz."""
+# The most a .gz file is decompressed to in memory: far above any dataset file vaekit reads
+# this way (MNIST's largest is 47 MB), far below what would exhaust a machine.
+MAX_GZIP_BYTES = 1 << 32
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's content, decompressed when it ends in .gz (at most MAX_GZIP_BYTES); with
+    `limit`, only its first `limit` bytes."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        if path.suffix != ".gz":
+            with path.open("rb") as f:
+                return f.read() if limit is None else _read_upto(f, limit)
+        most = MAX_GZIP_BYTES if limit is None else min(limit, MAX_GZIP_BYTES + 1)
+        with gzip.open(path, "rb") as f:
+            data = _read_upto(f, most)
     except FileNotFoundError:
         raise VaekitError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as err:
         # gzip raises BadGzipFile (an OSError) or EOFError for a cut-off stream.
         raise VaekitError(f"{path}: cannot read ({err})") from None
+    if len(data) > MAX_GZIP_BYTES:
+        raise VaekitError(f"{path}: decompresses to more than {MAX_GZIP_BYTES} bytes")
+    return data
 
 
-def parse_idx(data: bytes, path: Path) -> np.ndarray:
-    """Parse IDX bytes into an array of the stored type and shape."""
+def _read_upto(f: BinaryIO, most: int) -> bytes:
+    """Up to `most` bytes of `f`, read in pieces: memory grows only as data really comes."""
+    data = bytearray()
+    while len(data) < most and (piece := f.read(min(1 << 22, most - len(data)))):
+        data += piece
+    return bytes(data)
+
+
+def _idx_header(data: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(type, shape, header length) from an IDX file's first bytes."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         magic = data[:4].hex() if data else "empty file"
         raise VaekitError(f"{path}: not an IDX file (magic number {magic})")
-    dtype = _IDX_TYPES[data[2]]
     ndim = data[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
         raise VaekitError(f"{path}: truncated IDX header")
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    if 0 in shape:
+        raise VaekitError(f"{path}: an IDX file of shape {shape} holds nothing")
+    return _IDX_TYPES[data[2]], shape, header
+
+
+def parse_idx(data: bytes, path: Path) -> np.ndarray:
+    """Parse IDX bytes into an array of the stored type and shape."""
+    dtype, shape, header = _idx_header(data, path)
+    expected = math.prod(shape) * dtype.itemsize
     found = len(data) - header
     if found != expected:
         what = "truncated" if found < expected else "too long"
@@ -66,8 +95,20 @@ def parse_idx(data: bytes, path: Path) -> np.ndarray:
 
 
 def read_idx(path: Path, sha256: str | None = None) -> np.ndarray:
-    """Read an IDX file (.gz or not); with `sha256`, check the decompressed bytes first."""
-    data = read_bytes(path)
+    """Read an IDX file (.gz or not); with `sha256`, check the decompressed bytes first.
+
+    Only as many bytes as the header claims (and one more, to tell a file that is too long)
+    are read, and a .gz file whose header claims more than its size could expand to is
+    refused unread.
+    """
+    dtype, shape, header = _idx_header(read_bytes(path, 4 + 4 * 255), path)
+    claimed = header + math.prod(shape) * dtype.itemsize
+    if path.suffix == ".gz" and claimed > MAX_DEFLATE_RATIO * _size(path) + 1024:
+        raise VaekitError(
+            f"{path}: its IDX header claims shape {shape}, more than this "
+            f"{_size(path)}-byte .gz file can hold (a damaged header)"
+        )
+    data = read_bytes(path, None if sha256 else claimed + 1)
     if sha256 is not None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
@@ -76,6 +117,13 @@ def read_idx(path: Path, sha256: str | None = None) -> np.ndarray:
                 f"expected {sha256[:16]}...): the file is corrupt or not the right one"
             )
     return parse_idx(data, path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read ({err.strerror})") from None
 
 
 def read_idx_dataset(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[str, np.ndarray]:
@@ -148,33 +196,27 @@ NPZ_TEST_LABELS = ("y_test", "test_labels")
 def read_array_file(path: Path) -> dict[str, np.ndarray]:
     """Images (and optional labels, optional test split) from a .npy or .npz file.
 
-    Loaded with allow_pickle=False: an object array in the file is refused, never unpickled.
+    Read by vaekit.data.npyfile: sizes checked before allocating, and an object array in the
+    file is refused, never unpickled.
     """
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise VaekitError(f"{path}: file not found") from None
-    except (ValueError, OSError, EOFError) as err:
-        raise VaekitError(f"{path}: not a readable .npy/.npz file ({err})") from None
-    if isinstance(loaded, np.ndarray):
-        return {"train_images": loaded}
-    with loaded:
-        arrays = {}
-        try:
-            for role, names in (
-                ("train_images", NPZ_IMAGES),
-                ("train_labels", NPZ_LABELS),
-                ("test_images", NPZ_TEST_IMAGES),
-                ("test_labels", NPZ_TEST_LABELS),
-            ):
-                name = next((n for n in names if n in loaded.files), None)
-                if name is not None:
-                    arrays[role] = loaded[name]
-        except (ValueError, OSError, EOFError) as err:
-            raise VaekitError(f"{path}: cannot read an array ({err})") from None
-        found = ", ".join(loaded.files) or "none"
-    if "train_images" not in arrays:
+    if path.suffix.lower() == ".npy":
+        return {"train_images": read_npy(path)}
+    roles = {
+        "train_images": NPZ_IMAGES,
+        "train_labels": NPZ_LABELS,
+        "test_images": NPZ_TEST_IMAGES,
+        "test_labels": NPZ_TEST_LABELS,
+    }
+    present = set(npz_names(path))
+    chosen = {
+        role: name
+        for role, names in roles.items()
+        if (name := next((n for n in names if n in present), None)) is not None
+    }
+    if "train_images" not in chosen:
+        found = ", ".join(sorted(present)) or "none"
         raise VaekitError(
             f"{path}: no image array (looked for {', '.join(NPZ_IMAGES)}; the file has {found})"
         )
-    return arrays
+    arrays = read_npz(path, list(chosen.values()))
+    return {role: arrays[name] for role, name in chosen.items()}

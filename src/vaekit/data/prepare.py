@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -29,8 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.data.batches import PIXEL_KINDS
 from vaekit.data.fetch import cache_dir
 from vaekit.data.folders import Decode, decode_image
+from vaekit.data.npyfile import read_npy
 from vaekit.errors import VaekitError
 from vaekit.files import write_json
 
@@ -66,11 +69,17 @@ def prepared_path(name: str, fp: str) -> Path:
 
 def is_prepared(folder: Path, fp: str | None = None) -> bool:
     """Whether `folder` is a complete prepared dataset (with fingerprint `fp`, if given)."""
+    header = _read_header(folder)
+    return header is not None and (fp is None or header.get("fingerprint") == fp)
+
+
+def _read_header(folder: Path) -> dict[str, Any] | None:
+    """header.json as a dict, or None where there is none (or it is not a JSON object)."""
     try:
-        header = json.loads((folder / "header.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return fp is None or header.get("fingerprint") == fp
+        header = json.loads((folder / "header.json").read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
 
 
 def _temporary(out: Path) -> Path:
@@ -208,22 +217,71 @@ def _decode_all(
 def open_prepared(
     folder: Path,
 ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None, dict[str, Any]]:
-    """(images memory-mapped (N, C, H, W) uint8, labels, split, header) of a prepared dataset."""
+    """(images memory-mapped (N, C, H, W) uint8, labels, split, header) of a prepared dataset.
+
+    Everything is checked against header.json before it is mapped or read: the image file's
+    size against the shape, the labels (integers >= 0) and the split (0, 1 or 2) against N.
+    """
+    header = _read_header(folder)
     try:
-        header = json.loads((folder / "header.json").read_text())
-        keys = ("format", "shape", "labels", "split", "fingerprint", "skipped", "classes")
-        missing = [key for key in keys if key not in header]
-        if missing:
-            raise KeyError(missing[0])
-        shape = tuple(header["shape"])
-        images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="c", shape=shape)
-        labels = np.load(folder / "labels.npy", allow_pickle=False) if header["labels"] else None
-        split = np.load(folder / "split.npy", allow_pickle=False) if header["split"] else None
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+        if header is None:
+            raise ValueError("header.json is missing or not a JSON object")
+        shape = _check_header(header)
+        path = folder / "images.u8"
+        size = path.stat().st_size
+        if size != math.prod(shape):
+            raise ValueError(f"images.u8 holds {size} bytes, the shape {shape} needs more")
+        images = np.memmap(path, dtype=np.uint8, mode="c", shape=shape)
+        labels = _column(folder / "labels.npy", shape[0], 0, None) if header["labels"] else None
+        split = _column(folder / "split.npy", shape[0], 0, 2) if header["split"] else None
+    except (OSError, ValueError, VaekitError) as err:
         raise VaekitError(
             f"{folder}: a broken prepared dataset ({err}); delete it and retry"
         ) from None
     return torch.from_numpy(images), labels, split, header
+
+
+# header.json's keys and the types of their values.
+_HEADER_TYPES = {
+    "format": int,
+    "shape": list,
+    "labels": bool,
+    "split": bool,
+    "fingerprint": str,
+    "skipped": list,
+    "classes": list,
+}
+
+
+def _check_header(header: dict[str, Any]) -> tuple[int, int, int, int]:
+    """The images' shape (N, C, H, W) that header.json records; ValueError where it is not
+    one vaekit writes."""
+    for key, kind in _HEADER_TYPES.items():
+        if not isinstance(header.get(key), kind):
+            raise ValueError(f"header.json: {key!r} missing or not a {kind.__name__}")
+    if header["format"] != FORMAT:
+        raise ValueError(f"header.json: format {header['format']}, this vaekit reads {FORMAT}")
+    shape = header["shape"]
+    if len(shape) != 4 or not all(type(d) is int and d > 0 for d in shape) or shape[1] > 3:
+        raise ValueError(f"header.json: shape {shape} is not (N, C, H, W) of positive sizes")
+    if not all(isinstance(c, str) for c in header["classes"]):
+        raise ValueError("header.json: classes are not names")
+    top = header.get("max_value", 255)
+    if type(top) not in (int, float) or not 0 < top <= 255:
+        raise ValueError(f"header.json: max_value {top!r} is not in (0, 255]")
+    if header.get("pixels") not in (None, *PIXEL_KINDS):
+        raise ValueError(f"header.json: unknown pixels {header['pixels']!r}")
+    return tuple(shape)  # type: ignore[return-value]
+
+
+def _column(path: Path, n: int, least: int, most: int | None) -> np.ndarray:
+    """One integer per image from a .npy file, each in [least, most]."""
+    values = read_npy(path)
+    if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{path.name} holds {values.dtype} {values.shape}, not {n} integers")
+    if n and (values.min() < least or (most is not None and values.max() > most)):
+        raise ValueError(f"{path.name} holds values outside {least}..{most or 'max'}")
+    return values
 
 
 def prepare_from_sets(

@@ -12,6 +12,7 @@ nothing else.
 from __future__ import annotations
 
 import codecs
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,13 @@ class _ArrayType:
 _ARRAY = _ArrayType()
 
 
-def _numeric_dtype(*args: Any) -> np.dtype:
-    dtype = np.dtype(*args)
-    if dtype.hasobject or dtype.kind not in "biuf":
+def _numeric_dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
+    dtype = np.dtype(spec)
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields or dtype.subdtype:
         raise _Refused(f"refused a non-numeric dtype {dtype}")
-    return dtype
+    # Always a copy: the pickle may go on to set the state of the dtype it gets (BUILD),
+    # which must never touch numpy's shared built-in instances.
+    return np.dtype(dtype, copy=True)
 
 
 def _reconstruct(array_type: Any, shape: Any, typecode: Any) -> np.ndarray:
@@ -72,13 +75,14 @@ class _ArraysOnly(pickle.Unpickler):
 def load_safe_pickle(path: Path) -> Any:
     """The object in a pickle file, if it is made only of plain data and numeric arrays."""
     try:
-        with path.open("rb") as f:
-            obj = _ArraysOnly(f, encoding="bytes").load()
+        # From memory: a length in the pickle then never sizes a read beyond the file's end.
+        obj = _ArraysOnly(io.BytesIO(path.read_bytes()), encoding="bytes").load()
         _check_plain(obj, path)
     except FileNotFoundError:
         raise VaekitError(f"{path}: file not found") from None
     except _Refused as err:
-        raise VaekitError(f"{path}: not a safe data pickle ({err}); nothing was run") from None
+        why = _one_line(err)
+        raise VaekitError(f"{path}: not a safe data pickle ({why}); nothing was run") from None
     except VaekitError:
         raise
     except (
@@ -93,9 +97,15 @@ def load_safe_pickle(path: Path) -> Any:
         OSError,
         RecursionError,
         MemoryError,
+        OverflowError,
     ) as err:
-        raise VaekitError(f"{path}: truncated or corrupt pickle ({err})") from None
+        raise VaekitError(f"{path}: truncated or corrupt pickle ({_one_line(err)})") from None
     return obj
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return " ".join(line.strip() for line in lines)[:300] or type(err).__name__
 
 
 def _check_plain(root: Any, path: Path) -> None:

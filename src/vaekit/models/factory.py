@@ -6,15 +6,22 @@ as the "model" section of config.json beside model.safetensors.
 Users' own modules (an encoder, decoder, likelihood or prior) are recorded in `custom` by import
 path ("package.module:Class") and keyword arguments (the module's `vaekit_kwargs` attribute, a
 JSON-ready dict, or none), so that loading can rebuild them where that code is importable.
+
+A config may come from an untrusted file, so its sizes are checked against a budget before any
+module is built: the images' size, the number of layers, each width, and the parameters of the
+whole model, counted by building it on PyTorch's meta device (shapes only, no memory).
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from vaekit.errors import VaekitError
@@ -40,6 +47,14 @@ from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 
 COMPONENTS = ("encoder", "decoder", "likelihood", "prior")
+
+# The size budget. 10**9 parameters are 4 GB of float32 weights (16 GB with Adam's state),
+# several times the largest VAEs published; 2**26 values per image is a 3 x 4096 x 4096 RGB
+# image; 64 layers per list (and residual blocks per stage, and hvae layers) is far deeper
+# than these families train well.
+MAX_PARAMETERS = 10**9
+MAX_IMAGE_VALUES = 1 << 26
+MAX_LAYERS = 64
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,38 @@ class ModelConfig:
             )
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
+        self.check_size()
+
+    def check_size(self) -> None:
+        """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
+        allocated: each size alone, then the parameters of the model built from them."""
+        if math.prod(self.shape) > MAX_IMAGE_VALUES:
+            raise VaekitError(
+                f"model shape {self.shape}: {math.prod(self.shape):,} values per image, more "
+                f"than the {MAX_IMAGE_VALUES:,} vaekit builds models for"
+            )
+        counts = (("hidden dims", len(self.hidden_dims)), ("channels", len(self.channels)))
+        for what, count in (*counts, ("depth", self.depth), ("layers", self.layers)):
+            if count > MAX_LAYERS:
+                raise VaekitError(f"{what}: {count} layers, more than {MAX_LAYERS}")
+        sizes = {
+            "latent dim": self.latent_dim,
+            "hidden dims": max(self.hidden_dims),
+            "channels": max(self.channels),
+            "mixtures": self.mixtures,
+            "prior components": self.prior_components,
+            "num classes": self.num_classes,
+        }
+        for what, size in sizes.items():  # each alone makes at least this many parameters
+            if size > MAX_PARAMETERS:
+                raise VaekitError(f"{what}: {size:,} is more than the {MAX_PARAMETERS:,} budget")
+        count = parameter_count(self)
+        if count > MAX_PARAMETERS:
+            raise VaekitError(
+                f"this model would have {count:,} parameters, more than the "
+                f"{MAX_PARAMETERS:,} vaekit builds: lower --latent-dim, --hidden-dims, "
+                "--channels or the image size"
+            )
 
 
 def _choice(what: str, value: str, known: Any) -> None:
@@ -142,14 +189,18 @@ FAMILIES: dict[str, tuple[Builder, Builder] | None] = {
 def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) -> VAE:
     """The VAE a config describes. `modules` gives user modules for components that `custom`
     records; any it lacks are imported and constructed from their recorded import paths."""
-    from vaekit.models.hvae import HierarchicalVAE
-
     config.validate()
     given = dict(modules or {})
     parts = {
         name: given[name] if given.get(name) is not None else _rebuild(name, record)
         for name, record in config.custom.items()
     }
+    return _assemble(config, parts)
+
+
+def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
+    """The VAE from the config's built-in components and the given `parts`."""
+    from vaekit.models.hvae import HierarchicalVAE
 
     def part(name: str, build: Callable[[], nn.Module]) -> nn.Module:
         return parts[name] if name in parts else build()
@@ -170,6 +221,32 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
     )
     prior = part("prior", lambda: PRIORS[config.prior](config))
     return VAE(encoder, decoder, likelihood, prior, config.num_classes)
+
+
+class _Absent(nn.Module):
+    """Stands in for a user's module while the built-in ones are counted: no parameters."""
+
+    params_per_channel = 1
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """The parameters and buffers of the modules vaekit builds for `config` (users' own
+    modules not counted), built on the meta device: shapes only, nothing allocated."""
+    stand_ins: dict[str, nn.Module] = {name: _Absent(config.latent_dim) for name in config.custom}
+    try:
+        with torch.device("meta"):
+            model = _assemble(config, stand_ins)
+    except (RuntimeError, ValueError, OverflowError) as err:  # sizes beyond int64
+        raise VaekitError(f"this model is too large to build ({err})") from None
+    return _numel(model)
+
+
+def _numel(module: nn.Module) -> int:
+    return sum(t.numel() for t in itertools.chain(module.parameters(), module.buffers()))
 
 
 def describe_custom(module: nn.Module) -> dict[str, Any]:
@@ -200,6 +277,17 @@ def _rebuild(component: str, record: dict[str, Any]) -> nn.Module:
         raise VaekitError(f"{where} is not an nn.Module class")
     kwargs = record.get("kwargs") or {}
     try:
+        with torch.device("meta"):  # sized first, without memory: the file may be hostile
+            probe = target(**kwargs)
+    except Exception:
+        probe = None  # a module that cannot be built on the meta device: built as it is
+    if probe is not None and _numel(probe) > MAX_PARAMETERS:
+        raise VaekitError(
+            f"{where}: {_numel(probe):,} parameters, more than the {MAX_PARAMETERS:,} budget"
+        )
+    try:
         return target(**kwargs)
-    except TypeError as err:
-        raise VaekitError(f"{where} could not be built from its kwargs ({err})") from None
+    except Exception as err:  # the user's constructor: whatever it raises, say so in one line
+        raise VaekitError(
+            f"{where} could not be built from its kwargs ({type(err).__name__}: {err})"
+        ) from None

@@ -1,7 +1,10 @@
 """Save and load a model directory: config.json + model.safetensors.
 
 The one place a model touches files. Weights are safetensors (loading never unpickles) and the
-config is JSON, checked key by key, so nothing read from a user's file can run code.
+config is JSON, checked key by key, so nothing read from a user's file can run code. A file
+may also be damaged or hostile: the config's sizes are checked against a budget before any
+module is built (ModelConfig.check_size), each tensor's shape against the model before it is
+read, and the tensors' bytes against the SHA-256 recorded in the file's metadata.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save, save_file
 
 from vaekit.config import from_dict
 from vaekit.errors import VaekitError
@@ -27,6 +30,8 @@ SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
+# The safetensors metadata key under which a file records its tensors' digest.
+DIGEST_KEY = "tensors_sha256"
 
 
 def write_config(folder: str | Path, config: dict[str, Any]) -> None:
@@ -42,8 +47,10 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except FileNotFoundError:
         raise VaekitError(f"{path}: missing; is {folder} a vaekit run directory?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # also too deep, or integers too long
         raise VaekitError(f"{path}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read ({err.strerror or err})") from None
     if not isinstance(config, dict) or "model" not in config:
         raise VaekitError(f"{path}: no 'model' section")
     version = config.get("schema_version")
@@ -119,11 +126,26 @@ def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
     """The ModelConfig that a (read, migrated) config.json records: every key present."""
-    return from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
+    model_config = from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
+    try:
+        model_config.validate()  # the size budget too: before anything is built
+    except VaekitError as err:
+        raise VaekitError(f"config.json: model: {err}") from None
+    return model_config
 
 
 def _weights_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """A digest of named tensors: names, types, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}\0{t.dtype}\0{tuple(tensors[name].shape)}\0".encode())
+        digest.update(t.view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
@@ -134,7 +156,8 @@ def save_weights(folder: str | Path, model: torch.nn.Module) -> None:
             raise VaekitError(
                 f"not saving {Path(folder) / WEIGHTS_FILE}: {name} holds NaN or infinite values"
             )
-    atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+    meta = {DIGEST_KEY: tensors_sha256(state)}
+    atomic_write(Path(folder) / WEIGHTS_FILE, lambda p: save_file(state, str(p), meta))
 
 
 def weights_sha256(folder: str | Path) -> str:
@@ -154,7 +177,8 @@ def weights_sha256(folder: str | Path) -> str:
 def state_sha256(model: torch.nn.Module) -> str:
     """The sha256 that `weights_sha256` gives for the file `save_weights` writes from these
     weights (the same bytes, hashed in memory): for a model that was not loaded from a file."""
-    return hashlib.sha256(save(_weights_state(model))).hexdigest()
+    state = _weights_state(model)
+    return hashlib.sha256(save(state, {DIGEST_KEY: tensors_sha256(state)})).hexdigest()
 
 
 def load_model(
@@ -168,23 +192,54 @@ def load_model(
     model_config = model_config_from(config)
     model = build_vae(model_config)
     path = Path(folder) / WEIGHTS_FILE
-    try:
-        state = load_file(str(path), device=str(device))
-    except FileNotFoundError:
-        raise VaekitError(f"{path}: missing (the run has no saved weights yet)") from None
-    except (SafetensorError, OSError) as err:
-        raise VaekitError(f"{path}: not a readable safetensors file ({err})") from None
-    missing, unexpected = _compare_keys(model.state_dict(), state)
+    expected = model.state_dict()
+    state, _ = read_safetensors(path, {k: tuple(v.shape) for k, v in expected.items()}, device)
+    missing, unexpected = _compare_keys(expected, state)
     if missing or unexpected:
         raise VaekitError(
             f"{path}: weights do not match config.json "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise VaekitError(f"{path}: weights do not match config.json ({err})") from None
+    wrong = [k for k, v in state.items() if v.dtype != expected[k].dtype]
+    if wrong:
+        name = wrong[0]
+        raise VaekitError(f"{path}: {name} is {state[name].dtype}, not {expected[name].dtype}")
+    model.load_state_dict(state)
     return model.to(device).eval(), model_config, config
+
+
+def read_safetensors(
+    path: Path,
+    shapes: dict[str, tuple[int, ...]],
+    device: str | torch.device = "cpu",
+    what: str = "safetensors file",
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file (`what` it is, for messages). A tensor
+    named in `shapes` must have that shape, checked from the header before any tensor is
+    read; where the metadata records DIGEST_KEY, the tensors must match it (a flipped byte is
+    an error, never silent)."""
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            names = list(f.keys())
+            for name in names:
+                shape = tuple(f.get_slice(name).get_shape())
+                if name in shapes and shape != shapes[name]:
+                    raise VaekitError(
+                        f"{path}: tensors do not match the model ({name} has shape {shape}, "
+                        f"the model's is {shapes[name]})"
+                    )
+            tensors = {name: f.get_tensor(name) for name in names}
+            meta = f.metadata() or {}
+    except FileNotFoundError:
+        raise VaekitError(f"{path}: missing (the run has no saved weights yet)") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise VaekitError(f"{path}: not a readable {what} ({err})") from None
+    recorded = meta.get(DIGEST_KEY)
+    if recorded is not None and recorded != tensors_sha256(tensors):
+        raise VaekitError(
+            f"{path}: corrupt: its tensors do not match the SHA-256 recorded when it was written"
+        )
+    return tensors, meta
 
 
 def _compare_keys(expected: dict, found: dict) -> tuple[list[str], list[str]]:

@@ -5,7 +5,9 @@ own metadata carries the JSON state (epoch, step, history, optimizer settings, c
 and state.json is a readable copy of that JSON. Each file is written under a temporary name and
 renamed, tensors first and JSON last. A kill at any moment therefore leaves a complete
 state.safetensors -- the previous checkpoint or the new one -- and loading trusts only it.
-Nothing is unpickled.
+Nothing is unpickled. The metadata also records the tensors' SHA-256, so that a checkpoint
+damaged on disk (cut short, or with bytes changed) is a clear error, never a silent resume
+from wrong numbers; its JSON is checked field by field before anything is restored.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
+from vaekit.models.io import DIGEST_KEY, read_safetensors, tensors_sha256
 from vaekit.training.loop import LoopState
 from vaekit.training.recovery import match_parameter_layouts
 
@@ -52,8 +54,8 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
         "history": state.history,
         "optimizer": {"param_groups": optim["param_groups"], "scalars": scalars},
     }
-    text = json.dumps(meta)
-    atomic_write(folder / TENSORS_FILE, lambda p: save_file(tensors, str(p), {"state": text}))
+    header = {"state": json.dumps(meta), DIGEST_KEY: tensors_sha256(tensors)}
+    atomic_write(folder / TENSORS_FILE, lambda p: save_file(tensors, str(p), header))
     write_json(folder / STATE_FILE, meta)
 
 
@@ -67,33 +69,77 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     Returns the config hash recorded with it.
     """
     path = Path(rundir) / CHECKPOINT_DIR / TENSORS_FILE
+    if not path.is_file():
+        raise VaekitError(f"{path}: missing; the run has no checkpoint to resume from")
+    model_state = state.model.state_dict()
+    shapes = {f"model.{k}": tuple(v.shape) for k, v in model_state.items()}
+    tensors, header = read_safetensors(path, shapes, what="vaekit checkpoint")
+    meta = _read_meta(header, path)
+    found = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    if set(found) != set(model_state) or any(
+        v.dtype != model_state[k].dtype for k, v in found.items()
+    ):
+        raise VaekitError(f"{path}: the checkpoint does not fit this model")
+    rng = tensors.get("rng.torch")
+    if rng is None or rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
+        raise VaekitError(f"{path}: no random number generator state of the right size")
+    optim_state = _optimizer_state(tensors, meta, state.optimizer, path)
+    state.model.load_state_dict(found)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
-    except FileNotFoundError:
-        raise VaekitError(f"{path}: missing; the run has no checkpoint to resume from") from None
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as err:
-        raise VaekitError(f"{path}: not a readable vaekit checkpoint ({err})") from None
-    if meta.get("format") != FORMAT or not {"optimizer", "epoch", "step", "history"} <= set(meta):
-        raise VaekitError(f"{path}: not a vaekit checkpoint of format {FORMAT}")
-
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        state.model.load_state_dict(model_state)
-    except RuntimeError as err:
-        raise VaekitError(f"{path}: the checkpoint does not fit this model ({err})") from None
-    optim_state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            optim_state.setdefault(int(index), {})[name] = value
-    for index, values in meta["optimizer"]["scalars"].items():
-        optim_state.setdefault(int(index), {}).update(values)
-    state.optimizer.load_state_dict(
-        {"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]}
-    )
+        state.optimizer.load_state_dict(
+            {"state": optim_state, "param_groups": meta["optimizer"]["param_groups"]}
+        )
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as err:
+        raise VaekitError(f"{path}: the optimizer state does not fit ({err})") from None
     match_parameter_layouts(state.optimizer)
-    torch.set_rng_state(tensors["rng.torch"])
+    torch.set_rng_state(rng)
     state.epoch, state.step, state.history = meta["epoch"], meta["step"], meta["history"]
     return meta["config_hash"]
+
+
+def _read_meta(header: dict[str, str], path: Path) -> dict[str, Any]:
+    """The JSON state, each field of the type save_checkpoint writes."""
+    try:
+        meta = json.loads(header["state"])
+    except (KeyError, ValueError, RecursionError):
+        raise VaekitError(f"{path}: not a vaekit checkpoint (no readable state)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise VaekitError(f"{path}: not a vaekit checkpoint of format {FORMAT}")
+    optimizer = meta.get("optimizer")
+    fields = {
+        "epoch": type(meta.get("epoch")) is int and meta["epoch"] >= 0,
+        "step": type(meta.get("step")) is int and meta["step"] >= 0,
+        "config_hash": isinstance(meta.get("config_hash"), str),
+        "history": isinstance(meta.get("history"), list)
+        and all(isinstance(r, dict) for r in meta["history"]),
+        "optimizer": isinstance(optimizer, dict)
+        and isinstance(optimizer.get("param_groups"), list)
+        and isinstance(optimizer.get("scalars"), dict)
+        and all(isinstance(v, dict) for v in optimizer["scalars"].values()),
+    }
+    bad = [name for name, ok in fields.items() if not ok]
+    if bad:
+        raise VaekitError(f"{path}: a damaged checkpoint ({bad[0]} is missing or malformed)")
+    return meta
+
+
+def _optimizer_state(
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    path: Path,
+) -> dict[int, dict[str, Any]]:
+    """Parameter index -> its optimizer state; each tensor a scalar or its parameter's shape."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    out: dict[int, dict[str, Any]] = {}
+    items = [(k.split(".", 2)[1:], v) for k, v in tensors.items() if k.startswith("optimizer.")]
+    for index, values in meta["optimizer"]["scalars"].items():
+        items += [([index, name], value) for name, value in values.items()]
+    for parts, value in items:
+        index = int(parts[0]) if len(parts) == 2 and str(parts[0]).isdigit() else -1
+        if not 0 <= index < len(params):
+            raise VaekitError(f"{path}: optimizer state for no parameter ({'.'.join(parts)})")
+        if isinstance(value, torch.Tensor) and value.ndim and value.shape != params[index].shape:
+            raise VaekitError(f"{path}: optimizer state {'.'.join(parts)} has the wrong shape")
+        out.setdefault(index, {})[parts[1]] = value
+    return out
