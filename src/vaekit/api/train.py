@@ -40,7 +40,7 @@ from vaekit.data.datasets import Dataset, open_dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
-from vaekit.models.factory import build_vae, describe_custom
+from vaekit.models.factory import ModelConfig, build_vae, describe_custom
 from vaekit.models.io import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -168,20 +168,7 @@ def train(
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
     out = group.on_main(lambda: check_out(chosen, overwrite))
     progress = progress and group.is_main
-
-    def opened() -> Dataset:
-        with Bars() as bars:
-            return open_dataset(
-                opts["data"],
-                seed=opts["seed"],
-                image_size=opts["image_size"],
-                color=opts["color"],
-                crop=opts["crop"],
-                pixels=opts["pixels"],
-                progress=bars.update if progress else None,
-            )
-
-    dataset = group.main_first(opened)
+    dataset = group.main_first(lambda: _open(opts, progress))
     given = {
         name: module
         for name, module in (
@@ -196,20 +183,8 @@ def train(
     custom = {name: describe_custom(m) for name, m in given.items()}
     model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom)
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
-
-    sections = config_sections(opts, model_config)
-    config = {
-        "vaekit_version": __version__,
-        "torch_version": torch.__version__,
-        "model": sections["model"],
-        "data": {
-            **sections["data"],
-            **dataset.info,
-            "num_train": len(train_set),
-            "num_val": len(val_set or []),
-        },
-        "training": {**sections["training"], "device": str(dev)},
-    }
+    config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
+    config["training"]["device"] = str(dev)
     new_run = group.on_main(lambda: NewRun(out, overwrite))
     try:
         if group.is_main:
@@ -231,6 +206,37 @@ def train(
         if group.is_main:
             new_run.discard()
         raise
+
+
+def _open(opts: dict[str, Any], progress: bool) -> Dataset:
+    with Bars() as bars:
+        return open_dataset(
+            opts["data"],
+            seed=opts["seed"],
+            image_size=opts["image_size"],
+            color=opts["color"],
+            crop=opts["crop"],
+            pixels=opts["pixels"],
+            progress=bars.update if progress else None,
+        )
+
+
+def _run_config(
+    opts: dict[str, Any],
+    model_config: ModelConfig,
+    data_info: dict[str, Any],
+    num_train: int,
+    num_val: int,
+) -> dict[str, Any]:
+    """config.json for a new run: versions, then the model, data and training sections."""
+    sections = config_sections(opts, model_config)
+    return {
+        "vaekit_version": __version__,
+        "torch_version": torch.__version__,
+        "model": sections["model"],
+        "data": {**sections["data"], **data_info, "num_train": num_train, "num_val": num_val},
+        "training": sections["training"],
+    }
 
 
 def _signature() -> inspect.Signature:

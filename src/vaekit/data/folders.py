@@ -85,8 +85,6 @@ def settle(files: Sequence[Path], decode: Decode) -> Decode:
 
 def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
     """(C, S, S) uint8 pixels of one file, or None when it cannot be decoded."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
         # Decoded from memory: a damaged chunk length then cannot size a read (PIL reads an
         # IDAT chunk whole, up to 2 GB) beyond the file's real bytes.
@@ -94,6 +92,16 @@ def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
             if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
                 return None
             data = f.read()
+    except OSError:
+        return None
+    return decode_bytes(data, decode)
+
+
+def decode_bytes(data: bytes, decode: Decode) -> np.ndarray | None:
+    """(C, S, S) uint8 pixels of an image file's bytes, or None when they cannot be decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
         with Image.open(io.BytesIO(data)) as im:
             im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
             if im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit gray: keep the top byte

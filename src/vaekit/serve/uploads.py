@@ -14,7 +14,7 @@ import unicodedata
 import torch
 
 from vaekit.data.batches import scale
-from vaekit.data.folders import Decode, decode_image
+from vaekit.data.folders import Decode, decode_bytes
 
 MAX_NAME = 255
 MAX_PIXELS = 25_000_000  # decoded size a single upload may have (5000 x 5000)
@@ -66,7 +66,7 @@ def decode_upload(body: bytes, shape: tuple[int, int, int], name: str = "upload"
         )
     square = h == w
     decode = Decode(h if square else None, "gray" if c == 1 else "rgb", 0 if square else None)
-    pixels = decode_image(io.BytesIO(body), decode)  # type: ignore[arg-type]
+    pixels = decode_bytes(body, decode)
     if pixels is None:
         raise UploadError(415, f"{name}: the image is damaged and cannot be decoded")
     if tuple(pixels.shape) != (c, h, w):

@@ -22,14 +22,12 @@ import torch
 from vaekit.data.batches import (
     ImageSet,
     batch_indices,
-    binarize_once,
     corrupt,
     num_batches,
     parse_noise,
     step_generator,
 )
 from vaekit.errors import VaekitError
-from vaekit.models.importance import importance_terms
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
@@ -44,6 +42,7 @@ from vaekit.training.recovery import (
     weights_finite,
 )
 from vaekit.training.schedules import LR_SCHEDULES, kl_weight, learning_rate
+from vaekit.training.scoring import LayerKL, labels_for, loss_name, mean_loss, split_terms
 
 # The most values one step's likelihood parameters may take (examples x importance samples x
 # pixel values x numbers per value): 2**32 float32s are 16 GiB before activations and
@@ -277,9 +276,9 @@ def _train_epoch(
     device = next(model.parameters()).device
     start = time.perf_counter()
     model.train()
-    labels = _labels_for(model, train)
+    labels = labels_for(model, train)
     total_steps = steps_per_epoch * config.epochs
-    layers = _LayerKL(model)
+    layers = LayerKL(model)
     lowered = lr_factor(state.history, faults)
     lr = learning_rate(config, state.history, state.step, total_steps) * lowered
     sums, seen = torch.zeros(3, device=device), 0
@@ -400,99 +399,3 @@ class _Steps:
             warnings.warn(precision.note, stacklevel=2)
         scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
         return cls(group, precision, scaler)
-
-
-def _labels_for(model: VAE, data: ImageSet) -> torch.Tensor | None:
-    """The labels a conditional model needs (None for an unconditional one)."""
-    if not model.num_classes:
-        return None
-    if data.labels is None:
-        raise VaekitError("a conditional VAE needs labelled data; this data has no labels")
-    return data.labels
-
-
-@torch.no_grad()
-def mean_loss(
-    model: VAE,
-    data: ImageSet,
-    batch_size: int,
-    seed: int = 0,
-    binarize: bool = False,
-    iw_samples: int = 1,
-    group: Group = SINGLE,
-) -> dict[str, Any]:
-    """The mean per-example terms over `data`, in eval mode: see `split_terms` for the keys.
-    In a group of several processes each scores its part of the examples and the sums are
-    shared, which gives the same numbers (each example's noise is its own).
-
-    The estimator is `vaekit eval`'s (vaekit.models.bounds): example i's posterior samples
-    come from generators keyed by (seed, i), so the numbers depend only on the model, the data
-    and the seed (not the batch size), and `vaekit eval --seed S --iw-samples K` gives the
-    same -ELBO and -IWAE. With `binarize`, the data is binarized once with `seed`, as eval does.
-    """
-    if binarize:
-        data = binarize_once(data, seed)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    labels = _labels_for(model, data)
-    sums = torch.zeros(3, device=device)
-    kl_dims = torch.zeros(model.latent_dim, device=device)
-    mine = torch.arange(len(data))[group.rows(len(data))]
-    for batch in batch_indices(len(mine), batch_size, shuffle=False):
-        index = mine[batch]
-        x = data.scaled(index.to(data.storage.device)).to(device)
-        y = labels[index.to(labels.device)].to(device) if labels is not None else None
-        t = importance_terms(model, x, index, iw_samples, seed, y=y)
-        sums += torch.stack([-t.log_likelihood.sum(), t.rec.sum(), t.kl.sum()])
-        if t.kl_per_dim is not None:
-            kl_dims += t.kl_per_dim.sum(0)
-    model.train(was_training)
-    bound, rec, kl = (group.sum(sums) / len(data)).tolist()
-    out = split_terms(bound, rec, kl, iw_samples)
-    if model.has_kl_per_dim and len(model.layer_sizes) > 1:
-        kl_dims = group.sum(kl_dims)
-        out["kl_layers"] = [float(t.sum()) / len(data) for t in kl_dims.split(model.layer_sizes)]
-    return out
-
-
-def split_terms(bound: float, rec: float, kl: float, iw_samples: int) -> dict[str, Any]:
-    """One split's numbers as metrics.jsonl names them, nats per example: neg_elbo = rec + kl
-    (-ELBO); with K > 1 importance samples also neg_iwae (-IWAE_K, Burda et al. 2016) and
-    iwae_k; and loss, the one of them that training minimizes and early stopping watches.
-    `bound` is the negative importance-weighted bound, used only with K > 1 (at K = 1 the
-    ELBO is rec + kl, with the KL in closed form where the prior gives it)."""
-    neg_elbo = rec + kl
-    terms: dict[str, Any] = {"loss": neg_elbo, "neg_elbo": neg_elbo, "rec": rec, "kl": kl}
-    if iw_samples > 1:
-        terms.update(loss=bound, neg_iwae=bound, iwae_k=iw_samples)
-    return terms
-
-
-def loss_name(iw_samples: int) -> str:
-    """What metrics.jsonl's "loss" holds: "neg_elbo", or "neg_iwae" with K > 1 samples."""
-    return "neg_iwae" if iw_samples > 1 else "neg_elbo"
-
-
-class _LayerKL:
-    """Sums the KL per latent dimension over batches and reports it per stochastic layer
-    ("kl_layers", bottom layer first) for a model with several."""
-
-    def __init__(self, model: VAE) -> None:
-        self.sizes = model.layer_sizes
-        self.closed_form = model.has_kl_per_dim
-        self.device = next(model.parameters()).device
-        self.total: torch.Tensor | None = None
-
-    def add(self, out: LossOutput) -> None:
-        if len(self.sizes) > 1 and out.kl_dims is not None:
-            batch = out.kl_dims.detach().sum(0)
-            self.total = batch if self.total is None else self.total + batch
-
-    def result(self, n: int, group: Group = SINGLE) -> dict[str, list[float]]:
-        if len(self.sizes) == 1 or not self.closed_form:
-            return {}
-        if self.total is None:  # no step of this process was kept
-            self.total = torch.zeros(sum(self.sizes), device=self.device)
-        self.total = group.sum(self.total)
-        return {"kl_layers": [float(t.sum()) / n for t in self.total.split(self.sizes)]}
