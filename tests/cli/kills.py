@@ -39,7 +39,7 @@ case = json.loads(sys.argv[1])
 import vaekit
 from vaekit.api import rundir, train as api_train
 from vaekit.models import io
-from vaekit.training import checkpoint, loop
+from vaekit.training import checkpoint, scoring
 from vaekit.training.loop import Callback
 
 kind, n = case["kind"], case["n"]
@@ -76,7 +76,7 @@ class Kill(Callback):
             die()
 
 if kind == "eval":
-    on_nth(loop, "importance_terms", before=lambda *a: die())
+    on_nth(scoring, "importance_terms", before=lambda *a: die())
 elif kind == "checkpoint-tensors":
     on_nth(checkpoint, "save_file")  # the temporary file is written, not renamed
 elif kind == "checkpoint-json":
