@@ -82,7 +82,10 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
 
 
 def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The options a run directory's config.json records (those it records at all)."""
+    """The options a run directory's config.json records (those it records at all); a
+    section with a missing or ill-typed key is a VaekitError naming it."""
+    for section in ("model", "training", "data"):
+        check_section(config, section, "config.json")
     out = {}
     for option in TRAIN_OPTIONS:
         if option.section is not None:
