@@ -1,0 +1,107 @@
+"""Whole processes, the same data and machine: the PyTorch VAE example (bench/vae_example.py, a
+faithful reproduction of pytorch/examples vae/main.py) against `vaekit train` on the reference
+configuration (MLP 784-400-20, Bernoulli on gray pixels, Adam 1e-3, batch 128, all 60,000
+Fashion-MNIST training images with no validation split, 10 epochs, a test pass and pictures).
+
+Each contender is timed from process start to exit (imports, data, training, test, files),
+in rotated order over --rounds rounds; the median is reported. vaekit runs as users run it
+(its report on by default), without the report, and with --precision bf16.
+
+    .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+VAEKIT = [sys.executable, "-m", "vaekit", "train", "--data", "fashion-mnist", "--model", "mlp"]
+VAEKIT += ["--hidden-dims", "400", "--latent-dim", "20", "--batch-size", "128"]
+VAEKIT += ["--val-fraction", "0", "--seed", "1", "--quiet"]
+
+
+def contenders(epochs: int) -> dict[str, list[str]]:
+    e = ["--epochs", str(epochs)]
+    return {
+        "example": [sys.executable, str(ROOT / "bench" / "vae_example.py"), *e],
+        "vaekit": [*VAEKIT, *e],
+        "vaekit --no-report": [*VAEKIT, *e, "--no-report"],
+        "vaekit --precision bf16": [*VAEKIT, *e, "--precision", "bf16", "--no-report"],
+    }
+
+
+def run(name: str, command: list[str], workdir: Path) -> tuple[float, float]:
+    """(wall seconds, final test loss in nats per example) of one whole process."""
+    out = workdir / re.sub(r"\W+", "-", name)
+    again = out.exists() and name != "example"  # the example writes over its own pictures
+    extra = ["--out", str(out)] + (["--overwrite"] if again else [])
+    start = time.perf_counter()
+    done = subprocess.run(command + extra, capture_output=True, text=True, cwd=workdir)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+    if name == "example":
+        loss = float(re.findall(r"Test set loss: ([\d.]+)", done.stdout)[-1])
+    else:
+        final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        loss = final["test"]["neg_elbo"]
+    return seconds, loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+    commands = contenders(args.epochs)
+    names = list(commands)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    losses: dict[str, list[float]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                seconds, loss = run(name, commands[name], Path(tmp))
+                times[name].append(seconds)
+                losses[name].append(loss)
+                print(f"round {r + 1} {name:<26} {seconds:7.1f} s  test loss {loss:.2f}")
+    reference = statistics.median(times["example"])
+    rows = {
+        n: {
+            "median_s": statistics.median(times[n]),
+            "times_s": times[n],
+            "test_loss": statistics.median(losses[n]),
+            "speedup": reference / statistics.median(times[n]),
+        }
+        for n in names
+    }
+    for n, row in rows.items():
+        print(
+            f"{n:<26} {row['median_s']:7.1f} s  {row['speedup']:.2f}x  loss {row['test_loss']:.2f}"
+        )
+    record = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "epochs": args.epochs,
+        "rounds": args.rounds,
+        "rows": rows,
+    }
+    path = ROOT / "bench" / "results" / "example-vs-vaekit.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
