@@ -23,6 +23,7 @@ from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
 
 SPLITS = ("test", "val", "train")
@@ -75,7 +76,7 @@ def evaluate(
         raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
     train_config = train_config_from(model.run_config)
     seed = train_config.seed if seed is None else seed
-    dataset, train_part, chosen = _splits(model, data, split)
+    dataset, train_part, chosen = _splits(model, data, split, train_config)
     report: dict[str, Any] = {
         "vaekit_version": __version__,
         "weights_sha256": model.weights_sha256,
@@ -125,12 +126,13 @@ def not_finite(report: Any, where: str = "") -> list[str]:
     return []
 
 
-def _splits(model: Model, data: Any, split: str) -> tuple[Dataset, ImageSet, ImageSet]:
+def _splits(
+    model: Model, data: Any, split: str, train_config: TrainConfig
+) -> tuple[Dataset, ImageSet, ImageSet]:
     """(the dataset, its training part, the split to score), checked against the model."""
     if split not in SPLITS:
         raise VaekitError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
     dataset = model_dataset(model, data)
-    train_config = train_config_from(model.run_config)
     train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
     chosen = {"test": dataset.test, "val": val_part, "train": train_part}[split]
     if chosen is None:
