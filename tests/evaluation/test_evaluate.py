@@ -185,3 +185,25 @@ def test_a_hierarchical_vae_is_judged_by_its_full_posterior():
         assert not torch.allclose(means, mean_path, atol=1e-3)
         mse = float((model.reconstruct(x) - x).pow(2).mean())
     assert report["reconstruction"]["mse"] == pytest.approx(mse, rel=1e-5)
+
+
+@pytest.mark.parametrize("prior", ["standard-normal", "vamp"])
+def test_importance_terms_do_not_depend_on_how_examples_are_grouped(prior):
+    # 40 examples x 64 samples per chunk exceed DECODE_ROWS, so they are decoded a few examples
+    # at a time; each example's numbers are those it gets when scored on its own.
+    config = ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=3, prior=prior)
+    model = build_vae(config).eval()
+    x = torch.rand(40, 1, 6, 6, generator=torch.Generator().manual_seed(0)).round()
+    index = torch.arange(100, 140)
+    together = importance_terms(model, x, index, 100, seed=3)
+    alone = [
+        importance_terms(model, x[i : i + 1], index[i : i + 1], 100, seed=3) for i in range(40)
+    ]
+    for name in ("log_likelihood", "rec", "kl"):
+        expected = torch.cat([getattr(t, name) for t in alone])
+        torch.testing.assert_close(getattr(together, name), expected, rtol=1e-5, atol=1e-4)
+    if prior == "vamp":
+        assert together.kl_per_dim is None
+    else:
+        expected = torch.cat([t.kl_per_dim for t in alone])
+        torch.testing.assert_close(together.kl_per_dim, expected, rtol=1e-5, atol=1e-4)

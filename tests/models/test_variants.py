@@ -8,7 +8,7 @@ from torch import distributions as td
 
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
+from vaekit.models.priors import GaussianMixture, MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.vae import Objective
 
 
@@ -27,6 +27,39 @@ def test_mog_log_prob_matches_torch_mixture():
     z = torch.randn(10, 3)
     torch.testing.assert_close(prior.log_prob(z), mix.log_prob(z).detach())
     assert prior.sample(7, torch.Generator().manual_seed(0)).shape == (7, 3)
+
+
+def _direct_mixture_log_prob(z, means, logvars):
+    """The textbook sum over components, in float64: every (sample, component) pair formed."""
+    z, means, logvars = z.double(), means.double(), logvars.double()
+    d = z[:, None, :] - means[None]
+    log_n = -0.5 * (math.log(2 * math.pi) + logvars[None] + d * d / logvars.exp()[None]).sum(-1)
+    return torch.logsumexp(log_n, 1) - math.log(len(means))
+
+
+def test_gaussian_mixture_by_matrix_products_keeps_its_digits():
+    # Narrow components (std down to e^-10) far from the origin, z near and far from them: the
+    # expanded square would cancel to garbage in float32 without centring and float64.
+    g = torch.Generator().manual_seed(0)
+    means = 30 + torch.randn(50, 16, generator=g)
+    logvars = torch.empty(50, 16).uniform_(-20, 2, generator=g)
+    near = means[:20] + torch.randn(20, 16, generator=g) * torch.exp(0.5 * logvars[:20])
+    far = 30 + 3 * torch.randn(20, 16, generator=g)
+    z = torch.cat([near, far])
+    expected = _direct_mixture_log_prob(z, means, logvars)
+    got = GaussianMixture(means, logvars).log_prob(z)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), expected, rtol=1e-6, atol=1e-3)
+    # Under bfloat16 autocast (training with --precision bf16) it still runs in full precision.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(GaussianMixture(means, logvars).log_prob(z), got)
+    # Gradients match the direct form's.
+    m, lv, zz = (t.clone().requires_grad_() for t in (means, logvars, near))
+    GaussianMixture(m, lv).log_prob(zz).sum().backward()
+    m2, lv2, zz2 = (t.double().requires_grad_() for t in (means, logvars, near))
+    _direct_mixture_log_prob(zz2, m2, lv2).sum().backward()
+    for a, b in ((m, m2), (lv, lv2), (zz, zz2)):
+        torch.testing.assert_close(a.grad.double(), b.grad, rtol=1e-4, atol=1e-4)
 
 
 def test_vamp_prior_is_the_mixture_of_posteriors_at_its_pseudo_inputs():

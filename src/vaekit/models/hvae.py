@@ -39,7 +39,7 @@ from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.networks import GaussianHead, MLPDecoder
-from vaekit.models.priors import StandardNormal
+from vaekit.models.priors import Density, StandardNormal
 from vaekit.models.vae import VAE, Terms
 
 SUMMARY_SAMPLES = 64  # ancestral draws behind the posterior's mean and standard deviation
@@ -167,7 +167,9 @@ class HierarchicalVAE(VAE):
         eps: torch.Tensor,
         y: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
+        pz: Density | None = None,
     ) -> Terms:
+        # pz is unused: each layer's prior depends on the samples above it.
         b, n, dims = eps.shape
         feats = [f.repeat_interleave(n, dim=0) for f in self._features(x)]
         zs, qs, ps = self._top_down(feats, eps.reshape(b * n, dims))

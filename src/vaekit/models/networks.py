@@ -33,7 +33,7 @@ class MLPEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(shape)
         for h in hidden_dims:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
             width = h
         self.body = nn.Sequential(*layers)
         self.head = GaussianHead(width, latent_dim)
@@ -55,7 +55,7 @@ class MLPDecoder(nn.Module):
         layers: list[nn.Module] = []
         width = latent_dim
         for d in reversed(hidden_dims):
-            layers += [nn.Linear(width, d), nn.ReLU()]
+            layers += [nn.Linear(width, d), nn.ReLU(inplace=True)]
             width = d
         layers += [nn.Linear(width, c * params * h * w), nn.Unflatten(1, (c * params, h, w))]
         self.body = nn.Sequential(*layers)
@@ -81,7 +81,7 @@ class ConvEncoder(nn.Module):
         c, h, w = shape
         layers: list[nn.Module] = []
         for out in channels:
-            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(c, out, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
             c = out
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
@@ -92,6 +92,18 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> DiagonalGaussian:
         return self.head(self.body(x.contiguous(memory_format=torch.channels_last)))
+
+
+class _ToMap(nn.Module):
+    """(B, C * h * w) rows to (B, C, h, w) maps in channels-last memory, the layout the
+    convolutions after it run fastest in (no parameters: a drop-in for nn.Unflatten)."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.unflatten(1, self.shape).contiguous(memory_format=torch.channels_last)
 
 
 class ConvDecoder(nn.Module):
@@ -113,8 +125,8 @@ class ConvDecoder(nn.Module):
         fh, fw = sizes[-1]
         layers: list[nn.Module] = [
             nn.Linear(latent_dim, top * fh * fw),
-            nn.ReLU(),
-            nn.Unflatten(1, (top, fh, fw)),
+            nn.ReLU(inplace=True),
+            _ToMap((top, fh, fw)),
         ]
         widths = [*reversed(channels), c * params]
         for i in range(len(channels)):
@@ -125,7 +137,7 @@ class ConvDecoder(nn.Module):
                     widths[i], widths[i + 1], 3, stride=2, padding=1, output_padding=pad
                 )
             )
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
         layers.pop()  # the last stage outputs the likelihood's parameters: no activation
         self.body = nn.Sequential(*layers)
         self.to(memory_format=torch.channels_last)
@@ -254,7 +266,7 @@ class ResNetDecoder(nn.Module):
         fh, fw = sizes[-1]
         linear = nn.Linear(latent_dim, top * fh * fw)
         _he(linear, latent_dim, gain=1.0)  # fed by z, not by an activation
-        layers: list[nn.Module] = [linear, nn.Unflatten(1, (top, fh, fw))]
+        layers: list[nn.Module] = [linear, _ToMap((top, fh, fw))]
         widths = [channels[0], *channels]  # widths[i] is the width entering encoder stage i
         for i in reversed(range(len(channels))):
             (sh, sw), (th, tw) = sizes[i + 1], sizes[i]

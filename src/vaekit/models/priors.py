@@ -1,5 +1,6 @@
 """Priors p(z) as modules: `log_prob(z, encoder)` (B,) and `sample(n, generator, temperature,
-encoder)` (n, Z).
+encoder)` (n, Z), and `density(encoder)`, p(z) as a value with its own `log_prob(z)`, for a
+caller that scores many batches of z against the same prior (the importance-sampled bounds).
 
 The VampPrior is a mixture of the encoder's posteriors at learned pseudo-inputs, so these
 methods take the model's encoder as an argument (the prior never holds it: the weights would
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.distributions import LOG_2PI, DiagonalGaussian
 
 # What the VampPrior calls to get q(z|u) for pseudo-inputs u (K, C, H, W).
 Encoder = Callable[[torch.Tensor], DiagonalGaussian]
@@ -36,6 +37,10 @@ class StandardNormal(nn.Module):
         zero = self._zero.expand(n, -1)
         return DiagonalGaussian(zero, zero)
 
+    def density(self, encoder: Encoder | None = None) -> DiagonalGaussian:
+        """p(z) as a value (its log_prob broadcasts over a batch of z)."""
+        return self(1)
+
     def log_prob(self, z: torch.Tensor, encoder: Encoder | None = None) -> torch.Tensor:
         return self(1).log_prob(z)
 
@@ -50,29 +55,49 @@ class StandardNormal(nn.Module):
         return temperature * torch.randn(shape, generator=generator, device=self._zero.device)
 
 
-def _mixture_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor) -> torch.Tensor:
-    """log (1/K) sum_k N(z; means_k, diag(exp(logvars_k))) for z (B, Z), components (K, Z)."""
-    k, dims = means.shape
-    comp = DiagonalGaussian(
-        means.unsqueeze(0).expand(len(z), k, dims).reshape(-1, dims),
-        logvars.unsqueeze(0).expand(len(z), k, dims).reshape(-1, dims),
-    )
-    log_p = comp.log_prob(z.repeat_interleave(k, dim=0)).view(len(z), k)
-    return torch.logsumexp(log_p, dim=1) - math.log(k)
+class GaussianMixture:
+    """The equal-weight mixture (1/K) sum_k N(means_k, diag(exp(logvars_k))), components (K, Z).
+
+    log_prob is a few matrix products: with w_k = 1 / var_k,
+        sum_d (z_d - m_kd)^2 w_kd = (z^2) . w_k - 2 z . (m_k w_k) + m_k^2 . w_k,
+    so no (sample, component, dimension) array is ever formed. The expansion subtracts large
+    numbers where z lies close to a narrow component (w up to e^40 for an encoder's posterior),
+    so z and the means are first centred on the components' average and the products run in
+    float64 (float32 on Apple's MPS, which has no float64), outside any autocast. They are
+    O(B K Z), small beside the decoder's work.
+    """
+
+    def __init__(self, means: torch.Tensor, logvars: torch.Tensor) -> None:
+        self.means = means
+        self.logvars = logvars
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for z (B, Z): (B,), in z's dtype."""
+        k, dims = self.means.shape
+        wide = torch.float32 if z.device.type == "mps" else torch.float64
+        with torch.autocast(z.device.type, enabled=False):
+            means, logvars = self.means.to(wide), self.logvars.to(wide)
+            centre = means.mean(0).detach()
+            x = z.to(wide) - centre
+            m = means - centre
+            w = torch.exp(-logvars)
+            const = -0.5 * (dims * LOG_2PI + logvars.sum(1) + (m * m * w).sum(1))  # (K,)
+            quad = (x * x) @ w.T - 2 * x @ (m * w).T  # (B, K)
+            log_p = torch.logsumexp(const - 0.5 * quad, dim=1) - math.log(k)
+        return log_p.to(z.dtype)
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """n draws: a component each, then its Gaussian (spread scaled by temperature)."""
+        means = self.means
+        pick = torch.randint(len(means), (n,), generator=generator, device=means.device)
+        eps = torch.randn(n, means.shape[1], generator=generator, device=means.device)
+        return means[pick] + temperature * torch.exp(0.5 * self.logvars[pick]) * eps
 
 
-def _mixture_sample(
-    means: torch.Tensor,
-    logvars: torch.Tensor,
-    n: int,
-    generator: torch.Generator | None,
-    temperature: float,
-) -> torch.Tensor:
-    """n draws from the equal-weight mixture: a component each, then its Gaussian (spread scaled
-    by temperature)."""
-    pick = torch.randint(len(means), (n,), generator=generator, device=means.device)
-    eps = torch.randn(n, means.shape[1], generator=generator, device=means.device)
-    return means[pick] + temperature * torch.exp(0.5 * logvars[pick]) * eps
+# p(z) as a value: what `density` returns.
+Density = DiagonalGaussian | GaussianMixture
 
 
 class MixtureOfGaussians(nn.Module):
@@ -91,8 +116,12 @@ class MixtureOfGaussians(nn.Module):
         self.means = nn.Parameter(torch.randn(components, latent_dim))
         self.logvars = nn.Parameter(torch.zeros(components, latent_dim))
 
+    def density(self, encoder: Encoder | None = None) -> GaussianMixture:
+        """p(z) as a value (computed once, used for several batches of z)."""
+        return GaussianMixture(self.means, self.logvars.clamp(-10, 10))
+
     def log_prob(self, z: torch.Tensor, encoder: Encoder | None = None) -> torch.Tensor:
-        return _mixture_log_prob(z, self.means, self.logvars.clamp(-10, 10))
+        return self.density().log_prob(z)
 
     def sample(
         self,
@@ -101,7 +130,7 @@ class MixtureOfGaussians(nn.Module):
         temperature: float = 1.0,
         encoder: Encoder | None = None,
     ) -> torch.Tensor:
-        return _mixture_sample(self.means, self.logvars.clamp(-10, 10), n, generator, temperature)
+        return self.density().sample(n, generator, temperature)
 
 
 class VampPrior(nn.Module):
@@ -119,14 +148,15 @@ class VampPrior(nn.Module):
         self.latent_dim = latent_dim
         self.pseudo_inputs = nn.Parameter(0.1 * torch.randn(components, *shape))
 
-    def _components(self, encoder: Encoder | None) -> DiagonalGaussian:
+    def density(self, encoder: Encoder | None = None) -> GaussianMixture:
+        """p(z) as a value: the pseudo-inputs encoded once, for several batches of z."""
         if encoder is None:
             raise ValueError("the VampPrior needs the model's encoder")
-        return encoder(torch.sigmoid(self.pseudo_inputs))
+        q = encoder(torch.sigmoid(self.pseudo_inputs))
+        return GaussianMixture(q.mean, q.logvar)
 
     def log_prob(self, z: torch.Tensor, encoder: Encoder | None = None) -> torch.Tensor:
-        q = self._components(encoder)
-        return _mixture_log_prob(z, q.mean, q.logvar)
+        return self.density(encoder).log_prob(z)
 
     def sample(
         self,
@@ -135,5 +165,4 @@ class VampPrior(nn.Module):
         temperature: float = 1.0,
         encoder: Encoder | None = None,
     ) -> torch.Tensor:
-        q = self._components(encoder)
-        return _mixture_sample(q.mean, q.logvar, n, generator, temperature)
+        return self.density(encoder).sample(n, generator, temperature)

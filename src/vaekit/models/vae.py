@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.priors import Density
 
 
 @dataclass
@@ -181,6 +182,10 @@ class VAE(nn.Module):
     def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
         return self.encode(u)
 
+    def prior_density(self) -> Density:
+        """p(z) as a value with `log_prob(z)` (a VampPrior's pseudo-inputs encoded once)."""
+        return self.prior.density(self._prior_encoder)
+
     @property
     def has_kl_per_dim(self) -> bool:
         """Whether `terms` gives a closed-form KL per latent dimension (free bits need it)."""
@@ -192,9 +197,11 @@ class VAE(nn.Module):
         eps: torch.Tensor,
         y: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
+        pz: Density | None = None,
     ) -> Terms:
         """The terms for x (B, C, H, W) with standard normal noise eps (B, n, Z). With
-        `target`, the encoder sees x and the likelihood scores target."""
+        `target`, the encoder sees x and the likelihood scores target. `pz`: the prior's
+        `prior_density()`, when the caller scores several batches with the same weights."""
         b, n, dims = eps.shape
         qz = self.encode(x, y)
         z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
@@ -203,7 +210,7 @@ class VAE(nn.Module):
         log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
         # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
         log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
-        log_pz = self.prior.log_prob(z, self._prior_encoder).view(b, n)
+        log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
         kl_dims = None
         if self.has_kl_per_dim:
             kl_dims = qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
