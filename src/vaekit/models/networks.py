@@ -14,6 +14,11 @@ from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
 
+# The memory layout the conv and ResNet networks run in. Channels-last was faster on this
+# project's CPU for the conv family and equal for the ResNet family (bench/layouts.py, which
+# flips this to compare); on CUDA GPUs it is the layout tensor cores prefer.
+MEMORY_FORMAT = torch.channels_last
+
 
 class GaussianHead(nn.Module):
     """Features (B, F) -> DiagonalGaussian over (B, Z)."""
@@ -88,22 +93,22 @@ class ConvEncoder(nn.Module):
         fh, fw = _halved((h, w), len(channels))[-1]
         self.head = GaussianHead(c * fh * fw, latent_dim)
         # Channels-last convolutions run about 1.2-1.5x faster on CPUs (oneDNN).
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, x: torch.Tensor) -> DiagonalGaussian:
-        return self.head(self.body(x.contiguous(memory_format=torch.channels_last)))
+        return self.head(self.body(x.contiguous(memory_format=MEMORY_FORMAT)))
 
 
 class _ToMap(nn.Module):
-    """(B, C * h * w) rows to (B, C, h, w) maps in channels-last memory, the layout the
-    convolutions after it run fastest in (no parameters: a drop-in for nn.Unflatten)."""
+    """(B, C * h * w) rows to (B, C, h, w) maps in MEMORY_FORMAT, the layout the convolutions
+    after it run in (no parameters: a drop-in for nn.Unflatten)."""
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.shape = shape
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h.unflatten(1, self.shape).contiguous(memory_format=torch.channels_last)
+        return h.unflatten(1, self.shape).contiguous(memory_format=MEMORY_FORMAT)
 
 
 class ConvDecoder(nn.Module):
@@ -140,7 +145,7 @@ class ConvDecoder(nn.Module):
             layers.append(nn.ReLU(inplace=True))
         layers.pop()  # the last stage outputs the likelihood's parameters: no activation
         self.body = nn.Sequential(*layers)
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -238,10 +243,10 @@ class ResNetEncoder(nn.Module):
         self.head = GaussianHead(width * fh * fw, latent_dim)
         _he(self.head.linear, width * fh * fw, _AFTER_ACT)
         # Channels-last convolutions run about 1.2-1.5x faster on CPUs (oneDNN).
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, x: torch.Tensor) -> DiagonalGaussian:
-        return self.head(self.body(x.contiguous(memory_format=torch.channels_last)))
+        return self.head(self.body(x.contiguous(memory_format=MEMORY_FORMAT)))
 
 
 class ResNetDecoder(nn.Module):
@@ -275,7 +280,7 @@ class ResNetDecoder(nn.Module):
         out = nn.Conv2d(channels[0], c * params, 3, padding=1)
         _he(out, channels[0] * 9, gain=1.0)  # raw likelihood parameters stay O(1) at first
         self.body = nn.Sequential(*layers, nn.SiLU(), out)
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=MEMORY_FORMAT)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)

@@ -1,0 +1,154 @@
+"""Memory layout and torch.compile for the conv and ResNet families, against plain eager.
+
+For each model: a training step (batch 128, the model's loss with one posterior sample,
+backward, fused Adam) and an evaluation decode (1,024 latents decoded and scored, in inference
+mode, as the importance-sampled NLL does), in three variants:
+
+    eager, NCHW            the default contiguous layout
+    eager, channels-last   vaekit's default for conv and ResNet networks
+    compiled, channels-last  torch.compile of the loss (training) and of decode + log_prob
+
+Each variant builds the same model from the same seed. Rounds rotate the variants' order; the
+tables give the median over rounds of each round's mean time per call (after warm-up calls,
+which include compilation; the first compilation's time is given separately).
+
+    .venv/bin/python bench/layouts.py [--rounds 5]
+
+Results: bench/results/layouts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from vaekit.models import networks
+from vaekit.models.factory import ModelConfig, build_vae
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "MLP 784-400-20, 28x28x1": ModelConfig(
+        shape=(1, 28, 28), family="mlp", hidden_dims=(400,), latent_dim=20
+    ),
+    "conv 32,64, Z=20, 28x28x1": ModelConfig(
+        shape=(1, 28, 28), family="conv", channels=(32, 64), latent_dim=20
+    ),
+    "conv 32,64, Z=64, 32x32x3, logistic mixture": ModelConfig(
+        shape=(3, 32, 32),
+        family="conv",
+        channels=(32, 64),
+        latent_dim=64,
+        likelihood="logistic-mixture",
+    ),
+    "ResNet 32,64 depth 2, Z=64, 32x32x3, logistic mixture": ModelConfig(
+        shape=(3, 32, 32),
+        family="resnet",
+        channels=(32, 64),
+        latent_dim=64,
+        likelihood="logistic-mixture",
+    ),
+}
+VARIANTS = ("eager, NCHW", "eager, channels-last", "compiled, channels-last")
+
+
+class Contender:
+    """One model in one variant: a training step and an evaluation decode, ready to time."""
+
+    def __init__(self, config: ModelConfig, variant: str) -> None:
+        layout = torch.contiguous_format if "NCHW" in variant else torch.channels_last
+        networks.MEMORY_FORMAT = layout
+        torch.manual_seed(0)
+        self.layout = layout
+        self.model = build_vae(config)
+        self.opt = torch.optim.Adam(self.model.parameters(), 1e-3, fused=True)
+        g = torch.Generator().manual_seed(1)
+        c, h, w = config.shape
+        self.x = torch.randint(0, 256, (128, c, h, w), generator=g).float() / 255
+        self.eps = torch.randn(128, 1, config.latent_dim, generator=g)
+        self.z = torch.randn(1024, config.latent_dim, generator=g)
+        self.target = torch.randint(0, 256, (1024, c, h, w), generator=g).float() / 255
+
+        def loss(x, eps):
+            return self.model.loss(x, eps=eps).objective.mean()
+
+        def score(z, target):
+            return self.model.decode(z).log_prob(target)
+
+        compiled = variant.startswith("compiled")
+        self.loss = torch.compile(loss) if compiled else loss
+        self.score = torch.compile(score) if compiled else score
+        start = time.perf_counter()
+        self.train_step()
+        self.eval_decode()
+        self.first_call = time.perf_counter() - start
+
+    def train_step(self) -> None:
+        networks.MEMORY_FORMAT = self.layout
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        self.loss(self.x, self.eps).backward()
+        self.opt.step()
+
+    def eval_decode(self) -> None:
+        networks.MEMORY_FORMAT = self.layout
+        self.model.eval()
+        with torch.inference_mode():
+            self.score(self.z, self.target)
+
+
+def mean_time(fn, calls: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=10, help="timed calls per round")
+    args = parser.parse_args()
+    results: dict = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": f"bench/layouts.py --rounds {args.rounds} --calls {args.calls}",
+        "models": {},
+    }
+    for name, config in MODELS.items():
+        variants = VARIANTS[1:] if config.family == "mlp" else VARIANTS
+        contenders = {v: Contender(config, v) for v in variants}
+        times: dict[str, dict[str, list[float]]] = {v: {"train": [], "eval": []} for v in variants}
+        for r in range(args.rounds):
+            order = list(variants[r % len(variants) :]) + list(variants[: r % len(variants)])
+            for v in order:
+                times[v]["train"].append(mean_time(contenders[v].train_step, args.calls))
+                times[v]["eval"].append(mean_time(contenders[v].eval_decode, args.calls))
+        rows = {}
+        for v in variants:
+            rows[v] = {
+                "train_step_ms": 1e3 * statistics.median(times[v]["train"]),
+                "eval_1024_decodes_ms": 1e3 * statistics.median(times[v]["eval"]),
+                "first_calls_s": contenders[v].first_call,
+            }
+            row = rows[v]
+            print(
+                f"{name} | {v}: step {row['train_step_ms']:.1f} ms, 1,024 decodes "
+                f"{row['eval_1024_decodes_ms']:.1f} ms (first calls {row['first_calls_s']:.1f} s)"
+            )
+        results["models"][name] = rows
+    networks.MEMORY_FORMAT = torch.channels_last
+    out = ROOT / "bench" / "results" / "layouts.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
