@@ -75,7 +75,10 @@ class Bernoulli:
         return torch.sigmoid(self.logits)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return -_sum_event(F.binary_cross_entropy_with_logits(self.logits, x, reduction="none"))
+        # x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l), in float32 (also
+        # under autocast); on a CPU 4-5x faster than binary_cross_entropy_with_logits here.
+        logits = self.logits.float()
+        return _sum_event(x * logits) - _sum_event(F.softplus(logits))
 
 
 class Gaussian:
