@@ -227,6 +227,30 @@ _MODEL = [
         metavar="K",
     ),
     Option(
+        "flow_steps",
+        Int(least=0),
+        0,
+        "a flow posterior: N inverse autoregressive flow steps on top of the encoder's Gaussian "
+        "(IAF, Kingma et al. 2016), each an autoregressive network of z and of a context "
+        "vector that the encoder also outputs, so that q(z|x) can be skewed and correlated, "
+        "not only a diagonal Gaussian; log q(z|x) stays exact, the KL becomes a one-sample "
+        "estimate (no --free-bits), and posterior means are Monte Carlo averages; mlp, conv "
+        "and resnet; 0 is off",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "flow_hidden",
+        Int(least=1),
+        128,
+        "with --flow-steps: the width of each IAF step's two hidden layers and of the "
+        "encoder's context vector",
+        "model",
+        section="model",
+        metavar="W",
+    ),
+    Option(
         "conditional",
         Flag(),
         False,

@@ -76,3 +76,22 @@ def test_a_current_config_with_a_missing_or_bad_key_is_refused(tmp_path: Path, e
     with pytest.raises(VaekitError, match=message):
         vaekit.load(run)
         vaekit.resume(run, epochs=4, progress=False)
+
+
+def test_a_schema_2_run_loads_and_resumes_with_the_new_options_off(tmp_path: Path):
+    """Schema 2 lacks the keys schema 3 added (time_budget, ema, flow_steps, flow_hidden):
+    they are read as off, explicitly (models.io.migrate_v2)."""
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    vaekit.resume(run, epochs=3, progress=False, report=False)  # now the current schema
+    config = json.loads((run / "config.json").read_text())
+    for section, key in (("training", "time_budget"), ("training", "ema"),
+                         ("model", "flow_steps"), ("model", "flow_hidden")):  # fmt: skip
+        del config[section][key]
+    (run / "config.json").write_text(json.dumps({**config, "schema_version": 2}))
+    migrated = read_config(run)
+    assert migrated["schema_version"] == SCHEMA_VERSION
+    assert migrated["model"]["flow_steps"] == 0 and migrated["training"]["ema"] == 0.0
+    assert migrated["training"]["time_budget"] is None
+    vaekit.load(run)
+    assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4

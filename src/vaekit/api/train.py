@@ -198,6 +198,11 @@ def train(
             write_config(new_run.path, config)
         torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
+        if train_config.free_bits > 0 and model_config.flow_steps:
+            raise VaekitError(
+                "--free-bits needs a closed-form KL per dimension, which a flow posterior "
+                "(--flow-steps) does not have: use --kl-warmup instead"
+            )
         if train_config.free_bits > 0 and not vae.has_kl_per_dim:
             raise VaekitError(
                 "--free-bits needs a prior with a closed-form KL per dimension "

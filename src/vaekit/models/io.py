@@ -25,7 +25,7 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
-# 3: the options added since 2 (--time-budget, --ema).
+# 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden).
 SCHEMA_VERSION = 3
 SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
@@ -120,6 +120,7 @@ _V1_ABSENT = {
 # Schema 2 files lack the options that schema 3 added; each at the value that means "off",
 # which is how every schema 2 run was trained. Frozen here like _V1_ABSENT.
 _V2_ABSENT = {
+    "model": {"flow_steps": 0, "flow_hidden": 128},
     "training": {"time_budget": None, "ema": 0.0},
 }
 
