@@ -114,3 +114,23 @@ def test_a_flow_run_trains_saves_and_loads(tmp_path):
     torch.testing.assert_close(loaded.vae.posterior_mean(x), run.model.vae.posterior_mean(x))
     report = vaekit.evaluate(loaded, iw_samples=4, max_examples=5, probe=False)
     assert math.isfinite(report["iwae"]["nll"]) and report["latents"]["kl_per_dim"] is None
+
+
+def test_the_posterior_summaries_trace_with_any_batch_size():
+    """vaekit export traces `posterior_moments`; the batch must not be frozen into the graph."""
+    model = _model().eval()
+
+    class Moments(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.vae = model
+
+        def forward(self, x):
+            return self.vae.posterior_moments(x)
+
+    with torch.no_grad():
+        traced = torch.jit.trace(Moments(), (torch.rand(2, 1, 8, 8),))
+        for batch in (1, 5):
+            x = torch.rand(batch, 1, 8, 8)
+            for got, want in zip(traced(x), model.posterior_moments(x), strict=True):
+                torch.testing.assert_close(got, want)

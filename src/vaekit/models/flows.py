@@ -80,7 +80,7 @@ class IAF(nn.Module):
 
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z_0 (N, Z), context (N, H) -> z_T (N, Z) and sum_t log |det dz_t/dz_{t-1}| (N,)."""
-        log_det = torch.zeros(z.shape[:-1], device=z.device, dtype=z.dtype)
+        log_det = torch.zeros_like(z[..., 0])
         for index, step in enumerate(self.steps):
             if index:
                 z = z.flip(-1)

@@ -28,11 +28,12 @@ class GaussianHead(nn.Module):
         super().__init__()
         self.linear = nn.Linear(features, 2 * latent_dim + context_dim)
         self.latent_dim = latent_dim
+        self.context_dim = context_dim
 
     def forward(self, h: torch.Tensor) -> DiagonalGaussian:
         out = self.linear(h)
         z = self.latent_dim
-        context = out[:, 2 * z :] if out.shape[1] > 2 * z else None
+        context = out[:, 2 * z :] if self.context_dim else None
         return DiagonalGaussian(out[:, :z], out[:, z : 2 * z], context)
 
 

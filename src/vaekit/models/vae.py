@@ -172,12 +172,13 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         """Posterior samples (B, n, Z) made from standard normal noise eps (B, n, Z)."""
         qz = self.encode(x, y)
-        z = qz.mean[:, None] + qz.std[:, None] * eps
+        z = qz.mean[:, None] + qz.std[:, None] * eps  # eps may be (1, n, Z): the same for all
         if self.flow is None:
             return z
-        b, n, dims = eps.shape
-        z, _ = self.flow(z.reshape(b * n, dims), self._context(qz, n))
-        return z.view(b, n, dims)
+        n, dims = z.shape[1:]
+        # -1 for the batch, so that a traced graph (vaekit export) keeps it dynamic
+        z, _ = self.flow(z.reshape(-1, dims), self._context(qz, n))
+        return z.view(-1, n, dims)
 
     def _context(self, qz: DiagonalGaussian, n: int) -> torch.Tensor:
         """The encoder's context (B, H), repeated for n samples each: (B * n, H)."""
@@ -195,8 +196,7 @@ class VAE(nn.Module):
         if self.flow is None:
             qz = self.encode(x, y)
             return qz.mean, qz.std
-        noise = self.summary_noise.to(x.dtype)
-        z = self._posterior_given_noise(x, noise.expand(len(x), *noise.shape), y)
+        z = self._posterior_given_noise(x, self.summary_noise.to(x.dtype)[None], y)
         return z.mean(1), z.std(1, unbiased=False)
 
     def posterior_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
