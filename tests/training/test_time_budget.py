@@ -69,8 +69,11 @@ def test_durations_read_as_seconds():
             kind.check(bad)
 
 
-def test_the_budget_is_an_option_of_train(tmp_path):
+def test_the_budget_is_an_option_of_train_and_may_change_on_resume(tmp_path):
+    from tests.cli.test_cli import vaekit as cli
+    from vaekit.api.run import read_metrics
     from vaekit.api.train import train
+    from vaekit.models.io import read_config
 
     data = write_idx_folder(tmp_path / "idx", n_train=20, n_test=4, size=8)
     with pytest.raises(VaekitError, match="--time-budget: expected a duration"):
@@ -79,3 +82,13 @@ def test_the_budget_is_an_option_of_train(tmp_path):
     run = train(data, out=tmp_path / "r", epochs=3, time_budget="1h", **tiny)
     assert run.config["training"]["time_budget"] == 3600.0
     assert len(run.history) == 3 and not run.stopped_by_budget
+    assert "stopped_by" not in read_metrics(run.path)[-1]
+
+    # A millisecond: every epoch takes longer, so training stops after the first.
+    run = train(data, out=tmp_path / "s", epochs=3, time_budget=0.001, **tiny)
+    assert len(run.history) == 1 and run.stopped_by_budget
+    assert read_metrics(run.path)[-1]["stopped_by"] == "time_budget"
+    flags = ("--out", tmp_path / "s", "--resume", "--epochs", "2", "--quiet", "--no-report")
+    assert cli("train", *flags, "--time-budget", "2h") == 0
+    assert read_config(tmp_path / "s")["training"]["time_budget"] == 7200.0
+    assert [r["epoch"] for r in read_metrics(tmp_path / "s") if "epoch" in r] == [1, 2]
