@@ -372,7 +372,8 @@ def _train_and_finish(
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
     if state.epoch < train_config.epochs and not should_stop(history, train_config.patience):
-        final["stopped_by"] = "time_budget"  # the one other reason to stop before --epochs
+        # Before --epochs without early stopping: the time budget, or a user's callback.
+        final["stopped_by"] = "time_budget" if train_config.time_budget else "callback"
     if keep_best:
         # Early stopping: test (and keep) the best validation epoch's weights.
         if group.is_main:
@@ -404,7 +405,14 @@ def _train_and_finish(
         if report:
             pictures["report"] = write_report(path, model=trained, test=dataset.test)
     return Run(
-        path, config, history, test, trained, pictures, "stopped_by" in final, final["latents"]
+        path,
+        config,
+        history,
+        test,
+        trained,
+        pictures,
+        final.get("stopped_by") == "time_budget",
+        final["latents"],
     )
 
 
