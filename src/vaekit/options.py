@@ -141,6 +141,47 @@ class Flag(Kind):
         return "on" if value else "off"
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass(frozen=True)
+class Duration(Kind):
+    """A positive length of time, held in seconds: "90s", "15m", "1h30m" or "1.5h" on the
+    command line or in TOML; a number (seconds) from Python or TOML."""
+
+    metavar = "DURATION"
+
+    def parse(self, text: str) -> float:
+        return self.check(text)
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, str):
+            value = _seconds(value)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"expected a duration like 90s, 15m or 1h30m, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"expected a positive duration, got {value:g} s")
+        return float(value)
+
+    def show(self, value: Any) -> str:
+        return "off" if value is None else f"{value:g}s"
+
+
+def _seconds(text: str) -> float:
+    """ "1h30m" -> 5400.0; a bare number is seconds."""
+    rest, total = text.strip().lower(), 0.0
+    try:
+        if rest and rest[-1].isdigit():
+            return float(rest)
+        while rest:
+            end = next(i for i, ch in enumerate(rest) if ch.isalpha())
+            total += float(rest[:end]) * _UNITS[rest[end]]
+            rest = rest[end + 1 :]
+    except (ValueError, KeyError, StopIteration):
+        raise ValueError(f"expected a duration like 90s, 15m or 1h30m, got {text!r}") from None
+    return total
+
+
 @dataclass(frozen=True)
 class Widths(Kind):
     """Positive integers: "32,64" on the command line, [32, 64] in Python or TOML."""

@@ -8,7 +8,7 @@ from it. A new option is one declaration here plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.options import Flag, Float, Int, Option, OptionSet, Source, Text, Widths
+from vaekit.options import Duration, Flag, Float, Int, Option, OptionSet, Source, Text, Widths
 
 LIKELIHOODS = (
     "bernoulli",
@@ -227,6 +227,30 @@ _MODEL = [
         metavar="K",
     ),
     Option(
+        "flow_steps",
+        Int(least=0),
+        0,
+        "a flow posterior: N inverse autoregressive flow steps on top of the encoder's Gaussian "
+        "(IAF, Kingma et al. 2016), each an autoregressive network of z and of a context "
+        "vector that the encoder also outputs, so that q(z|x) can be skewed and correlated, "
+        "not only a diagonal Gaussian; log q(z|x) stays exact, the KL becomes a one-sample "
+        "estimate (no --free-bits), and posterior means are Monte Carlo averages; mlp, conv "
+        "and resnet; 0 is off",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "flow_hidden",
+        Int(least=1),
+        128,
+        "with --flow-steps: the width of each IAF step's two hidden layers and of the "
+        "encoder's context vector",
+        "model",
+        section="model",
+        metavar="W",
+    ),
+    Option(
         "conditional",
         Flag(),
         False,
@@ -349,6 +373,31 @@ _TRAINING = [
         section="training",
         optional=True,
         metavar="EPOCHS",
+    ),
+    Option(
+        "time_budget",
+        Duration(),
+        None,
+        "train for at most this long (90s, 15m, 1h30m): after each epoch, training stops when "
+        "the next epoch would end past the budget, judged by the mean time of this command's "
+        "epochs so far; --epochs stays the upper limit, and early stopping and best-epoch "
+        "weights work as without it. A resumed run gets the budget afresh",
+        "training",
+        section="training",
+        optional=True,
+        resumable=True,
+    ),
+    Option(
+        "ema",
+        Float(below=1.0),
+        0.0,
+        "Polyak averaging: keep an exponential moving average of the weights, "
+        "avg = DECAY * avg + (1 - DECAY) * weights after every optimizer step, and use it for "
+        "validation, test and the saved model (often smoother and better than the last "
+        "step's weights); 0.999 averages over about the last 1,000 steps; 0 is off",
+        "training",
+        section="training",
+        metavar="DECAY",
     ),
     Option(
         "optimizer",

@@ -69,7 +69,12 @@ def test_loaded_model_matches_the_trained_one(run):
 def test_metrics_file_matches_the_history(run):
     lines = [json.loads(s) for s in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert lines[:-1] == run.history
-    assert lines[-1] == {"final": True, "loss_is": "neg_elbo", "test": run.test}
+    assert lines[-1] == {
+        "final": True,
+        "loss_is": "neg_elbo",
+        "test": run.test,
+        "latents": run.latents,
+    }
 
 
 def test_bad_inputs(run, tmp_path):

@@ -21,7 +21,7 @@ from vaekit.api.options import (
 from vaekit.api.train import train
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
-from vaekit.options import Flag, Float, Int, Option, Source, Text, Widths
+from vaekit.options import Duration, Flag, Float, Int, Option, Source, Text, Widths
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.loop import TrainConfig
 
@@ -35,6 +35,8 @@ def example(option: Option):
         return not option.default
     if isinstance(kind, Widths):
         return (3, 5)
+    if isinstance(kind, Duration):
+        return 90.0
     if isinstance(kind, Int):
         return max(kind.least, 1) + 2
     if isinstance(kind, Float):

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import idx_bytes, write_idx_folder
 from vaekit.cli.main import main
+from vaekit.models.io import SCHEMA_VERSION
 
 # An epoch's line in metrics.jsonl (and "val" with a validation split).
 EPOCH_KEYS = {"epoch", "time_s", "loss_is", "train", "skipped_steps", "rollbacks"}
@@ -45,7 +46,7 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
         "report.html",
     }
     config = json.loads((digits_run / "config.json").read_text())
-    assert config["schema_version"] == 2
+    assert config["schema_version"] == SCHEMA_VERSION
     assert {"vaekit_version", "torch_version", "model", "data", "training"} <= set(config)
     assert config["data"]["name"] == "digits" and len(config["data"]["sha256"]) == 64
     assert config["model"]["family"] == "conv" and config["model"]["shape"] == [1, 8, 8]
@@ -65,8 +66,10 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
     for split in ("train", "val"):
         assert set(epoch[split]) == {"loss", "neg_elbo", "rec", "kl"}
         assert epoch[split]["loss"] == pytest.approx(epoch[split]["rec"] + epoch[split]["kl"])
-    assert set(final) == {"final", "loss_is", "test"} and final["final"] is True
+    assert set(final) == {"final", "loss_is", "test", "latents"} and final["final"] is True
     assert set(final["test"]) == {"loss", "neg_elbo", "rec", "kl"}
+    assert set(final["latents"]) == {"active_units", "latent_dim"}
+    assert 0 <= final["latents"]["active_units"] <= final["latents"]["latent_dim"]
 
     samples = Image.open(digits_run / "samples.png")
     assert samples.mode == "L" and samples.size[0] > 8 * 8

@@ -63,10 +63,10 @@ def traverse(
 
     Returns (images (rows * steps, C, H, W), the dimensions in row order, their KL).
     """
-    if len(model.vae.layer_sizes) > 1 or not model.vae.prior.gaussian:
+    if len(model.vae.layer_sizes) > 1 or not model.vae.has_kl_per_dim:
         raise VaekitError(
-            "traverse varies latents around a standard normal prior: it needs a one-layer "
-            "model with the standard-normal prior"
+            "traverse varies latents around a standard normal prior, ranked by their KL: it "
+            "needs a one-layer model with the standard-normal prior and no flow posterior"
         )
     chosen = list(range(model.latent_dim)) if dims is None else dims
     bad = [d for d in chosen if not 0 <= d < model.latent_dim]

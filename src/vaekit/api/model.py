@@ -140,12 +140,12 @@ class Model:
     @torch.no_grad()
     def encode(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> DiagonalGaussian:
         """q(z|x) for images x (and their labels, for a conditional model); `.mean` and `.std`
-        are (B, Z). For a hierarchical model, a diagonal Gaussian with the posterior's mean
-        and standard deviation (the posterior itself couples the layers: draw from it with
-        `posterior_sample`)."""
+        are (B, Z). For a hierarchical model or a flow posterior, a diagonal Gaussian with the
+        posterior's mean and standard deviation (`VAE.posterior_moments`; the posterior itself
+        is not Gaussian: draw from it with `posterior_sample`)."""
         x = self.prepare(x)
-        qz = self.vae.encode(x, self.labels(labels, len(x)))
-        return DiagonalGaussian(qz.mean.cpu(), qz.logvar.cpu())
+        mean, std = self.vae.posterior_moments(x, self.labels(labels, len(x)))
+        return DiagonalGaussian(mean.cpu(), 2 * std.log().cpu())
 
     @torch.no_grad()
     def decode(self, z: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:

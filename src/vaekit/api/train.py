@@ -39,6 +39,7 @@ from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, open_dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
+from vaekit.evaluation.evaluate import active_units
 from vaekit.files import atomic_write
 from vaekit.models.factory import ModelConfig, build_vae, describe_custom
 from vaekit.models.io import (
@@ -49,6 +50,7 @@ from vaekit.models.io import (
     save_weights,
     write_config,
 )
+from vaekit.models.posterior import posterior_moments_of
 from vaekit.options import describe
 from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
@@ -57,6 +59,7 @@ from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from vaekit.training.distributed import SINGLE, Group, from_env
+from vaekit.training.ema import averaged
 from vaekit.training.loop import (
     Callback,
     LoopState,
@@ -65,6 +68,7 @@ from vaekit.training.loop import (
     loss_name,
     make_state,
     mean_loss,
+    should_stop,
 )
 from vaekit.version import __version__
 
@@ -79,6 +83,8 @@ class Run:
     test: dict[str, float]
     model: Model
     pictures: dict[str, Path] = field(default_factory=dict)
+    stopped_by_budget: bool = False  # --time-budget ended it before --epochs
+    latents: dict[str, Any] = field(default_factory=dict)  # active units on the test split
 
 
 class _RunWriter(Callback):
@@ -99,7 +105,8 @@ class _RunWriter(Callback):
             append_jsonl(self.path / METRICS_FILE, record)
             best = best_epoch(state.history) == record["epoch"]
             if not self.keep_best or best or not (self.path / WEIGHTS_FILE).exists():
-                save_weights(self.path, state.model)
+                with averaged(state.model, state.ema):  # --ema: the average is the model
+                    save_weights(self.path, state.model)
             save_checkpoint(self.path, state, self.config_hash)
         except (OSError, SafetensorError) as err:  # a full disk, most often
             raise VaekitError(self._not_saved(record["epoch"], err)) from err
@@ -191,6 +198,11 @@ def train(
             write_config(new_run.path, config)
         torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
+        if train_config.free_bits > 0 and model_config.flow_steps:
+            raise VaekitError(
+                "--free-bits needs a closed-form KL per dimension, which a flow posterior "
+                "(--flow-steps) does not have: use --kl-warmup instead"
+            )
         if train_config.free_bits > 0 and not vae.has_kl_per_dim:
             raise VaekitError(
                 "--free-bits needs a prior with a closed-form KL per dimension "
@@ -267,6 +279,7 @@ def resume(
     rundir: str | Path,
     *,
     epochs: int | None = None,
+    time_budget: float | str | None = None,
     data: str | Path | np.ndarray | torch.Tensor | None = None,
     device: str = "auto",
     progress: bool = True,
@@ -275,7 +288,9 @@ def resume(
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
-    The result is what an uninterrupted run would have given. `data` is needed only for a
+    The result is what an uninterrupted run would have given. `time_budget` (seconds, or
+    text like "15m"): a budget for this command, in place of the recorded one (which also
+    counts afresh from now). `data` is needed only for a
     run trained on an in-memory array or whose data has moved; its checksum must match the
     recorded one. `report`: write RUNDIR/report.html at the end.
     """
@@ -287,6 +302,10 @@ def resume(
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
     if epochs is not None and epochs != config["training"]["epochs"]:
         config["training"]["epochs"] = epochs
+    if time_budget is not None:
+        config["training"]["time_budget"] = TRAIN_OPTIONS.check(
+            {"time_budget": time_budget}, "vaekit.resume"
+        )["time_budget"]
     train_config = train_config_from(config)
     train_config.validate()
     dataset = group.main_first(lambda: reopen_dataset(config, data, verify=True))
@@ -352,12 +371,17 @@ def _train_and_finish(
     path = group.on_main(writer.place)
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
+    if state.epoch < train_config.epochs and not should_stop(history, train_config.patience):
+        # Before --epochs without early stopping: the time budget, or a user's callback.
+        final["stopped_by"] = "time_budget" if train_config.time_budget else "callback"
     if keep_best:
         # Early stopping: test (and keep) the best validation epoch's weights.
         if group.is_main:
             state.model.load_state_dict(load_file(str(path / WEIGHTS_FILE), device=str(device)))
         group.share_weights(state.model)
         final["best_epoch"] = best_epoch(history)
+    elif state.ema is not None:
+        state.ema.copy_to(state.model)  # --ema: test and keep the averaged weights
     test = mean_loss(
         state.model,
         dataset.test.to(device),
@@ -367,6 +391,10 @@ def _train_and_finish(
         train_config.iw_train,
         group,
     )
+    final["latents"] = {
+        "active_units": active_units(posterior_moments_of(state.model, dataset.test)[0]),
+        "latent_dim": state.model.latent_dim,
+    }
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
     pictures: dict[str, Path] = {}
@@ -376,7 +404,16 @@ def _train_and_finish(
         pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
         if report:
             pictures["report"] = write_report(path, model=trained, test=dataset.test)
-    return Run(path, config, history, test, trained, pictures)
+    return Run(
+        path,
+        config,
+        history,
+        test,
+        trained,
+        pictures,
+        final.get("stopped_by") == "time_budget",
+        final["latents"],
+    )
 
 
 def write_pictures(

@@ -22,8 +22,9 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
                       standard error across examples
   bits/dim            NLL / (D ln 2), only for a discretized likelihood over 8-bit values
   reconstruction      MSE and PSNR of the posterior-mean reconstruction
-  latents             KL per latent dimension and the active units (variance over x of
-                      E_q[z_i] above 0.01, Burda et al. 2016)
+  latents             KL per latent dimension (per layer for hvae) and the active units
+                      (variance over x of E_q[z_i] above 0.01, Burda et al. 2016); a KL
+                      under 1 nat per example gets a warning: the latent is barely used
   probe               accuracy of a logistic regression on posterior means (train -> eval
                       split), where the data has labels (not for a conditional model, whose
                       features are computed from the label)
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     print(render(report))
     for key in report["not_finite"]:
         print(f"vaekit: warning: {key} is not a finite number (null in the JSON)", file=sys.stderr)
+    for warning in report.get("warnings", []):
+        print(f"vaekit: warning: {warning}", file=sys.stderr)
     print(f"wrote {out}")
     return 0
 

@@ -70,8 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint, with its recorded config; "
-        "only --epochs and --device may change (and --data, for data that has moved: it must "
-        "be the same data)",
+        "only --epochs, --time-budget and --device may change (and --data, for data that has "
+        "moved: it must be the same data)",
     )
     run_group.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         result = resume(
             options["out"],
             epochs=options.get("epochs"),
+            time_budget=options.get("time_budget"),
             data=options.get("data"),
             device=options.get("device", "auto"),
             progress=not args.quiet,
@@ -111,18 +112,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_summary(result) -> None:
+    from vaekit.evaluation.evaluate import low_kl_warning
+
     last = result.history[-1]
     seconds = sum(r["time_s"] for r in result.history)
-    print(f"trained {len(result.history)} epochs in {seconds:.0f} s")
+    budget = result.config["training"].get("time_budget")
+    stopped = f" (stopped by --time-budget {budget:g}s)" if result.stopped_by_budget else ""
+    print(f"trained {len(result.history)} epochs in {seconds:.0f} s{stopped}")
     k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
             iwae = f"  -IWAE(K={k}) {terms['neg_iwae']:9.2f}" if k else ""
+            layers = terms.get("kl_layers")
+            by_layer = f" ({' + '.join(f'{v:.2f}' for v in layers)})" if layers else ""
             print(
                 f"  {split:<5} -ELBO {terms['neg_elbo']:9.2f}  rec {terms['rec']:9.2f}  "
-                f"kl {terms['kl']:7.2f}{iwae}"
+                f"kl {terms['kl']:7.2f}{by_layer}{iwae}"
             )
+    if result.latents:
+        print(
+            f"  active units {result.latents['active_units']} of "
+            f"{result.latents['latent_dim']} (test split: variance of E_q[z] > 0.01)"
+        )
+    if low_kl_warning(result.test["kl"]):
+        print(f"  warning: {low_kl_warning(result.test['kl'])}")
     units = "nats per example"
+    if any(t and t.get("kl_layers") for t in (last["train"], result.test)):
+        units += "; kl per layer in brackets, bottom layer first"
     if result.model.num_classes:
         units += ", conditional on the label: -log p(x|y) bounds"
     if k:

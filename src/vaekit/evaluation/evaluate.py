@@ -22,6 +22,11 @@ from vaekit.models.vae import VAE
 # Called with (examples done, examples in all).
 Progress = Callable[[int, int], None]
 
+ACTIVE_THRESHOLD = 0.01  # Burda et al.'s criterion for an active unit
+# Under this KL (nats per example) the latent carries almost nothing: the decoder models the
+# data alone (posterior collapse), and the model is hardly a VAE any more.
+LOW_KL_NATS = 1.0
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -29,7 +34,26 @@ class EvalConfig:
     batch_size: int = 128  # examples encoded together
     chunk: int = BLOCK  # importance samples decoded together per example
     seed: int = 0
-    active_threshold: float = 0.01  # Burda et al.'s criterion for an active unit
+    active_threshold: float = ACTIVE_THRESHOLD
+
+
+def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """Latent dimensions whose posterior mean varies over the data (N, Z) by more than
+    `threshold` (variance): the units the model uses (Burda et al. 2016)."""
+    if len(means) < 2:
+        return 0
+    return int((means.var(0, unbiased=False) > threshold).sum())
+
+
+def low_kl_warning(kl: float) -> str | None:
+    """A warning for a KL under LOW_KL_NATS per example (None otherwise)."""
+    if not kl < LOW_KL_NATS:  # NaN is reported elsewhere
+        return None
+    return (
+        f"the KL is {kl:.2f} nats per example, under {LOW_KL_NATS:g}: the latent is barely "
+        "used (posterior collapse) and the decoder models the data alone; try --kl-warmup, "
+        "--free-bits, a smaller decoder or more latent dimensions"
+    )
 
 
 def data_support(data: ImageSet) -> str:
@@ -97,6 +121,8 @@ def evaluate_vae(
         "latents": _latents(model, scores, config.active_threshold),
         "seed": config.seed,
     }
+    warning = low_kl_warning(report["elbo"]["kl"])
+    report["warnings"] = [warning] if warning else []
     if is_likelihood and support == "8-bit":
         report["bits_per_dim"] = {
             "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
@@ -149,7 +175,7 @@ def _latents(model: VAE, scores: _Scores, threshold: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kl_per_dim": kl_per_dim.tolist() if kl_per_dim is not None else None,
         "mean_variance": variances.tolist(),
-        "active_units": int((variances > threshold).sum()),
+        "active_units": active_units(means, threshold),
         "active_threshold": threshold,
         "latent_dim": int(means.shape[1]),
     }

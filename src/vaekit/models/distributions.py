@@ -23,11 +23,15 @@ def _sum_event(t: torch.Tensor) -> torch.Tensor:
 
 
 class DiagonalGaussian:
-    """N(mean, diag(exp(logvar))) over (B, Z)."""
+    """N(mean, diag(exp(logvar))) over (B, Z). An encoder's may carry a context (B, H): what a
+    flow on top of it (vaekit.models.flows) reads of x; None otherwise."""
 
-    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
+    def __init__(
+        self, mean: torch.Tensor, logvar: torch.Tensor, context: torch.Tensor | None = None
+    ) -> None:
         self.mean = mean
         self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.context = context
 
     @property
     def std(self) -> torch.Tensor:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from vaekit.errors import VaekitError
+from vaekit.models.flows import IAF
 from vaekit.models.likelihoods import (
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
@@ -75,6 +76,8 @@ class ModelConfig:
     mixtures: int = _D["mixtures"]  # logistic-mixture components
     prior: str = _D["prior"]
     prior_components: int = _D["prior_components"]  # mog components / vamp pseudo-inputs
+    flow_steps: int = _D["flow_steps"]  # IAF steps on top of the Gaussian posterior
+    flow_hidden: int = _D["flow_hidden"]  # their hidden width and the context's
     num_classes: int = 0  # > 0: a conditional VAE on that many classes (--conditional)
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -99,6 +102,13 @@ class ModelConfig:
                 "hvae has its own hierarchical prior: it takes no --prior, --conditional "
                 "or custom modules"
             )
+        if self.flow_steps and self.family == "hvae":
+            raise VaekitError(
+                "--flow-steps: hvae's posterior is its own hierarchy; flows are for --model "
+                "mlp, conv or resnet"
+            )
+        if self.flow_steps and "encoder" in self.custom:
+            raise VaekitError("--flow-steps needs vaekit's own encoder (it outputs the context)")
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
         self.check_size()
@@ -112,7 +122,8 @@ class ModelConfig:
                 f"than the {MAX_IMAGE_VALUES:,} vaekit builds models for"
             )
         counts = (("hidden dims", len(self.hidden_dims)), ("channels", len(self.channels)))
-        for what, count in (*counts, ("depth", self.depth), ("layers", self.layers)):
+        counts += (("depth", self.depth), ("layers", self.layers), ("flow steps", self.flow_steps))
+        for what, count in counts:
             if count > MAX_LAYERS:
                 raise VaekitError(f"{what}: {count} layers, more than {MAX_LAYERS}")
         sizes = {
@@ -121,6 +132,7 @@ class ModelConfig:
             "channels": max(self.channels),
             "mixtures": self.mixtures,
             "prior components": self.prior_components,
+            "flow hidden": self.flow_hidden * self.flow_steps,
             "num classes": self.num_classes,
         }
         for what, size in sizes.items():  # each alone makes at least this many parameters
@@ -169,17 +181,24 @@ PRIORS: dict[str, Builder] = {
     "mog": lambda c: MixtureOfGaussians(c.latent_dim, c.prior_components),
     "vamp": lambda c: VampPrior(c.latent_dim, tuple(c.shape), c.prior_components),
 }
+
+
+def _context(c: ModelConfig) -> int:
+    """The width of the context vector the encoder outputs for a flow (0: none)."""
+    return c.flow_hidden if c.flow_steps else 0
+
+
 FAMILIES: dict[str, tuple[Builder, Builder] | None] = {
     "mlp": (
-        lambda c, shape: MLPEncoder(shape, c.latent_dim, c.hidden_dims),
+        lambda c, shape: MLPEncoder(shape, c.latent_dim, c.hidden_dims, _context(c)),
         lambda c, z, p: MLPDecoder(c.shape, z, c.hidden_dims, p),
     ),
     "conv": (
-        lambda c, shape: ConvEncoder(shape, c.latent_dim, c.channels),
+        lambda c, shape: ConvEncoder(shape, c.latent_dim, c.channels, _context(c)),
         lambda c, z, p: ConvDecoder(c.shape, z, c.channels, p),
     ),
     "resnet": (
-        lambda c, shape: ResNetEncoder(shape, c.latent_dim, c.channels, c.depth),
+        lambda c, shape: ResNetEncoder(shape, c.latent_dim, c.channels, c.depth, _context(c)),
         lambda c, z, p: ResNetDecoder(c.shape, z, c.channels, c.depth, p),
     ),
     "hvae": None,  # built whole by HierarchicalVAE
@@ -220,7 +239,10 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
         ),
     )
     prior = part("prior", lambda: PRIORS[config.prior](config))
-    return VAE(encoder, decoder, likelihood, prior, config.num_classes)
+    flow = None
+    if config.flow_steps:
+        flow = IAF(config.latent_dim, config.flow_hidden, config.flow_hidden, config.flow_steps)
+    return VAE(encoder, decoder, likelihood, prior, config.num_classes, flow)
 
 
 class _Absent(nn.Module):

@@ -25,8 +25,9 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
-SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+# 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden).
+SCHEMA_VERSION = 3
+SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -56,6 +57,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     version = config.get("schema_version")
     if version == 1:
         config = migrate_v1(config)
+    if version in (1, 2):
+        config = migrate_v2(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -114,13 +117,31 @@ _V1_ABSENT = {
 }
 
 
+# Schema 2 files lack the options that schema 3 added; each at the value that means "off",
+# which is how every schema 2 run was trained. Frozen here like _V1_ABSENT.
+_V2_ABSENT = {
+    "model": {"flow_steps": 0, "flow_hidden": 128},
+    "training": {"time_budget": None, "ema": 0.0},
+}
+
+
 def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 1 config as schema 2: the keys it may lack, at the values 0.1.0 read them as."""
-    out = {**config, "schema_version": SCHEMA_VERSION}
-    for section, absent in _V1_ABSENT.items():
+    return _fill(config, _V1_ABSENT, 2)
+
+
+def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 2 config as schema 3: the options added since, off. A schema 2 file that
+    already holds one of them (written by a newer vaekit that then lost its version) keeps it."""
+    return _fill(config, _V2_ABSENT, 3)
+
+
+def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int) -> dict:
+    out = {**config, "schema_version": version}
+    for section, values_absent in absent.items():
         values = out.get(section)
         if isinstance(values, dict):
-            out[section] = {**absent, **values}
+            out[section] = {**values_absent, **values}
     return out
 
 

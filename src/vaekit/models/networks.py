@@ -21,19 +21,30 @@ MEMORY_FORMAT = torch.channels_last
 
 
 class GaussianHead(nn.Module):
-    """Features (B, F) -> DiagonalGaussian over (B, Z)."""
+    """Features (B, F) -> DiagonalGaussian over (B, Z), with `context_dim` > 0 also carrying a
+    context vector (B, context_dim) for a flow on top of it (vaekit.models.flows)."""
 
-    def __init__(self, features: int, latent_dim: int) -> None:
+    def __init__(self, features: int, latent_dim: int, context_dim: int = 0) -> None:
         super().__init__()
-        self.linear = nn.Linear(features, 2 * latent_dim)
+        self.linear = nn.Linear(features, 2 * latent_dim + context_dim)
+        self.latent_dim = latent_dim
+        self.context_dim = context_dim
 
     def forward(self, h: torch.Tensor) -> DiagonalGaussian:
-        mean, logvar = self.linear(h).chunk(2, dim=1)
-        return DiagonalGaussian(mean, logvar)
+        out = self.linear(h)
+        z = self.latent_dim
+        context = out[:, 2 * z :] if self.context_dim else None
+        return DiagonalGaussian(out[:, :z], out[:, z : 2 * z], context)
 
 
 class MLPEncoder(nn.Module):
-    def __init__(self, shape: tuple[int, int, int], latent_dim: int, hidden_dims: tuple[int, ...]):
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        latent_dim: int,
+        hidden_dims: tuple[int, ...],
+        context_dim: int = 0,
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(shape)
@@ -41,7 +52,7 @@ class MLPEncoder(nn.Module):
             layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
             width = h
         self.body = nn.Sequential(*layers)
-        self.head = GaussianHead(width, latent_dim)
+        self.head = GaussianHead(width, latent_dim, context_dim)
 
     def forward(self, x: torch.Tensor) -> DiagonalGaussian:
         return self.head(self.body(x))
@@ -81,7 +92,13 @@ def _halved(size: tuple[int, int], times: int) -> list[tuple[int, int]]:
 class ConvEncoder(nn.Module):
     """Stride-2 3x3 convolutions, one per entry of `channels`, then a linear Gaussian head."""
 
-    def __init__(self, shape: tuple[int, int, int], latent_dim: int, channels: tuple[int, ...]):
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        latent_dim: int,
+        channels: tuple[int, ...],
+        context_dim: int = 0,
+    ):
         super().__init__()
         c, h, w = shape
         layers: list[nn.Module] = []
@@ -91,7 +108,7 @@ class ConvEncoder(nn.Module):
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
         fh, fw = _halved((h, w), len(channels))[-1]
-        self.head = GaussianHead(c * fh * fw, latent_dim)
+        self.head = GaussianHead(c * fh * fw, latent_dim, context_dim)
         # Channels-last convolutions run about 1.2-1.5x faster on CPUs (oneDNN).
         self.to(memory_format=MEMORY_FORMAT)
 
@@ -227,6 +244,7 @@ class ResNetEncoder(nn.Module):
         latent_dim: int,
         channels: tuple[int, ...],
         depth: int,
+        context_dim: int = 0,
     ) -> None:
         super().__init__()
         c, h, w = shape
@@ -240,7 +258,7 @@ class ResNetEncoder(nn.Module):
         layers += [nn.SiLU(), nn.Flatten()]
         self.body = nn.Sequential(*layers)
         fh, fw = _halved((h, w), len(channels))[-1]
-        self.head = GaussianHead(width * fh * fw, latent_dim)
+        self.head = GaussianHead(width * fh * fw, latent_dim, context_dim)
         _he(self.head.linear, width * fh * fw, _AFTER_ACT)
         # Channels-last convolutions run about 1.2-1.5x faster on CPUs (oneDNN).
         self.to(memory_format=MEMORY_FORMAT)

@@ -16,6 +16,12 @@ The posterior is asked through four methods that every family answers the same w
 `posterior_std` (its per-dimension mean and spread) and `reconstruct` (the likelihood's mean
 at the posterior mean). Here they are exact; a hierarchical model overrides them.
 
+A flow posterior (`flow`, an IAF: vaekit.models.flows) pushes the encoder's Gaussian sample
+through invertible steps that also read the encoder's context vector; log q(z|x) subtracts
+their log-determinants, so it stays exact, while the KL has no closed form (the one-sample
+estimate log q(z|x) - log p(z) is used, as for a mixture prior). Its posterior mean and
+standard deviation are Monte Carlo over FLOW_SUMMARY_SAMPLES fixed quasi-random draws.
+
 A conditional VAE (Sohn et al. 2015) gets the class label y as one-hot planes appended to the
 encoder's input channels and a one-hot vector appended to the decoder's input.
 """
@@ -33,6 +39,8 @@ from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.priors import Density
+
+FLOW_SUMMARY_SAMPLES = 64  # posterior draws behind a flow posterior's mean and std
 
 
 @dataclass
@@ -94,6 +102,7 @@ class VAE(nn.Module):
         likelihood: nn.Module,
         prior: nn.Module,
         num_classes: int = 0,
+        flow: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -103,6 +112,12 @@ class VAE(nn.Module):
         self.num_classes = num_classes
         self.latent_dim = int(prior.latent_dim)
         self.layer_sizes = (self.latent_dim,)
+        self.flow = flow  # maps (z_0 (N, Z), context (N, H)) to (z (N, Z), log det (N,))
+        if flow is not None:
+            from vaekit.models.hvae import summary_noise
+
+            noise = summary_noise(FLOW_SUMMARY_SAMPLES, self.latent_dim)
+            self.register_buffer("summary_noise", noise, persistent=False)
 
     def _label_planes(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         if not self.num_classes:
@@ -157,14 +172,32 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         """Posterior samples (B, n, Z) made from standard normal noise eps (B, n, Z)."""
         qz = self.encode(x, y)
-        return qz.mean[:, None] + qz.std[:, None] * eps
+        z = qz.mean[:, None] + qz.std[:, None] * eps  # eps may be (1, n, Z): the same for all
+        if self.flow is None:
+            return z
+        n, dims = z.shape[1:]
+        # -1 for the batch, so that a traced graph (vaekit export) keeps it dynamic
+        z, _ = self.flow(z.reshape(-1, dims), self._context(qz, n))
+        return z.view(-1, n, dims)
+
+    def _context(self, qz: DiagonalGaussian, n: int) -> torch.Tensor:
+        """The encoder's context (B, H), repeated for n samples each: (B * n, H)."""
+        if qz.context is None:
+            raise ValueError("a flow posterior needs an encoder that outputs a context vector")
+        return qz.context.repeat_interleave(n, dim=0)
 
     def posterior_moments(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """E_q[z] and the standard deviation of each z_i under q(z|x): two (B, Z) tensors."""
-        qz = self.encode(x, y)
-        return qz.mean, qz.std
+        """E_q[z] and the standard deviation of each z_i under q(z|x): two (B, Z) tensors.
+        Exact for the Gaussian; for a flow posterior, the mean and spread of
+        FLOW_SUMMARY_SAMPLES draws made from fixed quasi-random noise (the same for every x,
+        so the summaries are deterministic functions of x)."""
+        if self.flow is None:
+            qz = self.encode(x, y)
+            return qz.mean, qz.std
+        z = self._posterior_given_noise(x, self.summary_noise.to(x.dtype)[None], y)
+        return z.mean(1), z.std(1, unbiased=False)
 
     def posterior_mean(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E_q[z|x]: (B, Z)."""
@@ -189,7 +222,7 @@ class VAE(nn.Module):
     @property
     def has_kl_per_dim(self) -> bool:
         """Whether `terms` gives a closed-form KL per latent dimension (free bits need it)."""
-        return self.prior.gaussian
+        return self.prior.gaussian and self.flow is None
 
     def terms(
         self,
@@ -205,11 +238,14 @@ class VAE(nn.Module):
         b, n, dims = eps.shape
         qz = self.encode(x, y)
         z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
+        # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
+        log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
+        if self.flow is not None:  # change of variables: log q(z_T) = log q(z_0) - log det
+            z, log_det = self.flow(z, self._context(qz, n))
+            log_qz = log_qz - log_det.view(b, n)
         y_rep = y.repeat_interleave(n) if y is not None else None
         scored = x if target is None else target
         log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
-        # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
-        log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
         log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
         kl_dims = None
         if self.has_kl_per_dim:

@@ -1,8 +1,10 @@
-"""Callbacks that come with vaekit: a progress bar with the running loss."""
+"""Callbacks that come with vaekit: a progress bar with the running loss, and a time budget."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,3 +48,31 @@ class ProgressBar(Callback):
     def on_train_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class TimeBudget(Callback):
+    """Stops training before it overruns `seconds` (--time-budget): after each epoch, when
+    the next one would end past the budget, judged by the mean duration of the epochs this
+    callback has seen (validation included). The first epoch always runs. `clock` returns
+    seconds (a monotonic clock; tests give a fake one)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.start = 0.0
+        self.first_epoch = 0
+        self.stopped_after: int | None = None  # the last epoch trained, when the budget ended it
+
+    def on_train_start(self, total_steps: int, state: LoopState) -> None:
+        self.start = self.clock()
+        self.first_epoch = state.epoch
+
+    def should_stop(self, state: LoopState) -> bool:
+        done = state.epoch - self.first_epoch
+        if done < 1:
+            return False
+        elapsed = self.clock() - self.start
+        if elapsed + elapsed / done > self.seconds:
+            self.stopped_after = state.epoch
+            return True
+        return False

@@ -1,6 +1,7 @@
 """Full training state on disk, for exact resume: checkpoint/state.safetensors + state.json.
 
-state.safetensors holds the model's and the optimizer's tensors and the torch RNG state; its
+state.safetensors holds the model's and the optimizer's tensors (and, with --ema, the
+weights' moving average) and the torch RNG state; its
 own metadata carries the JSON state (epoch, step, history, optimizer settings, config hash),
 and state.json is a readable copy of that JSON. Each file is written under a temporary name and
 renamed, tensors first and JSON last. A kill at any moment therefore leaves a complete
@@ -45,6 +46,9 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
                 tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(index), {})[key] = value
+    if state.ema is not None:
+        for name, value in state.ema.state_dict().items():
+            tensors[f"ema.{name}"] = value.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {
         "format": FORMAT,
@@ -73,6 +77,8 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
         raise VaekitError(f"{path}: missing; the run has no checkpoint to resume from")
     model_state = state.model.state_dict()
     shapes = {f"model.{k}": tuple(v.shape) for k, v in model_state.items()}
+    averages = state.ema.state_dict() if state.ema is not None else {}
+    shapes.update({f"ema.{k}": tuple(v.shape) for k, v in averages.items()})
     tensors, header = read_safetensors(path, shapes, what="vaekit checkpoint")
     meta = _read_meta(header, path)
     found = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
@@ -84,6 +90,9 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     if rng is None or rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
         raise VaekitError(f"{path}: no random number generator state of the right size")
     optim_state = _optimizer_state(tensors, meta, state.optimizer, path)
+    ema = {k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")}
+    if set(ema) != set(averages) or any(v.dtype != averages[k].dtype for k, v in ema.items()):
+        raise VaekitError(f"{path}: the checkpoint's averaged weights (--ema) do not fit")
     state.model.load_state_dict(found)
     try:
         state.optimizer.load_state_dict(
@@ -92,6 +101,8 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as err:
         raise VaekitError(f"{path}: the optimizer state does not fit ({err})") from None
     match_parameter_layouts(state.optimizer)
+    if state.ema is not None:
+        state.ema.load_state_dict(ema)
     torch.set_rng_state(rng)
     state.epoch, state.step, state.history = meta["epoch"], meta["step"], meta["history"]
     return meta["config_hash"]

@@ -32,6 +32,7 @@ from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.distributed import SINGLE, Group
+from vaekit.training.ema import WeightAverage, averaged
 from vaekit.training.precision import Precision, resolve_precision
 from vaekit.training.recovery import (
     Diverged,
@@ -97,6 +98,8 @@ class TrainConfig:
     precision: str = _D["precision"]  # of the training steps: fp32, bf16, fp16 or auto
     rollback_after: int = _D["rollback_after"]  # non-finite steps in a row before a rollback
     max_rollbacks: int = _D["max_rollbacks"]  # rollbacks within one epoch before giving up
+    time_budget: float | None = _D["time_budget"]  # seconds: stop before overrunning it
+    ema: float = _D["ema"]  # decay of the weights' moving average (Polyak); 0 is off
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations."""
@@ -125,6 +128,7 @@ class LoopState:
     epoch: int = 0
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    ema: WeightAverage | None = None  # the weights' moving average, with --ema
 
 
 class Callback:
@@ -144,8 +148,11 @@ class Callback:
 
 
 def make_state(model: VAE, config: TrainConfig) -> LoopState:
-    """A fresh LoopState: the optimizer over the model's parameters, nothing trained yet."""
-    return LoopState(model, OPTIMIZERS[config.optimizer](model.parameters(), config.lr))
+    """A fresh LoopState: the optimizer over the model's parameters (and their moving
+    average, with --ema), nothing trained yet."""
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config.lr)
+    ema = WeightAverage(model, config.ema) if config.ema > 0 else None
+    return LoopState(model, optimizer, ema=ema)
 
 
 def fit(
@@ -156,14 +163,20 @@ def fit(
     callbacks: Sequence[Callback] = (),
     state: LoopState | None = None,
     group: Group = SINGLE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[dict[str, Any]]:
-    """Train `model` in place from `state` (default: from scratch) up to `config.epochs`.
+    """Train `model` in place from `state` (default: from scratch) up to `config.epochs`,
+    or less: early stopping (`patience`), or the time budget, timed by `clock` (seconds).
     In a group of several processes (torchrun), each trains on its rows of every batch and
     the gradients are averaged (DistributedDataParallel); callbacks belong on the main
     process only, whose `should_stop` decides for all.
 
     Returns the history: one record per epoch, the metrics.jsonl schema.
     """
+    from vaekit.training.callbacks import TimeBudget  # which imports this module
+
+    if config.time_budget is not None and group.is_main:
+        callbacks = [*callbacks, TimeBudget(config.time_budget, clock)]
     state = state or make_state(model, config)
     if val is None and config.patience is not None:
         raise VaekitError("--patience needs a validation split (--val-fraction > 0)")
@@ -186,15 +199,16 @@ def fit(
                 _roll_back(state, last_checkpoint, faults, config, str(why))
                 continue
             if val is not None:
-                record["val"] = mean_loss(
-                    model,
-                    val,
-                    config.batch_size,
-                    config.seed,
-                    config.binarize,
-                    config.iw_train,
-                    group,
-                )
+                with averaged(model, state.ema):
+                    record["val"] = mean_loss(
+                        model,
+                        val,
+                        config.batch_size,
+                        config.seed,
+                        config.binarize,
+                        config.iw_train,
+                        group,
+                    )
             record.update(skipped_steps=faults.skipped, rollbacks=faults.rollbacks)
             faults.skipped = faults.rollbacks = 0
             state.epoch = epoch
@@ -377,6 +391,8 @@ def _step(
             scaler.step(optimizer)
         else:
             optimizer.step()
+        if state.ema is not None:
+            state.ema.update(model)
     if scaler is not None:
         scaler.update()
     state.step += 1

@@ -98,6 +98,7 @@ class Snapshot:
     step: int
     history: list[dict[str, Any]]
     rng: torch.Tensor
+    ema: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def take(cls, state: LoopState) -> Snapshot:
@@ -108,6 +109,7 @@ class Snapshot:
             state.step,
             list(state.history),
             torch.get_rng_state(),
+            _cpu_copy(state.ema.state_dict()) if state.ema is not None else None,
         )
 
     def restore(self, state: LoopState) -> None:
@@ -115,4 +117,6 @@ class Snapshot:
         state.optimizer.load_state_dict(_cpu_copy(self.optimizer))
         match_parameter_layouts(state.optimizer)
         torch.set_rng_state(self.rng)
+        if state.ema is not None and self.ema is not None:
+            state.ema.load_state_dict(self.ema)
         state.epoch, state.step, state.history = self.epoch, self.step, list(self.history)

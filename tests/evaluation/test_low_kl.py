@@ -1,0 +1,60 @@
+"""A model whose KL is under 1 nat per example gets a warning in eval's report and in the
+training summary; the summary also names the active units and each layer's KL."""
+
+from types import SimpleNamespace
+
+import torch
+
+from tests.conftest import write_idx_folder
+from vaekit.cli.train import print_summary
+from vaekit.data.datasets import open_dataset
+from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae, low_kl_warning
+from vaekit.models.factory import ModelConfig, build_vae
+
+
+def test_the_warning_is_for_a_kl_under_one_nat():
+    assert "posterior collapse" in low_kl_warning(0.4)
+    assert low_kl_warning(1.0) is None and low_kl_warning(30.0) is None
+    assert low_kl_warning(float("nan")) is None
+
+
+def test_eval_warns_about_a_collapsed_posterior(tmp_path):
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=10, n_test=6, size=8))
+    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
+    config = EvalConfig(iw_samples=2, batch_size=6)
+    report, _ = evaluate_vae(model, ds.test, config)
+    assert report["elbo"]["kl"] > 1 or report["warnings"]  # as the random weights fall
+    with torch.no_grad():  # q(z|x) = N(0, I) = p(z) for every x: no information at all
+        model.encoder.head.linear.weight.zero_()
+        model.encoder.head.linear.bias.zero_()
+    report, _ = evaluate_vae(model, ds.test, config)
+    assert report["elbo"]["kl"] == 0
+    assert report["warnings"] == [low_kl_warning(0.0)]
+    assert report["latents"]["active_units"] == 0
+
+
+def _result(kl: float, layers=None):
+    terms = {"neg_elbo": 90.0, "rec": 90.0 - kl, "kl": kl}
+    if layers:
+        terms["kl_layers"] = layers
+    return SimpleNamespace(
+        history=[{"epoch": 1, "time_s": 1.0, "train": terms}],
+        test=terms,
+        config={"training": {"time_budget": None}},
+        stopped_by_budget=False,
+        latents={"active_units": 3, "latent_dim": 8},
+        model=SimpleNamespace(num_classes=0),
+        path="runs/x",
+        pictures={},
+    )
+
+
+def test_the_training_summary_warns_and_names_the_latents(capsys):
+    print_summary(_result(0.5))
+    out = capsys.readouterr().out
+    assert "warning: the KL is 0.50 nats per example" in out
+    assert "active units 3 of 8" in out
+    print_summary(_result(12.0, layers=[10.0, 2.0]))
+    out = capsys.readouterr().out
+    assert "warning" not in out
+    assert "kl   12.00 (10.00 + 2.00)" in out and "bottom layer first" in out
