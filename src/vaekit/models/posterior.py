@@ -21,12 +21,14 @@ def posterior_moments_of(
     labels = data.labels if model.num_classes else None
     if model.num_classes and labels is None:
         raise ValueError("a conditional VAE needs the labels of the images")
-    means, stds = [], []
+    # Filled in place: small per-batch results kept between the batches' large inputs would
+    # pin the heap, and the allocator then kept about 130 MB more on a 516 MB memory-mapped
+    # set (tests/data/test_larger_than_memory.py).
+    means = torch.empty(len(data), model.latent_dim)
+    stds = torch.empty(len(data), model.latent_dim)
     for index in batch_indices(len(data), batch_size, shuffle=False):
         y = labels[index].to(device) if labels is not None else None
         mean, std = model.posterior_moments(data.scaled(index).to(device), y)
-        means.append(mean.cpu())
-        stds.append(std.cpu())
-    if not means:
-        return torch.zeros(0, model.latent_dim), torch.zeros(0, model.latent_dim)
-    return torch.cat(means), torch.cat(stds)
+        means[index] = mean.cpu()
+        stds[index] = std.cpu()
+    return means, stds

@@ -96,8 +96,18 @@ class GaussianMixture:
         return means[pick] + temperature * torch.exp(0.5 * self.logvars[pick]) * eps
 
 
+class PriorAt:
+    """A prior module that has only `log_prob(z, encoder)` (a user's own), as a value."""
+
+    def __init__(self, prior: nn.Module, encoder: Encoder) -> None:
+        self.prior, self.encoder = prior, encoder
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.prior.log_prob(z, self.encoder)
+
+
 # p(z) as a value: what `density` returns.
-Density = DiagonalGaussian | GaussianMixture
+Density = DiagonalGaussian | GaussianMixture | PriorAt
 
 
 class MixtureOfGaussians(nn.Module):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
-from vaekit.models.priors import Density
+from vaekit.models.priors import Density, PriorAt
 
 FLOW_SUMMARY_SAMPLES = 64  # posterior draws behind a flow posterior's mean and std
 
@@ -217,6 +217,8 @@ class VAE(nn.Module):
 
     def prior_density(self) -> Density:
         """p(z) as a value with `log_prob(z)` (a VampPrior's pseudo-inputs encoded once)."""
+        if not hasattr(self.prior, "density"):  # a user's prior with log_prob(z, encoder) only
+            return PriorAt(self.prior, self._prior_encoder)
         return self.prior.density(self._prior_encoder)
 
     @property
