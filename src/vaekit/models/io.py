@@ -25,8 +25,9 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
-SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+# 3: the autoregressive decoder's options (autoregressive, ar_kernel, ar_width).
+SCHEMA_VERSION = 3
+SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -56,7 +57,9 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     version = config.get("schema_version")
     if version == 1:
         config = migrate_v1(config)
-    elif version != SCHEMA_VERSION:
+    if config.get("schema_version") == 2:
+        config = migrate_v2(config)
+    elif config.get("schema_version") != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
         )
@@ -114,14 +117,29 @@ _V1_ABSENT = {
 }
 
 
-def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
-    """A schema 1 config as schema 2: the keys it may lack, at the values 0.1.0 read them as."""
-    out = {**config, "schema_version": SCHEMA_VERSION}
-    for section, absent in _V1_ABSENT.items():
+# Schema 2 files predate these options; the values say "no autoregressive decoder" (the
+# kernel and width are then unused, but recorded valid).
+_V2_ABSENT = {"model": {"autoregressive": 0, "ar_kernel": 3, "ar_width": 32}}
+
+
+def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int):
+    out = {**config, "schema_version": version}
+    for section, keys in absent.items():
         values = out.get(section)
         if isinstance(values, dict):
-            out[section] = {**absent, **values}
+            out[section] = {**keys, **values}
     return out
+
+
+def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 1 config as schema 2: the keys it may lack, at the values 0.1.0 read them as."""
+    return _fill(config, _V1_ABSENT, 2)
+
+
+def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 2 config as schema 3: the options added since, at values that leave the
+    model as it was (no autoregressive decoder)."""
+    return _fill(config, _V2_ABSENT, 3)
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
