@@ -80,7 +80,7 @@ def test_generation_matches_a_teacher_forced_pass():
     """The greedy decode runs over a few rows at a time; scoring its own fed-back image in one
     pass over the whole image must give the same conditional means."""
     torch.manual_seed(0)
-    model = build_vae(tiny((1, 7, 4), autoregressive=2, ar_kernel=3)).eval()
+    model = build_vae(tiny((1, 7, 9), autoregressive=2, ar_kernel=3)).eval()
     px = model.decode(torch.randn(3, 3))
     shown = px.greedy()
     fed = (shown > 0.5).float()

@@ -20,7 +20,7 @@ original (part of the region up and to the right is unseen). A small one keeps z
 et al. 2017): what the PixelCNN cannot see, the latent code must carry.
 
 Scoring is one pass over the (teacher-forced) image. Generation is pixel by pixel: H * W
-passes, batched over the images, each over only the rows the current pixel can see.
+passes, batched over the images, each over only the window the current pixel can see.
 Shapes: B batch, C image channels, H x W image, F feature maps, P likelihood numbers per
 channel, N gated layers.
 """
@@ -178,21 +178,26 @@ class Autoregressive:
     @torch.no_grad()
     def _generate(self, pick: Callable, progress: Progress | None) -> torch.Tensor:
         """Pixel by pixel: `pick` turns pixel (i, j)'s conditional (over (B, C, 1, 1)) into
-        (the value fed back, the value shown). Each pass covers only rows i - reach .. i: the
-        output at row i depends on no row outside them, and the top rows' wrong padding
-        reaches at most `reach` rows down, so the result equals a pass over the whole image."""
+        (the value fed back, the value shown). Each pass covers only the window that pixel's
+        output can depend on, rows i - reach .. i and columns j - reach .. j + reach (clipped
+        to the image): every value in that output's cone of dependence depends only on
+        pixels inside the window, so the result equals a pass over the whole image (where
+        the window's edge cuts the image, only values outside the cone see the padding)."""
         report = progress or pixel_progress()
         network, base = self.module.network, self.module.base
+        reach = network.reach
         b, _, h, w = self.features.shape
         c = network.head.out_channels // base.params_per_channel
         fed = torch.zeros(b, c, h, w, dtype=self.features.dtype, device=self.features.device)
         shown = torch.zeros_like(fed)
         for i in range(h):
-            top = max(0, i - network.reach)
-            rows = slice(top, i + 1)
+            top = max(0, i - reach)
             for j in range(w):
-                params = network(fed[:, :, rows], self.features[:, :, rows])
-                pixel = base(params[:, :, i - top : i - top + 1, j : j + 1])
+                left = max(0, j - reach)
+                rows, cols = slice(top, i + 1), slice(left, min(w, j + reach + 1))
+                params = network(fed[:, :, rows, cols], self.features[:, :, rows, cols])
+                at = (slice(None), slice(None), slice(i - top, i - top + 1))
+                pixel = base(params[(*at, slice(j - left, j - left + 1))])
                 fed[:, :, i : i + 1, j : j + 1], shown[:, :, i : i + 1, j : j + 1] = pick(pixel)
                 if report is not None:
                     report(PROGRESS_NAME, i * w + j + 1, h * w)
