@@ -122,7 +122,10 @@ _V1_ABSENT = {
 _V2_ABSENT = {"model": {"autoregressive": 0, "ar_kernel": 3, "ar_width": 32}}
 
 
-def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int):
+def _fill(
+    config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int
+) -> dict[str, Any]:
+    """`config` as schema `version`: each section given the `absent` keys it lacks."""
     out = {**config, "schema_version": version}
     for section, keys in absent.items():
         values = out.get(section)
