@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+# Where long pixel-by-pixel work deep inside a model (an autoregressive decoder's sampling,
+# reached through VAE.mean_image by every app) reports, without every app passing a callback.
+_PIXEL_PROGRESS: ContextVar[Callable[[str, int, int | None], None] | None] = ContextVar(
+    "pixel_progress", default=None
+)
+
+
+def pixel_progress() -> Callable[[str, int, int | None], None] | None:
+    """The callback `reporting` installed, or None."""
+    return _PIXEL_PROGRESS.get()
+
+
+@contextmanager
+def reporting(callback: Callable[[str, int, int | None], None] | None) -> Iterator[None]:
+    """Within the block, pixel-by-pixel work reports (what, done, total) to `callback`."""
+    token = _PIXEL_PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PIXEL_PROGRESS.reset(token)
 
 
 class Bars:
@@ -25,19 +49,23 @@ class Bars:
             self.close()
             self.name = name
             byte_task = name.startswith("download")
+            unit = "px" if "pixel" in name else "img"
             self.bar = tqdm(
                 total=total,
                 desc=name,
-                unit="B" if byte_task else "img",
+                unit="B" if byte_task else unit,
                 unit_scale=byte_task,
                 dynamic_ncols=True,
             )
+        elif done < self.bar.n:  # the same task again (the next batch): start it over
+            self.bar.reset(total=total)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            self.name = None
 
     def __exit__(self, *exc: object) -> None:
         self.close()

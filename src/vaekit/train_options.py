@@ -208,6 +208,38 @@ _MODEL = [
         metavar="N",
     ),
     Option(
+        "autoregressive",
+        Int(least=0),
+        0,
+        "an autoregressive decoder: a PixelCNN of N masked, gated layers (van den Oord et al. "
+        "2016) reads the image and the decoder's features of z, as in PixelVAE (Gulrajani et "
+        "al. 2017); with bernoulli or the logistic likelihoods; sampling is pixel by pixel "
+        "(H x W passes); 0 is off",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "ar_kernel",
+        Int(least=3),
+        3,
+        "--autoregressive: the masked convolutions' kernel size K (odd); the receptive field "
+        "reaches N * (K // 2) rows up, and a small one keeps the latent code in use",
+        "model",
+        section="model",
+        metavar="K",
+    ),
+    Option(
+        "ar_width",
+        Int(least=1),
+        32,
+        "--autoregressive: channels of the gated layers; the decoder gives that many "
+        "feature maps per image channel",
+        "model",
+        section="model",
+        metavar="W",
+    ),
+    Option(
         "prior",
         Text(("standard-normal", "mog", "vamp")),
         "standard-normal",

@@ -75,6 +75,11 @@ def export(
         raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
     if isinstance(model, str | Path):
         model = load(model)
+    if model.config.autoregressive:
+        raise VaekitError(
+            "export: this model's autoregressive decoder (--autoregressive) draws pixel by "
+            "pixel, which a traced decoder graph cannot do; only non-autoregressive models export"
+        )
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")

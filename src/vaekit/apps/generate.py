@@ -1,13 +1,16 @@
 """Generation: new images from the prior.
 
 Images come back as float tensors (B, C, H, W) clamped to [0, 1]: the likelihood's mean
-(`VAE.mean_image`). Reconstructions are the model's own `VAE.reconstruct`.
+(`VAE.mean_image`), or, for an autoregressive decoder, a draw from p(x|z) (its `mean` is only
+a greedy decode, which shows the PixelCNN's most likely pixels rather than its images).
+Reconstructions are the model's own `VAE.reconstruct`.
 """
 
 from __future__ import annotations
 
 import torch
 
+from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.vae import VAE
 
 
@@ -19,6 +22,10 @@ def sample(
     temperature: float = 1.0,
     y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n new images: the means of p(x|z) for z drawn from the prior (scaled by temperature),
-    of classes y (n,) for a conditional VAE."""
-    return model.mean_image(model.sample_latents(n, generator, temperature), y)
+    """n new images for z drawn from the prior (scaled by temperature), of classes y (n,) for a
+    conditional VAE: the means of p(x|z), or draws x ~ p(x|z) (from `generator`, pixel by
+    pixel) for an autoregressive decoder."""
+    z = model.sample_latents(n, generator, temperature)
+    if isinstance(model.likelihood, AutoregressiveLikelihood):
+        return model.decode(z, y).sample(generator).clamp(0, 1)
+    return model.mean_image(z, y)

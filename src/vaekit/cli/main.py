@@ -114,11 +114,20 @@ def one_line(err: BaseException) -> str:
     )
 
 
+def _run_reporting_pixels(args: argparse.Namespace) -> int:
+    """Run the command with a progress bar for any pixel-by-pixel decoding (an
+    autoregressive decoder's images, reached through every app)."""
+    from vaekit.progress import Bars, reporting
+
+    with Bars() as bars, reporting(bars.update):
+        return args.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
-        code = args.run(args)
+        code = _run_reporting_pixels(args)
     except KeyboardInterrupt:
         hint = ""
         if args.command == "train":

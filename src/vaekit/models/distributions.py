@@ -84,6 +84,10 @@ class Bernoulli:
         logits = self.logits.float()
         return _sum_event(x * logits) - _sum_event(F.softplus(logits))
 
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of 0/1 pixels (B, C, H, W)."""
+        return torch.bernoulli(self.mean, generator=generator)
+
 
 class Gaussian:
     """Independent Gaussian pixels with mean (B, C, H, W) and standard deviation `std`.
@@ -161,6 +165,18 @@ def discretized_logistic_log_mass(
     return torch.where(v == 0, log_upper, torch.where(v == 255, log_above_lower, middle))
 
 
+def discretized_logistic_sample(
+    loc: torch.Tensor, log_scale: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One draw v / 255 per element: a logistic draw rounded to the nearest byte value and
+    clamped to 0..255, which puts exactly each bin's mass (the edge bins extended) on it."""
+    u = torch.rand(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
+    u = u.clamp(1e-6, 1 - 1e-6)
+    scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    x = loc + scale * (torch.log(u) - torch.log1p(-u))
+    return torch.round(x * 255).clamp(0, 255) / 255
+
+
 def discretized_logistic_expectation(loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """E[x] of a discretized logistic, exactly, in [0, 1] pixel units; elementwise.
 
@@ -200,6 +216,10 @@ class DiscretizedLogistic:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         return _sum_event(self.log_prob_per_pixel(x))
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of 8-bit pixels v / 255 (B, C, H, W)."""
+        return discretized_logistic_sample(self.loc, self.log_scale, generator)
 
 
 class DiscretizedLogisticMixture:
@@ -257,3 +277,26 @@ class DiscretizedLogisticMixture:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         return _sum_event(self.log_prob_per_pixel(x))
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of 8-bit pixels v / 255 (B, C, H, W): per channel a component from the
+        mixture weights (Gumbel-max), then its discretized logistic; with coupling, channel
+        by channel, each at the previous channel's drawn value."""
+        channels_count = self.logits.shape[2]
+        u = torch.rand(
+            self.logits.shape,
+            generator=generator,
+            dtype=self.logits.dtype,
+            device=self.logits.device,
+        ).clamp(1e-6, 1 - 1e-6)
+        chosen = (self.logits - torch.log(-torch.log(u))).argmax(1, keepdim=True)
+        locs = self.locs.gather(1, chosen).squeeze(1)
+        log_scales = self.log_scales.gather(1, chosen).squeeze(1)
+        if self.coupling is None:
+            return discretized_logistic_sample(locs, log_scales, generator)
+        coupling = self.coupling.gather(1, chosen).squeeze(1)
+        channels: list[torch.Tensor] = []
+        for i in range(channels_count):
+            loc = locs[:, i] if i == 0 else locs[:, i] + coupling[:, i] * channels[-1]
+            channels.append(discretized_logistic_sample(loc, log_scales[:, i], generator))
+        return torch.stack(channels, dim=1)

@@ -42,6 +42,7 @@ from vaekit.models.networks import (
     ResNetDecoder,
     ResNetEncoder,
 )
+from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.vae import VAE
 from vaekit.train_options import DEFAULTS as _D
@@ -74,6 +75,9 @@ class ModelConfig:
     gaussian_std: float = _D["gaussian_std"]  # the fixed std, or the learned one's start
     gaussian_variance: str = _D["gaussian_variance"]
     mixtures: int = _D["mixtures"]  # logistic-mixture components
+    autoregressive: int = _D["autoregressive"]  # PixelCNN gated layers; 0: none
+    ar_kernel: int = _D["ar_kernel"]
+    ar_width: int = _D["ar_width"]
     prior: str = _D["prior"]
     prior_components: int = _D["prior_components"]  # mog components / vamp pseudo-inputs
     flow_steps: int = _D["flow_steps"]  # IAF steps on top of the Gaussian posterior
@@ -109,9 +113,22 @@ class ModelConfig:
             )
         if self.flow_steps and "encoder" in self.custom:
             raise VaekitError("--flow-steps needs vaekit's own encoder (it outputs the context)")
+        if self.autoregressive:
+            self._check_autoregressive()
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
         self.check_size()
+
+    def _check_autoregressive(self) -> None:
+        if self.family == "hvae":
+            raise VaekitError("--autoregressive works with --model mlp, conv or resnet, not hvae")
+        if self.likelihood == "gaussian" and "likelihood" not in self.custom:
+            raise VaekitError(
+                "--autoregressive models binary or 8-bit pixels: use --likelihood bernoulli, "
+                "logistic, logistic-mixture or logistic-mixture-coupled"
+            )
+        if self.ar_kernel % 2 == 0:
+            raise VaekitError(f"--ar-kernel must be odd, got {self.ar_kernel}")
 
     def check_size(self) -> None:
         """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
@@ -123,6 +140,7 @@ class ModelConfig:
             )
         counts = (("hidden dims", len(self.hidden_dims)), ("channels", len(self.channels)))
         counts += (("depth", self.depth), ("layers", self.layers), ("flow steps", self.flow_steps))
+        counts += (("autoregressive", self.autoregressive),)
         for what, count in counts:
             if count > MAX_LAYERS:
                 raise VaekitError(f"{what}: {count} layers, more than {MAX_LAYERS}")
@@ -134,6 +152,8 @@ class ModelConfig:
             "prior components": self.prior_components,
             "flow hidden": self.flow_hidden * self.flow_steps,
             "num classes": self.num_classes,
+            "ar width": self.ar_width,
+            "ar kernel": self.ar_kernel**2,
         }
         for what, size in sizes.items():  # each alone makes at least this many parameters
             if size > MAX_PARAMETERS:
@@ -225,6 +245,10 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
         return parts[name] if name in parts else build()
 
     likelihood = part("likelihood", lambda: LIKELIHOODS[config.likelihood](config))
+    if config.autoregressive and config.family != "hvae":
+        likelihood = AutoregressiveLikelihood(
+            likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
+        )
     if config.family == "hvae":
         return HierarchicalVAE(
             config.shape, config.latent_dim, config.layers, config.hidden_dims, likelihood

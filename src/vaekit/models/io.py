@@ -25,7 +25,8 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
-# 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden).
+# 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden,
+#    --autoregressive, --ar-kernel, --ar-width).
 SCHEMA_VERSION = 3
 SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
@@ -118,11 +119,28 @@ _V1_ABSENT = {
 
 
 # Schema 2 files lack the options that schema 3 added; each at the value that means "off",
-# which is how every schema 2 run was trained. Frozen here like _V1_ABSENT.
+# which is how every schema 2 run was trained (an autoregressive kernel and width are then
+# unused, but recorded valid). Frozen here like _V1_ABSENT.
 _V2_ABSENT = {
-    "model": {"flow_steps": 0, "flow_hidden": 128},
+    "model": {
+        "flow_steps": 0,
+        "flow_hidden": 128,
+        "autoregressive": 0,
+        "ar_kernel": 3,
+        "ar_width": 32,
+    },
     "training": {"time_budget": None, "ema": 0.0},
 }
+
+
+def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int) -> dict:
+    """`config` as schema `version`: each section given the `absent` keys it lacks."""
+    out = {**config, "schema_version": version}
+    for section, keys in absent.items():
+        values = out.get(section)
+        if isinstance(values, dict):
+            out[section] = {**keys, **values}
+    return out
 
 
 def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
@@ -131,18 +149,9 @@ def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
-    """A schema 2 config as schema 3: the options added since, off. A schema 2 file that
-    already holds one of them (written by a newer vaekit that then lost its version) keeps it."""
+    """A schema 2 config as schema 3: the options added since, off (no flow, no EMA, no time
+    budget, no autoregressive decoder). A schema 2 file that already holds one keeps it."""
     return _fill(config, _V2_ABSENT, 3)
-
-
-def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int) -> dict:
-    out = {**config, "schema_version": version}
-    for section, values_absent in absent.items():
-        values = out.get(section)
-        if isinstance(values, dict):
-            out[section] = {**values_absent, **values}
-    return out
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
