@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -114,15 +116,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=10, help="timed calls per round")
+    parser.add_argument("--only", default="", help="only the models whose name contains this")
     args = parser.parse_args()
     results: dict = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch "
         f"{torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
-        "command": f"bench/layouts.py --rounds {args.rounds} --calls {args.calls}",
+        "command": " ".join(["bench/layouts.py", *sys.argv[1:]]),
         "models": {},
     }
     for name, config in MODELS.items():
+        if args.only not in name:
+            continue
         variants = VARIANTS[1:] if config.family == "mlp" else VARIANTS
         contenders = {v: Contender(config, v) for v in variants}
         times: dict[str, dict[str, list[float]]] = {v: {"train": [], "eval": []} for v in variants}
@@ -145,7 +150,8 @@ def main() -> None:
             )
         results["models"][name] = rows
     networks.MEMORY_FORMAT = torch.channels_last
-    out = ROOT / "bench" / "results" / "layouts.json"
+    suffix = "-" + re.sub(r"\W+", "-", args.only).strip("-") if args.only else ""
+    out = ROOT / "bench" / "results" / f"layouts{suffix}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 
