@@ -102,3 +102,29 @@ def test_missing_or_corrupt_checkpoints_are_clear_errors(tmp_path: Path):
     (tmp_path / "checkpoint" / "state.safetensors").write_bytes(b"\x80\x04 pickle? no")
     with pytest.raises(VaekitError, match="not a readable vaekit checkpoint"):
         load_checkpoint(tmp_path, state)
+
+
+def test_the_float16_gradient_scaler_resumes_where_it_was(tmp_path: Path, monkeypatch):
+    # fp16 is for CUDA; on this CPU the loop is made to take it (CPU autocast and GradScaler
+    # support float16), so that resume is checked exactly as a GPU would run it.
+    from vaekit.training import loop
+    from vaekit.training.precision import Precision
+
+    monkeypatch.setattr(loop, "resolve_precision", lambda *a: Precision("fp16", torch.float16))
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=50, n_test=10))
+    config = TrainConfig(epochs=4, batch_size=16, binarize=True)
+    straight = _fresh(ds, config)
+    fit(straight.model, ds.train, ds.test, config, state=straight)
+    assert straight.scaler is not None and straight.scaler["scale"] > 0
+
+    first = _fresh(ds, config)
+    two = TrainConfig(**{**config.__dict__, "epochs": 2})
+    fit(first.model, ds.train, ds.test, two, [_SaveEachEpoch(tmp_path)], first)
+    resumed = _fresh(ds, config)
+    load_checkpoint(tmp_path, resumed)
+    assert resumed.scaler == first.scaler
+    fit(resumed.model, ds.train, ds.test, config, state=resumed)
+    assert resumed.scaler == straight.scaler
+    assert _numbers(resumed.history) == _numbers(straight.history)
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
+        assert torch.equal(a, b)

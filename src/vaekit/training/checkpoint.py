@@ -57,6 +57,7 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
         "config_hash": config_hash,
         "history": state.history,
         "optimizer": {"param_groups": optim["param_groups"], "scalars": scalars},
+        "scaler": state.scaler,
     }
     header = {"state": json.dumps(meta), DIGEST_KEY: tensors_sha256(tensors)}
     atomic_write(folder / TENSORS_FILE, lambda p: save_file(tensors, str(p), header))
@@ -105,6 +106,7 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
         state.ema.load_state_dict(ema)
     torch.set_rng_state(rng)
     state.epoch, state.step, state.history = meta["epoch"], meta["step"], meta["history"]
+    state.scaler = meta.get("scaler")  # absent from checkpoints older than the fp16 scaler's
     return meta["config_hash"]
 
 
@@ -127,6 +129,11 @@ def _read_meta(header: dict[str, str], path: Path) -> dict[str, Any]:
         and isinstance(optimizer.get("param_groups"), list)
         and isinstance(optimizer.get("scalars"), dict)
         and all(isinstance(v, dict) for v in optimizer["scalars"].values()),
+        "scaler": meta.get("scaler") is None
+        or (
+            isinstance(meta["scaler"], dict)
+            and all(type(v) in (int, float) for v in meta["scaler"].values())
+        ),
     }
     bad = [name for name, ok in fields.items() if not ok]
     if bad:

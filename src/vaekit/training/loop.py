@@ -129,6 +129,8 @@ class LoopState:
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     ema: WeightAverage | None = None  # the weights' moving average, with --ema
+    # float16's gradient scaler (GradScaler.state_dict(): numbers only) at the last epoch end
+    scaler: dict[str, Any] | None = None
 
 
 class Callback:
@@ -185,7 +187,7 @@ def fit(
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)
     net = group.wrap(model)
-    steps = _Steps.make(config, device, group)
+    steps = _Steps.make(config, device, group, state.scaler)
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
     last_checkpoint, faults = Snapshot.take(state), Faults()
@@ -213,6 +215,8 @@ def fit(
             faults.skipped = faults.rollbacks = 0
             state.epoch = epoch
             state.history.append(record)
+            if steps.scaler is not None:
+                state.scaler = steps.scaler.state_dict()
             last_checkpoint = Snapshot.take(state)
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
@@ -409,9 +413,17 @@ class _Steps:
     scaler: Any = None
 
     @classmethod
-    def make(cls, config: TrainConfig, device: torch.device, group: Group) -> _Steps:
+    def make(
+        cls,
+        config: TrainConfig,
+        device: torch.device,
+        group: Group,
+        scaler_state: dict[str, Any] | None = None,
+    ) -> _Steps:
         precision = resolve_precision(config.precision, device)
         if precision.note and group.is_main:
             warnings.warn(precision.note, stacklevel=2)
         scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
+        if scaler is not None and scaler_state:  # resumed: the scale it had reached
+            scaler.load_state_dict(scaler_state)
         return cls(group, precision, scaler)
