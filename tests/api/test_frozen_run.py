@@ -41,18 +41,18 @@ def test_the_frozen_run_gives_the_outputs_it_gave(expected):
 def test_schema_1_is_migrated_with_the_values_it_was_read_with():
     config = read_config(RUN)
     assert json.loads((RUN / "config.json").read_text())["schema_version"] == 1
-    assert config["schema_version"] == 2
+    assert config["schema_version"] == 3
     assert config["model"]["prior"] == "standard-normal" and config["model"]["num_classes"] == 0
     assert config["training"]["iw_train"] == 1 and config["training"]["patience"] is None
     assert config["data"]["color"] == "auto"
 
 
-def test_the_frozen_run_resumes_and_its_config_is_rewritten_as_schema_2(tmp_path: Path):
+def test_the_frozen_run_resumes_and_its_config_is_rewritten_as_schema_3(tmp_path: Path):
     run = tmp_path / "run"
     shutil.copytree(RUN, run)
     result = vaekit.resume(run, epochs=3, progress=False)
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
-    assert json.loads((run / "config.json").read_text())["schema_version"] == 2
+    assert json.loads((run / "config.json").read_text())["schema_version"] == 3
     assert vaekit.resume(run, epochs=4, progress=False).history[-1]["epoch"] == 4
 
 
@@ -69,7 +69,7 @@ def test_the_frozen_run_resumes_and_its_config_is_rewritten_as_schema_2(tmp_path
 def test_a_schema_2_config_with_a_missing_or_bad_key_is_refused(tmp_path: Path, edit, message):
     run = tmp_path / "run"
     shutil.copytree(RUN, run)
-    vaekit.resume(run, epochs=3, progress=False)  # now schema 2
+    vaekit.resume(run, epochs=3, progress=False)  # now schema 3
     config = json.loads((run / "config.json").read_text())
     edit(config)
     (run / "config.json").write_text(json.dumps(config))

@@ -45,7 +45,7 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
         "report.html",
     }
     config = json.loads((digits_run / "config.json").read_text())
-    assert config["schema_version"] == 2
+    assert config["schema_version"] == 3
     assert {"vaekit_version", "torch_version", "model", "data", "training"} <= set(config)
     assert config["data"]["name"] == "digits" and len(config["data"]["sha256"]) == 64
     assert config["model"]["family"] == "conv" and config["model"]["shape"] == [1, 8, 8]

@@ -35,6 +35,10 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
     """The run's dataset (or `data`), refused unless its images have the model's shape."""
     dataset = reopen_dataset(model.run_config, data)
     source = str(data) if data is not None else str(dataset.info.get("name", "the run's data"))
+    if (dataset.schema is None) != (model.config.table is None):
+        ours = "a table" if model.config.table is not None else "images"
+        theirs = "a table" if dataset.schema is not None else "images"
+        raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
     model.check_shape(dataset.shape, source)
     return dataset
 

@@ -10,7 +10,8 @@
 - "latent": the Mahalanobis distance of the posterior mean from the training images'
   posterior means (a Gaussian fitted to them): a score in latent space. The posterior mean
   is the model's own (`VAE.posterior_mean`: exact, or Monte Carlo for a hierarchical VAE).
-- "recon": the mean squared error of the posterior-mean reconstruction.
+- "recon": the mean squared error of the posterior-mean reconstruction (for a table,
+  -log p(x | E_q[z|x]) of its observed entries: `VAE.reconstruction_error`).
 
 Inputs are images (B, C, H, W) in [0, 1] on the model's device, with their indices (which key
 the random draws); outputs are scores (B,).
@@ -26,7 +27,6 @@ import torch
 from PIL import Image
 
 from vaekit.models.importance import importance_terms
-from vaekit.models.metrics import mse
 from vaekit.models.vae import VAE
 
 SCORES = ("elbo", "nll", "complexity", "latent", "recon")
@@ -77,7 +77,7 @@ def anomaly_scores(
         d = model.posterior_mean(x) - centre
         return torch.einsum("bi,ij,bj->b", d, precision, d)
     if kind == "recon":
-        return mse(model.reconstruct(x), x)
+        return model.reconstruction_error(x)
     raise ValueError(f"unknown score {kind!r}")
 
 

@@ -25,8 +25,9 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
-SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+# 3: tables: the model's "table" schema, the data's columns, target and id_column.
+SCHEMA_VERSION = 3
+SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -55,7 +56,9 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         raise VaekitError(f"{path}: no 'model' section")
     version = config.get("schema_version")
     if version == 1:
-        config = migrate_v1(config)
+        config = migrate_v2(migrate_v1(config))
+    elif version == 2:
+        config = migrate_v2(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -114,13 +117,29 @@ _V1_ABSENT = {
 }
 
 
+# Schema 2 runs are of images: no table schema, no table options.
+_V2_ABSENT = {
+    "model": {"table": None},
+    "data": {"columns": None, "target": None, "id_column": None},
+}
+
+
 def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 1 config as schema 2: the keys it may lack, at the values 0.1.0 read them as."""
-    out = {**config, "schema_version": SCHEMA_VERSION}
-    for section, absent in _V1_ABSENT.items():
+    return _fill(config, _V1_ABSENT, 2)
+
+
+def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 2 config as schema 3: the table keys, absent from every run of images."""
+    return _fill(config, _V2_ABSENT, 3)
+
+
+def _fill(config: dict[str, Any], absent: dict[str, Any], version: int) -> dict[str, Any]:
+    out = {**config, "schema_version": version}
+    for section, keys in absent.items():
         values = out.get(section)
         if isinstance(values, dict):
-            out[section] = {**absent, **values}
+            out[section] = {**keys, **values}
     return out
 
 
