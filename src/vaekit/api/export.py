@@ -75,6 +75,7 @@ def export(
         raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
     if isinstance(model, str | Path):
         model = load(model)
+    model.require_images("vaekit export")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")

@@ -102,3 +102,15 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:
     return read_config(rundir)
+
+
+def is_table_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of a table (its config.json records a table schema): what
+    a command checks to choose its output's kind before any work. A run that cannot be read
+    is not one here (loading it says why)."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return False
+    model = config.get("model")
+    return isinstance(model, dict) and model.get("table") is not None
