@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(every row), and the CSV has each row's id (--id-column, or its row number), score, "
         "flag, label and each column's contribution nll_COLUMN, -log p(x_j|z) in nats (with "
         "kl for --score elbo, so that a line adds up to its score); the top rows are printed "
-        "with their worst columns instead of drawn.\n\nscores: elbo (-ELBO), nll (importance-weighted -log p(x)), "
+        "with their worst columns instead of drawn.\n\nscores: elbo (-ELBO), nll "
+        "(importance-weighted -log p(x)), "
         "complexity (-ELBO minus the PNG-compressed size: likelihoods favour simple images, "
         "this corrects for it), latent (Mahalanobis distance of the posterior mean from the "
         "training data's), recon (reconstruction MSE).",
