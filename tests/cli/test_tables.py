@@ -144,3 +144,11 @@ def test_mistakes_are_one_line(table_run, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit: error:") and "\n" not in err and message in err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r").exists()
+
+
+def test_data_info_describes_a_table(tmp_path, capsys):
+    data = write_sensors(tmp_path / "t.csv", n=30)
+    assert vaekit("data", "info", data, "--id-column", "sensor", "--target", "label") == 0
+    out = capsys.readouterr().out
+    assert "status               categorical  2 categories: high, low" in out
+    assert "classes down, up" in out
