@@ -211,6 +211,28 @@ class Widths(Kind):
 
 
 @dataclass(frozen=True)
+class Names(Kind):
+    """Non-empty names: "a,b" on the command line, ["a", "b"] in Python or TOML."""
+
+    metavar = "NAME[,NAME...]"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        return self.check([part.strip() for part in text.split(",")])
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            raise ValueError(f"expected a list of names, got {value!r}")
+        if not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"expected non-empty names, got {list(value)!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a name is given twice in {list(value)!r}")
+        return tuple(value)
+
+    def show(self, value: Any) -> str:
+        return "all" if value is None else ",".join(value)
+
+
+@dataclass(frozen=True)
 class Option:
     """One declared option.
 

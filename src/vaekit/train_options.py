@@ -8,7 +8,18 @@ from it. A new option is one declaration here plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.options import Duration, Flag, Float, Int, Option, OptionSet, Source, Text, Widths
+from vaekit.options import (
+    Duration,
+    Flag,
+    Float,
+    Int,
+    Names,
+    Option,
+    OptionSet,
+    Source,
+    Text,
+    Widths,
+)
 
 LIKELIHOODS = (
     "bernoulli",
@@ -16,6 +27,7 @@ LIKELIHOODS = (
     "logistic",
     "logistic-mixture",
     "logistic-mixture-coupled",
+    "mixed",
 )
 
 _DATA = [
@@ -76,6 +88,41 @@ _DATA = [
         section="data",
         optional=True,
         show_default=False,
+    ),
+    Option(
+        "columns",
+        Names(),
+        None,
+        "for a table (.csv, .parquet): the columns to model, comma-separated; by default "
+        "every column but --target and --id-column. A column whose values are numbers is "
+        "numeric (standardized with the training rows' mean and standard deviation, modelled by "
+        "a Gaussian), any other categorical (modelled by a categorical); an empty cell or NA, "
+        "NaN, null, ? is a missing value, left out of the likelihood",
+        "data",
+        section="data",
+        optional=True,
+    ),
+    Option(
+        "target",
+        Text(),
+        None,
+        "for a table: the column holding each row's label (a class), used where images use "
+        "theirs (eval's probe, anomaly --normal-labels, embed); never a feature",
+        "data",
+        section="data",
+        optional=True,
+        metavar="COLUMN",
+    ),
+    Option(
+        "id_column",
+        Text(),
+        None,
+        "for a table: the column naming each row, written beside its scores and "
+        "reconstructions (default: the row number, from 0); never a feature",
+        "data",
+        section="data",
+        optional=True,
+        metavar="COLUMN",
     ),
     Option(
         "val_fraction",
@@ -176,7 +223,9 @@ _MODEL = [
         "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
         "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
         "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
-        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++",
+        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++; "
+        "mixed, for tables (and chosen for them): a Gaussian per numeric column, a categorical "
+        "per categorical column, missing values left out",
         "model",
         section="model",
     ),
@@ -185,7 +234,9 @@ _MODEL = [
         Text(("fixed", "global", "pixel")),
         "fixed",
         "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
-        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder",
+        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for a "
+        "table's numeric columns (mixed): global learns one per column, pixel predicts one per "
+        "row and column (a table's default: global, starting at 1)",
         "model",
         section="model",
     ),
@@ -193,7 +244,8 @@ _MODEL = [
         "gaussian_std",
         Float(positive=True),
         0.1,
-        "standard deviation of the gaussian likelihood, in [0, 1] pixel units",
+        "standard deviation of the gaussian likelihood, in [0, 1] pixel units (for a table, "
+        "in standard deviations of each numeric column)",
         "model",
         section="model",
         metavar="S",

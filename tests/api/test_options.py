@@ -21,7 +21,7 @@ from vaekit.api.options import (
 from vaekit.api.train import train
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
-from vaekit.options import Duration, Flag, Float, Int, Option, Source, Text, Widths
+from vaekit.options import Duration, Flag, Float, Int, Names, Option, Source, Text, Widths
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.loop import TrainConfig
 
@@ -37,6 +37,8 @@ def example(option: Option):
         return (3, 5)
     if isinstance(kind, Duration):
         return 90.0
+    if isinstance(kind, Names):
+        return ("a", "b")
     if isinstance(kind, Int):
         return max(kind.least, 1) + 2
     if isinstance(kind, Float):
@@ -52,7 +54,7 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return "[" + ", ".join(map(str, value)) + "]"
+        return "[" + ", ".join(map(json.dumps, value)) + "]"
     return json.dumps(value)
 
 
@@ -82,7 +84,7 @@ def test_every_declared_option_is_a_flag_a_toml_key_and_a_keyword(tmp_path: Path
 def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     model = {o.config_key: o for o in TRAIN_OPTIONS.in_section("model")}
     fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    assert set(fields) - set(model) == {"shape", "num_classes", "custom"}
+    assert set(fields) - set(model) == {"shape", "num_classes", "custom", "table"}
     for key, option in model.items():
         assert fields[key].default == option.default, key
     training = {o.name: o for o in TRAIN_OPTIONS.in_section("training")}

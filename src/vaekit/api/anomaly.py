@@ -17,7 +17,7 @@ import torch
 from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model
 from vaekit.api.run import ANOMALY_FILE, train_config_from
-from vaekit.apps.anomaly import SCORES, anomaly_scores, fit_gaussian
+from vaekit.apps.anomaly import SCORES, anomaly_scores, column_contributions, fit_gaussian
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
@@ -38,6 +38,11 @@ class AnomalyDetector:
         model.require_unconditional("anomaly detection")
         if score not in SCORES:
             raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
+        if score == "complexity" and model.table is not None:
+            raise VaekitError(
+                "--score complexity compares with a PNG's size, for images: for a table use "
+                "elbo, nll, recon or latent"
+            )
         if quantile is not None and contamination is not None:
             raise VaekitError("give --quantile or --contamination, not both")
         if contamination is not None:
@@ -110,6 +115,21 @@ class AnomalyDetector:
         if not isinstance(images, ImageSet):
             images = ImageSet(self.model.prepare(images).cpu(), None, 1.0)
         return self._scores(images)
+
+    def contributions(self, rows: ImageSet, batch: int = 256) -> np.ndarray:
+        """For a table's model: each column's part of each row's score (N, F), in nats, NaN
+        where the row's value is missing (vaekit.apps.anomaly.column_contributions: for elbo
+        and recon they add up to the score, with the KL for elbo)."""
+        if self.model.table is None:
+            raise VaekitError("per-column contributions are for a table's model")
+        out = []
+        for start in range(0, len(rows), batch):
+            index = torch.arange(start, min(start + batch, len(rows)))
+            x = rows.scaled(index).to(self.model.device)
+            parts = column_contributions(self.model.vae, x, index, self.score, self.seed)
+            missing = torch.isnan(x.reshape(len(x), -1))
+            out.append(parts.masked_fill(missing, float("nan")).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.model.table.columns)))
 
     def predict(self, images: np.ndarray | torch.Tensor | ImageSet) -> np.ndarray:
         """1 for an anomaly (score above the threshold), 0 otherwise."""

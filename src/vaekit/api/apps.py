@@ -63,6 +63,7 @@ def traverse(
 
     Returns (images (rows * steps, C, H, W), the dimensions in row order, their KL).
     """
+    model.require_images("vaekit traverse")
     if len(model.vae.layer_sizes) > 1 or not model.vae.has_kl_per_dim:
         raise VaekitError(
             "traverse varies latents around a standard normal prior, ranked by their KL: it "
@@ -87,11 +88,16 @@ def traverse(
 
 def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
-    of `data`), or of the named inputs; with the labels where there are any. They are the
+    of `data`), or of the named inputs; with the labels where there are any (and for a
+    table's model, "ids": each row's id). They are the
     model's own summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo
     over ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
     resolver = Inputs(model, data)
+    if model.table is not None:  # rows: from the test split or files, with their ids
+        rows = resolver.rows(inputs) if inputs else resolver.test
+        mean, std = posterior_moments_of(model.vae, rows)
+        return {"mean": mean, "std": std, "labels": rows.labels, "ids": rows.ids}
     if inputs:
         images = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
         mean, std = posterior_moments_of(model.vae, images)
@@ -122,6 +128,7 @@ def denoise(
     Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W) and, with add_noise,
     per-image and mean "psnr_noisy" and "psnr_denoised" in dB.
     """
+    model.require_images("vaekit denoise")
     noise = None
     if add_noise:
         try:
@@ -162,6 +169,7 @@ def uncertainty(
     """Posterior standard deviations and per-pixel predictive spread (from `samples` decodes
     of posterior samples) for each input. Returns tensors "inputs", "mean", "spread"
     (B, C, H, W) and "posterior_std" (B, Z)."""
+    model.require_images("vaekit uncertainty")
     if samples < 2:
         raise VaekitError(f"--samples must be at least 2, got {samples}")
     x = _chosen(model, inputs, n, data)

@@ -98,6 +98,10 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
 
 def _samples(run: RunView, name: str, seed: int) -> str:
     model = run.model
+    if model.table is not None:  # rows, not pictures: a few of them as a table
+        rows = model.sample(4, seed=seed).reshape(4, -1).numpy()
+        shown = table(model.table.names, model.table.decode(rows))
+        return f"<figure>{shown}<figcaption>{escape(name)}</figcaption></figure>"
     label = torch.arange(16) // 4 % model.num_classes if model.num_classes else None
     images = model.sample(16, seed=seed, label=label)
     return (

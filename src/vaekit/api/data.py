@@ -13,6 +13,7 @@ from vaekit.data.fetch import Progress, fetch, find_files
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
+from vaekit.data.tables import is_table_path
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -52,8 +53,14 @@ def fetch_dataset(name: str, progress: Progress | None = None) -> dict[str, Path
     return fetch(name, progress)
 
 
-def dataset_info(source: str, progress: Progress | None = None) -> dict[str, Any]:
-    """Shapes, splits, value range and checksums of a dataset name or path."""
+def dataset_info(
+    source: str,
+    progress: Progress | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+) -> dict[str, Any]:
+    """Shapes, splits, value range and checksums of a dataset name or path; for a table
+    (with its `target` and `id_column`), its columns as `vaekit train` would read them."""
     info: dict[str, Any] = {}
     if is_dataset_name(source):
         spec = get_spec(source)
@@ -72,6 +79,10 @@ def dataset_info(source: str, progress: Progress | None = None) -> dict[str, Any
             info["missing"] = True
             info["download"] = download_refusal(source)
             return {"name": source, "description": spec.description, **info}
+    if is_table_path(source):
+        dataset = open_dataset(source, target=target, id_column=id_column)
+        assert dataset.schema is not None
+        return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
     dataset = open_dataset(source, progress=progress)
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
     return {

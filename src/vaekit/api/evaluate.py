@@ -22,6 +22,7 @@ from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
+from vaekit.evaluation.tables import column_errors
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
@@ -104,6 +105,9 @@ def evaluate(
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
+    if model.table is not None:
+        # A row's MSE mixes units and category indices: per column, in the table's units.
+        report["reconstruction"] = column_errors(model.vae, chosen, model.table)
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

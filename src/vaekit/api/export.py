@@ -75,6 +75,7 @@ def export(
         raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
     if isinstance(model, str | Path):
         model = load(model)
+    model.require_images("vaekit export")
     if model.config.autoregressive:
         raise VaekitError(
             "export: this model's autoregressive decoder (--autoregressive) draws pixel by "

@@ -26,6 +26,7 @@ from vaekit.data.batches import ImageSet, scale
 from vaekit.data.datasets import Dataset
 from vaekit.data.folders import Decode, decode_image
 from vaekit.data.formats import read_array_file
+from vaekit.data.tables import is_table_path, read_table
 from vaekit.errors import VaekitError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -35,6 +36,10 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
     """The run's dataset (or `data`), refused unless its images have the model's shape."""
     dataset = reopen_dataset(model.run_config, data)
     source = str(data) if data is not None else str(dataset.info.get("name", "the run's data"))
+    if (dataset.schema is None) != (model.config.table is None):
+        ours = "a table" if model.config.table is not None else "images"
+        theirs = "a table" if dataset.schema is not None else "images"
+        raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
     model.check_shape(dataset.shape, source)
     return dataset
 
@@ -92,7 +97,47 @@ class Inputs:
             raise VaekitError(f"{spec}: holds {len(x)} images where one is needed")
         return x
 
+    def rows(self, specs: list[str]) -> ImageSet:
+        """For a table's model: the rows that `specs` name -- test-split indices, or table
+        files (.csv, .parquet: all their rows, encoded with the run's schema) -- as one set,
+        with each row's id, and the labels where every part has them."""
+        if not specs:
+            raise VaekitError("no inputs given")
+        parts = [self._rows(spec) for spec in specs]
+        labels = [p.labels for p in parts]
+        ids = [i for p in parts for i in (p.ids or [])]
+        return ImageSet(
+            torch.cat([p.images for p in parts]),
+            None if any(part is None for part in labels) else torch.cat(labels),  # type: ignore[arg-type]
+            1.0,
+            pixels="table",
+            ids=ids,
+        )
+
+    def _rows(self, spec: str) -> ImageSet:
+        if spec.isdigit():
+            i = int(spec)
+            if i >= len(self.test):
+                raise VaekitError(f"index {i} is past the end of the test split ({len(self.test)})")
+            return self.test.subset(torch.tensor([i]))
+        path = Path(spec)
+        if not path.is_file() or not is_table_path(path):
+            raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
+        schema = self.model.table
+        assert schema is not None
+        raw = read_table(path)
+        labels = schema.labels(raw, required=False)
+        return ImageSet(
+            torch.from_numpy(schema.encode(raw)).reshape(len(raw), 1, 1, -1),
+            torch.from_numpy(labels) if labels is not None else None,
+            1.0,
+            pixels="table",
+            ids=schema.ids(raw),
+        )
+
     def _one(self, spec: str) -> torch.Tensor:
+        if self.model.table is not None:
+            return self.model.prepare(self._rows(spec).images)
         if spec.isdigit():
             i = int(spec)
             if i >= len(self.test):

@@ -15,6 +15,7 @@ import torch
 
 from vaekit.apps import generate
 from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
+from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
@@ -40,6 +41,8 @@ class Model:
         self.run_config = run_config
         self.max_value = _max_value(run_config)
         self._weights_sha256 = weights_sha256
+        # A table's columns: inputs and outputs are rows in its encoding (vaekit.data.tables).
+        self.table = TableSchema.from_json(config.table) if config.table is not None else None
 
     @property
     def weights_sha256(self) -> str:
@@ -75,7 +78,10 @@ class Model:
     def prepare(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device:
         the one check of images given to a model (shape, channels, value range, finiteness).
-        Integers are scaled by the data's value range, floats must already be in [0, 1]."""
+        Integers are scaled by the data's value range, floats must already be in [0, 1].
+        A table's model takes encoded rows (B, F) or (B, 1, 1, F): see `_prepare_rows`."""
+        if self.table is not None:
+            return self._prepare_rows(x)
         if not isinstance(x, torch.Tensor):
             x = np.asarray(x)
             if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
@@ -97,6 +103,28 @@ class Model:
                 f"{self.max_value:g}] as integers"
             )
         return t.to(self.device)
+
+    def _prepare_rows(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Rows encoded as the table's schema encodes them (numeric columns standardized,
+        categorical ones as category indices, NaN where missing: `TableSchema.encode`),
+        (B, F) or (B, 1, 1, F) -> float32 (B, 1, 1, F) on the model's device."""
+        assert self.table is not None
+        t = torch.as_tensor(x)
+        if t.is_complex() or t.dtype == torch.bool:
+            raise VaekitError(f"expected rows of real numbers, got {t.dtype}")
+        rows = t.to(torch.float32).reshape(len(t), -1) if t.dim() in (2, 4) else t
+        why = self.table.check_values(rows.cpu().numpy())
+        if why is not None:
+            raise VaekitError(f"not rows of this table: {why}")
+        return rows.reshape(len(rows), 1, 1, -1).to(self.device)
+
+    def require_images(self, what: str) -> None:
+        """Refuse a table's model for a command made for images."""
+        if self.table is not None:
+            raise VaekitError(
+                f"{what} works on images; this run's model is of a table (its commands: eval, "
+                "sample, reconstruct, interpolate, anomaly, embed, report)"
+            )
 
     @property
     def num_classes(self) -> int:

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from vaekit.data.tables import is_table_path
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
 from vaekit.options import normalize_keys
@@ -23,7 +24,8 @@ from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
-DERIVED_KEYS = {"model": ("shape", "num_classes", "custom"), "training": ("device",)}
+# A table's model records its schema (columns, kinds, statistics) as "table".
+DERIVED_KEYS = {"model": ("shape", "num_classes", "custom", "table"), "training": ("device",)}
 
 
 def read_options_file(path: str | Path) -> dict[str, Any]:
@@ -43,11 +45,43 @@ def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
+# What a table changes: the options a table's model is built with unless the user gives them
+# (the mixed likelihood's Gaussians learn one standard deviation per column, starting at the
+# standardized columns' own), and the image options it refuses.
+TABLE_DEFAULTS = {
+    "model": "mlp",
+    "likelihood": "mixed",
+    "gaussian_variance": "global",
+    "gaussian_std": 1.0,
+}
+TABLE_REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional")
+TABLE_ONLY = ("columns", "target", "id_column")
+
+
+def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The full set of options for the kind of its data: a table (.csv, .parquet) takes the
+    TABLE_DEFAULTS where `given` (what the user set) does not say otherwise, and refuses the
+    image options; other data refuses the table options."""
+    if not is_table_path(options["data"]):
+        for name in TABLE_ONLY:
+            if given.get(name) is not None:
+                raise VaekitError(
+                    f"{TRAIN_OPTIONS[name].flag} is for tables (.csv or .parquet data), and "
+                    f"--data {options['data']!r} is not one"
+                )
+        return options
+    for name in TABLE_REFUSED:
+        if given.get(name) not in (None, False):
+            raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is for images, not tables")
+    return {**options, **{k: v for k, v in TABLE_DEFAULTS.items() if k not in given}}
+
+
 def build_configs(
     options: dict[str, Any],
     shape: tuple[int, ...],
     num_classes: int = 0,
     custom: dict[str, Any] | None = None,
+    table: dict[str, Any] | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs for a full set of options (the one place they are
     built): each takes the options named like its fields."""
@@ -57,6 +91,7 @@ def build_configs(
         shape=tuple(shape),
         num_classes=num_classes,
         custom=custom or {},
+        table=table,
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -227,6 +227,19 @@ def eval_section(run: RunView) -> str:
     probe = found.get("probe") or {}
     if "accuracy" in probe:
         rows.append(("probe accuracy", probe["accuracy"], None, "logistic regression"))
+    columns = rec.get("columns")
+    if isinstance(columns, list):  # a table's: per column, in its units
+        for c in columns:
+            if not isinstance(c, dict):
+                continue
+            if c.get("kind") == "numeric":
+                error = ("RMSE", c.get("rmse"))
+            else:
+                error = ("error rate", c.get("error_rate"))
+            nll = c.get("nll")
+            shown = f"{nll:.3f}" if isinstance(nll, float) else "-"
+            note = f"{error[0]}; -log p {shown} nats; {c.get('observed')} observed"
+            rows.append((f"reconstruction: {c.get('name')}", error[1], None, note))
     note = f"{found.get('data')}, {found.get('split')} split, {found.get('num_examples')} examples;"
     note += f" the numbers are {'an' if kind == 'objective' else 'a'} {kind}"
     if found.get("weights_sha256") not in (None, run.model.weights_sha256):

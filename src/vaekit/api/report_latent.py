@@ -20,7 +20,7 @@ from vaekit.apps.projection import fit_plane, manifold_latents, tsne
 from vaekit.data.batches import seeded_subset
 from vaekit.errors import VaekitError
 from vaekit.models.posterior import posterior_moments_of
-from vaekit.report.html import caption, image
+from vaekit.report.html import caption, image, table
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
 from vaekit.report.plots import kl_bars_png, latent_map_png
 
@@ -34,7 +34,16 @@ MANIFOLD_STEPS = 15
 
 
 def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[[RunView], str]]]:
-    """(title, builder) of each picture, in page order; the manifold for a 2-D latent space."""
+    """(title, builder) of each picture, in page order; the manifold for a 2-D latent space.
+    A table's rows are no pictures: its samples and reconstructions are shown as tables, and
+    the pictures of images (interpolation strips, traversals, the manifold) are left out."""
+    if run.model.table is not None:
+        return [
+            ("Samples", table_samples_section),
+            ("Reconstructions", table_reconstructions_section),
+            ("KL per latent dimension", kl_section),
+            ("Latent map", partial(map_section, method=map_method)),
+        ]
     sections = [
         ("Samples", samples_section),
         ("Reconstructions", reconstructions_section),
@@ -55,6 +64,30 @@ def samples_section(run: RunView) -> str:
     given = "; row r is class r mod the number of classes" if model.num_classes else ""
     text = f"64 images decoded from prior samples (seed {run.seed}){given}"
     return image(data_uri(png_bytes(images, 8)), "samples") + caption(text)
+
+
+def table_samples_section(run: RunView, count: int = 10) -> str:
+    schema = run.model.table
+    assert schema is not None
+    rows = run.model.sample(count, seed=run.seed)
+    text = f"{count} rows decoded from prior samples (seed {run.seed}), in the table's units"
+    return table(schema.names, schema.decode(rows.reshape(count, -1).numpy())) + caption(text)
+
+
+def table_reconstructions_section(run: RunView, count: int = 10) -> str:
+    schema = run.model.table
+    assert schema is not None
+    test = run.need_test()
+    rows = test.subset(torch.arange(min(count, len(test))))
+    x = rows.images
+    given = schema.decode(x.reshape(len(x), -1).numpy())
+    made = schema.decode(run.model.reconstruct(x).reshape(len(x), -1).numpy())
+    header = [schema.id_column or "row", "", *schema.names]
+    lines = []
+    for row_id, a, b in zip(rows.ids or [], given, made, strict=True):
+        lines += [[row_id, "input", *a], ["", "reconstruction", *b]]
+    text = f"the first {len(x)} test rows above their posterior-mean reconstructions"
+    return table(header, lines) + caption(text)
 
 
 def reconstructions_section(run: RunView) -> str:

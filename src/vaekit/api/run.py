@@ -63,13 +63,15 @@ def reopen_dataset(
     The run's own data must still have the recorded checksum; so must `data` with `verify`
     (resuming), while without it `data` may be anything of the model's shape (evaluating on
     other data). The run's data keeps its recorded pixel kind (older runs recorded none: the
-    source's declaration); other data has its own.
+    source's declaration); other data has its own. A table (the model's "table" schema) is
+    encoded with the run's own schema: its columns, statistics and categories.
     """
     info = run_config.get("data", {})
     seed = run_config.get("training", {}).get("seed", 0)
     fraction = info.get("test_carved", {}).get("fraction", 0.1)
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
+    table = run_config.get("model", {}).get("table")
     dataset = open_dataset(
         info["name"] if data is None else data,
         seed=seed,
@@ -77,7 +79,8 @@ def reopen_dataset(
         image_size=info.get("image_size"),
         color=info.get("color", "auto"),
         crop=info.get("crop", "center"),
-        pixels=info.get("pixels") if data is None or verify else None,
+        pixels=info.get("pixels") if (data is None or verify) and table is None else None,
+        table=table,
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -99,3 +102,15 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:
     return read_config(rundir)
+
+
+def is_table_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of a table (its config.json records a table schema): what
+    a command checks to choose its output's kind before any work. A run that cannot be read
+    is not one here (loading it says why)."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return False
+    model = config.get("model")
+    return isinstance(model, dict) and model.get("table") is not None

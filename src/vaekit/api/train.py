@@ -22,7 +22,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from vaekit.api.model import Model, reconstruct_first, resolve_device
-from vaekit.api.options import build_configs, config_hash, config_sections, resolve_options
+from vaekit.api.options import (
+    build_configs,
+    config_hash,
+    config_sections,
+    fit_options_to_data,
+    resolve_options,
+)
 from vaekit.api.report import write_report
 from vaekit.api.run import (
     CURVES_FILE,
@@ -170,7 +176,7 @@ def train(
     Returns:
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
-    opts = resolve_options({"data": data, **options})
+    opts = fit_options_to_data(resolve_options({"data": data, **options}), options)
     group, dev = from_env(resolve_device(opts["device"]))
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
     out = group.on_main(lambda: check_out(chosen, overwrite))
@@ -188,7 +194,8 @@ def train(
     }
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
     custom = {name: describe_custom(m) for name, m in given.items()}
-    model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom)
+    table = dataset.schema.to_json() if dataset.schema is not None else None
+    model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom, table)
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
     config["training"]["device"] = str(dev)
@@ -230,6 +237,9 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             crop=opts["crop"],
             pixels=opts["pixels"],
             progress=bars.update if progress else None,
+            columns=opts["columns"],
+            target=opts["target"],
+            id_column=opts["id_column"],
         )
 
 
@@ -419,7 +429,13 @@ def _train_and_finish(
 def write_pictures(
     path: Path, model: Model, test: ImageSet, history: list[dict[str, Any]], seed: int
 ) -> dict[str, Path]:
-    """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png."""
+    """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png;
+    for a table only curves.png (its rows are no pictures: `vaekit sample` and `reconstruct`
+    write them as CSV)."""
+    if model.config.table is not None:
+        given = "mixed VAE on a table"
+        save_curves(history, path / CURVES_FILE, title=f"{model.config.family} {given}")
+        return {"curves": path / CURVES_FILE}
     pictures = {
         "samples": path / SAMPLES_FILE,
         "reconstructions": path / RECONSTRUCTIONS_FILE,

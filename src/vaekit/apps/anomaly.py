@@ -10,7 +10,8 @@
 - "latent": the Mahalanobis distance of the posterior mean from the training images'
   posterior means (a Gaussian fitted to them): a score in latent space. The posterior mean
   is the model's own (`VAE.posterior_mean`: exact, or Monte Carlo for a hierarchical VAE).
-- "recon": the mean squared error of the posterior-mean reconstruction.
+- "recon": the mean squared error of the posterior-mean reconstruction (for a table,
+  -log p(x | E_q[z|x]) of its observed entries: `VAE.reconstruction_error`).
 
 Inputs are images (B, C, H, W) in [0, 1] on the model's device, with their indices (which key
 the random draws); outputs are scores (B,).
@@ -25,11 +26,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vaekit.models.importance import importance_terms
-from vaekit.models.metrics import mse
+from vaekit.models.importance import importance_terms, sample_noise
+from vaekit.models.tables import TableVAE
 from vaekit.models.vae import VAE
 
 SCORES = ("elbo", "nll", "complexity", "latent", "recon")
+ELBO_SAMPLES = 8  # posterior samples behind the "elbo" score's reconstruction term
 
 
 def png_nats(x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +67,7 @@ def anomaly_scores(
 ) -> torch.Tensor:
     """Scores (B,) of kind `kind` (see SCORES); "latent" needs `latent_gaussian`."""
     if kind in ("elbo", "complexity"):
-        terms = importance_terms(model, x, indices, 8, seed)
+        terms = importance_terms(model, x, indices, ELBO_SAMPLES, seed)
         score = terms.rec + terms.kl
         return score - png_nats(x) if kind == "complexity" else score
     if kind == "nll":
@@ -77,7 +79,7 @@ def anomaly_scores(
         d = model.posterior_mean(x) - centre
         return torch.einsum("bi,ij,bj->b", d, precision, d)
     if kind == "recon":
-        return mse(model.reconstruct(x), x)
+        return model.reconstruction_error(x)
     raise ValueError(f"unknown score {kind!r}")
 
 
@@ -85,3 +87,25 @@ def anomaly_scores(
 def error_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Per-pixel absolute reconstruction error, averaged over channels: (B, 1, H, W)."""
     return (model.reconstruct(x) - x).abs().mean(1, keepdim=True)
+
+
+@torch.no_grad()
+def column_contributions(
+    model: TableVAE, x: torch.Tensor, indices: torch.Tensor, kind: str, seed: int = 0
+) -> torch.Tensor:
+    """Each column's part of the anomaly score of table rows x (B, 1, 1, F): -log p(x_j|z),
+    0 where x_j is missing; (B, F).
+
+    For "elbo" (and "nll"), averaged over the posterior samples behind the "elbo" score, the
+    same draws: the columns add up to the score's reconstruction term, and the score is
+    their sum plus the KL. For the others, at the posterior mean: for "recon" they add up to
+    the score; for "latent" they say which columns the model reconstructs worst.
+    """
+    if kind not in ("elbo", "nll"):
+        return model.column_errors(x)
+    eps = sample_noise(seed, indices.cpu(), 0, ELBO_SAMPLES, model.latent_dim).to(x.device)
+    z = model._posterior_given_noise(x, eps)
+    b, n, dims = z.shape
+    px = model.decode(z.reshape(b * n, dims))
+    per_column = px.log_prob_per_column(x.repeat_interleave(n, dim=0))
+    return -per_column.view(b, n, -1).mean(1)

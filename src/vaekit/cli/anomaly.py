@@ -21,7 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the score settings and the weights stay the same, else calibrated again (with a note). "
         "Writes a CSV (index, score, anomalous, label), a PNG of the top-scoring inputs above "
         "their per-pixel reconstruction-error maps, and with --normal-labels the AUROC and "
-        "average precision.\n\nscores: elbo (-ELBO), nll (importance-weighted -log p(x)), "
+        "average precision. For a table, INPUTs are test-split indices or .csv/.parquet files "
+        "(every row), and the CSV has each row's id (--id-column, or its row number), score, "
+        "flag, label and each column's contribution nll_COLUMN, -log p(x_j|z) in nats (with "
+        "kl for --score elbo, so that a line adds up to its score); the top rows are printed "
+        "with their worst columns instead of drawn.\n\nscores: elbo (-ELBO), nll "
+        "(importance-weighted -log p(x)), "
         "complexity (-ELBO minus the PNG-compressed size: likelihoods favour simple images, "
         "this corrects for it), latent (Mahalanobis distance of the posterior mean from the "
         "training data's), recon (reconstruction MSE).",
@@ -97,12 +102,18 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.data.batches import ImageSet
 
     output = writable(args.output, ".csv")
-    maps = writable(str(output.with_name(output.stem + "_errors.png")), ".png")
     model = load(args.rundir)
+    if model.table is None:
+        maps = writable(str(output.with_name(output.stem + "_errors.png")), ".png")
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
     resolver = Inputs(model, args.data)
-    data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0) if args.inputs else resolver.test
+    if model.table is not None:
+        data = resolver.rows(args.inputs) if args.inputs else resolver.test
+    elif args.inputs:
+        data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0)
+    else:
+        data = resolver.test
     labels = data.labels.numpy() if data.labels is not None else None
     truth = _truth(labels, args.normal_labels) if args.normal_labels else None
 
@@ -111,13 +122,21 @@ def run(args: argparse.Namespace) -> int:
         print(note)
     scores = detector.decision_function(data)
     flags = (scores > detector.threshold_).astype(int)
-    _write_scores(output, scores, flags, labels)
+    if model.table is not None:
+        parts = detector.contributions(data)
+        _write_table_scores(output, model.table, data.ids, scores, flags, labels, parts,
+                            args.score)  # fmt: skip
+    else:
+        _write_scores(output, scores, flags, labels)
     print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
           f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
           f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
     top = np.argsort(-scores)[: args.top]
-    _draw_error_maps(model, data, top, maps)
-    print(f"top {len(top)} inputs above their error maps: {maps}")
+    if model.table is not None:
+        _print_top_rows(model.table, data.ids, scores, parts, top)
+    else:
+        _draw_error_maps(model, data, top, maps)
+        print(f"top {len(top)} inputs above their error maps: {maps}")
     if truth is not None:
         quality = detection_quality(scores, truth)
         print(f"AUROC {quality['auroc']:.4f}, average precision {quality['average_precision']:.4f}"
@@ -154,6 +173,40 @@ def _write_scores(output, scores, flags, labels) -> None:
     ]
     text = header + "\n" + "\n".join(rows) + "\n"
     atomic_write(output, lambda p: p.write_text(text))
+
+
+def _write_table_scores(output, schema, ids, scores, flags, labels, parts, score) -> None:
+    """One line per row: its id, score, flag, label (the class name), and each column's
+    contribution (-log p(x_j|z), nats; empty where the value is missing); for the elbo
+    score also the KL, so that the line adds up to the score."""
+    import numpy as np
+
+    from vaekit.cli.output import save_csv
+
+    header = [schema.id_column or "row", "score", "anomalous"]
+    header += ["label"] if labels is not None else []
+    header += [f"nll_{name}" for name in schema.names]
+    header += ["kl"] if score == "elbo" else []
+    kl = scores - np.nansum(parts, axis=1)
+    rows = []
+    for i, row_id in enumerate(ids):
+        line = [row_id, f"{scores[i]:.6g}", int(flags[i])]
+        line += [schema.classes[labels[i]]] if labels is not None else []
+        line += ["" if np.isnan(v) else f"{v:.6g}" for v in parts[i]]
+        line += [f"{kl[i]:.6g}"] if score == "elbo" else []
+        rows.append(line)
+    save_csv(output, header, rows)
+
+
+def _print_top_rows(schema, ids, scores, parts, top) -> None:
+    """The highest-scoring rows, each with the columns that contribute most to its score."""
+    import numpy as np
+
+    print(f"top {len(top)} rows, with the columns that contribute most (nats):")
+    for i in top:
+        worst = [j for j in np.argsort(-np.nan_to_num(parts[i], nan=-np.inf))[:3]]
+        named = ", ".join(f"{schema.names[j]} {parts[i, j]:.2f}" for j in worst)
+        print(f"  {ids[i]}: {scores[i]:.4g} ({named})")
 
 
 def _draw_error_maps(model, data, top, maps) -> None:

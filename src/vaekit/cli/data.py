@@ -46,9 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Describe a registered dataset or a dataset path (a folder, a .npy/.npz "
         "file): its files and their sha256 against the published ones, the image shape and "
         "type, the pixel kind, each split's size, labels and value range, and the content "
-        "sha256 a run records. A registered dataset that is missing exits 1.",
+        "sha256 a run records. A registered dataset that is missing exits 1. For a table "
+        "(.csv, .parquet): each column's kind and statistics, as `vaekit train` would read it.",
     )
     a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
+    a.add_argument("--target", metavar="COLUMN", help="a table's label column")
+    a.add_argument("--id-column", metavar="COLUMN", help="a table's row-id column")
     a.set_defaults(run=run_info)
     a = actions.add_parser(
         "prepare",
@@ -120,8 +123,11 @@ def run_info(args: argparse.Namespace) -> int:
     from vaekit.progress import Bars
 
     with Bars() as bars:
-        info = dataset_info(args.source, bars.update)
+        info = dataset_info(args.source, bars.update, target=args.target,
+                            id_column=args.id_column)  # fmt: skip
     print(f"{info['name']}")
+    if info.get("kind") == "table":
+        return _print_table(info)
     if info.get("description"):
         print(f"  {info['description']}")
     for f in info.get("files", []):
@@ -153,5 +159,22 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  classes {info['num_classes']}")
     if info.get("test_carved"):
         print(f"  test split carved: {info['test_carved']}")
+    print(f"  content sha256 {info['sha256']}")
+    return 0
+
+
+def _print_table(info) -> int:
+    rows, train, test = info["num_rows"], info["num_train"], info["num_test"]
+    print(f"  a table of {rows} rows: {train} train / {test} test (carved: "
+          f"{info['test_carved']}); {info['missing_values']} missing values")  # fmt: skip
+    for c in info["columns"]:
+        if c["kind"] == "numeric":
+            what = f"mean {c['mean']:.4g}, std {c['std']:.4g} (training rows)"
+        else:
+            shown = ", ".join(c["categories"][:8]) + (", ..." if len(c["categories"]) > 8 else "")
+            what = f"{len(c['categories'])} categories: {shown}"
+        print(f"  {c['name']:<20} {c['kind']:<12} {what}")
+    if info.get("classes"):
+        print(f"  classes {', '.join(info['classes'])}")
     print(f"  content sha256 {info['sha256']}")
     return 0

@@ -152,6 +152,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noun(support: str) -> str:
+    return "table rows" if support == "table" else f"{support} pixels"
+
+
+def render_columns(columns: list[dict[str, Any]]) -> list[str]:
+    """A table's per-column reconstruction errors, one line each."""
+
+    def number(value: Any, form: str) -> str:
+        return "—" if value is None else format(value, form)
+
+    lines = [f"  {'reconstruction, per column (posterior mean; RMSE in the column units)'}"]
+    for c in columns:
+        if c["kind"] == "numeric":
+            error = f"RMSE {number(c['rmse'], '.4g')}"
+        else:
+            error = f"error rate {number(c['error_rate'], '.3f')}"
+        lines.append(
+            f"    {c['name'][:22]:<22}{error:<22} -log p {number(c['nll'], '.3f')} nats"
+            f"   ({c['observed']} observed)"
+        )
+    return lines
+
+
 def render(r: dict[str, Any]) -> str:
     """The report as a table for the terminal."""
     objective = r["kind"] == "objective"
@@ -163,8 +186,8 @@ def render(r: dict[str, Any]) -> str:
     iw_label = f"{label} (IWAE, K={iw['k']})"
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
-        f"likelihood {r['likelihood']} (for {r['likelihood_support']} pixels) on "
-        f"{r['data_support']} pixels: "
+        f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
+        f"{_noun(r['data_support'])}: "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
             if objective
@@ -188,10 +211,15 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"  {'bits/dim':<24}{bpd['iwae']:10.4f}   (ELBO: {bpd['elbo']:.4f})")
     else:
         lines.append(f"  {'bits/dim':<24}{'—':>10}   (only for a discretized 8-bit likelihood)")
-    psnr = rec["psnr_db"]
+    if "columns" in rec:
+        lines += render_columns(rec["columns"])
+    else:
+        psnr = rec["psnr_db"]
+        lines.append(
+            f"  {'reconstruction':<24}MSE {rec['mse']:.5f}, PSNR "
+            + ("inf" if math.isinf(psnr) else f"{psnr:.2f} dB")
+        )
     lines += [
-        f"  {'reconstruction':<24}MSE {rec['mse']:.5f}, PSNR "
-        + ("inf" if math.isinf(psnr) else f"{psnr:.2f} dB"),
         f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"
         f"   (variance of E_q[z] > {lat['active_threshold']})",
     ]

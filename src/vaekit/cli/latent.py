@@ -63,8 +63,10 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("lerp", "slerp"), default="lerp",
                    help="straight line or great circle (default: lerp)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", default="interpolation.png", metavar="FILE.png",
-                   help="PNG to write (default: interpolation.png)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE.png|.csv",
+                   help="PNG to write (default: interpolation.png); for a table's model a CSV "
+                   "of the decoded rows in the table's units, with their step (and grid row "
+                   "and column) (default: interpolation.csv)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
     p.set_defaults(run=run_interpolate)
 
@@ -124,11 +126,16 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, writable
+    from vaekit.api.run import is_table_run
+    from vaekit.cli.output import save_array, save_csv, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
-    output = writable(args.output, ".png")
+    table = is_table_run(args.rundir)
+    output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
+                      ".csv" if table else ".png")  # fmt: skip
+    if table and args.npy:
+        raise VaekitError("--npy is for images: a table's interpolation is written as CSV")
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.grid is None and (args.start is None or args.end is None):
         raise VaekitError("give --from A --to B, or --grid with four corners")
@@ -141,6 +148,17 @@ def run_interpolate(args: argparse.Namespace) -> int:
         images = apps.interpolate_grid(model, args.grid, args.steps, args.data)
     else:
         images = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
+    if model.table is not None:
+        decoded = model.table.decode(images.reshape(len(images), -1).numpy())
+        if args.grid:
+            header = ["row", "column", *model.table.names]
+            lines = [[i // args.steps, i % args.steps, *r] for i, r in enumerate(decoded)]
+        else:
+            lines = [[i, *r] for i, r in enumerate(decoded)]
+            header = ["step", *model.table.names]
+        save_csv(output, header, lines)
+        print(f"wrote {len(lines)} decoded rows to {output}")
+        return 0
     if npy:
         save_array(npy, images.numpy())
     save_grid(images, output, ncols=min(args.steps, MAX_GRID_COLUMNS))
@@ -185,7 +203,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, save_npy, writable
+    from vaekit.cli.output import save_array, save_csv, save_npy, writable
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
@@ -198,10 +216,26 @@ def run_embed(args: argparse.Namespace) -> int:
     result = apps.embed(model, args.data, args.inputs)
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
     table = np.concatenate([mean, std], axis=1) if args.with_std else mean
+    ids = result.get("ids")
+    if labels is not None and model.table is not None and suffix != ".npy":
+        labels = [model.table.classes[k] for k in labels.tolist()]  # the class names
     if suffix == ".npy":
         save_array(output, table)
         if labels is not None:
             save_npy(label_file, labels.numpy())
+    elif ids is not None:  # a table's rows: their ids first
+        z = mean.shape[1]
+        stds = [f"std_{i}" for i in range(z)] if args.with_std else []
+        header = [model.table.id_column or "row", *(f"mean_{i}" for i in range(z)), *stds]
+        header += ["label"] if labels is not None else []
+        lines = [
+            [row_id, *(f"{v:.6g}" for v in values), *([labels[i]] if labels is not None else [])]
+            for i, (row_id, values) in enumerate(zip(ids, table, strict=True))
+        ]
+        if suffix == ".parquet":
+            _write_parquet_rows(output, header, lines)
+        else:
+            save_csv(output, header, lines)
     else:
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []
@@ -228,4 +262,19 @@ def _write_parquet(output, header: list[str], table, labels) -> None:
     columns = {name: table[:, i] for i, name in enumerate(header)}
     if labels is not None:
         columns["label"] = labels.numpy()
+    atomic_write(output, lambda p: pq.write_table(pa.table(columns), str(p)))
+
+
+def _write_parquet_rows(output, header: list[str], lines: list[list]) -> None:
+    """A table's embeddings as Parquet: the id (and label) as text, the rest as numbers."""
+    import pyarrow as pa  # checked to be there before any work
+    import pyarrow.parquet as pq
+
+    from vaekit.files import atomic_write
+
+    columns = {}
+    for j, name in enumerate(header):
+        values = [line[j] for line in lines]
+        text = j == 0 or name == "label"
+        columns[name] = values if text else [float(v) for v in values]
     atomic_write(output, lambda p: pq.write_table(pa.table(columns), str(p)))

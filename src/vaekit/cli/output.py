@@ -114,3 +114,16 @@ def save_batches(
         del out
 
     atomic_write(path, write)
+
+
+def save_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
+    """A CSV file (header, then rows; cells quoted where they need it), written atomically."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))

@@ -34,9 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
-        default="samples.png",
-        metavar="FILE.png",
-        help=f"PNG grid to write, of the first {GRID} images at most (default: samples.png)",
+        metavar="FILE.png|.csv",
+        help=f"PNG grid to write, of the first {GRID} images at most (default: samples.png); "
+        "for a table's model a CSV of the rows, in the table's units and category names "
+        "(default: samples.csv)",
     )
     p.add_argument(
         "--npy", metavar="FILE.npy", help="also save all the images as a float32 array (N, C, H, W)"
@@ -62,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vaekit.api.model import load
+    from vaekit.api.run import is_table_run
     from vaekit.cli.output import check_space, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
-    output = writable(args.output, ".png")
+    if is_table_run(args.rundir):
+        return _sample_rows(args)
+    output = writable(args.output or "samples.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.n > GRID and npy is None:
         raise VaekitError(
@@ -115,3 +119,21 @@ def _save_stream(npy, shape: tuple[int, ...], batches):
 
         save_batches(npy, shape, numpy_batches(), progress)
     return first[0]
+
+
+def _sample_rows(args: argparse.Namespace) -> int:
+    """A table's model: -n rows decoded from prior samples (each numeric column's mean, each
+    categorical column's most probable category), written as CSV in the table's units."""
+    from vaekit.api.model import load
+    from vaekit.cli.output import save_csv, writable
+    from vaekit.errors import VaekitError
+
+    output = writable(args.output or "samples.csv", ".csv")
+    if args.npy:
+        raise VaekitError("--npy is for images: a table's samples are written as CSV (-o)")
+    model = load(args.rundir)
+    assert model.table is not None
+    rows = model.sample(args.n, args.seed, args.temperature, args.label)
+    save_csv(output, model.table.names, model.table.decode(rows.reshape(len(rows), -1).numpy()))
+    print(f"wrote {len(rows)} sampled rows to {output}")
+    return 0

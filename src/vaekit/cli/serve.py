@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         print(f"vaekit: warning: listening on {args.host}: other machines may reach this page")
     model = load(args.rundir)
+    model.require_images("vaekit serve")
     print(f"loading {args.rundir}: encoding the test set, calibrating the anomaly threshold...")
     explorer = Explorer(model, args.rundir, args.data)
     if explorer.detector_note:

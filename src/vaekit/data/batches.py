@@ -15,7 +15,8 @@ CHUNK = 2048  # rows per pass when a whole set is scanned (statistics, checks)
 
 # What the pixel values are, as the data's source declares them (never guessed from the values
 # seen): "binary" (0 or the maximum), "8-bit" (integers 0..255), "discrete" (integers
-# 0..max_value, another number of levels) or "continuous" (floats in [0, 1]).
+# 0..max_value, another number of levels) or "continuous" (floats in [0, 1]). A table's
+# examples are of their own kind, "table" (vaekit.data.tables), never a pixel kind.
 PIXEL_KINDS = ("binary", "8-bit", "discrete", "continuous")
 
 
@@ -42,6 +43,7 @@ class ImageSet:
         rows: torch.Tensor | None = None,
         mapped: bool = False,
         pixels: str | None = None,
+        ids: list[str] | None = None,
     ) -> None:
         self.storage = images
         self.storage_labels = labels
@@ -49,6 +51,14 @@ class ImageSet:
         self.rows = rows
         self.mapped = mapped  # the storage is a memory-mapped file: never copy it whole
         self.pixels = pixels or pixels_for(images.dtype, max_value)
+        self.storage_ids = ids  # a name per storage row (a table's row ids), or None
+
+    @property
+    def ids(self) -> list[str] | None:
+        """The name of each example of the set, where the storage has names."""
+        if self.storage_ids is None or self.rows is None:
+            return self.storage_ids
+        return [self.storage_ids[i] for i in self.rows.tolist()]
 
     def __len__(self) -> int:
         return len(self.rows) if self.rows is not None else self.storage.shape[0]
@@ -85,7 +95,13 @@ class ImageSet:
     def subset(self, index: torch.Tensor) -> ImageSet:
         rows = index if self.rows is None else self.rows[index]
         return ImageSet(
-            self.storage, self.storage_labels, self.max_value, rows, self.mapped, self.pixels
+            self.storage,
+            self.storage_labels,
+            self.max_value,
+            rows,
+            self.mapped,
+            self.pixels,
+            self.storage_ids,
         )
 
     def chunks(self) -> Iterator[torch.Tensor]:
@@ -100,7 +116,9 @@ class ImageSet:
             return self
         labels = self.labels.to(device) if self.labels is not None else None
         # Only this set's rows.
-        return ImageSet(self.images.to(device), labels, self.max_value, pixels=self.pixels)
+        return ImageSet(
+            self.images.to(device), labels, self.max_value, pixels=self.pixels, ids=self.ids
+        )
 
 
 def scale(images: torch.Tensor, max_value: float) -> torch.Tensor:

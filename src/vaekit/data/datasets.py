@@ -1,5 +1,6 @@
 """Open a dataset from a registered name, a folder (of a registered dataset's files, in any
-format the registry reads; prepared; or of images), a .npy/.npz file, or an in-memory array.
+format the registry reads; prepared; or of images), a .npy/.npz file, a table (.csv,
+.parquet: vaekit.data.tables), or an in-memory array.
 
 Every source becomes a `Dataset`: a training and a test `ImageSet` (and an official validation
 one where the source has it) plus a JSON-ready `info` (where it came from, shape, value range,
@@ -30,6 +31,13 @@ from vaekit.data.prepare import (
     prepared_path,
 )
 from vaekit.data.registry import DatasetSpec, ImageList, get_spec, is_dataset_name
+from vaekit.data.tables import (
+    TableSchema,
+    fit_schema,
+    is_table_path,
+    read_table,
+    table_checksum,
+)
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -43,6 +51,7 @@ class Dataset:
     test: ImageSet
     info: dict[str, Any]
     val: ImageSet | None = None  # an official validation split, where the source has one
+    schema: TableSchema | None = None  # a table's columns (vaekit.data.tables)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,6 +81,10 @@ def open_dataset(
     crop: str = "center",
     pixels: str | None = None,
     progress: Progress | None = None,
+    columns: tuple[str, ...] | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+    table: dict[str, Any] | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
 
@@ -96,6 +109,10 @@ def open_dataset(
             (ImageSet.pixels); a kind the data cannot hold (8-bit floats, binary gray
             pixels) is an error.
         progress: called with (what, done, total) during downloads and image decoding.
+        columns, target, id_column: for a table (.csv, .parquet): the modelled columns, the
+            label column and the row-id column (see `open_table`).
+        table: a model's table schema (TableSchema JSON): the table is encoded with it
+            instead of a schema fitted to its own rows; columns, target, id_column unused.
     """
     if color not in COLORS:
         raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
@@ -119,7 +136,67 @@ def open_dataset(
         return _open_folder(path, info, opts)
     if path.suffix.lower() in (".npy", ".npz"):
         return _open_arrays(read_array_file(path), info, opts)
-    raise VaekitError(f"{path}: expected a dataset folder, a .npy/.npz file or a dataset name")
+    if is_table_path(path):
+        return open_table(path, info, opts, columns, target, id_column, table)
+    raise VaekitError(
+        f"{path}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table or a "
+        "dataset name"
+    )
+
+
+def open_table(
+    path: Path,
+    info: dict[str, Any],
+    opts: _Options,
+    columns: tuple[str, ...] | None,
+    target: str | None,
+    id_column: str | None,
+    table: dict[str, Any] | None,
+) -> Dataset:
+    """A table (vaekit.data.tables): its rows as feature vectors (N, 1, 1, F), the test split
+    carved with the seed, numeric columns standardized with the other (training) rows'
+    statistics, or encoded with a model's schema `table`."""
+    raw = read_table(path)
+    if len(raw) < 3:
+        raise VaekitError(f"{path}: {len(raw)} rows are too few to carve a test split")
+    if not 0 < opts.test_fraction < 1:
+        raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
+    kept, carved = carve(len(raw), opts.test_fraction, opts.seed)
+    if table is None:
+        schema = fit_schema(raw, kept.numpy(), columns, target, id_column)
+        labels = schema.labels(raw)
+    else:
+        schema = TableSchema.from_json(table, "the model's table")
+        labels = schema.labels(raw, required=False)
+    values = schema.encode(raw)
+    ids = schema.ids(raw)
+    storage = torch.from_numpy(values).reshape(len(raw), 1, 1, -1)
+    full = ImageSet(
+        storage,
+        torch.from_numpy(labels) if labels is not None else None,
+        1.0,
+        pixels="table",
+        ids=ids,
+    )
+    train, test = full.subset(kept), full.subset(carved)
+    missing = int(np.isnan(values).sum())
+    info.update(
+        kind="table",
+        format=path.suffix.lower().lstrip("."),
+        max_value=1,
+        shape=list(full.shape),
+        dtype="float32",
+        num_rows=len(raw),
+        num_train=len(train),
+        num_test=len(test),
+        num_classes=len(schema.classes) if labels is not None else None,
+        missing_values=missing,
+        test_carved={"fraction": opts.test_fraction, "seed": opts.seed},
+        sha256=table_checksum(values, labels, ids),
+    )
+    if labels is not None:
+        info["classes"] = list(schema.classes)
+    return Dataset(train, test, info, schema=schema)
 
 
 def _open_spec(

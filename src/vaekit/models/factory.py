@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.flows import IAF
 from vaekit.models.likelihoods import (
@@ -44,6 +45,7 @@ from vaekit.models.networks import (
 )
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
+from vaekit.models.tables import MixedLikelihood, TableDecoder, TableEncoder, TableVAE
 from vaekit.models.vae import VAE
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
@@ -84,6 +86,8 @@ class ModelConfig:
     flow_hidden: int = _D["flow_hidden"]  # their hidden width and the context's
     num_classes: int = 0  # > 0: a conditional VAE on that many classes (--conditional)
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A table's schema (vaekit.data.tables.TableSchema as JSON): the model is a TableVAE.
+    table: dict[str, Any] | None = None
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""
@@ -117,6 +121,7 @@ class ModelConfig:
             self._check_autoregressive()
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
+        self._check_table()
         self.check_size()
 
     def _check_autoregressive(self) -> None:
@@ -129,6 +134,34 @@ class ModelConfig:
             )
         if self.ar_kernel % 2 == 0:
             raise VaekitError(f"--ar-kernel must be odd, got {self.ar_kernel}")
+
+    def _check_table(self) -> None:
+        """A table model: its schema, and the options that fit rows (an MLP, the mixed
+        likelihood, no conditioning, no VampPrior); the mixed likelihood only for a table."""
+        if self.table is None:
+            if self.likelihood == "mixed":
+                raise VaekitError(
+                    "--likelihood mixed is for tables (.csv, .parquet data): for images choose "
+                    f"from {', '.join(k for k in LIKELIHOODS if k != 'mixed')}"
+                )
+            return
+        schema = TableSchema.from_json(self.table)
+        if self.shape != (1, 1, len(schema.columns)):
+            raise VaekitError(
+                f"a table of {len(schema.columns)} columns has shape (1, 1, "
+                f"{len(schema.columns)}), not {self.shape}"
+            )
+        refused = [
+            (self.family != "mlp", f"--model {self.family}", "--model mlp"),
+            (self.likelihood != "mixed", f"--likelihood {self.likelihood}", "--likelihood mixed"),
+            (self.num_classes > 0, "--conditional", "an unconditional model"),
+            (self.prior == "vamp", "--prior vamp", "--prior standard-normal or mog"),
+            (self.flow_steps > 0, "--flow-steps", "a Gaussian posterior (--flow-steps 0)"),
+            (self.autoregressive > 0, "--autoregressive", "no autoregressive decoder"),
+        ]
+        for wrong, given, wanted in refused:
+            if wrong:
+                raise VaekitError(f"{given} does not fit a table: tables take {wanted}")
 
     def check_size(self) -> None:
         """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
@@ -195,6 +228,9 @@ LIKELIHOODS: dict[str, Builder] = {
     "logistic-mixture-coupled": lambda c: DiscretizedLogisticMixtureLikelihood(
         c.mixtures, coupled=True
     ),
+    "mixed": lambda c: MixedLikelihood(
+        TableSchema.from_json(c.table), c.gaussian_variance, c.gaussian_std
+    ),
 }
 PRIORS: dict[str, Builder] = {
     "standard-normal": lambda c: StandardNormal(c.latent_dim),
@@ -245,6 +281,17 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
         return parts[name] if name in parts else build()
 
     likelihood = part("likelihood", lambda: LIKELIHOODS[config.likelihood](config))
+    if config.table is not None:
+        schema = TableSchema.from_json(config.table)
+        return TableVAE(
+            part("encoder", lambda: TableEncoder(schema, config.latent_dim, config.hidden_dims)),
+            part(
+                "decoder",
+                lambda: TableDecoder(config.latent_dim, config.hidden_dims, likelihood.width),
+            ),
+            likelihood,
+            part("prior", lambda: PRIORS[config.prior](config)),
+        )
     if config.autoregressive and config.family != "hvae":
         likelihood = AutoregressiveLikelihood(
             likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
@@ -273,6 +320,7 @@ class _Absent(nn.Module):
     """Stands in for a user's module while the built-in ones are counted: no parameters."""
 
     params_per_channel = 1
+    width = 1  # a table decoder's output, where the likelihood is the user's
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()

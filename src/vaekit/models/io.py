@@ -26,7 +26,8 @@ from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
 # 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden,
-#    --autoregressive, --ar-kernel, --ar-width).
+#    --autoregressive, --ar-kernel, --ar-width) and tables (the model's "table" schema, the
+#    data's columns, target and id_column).
 SCHEMA_VERSION = 3
 SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
@@ -120,7 +121,8 @@ _V1_ABSENT = {
 
 # Schema 2 files lack the options that schema 3 added; each at the value that means "off",
 # which is how every schema 2 run was trained (an autoregressive kernel and width are then
-# unused, but recorded valid). Frozen here like _V1_ABSENT.
+# unused, but recorded valid); schema 2 runs are of images: no table schema, no table options.
+# Frozen here like _V1_ABSENT.
 _V2_ABSENT = {
     "model": {
         "flow_steps": 0,
@@ -128,8 +130,10 @@ _V2_ABSENT = {
         "autoregressive": 0,
         "ar_kernel": 3,
         "ar_width": 32,
+        "table": None,
     },
     "training": {"time_budget": None, "ema": 0.0},
+    "data": {"columns": None, "target": None, "id_column": None},
 }
 
 
@@ -150,7 +154,8 @@ def migrate_v1(config: dict[str, Any]) -> dict[str, Any]:
 
 def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 2 config as schema 3: the options added since, off (no flow, no EMA, no time
-    budget, no autoregressive decoder). A schema 2 file that already holds one keeps it."""
+    budget, no autoregressive decoder, no table). A schema 2 file that already holds one keeps
+    it."""
     return _fill(config, _V2_ABSENT, 3)
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.metrics import mse
 from vaekit.models.priors import Density, PriorAt
 
 FLOW_SUMMARY_SAMPLES = 64  # posterior draws behind a flow posterior's mean and std
@@ -211,6 +212,11 @@ class VAE(nn.Module):
         """The posterior-mean reconstruction: the likelihood's mean at E_q[z|x], clamped to
         [0, 1]: (B, C, H, W)."""
         return self.mean_image(self.posterior_mean(x, y), y)
+
+    def reconstruction_error(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """How far the posterior-mean reconstruction is from x: the mean squared error of
+        each example (B,) (a table's VAE: its -log p(x | E_q[z|x]))."""
+        return mse(self.reconstruct(x, y), x)
 
     def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
         return self.encode(u)

@@ -1,0 +1,429 @@
+"""Tables: a .csv file (header row, then one row per example) or a .parquet file.
+
+A table becomes feature vectors: one value per modelled column, float32, with NaN where the
+value is missing. A numeric column is standardized, (value - mean) / std with the training
+rows' mean and standard deviation; a categorical column holds the index of its category in
+the column's sorted list of categories. The `TableSchema` (the columns, their kinds and those
+statistics, the target's classes, the id column) is JSON, saved with the model, so that what a
+model writes comes back in the table's own units and category names. Nothing read from a
+table runs code: CSV through the standard library's `csv`, Parquet through pyarrow.
+
+Shapes: N rows, F modelled columns. A table's examples are stored as (N, 1, 1, F), the layout
+every other dataset has (C, H, W), so splits, batches and the training loop take them as they
+are.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaekit.errors import VaekitError
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+KINDS = ("numeric", "categorical")
+# Cells read as missing values, compared stripped and lowercased.
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+# A categorical column with more categories than this is an identifier or free text, which a
+# one-hot block cannot model; so is one whose every row has its own value.
+MAX_CATEGORIES = 1000
+MAX_COLUMNS = 10_000
+CSV_FIELD_LIMIT = 1 << 20  # characters in one cell
+
+
+def is_table_path(source: Any) -> bool:
+    return isinstance(source, str | Path) and Path(source).suffix.lower() in TABLE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as read: column names and, per column, each row's text (None: missing).
+    `where[i]` names row i for messages ("line 7", "row 6")."""
+
+    path: Path
+    names: list[str]
+    cells: list[list[str | None]]
+    where: list[str]
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def column(self, name: str, role: str) -> list[str | None]:
+        if name not in self.names:
+            known = ", ".join(self.names[:20]) + (", ..." if len(self.names) > 20 else "")
+            raise VaekitError(f"{role}: {self.path} has no column {name!r} (its columns: {known})")
+        return self.cells[self.names.index(name)]
+
+
+def read_table(path: Path) -> RawTable:
+    """The table in a .csv or .parquet file; every fault is a VaekitError naming the file."""
+    if not path.is_file():
+        raise VaekitError(f"{path}: no such file")
+    table = _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
+    if not table.where:
+        raise VaekitError(f"{path}: no rows below the header")
+    return table
+
+
+def _read_csv(path: Path) -> RawTable:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise VaekitError(f"{path}: an empty file (expected a header row of column names)")
+            names = _header(header, path)
+            cells: list[list[str | None]] = [[] for _ in names]
+            where = []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
+                    continue  # a blank line
+                if len(row) != len(names):
+                    raise VaekitError(
+                        f"{path}: line {reader.line_num} has {len(row)} fields, the header "
+                        f"{len(names)}"
+                    )
+                for column, text in zip(cells, row, strict=True):
+                    column.append(None if text.strip().lower() in MISSING else text.strip())
+                where.append(f"line {reader.line_num}")
+    except UnicodeDecodeError:
+        raise VaekitError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as err:
+        raise VaekitError(f"{path}: not a readable CSV file ({err})") from None
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read ({err.strerror or err})") from None
+    return RawTable(path, names, cells, where)
+
+
+def _header(header: list[str], path: Path) -> list[str]:
+    names = [name.strip() for name in header]
+    if len(names) > MAX_COLUMNS:
+        raise VaekitError(f"{path}: {len(names)} columns, more than {MAX_COLUMNS}")
+    if any(not name for name in names):
+        raise VaekitError(f"{path}: column {names.index('') + 1} of the header has no name")
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise VaekitError(f"{path}: the header names column {repeated!r} twice")
+    return names
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise VaekitError(
+            f"{path}: reading .parquet needs pyarrow: pip install 'vaekit[tables]'"
+        ) from None
+    try:
+        table = pq.read_table(str(path))
+    except Exception as err:  # pyarrow's errors (ArrowInvalid, OSError, ...) have no common base
+        raise VaekitError(f"{path}: not a readable Parquet file ({err})") from None
+    names = _header([str(name) for name in table.column_names], path)
+    cells = [[_cell(v) for v in table.column(i).to_pylist()] for i in range(len(names))]
+    return RawTable(path, names, cells, [f"row {i}" for i in range(table.num_rows)])
+
+
+def _cell(value: Any) -> str | None:
+    """A Parquet value as the text a CSV would hold: None (or NaN) is missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = repr(value) if isinstance(value, float) else str(value)
+    return None if text.strip().lower() in MISSING else text
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One modelled column: numeric (mean, std in the table's units) or categorical (its
+    categories, in the order of their indices)."""
+
+    name: str
+    kind: str
+    mean: float = 0.0
+    std: float = 1.0
+    categories: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        """Numbers a one-hot encoding takes: 1 for a numeric column, K for K categories."""
+        return len(self.categories) if self.kind == "categorical" else 1
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "numeric":
+            return {"name": self.name, "kind": self.kind, "mean": self.mean, "std": self.std}
+        return {"name": self.name, "kind": self.kind, "categories": list(self.categories)}
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The modelled columns, the target column and its classes, and the id column."""
+
+    columns: tuple[Column, ...]
+    target: str | None = None
+    classes: tuple[str, ...] = ()
+    id_column: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def numeric(self) -> list[int]:
+        return [i for i, c in enumerate(self.columns) if c.kind == "numeric"]
+
+    @property
+    def categorical(self) -> list[int]:
+        return [i for i, c in enumerate(self.columns) if c.kind == "categorical"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": [c.to_json() for c in self.columns],
+            "target": self.target,
+            "classes": list(self.classes),
+            "id_column": self.id_column,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any, where: str = "table") -> TableSchema:
+        """A schema from JSON (config.json: a user's file), every field checked."""
+        if not isinstance(value, dict) or set(value) != {"columns", "target", "classes",
+                                                           "id_column"}:  # fmt: skip
+            raise VaekitError(f"{where}: expected columns, target, classes and id_column")
+        raw = value["columns"]
+        if not isinstance(raw, list) or not 0 < len(raw) <= MAX_COLUMNS:
+            raise VaekitError(f"{where}.columns: expected 1 to {MAX_COLUMNS} columns")
+        columns = tuple(_column_from_json(c, f"{where}.columns[{i}]") for i, c in enumerate(raw))
+        if len({c.name for c in columns}) != len(columns):
+            raise VaekitError(f"{where}.columns: a column is named twice")
+        target, id_column = value["target"], value["id_column"]
+        classes = value["classes"]
+        if not all(v is None or isinstance(v, str) for v in (target, id_column)):
+            raise VaekitError(f"{where}: target and id_column are column names or null")
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise VaekitError(f"{where}.classes: expected a list of names")
+        return cls(columns, target, tuple(classes), id_column)
+
+    # Encoding: raw table -> values (N, F) float32, NaN where missing.
+
+    def encode(self, table: RawTable) -> np.ndarray:
+        """The table's modelled columns as values (N, F) float32: numeric ones standardized,
+        categorical ones as category indices, NaN where a value is missing. A number that is
+        no number, or a category the schema does not know, is a VaekitError naming it."""
+        out = np.full((len(table), len(self.columns)), np.nan, dtype=np.float32)
+        for j, column in enumerate(self.columns):
+            cells = table.column(column.name, "columns")
+            if column.kind == "numeric":
+                for i, text in enumerate(cells):
+                    if text is None:
+                        continue
+                    value = _number(text)
+                    if value is None:
+                        raise VaekitError(
+                            f"{table.path}: {table.where[i]}, numeric column {column.name!r}: "
+                            f"{text!r} is not a finite number (leave it empty or NA if missing)"
+                        )
+                    out[i, j] = (value - column.mean) / column.std
+            else:
+                index = {name: k for k, name in enumerate(column.categories)}
+                for i, text in enumerate(cells):
+                    if text is None:
+                        continue
+                    if text not in index:
+                        raise VaekitError(
+                            f"{table.path}: {table.where[i]}, column {column.name!r}: category "
+                            f"{text!r} was not seen in training (known: "
+                            f"{', '.join(column.categories[:10])}"
+                            f"{', ...' if len(column.categories) > 10 else ''})"
+                        )
+                    out[i, j] = index[text]
+        return out
+
+    def labels(self, table: RawTable, required: bool = True) -> np.ndarray | None:
+        """The target's class indices (N,) int64; None where there is no target (or, unless
+        `required`, where the table lacks the target column)."""
+        if self.target is None or (not required and self.target not in table.names):
+            return None
+        index = {name: k for k, name in enumerate(self.classes)}
+        out = np.empty(len(table), dtype=np.int64)
+        for i, text in enumerate(table.column(self.target, "--target")):
+            if text is None:
+                raise VaekitError(
+                    f"{table.path}: {table.where[i]}: the target column {self.target!r} is empty"
+                )
+            if text not in index:
+                raise VaekitError(
+                    f"{table.path}: {table.where[i]}: {self.target!r} value {text!r} is not "
+                    f"one of the run's classes ({', '.join(self.classes[:10])})"
+                )
+            out[i] = index[text]
+        return out
+
+    def ids(self, table: RawTable) -> list[str]:
+        """Each row's identifier: its id column's value, or its row number from 0."""
+        if self.id_column is not None and self.id_column in table.names:
+            return [text or "" for text in table.column(self.id_column, "--id-column")]
+        return [str(i) for i in range(len(table))]
+
+    def check_values(self, x: np.ndarray) -> str | None:
+        """Why values (N, F) are not encoded rows of this schema, or None when they are:
+        finite or NaN; a categorical column's values whole category indices."""
+        if x.ndim != 2 or x.shape[1] != len(self.columns):
+            return f"expected rows of {len(self.columns)} values, got shape {x.shape}"
+        if np.isinf(x).any():
+            return "values must be finite (NaN marks a missing one)"
+        for j in self.categorical:
+            codes = x[:, j][~np.isnan(x[:, j])]
+            k = len(self.columns[j].categories)
+            if len(codes) and (codes.min() < 0 or codes.max() >= k or (codes % 1).any()):
+                return f"column {self.columns[j].name!r} holds category indices 0..{k - 1}"
+        return None
+
+    # Decoding: values (N, F) -> the table's units.
+
+    def decode(self, x: np.ndarray) -> list[list[str]]:
+        """Values (N, F) back in the table's units, as CSV cells: numbers un-standardized
+        (6 significant digits), category indices as the category names (rounded to the
+        nearest), "" where a value is NaN."""
+        rows = []
+        for row in np.asarray(x, dtype=np.float64):
+            cells = []
+            for value, column in zip(row, self.columns, strict=True):
+                if math.isnan(value):
+                    cells.append("")
+                elif column.kind == "numeric":
+                    cells.append(f"{value * column.std + column.mean:.6g}")
+                else:
+                    k = min(max(round(value), 0), len(column.categories) - 1)
+                    cells.append(column.categories[k])
+            rows.append(cells)
+        return rows
+
+
+def _column_from_json(value: Any, where: str) -> Column:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
+        raise VaekitError(f"{where}: expected a column with a name")
+    kind = value.get("kind")
+    if kind == "numeric":
+        if set(value) != {"name", "kind", "mean", "std"}:
+            raise VaekitError(f"{where}: a numeric column has name, kind, mean and std")
+        mean, std = value["mean"], value["std"]
+        numbers = all(type(v) in (int, float) and math.isfinite(v) for v in (mean, std))
+        if not numbers or std <= 0:
+            raise VaekitError(f"{where}: mean and std must be finite numbers, std positive")
+        return Column(value["name"], kind, float(mean), float(std))
+    if kind == "categorical":
+        if set(value) != {"name", "kind", "categories"}:
+            raise VaekitError(f"{where}: a categorical column has name, kind and categories")
+        categories = value["categories"]
+        if (
+            not isinstance(categories, list)
+            or not 0 < len(categories) <= MAX_CATEGORIES
+            or not all(isinstance(c, str) for c in categories)
+            or len(set(categories)) != len(categories)
+        ):
+            raise VaekitError(f"{where}: categories must be 1 to {MAX_CATEGORIES} distinct names")
+        return Column(value["name"], kind, categories=tuple(categories))
+    raise VaekitError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def fit_schema(
+    table: RawTable,
+    rows: np.ndarray,
+    columns: Sequence[str] | None = None,
+    target: str | None = None,
+    id_column: str | None = None,
+) -> TableSchema:
+    """The schema of `table`, its statistics taken from `rows` (the training rows).
+
+    A column is numeric when at least half its values are numbers, and then every value must
+    be one; otherwise categorical, its categories the distinct values of every row (sorted).
+    """
+    for role, name in (("--target", target), ("--id-column", id_column)):
+        if name is not None:
+            table.column(name, role)
+    if target is not None and target == id_column:
+        raise VaekitError(f"--target and --id-column both name {target!r}")
+    if columns is None:
+        columns = [n for n in table.names if n not in (target, id_column)]
+        if not columns:
+            raise VaekitError(f"{table.path}: no columns left to model besides the target/id")
+    for name in columns:
+        table.column(name, "--columns")
+        if name in (target, id_column):
+            role = "--target" if name == target else "--id-column"
+            raise VaekitError(f"--columns: {name!r} is the {role}, which is never a feature")
+    built = tuple(_fit_column(table, name, rows) for name in columns)
+    classes: tuple[str, ...] = ()
+    if target is not None:
+        values = table.column(target, "--target")
+        present = {v for v in values if v is not None}
+        classes = tuple(sorted(present, key=_sort_key))
+        if len(classes) > MAX_CATEGORIES:
+            raise VaekitError(
+                f"--target {target!r}: {len(classes)} classes, more than {MAX_CATEGORIES} (is "
+                "it a class label?)"
+            )
+    schema = TableSchema(built, target, classes, id_column)
+    schema.labels(table)  # a missing target value is refused now
+    return schema
+
+
+def _sort_key(text: str) -> tuple[int, float, str]:
+    """Numbers in numeric order, before names in text order."""
+    value = _number(text)
+    return (0, value, "") if value is not None else (1, 0.0, text)
+
+
+def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
+    cells = table.column(name, "--columns")
+    present = [(i, text) for i, text in enumerate(cells) if text is not None]
+    if not present:
+        raise VaekitError(f"{table.path}: column {name!r} has no values (every one is missing)")
+    numbers = [(i, _number(text)) for i, text in present]
+    if sum(v is not None for _, v in numbers) * 2 >= len(numbers):
+        bad = next((i for i, v in numbers if v is None), None)
+        if bad is not None:
+            raise VaekitError(
+                f"{table.path}: {table.where[bad]}, numeric column {name!r}: {cells[bad]!r} is "
+                "not a finite number (leave it empty or NA if missing)"
+            )
+        chosen = set(rows.tolist())
+        values = np.array([v for i, v in numbers if i in chosen], dtype=np.float64)
+        if len(values) == 0:
+            raise VaekitError(f"{table.path}: column {name!r} has no values in the training rows")
+        std = float(values.std())
+        return Column(name, "numeric", float(values.mean()), std if std > 0 else 1.0)
+    categories = sorted({text for _, text in present}, key=_sort_key)
+    if len(categories) > MAX_CATEGORIES or (len(categories) == len(table) > 20):
+        raise VaekitError(
+            f"{table.path}: column {name!r} has {len(categories)} distinct values in "
+            f"{len(table)} rows: an identifier or free text, not a category; name it with "
+            "--id-column, or leave it out of --columns"
+        )
+    return Column(name, "categorical", categories=tuple(categories))
+
+
+def table_checksum(values: np.ndarray, labels: np.ndarray | None, ids: list[str]) -> str:
+    """SHA-256 of what a model sees of a table: the encoded values, labels and row ids."""
+    h = hashlib.sha256(np.ascontiguousarray(values).tobytes())
+    if labels is not None:
+        h.update(labels.tobytes())
+    h.update("\n".join(ids).encode())
+    return h.hexdigest()

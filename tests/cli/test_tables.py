@@ -1,0 +1,154 @@
+"""A table through every command a user would try: train, eval, sample, reconstruct,
+interpolate, anomaly, embed, report, resume; the image-only commands and bad tables end in
+one line."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.test_cli import vaekit
+
+
+def write_sensors(path: Path, n: int = 120, seed: int = 0) -> Path:
+    """Readings a, b = 2a + noise, c, a status that follows a, a label, 10% of b missing."""
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sensor", "a", "b", "c", "status", "label"])
+        for i in range(n):
+            a = rng.normal()
+            b = "" if rng.random() < 0.1 else f"{2 * a + 0.1 * rng.normal():.3f}"
+            status = "high" if a > 0.5 else "low"
+            writer.writerow([f"s{i}", f"{a:.3f}", b, f"{rng.normal(100, 5):.2f}", status,
+                             "up" if a > 0 else "down"])  # fmt: skip
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tables")
+    data = write_sensors(folder / "sensors.csv")
+    out = folder / "run"
+    code = vaekit("train", "--data", data, "--target", "label", "--id-column", "sensor",
+                  "--epochs", "2", "--latent-dim", "2", "--hidden-dims", "16", "--out", out,
+                  "--quiet")  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_train_records_the_schema_and_the_table_defaults(table_run: Path):
+    config = json.loads((table_run / "config.json").read_text())
+    model = config["model"]
+    assert (model["family"], model["likelihood"], model["gaussian_variance"]) == (
+        "mlp", "mixed", "global")  # fmt: skip
+    kinds = [(c["name"], c["kind"]) for c in model["table"]["columns"]]
+    assert kinds == [("a", "numeric"), ("b", "numeric"), ("c", "numeric"),
+                     ("status", "categorical")]  # fmt: skip
+    assert model["table"]["classes"] == ["down", "up"]
+    assert config["data"]["kind"] == "table" and config["data"]["target"] == "label"
+    assert {p.name for p in table_run.iterdir()} >= {"curves.png", "report.html"}
+    assert not (table_run / "samples.png").exists()
+
+
+def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys):
+    out = tmp_path / "eval.json"
+    assert vaekit("eval", table_run, "--iw-samples", "5", "--json", out, "--quiet") == 0
+    report = json.loads(out.read_text())
+    columns = {c["name"]: c for c in report["reconstruction"]["columns"]}
+    assert set(columns) == {"a", "b", "c", "status"}
+    assert columns["c"]["rmse"] > 0 and 0 <= columns["status"]["error_rate"] <= 1
+    assert columns["b"]["observed"] < report["split_size"] or columns["b"]["observed"] > 0
+    assert report["kind"] == "log-likelihood" and report["not_finite"] == []
+    assert "RMSE" in capsys.readouterr().out
+
+
+def test_sample_reconstruct_interpolate_write_csv_in_the_tables_units(table_run, tmp_path):
+    assert vaekit("sample", table_run, "-n", "7", "-o", tmp_path / "s.csv") == 0
+    samples = read_csv(tmp_path / "s.csv")
+    assert len(samples) == 7 and set(samples[0]) == {"a", "b", "c", "status"}
+    assert all(row["status"] in ("high", "low") for row in samples)
+    assert 80 < np.mean([float(r["c"]) for r in samples]) < 120  # back in the column's units
+
+    assert vaekit("reconstruct", table_run, "-n", "4", "-o", tmp_path / "r.csv") == 0
+    recon = read_csv(tmp_path / "r.csv")
+    assert len(recon) == 4 and recon[0]["sensor"].startswith("s")
+    assert "c_reconstructed" in recon[0]
+
+    code = vaekit("interpolate", table_run, "--from", "0", "--to", "1", "--steps", "3",
+                  "-o", tmp_path / "i.csv")  # fmt: skip
+    assert code == 0 and len(read_csv(tmp_path / "i.csv")) == 3
+
+
+def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_path):
+    new = write_sensors(tmp_path / "new.csv", n=10, seed=5)
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", table_run, new, "-o", out) == 0
+    rows = read_csv(out)
+    assert [r["sensor"] for r in rows] == [f"s{i}" for i in range(10)]
+    for r in rows:
+        parts = [float(r[f"nll_{c}"]) for c in ("a", "b", "c", "status") if r[f"nll_{c}"]]
+        assert float(r["score"]) == pytest.approx(sum(parts) + float(r["kl"]), rel=1e-3)
+    assert not (tmp_path / "scores_errors.png").exists()
+    code = vaekit("anomaly", table_run, "-o", out, "--score", "recon", "--normal-labels", "0")
+    assert code == 0 and "label" in read_csv(out)[0]
+
+
+def test_embed_writes_ids_and_class_names(table_run, tmp_path):
+    out = tmp_path / "z.csv"
+    assert vaekit("embed", table_run, "-o", out) == 0
+    rows = read_csv(out)
+    assert set(rows[0]) == {"sensor", "mean_0", "mean_1", "label"}
+    assert {r["label"] for r in rows} <= {"up", "down"}
+
+
+def test_report_and_resume(table_run, tmp_path):
+    assert vaekit("report", table_run) == 0
+    page = (table_run / "report.html").read_text()
+    assert "Samples" in page and "Latent traversal" not in page
+    assert vaekit("train", "--out", table_run, "--resume", "--epochs", "3", "--quiet") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["denoise", "{run}"], "denoise works on images"),
+        (["traverse", "{run}"], "traverse works on images"),
+        (["anomaly", "{run}", "--score", "complexity", "-o", "{tmp}/x.csv"], "for a table use"),
+        (["sample", "{run}", "-o", "{tmp}/x.png"], "expected a .csv file name"),
+        (["train", "--data", "digits", "--target", "y", "--out", "{tmp}/r"], "is for tables"),
+        (
+            ["train", "--data", "{tmp}/t.csv", "--model", "conv", "--out", "{tmp}/r"],
+            "tables take --model mlp",
+        ),
+        (["train", "--data", "{tmp}/t.csv", "--binarize", "--out", "{tmp}/r"], "is for images"),
+        (["train", "--data", "{tmp}/bad.csv", "--out", "{tmp}/r"], "line 3 has 1 fields"),
+        (
+            ["train", "--data", "{tmp}/t.csv", "--columns", "a,nope", "--out", "{tmp}/r"],
+            "has no column 'nope'",
+        ),
+    ],
+)
+def test_mistakes_are_one_line(table_run, tmp_path, capsys, args, message):
+    write_sensors(tmp_path / "t.csv", n=20)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3\n")
+    filled = [a.format(run=table_run, tmp=tmp_path) for a in args]
+    assert vaekit(*filled) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vaekit: error:") and "\n" not in err and message in err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r").exists()
+
+
+def test_data_info_describes_a_table(tmp_path, capsys):
+    data = write_sensors(tmp_path / "t.csv", n=30)
+    assert vaekit("data", "info", data, "--id-column", "sensor", "--target", "label") == 0
+    out = capsys.readouterr().out
+    assert "status               categorical  2 categories: high, low" in out
+    assert "classes down, up" in out

@@ -1,0 +1,129 @@
+"""Tables: reading CSV and Parquet, the column schema (standardize -> un-standardize round
+trip, JSON round trip), and bad tables refused in one line naming the fault."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaekit.data.datasets import open_dataset
+from vaekit.data.tables import TableSchema, fit_schema, read_table
+from vaekit.errors import VaekitError
+
+SENSORS = """id,temp,pressure,status,label
+a,1.5,10,ok,x
+b,2.5,,ok,x
+c,NA,12,bad,y
+d,3.0,13,ok,x
+e,2.0,11,warn,y
+f,4.0,9,ok,x
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_kinds_statistics_and_missing_values(tmp_path: Path):
+    table = read_table(write(tmp_path, SENSORS))
+    schema = fit_schema(table, np.arange(6), target="label", id_column="id")
+    assert schema.names == ["temp", "pressure", "status"]
+    temp, _, status = schema.columns
+    assert temp.kind == "numeric" and status.kind == "categorical"
+    assert temp.mean == pytest.approx(np.mean([1.5, 2.5, 3.0, 2.0, 4.0]))
+    assert temp.std == pytest.approx(np.std([1.5, 2.5, 3.0, 2.0, 4.0]))
+    assert status.categories == ("bad", "ok", "warn")
+    values = schema.encode(table)
+    assert np.isnan(values[1, 1]) and np.isnan(values[2, 0])  # the two missing cells
+    assert values[4, 2] == 2  # warn
+    assert schema.labels(table).tolist() == [0, 0, 1, 0, 1, 0]
+    assert schema.ids(table) == list("abcdef")
+
+
+def test_statistics_come_from_the_training_rows_only(tmp_path: Path):
+    table = read_table(write(tmp_path, SENSORS))
+    schema = fit_schema(table, np.array([0, 1]), columns=["temp"])
+    assert schema.columns[0].mean == pytest.approx(2.0)
+    assert schema.columns[0].std == pytest.approx(0.5)
+
+
+def test_standardize_then_unstandardize_gives_the_table_back(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    rows = [f"{v:.6g},{rng.choice(['p', 'q'])}" for v in rng.normal(500, 30, 40)]
+    table = read_table(write(tmp_path, "v,c\n" + "\n".join(rows) + "\n"))
+    schema = fit_schema(table, np.arange(40))
+    values = schema.encode(table)
+    assert abs(values[:, 0].mean()) < 1e-5 and values[:, 0].std() == pytest.approx(1, abs=1e-5)
+    decoded = schema.decode(values)
+    for original, back in zip(rows, decoded, strict=True):
+        number, category = original.split(",")
+        assert float(back[0]) == pytest.approx(float(number), rel=1e-5)
+        assert back[1] == category
+
+
+def test_schema_json_round_trip_and_checks(tmp_path: Path):
+    table = read_table(write(tmp_path, SENSORS))
+    schema = fit_schema(table, np.arange(6), target="label", id_column="id")
+    assert TableSchema.from_json(schema.to_json()) == schema
+    broken = schema.to_json()
+    broken["columns"][0]["std"] = 0
+    with pytest.raises(VaekitError, match="std positive"):
+        TableSchema.from_json(broken)
+    broken = schema.to_json()
+    broken["columns"][2]["kind"] = "code"
+    with pytest.raises(VaekitError, match="kind must be"):
+        TableSchema.from_json(broken)
+
+
+def test_a_dataset_carves_its_test_split_and_keeps_row_ids(tmp_path: Path):
+    dataset = open_dataset(write(tmp_path, SENSORS), target="label", id_column="id",
+                           test_fraction=0.34)  # fmt: skip
+    assert dataset.shape == (1, 1, 3) and dataset.info["kind"] == "table"
+    assert len(dataset.train) + len(dataset.test) == 6
+    assert sorted(dataset.train.ids + dataset.test.ids) == list("abcdef")
+    assert dataset.info["classes"] == ["x", "y"]
+
+
+def test_parquet_reads_like_csv(tmp_path: Path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"temp": [1.5, None, 3.0, 2.0], "status": ["ok", "bad", None, "ok"]}), str(path)
+    )
+    csv = write(tmp_path, "temp,status\n1.5,ok\n,bad\n3.0,\n2.0,ok\n")
+    a = fit_schema(read_table(path), np.arange(4))
+    b = fit_schema(read_table(csv), np.arange(4))
+    assert a == b
+    np.testing.assert_array_equal(a.encode(read_table(path)), b.encode(read_table(csv)))
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        ("", {}, "an empty file"),
+        ("a,b\n", {}, "no rows below the header"),
+        ("a,b\n1,2\n3\n4,5\n", {}, "line 3 has 1 fields, the header 2"),
+        ("a,b\n1,2\n3,4\n5,6\n", {"columns": ("a", "zz")}, "has no column 'zz'"),
+        ("a,b\n1,2\n3,4\n5,6\n", {"target": "y"}, "--target: .* has no column 'y'"),
+        ("a,b\n1,2\nhot,4\n5,6\n", {}, "line 3, numeric column 'a': 'hot' is not a finite"),
+        ("a,b\n1,\n3,NA\n5,\n", {}, "column 'b' has no values"),
+        ("a,a\n1,2\n3,4\n5,6\n", {}, "names column 'a' twice"),
+        ("a,b\n1,2\n3,4\n5,6\n", {"target": "b", "columns": ("a", "b")}, "never a feature"),
+        ("a,b\n1,x\n3,\n5,y\n", {"target": "b"}, "the target column 'b' is empty"),
+    ],
+)
+def test_bad_tables_are_one_line_errors(tmp_path: Path, text, options, message):
+    with pytest.raises(VaekitError, match=message) as err:
+        open_dataset(write(tmp_path, text), **options)
+    assert "\n" not in str(err.value)
+
+
+def test_an_identifier_column_is_not_taken_for_a_category(tmp_path: Path):
+    rows = "\n".join(f"n{i},{i % 3}" for i in range(30))
+    with pytest.raises(VaekitError, match=r"an identifier or free text.*--id-column"):
+        open_dataset(write(tmp_path, "name,v\n" + rows + "\n"))
+    assert open_dataset(write(tmp_path, "name,v\n" + rows + "\n"), id_column="name")
