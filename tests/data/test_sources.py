@@ -91,9 +91,9 @@ def test_bad_array_files(tmp_path: Path, arrays, message):
 
 
 def test_unknown_file_kinds(tmp_path: Path):
-    (tmp_path / "x.csv").write_text("1,2\n")
+    (tmp_path / "x.tsv").write_text("1\t2\n")
     with pytest.raises(VaekitError, match=r"expected a dataset folder, a \.npy/\.npz file"):
-        open_dataset(tmp_path / "x.csv")
+        open_dataset(tmp_path / "x.tsv")
     (tmp_path / "junk.npy").write_bytes(b"nonsense")
     with pytest.raises(VaekitError, match="not a readable"):
         open_dataset(tmp_path / "junk.npy")
