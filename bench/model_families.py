@@ -67,6 +67,16 @@ FMNIST: dict[str, dict[str, Any]] = {
         "prior": "vamp",
         "prior_components": 200,
     },
+    # Issue 14's pieces on the VampPrior row: a flow posterior and Polyak averaging.
+    "VampPrior + IAF + EMA (MLP 512-512, Z=32, 200 pseudo-inputs, 2 IAF steps, EMA 0.999)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "prior": "vamp",
+        "prior_components": 200,
+        "flow_steps": 2,
+        "ema": 0.999,
+    },
     "HVAE (2 layers x Z=32, width 512)": {
         "model": "hvae",
         "hidden_dims": (512,),
