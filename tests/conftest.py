@@ -27,6 +27,20 @@ settings.register_profile(
 settings.load_profile(os.environ.get("VAEKIT_FUZZ") or "normal")
 
 
+# What a finished `vaekit train` run holds (with its default report), relative to the run.
+RUN_FILES = {
+    "config.json",
+    "model.safetensors",
+    "metrics.jsonl",
+    "samples.png",
+    "reconstructions.png",
+    "curves.png",
+    "report.html",
+    "checkpoint/state.safetensors",
+    "checkpoint/state.json",
+}
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 array in the IDX format."""
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -9,7 +9,7 @@ import pytest
 
 import vaekit
 from tests.cli.test_cli import vaekit as cli
-from tests.conftest import write_npz
+from tests.conftest import RUN_FILES, write_npz
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.loop import Callback
 
@@ -56,17 +56,7 @@ def test_the_new_run_replaces_the_old_one_and_only_vaekit_files_go(old_run: Path
                   "--quiet") == 0  # fmt: skip
     config = json.loads((old_run / "config.json").read_text())
     assert config["training"]["seed"] == 2 and config["training"]["epochs"] == 2
-    assert set(_files(old_run)) == {
-        "config.json",
-        "model.safetensors",
-        "metrics.jsonl",
-        "samples.png",
-        "reconstructions.png",
-        "curves.png",
-        "report.html",
-        "checkpoint/state.safetensors",
-        "checkpoint/state.json",
-    }
+    assert set(_files(old_run)) == RUN_FILES
     assert _files(old_run)["model.safetensors"] != before["model.safetensors"]
     assert _files(old_run)["report.html"] != before["report.html"]  # the new run's page
     assert _hidden_leftovers(old_run) == []
