@@ -12,7 +12,7 @@ import vaekit
 from tests.conftest import write_npz
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.io import read_config
+from vaekit.models.io import SCHEMA_VERSION, read_config
 from vaekit.models.pixelcnn import PROGRESS_NAME, MaskedConv2d, PixelCNN
 from vaekit.progress import reporting
 
@@ -148,7 +148,7 @@ def ar_run(tmp_path_factory) -> Path:
 
 def test_a_saved_model_loads_and_gives_the_same_numbers(ar_run: Path):
     config = json.loads((ar_run / "config.json").read_text())
-    assert config["schema_version"] == 3
+    assert config["schema_version"] == SCHEMA_VERSION
     assert (config["model"]["autoregressive"], config["model"]["ar_kernel"]) == (1, 3)
     model, again = vaekit.load(ar_run), vaekit.load(ar_run)
     x = (torch.rand(4, 1, 6, 6) > 0.5).float()

@@ -28,8 +28,9 @@ from vaekit.models.vae import VAE
 # 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden,
 #    --autoregressive, --ar-kernel, --ar-width) and tables (the model's "table" schema, the
 #    data's columns, target and id_column).
-SCHEMA_VERSION = 3
-SCHEMA_VERSIONS = (1, 2, SCHEMA_VERSION)
+# 4: audio and text (the keys in _V3_ABSENT).
+SCHEMA_VERSION = 4
+SCHEMA_VERSIONS = (1, 2, 3, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -61,6 +62,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v1(config)
     if version in (1, 2):
         config = migrate_v2(config)
+    if version in (1, 2, 3):
+        config = migrate_v3(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -137,6 +140,15 @@ _V2_ABSENT = {
 }
 
 
+# Schema 3 files lack what schema 4 added for audio and text; schema 3 runs are of images or
+# tables. Frozen here like _V2_ABSENT.
+_V3_ABSENT: dict[str, dict[str, Any]] = {
+    "model": {},
+    "training": {},
+    "data": {},
+}
+
+
 def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int) -> dict:
     """`config` as schema `version`: each section given the `absent` keys it lacks."""
     out = {**config, "schema_version": version}
@@ -157,6 +169,11 @@ def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
     budget, no autoregressive decoder, no table). A schema 2 file that already holds one keeps
     it."""
     return _fill(config, _V2_ABSENT, 3)
+
+
+def migrate_v3(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 3 config as schema 4: no audio, no text."""
+    return _fill(config, _V3_ABSENT, 4)
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
