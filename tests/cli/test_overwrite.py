@@ -115,7 +115,8 @@ def test_ctrl_c_in_the_first_epoch_keeps_the_old_run(old_run: Path, monkeypatch,
     monkeypatch.setattr(ProgressBar, "on_step", interrupt)
     before = _files(old_run)
     assert _train(_data(old_run), old_run, "--seed", "5", "--overwrite") == 130
-    assert "interrupted" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--out still holds the old run" in err
     assert _files(old_run) == before and _hidden_leftovers(old_run) == []
     assert vaekit.load(old_run).run_config["training"]["seed"] == 1
 

@@ -134,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             hint = (
                 " (a run that finished an epoch continues with: vaekit train --out RUNDIR --resume)"
             )
+            if getattr(args, "overwrite", False):
+                hint += "; until the new run's first epoch ends, --out still holds the old run"
         print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
         sys.exit(130)
     except Exception as err:
