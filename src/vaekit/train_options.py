@@ -159,12 +159,14 @@ _DATA = [
 _MODEL = [
     Option(
         "model",
-        Text(("mlp", "conv", "resnet", "hvae")),
+        Text(("mlp", "conv", "resnet", "hvae", "hconv")),
         "conv",
         "encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
-        "resnet (residual blocks per stage; He et al. 2016), or hvae, a hierarchical VAE with "
+        "resnet (residual blocks per stage; He et al. 2016), hvae, a hierarchical VAE with "
         "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
-        "NVAE, Vahdat & Kautz 2020)",
+        "NVAE, Vahdat & Kautz 2020), or hconv, a convolutional hierarchy with --layers latent "
+        "maps of --latent-dim channels at each --channels scale and --depth residual cells "
+        "(after NVAE and VDVAE, Child 2021)",
         "model",
         section="model",
         key="family",
@@ -173,7 +175,8 @@ _MODEL = [
         "latent_dim",
         Int(least=1),
         20,
-        "number of latent dimensions, per layer for hvae",
+        "number of latent dimensions, per layer for hvae; for hconv the channels of each "
+        "latent map (a map at 7x7 with Z=4 is 196 dimensions: keep it small)",
         "model",
         section="model",
         metavar="Z",
@@ -192,7 +195,7 @@ _MODEL = [
         "channels",
         Widths(),
         (32, 64),
-        "conv/resnet channels per stride-2 stage; the decoder mirrors them",
+        "conv/resnet/hconv channels per stride-2 stage; the decoder mirrors them",
         "model",
         section="model",
         metavar="C[,C...]",
@@ -201,16 +204,16 @@ _MODEL = [
         "depth",
         Int(least=0),
         2,
-        "resnet: residual blocks per stage",
+        "resnet: residual blocks per stage; hconv: per stage and after each latent group",
         "model",
         section="model",
         metavar="N",
     ),
     Option(
         "layers",
-        Int(least=2),
+        Int(least=1),
         2,
-        "hvae: stochastic layers, at least 2",
+        "hvae: stochastic layers, at least 2; hconv: latent groups per scale",
         "model",
         section="model",
         metavar="L",

@@ -34,10 +34,13 @@ def models(tmp_path_factory) -> dict:
             data, model="conv", channels=(4, 8), conditional=True, out=root / "c", **tiny
         ).model,
         "hvae": vaekit.train(data, model="hvae", hidden_dims=(16,), out=root / "h", **tiny).model,
+        "hconv": vaekit.train(
+            data, model="hconv", channels=(4, 8), layers=1, depth=1, out=root / "hc", **tiny
+        ).model,
     }
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv-conditional", "hvae"])
+@pytest.mark.parametrize("name", ["mlp", "conv-conditional", "hvae", "hconv"])
 def test_onnx_files_match_pytorch(models, name: str, tmp_path: Path):
     model = models[name]
     manifest = vaekit.export(model, tmp_path, format="onnx")

@@ -19,6 +19,7 @@ VARIANTS = {
     "conv": {"model": "conv"},
     "resnet": {"model": "resnet", "depth": 1},
     "hvae": {"model": "hvae", "layers": 2, "kl_warmup": 10},
+    "hconv": {"model": "hconv", "latent_dim": 2, "layers": 1, "depth": 1, "kl_warmup": 10},
     "mog": {"model": "mlp", "prior": "mog", "prior_components": 3},
     "vamp": {"model": "mlp", "prior": "vamp", "prior_components": 5},
     "iwae": {"model": "mlp", "iw_train": 4},
@@ -46,7 +47,7 @@ def test_variant_trains_saves_and_loads(name, idx_folder, tmp_path):
     torch.testing.assert_close(a.loss, b.loss)
     samples = loaded.sample(4, seed=0, label=1 if labels else None)
     assert samples.shape == (4, 1, 12, 12) and samples.min() >= 0 and samples.max() <= 1
-    if name == "hvae":
+    if name in ("hvae", "hconv"):
         assert len(run.history[-1]["train"]["kl_layers"]) == 2
         report = vaekit.evaluate(run.path, iw_samples=4, probe=False)
         assert len(report["latents"]["kl_layers"]) == 2

@@ -10,6 +10,7 @@ from torch import distributions as td
 from vaekit.config import to_dict
 from vaekit.errors import VaekitError
 from vaekit.models.factory import FAMILIES, LIKELIHOODS, ModelConfig, build_vae
+from vaekit.models.hconv import latent_sizes
 from vaekit.models.io import load_model, save_weights, write_config
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 7, 5)]
@@ -36,7 +37,8 @@ def test_shapes_loss_and_gradients(family, likelihood, shape):
     model, _ = _model(family, likelihood, shape)
     x = torch.rand(6, *shape)
     qz = model.encode(x)
-    z = 3 * (2 if family == "hvae" else 1)  # hvae: two layers of 3
+    # hvae: two layers of 3; hconv: two 3-channel maps at each of the two scales
+    z = {"hvae": 6, "hconv": sum(latent_sizes(shape, (4, 8), 3, 2))}.get(family, 3)
     assert model.latent_dim == z and qz.mean.shape == (6, z) and qz.std.shape == (6, z)
     px = model.decode(qz.mean)
     assert px.mean.shape == (6, *shape)

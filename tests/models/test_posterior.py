@@ -8,7 +8,8 @@ from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.hvae import HierarchicalVAE
 
 # (family, classes): every registered family, and conditional ones.
-CASES = [("mlp", 0), ("conv", 0), ("resnet", 0), ("hvae", 0), ("mlp", 3), ("conv", 3)]
+CASES = [("mlp", 0), ("conv", 0), ("resnet", 0), ("hvae", 0), ("hconv", 0), ("mlp", 3),
+         ("conv", 3)]  # fmt: skip
 
 
 def _model(family: str, classes: int = 0, layers: int = 2):

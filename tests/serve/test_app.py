@@ -252,3 +252,21 @@ def test_a_hierarchical_run_gets_sliders_for_the_layer_its_decoder_reads(tmp_pat
     z = explorer.decode_point([0.1, 0.2])["z"]
     top = [v + 5.0 if d >= 3 else v for d, v in enumerate(z)]  # the top layer: no change
     assert explorer.decode_latent(top)["image"] == explorer.decode_latent(z)["image"]
+
+
+def test_a_conv_hierarchy_gets_sliders_over_every_layer_since_its_decoder_reads_them_all(
+    tmp_path,
+):
+    import vaekit
+    from tests.conftest import write_npz
+    from vaekit.serve.explorer import Explorer
+
+    data = write_npz(tmp_path / "d.npz", n=100, size=8)
+    run = vaekit.train(data, model="hconv", layers=1, latent_dim=1, channels=(4, 4), depth=1,
+                       epochs=1, out=tmp_path / "h", progress=False, report=False)  # fmt: skip
+    explorer = Explorer(run.model, run.path)
+    info = explorer.info()
+    assert info["latent_dim"] == 16 + 4 and "bottom layer" not in info["ranked_by"]
+    z = explorer.decode_point([0.1, 0.2])["z"]
+    top = [v + 5.0 if d >= 16 else v for d, v in enumerate(z)]  # the top layer moves the image
+    assert explorer.decode_latent(top)["image"] != explorer.decode_latent(z)["image"]

@@ -129,7 +129,10 @@ def build_section(title: str, build: Callable[[RunView], str], run: RunView) -> 
 def model_line(config: dict[str, Any]) -> str:
     """ "conv VAE, Z=20, bernoulli likelihood, standard-normal prior" from config.json."""
     m = config["model"]
-    layers = f" x {m['layers']} layers" if m.get("family") == "hvae" else ""
+    layers = {
+        "hvae": f" x {m.get('layers')} layers",
+        "hconv": f" channels x {m.get('layers')} maps per scale",
+    }.get(m.get("family"), "")
     conditional = f", conditional on {m['num_classes']} classes" if m.get("num_classes") else ""
     return (
         f"{m['family']} VAE, Z={m['latent_dim']}{layers}, {m['likelihood']} likelihood, "

@@ -223,7 +223,7 @@ def manifold_section(run: RunView) -> str:
     vae = run.model.vae
     run.model.require_unconditional("the manifold")
     if len(vae.layer_sizes) > 1:
-        raise VaekitError("a hierarchical model decodes from its bottom layer only: no 2-D grid")
+        raise VaekitError("a hierarchical model has no 2-D latent plane to draw as a grid")
     s = MANIFOLD_STEPS
     if vae.prior.gaussian:
         q = torch.special.ndtri(torch.linspace(0.05, 0.95, s, dtype=torch.float64))

@@ -68,11 +68,11 @@ class ModelConfig:
 
     shape: tuple[int, ...]  # (C, H, W) of the data
     family: str = _D["model"]
-    latent_dim: int = _D["latent_dim"]  # Z; per stochastic layer for hvae
+    latent_dim: int = _D["latent_dim"]  # Z; per stochastic layer for hvae, per map for hconv
     hidden_dims: tuple[int, ...] = _D["hidden_dims"]  # MLP widths (hvae: the first)
     channels: tuple[int, ...] = _D["channels"]  # conv/resnet widths, one stride-2 stage each
     depth: int = _D["depth"]  # resnet: residual blocks per stage
-    layers: int = _D["layers"]  # hvae: stochastic layers
+    layers: int = _D["layers"]  # hvae: stochastic layers; hconv: latent groups per scale
     likelihood: str = _D["likelihood"]
     gaussian_std: float = _D["gaussian_std"]  # the fixed std, or the learned one's start
     gaussian_variance: str = _D["gaussian_variance"]
@@ -103,18 +103,8 @@ class ModelConfig:
         unknown = set(self.custom) - set(COMPONENTS)
         if unknown:
             raise VaekitError(f"custom: unknown component {sorted(unknown)[0]!r}")
-        if self.family == "hvae" and (
-            self.prior != "standard-normal" or self.num_classes or self.custom
-        ):
-            raise VaekitError(
-                "hvae has its own hierarchical prior: it takes no --prior, --conditional "
-                "or custom modules"
-            )
-        if self.flow_steps and self.family == "hvae":
-            raise VaekitError(
-                "--flow-steps: hvae's posterior is its own hierarchy; flows are for --model "
-                "mlp, conv or resnet"
-            )
+        if self.family in HIERARCHIES:
+            self._check_hierarchy()
         if self.flow_steps and "encoder" in self.custom:
             raise VaekitError("--flow-steps needs vaekit's own encoder (it outputs the context)")
         if self.autoregressive:
@@ -124,9 +114,31 @@ class ModelConfig:
         self._check_table()
         self.check_size()
 
+    def _check_hierarchy(self) -> None:
+        """hvae and hconv: their own hierarchical prior and posterior, and enough layers."""
+        f = self.family
+        if self.prior != "standard-normal" or self.num_classes or self.custom:
+            raise VaekitError(
+                f"{f} has its own hierarchical prior: it takes no --prior, --conditional "
+                "or custom modules"
+            )
+        if self.flow_steps:
+            raise VaekitError(
+                f"--flow-steps: {f}'s posterior is its own hierarchy; flows are for --model "
+                "mlp, conv or resnet"
+            )
+        if self.autoregressive:
+            raise VaekitError(f"--autoregressive works with --model mlp, conv or resnet, not {f}")
+        if f == "hvae" and self.layers < 2:
+            raise VaekitError(f"--model hvae needs at least 2 --layers, got {self.layers}")
+        if f == "hconv":
+            from vaekit.models.hconv import check_sizes
+
+            why = check_sizes(self.shape, self.channels, self.latent_dim, self.layers)  # type: ignore[arg-type]
+            if why:
+                raise VaekitError(why)
+
     def _check_autoregressive(self) -> None:
-        if self.family == "hvae":
-            raise VaekitError("--autoregressive works with --model mlp, conv or resnet, not hvae")
         if self.likelihood == "gaussian" and "likelihood" not in self.custom:
             raise VaekitError(
                 "--autoregressive models binary or 8-bit pixels: use --likelihood bernoulli, "
@@ -258,7 +270,9 @@ FAMILIES: dict[str, tuple[Builder, Builder] | None] = {
         lambda c, z, p: ResNetDecoder(c.shape, z, c.channels, c.depth, p),
     ),
     "hvae": None,  # built whole by HierarchicalVAE
+    "hconv": None,  # built whole by ConvHierarchicalVAE
 }
+HIERARCHIES = ("hvae", "hconv")
 
 
 def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) -> VAE:
@@ -275,6 +289,7 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
 
 def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
     """The VAE from the config's built-in components and the given `parts`."""
+    from vaekit.models.hconv import ConvHierarchicalVAE
     from vaekit.models.hvae import HierarchicalVAE
 
     def part(name: str, build: Callable[[], nn.Module]) -> nn.Module:
@@ -292,9 +307,18 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
             likelihood,
             part("prior", lambda: PRIORS[config.prior](config)),
         )
-    if config.autoregressive and config.family != "hvae":
+    if config.autoregressive and config.family not in HIERARCHIES:
         likelihood = AutoregressiveLikelihood(
             likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
+        )
+    if config.family == "hconv":
+        return ConvHierarchicalVAE(
+            config.shape,  # type: ignore[arg-type]
+            config.latent_dim,
+            config.layers,
+            config.channels,
+            config.depth,
+            likelihood,
         )
     if config.family == "hvae":
         return HierarchicalVAE(

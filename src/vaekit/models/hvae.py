@@ -60,6 +60,8 @@ def _mlp(width_in: int, width: int) -> nn.Sequential:
 
 
 class HierarchicalVAE(VAE):
+    decodes_bottom_layer = True
+
     def __init__(
         self,
         shape: tuple[int, int, int],

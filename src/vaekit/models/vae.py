@@ -95,6 +95,7 @@ class Objective:
 
 class VAE(nn.Module):
     layer_sizes: tuple[int, ...]
+    decodes_bottom_layer = False  # a hierarchy whose decoder reads only layer_sizes[0]
 
     def __init__(
         self,

@@ -87,9 +87,10 @@ class Explorer:
         else:
             score, by = means.var(0), "variance of the posterior means"
         self.dim_scores = score
-        # A hierarchical VAE decodes from its bottom layer: only those dimensions move the image.
-        decoded = vae.layer_sizes[0]
-        if len(vae.layer_sizes) > 1:
+        # hvae decodes from its bottom layer: only those dimensions move the image (hconv's
+        # decoder reads every layer).
+        decoded = vae.layer_sizes[0] if vae.decodes_bottom_layer else vae.latent_dim
+        if decoded < vae.latent_dim:
             by += "; the bottom layer's, which the decoder reads"
         order = sorted(range(decoded), key=lambda d: -float(score[d]))
         return order[: self.limits.sliders], by
