@@ -48,6 +48,7 @@ def evaluate(
     probe_examples: int = 10_000,
     device: str = "cpu",
     progress: Progress | None = None,
+    per_example: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a model (or a run directory's model) on a split of its data or of `data`.
 
@@ -65,6 +66,10 @@ def evaluate(
             data has labels; not for split="train", which it would be scored on, nor for a
             conditional model, whose features are computed from the label.
         device: where a run directory's model is loaded ("cpu", "cuda", "auto").
+        per_example: also return each example's numbers: report["per_example"] holds
+            "index" (its position in the split), "neg_elbo" and "nll". Two models scored with
+            the same split, subset and seed see the same examples, so their per-example
+            differences give a paired comparison (vaekit.evaluation.paired_difference).
 
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
@@ -98,13 +103,18 @@ def evaluate(
         if probing:
             train_part = binarize_once(train_part, seed)
         report["binarized"] = {"seed": seed}
+    index = torch.arange(len(chosen))
     if max_examples is not None and max_examples < len(chosen):
-        chosen = chosen.subset(seeded_subset(len(chosen), max_examples, seed))
+        index = seeded_subset(len(chosen), max_examples, seed)
+        chosen = chosen.subset(index)
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
-    config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed)
+    config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed,
+                        per_example=per_example)  # fmt: skip
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
+    if per_example:
+        report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
     if model.table is not None:
         # A row's MSE mixes units and category indices: per column, in the table's units.
         report["reconstruction"] = column_errors(model.vae, chosen, model.table)

@@ -95,6 +95,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json", metavar="FILE.json", help="write the JSON here (default: RUNDIR/eval.json)"
     )
+    p.add_argument(
+        "--per-example",
+        metavar="FILE.csv",
+        help="also write each example's -ELBO and NLL (index into the split, then the two "
+        "numbers): two runs scored with the same --split, --max-examples and --seed score the "
+        "same examples, so the CSVs pair up for a paired comparison",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -106,12 +113,13 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.evaluate import evaluate
     from vaekit.api.model import resolve_device
     from vaekit.api.run import EVAL_FILE
-    from vaekit.cli.output import writable
+    from vaekit.cli.output import save_csv, writable
     from vaekit.errors import VaekitError
     from vaekit.files import write_json
     from vaekit.progress import Bars
 
     out = writable(args.json or str(Path(args.rundir) / EVAL_FILE), ".json")
+    rows = writable(args.per_example, ".csv") if args.per_example else None
     decodes = args.batch_size * min(args.chunk, args.iw_samples)
     if decodes > MAX_DECODES:
         raise VaekitError(
@@ -140,14 +148,20 @@ def run(args: argparse.Namespace) -> int:
             probe=not args.no_probe,
             device=args.device,
             progress=progress,
+            per_example=rows is not None,
         )
     report["rundir"] = str(args.rundir)
+    each = report.pop("per_example", None)
     write_json(out, report)
     print(render(report))
     for key in report["not_finite"]:
         print(f"vaekit: warning: {key} is not a finite number (null in the JSON)", file=sys.stderr)
     for warning in report.get("warnings", []):
         print(f"vaekit: warning: {warning}", file=sys.stderr)
+    if rows is not None:
+        lines = list(zip(each["index"], each["neg_elbo"], each["nll"], strict=True))
+        save_csv(rows, ["index", "neg_elbo", "nll"], lines)
+        print(f"wrote {rows} ({len(lines)} examples)")
     print(f"wrote {out}")
     return 0
 

@@ -8,7 +8,7 @@ D is the number of data dimensions (C * H * W).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ class EvalConfig:
     chunk: int = BLOCK  # importance samples decoded together per example
     seed: int = 0
     active_threshold: float = ACTIVE_THRESHOLD
+    per_example: bool = False  # the report also lists each example's -ELBO and NLL
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
@@ -121,6 +122,8 @@ def evaluate_vae(
         "latents": _latents(model, scores, config.active_threshold),
         "seed": config.seed,
     }
+    if config.per_example:
+        report["per_example"] = {"neg_elbo": neg_elbo.tolist(), "nll": nll.tolist()}
     warning = low_kl_warning(report["elbo"]["kl"])
     report["warnings"] = [warning] if warning else []
     if is_likelihood and support == "8-bit":
@@ -182,6 +185,17 @@ def _latents(model: VAE, scores: _Scores, threshold: float) -> dict[str, Any]:
     if len(model.layer_sizes) > 1 and kl_per_dim is not None:
         out["kl_layers"] = [float(t.sum()) for t in kl_per_dim.split(model.layer_sizes)]
     return out
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """The mean of a - b over examples scored by both models, and its standard error (the
+    per-example differences' standard deviation / sqrt(n)). On the same examples, this is far
+    smaller than the two means' own standard errors combined: most of their spread is how hard
+    each example is, which the difference cancels."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values need the same examples: {len(a)} and {len(b)} given")
+    d = torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)
+    return float(d.mean()), _stderr(d)
 
 
 def _stderr(values: torch.Tensor) -> float:

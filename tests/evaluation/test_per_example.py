@@ -1,0 +1,83 @@
+"""Per-example numbers (`evaluate(per_example=True)`, `vaekit eval --per-example`) and the
+paired comparison of two models on the same examples."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from tests.cli.test_cli import vaekit as cli
+from tests.conftest import write_npz
+from vaekit.data.batches import seeded_subset
+from vaekit.evaluation.evaluate import paired_difference
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("paired")
+    data = write_npz(root / "d.npz", n=300, size=6)
+    common = dict(model="mlp", hidden_dims=(16,), progress=False, report=False)
+    a = vaekit.train(data, out=root / "a", latent_dim=2, epochs=1, **common)
+    b = vaekit.train(data, out=root / "b", latent_dim=4, epochs=3, **common)
+    return a.path, b.path
+
+
+def test_per_example_numbers_are_the_reports_own(runs):
+    report = vaekit.evaluate(runs[0], iw_samples=3, max_examples=20, seed=4, probe=False,
+                             per_example=True)  # fmt: skip
+    each = report["per_example"]
+    split = report["split_size"]
+    assert each["index"] == seeded_subset(split, 20, 4).tolist()
+    assert math.isclose(np.mean(each["nll"]), report["iwae"]["nll"], rel_tol=1e-6)
+    assert math.isclose(np.mean(each["neg_elbo"]), report["elbo"]["loss"], rel_tol=1e-6)
+    assert np.isfinite(each["neg_elbo"]).all() and len(set(each["nll"])) == 20
+    plain = vaekit.evaluate(runs[0], iw_samples=3, max_examples=20, seed=4, probe=False)
+    assert "per_example" not in plain and plain["iwae"]["nll"] == report["iwae"]["nll"]
+
+
+def test_paired_difference_is_the_mean_and_standard_error_of_the_differences():
+    rng = np.random.default_rng(0)
+    hardness = rng.normal(200, 30, size=500)  # shared by both models: cancels in a - b
+    a = hardness + rng.normal(0, 1, size=500)
+    b = hardness - 2 + rng.normal(0, 1, size=500)
+    mean, se = paired_difference(a.tolist(), b.tolist())
+    d = a - b
+    assert mean == pytest.approx(d.mean()) and se == pytest.approx(d.std(ddof=1) / 500**0.5)
+    unpaired = math.hypot(a.std(ddof=1), b.std(ddof=1)) / 500**0.5
+    assert se < unpaired / 10 and abs(mean - 2) < 4 * se
+    with pytest.raises(ValueError, match="same examples"):
+        paired_difference([1.0, 2.0], [1.0])
+
+
+def test_eval_writes_a_csv_that_pairs_up_across_runs(runs, tmp_path: Path, capsys):
+    files = []
+    for run in runs:
+        out = tmp_path / f"{run.name}.csv"
+        assert cli("eval", run, "--iw-samples", "2", "--max-examples", "30", "--no-probe",
+                   "--seed", "1", "--per-example", out, "--quiet") == 0  # fmt: skip
+        with out.open() as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 30 and list(rows[0]) == ["index", "neg_elbo", "nll"]
+        files.append(rows)
+        eval_json = (run / "eval.json").read_text()
+        assert "per_example" not in eval_json
+        nll = [float(r["nll"]) for r in rows]
+        assert np.mean(nll) == pytest.approx(json.loads(eval_json)["iwae"]["nll"], rel=1e-6)
+    assert [r["index"] for r in files[0]] == [r["index"] for r in files[1]]
+    mean, se = paired_difference(
+        [float(r["nll"]) for r in files[0]], [float(r["nll"]) for r in files[1]]
+    )
+    assert math.isfinite(mean) and se > 0
+    assert "wrote" in capsys.readouterr().out
+    assert cli("eval", runs[0], "--per-example", tmp_path / "x.txt") == 1
+    assert "expected a .csv file name" in capsys.readouterr().err
+
+
+def test_paired_values_come_from_torch_tensors_too():
+    mean, se = paired_difference(torch.tensor([3.0, 5.0]), torch.tensor([1.0, 2.0]))
+    assert mean == 2.5 and se == pytest.approx(0.5)
