@@ -6,6 +6,9 @@ test subset (seeded with 0), with its standard error. Each family trains for the
 (--minutes, default 15) on this machine's CPU cores with early stopping on the validation split
 (patience 10: the kept weights are the best validation epoch's; model choice never sees the
 test split). The reference MLP VAE (784-400-20, 10 epochs, no budget) is the baseline row.
+Rows record each test image's NLL, and the table gives each row's NLL minus the VampPrior
+row's with the paired standard error (per-image differences on the same 2,000 images); rows
+run before that was recorded show a dash there.
 
 Suite "cifar": CIFAR-10 from the five training batches in --cifar (5,000 images carved out as
 the test split, seed 0), 8-bit pixels with the discretized logistic mixture (channels
@@ -19,6 +22,7 @@ script is run again, so the table can be filled across several sittings:
     .venv/bin/python bench/model_families.py --suite fmnist [--only mlp conv] [--minutes 15]
     .venv/bin/python bench/model_families.py --suite cifar   # --cifar FOLDER: the batches
     .venv/bin/python bench/model_families.py --suite fmnist --table     # print the table
+    .venv/bin/python bench/model_families.py --suite fmnist --only VampPrior --redo
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 import torch
 
 import vaekit
+from vaekit.evaluation.evaluate import paired_difference
 from vaekit.files import write_json
 from vaekit.training.loop import Callback, LoopState
 
@@ -83,7 +88,36 @@ FMNIST: dict[str, dict[str, Any]] = {
         "latent_dim": 32,
         "layers": 2,
     },
+    # Issue 14's ablations: each new piece alone on the row it modifies.
+    "MLP + IAF (512-512, Z=32, 2 IAF steps)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "flow_steps": 2,
+    },
+    "MLP + EMA (512-512, Z=32, EMA 0.999)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "ema": 0.999,
+    },
+    "conv + PixelCNN decoder (32-64, Z=32, 4 gated layers, kernel 3, width 32)": {
+        "model": "conv",
+        "channels": (32, 64),
+        "latent_dim": 32,
+        "autoregressive": 4,
+    },
+    "conv hierarchy hconv (32-64, depth 1, one 4-channel map per scale)": {
+        "model": "hconv",
+        "channels": (32, 64),
+        "depth": 1,
+        "latent_dim": 4,
+        "layers": 1,
+        "clip_grad": 200.0,
+    },
 }
+# The row each other row is compared with, example by example (paired standard errors).
+PAIRED_WITH = "VampPrior (MLP 512-512, Z=32, 200 pseudo-inputs)"
 CIFAR: dict[str, dict[str, Any]] = {
     "conv VAE (64-128-256, Z=128)": {
         "model": "conv",
@@ -159,7 +193,9 @@ def run_config(
     }
     if suite == "fmnist":
         start = time.perf_counter()
-        report = vaekit.evaluate(rundir, iw_samples=1000, max_examples=2000, seed=0)
+        report = vaekit.evaluate(
+            rundir, iw_samples=1000, max_examples=2000, seed=0, per_example=True
+        )
         row.update(
             eval_seconds=round(time.perf_counter() - start, 1),
             examples=report["num_examples"],
@@ -169,7 +205,10 @@ def run_config(
             active_units=report["latents"]["active_units"],
             latent_dim=report["latents"]["latent_dim"],
             probe=report["probe"]["accuracy"],
+            kl=report["elbo"]["kl"],
             kl_layers=report["latents"].get("kl_layers"),
+            # Each image's NLL (the subset's order), for paired differences between rows.
+            per_image_nll=[round(v, 4) for v in report["per_example"]["nll"]],
         )
     else:
         elbo = vaekit.evaluate(rundir, iw_samples=1, seed=0, probe=False)
@@ -189,14 +228,20 @@ def run_config(
 def table(suite: str, results: dict[str, Any]) -> str:
     if suite == "fmnist":
         lines = [
-            "| model | -ELBO | NLL (K=1000) ± s.e. | active units | probe | parameters | "
-            "epochs (best) | train time |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| model | -ELBO | NLL (K=1000) ± s.e. | NLL - VampPrior's ± paired s.e. | KL | "
+            "active units | probe | parameters | epochs (best) | train time |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
+        reference = results.get(PAIRED_WITH, {}).get("per_image_nll")
         for name, r in results.items():
+            paired = "—"
+            if reference and r.get("per_image_nll") and name != PAIRED_WITH:
+                mean, se = paired_difference(r["per_image_nll"], reference)
+                paired = f"{mean:+.2f} ± {se:.2f}"
+            kl = f"{r['kl']:.1f}" if "kl" in r else "—"
             lines.append(
                 f"| {name} | {r['neg_elbo']:.2f} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | "
-                f"{r['active_units']}/{r['latent_dim']} | {r['probe']:.3f} | "
+                f"{paired} | {kl} | {r['active_units']}/{r['latent_dim']} | {r['probe']:.3f} | "
                 f"{r['parameters']:,} | {r['epochs']} ({r['best_epoch']}) | "
                 f"{r['train_seconds'] / 60:.1f} min |"
             )
@@ -226,6 +271,9 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench-families")
     parser.add_argument("--cifar", default="../shared/data/cifar-10-batches-bin")
     parser.add_argument("--table", action="store_true", help="only print the table")
+    parser.add_argument(
+        "--redo", action="store_true", help="run the --only configs again, replacing their rows"
+    )
     args = parser.parse_args()
     args.minutes = args.minutes or (15 if args.suite == "fmnist" else 30)
     path = Path(args.results or f"bench/results/families-{args.suite}.json")
@@ -233,7 +281,8 @@ def main() -> None:
     configs = FMNIST if args.suite == "fmnist" else CIFAR
     if not args.table:
         for name, options in configs.items():
-            if name in results or (args.only and not any(w in name for w in args.only)):
+            chosen = not args.only or any(w in name for w in args.only)
+            if not chosen or (name in results and not (args.redo and args.only)):
                 continue
             print(f"{args.suite}: {name} ...", flush=True)
             results[name] = run_config(args.suite, name, options, args)
