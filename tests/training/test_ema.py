@@ -9,6 +9,7 @@ from tests.conftest import write_idx_folder
 from vaekit.data.datasets import open_dataset
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
+from vaekit.training.ema import WeightAverage
 from vaekit.training.loop import Callback, TrainConfig, fit, make_state, mean_loss
 
 
@@ -37,8 +38,9 @@ def test_the_average_is_the_hand_computed_one(tmp_path: Path):
     weights = _Weights(state.model)
     fit(state.model, ds.train, None, config, [weights], state)
     assert len(weights.seen) == 3  # 30 examples, batches of 10
-    for step in weights.seen:
-        expected = {n: decay * expected[n] + (1 - decay) * step[n] for n in expected}
+    for t, step in enumerate(weights.seen):
+        d = min(decay, (1 + t) / (10 + t))  # the warm-up: 0.1, 2/11, 0.25
+        expected = {n: d * expected[n] + (1 - d) * step[n] for n in expected}
     for name, average in state.ema.state_dict().items():
         torch.testing.assert_close(average, expected[name])
         assert not torch.equal(average, weights.seen[-1][name])  # not the last weights
@@ -95,3 +97,15 @@ def test_the_run_saves_the_averaged_weights(tmp_path: Path):
     for name, average in state.ema.state_dict().items():
         assert torch.equal(weights[name], average)
         assert not torch.equal(weights[name], dict(saved.named_parameters())[name])
+
+
+def test_the_decay_warms_up_to_its_value():
+    model = torch.nn.Linear(2, 2)
+    average = WeightAverage(model, 0.999)
+    assert average.decay_at(0) == 0.1 and average.decay_at(90) == 0.91
+    assert average.decay_at(10**6) == 0.999
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    before = average.averages["weight"].clone()
+    average.update(model, 0)  # the first step moves 90% of the way
+    torch.testing.assert_close(average.averages["weight"], before + 0.9)

@@ -396,7 +396,7 @@ def _step(
         else:
             optimizer.step()
         if state.ema is not None:
-            state.ema.update(model)
+            state.ema.update(model, state.step)
     if scaler is not None:
         scaler.update()
     state.step += 1
