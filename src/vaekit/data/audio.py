@@ -1,0 +1,412 @@
+"""Folders of WAV recordings as fixed-length log-mel spectrograms, and the way back to sound.
+
+Reading: 16-bit PCM WAV through the standard library's `wave`; several channels are averaged
+to mono; samples are scaled to [-1, 1) (divided by 32768). A folder's files at another rate
+than the chosen one are resampled band-limited, by the FFT (the spectrum cut or zero-padded
+to the new rate's bins, as scipy.signal.resample does).
+
+Features, per clip of `clip_samples` (a longer recording keeps its start, a shorter one is
+padded with silence at its end):
+- the power spectrogram |STFT|^2: periodic Hann window of n_fft samples, hop `hop` samples,
+  frames centred (padded by reflection), T = 1 + clip_samples // hop frames;
+- an HTK mel filter bank (Young et al., The HTK Book: mel = 2595 log10(1 + f / 700)):
+  `mels` triangles with peak 1, their edges and centres equally spaced in mel from 0 Hz to
+  the Nyquist frequency, evaluated at the FFT bins' frequencies;
+- 10 log10(mel power), floored at FLOOR_DB (silence, and the padding, is FLOOR_DB);
+- standardized per mel bin with the training split's mean and standard deviation (the run
+  keeps them, model.audio, so that outputs come back in dB).
+
+Back to sound: dB -> mel power -> linear power through the filter bank's pseudo-inverse
+(negative values clipped to 0) -> magnitude -> phase by Griffin-Lim (Griffin & Lim 1984) with
+the momentum of "fast Griffin-Lim" (Perraudin et al. 2013).
+
+Shapes: N clips, L samples per clip, F = n_fft // 2 + 1 frequency bins, M mel bins, T frames.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import wave
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.errors import VaekitError
+from vaekit.files import atomic_write
+
+SUFFIX = ".wav"
+FLOOR_DB = -80.0  # 10 log10 of the smallest mel power kept (samples in [-1, 1))
+FULL_SCALE = 32768.0  # 16-bit samples / FULL_SCALE are in [-1, 1)
+DEFAULTS = {"clip_seconds": 1.0, "n_fft": 512, "hop_length": 128, "n_mels": 64}
+
+
+# Files.
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM WAV file as (mono samples (L,) float32 in [-1, 1), sample rate)."""
+    try:
+        with wave.open(str(path), "rb") as f:
+            width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
+            raw = f.readframes(f.getnframes())
+    except (wave.Error, EOFError, OSError) as err:
+        raise VaekitError(f"{path}: not a readable PCM WAV file ({err})") from None
+    if width != 2:
+        raise VaekitError(
+            f"{path}: {8 * width}-bit samples; vaekit reads 16-bit PCM WAV (convert it, e.g. "
+            "sox in.wav -b 16 out.wav)"
+        )
+    samples = np.frombuffer(raw, dtype="<i2")
+    samples = samples[: len(samples) // channels * channels].reshape(-1, channels)
+    return (samples.astype(np.float32).mean(axis=1) / FULL_SCALE).astype(np.float32), rate
+
+
+def write_wav(path: str | Path, samples: np.ndarray | torch.Tensor, rate: int) -> None:
+    """Write mono samples (L,) in [-1, 1] (clipped to it) as a 16-bit PCM WAV file."""
+    a = np.asarray(samples, dtype=np.float64).reshape(-1)
+    pcm = np.clip(np.round(a * FULL_SCALE), -FULL_SCALE, FULL_SCALE - 1).astype("<i2")
+
+    def write(tmp: Path) -> None:
+        with wave.open(str(tmp), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(int(rate))
+            f.writeframes(pcm.tobytes())
+
+    atomic_write(path, write)
+
+
+def list_wavs(folder: Path) -> list[str]:
+    """The .wav files under `folder` (subfolders too), as sorted relative POSIX paths."""
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.suffix.lower() == SUFFIX and p.is_file()
+    )
+
+
+def is_audio_folder(folder: Path) -> bool:
+    """Whether a folder holds .wav files (at any depth)."""
+    return any(p.suffix.lower() == SUFFIX for p in folder.rglob("*"))
+
+
+def is_audio_source(source: Any) -> bool:
+    """Whether a dataset source (as given to open_dataset) is a folder of .wav files."""
+    if not isinstance(source, str | Path):
+        return False
+    path = Path(source).expanduser()
+    return path.is_dir() and is_audio_folder(path)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Band-limited resampling by the FFT: the spectrum of `samples` (L,) at `rate` cut (or
+    zero-padded) to the bins of round(L * target / rate) samples at `target`."""
+    if rate == target or len(samples) == 0:
+        return samples
+    n = max(1, round(len(samples) * target / rate))
+    spectrum = np.fft.rfft(samples.astype(np.float64))
+    kept = np.zeros(n // 2 + 1, dtype=complex)
+    count = min(len(kept), len(spectrum))
+    kept[:count] = spectrum[:count]
+    return (np.fft.irfft(kept, n) * (n / len(samples))).astype(np.float32)
+
+
+def fit_clip(samples: np.ndarray, length: int) -> np.ndarray:
+    """The first `length` samples, padded with zeros (silence) at the end where fewer."""
+    out = np.zeros(length, dtype=np.float32)
+    out[: min(length, len(samples))] = samples[:length]
+    return out
+
+
+def pattern(text: str, what: str, groups: int = 0) -> re.Pattern[str]:
+    """A regular expression a user gave, with at least `groups` groups, or a one-line error."""
+    try:
+        compiled = re.compile(text)
+    except re.error as err:
+        raise VaekitError(f"{what} {text!r}: not a regular expression ({err})") from None
+    if compiled.groups < groups:
+        raise VaekitError(f"{what} {text!r}: needs a group, (...), around the label")
+    return compiled
+
+
+def labels_from_names(names: list[str], label_pattern: str) -> tuple[np.ndarray, list[str]]:
+    """Each file's label: the first group of `label_pattern` searched in its file name (the
+    last path part); classes are the distinct labels sorted (numerically where all are
+    integers). Returns (labels (N,) int64 indices into classes, classes)."""
+    regex = pattern(label_pattern, "--label-pattern", groups=1)
+    found = []
+    for name in names:
+        match = regex.search(Path(name).name)
+        if match is None or match.group(1) is None:
+            raise VaekitError(f"{name}: its name does not match --label-pattern {label_pattern!r}")
+        found.append(match.group(1))
+    distinct = set(found)
+    numeric = all(re.fullmatch(r"-?\d+", s) for s in distinct)
+    classes = sorted(distinct, key=(lambda s: (int(s), s)) if numeric else None)
+    index = {c: i for i, c in enumerate(classes)}
+    return np.array([index[s] for s in found], dtype=np.int64), classes
+
+
+def test_rows(names: list[str], test_pattern: str) -> np.ndarray:
+    """Which files are the test split: those whose name (the last path part) matches
+    `test_pattern` (re.search). Returns a boolean mask (N,); none or all matching is an error."""
+    regex = pattern(test_pattern, "--test-pattern")
+    mask = np.array([regex.search(Path(n).name) is not None for n in names], dtype=bool)
+    if not mask.any():
+        raise VaekitError(f"--test-pattern {test_pattern!r}: no file name matches it")
+    if mask.all():
+        raise VaekitError(f"--test-pattern {test_pattern!r}: every file matches it; none to train")
+    return mask
+
+
+def read_clips(
+    folder: Path, names: list[str], rate: int | None, length_s: float
+) -> tuple[np.ndarray, int, list[int]]:
+    """Every file, resampled to `rate` (None: the rate most files have) and fitted to
+    `length_s` seconds. Returns (clips (N, L) float32, the rate, each file's rate)."""
+    if not names:
+        raise VaekitError(f"{folder}: no .wav files")
+    read = [read_wav(folder / name) for name in names]
+    if not any(len(s) for s, _ in read):
+        raise VaekitError(f"{folder}: every .wav file is empty (no samples)")
+    rates = [r for _, r in read]
+    if rate is None:
+        rate = Counter(rates).most_common(1)[0][0]
+    length = round(length_s * rate)
+    if length < 1:
+        raise VaekitError(f"--clip-seconds {length_s}: shorter than one sample at {rate} Hz")
+    clips = np.stack([fit_clip(resample(s, r, rate), length) for s, r in read])
+    return clips, rate, rates
+
+
+# Spectrograms.
+
+
+def hz_to_mel(f: torch.Tensor | float) -> torch.Tensor:
+    """HTK's mel scale: 2595 log10(1 + f / 700)."""
+    return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float64) / 700.0)
+
+
+def mel_to_hz(m: torch.Tensor | float) -> torch.Tensor:
+    return 700.0 * (10.0 ** (torch.as_tensor(m, dtype=torch.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_fft: int, rate: int, mels: int) -> torch.Tensor:
+    """HTK triangles (M, F), float32: filter m rises from edge m to its centre m + 1 and falls
+    to edge m + 2, the M + 2 edges equally spaced in mel from 0 Hz to rate / 2; peak 1."""
+    edges = mel_to_hz(torch.linspace(0.0, float(hz_to_mel(rate / 2)), mels + 2))
+    freqs = torch.linspace(0.0, rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs - lower) / (centre - lower)
+    falling = (upper - freqs) / (upper - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0.0).to(torch.float32)
+
+
+def power_spectrogram(clips: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """|STFT|^2 of clips (N, L): (N, F, T), periodic Hann window, centred frames."""
+    window = torch.hann_window(n_fft, dtype=clips.dtype, device=clips.device)
+    spec = torch.stft(clips, n_fft, hop, window=window, center=True, return_complex=True)
+    return spec.abs().square()
+
+
+def griffin_lim(
+    magnitude: torch.Tensor,
+    n_fft: int,
+    hop: int,
+    length: int,
+    iters: int = 64,
+    momentum: float = 0.99,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Waveforms (N, L) whose STFT magnitude approaches `magnitude` (N, F, T): alternate
+    projections (keep the phase of the STFT of the last estimate, impose the magnitude) from
+    random phases, with fast Griffin-Lim's momentum (Perraudin et al. 2013)."""
+    window = torch.hann_window(n_fft, dtype=magnitude.dtype, device=magnitude.device)
+    phase = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype)
+    angles = torch.polar(torch.ones_like(magnitude), 2 * math.pi * phase.to(magnitude.device))
+    previous = torch.zeros_like(angles)
+    for _ in range(iters):
+        wave_ = torch.istft(magnitude * angles, n_fft, hop, window=window, length=length)
+        rebuilt = torch.stft(wave_, n_fft, hop, window=window, return_complex=True)
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
+        angles = accelerated / accelerated.abs().clamp_min(1e-12)
+        previous = rebuilt
+    return torch.istft(magnitude * angles, n_fft, hop, window=window, length=length)
+
+
+def spectral_convergence(clips: torch.Tensor, magnitude: torch.Tensor, n_fft: int, hop: int):
+    """|| |STFT(clips)| - magnitude ||_F / || magnitude ||_F per clip (N,): 0 when the clips'
+    magnitudes are exactly the target's."""
+    got = power_spectrogram(clips, n_fft, hop).sqrt()
+    return (got - magnitude).flatten(1).norm(dim=1) / magnitude.flatten(1).norm(dim=1)
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """How a model's clips are made and unmade: the spectrogram settings and the per-mel-bin
+    standardization statistics of the training split (mean, std in dB, (M,)); the JSON of
+    model.audio. `classes` names the labels (from --label-pattern), or is None."""
+
+    sample_rate: int
+    clip_seconds: float
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: tuple[str, ...] | None = None
+
+    @property
+    def clip_samples(self) -> int:
+        return round(self.clip_seconds * self.sample_rate)
+
+    @property
+    def frames(self) -> int:
+        return 1 + self.clip_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The model's input (C, H, W) = (1, M, T)."""
+        return (1, self.n_mels, self.frames)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample_rate": self.sample_rate,
+            "clip_seconds": self.clip_seconds,
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "n_mels": self.n_mels,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "classes": None if self.classes is None else list(self.classes),
+        }
+
+    @classmethod
+    def from_json(cls, record: Any, where: str = "model.audio") -> AudioFeatures:
+        """Checked: every key present and of its type, sizes positive, statistics per bin."""
+        keys = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "mean", "std")
+        if not isinstance(record, dict) or set(record) != {*keys, "classes"}:
+            raise VaekitError(f"{where}: expected the keys {', '.join(keys)}, classes")
+        ints = [record[k] for k in ("sample_rate", "n_fft", "hop_length", "n_mels")]
+        if any(type(v) is not int or v < 1 for v in ints):
+            raise VaekitError(f"{where}: sample_rate, n_fft, hop_length, n_mels: positive ints")
+        seconds = record["clip_seconds"]
+        if type(seconds) not in (int, float) or not 0 < seconds < 3600:
+            raise VaekitError(f"{where}: clip_seconds must be in (0, 3600) seconds")
+        stats = [record["mean"], record["std"]]
+        if (
+            any(
+                not isinstance(s, list)
+                or len(s) != record["n_mels"]
+                or not all(type(v) in (int, float) and math.isfinite(v) for v in s)
+                for s in stats
+            )
+            or min(record["std"]) <= 0
+        ):
+            raise VaekitError(f"{where}: mean and std: n_mels finite numbers, std positive")
+        classes = record["classes"]
+        if classes is not None and not (
+            isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+        ):
+            raise VaekitError(f"{where}: classes must be a list of names or null")
+        return cls(
+            record["sample_rate"], float(seconds), record["n_fft"], record["hop_length"],
+            record["n_mels"], tuple(map(float, record["mean"])), tuple(map(float, record["std"])),
+            None if classes is None else tuple(classes),
+        )  # fmt: skip
+
+    def filterbank(self) -> torch.Tensor:
+        return mel_filterbank(self.n_fft, self.sample_rate, self.n_mels)
+
+    def decibels(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips (N, L) -> log-mel spectrograms (N, 1, M, T) in dB, floored at FLOOR_DB."""
+        power = power_spectrogram(clips.to(torch.float32), self.n_fft, self.hop_length)
+        mel = torch.einsum("mf,nft->nmt", self.filterbank(), power)
+        return (10 * torch.log10(mel.clamp_min(10 ** (FLOOR_DB / 10))))[:, None]
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device)[:, None]
+        std = torch.tensor(self.std, dtype=like.dtype, device=like.device)[:, None]
+        return mean, std
+
+    def standardize(self, db: torch.Tensor) -> torch.Tensor:
+        """dB (N, 1, M, T) -> the model's units: (dB - mean) / std per mel bin."""
+        mean, std = self._stats(db)
+        return (db - mean) / std
+
+    def to_decibels(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's units (N, 1, M, T) -> dB: standardize undone."""
+        mean, std = self._stats(x)
+        return x * std + mean
+
+    def encode(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips (N, L) of clip_samples -> the model's inputs (N, 1, M, T)."""
+        return self.standardize(self.decibels(clips))
+
+    def to_clips(
+        self, x: torch.Tensor, iters: int = 64, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The model's units (N, 1, M, T) -> clips (N, L) in [-1, 1]: dB to mel power, the
+        filter bank's pseudo-inverse to linear power (clipped at 0), Griffin-Lim's phase."""
+        x = x.detach().to("cpu", torch.float32)
+        mel = 10 ** (self.to_decibels(x)[:, 0] / 10)  # (N, M, T)
+        inverse = torch.linalg.pinv(self.filterbank().double()).float()  # (F, M)
+        power = torch.einsum("fm,nmt->nft", inverse, mel).clamp_min(0.0)
+        clips = griffin_lim(power.sqrt(), self.n_fft, self.hop_length, self.clip_samples, iters,
+                            generator=generator)  # fmt: skip
+        return clips.clamp(-1.0, 1.0)
+
+    def picture(self, x: torch.Tensor) -> torch.Tensor:
+        """Spectrograms in the model's units (N, 1, M, T) -> pictures in [0, 1] for a grid:
+        FLOOR_DB black to the loudest bin of the batch white, low frequencies at the bottom."""
+        db = self.to_decibels(x.detach().cpu().float())
+        top = max(float(db.max()), FLOOR_DB + 1.0)
+        return ((db - FLOOR_DB) / (top - FLOOR_DB)).clamp(0, 1).flip(2)
+
+
+def fit_features(
+    clips: torch.Tensor, train_rows: torch.Tensor, rate: int, settings: dict[str, Any],
+    classes: list[str] | None,
+) -> tuple[AudioFeatures, torch.Tensor]:  # fmt: skip
+    """The features of `clips` (N, L) with statistics of the rows `train_rows`, per mel bin
+    over those clips and their frames. Returns (the features, the clips' dB (N, 1, M, T))."""
+    probe = AudioFeatures(rate, settings["clip_seconds"], settings["n_fft"],
+                          settings["hop_length"], settings["n_mels"], (0.0,), (1.0,))  # fmt: skip
+    empty = (probe.filterbank().sum(dim=1) == 0).nonzero()
+    if len(empty):
+        raise VaekitError(
+            f"--n-mels {settings['n_mels']}: mel bin {int(empty[0])} falls between the FFT's "
+            f"bins at {rate} Hz; lower --n-mels or raise --n-fft"
+        )
+    db = decibels_in_chunks(probe, clips)
+    part = db[train_rows][:, 0]  # (N_train, M, T)
+    mean = part.double().mean(dim=(0, 2))
+    std = part.double().std(dim=(0, 2), unbiased=False).clamp_min(1e-3)
+    features = AudioFeatures(
+        rate, float(settings["clip_seconds"]), settings["n_fft"], settings["hop_length"],
+        settings["n_mels"], tuple(mean.tolist()), tuple(std.tolist()),
+        None if classes is None else tuple(classes),
+    )  # fmt: skip
+    return features, db
+
+
+def decibels_in_chunks(features: AudioFeatures, clips: torch.Tensor) -> torch.Tensor:
+    """`features.decibels` over (N, L) clips, 256 at a time (the STFT's memory stays small)."""
+    return torch.cat([features.decibels(clips[i : i + 256]) for i in range(0, len(clips), 256)])
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """The spectrogram settings fit together: the FFT is at least 2 samples and the hop no
+    longer than it (no sample left out of every frame)."""
+    if settings["n_fft"] < 2:
+        raise VaekitError(f"--n-fft must be at least 2, got {settings['n_fft']}")
+    if settings["hop_length"] > settings["n_fft"]:
+        raise VaekitError(
+            f"--hop-length {settings['hop_length']} is longer than --n-fft {settings['n_fft']}: "
+            "samples between frames would be lost"
+        )
