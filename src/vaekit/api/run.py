@@ -118,3 +118,14 @@ def is_table_run(rundir: str | Path) -> bool:
         return False
     model = config.get("model")
     return isinstance(model, dict) and model.get("table") is not None
+
+
+def is_audio_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of audio (its config.json records "audio"), read as
+    `is_table_run` reads a table's."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return False
+    model = config.get("model")
+    return isinstance(model, dict) and model.get("audio") is not None

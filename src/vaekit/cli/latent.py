@@ -126,11 +126,14 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.cli import audio
     from vaekit.cli.output import save_array, save_csv, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
+    if is_audio_run(args.rundir):
+        return audio.interpolate(args)
     table = is_table_run(args.rundir)
     output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
                       ".csv" if table else ".png")  # fmt: skip

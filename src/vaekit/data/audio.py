@@ -320,6 +320,13 @@ class AudioFeatures:
             None if classes is None else tuple(classes),
         )  # fmt: skip
 
+    def read(self, path: str | Path) -> torch.Tensor:
+        """A WAV file as the model's input (1, 1, M, T): resampled to the model's rate,
+        fitted to its clip length, standardized with its statistics."""
+        samples, rate = read_wav(path)
+        clip = fit_clip(resample(samples, rate, self.sample_rate), self.clip_samples)
+        return self.encode(torch.from_numpy(clip)[None])
+
     def filterbank(self) -> torch.Tensor:
         return mel_filterbank(self.n_fft, self.sample_rate, self.n_mels)
 
