@@ -58,9 +58,11 @@ def dataset_info(
     progress: Progress | None = None,
     target: str | None = None,
     id_column: str | None = None,
+    audio: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path; for a table
-    (with its `target` and `id_column`), its columns as `vaekit train` would read them."""
+    (with its `target` and `id_column`), its columns as `vaekit train` would read them; for
+    a folder of .wav files (with the `audio` options of open_dataset), its recordings."""
     info: dict[str, Any] = {}
     if is_dataset_name(source):
         spec = get_spec(source)
@@ -83,7 +85,7 @@ def dataset_info(
         dataset = open_dataset(source, target=target, id_column=id_column)
         assert dataset.schema is not None
         return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
-    dataset = open_dataset(source, progress=progress)
+    dataset = open_dataset(source, progress=progress, audio=audio)
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
     return {
         **dataset.info,

@@ -166,9 +166,10 @@ def test_rows(names: list[str], test_pattern: str) -> np.ndarray:
 
 def read_clips(
     folder: Path, names: list[str], rate: int | None, length_s: float
-) -> tuple[np.ndarray, int, list[int]]:
+) -> tuple[np.ndarray, int, list[int], np.ndarray]:
     """Every file, resampled to `rate` (None: the rate most files have) and fitted to
-    `length_s` seconds. Returns (clips (N, L) float32, the rate, each file's rate)."""
+    `length_s` seconds. Returns (clips (N, L) float32, the rate, each file's rate, each
+    file's duration in seconds (N,))."""
     if not names:
         raise VaekitError(f"{folder}: no .wav files")
     read = [read_wav(folder / name) for name in names]
@@ -181,7 +182,7 @@ def read_clips(
     if length < 1:
         raise VaekitError(f"--clip-seconds {length_s}: shorter than one sample at {rate} Hz")
     clips = np.stack([fit_clip(resample(s, r, rate), length) for s, r in read])
-    return clips, rate, rates
+    return clips, rate, rates, np.array([len(s) / r for s, r in read])
 
 
 # Spectrograms.

@@ -53,6 +53,7 @@ from vaekit.data.tables import (
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
+DURATIONS = {"min": np.min, "median": np.median, "max": np.max}  # of recordings, in info
 # Called with (what, done, total or None): downloads count bytes, decoding counts images.
 Progress = Callable[[str, int, "int | None"], None]
 
@@ -241,7 +242,7 @@ def open_audio(
     check_settings(settings)
     names = list_wavs(folder)
     rate = features.sample_rate if features is not None else options.get("sample_rate")
-    clips, rate, rates = read_clips(folder, names, rate, settings["clip_seconds"])
+    clips, rate, rates, seconds = read_clips(folder, names, rate, settings["clip_seconds"])
     if clips.shape[1] <= settings["n_fft"] // 2:
         raise VaekitError(
             f"--clip-seconds {settings['clip_seconds']}: {clips.shape[1]} samples at {rate} "
@@ -296,6 +297,10 @@ def open_audio(
         num_test=len(test),
         sample_rate=rate,
         resampled=sum(r != rate for r in rates),
+        clip_seconds=settings["clip_seconds"],
+        durations_s={k: round(float(f(seconds)), 4) for k, f in DURATIONS.items()},
+        cropped=int((seconds > settings["clip_seconds"]).sum()),
+        test_pattern=options.get("test_pattern"),
         num_classes=len(classes) if labels is not None and classes else None,
         sha256=h.hexdigest(),
     )
