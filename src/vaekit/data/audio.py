@@ -25,6 +25,7 @@ Shapes: N clips, L samples per clip, F = n_fft // 2 + 1 frequency bins, M mel bi
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import wave
@@ -66,19 +67,23 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return (samples.astype(np.float32).mean(axis=1) / FULL_SCALE).astype(np.float32), rate
 
 
-def write_wav(path: str | Path, samples: np.ndarray | torch.Tensor, rate: int) -> None:
-    """Write mono samples (L,) in [-1, 1] (clipped to it) as a 16-bit PCM WAV file."""
+def wav_bytes(samples: np.ndarray | torch.Tensor, rate: int) -> bytes:
+    """Mono samples (L,) in [-1, 1] (clipped to it) as the bytes of a 16-bit PCM WAV file."""
     a = np.asarray(samples, dtype=np.float64).reshape(-1)
     pcm = np.clip(np.round(a * FULL_SCALE), -FULL_SCALE, FULL_SCALE - 1).astype("<i2")
+    out = io.BytesIO()
+    with wave.open(out, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(int(rate))
+        f.writeframes(pcm.tobytes())
+    return out.getvalue()
 
-    def write(tmp: Path) -> None:
-        with wave.open(str(tmp), "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(int(rate))
-            f.writeframes(pcm.tobytes())
 
-    atomic_write(path, write)
+def write_wav(path: str | Path, samples: np.ndarray | torch.Tensor, rate: int) -> None:
+    """Write mono samples (L,) in [-1, 1] (clipped to it) as a 16-bit PCM WAV file."""
+    data = wav_bytes(samples, rate)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def list_wavs(folder: Path) -> list[str]:
