@@ -87,8 +87,9 @@ def main() -> None:
         "data": args.data,
         "split": {"train": len(train), "test": len(test), "test_pattern": OFFICIAL_TEST},
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-        "audio": {k: v for k, v in run.config["model"]["audio"].items()
-                  if k not in ("mean", "std")},  # fmt: skip
+        "audio": {
+            k: v for k, v in run.config["model"]["audio"].items() if k not in ("mean", "std")
+        },
         "shape": list(run.model.shape),
         "epochs_run": len(run.history),
         "test_elbo_nats": report["elbo"]["loss"],

@@ -88,7 +88,8 @@ def test_sample_reconstruct_interpolate_write_wavs(audio_run, tmp_path):
 
     assert vaekit("reconstruct", audio_run, "-n", "2", "-o", tmp_path / "r") == 0
     stems = ["a__high_1", "a__low_1"]  # the test split's first files, flattened
-    assert_wavs(tmp_path / "r", [f"{s}_{k}.wav" for s in stems for k in ("input", "reconstruction")])
+    made = [f"{s}_{k}.wav" for s in stems for k in ("input", "reconstruction")]
+    assert_wavs(tmp_path / "r", made)
 
     mine = tmp_path / "mine.wav"
     write_wav(mine, 0.3 * np.sin(np.arange(4000) / RATE * 2 * np.pi * 400), RATE)
@@ -130,21 +131,25 @@ def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (["traverse", "{run}", "-o", "{tmp}/t.png"], "works on images; this run's model is of audio"),
+        (["traverse", "{run}", "-o", "{tmp}/t.png"], "this run's model is of audio"),
         (["serve", "{run}"], "works on images"),
         (["export", "{run}", "--format", "onnx", "-o", "{tmp}/x"], "works on images"),
         (["anomaly", "{run}", "--score", "complexity", "-o", "{tmp}/a.csv"], "for audio use"),
         (["reconstruct", "{run}", "{tmp}", "-o", "{tmp}/r"], "a folder"),
-        (["train", "--data", "{data}", "--likelihood", "bernoulli", "--out", "{tmp}/x"],
-         "does not fit audio"),
-        (["train", "--data", "{data}", "--label-pattern", "[a-z]+_", "--out", "{tmp}/x"],
-         "needs a group"),
-        (["train", "--data", "{data}", "--test-pattern", "^zzz", "--out", "{tmp}/x"],
-         "no file name matches"),
-        (["train", "--data", "{data}", "--image-size", "8", "--out", "{tmp}/x"],
-         "not for audio"),
-        (["train", "--data", "digits", "--n-mels", "8", "--out", "{tmp}/x"],
-         "is for audio"),
+        (
+            ["train", "--data", "{data}", "--likelihood", "bernoulli", "--out", "{tmp}/x"],
+            "does not fit audio",
+        ),
+        (
+            ["train", "--data", "{data}", "--label-pattern", "[a-z]+_", "--out", "{tmp}/x"],
+            "needs a group",
+        ),
+        (
+            ["train", "--data", "{data}", "--test-pattern", "^zzz", "--out", "{tmp}/x"],
+            "no file name matches",
+        ),
+        (["train", "--data", "{data}", "--image-size", "8", "--out", "{tmp}/x"], "not for audio"),
+        (["train", "--data", "digits", "--n-mels", "8", "--out", "{tmp}/x"], "is for audio"),
         (["train", "--data", "{empty}", "--out", "{tmp}/x"], "no dataset found"),
     ],
 )

@@ -75,7 +75,7 @@ def test_stereo_is_mixed_to_mono_and_other_widths_are_refused(tmp_path: Path):
     with pytest.raises(VaekitError, match=r"u8.wav: 8-bit samples; vaekit reads 16-bit"):
         read_wav(tmp_path / "u8.wav")
     (tmp_path / "junk.wav").write_bytes(b"RIFF not really")
-    with pytest.raises(VaekitError, match="junk.wav: not a readable PCM WAV"):
+    with pytest.raises(VaekitError, match=r"junk\.wav: not a readable PCM WAV"):
         read_wav(tmp_path / "junk.wav")
 
 
@@ -177,7 +177,7 @@ def test_labels_from_file_names():
     assert classes == ["2", "10"] and labels.tolist() == [1, 0, 1]  # numeric order
     with pytest.raises(VaekitError, match="needs a group"):
         labels_from_names(names, r"^\d+_")
-    with pytest.raises(VaekitError, match="2_y_0.wav: its name does not match"):
+    with pytest.raises(VaekitError, match=r"2_y_0\.wav: its name does not match"):
         labels_from_names(names, r"^(1\d)_")
     with pytest.raises(VaekitError, match="not a regular expression"):
         labels_from_names(names, r"^(\d+")
