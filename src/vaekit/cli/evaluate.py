@@ -188,7 +188,8 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
-        f"{_noun(r['data_support'])}: "
+        + ("standardized log-mel spectrograms" if "lsd_db" in rec else _noun(r["data_support"]))
+        + ": "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
             if objective
