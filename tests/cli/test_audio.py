@@ -116,9 +116,11 @@ def test_anomaly_and_embed_name_the_files(audio_run, tmp_path):
 
 
 def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
+    assert vaekit("eval", audio_run, "--iw-samples", "2", "--quiet") == 0
     assert vaekit("report", audio_run) == 0
     page = (audio_run / "report.html").read_text()
     assert page.count("<audio controls") == 4 + 2 * 4 and "Latent traversal" not in page
+    assert "log-spectral distance" in page
     data = json.loads((audio_run / "config.json").read_text())["data"]["name"]
     assert vaekit("data", "info", data, "--label-pattern", "^([a-z]+)_") == 0
     said = capsys.readouterr().out
