@@ -17,7 +17,8 @@ Reported on the official test split:
 Results to bench/results/audio-fsdd.json.
 
     PYTHONPATH=src .venv/bin/python bench/audio_fsdd.py [--data /work/shared/data/fsdd/recordings]
-        [--epochs 40] [--latent-dim 32] [--channels 32,64,128] [--out runs/bench-fsdd]
+        [--epochs 40] [--latent-dim 32] [--channels 32,64] [--batch-size 64]
+        [--time-budget 25m] [--threads N] [--out runs/bench-fsdd] [--results FILE.json]
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ def main() -> None:
     parser.add_argument("--data", default="/work/shared/data/fsdd/recordings")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--latent-dim", type=int, default=32)
-    parser.add_argument("--channels", default="32,64,128")
+    parser.add_argument("--channels", default="32,64")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--time-budget", default=None, help="vaekit's --time-budget, e.g. 25m")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--out", default="runs/bench-fsdd")
     parser.add_argument("--results", default="bench/results/audio-fsdd.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     options = {
         "model": "conv",
@@ -61,6 +66,7 @@ def main() -> None:
         "label_pattern": LABELS,
         "test_pattern": OFFICIAL_TEST,
         "seed": 0,
+        "time_budget": args.time_budget,
     }
     start = time.perf_counter()
     run = vaekit.train(args.data, out=args.out, overwrite=True, progress=False, **options)
