@@ -1,4 +1,5 @@
-"""WAV folders as log-mel spectrograms (vaekit.data.audio): the WAV round trip, the mel scale
+"""WAV folders as log-mel spectrograms (vaekit.data.audio, vaekit.data.spectrograms): the WAV
+round trip, the mel scale
 and filter bank, the STFT of a sine, resampling, Griffin-Lim, the standardization, and the
 folder reader's labels, splits and one-line errors."""
 
@@ -11,22 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.data.audio import (
+from vaekit.data.audio import fit_clip, labels_from_names, read_wav, resample, write_wav
+from vaekit.data.datasets import open_dataset
+from vaekit.data.spectrograms import (
     FLOOR_DB,
     AudioFeatures,
-    fit_clip,
     griffin_lim,
     hz_to_mel,
-    labels_from_names,
     mel_filterbank,
     mel_to_hz,
     power_spectrogram,
-    read_wav,
-    resample,
     spectral_convergence,
-    write_wav,
 )
-from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
 
 RATE = 8000

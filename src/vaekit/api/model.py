@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from vaekit.apps import generate
-from vaekit.data.audio import AudioFeatures
 from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
+from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian

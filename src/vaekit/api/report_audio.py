@@ -11,6 +11,7 @@ import torch
 
 from vaekit.api.model import reconstruct_first
 from vaekit.data.audio import wav_bytes
+from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS
 from vaekit.report.html import caption, image
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from vaekit.api.report import RunView
 
 PLAYED = 4  # clips embedded per section
-GRIFFIN_LIM_ITERS = 64
 
 
 def _players(run: RunView, x: torch.Tensor, names: list[str]) -> str:

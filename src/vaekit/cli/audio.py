@@ -1,5 +1,5 @@
 """What `vaekit sample`, `reconstruct` and `interpolate` write for an audio model: a folder of
-16-bit WAV files, made from the spectrograms by Griffin-Lim (vaekit.data.audio), and
+16-bit WAV files, made from the spectrograms by Griffin-Lim (vaekit.data.spectrograms), and
 spectrograms.png, the spectrograms in dB (low frequencies at the bottom)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-GRIFFIN_LIM_ITERS = 64  # fast Griffin-Lim iterations per clip set (see README, Audio)
 PICTURE = "spectrograms.png"
 
 
@@ -22,10 +21,7 @@ def write_clips(folder: Path, model, x: torch.Tensor, names: list[str], seed: in
     features = model.audio
     generator = torch.Generator().manual_seed(seed)
     clips = torch.cat(
-        [
-            features.to_clips(x[i : i + 64], GRIFFIN_LIM_ITERS, generator)
-            for i in range(0, len(x), 64)
-        ]
+        [features.to_clips(x[i : i + 64], generator=generator) for i in range(0, len(x), 64)]
     )
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / name for name in names]

@@ -19,18 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.data.audio import DEFAULTS as AUDIO_DEFAULTS
-from vaekit.data.audio import (
-    AudioFeatures,
-    check_settings,
-    decibels_in_chunks,
-    fit_features,
-    is_audio_folder,
-    labels_from_names,
-    list_wavs,
-    read_clips,
-    test_rows,
-)
+from vaekit.data.audio import is_audio_folder, labels_from_names, list_wavs, read_clips, test_rows
 from vaekit.data.batches import PIXEL_KINDS, ImageSet, carve, only_zero_or_max, pixels_for
 from vaekit.data.fetch import fetch, folder_layouts, match_folder, verify_files
 from vaekit.data.folders import COLORS, SUFFIXES, Decode, list_images, settle
@@ -43,6 +32,13 @@ from vaekit.data.prepare import (
     prepared_path,
 )
 from vaekit.data.registry import DatasetSpec, ImageList, get_spec, is_dataset_name
+from vaekit.data.spectrograms import DEFAULTS as AUDIO_DEFAULTS
+from vaekit.data.spectrograms import (
+    AudioFeatures,
+    check_settings,
+    decibels_in_chunks,
+    fit_features,
+)
 from vaekit.data.tables import (
     TableSchema,
     fit_schema,

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from vaekit.data.audio import AudioFeatures
 from vaekit.data.batches import ImageSet, batch_indices
+from vaekit.data.spectrograms import AudioFeatures
 from vaekit.models.vae import VAE
 
 

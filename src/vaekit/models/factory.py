@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaekit.data.audio import AudioFeatures
+from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.flows import IAF
