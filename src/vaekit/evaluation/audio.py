@@ -38,7 +38,8 @@ def spectral_errors(
     distances, squared = [], []
     for index in batch_indices(len(data), batch_size, shuffle=False):
         x = data.scaled(index).to(device)
-        a, b = features.to_decibels(x), features.to_decibels(model.reconstruct(x))
+        y = data.labels[index].to(device) if model.num_classes else None  # a conditional VAE's
+        a, b = features.to_decibels(x), features.to_decibels(model.reconstruct(x, y))
         distances.append(log_spectral_distance(a, b).cpu())
         squared.append((a - b).double().pow(2).flatten(1).mean(1).cpu())
     lsd = torch.cat(distances)
