@@ -164,3 +164,18 @@ def test_mistakes_end_in_one_line(audio_run, tmp_path, capsys, command, message)
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err, err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_conditional_audio_model_samples_a_class_and_is_evaluated(audio_run, tmp_path):
+    data = json.loads((audio_run / "config.json").read_text())["data"]["name"]
+    out = tmp_path / "cond"
+    code = vaekit("train", "--data", data, "--clip-seconds", CLIP, "--n-mels", "16", "--n-fft",
+                  "256", "--label-pattern", "^([a-z]+)_", "--conditional", "--epochs", "1",
+                  "--latent-dim", "2", "--channels", "4", "--out", out, "--no-report",
+                  "--quiet")  # fmt: skip
+    assert code == 0
+    assert vaekit("sample", out, "-n", "2", "--label", "2", "-o", tmp_path / "s") == 0
+    assert_wavs(tmp_path / "s", ["sample_000.wav", "sample_001.wav"])
+    assert vaekit("eval", out, "--iw-samples", "2", "--json", tmp_path / "e.json", "--quiet") == 0
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["conditional_on_label"] and report["reconstruction"]["lsd_db"] > 0
