@@ -13,6 +13,7 @@ from vaekit.data.fetch import Progress, fetch, find_files
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
+from vaekit.data.audio import is_audio_source
 from vaekit.data.tables import is_table_path
 
 
@@ -117,6 +118,11 @@ def prepare_dataset(
     """Convert a dataset once into a memory-mapped uint8 array in the cache (image folders and
     CelebA are decoded on all cores); returns its info, with "prepared" the folder to pass as
     --data. Training on image folders prepares them by itself; this does it ahead of time."""
+    if is_audio_source(source):
+        raise VaekitError(
+            f"{source}: a folder of .wav recordings, read as it is (there is nothing to "
+            "prepare): give it to vaekit train --data"
+        )
     dataset = open_dataset(source, image_size=image_size, color=color, crop=crop, progress=progress)
     info = dataset.info
     if "prepared" not in info:

@@ -35,7 +35,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
             raw = f.readframes(f.getnframes())
     except (wave.Error, EOFError, OSError) as err:
-        raise VaekitError(f"{path}: not a readable PCM WAV file ({err})") from None
+        raise VaekitError(f"{path}: not a readable PCM WAV file ({err or 'cut short'})") from None
     if width != 2:
         raise VaekitError(
             f"{path}: {8 * width}-bit samples; vaekit reads 16-bit PCM WAV (convert it, e.g. "
