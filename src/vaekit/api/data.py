@@ -7,14 +7,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vaekit.data.audio import is_audio_source
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
-from vaekit.data.audio import is_audio_source
 from vaekit.data.tables import is_table_path
+from vaekit.errors import VaekitError
 
 
 def list_datasets() -> list[dict[str, Any]]:
