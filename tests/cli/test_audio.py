@@ -153,6 +153,7 @@ def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
         (["train", "--data", "{data}", "--image-size", "8", "--out", "{tmp}/x"], "not for audio"),
         (["train", "--data", "digits", "--n-mels", "8", "--out", "{tmp}/x"], "is for audio"),
         (["train", "--data", "{empty}", "--out", "{tmp}/x"], "no dataset found"),
+        (["data", "prepare", "{data}", "--image-size", "8"], "nothing to prepare"),
     ],
 )
 def test_mistakes_end_in_one_line(audio_run, tmp_path, capsys, command, message):
