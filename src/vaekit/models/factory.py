@@ -296,7 +296,10 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
         name: given[name] if given.get(name) is not None else _rebuild(name, record)
         for name, record in config.custom.items()
     }
-    return _assemble(config, parts)
+    vae = _assemble(config, parts)
+    if config.audio is not None:
+        vae.mean_bounds = None  # standardized log-mel spectrograms: real numbers, no clamp
+    return vae
 
 
 def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
