@@ -38,6 +38,11 @@ class AnomalyDetector:
         model.require_unconditional("anomaly detection")
         if score not in SCORES:
             raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
+        if score == "complexity" and model.audio is not None:
+            raise VaekitError(
+                "--score complexity compares with a PNG's size, for images: for audio use "
+                "elbo, nll, recon or latent"
+            )
         if score == "complexity" and model.table is not None:
             raise VaekitError(
                 "--score complexity compares with a PNG's size, for images: for a table use "

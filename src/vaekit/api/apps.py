@@ -89,7 +89,7 @@ def traverse(
 def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
     of `data`), or of the named inputs; with the labels where there are any (and for a
-    table's model, "ids": each row's id). They are the
+    table's model, "ids": each row's id; for audio, each clip's file). They are the
     model's own summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo
     over ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
@@ -101,10 +101,12 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
     if inputs:
         images = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
         mean, std = posterior_moments_of(model.vae, images)
-        return {"mean": mean, "std": std, "labels": None}
+        ids = list(inputs) if model.audio is not None else None  # one clip per file
+        return {"mean": mean, "std": std, "labels": None, "ids": ids}
     test = resolver.test
     mean, std = posterior_moments_of(model.vae, test)
-    return {"mean": mean, "std": std, "labels": test.labels}
+    ids = test.ids if model.audio is not None else None  # audio: the file names
+    return {"mean": mean, "std": std, "labels": test.labels, "ids": ids}
 
 
 def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:

@@ -104,6 +104,8 @@ def _samples(run: RunView, name: str, seed: int) -> str:
         return f"<figure>{shown}<figcaption>{escape(name)}</figcaption></figure>"
     label = torch.arange(16) // 4 % model.num_classes if model.num_classes else None
     images = model.sample(16, seed=seed, label=label)
+    if model.audio is not None:  # spectrograms, drawn in dB
+        images = model.audio.picture(images)
     return (
         f"<figure>{image(data_uri(png_bytes(images, 4)), f'samples of {name}')}"
         f"<figcaption>{escape(name)}</figcaption></figure>"

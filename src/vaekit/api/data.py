@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vaekit.data.audio import is_audio_source
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files
@@ -14,6 +15,7 @@ from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
 from vaekit.data.tables import is_table_path
+from vaekit.errors import VaekitError
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -58,9 +60,11 @@ def dataset_info(
     progress: Progress | None = None,
     target: str | None = None,
     id_column: str | None = None,
+    audio: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path; for a table
-    (with its `target` and `id_column`), its columns as `vaekit train` would read them."""
+    (with its `target` and `id_column`), its columns as `vaekit train` would read them; for
+    a folder of .wav files (with the `audio` options of open_dataset), its recordings."""
     info: dict[str, Any] = {}
     if is_dataset_name(source):
         spec = get_spec(source)
@@ -83,7 +87,7 @@ def dataset_info(
         dataset = open_dataset(source, target=target, id_column=id_column)
         assert dataset.schema is not None
         return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
-    dataset = open_dataset(source, progress=progress)
+    dataset = open_dataset(source, progress=progress, audio=audio)
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
     return {
         **dataset.info,
@@ -115,6 +119,11 @@ def prepare_dataset(
     """Convert a dataset once into a memory-mapped uint8 array in the cache (image folders and
     CelebA are decoded on all cores); returns its info, with "prepared" the folder to pass as
     --data. Training on image folders prepares them by itself; this does it ahead of time."""
+    if is_audio_source(source):
+        raise VaekitError(
+            f"{source}: a folder of .wav recordings, read as it is (there is nothing to "
+            "prepare): give it to vaekit train --data"
+        )
     dataset = open_dataset(source, image_size=image_size, color=color, crop=crop, progress=progress)
     info = dataset.info
     if "prepared" not in info:

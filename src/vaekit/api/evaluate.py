@@ -20,6 +20,7 @@ from vaekit.api.run import train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
+from vaekit.evaluation.audio import spectral_errors
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.evaluation.tables import column_errors
@@ -118,6 +119,9 @@ def evaluate(
     if model.table is not None:
         # A row's MSE mixes units and category indices: per column, in the table's units.
         report["reconstruction"] = column_errors(model.vae, chosen, model.table)
+    if model.audio is not None:
+        # Standardized log-mel units mean little: the log-spectral distance, in dB.
+        report["reconstruction"] = spectral_errors(model.vae, chosen, model.audio)
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

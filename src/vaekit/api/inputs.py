@@ -36,6 +36,10 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
     """The run's dataset (or `data`), refused unless its images have the model's shape."""
     dataset = reopen_dataset(model.run_config, data)
     source = str(data) if data is not None else str(dataset.info.get("name", "the run's data"))
+    if (dataset.audio is None) != (model.config.audio is None):
+        ours = "audio" if model.config.audio is not None else "other data"
+        theirs = "audio" if dataset.audio is not None else "not audio"
+        raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
     if (dataset.schema is None) != (model.config.table is None):
         ours = "a table" if model.config.table is not None else "images"
         theirs = "a table" if dataset.schema is not None else "images"
@@ -148,6 +152,10 @@ class Inputs:
             raise VaekitError(f"{spec}: a folder; give image files or test-split indices")
         if not path.is_file():
             raise VaekitError(f"{spec}: neither a test-split index nor an existing file")
+        if self.model.audio is not None:
+            if path.suffix.lower() != ".wav":
+                raise VaekitError(f"{spec}: this run's model takes .wav files (or test indices)")
+            return self.model.prepare(self.model.audio.read(path))
         if path.suffix.lower() in ARRAY_SUFFIXES:
             raw = read_array_file(path)["train_images"]
         else:

@@ -15,6 +15,7 @@ import torch
 
 from vaekit.apps import generate
 from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
+from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
@@ -43,6 +44,8 @@ class Model:
         self._weights_sha256 = weights_sha256
         # A table's columns: inputs and outputs are rows in its encoding (vaekit.data.tables).
         self.table = TableSchema.from_json(config.table) if config.table is not None else None
+        # Audio: inputs and outputs are standardized log-mel spectrograms (vaekit.data.audio).
+        self.audio = AudioFeatures.from_json(config.audio) if config.audio is not None else None
 
     @property
     def weights_sha256(self) -> str:
@@ -82,6 +85,8 @@ class Model:
         A table's model takes encoded rows (B, F) or (B, 1, 1, F): see `_prepare_rows`."""
         if self.table is not None:
             return self._prepare_rows(x)
+        if self.audio is not None:
+            return self._prepare_spectrograms(x)
         if not isinstance(x, torch.Tensor):
             x = np.asarray(x)
             if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
@@ -118,8 +123,30 @@ class Model:
             raise VaekitError(f"not rows of this table: {why}")
         return rows.reshape(len(rows), 1, 1, -1).to(self.device)
 
+    def _prepare_spectrograms(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Spectrograms in the model's units (standardized log-mel: `AudioFeatures.encode`),
+        (B, M, T) or (B, 1, M, T) -> float32 (B, 1, M, T) on the model's device."""
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.numel() == 0):
+            raise VaekitError(f"expected spectrograms of real numbers, got {t.dtype}")
+        if t.dim() == 3:
+            t = t.unsqueeze(1)
+        if t.dim() != 4 or tuple(t.shape[1:]) != self.shape:
+            raise VaekitError(
+                f"expected spectrograms shaped (B, {', '.join(map(str, self.shape))}), "
+                f"got {tuple(t.shape)}"
+            )
+        if t.numel() and not torch.isfinite(t).all():
+            raise VaekitError("spectrogram values must be finite")
+        return t.to(self.device, torch.float32)
+
     def require_images(self, what: str) -> None:
-        """Refuse a table's model for a command made for images."""
+        """Refuse a table's or audio model for a command made for images."""
+        if self.audio is not None:
+            raise VaekitError(
+                f"{what} works on images; this run's model is of audio (its commands: eval, "
+                "sample, reconstruct, interpolate, anomaly, embed, report)"
+            )
         if self.table is not None:
             raise VaekitError(
                 f"{what} works on images; this run's model is of a table (its commands: eval, "

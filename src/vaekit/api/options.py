@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from vaekit.data.audio import is_audio_source
 from vaekit.data.tables import is_table_path
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
@@ -24,8 +25,12 @@ from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
-# A table's model records its schema (columns, kinds, statistics) as "table".
-DERIVED_KEYS = {"model": ("shape", "num_classes", "custom", "table"), "training": ("device",)}
+# A table's model records its schema (columns, kinds, statistics) as "table"; an audio model
+# its spectrogram settings and statistics as "audio".
+DERIVED_KEYS = {
+    "model": ("shape", "num_classes", "custom", "table", "audio"),
+    "training": ("device",),
+}
 
 
 def read_options_file(path: str | Path) -> dict[str, Any]:
@@ -58,10 +63,30 @@ TABLE_REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional
 TABLE_ONLY = ("columns", "target", "id_column")
 
 
+# What audio (a folder of .wav files) changes: its standardized log-mel spectrograms are
+# modelled by a Gaussian with one learned standard deviation (starting at the data's own, 1).
+AUDIO_DEFAULTS = {"likelihood": "gaussian", "gaussian_variance": "global", "gaussian_std": 1.0}
+AUDIO_REFUSED = ("image_size", "pixels", "binarize", "train_noise")
+AUDIO_ONLY = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "label_pattern",
+              "test_pattern")  # fmt: skip
+
+
 def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The full set of options for the kind of its data: a table (.csv, .parquet) takes the
     TABLE_DEFAULTS where `given` (what the user set) does not say otherwise, and refuses the
-    image options; other data refuses the table options."""
+    image options; audio (a folder of .wav files) likewise takes AUDIO_DEFAULTS and refuses
+    AUDIO_REFUSED; other data refuses the table and the audio options."""
+    if is_audio_source(options["data"]):
+        for name in (*AUDIO_REFUSED, *TABLE_ONLY):
+            if given.get(name) not in (None, False):
+                raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is not for audio (.wav files)")
+        return {**options, **{k: v for k, v in AUDIO_DEFAULTS.items() if k not in given}}
+    for name in AUDIO_ONLY:
+        if given.get(name) is not None:
+            raise VaekitError(
+                f"{TRAIN_OPTIONS[name].flag} is for audio (a folder of .wav files), and "
+                f"--data {options['data']!r} is not one"
+            )
     if not is_table_path(options["data"]):
         for name in TABLE_ONLY:
             if given.get(name) is not None:
@@ -82,6 +107,7 @@ def build_configs(
     num_classes: int = 0,
     custom: dict[str, Any] | None = None,
     table: dict[str, Any] | None = None,
+    audio: dict[str, Any] | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs for a full set of options (the one place they are
     built): each takes the options named like its fields."""
@@ -92,6 +118,7 @@ def build_configs(
         num_classes=num_classes,
         custom=custom or {},
         table=table,
+        audio=audio,
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}

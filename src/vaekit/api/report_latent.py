@@ -37,6 +37,15 @@ def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[
     """(title, builder) of each picture, in page order; the manifold for a 2-D latent space.
     A table's rows are no pictures: its samples and reconstructions are shown as tables, and
     the pictures of images (interpolation strips, traversals, the manifold) are left out."""
+    if run.model.audio is not None:  # spectrograms and sounds (vaekit.api.report_audio)
+        from vaekit.api import report_audio
+
+        return [
+            ("Samples", report_audio.samples_section),
+            ("Reconstructions", report_audio.reconstructions_section),
+            ("KL per latent dimension", kl_section),
+            ("Latent map", partial(map_section, method=map_method)),
+        ]
     if run.model.table is not None:
         return [
             ("Samples", table_samples_section),

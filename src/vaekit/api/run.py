@@ -64,7 +64,8 @@ def reopen_dataset(
     (resuming), while without it `data` may be anything of the model's shape (evaluating on
     other data). The run's data keeps its recorded pixel kind (older runs recorded none: the
     source's declaration); other data has its own. A table (the model's "table" schema) is
-    encoded with the run's own schema: its columns, statistics and categories.
+    encoded with the run's own schema: its columns, statistics and categories; audio (the
+    model's "audio" record) with the run's spectrogram settings and statistics.
     """
     info = run_config.get("data", {})
     seed = run_config.get("training", {}).get("seed", 0)
@@ -72,6 +73,7 @@ def reopen_dataset(
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
     table = run_config.get("model", {}).get("table")
+    audio_record = run_config.get("model", {}).get("audio")
     dataset = open_dataset(
         info["name"] if data is None else data,
         seed=seed,
@@ -81,6 +83,8 @@ def reopen_dataset(
         crop=info.get("crop", "center"),
         pixels=info.get("pixels") if (data is None or verify) and table is None else None,
         table=table,
+        audio={k: info.get(k) for k in ("label_pattern", "test_pattern")},
+        audio_features=audio_record,
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -114,3 +118,14 @@ def is_table_run(rundir: str | Path) -> bool:
         return False
     model = config.get("model")
     return isinstance(model, dict) and model.get("table") is not None
+
+
+def is_audio_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of audio (its config.json records "audio"), read as
+    `is_table_run` reads a table's."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return False
+    model = config.get("model")
+    return isinstance(model, dict) and model.get("audio") is not None

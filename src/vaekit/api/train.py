@@ -23,6 +23,7 @@ from torch import nn
 
 from vaekit.api.model import Model, reconstruct_first, resolve_device
 from vaekit.api.options import (
+    AUDIO_ONLY,
     build_configs,
     config_hash,
     config_sections,
@@ -195,7 +196,10 @@ def train(
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
     custom = {name: describe_custom(m) for name, m in given.items()}
     table = dataset.schema.to_json() if dataset.schema is not None else None
-    model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom, table)
+    audio = dataset.audio.to_json() if dataset.audio is not None else None
+    model_config, train_config = build_configs(
+        opts, dataset.shape, num_classes, custom, table, audio
+    )
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
     config["training"]["device"] = str(dev)
@@ -240,6 +244,7 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             columns=opts["columns"],
             target=opts["target"],
             id_column=opts["id_column"],
+            audio={name: opts[name] for name in AUDIO_ONLY},
         )
 
 
@@ -443,9 +448,13 @@ def write_pictures(
     }
     # A conditional model draws one class per row.
     label = torch.arange(64) // 8 % model.num_classes if model.num_classes else None
-    save_grid(model.sample(64, seed=seed, label=label), pictures["samples"], ncols=8)
+    # Audio: its spectrograms drawn in dB (vaekit.data.audio.AudioFeatures.picture).
+    show = model.audio.picture if model.audio is not None else (lambda x: x)
+    save_grid(show(model.sample(64, seed=seed, label=label)), pictures["samples"], ncols=8)
     inputs, outputs = reconstruct_first(model, test, 32)
-    save_grid(pairs_grid(inputs, outputs), pictures["reconstructions"], ncols=8)
+    both = show(torch.cat([inputs, outputs]))
+    save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), pictures["reconstructions"],
+              ncols=8)  # fmt: skip
     given = ", conditional on the label" if model.num_classes else ""
     save_curves(history, pictures["curves"], title=f"{model.config.family} VAE{given}")
     return pictures

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
     if model.table is not None:
         data = resolver.rows(args.inputs) if args.inputs else resolver.test
     elif args.inputs:
-        data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0)
+        names = None  # audio: a clip per INPUT, named by its file (an index: the test file's)
+        if model.audio is not None:
+            names = [resolver.test.ids[int(a)] if a.isdigit() else a for a in args.inputs]
+        data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0, ids=names)
     else:
         data = resolver.test
     labels = data.labels.numpy() if data.labels is not None else None
@@ -127,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         _write_table_scores(output, model.table, data.ids, scores, flags, labels, parts,
                             args.score)  # fmt: skip
     else:
-        _write_scores(output, scores, flags, labels)
+        _write_scores(output, scores, flags, labels, data.ids if model.audio else None)
     print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
           f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
           f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
@@ -163,12 +166,23 @@ def _truth(labels, normal: list[int]):
     return anomalous
 
 
-def _write_scores(output, scores, flags, labels) -> None:
+def _write_scores(output, scores, flags, labels, ids=None) -> None:
+    """index (or, for audio, file: each clip's file name), score, anomalous, label."""
+    import csv
+    import io
+
     from vaekit.files import atomic_write
 
-    header = "index,score,anomalous" + (",label" if labels is not None else "")
+    header = (
+        ("file" if ids else "index") + ",score,anomalous" + (",label" if labels is not None else "")
+    )
+    names = []
+    for i in range(len(scores)):
+        line = io.StringIO()
+        csv.writer(line, lineterminator="").writerow([ids[i] if ids else i])
+        names.append(line.getvalue())
     rows = [
-        f"{i},{s:.6g},{f}" + (f",{labels[i]}" if labels is not None else "")
+        f"{names[i]},{s:.6g},{f}" + (f",{labels[i]}" if labels is not None else "")
         for i, (s, f) in enumerate(zip(scores, flags, strict=True))
     ]
     text = header + "\n" + "\n".join(rows) + "\n"
@@ -219,4 +233,6 @@ def _draw_error_maps(model, data, top, maps) -> None:
     x = data.scaled(torch.from_numpy(top.copy())).to(model.device)
     errors = error_map(model.vae, x)
     errors = (errors / errors.max().clamp_min(1e-8)).expand(-1, x.shape[1], -1, -1)
+    if model.audio is not None:  # spectrograms in dB, low frequencies at the bottom
+        x, errors = model.audio.picture(x), errors.flip(2)
     save_grid(pairs_grid(x.cpu(), errors.cpu()), maps, ncols=8)

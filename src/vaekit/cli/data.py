@@ -52,6 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
     a.add_argument("--target", metavar="COLUMN", help="a table's label column")
     a.add_argument("--id-column", metavar="COLUMN", help="a table's row-id column")
+    a.add_argument(
+        "--label-pattern",
+        metavar="REGEX",
+        help="audio: the regex whose first group is a file name's label",
+    )
+    a.add_argument("--test-pattern", metavar="REGEX",
+                   help="audio: the regex of the test split's file names")  # fmt: skip
     a.set_defaults(run=run_info)
     a = actions.add_parser(
         "prepare",
@@ -123,11 +130,14 @@ def run_info(args: argparse.Namespace) -> int:
     from vaekit.progress import Bars
 
     with Bars() as bars:
+        patterns = {"label_pattern": args.label_pattern, "test_pattern": args.test_pattern}
         info = dataset_info(args.source, bars.update, target=args.target,
-                            id_column=args.id_column)  # fmt: skip
+                            id_column=args.id_column, audio=patterns)  # fmt: skip
     print(f"{info['name']}")
     if info.get("kind") == "table":
         return _print_table(info)
+    if info.get("kind") == "audio":
+        return _print_audio(info)
     if info.get("description"):
         print(f"  {info['description']}")
     for f in info.get("files", []):
@@ -159,6 +169,23 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"  classes {info['num_classes']}")
     if info.get("test_carved"):
         print(f"  test split carved: {info['test_carved']}")
+    print(f"  content sha256 {info['sha256']}")
+    return 0
+
+
+def _print_audio(info) -> int:
+    d = info["durations_s"]
+    print(f"  {info['num_files']} .wav files; {info['resampled']} resampled to "
+          f"{info['sample_rate']} Hz; durations {d['min']:.2f} / {d['median']:.2f} / "
+          f"{d['max']:.2f} s (min / median / max)")  # fmt: skip
+    print(f"  each fitted to {info['clip_seconds']:g} s ({info['cropped']} cropped to their "
+          f"start, the others padded with silence); log-mel spectrogram (1, mels, frames) "
+          f"{tuple(info['shape'])}")  # fmt: skip
+    how = (f"files matching {info['test_pattern']!r}" if info.get("test_pattern")
+           else f"carved {info.get('test_carved')}")  # fmt: skip
+    print(f"  {info['num_train']} train / {info['num_test']} test ({how})")
+    if info.get("classes"):
+        print(f"  {len(info['classes'])} classes: {', '.join(info['classes'][:20])}")
     print(f"  content sha256 {info['sha256']}")
     return 0
 

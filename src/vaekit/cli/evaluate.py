@@ -21,7 +21,8 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
                       bound: an upper bound on the NLL that tightens as K grows), with its
                       standard error across examples
   bits/dim            NLL / (D ln 2), only for a discretized likelihood over 8-bit values
-  reconstruction      MSE and PSNR of the posterior-mean reconstruction
+  reconstruction      MSE and PSNR of the posterior-mean reconstruction (audio: the
+                      log-spectral distance of the log-mel spectrograms, in dB, see README)
   latents             KL per latent dimension (per layer for hvae) and the active units
                       (variance over x of E_q[z_i] above 0.01, Burda et al. 2016); a KL
                       under 1 nat per example gets a warning: the latent is barely used
@@ -201,7 +202,8 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
-        f"{_noun(r['data_support'])}: "
+        + ("standardized log-mel spectrograms" if "lsd_db" in rec else _noun(r["data_support"]))
+        + ": "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
             if objective
@@ -227,6 +229,11 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"  {'bits/dim':<24}{'—':>10}   (only for a discretized 8-bit likelihood)")
     if "columns" in rec:
         lines += render_columns(rec["columns"])
+    elif "lsd_db" in rec:
+        lines.append(
+            f"  {'log-spectral distance':<24}{rec['lsd_db']:10.2f} ± {rec['lsd_db_stderr']:.2f} dB"
+            f"   (log-mel, posterior mean; RMSE {rec['rmse_db']:.2f} dB)"
+        )
     else:
         psnr = rec["psnr_db"]
         lines.append(

@@ -126,11 +126,14 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.cli import audio
     from vaekit.cli.output import save_array, save_csv, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
+    if is_audio_run(args.rundir):
+        return audio.interpolate(args)
     table = is_table_run(args.rundir)
     output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
                       ".csv" if table else ".png")  # fmt: skip
@@ -217,16 +220,20 @@ def run_embed(args: argparse.Namespace) -> int:
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
     table = np.concatenate([mean, std], axis=1) if args.with_std else mean
     ids = result.get("ids")
-    if labels is not None and model.table is not None and suffix != ".npy":
-        labels = [model.table.classes[k] for k in labels.tolist()]  # the class names
+    classes = model.table.classes if model.table is not None else None
+    if model.audio is not None:
+        classes = model.audio.classes
+    if labels is not None and classes is not None and suffix != ".npy":
+        labels = [classes[k] for k in labels.tolist()]  # the class names
     if suffix == ".npy":
         save_array(output, table)
         if labels is not None:
             save_npy(label_file, labels.numpy())
-    elif ids is not None:  # a table's rows: their ids first
+    elif ids is not None:  # a table's rows (an audio model's files): their ids first
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []
-        header = [model.table.id_column or "row", *(f"mean_{i}" for i in range(z)), *stds]
+        first = "file" if model.table is None else model.table.id_column or "row"
+        header = [first, *(f"mean_{i}" for i in range(z)), *stds]
         header += ["label"] if labels is not None else []
         lines = [
             [row_id, *(f"{v:.6g}" for v in values), *([labels[i]] if labels is not None else [])]

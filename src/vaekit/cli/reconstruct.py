@@ -63,11 +63,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.cli import audio
     from vaekit.cli.output import save_array, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import pairs_grid, save_grid
 
+    if is_audio_run(args.rundir):
+        return audio.reconstruct(args)
     if is_table_run(args.rundir):
         return _reconstruct_rows(args)
     output = writable(args.output or "reconstructions.png", ".png")

@@ -63,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.cli import audio
     from vaekit.cli.output import check_space, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
+    if is_audio_run(args.rundir):
+        return audio.sample(args)
     if is_table_run(args.rundir):
         return _sample_rows(args)
     output = writable(args.output or "samples.png", ".png")

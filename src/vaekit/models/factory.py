@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
 from vaekit.models.flows import IAF
@@ -88,6 +89,9 @@ class ModelConfig:
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A table's schema (vaekit.data.tables.TableSchema as JSON): the model is a TableVAE.
     table: dict[str, Any] | None = None
+    # A WAV folder's spectrogram settings and statistics (vaekit.data.audio.AudioFeatures as
+    # JSON): the model is a VAE over standardized log-mel spectrograms (1, mels, frames).
+    audio: dict[str, Any] | None = None
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""
@@ -112,6 +116,7 @@ class ModelConfig:
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
         self._check_table()
+        self._check_audio()
         self.check_size()
 
     def _check_hierarchy(self) -> None:
@@ -174,6 +179,27 @@ class ModelConfig:
         for wrong, given, wanted in refused:
             if wrong:
                 raise VaekitError(f"{given} does not fit a table: tables take {wanted}")
+
+    def _check_audio(self) -> None:
+        """An audio model: its record, the shape it implies, and a Gaussian likelihood (the
+        spectrograms are standardized real numbers) without an autoregressive decoder."""
+        if self.audio is None:
+            return
+        features = AudioFeatures.from_json(self.audio)
+        if self.table is not None:
+            raise VaekitError("a model is of a table or of audio, not both")
+        if self.shape != features.shape:
+            raise VaekitError(
+                f"audio spectrograms of {features.n_mels} mel bins and {features.frames} frames "
+                f"have shape {features.shape}, not {self.shape}"
+            )
+        if self.likelihood != "gaussian" and "likelihood" not in self.custom:
+            raise VaekitError(
+                f"--likelihood {self.likelihood} does not fit audio: its standardized log-mel "
+                "spectrograms take --likelihood gaussian"
+            )
+        if self.autoregressive:
+            raise VaekitError("--autoregressive does not fit audio: it models 8-bit pixels")
 
     def check_size(self) -> None:
         """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
@@ -284,7 +310,10 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
         name: given[name] if given.get(name) is not None else _rebuild(name, record)
         for name, record in config.custom.items()
     }
-    return _assemble(config, parts)
+    vae = _assemble(config, parts)
+    if config.audio is not None:
+        vae.mean_bounds = None  # standardized log-mel spectrograms: real numbers, no clamp
+    return vae
 
 
 def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:

@@ -143,9 +143,17 @@ _V2_ABSENT = {
 # Schema 3 files lack what schema 4 added for audio and text; schema 3 runs are of images or
 # tables. Frozen here like _V2_ABSENT.
 _V3_ABSENT: dict[str, dict[str, Any]] = {
-    "model": {},
+    "model": {"audio": None},
     "training": {},
-    "data": {},
+    "data": {
+        "sample_rate": None,
+        "clip_seconds": None,
+        "n_fft": None,
+        "hop_length": None,
+        "n_mels": None,
+        "label_pattern": None,
+        "test_pattern": None,
+    },
 }
 
 

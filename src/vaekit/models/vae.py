@@ -147,10 +147,16 @@ class VAE(nn.Module):
             z = torch.cat([z, self._onehot(y, z.shape[0], z.dtype)], dim=1)
         return self.likelihood(self.decoder(z))
 
+    # Where the likelihood's mean is clamped to: the pixel range, or None for data of real
+    # numbers (an audio model's standardized spectrograms: set by vaekit.models.factory).
+    mean_bounds: tuple[float, float] | None = (0.0, 1.0)
+
     def mean_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """The likelihood's mean for latents z (B, Z), clamped to [0, 1]: images (B, C, H, W).
-        (A Gaussian likelihood's mean may stray slightly outside the pixel range.)"""
-        return self.decode(z, y).mean.clamp(0, 1)
+        """The likelihood's mean for latents z (B, Z), clamped to [0, 1] (`mean_bounds`):
+        images (B, C, H, W). (A Gaussian likelihood's mean may stray slightly outside the
+        pixel range.)"""
+        mean = self.decode(z, y).mean
+        return mean if self.mean_bounds is None else mean.clamp(*self.mean_bounds)
 
     # The posterior. Every family answers these four; evaluation and the apps ask nothing else
     # of q(z|x). Here q is the encoder's diagonal Gaussian, so the summaries are exact.

@@ -1,0 +1,115 @@
+"""What `vaekit sample`, `reconstruct` and `interpolate` write for an audio model: a folder of
+16-bit WAV files, made from the spectrograms by Griffin-Lim (vaekit.data.spectrograms), and
+spectrograms.png, the spectrograms in dB (low frequencies at the bottom)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+PICTURE = "spectrograms.png"
+
+
+def write_clips(folder: Path, model, x: torch.Tensor, names: list[str], seed: int) -> list[Path]:
+    """The spectrograms x (N, 1, M, T) in the model's units as N WAV files named `names` in
+    `folder` (made if need be), and their picture, spectrograms.png. Returns the WAV paths."""
+    from vaekit.data.audio import write_wav
+    from vaekit.report.images import save_grid
+
+    features = model.audio
+    generator = torch.Generator().manual_seed(seed)
+    clips = torch.cat(
+        [features.to_clips(x[i : i + 64], generator=generator) for i in range(0, len(x), 64)]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / name for name in names]
+    for path, clip in zip(paths, clips, strict=True):
+        write_wav(path, clip.numpy(), features.sample_rate)
+    save_grid(features.picture(x), folder / PICTURE, ncols=8)
+    return paths
+
+
+def _folder(output: str | None, default: str) -> Path:
+    from vaekit.cli.output import writable_folder
+
+    return writable_folder(output or default, (PICTURE,))
+
+
+def _wav_name(spec: str) -> str:
+    """A file name for what a test-split id or an INPUT names: its path, flattened."""
+    return Path(spec).with_suffix("").as_posix().replace("/", "__") + ".wav"
+
+
+def sample(args: argparse.Namespace) -> int:
+    """-n clips drawn from the prior: sample_000.wav, ... and spectrograms.png in -o."""
+    from vaekit.api.model import load
+    from vaekit.errors import VaekitError
+
+    if args.npy:
+        raise VaekitError("--npy is for images: an audio model's samples are WAV files (-o)")
+    folder = _folder(args.output, "samples")
+    if args.n > 1024:
+        raise VaekitError(f"-n {args.n}: at most 1024 clips at once")
+    model = load(args.rundir)
+    model.labels(args.label, 1)
+    x = model.sample(args.n, args.seed, args.temperature, args.label)
+    paths = write_clips(folder, model, x, [f"sample_{i:03d}.wav" for i in range(len(x))], args.seed)
+    print(f"wrote {len(paths)} sampled clips ({model.audio.clip_seconds:g} s at "
+          f"{model.audio.sample_rate} Hz) and {PICTURE} to {folder}")  # fmt: skip
+    return 0
+
+
+def reconstruct(args: argparse.Namespace) -> int:
+    """INPUTs (test indices or WAV files; else the first -n test clips): each as NAME_input.wav
+    (its own spectrogram through Griffin-Lim) and NAME_reconstruction.wav, and
+    spectrograms.png (each row of inputs above their reconstructions) in -o."""
+    from vaekit.api.inputs import Inputs
+    from vaekit.api.model import load, reconstruct_first
+    from vaekit.errors import VaekitError
+    from vaekit.report.images import pairs_grid, save_grid
+
+    if args.npy:
+        raise VaekitError("--npy is for images: an audio model's reconstructions are WAV files")
+    folder = _folder(args.output, "reconstructions")
+    model = load(args.rundir)
+    resolver = Inputs(model, args.data, conditional=not args.inputs)
+    if args.inputs:
+        inputs = resolver.images(args.inputs).cpu()
+        outputs = model.reconstruct(inputs)
+        ids = [
+            resolver.test.ids[int(s)] if s.isdigit() else Path(s).name for s in args.inputs
+        ]  # fmt: skip
+    else:
+        test = resolver.test
+        n = min(args.n, len(test), 256)
+        inputs, outputs = reconstruct_first(model, test, n)
+        ids = (test.ids or [str(i) for i in range(len(test))])[:n]
+    stems = [_wav_name(i)[: -len(".wav")] for i in ids]
+    names = [f"{s}_input.wav" for s in stems] + [f"{s}_reconstruction.wav" for s in stems]
+    write_clips(folder, model, torch.cat([inputs, outputs]), names, 0)
+    both = model.audio.picture(torch.cat([inputs, outputs]))
+    save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), folder / PICTURE, ncols=8)
+    print(f"wrote {len(inputs)} clips and their reconstructions (WAV, {PICTURE}) to {folder}")
+    return 0
+
+
+def interpolate(args: argparse.Namespace) -> int:
+    """--from A --to B (test indices or WAV files): step_00.wav, ... and spectrograms.png."""
+    from vaekit.api import apps
+    from vaekit.api.model import load
+    from vaekit.errors import VaekitError
+
+    if args.grid:
+        raise VaekitError("--grid draws images: for an audio model give --from A --to B")
+    if args.npy:
+        raise VaekitError("--npy is for images: an audio model's interpolation is WAV files")
+    if args.start is None or args.end is None:
+        raise VaekitError("give --from A --to B (test-split indices or .wav files)")
+    folder = _folder(args.output, "interpolation")
+    model = load(args.rundir)
+    x = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
+    paths = write_clips(folder, model, x, [f"step_{i:02d}.wav" for i in range(len(x))], 0)
+    print(f"wrote {len(paths)} interpolated clips and {PICTURE} to {folder}")
+    return 0

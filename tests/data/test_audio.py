@@ -1,0 +1,233 @@
+"""WAV folders as log-mel spectrograms (vaekit.data.audio, vaekit.data.spectrograms): the WAV
+round trip, the mel scale
+and filter bank, the STFT of a sine, resampling, Griffin-Lim, the standardization, and the
+folder reader's labels, splits and one-line errors."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.data.audio import fit_clip, labels_from_names, read_wav, resample, write_wav
+from vaekit.data.datasets import open_dataset
+from vaekit.data.spectrograms import (
+    FLOOR_DB,
+    AudioFeatures,
+    griffin_lim,
+    hz_to_mel,
+    mel_filterbank,
+    mel_to_hz,
+    power_spectrogram,
+    spectral_convergence,
+)
+from vaekit.errors import VaekitError
+
+RATE = 8000
+
+
+def tone(freq: float, seconds: float = 0.5, rate: int = RATE, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def features(rate: int = RATE, n_fft: int = 256, hop: int = 64, mels: int = 32) -> AudioFeatures:
+    return AudioFeatures(rate, 0.5, n_fft, hop, mels, (0.0,) * mels, (1.0,) * mels)
+
+
+def write_tones(folder: Path, freqs: dict[str, float], per: int = 4, rate: int = RATE) -> Path:
+    """`per` files of each named tone, `{name}_{i}.wav`, slightly detuned and of varied length."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, f in freqs.items():
+        for i in range(per):
+            write_wav(folder / f"{name}_{i}.wav", tone(f * (1 + 0.01 * i), 0.3 + 0.1 * i), rate)
+    return folder
+
+
+def test_wav_round_trip_gives_the_samples_back(tmp_path: Path):
+    samples = np.round(tone(440) * 32768) / 32768  # exactly representable in 16 bits
+    write_wav(tmp_path / "a.wav", samples, RATE)
+    back, rate = read_wav(tmp_path / "a.wav")
+    assert rate == RATE and back.dtype == np.float32
+    np.testing.assert_array_equal(back, samples.astype(np.float32))
+
+
+def test_stereo_is_mixed_to_mono_and_other_widths_are_refused(tmp_path: Path):
+    left, right = np.array([1000, -2000, 300], "<i2"), np.array([3000, 0, -300], "<i2")
+    with wave.open(str(tmp_path / "s.wav"), "wb") as f:
+        f.setnchannels(2)
+        f.setsampwidth(2)
+        f.setframerate(RATE)
+        f.writeframes(np.stack([left, right], 1).tobytes())
+    mono, _ = read_wav(tmp_path / "s.wav")
+    np.testing.assert_allclose(mono, [2000 / 32768, -1000 / 32768, 0.0])
+    with wave.open(str(tmp_path / "u8.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(1)
+        f.setframerate(RATE)
+        f.writeframes(bytes([128, 130, 120]))
+    with pytest.raises(VaekitError, match=r"u8.wav: 8-bit samples; vaekit reads 16-bit"):
+        read_wav(tmp_path / "u8.wav")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(VaekitError, match=r"junk\.wav: not a readable PCM WAV"):
+        read_wav(tmp_path / "junk.wav")
+
+
+def test_htk_mel_scale_and_its_inverse():
+    # 1000 Hz is about 1000 mel on HTK's scale; the two functions are inverses.
+    assert float(hz_to_mel(1000.0)) == pytest.approx(2595 * np.log10(1 + 1000 / 700))
+    assert float(hz_to_mel(1000.0)) == pytest.approx(1000.0, abs=0.1)
+    f = torch.tensor([0.0, 123.0, 4000.0])
+    torch.testing.assert_close(mel_to_hz(hz_to_mel(f)), f.double())
+
+
+def test_filter_centres_are_equally_spaced_in_mel_and_peak_at_one():
+    n_fft, mels = 4096, 20  # fine FFT bins: each triangle's peak lands near its centre
+    bank = mel_filterbank(n_fft, RATE, mels)
+    assert bank.shape == (mels, n_fft // 2 + 1) and bank.min() >= 0
+    freqs = torch.linspace(0, RATE / 2, n_fft // 2 + 1)
+    peaks = freqs[bank.argmax(dim=1)]
+    expected = mel_to_hz(torch.linspace(0, float(hz_to_mel(RATE / 2)), mels + 2))[1:-1]
+    torch.testing.assert_close(peaks.double(), expected, atol=RATE / n_fft, rtol=0)
+    assert torch.allclose(bank.max(dim=1).values, torch.ones(mels), atol=0.01)
+    spacing = torch.diff(hz_to_mel(peaks))
+    assert float(spacing.std() / spacing.mean()) < 0.02
+
+
+def test_a_tones_energy_lands_in_the_mel_bin_of_its_frequency():
+    f = features()
+    bank = f.filterbank()
+    for freq in (300.0, 1000.0, 2500.0):
+        db = f.decibels(torch.from_numpy(tone(freq))[None])[0, 0]  # (M, T)
+        loudest = int(db[:, 2:-2].mean(dim=1).argmax())
+        # the bin whose triangle weighs this frequency most
+        column = round(freq / (RATE / 2) * (f.n_fft // 2))
+        assert loudest == int(bank[:, column].argmax()), freq
+
+
+def test_stft_power_of_a_sine_matches_the_closed_form():
+    # A sine at an FFT bin's frequency, amplitude A, Hann window w: |X_k| = A / 2 * sum(w).
+    n_fft, hop, amp = 256, 64, 0.5
+    k = 20
+    freq = k * RATE / n_fft
+    power = power_spectrogram(torch.from_numpy(tone(freq, amp=amp))[None].double(), n_fft, hop)
+    middle = power[0, :, 4:-4]
+    window_sum = torch.hann_window(n_fft, dtype=torch.float64).sum()
+    assert torch.allclose(middle[k], (amp / 2 * window_sum) ** 2 * torch.ones_like(middle[k]),
+                          rtol=1e-6)  # fmt: skip
+    assert middle.argmax(dim=0).eq(k).all()
+    assert float(middle[k + 3 :].max() / middle[k].max()) < 1e-6  # Hann leaks to k +- 1 only
+
+
+def test_resampling_keeps_a_tones_frequency():
+    down = resample(tone(500, rate=16000), 16000, RATE)
+    assert len(down) == round(0.5 * RATE)
+    spectrum = np.abs(np.fft.rfft(down))
+    peak = np.argmax(spectrum) * RATE / len(down)
+    assert peak == pytest.approx(500, abs=2)
+    np.testing.assert_allclose(down[100:-100], tone(500)[100:-100], atol=1e-3)
+
+
+def test_fit_clip_keeps_the_start_and_pads_the_end_with_silence():
+    x = np.arange(1, 6, dtype=np.float32)
+    np.testing.assert_array_equal(fit_clip(x, 3), [1, 2, 3])
+    np.testing.assert_array_equal(fit_clip(x, 7), [1, 2, 3, 4, 5, 0, 0])
+
+
+def test_griffin_lim_recovers_a_tones_magnitude_and_frequency():
+    n_fft, hop = 256, 64
+    clip = torch.from_numpy(tone(700) + tone(1900, amp=0.2))[None].double()
+    magnitude = power_spectrogram(clip, n_fft, hop).sqrt()
+    generator = torch.Generator().manual_seed(0)
+    rebuilt = griffin_lim(magnitude, n_fft, hop, clip.shape[1], 100, generator=generator)
+    assert rebuilt.shape == clip.shape
+    first = griffin_lim(magnitude, n_fft, hop, clip.shape[1], 1,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    converged = float(spectral_convergence(rebuilt, magnitude, n_fft, hop)[0])
+    assert converged < 0.08 and converged < float(spectral_convergence(first, magnitude, n_fft,
+                                                                      hop)[0]) / 4  # fmt: skip
+    spectrum = np.abs(np.fft.rfft(rebuilt[0].numpy()))
+    assert np.argmax(spectrum) * RATE / clip.shape[1] == pytest.approx(700, abs=4)
+
+
+def test_features_to_clips_and_back_keep_the_log_mel_spectrogram():
+    f = AudioFeatures(RATE, 0.5, 256, 64, 32, tuple(np.linspace(-40, 0, 32)), (10.0,) * 32)
+    clip = torch.from_numpy(tone(440) + tone(1500, amp=0.3))[None]
+    x = f.encode(clip)
+    assert x.shape == (1, *f.shape) == (1, 1, 32, 1 + 4000 // 64)
+    db = f.decibels(clip)
+    torch.testing.assert_close(f.standardize(db), (db - f._stats(db)[0]) / 10.0)
+    torch.testing.assert_close(f.to_decibels(x), db, atol=1e-4, rtol=0)
+    back = f.to_clips(x, 100, torch.Generator().manual_seed(0))
+    assert back.shape == (1, 4000) and back.abs().max() <= 1
+    loud = db[0, 0] > -30  # where there is sound, Griffin-Lim's clip has the same spectrum
+    error = (f.decibels(back)[0, 0] - db[0, 0])[loud].abs().mean()
+    assert float(error) < 6.0  # dB; the mel bank and Griffin-Lim both lose a little
+
+
+def test_labels_from_file_names():
+    names = ["a/10_x_1.wav", "2_y_0.wav", "10_z_3.wav"]
+    labels, classes = labels_from_names(names, r"^(\d+)_")
+    assert classes == ["2", "10"] and labels.tolist() == [1, 0, 1]  # numeric order
+    with pytest.raises(VaekitError, match="needs a group"):
+        labels_from_names(names, r"^\d+_")
+    with pytest.raises(VaekitError, match=r"2_y_0\.wav: its name does not match"):
+        labels_from_names(names, r"^(1\d)_")
+    with pytest.raises(VaekitError, match="not a regular expression"):
+        labels_from_names(names, r"^(\d+")
+
+
+def test_a_wav_folder_opens_as_standardized_spectrograms(tmp_path: Path):
+    folder = write_tones(tmp_path / "tones", {"low": 300, "high": 2000}, per=5)
+    (folder / "sub").mkdir()
+    write_wav(folder / "sub" / "high_9.wav", tone(2000, 0.9, rate=16000), 16000)
+    options = {"clip_seconds": 0.5, "n_fft": 256, "hop_length": 64, "n_mels": 32,
+               "label_pattern": r"^([a-z]+)_", "test_pattern": r"_[01]\.wav$"}  # fmt: skip
+    data = open_dataset(folder, audio=options)
+    assert data.info["kind"] == "audio" and data.info["sample_rate"] == RATE
+    assert data.info["resampled"] == 1 and data.info["cropped"] == 5  # 0.6, 0.7 s; 0.9 s
+    assert data.shape == (1, 32, 63) and data.audio is not None
+    assert data.test.ids == ["high_0.wav", "high_1.wav", "low_0.wav", "low_1.wav"]
+    assert len(data.train) == 7 and "sub/high_9.wav" in data.train.ids
+    assert data.audio.classes == ("high", "low") and data.test.labels.tolist() == [0, 0, 1, 1]
+    # Statistics of the training files: their spectrograms have mean 0, std 1 per mel bin.
+    train = data.train.images[:, 0]
+    torch.testing.assert_close(train.mean(dim=(0, 2)), torch.zeros(32), atol=1e-4, rtol=0)
+    std = train.std(dim=(0, 2), unbiased=False)
+    assert torch.allclose(std[std > 0.01], torch.ones(32)[std > 0.01], atol=1e-3)
+    # Reopened with the model's record: the same values, whatever the new folder's statistics.
+    record = data.audio.to_json()
+    again = open_dataset(folder, audio=options, audio_features=record)
+    torch.testing.assert_close(again.test.images, data.test.images)
+    assert AudioFeatures.from_json(record) == data.audio
+    padded = data.audio.to_decibels(data.test.images[:1])[0, 0, :, -3:]  # 0.3 s, padded
+    assert torch.allclose(padded, torch.full_like(padded, FLOOR_DB), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("make", "options", "message"),
+    [
+        (lambda f: None, {}, "no dataset found|no .wav"),
+        (lambda f: (f / "a.wav").write_bytes(b"no"), {}, "a.wav: not a readable PCM WAV"),
+        (None, {"label_pattern": r"^[a-z]+_"}, "needs a group"),
+        (None, {"test_pattern": r"^nothing"}, "no file name matches it"),
+        (None, {"test_pattern": r"wav"}, "every file matches it"),
+        (None, {"n_mels": 200}, "falls between the FFT's bins"),
+        (None, {"hop_length": 600, "n_fft": 512}, "longer than --n-fft"),
+    ],
+)
+def test_mistakes_are_one_line_errors(tmp_path: Path, make, options, message):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    if make is None:
+        write_tones(folder, {"low": 300, "high": 2000}, per=2)
+    else:
+        make(folder)
+        if not any(folder.iterdir()):
+            (folder / "x.wav").mkdir()  # a folder named .wav: no recording
+    with pytest.raises(VaekitError, match=message) as err:
+        open_dataset(folder, audio={"clip_seconds": 0.5, **options})
+    assert "\n" not in str(err.value)
