@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.data.tables import is_table_path
+from vaekit.data.text import is_text_path
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
 from vaekit.options import normalize_keys
@@ -25,7 +26,11 @@ from vaekit.training.loop import TrainConfig
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
 # A table's model records its schema (columns, kinds, statistics) as "table".
-DERIVED_KEYS = {"model": ("shape", "num_classes", "custom", "table"), "training": ("device",)}
+# A text model records its vocabulary and text options as "text" (vaekit.models.text.TextSpec).
+DERIVED_KEYS = {
+    "model": ("shape", "num_classes", "custom", "table", "text"),
+    "training": ("device",),
+}
 
 
 def read_options_file(path: str | Path) -> dict[str, Any]:
@@ -58,10 +63,26 @@ TABLE_REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional
 TABLE_ONLY = ("columns", "target", "id_column")
 
 
+# What text changes: the sentence VAE, with KL warm-up on (Bowman et al. 2016: without it,
+# and without word dropout, the decoder learns to ignore the latent).
+TEXT_DEFAULTS = {"model": "rnn", "likelihood": "categorical", "kl_warmup": 2000}
+TEXT_OPTIONS = ("vocab_size", "max_length", "embed_dim", "rnn_hidden", "word_dropout",
+                "language_model")  # fmt: skip
+TEXT_REFUSED = (*TABLE_REFUSED, *TABLE_ONLY)
+
+
 def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The full set of options for the kind of its data: a table (.csv, .parquet) takes the
     TABLE_DEFAULTS where `given` (what the user set) does not say otherwise, and refuses the
-    image options; other data refuses the table options."""
+    image options; text (.txt) takes the TEXT_DEFAULTS and refuses the image and table
+    options; other data refuses the table and text options."""
+    text = is_text_path(options["data"])
+    for name in TEXT_REFUSED if text else TEXT_OPTIONS:
+        if given.get(name) not in (None, False):
+            kind = "images or tables" if text else "text (.txt data)"
+            raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is for {kind}, not this data")
+    if text:
+        return {**options, **{k: v for k, v in TEXT_DEFAULTS.items() if k not in given}}
     if not is_table_path(options["data"]):
         for name in TABLE_ONLY:
             if given.get(name) is not None:
@@ -82,6 +103,7 @@ def build_configs(
     num_classes: int = 0,
     custom: dict[str, Any] | None = None,
     table: dict[str, Any] | None = None,
+    text: dict[str, Any] | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs for a full set of options (the one place they are
     built): each takes the options named like its fields."""
@@ -92,6 +114,7 @@ def build_configs(
         num_classes=num_classes,
         custom=custom or {},
         table=table,
+        text=text,
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -81,6 +81,7 @@ def reopen_dataset(
         crop=info.get("crop", "center"),
         pixels=info.get("pixels") if (data is None or verify) and table is None else None,
         table=table,
+        text=run_config.get("model", {}).get("text"),
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -114,3 +115,14 @@ def is_table_run(rundir: str | Path) -> bool:
         return False
     model = config.get("model")
     return isinstance(model, dict) and model.get("table") is not None
+
+
+def is_text_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of text (its config.json records a text record); as
+    `is_table_run`, a run that cannot be read is not one here."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return False
+    model = config.get("model")
+    return isinstance(model, dict) and model.get("text") is not None

@@ -57,6 +57,7 @@ from vaekit.models.io import (
     write_config,
 )
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.models.text import TEXT_KEYS
 from vaekit.options import describe
 from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
@@ -195,7 +196,12 @@ def train(
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
     custom = {name: describe_custom(m) for name, m in given.items()}
     table = dataset.schema.to_json() if dataset.schema is not None else None
-    model_config, train_config = build_configs(opts, dataset.shape, num_classes, custom, table)
+    text = None
+    if dataset.vocab is not None:  # the vocabulary and the text options: model.text
+        text = {**dataset.vocab.to_json(), **{k: opts[k] for k in TEXT_KEYS}}
+    model_config, train_config = build_configs(
+        opts, dataset.shape, num_classes, custom, table, text
+    )
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
     config["training"]["device"] = str(dev)
@@ -240,6 +246,8 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             columns=opts["columns"],
             target=opts["target"],
             id_column=opts["id_column"],
+            vocab_size=opts["vocab_size"],
+            max_length=opts["max_length"],
         )
 
 
@@ -432,6 +440,10 @@ def write_pictures(
     """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png;
     for a table only curves.png (its rows are no pictures: `vaekit sample` and `reconstruct`
     write them as CSV)."""
+    if model.config.text is not None:
+        given = "language model" if model.config.text["language_model"] else "sentence VAE"
+        save_curves(history, path / CURVES_FILE, title=f"GRU {given}")
+        return {"curves": path / CURVES_FILE}
     if model.config.table is not None:
         given = "mixed VAE on a table"
         save_curves(history, path / CURVES_FILE, title=f"{model.config.family} {given}")
