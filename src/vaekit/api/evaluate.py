@@ -23,6 +23,7 @@ from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.evaluation.tables import column_errors
+from vaekit.evaluation.text import per_word
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
@@ -108,6 +109,9 @@ def evaluate(
     if model.table is not None:
         # A row's MSE mixes units and category indices: per column, in the table's units.
         report["reconstruction"] = column_errors(model.vae, chosen, model.table)
+    if model.config.text is not None:  # per-line numbers, spread over the words
+        report["text"] = per_word(report, chosen)
+        report.pop("reconstruction")  # an MSE of token indices means nothing
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

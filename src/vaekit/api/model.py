@@ -16,6 +16,7 @@ import torch
 from vaekit.apps import generate
 from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
 from vaekit.data.tables import TableSchema
+from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
@@ -43,6 +44,8 @@ class Model:
         self._weights_sha256 = weights_sha256
         # A table's columns: inputs and outputs are rows in its encoding (vaekit.data.tables).
         self.table = TableSchema.from_json(config.table) if config.table is not None else None
+        # A text model's vocabulary: inputs are lines of token indices (vaekit.data.text).
+        self.vocab = Vocabulary.from_json(config.text) if config.text is not None else None
 
     @property
     def weights_sha256(self) -> str:
@@ -82,6 +85,8 @@ class Model:
         A table's model takes encoded rows (B, F) or (B, 1, 1, F): see `_prepare_rows`."""
         if self.table is not None:
             return self._prepare_rows(x)
+        if self.vocab is not None:
+            return self._prepare_lines(x)
         if not isinstance(x, torch.Tensor):
             x = np.asarray(x)
             if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
@@ -118,8 +123,32 @@ class Model:
             raise VaekitError(f"not rows of this table: {why}")
         return rows.reshape(len(rows), 1, 1, -1).to(self.device)
 
+    def _prepare_lines(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Lines as vaekit.data.text stores them (token indices, <eos>, <pad>), (B, T) or
+        (B, 1, 1, T) -> float32 (B, 1, 1, T) on the model's device."""
+        assert self.vocab is not None
+        t = torch.as_tensor(x).reshape(len(x), -1)
+        if t.shape[1] != self.shape[2] or t.is_complex() or t.dtype == torch.bool:
+            raise VaekitError(f"expected lines of {self.shape[2]} token indices, got {t.shape}")
+        t = t.to(torch.float32)
+        if bool(((t != t.round()) | (t < 0) | (t >= len(self.vocab))).any()):
+            raise VaekitError(f"token indices must be integers in 0..{len(self.vocab) - 1}")
+        return t.reshape(len(t), 1, 1, -1).to(self.device)
+
+    def encode_lines(self, lines: list[str]) -> torch.Tensor:
+        """Sentences -> lines (B, 1, 1, T) on the model's device, each truncated to the
+        vocabulary's max_length tokens."""
+        assert self.vocab is not None
+        rows = self.vocab.rows([self.vocab.encode(line) for line in lines])
+        return torch.from_numpy(rows).to(self.device)
+
     def require_images(self, what: str) -> None:
-        """Refuse a table's model for a command made for images."""
+        """Refuse a table's or a text's model for a command made for images."""
+        if self.vocab is not None:
+            raise VaekitError(
+                f"{what} works on images; this run's model is of text (its commands: eval, "
+                "sample, reconstruct, interpolate, anomaly, embed, report)"
+            )
         if self.table is not None:
             raise VaekitError(
                 f"{what} works on images; this run's model is of a table (its commands: eval, "

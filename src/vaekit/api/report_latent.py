@@ -37,6 +37,10 @@ def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[
     """(title, builder) of each picture, in page order; the manifold for a 2-D latent space.
     A table's rows are no pictures: its samples and reconstructions are shown as tables, and
     the pictures of images (interpolation strips, traversals, the manifold) are left out."""
+    if run.model.vocab is not None:  # sentences, not pictures: vaekit.api.report_text
+        from vaekit.api.report_text import text_sections
+
+        return text_sections(run, map_method)
     if run.model.table is not None:
         return [
             ("Samples", table_samples_section),

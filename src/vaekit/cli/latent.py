@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text
 from vaekit.cli.options import count, positive_float
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
@@ -68,6 +69,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    "of the decoded rows in the table's units, with their step (and grid row "
                    "and column) (default: interpolation.csv)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
+    text.add_decoding(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -126,11 +128,13 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_table_run, is_text_run
     from vaekit.cli.output import save_array, save_csv, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
+    if is_text_run(args.rundir):
+        return text.interpolate(args)
     table = is_table_run(args.rundir)
     output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
                       ".csv" if table else ".png")  # fmt: skip
@@ -205,8 +209,11 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.api.model import load
     from vaekit.cli.output import save_array, save_csv, save_npy, writable
     from vaekit.errors import VaekitError
+    from vaekit.api.run import is_text_run
     from vaekit.files import atomic_write
 
+    if is_text_run(args.rundir):
+        return text.embed(args)
     output = writable(args.output, (".npy", ".csv", ".parquet"))
     suffix = output.suffix.lower()
     label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")

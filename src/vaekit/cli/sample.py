@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text
 from vaekit.cli.options import label, positive_float, positive_int, seed
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
@@ -56,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw",
     )
+    text.add_decoding(p)
     p.set_defaults(run=run)
 
 
@@ -63,13 +65,15 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run
+    from vaekit.api.run import is_table_run, is_text_run
     from vaekit.cli.output import check_space, writable
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
     if is_table_run(args.rundir):
         return _sample_rows(args)
+    if is_text_run(args.rundir):
+        return text.sample(args)
     output = writable(args.output or "samples.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.n > GRID and npy is None:
