@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, fraction, label_list, positive_int, seed
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.data.batches import ImageSet
 
     if is_text_run(args.rundir):
-        return text.anomaly(args)
+        return text_cli.anomaly(args)
     output = writable(args.output, ".csv")
     model = load(args.rundir)
     if model.table is None:

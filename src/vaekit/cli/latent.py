@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, positive_float
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
@@ -69,7 +69,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    "of the decoded rows in the table's units, with their step (and grid row "
                    "and column) (default: interpolation.csv)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
-    text.add_decoding(p)
+    text_cli.add_decoding(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -134,7 +134,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.report.images import save_grid
 
     if is_text_run(args.rundir):
-        return text.interpolate(args)
+        return text_cli.interpolate(args)
     table = is_table_run(args.rundir)
     output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
                       ".csv" if table else ".png")  # fmt: skip
@@ -213,7 +213,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.files import atomic_write
 
     if is_text_run(args.rundir):
-        return text.embed(args)
+        return text_cli.embed(args)
     output = writable(args.output, (".npy", ".csv", ".parquet"))
     suffix = output.suffix.lower()
     label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import positive_int
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.npy",
         help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
-    text.add_decoding(p)
+    text_cli.add_decoding(p)
     p.set_defaults(run=run)
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if is_table_run(args.rundir):
         return _reconstruct_rows(args)
     if is_text_run(args.rundir):
-        return text.reconstruct(args)
+        return text_cli.reconstruct(args)
     output = writable(args.output or "reconstructions.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)

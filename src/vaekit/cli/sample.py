@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import label, positive_float, positive_int, seed
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw",
     )
-    text.add_decoding(p)
+    text_cli.add_decoding(p)
     p.set_defaults(run=run)
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if is_table_run(args.rundir):
         return _sample_rows(args)
     if is_text_run(args.rundir):
-        return text.sample(args)
+        return text_cli.sample(args)
     output = writable(args.output or "samples.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.n > GRID and npy is None:

@@ -5,7 +5,7 @@ and digits (with inner apostrophes, as in "don't" or "o'er") is one word, every 
 character is a token of its own ("speak," -> "speak" ","). Blank lines are skipped.
 
 The vocabulary is built from the training split only: the `vocab_size` most frequent tokens
-(ties broken alphabetically), after the four specials <pad> (0), <bos> (1), <eos> (2) and
+(ties in code-point order), after the four specials <pad> (0), <bos> (1), <eos> (2) and
 <unk> (3); any other token reads as <unk>. It is JSON (the model's "text" record), saved with
 the model, so that every later command encodes text as training did.
 
@@ -99,7 +99,7 @@ class Vocabulary:
         for row, ids in enumerate(encoded):
             out[row, : len(ids)] = ids
             out[row, len(ids)] = EOS
-        return out.reshape(len(encoded), 1, 1, -1)
+        return out.reshape(len(encoded), 1, 1, self.max_length + 1)
 
     def to_json(self) -> dict[str, Any]:
         return {"tokens": list(self.tokens), "max_length": self.max_length}
@@ -121,7 +121,7 @@ class Vocabulary:
 
 
 def build_vocabulary(lines: list[str], vocab_size: int, max_length: int) -> Vocabulary:
-    """The `vocab_size` most frequent tokens of `lines` (ties alphabetical) after the specials."""
+    """The `vocab_size` most frequent tokens of `lines` (ties in code-point order) after the specials."""
     if vocab_size < 1:
         raise VaekitError(f"--vocab-size must be at least 1, got {vocab_size}")
     counts = Counter(t for line in lines for t in tokenize(line))

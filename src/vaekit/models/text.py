@@ -148,9 +148,13 @@ class Sentences:
         """log p(x_t | x_<t, z) for each position (B, T); 0 at the <pad> positions."""
         tokens = tokens_of(x[:, :1])
         given = tokens_of(x[:, 1:2]) if x.shape[1] == 2 else tokens
+        # Only up to the longest line's <eos>: the positions after it are <pad> in every line.
+        span = max(int((tokens != PAD).sum(1).max()), 1) if len(tokens) else 1
+        scored, given = tokens[:, :span], given[:, :span]
         logits, _ = self.decoder.run(decoder_inputs(given), self.z, self.decoder.start(self.z))
-        log_p = F.log_softmax(logits.float(), dim=-1).gather(-1, tokens[..., None])[..., 0]
-        return torch.where(tokens != PAD, log_p, torch.zeros_like(log_p))
+        log_p = F.log_softmax(logits.float(), dim=-1).gather(-1, scored[..., None])[..., 0]
+        log_p = torch.where(scored != PAD, log_p, torch.zeros_like(log_p))
+        return F.pad(log_p, (0, tokens.shape[1] - span))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x|z) of each line (B,): its words and <eos>."""
