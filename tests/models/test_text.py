@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.distributions import Categorical
 
+from vaekit.data.batches import ImageSet
 from vaekit.data.text import BOS, EOS, PAD, UNK, build_vocabulary
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae
-from vaekit.data.batches import ImageSet
 from vaekit.models.decoding import beam_search, greedy, line_log_prob, sample
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.text import decoder_inputs, tokens_of, word_dropout

@@ -52,8 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
     a.add_argument("--target", metavar="COLUMN", help="a table's label column")
     a.add_argument("--id-column", metavar="COLUMN", help="a table's row-id column")
-    a.add_argument("--vocab-size", type=int, default=10_000, metavar="N",
-                   help="text: the vocabulary's size, as for vaekit train (default: 10000)")
+    a.add_argument(
+        "--vocab-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="text: the vocabulary's size, as for vaekit train (default: 10000)",
+    )
     a.add_argument("--max-length", type=int, default=40, metavar="N",
                    help="text: the longest line kept, in tokens (default: 40)")  # fmt: skip
     a.set_defaults(run=run_info)
@@ -176,8 +181,10 @@ def _print_text(info) -> int:
           f"{info['num_test']} test kept (carved: {info['test_carved']})")  # fmt: skip
     print(f"  dropped as longer than --max-length {info['max_length']} tokens: "
           f"{dropped['train']} train, {dropped['test']} test lines")  # fmt: skip
-    print(f"  vocabulary {info['vocab_size']} entries (4 special: <pad> <bos> <eos> <unk>), "
-          f"from the training lines; most frequent: {' '.join(info['most_frequent'])}")
+    print(
+        f"  vocabulary {info['vocab_size']} entries (4 special: <pad> <bos> <eos> <unk>), "
+        f"from the training lines; most frequent: {' '.join(info['most_frequent'])}"
+    )
     for name in ("train", "test"):
         share = unknown[name] / max(tokens[name], 1)
         words = info["words_per_line"][name]

@@ -207,9 +207,9 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from vaekit.api import apps
     from vaekit.api.model import load
+    from vaekit.api.run import is_text_run
     from vaekit.cli.output import save_array, save_csv, save_npy, writable
     from vaekit.errors import VaekitError
-    from vaekit.api.run import is_text_run
     from vaekit.files import atomic_write
 
     if is_text_run(args.rundir):

@@ -121,7 +121,8 @@ class Vocabulary:
 
 
 def build_vocabulary(lines: list[str], vocab_size: int, max_length: int) -> Vocabulary:
-    """The `vocab_size` most frequent tokens of `lines` (ties in code-point order) after the specials."""
+    """The specials, then the `vocab_size` most frequent tokens of `lines` (ties in code-point
+    order)."""
     if vocab_size < 1:
         raise VaekitError(f"--vocab-size must be at least 1, got {vocab_size}")
     counts = Counter(t for line in lines for t in tokenize(line))

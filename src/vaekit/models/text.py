@@ -33,6 +33,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.vae import VAE, LossOutput, Objective
 
+PLAIN = Objective()  # the ELBO, weight 1: VAE.loss's default
 # The sizes one text record may ask for (besides the vocabulary), within the parameter budget.
 MAX_TEXT_WIDTH = 1 << 16
 
@@ -218,7 +219,7 @@ class TextVAE(VAE):
         generator: torch.Generator | None = None,
         target: torch.Tensor | None = None,
         y: torch.Tensor | None = None,
-        objective: Objective = Objective(),
+        objective: Objective = PLAIN,
         eps: torch.Tensor | None = None,
         batch_kl: Any = None,
     ) -> LossOutput:
