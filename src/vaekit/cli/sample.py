@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=1.0,
         metavar="T",
-        help="scale of the prior's standard deviation (default: 1.0)",
+        help="scale of the prior's standard deviation (default: 1.0); for text, the "
+        "softmax temperature of --decode sample",
     )
     p.add_argument(
         "--label",

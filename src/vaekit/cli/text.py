@@ -86,6 +86,10 @@ def sample(args: argparse.Namespace) -> int:
     from vaekit.cli.output import writable
     from vaekit.files import atomic_write
 
+    from vaekit.errors import VaekitError
+
+    if args.npy or args.label is not None:
+        raise VaekitError("--npy and --label are for images: a text model writes sentences")
     output = writable(args.output or "samples.txt", ".txt")
     model = _load(args)
     generator = torch.Generator(model.device).manual_seed(args.seed)
@@ -105,6 +109,8 @@ def reconstruct(args: argparse.Namespace) -> int:
 
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
+    if args.npy:
+        raise VaekitError("--npy is for images: a text model writes sentences (CSV)")
     output = writable(args.output or "reconstructions.csv", ".csv")
     model = _load(args)
     sentences, lines = _inputs(model, args.inputs, args.data)
