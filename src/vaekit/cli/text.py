@@ -84,9 +84,8 @@ def sample(args: argparse.Namespace) -> int:
 
     from vaekit.apps.text import sample as sample_lines
     from vaekit.cli.output import writable
-    from vaekit.files import atomic_write
-
     from vaekit.errors import VaekitError
+    from vaekit.files import atomic_write
 
     if args.npy or args.label is not None:
         raise VaekitError("--npy and --label are for images: a text model writes sentences")
