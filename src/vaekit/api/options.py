@@ -79,8 +79,11 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     text = is_text_path(options["data"])
     for name in TEXT_REFUSED if text else TEXT_OPTIONS:
         if given.get(name) not in (None, False):
-            kind = "images or tables" if text else "text (.txt data)"
-            raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is for {kind}, not this data")
+            flag = TRAIN_OPTIONS[name].flag
+            if text:
+                raise VaekitError(f"{flag} does not apply to text (.txt data)")
+            raise VaekitError(f"{flag} is for text (.txt data), and --data {options['data']!r} "
+                              "is not text")  # fmt: skip
     if text:
         return {**options, **{k: v for k, v in TEXT_DEFAULTS.items() if k not in given}}
     if not is_table_path(options["data"]):
