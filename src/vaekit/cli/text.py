@@ -46,24 +46,22 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     from vaekit.data.text import is_text_path, read_lines
     from vaekit.errors import VaekitError
 
-    test = None
+    test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
     for spec in specs:
         if spec.isdigit():
-            test = test or model_dataset(model, data).test
+            test = test if test is not None else model_dataset(model, data).test.ids or []
             i = int(spec)
             if i >= len(test):
                 raise VaekitError(f"index {i}: the test split holds {len(test)} lines")
-            sentences.append(test.ids[test.rows[i] if test.rows is not None else i])
+            sentences.append(test[i])
         elif is_text_path(spec) and Path(spec).is_file():
             sentences += read_lines(Path(spec))
         else:
             sentences.append(spec)
     if not specs:
-        test = model_dataset(model, data).test
-        sentences = list(_ids(test))
-        lines = model.prepare(test.images)
-        return sentences, lines
+        split = model_dataset(model, data).test
+        return list(split.ids or []), model.prepare(split.images)
     long = sum(len(model.vocab.encode(s, truncate=False)) > model.vocab.max_length
                for s in sentences)  # fmt: skip
     if long:
@@ -72,11 +70,6 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     if not sentences:
         raise VaekitError("no sentences given (the .txt files are empty?)")
     return sentences, lines
-
-
-def _ids(data: Any) -> list[str]:
-    """A split's lines' text, in its order."""
-    return list(data.ids) if data.rows is None else [data.ids[i] for i in data.rows.tolist()]
 
 
 def sample(args: argparse.Namespace) -> int:
