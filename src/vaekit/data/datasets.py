@@ -38,7 +38,14 @@ from vaekit.data.tables import (
     read_table,
     table_checksum,
 )
-from vaekit.data.text import Vocabulary, build_vocabulary, encode_corpus, is_text_path, read_lines
+from vaekit.data.text import (
+    MAX_LENGTH,
+    Vocabulary,
+    build_vocabulary,
+    encode_corpus,
+    is_text_path,
+    read_lines,
+)
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -171,8 +178,8 @@ def open_text(
         raise VaekitError(f"{path}: {len(lines)} lines are too few to carve a test split")
     if not 0 < opts.test_fraction < 1:
         raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
-    if max_length < 1:
-        raise VaekitError(f"--max-length must be at least 1, got {max_length}")
+    if not 1 <= max_length <= MAX_LENGTH:
+        raise VaekitError(f"--max-length must be in 1..{MAX_LENGTH}, got {max_length}")
     kept, carved = carve(len(lines), opts.test_fraction, opts.seed)
     parts = [[lines[i] for i in index.tolist()] for index in (kept, carved)]
     if vocab is None:

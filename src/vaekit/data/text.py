@@ -32,6 +32,7 @@ from vaekit.errors import VaekitError
 TEXT_SUFFIXES = (".txt",)
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
+MAX_LENGTH = 1000  # tokens per line: far beyond a sentence, and memory stays bounded
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|\S")
 
 
@@ -115,8 +116,8 @@ class Vocabulary:
             or len(set(tokens)) != len(tokens)
         ):
             raise VaekitError(f"{where}: tokens must be distinct strings starting {SPECIALS}")
-        if type(length) is not int or length < 1:
-            raise VaekitError(f"{where}: max_length must be a positive integer")
+        if type(length) is not int or not 1 <= length <= MAX_LENGTH:
+            raise VaekitError(f"{where}: max_length must be an integer in 1..{MAX_LENGTH}")
         return cls(tuple(tokens), length)
 
 
