@@ -8,7 +8,6 @@ from it. A new option is one declaration here plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.data.text import MAX_LENGTH
 from vaekit.options import (
     Duration,
     Flag,
@@ -172,7 +171,7 @@ _TEXT = [
     ),
     Option(
         "max_length",
-        Int(least=1, most=MAX_LENGTH),
+        Int(least=1, most=1000),  # vaekit.data.text.MAX_LENGTH (a layer above this file)
         40,
         "for text: the longest line kept, in tokens; longer training and test lines are "
         "dropped (`vaekit data info` counts them), longer sentences given later are truncated",

@@ -10,6 +10,7 @@ from vaekit.data.datasets import open_dataset
 from vaekit.data.text import (
     BOS,
     EOS,
+    MAX_LENGTH,
     PAD,
     SPECIALS,
     UNK,
@@ -20,6 +21,7 @@ from vaekit.data.text import (
     tokenize,
 )
 from vaekit.errors import VaekitError
+from vaekit.train_options import TRAIN_OPTIONS
 
 
 def test_tokenize_lowercases_and_splits_punctuation():
@@ -49,6 +51,10 @@ def test_rows_hold_words_then_eos_then_pad_and_never_bos():
     assert rows[1, 0, 0].tolist() == [c, EOS, PAD, PAD, PAD]
     assert not (rows == BOS).any()
     assert counted_tokens(rows) == 5  # three words and two <eos>
+
+
+def test_the_option_and_the_reader_share_the_length_limit():
+    assert TRAIN_OPTIONS["max_length"].kind.most == MAX_LENGTH
 
 
 def test_long_lines_are_dropped_from_data_and_truncated_when_given():
