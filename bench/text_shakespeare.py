@@ -47,10 +47,7 @@ COMMON = {
     "lr": 1e-3,
     "seed": 0,
 }
-MODELS = {
-    "vae": {"word_dropout": 0.25},
-    "lm": {"language_model": True, "word_dropout": 0.0},
-}
+MODELS = {"lm": {"language_model": True, "word_dropout": 0.0}}
 
 
 def main() -> None:
@@ -63,6 +60,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench-text")
     parser.add_argument("--results", default="bench/results/text-shakespeare.json")
+    parser.add_argument("--word-dropout", type=float, default=0.25, help="the VAE's")
+    parser.add_argument("--lm-from", metavar="FILE.json",
+                        help="take the LM's figures from this earlier results file instead of "
+                        "training it again (same data and options)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results: dict = {
@@ -72,6 +73,7 @@ def main() -> None:
             "epochs": args.epochs,
             "time_budget": args.budget,
             "kl_warmup_vae": args.kl_warmup,
+            "word_dropout_vae": args.word_dropout,
         },
         "machine": {
             "platform": platform.platform(),
@@ -81,7 +83,13 @@ def main() -> None:
         },
         "models": {},
     }
-    for name, extra in MODELS.items():
+    models = {"vae": {"word_dropout": args.word_dropout}}
+    if args.lm_from:
+        earlier = json.loads(Path(args.lm_from).read_text())
+        results["models"]["lm"] = {**earlier["models"]["lm"], "from": args.lm_from}
+    else:
+        models["lm"] = MODELS["lm"]
+    for name, extra in models.items():
         started = time.perf_counter()
         run = vaekit.train(
             args.data,
