@@ -28,6 +28,7 @@ LIKELIHOODS = (
     "logistic-mixture",
     "logistic-mixture-coupled",
     "mixed",
+    "categorical",
 )
 
 _DATA = [
@@ -239,17 +240,74 @@ _DATA = [
     ),
 ]
 
+# Text (.txt data, one sentence per line). Recorded in config.json as the model's "text"
+# record (vaekit.models.text.TextSpec), not as options of their own.
+_TEXT = [
+    Option(
+        "vocab_size",
+        Int(least=1),
+        10_000,
+        "for text: the vocabulary, the N most frequent tokens of the training lines (lowercased "
+        "words and punctuation marks); any other token reads as <unk>",
+        "data",
+        metavar="N",
+    ),
+    Option(
+        "max_length",
+        Int(least=1, most=1000),  # vaekit.data.text.MAX_LENGTH (a layer above this file)
+        40,
+        "for text: the longest line kept, in tokens; longer training and test lines are "
+        "dropped (`vaekit data info` counts them), longer sentences given later are truncated",
+        "data",
+        metavar="N",
+    ),
+    Option(
+        "embed_dim",
+        Int(least=1),
+        128,
+        "for text: the width of the word embeddings (encoder and decoder)",
+        "model",
+        metavar="E",
+    ),
+    Option(
+        "rnn_hidden",
+        Int(least=1),
+        256,
+        "for text: the width of the GRU encoder's and decoder's state",
+        "model",
+        metavar="H",
+    ),
+    Option(
+        "word_dropout",
+        Float(below=1.0),
+        0.25,
+        "for text: while training, each decoder input word is replaced by <unk> with this "
+        "probability, so that the decoder needs the latent (Bowman et al. 2016); 0 is off",
+        "objective",
+        metavar="P",
+    ),
+    Option(
+        "language_model",
+        Flag(),
+        False,
+        "for text: train the decoder alone, as a plain language model (no latent: its KL is "
+        "0 and its ELBO is its exact log-likelihood), to compare a VAE's NLL with",
+        "model",
+    ),
+]
+
 _MODEL = [
     Option(
         "model",
-        Text(("mlp", "conv", "resnet", "hvae", "hconv")),
+        Text(("mlp", "conv", "resnet", "hvae", "hconv", "rnn")),
         "conv",
         "encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
         "resnet (residual blocks per stage; He et al. 2016), hvae, a hierarchical VAE with "
         "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
-        "NVAE, Vahdat & Kautz 2020), or hconv, a convolutional hierarchy with --layers latent "
+        "NVAE, Vahdat & Kautz 2020), hconv, a convolutional hierarchy with --layers latent "
         "maps of --latent-dim channels at each --channels scale and --depth residual cells "
-        "(after NVAE and VDVAE, Child 2021)",
+        "(after NVAE and VDVAE, Child 2021), or rnn, for text (and chosen for it): GRU "
+        "encoder and decoder (Bowman et al. 2016)",
         "model",
         section="model",
         key="family",
@@ -311,7 +369,8 @@ _MODEL = [
         "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
         "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++; "
         "mixed, for tables (and chosen for them): a Gaussian per numeric column, a categorical "
-        "per categorical column, missing values left out",
+        "per categorical column, missing values left out; categorical, for text (and chosen "
+        "for it): a categorical over the vocabulary for each word and the end of the line",
         "model",
         section="model",
     ),
@@ -632,5 +691,5 @@ _RUN = [
     ),
 ]
 
-TRAIN_OPTIONS = OptionSet(_DATA + _MODEL + _OBJECTIVE + _TRAINING + _RUN)
+TRAIN_OPTIONS = OptionSet(_DATA + _TEXT + _MODEL + _OBJECTIVE + _TRAINING + _RUN)
 DEFAULTS = TRAIN_OPTIONS.defaults()

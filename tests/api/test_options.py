@@ -13,6 +13,7 @@ import vaekit
 from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_npz
 from vaekit.api.options import (
+    DERIVED_KEYS,
     check_resume_options,
     options_from_config,
     read_options_file,
@@ -84,7 +85,8 @@ def test_every_declared_option_is_a_flag_a_toml_key_and_a_keyword(tmp_path: Path
 def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     model = {o.config_key: o for o in TRAIN_OPTIONS.in_section("model")}
     fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    assert set(fields) - set(model) == {"shape", "num_classes", "custom", "table", "audio"}
+    derived = {"shape", "num_classes", "custom", "table", "audio", "text"}
+    assert set(fields) - set(model) == derived == set(DERIVED_KEYS["model"])
     for key, option in model.items():
         assert fields[key].default == option.default, key
     training = {o.name: o for o in TRAIN_OPTIONS.in_section("training")}

@@ -14,9 +14,11 @@ from vaekit.models.hconv import latent_sizes
 from vaekit.models.io import load_model, save_weights, write_config
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 7, 5)]
-# Every image likelihood; "mixed" is the tables' (tests/models/test_tables.py).
-IMAGE_LIKELIHOODS = [lk for lk in LIKELIHOODS if lk != "mixed"]
-COMBOS = [(f, lk, s) for f in FAMILIES for lk in IMAGE_LIKELIHOODS for s in SHAPES]
+# Every image likelihood and family; "mixed" is the tables' (tests/models/test_tables.py),
+# "rnn" and "categorical" are text's (tests/models/test_text.py).
+IMAGE_LIKELIHOODS = [lk for lk in LIKELIHOODS if lk not in ("mixed", "categorical")]
+IMAGE_FAMILIES = [f for f in FAMILIES if f != "rnn"]
+COMBOS = [(f, lk, s) for f in IMAGE_FAMILIES for lk in IMAGE_LIKELIHOODS for s in SHAPES]
 
 
 def _model(family, likelihood, shape, seed=0):

@@ -98,6 +98,10 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
 
 def _samples(run: RunView, name: str, seed: int) -> str:
     model = run.model
+    if model.vocab is not None:  # sentences: greedy decodings of prior draws
+        lines = model.sample(4, seed=seed).reshape(4, -1).long().tolist()
+        shown = table(("sample",), [(model.vocab.decode(line),) for line in lines])
+        return f"<figure>{shown}<figcaption>{escape(name)}</figcaption></figure>"
     if model.table is not None:  # rows, not pictures: a few of them as a table
         rows = model.sample(4, seed=seed).reshape(4, -1).numpy()
         shown = table(model.table.names, model.table.decode(rows))

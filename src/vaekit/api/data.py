@@ -15,6 +15,7 @@ from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
 from vaekit.data.tables import is_table_path
+from vaekit.data.text import PAD, is_text_path
 from vaekit.errors import VaekitError
 
 
@@ -61,10 +62,13 @@ def dataset_info(
     target: str | None = None,
     id_column: str | None = None,
     audio: dict[str, Any] | None = None,
+    vocab_size: int = 10_000,
+    max_length: int = 40,
 ) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path; for a table
     (with its `target` and `id_column`), its columns as `vaekit train` would read them; for
-    a folder of .wav files (with the `audio` options of open_dataset), its recordings."""
+    a folder of .wav files (with the `audio` options of open_dataset), its recordings; for
+    text (with its `vocab_size` and `max_length`), its lines and vocabulary likewise."""
     info: dict[str, Any] = {}
     if is_dataset_name(source):
         spec = get_spec(source)
@@ -83,6 +87,20 @@ def dataset_info(
             info["missing"] = True
             info["download"] = download_refusal(source)
             return {"name": source, "description": spec.description, **info}
+    if is_text_path(source):
+        dataset = open_dataset(source, vocab_size=vocab_size, max_length=max_length)
+        assert dataset.vocab is not None
+        lengths = {
+            name: (s.images.reshape(len(s), -1) != PAD).sum(1).float() - 1  # words, not <eos>
+            for name, s in (("train", dataset.train), ("test", dataset.test))
+        }
+        return {
+            **dataset.info,
+            "words_per_line": {
+                name: {"mean": float(n.mean()), "max": int(n.max())} for name, n in lengths.items()
+            },
+            "most_frequent": list(dataset.vocab.tokens[4:14]),
+        }
     if is_table_path(source):
         dataset = open_dataset(source, target=target, id_column=id_column)
         assert dataset.schema is not None

@@ -24,6 +24,7 @@ from vaekit.evaluation.audio import spectral_errors
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.evaluation.tables import column_errors
+from vaekit.evaluation.text import per_word
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
@@ -122,6 +123,9 @@ def evaluate(
     if model.audio is not None:
         # Standardized log-mel units mean little: the log-spectral distance, in dB.
         report["reconstruction"] = spectral_errors(model.vae, chosen, model.audio)
+    if model.config.text is not None:  # per-line numbers, spread over the words
+        report["text"] = per_word(report, chosen)
+        report.pop("reconstruction")  # an MSE of token indices means nothing
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

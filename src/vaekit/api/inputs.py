@@ -44,6 +44,10 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
         ours = "a table" if model.config.table is not None else "images"
         theirs = "a table" if dataset.schema is not None else "images"
         raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
+    if (dataset.vocab is None) != (model.config.text is None):
+        ours = "text" if model.config.text is not None else "images or a table"
+        theirs = "text" if dataset.vocab is not None else "images or a table"
+        raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
     model.check_shape(dataset.shape, source)
     return dataset
 

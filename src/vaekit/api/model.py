@@ -17,6 +17,7 @@ from vaekit.apps import generate
 from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
 from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
+from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
@@ -46,6 +47,8 @@ class Model:
         self.table = TableSchema.from_json(config.table) if config.table is not None else None
         # Audio: inputs and outputs are standardized log-mel spectrograms (vaekit.data.audio).
         self.audio = AudioFeatures.from_json(config.audio) if config.audio is not None else None
+        # A text model's vocabulary: inputs are lines of token indices (vaekit.data.text).
+        self.vocab = Vocabulary.from_json(config.text) if config.text is not None else None
 
     @property
     def weights_sha256(self) -> str:
@@ -87,6 +90,8 @@ class Model:
             return self._prepare_rows(x)
         if self.audio is not None:
             return self._prepare_spectrograms(x)
+        if self.vocab is not None:
+            return self._prepare_lines(x)
         if not isinstance(x, torch.Tensor):
             x = np.asarray(x)
             if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
@@ -140,11 +145,31 @@ class Model:
             raise VaekitError("spectrogram values must be finite")
         return t.to(self.device, torch.float32)
 
+    def _prepare_lines(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Lines as vaekit.data.text stores them (token indices, <eos>, <pad>), (B, T) or
+        (B, 1, 1, T) -> float32 (B, 1, 1, T) on the model's device."""
+        assert self.vocab is not None
+        t = torch.as_tensor(x).reshape(len(x), -1)
+        if t.shape[1] != self.shape[2] or t.is_complex() or t.dtype == torch.bool:
+            raise VaekitError(f"expected lines of {self.shape[2]} token indices, got {t.shape}")
+        t = t.to(torch.float32)
+        if bool(((t != t.round()) | (t < 0) | (t >= len(self.vocab))).any()):
+            raise VaekitError(f"token indices must be integers in 0..{len(self.vocab) - 1}")
+        return t.reshape(len(t), 1, 1, -1).to(self.device)
+
+    def encode_lines(self, lines: list[str]) -> torch.Tensor:
+        """Sentences -> lines (B, 1, 1, T) on the model's device, each truncated to the
+        vocabulary's max_length tokens."""
+        assert self.vocab is not None
+        rows = self.vocab.rows([self.vocab.encode(line) for line in lines])
+        return torch.from_numpy(rows).to(self.device)
+
     def require_images(self, what: str) -> None:
-        """Refuse a table's or audio model for a command made for images."""
-        if self.audio is not None:
+        """Refuse a table's, audio or text model for a command made for images."""
+        kind = "audio" if self.audio is not None else "text" if self.vocab is not None else None
+        if kind is not None:
             raise VaekitError(
-                f"{what} works on images; this run's model is of audio (its commands: eval, "
+                f"{what} works on images; this run's model is of {kind} (its commands: eval, "
                 "sample, reconstruct, interpolate, anomaly, embed, report)"
             )
         if self.table is not None:

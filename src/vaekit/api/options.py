@@ -17,6 +17,7 @@ from typing import Any
 
 from vaekit.data.audio import is_audio_source
 from vaekit.data.tables import is_table_path
+from vaekit.data.text import is_text_path
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
 from vaekit.options import normalize_keys
@@ -26,9 +27,10 @@ from vaekit.training.loop import TrainConfig
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
 # A table's model records its schema (columns, kinds, statistics) as "table"; an audio model
-# its spectrogram settings and statistics as "audio".
+# its spectrogram settings and statistics as "audio"; a text model its vocabulary and text
+# options as "text" (vaekit.models.text.TextSpec).
 DERIVED_KEYS = {
-    "model": ("shape", "num_classes", "custom", "table", "audio"),
+    "model": ("shape", "num_classes", "custom", "table", "audio", "text"),
     "training": ("device",),
 }
 
@@ -70,12 +72,28 @@ AUDIO_REFUSED = ("image_size", "pixels", "binarize", "train_noise")
 AUDIO_ONLY = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "label_pattern",
               "test_pattern")  # fmt: skip
 
+# What text changes: the sentence VAE, with KL warm-up on (Bowman et al. 2016: without it,
+# and without word dropout, the decoder learns to ignore the latent).
+TEXT_DEFAULTS = {"model": "rnn", "likelihood": "categorical", "kl_warmup": 2000}
+TEXT_OPTIONS = ("vocab_size", "max_length", "embed_dim", "rnn_hidden", "word_dropout",
+                "language_model")  # fmt: skip
+TEXT_REFUSED = (*TABLE_REFUSED, *TABLE_ONLY)
+
 
 def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The full set of options for the kind of its data: a table (.csv, .parquet) takes the
     TABLE_DEFAULTS where `given` (what the user set) does not say otherwise, and refuses the
     image options; audio (a folder of .wav files) likewise takes AUDIO_DEFAULTS and refuses
-    AUDIO_REFUSED; other data refuses the table and the audio options."""
+    AUDIO_REFUSED; text (.txt) takes the TEXT_DEFAULTS and refuses the image and table
+    options; other data refuses the table, audio and text options."""
+    text = is_text_path(options["data"])
+    if not text:
+        for name in TEXT_OPTIONS:
+            if given.get(name) not in (None, False):
+                raise VaekitError(
+                    f"{TRAIN_OPTIONS[name].flag} is for text (.txt data), and --data "
+                    f"{options['data']!r} is not text"
+                )
     if is_audio_source(options["data"]):
         for name in (*AUDIO_REFUSED, *TABLE_ONLY):
             if given.get(name) not in (None, False):
@@ -87,6 +105,11 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
                 f"{TRAIN_OPTIONS[name].flag} is for audio (a folder of .wav files), and "
                 f"--data {options['data']!r} is not one"
             )
+    if text:
+        for name in TEXT_REFUSED:
+            if given.get(name) not in (None, False):
+                raise VaekitError(f"{TRAIN_OPTIONS[name].flag} does not apply to text (.txt data)")
+        return {**options, **{k: v for k, v in TEXT_DEFAULTS.items() if k not in given}}
     if not is_table_path(options["data"]):
         for name in TABLE_ONLY:
             if given.get(name) is not None:
@@ -108,6 +131,7 @@ def build_configs(
     custom: dict[str, Any] | None = None,
     table: dict[str, Any] | None = None,
     audio: dict[str, Any] | None = None,
+    text: dict[str, Any] | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs for a full set of options (the one place they are
     built): each takes the options named like its fields."""
@@ -119,6 +143,7 @@ def build_configs(
         custom=custom or {},
         table=table,
         audio=audio,
+        text=text,
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}

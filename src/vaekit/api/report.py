@@ -152,7 +152,10 @@ def config_section(run: RunView) -> str:
     """config.json's model, data and training sections, side by side."""
     tables = []
     for section in ("model", "data", "training"):
-        rows = list(flatten(run.config.get(section, {})).items())
+        values = dict(run.config.get(section, {}))
+        if isinstance(values.get("text"), dict):  # a vocabulary: its size, not its words
+            values["text"] = {**values["text"], "tokens": f"{len(values['text']['tokens'])}"}
+        rows = list(flatten(values).items())
         tables.append(f"<div>{table((section, 'value'), rows)}</div>")
     versions = [
         f"{k} {run.config[k]}" for k in ("vaekit_version", "torch_version") if k in run.config

@@ -46,6 +46,10 @@ def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[
             ("KL per latent dimension", kl_section),
             ("Latent map", partial(map_section, method=map_method)),
         ]
+    if run.model.vocab is not None:  # sentences, not pictures: vaekit.api.report_text
+        from vaekit.api.report_text import text_sections
+
+        return text_sections(run, map_method)
     if run.model.table is not None:
         return [
             ("Samples", table_samples_section),

@@ -85,6 +85,7 @@ def reopen_dataset(
         table=table,
         audio={k: info.get(k) for k in ("label_pattern", "test_pattern")},
         audio_features=audio_record,
+        text=run_config.get("model", {}).get("text"),
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -112,20 +113,26 @@ def is_table_run(rundir: str | Path) -> bool:
     """Whether the run's model is of a table (its config.json records a table schema): what
     a command checks to choose its output's kind before any work. A run that cannot be read
     is not one here (loading it says why)."""
-    try:
-        config = read_config(rundir)
-    except VaekitError:
-        return False
-    model = config.get("model")
-    return isinstance(model, dict) and model.get("table") is not None
+    return _records(rundir, "table")
 
 
 def is_audio_run(rundir: str | Path) -> bool:
     """Whether the run's model is of audio (its config.json records "audio"), read as
     `is_table_run` reads a table's."""
+    return _records(rundir, "audio")
+
+
+def is_text_run(rundir: str | Path) -> bool:
+    """Whether the run's model is of text (its config.json records a text record), read as
+    `is_table_run` reads a table's."""
+    return _records(rundir, "text")
+
+
+def _records(rundir: str | Path, key: str) -> bool:
+    """Whether the run's config.json has a model `key` that is not null."""
     try:
         config = read_config(rundir)
     except VaekitError:
         return False
     model = config.get("model")
-    return isinstance(model, dict) and model.get("audio") is not None
+    return isinstance(model, dict) and model.get(key) is not None

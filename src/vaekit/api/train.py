@@ -58,6 +58,7 @@ from vaekit.models.io import (
     write_config,
 )
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.models.text import TEXT_KEYS
 from vaekit.options import describe
 from vaekit.progress import Bars
 from vaekit.report.curves import save_curves
@@ -197,8 +198,11 @@ def train(
     custom = {name: describe_custom(m) for name, m in given.items()}
     table = dataset.schema.to_json() if dataset.schema is not None else None
     audio = dataset.audio.to_json() if dataset.audio is not None else None
+    text = None
+    if dataset.vocab is not None:  # the vocabulary and the text options: model.text
+        text = {**dataset.vocab.to_json(), **{k: opts[k] for k in TEXT_KEYS}}
     model_config, train_config = build_configs(
-        opts, dataset.shape, num_classes, custom, table, audio
+        opts, dataset.shape, num_classes, custom, table, audio, text
     )
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
@@ -245,6 +249,8 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             target=opts["target"],
             id_column=opts["id_column"],
             audio={name: opts[name] for name in AUDIO_ONLY},
+            vocab_size=opts["vocab_size"],
+            max_length=opts["max_length"],
         )
 
 
@@ -437,6 +443,10 @@ def write_pictures(
     """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png;
     for a table only curves.png (its rows are no pictures: `vaekit sample` and `reconstruct`
     write them as CSV)."""
+    if model.config.text is not None:
+        given = "language model" if model.config.text["language_model"] else "sentence VAE"
+        save_curves(history, path / CURVES_FILE, title=f"GRU {given}")
+        return {"curves": path / CURVES_FILE}
     if model.config.table is not None:
         given = "mixed VAE on a table"
         save_curves(history, path / CURVES_FILE, title=f"{model.config.family} {given}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, fraction, label_list, positive_int, seed
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -98,9 +99,12 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
     from vaekit.api.model import load
+    from vaekit.api.run import is_text_run
     from vaekit.cli.output import writable
     from vaekit.data.batches import ImageSet
 
+    if is_text_run(args.rundir):
+        return text_cli.anomaly(args)
     output = writable(args.output, ".csv")
     model = load(args.rundir)
     if model.table is None:

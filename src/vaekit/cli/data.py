@@ -59,6 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("--test-pattern", metavar="REGEX",
                    help="audio: the regex of the test split's file names")  # fmt: skip
+    a.add_argument(
+        "--vocab-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="text: the vocabulary's size, as for vaekit train (default: 10000)",
+    )
+    a.add_argument("--max-length", type=int, default=40, metavar="N",
+                   help="text: the longest line kept, in tokens (default: 40)")  # fmt: skip
     a.set_defaults(run=run_info)
     a = actions.add_parser(
         "prepare",
@@ -132,12 +141,15 @@ def run_info(args: argparse.Namespace) -> int:
     with Bars() as bars:
         patterns = {"label_pattern": args.label_pattern, "test_pattern": args.test_pattern}
         info = dataset_info(args.source, bars.update, target=args.target,
-                            id_column=args.id_column, audio=patterns)  # fmt: skip
+                            id_column=args.id_column, audio=patterns,
+                            vocab_size=args.vocab_size, max_length=args.max_length)  # fmt: skip
     print(f"{info['name']}")
     if info.get("kind") == "table":
         return _print_table(info)
     if info.get("kind") == "audio":
         return _print_audio(info)
+    if info.get("kind") == "text":
+        return _print_text(info)
     if info.get("description"):
         print(f"  {info['description']}")
     for f in info.get("files", []):
@@ -186,6 +198,25 @@ def _print_audio(info) -> int:
     print(f"  {info['num_train']} train / {info['num_test']} test ({how})")
     if info.get("classes"):
         print(f"  {len(info['classes'])} classes: {', '.join(info['classes'][:20])}")
+    print(f"  content sha256 {info['sha256']}")
+    return 0
+
+
+def _print_text(info) -> int:
+    tokens, unknown, dropped = info["tokens"], info["unknown_tokens"], info["dropped_long"]
+    print(f"  text: {info['num_lines']} non-blank lines; {info['num_train']} train / "
+          f"{info['num_test']} test kept (carved: {info['test_carved']})")  # fmt: skip
+    print(f"  dropped as longer than --max-length {info['max_length']} tokens: "
+          f"{dropped['train']} train, {dropped['test']} test lines")  # fmt: skip
+    print(
+        f"  vocabulary {info['vocab_size']} entries (4 special: <pad> <bos> <eos> <unk>), "
+        f"from the training lines; most frequent: {' '.join(info['most_frequent'])}"
+    )
+    for name in ("train", "test"):
+        share = unknown[name] / max(tokens[name], 1)
+        words = info["words_per_line"][name]
+        print(f"  {name:<5} {tokens[name]:>9} tokens, {share:.2%} <unk>; words per line: mean "
+              f"{words['mean']:.1f}, max {words['max']}")  # fmt: skip
     print(f"  content sha256 {info['sha256']}")
     return 0
 

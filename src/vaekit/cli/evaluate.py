@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _noun(support: str) -> str:
-    return "table rows" if support == "table" else f"{support} pixels"
+    return {"table": "table rows", "text": "text lines"}.get(support, f"{support} pixels")
 
 
 def render_columns(columns: list[dict[str, Any]]) -> list[str]:
@@ -190,6 +190,17 @@ def render_columns(columns: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def render_text(t: dict[str, Any]) -> list[str]:
+    """A text model's per-word numbers (vaekit.evaluation.text)."""
+    return [
+        f"  {'NLL per word':<24}{t['nll_per_word']:10.4f} nats   (IWAE, K={t['iw_samples']}; "
+        f"{t['num_tokens']} tokens: {t['tokens_counted']})",
+        f"  {'perplexity':<24}{t['perplexity']:10.2f}   (exp of the NLL per word; from the "
+        f"ELBO: {t['perplexity_elbo']:.2f})",
+        f"  {'KL per line':<24}{t['kl_per_line']:10.2f} nats   (under 1: posterior collapse)",
+    ]
+
+
 def render(r: dict[str, Any]) -> str:
     """The report as a table for the terminal."""
     objective = r["kind"] == "objective"
@@ -197,7 +208,7 @@ def render(r: dict[str, Any]) -> str:
     label = ("objective" if objective else "NLL") + (" given the label" if given else "")
     subset = f", a seeded subset of {r['num_examples']}" if "subset" in r else ""
     binarized = f", binarized once (seed {r['binarized']['seed']})" if "binarized" in r else ""
-    e, iw, rec, lat = r["elbo"], r["iwae"], r["reconstruction"], r["latents"]
+    e, iw, rec, lat = r["elbo"], r["iwae"], r.get("reconstruction", {}), r["latents"]
     iw_label = f"{label} (IWAE, K={iw['k']})"
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
@@ -223,7 +234,9 @@ def render(r: dict[str, Any]) -> str:
         f"({iw['nll_per_dim']:.4f} nats/dim)",
     ]
     bpd = r.get("bits_per_dim")
-    if bpd:
+    if "text" in r:
+        lines += render_text(r["text"])
+    elif bpd:
         lines.append(f"  {'bits/dim':<24}{bpd['iwae']:10.4f}   (ELBO: {bpd['elbo']:.4f})")
     else:
         lines.append(f"  {'bits/dim':<24}{'—':>10}   (only for a discretized 8-bit likelihood)")
@@ -234,7 +247,7 @@ def render(r: dict[str, Any]) -> str:
             f"  {'log-spectral distance':<24}{rec['lsd_db']:10.2f} ± {rec['lsd_db_stderr']:.2f} dB"
             f"   (log-mel, posterior mean; RMSE {rec['rmse_db']:.2f} dB)"
         )
-    else:
+    elif rec:
         psnr = rec["psnr_db"]
         lines.append(
             f"  {'reconstruction':<24}MSE {rec['mse']:.5f}, PSNR "

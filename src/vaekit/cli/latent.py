@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, positive_float
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
@@ -68,6 +69,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    "of the decoded rows in the table's units, with their step (and grid row "
                    "and column) (default: interpolation.csv)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
+    text_cli.add_decoding(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -126,7 +128,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
     from vaekit.cli.output import save_array, save_csv, writable
     from vaekit.errors import VaekitError
@@ -134,6 +136,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
     if is_audio_run(args.rundir):
         return audio.interpolate(args)
+    if is_text_run(args.rundir):
+        return text_cli.interpolate(args)
     table = is_table_run(args.rundir)
     output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
                       ".csv" if table else ".png")  # fmt: skip
@@ -206,10 +210,13 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from vaekit.api import apps
     from vaekit.api.model import load
+    from vaekit.api.run import is_text_run
     from vaekit.cli.output import save_array, save_csv, save_npy, writable
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
+    if is_text_run(args.rundir):
+        return text_cli.embed(args)
     output = writable(args.output, (".npy", ".csv", ".parquet"))
     suffix = output.suffix.lower()
     label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")

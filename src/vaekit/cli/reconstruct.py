@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import positive_int
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -57,13 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.npy",
         help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
+    text_cli.add_decoding(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
-    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
     from vaekit.cli.output import save_array, writable
     from vaekit.errors import VaekitError
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         return audio.reconstruct(args)
     if is_table_run(args.rundir):
         return _reconstruct_rows(args)
+    if is_text_run(args.rundir):
+        return text_cli.reconstruct(args)
     output = writable(args.output or "reconstructions.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     model = load(args.rundir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli import text as text_cli
 from vaekit.cli.options import label, positive_float, positive_int, seed
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
@@ -48,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=1.0,
         metavar="T",
-        help="scale of the prior's standard deviation (default: 1.0)",
+        help="scale of the prior's standard deviation (default: 1.0); for text, the "
+        "softmax temperature of --decode sample",
     )
     p.add_argument(
         "--label",
@@ -56,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw",
     )
+    text_cli.add_decoding(p)
     p.set_defaults(run=run)
 
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vaekit.api.model import load
-    from vaekit.api.run import is_audio_run, is_table_run
+    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
     from vaekit.cli.output import check_space, writable
     from vaekit.errors import VaekitError
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return audio.sample(args)
     if is_table_run(args.rundir):
         return _sample_rows(args)
+    if is_text_run(args.rundir):
+        return text_cli.sample(args)
     output = writable(args.output or "samples.png", ".png")
     npy = writable(args.npy, ".npy") if args.npy else None
     if args.n > GRID and npy is None:

@@ -46,6 +46,14 @@ from vaekit.data.tables import (
     read_table,
     table_checksum,
 )
+from vaekit.data.text import (
+    MAX_LENGTH,
+    Vocabulary,
+    build_vocabulary,
+    encode_corpus,
+    is_text_path,
+    read_lines,
+)
 from vaekit.errors import VaekitError
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -62,6 +70,7 @@ class Dataset:
     val: ImageSet | None = None  # an official validation split, where the source has one
     schema: TableSchema | None = None  # a table's columns (vaekit.data.tables)
     audio: AudioFeatures | None = None  # a WAV folder's spectrograms (vaekit.data.audio)
+    vocab: Vocabulary | None = None  # a text file's vocabulary (vaekit.data.text)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -97,6 +106,9 @@ def open_dataset(
     table: dict[str, Any] | None = None,
     audio: dict[str, Any] | None = None,
     audio_features: dict[str, Any] | None = None,
+    vocab_size: int = 10_000,
+    max_length: int = 40,
+    text: dict[str, Any] | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
 
@@ -130,6 +142,9 @@ def open_dataset(
             sample_rate (None: the most common), label_pattern and test_pattern.
         audio_features: a model's audio record (AudioFeatures JSON): its settings and
             statistics instead of those of `audio` and of the training split.
+        vocab_size, max_length, text: for a text file (.txt, one sentence per line; see
+            `open_text`): the vocabulary's size and the longest line kept, in tokens; or a
+            model's text record (its vocabulary) to encode the lines with instead.
     """
     if color not in COLORS:
         raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
@@ -157,10 +172,71 @@ def open_dataset(
         return _open_arrays(read_array_file(path), info, opts)
     if is_table_path(path):
         return open_table(path, info, opts, columns, target, id_column, table)
+    if is_text_path(path):
+        vocab = Vocabulary.from_json(text) if text is not None else None
+        return open_text(path, info, opts, vocab_size, max_length, vocab)
     raise VaekitError(
-        f"{path}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table or a "
-        "dataset name"
+        f"{path}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table, a .txt "
+        "file of sentences or a dataset name"
     )
+
+
+def open_text(
+    path: Path,
+    info: dict[str, Any],
+    opts: _Options,
+    vocab_size: int,
+    max_length: int,
+    vocab: Vocabulary | None,
+) -> Dataset:
+    """A text file (vaekit.data.text): its lines as token indices (N, 1, 1, max_length + 1),
+    the test split carved with the seed from the non-blank lines, the vocabulary built from
+    the other (training) lines, or a model's `vocab`. Each set's ids are its lines' text."""
+    lines = read_lines(path)
+    if len(lines) < 3:
+        raise VaekitError(f"{path}: {len(lines)} lines are too few to carve a test split")
+    if not 0 < opts.test_fraction < 1:
+        raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
+    if not 1 <= max_length <= MAX_LENGTH:
+        raise VaekitError(f"--max-length must be in 1..{MAX_LENGTH}, got {max_length}")
+    kept, carved = carve(len(lines), opts.test_fraction, opts.seed)
+    parts = [[lines[i] for i in index.tolist()] for index in (kept, carved)]
+    if vocab is None:
+        vocab = build_vocabulary(parts[0], vocab_size, max_length)
+    train, test = (encode_corpus(part, vocab) for part in parts)
+    if train.tokens and train.unknown_tokens > train.tokens / 2:
+        raise VaekitError(
+            f"--vocab-size {len(vocab) - 4}: {train.unknown_tokens / train.tokens:.0%} of the "
+            "training tokens would be unknown; raise --vocab-size"
+        )
+    if not len(train.lines) or not len(test.lines):
+        raise VaekitError(
+            f"{path}: no {'training' if not len(train.lines) else 'test'} line has at most "
+            f"--max-length {max_length} tokens; raise --max-length"
+        )
+    sets = [
+        ImageSet(torch.from_numpy(c.rows), None, 1.0, pixels="text", ids=c.lines)
+        for c in (train, test)
+    ]
+    info.update(
+        kind="text",
+        format="txt",
+        max_value=1,
+        shape=list(sets[0].shape),
+        dtype="float32",
+        num_lines=len(lines),
+        num_train=len(sets[0]),
+        num_test=len(sets[1]),
+        num_classes=None,
+        vocab_size=len(vocab),
+        max_length=vocab.max_length,
+        dropped_long={"train": train.dropped_long, "test": test.dropped_long},
+        tokens={"train": train.tokens, "test": test.tokens},
+        unknown_tokens={"train": train.unknown_tokens, "test": test.unknown_tokens},
+        test_carved={"fraction": opts.test_fraction, "seed": opts.seed},
+        sha256=hashlib.sha256(train.rows.tobytes() + test.rows.tobytes()).hexdigest(),
+    )
+    return Dataset(sets[0], sets[1], info, vocab=vocab)
 
 
 def open_table(

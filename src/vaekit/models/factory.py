@@ -47,6 +47,13 @@ from vaekit.models.networks import (
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.tables import MixedLikelihood, TableDecoder, TableEncoder, TableVAE
+from vaekit.models.text import (
+    SentenceDecoder,
+    SentenceEncoder,
+    TextSpec,
+    TextVAE,
+    TokenLikelihood,
+)
 from vaekit.models.vae import VAE
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
@@ -92,6 +99,8 @@ class ModelConfig:
     # A WAV folder's spectrogram settings and statistics (vaekit.data.audio.AudioFeatures as
     # JSON): the model is a VAE over standardized log-mel spectrograms (1, mels, frames).
     audio: dict[str, Any] | None = None
+    # A text model's record (vaekit.models.text.TextSpec as JSON): the model is a TextVAE.
+    text: dict[str, Any] | None = None
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""
@@ -117,6 +126,7 @@ class ModelConfig:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
         self._check_table()
         self._check_audio()
+        self._check_text()
         self.check_size()
 
     def _check_hierarchy(self) -> None:
@@ -201,6 +211,36 @@ class ModelConfig:
         if self.autoregressive:
             raise VaekitError("--autoregressive does not fit audio: it models 8-bit pixels")
 
+    def _check_text(self) -> None:
+        """A text model: its record, and the options that fit sentences (--model rnn, the
+        categorical likelihood, no conditioning, a Gaussian posterior); those only for text."""
+        if self.text is None:
+            for given, value in (("--model", self.family), ("--likelihood", self.likelihood)):
+                if value in ("rnn", "categorical"):
+                    raise VaekitError(f"{given} {value} is for text (.txt data)")
+            return
+        spec = TextSpec.from_json(self.text)
+        if self.table is not None or self.audio is not None:
+            raise VaekitError("a model is of one kind of data: a table, audio or text")
+        if self.shape != (1, 1, spec.vocab.max_length + 1):
+            raise VaekitError(
+                f"text of at most {spec.vocab.max_length} tokens has shape (1, 1, "
+                f"{spec.vocab.max_length + 1}), not {self.shape}"
+            )
+        refused = [
+            (self.family != "rnn", f"--model {self.family}", "--model rnn"),
+            (self.likelihood != "categorical", f"--likelihood {self.likelihood}",
+             "--likelihood categorical"),
+            (self.num_classes > 0, "--conditional", "an unconditional model"),
+            (self.prior == "vamp", "--prior vamp", "--prior standard-normal or mog"),
+            (self.flow_steps > 0, "--flow-steps", "a Gaussian posterior (--flow-steps 0)"),
+            (self.autoregressive > 0, "--autoregressive", "no --autoregressive (it is already)"),
+            (bool(self.custom), "custom modules", "vaekit's own modules"),
+        ]  # fmt: skip
+        for wrong, given, wanted in refused:
+            if wrong:
+                raise VaekitError(f"{given} does not fit text: text takes {wanted}")
+
     def check_size(self) -> None:
         """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
         allocated: each size alone, then the parameters of the model built from them."""
@@ -269,6 +309,7 @@ LIKELIHOODS: dict[str, Builder] = {
     "mixed": lambda c: MixedLikelihood(
         TableSchema.from_json(c.table), c.gaussian_variance, c.gaussian_std
     ),
+    "categorical": lambda c: TokenLikelihood(),
 }
 PRIORS: dict[str, Builder] = {
     "standard-normal": lambda c: StandardNormal(c.latent_dim),
@@ -297,6 +338,7 @@ FAMILIES: dict[str, tuple[Builder, Builder] | None] = {
     ),
     "hvae": None,  # built whole by HierarchicalVAE
     "hconv": None,  # built whole by ConvHierarchicalVAE
+    "rnn": None,  # text: built whole by _text_vae
 }
 HIERARCHIES = ("hvae", "hconv")
 
@@ -336,6 +378,8 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
             likelihood,
             part("prior", lambda: PRIORS[config.prior](config)),
         )
+    if config.text is not None:
+        return _text_vae(config, likelihood, part("prior", lambda: PRIORS[config.prior](config)))
     if config.autoregressive and config.family not in HIERARCHIES:
         likelihood = AutoregressiveLikelihood(
             likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
@@ -367,6 +411,19 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
     if config.flow_steps:
         flow = IAF(config.latent_dim, config.flow_hidden, config.flow_hidden, config.flow_steps)
     return VAE(encoder, decoder, likelihood, prior, config.num_classes, flow)
+
+
+def _text_vae(config: ModelConfig, likelihood: nn.Module, prior: nn.Module) -> TextVAE:
+    spec = TextSpec.from_json(config.text)
+    v, e, h, z = len(spec.vocab), spec.embed_dim, spec.rnn_hidden, config.latent_dim
+    return TextVAE(
+        SentenceEncoder(v, e, h, z),
+        SentenceDecoder(v, e, h, z, spec.vocab.max_length, not spec.language_model),
+        likelihood,
+        prior,
+        spec.word_dropout,
+        spec.language_model,
+    )
 
 
 class _Absent(nn.Module):

@@ -143,7 +143,7 @@ _V2_ABSENT = {
 # Schema 3 files lack what schema 4 added for audio and text; schema 3 runs are of images or
 # tables. Frozen here like _V2_ABSENT.
 _V3_ABSENT: dict[str, dict[str, Any]] = {
-    "model": {"audio": None},
+    "model": {"audio": None, "text": None},
     "training": {},
     "data": {
         "sample_rate": None,

@@ -1,0 +1,205 @@
+"""The commands on a text model's run (vaekit.models.text): what `vaekit sample`,
+`reconstruct`, `interpolate`, `anomaly` and `embed` do when RUNDIR holds one. Each command's
+own module calls here first (`is_text_run`); the arguments are those commands' own, plus
+`add_decoding`'s. An INPUT is a test-split line index, a .txt file (each non-blank line) or
+a sentence itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vaekit.cli.options import count
+
+MAX_BEAM = 1000
+DECODE_HELP = (
+    "for text: how words are chosen, the most probable one (greedy), drawn from the softmax "
+    "at --temperature (sample; `vaekit sample` only), or by beam search (beam; default: greedy)"
+)
+
+
+def add_decoding(p: argparse.ArgumentParser) -> None:
+    """--decode and --beam-width, for the commands that decode sentences."""
+    p.add_argument("--decode", choices=("greedy", "sample", "beam"), default="greedy",
+                   help=DECODE_HELP)  # fmt: skip
+    p.add_argument("--beam-width", type=count(1, MAX_BEAM), default=5, metavar="W",
+                   help="for text, --decode beam: the beam's width (default: 5)")  # fmt: skip
+
+
+def _load(args: argparse.Namespace):
+    from vaekit.api.model import load
+
+    return load(args.rundir)
+
+
+def _text(model: Any, lines) -> list[str]:
+    return [model.vocab.decode(line) for line in lines.reshape(len(lines), -1).tolist()]
+
+
+def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], Any]:
+    """(the sentences, their lines (B, 1, 1, T)) that specs name, or the test split's."""
+    import torch
+
+    from vaekit.api.inputs import model_dataset
+    from vaekit.data.text import is_text_path, read_lines
+    from vaekit.errors import VaekitError
+
+    test: list[str] | None = None  # the test split's lines, read once where needed
+    sentences: list[str] = []
+    for spec in specs:
+        if spec.isdigit():
+            test = test if test is not None else model_dataset(model, data).test.ids or []
+            i = int(spec)
+            if i >= len(test):
+                raise VaekitError(f"index {i}: the test split holds {len(test)} lines")
+            sentences.append(test[i])
+        elif is_text_path(spec) and Path(spec).is_file():
+            sentences += read_lines(Path(spec))
+        else:
+            sentences.append(spec)
+    if not specs:
+        split = model_dataset(model, data).test
+        return list(split.ids or []), model.prepare(split.images)
+    long = sum(len(model.vocab.encode(s, truncate=False)) > model.vocab.max_length
+               for s in sentences)  # fmt: skip
+    if long:
+        print(f"note: {long} sentence(s) truncated to {model.vocab.max_length} tokens")
+    lines = model.encode_lines(sentences) if sentences else torch.zeros(0)
+    if not sentences:
+        raise VaekitError("no sentences given (the .txt files are empty?)")
+    return sentences, lines
+
+
+def sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from vaekit.apps.text import sample as sample_lines
+    from vaekit.cli.output import writable
+    from vaekit.errors import VaekitError
+    from vaekit.files import atomic_write
+
+    if args.npy or args.label is not None:
+        raise VaekitError("--npy and --label are for images: a text model writes sentences")
+    output = writable(args.output or "samples.txt", ".txt")
+    model = _load(args)
+    generator = torch.Generator(model.device).manual_seed(args.seed)
+    lines = sample_lines(model.vae, args.n, generator, args.decode, args.temperature,
+                         args.beam_width)  # fmt: skip
+    text = _text(model, lines)
+    atomic_write(output, lambda p: p.write_text("".join(t + "\n" for t in text), "utf-8"))
+    print("\n".join(text))
+    print(f"wrote {len(text)} sentences to {output}")
+    return 0
+
+
+def reconstruct(args: argparse.Namespace) -> int:
+    from vaekit.apps.text import reconstruct as reconstruct_lines
+    from vaekit.cli.output import save_csv, writable
+    from vaekit.errors import VaekitError
+
+    if args.decode == "sample":
+        raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
+    if args.npy:
+        raise VaekitError("--npy is for images: a text model writes sentences (CSV)")
+    output = writable(args.output or "reconstructions.csv", ".csv")
+    model = _load(args)
+    sentences, lines = _inputs(model, args.inputs, args.data)
+    if not args.inputs:
+        sentences, lines = sentences[: args.n], lines[: args.n]
+    made = _text(model, reconstruct_lines(model.vae, lines, args.decode, args.beam_width))
+    given = _text(model, lines)
+    save_csv(output, ["input", "as_read", "reconstruction"],
+             [[s, g, m] for s, g, m in zip(sentences, given, made, strict=True)])  # fmt: skip
+    for g, m in zip(given[:10], made[:10], strict=False):
+        print(f"{g}\n  -> {m}")
+    print(f"wrote {len(made)} reconstructions to {output}")
+    return 0
+
+
+def interpolate(args: argparse.Namespace) -> int:
+    from vaekit.apps.text import interpolate as interpolate_lines
+    from vaekit.cli.output import writable
+    from vaekit.errors import VaekitError
+    from vaekit.files import atomic_write
+
+    if args.grid or args.method != "lerp" or args.npy:
+        raise VaekitError("--grid, --method slerp and --npy are for images: text walks a "
+                          "straight line --from A --to B")  # fmt: skip
+    if args.decode == "sample":
+        raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
+    output = writable(args.output or "interpolation.txt", ".txt")
+    model = _load(args)
+    ends = [args.start if args.start is not None else "0", args.end or "1"]
+    sentences, lines = _inputs(model, ends, args.data)
+    if len(sentences) != 2:
+        raise VaekitError("--from and --to each name one sentence (a .txt file holds several)")
+    path = interpolate_lines(model.vae, lines[:1], lines[1:], args.steps, args.decode,
+                             args.beam_width)  # fmt: skip
+    text = _text(model, path)
+    atomic_write(output, lambda p: p.write_text("".join(t + "\n" for t in text), "utf-8"))
+    print(f"from: {sentences[0]}\n  to: {sentences[1]}")
+    print("\n".join(f"{i:>3}  {t}" for i, t in enumerate(text)))
+    print(f"wrote {len(text)} steps to {output}")
+    return 0
+
+
+def anomaly(args: argparse.Namespace) -> int:
+    from vaekit.apps.text import nll_per_word
+    from vaekit.cli.output import save_csv, writable
+    from vaekit.errors import VaekitError
+
+    if args.score not in ("elbo", "nll"):
+        raise VaekitError(f"--score {args.score} is for images: text takes elbo or nll")
+    if args.normal_labels or args.quantile is not None or args.contamination is not None:
+        raise VaekitError("text lines have no labels or calibrated threshold here: leave out "
+                          "--normal-labels, --quantile and --contamination")  # fmt: skip
+    output = writable(args.output, ".csv")
+    model = _load(args)
+    sentences, lines = _inputs(model, args.inputs, args.data)
+    k = args.iw_samples if args.score == "nll" else 1
+    total, per_word = nll_per_word(model.vae, lines, k, args.seed)
+    counted = (total / per_word).round().long()
+    name = f"nll_iw{k}" if k > 1 else "neg_elbo"
+    save_csv(output, ["index", f"{name}_per_word", name, "tokens", "line"],
+             [[i, f"{w:.4f}", f"{t:.4f}", int(c), s] for i, (w, t, c, s) in
+              enumerate(zip(per_word.tolist(), total.tolist(), counted.tolist(), sentences,
+                            strict=True))])  # fmt: skip
+    order = per_word.argsort(descending=True)[: args.top].tolist()
+    print(f"the {len(order)} highest {name} per word (nats):")
+    for i in order:
+        print(f"{float(per_word[i]):8.3f}  {sentences[i]}")
+    print(f"wrote {len(sentences)} scores to {output}")
+    return 0
+
+
+def embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from vaekit.apps.text import embed as embed_lines
+    from vaekit.cli.output import save_csv, save_npy, writable
+
+    output = writable(args.output, (".npy", ".csv"))
+    model = _load(args)
+    sentences, lines = _inputs(model, args.inputs, args.data)
+    means, stds = embed_lines(model.vae, lines)
+    z = model.latent_dim
+    if output.suffix.lower() == ".npy":
+        values = torch_cat(means, stds) if args.with_std else means
+        save_npy(output, values.cpu().numpy().astype(np.float32))
+    else:
+        header = ["line", *(f"mean_{i}" for i in range(z))]
+        header += [f"std_{i}" for i in range(z)] if args.with_std else []
+        values = torch_cat(means, stds) if args.with_std else means
+        save_csv(output, header,
+                 [[s, *(f"{v:.6g}" for v in row)] for s, row in
+                  zip(sentences, values.tolist(), strict=True)])  # fmt: skip
+    print(f"wrote the posterior means of {len(sentences)} lines ({z} dims) to {output}")
+    return 0
+
+
+def torch_cat(a, b):
+    import torch
+
+    return torch.cat([a, b], dim=1)

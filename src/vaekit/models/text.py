@@ -1,0 +1,242 @@
+"""A sentence VAE: Bowman et al. 2016, "Generating Sentences from a Continuous Space".
+
+Shapes: B lines, T = max_length + 1 positions, V vocabulary entries, E embedding width,
+H recurrent width, Z latent dims. A line is x (B, 1, 1, T) as vaekit.data.text stores it:
+word indices, <eos>, then <pad>.
+
+- The encoder embeds the words and <eos>, runs a GRU over them and maps its last state to
+  q(z|x) = N(mean, diag(exp(logvar))).
+- The decoder is a GRU language model conditioned on z: its initial state is tanh(W z + b) and
+  z is also concatenated to every input embedding. Given the words before position t (<bos>
+  first), it outputs the logits of token t; p(x|z) is the product of the categoricals of the
+  words and the <eos> (the <pad> after it is not scored).
+- Word dropout (Bowman et al., section 3.2): while training, each decoder input word (never
+  <bos>) is replaced by <unk> with probability `word_dropout`, so that the decoder must lean on
+  z; the scored tokens stay the true ones.
+- A language model (`language_model`): the same decoder with its z input fixed at 0 and
+  q(z|x) = p(z) = N(0, I), so the KL is 0 and the ELBO is exactly log p(x): the baseline the
+  VAE's likelihood is compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from vaekit.data.text import BOS, EOS, PAD, UNK, Vocabulary
+from vaekit.errors import VaekitError
+from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.vae import VAE, LossOutput, Objective
+
+PLAIN = Objective()  # the ELBO, weight 1: VAE.loss's default
+# The sizes one text record may ask for (besides the vocabulary), within the parameter budget.
+MAX_TEXT_WIDTH = 1 << 16
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """A text model's record (config.json "model.text"): the vocabulary and the sizes."""
+
+    vocab: Vocabulary
+    embed_dim: int
+    rnn_hidden: int
+    word_dropout: float
+    language_model: bool
+
+    @classmethod
+    def from_json(cls, record: Any, where: str = "config.json: model.text") -> TextSpec:
+        if not isinstance(record, dict):
+            raise VaekitError(f"{where}: expected a JSON object")
+        unknown = sorted(set(record) - {"tokens", "max_length", *TEXT_KEYS})
+        if unknown:
+            raise VaekitError(f"{where}: unknown key {unknown[0]!r}")
+        vocab = Vocabulary.from_json(record, where)
+        values = [record.get(k) for k in TEXT_KEYS]
+        embed, hidden, dropout, lm = values
+        for name, size in (("embed_dim", embed), ("rnn_hidden", hidden)):
+            if type(size) is not int or not 1 <= size <= MAX_TEXT_WIDTH:
+                raise VaekitError(f"{where}: {name} must be an integer in 1..{MAX_TEXT_WIDTH}")
+        if type(dropout) not in (int, float) or not 0 <= dropout < 1:
+            raise VaekitError(f"{where}: word_dropout must be a number in [0, 1)")
+        if type(lm) is not bool:
+            raise VaekitError(f"{where}: language_model must be true or false")
+        return cls(vocab, embed, hidden, float(dropout), lm)
+
+
+TEXT_KEYS = ("embed_dim", "rnn_hidden", "word_dropout", "language_model")
+
+
+def tokens_of(x: torch.Tensor) -> torch.Tensor:
+    """Lines (B, 1, 1, T) or (B, T) of float token indices -> (B, T) int64."""
+    return x.reshape(x.shape[0], -1).long()
+
+
+class SentenceEncoder(nn.Module):
+    """Lines (B, 1, 1, T) -> (mean, logvar), each (B, Z): a GRU over the words and <eos>."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
+        self.rnn = nn.GRU(embed_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = tokens_of(x)
+        lengths = (ids != PAD).sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.embed(ids), lengths, True, enforce_sorted=False)
+        _, h = self.rnn(packed)
+        mean, logvar = self.out(h[-1]).chunk(2, dim=-1)
+        return mean, logvar
+
+
+class SentenceDecoder(nn.Module):
+    """z (B, Z) -> Sentences, p(x|z): a GRU language model conditioned on z (its initial
+    state, and an input beside every word). `use_latent` False: z is replaced by 0."""
+
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int, max_length: int,
+        use_latent: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
+        self.init = nn.Linear(latent_dim, hidden)
+        self.rnn = nn.GRU(embed_dim + latent_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab_size)
+        self.max_length = max_length
+        self.use_latent = use_latent
+
+    def forward(self, z: torch.Tensor) -> Sentences:
+        return Sentences(self, z if self.use_latent else torch.zeros_like(z))
+
+    def start(self, z: torch.Tensor) -> torch.Tensor:
+        """The initial state (1, B, H) for latents z (B, Z)."""
+        return torch.tanh(self.init(z))[None]
+
+    def run(
+        self, inputs: torch.Tensor, z: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input tokens (B, S) from `state` (1, B, H) -> logits (B, S, V) and the new state."""
+        emb = self.embed(inputs)
+        emb = torch.cat([emb, z[:, None].expand(-1, inputs.shape[1], -1)], dim=-1)
+        out, state = self.rnn(emb, state)
+        return self.out(out), state
+
+
+def decoder_inputs(tokens: torch.Tensor) -> torch.Tensor:
+    """The decoder's inputs (B, T) for target tokens (B, T): <bos>, then tokens 0..T-2."""
+    bos = torch.full_like(tokens[:, :1], BOS)
+    return torch.cat([bos, tokens[:, :-1]], dim=1)
+
+
+class Sentences:
+    """p(x|z) for B latents: the decoder, teacher-forced on the scored lines.
+
+    `log_prob(x)` takes lines (B, 1, 1, T); or (B, 2, 1, T), whose second channel holds the
+    decoder's inputs (the lines after word dropout) and whose first the tokens scored."""
+
+    support = "text"
+
+    def __init__(self, decoder: SentenceDecoder, z: torch.Tensor) -> None:
+        self.decoder = decoder
+        self.z = z
+
+    def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x_t | x_<t, z) for each position (B, T); 0 at the <pad> positions."""
+        tokens = tokens_of(x[:, :1])
+        given = tokens_of(x[:, 1:2]) if x.shape[1] == 2 else tokens
+        # Only up to the longest line's <eos>: the positions after it are <pad> in every line.
+        span = max(int((tokens != PAD).sum(1).max()), 1) if len(tokens) else 1
+        scored, given = tokens[:, :span], given[:, :span]
+        logits, _ = self.decoder.run(decoder_inputs(given), self.z, self.decoder.start(self.z))
+        log_p = F.log_softmax(logits.float(), dim=-1).gather(-1, scored[..., None])[..., 0]
+        log_p = torch.where(scored != PAD, log_p, torch.zeros_like(log_p))
+        return F.pad(log_p, (0, tokens.shape[1] - span))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) of each line (B,): its words and <eos>."""
+        return self.token_log_probs(x).sum(1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The greedy decoding of each z: lines (B, 1, 1, T) (the most probable token at each
+        step, a stand-in for the mode, which no decoder of this kind gives exactly)."""
+        from vaekit.models.decoding import greedy
+
+        return greedy(self.decoder, self.z).reshape(len(self.z), 1, 1, -1).float()
+
+
+class TokenLikelihood(nn.Module):
+    """The decoder already returns p(x|z) (Sentences); this module names its support."""
+
+    support = "text"
+    params_per_channel = 1
+    width = 1
+
+    def forward(self, sentences: Sentences) -> Sentences:
+        return sentences
+
+
+def word_dropout(
+    tokens: torch.Tensor, rate: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Lines (B, T) with each word (not <eos>, not <pad>) replaced by <unk> with probability
+    `rate`: the decoder's inputs. <bos> is not in the lines, so it is never replaced."""
+    u = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    words = (tokens != PAD) & (tokens != EOS)
+    return torch.where(words & (u < rate), torch.full_like(tokens, UNK), tokens)
+
+
+class TextVAE(VAE):
+    """The sentence VAE (or, with `language_model`, the plain language model)."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: SentenceDecoder,
+        likelihood: nn.Module,
+        prior: nn.Module,
+        word_dropout: float = 0.0,
+        language_model: bool = False,
+    ) -> None:
+        super().__init__(encoder, decoder, likelihood, prior)
+        self.word_dropout = word_dropout
+        self.language_model = language_model
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        if not self.language_model:
+            return super().encode(x, y)
+        zeros = torch.zeros(len(x), self.latent_dim, device=x.device)
+        return DiagonalGaussian(zeros, zeros)  # q(z|x) = p(z): KL 0, z unused
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        target: torch.Tensor | None = None,
+        y: torch.Tensor | None = None,
+        objective: Objective = PLAIN,
+        eps: torch.Tensor | None = None,
+        batch_kl: Any = None,
+    ) -> LossOutput:
+        """VAE.loss, with word dropout on the decoder's inputs while training (drawn from
+        `generator` after the posterior noise)."""
+        if self.training and self.word_dropout > 0 and target is None:
+            if eps is None:
+                shape = (len(x), objective.iw_samples, self.latent_dim)
+                eps = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+            given = word_dropout(tokens_of(x), self.word_dropout, generator)
+            target = torch.cat([x, given.to(x.dtype).reshape(x.shape)], dim=1)
+        return super().loss(x, generator, target, y, objective, eps, batch_kl)
+
+    def mean_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Greedy decodings of z (B, Z): lines (B, 1, 1, T)."""
+        return self.decode(z, y).mean
+
+    def reconstruction_error(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(x | E_q[z|x]) of each line (B,): the tokens' NLL at the posterior mean."""
+        return -self.decode(self.posterior_mean(x, y), y).log_prob(x)

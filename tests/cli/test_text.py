@@ -1,0 +1,145 @@
+"""Text through every command a user would try: data info, train, eval, sample, reconstruct,
+interpolate, anomaly, embed, report; the image-only commands and bad text end in one line."""
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import vaekit
+
+SUBJECTS = ("the cat", "a dog", "my friend", "her king")
+VERBS = ("sees", "likes", "calls")
+OBJECTS = ("the moon", "a bird", "the river", "his horse")
+
+
+def write_corpus(path: Path, n: int = 160, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        lines.append(f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} .")
+        if i % 40 == 0:
+            lines.append("")
+    lines.append("this line is far too long to be kept for training with a max length of ten")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("text")
+    data = write_corpus(folder / "corpus.txt")
+    out = folder / "run"
+    code = vaekit("train", "--data", data, "--epochs", "2", "--latent-dim", "4",
+                  "--embed-dim", "16", "--rnn-hidden", "24", "--max-length", "10",
+                  "--batch-size", "32", "--out", out, "--quiet")  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_data_info_describes_the_corpus(tmp_path: Path, capsys):
+    data = write_corpus(tmp_path / "c.txt")
+    assert vaekit("data", "info", data, "--max-length", "10") == 0
+    out = capsys.readouterr().out
+    assert "161 non-blank lines" in out
+    assert "dropped as longer than --max-length 10 tokens" in out
+    assert "1 train, 0 test" in out or "0 train, 1 test" in out
+
+
+def test_train_records_the_vocabulary_and_the_text_defaults(text_run: Path):
+    config = json.loads((text_run / "config.json").read_text())
+    model, training = config["model"], config["training"]
+    assert (model["family"], model["likelihood"]) == ("rnn", "categorical")
+    assert model["text"]["tokens"][:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    assert "king" in model["text"]["tokens"] and model["text"]["max_length"] == 10
+    assert model["text"]["word_dropout"] == 0.25 and model["text"]["language_model"] is False
+    assert training["kl_warmup"] == 2000  # on by default for text
+    assert config["data"]["kind"] == "text" and model["shape"] == [1, 1, 11]
+    assert sum(config["data"]["dropped_long"].values()) == 1
+    assert {p.name for p in text_run.iterdir()} >= {"curves.png", "report.html"}
+
+
+def test_eval_reports_per_word_nll_perplexity_and_kl(text_run: Path, capsys):
+    assert vaekit("eval", text_run, "--iw-samples", "4", "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "NLL per word" in out and "perplexity" in out and "KL per line" in out
+    report = json.loads((text_run / "eval.json").read_text())
+    text = report["text"]
+    assert text["num_tokens"] == 7 * text["num_lines"]  # every line: 6 tokens and <eos>
+    assert text["nll_per_word"] == pytest.approx(text["nll_per_line"] / 7)
+    assert text["perplexity"] > 1 and text["kl_per_line"] == report["elbo"]["kl"]
+
+
+def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path: Path, capsys):
+    out = tmp_path / "s.txt"
+    assert vaekit("sample", text_run, "-n", "5", "--decode", "sample", "-o", out) == 0
+    assert len(out.read_text().splitlines()) == 5
+    assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "--beam-width", "2",
+                  "-o", out) == 0  # fmt: skip
+    assert len(out.read_text().splitlines()) == 3
+    rec = tmp_path / "r.csv"
+    assert vaekit("reconstruct", text_run, "the cat sees Zebras .", "0", "-o", rec) == 0
+    with rec.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["input"] == "the cat sees Zebras ."
+    assert rows[0]["as_read"] == "the cat sees <unk> ."
+    assert all(set(r) == {"input", "as_read", "reconstruction"} for r in rows)
+    path = tmp_path / "i.txt"
+    assert vaekit("interpolate", text_run, "--from", "a dog likes a bird .", "--to", "1",
+                  "--steps", "4", "-o", path) == 0  # fmt: skip
+    assert len(path.read_text().splitlines()) == 4
+    assert "a dog likes a bird ." in capsys.readouterr().out
+
+
+def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
+    lines = tmp_path / "mine.txt"
+    lines.write_text("the cat sees the moon .\nmoon moon moon king king the the\n")
+    scores = tmp_path / "scores.csv"
+    assert vaekit("anomaly", text_run, lines, "--score", "nll", "--iw-samples", "3",
+                  "-o", scores) == 0  # fmt: skip
+    with scores.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["line"] for r in rows] == lines.read_text().splitlines()
+    assert [int(r["tokens"]) for r in rows] == [7, 8]
+    embedded = tmp_path / "z.csv"
+    assert vaekit("embed", text_run, "-o", embedded) == 0
+    with embedded.open(newline="") as f:
+        header = next(csv.reader(f))
+    assert header == ["line", "mean_0", "mean_1", "mean_2", "mean_3"]
+
+
+def test_report_shows_sentences(text_run: Path):
+    assert vaekit("report", text_run) == 0
+    page = (text_run / "report.html").read_text()
+    assert "Sample sentences" in page and "Interpolation" in page and "reconstruction" in page
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("traverse", "{run}"),
+        ("denoise", "{run}"),
+        ("serve", "{run}"),
+        ("export", "{run}", "--format", "torchscript", "-o", "{tmp}/exp"),
+        ("interpolate", "{run}", "--from", "0", "--to", "1", "--method", "slerp"),
+        ("anomaly", "{run}", "--score", "latent"),
+        ("train", "--data", "{run}/../corpus.txt", "--image-size", "8", "--out", "{tmp}/x"),
+        ("train", "--data", "digits", "--vocab-size", "8", "--out", "{tmp}/x"),
+    ],
+)
+def test_what_text_cannot_do_is_one_line(text_run: Path, tmp_path: Path, capsys, command):
+    args = [a.format(run=text_run, tmp=tmp_path) for a in command]
+    assert vaekit(*args) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vaekit: error:") and "\n" not in err and "unexpected" not in err
+
+
+def test_a_bad_text_file_is_one_line_and_leaves_nothing(tmp_path: Path, capsys):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"na\xefve\nline two\nline three\n")
+    out = tmp_path / "run"
+    assert vaekit("train", "--data", bad, "--out", out, "--quiet") != 0
+    err = capsys.readouterr().err.strip()
+    assert "not UTF-8" in err and "\n" not in err and not out.exists()
