@@ -143,3 +143,17 @@ def test_a_bad_text_file_is_one_line_and_leaves_nothing(tmp_path: Path, capsys):
     assert vaekit("train", "--data", bad, "--out", out, "--quiet") != 0
     err = capsys.readouterr().err.strip()
     assert "not UTF-8" in err and "\n" not in err and not out.exists()
+
+
+def test_resume_continues_a_text_run_and_holds_its_text_options(tmp_path: Path, capsys):
+    data = write_corpus(tmp_path / "c.txt", n=60)
+    out = tmp_path / "run"
+    tiny = ("--latent-dim", "2", "--embed-dim", "8", "--rnn-hidden", "8", "--quiet",
+            "--no-report")  # fmt: skip
+    assert vaekit("train", "--data", data, "--epochs", "1", "--out", out, *tiny) == 0
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "2", "--word-dropout",
+                  "0.5") != 0  # fmt: skip
+    assert "--word-dropout 0.5 differs from the run's 0.25" in capsys.readouterr().err
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "2", "--quiet") == 0
+    epochs = [json.loads(line).get("epoch") for line in (out / "metrics.jsonl").open()]
+    assert epochs[:2] == [1, 2]

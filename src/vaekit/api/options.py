@@ -20,6 +20,7 @@ from vaekit.data.tables import is_table_path
 from vaekit.data.text import is_text_path
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
+from vaekit.models.text import TEXT_KEYS
 from vaekit.options import normalize_keys
 from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
 from vaekit.training.loop import TrainConfig
@@ -179,6 +180,9 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
             value = config[option.section][option.config_key]
             out[option.name] = tuple(value) if isinstance(value, list) else value
     out["conditional"] = config["model"]["num_classes"] > 0
+    text = config["model"].get("text")
+    if isinstance(text, dict):  # a text run records its text options in its text record
+        out.update({k: text[k] for k in (*TEXT_KEYS, "max_length") if k in text})
     return out
 
 

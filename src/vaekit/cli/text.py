@@ -28,7 +28,7 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
                    help="for text, --decode beam: the beam's width (default: 5)")  # fmt: skip
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> Any:
     from vaekit.api.model import load
 
     return load(args.rundir)
@@ -148,6 +148,7 @@ def interpolate(args: argparse.Namespace) -> int:
 def anomaly(args: argparse.Namespace) -> int:
     from vaekit.apps.text import nll_per_word
     from vaekit.cli.output import save_csv, writable
+    from vaekit.data.text import PAD
     from vaekit.errors import VaekitError
 
     if args.score not in ("elbo", "nll"):
@@ -160,7 +161,7 @@ def anomaly(args: argparse.Namespace) -> int:
     sentences, lines = _inputs(model, args.inputs, args.data)
     k = args.iw_samples if args.score == "nll" else 1
     total, per_word = nll_per_word(model.vae, lines, k, args.seed)
-    counted = (total / per_word).round().long()
+    counted = (lines.reshape(len(lines), -1) != PAD).sum(1)  # words and <eos>
     name = f"nll_iw{k}" if k > 1 else "neg_elbo"
     save_csv(output, ["index", f"{name}_per_word", name, "tokens", "line"],
              [[i, f"{w:.4f}", f"{t:.4f}", int(c), s] for i, (w, t, c, s) in
@@ -176,6 +177,7 @@ def anomaly(args: argparse.Namespace) -> int:
 
 def embed(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from vaekit.apps.text import embed as embed_lines
     from vaekit.cli.output import save_csv, save_npy, writable
@@ -185,21 +187,14 @@ def embed(args: argparse.Namespace) -> int:
     sentences, lines = _inputs(model, args.inputs, args.data)
     means, stds = embed_lines(model.vae, lines)
     z = model.latent_dim
+    values = torch.cat([means, stds], dim=1) if args.with_std else means
     if output.suffix.lower() == ".npy":
-        values = torch_cat(means, stds) if args.with_std else means
         save_npy(output, values.cpu().numpy().astype(np.float32))
     else:
         header = ["line", *(f"mean_{i}" for i in range(z))]
         header += [f"std_{i}" for i in range(z)] if args.with_std else []
-        values = torch_cat(means, stds) if args.with_std else means
         save_csv(output, header,
                  [[s, *(f"{v:.6g}" for v in row)] for s, row in
                   zip(sentences, values.tolist(), strict=True)])  # fmt: skip
     print(f"wrote the posterior means of {len(sentences)} lines ({z} dims) to {output}")
     return 0
-
-
-def torch_cat(a, b):
-    import torch
-
-    return torch.cat([a, b], dim=1)
