@@ -80,3 +80,17 @@ def _options(flags: list[str]) -> dict:
     args = build_parser().parse_args(["train", *flags])
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
     return {k: v for k, v in given.items() if v is not None and k not in ("out", "data")}
+
+
+def test_two_processes_drop_the_same_words_as_one(tmp_path: Path):
+    """Text's word dropout is drawn for the whole batch, like every other draw of a step."""
+    words = ["a", "b", "c", "d", "e", "f"]
+    lines = [" ".join(words[(i * k) % 6] for k in range(1, 2 + i % 5)) for i in range(70)]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    flags = ["--latent-dim", "2", "--embed-dim", "8", "--rnn-hidden", "8", "--batch-size", "15",
+             "--word-dropout", "0.5", "--kl-warmup", "0", "--epochs", "2", "--quiet",
+             "--no-report"]  # fmt: skip
+    torchrun(2, "--data", corpus, *flags, "--out", tmp_path / "two")
+    single = vaekit.train(corpus, out=tmp_path / "one", **_options(flags), progress=False)
+    assert_same_run(tmp_path / "two", single.path)

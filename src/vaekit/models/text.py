@@ -182,11 +182,17 @@ class TokenLikelihood(nn.Module):
 
 
 def word_dropout(
-    tokens: torch.Tensor, rate: float, generator: torch.Generator | None = None
+    tokens: torch.Tensor,
+    rate: float,
+    generator: torch.Generator | None = None,
+    u: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Lines (B, T) with each word (not <eos>, not <pad>) replaced by <unk> with probability
-    `rate`: the decoder's inputs. <bos> is not in the lines, so it is never replaced."""
-    u = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    `rate`: the decoder's inputs. <bos> is not in the lines, so it is never replaced. `u`
+    (uniforms shaped like `tokens`) decides, or draws from `generator` where not given."""
+    if u is None:
+        u = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+    u = u.reshape(tokens.shape)
     words = (tokens != PAD) & (tokens != EOS)
     return torch.where(words & (u < rate), torch.full_like(tokens, UNK), tokens)
 
@@ -224,14 +230,23 @@ class TextVAE(VAE):
         batch_kl: Any = None,
     ) -> LossOutput:
         """VAE.loss, with word dropout on the decoder's inputs while training (drawn from
-        `generator` after the posterior noise)."""
+        `generator` after the posterior noise). The training loop draws the dropout itself,
+        for the whole batch (`dropped_words`), so that each line's mask does not depend on
+        how a batch is split across processes."""
         if self.training and self.word_dropout > 0 and target is None:
             if eps is None:
                 shape = (len(x), objective.iw_samples, self.latent_dim)
                 eps = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
-            given = word_dropout(tokens_of(x), self.word_dropout, generator)
-            target = torch.cat([x, given.to(x.dtype).reshape(x.shape)], dim=1)
+            target = self.dropped_words(x, torch.rand(x.shape, generator=generator,
+                                                      device=x.device))  # fmt: skip
         return super().loss(x, generator, target, y, objective, eps, batch_kl)
+
+    def dropped_words(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The target that carries word dropout into `loss`: lines x (B, 1, 1, T) and, beside
+        them, the decoder's inputs, each word replaced by <unk> where u (B, 1, 1, T) falls
+        under the rate: (B, 2, 1, T)."""
+        given = word_dropout(tokens_of(x), self.word_dropout, u=u)
+        return torch.cat([x, given.to(x.dtype).reshape(x.shape)], dim=1)
 
     def mean_image(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy decodings of z (B, Z): lines (B, 1, 1, T)."""

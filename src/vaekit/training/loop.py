@@ -370,6 +370,9 @@ def _step(
         target, x = x, corrupt(x, *parse_noise(config.train_noise), generator, rows, total)
     shape = (total, config.iw_train, model.latent_dim)
     eps = torch.randn(shape, generator=generator, device=device, dtype=x.dtype)[rows]
+    if getattr(model, "word_dropout", 0.0) > 0:  # text: the decoder's inputs, words dropped
+        u = torch.rand((total, *x.shape[1:]), generator=generator, device=device)[rows]
+        target = model.dropped_words(x, u)
     objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
     for param_group in optimizer.param_groups:
         param_group["lr"] = lr
