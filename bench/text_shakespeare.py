@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-text")
     parser.add_argument("--results", default="bench/results/text-shakespeare.json")
     parser.add_argument("--word-dropout", type=float, default=0.25, help="the VAE's")
+    parser.add_argument(
+        "--free-bits", type=float, default=0.0, help="the VAE's (nats per latent dim; 0: off)"
+    )
     parser.add_argument("--lm-from", metavar="FILE.json",
                         help="take the LM's figures from this earlier results file instead of "
                         "training it again (same data and options)")  # fmt: skip
@@ -74,6 +77,7 @@ def main() -> None:
             "time_budget": args.budget,
             "kl_warmup_vae": args.kl_warmup,
             "word_dropout_vae": args.word_dropout,
+            "free_bits_vae": args.free_bits,
         },
         "machine": {
             "platform": platform.platform(),
@@ -83,7 +87,7 @@ def main() -> None:
         },
         "models": {},
     }
-    models = {"vae": {"word_dropout": args.word_dropout}}
+    models = {"vae": {"word_dropout": args.word_dropout, "free_bits": args.free_bits}}
     if args.lm_from:
         earlier = json.loads(Path(args.lm_from).read_text())
         results["models"]["lm"] = {**earlier["models"]["lm"], "from": args.lm_from}

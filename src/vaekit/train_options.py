@@ -40,7 +40,8 @@ _DATA = [
         "olivetti, celeba: see `vaekit data list`); a folder holding the four IDX files "
         "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
         "t10k-labels-idx1-ubyte, plain or .gz), CIFAR-10 batches, SVHN .mat files, a prepared "
-        "dataset, or PNG/JPEG images (subfolder names = labels); or a .npy/.npz file of images",
+        "dataset, or PNG/JPEG images (subfolder names = labels); a folder of .wav recordings "
+        "(audio: see --clip-seconds and the options after it); or a .npy/.npz file of images",
         "data",
         section="data",
         key="name",

@@ -231,3 +231,18 @@ def test_mistakes_are_one_line_errors(tmp_path: Path, make, options, message):
     with pytest.raises(VaekitError, match=message) as err:
         open_dataset(folder, audio={"clip_seconds": 0.5, **options})
     assert "\n" not in str(err.value)
+
+
+def test_other_recordings_given_to_a_model_need_not_carry_its_labels(tmp_path: Path):
+    options = {"clip_seconds": 0.5, "n_fft": 256, "hop_length": 64, "n_mels": 32,
+               "label_pattern": r"^([a-z]+)_"}  # fmt: skip
+    data = open_dataset(write_tones(tmp_path / "a", {"low": 300, "high": 2000}), audio=options)
+    other = tmp_path / "b"
+    other.mkdir()
+    for i in range(4):
+        write_wav(other / f"{i}.wav", tone(500 + 100 * i), RATE)
+    with pytest.raises(VaekitError, match="does not match --label-pattern"):
+        open_dataset(other, audio=options)  # training on them: the pattern must fit
+    assert data.audio is not None
+    given = open_dataset(other, audio=options, audio_features=data.audio.to_json())
+    assert given.train.labels is None and given.audio == data.audio

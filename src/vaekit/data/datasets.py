@@ -322,7 +322,12 @@ def open_audio(
         )
     labels, classes = None, None
     if options.get("label_pattern") is not None:
-        labels, classes = labels_from_names(names, options["label_pattern"])
+        try:
+            labels, classes = labels_from_names(names, options["label_pattern"])
+        except VaekitError:
+            if features is None:
+                raise
+            labels = None  # other recordings given to a model: names without its labels
         if (
             features is not None
             and features.classes is not None
