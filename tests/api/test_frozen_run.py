@@ -95,3 +95,25 @@ def test_a_schema_2_run_loads_and_resumes_with_the_new_options_off(tmp_path: Pat
     assert migrated["training"]["time_budget"] is None
     vaekit.load(run)
     assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4
+
+
+def test_a_schema_3_run_loads_and_resumes_as_one_of_images(tmp_path: Path):
+    """Schema 3 lacks what schema 4 added for audio and text (models.io.migrate_v3): they
+    are read as absent, and the run is an image run."""
+    from vaekit.models.io import _V3_ABSENT
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    vaekit.resume(run, epochs=3, progress=False, report=False)  # now the current schema
+    config = json.loads((run / "config.json").read_text())
+    for section, keys in _V3_ABSENT.items():
+        for key in keys:
+            del config[section][key]
+    (run / "config.json").write_text(json.dumps({**config, "schema_version": 3}))
+    migrated = read_config(run)
+    assert migrated["schema_version"] == SCHEMA_VERSION
+    assert migrated["model"]["audio"] is None and migrated["model"]["text"] is None
+    assert migrated["data"]["n_mels"] is None
+    model = vaekit.load(run)
+    assert model.audio is None and model.vocab is None
+    assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4
