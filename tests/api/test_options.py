@@ -196,3 +196,21 @@ def test_a_bad_config_file_or_flag_is_a_one_line_error(tmp_path: Path, capsys):
     assert "config file not found" in capsys.readouterr().err
     assert cli("train", "--hidden-dims", "32,x") == 2
     assert "expected comma-separated integers like 32,64, got '32,x'" in capsys.readouterr().err
+
+
+def test_text_defaults_give_way_to_the_choices_they_do_not_fit(tmp_path):
+    from vaekit.api.options import fit_options_to_data, resolve_options
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b\n")
+
+    def fitted(**given):
+        return fit_options_to_data(resolve_options({"data": str(corpus), **given}), given)
+
+    plain = fitted()
+    assert (plain["kl_warmup"], plain["free_bits"], plain["model"]) == (2000, 0.1, "rnn")
+    assert fitted(prior="mog")["free_bits"] == 0.0 and fitted(prior="mog")["kl_warmup"] == 2000
+    for given in ({"iw_train": 4}, {"language_model": True}):
+        chosen = fitted(**given)
+        assert (chosen["kl_warmup"], chosen["free_bits"]) == (0, 0.0), given
+    assert fitted(free_bits=0.5)["free_bits"] == 0.5

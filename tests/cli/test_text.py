@@ -55,7 +55,7 @@ def test_train_records_the_vocabulary_and_the_text_defaults(text_run: Path):
     assert model["text"]["tokens"][:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
     assert "king" in model["text"]["tokens"] and model["text"]["max_length"] == 10
     assert model["text"]["word_dropout"] == 0.25 and model["text"]["language_model"] is False
-    assert training["kl_warmup"] == 2000  # on by default for text
+    assert training["kl_warmup"] == 2000 and training["free_bits"] == 0.1  # text's defaults
     assert config["data"]["kind"] == "text" and model["shape"] == [1, 1, 11]
     assert sum(config["data"]["dropped_long"].values()) == 1
     assert {p.name for p in text_run.iterdir()} >= {"curves.png", "report.html"}
