@@ -107,11 +107,13 @@ FMNIST: dict[str, dict[str, Any]] = {
         "latent_dim": 32,
         "autoregressive": 4,
     },
-    "conv hierarchy hconv (32-64, depth 1, one 4-channel map per scale)": {
+    # Sized for 15 CPU minutes: with --channels 32,64 --depth 1 --latent-dim 4 an epoch took
+    # 90 s (10 epochs, the 5,000 warm-up steps unfinished, -ELBO 325 at epoch 4: stopped).
+    "conv hierarchy hconv (16-32, depth 0, one 2-channel map per scale)": {
         "model": "hconv",
-        "channels": (32, 64),
-        "depth": 1,
-        "latent_dim": 4,
+        "channels": (16, 32),
+        "depth": 0,
+        "latent_dim": 2,
         "layers": 1,
         "clip_grad": 200.0,
     },

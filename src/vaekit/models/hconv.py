@@ -26,6 +26,7 @@ posterior samples this class reuses. Unlike there, the likelihood depends on eve
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,8 +34,7 @@ from torch import nn
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.hvae import SUMMARY_SAMPLES, HierarchicalVAE, summary_noise
 from vaekit.models.networks import MEMORY_FORMAT, _blocks, _conv, _halved, _he, _up
-from vaekit.models.priors import Density, StandardNormal
-from vaekit.models.vae import Terms
+from vaekit.models.priors import StandardNormal
 
 BOUND = 5.0  # soft bound on every mean; log-variances get 2 * BOUND (sigma in e^-5 .. e^5)
 SUMMARY_ROWS = 2048  # examples x summary draws per pass of posterior_moments
@@ -192,24 +192,10 @@ class ConvHierarchicalVAE(HierarchicalVAE):
         _, _, _, params = self._walk(z.shape[0], None, None, given=z)
         return self.likelihood(params)
 
-    def terms(
-        self,
-        x: torch.Tensor,
-        eps: torch.Tensor,
-        y: torch.Tensor | None = None,
-        target: torch.Tensor | None = None,
-        pz: Density | None = None,
-    ) -> Terms:
-        # pz is unused: each group's prior depends on the groups above it.
-        b, n, dims = eps.shape
-        feats = [f.repeat_interleave(n, dim=0) for f in self._features(x)]
-        zs, qs, ps, params = self._walk(b * n, feats, eps.reshape(b * n, dims))
-        scored = x if target is None else target
-        log_px = self.likelihood(params).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
-        log_qz = sum(q.log_prob(z) for q, z in zip(qs, zs, strict=True)).view(b, n)
-        log_pz = sum(p.log_prob(z) for p, z in zip(ps, zs, strict=True)).view(b, n)
-        kl_dims = torch.cat([q.kl_per_dim(p) for q, p in zip(qs, ps, strict=True)], dim=1)
-        return Terms(log_px, log_pz, log_qz, kl_dims.view(b, n, dims))
+    def _path(self, feats: list[torch.Tensor], eps: torch.Tensor) -> tuple[list, list, list, Any]:
+        """HierarchicalVAE's, with the likelihood read off the whole top-down path."""
+        zs, qs, ps, params = self._walk(len(eps), feats, eps)
+        return zs, qs, ps, self.likelihood(params)
 
     def sample_latents(
         self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0

@@ -33,6 +33,7 @@ top its marginals are not Gaussian, so:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -163,6 +164,12 @@ class HierarchicalVAE(VAE):
     def has_kl_per_dim(self) -> bool:
         return True  # each layer's KL is in closed form given the samples above it
 
+    def _path(self, feats: list[torch.Tensor], eps: torch.Tensor) -> tuple[list, list, list, Any]:
+        """The posterior's draws, q and p per layer (bottom first) for noise eps (M, L * Z),
+        and p(x|z) given them: here the decoder reads the bottom layer."""
+        zs, qs, ps = self._top_down(feats, eps)
+        return zs, qs, ps, self.decode(zs[0])
+
     def terms(
         self,
         x: torch.Tensor,
@@ -174,9 +181,9 @@ class HierarchicalVAE(VAE):
         # pz is unused: each layer's prior depends on the samples above it.
         b, n, dims = eps.shape
         feats = [f.repeat_interleave(n, dim=0) for f in self._features(x)]
-        zs, qs, ps = self._top_down(feats, eps.reshape(b * n, dims))
+        zs, qs, ps, px = self._path(feats, eps.reshape(b * n, dims))
         scored = x if target is None else target
-        log_px = self.decode(zs[0]).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
+        log_px = px.log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
         log_qz = sum(q.log_prob(z) for q, z in zip(qs, zs, strict=True)).view(b, n)
         log_pz = sum(p.log_prob(z) for p, z in zip(ps, zs, strict=True)).view(b, n)
         kl_dims = torch.cat([q.kl_per_dim(p) for q, p in zip(qs, ps, strict=True)], dim=1)
