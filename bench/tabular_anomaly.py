@@ -25,7 +25,7 @@ likelihood, in one of the two configurations of MODELS; batch 32, EPOCHS below),
 filled with the training means, the categorical column one-hot). Results to
 bench/results/tabular-anomaly.json, one entry per configuration.
 
-    .venv/bin/python bench/tabular_anomaly.py --model pixel-h64-z4|global-h32-z2
+    .venv/bin/python bench/tabular_anomaly.py --model pixel-h64-z4|global-h32-z2|...
         [--seeds 0,1,2,3,4] [--out runs/bench-tables]
 """
 
@@ -55,6 +55,7 @@ MODELS = {
     "pixel-h64-z4": {"gaussian_variance": "pixel", "hidden_dims": (64, 64), "latent_dim": 4},
     "global-h32-z2": {"gaussian_variance": "global", "hidden_dims": (32,), "latent_dim": 2},
     "pixel-h32-z2": {"gaussian_variance": "pixel", "hidden_dims": (32,), "latent_dim": 2},
+    "pixel-h64-z2": {"gaussian_variance": "pixel", "hidden_dims": (64, 64), "latent_dim": 2},
 }
 COMMON = {"batch_size": 32, "lr": 1e-3, "val_fraction": 0.0}
 TRAIN_SHARE = 0.7
