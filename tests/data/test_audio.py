@@ -74,6 +74,10 @@ def test_stereo_is_mixed_to_mono_and_other_widths_are_refused(tmp_path: Path):
     (tmp_path / "junk.wav").write_bytes(b"RIFF not really")
     with pytest.raises(VaekitError, match=r"junk\.wav: not a readable PCM WAV"):
         read_wav(tmp_path / "junk.wav")
+    whole = (tmp_path / "s.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[:-4])  # the last frame (2 channels x 2 bytes) lost
+    with pytest.raises(VaekitError, match=r"cut\.wav: cut short: .* declares 3 frames, .* holds 2"):
+        read_wav(tmp_path / "cut.wav")
 
 
 def test_htk_mel_scale_and_its_inverse():

@@ -33,9 +33,15 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         with wave.open(str(path), "rb") as f:
             width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
-            raw = f.readframes(f.getnframes())
+            frames = f.getnframes()
+            raw = f.readframes(frames)
     except (wave.Error, EOFError, OSError) as err:
         raise VaekitError(f"{path}: not a readable PCM WAV file ({err or 'cut short'})") from None
+    if len(raw) < frames * width * channels:  # the wave module reads what is there, silently
+        raise VaekitError(
+            f"{path}: cut short: its header declares {frames} frames, the file holds "
+            f"{len(raw) // max(width * channels, 1)}"
+        )
     if width != 2:
         raise VaekitError(
             f"{path}: {8 * width}-bit samples; vaekit reads 16-bit PCM WAV (convert it, e.g. "
