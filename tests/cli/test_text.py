@@ -79,6 +79,10 @@ def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path
     assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "--beam-width", "2",
                   "-o", out) == 0  # fmt: skip
     assert len(out.read_text().splitlines()) == 3
+    capsys.readouterr()
+    assert vaekit("sample", text_run, "-n", "1000000000", "-o", tmp_path / "big.txt") == 1
+    assert "at most 10000 sentences at once" in capsys.readouterr().err
+    assert not (tmp_path / "big.txt").exists()
     rec = tmp_path / "r.csv"
     assert vaekit("reconstruct", text_run, "the cat sees Zebras .", "0", "-o", rec) == 0
     with rec.open(newline="") as f:

@@ -14,6 +14,7 @@ from typing import Any
 from vaekit.cli.options import count
 
 MAX_BEAM = 1000
+MAX_SENTENCES = 10_000  # `vaekit sample -n` on a text model: decoded at once, all printed
 DECODE_HELP = (
     "for text: how words are chosen, the most probable one (greedy), drawn from the softmax "
     "at --temperature (sample; `vaekit sample` only), or by beam search (beam; default: greedy)"
@@ -82,6 +83,8 @@ def sample(args: argparse.Namespace) -> int:
 
     if args.npy or args.label is not None:
         raise VaekitError("--npy and --label are for images: a text model writes sentences")
+    if args.n > MAX_SENTENCES:
+        raise VaekitError(f"-n {args.n}: at most {MAX_SENTENCES} sentences at once")
     output = writable(args.output or "samples.txt", ".txt")
     model = _load(args)
     generator = torch.Generator(model.device).manual_seed(args.seed)
