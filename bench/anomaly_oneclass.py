@@ -26,7 +26,7 @@ from vaekit.api.anomaly import AnomalyDetector, detection_quality
 from vaekit.api.run import read_metrics
 from vaekit.data.datasets import open_dataset
 
-SCORES = ("elbo", "complexity", "latent", "recon")
+SCORES = ("elbo", "complexity", "latent", "recon", "knn")
 MODEL = {"model": "conv", "channels": (32, 64), "latent_dim": 16, "epochs": 25}
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 import vaekit
 from tests.cli.test_cli import vaekit as cli
 from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
-from vaekit.apps.anomaly import png_nats
+from vaekit.apps.anomaly import NEIGHBOURS, Neighbours, fit_gaussian, moment_features, png_nats
 from vaekit.errors import VaekitError
 from vaekit.models.io import load_model, save_weights
 
@@ -34,7 +35,7 @@ def normal_run(tmp_path_factory):
                         latent_dim=2, epochs=15, lr=3e-3, progress=False)  # fmt: skip
 
 
-@pytest.mark.parametrize("score", ["elbo", "nll", "complexity", "latent", "recon"])
+@pytest.mark.parametrize("score", ["elbo", "nll", "complexity", "latent", "recon", "knn"])
 def test_planted_anomalies_are_found(normal_run, score):
     detector = AnomalyDetector(normal_run.model, score, iw_samples=20).fit()
     normal = _squares(50, 0, 1)
@@ -173,3 +174,64 @@ def test_anomaly_command_recalibrates_when_settings_or_weights_change(
     assert (
         changed["weights_sha256"] == _sha256(run / "model.safetensors") != other["weights_sha256"]
     )
+
+
+def test_knn_score_is_the_mean_mahalanobis_distance_to_the_nearest_training_moments():
+    torch.manual_seed(0)
+    train = torch.randn(40, 6) @ torch.randn(6, 6)  # correlated features
+    query = torch.randn(7, 6) * 2
+    neighbours = Neighbours.fit(train)
+    _, precision = fit_gaussian(train.double())
+    brute = []
+    for q in query.double():
+        d = q - train.double()  # (40, 6): Mahalanobis distance to every training row
+        dist = torch.einsum("ni,ij,nj->n", d, precision, d).sqrt()
+        brute.append(dist.sort().values[:NEIGHBOURS].mean())
+    torch.testing.assert_close(neighbours.distances(query).double(), torch.stack(brute),
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
+    # A training row's own distance to itself is zero: it is among its nearest.
+    assert float(neighbours.distances(train[:1])) < float(neighbours.distances(query).min())
+    with pytest.raises(ValueError, match="more than 5 training images"):
+        Neighbours.fit(train[:5])
+
+
+def test_moment_features_are_means_and_log_stds():
+    means, stds = torch.tensor([[0.5, -1.0]]), torch.tensor([[1.0, 0.5]])
+    torch.testing.assert_close(moment_features(means, stds),
+                               torch.tensor([[0.5, -1.0, 0.0, math.log(0.5)]]))  # fmt: skip
+
+
+def test_knn_detector_saves_its_reference_and_refuses_another(normal_run, tmp_path: Path):
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    model = vaekit.load(run)
+    detector = AnomalyDetector(model, "knn").fit()
+    assert detector.neighbours.reference.shape == (324, 4)  # 360 - 36 validation; 2Z features
+    detector.save(run)
+    assert (run / "anomaly.safetensors").is_file()
+    again = AnomalyDetector.load(model, run)
+    x = torch.from_numpy(_squares(5, 3, 9)[:, None]).float() / 255
+    np.testing.assert_array_equal(again.decision_function(x), detector.decision_function(x))
+    assert again.threshold_ == detector.threshold_
+
+    other = AnomalyDetector(model, "knn", seed=1)
+    other.fit(max_examples=100)
+    other.save(tmp_path)  # a reference of 100 rows, calibrated elsewhere
+    shutil.copy(tmp_path / "anomaly.safetensors", run / "anomaly.safetensors")
+    with pytest.raises(VaekitError, match=r"is not the reference .* was calibrated with"):
+        AnomalyDetector.load(model, run)
+    (run / "anomaly.safetensors").unlink()
+    with pytest.raises(VaekitError, match=r"missing, and .* needs it"):
+        AnomalyDetector.load(model, run)
+
+
+def test_anomaly_command_scores_by_knn(normal_run, tmp_path: Path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    np.save(tmp_path / "odd.npy", _squares(3, 3, 5))
+    out = tmp_path / "s.csv"
+    assert cli("anomaly", run, str(tmp_path / "odd.npy"), "0", "-o", out, "--score", "knn") == 0
+    flags = [int(line.split(",")[2]) for line in out.read_text().splitlines()[1:]]
+    assert flags[:3] == [1, 1, 1]
+    assert json.loads((run / "anomaly.json").read_text())["score"] == "knn"
+    assert (run / "anomaly.safetensors").is_file()

@@ -2,8 +2,9 @@
 conventions such tools share (PyOD's): `fit`, `decision_function` (higher = more anomalous),
 `predict` (1 = anomaly), `threshold_`. The threshold is calibrated on the run's validation
 split and saved in RUNDIR/anomaly.json with the settings and the weights (`weights_sha256`)
-it was computed with; `load_or_fit` reuses it only while both are the same, and says why when
-it calibrates again."""
+it was computed with (the knn score's reference beside it, in RUNDIR/anomaly.safetensors);
+`load_or_fit` reuses it only while both are the same, and says why when it calibrates
+again."""
 
 from __future__ import annotations
 
@@ -13,15 +14,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model
-from vaekit.api.run import ANOMALY_FILE, train_config_from
-from vaekit.apps.anomaly import SCORES, anomaly_scores, column_contributions, fit_gaussian
+from vaekit.api.run import ANOMALY_FILE, ANOMALY_TENSORS_FILE, train_config_from
+from vaekit.apps.anomaly import (
+    SCORES,
+    Neighbours,
+    anomaly_scores,
+    column_contributions,
+    fit_gaussian,
+    moment_features,
+)
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.data.datasets import split_validation
 from vaekit.errors import VaekitError
-from vaekit.files import write_json
+from vaekit.files import atomic_write, write_json
+from vaekit.models.io import DIGEST_KEY, read_safetensors, tensors_sha256
 from vaekit.models.posterior import posterior_moments_of
 
 
@@ -59,6 +69,7 @@ class AnomalyDetector:
         self.iw_samples, self.seed = iw_samples, seed
         self.threshold_: float | None = None
         self.latent_gaussian: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.neighbours: Neighbours | None = None
         self.calibration: dict[str, Any] = {}
         self.weights_sha256: str | None = None  # of the weights the threshold was fitted on
 
@@ -90,7 +101,8 @@ class AnomalyDetector:
     def fit(self, data: Any = None, max_examples: int = 10_000) -> AnomalyDetector:
         """Calibrate on the validation split of the run's data (or of `data`): the threshold
         is the `quantile` of its scores. The latent score also fits a Gaussian to the training
-        part's posterior means (at most `max_examples` of them)."""
+        part's posterior means (at most `max_examples` of them); the knn score keeps their
+        moment features as its reference."""
         dataset = model_dataset(self.model, data)
         config = train_config_from(self.model.run_config)
         train, val = split_validation(dataset, config.val_fraction, config.seed)
@@ -100,6 +112,13 @@ class AnomalyDetector:
         if self.score == "latent":
             part = _at_most(train, max_examples, self.seed)
             self.latent_gaussian = fit_gaussian(posterior_moments_of(self.model.vae, part)[0])
+        if self.score == "knn":
+            part = _at_most(train, max_examples, self.seed)
+            features = moment_features(*posterior_moments_of(self.model.vae, part))
+            try:
+                self.neighbours = Neighbours.fit(features)
+            except ValueError as err:
+                raise VaekitError(str(err)) from None
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         self.threshold_ = float(np.quantile(scores, self.quantile))
@@ -147,13 +166,13 @@ class AnomalyDetector:
         gaussian = None
         if self.latent_gaussian is not None:
             gaussian = tuple(t.to(device) for t in self.latent_gaussian)
+        neighbours = self.neighbours.to(device) if self.neighbours is not None else None
         out = []
         for start in range(0, len(data), batch):
             index = torch.arange(start, min(start + batch, len(data)))
             x = data.scaled(index).to(device)
-            s = anomaly_scores(
-                self.model.vae, x, index, self.score, self.seed, self.iw_samples, gaussian
-            )
+            s = anomaly_scores(self.model.vae, x, index, self.score, self.seed,
+                               self.iw_samples, gaussian, neighbours)  # fmt: skip
             out.append(s.cpu())
         return torch.cat(out).numpy() if out else np.zeros(0)
 
@@ -169,6 +188,13 @@ class AnomalyDetector:
         }
         if self.latent_gaussian is not None:
             state["latent_gaussian"] = [t.tolist() for t in self.latent_gaussian]
+        if self.neighbours is not None:
+            # Written first: anomaly.json, written last, names the tensors it goes with.
+            tensors = _neighbour_tensors(self.neighbours)
+            digest = tensors_sha256(tensors)
+            atomic_write(path.parent / ANOMALY_TENSORS_FILE,
+                         lambda p: save_file(tensors, str(p), {DIGEST_KEY: digest}))  # fmt: skip
+            state["neighbours_sha256"] = digest
         write_json(path, state)
         return path
 
@@ -200,9 +226,35 @@ class AnomalyDetector:
             if "latent_gaussian" in state:
                 mean, precision = state["latent_gaussian"]
                 detector.latent_gaussian = (torch.tensor(mean), torch.tensor(precision))
+            digest = state.get("neighbours_sha256") if detector.score == "knn" else None
         except (ValueError, KeyError, TypeError) as err:
             raise VaekitError(f"{path}: not a vaekit anomaly file ({err}); delete it") from None
+        if detector.score == "knn":
+            detector.neighbours = _read_neighbours(path, digest)
         return detector
+
+
+def _neighbour_tensors(neighbours: Neighbours) -> dict[str, torch.Tensor]:
+    return {
+        "reference": neighbours.reference.cpu().contiguous(),
+        "centre": neighbours.centre.cpu().contiguous(),
+        "whiten": neighbours.whiten.cpu().contiguous(),
+    }
+
+
+def _read_neighbours(path: Path, digest: str | None) -> Neighbours:
+    """The knn score's reference saved beside anomaly.json (`path`), which names its digest."""
+    tensors_path = path.parent / ANOMALY_TENSORS_FILE
+    if not isinstance(digest, str):
+        raise VaekitError(f"{path}: a knn detector without its reference's digest; delete it")
+    if not tensors_path.is_file():
+        raise VaekitError(f"{tensors_path}: missing, and {path} needs it: delete {path}")
+    tensors, _ = read_safetensors(tensors_path, {}, what="vaekit anomaly reference")
+    if tensors_sha256(tensors) != digest or set(tensors) != {"reference", "centre", "whiten"}:
+        raise VaekitError(
+            f"{tensors_path} is not the reference {path} was calibrated with: delete both"
+        )
+    return Neighbours(tensors["reference"], tensors["centre"], tensors["whiten"])
 
 
 def load_or_fit(

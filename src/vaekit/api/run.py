@@ -22,6 +22,7 @@ RECONSTRUCTIONS_FILE = "reconstructions.png"
 CURVES_FILE = "curves.png"
 EVAL_FILE = "eval.json"  # vaekit eval's report
 ANOMALY_FILE = "anomaly.json"  # vaekit anomaly's calibrated threshold
+ANOMALY_TENSORS_FILE = "anomaly.safetensors"  # and the knn score's reference, beside it
 REPORT_FILE = "report.html"  # vaekit report's page (train writes it too)
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from vaekit.api.run import (
     ANOMALY_FILE,
+    ANOMALY_TENSORS_FILE,
     CURVES_FILE,
     EVAL_FILE,
     METRICS_FILE,
@@ -49,7 +50,8 @@ from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
 # Everything vaekit writes in a run directory: all that --overwrite may ever remove (with
 # vaekit's own temporary files, ".NAME.*.tmp" for these names).
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTIONS_FILE,
-             CURVES_FILE, EVAL_FILE, ANOMALY_FILE, REPORT_FILE)  # fmt: skip
+             CURVES_FILE, EVAL_FILE, ANOMALY_FILE, ANOMALY_TENSORS_FILE,
+             REPORT_FILE)  # fmt: skip
 CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
 # What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
 OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)

@@ -12,6 +12,12 @@
   is the model's own (`VAE.posterior_mean`: exact, or Monte Carlo for a hierarchical VAE).
 - "recon": the mean squared error of the posterior-mean reconstruction (for a table,
   -log p(x | E_q[z|x]) of its observed entries: `VAE.reconstruction_error`).
+- "knn": the mean distance to the NEIGHBOURS nearest training images in the space of the
+  posterior's moments, each image described by its posterior means and log standard
+  deviations (2Z numbers), distances measured in the Mahalanobis metric of the training
+  images' moments. A nearest-neighbour score follows a class made of several modes, which one
+  Gaussian ("latent") blurs together; the log standard deviations add how sure the encoder
+  is, which it is not of inputs unlike its training data.
 
 Inputs are images (B, C, H, W) in [0, 1] on the model's device, with their indices (which key
 the random draws); outputs are scores (B,).
@@ -30,8 +36,9 @@ from vaekit.models.importance import importance_terms, sample_noise
 from vaekit.models.tables import TableVAE
 from vaekit.models.vae import VAE
 
-SCORES = ("elbo", "nll", "complexity", "latent", "recon")
+SCORES = ("elbo", "nll", "complexity", "latent", "recon", "knn")
 ELBO_SAMPLES = 8  # posterior samples behind the "elbo" score's reconstruction term
+NEIGHBOURS = 5  # the "knn" score's k
 
 
 def png_nats(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +62,44 @@ def fit_gaussian(features: torch.Tensor, ridge: float = 1e-3) -> tuple[torch.Ten
     return mean, torch.linalg.inv(cov)
 
 
+def moment_features(means: torch.Tensor, stds: torch.Tensor) -> torch.Tensor:
+    """The "knn" score's description of images from their posterior means and standard
+    deviations (B, Z) each: (B, 2Z), the means and the log standard deviations."""
+    return torch.cat([means, stds.clamp_min(1e-12).log()], dim=1)
+
+
+class Neighbours:
+    """The "knn" score's reference: the training images' moment features, whitened (N, D),
+    with the centre (D,) and whitening matrix (D, D) that map new features into that space,
+    where Euclidean distance is the training features' Mahalanobis distance."""
+
+    def __init__(self, reference: torch.Tensor, centre: torch.Tensor, whiten: torch.Tensor):
+        self.reference, self.centre, self.whiten = reference, centre, whiten
+
+    @classmethod
+    def fit(cls, features: torch.Tensor) -> Neighbours:
+        """From the training images' moment features (N, D), N > NEIGHBOURS."""
+        if len(features) <= NEIGHBOURS:
+            raise ValueError(
+                f"the knn score needs more than {NEIGHBOURS} training images, got {len(features)}"
+            )
+        centre, precision = fit_gaussian(features.double())
+        # precision = W W^T (Cholesky): |(f - c) W|^2 = (f - c)^T precision (f - c).
+        whiten = torch.linalg.cholesky(precision).float()
+        centre = centre.float()
+        return cls((features - centre) @ whiten, centre, whiten)
+
+    def to(self, device: torch.device) -> Neighbours:
+        return Neighbours(*(t.to(device) for t in (self.reference, self.centre, self.whiten)))
+
+    def distances(self, features: torch.Tensor) -> torch.Tensor:
+        """The mean distance of each row of features (B, D) to its NEIGHBOURS nearest
+        reference rows: (B,)."""
+        points = (features - self.centre) @ self.whiten
+        nearest = torch.cdist(points, self.reference).topk(NEIGHBOURS, largest=False).values
+        return nearest.mean(1)
+
+
 @torch.no_grad()
 def anomaly_scores(
     model: VAE,
@@ -64,8 +109,10 @@ def anomaly_scores(
     seed: int = 0,
     iw_samples: int = 100,
     latent_gaussian: tuple[torch.Tensor, torch.Tensor] | None = None,
+    neighbours: Neighbours | None = None,
 ) -> torch.Tensor:
-    """Scores (B,) of kind `kind` (see SCORES); "latent" needs `latent_gaussian`."""
+    """Scores (B,) of kind `kind` (see SCORES); "latent" needs `latent_gaussian`, "knn"
+    `neighbours`."""
     if kind in ("elbo", "complexity"):
         terms = importance_terms(model, x, indices, ELBO_SAMPLES, seed)
         score = terms.rec + terms.kl
@@ -80,6 +127,10 @@ def anomaly_scores(
         return torch.einsum("bi,ij,bj->b", d, precision, d)
     if kind == "recon":
         return model.reconstruction_error(x)
+    if kind == "knn":
+        if neighbours is None:
+            raise ValueError("the knn score needs the training data's moment features")
+        return neighbours.distances(moment_features(*model.posterior_moments(x)))
     raise ValueError(f"unknown score {kind!r}")
 
 
@@ -99,7 +150,7 @@ def column_contributions(
     For "elbo" (and "nll"), averaged over the posterior samples behind the "elbo" score, the
     same draws: the columns add up to the score's reconstruction term, and the score is
     their sum plus the KL. For the others, at the posterior mean: for "recon" they add up to
-    the score; for "latent" they say which columns the model reconstructs worst.
+    the score; for "latent" and "knn" they say which columns the model reconstructs worst.
     """
     if kind not in ("elbo", "nll"):
         return model.column_errors(x)

@@ -30,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(importance-weighted -log p(x)), "
         "complexity (-ELBO minus the PNG-compressed size: likelihoods favour simple images, "
         "this corrects for it), latent (Mahalanobis distance of the posterior mean from the "
-        "training data's), recon (reconstruction MSE).",
+        "training data's), recon (reconstruction MSE), knn (mean distance to the 5 nearest "
+        "training images in the space of posterior means and log standard deviations, "
+        "Mahalanobis metric: the best on one-class Fashion-MNIST, see BENCHMARKS.md).",
         epilog="examples:\n  vaekit anomaly runs/fm -o scores.csv --normal-labels 0 "
         "--score complexity\n  vaekit anomaly runs/fm odd1.png odd2.png -o odd.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NAME|PATH", help="score (and calibrate on) this dataset")
     p.add_argument(
         "--score",
-        choices=("elbo", "nll", "complexity", "latent", "recon"),
+        choices=("elbo", "nll", "complexity", "latent", "recon", "knn"),
         default="elbo",
         help="what to score by (see above; default: elbo)",
     )

@@ -1,0 +1,65 @@
+"""A learning curve: a run's validation -ELBO against its cumulative training time, as a PNG.
+
+Reads RUNDIR/metrics.jsonl (one line per epoch: "time_s", the epoch's training time, and the
+validation split's -ELBO per example) and RUNDIR/config.json (the data's shape, for bits per
+dimension). The time axis is the sum of the epochs' training times: validation passes,
+checkpoints and the final test are not in it, so it runs a little behind the wall clock
+(the benchmark tables give each run's whole time).
+
+    .venv/bin/python bench/learning_curve.py RUNDIR [RUNDIR ...] -o curve.png [--bits-per-dim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt
+
+
+def curve(rundir: Path, bits_per_dim: bool) -> tuple[list[float], list[float]]:
+    """(cumulative training minutes, validation -ELBO) after each epoch of the run."""
+    records = [json.loads(line) for line in (rundir / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if "epoch" in r and "val" in r]
+    scale = 1.0
+    if bits_per_dim:
+        shape = json.loads((rundir / "config.json").read_text())["model"]["shape"]
+        scale = 1 / (math.prod(shape) * math.log(2))
+    minutes, values, total = [], [], 0.0
+    for r in epochs:
+        total += r["time_s"]
+        minutes.append(total / 60)
+        values.append(r["val"].get("neg_elbo", r["val"]["loss"]) * scale)
+    return minutes, values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rundirs", nargs="+", type=Path, metavar="RUNDIR")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="the PNG to write")
+    parser.add_argument("--bits-per-dim", action="store_true", help="bits/dim instead of nats")
+    parser.add_argument("--title", default="validation -ELBO against training time")
+    args = parser.parse_args()
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    for rundir in args.rundirs:
+        minutes, values = curve(rundir, args.bits_per_dim)
+        ax.plot(minutes, values, "o-", markersize=3, label=rundir.name)
+        print(f"{rundir}: {len(values)} epochs, last {values[-1]:.4f} at {minutes[-1]:.1f} min")
+    ax.set_xlabel("training time (minutes; validation passes not counted)")
+    unit = "bits/dim" if args.bits_per_dim else "nats per example"
+    ax.set_ylabel(f"validation -ELBO ({unit})")
+    ax.set_title(args.title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.output, format="png")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
