@@ -12,11 +12,16 @@ checkpoints and the final test are not in it, so it runs a little behind the wal
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from pathlib import Path
 
 import matplotlib
+
+from vaekit.api.run import read_metrics
+from vaekit.evaluation.evaluate import nats_to_bits_per_dim
+from vaekit.report.plots import term_series
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
@@ -24,17 +29,12 @@ from matplotlib import pyplot as plt
 
 def curve(rundir: Path, bits_per_dim: bool) -> tuple[list[float], list[float]]:
     """(cumulative training minutes, validation -ELBO) after each epoch of the run."""
-    records = [json.loads(line) for line in (rundir / "metrics.jsonl").read_text().splitlines()]
-    epochs = [r for r in records if "epoch" in r and "val" in r]
-    scale = 1.0
+    epochs = [r for r in read_metrics(rundir) if "epoch" in r and "val" in r]
+    minutes = [t / 60 for t in itertools.accumulate(r["time_s"] for r in epochs)]
+    values = [float(v) for v in term_series(epochs, "val", "neg_elbo")]
     if bits_per_dim:
         shape = json.loads((rundir / "config.json").read_text())["model"]["shape"]
-        scale = 1 / (math.prod(shape) * math.log(2))
-    minutes, values, total = [], [], 0.0
-    for r in epochs:
-        total += r["time_s"]
-        minutes.append(total / 60)
-        values.append(r["val"].get("neg_elbo", r["val"]["loss"]) * scale)
+        values = [nats_to_bits_per_dim(v, math.prod(shape)) for v in values]
     return minutes, values
 
 

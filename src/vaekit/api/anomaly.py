@@ -109,16 +109,16 @@ class AnomalyDetector:
         split = "val"
         if val is None:
             val, split = dataset.test, "test"  # a run without validation data
-        if self.score == "latent":
+        if self.score in ("latent", "knn"):
             part = _at_most(train, max_examples, self.seed)
-            self.latent_gaussian = fit_gaussian(posterior_moments_of(self.model.vae, part)[0])
-        if self.score == "knn":
-            part = _at_most(train, max_examples, self.seed)
-            features = moment_features(*posterior_moments_of(self.model.vae, part))
-            try:
-                self.neighbours = Neighbours.fit(features)
-            except ValueError as err:
-                raise VaekitError(str(err)) from None
+            means, stds = posterior_moments_of(self.model.vae, part)
+            if self.score == "latent":
+                self.latent_gaussian = fit_gaussian(means)
+            else:
+                try:
+                    self.neighbours = Neighbours.fit(moment_features(means, stds))
+                except ValueError as err:
+                    raise VaekitError(str(err)) from None
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         self.threshold_ = float(np.quantile(scores, self.quantile))
@@ -249,8 +249,9 @@ def _read_neighbours(path: Path, digest: str | None) -> Neighbours:
         raise VaekitError(f"{path}: a knn detector without its reference's digest; delete it")
     if not tensors_path.is_file():
         raise VaekitError(f"{tensors_path}: missing, and {path} needs it: delete {path}")
-    tensors, _ = read_safetensors(tensors_path, {}, what="vaekit anomaly reference")
-    if tensors_sha256(tensors) != digest or set(tensors) != {"reference", "centre", "whiten"}:
+    # read_safetensors checks the tensors against the digest their file records.
+    tensors, meta = read_safetensors(tensors_path, {}, what="vaekit anomaly reference")
+    if meta.get(DIGEST_KEY) != digest or set(tensors) != {"reference", "centre", "whiten"}:
         raise VaekitError(
             f"{tensors_path} is not the reference {path} was calibrated with: delete both"
         )
