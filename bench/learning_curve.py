@@ -1,10 +1,11 @@
 """A learning curve: a run's validation -ELBO against its cumulative training time, as a PNG.
 
-Reads RUNDIR/metrics.jsonl (one line per epoch: "time_s", the epoch's training time, and the
+Reads RUNDIR/metrics.jsonl (one line per epoch: "time_s", the epoch's time, and the
 validation split's -ELBO per example) and RUNDIR/config.json (the data's shape, for bits per
-dimension). The time axis is the sum of the epochs' training times: validation passes,
-checkpoints and the final test are not in it, so it runs a little behind the wall clock
-(the benchmark tables give each run's whole time).
+dimension). The time axis is the sum of the epochs' times. Runs trained since vaekit counts
+each epoch's validation pass in its time_s follow the wall clock but for checkpoints and the
+final test; in older runs (the curves drawn before December 2, 2026) it is training time
+only, a little behind the wall clock (the benchmark tables give each run's whole time).
 
     .venv/bin/python bench/learning_curve.py RUNDIR [RUNDIR ...] -o curve.png [--bits-per-dim]
 """

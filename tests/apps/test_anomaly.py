@@ -221,8 +221,38 @@ def test_knn_detector_saves_its_reference_and_refuses_another(normal_run, tmp_pa
     with pytest.raises(VaekitError, match=r"is not the reference .* was calibrated with"):
         AnomalyDetector.load(model, run)
     (run / "anomaly.safetensors").unlink()
-    with pytest.raises(VaekitError, match=r"missing, and .* needs it"):
+    with pytest.raises(VaekitError, match=r"missing, and .* needs it: delete .* to calibrate"):
         AnomalyDetector.load(model, run)
+
+
+@pytest.mark.parametrize("damage", ["missing", "cut short", "another"])
+def test_anomaly_command_calibrates_again_over_a_damaged_reference(
+    normal_run, tmp_path: Path, capsys, damage
+):
+    """The knn reference is derived data: where it cannot be used, `vaekit anomaly` makes it
+    again (with a note) rather than stopping, whatever --score is asked for."""
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    np.save(tmp_path / "odd.npy", _squares(3, 3, 5))
+    args = ["anomaly", run, str(tmp_path / "odd.npy"), "0", "-o", tmp_path / "s.csv"]
+    assert cli(*args, "--score", "knn") == 0
+    first = (tmp_path / "s.csv").read_text()
+    reference = run / "anomaly.safetensors"
+    if damage == "missing":
+        reference.unlink()
+    elif damage == "cut short":
+        reference.write_bytes(reference.read_bytes()[:-100])
+    else:
+        AnomalyDetector(vaekit.load(run), "knn", seed=1).fit(max_examples=100).save(tmp_path)
+        shutil.copy(tmp_path / "anomaly.safetensors", reference)
+    capsys.readouterr()
+    assert cli(*args, "--score", "knn") == 0
+    assert "calibrated again" in capsys.readouterr().out
+    assert (tmp_path / "s.csv").read_text() == first  # the same reference, made again
+    assert AnomalyDetector.load(vaekit.load(run), run).neighbours is not None
+    reference.unlink()
+    assert cli(*args, "--score", "latent") == 0  # another score is not blocked by it either
+    assert json.loads((run / "anomaly.json").read_text())["score"] == "latent"
 
 
 def test_anomaly_command_scores_by_knn(normal_run, tmp_path: Path, capsys):

@@ -69,6 +69,21 @@ def test_anomaly_eval_and_report_work(ar_run: Path, tmp_path: Path, monkeypatch)
     assert vaekit("report", ar_run) == 0
 
 
+def test_eval_without_reconstruction_skips_the_pixel_by_pixel_decode(
+    ar_run: Path, tmp_path: Path, capsys
+):
+    full, quick = tmp_path / "full.json", tmp_path / "quick.json"
+    assert vaekit("eval", ar_run, "--iw-samples", "2", "--seed", "1", "--json", full) == 0
+    assert "decoding pixel by pixel" in capsys.readouterr().err
+    flags = ["--iw-samples", "2", "--seed", "1", "--json", quick, "--no-reconstruction"]
+    assert vaekit("eval", ar_run, *flags) == 0
+    out, err = capsys.readouterr()
+    assert "decoding pixel by pixel" not in err and "MSE" not in out
+    a, b = json.loads(full.read_text()), json.loads(quick.read_text())
+    assert "reconstruction" in a and "reconstruction" not in b
+    assert a["iwae"] == b["iwae"] and a["elbo"] == b["elbo"]  # the same numbers otherwise
+
+
 def test_export_refuses_in_one_line(ar_run: Path, tmp_path: Path, capsys):
     assert vaekit("export", ar_run, "--format", "torchscript", "-o", tmp_path / "x") == 1
     err = capsys.readouterr().err.strip()

@@ -1,5 +1,6 @@
 """--time-budget: training stops at the epoch after which the next one would overrun the budget,
-judged on an injected clock (no sleeping)."""
+judged on an injected clock (no sleeping, but for the one test that times a slow validation
+pass)."""
 
 from pathlib import Path
 
@@ -92,3 +93,20 @@ def test_the_budget_is_an_option_of_train_and_may_change_on_resume(tmp_path):
     assert cli("train", *flags, "--time-budget", "2h") == 0
     assert read_config(tmp_path / "s")["training"]["time_budget"] == 7200.0
     assert [r["epoch"] for r in read_metrics(tmp_path / "s") if "epoch" in r] == [1, 2]
+
+
+def test_an_epochs_time_counts_its_validation_pass(tmp_path, monkeypatch):
+    """metrics.jsonl's time_s is the epoch's wall time: a slow validation pass is in it."""
+    import time
+
+    import vaekit.training.loop as loop
+
+    plain = loop.mean_loss
+
+    def slow_validation(*args, **kwargs):
+        time.sleep(0.3)
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "mean_loss", slow_validation)
+    history = _train(tmp_path, 1e9, [1.0, 1.0], epochs=2)
+    assert all(r["time_s"] >= 0.3 for r in history)

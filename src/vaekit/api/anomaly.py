@@ -72,6 +72,7 @@ class AnomalyDetector:
         self.neighbours: Neighbours | None = None
         self.calibration: dict[str, Any] = {}
         self.weights_sha256: str | None = None  # of the weights the threshold was fitted on
+        self.saved_digest: Any = None  # as read from anomaly.json: its knn reference's digest
 
     def settings(self) -> dict[str, Any]:
         """What the scores and the threshold depend on, besides the data and the weights."""
@@ -213,7 +214,10 @@ class AnomalyDetector:
         return detector
 
     @classmethod
-    def _read(cls, model: Model, path: Path) -> AnomalyDetector | None:
+    def _read(cls, model: Model, path: Path, reference: bool = True) -> AnomalyDetector | None:
+        """The detector in anomaly.json at `path` (None where there is none); a knn detector
+        with its reference from anomaly.safetensors unless `reference` is False (then
+        `read_reference` reads it)."""
         if not path.exists():
             return None
         try:
@@ -226,12 +230,20 @@ class AnomalyDetector:
             if "latent_gaussian" in state:
                 mean, precision = state["latent_gaussian"]
                 detector.latent_gaussian = (torch.tensor(mean), torch.tensor(precision))
-            digest = state.get("neighbours_sha256") if detector.score == "knn" else None
+            detector.saved_digest = state.get("neighbours_sha256")
         except (ValueError, KeyError, TypeError) as err:
             raise VaekitError(f"{path}: not a vaekit anomaly file ({err}); delete it") from None
-        if detector.score == "knn":
-            detector.neighbours = _read_neighbours(path, digest)
+        if reference:
+            try:
+                detector.read_reference(path)
+            except VaekitError as err:
+                raise VaekitError(f"{err}: delete {path} to calibrate again") from None
         return detector
+
+    def read_reference(self, path: Path) -> None:
+        """A knn detector's reference, from anomaly.safetensors beside `path` (anomaly.json)."""
+        if self.score == "knn":
+            self.neighbours = _read_neighbours(path, self.saved_digest)
 
 
 def _neighbour_tensors(neighbours: Neighbours) -> dict[str, torch.Tensor]:
@@ -246,15 +258,13 @@ def _read_neighbours(path: Path, digest: str | None) -> Neighbours:
     """The knn score's reference saved beside anomaly.json (`path`), which names its digest."""
     tensors_path = path.parent / ANOMALY_TENSORS_FILE
     if not isinstance(digest, str):
-        raise VaekitError(f"{path}: a knn detector without its reference's digest; delete it")
+        raise VaekitError(f"{path}: a knn detector without its reference's digest")
     if not tensors_path.is_file():
-        raise VaekitError(f"{tensors_path}: missing, and {path} needs it: delete {path}")
+        raise VaekitError(f"{tensors_path}: missing, and {path} needs it")
     # read_safetensors checks the tensors against the digest their file records.
     tensors, meta = read_safetensors(tensors_path, {}, what="vaekit anomaly reference")
     if meta.get(DIGEST_KEY) != digest or set(tensors) != {"reference", "centre", "whiten"}:
-        raise VaekitError(
-            f"{tensors_path} is not the reference {path} was calibrated with: delete both"
-        )
+        raise VaekitError(f"{tensors_path} is not the reference {path} was calibrated with")
     return Neighbours(tensors["reference"], tensors["centre"], tensors["whiten"])
 
 
@@ -272,15 +282,20 @@ def load_or_fit(
     if data is not None:
         return wanted.fit(data), None
     path = Path(rundir) / ANOMALY_FILE
-    saved = AnomalyDetector._read(wanted.model, path)
+    saved = AnomalyDetector._read(wanted.model, path, reference=False)
     reasons = saved.differences(wanted) if saved is not None else []
+    why = f"{path} was calibrated with {'; '.join(reasons)}"
     if saved is not None and not reasons:
-        return saved, None
+        try:
+            saved.read_reference(path)
+            return saved, None
+        except VaekitError as err:  # the reference is derived data: make it again
+            why = str(err)
     wanted.fit()
     wanted.save(rundir)
     if saved is None:
         return wanted, None
-    return wanted, f"{path} was calibrated with {'; '.join(reasons)}: calibrated again"
+    return wanted, f"{why}: calibrated again"
 
 
 def _at_most(data: ImageSet, count: int, seed: int) -> ImageSet:
@@ -306,7 +321,7 @@ def run_detector(
     in RUNDIR/anomaly.json (calibrated again, and saved, where the weights have changed since),
     or, where there is none, with `score` and the default settings, calibrated on first use
     and saved (`load_or_fit`). Returns the detector and load_or_fit's note."""
-    saved = AnomalyDetector._read(model, Path(rundir) / ANOMALY_FILE)
+    saved = AnomalyDetector._read(model, Path(rundir) / ANOMALY_FILE, reference=False)
     if saved is None:
         wanted = AnomalyDetector(model, score)
     else:

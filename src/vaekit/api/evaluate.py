@@ -51,6 +51,7 @@ def evaluate(
     device: str = "cpu",
     progress: Progress | None = None,
     per_example: bool = False,
+    reconstruction: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a model (or a run directory's model) on a split of its data or of `data`.
 
@@ -72,6 +73,9 @@ def evaluate(
             "index" (its position in the split), "neg_elbo" and "nll". Two models scored with
             the same split, subset and seed see the same examples, so their per-example
             differences give a paired comparison (vaekit.evaluation.paired_difference).
+        reconstruction: also score the posterior-mean reconstruction (report["reconstruction"]).
+            False leaves it out: a PixelCNN decoder makes that reconstruction pixel by pixel,
+            most of such a model's evaluation time.
 
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
@@ -112,20 +116,21 @@ def evaluate(
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed,
-                        per_example=per_example)  # fmt: skip
+                        per_example=per_example, reconstruction=reconstruction)  # fmt: skip
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
     if per_example:
         report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
-    if model.table is not None:
+    if not reconstruction or model.config.text is not None:
+        report.pop("reconstruction")  # skipped, or (text) an MSE of token indices means nothing
+    elif model.table is not None:
         # A row's MSE mixes units and category indices: per column, in the table's units.
         report["reconstruction"] = column_errors(model.vae, chosen, model.table)
-    if model.audio is not None:
+    elif model.audio is not None:
         # Standardized log-mel units mean little: the log-spectral distance, in dB.
         report["reconstruction"] = spectral_errors(model.vae, chosen, model.audio)
     if model.config.text is not None:  # per-line numbers, spread over the words
         report["text"] = per_word(report, chosen)
-        report.pop("reconstruction")  # an MSE of token indices means nothing
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

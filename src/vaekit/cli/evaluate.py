@@ -22,7 +22,8 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
                       standard error across examples
   bits/dim            NLL / (D ln 2), only for a discretized likelihood over 8-bit values
   reconstruction      MSE and PSNR of the posterior-mean reconstruction (audio: the
-                      log-spectral distance of the log-mel spectrograms, in dB, see README)
+                      log-spectral distance of the log-mel spectrograms, in dB, see README;
+                      --no-reconstruction skips it)
   latents             KL per latent dimension (per layer for hvae) and the active units
                       (variance over x of E_q[z_i] above 0.01, Burda et al. 2016); a KL
                       under 1 nat per example gets a warning: the latent is barely used
@@ -91,6 +92,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-probe", action="store_true", help="skip the logistic-regression probe")
     p.add_argument(
+        "--no-reconstruction",
+        action="store_true",
+        help="skip the reconstruction error: with a PixelCNN decoder (--autoregressive) the "
+        "posterior-mean reconstruction is decoded pixel by pixel, most of the evaluation's time",
+    )
+    p.add_argument(
         "--device", default="cpu", help="cpu, cuda or auto (CUDA when present) (default: cpu)"
     )
     p.add_argument(
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
             chunk=args.chunk,
             seed=args.seed,
             probe=not args.no_probe,
+            reconstruction=not args.no_reconstruction,
             device=args.device,
             progress=progress,
             per_example=rows is not None,

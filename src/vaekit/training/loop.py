@@ -201,6 +201,7 @@ def fit(
                 _roll_back(state, last_checkpoint, faults, config, str(why))
                 continue
             if val is not None:
+                begun = time.perf_counter()
                 with averaged(model, state.ema):
                     record["val"] = mean_loss(
                         model,
@@ -211,6 +212,8 @@ def fit(
                         config.iw_train,
                         group,
                     )
+                # time_s: the whole epoch's wall time, its validation pass included
+                record["time_s"] = round(record["time_s"] + time.perf_counter() - begun, 3)
             record.update(skipped_steps=faults.skipped, rollbacks=faults.rollbacks)
             faults.skipped = faults.rollbacks = 0
             state.epoch = epoch
