@@ -4,8 +4,9 @@ Reads RUNDIR/metrics.jsonl (one line per epoch: "time_s", the epoch's time, and 
 validation split's -ELBO per example) and RUNDIR/config.json (the data's shape, for bits per
 dimension). The time axis is the sum of the epochs' times. Runs trained since vaekit counts
 each epoch's validation pass in its time_s follow the wall clock but for checkpoints and the
-final test; in older runs (the curves drawn before December 2, 2026) it is training time
-only, a little behind the wall clock (the benchmark tables give each run's whole time).
+final test; in epochs trained before (the curves drawn before December 2, 2026, and the
+first 25 epochs of the CIFAR-10 run resumed to 90 minutes) it is training time only, a
+little behind the wall clock (the benchmark tables give each run's whole time).
 
     .venv/bin/python bench/learning_curve.py RUNDIR [RUNDIR ...] -o curve.png [--bits-per-dim]
 """

@@ -16,6 +16,11 @@ independent for the conv VAE, coupled for the best model); each model trains
 for --minutes (default 30). Bits/dim from the ELBO on all 5,000 test images and from K=100
 importance samples on 1,000 of them.
 
+A row may set its own budget ("minutes"), or continue another row's run for what is left of
+its budget ("continues": the run directory is copied and resumed, which is exact).
+`--reevaluate` scores the saved models of the --only rows again, keeping their training
+figures; `--floor` prints the entropy of the binarized test images given the gray ones.
+
 Each finished configuration is written to the results file (JSON) at once and skipped when the
 script is run again, so the table can be filled across several sittings:
 
@@ -225,11 +230,16 @@ def run_config(
     start = time.perf_counter()
     if continues:
         # Train on from where the earlier row's run stopped, in a copy of its directory.
+        if continues not in results:
+            raise SystemExit(f"{name!r} continues {continues!r}, which has no row yet: run it")
         earlier = results[continues]
+        left = minutes * 60 - earlier["train_seconds"]
+        if left <= 0:
+            raise SystemExit(f"{continues!r} already took {earlier['train_seconds']:.0f} s")
         shutil.rmtree(rundir, ignore_errors=True)
         shutil.copytree(earlier["rundir"], rundir)
-        left = minutes * 60 - earlier["train_seconds"]
-        run = vaekit.resume(rundir, time_budget=left, progress=False)
+        # (Early stopping goes on as before: patience, counted over all the epochs.)
+        run = vaekit.resume(rundir, time_budget=left, progress=False, report=False)
         train_seconds = earlier["train_seconds"] + time.perf_counter() - start
         options = earlier["config"]
     else:
@@ -361,6 +371,8 @@ def main() -> None:
         "--redo", action="store_true", help="run the --only configs again, replacing their rows"
     )
     args = parser.parse_args()
+    if args.reevaluate and not args.only:
+        parser.error("--reevaluate needs --only: the rows to score again")
     args.minutes = args.minutes or (15 if args.suite == "fmnist" else 30)
     path = Path(args.results or f"bench/results/families-{args.suite}.json")
     results = json.loads(path.read_text()) if path.exists() else {}
@@ -372,10 +384,11 @@ def main() -> None:
     if not args.table:
         for name, options in configs.items():
             chosen = not args.only or any(w in name for w in args.only)
-            if chosen and args.reevaluate and args.only and name in results:
-                print(f"{args.suite}: {name}, evaluated again ...", flush=True)
-                results[name].update(evaluate_row(args.suite, results[name]["rundir"]))
-                write_json(path, results)
+            if chosen and args.reevaluate:
+                if name in results:
+                    print(f"{args.suite}: {name}, evaluated again ...", flush=True)
+                    results[name].update(evaluate_row(args.suite, results[name]["rundir"]))
+                    write_json(path, results)
                 continue
             if not chosen or (name in results and not (args.redo and args.only)):
                 continue

@@ -115,14 +115,19 @@ def evaluate(
         chosen = chosen.subset(index)
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
+    kind = model.data_kind
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed,
-                        per_example=per_example, reconstruction=reconstruction)  # fmt: skip
+                        per_example=per_example,
+                        reconstruction=reconstruction and kind == "images")  # fmt: skip
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
+    report["data_kind"] = kind
     if per_example:
         report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
-    if not reconstruction or model.config.text is not None:
-        report.pop("reconstruction")  # skipped, or (text) an MSE of token indices means nothing
+    if kind == "text":
+        report.pop("reconstruction")  # an MSE of token indices means nothing
+    elif not reconstruction:
+        report["reconstruction"] = {"skipped": "--no-reconstruction"}
     elif model.table is not None:
         # A row's MSE mixes units and category indices: per column, in the table's units.
         report["reconstruction"] = column_errors(model.vae, chosen, model.table)

@@ -164,18 +164,23 @@ class Model:
         rows = self.vocab.rows([self.vocab.encode(line) for line in lines])
         return torch.from_numpy(rows).to(self.device)
 
+    @property
+    def data_kind(self) -> str:
+        """What the model was trained on: "images", "table", "audio" or "text"."""
+        if self.table is not None:
+            return "table"
+        if self.audio is not None:
+            return "audio"
+        return "text" if self.vocab is not None else "images"
+
     def require_images(self, what: str) -> None:
         """Refuse a table's, audio or text model for a command made for images."""
-        kind = "audio" if self.audio is not None else "text" if self.vocab is not None else None
-        if kind is not None:
+        kind = self.data_kind
+        if kind != "images":
             raise VaekitError(
-                f"{what} works on images; this run's model is of {kind} (its commands: eval, "
-                "sample, reconstruct, interpolate, anomaly, embed, report)"
-            )
-        if self.table is not None:
-            raise VaekitError(
-                f"{what} works on images; this run's model is of a table (its commands: eval, "
-                "sample, reconstruct, interpolate, anomaly, embed, report)"
+                f"{what} works on images; this run's model is of "
+                f"{'a table' if kind == 'table' else kind} (its commands: eval, sample, "
+                "reconstruct, interpolate, anomaly, embed, report)"
             )
 
     @property

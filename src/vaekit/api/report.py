@@ -227,6 +227,8 @@ def eval_section(run: RunView) -> str:
         psnr = rec.get("psnr_db")
         shown = "-" if psnr is None else "inf" if math.isinf(psnr) else f"{psnr:.2f}"
         rows.append(("reconstruction MSE", f"{rec['mse']:.5f}", None, f"PSNR {shown} dB"))
+    if "skipped" in rec:
+        rows.append(("reconstruction", "-", None, f"skipped ({rec['skipped']})"))
     if isinstance(rec.get("lsd_db"), float):  # audio's, in dB (vaekit.evaluation.audio)
         rows.append(("log-spectral distance", rec["lsd_db"], rec.get("lsd_db_stderr"), "dB"))
     lat = found.get("latents") or {}

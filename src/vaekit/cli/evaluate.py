@@ -221,7 +221,11 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
-        + ("standardized log-mel spectrograms" if "lsd_db" in rec else _noun(r["data_support"]))
+        + (
+            "standardized log-mel spectrograms"
+            if r.get("data_kind") == "audio"
+            else _noun(r["data_support"])
+        )
         + ": "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
@@ -255,6 +259,8 @@ def render(r: dict[str, Any]) -> str:
             f"  {'log-spectral distance':<24}{rec['lsd_db']:10.2f} ± {rec['lsd_db_stderr']:.2f} dB"
             f"   (log-mel, posterior mean; RMSE {rec['rmse_db']:.2f} dB)"
         )
+    elif "skipped" in rec:
+        lines.append(f"  {'reconstruction':<24}{'—':>10}   (skipped: {rec['skipped']})")
     elif rec:
         psnr = rec["psnr_db"]
         lines.append(

@@ -146,7 +146,8 @@ def _score(model: VAE, data: ImageSet, config: EvalConfig, progress: Progress | 
     model.eval()
     device = next(model.parameters()).device
     n = len(data)
-    log_lik, rec, kl, errors = (torch.empty(n) for _ in range(4))
+    log_lik, rec, kl = (torch.empty(n) for _ in range(3))
+    errors = torch.full((n,), math.nan)  # stays NaN where config.reconstruction is False
     kl_dims, means = [], []
     labels = data.labels if model.num_classes else None
     if model.num_classes and labels is None:
