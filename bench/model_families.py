@@ -44,6 +44,11 @@ from typing import Any
 import torch
 
 import vaekit
+
+# Imported now rather than lazily after an hour of training, so that an edit of vaekit's
+# sources meanwhile cannot pair a new evaluate with an old Model (it did once).
+import vaekit.api.evaluate
+import vaekit.api.train
 from vaekit.evaluation.evaluate import paired_difference
 from vaekit.files import write_json
 from vaekit.training.loop import Callback, LoopState
