@@ -5,7 +5,9 @@ Fashion-MNIST training images with no validation split, 10 epochs, a test pass a
 
 Each contender is timed from process start to exit (imports, data, training, test, files),
 in rotated order over --rounds rounds; the median is reported. vaekit runs as users run it
-(its report on by default), without the report, and with --precision bf16.
+(its report on by default), without the report, and with --precision bf16. Beside them,
+bench/bare_loop.py, the same training with nothing else (fp32, bf16, and bf16 with the loss
+compiled, compilation included): what an eager trainer cannot go below on this machine.
 
     .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10]
 """
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VAEKIT = [sys.executable, "-m", "vaekit", "train", "--data", "fashion-mnist", "--model", "mlp"]
 VAEKIT += ["--hidden-dims", "400", "--latent-dim", "20", "--batch-size", "128"]
 VAEKIT += ["--val-fraction", "0", "--seed", "1", "--quiet"]
+BARE = [sys.executable, str(ROOT / "bench" / "bare_loop.py")]
 
 
 def contenders(epochs: int) -> dict[str, list[str]]:
@@ -38,20 +41,24 @@ def contenders(epochs: int) -> dict[str, list[str]]:
         "vaekit": [*VAEKIT, *e],
         "vaekit --no-report": [*VAEKIT, *e, "--no-report"],
         "vaekit --precision bf16": [*VAEKIT, *e, "--precision", "bf16", "--no-report"],
+        # The lower bound of an eager trainer on this work (bench/bare_loop.py: no files).
+        "bare loop": [*BARE, *e],
+        "bare loop, bf16": [*BARE, *e, "--precision", "bf16"],
+        "bare loop, bf16, compiled": [*BARE, *e, "--precision", "bf16", "--compile"],
     }
 
 
 def run(name: str, command: list[str], workdir: Path) -> tuple[float, float]:
     """(wall seconds, final test loss in nats per example) of one whole process."""
     out = workdir / re.sub(r"\W+", "-", name)
-    again = out.exists() and name != "example"  # the example writes over its own pictures
+    again = out.exists() and name.startswith("vaekit")  # the others write over their files
     extra = ["--out", str(out)] + (["--overwrite"] if again else [])
     start = time.perf_counter()
     done = subprocess.run(command + extra, capture_output=True, text=True, cwd=workdir)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
-    if name == "example":
+    if not name.startswith("vaekit"):
         loss = float(re.findall(r"Test set loss: ([\d.]+)", done.stdout)[-1])
     else:
         final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])

@@ -156,6 +156,21 @@ FMNIST: dict[str, dict[str, Any]] = {
         "width 8, 200 pseudo-inputs, EMA 0.999, warm-up 1,000 steps)",
         "minutes": 60,
     },
+    # The same pieces on the VampPrior row's MLP instead of the conv network (its decoder's
+    # 784 outputs condition the PixelCNN layer).
+    "MLP + PixelCNN + VampPrior + EMA (512-512, Z=32, 1 gated layer, kernel 7, width 8, "
+    "200 pseudo-inputs, EMA 0.999, warm-up 1,000 steps)": {
+        "model": "mlp",
+        "hidden_dims": (512, 512),
+        "latent_dim": 32,
+        "autoregressive": 1,
+        "ar_kernel": 7,
+        "ar_width": 8,
+        "prior": "vamp",
+        "prior_components": 200,
+        "ema": 0.999,
+        "kl_warmup": 1000,
+    },
     # Sized for 15 CPU minutes: with --channels 32,64 --depth 1 --latent-dim 4 an epoch took
     # 90 s (10 epochs, the 5,000 warm-up steps unfinished, -ELBO 325 at epoch 4: stopped).
     "conv hierarchy hconv (16-32, depth 0, one 2-channel map per scale)": {

@@ -48,3 +48,13 @@ def test_every_subcommand_has_a_summary_line(prog):
 def test_help_prints_and_exits_zero(prog, capsys):
     assert vaekit(*prog.split()[1:], "--help") == 0
     assert capsys.readouterr().out.startswith("usage: " + prog)
+
+
+def test_anomaly_score_choices_are_the_detectors_scores():
+    # The CLI lists them by hand, so that --help need not import torch; they must not drift.
+    from vaekit.apps.anomaly import SCORES
+
+    (score,) = [a for a in COMMANDS["vaekit anomaly"]._actions if "--score" in a.option_strings]
+    assert tuple(score.choices) == SCORES
+    assert all(name in score.help or name in COMMANDS["vaekit anomaly"].description
+               for name in SCORES)  # fmt: skip
