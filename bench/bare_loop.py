@@ -1,5 +1,6 @@
-"""The least a whole process can do to train the reference configuration: a lower bound on
-what any eager PyTorch trainer (vaekit included) can take for the same work on this machine.
+"""The reference configuration trained by plain eager PyTorch with nothing around it: the
+practical floor, on this machine, for a trainer built on PyTorch's modules and optimizer as
+they are (vaekit does this work and more).
 
 The work is that of `vaekit train` in bench/example_vs_vaekit.py: MLP 784-400-20 (ReLU), a
 Bernoulli likelihood on the gray pixels, the closed-form KL, Adam 1e-3 (fused), batch 128

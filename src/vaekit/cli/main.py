@@ -144,3 +144,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code or 0)
+
+
+def command() -> None:
+    """The `vaekit` program: main(), then out of the process at once.
+
+    Python's own shutdown, which frees every module one by one (torch, and the compiler stack
+    that torch's optimizers import), takes a second or more after the work is done and every
+    file is written: as long as many short commands take. The output is flushed and the exit
+    handlers run first, as in a normal exit; only that teardown is skipped. Under torchrun
+    (a process group is open) the exit is the normal one.
+    """
+    try:
+        main()
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    if not isinstance(code, int):  # sys.exit("text") or sys.exit(None), as Python does
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        sys.exit(code)
+    import atexit
+    import contextlib
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (... | head) or stream
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
