@@ -7,7 +7,8 @@ Each contender is timed from process start to exit (imports, data, training, tes
 in rotated order over --rounds rounds; the median is reported. vaekit runs as users run it
 (its report on by default), without the report, and with --precision bf16. Beside them,
 bench/bare_loop.py, the same training with nothing else (fp32, bf16, and bf16 with the loss
-compiled, compilation included): what an eager trainer cannot go below on this machine.
+compiled, compilation included): plain eager PyTorch's time for this work, the practical
+floor for vaekit.
 
     .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10]
 """
@@ -41,7 +42,7 @@ def contenders(epochs: int) -> dict[str, list[str]]:
         "vaekit": [*VAEKIT, *e],
         "vaekit --no-report": [*VAEKIT, *e, "--no-report"],
         "vaekit --precision bf16": [*VAEKIT, *e, "--precision", "bf16", "--no-report"],
-        # The lower bound of an eager trainer on this work (bench/bare_loop.py: no files).
+        # Plain eager PyTorch with nothing around it (bench/bare_loop.py: no files).
         "bare loop": [*BARE, *e],
         "bare loop, bf16": [*BARE, *e, "--precision", "bf16"],
         "bare loop, bf16, compiled": [*BARE, *e, "--precision", "bf16", "--compile"],
