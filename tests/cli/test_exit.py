@@ -10,7 +10,7 @@ import pytest
 PROGRAM = """
 import atexit, sys
 marker = sys.argv[1]
-atexit.register(lambda: open(marker, "w").write("ran"))
+atexit.register(lambda: print("said at exit") or open(marker, "w").write("ran"))
 sys.argv = ["vaekit", *sys.argv[2:]]
 from vaekit.cli.main import command
 command()
@@ -40,6 +40,7 @@ def test_the_command_flushes_runs_exit_handlers_and_keeps_its_status(
     assert out in done.stdout and "not reached" not in done.stdout
     assert err in done.stderr
     assert marker.read_text() == "ran"
+    assert done.stdout.endswith("said at exit\n")  # an exit handler's output is flushed too
 
 
 def test_sys_exit_with_a_message_is_printed_with_status_1(tmp_path):

@@ -151,13 +151,13 @@ def command() -> None:
 
     Python's own shutdown, which frees every module one by one (torch, and the compiler stack
     that torch's optimizers import), took 0.5-1.1 s here after the work was done and every
-    file written: a third of a short command such as `vaekit sample`. The output is flushed
-    and the exit handlers run first, as in a normal exit; only that teardown is skipped.
+    file written: a third of a short command such as `vaekit sample`. The exit handlers run
+    and the output is flushed first, as in a normal exit; only that teardown is skipped.
     Under torchrun (a process group is open) the exit is the normal one.
     """
+    code: object = 0
     try:
         main()
-        code: object = 0
     except SystemExit as done:
         code = done.code
     if not isinstance(code, int):  # sys.exit("text") or sys.exit(None), as Python does
@@ -171,8 +171,8 @@ def command() -> None:
     import contextlib
     import os
 
+    atexit._run_exitfuncs()  # first, as Python does: what they print is flushed below
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (... | head) or stream
             stream.flush()
-    atexit._run_exitfuncs()
     os._exit(code)
