@@ -65,6 +65,21 @@ VAMP_IAF_EMA: dict[str, Any] = {
     "flow_steps": 2,
     "ema": 0.999,
 }
+# Issue 14's pieces together: one PixelCNN layer, the VampPrior, EMA and a short warm-up
+# (rows on the conv network and on the MLP).
+PIXELCNN_VAMP_EMA: dict[str, Any] = {
+    "autoregressive": 1,
+    "ar_kernel": 7,
+    "ar_width": 8,
+    "prior": "vamp",
+    "prior_components": 200,
+    "ema": 0.999,
+    "kl_warmup": 1000,
+}
+CONV_PIXELCNN_VAMP_EMA = (
+    "conv + PixelCNN + VampPrior + EMA (32-64, Z=32, 1 gated layer, kernel 7, width 8, "
+    "200 pseudo-inputs, EMA 0.999, warm-up 1,000 steps)"
+)
 FMNIST: dict[str, dict[str, Any]] = {
     "reference MLP VAE (784-400-20, 10 epochs)": {
         "model": "mlp",
@@ -136,24 +151,16 @@ FMNIST: dict[str, dict[str, Any]] = {
     },
     # The pieces together: the PixelCNN row's model with the VampPrior and EMA, and the
     # 1,000-step warm-up with which its 3-minute pilot did best.
-    "conv + PixelCNN + VampPrior + EMA (32-64, Z=32, 1 gated layer, kernel 7, width 8, "
-    "200 pseudo-inputs, EMA 0.999, warm-up 1,000 steps)": {
+    CONV_PIXELCNN_VAMP_EMA: {
         "model": "conv",
         "channels": (32, 64),
         "latent_dim": 32,
-        "autoregressive": 1,
-        "ar_kernel": 7,
-        "ar_width": 8,
-        "prior": "vamp",
-        "prior_components": 200,
-        "ema": 0.999,
-        "kl_warmup": 1000,
+        **PIXELCNN_VAMP_EMA,
     },
     # Issue 14's 60 minutes for the best configuration: the row above's run directory copied
     # and resumed (resume is exact) for what is left of 60 minutes of training.
     "conv + PixelCNN + VampPrior + EMA for 60 minutes (the row above, resumed)": {
-        "continues": "conv + PixelCNN + VampPrior + EMA (32-64, Z=32, 1 gated layer, kernel 7, "
-        "width 8, 200 pseudo-inputs, EMA 0.999, warm-up 1,000 steps)",
+        "continues": CONV_PIXELCNN_VAMP_EMA,
         "minutes": 60,
     },
     # The same pieces on the VampPrior row's MLP instead of the conv network (its decoder's
@@ -163,13 +170,7 @@ FMNIST: dict[str, dict[str, Any]] = {
         "model": "mlp",
         "hidden_dims": (512, 512),
         "latent_dim": 32,
-        "autoregressive": 1,
-        "ar_kernel": 7,
-        "ar_width": 8,
-        "prior": "vamp",
-        "prior_components": 200,
-        "ema": 0.999,
-        "kl_warmup": 1000,
+        **PIXELCNN_VAMP_EMA,
     },
     # Sized for 15 CPU minutes: with --channels 32,64 --depth 1 --latent-dim 4 an epoch took
     # 90 s (10 epochs, the 5,000 warm-up steps unfinished, -ELBO 325 at epoch 4: stopped).
