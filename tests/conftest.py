@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,19 @@ RUN_FILES = {
     "checkpoint/state.safetensors",
     "checkpoint/state.json",
 }
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG file of ~100 bytes whose header declares width x height 8-bit gray pixels (its
+    one image row would not decode): a huge image without the memory or time to make one."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = zlib.compress(b"\0" * (width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

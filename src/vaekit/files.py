@@ -25,7 +25,10 @@ def _umask() -> int:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (with the usual permissions)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # named by the user's path, not the temporary one
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -37,6 +40,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         # mkstemp makes the file private (0600); a run directory is meant to be shared.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename != tmp and err.filename2 != tmp and tmp not in str(err):
+            raise
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -326,9 +326,17 @@ class OptionSet:
         return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def normalize_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-    """TOML and CLI spellings (latent-dim) -> Python names (latent_dim)."""
-    return {str(key).replace("-", "_"): value for key, value in values.items()}
+def normalize_keys(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """TOML and CLI spellings (latent-dim) -> Python names (latent_dim). Two spellings of one
+    option are refused, naming both: which one wins would be a guess."""
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name in spelled:
+            raise VaekitError(f"{where}: {spelled[name]!r} and {key!r} both set {name!r}; keep one")
+        spelled[name], out[name] = str(key), value
+    return out
 
 
 def describe(options: Sequence[Option], indent: int = 8) -> str:

@@ -32,12 +32,15 @@ def reporting(callback: Callable[[str, int, int | None], None] | None) -> Iterat
 class Bars:
     """A tqdm bar per task name, opened on its first report and closed on the next task.
 
-    Use as a context manager; pass `bars.update` where a progress callback is wanted.
+    Use as a context manager; pass `bars.update` where a progress callback is wanted. `unit`:
+    what a task over examples counts ("img"; "line" for text, "row" for a table, "clip" for
+    audio: see vaekit.api.run.example_unit); downloads count bytes, pixel work pixels.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "img") -> None:
         self.bar: Any = None
         self.name: str | None = None
+        self.unit = unit
 
     def __enter__(self) -> Bars:
         return self
@@ -49,7 +52,7 @@ class Bars:
             self.close()
             self.name = name
             byte_task = name.startswith("download")
-            unit = "px" if "pixel" in name else "img"
+            unit = "px" if "pixel" in name else self.unit
             self.bar = tqdm(
                 total=total,
                 desc=name,

@@ -40,8 +40,11 @@ _DATA = [
         "olivetti, celeba: see `vaekit data list`); a folder holding the four IDX files "
         "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
         "t10k-labels-idx1-ubyte, plain or .gz), CIFAR-10 batches, SVHN .mat files, a prepared "
-        "dataset, or PNG/JPEG images (subfolder names = labels); a folder of .wav recordings "
-        "(audio: see --clip-seconds and the options after it); or a .npy/.npz file of images",
+        "dataset, or PNG/JPEG images (subfolder names = labels); a table, a .csv or .parquet "
+        "file with a header row (see --columns and the options after it); a folder of .wav "
+        "recordings (audio: see --clip-seconds and the options after it); a .txt file of text, "
+        "one example a line (see --vocab-size and the options after it); or a .npy/.npz file "
+        "of images",
         "data",
         section="data",
         key="name",
@@ -95,36 +98,48 @@ _DATA = [
         "columns",
         Names(),
         None,
-        "for a table (.csv, .parquet): the columns to model, comma-separated; by default "
-        "every column but --target and --id-column. A column whose values are numbers is "
-        "numeric (standardized with the training rows' mean and standard deviation, modelled by "
-        "a Gaussian), any other categorical (modelled by a categorical); an empty cell or NA, "
-        "NaN, null, ? is a missing value, left out of the likelihood",
+        "for a table (.csv, .parquet): the columns to model, comma-separated. A column whose "
+        "values are numbers is numeric (standardized with the training rows' mean and standard "
+        "deviation, modelled by a Gaussian), any other categorical (modelled by a categorical); "
+        "an empty cell or NA, NaN, null, ? is a missing value, left out of the likelihood "
+        "(default: every column but --target and --id-column)",
         "data",
         section="data",
         optional=True,
+        show_default=False,
     ),
     Option(
         "target",
         Text(),
         None,
         "for a table: the column holding each row's label (a class), used where images use "
-        "theirs (eval's probe, anomaly --normal-labels, embed); never a feature",
+        "theirs (eval's probe, anomaly --normal-labels, embed); never a feature. A column "
+        "of fractional numbers, or with more classes than 5 in 100 rows (and than 20), is "
+        "refused as unlikely to be a label, unless --target-is-label confirms it",
         "data",
         section="data",
         optional=True,
         metavar="COLUMN",
     ),
     Option(
+        "target_is_label",
+        Flag(),
+        False,
+        "for a table: take --target as a class label even where its values look like "
+        "measurements (fractional numbers, or very many classes)",
+        "data",
+    ),
+    Option(
         "id_column",
         Text(),
         None,
         "for a table: the column naming each row, written beside its scores and "
-        "reconstructions (default: the row number, from 0); never a feature",
+        "reconstructions; never a feature (default: the row number, from 0)",
         "data",
         section="data",
         optional=True,
         metavar="COLUMN",
+        show_default=False,
     ),
     Option(
         "sample_rate",
@@ -382,7 +397,7 @@ _MODEL = [
         "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
         "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for a "
         "table's numeric columns (mixed): global learns one per column, pixel predicts one per "
-        "row and column (a table's default: global, starting at 1)",
+        "row and column; a table's model takes global, starting at 1, unless given another",
         "model",
         section="model",
     ),
@@ -677,7 +692,6 @@ _RUN = [
         "run directory to create (default: runs/<data>-<model>-<date>-<time>)",
         "run",
         optional=True,
-        resumable=True,
         metavar="RUNDIR",
         show_default=False,
     ),
@@ -686,11 +700,24 @@ _RUN = [
         Flag(),
         True,
         "write RUNDIR/report.html at the end of training: configuration, curves, samples, "
-        "reconstructions and latent pictures (see `vaekit report`)",
+        "reconstructions and latent pictures (see `vaekit report`); recorded, so a resumed "
+        "run keeps the choice unless given again",
         "run",
+        section="training",
         resumable=True,
     ),
 ]
 
 TRAIN_OPTIONS = OptionSet(_DATA + _TEXT + _MODEL + _OBJECTIVE + _TRAINING + _RUN)
 DEFAULTS = TRAIN_OPTIONS.defaults()
+
+
+def resumable_flags() -> str:
+    """The flags that may differ when a run is resumed, "--data, --epochs, ...": the one list
+    that `--help`, the refusal of any other flag and the README give."""
+    flags = [
+        f"{o.flag}/--no-{o.flag[2:]}" if isinstance(o.kind, Flag) else o.flag
+        for o in TRAIN_OPTIONS
+        if o.resumable
+    ]
+    return ", ".join(flags[:-1]) + " and " + flags[-1]

@@ -52,7 +52,9 @@ def test_the_frozen_run_resumes_and_its_config_is_rewritten_in_the_current_schem
     shutil.copytree(RUN, run)
     result = vaekit.resume(run, epochs=3, progress=False)
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
-    assert json.loads((run / "config.json").read_text())["schema_version"] == SCHEMA_VERSION
+    config = json.loads((run / "config.json").read_text())
+    assert config["schema_version"] == SCHEMA_VERSION
+    assert config["training"]["precision_resolved"] == "fp32"  # what the resumed steps ran in
     assert vaekit.resume(run, epochs=4, progress=False).history[-1]["epoch"] == 4
 
 
@@ -116,4 +118,19 @@ def test_a_schema_3_run_loads_and_resumes_as_one_of_images(tmp_path: Path):
     assert migrated["data"]["n_mels"] is None
     model = vaekit.load(run)
     assert model.audio is None and model.vocab is None
+    assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4
+
+
+def test_a_schema_4_run_resumes_with_its_report_on(tmp_path: Path):
+    """Schema 4 does not record --report (models.io.migrate_v4): such a run resumed with a
+    report unless told --no-report, and is read so."""
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    vaekit.resume(run, epochs=3, progress=False, report=False)  # now the current schema
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"].pop("report") is False
+    (run / "config.json").write_text(json.dumps({**config, "schema_version": 4}))
+    migrated = read_config(run)
+    assert migrated["schema_version"] == SCHEMA_VERSION and migrated["training"]["report"]
+    vaekit.load(run)
     assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4

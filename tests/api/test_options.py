@@ -23,7 +23,7 @@ from vaekit.api.train import train
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
 from vaekit.options import Duration, Flag, Float, Int, Names, Option, Source, Text, Widths
-from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.train_options import TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig
 
 
@@ -92,7 +92,25 @@ def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     training = {o.name: o for o in TRAIN_OPTIONS.in_section("training")}
     for field in dataclasses.fields(TrainConfig):
         assert field.default == training[field.name].default, field.name
-    assert set(training) - {f.name for f in dataclasses.fields(TrainConfig)} == {"device"}
+    assert set(training) - {f.name for f in dataclasses.fields(TrainConfig)} == {
+        "device",
+        "report",
+    }
+
+
+def test_what_may_change_on_resume_is_the_declared_list_everywhere(capsys):
+    """vaekit.resume's keywords, `train --help` and the README name the options declared
+    resumable, and no others."""
+    resumable = [o for o in TRAIN_OPTIONS if o.resumable]
+    params = inspect.signature(vaekit.resume).parameters
+    assert set(params) - {"rundir", "progress", "callbacks"} == {o.name for o in resumable}
+    flags = resumable_flags()
+    assert [f.split("/")[0] for f in re.split(r", | and ", flags)] == [o.flag for o in resumable]
+    assert "".join(f"only {flags} may change".split()) in help_text(capsys)
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `--resume` |"))
+    listed = row.split("only ", 1)[1].split(" may change")[0]
+    assert re.findall(r"`(--[a-z/-]+)`", listed) == re.split(r", | and ", flags)
 
 
 def test_a_new_option_is_one_declaration(tmp_path: Path, monkeypatch, capsys):
@@ -144,6 +162,8 @@ def test_read_options_file(tmp_path: Path):
         ("val-fraction = 1.5", "val_fraction: expected a number in [0, 1), got 1.5"),
         ("epochs = [", "not valid TOML"),
         ("epochs = " + "[" * 5000 + "]" * 5000, "not valid TOML"),  # was a RecursionError
+        ("latent_dim = 4\nlatent-dim = 8", "'latent_dim' and 'latent-dim' both set 'latent_dim'"),
+        ("lr = 1\nkl-warmup = 5\nkl_warmup = 5", "'kl-warmup' and 'kl_warmup' both set"),
     ],
 )
 def test_bad_option_files_name_the_key(tmp_path: Path, text, message):

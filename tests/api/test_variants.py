@@ -105,7 +105,9 @@ def test_early_stopping_keeps_the_best_validation_epoch(idx_folder, tmp_path):
     )
     best = min(run.history, key=lambda r: r["val"]["loss"])
     last = run.history[-1]["epoch"]
-    assert last - best["epoch"] == 2 or last == 40
+    # Seeded, this run's validation loss stalls well before epoch 40: training must stop
+    # exactly `patience` epochs after its best one (not run on to the epoch limit).
+    assert last < 40 and last - best["epoch"] == 2
     lines = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["best_epoch"] == best["epoch"]
     # model.safetensors holds the best epoch's weights: its validation loss is the best one.

@@ -44,8 +44,10 @@ def test_planted_anomalies_are_found(normal_run, score):
     scores = detector.decision_function(x)
     truth = np.array([0] * 50 + [1] * 50)
     quality = detection_quality(scores, truth)
-    if score != "latent":  # a 2-D latent space may map a new corner near the old one
-        assert quality["auroc"] > 0.95, quality
+    # The latent score sees only a 2-D posterior mean, where a new corner can land near the
+    # old one: over training seeds 0-11 its AUROC here ranged 0.936-1.0 (0.967 at this seed),
+    # the elbo and recon scores 1.0 at each. A latent score that ignored its input: near 0.5.
+    assert quality["auroc"] > (0.9 if score == "latent" else 0.95), quality
     flags = detector.predict(x)
     assert flags.dtype == np.int64 and set(flags.tolist()) <= {0, 1}
     assert (flags == (scores > detector.threshold_)).all()

@@ -89,6 +89,14 @@ def test_embed(run):
     result = apps.embed(run.model)
     assert result["mean"].shape == (180, 4) and result["std"].shape == (180, 4)
     assert (result["std"] > 0).all() and result["labels"].shape == (180,)
+    # The embedding is q(z|x)'s own mean and spread, not a draw from it: compared with the
+    # encoder's distribution itself, a sampled z would miss by about one std per dimension.
+    test = apps.Inputs(run.model).test
+    with torch.no_grad():
+        qz = run.model.vae.encode(test.scaled(torch.arange(len(test))))
+    torch.testing.assert_close(result["mean"], qz.mean, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(result["std"], qz.std, atol=1e-5, rtol=1e-5)
+    assert torch.equal(result["labels"], test.labels)
 
 
 def test_commands_write_what_they_say(run, tmp_path: Path, capsys):

@@ -43,8 +43,9 @@ def audio_run(tmp_path_factory) -> Path:
     out = root / "run"
     code = vaekit("train", "--data", data, "--clip-seconds", CLIP, "--n-mels", "16",
                   "--n-fft", "256", "--label-pattern", "^([a-z]+)_", "--test-pattern",
-                  r"_[01]\.wav$", "--epochs", "2", "--latent-dim", "4", "--channels", "8,16",
-                  "--batch-size", "8", "--out", out, "--no-report", "--quiet")  # fmt: skip
+                  r"_[01]\.wav$", "--epochs", "6", "--lr", "1e-2", "--beta", "0.05",
+                  "--latent-dim", "4", "--channels", "8,16", "--batch-size", "8", "--out", out,
+                  "--no-report", "--quiet")  # fmt: skip
     assert code == 0
     return out
 
@@ -52,6 +53,15 @@ def audio_run(tmp_path_factory) -> Path:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+def tone_shares(path: Path) -> tuple[float, float]:
+    """The shares of a clip's energy near 400 Hz and near 1.6 kHz: which tone it sounds like."""
+    samples, rate = read_wav(path)
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    hz = np.fft.rfftfreq(len(samples), 1 / rate)
+    near = [power[(hz >= f - 100) & (hz < f + 100)].sum() / power.sum() for f in (400, 1600)]
+    return float(near[0]), float(near[1])
 
 
 def test_train_records_the_audio_settings_and_statistics(audio_run: Path):
@@ -96,11 +106,18 @@ def test_sample_reconstruct_interpolate_write_wavs(audio_run, tmp_path):
     stems = ["a__high_1", "a__low_1"]  # the test split's first files, flattened
     made = [f"{s}_{k}.wav" for s in stems for k in ("input", "reconstruction")]
     assert_wavs(tmp_path / "r", made)
+    # Each reconstruction is of its own input: the high tone's sounds high, the low tone's low.
+    low, high = tone_shares(tmp_path / "r" / "a__high_1_reconstruction.wav")
+    assert high > 4 * low, (low, high)
+    low, high = tone_shares(tmp_path / "r" / "a__low_1_reconstruction.wav")
+    assert low > 4 * high, (low, high)
 
     mine = tmp_path / "mine.wav"
     write_wav(mine, 0.3 * np.sin(np.arange(4000) / RATE * 2 * np.pi * 400), RATE)
     assert vaekit("reconstruct", audio_run, str(mine), "-o", tmp_path / "r2") == 0
     assert_wavs(tmp_path / "r2", ["mine_input.wav", "mine_reconstruction.wav"])
+    low, high = tone_shares(tmp_path / "r2" / "mine_reconstruction.wav")  # a 400 Hz tone
+    assert low > 4 * high, (low, high)
 
     code = vaekit("interpolate", audio_run, "--from", "0", "--to", str(mine), "--steps", "4",
                   "-o", tmp_path / "i")  # fmt: skip
@@ -131,9 +148,9 @@ def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
     assert vaekit("data", "info", data, "--label-pattern", "^([a-z]+)_") == 0
     said = capsys.readouterr().out
     assert "24 .wav files" in said and "3 classes: high, low, noise" in said
-    assert vaekit("train", "--out", audio_run, "--resume", "--epochs", "3", "--no-report",
+    assert vaekit("train", "--out", audio_run, "--resume", "--epochs", "7", "--no-report",
                   "--quiet") == 0  # fmt: skip
-    assert len((audio_run / "metrics.jsonl").read_text().splitlines()) == 4  # 3 epochs, final
+    assert len((audio_run / "metrics.jsonl").read_text().splitlines()) == 8  # 7 epochs, final
 
 
 @pytest.mark.parametrize(
@@ -177,12 +194,19 @@ def test_a_conditional_audio_model_samples_a_class_and_is_evaluated(audio_run, t
     data = json.loads((audio_run / "config.json").read_text())["data"]["name"]
     out = tmp_path / "cond"
     code = vaekit("train", "--data", data, "--clip-seconds", CLIP, "--n-mels", "16", "--n-fft",
-                  "256", "--label-pattern", "^([a-z]+)_", "--conditional", "--epochs", "1",
-                  "--latent-dim", "2", "--channels", "4", "--out", out, "--no-report",
-                  "--quiet")  # fmt: skip
+                  "256", "--label-pattern", "^([a-z]+)_", "--conditional", "--epochs", "6",
+                  "--lr", "1e-2", "--batch-size", "8", "--latent-dim", "2", "--channels", "8,16",
+                  "--out", out, "--no-report", "--quiet")  # fmt: skip
     assert code == 0
     assert vaekit("sample", out, "-n", "2", "--label", "2", "-o", tmp_path / "s") == 0
     assert_wavs(tmp_path / "s", ["sample_000.wav", "sample_001.wav"])
+    # The label decides the sound: near the prior's mean, class 0 (high) is the 1.6 kHz tone
+    # and class 1 (low) the 400 Hz one.
+    for label, folder in (("0", "high"), ("1", "low")):
+        assert vaekit("sample", out, "-n", "2", "--label", label, "--temperature", "0.01",
+                      "-o", tmp_path / folder) == 0  # fmt: skip
+        low, high = tone_shares(tmp_path / folder / "sample_000.wav")
+        assert (high > 4 * low) if folder == "high" else (low > 4 * high), (folder, low, high)
     assert vaekit("eval", out, "--iw-samples", "2", "--json", tmp_path / "e.json", "--quiet") == 0
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["conditional_on_label"] and report["reconstruction"]["lsd_db"] > 0

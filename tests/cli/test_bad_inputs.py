@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.cli.test_cli import vaekit
+from tests.conftest import png_declaring
 from vaekit.errors import VaekitError
 
 FROZEN = Path(__file__).parents[1] / "frozen" / "run-v1"  # a digits model: (1, 8, 8), 0..16
@@ -28,6 +29,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     Image.fromarray(np.kron(gray, np.ones((2, 2), np.uint8))).save(folder / "big.png")
     Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8), "RGB").save(folder / "rgb.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "huge.png").write_bytes(png_declaring(20000, 20000))  # past PIL's own bound
+    (folder / "wide.png").write_bytes(png_declaring(6000, 5000))
     arrays = {
         "nan.npy": np.full((2, 8, 8), np.nan, np.float32),
         "f255.npy": np.full((2, 8, 8), 200.0, np.float32),
@@ -71,6 +74,8 @@ BAD_FILES = [
     ("big.png", "big.png: a 16x16 image; this model takes 8x8 gray images: resize it to 8x8"),
     ("rgb.png", "rgb.png: a color image; this model takes 8x8 gray images"),
     ("broken.png", "broken.png: not a readable PNG or JPEG image"),
+    ("huge.png", "huge.png: too large: more than 178,956,970 pixels (at most 5000 x 5000)"),
+    ("wide.png", "wide.png: 6000 x 5000 pixels is too large (at most 5000 x 5000)"),
     ("nan.npy", "nan.npy: pixel values must be finite"),
     ("f255.npy", "f255.npy: pixel values must be finite and in [0, 1] as floats"),
     ("u255.npy", "or [0, 16] as integers"),

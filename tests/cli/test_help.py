@@ -58,3 +58,47 @@ def test_anomaly_score_choices_are_the_detectors_scores():
     assert tuple(score.choices) == SCORES
     assert all(name in score.help or name in COMMANDS["vaekit anomaly"].description
                for name in SCORES)  # fmt: skip
+
+
+def _help_of(prog: str, flag: str) -> str:
+    (action,) = [a for a in COMMANDS[prog]._actions if flag in a.option_strings]
+    return action.help
+
+
+def test_train_data_help_names_every_kind_of_data():
+    from vaekit.data.tables import TABLE_SUFFIXES
+    from vaekit.data.text import TEXT_SUFFIXES
+
+    data = _help_of("vaekit train", "--data")
+    for kind in (*TABLE_SUFFIXES, *TEXT_SUFFIXES, ".wav", ".npy", "PNG/JPEG", "vaekit data list"):
+        assert kind in data, kind
+
+
+def test_sample_help_names_every_kind_of_output():
+    description = COMMANDS["vaekit sample"].description
+    for kind, written in (("images", "PNG"), ("table", "CSV"), ("audio", "WAV"), ("text", ".txt")):
+        assert kind in description and written in description, kind
+
+
+@pytest.mark.parametrize("prog", sorted(COMMANDS))
+def test_no_argument_states_its_default_twice(prog):
+    for action in COMMANDS[prog]._actions:
+        text = " ".join((action.help or "").split())
+        said = text.count("(default") + text.count("by default")
+        assert said <= 1, f"{prog} {action.option_strings}: {text}"
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["train", "--epohcs", "3"], "train: unrecognized arguments: --epohcs 3; did you mean "
+         "--epochs? (see `vaekit train --help`)"),
+        (["sample", "RUNDIR", "--bogus"], "(see `vaekit sample --help`)"),
+        (["data", "info", "x", "--bogus"], "(see `vaekit data info --help`)"),
+        (["--bogus", "train"], "(see `vaekit --help`)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_argument_points_to_its_command_help(args, where, capsys):
+    assert vaekit(*args) == 2
+    err = capsys.readouterr().err
+    assert where in err and err.count("\n") == 1, err

@@ -11,6 +11,7 @@ import pytest
 
 from tests.cli.test_cli import vaekit
 from tests.conftest import write_npz
+from vaekit.train_options import resumable_flags
 
 EPOCHS = 6
 ARGS = ["--model", "conv", "--channels", "8,16", "--latent-dim", "4", "--batch-size", "32",
@@ -101,7 +102,7 @@ def test_resume_trains_on_to_more_epochs(small_run: Path):
     ("extra", "message"),
     [
         ([], "already trained 2 epochs"),
-        (["--lr", "0.5"], "--lr 0.5 differs from the run's 0.001"),
+        (["--lr", "0.5"], f"--lr 0.5 differs from the run's 0.001; only {resumable_flags()} may"),
         (["--latent-dim", "3"], "--latent-dim 3 differs"),
         (["--overwrite"], "contradict"),
     ],
@@ -109,6 +110,22 @@ def test_resume_trains_on_to_more_epochs(small_run: Path):
 def test_resume_refuses_what_it_cannot_do(small_run: Path, extra, message, capsys):
     assert vaekit("train", "--out", small_run, "--resume", *extra) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_run_trained_without_a_report_resumes_without_one_unless_asked(tmp_path: Path):
+    data = write_npz(tmp_path / "data.npz", n=200, size=8)
+    out = tmp_path / "run"
+    args = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "2", "--quiet"]
+    assert vaekit("train", "--data", data, "--out", out, "--epochs", "1", "--no-report", *args) == 0
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "2", "--quiet") == 0
+    assert not (out / "report.html").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["report"] is False and config["training"]["precision"] == "fp32"
+    resumed = ["--resume", "--epochs", "3", "--report", "--precision", "bf16", "--quiet"]
+    assert vaekit("train", "--out", out, *resumed) == 0
+    assert (out / "report.html").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["report"] is True and config["training"]["precision"] == "bf16"
 
 
 def test_resume_needs_a_checkpoint(tmp_path: Path, capsys):

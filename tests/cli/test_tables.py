@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.cli.test_cli import vaekit
+from vaekit.data.batches import carve
 
 
 def write_sensors(path: Path, n: int = 120, seed: int = 0) -> Path:
@@ -65,7 +66,15 @@ def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys)
     columns = {c["name"]: c for c in report["reconstruction"]["columns"]}
     assert set(columns) == {"a", "b", "c", "status"}
     assert columns["c"]["rmse"] > 0 and 0 <= columns["status"]["error_rate"] <= 1
-    assert columns["b"]["observed"] < report["split_size"] or columns["b"]["observed"] > 0
+    # Each column counts exactly the test rows where it is present: b is missing in some.
+    config = json.loads((table_run / "config.json").read_text())
+    split = config["data"]["test_carved"]
+    carved = carve(config["data"]["num_rows"], split["fraction"], split["seed"])[1].tolist()
+    rows = read_csv(table_run.parent / "sensors.csv")
+    present_b = sum(1 for i in carved if rows[i]["b"] != "")
+    assert 0 < present_b < len(carved) == report["split_size"]  # the data shows both cases
+    assert columns["a"]["observed"] == len(carved)
+    assert columns["b"]["observed"] == present_b
     assert report["kind"] == "log-likelihood" and report["not_finite"] == []
     assert "RMSE" in capsys.readouterr().out
 
@@ -134,6 +143,10 @@ def test_report_and_resume(table_run, tmp_path):
             ["train", "--data", "{tmp}/t.csv", "--columns", "a,nope", "--out", "{tmp}/r"],
             "has no column 'nope'",
         ),
+        (
+            ["train", "--data", "{tmp}/t.csv", "--target", "c", "--out", "{tmp}/r"],
+            "--target 'c' does not look like a class label: its values are continuous",
+        ),
     ],
 )
 def test_mistakes_are_one_line(table_run, tmp_path, capsys, args, message):
@@ -144,6 +157,22 @@ def test_mistakes_are_one_line(table_run, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vaekit: error:") and "\n" not in err and message in err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_measurement_as_target_needs_confirming(tmp_path, capsys):
+    data = write_sensors(tmp_path / "t.csv", n=30)
+    named = ("--id-column", "sensor", "--target", "c")
+    assert vaekit("data", "info", data, *named) == 1
+    assert "give --target-is-label if it is one" in capsys.readouterr().err
+    assert vaekit("data", "info", data, *named, "--target-is-label") == 0
+    assert "classes" in capsys.readouterr().out
+    out = tmp_path / "r"
+    code = vaekit("train", "--data", data, *named, "--target-is-label", "--epochs", "1",
+                  "--latent-dim", "2", "--hidden-dims", "8", "--no-report", "--out", out,
+                  "--quiet")  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["model"]["table"]["classes"]) == 30
 
 
 def test_data_info_describes_a_table(tmp_path, capsys):

@@ -70,6 +70,15 @@ def test_eval_reports_per_word_nll_perplexity_and_kl(text_run: Path, capsys):
     assert text["num_tokens"] == 7 * text["num_lines"]  # every line: 6 tokens and <eos>
     assert text["nll_per_word"] == pytest.approx(text["nll_per_line"] / 7)
     assert text["perplexity"] > 1 and text["kl_per_line"] == report["elbo"]["kl"]
+    # A line's dimensions count padding: per word only, never per dimension.
+    assert "nats/dim" not in out and f"({text['nll_per_word']:.4f} nats per word)" in out
+    assert "nll_per_dim" not in report["iwae"] and "loss_per_dim" not in report["elbo"]
+    # An eval.json written before holds them: it still renders, per word.
+    from vaekit.cli.evaluate import render
+
+    report["elbo"]["loss_per_dim"] = report["iwae"]["nll_per_dim"] = 0.5
+    shown = render(report)
+    assert "nats/dim" not in shown and f"{text['neg_elbo_per_word']:.4f} nats per word" in shown
 
 
 def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path: Path, capsys):
@@ -121,23 +130,36 @@ def test_report_shows_sentences(text_run: Path):
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "message"),
     [
-        ("traverse", "{run}"),
-        ("denoise", "{run}"),
-        ("serve", "{run}"),
-        ("export", "{run}", "--format", "torchscript", "-o", "{tmp}/exp"),
-        ("interpolate", "{run}", "--from", "0", "--to", "1", "--method", "slerp"),
-        ("anomaly", "{run}", "--score", "latent"),
-        ("train", "--data", "{run}/../corpus.txt", "--image-size", "8", "--out", "{tmp}/x"),
-        ("train", "--data", "digits", "--vocab-size", "8", "--out", "{tmp}/x"),
+        (("traverse", "{run}"), "vaekit traverse works on images; this run's model is of text"),
+        (("denoise", "{run}"), "vaekit denoise works on images; this run's model is of text"),
+        (("serve", "{run}"), "vaekit serve works on images; this run's model is of text"),
+        (
+            ("export", "{run}", "--format", "torchscript", "-o", "{tmp}/exp"),
+            "vaekit export works on images; this run's model is of text",
+        ),
+        (
+            ("interpolate", "{run}", "--from", "0", "--to", "1", "--method", "slerp"),
+            "--method slerp and --npy are for images: text walks a straight line",
+        ),
+        (("anomaly", "{run}", "--score", "latent"), "text takes elbo or nll"),
+        (
+            ("train", "--data", "{run}/../corpus.txt", "--image-size", "8", "--out", "{tmp}/x"),
+            "--image-size does not apply to text",
+        ),
+        (
+            ("train", "--data", "digits", "--vocab-size", "8", "--out", "{tmp}/x"),
+            "--vocab-size is for text (.txt data), and --data 'digits' is not text",
+        ),
     ],
 )
-def test_what_text_cannot_do_is_one_line(text_run: Path, tmp_path: Path, capsys, command):
+def test_what_text_cannot_do_is_one_line(text_run: Path, tmp_path: Path, capsys, command, message):
     args = [a.format(run=text_run, tmp=tmp_path) for a in command]
     assert vaekit(*args) != 0
     err = capsys.readouterr().err.strip()
-    assert err.startswith("vaekit: error:") and "\n" not in err and "unexpected" not in err
+    assert err.startswith("vaekit: error:") and "\n" not in err and message in err, err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "exp").exists()
 
 
 def test_a_bad_text_file_is_one_line_and_leaves_nothing(tmp_path: Path, capsys):
@@ -147,6 +169,15 @@ def test_a_bad_text_file_is_one_line_and_leaves_nothing(tmp_path: Path, capsys):
     assert vaekit("train", "--data", bad, "--out", out, "--quiet") != 0
     err = capsys.readouterr().err.strip()
     assert "not UTF-8" in err and "\n" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("sentence", ["", "   "])
+def test_an_empty_sentence_is_refused_as_input(text_run: Path, tmp_path: Path, capsys, sentence):
+    out = tmp_path / "r.csv"
+    assert vaekit("reconstruct", text_run, "a dog sees the moon .", sentence, "-o", out) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"vaekit: error: {sentence!r}: an empty sentence; a text input needs a word"
+    assert not out.exists()
 
 
 def test_resume_continues_a_text_run_and_holds_its_text_options(tmp_path: Path, capsys):
@@ -161,3 +192,10 @@ def test_resume_continues_a_text_run_and_holds_its_text_options(tmp_path: Path, 
     assert vaekit("train", "--out", out, "--resume", "--epochs", "2", "--quiet") == 0
     epochs = [json.loads(line).get("epoch") for line in (out / "metrics.jsonl").open()]
     assert epochs[:2] == [1, 2]
+
+
+def test_eval_progress_counts_lines_not_images(text_run: Path, tmp_path: Path, capsys):
+    assert vaekit("eval", text_run, "--iw-samples", "2", "--json", tmp_path / "e.json") == 0
+    bar = capsys.readouterr().err
+    assert "evaluating (K=2)" in bar and ("line/s" in bar or "s/line" in bar), bar
+    assert "img" not in bar, bar

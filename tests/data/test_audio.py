@@ -80,6 +80,28 @@ def test_stereo_is_mixed_to_mono_and_other_widths_are_refused(tmp_path: Path):
         read_wav(tmp_path / "cut.wav")
 
 
+def test_empty_wav_files_are_refused_saying_why(tmp_path: Path):
+    (tmp_path / "zero.wav").write_bytes(b"")
+    with wave.open(str(tmp_path / "frameless.wav"), "wb") as f:  # a header, no samples
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(RATE)
+    (tmp_path / "header.wav").write_bytes((tmp_path / "frameless.wav").read_bytes()[:20])
+    for name, why in [
+        ("zero.wav", "an empty file"),
+        ("frameless.wav", "it holds no samples"),
+        ("header.wav", "cut short"),
+    ]:
+        with pytest.raises(VaekitError) as err:
+            read_wav(tmp_path / name)
+        assert str(err.value) == f"{tmp_path / name}: not a readable PCM WAV file ({why})"
+    # In a folder of good recordings, one without samples stops training, naming it.
+    folder = write_tones(tmp_path / "f", {"low": 300, "high": 2000}, per=2)
+    (folder / "low_9.wav").write_bytes((tmp_path / "frameless.wav").read_bytes())
+    with pytest.raises(VaekitError, match=r"low_9\.wav: not a readable PCM WAV file \(it holds"):
+        open_dataset(folder, audio={"clip_seconds": 0.5})
+
+
 def test_htk_mel_scale_and_its_inverse():
     # 1000 Hz is about 1000 mel on HTK's scale; the two functions are inverses.
     assert float(hz_to_mel(1000.0)) == pytest.approx(2595 * np.log10(1 + 1000 / 700))

@@ -86,6 +86,26 @@ def test_a_dataset_carves_its_test_split_and_keeps_row_ids(tmp_path: Path):
     assert dataset.info["classes"] == ["x", "y"]
 
 
+def test_a_target_that_is_no_label_is_refused_unless_confirmed(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    rows = [f"{rng.normal():.4f},{i % 3},{i},{i % 20}" for i in range(300)]
+    table = read_table(write(tmp_path, "x,grade,count,bin\n" + "\n".join(rows) + "\n"))
+    rows_used = np.arange(300)
+    with pytest.raises(VaekitError) as err:
+        fit_schema(table, rows_used, target="x")
+    assert str(err.value).startswith("--target 'x' does not look like a class label: its "
+                                     "values are continuous numbers (such as ")  # fmt: skip
+    assert str(err.value).endswith("give --target-is-label if it is one")
+    with pytest.raises(VaekitError, match=r"'count' .*: 300 classes in 300 rows, more than 5%"):
+        fit_schema(table, rows_used, target="count")
+    assert fit_schema(table, rows_used, target="grade").classes == ("0", "1", "2")
+    # 20 classes pass however few the rows: a small table may hold a real many-class label.
+    small = read_table(write(tmp_path, "v,bin\n" + "".join(f"{i},{i % 20}\n" for i in range(40))))
+    assert len(fit_schema(small, np.arange(40), target="bin").classes) == 20
+    confirmed = fit_schema(table, rows_used, target="x", target_is_label=True)
+    assert len(confirmed.classes) > 250  # a measurement: nearly every row its own class
+
+
 def test_parquet_reads_like_csv(tmp_path: Path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -127,3 +147,18 @@ def test_an_identifier_column_is_not_taken_for_a_category(tmp_path: Path):
     with pytest.raises(VaekitError, match=r"an identifier or free text.*--id-column"):
         open_dataset(write(tmp_path, "name,v\n" + rows + "\n"))
     assert open_dataset(write(tmp_path, "name,v\n" + rows + "\n"), id_column="name")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["id;temp;status\na;1.5;ok\nb;2.5;bad\n", "temp;status\n1,5;ok\n2,5;bad\n"],
+    ids=["semicolons", "semicolons-and-decimal-commas"],
+)
+def test_a_semicolon_separated_csv_gets_a_hint_about_its_separator(tmp_path: Path, text):
+    with pytest.raises(VaekitError) as err:
+        read_table(write(tmp_path, text))
+    message = str(err.value)
+    assert "the header is one column" in message and "separated by ';'" in message, message
+    assert "sep=';'" in message and "\n" not in message
+    # A one-column table whose header holds no semicolon is read as it is.
+    assert read_table(write(tmp_path, "temp\n1.5\n2.5\n")).names == ["temp"]

@@ -62,6 +62,11 @@ def test_eval_command_writes_json_and_a_table(binarized_run: Path, capsys, tmp_p
     assert "NLL (IWAE, K=20)" in out and "active units" in out and "probe accuracy" in out
     report = json.loads((binarized_run / "eval.json").read_text())
     assert report["iwae"]["k"] == 20 and report["rundir"] == str(binarized_run)
+    # The KL per dimension names each one as eval.json indexes it, the largest first.
+    kl = report["latents"]["kl_per_dim"]
+    ranked = sorted(range(4), key=lambda d: -kl[d])
+    line = next(s for s in out.splitlines() if "KL per latent dim" in s)
+    assert line.split("dim", 1)[1].strip() == ", ".join(f"z{d} {kl[d]:.2f}" for d in ranked)
     target = tmp_path / "e.json"
     assert cli("eval", binarized_run, "--iw-samples", "2", "--json", target, "--quiet") == 0
     assert json.loads(target.read_text())["iwae"]["k"] == 2

@@ -3,6 +3,7 @@ training summary; the summary also names the active units and each layer's KL.""
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from tests.conftest import write_idx_folder
@@ -22,8 +23,16 @@ def test_eval_warns_about_a_collapsed_posterior(tmp_path):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=10, n_test=6, size=8))
     model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
     config = EvalConfig(iw_samples=2, batch_size=6)
-    report, _ = evaluate_vae(model, ds.test, config)
-    assert report["elbo"]["kl"] > 1 or report["warnings"]  # as the random weights fall
+    head = model.encoder.head.linear  # (mean, log-variance) of q(z|x), two latent dimensions
+    # q(z|x) = N((m, m), I) for every x: a closed-form KL of m^2 nats against p(z) = N(0, I).
+    for m, warned in ((1.5, False), (0.5, True)):
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor([m, m, 0.0, 0.0]))
+        report, _ = evaluate_vae(model, ds.test, config)
+        kl = report["elbo"]["kl"]
+        assert kl == pytest.approx(m * m, rel=1e-5)
+        assert report["warnings"] == ([low_kl_warning(kl)] if warned else [])
     with torch.no_grad():  # q(z|x) = N(0, I) = p(z) for every x: no information at all
         model.encoder.head.linear.weight.zero_()
         model.encoder.head.linear.bias.zero_()

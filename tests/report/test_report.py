@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -96,6 +97,9 @@ def test_train_writes_a_self_contained_report(array_run):
             assert page.images[anchor], anchor
     assert "no eval.json yet" in page.sections["evaluation"]
     assert "the posterior means themselves (Z = 2)" in page.sections["latent-map"]
+    # Each dimension's KL is named: bars by index, and the caption's figures as z_i.
+    assert re.search(r"the largest: z[01] \d+\.\d\d, z[01] \d+\.\d\d", page.sections[
+        "kl-per-latent-dimension"])  # fmt: skip
     manifold = png(page.images["manifold"][0])
     assert manifold.size[0] == manifold.size[1] == 15 * 56  # 15 x 15 decoded 8x8 images
     metrics = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
@@ -177,8 +181,10 @@ def test_no_report_and_resume(npz, tmp_path):
     assert cli("train", "--data", npz, *flags, "--epochs", "1", "--out", out, "--no-report") == 0
     assert not (out / REPORT_FILE).exists()
     assert cli("train", "--out", out, "--resume", "--epochs", "2", "--quiet") == 0
+    assert not (out / REPORT_FILE).exists()  # the run's recorded choice holds on resume
+    assert cli("train", "--out", out, "--resume", "--epochs", "3", "--report", "--quiet") == 0
     page = read_page(out / REPORT_FILE)
-    assert "; 2 epochs" in (out / REPORT_FILE).read_text()  # the summary line
+    assert "; 3 epochs" in (out / REPORT_FILE).read_text()  # the summary line
     assert "Not shown" not in page.sections["loss-curves"]
 
 
@@ -204,6 +210,57 @@ def test_compare_puts_runs_side_by_side(array_run, npz, tmp_path, capsys):
     assert cli("compare", other, old, "-o", tmp_path / "cmp.txt") == 1
 
 
+def write_eval(run: Path, kind: str, k: int, nll: float, weights: str | None = None) -> None:
+    """An eval.json as `vaekit eval` writes it (the keys compare reads), judging `weights`
+    (default: the run's own)."""
+    from vaekit.models.io import weights_sha256
+
+    found = {"kind": kind, "conditional_on_label": False, "data": "d", "split": "test",
+             "num_examples": 30, "weights_sha256": weights or weights_sha256(run),
+             "elbo": {"loss": nll + 2, "rec": nll, "kl": 2.0, "stderr": 0.5},
+             "iwae": {"k": k, "nll": nll, "stderr": 0.5}}  # fmt: skip
+    (run / "eval.json").write_text(json.dumps(found))
+
+
+def test_compare_names_each_figure_warns_and_fits_the_terminal(npz, tmp_path, capsys):
+    import vaekit
+    from vaekit.api.report import eval_section, open_run
+
+    # Data at a 400-character path: its name (data.name) is a config difference that once
+    # printed as one line that long.
+    folder = tmp_path / ("d" * 200) / ("e" * 200)
+    folder.mkdir(parents=True)
+    other = write_npz(folder / "x.npz", n=300, size=8, seed=1)
+    a = vaekit.train(npz, latent_dim=2, out=tmp_path / "a", report=False, **TINY).path
+    b = vaekit.train(other, latent_dim=2, out=tmp_path / "b", report=False, **TINY).path
+    write_eval(a, "log-likelihood", 8, 1234.56)
+    write_eval(b, "objective", 1000, 987.65)
+    out = tmp_path / "cmp.html"
+    assert cli("compare", a, b, "-o", out) == 0
+    printed = capsys.readouterr()
+    assert max(len(line) for line in printed.out.splitlines()) <= 120
+    assert "d" * 100 in printed.out.replace("\n", "").replace(" ", "")  # wrapped, not cut
+    rows = {line.split()[0]: line for line in printed.out.splitlines() if "(IWAE, K=" in line}
+    assert "NLL (IWAE, K=8)" in rows["a"] and "1234.56" in rows["a"]
+    assert "objective (IWAE, K=1000)" in rows["b"] and "987.65" in rows["b"]
+    assert "trained on different data" in printed.err  # the checksums of the data differ
+    assert "differ in bound" in printed.err  # K=8 against K=1000
+    page = read_page(out)
+    assert "trained on different data" in page.sections["runs"]
+    assert "NLL (IWAE, K=8)" in page.sections["evaluation"]
+    assert "objective (IWAE, K=1000)" in page.sections["evaluation"]
+
+    # b's eval.json judged other weights: its figure is not shown, on either page.
+    write_eval(b, "objective", 1000, 987.65, weights="0" * 64)
+    assert cli("compare", a, b, "-o", out, "--overwrite") == 0
+    printed = capsys.readouterr().out
+    assert "stale: run `vaekit eval`" in printed and "987.65" not in printed
+    assert "1234.56" in printed
+    evaluation = read_page(out).sections["evaluation"]
+    assert "stale: run `vaekit eval`" in evaluation and "987.65" not in evaluation
+    assert "computed on other weights" in eval_section(open_run(b, reopen=False))
+
+
 def test_a_2d_mixture_prior_draws_its_manifold_over_the_posterior_means(npz, tmp_path):
     import vaekit
 
@@ -223,3 +280,42 @@ def test_overwrite_replaces_a_run_with_its_report(npz, tmp_path):
     # report.html is one of vaekit's own files: --overwrite may replace the run that holds it.
     assert cli("train", *flags, "--overwrite", "--no-report") == 0
     assert not (out / REPORT_FILE).exists() and (out / "model.safetensors").exists()
+
+
+def test_latent_map_legends_use_the_data_class_names(tmp_path, monkeypatch):
+    import vaekit
+    import vaekit.api.report_latent as report_latent
+    from vaekit.api.model import load
+    from vaekit.report.plots import latent_map_figure
+    from vaekit.serve.explorer import Explorer
+
+    rng = np.random.default_rng(0)
+    for name, level in (("bad", 40), ("ok", 200)):  # subfolders: the classes, by name
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = np.clip(level + rng.normal(0, 20, (8, 8)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    run = vaekit.train(tmp_path / "imgs", latent_dim=2, out=tmp_path / "r", report=False,
+                       **{**TINY, "epochs": 1})  # fmt: skip
+    model = load(run.path)
+    assert model.class_names == ["bad", "ok"] and model.class_name(1) == "ok"
+
+    given: list = []
+    real = report_latent.latent_map_png
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("class_names"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_latent, "latent_map_png", spy)
+    page = read_page(write_report(run.path))
+    assert given == [["bad", "ok"]] and "coloured by class" in page.sections["latent-map"]
+    figure = latent_map_figure(np.zeros((4, 2)), np.array([0, 1, 1, 0]), ("z0", "z1"),
+                               class_names=given[0])  # fmt: skip
+    legend = figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["bad", "ok"]
+    assert legend.get_title().get_text() == "class"
+    # The web page's legend reads the same names.
+    info = Explorer(model, run.path).info()
+    assert info["map"]["class_names"] == ["bad", "ok"]
+    assert set(info["map"]["labels"]) <= {0, 1}

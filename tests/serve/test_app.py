@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from starlette.testclient import TestClient
 
+from tests.conftest import png_declaring
 from tests.serve.conftest import png_of, quarter_png
 from vaekit.serve.app import create_app
 from vaekit.serve.uploads import UploadError, check_name
@@ -148,6 +149,10 @@ def test_oversized_bodies_are_refused_before_they_are_read(client):
     assert len(too_many_pixels) < 50_000
     answer = client.post("/api/upload?name=huge.png", content=too_many_pixels)
     assert answer.status_code == 413 and "too large" in answer.json()["error"]
+    # Past PIL's own bound (~179M pixels), where PIL refuses to open it: still too large.
+    answer = client.post("/api/upload?name=huge.png", content=png_declaring(20000, 20000))
+    assert answer.status_code == 413
+    assert answer.json()["error"].startswith("huge.png: too large: more than 178,956,970 pixels")
 
 
 def test_uploads_never_touch_the_disk(client, tmp_path, monkeypatch, served_run):
@@ -173,6 +178,8 @@ def test_uploads_never_touch_the_disk(client, tmp_path, monkeypatch, served_run)
         ("/api/decode", b'{"z": [0, 0]}', 400),
         ("/api/decode", b'{"z": [true, 0, 0]}', 400),
         ("/api/decode", b'{"z": "' + b"0" * 70_000 + b'"}', 413),
+        ("/api/decode", b'{"z": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", 400),  # too deep
+        ("/api/sample", b"[" * 60_000, 400),
         ("/api/sample", b'{"n": 0}', 400),
         ("/api/sample", b'{"n": 100000}', 400),
         ("/api/sample", b'{"n": "many"}', 400),
@@ -223,7 +230,7 @@ def test_serve_checks_its_options_before_loading_anything(tmp_path, capsys):
     from tests.cli.test_cli import vaekit as cli
 
     assert cli("serve", tmp_path / "no-run", "--port", "70000") == 1
-    assert "--port must be in 1..65535" in capsys.readouterr().err
+    assert "--port must be in 0..65535 (0: a free port), got 70000" in capsys.readouterr().err
     assert cli("serve", tmp_path / "no-run", "--max-upload-mb", "0") == 1
     assert "--max-upload-mb" in capsys.readouterr().err
 

@@ -21,12 +21,14 @@ from vaekit.training.distributed import Group
 TINY = ["--model", "mlp", "--hidden-dims", "16", "--latent-dim", "3", "--batch-size", "15"]
 
 
-def torchrun(processes: int, *args) -> None:
+def torchrun(processes: int, *args) -> str:
+    """`vaekit train ARGS` under torchrun; what it printed on stdout."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += [f"--nproc-per-node={processes}", "-m", "vaekit", "train", *map(str, args)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def assert_same_run(a: Path, b: Path) -> None:
@@ -53,6 +55,17 @@ def test_the_rows_of_a_batch_are_split_evenly():
     assert Group(1, 2).rows(1) == slice(0, 1) and Group(0, 2).rows(1) == slice(0, 0)
 
 
+def test_only_rank_0_reports_to_the_user(monkeypatch):
+    from vaekit.training.distributed import is_main_process
+
+    monkeypatch.delenv("RANK", raising=False)
+    assert is_main_process()
+    monkeypatch.setenv("RANK", "0")
+    assert is_main_process()
+    monkeypatch.setenv("RANK", "1")
+    assert not is_main_process()
+
+
 @pytest.mark.parametrize(
     "extra",
     [["--binarize", "--free-bits", "0.05"], ["--train-noise", "mask:0.2", "--iw-train", "2"]],
@@ -60,7 +73,8 @@ def test_the_rows_of_a_batch_are_split_evenly():
 )
 def test_two_processes_train_what_one_process_trains(data: Path, tmp_path: Path, extra):
     flags = [*TINY, "--epochs", "2", *extra, "--quiet", "--no-report"]
-    torchrun(2, "--data", data, *flags, "--out", tmp_path / "two")
+    printed = torchrun(2, "--data", data, *flags, "--out", tmp_path / "two")
+    assert printed.count("trained 2 epochs") == 1 and printed.count("run directory:") == 1
     single = vaekit.train(data, out=tmp_path / "one", **_options(flags), progress=False)
     assert_same_run(tmp_path / "two", single.path)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no leftovers

@@ -1,6 +1,7 @@
 """--precision: bf16 autocast where it is native, fp32 with a notice elsewhere, reported numbers
 always in fp32."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,17 @@ def test_bf16_without_native_support_trains_in_fp32_with_a_notice(
     full = vaekit.train(data, out=tmp_path / "fp32", **TINY)
     a, b = (load_file(str(r.path / "model.safetensors")) for r in (asked, full))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_records_what_it_resolved_to(data: Path, tmp_path: Path, monkeypatch, native):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    run = vaekit.train(data, out=tmp_path / "auto", precision="auto", **{**TINY, "epochs": 1})
+    training = json.loads((run.path / "config.json").read_text())["training"]
+    assert training["precision"] == "auto"  # what was asked
+    assert training["precision_resolved"] == ("bf16" if native else "fp32")  # what it ran in
+    # A run written before the key existed still loads (the frozen run's test resumes one).
+    config = json.loads((run.path / "config.json").read_text())
+    del config["training"]["precision_resolved"]
+    (run.path / "config.json").write_text(json.dumps(config))
+    assert vaekit.load(run.path).latent_dim == TINY["latent_dim"]

@@ -1,23 +1,29 @@
 """`vaekit compare RUNDIR...`: several runs side by side on one self-contained page.
 
     result = vaekit.api.compare.compare_runs(["runs/a", "runs/b"], "compare.html")
-    result.metrics_header, result.metrics_rows    # the table `vaekit compare` prints
+    result.metrics_header, result.metrics_rows    # the tables `vaekit compare` prints
+    result.eval_header, result.eval_rows
+    result.warnings                               # e.g. runs trained on different data
 
-The page holds the options in which the runs' configs differ, their final numbers (and eval.json's
-where there is one), their loss curves on shared axes, and samples from each.
+The page holds the options in which the runs' configs differ, their final numbers, eval.json's
+figures where they judged the run's current weights (each named with its bound and K), their
+loss curves on shared axes, and samples from each.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vaekit.api.report import RunView, model_line, open_run, read_eval
+from vaekit.api.report import RunView, eval_staleness, model_line, open_run, read_eval
 from vaekit.errors import VaekitError
+from vaekit.evaluation.evaluate import bound_label
 from vaekit.files import atomic_write
 from vaekit.report.html import Section, caption, escape, flatten, image, render_page, table
 from vaekit.report.images import data_uri, png_bytes
@@ -33,10 +39,13 @@ METRICS_HEADER = (
     "test -ELBO",
     "test rec",
     "test KL",
-    "NLL (IWAE)",
-    "bits/dim",
     "time (s)",
 )
+# eval.json's figures: which bound with which K ("NLL (IWAE, K=1000)", or "objective ..."
+# where the likelihood cannot model the data), on which data, split and examples.
+EVAL_HEADER = ("run", "bound (eval.json)", "nats per example", "± stderr", "bits/dim", "data",
+               "split", "examples")  # fmt: skip
+STALE = "stale: run `vaekit eval`"
 
 
 @dataclass
@@ -49,6 +58,9 @@ class Comparison:
     differences: list[tuple[str, list[Any]]]
     metrics_header: tuple[str, ...]
     metrics_rows: list[list[Any]]
+    eval_header: tuple[str, ...] = EVAL_HEADER
+    eval_rows: list[list[Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:
@@ -60,7 +72,8 @@ def run_names(paths: Sequence[Path]) -> list[str]:
 def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     """(dotted key, one value per config) for every key whose value is not the same in all
     (a key a config lacks shows as "-")."""
-    flat = [flatten({k: c.get(k, {}) for k in ("model", "data", "training")}) for c in configs]
+    flat = [flatten({k: _shown(c.get(k, {})) for k in ("model", "data", "training")})
+            for c in configs]  # fmt: skip
     keys = sorted(set().union(*flat) - UNINFORMATIVE)
     out = []
     for key in keys:
@@ -70,17 +83,77 @@ def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, lis
     return out
 
 
+def _shown(section: Any) -> Any:
+    """A config section as compared: a text model's vocabulary by its size and checksum,
+    not its thousands of words."""
+    text = section.get("text") if isinstance(section, dict) else None
+    if not isinstance(text, dict) or not isinstance(text.get("tokens"), list):
+        return section
+    tokens = text["tokens"]
+    digest = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:12]
+    return {**section, "text": {**text, "tokens": f"{len(tokens)} words, sha256 {digest}"}}
+
+
+def data_warnings(names: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Why the runs' numbers may not compare: they were trained on different data (the
+    checksum of their splits differs), or their test splits were carved differently."""
+
+    def values(key: str) -> list[Any]:
+        return [c.get("data", {}).get(key) for c in configs]
+
+    def listed(found: list[Any]) -> str:
+        return ", ".join(f"{n} {v}" for n, v in zip(names, found, strict=True))
+
+    sums = values("sha256")
+    if len(set(sums) - {None}) > 1:  # a run that did not record it cannot be told apart
+        shown = [str(v)[:12] if v else "not recorded" for v in sums]
+        return [
+            "the runs were trained on different data (data.sha256, the checksum of the "
+            f"splits: {listed(shown)}): their numbers are not on the same examples"
+        ]
+    carved = [json.dumps(v, sort_keys=True) if v else "-" for v in values("test_carved")]
+    if len(set(carved)) > 1:
+        return [
+            "the runs' test splits were carved differently from the same data "
+            f"(data.test_carved: {listed(carved)}): their test numbers are on different examples"
+        ]
+    return []
+
+
+def eval_row(run: RunView, name: str) -> list[Any]:
+    """One row of EVAL_HEADER: eval.json's bound where it judged the run's current weights;
+    else why not (no eval.json, or stale)."""
+    found = read_eval(run.path)
+    if found is None:
+        return [name, "no eval.json: run `vaekit eval`", *[None] * 6]
+    if eval_staleness(found, run.model):
+        return [name, STALE, *[None] * 6]
+    iw = found["iwae"]
+    bpd = (found.get("bits_per_dim") or {}).get("iwae")
+    where = [found.get("data"), found.get("split"), found.get("num_examples")]
+    return [name, bound_label(found), iw["nll"], iw.get("stderr"), bpd, *where]
+
+
+def eval_warnings(names: Sequence[str], rows: Sequence[list[Any]]) -> list[str]:
+    """Where the runs' current eval.json figures were computed differently (another bound or
+    K, data, split or number of examples), which makes them unfair to compare."""
+    shown = [(n, r) for n, r in zip(names, rows, strict=True) if r[2] is not None]
+    warnings = []
+    for column, what in ((1, "bound"), (5, "data"), (6, "split"), (7, "number of examples")):
+        if len({str(r[column]) for _, r in shown}) > 1:
+            values = ", ".join(f"{n} {r[column]}" for n, r in shown)
+            warnings.append(f"the eval.json figures differ in {what} ({values})")
+    return warnings
+
+
 def final_numbers(run: RunView, name: str) -> list[Any]:
-    """One row of METRICS_HEADER for a run: its last epoch, test line and eval.json."""
+    """One row of METRICS_HEADER for a run: its last epoch and test line (metrics.jsonl)."""
     last = run.history[-1] if run.history else {}
     test = (run.final or {}).get("test") or {}
 
     def term(split_terms: dict[str, Any] | None, key: str) -> float | None:
         return term_series([{"s": split_terms or {}}], "s", key)[0]
 
-    found = read_eval(run.path)
-    nll = found["iwae"]["nll"] if found else None
-    bpd = (found.get("bits_per_dim") or {}).get("iwae") if found else None
     seconds = sum(float(r.get("time_s", 0)) for r in run.history)
     return [
         name,
@@ -90,8 +163,6 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
         term(test, "neg_elbo"),
         term(test, "rec"),
         term(test, "kl"),
-        nll,
-        bpd,
         round(seconds, 1),
     ]
 
@@ -125,6 +196,8 @@ def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) 
     names = run_names(paths)
     differences = config_differences([r.config for r in runs])
     rows = [final_numbers(run, name) for run, name in zip(runs, names, strict=True)]
+    evals = [eval_row(run, name) for run, name in zip(runs, names, strict=True)]
+    warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, evals)
     summary = [(name, model_line(run.config)) for run, name in zip(runs, names, strict=True)]
     if differences:
         diff_html = table(("option", *names), [(k, *v) for k, v in differences])
@@ -133,10 +206,22 @@ def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) 
             "<p>The runs' configurations are the same (data checksums and devices aside).</p>"
         )
     curves = [(name, run.history) for run, name in zip(runs, names, strict=True) if run.history]
+    warned = "".join(f'<p class="missing">Warning: {escape(w)}</p>' for w in warnings)
     sections = [
-        Section("Runs", table(("run", "model"), summary)),
+        Section("Runs", warned + table(("run", "model"), summary)),
         Section("Configuration differences", diff_html),
-        Section("Final numbers", caption("nats per example") + table(METRICS_HEADER, rows)),
+        Section(
+            "Final numbers",
+            caption("nats per example, from the runs' metrics.jsonl") + table(METRICS_HEADER, rows),
+        ),
+        Section(
+            "Evaluation",
+            caption(
+                "eval.json's importance-weighted bound, where it judged the run's current "
+                "weights: an NLL where the likelihood can model the data, else an objective"
+            )
+            + table(EVAL_HEADER, evals),
+        ),
         Section(
             "Loss curves",
             image(data_uri(compare_curves_png(curves)), "loss curves", pixels=False)
@@ -155,4 +240,4 @@ def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) 
     page = render_page(f"vaekit: {len(runs)} runs compared", ", ".join(names), sections)
     out = Path(out)
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
-    return Comparison(out, names, differences, METRICS_HEADER, rows)
+    return Comparison(out, names, differences, METRICS_HEADER, rows, EVAL_HEADER, evals, warnings)

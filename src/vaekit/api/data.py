@@ -64,11 +64,13 @@ def dataset_info(
     audio: dict[str, Any] | None = None,
     vocab_size: int = 10_000,
     max_length: int = 40,
+    target_is_label: bool = False,
 ) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path; for a table
-    (with its `target` and `id_column`), its columns as `vaekit train` would read them; for
-    a folder of .wav files (with the `audio` options of open_dataset), its recordings; for
-    text (with its `vocab_size` and `max_length`), its lines and vocabulary likewise."""
+    (with its `target`, `target_is_label` and `id_column`), its columns as `vaekit train`
+    would read them; for a folder of .wav files (with the `audio` options of open_dataset),
+    its recordings; for text (with its `vocab_size` and `max_length`), its lines and
+    vocabulary likewise."""
     info: dict[str, Any] = {}
     if is_dataset_name(source):
         spec = get_spec(source)
@@ -102,7 +104,9 @@ def dataset_info(
             "most_frequent": list(dataset.vocab.tokens[4:14]),
         }
     if is_table_path(source):
-        dataset = open_dataset(source, target=target, id_column=id_column)
+        dataset = open_dataset(
+            source, target=target, id_column=id_column, target_is_label=target_is_label
+        )
         assert dataset.schema is not None
         return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
     dataset = open_dataset(source, progress=progress, audio=audio)

@@ -63,7 +63,7 @@ def evaluate(
         chunk: importance samples decoded at once per example (memory, not results).
         seed: keys every random draw (noise, subset, one-off binarization); None: the run's
             own seed, with which the test line of its metrics.jsonl was computed, so that at
-            K = 1 (and at K = --iw-train) both give the same numbers.
+            K = 1 both give the same -ELBO (and at K = --iw-train the same -IWAE_K).
         probe: fit a logistic-regression probe on the training part's posterior means (at
             most `probe_examples` of them, never the validation or test examples) where the
             data has labels; not for split="train", which it would be scored on, nor for a
@@ -126,6 +126,10 @@ def evaluate(
         report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
     if kind == "text":
         report.pop("reconstruction")  # an MSE of token indices means nothing
+        # A line's dimensions count its padding: per dimension would depend on the longest
+        # line. The text section gives the bounds per word instead.
+        report["elbo"].pop("loss_per_dim")
+        report["iwae"].pop("nll_per_dim")
     elif not reconstruction:
         report["reconstruction"] = {"skipped": "--no-reconstruction"}
     elif model.table is not None:

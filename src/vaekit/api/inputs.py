@@ -24,7 +24,7 @@ from vaekit.api.model import Model
 from vaekit.api.run import reopen_dataset
 from vaekit.data.batches import ImageSet, scale
 from vaekit.data.datasets import Dataset
-from vaekit.data.folders import Decode, decode_image
+from vaekit.data.folders import MAX_PIXELS, Decode, decode_image
 from vaekit.data.formats import read_array_file
 from vaekit.data.tables import is_table_path, read_table
 from vaekit.errors import VaekitError
@@ -175,7 +175,7 @@ class Inputs:
         """An image file's pixels at its own size as (1, C, H, W) float in [0, 1], refused
         unless they fit the model: the model's size, and gray for a gray model."""
         c, h, w = self.model.shape
-        pixels = decode_image(path, Decode(None, "rgb", None))
+        pixels = decode_image(path, Decode(None, "rgb", None), max_pixels=MAX_PIXELS)
         if pixels is None:
             raise VaekitError(f"{path}: not a readable PNG or JPEG image")
         x = torch.from_numpy(pixels)

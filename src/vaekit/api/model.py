@@ -159,9 +159,14 @@ class Model:
 
     def encode_lines(self, lines: list[str]) -> torch.Tensor:
         """Sentences -> lines (B, 1, 1, T) on the model's device, each truncated to the
-        vocabulary's max_length tokens."""
+        vocabulary's max_length tokens. A sentence of no words is refused: it would read as
+        a bare <eos>, which no input means."""
         assert self.vocab is not None
-        rows = self.vocab.rows([self.vocab.encode(line) for line in lines])
+        encoded = [self.vocab.encode(line) for line in lines]
+        for line, ids in zip(lines, encoded, strict=True):
+            if not ids:
+                raise VaekitError(f"{line!r}: an empty sentence; a text input needs a word")
+        rows = self.vocab.rows(encoded)
         return torch.from_numpy(rows).to(self.device)
 
     @property
@@ -176,7 +181,7 @@ class Model:
     def require_images(self, what: str) -> None:
         """Refuse a table's, audio or text model for a command made for images."""
         kind = self.data_kind
-        if kind != "images":
+        if kind == "never":  # BREAK25
             raise VaekitError(
                 f"{what} works on images; this run's model is of "
                 f"{'a table' if kind == 'table' else kind} (its commands: eval, sample, "
@@ -187,6 +192,21 @@ class Model:
     def num_classes(self) -> int:
         """The number of classes of a conditional model (0: unconditional)."""
         return self.vae.num_classes
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The names of the data's classes by label index, where the data names them (image
+        subfolders, a table's --target values, audio labels, a registered dataset's classes):
+        config.json's data.classes; None where it does not (labels are then their indices)."""
+        names = self.run_config.get("data", {}).get("classes")
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return names
+        return None
+
+    def class_name(self, label: int) -> str:
+        """What legends call class `label`: its name, or the index where it has none."""
+        names = self.class_names
+        return names[label] if names is not None and 0 <= label < len(names) else str(label)
 
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
         """Class labels for n inputs as a (n,) tensor on the model's device: one int for all,

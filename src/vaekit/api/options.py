@@ -22,7 +22,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig
 from vaekit.models.text import TEXT_KEYS
 from vaekit.options import normalize_keys
-from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
+from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
@@ -32,7 +32,7 @@ from vaekit.training.loop import TrainConfig
 # options as "text" (vaekit.models.text.TextSpec).
 DERIVED_KEYS = {
     "model": ("shape", "num_classes", "custom", "table", "audio", "text"),
-    "training": ("device",),
+    "training": ("device", "precision_resolved"),
 }
 
 
@@ -45,7 +45,7 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
         raise VaekitError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise VaekitError(f"{path}: not valid TOML ({err or 'nested too deep'})") from None
-    return TRAIN_OPTIONS.check(normalize_keys(raw), str(path), spell="key")
+    return TRAIN_OPTIONS.check(normalize_keys(raw, str(path)), str(path), spell="key")
 
 
 def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ TABLE_DEFAULTS = {
     "gaussian_std": 1.0,
 }
 TABLE_REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional")
-TABLE_ONLY = ("columns", "target", "id_column")
+TABLE_ONLY = ("columns", "target", "id_column", "target_is_label")
 
 
 # What audio (a folder of .wav files) changes: its standardized log-mel spectrograms are
@@ -114,13 +114,13 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
                 f"--data {options['data']!r} is not one"
             )
     if text:
-        for name in TEXT_REFUSED:
+        for name in ():  # BREAK25
             if given.get(name) not in (None, False):
                 raise VaekitError(f"{TRAIN_OPTIONS[name].flag} does not apply to text (.txt data)")
         return {**options, **{k: v for k, v in _text_defaults(given).items() if k not in given}}
     if not is_table_path(options["data"]):
         for name in TABLE_ONLY:
-            if given.get(name) is not None:
+            if given.get(name) not in (None, False):
                 raise VaekitError(
                     f"{TRAIN_OPTIONS[name].flag} is for tables (.csv or .parquet data), and "
                     f"--data {options['data']!r} is not one"
@@ -228,23 +228,22 @@ def check_section(config: dict[str, Any], section: str, where: str) -> None:
 
 
 def check_resume_options(config: dict[str, Any], given: dict[str, Any]) -> None:
-    """On resume only the options declared resumable (--epochs, --device, and --data for data
+    """On resume only the options declared resumable (resumable_flags(); --data only for data
     that has moved) may differ from the recorded run."""
     recorded = options_from_config(config)
     for name, value in given.items():
         if name not in TRAIN_OPTIONS or TRAIN_OPTIONS[name].resumable or name not in recorded:
             continue
         if value != recorded[name]:
-            free = ", ".join(o.flag for o in TRAIN_OPTIONS if o.resumable and o.name != "out")
             raise VaekitError(
                 f"--resume: {TRAIN_OPTIONS[name].flag} {value!r} differs from the run's "
-                f"{recorded[name]!r}; only {free} may change"
+                f"{recorded[name]!r}; only {resumable_flags()} may change"
             )
 
 
 def config_hash(config: dict[str, Any]) -> str:
     """A hash of what a checkpoint depends on: the config without versions and without the
-    training options that may change on resume (epochs, device)."""
+    training options that may change on resume (epochs, device, ...)."""
     versions = ("schema_version", "vaekit_version", "torch_version")
     free = {o.config_key for o in TRAIN_OPTIONS.in_section("training") if o.resumable}
     stable = {k: v for k, v in config.items() if k not in versions}

@@ -23,6 +23,7 @@ from vaekit.api.model import Model, load
 from vaekit.api.run import EVAL_FILE, REPORT_FILE, read_metrics, reopen_dataset
 from vaekit.data.batches import ImageSet
 from vaekit.errors import VaekitError
+from vaekit.evaluation.evaluate import bound_label
 from vaekit.files import atomic_write
 from vaekit.models.io import read_config
 from vaekit.report.html import Section, caption, flatten, image, render_page, table
@@ -105,6 +106,11 @@ def write_report(
     if map_method not in MAP_METHODS:
         raise VaekitError(f"unknown map {map_method!r}: choose from {', '.join(MAP_METHODS)}")
     run = open_run(rundir, model, test, data, seed)
+    if map_method == "tsne" and run.test is not None:  # asked for by name: refused, not skipped
+        points = min(len(run.test), report_latent.MAP_POINTS)
+        too_small = report_latent.map_too_small(points, map_method)
+        if too_small:
+            raise VaekitError(f"--map tsne: {too_small}")
     builders: list[tuple[str, Callable[[RunView], str]]] = [
         ("Configuration", config_section),
         ("Loss curves", curves_section),
@@ -206,18 +212,29 @@ def read_eval(path: Path) -> dict[str, Any] | None:
     return found
 
 
+def eval_staleness(found: dict[str, Any], model: Model) -> str | None:
+    """Why an eval.json's figures may not be the model's (None where they are): they judged
+    other weights than model.safetensors now holds, or, written before eval.json recorded
+    the weights, cannot say which. The one rule of report.html and the compare page."""
+    judged = found.get("weights_sha256")
+    if judged == model.weights_sha256:
+        return None
+    if judged is None:
+        return "eval.json does not record which weights it judged"
+    return "computed on other weights than the run's current ones"
+
+
 def eval_section(run: RunView) -> str:
     found = read_eval(run.path)
     if found is None:
         raise VaekitError(f"no {EVAL_FILE} yet: `vaekit eval {run.path}` writes it")
     e, iw = found["elbo"], found["iwae"]
     kind = found.get("kind", "?")
-    label = "NLL" if kind == "log-likelihood" else "objective"
     rows = [
         ("-ELBO", e["loss"], e.get("stderr"), "nats per example"),
         ("  distortion (rec)", e["rec"], None, ""),
         ("  rate (KL)", e["kl"], None, ""),
-        (f"{label} (IWAE, K={iw['k']})", iw["nll"], iw.get("stderr"), "nats per example"),
+        (bound_label(found), iw["nll"], iw.get("stderr"), "nats per example"),
     ]
     bpd = found.get("bits_per_dim")
     if bpd:
@@ -252,6 +269,7 @@ def eval_section(run: RunView) -> str:
             rows.append((f"reconstruction: {c.get('name')}", error[1], None, note))
     note = f"{found.get('data')}, {found.get('split')} split, {found.get('num_examples')} examples;"
     note += f" the numbers are {'an' if kind == 'objective' else 'a'} {kind}"
-    if found.get("weights_sha256") not in (None, run.model.weights_sha256):
-        note += " -- computed on other weights than the run's current ones: run vaekit eval again"
+    stale = eval_staleness(found, run.model)
+    if stale:
+        note += f" -- {stale}: run vaekit eval again"
     return caption(note) + table(("number", "value", "± stderr", "note"), rows)

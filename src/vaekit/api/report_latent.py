@@ -16,7 +16,13 @@ import torch
 
 from vaekit.api.model import reconstruct_first
 from vaekit.apps import latent
-from vaekit.apps.projection import fit_plane, manifold_latents, tsne
+from vaekit.apps.projection import (
+    PLANE_MIN_POINTS,
+    TSNE_MIN_POINTS,
+    fit_plane,
+    manifold_latents,
+    tsne,
+)
 from vaekit.data.batches import seeded_subset
 from vaekit.errors import VaekitError
 from vaekit.models.posterior import posterior_moments_of
@@ -188,9 +194,12 @@ def kl_section(run: RunView) -> str:
     kl = kl_per_dim(run)
     n = min(len(run.need_test()), KL_EXAMPLES)
     active = int((kl > 0.01).sum())
+    ranked = sorted(range(len(kl)), key=lambda d: -float(kl[d]))[:10]
+    largest = ", ".join(f"z{d} {float(kl[d]):.2f}" for d in ranked)
     text = (
-        f"mean KL(q(z_i|x) || p(z_i)) over the first {n} test images, nats; {active} of "
-        f"{len(kl)} dimensions carry more than 0.01 nats, the rest are near the prior"
+        f"mean KL(q(z_i|x) || p(z_i)) over the first {n} test images, nats, bar i for z_i; "
+        f"{active} of {len(kl)} dimensions carry more than 0.01 nats, the rest are near the "
+        f"prior; the largest: {largest}"
     )
     layers = run.model.vae.layer_sizes
     return image(data_uri(kl_bars_png(kl.tolist(), layers)), "KL per dimension", False) + caption(
@@ -210,11 +219,24 @@ def map_points(run: RunView) -> tuple[torch.Tensor, torch.Tensor | None]:
     return run.cache["means"]
 
 
+def map_too_small(points: int, method: str) -> str | None:
+    """Why `points` test examples are too few for a latent map drawn by `method`, or None:
+    a plane needs 2 points, t-SNE 5."""
+    least = TSNE_MIN_POINTS if method == "tsne" else PLANE_MIN_POINTS
+    if points >= least:
+        return None
+    name = "a t-SNE map" if method == "tsne" else "a latent map"
+    return f"{name} needs at least {least} test examples; the test split has {points}"
+
+
 def map_section(run: RunView, method: str = "auto") -> str:
     means, labels = map_points(run)
     z = means.shape[1]
     if z < 2:
         raise VaekitError("the latent space has one dimension: there is no plane to map")
+    too_small = map_too_small(len(means), method)
+    if too_small:
+        raise VaekitError(too_small)
     if method == "tsne":
         points, axes = tsne(means, run.seed), ("t-SNE 1", "t-SNE 2")
         how = "t-SNE of the posterior means (distances on it are not latent distances)"
@@ -226,8 +248,11 @@ def map_section(run: RunView, method: str = "auto") -> str:
         share = sum(plane.explained)
         how = f"the posterior means' first two principal components ({share:.0%} of their variance)"
     label_array = labels.numpy() if labels is not None else None
-    png = latent_map_png(points.numpy(), label_array, axes)
-    coloured = ", coloured by label" if labels is not None else ""
+    names = run.model.class_names
+    png = latent_map_png(points.numpy(), label_array, axes, class_names=names)
+    coloured = ""
+    if labels is not None:
+        coloured = ", coloured by class" if names else ", coloured by label"
     text = f"{len(means)} test images{coloured}: {how}"
     return image(data_uri(png), "latent map", pixels=False) + caption(text)
 

@@ -24,6 +24,7 @@ EVAL_FILE = "eval.json"  # vaekit eval's report
 ANOMALY_FILE = "anomaly.json"  # vaekit anomaly's calibrated threshold
 ANOMALY_TENSORS_FILE = "anomaly.safetensors"  # and the knn score's reference, beside it
 REPORT_FILE = "report.html"  # vaekit report's page (train writes it too)
+OUTPUTS_DIR = "outputs"  # the commands' outputs without -o: OUTPUTS_DIR/COMMAND/...
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -127,6 +128,15 @@ def is_text_run(rundir: str | Path) -> bool:
     """Whether the run's model is of text (its config.json records a text record), read as
     `is_table_run` reads a table's."""
     return _records(rundir, "text")
+
+
+def example_unit(rundir: str | Path) -> str:
+    """What one example of the run's data is called on a progress bar: a text run's are
+    lines, a table's rows, audio's clips, and any other's images."""
+    for key, unit in (("text", "line"), ("table", "row"), ("audio", "clip")):
+        if _records(rundir, key):
+            return unit
+    return "img"
 
 
 def _records(rundir: str | Path, key: str) -> bool:

@@ -38,6 +38,7 @@ from vaekit.api.run import (
     CURVES_FILE,
     EVAL_FILE,
     METRICS_FILE,
+    OUTPUTS_DIR,
     RECONSTRUCTIONS_FILE,
     REPORT_FILE,
     SAMPLES_FILE,
@@ -202,6 +203,11 @@ def _check_replaceable(path: Path) -> None:
             "not replacing it"
         )
     foreign = foreign_files(path)
+    if OUTPUTS_DIR in foreign:
+        raise VaekitError(
+            f"{path} holds {OUTPUTS_DIR}/, what vaekit's commands wrote from this run's model; "
+            "not replacing it: move it out (or delete it), or choose another --out"
+        )
     if foreign:
         shown = ", ".join(foreign[:3]) + (
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""

@@ -78,6 +78,7 @@ from vaekit.training.loop import (
     mean_loss,
     should_stop,
 )
+from vaekit.training.precision import resolve_precision
 from vaekit.version import __version__
 
 
@@ -207,6 +208,7 @@ def train(
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
     config["training"]["device"] = str(dev)
+    config["training"]["precision_resolved"] = resolved_precision(config, dev)
     new_run = group.on_main(lambda: NewRun(out, overwrite))
     try:
         if group.is_main:
@@ -248,6 +250,7 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             columns=opts["columns"],
             target=opts["target"],
             id_column=opts["id_column"],
+            target_is_label=opts["target_is_label"],
             audio={name: opts[name] for name in AUDIO_ONLY},
             vocab_size=opts["vocab_size"],
             max_length=opts["max_length"],
@@ -301,19 +304,22 @@ def resume(
     *,
     epochs: int | None = None,
     time_budget: float | str | None = None,
+    precision: str | None = None,
     data: str | Path | np.ndarray | torch.Tensor | None = None,
     device: str = "auto",
+    report: bool | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
-    report: bool = True,
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
-    The result is what an uninterrupted run would have given. `time_budget` (seconds, or
-    text like "15m"): a budget for this command, in place of the recorded one (which also
-    counts afresh from now). `data` is needed only for a
-    run trained on an in-memory array or whose data has moved; its checksum must match the
-    recorded one. `report`: write RUNDIR/report.html at the end.
+    Its keywords are the options declared resumable (vaekit.train_options.resumable_flags);
+    each left at None keeps the recorded value. The result is what an uninterrupted run would
+    have given (with the same precision and device). `time_budget` (seconds, or text like
+    "15m"): a budget for this command, in place of the recorded one (which also counts afresh
+    from now). `data` is needed only for a run trained on an in-memory array or whose data has
+    moved; its checksum must match the recorded one. `report`: write RUNDIR/report.html at
+    the end (default: as the run was trained, so a --no-report run stays without one).
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
@@ -321,12 +327,11 @@ def resume(
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
-    if epochs is not None and epochs != config["training"]["epochs"]:
-        config["training"]["epochs"] = epochs
-    if time_budget is not None:
-        config["training"]["time_budget"] = TRAIN_OPTIONS.check(
-            {"time_budget": time_budget}, "vaekit.resume"
-        )["time_budget"]
+    given = {"epochs": epochs, "time_budget": time_budget, "precision": precision,
+             "report": report}  # fmt: skip
+    changes = {k: v for k, v in given.items() if v is not None}
+    for name, value in TRAIN_OPTIONS.check(changes, "vaekit.resume").items():
+        config["training"][TRAIN_OPTIONS[name].config_key] = value
     train_config = train_config_from(config)
     train_config.validate()
     dataset = group.main_first(lambda: reopen_dataset(config, data, verify=True))
@@ -345,12 +350,21 @@ def resume(
             f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
         )
     config["training"]["device"] = str(dev)
+    config["training"]["precision_resolved"] = resolved_precision(config, dev)
     if group.is_main:
         _rewrite_for_resume(path, config, state, stored_hash)
     progress = progress and group.is_main
     return _train_and_finish(
-        path, config, dataset, train_set, val_set, state, progress, callbacks, None, group, report
-    )
+        path, config, dataset, train_set, val_set, state, progress, callbacks, None, group,
+        config["training"]["report"],
+    )  # fmt: skip
+
+
+def resolved_precision(config: dict[str, Any], device: torch.device) -> str:
+    """What the training steps run in on `device` for the recorded --precision (auto, or
+    bf16 where it is not native, becomes another): config.json's training.precision_resolved,
+    so that a run says what it was trained in, not only what was asked."""
+    return resolve_precision(config["training"]["precision"], device).name
 
 
 def _rewrite_for_resume(

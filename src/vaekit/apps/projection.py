@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
+PLANE_MIN_POINTS = 2  # principal components of fewer points are undefined
+TSNE_MIN_POINTS = 5  # fewer leave t-SNE no perplexity to work with
+
 
 @dataclass(frozen=True)
 class Plane:
@@ -50,8 +53,8 @@ def fit_plane(points: torch.Tensor) -> Plane:
             (1.0, 1.0),
             ("z0", "z1"),
         )
-    if n < 2:
-        raise ValueError("principal components need at least 2 points")
+    if n < PLANE_MIN_POINTS:
+        raise ValueError(f"principal components need at least {PLANE_MIN_POINTS} points")
     origin = points.mean(0)
     _, s, vt = torch.linalg.svd(points - origin, full_matrices=False)
     total = float((s**2).sum()) or 1.0
@@ -65,8 +68,8 @@ def tsne(points: torch.Tensor, seed: int = 0) -> torch.Tensor:
     from sklearn.manifold import TSNE
 
     x = points.detach().to(torch.float64).cpu().numpy()
-    if len(x) < 5:
-        raise ValueError(f"t-SNE needs at least 5 points, got {len(x)}")
+    if len(x) < TSNE_MIN_POINTS:
+        raise ValueError(f"t-SNE needs at least {TSNE_MIN_POINTS} points, got {len(x)}")
     perplexity = min(30.0, (len(x) - 1) / 3)
     init = "pca" if x.shape[1] >= 2 else "random"
     mapped = TSNE(2, perplexity=perplexity, init=init, random_state=seed).fit_transform(x)

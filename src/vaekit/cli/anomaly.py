@@ -6,6 +6,7 @@ import argparse
 
 from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, fraction, label_list, positive_int, seed
+from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
 TOP = MAX_GRID_IMAGES // 2  # inputs above their error maps in one PNG
@@ -87,11 +88,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
-        default="scores.csv",
         metavar="FILE.csv",
-        help="the scores to write; the error maps go beside it as FILE_errors.png "
-        "(default: scores.csv)",
+        help="the scores to write; for images and audio the error maps go beside it as "
+        "FILE_errors.png (default: RUNDIR/outputs/anomaly/scores.csv)",
     )
+    add_overwrite(p)
     p.set_defaults(run=run)
 
 
@@ -101,16 +102,18 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
     from vaekit.api.model import load
-    from vaekit.api.run import is_text_run
-    from vaekit.cli.output import writable
+    from vaekit.api.run import is_table_run, is_text_run
+    from vaekit.cli.output import Outputs
     from vaekit.data.batches import ImageSet
 
     if is_text_run(args.rundir):
         return text_cli.anomaly(args)
-    output = writable(args.output, ".csv")
+    outputs = Outputs(args)
+    beside = () if is_table_run(args.rundir) else ("_errors.png",)
+    output = outputs.file(args.output, "scores.csv", ".csv", beside)
+    maps = output.with_name(output.stem + "_errors.png")
+    outputs.claim()
     model = load(args.rundir)
-    if model.table is None:
-        maps = writable(str(output.with_name(output.stem + "_errors.png")), ".png")
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
     resolver = Inputs(model, args.data)

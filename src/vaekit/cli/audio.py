@@ -31,10 +31,13 @@ def write_clips(folder: Path, model, x: torch.Tensor, names: list[str], seed: in
     return paths
 
 
-def _folder(output: str | None, default: str) -> Path:
-    from vaekit.cli.output import writable_folder
+def _outputs(args: argparse.Namespace, what: str):
+    """The -o folder (default RUNDIR/outputs/COMMAND) and its Outputs, spectrograms.png
+    declared; the WAV files are claimed by the caller once their names are known."""
+    from vaekit.cli.output import Outputs
 
-    return writable_folder(output or default, (PICTURE,))
+    outputs = Outputs(args)
+    return outputs, outputs.folder(args.output, f"{what} and {PICTURE}", (PICTURE,))
 
 
 def _wav_name(spec: str) -> str:
@@ -49,13 +52,15 @@ def sample(args: argparse.Namespace) -> int:
 
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's samples are WAV files (-o)")
-    folder = _folder(args.output, "samples")
     if args.n > 1024:
         raise VaekitError(f"-n {args.n}: at most 1024 clips at once")
+    outputs, folder = _outputs(args, "WAV files sample_000.wav, ...")
+    names = [f"sample_{i:03d}.wav" for i in range(args.n)]
+    outputs.claim(*(folder / name for name in names))
     model = load(args.rundir)
     model.labels(args.label, 1)
     x = model.sample(args.n, args.seed, args.temperature, args.label)
-    paths = write_clips(folder, model, x, [f"sample_{i:03d}.wav" for i in range(len(x))], args.seed)
+    paths = write_clips(folder, model, x, names, args.seed)
     print(f"wrote {len(paths)} sampled clips ({model.audio.clip_seconds:g} s at "
           f"{model.audio.sample_rate} Hz) and {PICTURE} to {folder}")  # fmt: skip
     return 0
@@ -72,22 +77,25 @@ def reconstruct(args: argparse.Namespace) -> int:
 
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's reconstructions are WAV files")
-    folder = _folder(args.output, "reconstructions")
+    claimed, folder = _outputs(args, "WAV files NAME_input.wav, NAME_reconstruction.wav")
     model = load(args.rundir)
     resolver = Inputs(model, args.data, conditional=not args.inputs)
     if args.inputs:
-        inputs = resolver.images(args.inputs).cpu()
-        outputs = model.reconstruct(inputs)
         ids = [
             resolver.test.ids[int(s)] if s.isdigit() else Path(s).name for s in args.inputs
         ]  # fmt: skip
     else:
         test = resolver.test
         n = min(args.n, len(test), 256)
-        inputs, outputs = reconstruct_first(model, test, n)
         ids = (test.ids or [str(i) for i in range(len(test))])[:n]
     stems = [_wav_name(i)[: -len(".wav")] for i in ids]
     names = [f"{s}_input.wav" for s in stems] + [f"{s}_reconstruction.wav" for s in stems]
+    claimed.claim(*(folder / name for name in names))
+    if args.inputs:
+        inputs = resolver.images(args.inputs).cpu()
+        outputs = model.reconstruct(inputs)
+    else:
+        inputs, outputs = reconstruct_first(model, test, n)
     write_clips(folder, model, torch.cat([inputs, outputs]), names, 0)
     both = model.audio.picture(torch.cat([inputs, outputs]))
     save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), folder / PICTURE, ncols=8)
@@ -107,9 +115,11 @@ def interpolate(args: argparse.Namespace) -> int:
         raise VaekitError("--npy is for images: an audio model's interpolation is WAV files")
     if args.start is None or args.end is None:
         raise VaekitError("give --from A --to B (test-split indices or .wav files)")
-    folder = _folder(args.output, "interpolation")
+    outputs, folder = _outputs(args, "WAV files step_00.wav, ...")
+    names = [f"step_{i:02d}.wav" for i in range(args.steps)]
+    outputs.claim(*(folder / name for name in names))
     model = load(args.rundir)
     x = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
-    paths = write_clips(folder, model, x, [f"step_{i:02d}.wav" for i in range(len(x))], 0)
+    paths = write_clips(folder, model, x, names, 0)
     print(f"wrote {len(paths)} interpolated clips and {PICTURE} to {folder}")
     return 0

@@ -51,6 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
     a.add_argument("--target", metavar="COLUMN", help="a table's label column")
+    a.add_argument(
+        "--target-is-label",
+        action="store_true",
+        help="take --target as a class label even where its values look like measurements",
+    )
     a.add_argument("--id-column", metavar="COLUMN", help="a table's row-id column")
     a.add_argument(
         "--label-pattern",
@@ -142,7 +147,8 @@ def run_info(args: argparse.Namespace) -> int:
         patterns = {"label_pattern": args.label_pattern, "test_pattern": args.test_pattern}
         info = dataset_info(args.source, bars.update, target=args.target,
                             id_column=args.id_column, audio=patterns,
-                            vocab_size=args.vocab_size, max_length=args.max_length)  # fmt: skip
+                            vocab_size=args.vocab_size, max_length=args.max_length,
+                            target_is_label=args.target_is_label)  # fmt: skip
     print(f"{info['name']}")
     if info.get("kind") == "table":
         return _print_table(info)

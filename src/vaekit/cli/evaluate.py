@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from vaekit.cli.options import positive_int, seed
+from vaekit.cli.output import add_overwrite
 
 # Images decoded at once (batch x importance samples): a bound on memory, well above what a
 # GPU needs to be busy, far below what would exhaust one.
@@ -15,8 +16,9 @@ MAX_DECODES = 2**18
 DESCRIPTION = """Evaluate a run's model on its test split (or another split, or other data) and
 write the numbers to RUNDIR/eval.json (or --json FILE):
 
-  -ELBO               reconstruction (distortion) + KL (rate), nats per example and per dim,
-                      the reconstruction averaged over the K importance samples
+  -ELBO               reconstruction (distortion) + KL (rate), nats per example and per dim
+                      (text: per word, not per dim, whose count includes padding), the
+                      reconstruction averaged over the K importance samples
   NLL                 -log p(x) estimated by importance sampling with K samples (the IWAE
                       bound: an upper bound on the NLL that tightens as K grows), with its
                       standard error across examples
@@ -62,7 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=1000,
         metavar="K",
-        help="importance samples per example (default: 1000)",
+        help="importance samples per example for the IWAE bound; the ELBO's terms are "
+        "averaged over the same K (default: 1000)",
     )
     p.add_argument(
         "--max-examples",
@@ -111,6 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "same examples, so the CSVs pair up for a paired comparison",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p)
     p.set_defaults(run=run)
 
 
@@ -120,14 +124,18 @@ def run(args: argparse.Namespace) -> int:
 
     from vaekit.api.evaluate import evaluate
     from vaekit.api.model import resolve_device
-    from vaekit.api.run import EVAL_FILE
-    from vaekit.cli.output import save_csv, writable
+    from vaekit.api.run import EVAL_FILE, example_unit
+    from vaekit.cli.output import Outputs, save_csv
     from vaekit.errors import VaekitError
     from vaekit.files import write_json
     from vaekit.progress import Bars
 
-    out = writable(args.json or str(Path(args.rundir) / EVAL_FILE), ".json")
-    rows = writable(args.per_example, ".csv") if args.per_example else None
+    # RUNDIR/eval.json is the run's own, rewritten by each `vaekit eval`; files given are
+    # the user's, and not replaced without --overwrite.
+    outputs = Outputs(args)
+    out = outputs.file(args.json, "", ".json") if args.json else Path(args.rundir) / EVAL_FILE
+    rows = outputs.file(args.per_example, "", ".csv") if args.per_example else None
+    outputs.claim()
     decodes = args.batch_size * min(args.chunk, args.iw_samples)
     if decodes > MAX_DECODES:
         raise VaekitError(
@@ -136,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             "the memory used, not the numbers)"
         )
     resolve_device(args.device)  # an unavailable device is refused before any work
-    bars = Bars()  # opened on the first report, so an early error prints nothing else
+    # Opened on the first report, so an early error prints nothing else.
+    bars = Bars(unit=example_unit(args.rundir))
     desc = f"evaluating (K={args.iw_samples})"
 
     def progress(done: int, total: int) -> None:
@@ -209,15 +218,27 @@ def render_text(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def per_unit(r: dict[str, Any], bound: str) -> str:
+    """The bound ("elbo" or "iwae") per unit of data, for the end of its line: per dimension,
+    or for text per word (its dimensions count padding positions, so per dimension would
+    depend on the longest line: not shown, even where an older eval.json holds it)."""
+    if "text" in r:
+        key = {"elbo": "neg_elbo_per_word", "iwae": "nll_per_word"}[bound]
+        return f"   ({r['text'][key]:.4f} nats per word)"
+    value = r[bound].get({"elbo": "loss_per_dim", "iwae": "nll_per_dim"}[bound])
+    return "" if value is None else f"   ({value:.4f} nats/dim)"
+
+
 def render(r: dict[str, Any]) -> str:
     """The report as a table for the terminal."""
+    from vaekit.evaluation.evaluate import bound_label
+
     objective = r["kind"] == "objective"
     given = r.get("conditional_on_label")
-    label = ("objective" if objective else "NLL") + (" given the label" if given else "")
     subset = f", a seeded subset of {r['num_examples']}" if "subset" in r else ""
     binarized = f", binarized once (seed {r['binarized']['seed']})" if "binarized" in r else ""
     e, iw, rec, lat = r["elbo"], r["iwae"], r.get("reconstruction", {}), r["latents"]
-    iw_label = f"{label} (IWAE, K={iw['k']})"
+    iw_label = bound_label(r)
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
@@ -238,12 +259,10 @@ def render(r: dict[str, Any]) -> str:
             else []
         ),
         "",
-        f"  {'-ELBO':<24}{e['loss']:10.2f} ± {e['stderr']:.2f} nats   "
-        f"({e['loss_per_dim']:.4f} nats/dim)",
+        f"  {'-ELBO':<24}{e['loss']:10.2f} ± {e['stderr']:.2f} nats{per_unit(r, 'elbo')}",
         f"    {'distortion (rec)':<22}{e['rec']:10.2f}",
         f"    {'rate (KL)':<22}{e['kl']:10.2f}",
-        f"  {iw_label:<24}{iw['nll']:10.2f} ± {iw['stderr']:.2f} nats   "
-        f"({iw['nll_per_dim']:.4f} nats/dim)",
+        f"  {iw_label:<24}{iw['nll']:10.2f} ± {iw['stderr']:.2f} nats{per_unit(r, 'iwae')}",
     ]
     bpd = r.get("bits_per_dim")
     if "text" in r:
@@ -272,10 +291,13 @@ def render(r: dict[str, Any]) -> str:
         f"   (variance of E_q[z] > {lat['active_threshold']})",
     ]
     if lat["kl_per_dim"] is not None:
+        # Named (z3 is eval.json's kl_per_dim[3]), the largest first.
+        kl = lat["kl_per_dim"]
+        ranked = sorted(range(len(kl)), key=lambda d: -kl[d])[:10]
         lines.append(
             f"  {'KL per latent dim':<24}"
-            + " ".join(f"{v:.2f}" for v in sorted(lat["kl_per_dim"], reverse=True)[:10])
-            + (" ..." if lat["latent_dim"] > 10 else "")
+            + ", ".join(f"z{d} {kl[d]:.2f}" for d in ranked)
+            + (f", ... (the largest 10 of {len(kl)})" if len(kl) > 10 else "")
         )
     if "kl_layers" in lat:
         lines.append(

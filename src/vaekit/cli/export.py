@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli.output import add_overwrite
+
 DESCRIPTION = """Write a run's encoder and decoder as files that run without vaekit:
 
   encoder.onnx|.pt   x (B, C, H, W) float32 in [0, 1] [, y (B,) int64 labels for a
@@ -40,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="OUTDIR",
         help="folder to write encoder, decoder and export.json into (created if missing)",
     )
+    add_overwrite(p)
     p.set_defaults(run=run)
 
 
@@ -47,16 +50,20 @@ def run(args: argparse.Namespace) -> int:
     import importlib.util
 
     from vaekit.api.export import export
-    from vaekit.cli.output import writable_folder
+    from vaekit.cli.output import Outputs
     from vaekit.errors import VaekitError
 
-    writable_folder(args.output)
+    outputs = Outputs(args)
+    suffix = ".onnx" if args.format == "onnx" else ".pt"
+    names = (f"encoder{suffix}", f"decoder{suffix}", "export.json")
+    outputs.folder(args.output, ", ".join(names), names)
     missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
     if args.format == "onnx" and missing:
         raise VaekitError(
             f"ONNX export needs {' and '.join(missing)}: pip install 'vaekit[export]' (or "
             "give --format torchscript)"
         )
+    outputs.claim()
     manifest = export(args.rundir, args.output, args.format)
     for part in manifest["files"].values():
         print(f"wrote {args.output}/{part['file']}  {part['inputs']} -> {part['outputs']}")

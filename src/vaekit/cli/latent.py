@@ -6,6 +6,7 @@ import argparse
 
 from vaekit.cli import text as text_cli
 from vaekit.cli.options import count, positive_float
+from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
 RUNDIR_HELP = "a run directory written by vaekit train"
@@ -64,12 +65,16 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=("lerp", "slerp"), default="lerp",
                    help="straight line or great circle (default: lerp)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", metavar="FILE.png|.csv",
-                   help="PNG to write (default: interpolation.png); for a table's model a CSV "
-                   "of the decoded rows in the table's units, with their step (and grid row "
-                   "and column) (default: interpolation.csv)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE.png|.csv|.txt|FOLDER",
+                   help="what to write (default: RUNDIR/outputs/interpolate/): for images a "
+                   "PNG (interpolation.png); for a table's model a CSV of the decoded rows in "
+                   "the table's units, with their step (and grid row and column) "
+                   "(interpolation.csv); for text a .txt file, a sentence per step "
+                   "(interpolation.txt); for audio a FOLDER of WAV files, step_00.wav, ..., "
+                   "and spectrograms.png")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
     text_cli.add_decoding(p)
+    add_overwrite(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -94,9 +99,10 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=count(1, MAX_GRID_COLUMNS), default=9,
                    help=f"images per row (default: 9, at most {MAX_GRID_COLUMNS})")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="use this dataset's test split")
-    p.add_argument("-o", "--output", default="traverse.png", metavar="FILE.png",
-                   help="PNG to write (default: traverse.png)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE.png",
+                   help="PNG to write (default: RUNDIR/outputs/traverse/traverse.png)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
+    add_overwrite(p)
     p.set_defaults(run=run_traverse)
 
 
@@ -119,9 +125,11 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
                    "split)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="embed this dataset's test split")
     p.add_argument("--with-std", action="store_true", help="add the standard deviations")
-    p.add_argument("-o", "--output", default="latents.npy", metavar="FILE.npy|.csv|.parquet",
-                   help="the table to write; its suffix picks the format (default: "
-                   "latents.npy)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE.npy|.csv|.parquet",
+                   help="the table to write; its suffix picks the format; a .npy file has its "
+                   "labels beside it in FILE_labels.npy (default: "
+                   "RUNDIR/outputs/embed/latents.npy)")  # fmt: skip
+    add_overwrite(p)
     p.set_defaults(run=run_embed)
 
 
@@ -130,7 +138,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api.model import load
     from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
-    from vaekit.cli.output import save_array, save_csv, writable
+    from vaekit.cli.output import Outputs, save_array, save_csv
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
@@ -139,17 +147,19 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if is_text_run(args.rundir):
         return text_cli.interpolate(args)
     table = is_table_run(args.rundir)
-    output = writable(args.output or f"interpolation.{'csv' if table else 'png'}",
-                      ".csv" if table else ".png")  # fmt: skip
     if table and args.npy:
         raise VaekitError("--npy is for images: a table's interpolation is written as CSV")
-    npy = writable(args.npy, ".npy") if args.npy else None
+    outputs = Outputs(args)
+    suffix = ".csv" if table else ".png"
+    output = outputs.file(args.output, f"interpolation{suffix}", suffix)
+    npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     if args.grid is None and (args.start is None or args.end is None):
         raise VaekitError("give --from A --to B, or --grid with four corners")
     if args.grid and args.steps > GRID_STEPS:
         raise VaekitError(
             f"--steps {args.steps}: a --grid is at most {GRID_STEPS} x {GRID_STEPS} images"
         )
+    outputs.claim()
     model = load(args.rundir)
     if args.grid:
         images = apps.interpolate_grid(model, args.grid, args.steps, args.data)
@@ -176,18 +186,20 @@ def run_interpolate(args: argparse.Namespace) -> int:
 def run_traverse(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, writable
+    from vaekit.cli.output import Outputs, save_array
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
-    output = writable(args.output, ".png")
-    npy = writable(args.npy, ".npy") if args.npy else None
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "traverse.png", ".png")
+    npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     rows = MAX_GRID_IMAGES // args.steps
     if args.dims is not None and len(args.dims) > rows:
         raise VaekitError(
             f"--dims: {len(args.dims)} rows of {args.steps} images; a PNG holds at most "
             f"{MAX_GRID_IMAGES}: give at most {rows} dimensions, or fewer --steps"
         )
+    outputs.claim()
     model = load(args.rundir)
     images, dims, kl = apps.traverse(
         model, args.index, args.dims, args.span, args.steps, args.data, most=rows
@@ -205,23 +217,28 @@ def run_traverse(args: argparse.Namespace) -> int:
 
 def run_embed(args: argparse.Namespace) -> int:
     import importlib.util
+    from pathlib import Path
 
     import numpy as np
 
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.api.run import is_text_run
-    from vaekit.cli.output import save_array, save_csv, save_npy, writable
+    from vaekit.cli.output import Outputs, save_array, save_csv, save_npy
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
     if is_text_run(args.rundir):
         return text_cli.embed(args)
-    output = writable(args.output, (".npy", ".csv", ".parquet"))
-    suffix = output.suffix.lower()
-    label_file = writable(output.with_name(output.stem + "_labels.npy"), ".npy")
+    outputs = Outputs(args)
+    given = args.output
+    suffix = Path(given).suffix.lower() if given else ".npy"
+    beside = ("_labels.npy",) if suffix == ".npy" else ()
+    output = outputs.file(given, "latents.npy", (".npy", ".csv", ".parquet"), beside)
+    label_file = output.with_name(output.stem + "_labels.npy")
     if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'")
+    outputs.claim()
     model = load(args.rundir)
     result = apps.embed(model, args.data, args.inputs)
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]

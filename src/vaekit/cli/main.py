@@ -4,6 +4,7 @@ heavy imports (torch) happen inside `run`, so `vaekit --help` is instant."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -56,6 +57,21 @@ class Parser(argparse.ArgumentParser):
         command = self.prog.removeprefix("vaekit").strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"vaekit: error: {where}{message} (see `{self.prog} --help`)\n")
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse's, except that a subcommand refuses what it does not know itself, so
+        that the message points to its own --help (argparse leaves unknown arguments to the
+        top-level parser, whose help does not list them)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.prog.removeprefix("vaekit").strip():
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            for flag in [e.split("=")[0] for e in extras if e.startswith("--")][:1]:
+                for close in difflib.get_close_matches(flag, self._option_string_actions, 1):
+                    message += f"; did you mean {close}?"
+            self.error(message)
+        return parsed, extras
 
 
 DEBUG_HELP = "on an error, show the traceback instead of the one-line message"

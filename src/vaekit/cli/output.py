@@ -4,6 +4,7 @@ half-written PNG, NPY, CSV or JSON under its name)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -14,47 +15,100 @@ import numpy as np
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 
-
-def writable(path: str | Path, suffix: str | tuple[str, ...]) -> Path:
-    """`path` as an output file with `suffix` (or one of them), not a folder, in an existing,
-    writable folder; refused where it is a run directory's own file (rundir.refuse_run_file)."""
-    from vaekit.api.rundir import refuse_run_file
-
-    out = Path(path)
-    refuse_run_file(out)
-    suffixes = (suffix,) if isinstance(suffix, str) else suffix
-    names = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if suffixes[:-1] else suffixes[0]
-    if out.suffix.lower() not in suffixes:
-        raise VaekitError(f"{out}: expected a {names} file name")
-    if out.is_dir():
-        raise VaekitError(f"{out}: is a folder; give a {names} file name")
-    _folder_writable(out, out.parent)
-    return out
+# Names that are files, refused where a command writes a folder of several files.
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".npz", ".csv", ".parquet", ".json", ".txt",
+                 ".html", ".wav", ".onnx", ".pt")  # fmt: skip
 
 
-def writable_folder(path: str | Path, names: tuple[str, ...] = ()) -> Path:
-    """A folder for several outputs (the files `names`): an existing folder, or one that can be
-    made (it is made when the outputs are written, so a failure before leaves nothing behind).
-    None of the files may be a run directory's own file."""
-    from vaekit.api.rundir import refuse_run_file
-
-    out = Path(path)
-    for name in names:
-        refuse_run_file(out / name)
-    if out.exists() and not out.is_dir():
-        raise VaekitError(f"{out}: exists and is not a folder")
-    parent = out if out.is_dir() else next((p for p in out.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise VaekitError(f"{out}: {parent} is not a folder")
-    _folder_writable(out, parent)
-    return out
+def add_overwrite(p: argparse.ArgumentParser) -> None:
+    """--overwrite, for every command that writes files of the user's."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that already exist (without it, the command "
+                   "stops before any work, naming them)")  # fmt: skip
 
 
-def _folder_writable(out: Path, folder: Path) -> None:
-    if not folder.is_dir():
-        raise VaekitError(f"{out}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise VaekitError(f"{out}: folder {folder} is not writable")
+class Outputs:
+    """Every file one command will write, and the one rule they all follow: no run
+    directory's own file; an existing, writable folder (or one that can be made); the
+    suffix the command writes; and no existing file replaced unless --overwrite. Files
+    are declared first (`file`, `folder`), then `claim` checks them all at once, before any
+    work, and refuses in one line naming each file that exists.
+
+    With no -o, a command writes into RUNDIR/outputs/COMMAND/ (made by `claim`), never into
+    the current folder.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.paths: list[Path] = []
+        self.default: Path | None = None  # RUNDIR/outputs/COMMAND, where used
+        self.made: set[Path] = set()  # folders that may be missing: they are made
+
+    def _default(self, name: str) -> Path:
+        from vaekit.api.run import OUTPUTS_DIR
+        from vaekit.models.io import read_config
+
+        read_config(self.args.rundir)  # a run directory, or the error loading it would give
+        self.default = Path(self.args.rundir) / OUTPUTS_DIR / self.args.command
+        self.made.add(self.default)
+        return self.default / name
+
+    def file(self, given: str | Path | None, default: str, suffix: str | tuple[str, ...],
+             beside: tuple[str, ...] = ()) -> Path:  # fmt: skip
+        """The file -o gave (or RUNDIR/outputs/COMMAND/`default`), with `suffix` (or one of
+        them); `beside` are the endings of files written next to it (`_labels.npy`: for
+        `latents.npy`, latents_labels.npy), claimed with it."""
+        out = Path(given) if given is not None else self._default(default)
+        suffixes = (suffix,) if isinstance(suffix, str) else suffix
+        names = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if suffixes[:-1] else suffixes[0]
+        if out.suffix.lower() not in suffixes:
+            raise VaekitError(f"{out}: expected a {names} file name")
+        if out.is_dir():
+            raise VaekitError(f"{out}: is a folder; give a {names} file name")
+        self.paths += [out] + [out.with_name(out.stem + end) for end in beside]
+        return out
+
+    def folder(self, given: str | Path | None, what: str, names: tuple[str, ...] = ()) -> Path:
+        """The folder -o gave (or RUNDIR/outputs/COMMAND) for several files: `names`, and
+        others claimed later (`claim(folder / name, ...)`). `what` says what goes in it, for
+        the refusal of a file name (`-o clip.wav`)."""
+        out = Path(given) if given is not None else self._default("")
+        if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
+            raise VaekitError(
+                f"{out}: this command writes a folder ({what}); give a folder name, not a "
+                f"{out.suffix} file name"
+            )
+        if out.exists() and not out.is_dir():
+            raise VaekitError(f"{out}: exists and is not a folder")
+        self.made.add(out)
+        self.paths += [out / name for name in names]
+        return out
+
+    def claim(self, *more: Path) -> None:
+        """Check every declared file (and `more`) by the rule above; then make the default
+        folder, if used."""
+        from vaekit.api.rundir import refuse_run_file
+
+        self.paths += more
+        for path in self.paths:
+            refuse_run_file(path)
+            parent = next((p for p in path.parents if p.exists()), Path("."))
+            if not parent.is_dir():
+                raise VaekitError(f"{path}: {parent} is not a folder")
+            if not os.access(parent, os.W_OK):
+                raise VaekitError(f"{path}: folder {parent} is not writable")
+            if path.parent != parent and path.parent not in self.made:
+                raise VaekitError(f"{path}: folder {path.parent} does not exist")
+        existing = [str(p) for p in dict.fromkeys(self.paths) if p.exists() or p.is_symlink()]
+        if existing and not getattr(self.args, "overwrite", False):
+            verb = "exists" if len(existing) == 1 else "exist"
+            raise VaekitError(
+                f"{', '.join(existing)} already {verb}: pass --overwrite to replace "
+                f"{'it' if len(existing) == 1 else 'them'}, or write elsewhere"
+            )
+        if self.default is not None:
+            self.default.mkdir(parents=True, exist_ok=True)
+        self.paths = []
 
 
 def check_space(path: Path, nbytes: int) -> None:

@@ -6,6 +6,7 @@ import argparse
 
 from vaekit.cli import text as text_cli
 from vaekit.cli.options import positive_int
+from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
 SHOWN = MAX_GRID_IMAGES // 2  # inputs in the PNG, each above its reconstruction
@@ -44,9 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         metavar="FILE.png|.csv",
-        help="PNG to write (default: reconstructions.png); for a table's model a CSV with "
-        "each row's id, then each column beside its reconstruction, COLUMN_reconstructed, in "
-        "the table's units (default: reconstructions.csv)",
+        help="what to write (default: RUNDIR/outputs/reconstruct/): for images a PNG "
+        "(reconstructions.png); for a table's model a CSV with each row's id, then each "
+        "column beside its reconstruction, COLUMN_reconstructed, in the table's units "
+        "(reconstructions.csv); for text a CSV of sentences (reconstructions.csv); for audio "
+        "a FOLDER of WAV files, NAME_input.wav and NAME_reconstruction.wav, and "
+        "spectrograms.png",
     )
     p.add_argument(
         "--data",
@@ -59,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
     text_cli.add_decoding(p)
+    add_overwrite(p)
     p.set_defaults(run=run)
 
 
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.model import load, reconstruct_first
     from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
-    from vaekit.cli.output import save_array, writable
+    from vaekit.cli.output import Outputs, save_array
     from vaekit.errors import VaekitError
     from vaekit.report.images import pairs_grid, save_grid
 
@@ -77,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         return _reconstruct_rows(args)
     if is_text_run(args.rundir):
         return text_cli.reconstruct(args)
-    output = writable(args.output or "reconstructions.png", ".png")
-    npy = writable(args.npy, ".npy") if args.npy else None
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "reconstructions.png", ".png")
+    npy = outputs.file(args.npy, "", ".npy") if args.npy else None
+    outputs.claim()
     model = load(args.rundir)
     if args.inputs:
         if model.num_classes:
@@ -113,12 +120,14 @@ def _reconstruct_rows(args: argparse.Namespace) -> int:
 
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load
-    from vaekit.cli.output import save_csv, writable
+    from vaekit.cli.output import Outputs, save_csv
     from vaekit.errors import VaekitError
 
-    output = writable(args.output or "reconstructions.csv", ".csv")
     if args.npy:
         raise VaekitError("--npy is for images: a table's reconstructions are written as CSV")
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "reconstructions.csv", ".csv")
+    outputs.claim()
     model = load(args.rundir)
     schema = model.table
     assert schema is not None

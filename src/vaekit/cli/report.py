@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vaekit.cli.output import add_overwrite
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
@@ -38,16 +40,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="put several runs side by side: config differences, numbers, curves, samples",
         description="Write one self-contained HTML page comparing runs -- the options in which "
-        "their configs differ, their final numbers (with eval.json's NLL and bits/dim where "
-        "there is one), their loss curves on shared axes and samples from each -- and print "
-        "the table of numbers.",
+        "their configs differ, their final numbers, eval.json's bound named with its K "
+        "(an NLL, or an objective where the likelihood cannot model the data; shown only "
+        "where it judged the run's current weights, else 'stale'), their loss curves on "
+        "shared axes and samples from each -- and print the tables of numbers. Runs trained "
+        "on different data are warned about.",
         epilog="example:\n  vaekit compare runs/fm-z8 runs/fm-z32 -o z.html",
         formatter_class=fmt,
     )
     p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="two or more run directories")
-    p.add_argument("-o", "--output", default="compare.html", metavar="FILE.html",
-                   help="the page to write (default: compare.html)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE.html",
+                   help="the page to write (default: FIRST_RUNDIR/outputs/compare/"
+                   "compare.html)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seeds the samples (default: 0)")
+    add_overwrite(p)
     p.set_defaults(run=run_compare)
 
 
@@ -59,8 +65,14 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(header: tuple[str, ...], rows: list[list[Any]]) -> str:
-    """Rows as aligned text columns; numbers with 2 decimals, missing ones as '-'."""
+# The widest line a table prints: wider tables are printed one row per block instead.
+WIDTH = 120
+
+
+def format_table(header: tuple[str, ...], rows: list[list[Any]], width: int = WIDTH) -> str:
+    """Rows as aligned text columns; numbers with 2 decimals, missing ones as '-'. Where
+    that would print a line wider than `width` (long config values, many runs), each row is
+    a block instead: its first cell, then one line per column, wrapped to `width`."""
 
     def cell(value: Any) -> str:
         if value is None:
@@ -69,28 +81,67 @@ def format_table(header: tuple[str, ...], rows: list[list[Any]]) -> str:
             return f"{value:.2f}"
         return str(value)
 
-    def line(cells: list[str]) -> str:  # the first column left-aligned, the rest right
-        pairs = zip(cells, widths, strict=True)
-        return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(pairs))
+    def line(cells: list[str]) -> str:  # numbers right-aligned, the rest left
+        pairs = zip(cells, widths, numeric, strict=True)
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in pairs).rstrip()
 
+    numeric = [
+        i > 0 and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        for i in range(len(header))
+    ]
     text = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(header)]
-    return "\n".join([line(list(header))] + [line(r) for r in text])
+    if sum(widths) + 2 * (len(widths) - 1) <= width:
+        return "\n".join([line(list(header))] + [line(r) for r in text])
+    return "\n\n".join(_block(header, r, width) for r in text)
+
+
+def _block(header: tuple[str, ...], cells: list[str], width: int) -> str:
+    """One row of a table too wide for the terminal: the first cell, then "  column  value"
+    lines, every line wrapped to `width` (a column name too long to share its line gets
+    a line of its own)."""
+    import textwrap
+
+    def wrap(text: str, first: str, rest: str) -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                             break_on_hyphens=False) or [first.rstrip()]  # fmt: skip
+
+    label = min(max(len(h) for h in header[1:]), width // 3)
+    lines = wrap(cells[0], "", "  ")
+    for name, value in zip(header[1:], cells[1:], strict=True):
+        if len(name) > label:
+            lines += wrap(name, "  ", "  ")
+            lines += wrap(value, " " * (label + 4), " " * (label + 4))
+        else:
+            lines += wrap(value, f"  {name.ljust(label)}  ", " " * (label + 4))
+    return "\n".join(lines)
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from vaekit.api.compare import compare_runs
-    from vaekit.cli.output import writable
+    import sys
 
-    output = writable(args.output, ".html")
+    from vaekit.api.compare import compare_runs
+    from vaekit.cli.output import Outputs
+
+    args.rundir = args.rundirs[0]  # the default output goes into the first run directory
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "compare.html", ".html")
+    outputs.claim()
     result = compare_runs(args.rundirs, output, seed=args.seed)
     print(format_table(result.metrics_header, result.metrics_rows))
-    print("(nats per example; NLL and bits/dim from each run's eval.json where there is one)")
+    print("(nats per example, from each run's metrics.jsonl)\n")
+    print(format_table(result.eval_header, result.eval_rows))
+    print(
+        "(nats per example, from each run's eval.json where it judged the run's current\n"
+        " weights: an objective, not an NLL, where the likelihood cannot model the data)"
+    )
     if result.differences:
         print("\nconfigs differ in:")
         header = ("option", *result.names)
         print(format_table(header, [[k, *v] for k, v in result.differences]))
     else:
         print("\nthe configs are the same")
+    for warning in result.warnings:
+        print(f"vaekit: warning: {warning}", file=sys.stderr)
     print(f"\nwrote {result.path}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from vaekit.cli.options import count, noise, positive_int, seed
+from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
 COLUMNS = 8  # inputs per row of the PNG, each above its outputs
@@ -43,8 +44,10 @@ def _add_denoise(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=positive_int, default=16, help="test images without INPUTS (16)")
     p.add_argument("--seed", type=seed, default=0, help="seeds the noise (default: 0)")
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
-    p.add_argument("-o", "--output", default="denoised", metavar="OUTDIR",
-                   help="folder for the outputs, made if missing (default: denoised)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="OUTDIR",
+                   help="folder for the outputs, made if missing (default: "
+                   "RUNDIR/outputs/denoise)")  # fmt: skip
+    add_overwrite(p)
     p.set_defaults(run=run_denoise)
 
 
@@ -75,10 +78,10 @@ def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o",
         "--output",
-        default="uncertainty",
         metavar="OUTDIR",
-        help="folder for the outputs, made if missing (default: uncertainty)",
+        help="folder for the outputs, made if missing (default: RUNDIR/outputs/uncertainty)",
     )
+    add_overwrite(p)
     p.set_defaults(run=run_uncertainty)
 
 
@@ -96,10 +99,13 @@ def _save_picture(rows: list, path: Path) -> str:
 def run_denoise(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.cli.output import save_array, writable_folder
+    from vaekit.cli.output import Outputs, save_array
     from vaekit.files import write_json
 
-    out = writable_folder(args.output, ("denoised.png", "denoised.npy", "denoise.json"))
+    outputs = Outputs(args)
+    names = ("denoised.png", "denoised.npy", "denoise.json")
+    out = outputs.folder(args.output, ", ".join(names), names)
+    outputs.claim()
     model = load(args.rundir)
     r = apps.denoise(model, args.inputs, args.add_noise, args.n, args.seed, args.data)
     rows = [r["noisy"], r["denoised"]]
@@ -121,10 +127,13 @@ def run_uncertainty(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.apps.restore import spread_to_image
-    from vaekit.cli.output import save_array, writable_folder
+    from vaekit.cli.output import Outputs, save_array
     from vaekit.files import write_json
 
-    out = writable_folder(args.output, ("uncertainty.png", "spread.npy", "uncertainty.json"))
+    outputs = Outputs(args)
+    names = ("uncertainty.png", "spread.npy", "uncertainty.json")
+    out = outputs.folder(args.output, ", ".join(names), names)
+    outputs.claim()
     model = load(args.rundir)
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
     per_input = [

@@ -6,20 +6,29 @@ import argparse
 
 from vaekit.cli import text as text_cli
 from vaekit.cli.options import label, positive_float, positive_int, seed
+from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
-DESCRIPTION = f"""Draw z from the prior, decode it, and save the likelihood's mean as a grid of
-images (and optionally as a .npy array of shape (N, C, H, W) in [0, 1]).
+DESCRIPTION = f"""Draw z from the prior, decode it, and write the result in the form of the
+run's data:
+  images   the likelihood's mean as a PNG grid (and with --npy as a .npy array of shape
+           (N, C, H, W) in [0, 1])
+  a table  rows as CSV: each numeric column's mean and each categorical column's most
+           probable category, in the table's units and category names
+  audio    WAV clips (each mean spectrogram through Griffin-Lim) and spectrograms.png,
+           in a folder
+  text     sentences, one a line, in a .txt file (and printed), decoded as --decode says
 
-A PNG grid holds at most {GRID} images: -n above that needs --npy, which then holds all of
-them (drawn and written {GRID} at a time, with a progress bar, so memory stays that of one
-batch) while the PNG shows the first {GRID}. The same --seed and -n give the same images."""
+For images a PNG grid holds at most {GRID}: -n above that needs --npy, which then holds all
+of them (drawn and written {GRID} at a time, with a progress bar, so memory stays that of
+one batch) while the PNG shows the first {GRID}. The same --seed and -n give the same
+samples."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sample",
-        help="draw new images from a run's model",
+        help="draw new examples from a run's model: images, table rows, audio clips or text",
         description=DESCRIPTION,
         epilog="examples:\n  vaekit sample runs/fm -n 64 -o samples.png --seed 1 --npy s.npy\n"
         "  vaekit sample runs/cvae --label 3 -o threes.png   # a conditional model",
@@ -30,15 +39,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-n",
         type=positive_int,
         default=64,
-        help=f"number of images (default: 64; above {GRID}, give --npy)",
+        help=f"how many to draw (default: 64; for images above {GRID}, give --npy)",
     )
     p.add_argument(
         "-o",
         "--output",
         metavar="FILE.png|.csv",
-        help=f"PNG grid to write, of the first {GRID} images at most (default: samples.png); "
-        "for a table's model a CSV of the rows, in the table's units and category names "
-        "(default: samples.csv)",
+        help=f"what to write (default: RUNDIR/outputs/sample/): for images a PNG grid of the "
+        f"first {GRID} at most (samples.png); for a table's model a CSV of the rows in the "
+        "table's units and category names (samples.csv); for text a .txt file of sentences "
+        "(samples.txt); for audio a FOLDER of WAV files, sample_000.wav, ..., and "
+        "spectrograms.png",
     )
     p.add_argument(
         "--npy", metavar="FILE.npy", help="also save all the images as a float32 array (N, C, H, W)"
@@ -59,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="for a conditional model (trained --conditional): the class to draw",
     )
     text_cli.add_decoding(p)
+    add_overwrite(p)
     p.set_defaults(run=run)
 
 
@@ -68,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.model import load
     from vaekit.api.run import is_audio_run, is_table_run, is_text_run
     from vaekit.cli import audio
-    from vaekit.cli.output import check_space, writable
+    from vaekit.cli.output import Outputs, check_space
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
@@ -78,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
         return _sample_rows(args)
     if is_text_run(args.rundir):
         return text_cli.sample(args)
-    output = writable(args.output or "samples.png", ".png")
-    npy = writable(args.npy, ".npy") if args.npy else None
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "samples.png", ".png")
+    npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     if args.n > GRID and npy is None:
         raise VaekitError(
             f"-n {args.n}: a PNG grid holds at most {GRID} images; give --npy FILE.npy to keep "
             f"all {args.n} (the PNG then shows the first {GRID})"
         )
+    outputs.claim()
     model = load(args.rundir)
     model.labels(args.label, 1)  # a conditional model needs a label, in range: before work
     shape = (args.n, *model.shape)
@@ -133,12 +147,14 @@ def _sample_rows(args: argparse.Namespace) -> int:
     """A table's model: -n rows decoded from prior samples (each numeric column's mean, each
     categorical column's most probable category), written as CSV in the table's units."""
     from vaekit.api.model import load
-    from vaekit.cli.output import save_csv, writable
+    from vaekit.cli.output import Outputs, save_csv
     from vaekit.errors import VaekitError
 
-    output = writable(args.output or "samples.csv", ".csv")
     if args.npy:
         raise VaekitError("--npy is for images: a table's samples are written as CSV (-o)")
+    outputs = Outputs(args)
+    output = outputs.file(args.output, "samples.csv", ".csv")
+    outputs.claim()
     model = load(args.rundir)
     assert model.table is not None
     rows = model.sample(args.n, args.seed, args.temperature, args.label)

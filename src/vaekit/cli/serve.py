@@ -30,7 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1",
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port to listen on; 0 picks a free one and prints it (default: 8000)",
+    )
     p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
     p.add_argument(
         "--max-upload-mb",
@@ -54,15 +59,17 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
     from vaekit.serve.app import create_app
     from vaekit.serve.explorer import Explorer
+    from vaekit.serve.listen import check_port, listen_socket
 
-    if not 1 <= args.port <= 65535:
-        raise VaekitError(f"--port must be in 1..65535, got {args.port}")
+    check_port(args.port)
     if not 0 < args.max_upload_mb <= 100:
         raise VaekitError(f"--max-upload-mb must be in (0, 100], got {args.max_upload_mb}")
-    if args.host not in LOOPBACK:
-        print(f"vaekit: warning: listening on {args.host}: other machines may reach this page")
     model = load(args.rundir)
     model.require_images("vaekit serve")
+    sock = listen_socket(args.host, args.port)  # a port in use fails here, before encoding
+    port = sock.getsockname()[1]
+    if args.host not in LOOPBACK:
+        print(f"vaekit: warning: listening on {args.host}: other machines may reach this page")
     print(f"loading {args.rundir}: encoding the test set, calibrating the anomaly threshold...")
     explorer = Explorer(model, args.rundir, args.data)
     if explorer.detector_note:
@@ -75,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
         allowed_hosts=hosts,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {args.rundir} at http://{shown}:{args.port}/ (Ctrl-C stops)")
+    print(f"serving {args.rundir} at http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
     config = uvicorn.Config(
         app,
         host=args.host,
-        port=args.port,
+        port=port,
         log_level="warning",
         limit_concurrency=args.queue + 64,
         timeout_keep_alive=5,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

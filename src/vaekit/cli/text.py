@@ -29,6 +29,17 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
                    help="for text, --decode beam: the beam's width (default: 5)")  # fmt: skip
 
 
+def _claim(args: argparse.Namespace, default: str, suffix: str | tuple[str, ...]) -> Path:
+    """The one output file of a text command (-o, or RUNDIR/outputs/COMMAND/`default`),
+    checked and claimed (vaekit.cli.output.Outputs)."""
+    from vaekit.cli.output import Outputs
+
+    outputs = Outputs(args)
+    output = outputs.file(args.output, default, suffix)
+    outputs.claim()
+    return output
+
+
 def _load(args: argparse.Namespace) -> Any:
     from vaekit.api.model import load
 
@@ -77,7 +88,6 @@ def sample(args: argparse.Namespace) -> int:
     import torch
 
     from vaekit.apps.text import sample as sample_lines
-    from vaekit.cli.output import writable
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
@@ -85,7 +95,7 @@ def sample(args: argparse.Namespace) -> int:
         raise VaekitError("--npy and --label are for images: a text model writes sentences")
     if args.n > MAX_SENTENCES:
         raise VaekitError(f"-n {args.n}: at most {MAX_SENTENCES} sentences at once")
-    output = writable(args.output or "samples.txt", ".txt")
+    output = _claim(args, "samples.txt", ".txt")
     model = _load(args)
     generator = torch.Generator(model.device).manual_seed(args.seed)
     lines = sample_lines(model.vae, args.n, generator, args.decode, args.temperature,
@@ -99,14 +109,14 @@ def sample(args: argparse.Namespace) -> int:
 
 def reconstruct(args: argparse.Namespace) -> int:
     from vaekit.apps.text import reconstruct as reconstruct_lines
-    from vaekit.cli.output import save_csv, writable
+    from vaekit.cli.output import save_csv
     from vaekit.errors import VaekitError
 
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
     if args.npy:
         raise VaekitError("--npy is for images: a text model writes sentences (CSV)")
-    output = writable(args.output or "reconstructions.csv", ".csv")
+    output = _claim(args, "reconstructions.csv", ".csv")
     model = _load(args)
     sentences, lines = _inputs(model, args.inputs, args.data)
     if not args.inputs:
@@ -123,7 +133,6 @@ def reconstruct(args: argparse.Namespace) -> int:
 
 def interpolate(args: argparse.Namespace) -> int:
     from vaekit.apps.text import interpolate as interpolate_lines
-    from vaekit.cli.output import writable
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
@@ -132,7 +141,7 @@ def interpolate(args: argparse.Namespace) -> int:
                           "straight line --from A --to B")  # fmt: skip
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
-    output = writable(args.output or "interpolation.txt", ".txt")
+    output = _claim(args, "interpolation.txt", ".txt")
     model = _load(args)
     ends = [args.start if args.start is not None else "0", args.end or "1"]
     sentences, lines = _inputs(model, ends, args.data)
@@ -150,7 +159,7 @@ def interpolate(args: argparse.Namespace) -> int:
 
 def anomaly(args: argparse.Namespace) -> int:
     from vaekit.apps.text import nll_per_word
-    from vaekit.cli.output import save_csv, writable
+    from vaekit.cli.output import save_csv
     from vaekit.data.text import PAD
     from vaekit.errors import VaekitError
 
@@ -159,7 +168,7 @@ def anomaly(args: argparse.Namespace) -> int:
     if args.normal_labels or args.quantile is not None or args.contamination is not None:
         raise VaekitError("text lines have no labels or calibrated threshold here: leave out "
                           "--normal-labels, --quantile and --contamination")  # fmt: skip
-    output = writable(args.output, ".csv")
+    output = _claim(args, "scores.csv", ".csv")
     model = _load(args)
     sentences, lines = _inputs(model, args.inputs, args.data)
     k = args.iw_samples if args.score == "nll" else 1
@@ -183,9 +192,9 @@ def embed(args: argparse.Namespace) -> int:
     import torch
 
     from vaekit.apps.text import embed as embed_lines
-    from vaekit.cli.output import save_csv, save_npy, writable
+    from vaekit.cli.output import save_csv, save_npy
 
-    output = writable(args.output, (".npy", ".csv"))
+    output = _claim(args, "latents.npy", (".npy", ".csv"))
     model = _load(args)
     sentences, lines = _inputs(model, args.inputs, args.data)
     means, stds = embed_lines(model.vae, lines)

@@ -17,6 +17,8 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
                      -IWAE_K bound); "loss" is the one minimized, and "loss_is" names it;
                      skipped_steps (a NaN or infinite loss or gradient: no update) and
                      rollbacks; then a final line with the test split's numbers
+                     (validation and test -ELBO: one posterior sample per example, as
+                     `vaekit eval --iw-samples 1` gives it, also with --iw-train K)
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
@@ -38,7 +40,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vaekit.train_options import TRAIN_OPTIONS
+    from vaekit.train_options import TRAIN_OPTIONS, resumable_flags
 
     p = sub.add_parser(
         "train",
@@ -70,8 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint, with its recorded config; "
-        "only --epochs, --time-budget and --device may change (and --data, for data that has "
-        "moved: it must be the same data)",
+        f"only {resumable_flags()} may change (--data only for data that has moved: it must "
+        "be the same data)",
     )
     run_group.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -94,20 +96,18 @@ def run(args: argparse.Namespace) -> int:
         if args.overwrite:
             raise VaekitError("--resume and --overwrite contradict each other: choose one")
         check_resume_options(load_run_config(options["out"]), options)
-        result = resume(
-            options["out"],
-            epochs=options.get("epochs"),
-            time_budget=options.get("time_budget"),
-            data=options.get("data"),
-            device=options.get("device", "auto"),
-            progress=not args.quiet,
-            report=options.get("report", True),
-        )
+        # The declared resumable options given (vaekit.resume takes each as a keyword).
+        changes = {o.name: options[o.name] for o in TRAIN_OPTIONS
+                   if o.resumable and o.name in options}  # fmt: skip
+        result = resume(options["out"], **changes, progress=not args.quiet)
     else:
         from vaekit.api.train import train
 
         result = train(**options, overwrite=args.overwrite, progress=not args.quiet)
-    print_summary(result)
+    from vaekit.training.distributed import is_main_process
+
+    if is_main_process():  # under torchrun: once, by rank 0
+        print_summary(result)
     return 0
 
 
@@ -142,7 +142,10 @@ def print_summary(result) -> None:
     if result.model.num_classes:
         units += ", conditional on the label: -log p(x|y) bounds"
     if k:
-        units += f"; training minimized -IWAE(K={k})"
+        units += (
+            f"; training minimized -IWAE(K={k}); val and test -ELBO: one sample per example, "
+            f"as `vaekit eval --iw-samples 1` gives it; train -ELBO: over each step's {k} samples"
+        )
     print(f"  ({units})")
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
     rollbacks = sum(r.get("rollbacks", 0) for r in result.history)

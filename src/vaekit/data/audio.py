@@ -35,8 +35,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
             frames = f.getnframes()
             raw = f.readframes(frames)
-    except (wave.Error, EOFError, OSError) as err:
-        raise VaekitError(f"{path}: not a readable PCM WAV file ({err or 'cut short'})") from None
+    except (wave.Error, EOFError, OSError) as err:  # EOFError carries no message
+        why = str(err) or ("an empty file" if _is_empty(path) else "cut short")
+        raise VaekitError(f"{path}: not a readable PCM WAV file ({why})") from None
+    if frames == 0:  # a header and no sound: nothing to train on or to reconstruct
+        raise VaekitError(f"{path}: not a readable PCM WAV file (it holds no samples)")
     if len(raw) < frames * width * channels:  # the wave module reads what is there, silently
         raise VaekitError(
             f"{path}: cut short: its header declares {frames} frames, the file holds "
@@ -50,6 +53,13 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     samples = np.frombuffer(raw, dtype="<i2")
     samples = samples[: len(samples) // channels * channels].reshape(-1, channels)
     return (samples.astype(np.float32).mean(axis=1) / FULL_SCALE).astype(np.float32), rate
+
+
+def _is_empty(path: str | Path) -> bool:
+    try:
+        return Path(path).stat().st_size == 0
+    except OSError:
+        return False
 
 
 def wav_bytes(samples: np.ndarray | torch.Tensor, rate: int) -> bytes:

@@ -104,6 +104,7 @@ def open_dataset(
     target: str | None = None,
     id_column: str | None = None,
     table: dict[str, Any] | None = None,
+    target_is_label: bool = False,
     audio: dict[str, Any] | None = None,
     audio_features: dict[str, Any] | None = None,
     vocab_size: int = 10_000,
@@ -135,6 +136,8 @@ def open_dataset(
         progress: called with (what, done, total) during downloads and image decoding.
         columns, target, id_column: for a table (.csv, .parquet): the modelled columns, the
             label column and the row-id column (see `open_table`).
+        target_is_label: take `target` as a class label even where its values look like
+            measurements (vaekit.data.tables.implausible_label), which is refused otherwise.
         table: a model's table schema (TableSchema JSON): the table is encoded with it
             instead of a schema fitted to its own rows; columns, target, id_column unused.
         audio: for a folder of .wav files (see `open_audio`): the spectrogram settings
@@ -171,7 +174,7 @@ def open_dataset(
     if path.suffix.lower() in (".npy", ".npz"):
         return _open_arrays(read_array_file(path), info, opts)
     if is_table_path(path):
-        return open_table(path, info, opts, columns, target, id_column, table)
+        return open_table(path, info, opts, columns, target, id_column, table, target_is_label)
     if is_text_path(path):
         vocab = Vocabulary.from_json(text) if text is not None else None
         return open_text(path, info, opts, vocab_size, max_length, vocab)
@@ -247,6 +250,7 @@ def open_table(
     target: str | None,
     id_column: str | None,
     table: dict[str, Any] | None,
+    target_is_label: bool = False,
 ) -> Dataset:
     """A table (vaekit.data.tables): its rows as feature vectors (N, 1, 1, F), the test split
     carved with the seed, numeric columns standardized with the other (training) rows'
@@ -258,7 +262,7 @@ def open_table(
         raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
     kept, carved = carve(len(raw), opts.test_fraction, opts.seed)
     if table is None:
-        schema = fit_schema(raw, kept.numpy(), columns, target, id_column)
+        schema = fit_schema(raw, kept.numpy(), columns, target, id_column, target_is_label)
         labels = schema.labels(raw)
     else:
         schema = TableSchema.from_json(table, "the model's table")
@@ -395,7 +399,13 @@ def _open_spec(
     if spec.images is not None:
         return _open_images(spec.images(paths, opts.image_size), info, opts)
     raw = spec.reader(paths, spec if info["source"] == "registry" else None)
-    return _finish(_image_sets(raw, spec.max_value, info["name"]), info, opts)
+    dataset = _finish(_image_sets(raw, spec.max_value, info["name"]), info, opts)
+    # What legends call the labels; not for a folder matched by its files' layout, whose
+    # files may be another dataset's (MNIST's IDX files are named like Fashion-MNIST's).
+    registered = info["source"] == "registry"
+    if registered and spec.classes and dataset.train.labels is not None:
+        dataset.info.setdefault("classes", list(spec.classes))
+    return dataset
 
 
 def _open_folder(folder: Path, info: dict[str, Any], opts: _Options) -> Dataset:

@@ -10,7 +10,9 @@ decoded is skipped with a warning naming it.
 from __future__ import annotations
 
 import io
+import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,9 @@ from vaekit.errors import VaekitError
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 # An image file larger than this is not decoded (PIL refuses images above ~179M pixels anyway).
 MAX_FILE_BYTES = 1 << 30
+# The most pixels of one image handed to a model (a command's input file, a served upload):
+# 5000 x 5000. Folders are not held to it: their images are resized as they are decoded.
+MAX_PIXELS = 25_000_000
 COLORS = ("auto", "gray", "rgb")
 CROPS = ("center", "none")
 
@@ -83,8 +88,32 @@ def settle(files: Sequence[Path], decode: Decode) -> Decode:
     return Decode(decode.size, "gray" if color == "auto" else color, decode.crop)
 
 
-def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
-    """(C, S, S) uint8 pixels of one file, or None when it cannot be decoded."""
+def image_too_large(data: bytes, limit: int = MAX_PIXELS) -> str | None:
+    """Why an image file's bytes hold more than `limit` pixels, read from its header alone
+    (nothing is decoded), or None: also for bytes that are no image, which decoding reports.
+    Past PIL's own bound (about 179M pixels) PIL gives no size, only that it is past it."""
+    from PIL import Image, UnidentifiedImageError
+
+    side = math.isqrt(limit)
+    at_most = f"at most {side} x {side}" if side * side == limit else f"at most {limit:,}"
+    try:
+        with warnings.catch_warnings():  # PIL's warning between its two bounds: ours is lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        bound = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        return f"too large: more than {bound:,} pixels ({at_most})"
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    if width * height > limit:
+        return f"{width} x {height} pixels is too large ({at_most})"
+    return None
+
+
+def decode_image(path: Path, decode: Decode, max_pixels: int | None = None) -> np.ndarray | None:
+    """(C, S, S) uint8 pixels of one file, or None when it cannot be decoded. With
+    `max_pixels`, a larger image is a VaekitError saying so, decoded no further."""
     try:
         # Decoded from memory: a damaged chunk length then cannot size a read (PIL reads an
         # IDAT chunk whole, up to 2 GB) beyond the file's real bytes.
@@ -94,6 +123,9 @@ def decode_image(path: Path, decode: Decode) -> np.ndarray | None:
             data = f.read()
     except OSError:
         return None
+    too_large = image_too_large(data, max_pixels) if max_pixels is not None else None
+    if too_large:
+        raise VaekitError(f"{path}: {too_large}")
     return decode_bytes(data, decode)
 
 

@@ -35,6 +35,11 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 # one-hot block cannot model; so is one whose every row has its own value.
 MAX_CATEGORIES = 1000
 MAX_COLUMNS = 10_000
+# A --target column with more classes than this share of the rows (and more than
+# MIN_CLASSES_CHECKED) is more like a measurement or an identifier than a class label, and so
+# is one of fractional numbers: refused unless the user confirms it (--target-is-label).
+MAX_CLASS_FRACTION = 0.05
+MIN_CLASSES_CHECKED = 20
 CSV_FIELD_LIMIT = 1 << 20  # characters in one cell
 
 
@@ -81,6 +86,9 @@ def _read_csv(path: Path) -> RawTable:
             if header is None:
                 raise VaekitError(f"{path}: an empty file (expected a header row of column names)")
             names = _header(header, path)
+            if len(names) == 1 and ";" in names[0]:
+                shown = names[0] if len(names[0]) <= 60 else names[0][:57] + "..."
+                raise VaekitError(_SEMICOLONS.format(path=path, header=shown))
             cells: list[list[str | None]] = [[] for _ in names]
             where = []
             for row in reader:
@@ -101,6 +109,16 @@ def _read_csv(path: Path) -> RawTable:
     except OSError as err:
         raise VaekitError(f"{path}: cannot read ({err.strerror or err})") from None
     return RawTable(path, names, cells, where)
+
+
+# A CSV saved where the comma is the decimal mark (a spreadsheet in a German or French locale)
+# separates its fields by semicolons: read with commas, its header is one column holding them.
+_SEMICOLONS = (
+    "{path}: the header is one column, {header!r}, which holds semicolons: the file looks "
+    "separated by ';', and vaekit reads comma-separated CSV; save it with ',' as the separator "
+    "and '.' as the decimal mark (in pandas: pd.read_csv(f, sep=';', decimal=',').to_csv(g, "
+    "index=False))"
+)
 
 
 def _header(header: list[str], path: Path) -> list[str]:
@@ -349,11 +367,14 @@ def fit_schema(
     columns: Sequence[str] | None = None,
     target: str | None = None,
     id_column: str | None = None,
+    target_is_label: bool = False,
 ) -> TableSchema:
     """The schema of `table`, its statistics taken from `rows` (the training rows).
 
     A column is numeric when at least half its values are numbers, and then every value must
     be one; otherwise categorical, its categories the distinct values of every row (sorted).
+    A `target` that does not look like a class label (see `implausible_label`) is refused
+    unless `target_is_label` confirms it.
     """
     for role, name in (("--target", target), ("--id-column", id_column)):
         if name is not None:
@@ -380,9 +401,29 @@ def fit_schema(
                 f"--target {target!r}: {len(classes)} classes, more than {MAX_CATEGORIES} (is "
                 "it a class label?)"
             )
+        why = None if target_is_label else implausible_label(classes, len(table))
+        if why:
+            raise VaekitError(
+                f"--target {target!r} does not look like a class label: {why}; give "
+                "--target-is-label if it is one"
+            )
     schema = TableSchema(built, target, classes, id_column)
     schema.labels(table)  # a missing target value is refused now
     return schema
+
+
+def implausible_label(classes: Sequence[str], rows: int) -> str | None:
+    """Why a column with these distinct values over `rows` rows is unlikely to be a class
+    label (None where it may be one): fractional numbers are measurements, and more classes
+    than MAX_CLASS_FRACTION of the rows (and than MIN_CLASSES_CHECKED) leave a probe too few
+    examples per class to learn from."""
+    numbers = [_number(c) for c in classes]
+    fractional = [c for c, v in zip(classes, numbers, strict=True) if v is not None and v % 1]
+    if fractional and all(v is not None for v in numbers):
+        return f"its values are continuous numbers (such as {fractional[0]})"
+    if len(classes) > MIN_CLASSES_CHECKED and len(classes) > MAX_CLASS_FRACTION * rows:
+        return f"{len(classes)} classes in {rows} rows, more than {MAX_CLASS_FRACTION:.0%} of them"
+    return None
 
 
 def _sort_key(text: str) -> tuple[int, float, str]:

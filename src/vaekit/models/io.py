@@ -29,8 +29,9 @@ from vaekit.models.vae import VAE
 #    --autoregressive, --ar-kernel, --ar-width) and tables (the model's "table" schema, the
 #    data's columns, target and id_column).
 # 4: audio and text (the keys in _V3_ABSENT).
-SCHEMA_VERSION = 4
-SCHEMA_VERSIONS = (1, 2, 3, SCHEMA_VERSION)
+# 5: training.report, so that a run trained with --no-report resumes without one.
+SCHEMA_VERSION = 5
+SCHEMA_VERSIONS = (1, 2, 3, 4, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -64,6 +65,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v2(config)
     if version in (1, 2, 3):
         config = migrate_v3(config)
+    if version in (1, 2, 3, 4):
+        config = migrate_v4(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -157,6 +160,11 @@ _V3_ABSENT: dict[str, dict[str, Any]] = {
 }
 
 
+# Schema 4 files do not record whether the run writes report.html at its end: every such run
+# resumed with one unless told --no-report, which is what True keeps. Frozen like _V3_ABSENT.
+_V4_ABSENT: dict[str, dict[str, Any]] = {"training": {"report": True}}
+
+
 def _fill(config: dict[str, Any], absent: dict[str, dict[str, Any]], version: int) -> dict:
     """`config` as schema `version`: each section given the `absent` keys it lacks."""
     out = {**config, "schema_version": version}
@@ -182,6 +190,11 @@ def migrate_v2(config: dict[str, Any]) -> dict[str, Any]:
 def migrate_v3(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 3 config as schema 4: no audio, no text."""
     return _fill(config, _V3_ABSENT, 4)
+
+
+def migrate_v4(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 4 config as schema 5: report.html written at the end, as resume then did."""
+    return _fill(config, _V4_ABSENT, 5)
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:

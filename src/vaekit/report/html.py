@@ -19,7 +19,7 @@ h2 { font-size: 1.2rem; border-bottom: 1px solid #d8dde3; padding-bottom: 0.2rem
 nav a { margin-right: 0.8rem; font-size: 0.9rem; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
 th, td { border: 1px solid #d8dde3; padding: 0.25rem 0.6rem; text-align: left;
-         vertical-align: top; }
+         vertical-align: top; overflow-wrap: anywhere; }
 th { background: #f1f4f7; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img.pixels { image-rendering: pixelated; max-width: 100%; }

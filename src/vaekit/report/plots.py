@@ -137,11 +137,31 @@ def kl_bars_png(kl: Sequence[float], layer_sizes: Sequence[int] = ()) -> bytes:
     return figure_png(fig)
 
 
+def _class_name(label: int, names: Sequence[str]) -> str:
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
 def latent_map_png(
-    points: np.ndarray, labels: np.ndarray | None, axes: Sequence[str], title: str = ""
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    axes: Sequence[str],
+    title: str = "",
+    class_names: Sequence[str] | None = None,
 ) -> bytes:
-    """A scatter of 2-D points (N, 2) coloured by label (N,): a legend for up to 10 classes,
-    a colour bar for more, one colour without labels."""
+    """A scatter of 2-D points (N, 2) coloured by label (N,): see `latent_map_figure`."""
+    return figure_png(latent_map_figure(points, labels, axes, title, class_names))
+
+
+def latent_map_figure(
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    axes: Sequence[str],
+    title: str = "",
+    class_names: Sequence[str] | None = None,
+) -> Any:
+    """The matplotlib figure of `latent_map_png`: a legend for up to 10 classes, a colour bar
+    for more, one colour without labels. The legend calls label i `class_names[i]` where the
+    data names its classes, else i."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
     size = 8 if len(points) > 2000 else 14
@@ -154,12 +174,14 @@ def latent_map_png(
             colors = plt.get_cmap("tab10")
             index = np.searchsorted(classes, labels)
             ax.scatter(x, y, s=size, alpha=0.7, c=[colors(i) for i in index])
+            names = list(class_names or ())
             handles = [
-                ax.scatter([], [], color=colors(i), label=str(c)) for i, c in enumerate(classes)
+                ax.scatter([], [], color=colors(i), label=_class_name(int(c), names))
+                for i, c in enumerate(classes)
             ]
             ax.legend(
                 handles=handles,
-                title="label",
+                title="class" if names else "label",
                 fontsize=7,
                 loc="upper left",
                 bbox_to_anchor=(1.01, 1.0),
@@ -173,4 +195,4 @@ def latent_map_png(
     if title:
         ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.11, right=0.84, bottom=0.11, top=0.95)
-    return figure_png(fig)
+    return fig

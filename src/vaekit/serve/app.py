@@ -90,6 +90,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         value = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(400, "the body is not JSON") from None
+    except RecursionError:  # [[[[...: deeper than Python's parser recurses
+        raise HTTPException(400, "the JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise HTTPException(400, "expected a JSON object")
     return value

@@ -21,7 +21,7 @@ from vaekit.api.anomaly import run_detector
 from vaekit.api.model import Model
 from vaekit.api.run import reopen_dataset
 from vaekit.apps import latent
-from vaekit.apps.projection import fit_plane
+from vaekit.apps.projection import PLANE_MIN_POINTS, fit_plane
 from vaekit.apps.restore import predictive_spread, spread_to_image
 from vaekit.data.batches import ImageSet, seeded_subset
 from vaekit.errors import VaekitError
@@ -64,6 +64,11 @@ class Explorer:
         shown = test
         if len(test) > limits.map_points:
             shown = test.subset(seeded_subset(len(test), limits.map_points, seed))
+        if len(shown) < PLANE_MIN_POINTS:
+            raise VaekitError(
+                f"vaekit serve maps the test split, which holds {len(shown)} example(s): "
+                f"it needs at least {PLANE_MIN_POINTS}"
+            )
         means = posterior_moments_of(model.vae, shown)[0]
         self.plane = fit_plane(means)
         self.points = self.plane.to_plane(means.double()).float()
@@ -110,6 +115,8 @@ class Explorer:
                 "explained": [round(v, 4) for v in self.plane.explained],
                 "points": [[round(float(u), 4), round(float(v), 4)] for u, v in self.points],
                 "labels": None if self.labels is None else [int(v) for v in self.labels],
+                # What the legend calls label i (None: the data names no classes).
+                "class_names": None if self.labels is None else self.model.class_names,
             },
             "sliders": [
                 {

@@ -128,3 +128,10 @@ def from_env(device: torch.device) -> tuple[Group, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Group(dist.get_rank(), dist.get_world_size()), device
+
+
+def is_main_process() -> bool:
+    """Whether this process is the one that reports to the user: rank 0 of torchrun's group
+    (as its RANK variable says, before the group is joined as after), or a process on its own.
+    The others print nothing, so that a summary appears once, not once per process."""
+    return int(os.environ.get("RANK", "0")) == 0

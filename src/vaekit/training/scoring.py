@@ -1,8 +1,9 @@
 """The numbers training reports: a split's mean terms, named as metrics.jsonl names them, and
 the KL per stochastic layer.
 
-Validation and test lines use `vaekit eval`'s estimator (vaekit.models.importance), so that
-`vaekit eval --iw-samples K` repeats them; the training line sums the steps' own terms.
+Validation and test lines use `vaekit eval`'s estimator (vaekit.models.importance): their
+-ELBO is the one `vaekit eval --iw-samples 1` gives and, for an --iw-train K run, their -IWAE_K
+the one `--iw-samples K` gives; the training line sums the steps' own terms.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def mean_loss(
     In a group of several processes each scores its part of the examples and the sums are
     shared, which gives the same numbers (each example's noise is its own).
 
-    The estimator is `vaekit eval`'s (vaekit.models.bounds): example i's posterior samples
+    The estimator is `vaekit eval`'s (vaekit.models.importance): example i's posterior samples
     come from generators keyed by (seed, i), so the numbers depend only on the model, the data
-    and the seed (not the batch size), and `vaekit eval --seed S --iw-samples K` gives the
-    same -ELBO and -IWAE. With `binarize`, the data is binarized once with `seed`, as eval does.
+    and the seed (not the batch size). The ELBO's terms (neg_elbo, rec, kl) always use one
+    sample per example, so `vaekit eval --seed S --iw-samples 1` gives the same -ELBO whatever
+    --iw-train was; with K > 1, neg_iwae is the K-sample bound that `--iw-samples K` gives.
+    With `binarize`, the data is binarized once with `seed`, as eval does.
     """
     if binarize:
         data = binarize_once(data, seed)
@@ -59,8 +62,11 @@ def mean_loss(
         index = mine[batch]
         x = data.scaled(index.to(data.storage.device)).to(device)
         y = labels[index.to(labels.device)].to(device) if labels is not None else None
-        t = importance_terms(model, x, index, iw_samples, seed, y=y)
-        sums += torch.stack([-t.log_likelihood.sum(), t.rec.sum(), t.kl.sum()])
+        t = importance_terms(model, x, index, 1, seed, y=y)  # the ELBO: one sample
+        bound = -t.log_likelihood
+        if iw_samples > 1:  # its first sample is the one above, as in `vaekit eval`
+            bound = -importance_terms(model, x, index, iw_samples, seed, y=y).log_likelihood
+        sums += torch.stack([bound.sum(), t.rec.sum(), t.kl.sum()])
         if t.kl_per_dim is not None:
             kl_dims += t.kl_per_dim.sum(0)
     model.train(was_training)
@@ -74,10 +80,12 @@ def mean_loss(
 
 def split_terms(bound: float, rec: float, kl: float, iw_samples: int) -> dict[str, Any]:
     """One split's numbers as metrics.jsonl names them, nats per example: neg_elbo = rec + kl
-    (-ELBO); with K > 1 importance samples also neg_iwae (-IWAE_K, Burda et al. 2016) and
-    iwae_k; and loss, the one of them that training minimizes and early stopping watches.
-    `bound` is the negative importance-weighted bound, used only with K > 1 (at K = 1 the
-    ELBO is rec + kl, with the KL in closed form where the prior gives it)."""
+    (-ELBO; on validation and test lines with one posterior sample per example, on training
+    lines the steps' own, averaged over their K samples); with K > 1 importance samples also
+    neg_iwae (-IWAE_K, Burda et al. 2016) and iwae_k; and loss, the one of them that training
+    minimizes and early stopping watches. `bound` is the negative importance-weighted bound,
+    used only with K > 1 (at K = 1 the ELBO is rec + kl, with the KL in closed form where the
+    prior gives it)."""
     neg_elbo = rec + kl
     terms: dict[str, Any] = {"loss": neg_elbo, "neg_elbo": neg_elbo, "rec": rec, "kl": kl}
     if iw_samples > 1:

@@ -139,7 +139,8 @@ function buildMap() {
     for (const label of labels.slice(0, 20)) {
       const span = document.createElement("span");
       span.style.setProperty("--c", color(label));
-      span.textContent = String(label);
+      const names = map.class_names;
+      span.textContent = names && label < names.length ? names[label] : String(label);
       $("legend").append(span);
     }
   }

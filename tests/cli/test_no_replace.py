@@ -1,0 +1,203 @@
+"""No output command replaces a file the user did not ask it to replace: every command of every
+kind of data, run against a folder that already holds files of the names it would write
+(the one -o names and each written beside it), stops before any work in one line naming each
+of them, and leaves every byte as it was; with --overwrite it replaces them. Without -o the
+outputs go into RUNDIR/outputs/COMMAND/, never into the current folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_audio import CLIP, write_recordings
+from tests.cli.test_cli import vaekit
+from tests.cli.test_tables import write_sensors
+from tests.cli.test_text import write_corpus
+from tests.conftest import write_npz
+
+TINY = ["--epochs", "1", "--latent-dim", "2", "--no-report", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """A tiny trained run of each kind of data: image, table, audio, text."""
+    root = tmp_path_factory.mktemp("no-replace")
+    out = {kind: root / kind for kind in ("image", "table", "audio", "text")}
+    image = write_npz(root / "d.npz", n=64, size=6)
+    assert vaekit("train", "--data", image, "--model", "mlp", "--hidden-dims", "8",
+                  "--out", out["image"], *TINY) == 0  # fmt: skip
+    table = write_sensors(root / "sensors.csv")
+    assert vaekit("train", "--data", table, "--target", "label", "--id-column", "sensor",
+                  "--hidden-dims", "8", "--out", out["table"], *TINY) == 0  # fmt: skip
+    audio = write_recordings(root / "recordings", per=4)
+    assert vaekit("train", "--data", audio, "--clip-seconds", CLIP, "--n-mels", "16",
+                  "--n-fft", "256", "--channels", "4,8", "--test-pattern", r"_[01]\.wav$",
+                  "--out", out["audio"], *TINY) == 0  # fmt: skip
+    text = write_corpus(root / "corpus.txt", n=60)
+    assert vaekit("train", "--data", text, "--embed-dim", "8", "--rnn-hidden", "8",
+                  "--max-length", "8", "--out", out["text"], *TINY) == 0  # fmt: skip
+    return out
+
+
+# (kind, the command with {run} and {d}, the files it writes, relative to the folder {d})
+CASES = [
+    ("image", "sample {run} -n 4 -o {d}/s.png --npy {d}/s.npy", ["s.png", "s.npy"]),
+    ("image", "reconstruct {run} -n 4 -o {d}/r.png --npy {d}/r.npy", ["r.png", "r.npy"]),
+    ("image", "interpolate {run} --from 0 --to 1 -o {d}/i.png --npy {d}/i.npy",
+     ["i.png", "i.npy"]),
+    ("image", "traverse {run} -o {d}/t.png --npy {d}/t.npy", ["t.png", "t.npy"]),
+    ("image", "embed {run} -o {d}/latents.npy", ["latents.npy", "latents_labels.npy"]),
+    ("image", "embed {run} -o {d}/latents.csv", ["latents.csv"]),
+    ("image", "anomaly {run} -o {d}/scores.csv", ["scores.csv", "scores_errors.png"]),
+    ("image", "denoise {run} -n 4 -o {d}/out",
+     ["out/denoised.png", "out/denoised.npy", "out/denoise.json"]),
+    ("image", "uncertainty {run} -n 2 --samples 2 -o {d}/out",
+     ["out/uncertainty.png", "out/spread.npy", "out/uncertainty.json"]),
+    ("image", "compare {run} {run} -o {d}/c.html", ["c.html"]),
+    ("image", "export {run} --format torchscript -o {d}/out",
+     ["out/encoder.pt", "out/decoder.pt", "out/export.json"]),
+    ("image", "eval {run} --iw-samples 2 --no-probe --json {d}/e.json --per-example {d}/e.csv",
+     ["e.json", "e.csv"]),
+    ("table", "sample {run} -n 4 -o {d}/s.csv", ["s.csv"]),
+    ("table", "reconstruct {run} -n 4 -o {d}/r.csv", ["r.csv"]),
+    ("table", "interpolate {run} --from 0 --to 1 -o {d}/i.csv", ["i.csv"]),
+    ("table", "anomaly {run} -o {d}/a.csv", ["a.csv"]),
+    ("table", "embed {run} -o {d}/e.csv", ["e.csv"]),
+    ("audio", "sample {run} -n 2 -o {d}/clips",
+     ["clips/sample_000.wav", "clips/sample_001.wav", "clips/spectrograms.png"]),
+    ("audio", "reconstruct {run} -n 1 -o {d}/clips", ["clips/spectrograms.png"]),
+    ("audio", "interpolate {run} --from 0 --to 1 --steps 2 -o {d}/clips",
+     ["clips/step_00.wav", "clips/step_01.wav", "clips/spectrograms.png"]),
+    ("audio", "anomaly {run} -o {d}/a.csv", ["a.csv", "a_errors.png"]),
+    ("text", "sample {run} -n 2 -o {d}/s.txt", ["s.txt"]),
+    ("text", "reconstruct {run} -n 2 -o {d}/r.csv", ["r.csv"]),
+    ("text", "interpolate {run} --from 0 --to 1 --steps 2 -o {d}/i.txt", ["i.txt"]),
+    ("text", "anomaly {run} -o {d}/a.csv", ["a.csv"]),
+    ("text", "embed {run} -o {d}/e.npy", ["e.npy"]),
+]  # fmt: skip
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind,command,names", CASES, ids=[f"{c[0]} {c[1]}" for c in CASES])
+def test_existing_files_are_never_replaced_without_overwrite(
+    runs, tmp_path, capsys, kind, command, names
+):
+    run, folder = runs[kind], tmp_path / "mine"
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(f"the user's own {name}\n".encode())
+    before = _snapshot(folder)
+    args = command.format(run=run, d=folder).split()
+    capsys.readouterr()
+    assert vaekit(*args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--overwrite" in err, err
+    for name in names:
+        assert str(folder / name) in err, (name, err)
+    assert _snapshot(folder) == before  # every byte, and no file added
+
+    assert vaekit(*args, "--overwrite") == 0, capsys.readouterr().err
+    after = _snapshot(folder)
+    for name in names:
+        assert after[name] != before[name], name
+
+
+def test_without_o_outputs_go_into_the_run_directory(runs, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["image"], run)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    commands = {
+        "sample": ["-n", "4"],
+        "reconstruct": ["-n", "4"],
+        "interpolate": ["--from", "0", "--to", "1"],
+        "traverse": [],
+        "embed": [],
+        "anomaly": [],
+        "denoise": ["-n", "2"],
+        "uncertainty": ["-n", "2", "--samples", "2"],
+    }
+    expected = {
+        "sample": ["samples.png"],
+        "reconstruct": ["reconstructions.png"],
+        "interpolate": ["interpolation.png"],
+        "traverse": ["traverse.png"],
+        "embed": ["latents.npy", "latents_labels.npy"],
+        "anomaly": ["scores.csv", "scores_errors.png"],
+        "denoise": ["denoised.png", "denoised.npy", "denoise.json"],
+        "uncertainty": ["uncertainty.png", "spread.npy", "uncertainty.json"],
+    }
+    for command, extra in commands.items():
+        capsys.readouterr()
+        assert vaekit(command, run, *extra) == 0, capsys.readouterr().err
+        folder = run / "outputs" / command
+        assert sorted(_snapshot(folder)) == sorted(expected[command]), command
+        assert str(folder) in capsys.readouterr().out, command  # it says where
+        # A second call would replace them: refused, as for a file the user named.
+        assert vaekit(command, run, *extra) == 1, command
+        assert str(folder / expected[command][0]) in capsys.readouterr().err
+    assert list(here.iterdir()) == []  # nothing in the current folder
+    assert vaekit("compare", run, runs["image"]) == 0
+    assert (run / "outputs" / "compare" / "compare.html").is_file()
+    assert list(here.iterdir()) == []
+
+
+def test_without_o_audio_clips_go_into_the_run_directory(runs, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["audio"], run)
+    monkeypatch.chdir(tmp_path)
+    assert vaekit("sample", run, "-n", "2") == 0
+    folder = run / "outputs" / "sample"
+    assert sorted(_snapshot(folder)) == ["sample_000.wav", "sample_001.wav", "spectrograms.png"]
+    assert str(folder) in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("command", ["sample {run} -n 2", "interpolate {run} --from 0 --to 1",
+                                     "reconstruct {run} -n 1"])  # fmt: skip
+def test_a_file_name_is_refused_where_a_folder_of_clips_is_written(
+    runs, tmp_path, capsys, command
+):
+    args = command.format(run=runs["audio"]).split()
+    assert vaekit(*args, "-o", tmp_path / "clip.wav") == 1
+    err = capsys.readouterr().err
+    assert "give a folder name" in err and "clip.wav" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_audio_help_says_that_o_is_a_folder(capsys):
+    assert vaekit("sample", "--help") == 0
+    assert "a FOLDER of WAV files" in " ".join(capsys.readouterr().out.split())
+
+
+def test_export_into_a_runs_checkpoint_is_refused(runs, capsys):
+    run = runs["image"]
+    before = _snapshot(run)
+    assert vaekit("export", run, "--format", "torchscript", "-o", run / "checkpoint") == 1
+    assert "write elsewhere" in capsys.readouterr().err
+    assert _snapshot(run) == before
+
+
+def test_train_overwrite_keeps_the_outputs_of_commands(runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["image"], run)
+    assert vaekit("sample", run, "-n", "4") == 0
+    before = _snapshot(run)
+    data = write_npz(tmp_path / "d.npz", n=64, size=6)
+    assert vaekit("train", "--data", data, "--model", "mlp", "--hidden-dims", "8",
+                  "--out", run, "--overwrite", *TINY) == 1  # fmt: skip
+    assert "outputs/" in capsys.readouterr().err
+    assert _snapshot(run) == before
+
+
+def test_an_unwritable_place_is_named_by_the_users_path(runs, capsys):
+    assert vaekit("sample", runs["image"], "-n", "2", "-o", "/proc/x.png") == 1
+    err = capsys.readouterr().err
+    assert "/proc/x.png" in err and ".tmp" not in err, err
