@@ -86,7 +86,7 @@ def test_anomaly_command(normal_run, tmp_path: Path, capsys):
     assert (tmp_path / "s_errors.png").exists()
     saved = json.loads((normal_run.path / "anomaly.json").read_text())
     assert saved["score"] == "recon" and saved["quantile"] == 0.99
-    assert cli("anomaly", normal_run.path, "-o", out, "--normal-labels", "0") == 1
+    assert cli("anomaly", normal_run.path, "-o", out, "--normal-labels", "0", "--overwrite") == 1
     assert "needs labelled inputs" in capsys.readouterr().err
 
 
@@ -157,7 +157,7 @@ def test_anomaly_command_recalibrates_when_settings_or_weights_change(
 
     def anomaly(*extra: str) -> tuple[dict, str]:
         assert cli("anomaly", run, "0", "1", "-o", tmp_path / "s.csv", "--top", "1",
-                   "--score", "nll", *extra) == 0  # fmt: skip
+                   "--score", "nll", "--overwrite", *extra) == 0  # fmt: skip
         return json.loads((run / "anomaly.json").read_text()), capsys.readouterr().out
 
     first, out = anomaly("--iw-samples", "5")
@@ -236,7 +236,7 @@ def test_anomaly_command_calibrates_again_over_a_damaged_reference(
     run = tmp_path / "run"
     shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
     np.save(tmp_path / "odd.npy", _squares(3, 3, 5))
-    args = ["anomaly", run, str(tmp_path / "odd.npy"), "0", "-o", tmp_path / "s.csv"]
+    args = ["anomaly", run, str(tmp_path / "odd.npy"), "0", "-o", tmp_path / "s.csv", "--overwrite"]
     assert cli(*args, "--score", "knn") == 0
     first = (tmp_path / "s.csv").read_text()
     reference = run / "anomaly.safetensors"

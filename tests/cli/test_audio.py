@@ -83,7 +83,7 @@ def test_eval_reports_nats_per_clip_and_the_log_spectral_distance(audio_run, tmp
     assert report["reconstruction"]["lsd_db"] > 0 and report["not_finite"] == []
     assert "log-spectral distance" in capsys.readouterr().out
     assert vaekit("eval", audio_run, "--iw-samples", "4", "--json", out, "--quiet",
-                  "--no-reconstruction") == 0  # fmt: skip
+                  "--no-reconstruction", "--overwrite") == 0  # fmt: skip
     shown = capsys.readouterr().out
     assert "log-spectral distance" not in shown and "skipped: --no-reconstruction" in shown
     assert "standardized log-mel spectrograms" in shown  # still says what the data is

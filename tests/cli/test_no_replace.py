@@ -162,9 +162,7 @@ def test_without_o_audio_clips_go_into_the_run_directory(runs, tmp_path, monkeyp
 
 @pytest.mark.parametrize("command", ["sample {run} -n 2", "interpolate {run} --from 0 --to 1",
                                      "reconstruct {run} -n 1"])  # fmt: skip
-def test_a_file_name_is_refused_where_a_folder_of_clips_is_written(
-    runs, tmp_path, capsys, command
-):
+def test_a_file_name_is_refused_where_a_folder_of_clips_is_written(runs, tmp_path, capsys, command):
     args = command.format(run=runs["audio"]).split()
     assert vaekit(*args, "-o", tmp_path / "clip.wav") == 1
     err = capsys.readouterr().err

@@ -61,5 +61,5 @@ def test_other_files_in_a_run_directory_are_still_writable(runs, tmp_path):
     # A folder with its own config.json (not vaekit's) is not a run directory.
     (tmp_path / "config.json").write_text('{"lr": 1}')
     assert vaekit("eval", run, "--json", tmp_path / "config.json", "--iw-samples", "2",
-                  "--max-examples", "4", "--no-probe", "--quiet") == 0  # fmt: skip
+                  "--max-examples", "4", "--no-probe", "--quiet", "--overwrite") == 0  # fmt: skip
     assert '"iwae"' in (tmp_path / "config.json").read_text()

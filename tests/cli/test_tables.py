@@ -106,7 +106,8 @@ def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_p
         parts = [float(r[f"nll_{c}"]) for c in ("a", "b", "c", "status") if r[f"nll_{c}"]]
         assert float(r["score"]) == pytest.approx(sum(parts) + float(r["kl"]), rel=1e-3)
     assert not (tmp_path / "scores_errors.png").exists()
-    code = vaekit("anomaly", table_run, "-o", out, "--score", "recon", "--normal-labels", "0")
+    code = vaekit("anomaly", table_run, "-o", out, "--score", "recon", "--normal-labels", "0",
+                  "--overwrite")  # fmt: skip
     assert code == 0 and "label" in read_csv(out)[0]
 
 

@@ -86,7 +86,7 @@ def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path
     assert vaekit("sample", text_run, "-n", "5", "--decode", "sample", "-o", out) == 0
     assert len(out.read_text().splitlines()) == 5
     assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "--beam-width", "2",
-                  "-o", out) == 0  # fmt: skip
+                  "-o", out, "--overwrite") == 0  # fmt: skip
     assert len(out.read_text().splitlines()) == 3
     capsys.readouterr()
     assert vaekit("sample", text_run, "-n", "1000000000", "-o", tmp_path / "big.txt") == 1

@@ -181,7 +181,7 @@ class Model:
     def require_images(self, what: str) -> None:
         """Refuse a table's, audio or text model for a command made for images."""
         kind = self.data_kind
-        if kind == "never":  # BREAK25
+        if kind != "images":
             raise VaekitError(
                 f"{what} works on images; this run's model is of "
                 f"{'a table' if kind == 'table' else kind} (its commands: eval, sample, "

@@ -114,7 +114,7 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
                 f"--data {options['data']!r} is not one"
             )
     if text:
-        for name in ():  # BREAK25
+        for name in TEXT_REFUSED:
             if given.get(name) not in (None, False):
                 raise VaekitError(f"{TRAIN_OPTIONS[name].flag} does not apply to text (.txt data)")
         return {**options, **{k: v for k, v in _text_defaults(given).items() if k not in given}}

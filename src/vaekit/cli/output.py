@@ -58,7 +58,10 @@ class Outputs:
         """The file -o gave (or RUNDIR/outputs/COMMAND/`default`), with `suffix` (or one of
         them); `beside` are the endings of files written next to it (`_labels.npy`: for
         `latents.npy`, latents_labels.npy), claimed with it."""
+        from vaekit.api.rundir import refuse_run_file
+
         out = Path(given) if given is not None else self._default(default)
+        refuse_run_file(out)  # first: its own words, whatever the suffix
         suffixes = (suffix,) if isinstance(suffix, str) else suffix
         names = ", ".join(suffixes[:-1]) + " or " + suffixes[-1] if suffixes[:-1] else suffixes[0]
         if out.suffix.lower() not in suffixes:
@@ -80,6 +83,9 @@ class Outputs:
             )
         if out.exists() and not out.is_dir():
             raise VaekitError(f"{out}: exists and is not a folder")
+        parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+        if not parent.is_dir():
+            raise VaekitError(f"{out}: {parent} is not a folder")
         self.made.add(out)
         self.paths += [out / name for name in names]
         return out
