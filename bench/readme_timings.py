@@ -26,7 +26,7 @@ Each figure: the whole operation timed with time.perf_counter after untimed warm
 the median of the repeats (fewer where a figure's time cap is reached: the count is recorded).
 The models are untrained (the cost does not depend on the weights); the data is synthetic.
 Results: bench/results/readme-timings.json (each figure's operation, sizes, threads, load,
-repeats, times, median; torch's version). About 4 minutes on 2 CPU cores.
+repeats, times, median; torch's version). 80 s on 2 quiet CPU cores (2026-12-06).
 
     .venv/bin/python bench/readme_timings.py [--only PREFIX,...] [--quick] [--out PATH]
 

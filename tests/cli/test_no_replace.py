@@ -22,7 +22,8 @@ TINY = ["--epochs", "1", "--latent-dim", "2", "--no-report", "--quiet"]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """A tiny trained run of each kind of data: image, table, audio, text."""
+    """A tiny trained run of each kind of data: image, table, audio, text (and "wav", a
+    recording to give the audio run as an INPUT)."""
     root = tmp_path_factory.mktemp("no-replace")
     out = {kind: root / kind for kind in ("image", "table", "audio", "text")}
     image = write_npz(root / "d.npz", n=64, size=6)
@@ -35,6 +36,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     assert vaekit("train", "--data", audio, "--clip-seconds", CLIP, "--n-mels", "16",
                   "--n-fft", "256", "--channels", "4,8", "--test-pattern", r"_[01]\.wav$",
                   "--out", out["audio"], *TINY) == 0  # fmt: skip
+    out["wav"] = next((root / "recordings").rglob("low_0.wav"))
     text = write_corpus(root / "corpus.txt", n=60)
     assert vaekit("train", "--data", text, "--embed-dim", "8", "--rnn-hidden", "8",
                   "--max-length", "8", "--out", out["text"], *TINY) == 0  # fmt: skip
@@ -65,9 +67,11 @@ CASES = [
     ("table", "interpolate {run} --from 0 --to 1 -o {d}/i.csv", ["i.csv"]),
     ("table", "anomaly {run} -o {d}/a.csv", ["a.csv"]),
     ("table", "embed {run} -o {d}/e.csv", ["e.csv"]),
+    ("table", "embed {run} -o {d}/e.npy", ["e.npy", "e_labels.npy"]),
     ("audio", "sample {run} -n 2 -o {d}/clips",
      ["clips/sample_000.wav", "clips/sample_001.wav", "clips/spectrograms.png"]),
-    ("audio", "reconstruct {run} -n 1 -o {d}/clips", ["clips/spectrograms.png"]),
+    ("audio", "reconstruct {run} {wav} -o {d}/clips",
+     ["clips/low_0_input.wav", "clips/low_0_reconstruction.wav", "clips/spectrograms.png"]),
     ("audio", "interpolate {run} --from 0 --to 1 --steps 2 -o {d}/clips",
      ["clips/step_00.wav", "clips/step_01.wav", "clips/spectrograms.png"]),
     ("audio", "anomaly {run} -o {d}/a.csv", ["a.csv", "a_errors.png"]),
@@ -93,7 +97,7 @@ def test_existing_files_are_never_replaced_without_overwrite(
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(f"the user's own {name}\n".encode())
     before = _snapshot(folder)
-    args = command.format(run=run, d=folder).split()
+    args = command.format(run=run, d=folder, wav=runs["wav"]).split()
     capsys.readouterr()
     assert vaekit(*args) == 1
     err = capsys.readouterr().err.strip()
@@ -179,7 +183,7 @@ def test_export_into_a_runs_checkpoint_is_refused(runs, capsys):
     run = runs["image"]
     before = _snapshot(run)
     assert vaekit("export", run, "--format", "torchscript", "-o", run / "checkpoint") == 1
-    assert "write elsewhere" in capsys.readouterr().err
+    assert "checkpoint; write elsewhere" in capsys.readouterr().err
     assert _snapshot(run) == before
 
 
@@ -199,3 +203,25 @@ def test_an_unwritable_place_is_named_by_the_users_path(runs, capsys):
     assert vaekit("sample", runs["image"], "-n", "2", "-o", "/proc/x.png") == 1
     err = capsys.readouterr().err
     assert "/proc/x.png" in err and ".tmp" not in err, err
+
+
+@pytest.mark.parametrize("fails", ["mkstemp", "replace"])
+def test_a_refused_write_names_the_file_not_its_temporary(tmp_path, monkeypatch, fails):
+    """Whoever runs the tests (root passes the /proc check above in Outputs.claim): a write
+    the system refuses, at the temporary file or at the rename, names the user's path."""
+    import errno
+    import os
+    import tempfile
+
+    from vaekit.files import atomic_write
+
+    def refuse(*args, **kwargs):  # as the system says it: naming the temporary file
+        name = str(args[0]) if args else str(tmp_path / ".x.png.abc.tmp")
+        raise OSError(errno.EACCES, "Permission denied", name)
+
+    target = tempfile if fails == "mkstemp" else os
+    monkeypatch.setattr(target, "mkstemp" if fails == "mkstemp" else "replace", refuse)
+    with pytest.raises(OSError) as caught:
+        atomic_write(tmp_path / "x.png", lambda p: p.write_bytes(b"png"))
+    assert str(tmp_path / "x.png") in str(caught.value) and ".tmp" not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
