@@ -51,6 +51,34 @@ COMMON = {
 MODELS = {"lm": {"language_model": True, "word_dropout": 0.0}}
 
 
+def measures(iw_samples: int) -> dict:
+    """What the results' numbers are, recorded beside them (the counts are in each model's
+    `text`: num_lines, num_tokens)."""
+    return {
+        "split": "test: vaekit's test split of the file, 10% of its non-blank lines carved with "
+        "seed 0 (not an official split; the vocabulary is built from the other 90%), lines of "
+        "more than max_length tokens dropped (data_info.dropped_long); all of its lines scored",
+        "iw_samples": {"vae": iw_samples, "lm": 1},
+        "tokens": "a line's tokens are its words and the end-of-line token (<eos>); the per-word "
+        "figures are the sum over lines divided by text.num_tokens",
+        "text": {
+            "nll_per_line": f"vae: -IWAE bound with K={iw_samples} (an upper bound on the "
+            "line's -log p(x)); lm: its exact -log p(x) (no latent, K=1); nats per line",
+            "nll_per_word": "nll_per_line's sum over the lines / text.num_tokens, nats per word",
+            "perplexity": "exp(nll_per_word)",
+            "elbo_per_line": "the ELBO (not negated), nats per line, its terms averaged over "
+            "the same K posterior samples as nll_per_line",
+            "neg_elbo_per_word": "-ELBO's sum over the lines / text.num_tokens, nats per word",
+            "perplexity_elbo": "exp(neg_elbo_per_word)",
+            "kl_per_line": "KL(q(z|x) || p(z)), nats per line (0 for the lm)",
+        },
+        "history": "train: the epoch's mean of the training steps' own terms; val: -ELBO (one "
+        "posterior sample per line, eval mode) on the validation part, 10% of the training "
+        "lines carved with seed 0; nats per line",
+        "targets": "differences and comparisons of the text figures above, nats per line",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DATA)
@@ -88,6 +116,7 @@ def main() -> None:
             "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__,
         },
+        "measures": measures(args.iw_samples),
         "models": {},
     }
     models: dict[str, dict] = {"vae": {"word_dropout": args.word_dropout}}

@@ -28,7 +28,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:  # named by the user's path, not the temporary one
-        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from None
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -44,7 +44,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         Path(tmp).unlink(missing_ok=True)
         if err.filename != tmp and err.filename2 != tmp and tmp not in str(err):
             raise
-        raise OSError(err.errno, f"cannot write {path}: {err.strerror}") from err
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

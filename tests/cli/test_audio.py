@@ -161,6 +161,11 @@ def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
         (["export", "{run}", "--format", "onnx", "-o", "{tmp}/x"], "works on images"),
         (["anomaly", "{run}", "--score", "complexity", "-o", "{tmp}/a.csv"], "for audio use"),
         (["reconstruct", "{run}", "{tmp}", "-o", "{tmp}/r"], "a folder"),
+        (["reconstruct", "{run}", "999", "-o", "{tmp}/x"], "index 999 is past the end"),
+        (
+            ["reconstruct", "{run}", "{data}/a/low_1.wav", "{data}/a/low_1.wav", "-o", "{tmp}/x"],
+            "would both be written as low_1_input.wav",
+        ),
         (
             ["train", "--data", "{data}", "--likelihood", "bernoulli", "--out", "{tmp}/x"],
             "does not fit audio",

@@ -180,6 +180,14 @@ def test_an_empty_sentence_is_refused_as_input(text_run: Path, tmp_path: Path, c
     assert not out.exists()
 
 
+def test_an_empty_sentence_is_refused_as_an_end_of_interpolation(text_run, tmp_path, capsys):
+    out = tmp_path / "i.txt"
+    for ends in (["--from", "", "--to", "1"], ["--from", "0", "--to", ""]):
+        assert vaekit("interpolate", text_run, *ends, "-o", out) == 1
+        assert "'': an empty sentence" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_resume_continues_a_text_run_and_holds_its_text_options(tmp_path: Path, capsys):
     data = write_corpus(tmp_path / "c.txt", n=60)
     out = tmp_path / "run"

@@ -57,3 +57,18 @@ def test_a_host_that_does_not_resolve_is_one_line_before_serving(
         "known)\n"
     )
     assert "serving" not in out and served == []
+
+
+def test_a_second_server_on_the_same_port_is_refused_before_serving():
+    """The socket listens as soon as it is bound: a second `vaekit serve` on its port fails
+    at once, not after loading its model (SO_REUSEADDR alone would let both bind)."""
+    from vaekit.errors import VaekitError
+    from vaekit.serve.listen import listen_socket
+
+    first = listen_socket("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(VaekitError, match=f"cannot listen on 127.0.0.1 port {port}"):
+            listen_socket("127.0.0.1", port)
+    finally:
+        first.close()

@@ -203,11 +203,6 @@ class Model:
             return names
         return None
 
-    def class_name(self, label: int) -> str:
-        """What legends call class `label`: its name, or the index where it has none."""
-        names = self.class_names
-        return names[label] if names is not None and 0 <= label < len(names) else str(label)
-
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
         """Class labels for n inputs as a (n,) tensor on the model's device: one int for all,
         or one each. Required by a conditional model, refused by an unconditional one."""

@@ -242,10 +242,12 @@ def check_resume_options(config: dict[str, Any], given: dict[str, Any]) -> None:
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """A hash of what a checkpoint depends on: the config without versions and without the
-    training options that may change on resume (epochs, device, ...)."""
+    """A hash of what a checkpoint depends on: the config without versions, without the
+    training options that may change on resume (epochs, device, ...) and without what is
+    derived from them (the precision `auto` resolved to)."""
     versions = ("schema_version", "vaekit_version", "torch_version")
     free = {o.config_key for o in TRAIN_OPTIONS.in_section("training") if o.resumable}
+    free |= set(DERIVED_KEYS["training"])
     stable = {k: v for k, v in config.items() if k not in versions}
     stable["training"] = {k: v for k, v in config["training"].items() if k not in free}
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()

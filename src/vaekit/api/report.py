@@ -209,6 +209,10 @@ def read_eval(path: Path) -> dict[str, Any] | None:
         isinstance(found.get(key), dict) for key in ("elbo", "iwae")
     ):
         raise VaekitError(f"{file}: not a vaekit eval file (no elbo and iwae numbers)")
+    for section, keys in (("elbo", ("loss",)), ("iwae", ("k", "nll"))):
+        missing = [k for k in keys if k not in found[section]]
+        if missing:
+            raise VaekitError(f"{file}: {section} has no {missing[0]!r}; run `vaekit eval` again")
     return found
 
 

@@ -80,7 +80,8 @@ def reconstruct(args: argparse.Namespace) -> int:
     claimed, folder = _outputs(args, "WAV files NAME_input.wav, NAME_reconstruction.wav")
     model = load(args.rundir)
     resolver = Inputs(model, args.data, conditional=not args.inputs)
-    if args.inputs:
+    if args.inputs:  # read (and checked: an index in range, a readable file) first
+        inputs = resolver.images(args.inputs).cpu()
         ids = [
             resolver.test.ids[int(s)] if s.isdigit() else Path(s).name for s in args.inputs
         ]  # fmt: skip
@@ -89,10 +90,15 @@ def reconstruct(args: argparse.Namespace) -> int:
         n = min(args.n, len(test), 256)
         ids = (test.ids or [str(i) for i in range(len(test))])[:n]
     stems = [_wav_name(i)[: -len(".wav")] for i in ids]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise VaekitError(
+            f"two INPUTs would both be written as {twice[0]}_input.wav: give files of "
+            "different names, or reconstruct them one at a time"
+        )
     names = [f"{s}_input.wav" for s in stems] + [f"{s}_reconstruction.wav" for s in stems]
     claimed.claim(*(folder / name for name in names))
     if args.inputs:
-        inputs = resolver.images(args.inputs).cpu()
         outputs = model.reconstruct(inputs)
     else:
         inputs, outputs = reconstruct_first(model, test, n)

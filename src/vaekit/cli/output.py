@@ -9,13 +9,16 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 
+if TYPE_CHECKING:  # numpy is imported where it is used: `vaekit --help` needs none of it
+    import numpy as np
+
 # Names that are files, refused where a command writes a folder of several files.
+MOST_NAMED = 20  # files named in the refusal; beyond, how many more
 FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".npz", ".csv", ".parquet", ".json", ".txt",
                  ".html", ".wav", ".onnx", ".pt")  # fmt: skip
 
@@ -108,8 +111,11 @@ class Outputs:
         existing = [str(p) for p in dict.fromkeys(self.paths) if p.exists() or p.is_symlink()]
         if existing and not getattr(self.args, "overwrite", False):
             verb = "exists" if len(existing) == 1 else "exist"
+            named = ", ".join(existing[:MOST_NAMED])
+            if len(existing) > MOST_NAMED:
+                named += f" and {len(existing) - MOST_NAMED} more"
             raise VaekitError(
-                f"{', '.join(existing)} already {verb}: pass --overwrite to replace "
+                f"{named} already {verb}: pass --overwrite to replace "
                 f"{'it' if len(existing) == 1 else 'them'}, or write elsewhere"
             )
         if self.default is not None:
@@ -138,11 +144,14 @@ def _size(nbytes: int) -> str:
 
 def save_array(path: Path, array: np.ndarray) -> None:
     """A float32 .npy file, written atomically."""
+    import numpy as np
+
     save_npy(path, array.astype(np.float32))
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
     """An .npy file of `array` as it is (labels stay integers), written atomically."""
+    import numpy as np
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as f:
@@ -159,6 +168,7 @@ def save_batches(
 ) -> None:
     """One float32 .npy file of `shape`, filled batch by batch through a memory map (memory
     stays that of one batch), renamed into place only once every row is written."""
+    import numpy as np
 
     def write(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)

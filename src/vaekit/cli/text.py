@@ -143,7 +143,10 @@ def interpolate(args: argparse.Namespace) -> int:
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
     output = _claim(args, "interpolation.txt", ".txt")
     model = _load(args)
-    ends = [args.start if args.start is not None else "0", args.end or "1"]
+    ends = [
+        args.start if args.start is not None else "0",
+        args.end if args.end is not None else "1",
+    ]
     sentences, lines = _inputs(model, ends, args.data)
     if len(sentences) != 2:
         raise VaekitError("--from and --to each name one sentence (a .txt file holds several)")

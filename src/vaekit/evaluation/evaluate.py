@@ -72,8 +72,9 @@ def nats_to_bits_per_dim(nats: float, dims: int) -> float:
 def bound_label(report: dict[str, Any]) -> str:
     """What a report's importance-weighted figure is, with its K: "NLL (IWAE, K=1000)", or
     "objective (IWAE, K=1000)" where the likelihood cannot model the data (so it is no
-    log-likelihood; a report that does not say is taken as one), and "... given the label" for
-    a conditional model. The one wording of `vaekit eval`, report.html and the compare page."""
+    log-likelihood; a report that does not say which is labelled an objective), and "... given
+    the label" for a conditional model. The one wording of `vaekit eval`, report.html and the
+    compare page."""
     name = "NLL" if report.get("kind") == "log-likelihood" else "objective"
     given = " given the label" if report.get("conditional_on_label") else ""
     return f"{name}{given} (IWAE, K={report['iwae']['k']})"

@@ -34,6 +34,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
         # another program listens on cannot.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(2048)  # now, not in uvicorn: a second server on this port fails here
     except OSError as err:
         sock.close()
         raise VaekitError(f"cannot listen on {host} port {port}: {err.strerror or err}") from None
