@@ -172,3 +172,16 @@ def test_an_out_ending_in_dotdot_is_the_folder_it_names(tmp_path: Path, monkeypa
     assert _train(data, "runs/x/..", "--quiet") == 0
     assert (tmp_path / "runs" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "runs"]
+
+
+def test_an_empty_folder_is_taken_only_with_overwrite(tmp_path: Path, capsys):
+    """The README's rule: an existing --out needs --overwrite, an empty folder too; with it,
+    the empty folder becomes the run."""
+    data = write_npz(tmp_path / "d.npz", n=64, size=6)
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert _train(data, out, "--quiet") == 1
+    assert "already exists" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    assert _train(data, out, "--quiet", "--overwrite") == 0
+    assert (out / "config.json").is_file()
