@@ -2,6 +2,7 @@
 each of its arguments, found by walking the parser the `vaekit` command builds."""
 
 import argparse
+import re
 
 import pytest
 
@@ -102,3 +103,69 @@ def test_an_unknown_argument_points_to_its_command_help(args, where, capsys):
     assert vaekit(*args) == 2
     err = capsys.readouterr().err
     assert where in err and err.count("\n") == 1, err
+
+
+def _shared(flag: str) -> dict[str, argparse.Action]:
+    """Each command's action for `flag` ("RUNDIR" for the run directory positional)."""
+    found = {}
+    for prog, parser in COMMANDS.items():
+        for action in parser._actions:
+            if flag in action.option_strings or (
+                flag == "RUNDIR" and not action.option_strings and action.metavar == flag
+            ):
+                found[prog] = action
+    return found
+
+
+def _seed_bounds_hold(kind) -> bool:
+    # What torch.Generator.manual_seed takes, and nothing beyond.
+    accepted = [kind(str(n)) for n in (0, -(2**63), 2**64 - 1)]
+    for beyond in (str(2**64), str(-(2**63) - 1), "1.5", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            kind(beyond)
+    return accepted == [0, -(2**63), 2**64 - 1]
+
+
+def test_rundir_is_declared_once_for_every_command():
+    found = _shared("RUNDIR")
+    names = {prog.removeprefix("vaekit ") for prog in found}
+    assert {"eval", "sample", "reconstruct", "interpolate", "traverse", "embed", "denoise",
+            "uncertainty", "anomaly", "report", "compare", "serve", "export"} <= names  # fmt: skip
+    for prog, action in found.items():
+        assert action.dest in ("rundir", "rundirs") and action.type is None, prog
+        several = action.nargs == "+"
+        assert action.dest == ("rundirs" if several else "rundir") and action.nargs in (None, "+")
+        head = "two or more run directories" if several else "a run directory"
+        assert re.fullmatch(f"{head} written by vaekit train(: .+)?", action.help), prog
+
+
+def test_seed_is_declared_once_for_every_command():
+    from vaekit.cli import options
+
+    found = _shared("--seed")
+    assert {"eval", "sample", "denoise", "uncertainty", "anomaly", "report", "compare",
+            "train"} <= {prog.removeprefix("vaekit ") for prog in found}  # fmt: skip
+    for prog, action in found.items():
+        text = " ".join(action.help.split())
+        if prog == "vaekit train":  # declared with the training options, for TOML and the API
+            assert re.fullmatch(r"seeds .+ \(default: 0\)", text) and action.default is None
+            assert _seed_bounds_hold(action.type)
+            continue
+        assert action.type is options.seed and action.metavar == "SEED", prog
+        shown = "0" if action.default == 0 else "the run's own seed"
+        assert action.default in (0, None), prog
+        assert re.fullmatch(rf"seeds .+ \(default: {shown}.*\)", text), (prog, text)
+    assert _seed_bounds_hold(options.seed)
+
+
+def test_device_is_declared_once_for_every_command():
+    from vaekit.cli.options import DEVICES
+
+    found = _shared("--device")
+    assert {"eval", "train"} <= {prog.removeprefix("vaekit ") for prog in found}
+    for prog, action in found.items():
+        text = " ".join(action.help.split())
+        default = "auto" if prog == "vaekit train" else action.default  # train's is None here
+        assert text == f"{DEVICES} (default: {default})", (prog, text)
+        if prog != "vaekit train":
+            assert action.type is None and action.metavar == "DEVICE", prog

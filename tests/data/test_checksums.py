@@ -10,7 +10,7 @@ import pytest
 from tests.cli.test_cli import vaekit
 from tests.conftest import write_idx_folder
 from tests.data.writers import register_checksums, write_svhn
-from vaekit.data import fetch as fetch_module
+from vaekit.data import checksums
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
 
@@ -26,13 +26,13 @@ def svhn_folder(tmp_path: Path, monkeypatch) -> Path:
 def md5_calls(monkeypatch) -> list[Path]:
     """The files whose MD5 is computed, in order."""
     calls: list[Path] = []
-    real = fetch_module.file_md5
+    real = checksums.file_md5
 
     def counting(path: Path) -> str:
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(fetch_module, "file_md5", counting)
+    monkeypatch.setattr(checksums, "file_md5", counting)
     return calls
 
 
@@ -57,9 +57,9 @@ def test_right_files_load_and_are_hashed_once(svhn_folder: Path, monkeypatch, md
     md5_calls.clear()
     again = open_dataset("svhn")
     assert md5_calls == [] and again.info["sha256"] == first.info["sha256"]
-    cached = json.loads((fetch_module.cache_dir() / "checksums.json").read_text())
+    cached = json.loads((checksums.cache_dir() / "checksums.json").read_text())
     entry = cached[str((svhn_folder / "train_32x32.mat").resolve())]
-    assert entry["md5"] == fetch_module.file_md5(svhn_folder / "train_32x32.mat")
+    assert entry["md5"] == checksums.file_md5(svhn_folder / "train_32x32.mat")
 
 
 def test_a_changed_modification_time_is_checked_again(svhn_folder, monkeypatch, md5_calls):
@@ -96,8 +96,8 @@ def test_sha256_files_share_the_cache(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("VAEKIT_DATA", str(tmp_path))
     folder = write_idx_folder(tmp_path / "fashion-mnist")
     calls: list[Path] = []
-    real = fetch_module.content_sha256
-    monkeypatch.setattr(fetch_module, "content_sha256", lambda p: calls.append(p) or real(p))
+    real = checksums.content_sha256
+    monkeypatch.setattr(checksums, "content_sha256", lambda p: calls.append(p) or real(p))
     for _ in range(2):
         with pytest.raises(VaekitError, match=r"checksum mismatch \(sha256 "):
             open_dataset("fashion-mnist")
@@ -106,7 +106,7 @@ def test_sha256_files_share_the_cache(tmp_path: Path, monkeypatch):
 
 def test_an_unreadable_cache_is_started_afresh(svhn_folder: Path, monkeypatch, md5_calls):
     register_checksums(monkeypatch, "svhn", svhn_folder)
-    table = fetch_module.cache_dir() / "checksums.json"
+    table = checksums.cache_dir() / "checksums.json"
     table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text("[not json")
     md5_calls.clear()

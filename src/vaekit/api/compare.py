@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from vaekit.api.report import RunView, eval_staleness, model_line, open_run, read_eval
+from vaekit.api.report import eval_staleness, model_line, open_run, read_eval
+from vaekit.api.report_view import RunView
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import bound_label
 from vaekit.files import atomic_write

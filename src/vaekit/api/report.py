@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vaekit.api import report_latent
 from vaekit.api.model import Model, load
+from vaekit.api.report_view import RunView
 from vaekit.api.run import EVAL_FILE, REPORT_FILE, read_metrics, reopen_dataset
 from vaekit.data.batches import ImageSet
 from vaekit.errors import VaekitError
@@ -31,31 +31,6 @@ from vaekit.report.images import data_uri
 from vaekit.report.plots import loss_curves_png, term_series
 
 MAP_METHODS = ("auto", "pca", "tsne")
-
-
-@dataclass
-class RunView:
-    """What a report reads of one run: its files, its model, its test split (or why there is
-    none), and the seed every picture is drawn with."""
-
-    path: Path
-    model: Model
-    config: dict[str, Any]
-    history: list[dict[str, Any]]
-    final: dict[str, Any] | None
-    test: ImageSet | None
-    test_missing: str | None
-    seed: int
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.path.resolve().name
-
-    def need_test(self) -> ImageSet:
-        if self.test is None:
-            raise VaekitError(f"no test images ({self.test_missing})")
-        return self.test
 
 
 def open_run(

@@ -16,7 +16,7 @@ from vaekit.report.html import caption, image
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
 
 if TYPE_CHECKING:
-    from vaekit.api.report import RunView
+    from vaekit.api.report_view import RunView
 
 PLAYED = 4  # clips embedded per section
 

@@ -31,7 +31,7 @@ from vaekit.report.images import data_uri, pairs_grid, png_bytes
 from vaekit.report.plots import kl_bars_png, latent_map_png
 
 if TYPE_CHECKING:
-    from vaekit.api.report import RunView
+    from vaekit.api.report_view import RunView
 
 KL_EXAMPLES = 1000  # test images the KL per dimension is averaged over (as `traverse` does)
 MAP_POINTS = 2000  # posterior means on the latent map
@@ -53,9 +53,15 @@ def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[
             ("Latent map", partial(map_section, method=map_method)),
         ]
     if run.model.vocab is not None:  # sentences, not pictures: vaekit.api.report_text
-        from vaekit.api.report_text import text_sections
+        from vaekit.api import report_text
 
-        return text_sections(run, map_method)
+        return [
+            ("Sample sentences", report_text.samples_section),
+            ("Reconstructions", report_text.reconstructions_section),
+            ("Interpolation", report_text.interpolation_section),
+            ("KL per latent dimension", kl_section),
+            ("Latent map", partial(map_section, method=map_method)),
+        ]
     if run.model.table is not None:
         return [
             ("Samples", table_samples_section),

@@ -1,13 +1,12 @@
 """The report's sections for a text model: sentences in place of pictures. Sample sentences
 (greedy and sampled decodings of prior draws), test lines beside their reconstructions, an
-interpolation between two test lines; the KL per latent dimension and the latent map are the
-images' own (vaekit.api.report_latent). Every draw is seeded with the run's seed.
+interpolation between two test lines. vaekit.api.report_latent lists them in the page, with
+the KL per latent dimension and the latent map, which are the images' own. Every draw is
+seeded with the run's seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,21 +16,9 @@ from vaekit.errors import VaekitError
 from vaekit.report.html import caption, table
 
 if TYPE_CHECKING:
-    from vaekit.api.report import RunView
+    from vaekit.api.report_view import RunView
 
 SHOWN = 10  # sentences per table
-
-
-def text_sections(run: RunView, map_method: str) -> list[tuple[str, Callable[[RunView], str]]]:
-    from vaekit.api.report_latent import kl_section, map_section
-
-    return [
-        ("Sample sentences", samples_section),
-        ("Reconstructions", reconstructions_section),
-        ("Interpolation", interpolation_section),
-        ("KL per latent dimension", kl_section),
-        ("Latent map", partial(map_section, method=map_method)),
-    ]
 
 
 def _words(run: RunView, lines: torch.Tensor) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli import text as text_cli
-from vaekit.cli.options import count, fraction, label_list, positive_int, seed
+from vaekit.cli.options import add_rundir, add_seed, count, fraction, label_list, positive_int
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--score complexity\n  vaekit anomaly runs/fm odd1.png odd2.png -o odd.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument(
         "inputs",
         nargs="*",
@@ -84,7 +84,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"the highest-scoring inputs drawn above their error maps (default: 16; at most "
         f"{TOP})",
     )
-    p.add_argument("--seed", type=seed, default=0, help="keys every random draw (default: 0)")
+    add_seed(p)
     p.add_argument(
         "-o",
         "--output",

@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from vaekit.cli.options import positive_int, seed
+from vaekit.cli.options import add_device, add_rundir, add_seed, positive_int
 from vaekit.cli.output import add_overwrite
 
 # Images decoded at once (batch x importance samples): a bound on memory, well above what a
@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-examples 2000\n  vaekit eval runs/fm --data mnist --json mnist-eval.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument(
         "--split", choices=("test", "val", "train"), default="test", help="(default: test)"
     )
@@ -73,12 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="score a fixed, seeded subset of N examples (recorded in the JSON)",
     )
-    p.add_argument(
-        "--seed",
-        type=seed,
-        help="keys every random draw (default: the run's own seed, with which its "
-        "metrics.jsonl test line was computed: at --iw-samples 1 the -ELBO is the same)",
-    )
+    add_seed(p, from_run=True, why=", with which its metrics.jsonl test line was computed: "
+             "at --iw-samples 1 the -ELBO is the same")  # fmt: skip
     p.add_argument(
         "--batch-size",
         type=positive_int,
@@ -100,9 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="skip the reconstruction error: with a PixelCNN decoder (--autoregressive) the "
         "posterior-mean reconstruction is decoded pixel by pixel, most of the evaluation's time",
     )
-    p.add_argument(
-        "--device", default="cpu", help="cpu, cuda or auto (CUDA when present) (default: cpu)"
-    )
+    add_device(p)
     p.add_argument(
         "--json", metavar="FILE.json", help="write the JSON here (default: RUNDIR/eval.json)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli.options import add_rundir
 from vaekit.cli.output import add_overwrite
 
 DESCRIPTION = """Write a run's encoder and decoder as files that run without vaekit:
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit export runs/fm --format torchscript -o exported/fm-ts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument(
         "--format",
         choices=("onnx", "torchscript"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli import text as text_cli
-from vaekit.cli.options import count, positive_float
+from vaekit.cli.options import add_rundir, count, positive_float
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
-RUNDIR_HELP = "a run directory written by vaekit train"
 IMAGE_HELP = "a test-split index or an image/.npy file (of one image, the model's size)"
 GRID_STEPS = 32  # a --grid of steps x steps images: at most MAX_GRID_IMAGES
 
@@ -55,7 +54,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
         "  vaekit interpolate runs/fm --from shoe.png --to 12 --method slerp",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    add_rundir(p)
     p.add_argument("--from", dest="start", metavar="A", help=f"the start: {IMAGE_HELP}")
     p.add_argument("--to", dest="end", metavar="B", help=f"the end: {IMAGE_HELP}")
     p.add_argument("--grid", nargs=4, metavar="CORNER", help="four corners instead of --from/--to")
@@ -91,7 +90,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  vaekit traverse runs/fm --index 3 --dims 0-9 --range 3 -o t.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    add_rundir(p)
     p.add_argument("--index", metavar="I", help=f"the image to start from: {IMAGE_HELP}")
     p.add_argument("--dims", type=dim_list, metavar="D", help="e.g. 0-9 or 0,3,5 (default: all)")
     p.add_argument("--range", dest="span", type=positive_float, default=3.0, metavar="RANGE",
@@ -119,7 +118,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
         "  vaekit embed runs/fm --data mnist --with-std -o mnist.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help=RUNDIR_HELP)
+    add_rundir(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="test-split indices or image/.npy files (default: the whole test "
                    "split)")  # fmt: skip

@@ -1,5 +1,7 @@
 """Argument types for the commands, made from the declared kinds of vaekit.options: each rejects
-a bad value with the same one-line message as a TOML key or a keyword argument would get."""
+a bad value with the same one-line message as a TOML key or a keyword argument would get; and
+the arguments that many commands share (RUNDIR, --seed, --device), declared here once so that
+they read and check the same everywhere."""
 
 from __future__ import annotations
 
@@ -71,3 +73,40 @@ def argparse_spec(option: Option) -> dict[str, Any]:
     if option.metavar or option.kind.metavar:
         spec["metavar"] = option.metavar or option.kind.metavar
     return spec
+
+
+# What resolve_device takes (vaekit.api.model); `vaekit train --device` says the same.
+DEVICES = "auto (CUDA when present, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps"
+
+
+def add_rundir(p: argparse.ArgumentParser, role: str = "", *, several: bool = False) -> None:
+    """The RUNDIR positional of every command that reads a run: `role` adds what the command
+    does with it; `several` takes two or more (as args.rundirs), for `compare`."""
+    what = "two or more run directories" if several else "a run directory"
+    text = f"{what} written by vaekit train" + (f": {role}" if role else "")
+    p.add_argument("rundirs" if several else "rundir", nargs="+" if several else None,
+                   metavar="RUNDIR", help=text)  # fmt: skip
+
+
+def add_seed(
+    p: argparse.ArgumentParser,
+    draws: str = "every random draw",
+    *,
+    from_run: bool = False,
+    why: str = "",
+) -> None:
+    """--seed, which keys the command's random draws: 0 unless given, so that the same
+    command writes the same files; with `from_run` (a command that repeats what training
+    drew: `eval`, `report`) the run's own seed instead, read from config.json by the api (None
+    here). `why` follows the default in the help."""
+    shown = "the run's own seed" if from_run else "0"
+    p.add_argument("--seed", type=seed, default=None if from_run else 0, metavar="SEED",
+                   help=f"seeds {draws} (default: {shown}{why})")  # fmt: skip
+
+
+def add_device(p: argparse.ArgumentParser, default: str = "cpu") -> None:
+    """--device, for vaekit.api.model.resolve_device, which refuses one that is not here;
+    `default` is the command's own (`vaekit train` declares its flag with its options, as
+    auto)."""
+    p.add_argument("--device", default=default, metavar="DEVICE",
+                   help=f"{DEVICES} (default: {default})")  # fmt: skip

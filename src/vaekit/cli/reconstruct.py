@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli import text as text_cli
-from vaekit.cli.options import positive_int
+from vaekit.cli.options import add_rundir, positive_int
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit reconstruct runs/fm 0 7 shoe.png -o mine.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument(
         "inputs",
         nargs="*",

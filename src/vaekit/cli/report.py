@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vaekit.cli.options import add_rundir, add_seed
 from vaekit.cli.output import add_overwrite
 
 
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit report runs/array-run --data images.npz",
         formatter_class=fmt,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="the run directory to write report.html in")
+    add_rundir(p, "report.html is written in it")
     p.add_argument(
         "--map",
         choices=("auto", "pca", "tsne"),
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "for looking only) (default: auto)",
     )
     p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
-    p.add_argument("--seed", type=int, help="seeds the pictures (default: the run's seed)")
+    add_seed(p, "the pictures", from_run=True)
     p.set_defaults(run=run_report)
 
     p = sub.add_parser(
@@ -48,11 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  vaekit compare runs/fm-z8 runs/fm-z32 -o z.html",
         formatter_class=fmt,
     )
-    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="two or more run directories")
+    add_rundir(p, several=True)
     p.add_argument("-o", "--output", metavar="FILE.html",
                    help="the page to write (default: FIRST_RUNDIR/outputs/compare/"
                    "compare.html)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seeds the samples (default: 0)")
+    add_seed(p, "the samples")
     add_overwrite(p)
     p.set_defaults(run=run_compare)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaekit.cli.options import count, noise, positive_int, seed
+from vaekit.cli.options import add_rundir, add_seed, count, noise, positive_int
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -37,12 +37,12 @@ def _add_denoise(sub: argparse._SubParsersAction) -> None:
         "  vaekit denoise runs/fm scan1.png scan2.png -o out/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUT_HELP)
     p.add_argument("--add-noise", metavar="KIND:AMOUNT", type=noise,
                    help="gaussian:STD, saltpepper:FRACTION or mask:FRACTION")  # fmt: skip
     p.add_argument("-n", type=positive_int, default=16, help="test images without INPUTS (16)")
-    p.add_argument("--seed", type=seed, default=0, help="seeds the noise (default: 0)")
+    add_seed(p, "the noise")
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
     p.add_argument("-o", "--output", metavar="OUTDIR",
                    help="folder for the outputs, made if missing (default: "
@@ -64,7 +64,7 @@ def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  vaekit uncertainty runs/fm 0 1 2 odd.png -o unc/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUT_HELP)
     p.add_argument(
         "--samples",
@@ -73,7 +73,7 @@ def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
         help="decodes of posterior samples per input, at least 2 (default: 32)",
     )
     p.add_argument("-n", type=positive_int, default=8, help="test images without INPUTS (8)")
-    p.add_argument("--seed", type=seed, default=0, help="seeds the posterior samples (default: 0)")
+    add_seed(p, "the posterior samples")
     p.add_argument("--data", metavar="NAME|PATH", help="index into this dataset's test split")
     p.add_argument(
         "-o",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli import text as text_cli
-from vaekit.cli.options import label, positive_float, positive_int, seed
+from vaekit.cli.options import add_rundir, add_seed, label, positive_float, positive_int
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit sample runs/cvae --label 3 -o threes.png   # a conditional model",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="a run directory written by vaekit train")
+    add_rundir(p)
     p.add_argument(
         "-n",
         type=positive_int,
@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--npy", metavar="FILE.npy", help="also save all the images as a float32 array (N, C, H, W)"
     )
-    p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
+    add_seed(p)
     p.add_argument(
         "--temperature",
         type=positive_float,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import positive_int
+from vaekit.cli.options import add_rundir, positive_int
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  vaekit serve runs/fm --port 8765",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("rundir", metavar="RUNDIR", help="the run directory to explore")
+    add_rundir(p, "the one to explore")
     p.add_argument(
         "--host",
         default="127.0.0.1",

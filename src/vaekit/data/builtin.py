@@ -10,7 +10,7 @@ from vaekit.data.cifar import find_cifar, read_cifar
 from vaekit.data.folders import Decode
 from vaekit.data.formats import read_amat_dataset, read_idx_dataset
 from vaekit.data.matlab import read_olivetti, read_svhn
-from vaekit.data.registry import DatasetSpec, FileSpec, ImageList, register
+from vaekit.data.spec import DatasetSpec, FileSpec, ImageList, register
 from vaekit.errors import VaekitError
 
 IDX_ROLES = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.data.fetch import cached_digest
+from vaekit.data.checksums import cached_digest
 from vaekit.data.safe_pickle import load_safe_pickle
 from vaekit.errors import VaekitError
 

@@ -14,22 +14,22 @@ only a new or changed file is hashed again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any
 
+from vaekit.data.checksums import CHECKSUMS_FILE as CHECKSUMS_FILE
+from vaekit.data.checksums import cache_dir as cache_dir
+from vaekit.data.checksums import cached_digest as cached_digest
+from vaekit.data.checksums import file_md5 as file_md5
+from vaekit.data.checksums import remember_digest as remember_digest
 from vaekit.data.formats import content_sha256
-from vaekit.data.registry import DatasetSpec, FileSpec, get_spec, registered_specs
+from vaekit.data.registry import get_spec, registered_specs
+from vaekit.data.spec import DatasetSpec, FileSpec
 from vaekit.errors import VaekitError
-from vaekit.files import write_json
-
-CHECKSUMS_FILE = "checksums.json"
 
 # Called with (file name, bytes so far, total bytes or None) while downloading.
 Progress = Callable[[str, int, int | None], None]
@@ -37,10 +37,6 @@ Progress = Callable[[str, int, int | None], None]
 
 class DownloadError(VaekitError):
     """The server could not be reached or the transfer broke off."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VAEKIT_CACHE", Path.home() / ".cache" / "vaekit"))
 
 
 def search_dirs(name: str) -> list[Path]:
@@ -199,17 +195,6 @@ def download(f: FileSpec, folder: Path, progress: Progress | None = None) -> Pat
     return dest
 
 
-def file_md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-    except OSError as err:
-        raise VaekitError(f"{path}: cannot read ({err.strerror})") from None
-    return h.hexdigest()
-
-
 def verify_files(spec: DatasetSpec, paths: dict[str, Path]) -> None:
     """Check each located file that has a published checksum (the SHA-256 of its content,
     else the MD5 of the file) against it; a one-line error names the file and the remedy."""
@@ -226,57 +211,6 @@ def verify_files(spec: DatasetSpec, paths: dict[str, Path]) -> None:
                 f"{expected[:16]}...): the file is corrupt or not the right one; delete it and "
                 f"run `vaekit data fetch {spec.name}` or {source}"
             )
-
-
-def cached_digest(path: Path, algorithm: str) -> str:
-    """A file's digest as its FileSpec publishes it: "sha256" of the content (decompressed
-    when .gz) or "md5" of the file. Hashed only when the file's size or modification time
-    differs from those recorded with the digest in the cache's checksums.json."""
-    stamp = _stamp(path)  # taken before hashing: a change meanwhile is seen next time
-    entry = _read_checksums().get(str(path.resolve()))
-    if isinstance(entry, dict) and entry.get("stamp") == stamp:
-        digest = entry.get(algorithm)
-        if isinstance(digest, str):
-            return digest
-    digest = content_sha256(path) if algorithm == "sha256" else file_md5(path)
-    remember_digest(path, algorithm, digest, stamp)
-    return digest
-
-
-def remember_digest(
-    path: Path, algorithm: str, digest: str, stamp: list[int] | None = None
-) -> None:
-    """Record a file's digest in checksums.json, under its size and modification time (as
-    they are now, or `stamp` as they were when it was hashed)."""
-    key, stamp = str(path.resolve()), stamp or _stamp(path)
-    table = _read_checksums()
-    entry = table.get(key)
-    if not isinstance(entry, dict) or entry.get("stamp") != stamp:
-        entry = {"stamp": stamp}
-    entry[algorithm] = digest
-    table[key] = entry
-    try:
-        cache_dir().mkdir(parents=True, exist_ok=True)
-        write_json(cache_dir() / CHECKSUMS_FILE, table)
-    except OSError:
-        pass  # a read-only cache only costs hashing again next time
-
-
-def _stamp(path: Path) -> list[int]:
-    """[size, modification time in ns]: what tells that a file may have changed."""
-    try:
-        st = path.stat()
-    except OSError as err:
-        raise VaekitError(f"{path}: cannot read ({err.strerror})") from None
-    return [st.st_size, st.st_mtime_ns]
-
-
-def _read_checksums() -> dict[str, Any]:
-    try:
-        table = json.loads((cache_dir() / CHECKSUMS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}  # none yet, or unreadable: start afresh
-    return table if isinstance(table, dict) else {}
 
 
 def _missing_message(spec: DatasetSpec, why: str) -> str:

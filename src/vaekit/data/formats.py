@@ -20,7 +20,7 @@ from vaekit.data.npyfile import MAX_DEFLATE_RATIO, npz_names, read_npy, read_npz
 from vaekit.errors import VaekitError
 
 if TYPE_CHECKING:
-    from vaekit.data.registry import DatasetSpec
+    from vaekit.data.spec import DatasetSpec
 
 _IDX_TYPES = {
     0x08: np.dtype(np.uint8),

@@ -1,4 +1,5 @@
-"""Decoding sentences from a SentenceDecoder given latents: greedy, sampled, beam search.
+"""The sentence VAE's decoder and the ways to decode sentences from it given latents: greedy,
+sampled, beam search. (vaekit.models.text builds the VAE around it.)
 
 Shapes: B latents, T = max_length + 1 positions, V vocabulary entries, W beams.
 
@@ -13,10 +14,90 @@ installed by vaekit.progress.reporting.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from vaekit.data.text import BOS, EOS, PAD
-from vaekit.models.text import SentenceDecoder
 from vaekit.progress import pixel_progress
+
+
+def tokens_of(x: torch.Tensor) -> torch.Tensor:
+    """Lines (B, 1, 1, T) or (B, T) of float token indices -> (B, T) int64."""
+    return x.reshape(x.shape[0], -1).long()
+
+
+class SentenceDecoder(nn.Module):
+    """z (B, Z) -> Sentences, p(x|z): a GRU language model conditioned on z (its initial
+    state, and an input beside every word). `use_latent` False: z is replaced by 0."""
+
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int, max_length: int,
+        use_latent: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
+        self.init = nn.Linear(latent_dim, hidden)
+        self.rnn = nn.GRU(embed_dim + latent_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab_size)
+        self.max_length = max_length
+        self.use_latent = use_latent
+
+    def forward(self, z: torch.Tensor) -> Sentences:
+        return Sentences(self, z if self.use_latent else torch.zeros_like(z))
+
+    def start(self, z: torch.Tensor) -> torch.Tensor:
+        """The initial state (1, B, H) for latents z (B, Z)."""
+        return torch.tanh(self.init(z))[None]
+
+    def run(
+        self, inputs: torch.Tensor, z: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input tokens (B, S) from `state` (1, B, H) -> logits (B, S, V) and the new state."""
+        emb = self.embed(inputs)
+        emb = torch.cat([emb, z[:, None].expand(-1, inputs.shape[1], -1)], dim=-1)
+        out, state = self.rnn(emb, state)
+        return self.out(out), state
+
+
+def decoder_inputs(tokens: torch.Tensor) -> torch.Tensor:
+    """The decoder's inputs (B, T) for target tokens (B, T): <bos>, then tokens 0..T-2."""
+    bos = torch.full_like(tokens[:, :1], BOS)
+    return torch.cat([bos, tokens[:, :-1]], dim=1)
+
+
+class Sentences:
+    """p(x|z) for B latents: the decoder, teacher-forced on the scored lines.
+
+    `log_prob(x)` takes lines (B, 1, 1, T); or (B, 2, 1, T), whose second channel holds the
+    decoder's inputs (the lines after word dropout) and whose first the tokens scored."""
+
+    support = "text"
+
+    def __init__(self, decoder: SentenceDecoder, z: torch.Tensor) -> None:
+        self.decoder = decoder
+        self.z = z
+
+    def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x_t | x_<t, z) for each position (B, T); 0 at the <pad> positions."""
+        tokens = tokens_of(x[:, :1])
+        given = tokens_of(x[:, 1:2]) if x.shape[1] == 2 else tokens
+        # Only up to the longest line's <eos>: the positions after it are <pad> in every line.
+        span = max(int((tokens != PAD).sum(1).max()), 1) if len(tokens) else 1
+        scored, given = tokens[:, :span], given[:, :span]
+        logits, _ = self.decoder.run(decoder_inputs(given), self.z, self.decoder.start(self.z))
+        log_p = F.log_softmax(logits.float(), dim=-1).gather(-1, scored[..., None])[..., 0]
+        log_p = torch.where(scored != PAD, log_p, torch.zeros_like(log_p))
+        return F.pad(log_p, (0, tokens.shape[1] - span))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) of each line (B,): its words and <eos>."""
+        return self.token_log_probs(x).sum(1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The greedy decoding of each z: lines (B, 1, 1, T) (the most probable token at each
+        step, a stand-in for the mode, which no decoder of this kind gives exactly)."""
+        return greedy(self.decoder, self.z).reshape(len(self.z), 1, 1, -1).float()
 
 
 def _allowed(log_p: torch.Tensor, last: bool) -> torch.Tensor:

@@ -23,7 +23,7 @@ top its marginals are not Gaussian, so:
   over SUMMARY_SAMPLES ancestral draws of the layers above each one, Rao-Blackwellized: layer l
   has mean E[mu_l] and variance E[sigma_l^2] + Var[mu_l], the expectations over z_{l+1} ~ q
   (the law of total variance), which is exact for the top layer. The draws use fixed
-  quasi-random noise (`summary_noise`), the same for every example: a summary is
+  quasi-random noise (vaekit.models.summary_noise), the same for every example: a summary is
   deterministic and does not depend on the batch it is computed in.
 - `encode` returns the diagonal Gaussian with those moments: a summary of q(z|x), not q
   itself (its log density is not the posterior's). Nothing outside the model reads it; the
@@ -41,19 +41,10 @@ from torch import nn
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.networks import GaussianHead, MLPDecoder
 from vaekit.models.priors import Density, StandardNormal
+from vaekit.models.summary_noise import summary_noise
 from vaekit.models.vae import VAE, Terms
 
 SUMMARY_SAMPLES = 64  # ancestral draws behind the posterior's mean and standard deviation
-SUMMARY_SEED = 0
-
-
-def summary_noise(samples: int, dims: int) -> torch.Tensor:
-    """The fixed standard normal noise (samples, dims) behind the posterior summaries: a
-    scrambled Sobol sequence (Owen 1998) through the normal quantile function, which covers
-    the space more evenly than independent draws (randomized quasi-Monte Carlo). Made on the
-    CPU, so it is the same on every device."""
-    sobol = torch.quasirandom.SobolEngine(dims, scramble=True, seed=SUMMARY_SEED)
-    return torch.special.ndtri(sobol.draw(samples).clamp(1e-7, 1 - 1e-7))
 
 
 def _mlp(width_in: int, width: int) -> nn.Sequential:

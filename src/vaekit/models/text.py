@@ -6,10 +6,10 @@ word indices, <eos>, then <pad>.
 
 - The encoder embeds the words and <eos>, runs a GRU over them and maps its last state to
   q(z|x) = N(mean, diag(exp(logvar))).
-- The decoder is a GRU language model conditioned on z: its initial state is tanh(W z + b) and
-  z is also concatenated to every input embedding. Given the words before position t (<bos>
-  first), it outputs the logits of token t; p(x|z) is the product of the categoricals of the
-  words and the <eos> (the <pad> after it is not scored).
+- The decoder (vaekit.models.decoding) is a GRU language model conditioned on z: its initial
+  state is tanh(W z + b) and z is also concatenated to every input embedding. Given the words
+  before position t (<bos> first), it outputs the logits of token t; p(x|z) is the product of
+  the categoricals of the words and the <eos> (the <pad> after it is not scored).
 - Word dropout (Bowman et al., section 3.2): while training, each decoder input word (never
   <bos>) is replaced by <unk> with probability `word_dropout`, so that the decoder must lean on
   z; the scored tokens stay the true ones.
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from vaekit.data.text import BOS, EOS, PAD, UNK, Vocabulary
+from vaekit.data.text import EOS, PAD, UNK, Vocabulary
 from vaekit.errors import VaekitError
+from vaekit.models.decoding import SentenceDecoder, Sentences, tokens_of
+from vaekit.models.decoding import decoder_inputs as decoder_inputs  # re-exported
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.vae import VAE, LossOutput, Objective
 
@@ -71,11 +72,6 @@ class TextSpec:
 TEXT_KEYS = ("embed_dim", "rnn_hidden", "word_dropout", "language_model")
 
 
-def tokens_of(x: torch.Tensor) -> torch.Tensor:
-    """Lines (B, 1, 1, T) or (B, T) of float token indices -> (B, T) int64."""
-    return x.reshape(x.shape[0], -1).long()
-
-
 class SentenceEncoder(nn.Module):
     """Lines (B, 1, 1, T) -> (mean, logvar), each (B, Z): a GRU over the words and <eos>."""
 
@@ -92,82 +88,6 @@ class SentenceEncoder(nn.Module):
         _, h = self.rnn(packed)
         mean, logvar = self.out(h[-1]).chunk(2, dim=-1)
         return mean, logvar
-
-
-class SentenceDecoder(nn.Module):
-    """z (B, Z) -> Sentences, p(x|z): a GRU language model conditioned on z (its initial
-    state, and an input beside every word). `use_latent` False: z is replaced by 0."""
-
-    def __init__(
-        self, vocab_size: int, embed_dim: int, hidden: int, latent_dim: int, max_length: int,
-        use_latent: bool = True,
-    ) -> None:  # fmt: skip
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)
-        self.init = nn.Linear(latent_dim, hidden)
-        self.rnn = nn.GRU(embed_dim + latent_dim, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, vocab_size)
-        self.max_length = max_length
-        self.use_latent = use_latent
-
-    def forward(self, z: torch.Tensor) -> Sentences:
-        return Sentences(self, z if self.use_latent else torch.zeros_like(z))
-
-    def start(self, z: torch.Tensor) -> torch.Tensor:
-        """The initial state (1, B, H) for latents z (B, Z)."""
-        return torch.tanh(self.init(z))[None]
-
-    def run(
-        self, inputs: torch.Tensor, z: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Input tokens (B, S) from `state` (1, B, H) -> logits (B, S, V) and the new state."""
-        emb = self.embed(inputs)
-        emb = torch.cat([emb, z[:, None].expand(-1, inputs.shape[1], -1)], dim=-1)
-        out, state = self.rnn(emb, state)
-        return self.out(out), state
-
-
-def decoder_inputs(tokens: torch.Tensor) -> torch.Tensor:
-    """The decoder's inputs (B, T) for target tokens (B, T): <bos>, then tokens 0..T-2."""
-    bos = torch.full_like(tokens[:, :1], BOS)
-    return torch.cat([bos, tokens[:, :-1]], dim=1)
-
-
-class Sentences:
-    """p(x|z) for B latents: the decoder, teacher-forced on the scored lines.
-
-    `log_prob(x)` takes lines (B, 1, 1, T); or (B, 2, 1, T), whose second channel holds the
-    decoder's inputs (the lines after word dropout) and whose first the tokens scored."""
-
-    support = "text"
-
-    def __init__(self, decoder: SentenceDecoder, z: torch.Tensor) -> None:
-        self.decoder = decoder
-        self.z = z
-
-    def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x_t | x_<t, z) for each position (B, T); 0 at the <pad> positions."""
-        tokens = tokens_of(x[:, :1])
-        given = tokens_of(x[:, 1:2]) if x.shape[1] == 2 else tokens
-        # Only up to the longest line's <eos>: the positions after it are <pad> in every line.
-        span = max(int((tokens != PAD).sum(1).max()), 1) if len(tokens) else 1
-        scored, given = tokens[:, :span], given[:, :span]
-        logits, _ = self.decoder.run(decoder_inputs(given), self.z, self.decoder.start(self.z))
-        log_p = F.log_softmax(logits.float(), dim=-1).gather(-1, scored[..., None])[..., 0]
-        log_p = torch.where(scored != PAD, log_p, torch.zeros_like(log_p))
-        return F.pad(log_p, (0, tokens.shape[1] - span))
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) of each line (B,): its words and <eos>."""
-        return self.token_log_probs(x).sum(1)
-
-    @property
-    def mean(self) -> torch.Tensor:
-        """The greedy decoding of each z: lines (B, 1, 1, T) (the most probable token at each
-        step, a stand-in for the mode, which no decoder of this kind gives exactly)."""
-        from vaekit.models.decoding import greedy
-
-        return greedy(self.decoder, self.z).reshape(len(self.z), 1, 1, -1).float()
 
 
 class TokenLikelihood(nn.Module):

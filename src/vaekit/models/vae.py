@@ -40,6 +40,7 @@ from torch import nn
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.metrics import mse
 from vaekit.models.priors import Density, PriorAt
+from vaekit.models.summary_noise import summary_noise
 
 FLOW_SUMMARY_SAMPLES = 64  # posterior draws behind a flow posterior's mean and std
 
@@ -116,8 +117,6 @@ class VAE(nn.Module):
         self.layer_sizes = (self.latent_dim,)
         self.flow = flow  # maps (z_0 (N, Z), context (N, H)) to (z (N, Z), log det (N,))
         if flow is not None:
-            from vaekit.models.hvae import summary_noise
-
             noise = summary_noise(FLOW_SUMMARY_SAMPLES, self.latent_dim)
             self.register_buffer("summary_noise", noise, persistent=False)
 

@@ -1,4 +1,5 @@
-"""Callbacks that come with vaekit: a progress bar with the running loss, and a time budget."""
+"""The loop's hooks (Callback), and the callbacks that come with vaekit: a progress bar with
+the running loss, and a time budget."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ from typing import Any
 
 import torch
 
-from vaekit.training.loop import Callback, LoopState
+from vaekit.training.state import LoopState
+
+
+class Callback:
+    """Hooks into the loop; every method is optional."""
+
+    def on_train_start(self, total_steps: int, state: LoopState) -> None: ...
+
+    def on_step(self, step: int, epoch: int, loss: torch.Tensor) -> None: ...
+
+    def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None: ...
+
+    def should_stop(self, state: LoopState) -> bool:
+        """Asked after each epoch: True ends training there (e.g. a time budget)."""
+        return False
+
+    def on_train_end(self) -> None: ...
 
 
 class ProgressBar(Callback):

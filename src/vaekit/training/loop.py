@@ -14,7 +14,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE, LossOutput, Objective
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.training.callbacks import Callback, TimeBudget
 from vaekit.training.distributed import SINGLE, Group
 from vaekit.training.ema import WeightAverage, averaged
 from vaekit.training.precision import Precision, resolve_precision
@@ -44,6 +45,7 @@ from vaekit.training.recovery import (
 )
 from vaekit.training.schedules import LR_SCHEDULES, kl_weight, learning_rate
 from vaekit.training.scoring import LayerKL, labels_for, loss_name, mean_loss, split_terms
+from vaekit.training.state import LoopState
 
 # The most values one step's likelihood parameters may take (examples x importance samples x
 # pixel values x numbers per value): 2**32 float32s are 16 GiB before activations and
@@ -119,36 +121,6 @@ class TrainConfig:
                 raise VaekitError(f"--train-noise: {err}") from None
 
 
-@dataclass
-class LoopState:
-    """Where training stands after `epoch` epochs and `step` optimizer steps."""
-
-    model: VAE
-    optimizer: torch.optim.Optimizer
-    epoch: int = 0
-    step: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    ema: WeightAverage | None = None  # the weights' moving average, with --ema
-    # float16's gradient scaler (GradScaler.state_dict(): numbers only) at the last epoch end
-    scaler: dict[str, Any] | None = None
-
-
-class Callback:
-    """Hooks into the loop; every method is optional."""
-
-    def on_train_start(self, total_steps: int, state: LoopState) -> None: ...
-
-    def on_step(self, step: int, epoch: int, loss: torch.Tensor) -> None: ...
-
-    def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None: ...
-
-    def should_stop(self, state: LoopState) -> bool:
-        """Asked after each epoch: True ends training there (e.g. a time budget)."""
-        return False
-
-    def on_train_end(self) -> None: ...
-
-
 def make_state(model: VAE, config: TrainConfig) -> LoopState:
     """A fresh LoopState: the optimizer over the model's parameters (and their moving
     average, with --ema), nothing trained yet."""
@@ -175,8 +147,6 @@ def fit(
 
     Returns the history: one record per epoch, the metrics.jsonl schema.
     """
-    from vaekit.training.callbacks import TimeBudget  # which imports this module
-
     if config.time_budget is not None and group.is_main:
         callbacks = [*callbacks, TimeBudget(config.time_budget, clock)]
     state = state or make_state(model, config)

@@ -17,7 +17,7 @@ import torch
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from vaekit.training.loop import LoopState
+    from vaekit.training.state import LoopState
 
 # Each rollback multiplies the learning rate (of every later step) by this factor.
 ROLLBACK_LR_FACTOR = 0.5

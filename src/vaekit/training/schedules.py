@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from vaekit.training.loop import TrainConfig
+from typing import Any, Protocol
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 # --lr-schedule plateau: halve the learning rate after this many epochs without a better
@@ -16,8 +13,25 @@ LR_SCHEDULES = ("constant", "cosine", "plateau")
 PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
 
 
+class ScheduleOptions(Protocol):
+    """The training options the schedules read (vaekit.training.loop.TrainConfig has them):
+    named here so that the schedules depend on those four and not on the loop."""
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def lr_schedule(self) -> str: ...
+
+    @property
+    def beta(self) -> float: ...
+
+    @property
+    def kl_warmup(self) -> int: ...
+
+
 def learning_rate(
-    config: TrainConfig, history: Sequence[dict[str, Any]], step: int, total_steps: int
+    config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
 ) -> float:
     """The learning rate for optimizer step `step` (0-based). A function of the config and the
     history only, so a resumed run follows the same schedule.
@@ -42,7 +56,7 @@ def learning_rate(
     return config.lr
 
 
-def kl_weight(config: TrainConfig, step: int) -> float:
+def kl_weight(config: ScheduleOptions, step: int) -> float:
     """beta, ramped up linearly over the first kl_warmup steps (from beta / kl_warmup)."""
     if config.kl_warmup:
         return config.beta * min(1.0, (step + 1) / config.kl_warmup)

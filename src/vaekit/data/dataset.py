@@ -1,0 +1,63 @@
+"""The value every source is opened into: a `Dataset` of training and test splits (and an
+official validation one where the source has it) with its JSON-ready `info`, how it was asked
+to be opened (`OpenOptions`), and how its training split gives up a validation split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vaekit.data.batches import ImageSet, carve
+from vaekit.data.spectrograms import AudioFeatures
+from vaekit.data.tables import TableSchema
+from vaekit.data.text import Vocabulary
+from vaekit.errors import VaekitError
+
+DEFAULT_TEST_FRACTION = 0.1
+# Called with (what, done, total or None): downloads count bytes, decoding counts images.
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass
+class Dataset:
+    train: ImageSet
+    test: ImageSet
+    info: dict[str, Any]
+    val: ImageSet | None = None  # an official validation split, where the source has one
+    schema: TableSchema | None = None  # a table's columns (vaekit.data.tables)
+    audio: AudioFeatures | None = None  # a WAV folder's spectrograms (vaekit.data.audio)
+    vocab: Vocabulary | None = None  # a text file's vocabulary (vaekit.data.text)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.train.shape
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    """How open_dataset was asked to open its source."""
+
+    seed: int
+    test_fraction: float
+    image_size: int | None
+    color: str
+    crop: str
+    pixels: str | None
+    progress: Progress | None
+
+
+def split_validation(
+    dataset: Dataset, val_fraction: float, seed: int
+) -> tuple[ImageSet, ImageSet | None]:
+    """(train, validation): the official validation split where the source has one, else
+    `val_fraction` of the training split carved with the seed (none when it is 0)."""
+    if dataset.val is not None:
+        return dataset.train, dataset.val
+    if val_fraction == 0:
+        return dataset.train, None
+    kept, carved = carve(len(dataset.train), val_fraction, seed)
+    if len(kept) == 0:
+        raise VaekitError(f"val fraction {val_fraction} leaves no training examples")
+    return dataset.train.subset(kept), dataset.train.subset(carved)

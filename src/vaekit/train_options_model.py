@@ -1,0 +1,213 @@
+"""The model options of `vaekit train`: the family, its latent space, p(x|z), the prior and
+the posterior.
+
+Part of the one declaration of every training option (vaekit.train_options).
+"""
+
+from __future__ import annotations
+
+from vaekit.options import Flag, Float, Int, Option, Text, Widths
+
+LIKELIHOODS = (
+    "bernoulli",
+    "gaussian",
+    "logistic",
+    "logistic-mixture",
+    "logistic-mixture-coupled",
+    "mixed",
+    "categorical",
+)
+
+MODEL_OPTIONS = [
+    Option(
+        "model",
+        Text(("mlp", "conv", "resnet", "hvae", "hconv", "rnn")),
+        "conv",
+        "encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
+        "resnet (residual blocks per stage; He et al. 2016), hvae, a hierarchical VAE with "
+        "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
+        "NVAE, Vahdat & Kautz 2020), hconv, a convolutional hierarchy with --layers latent "
+        "maps of --latent-dim channels at each --channels scale and --depth residual cells "
+        "(after NVAE and VDVAE, Child 2021), or rnn, for text (and chosen for it): GRU "
+        "encoder and decoder (Bowman et al. 2016)",
+        "model",
+        section="model",
+        key="family",
+    ),
+    Option(
+        "latent_dim",
+        Int(least=1),
+        20,
+        "number of latent dimensions, per layer for hvae; for hconv the channels of each "
+        "latent map (a map at 7x7 with Z=4 is 196 dimensions: keep it small)",
+        "model",
+        section="model",
+        metavar="Z",
+    ),
+    Option(
+        "hidden_dims",
+        Widths(),
+        (400,),
+        "MLP hidden layer widths, encoder order; the decoder mirrors them; hvae's blocks "
+        "use the first",
+        "model",
+        section="model",
+        metavar="W[,W...]",
+    ),
+    Option(
+        "channels",
+        Widths(),
+        (32, 64),
+        "conv/resnet/hconv channels per stride-2 stage; the decoder mirrors them",
+        "model",
+        section="model",
+        metavar="C[,C...]",
+    ),
+    Option(
+        "depth",
+        Int(least=0),
+        2,
+        "resnet: residual blocks per stage; hconv: per stage and after each latent group",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "layers",
+        Int(least=1),
+        2,
+        "hvae: stochastic layers, at least 2; hconv: latent groups per scale",
+        "model",
+        section="model",
+        metavar="L",
+    ),
+    Option(
+        "likelihood",
+        Text(LIKELIHOODS),
+        "bernoulli",
+        "p(x|z): bernoulli (intensities in [0, 1]); gaussian (see --gaussian-variance); "
+        "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
+        "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
+        "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
+        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++; "
+        "mixed, for tables (and chosen for them): a Gaussian per numeric column, a categorical "
+        "per categorical column, missing values left out; categorical, for text (and chosen "
+        "for it): a categorical over the vocabulary for each word and the end of the line",
+        "model",
+        section="model",
+    ),
+    Option(
+        "gaussian_variance",
+        Text(("fixed", "global", "pixel")),
+        "fixed",
+        "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
+        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for a "
+        "table's numeric columns (mixed): global learns one per column, pixel predicts one per "
+        "row and column; a table's model takes global, starting at 1, unless given another",
+        "model",
+        section="model",
+    ),
+    Option(
+        "gaussian_std",
+        Float(positive=True),
+        0.1,
+        "standard deviation of the gaussian likelihood, in [0, 1] pixel units (for a table, "
+        "in standard deviations of each numeric column)",
+        "model",
+        section="model",
+        metavar="S",
+    ),
+    Option(
+        "mixtures",
+        Int(least=1),
+        5,
+        "logistic-mixture(-coupled): components per pixel and channel",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "autoregressive",
+        Int(least=0),
+        0,
+        "an autoregressive decoder: a PixelCNN of N masked, gated layers (van den Oord et al. "
+        "2016) reads the image and the decoder's features of z, as in PixelVAE (Gulrajani et "
+        "al. 2017); with bernoulli or the logistic likelihoods; sampling is pixel by pixel "
+        "(H x W passes); 0 is off",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "ar_kernel",
+        Int(least=3),
+        3,
+        "--autoregressive: the masked convolutions' kernel size K (odd); the receptive field "
+        "reaches N * (K // 2) rows up, and a small one keeps the latent code in use",
+        "model",
+        section="model",
+        metavar="K",
+    ),
+    Option(
+        "ar_width",
+        Int(least=1),
+        32,
+        "--autoregressive: channels of the gated layers; the decoder gives that many "
+        "feature maps per image channel",
+        "model",
+        section="model",
+        metavar="W",
+    ),
+    Option(
+        "prior",
+        Text(("standard-normal", "mog", "vamp")),
+        "standard-normal",
+        "p(z): standard-normal; mog, a learned mixture of Gaussians; or vamp, the "
+        "VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (Tomczak & "
+        "Welling 2018)",
+        "model",
+        section="model",
+    ),
+    Option(
+        "prior_components",
+        Int(least=1),
+        10,
+        "mog components or vamp pseudo-inputs",
+        "model",
+        section="model",
+        metavar="K",
+    ),
+    Option(
+        "flow_steps",
+        Int(least=0),
+        0,
+        "a flow posterior: N inverse autoregressive flow steps on top of the encoder's Gaussian "
+        "(IAF, Kingma et al. 2016), each an autoregressive network of z and of a context "
+        "vector that the encoder also outputs, so that q(z|x) can be skewed and correlated, "
+        "not only a diagonal Gaussian; log q(z|x) stays exact, the KL becomes a one-sample "
+        "estimate (no --free-bits), and posterior means are Monte Carlo averages; mlp, conv "
+        "and resnet; 0 is off",
+        "model",
+        section="model",
+        metavar="N",
+    ),
+    Option(
+        "flow_hidden",
+        Int(least=1),
+        128,
+        "with --flow-steps: the width of each IAF step's two hidden layers and of the "
+        "encoder's context vector",
+        "model",
+        section="model",
+        metavar="W",
+    ),
+    Option(
+        "conditional",
+        Flag(),
+        False,
+        "a conditional VAE (Sohn et al. 2015): the class label goes to the encoder and "
+        "the decoder; then `vaekit sample RUNDIR --label 3` draws class 3; config.json records "
+        "it as the model's num_classes",
+        "model",
+    ),
+]

@@ -1,0 +1,211 @@
+"""The options of `vaekit train` that say how a model is fitted: the objective, the
+optimization and the run directory.
+
+Part of the one declaration of every training option (vaekit.train_options).
+"""
+
+from __future__ import annotations
+
+from vaekit.options import Duration, Flag, Float, Int, Option, Text
+
+OBJECTIVE_OPTIONS = [
+    Option(
+        "beta",
+        Float(),
+        1.0,
+        "weight of the KL term: beta-VAE (Higgins et al. 2017); the metrics stay the plain -ELBO",
+        "objective",
+        section="training",
+        metavar="B",
+    ),
+    Option(
+        "kl_warmup",
+        Int(least=0),
+        0,
+        "raise the KL weight linearly from 0 to --beta over this many optimizer steps "
+        "(Bowman et al. 2016; Sonderby et al. 2016); 0 is off",
+        "objective",
+        section="training",
+        metavar="STEPS",
+    ),
+    Option(
+        "free_bits",
+        Float(),
+        0.0,
+        "free bits: each latent dimension's batch-mean KL counts as at least this many "
+        "nats, so it is not pushed below it (Kingma et al. 2016); 0 is off",
+        "objective",
+        section="training",
+        metavar="NATS",
+    ),
+    Option(
+        "iw_train",
+        Int(least=1),
+        1,
+        "train on the importance-weighted bound with K samples: the IWAE (Burda et al. "
+        "2016); the metrics then report -IWAE_K beside -ELBO, and the loss and early stopping "
+        "use -IWAE_K; 1 is the ELBO",
+        "objective",
+        section="training",
+        metavar="K",
+    ),
+]
+
+TRAINING_OPTIONS = [
+    Option(
+        "epochs",
+        Int(least=1),
+        10,
+        "passes over the training split, in all",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+    Option(
+        "batch_size",
+        Int(least=1),
+        128,
+        "examples per step",
+        "training",
+        section="training",
+        metavar="B",
+    ),
+    Option("lr", Float(positive=True), 1e-3, "learning rate", "training", section="training"),
+    Option(
+        "lr_schedule",
+        Text(("constant", "cosine", "plateau")),
+        "constant",
+        "constant; cosine, annealed to 0 over the run (Loshchilov & Hutter 2017); or "
+        "plateau, halved after 2 epochs without a better validation loss",
+        "training",
+        section="training",
+    ),
+    Option(
+        "clip_grad",
+        Float(positive=True),
+        None,
+        "clip the gradients' global norm to NORM",
+        "training",
+        section="training",
+        optional=True,
+        metavar="NORM",
+    ),
+    Option(
+        "rollback_after",
+        Int(least=1),
+        10,
+        "a step whose loss or gradient is NaN or infinite is skipped (no update); after N "
+        "such steps in a row, training goes back to the last checkpoint (the end of the last "
+        "finished epoch) with half the learning rate",
+        "training",
+        section="training",
+        metavar="N",
+    ),
+    Option(
+        "max_rollbacks",
+        Int(least=0),
+        3,
+        "stop with an error when an epoch still cannot finish after N rollbacks",
+        "training",
+        section="training",
+        metavar="N",
+    ),
+    Option(
+        "patience",
+        Int(least=1),
+        None,
+        "early stopping: stop after EPOCHS epochs without a better validation loss; "
+        "model.safetensors then holds the best validation epoch's weights",
+        "training",
+        section="training",
+        optional=True,
+        metavar="EPOCHS",
+    ),
+    Option(
+        "time_budget",
+        Duration(),
+        None,
+        "train for at most this long (90s, 15m, 1h30m): after each epoch, training stops when "
+        "the next epoch would end past the budget, judged by the mean time of this command's "
+        "epochs so far; --epochs stays the upper limit, and early stopping and best-epoch "
+        "weights work as without it. A resumed run gets the budget afresh",
+        "training",
+        section="training",
+        optional=True,
+        resumable=True,
+    ),
+    Option(
+        "ema",
+        Float(below=1.0),
+        0.0,
+        "Polyak averaging: keep an exponential moving average of the weights, "
+        "avg = DECAY * avg + (1 - DECAY) * weights after every optimizer step, and use it for "
+        "validation, test and the saved model (often smoother and better than the last "
+        "step's weights); 0.999 averages over about the last 1,000 steps; 0 is off",
+        "training",
+        section="training",
+        metavar="DECAY",
+    ),
+    Option(
+        "optimizer",
+        Text(("adam", "adamw", "sgd")),
+        "adam",
+        "adam, adamw, or sgd with momentum 0.9",
+        "training",
+        section="training",
+    ),
+    Option(
+        "seed",
+        Int(least=-(2**63), most=2**64 - 1),  # what torch.Generator.manual_seed takes
+        0,
+        "seeds the splits, the initial weights and every random draw; each step's draws "
+        "come from (seed, step), so a resumed run repeats them exactly",
+        "training",
+        section="training",
+    ),
+    Option(
+        "precision",
+        Text(("fp32", "bf16", "fp16", "auto")),
+        "fp32",
+        "what the training steps compute in: fp32; bf16, bfloat16 autocast on CUDA GPUs and on "
+        "CPUs with native bfloat16 (AVX512-BF16, AMX; fp32 with a notice elsewhere); fp16, "
+        "float16 autocast with a gradient scaler, CUDA only; auto, bf16 where native, fp16 on "
+        "other GPUs, else fp32. Reported numbers are always computed in fp32",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+    Option(
+        "device",
+        Text(),
+        "auto",
+        "auto (CUDA when present, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps",
+        "training",
+        section="training",
+        resumable=True,
+    ),
+]
+
+RUN_OPTIONS = [
+    Option(
+        "out",
+        Text(),
+        None,
+        "run directory to create (default: runs/<data>-<model>-<date>-<time>)",
+        "run",
+        optional=True,
+        metavar="RUNDIR",
+        show_default=False,
+    ),
+    Option(
+        "report",
+        Flag(),
+        True,
+        "write RUNDIR/report.html at the end of training: configuration, curves, samples, "
+        "reconstructions and latent pictures (see `vaekit report`); recorded, so a resumed "
+        "run keeps the choice unless given again",
+        "run",
+        section="training",
+        resumable=True,
+    ),
+]
