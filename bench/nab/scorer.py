@@ -7,8 +7,9 @@ is at least the threshold (a NaN score never is). A window is a labelled anomaly
 row indices, both inclusive, sorted and disjoint. For one profile (weights tp, fp, fn):
 
 - Probation: the first `probation_length(n)` rows (15% of the series, at most 750 rows) are the
-  detector's to learn from; detections there count for nothing, and a window that starts there
-  is neither rewarded nor missed.
+  detector's to learn from; detections there count for nothing, and a window that ends there
+  is neither rewarded nor missed. A window that begins in probation and ends after it counts
+  by its rows after probation, each rewarded by its position in the whole window.
 - A window earns tp * A(p) / A(-1) for its first detection alone, where p = -(end - i + 1) /
   width is the detection's relative position (-1 at the window's first row, -1/width at its
   last) and A is the scaled sigmoid below: the full tp at the start, little at the end.
@@ -71,7 +72,7 @@ def scaled_sigmoid(position: np.ndarray | float) -> np.ndarray:
     """NAB's A(x) = 2 sigmoid(-5 x) - 1 = -tanh(2.5 x), floored to -1 past x = 3: positive
     before a window's end (x < 0), negative after it. Same shape as `position`."""
     x = np.asarray(position, dtype=float)
-    return np.where(x > 3.0, -1.0, -np.tanh(2.5 * x))
+    return np.where(x >= 3.0, -1.0, -np.tanh(2.5 * x))
 
 
 def probation_length(n: int) -> int:
@@ -108,6 +109,7 @@ def point_weights(n: int, windows: Sequence[Window], profile: Profile) -> np.nda
             weights[cursor:start] = -profile.fp
         else:
             prev_end, prev_width = previous
+            # A previous window one row wide: measured in rows (NAB's code divides by 0).
             distance = (outside - prev_end) / max(prev_width - 1, 1)
             weights[cursor:start] = profile.fp * scaled_sigmoid(distance)
         if start == n:
@@ -127,10 +129,8 @@ def _counted(n: int, windows: Sequence[Window]) -> tuple[np.ndarray, list[Window
     kept = []
     for start, end in windows:
         outside[start : end + 1] = False
-        if start >= probation:
+        if end >= probation:  # its rows in probation are not counted (above)
             kept.append((start, end))
-        else:  # a window begun in probation: its rows count neither way
-            counted[start : end + 1] = False
     return counted, kept, outside
 
 

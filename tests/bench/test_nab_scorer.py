@@ -88,6 +88,16 @@ def test_detection_in_the_probationary_period_does_not_count():
     assert (both.score, both.tp, both.fn) == (pytest.approx(1.0), 1, 0)
 
 
+def test_a_window_across_the_end_of_probation_counts_by_its_later_rows():
+    # Window 10..20 (width 11), probation rows 0..14. Row 17: p = -(20 - 17 + 1) / 11 = -4/11,
+    # A(p) = tanh(2.5 * 4/11) = tanh(0.909091) = 0.720696, / A(-1) = 0.986614: 0.730474.
+    hit = score(17, windows=[(10, 20)])
+    assert (hit.score, hit.tp, hit.fn) == (pytest.approx(0.730474, abs=1e-6), 1, 0)
+    # Row 12 is in probation: not counted, so the window is missed: -1.
+    missed = score(12, windows=[(10, 20)])
+    assert (missed.score, missed.tp, missed.fn) == (-1.0, 0, 1)
+
+
 def test_two_windows_false_positive_measured_from_the_nearest_preceding_one():
     # Windows 40..49 and 70..74 (width 5), both missed: -2. Row 76: after the second window,
     # d = (76 - 74) / (5 - 1) = 0.5, A(0.5) = -tanh(1.25) = -0.848284, cost -0.093311.
@@ -101,9 +111,9 @@ def corpus_of(scores_a: np.ndarray, scores_b: np.ndarray) -> dict[str, scorer.Se
 
 
 def test_null_detector_normalizes_to_0_and_perfect_to_100():
-    # Null (all 0.5): detecting at 0.5 catches each window at its start (+2) but the 25 false
-    # positives on rows 15..39 of g1/a.csv alone cost 25 * 0.11 = 2.75 > 2 - (-2), so the best
-    # threshold is none at all: raw -2 = null -> 0.
+    # Null (all 0.5): detecting at 0.5 catches each window at its start (+2), but the 70 false
+    # positives before the windows (rows 15..39 of g1/a.csv, 15..59 of g2/b.csv) alone cost
+    # 70 * 0.11 = 7.7 > 2 - (-2), so the best threshold is none at all: raw -2 = null -> 0.
     null = scorer.score_corpus(corpus_of(np.full(N, 0.5), np.full(N, 0.5)), STANDARD)
     assert null.normalized == pytest.approx(0.0)
     assert null.threshold == math.inf

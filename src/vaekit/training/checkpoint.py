@@ -23,8 +23,8 @@ from safetensors.torch import save_file
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.models.io import DIGEST_KEY, read_safetensors, tensors_sha256
-from vaekit.training.loop import LoopState
 from vaekit.training.recovery import match_parameter_layouts
+from vaekit.training.state import LoopState
 
 CHECKPOINT_DIR = "checkpoint"
 TENSORS_FILE = "state.safetensors"
