@@ -6,7 +6,10 @@ Part of the one declaration of every training option (vaekit.train_options).
 
 from __future__ import annotations
 
-from vaekit.options import Flag, Float, Int, Option, Text, Widths
+from typing import Any
+
+from vaekit.kinds.base import BUILTIN_FAMILIES, family_names
+from vaekit.options import Flag, Float, Int, Kind, Option, Text, Widths
 
 LIKELIHOODS = (
     "bernoulli",
@@ -18,18 +21,34 @@ LIKELIHOODS = (
     "categorical",
 )
 
+
+class FamilyName(Kind):
+    """A model family's name. The choices are read from the family registry
+    (vaekit.kinds.base) each time they are asked for, so that a family an installed package
+    adds through the `vaekit.families` entry points is one of them, and no list is kept here."""
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return family_names()
+
+    def check(self, value: Any) -> str:
+        return Text(self.choices).check(value)
+
+
+def _families_help() -> str:
+    """--model's help, from each of vaekit's own families' declared help. (A help string is
+    fixed when the option is declared, at import, before any entry point is looked up: a
+    third party's family is listed among the choices but not described here.)"""
+    clauses = [f"{f.name} ({f.help})" for f in BUILTIN_FAMILIES]
+    return "encoder/decoder family: " + ", ".join(clauses[:-1]) + ", or " + clauses[-1]
+
+
 MODEL_OPTIONS = [
     Option(
         "model",
-        Text(("mlp", "conv", "resnet", "hvae", "hconv", "rnn")),
+        FamilyName(),
         "conv",
-        "encoder/decoder family: mlp (fully connected), conv (stride-2 convolutions), "
-        "resnet (residual blocks per stage; He et al. 2016), hvae, a hierarchical VAE with "
-        "--layers stochastic layers and top-down inference (Ladder VAE, Sonderby et al. 2016; "
-        "NVAE, Vahdat & Kautz 2020), hconv, a convolutional hierarchy with --layers latent "
-        "maps of --latent-dim channels at each --channels scale and --depth residual cells "
-        "(after NVAE and VDVAE, Child 2021), or rnn, for text (and chosen for it): GRU "
-        "encoder and decoder (Bowman et al. 2016)",
+        _families_help(),
         "model",
         section="model",
         key="family",

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from vaekit.options import Duration, Flag, Float, Int, Option, Text
 
+# --lr-schedule's choices, declared here once; vaekit.training.schedules implements each
+# (tests/training/test_schedules.py checks that it implements exactly these).
+LR_SCHEDULE_NAMES = ("constant", "cosine", "plateau")
+
 OBJECTIVE_OPTIONS = [
     Option(
         "beta",
@@ -73,7 +77,7 @@ TRAINING_OPTIONS = [
     Option("lr", Float(positive=True), 1e-3, "learning rate", "training", section="training"),
     Option(
         "lr_schedule",
-        Text(("constant", "cosine", "plateau")),
+        Text(LR_SCHEDULE_NAMES),
         "constant",
         "constant; cosine, annealed to 0 over the run (Loshchilov & Hutter 2017); or "
         "plateau, halved after 2 epochs without a better validation loss",

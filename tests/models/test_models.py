@@ -9,7 +9,8 @@ from torch import distributions as td
 
 from vaekit.config import to_dict
 from vaekit.errors import VaekitError
-from vaekit.models.factory import FAMILIES, LIKELIHOODS, ModelConfig, build_vae
+from vaekit.kinds.base import family_names
+from vaekit.models.factory import LIKELIHOODS, ModelConfig, build_vae
 from vaekit.models.hconv import latent_sizes
 from vaekit.models.io import load_model, save_weights, write_config
 
@@ -17,7 +18,7 @@ SHAPES = [(1, 8, 8), (1, 28, 28), (3, 7, 5)]
 # Every image likelihood and family; "mixed" is the tables' (tests/models/test_tables.py),
 # "rnn" and "categorical" are text's (tests/models/test_text.py).
 IMAGE_LIKELIHOODS = [lk for lk in LIKELIHOODS if lk not in ("mixed", "categorical")]
-IMAGE_FAMILIES = [f for f in FAMILIES if f != "rnn"]
+IMAGE_FAMILIES = [f for f in family_names() if f != "rnn"]
 COMBOS = [(f, lk, s) for f in IMAGE_FAMILIES for lk in IMAGE_LIKELIHOODS for s in SHAPES]
 
 

@@ -10,12 +10,11 @@ from typing import Any
 from vaekit.data.audio import is_audio_source
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
-from vaekit.data.fetch import Progress, fetch, find_files
+from vaekit.data.fetch import Progress, fetch, find_files_for
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
-from vaekit.data.registry import dataset_names, get_spec, is_dataset_name
-from vaekit.data.tables import is_table_path
-from vaekit.data.text import PAD, is_text_path
+from vaekit.data.registry import DatasetSpec, dataset_names, get_spec, is_dataset_name
+from vaekit.data.text import PAD
 from vaekit.errors import VaekitError
 
 
@@ -26,7 +25,7 @@ def list_datasets() -> list[dict[str, Any]]:
     rows = []
     for name in dataset_names():
         spec = get_spec(name)
-        found = find_files(name)
+        found = find_files_for(spec)
         if not spec.files and spec.find is None:
             where: str | None = "built in"
         elif found is None:
@@ -35,7 +34,7 @@ def list_datasets() -> list[dict[str, Any]]:
             where = str(next(iter(found.values())).parent)
         row = {"name": name, "description": spec.description, "where": where}
         if where is None:
-            row["download"] = download_refusal(name)
+            row["download"] = _download_refusal(spec)
         rows.append(row)
     return rows
 
@@ -43,7 +42,12 @@ def list_datasets() -> list[dict[str, Any]]:
 def download_refusal(name: str) -> str | None:
     """Why `vaekit data fetch NAME` would not download a missing registered dataset, or None
     when it would: the rules of `vaekit.data.fetch.fetch`, asked without fetching."""
-    spec = get_spec(name)
+    return _download_refusal(get_spec(name))
+
+
+def _download_refusal(spec: DatasetSpec) -> str | None:
+    """download_refusal, given the spec."""
+    name = spec.name
     if spec.manual or not spec.files or not all(f.url for f in spec.files if not f.optional):
         return f"vaekit cannot download it; `vaekit data fetch {name}` says where to get it"
     if os.environ.get("VAEKIT_OFFLINE"):
@@ -72,9 +76,10 @@ def dataset_info(
     its recordings; for text (with its `vocab_size` and `max_length`), its lines and
     vocabulary likewise."""
     info: dict[str, Any] = {}
+    opened: str | DatasetSpec = source
     if is_dataset_name(source):
-        spec = get_spec(source)
-        found = find_files(source)
+        spec = opened = get_spec(source)  # looked up once, then passed on
+        found = find_files_for(spec)
         info["files"] = [
             {
                 "name": f.name,
@@ -87,11 +92,15 @@ def dataset_info(
         ]
         if found is None:
             info["missing"] = True
-            info["download"] = download_refusal(source)
+            info["download"] = _download_refusal(spec)
             return {"name": source, "description": spec.description, **info}
-    if is_text_path(source):
-        dataset = open_dataset(source, vocab_size=vocab_size, max_length=max_length)
-        assert dataset.vocab is not None
+    # Opened once, with every kind's options: each opener takes those of its kind.
+    dataset = open_dataset(
+        opened, progress=progress, target=target, id_column=id_column,
+        target_is_label=target_is_label, audio=audio, vocab_size=vocab_size,
+        max_length=max_length,
+    )  # fmt: skip
+    if dataset.vocab is not None:  # text
         lengths = {
             name: (s.images.reshape(len(s), -1) != PAD).sum(1).float() - 1  # words, not <eos>
             for name, s in (("train", dataset.train), ("test", dataset.test))
@@ -103,13 +112,8 @@ def dataset_info(
             },
             "most_frequent": list(dataset.vocab.tokens[4:14]),
         }
-    if is_table_path(source):
-        dataset = open_dataset(
-            source, target=target, id_column=id_column, target_is_label=target_is_label
-        )
-        assert dataset.schema is not None
+    if dataset.schema is not None:  # a table
         return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
-    dataset = open_dataset(source, progress=progress, audio=audio)
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
     return {
         **dataset.info,

@@ -7,13 +7,16 @@ one where the source has it) plus a JSON-ready `info` (where it came from, shape
 checksum of the pixels and labels). A source without an official test split gets one carved
 with the seed; the fraction is recorded in `info`.
 
-This module tells the sources apart and hands each to its opener: image_dataset (registered
-datasets, folders, arrays), table_dataset, audio_dataset and text_dataset; the `Dataset` they
-all return is in dataset.
+This module tells the sources apart, in one place (`recognize`, reading the table SOURCES),
+and hands each to its opener: image_dataset (registered datasets, folders, arrays),
+table_dataset, audio_dataset and text_dataset; the `Dataset` they all return is in dataset. A
+registered name is looked up once, and its spec is passed on to fetch and verify.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +33,12 @@ from vaekit.data.dataset import (
     Progress,
     split_validation,
 )
-from vaekit.data.fetch import fetch, verify_files
+from vaekit.data.fetch import fetch_for, verify_files
 from vaekit.data.folders import COLORS
 from vaekit.data.formats import read_array_file
 from vaekit.data.image_dataset import open_arrays, open_folder, open_spec
 from vaekit.data.prepare import is_prepared
-from vaekit.data.registry import get_spec, is_dataset_name
+from vaekit.data.registry import DatasetSpec, get_spec, is_dataset_name
 from vaekit.data.table_dataset import open_table
 from vaekit.data.tables import is_table_path
 from vaekit.data.text import Vocabulary, is_text_path
@@ -53,12 +56,13 @@ __all__ = [
     "open_dataset",
     "open_table",
     "open_text",
+    "recognize",
     "split_validation",
 ]
 
 
 def open_dataset(
-    source: str | Path | np.ndarray | torch.Tensor,
+    source: str | Path | np.ndarray | torch.Tensor | DatasetSpec,
     *,
     seed: int = 0,
     test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -81,7 +85,8 @@ def open_dataset(
     """Load `source`: into memory, or memory-mapped for image folders.
 
     Args:
-        source: a registered name (see `vaekit data list`); a folder holding the files of a
+        source: a registered name (see `vaekit data list`) or its spec, already looked up
+            (vaekit.data.registry.get_spec); a folder holding the files of a
             registered dataset in any format the registry reads (the four IDX files
             train-images-idx3-ubyte, ... plain or .gz; CIFAR-10 binary or python batches;
             SVHN's train_32x32.mat and test_32x32.mat; binarized MNIST's .amat files;
@@ -123,32 +128,143 @@ def open_dataset(
     if pixels is not None and pixels not in PIXEL_KINDS:
         raise VaekitError(f"unknown pixels {pixels!r}: choose from {', '.join(PIXEL_KINDS)}")
     opts = OpenOptions(seed, test_fraction, image_size, color, crop, pixels, progress)
-    if isinstance(source, np.ndarray | torch.Tensor):
-        return open_arrays({"train_images": source}, {"source": "array", "name": "array"}, opts)
-    if is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source)):
-        spec = get_spec(source)
-        paths = fetch(source, progress)
-        verify_files(spec, paths)
-        return open_spec(spec, paths, {"source": "registry", "name": spec.name}, opts)
-    path = Path(source).expanduser()
-    info: dict[str, Any] = {"source": "path", "name": str(path.resolve())}
-    if not path.exists():
-        raise VaekitError(f"{path}: no such file or folder")
-    if path.is_dir() and not is_prepared(path) and is_audio_folder(path):
-        return open_audio(path, info, opts, audio or {}, audio_features)
-    if path.is_dir():
-        return open_folder(path, info, opts)
-    if path.suffix.lower() in (".npy", ".npz"):
-        return open_arrays(read_array_file(path), info, opts)
-    if is_table_path(path):
-        return open_table(path, info, opts, columns, target, id_column, table, target_is_label)
-    if is_text_path(path):
-        vocab = Vocabulary.from_json(text) if text is not None else None
-        return open_text(path, info, opts, vocab_size, max_length, vocab)
+    asked = OpenRequest(
+        opts, columns=columns, target=target, id_column=id_column, table=table,
+        target_is_label=target_is_label, audio=audio, audio_features=audio_features,
+        vocab_size=vocab_size, max_length=max_length, text=text,
+    )  # fmt: skip
+    return recognize(source)(source, asked)
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What open_dataset was asked beyond its source, handed whole to the opener its source is
+    recognized for, which takes what its kind needs (see open_dataset's arguments)."""
+
+    opts: OpenOptions
+    columns: tuple[str, ...] | None
+    target: str | None
+    id_column: str | None
+    table: dict[str, Any] | None
+    target_is_label: bool
+    audio: dict[str, Any] | None
+    audio_features: dict[str, Any] | None
+    vocab_size: int
+    max_length: int
+    text: dict[str, Any] | None
+
+
+# An opener: (the source as given, the request) -> its Dataset.
+Opener = Callable[[Any, OpenRequest], Dataset]
+
+
+def recognize(source: Any) -> Opener:
+    """The opener for `source`: that of the first entry of SOURCES whose test holds (so each
+    test runs at most once); a source none of them takes is an error saying what is read."""
+    for test, opener in SOURCES:
+        if test(source):
+            return opener
     raise VaekitError(
-        f"{path}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table, a .txt "
-        "file of sentences or a dataset name"
+        f"{_path(source)}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table, "
+        "a .txt file of sentences or a dataset name"
     )
+
+
+def _is_array(source: Any) -> bool:
+    return isinstance(source, np.ndarray | torch.Tensor)
+
+
+def _open_array(source: np.ndarray | torch.Tensor, asked: OpenRequest) -> Dataset:
+    return open_arrays({"train_images": source}, {"source": "array", "name": "array"}, asked.opts)
+
+
+def _is_registered(source: Any) -> bool:
+    """A spec, a registered name (a name wins over a same-named folder), or a string that does
+    not look like a path: taken for a mistyped name, whose error lists the known names."""
+    if isinstance(source, DatasetSpec):
+        return True
+    return is_dataset_name(source) or (isinstance(source, str) and not _looks_like_path(source))
+
+
+def _open_registered(source: str | DatasetSpec, asked: OpenRequest) -> Dataset:
+    """The registry is asked once (unless the caller did, and gave the spec); the spec is
+    passed on to find or download the files and to check them."""
+    spec = source if isinstance(source, DatasetSpec) else get_spec(source)
+    paths = fetch_for(spec, asked.opts.progress)
+    verify_files(spec, paths)
+    return open_spec(spec, paths, {"source": "registry", "name": spec.name}, asked.opts)
+
+
+def _path(source: str | Path) -> Path:
+    return Path(source).expanduser()
+
+
+def _path_info(source: str | Path) -> dict[str, Any]:
+    return {"source": "path", "name": str(_path(source).resolve())}
+
+
+def _is_missing(source: str | Path) -> bool:
+    return not _path(source).exists()
+
+
+def _refuse_missing(source: str | Path, asked: OpenRequest) -> Dataset:
+    raise VaekitError(f"{_path(source)}: no such file or folder")
+
+
+def _is_wav_folder(source: str | Path) -> bool:
+    """A folder of .wav files, unless it is a prepared dataset (which is images)."""
+    path = _path(source)
+    return path.is_dir() and not is_prepared(path) and is_audio_folder(path)
+
+
+def _open_wav_folder(source: str | Path, asked: OpenRequest) -> Dataset:
+    info = _path_info(source)
+    return open_audio(_path(source), info, asked.opts, asked.audio or {}, asked.audio_features)
+
+
+def _is_folder(source: str | Path) -> bool:
+    return _path(source).is_dir()
+
+
+def _open_folder(source: str | Path, asked: OpenRequest) -> Dataset:
+    return open_folder(_path(source), _path_info(source), asked.opts)
+
+
+def _is_array_file(source: str | Path) -> bool:
+    return _path(source).suffix.lower() in (".npy", ".npz")
+
+
+def _open_array_file(source: str | Path, asked: OpenRequest) -> Dataset:
+    return open_arrays(read_array_file(_path(source)), _path_info(source), asked.opts)
+
+
+def _open_table_file(source: str | Path, asked: OpenRequest) -> Dataset:
+    return open_table(
+        _path(source), _path_info(source), asked.opts, asked.columns, asked.target,
+        asked.id_column, asked.table, asked.target_is_label,
+    )  # fmt: skip
+
+
+def _open_text_file(source: str | Path, asked: OpenRequest) -> Dataset:
+    vocab = Vocabulary.from_json(asked.text) if asked.text is not None else None
+    return open_text(
+        _path(source), _path_info(source), asked.opts, asked.vocab_size, asked.max_length, vocab
+    )
+
+
+# (test, opener), in the order tried: the first test that holds says what a source is, so the
+# order decides what a path means (a registered name before a same-named folder, a missing
+# path refused before its suffix is read, a folder of .wav files before a folder of images).
+SOURCES: tuple[tuple[Callable[[Any], bool], Opener], ...] = (
+    (_is_array, _open_array),
+    (_is_registered, _open_registered),
+    (_is_missing, _refuse_missing),
+    (_is_wav_folder, _open_wav_folder),
+    (_is_folder, _open_folder),
+    (_is_array_file, _open_array_file),
+    (is_table_path, _open_table_file),
+    (is_text_path, _open_text_file),
+)
 
 
 def _looks_like_path(source: str) -> bool:

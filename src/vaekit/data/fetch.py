@@ -39,12 +39,22 @@ class DownloadError(VaekitError):
     """The server could not be reached or the transfer broke off."""
 
 
+# Each function below that takes a dataset's name looks its spec up once and hands it to its
+# `_for` twin, which takes the spec: a caller that holds the spec already (open_dataset, which
+# asked the registry) passes it on instead of having it looked up again at every step.
+
+
 def search_dirs(name: str) -> list[Path]:
-    spec = get_spec(name)
+    """Where a registered dataset's files are looked for, in order."""
+    return search_dirs_for(get_spec(name))
+
+
+def search_dirs_for(spec: DatasetSpec) -> list[Path]:
+    """search_dirs, given the spec."""
     dirs = []
     if os.environ.get("VAEKIT_DATA"):
-        dirs.append(Path(os.environ["VAEKIT_DATA"]) / name)
-    dirs.append(cache_dir() / name)
+        dirs.append(Path(os.environ["VAEKIT_DATA"]) / spec.name)
+    dirs.append(cache_dir() / spec.name)
     dirs.extend(Path(d) for d in spec.system_dirs)
     return dirs
 
@@ -68,10 +78,14 @@ def find_in_dir(
 
 def find_files(name: str) -> dict[str, Path] | None:
     """role -> path of a registered dataset's files on this machine, or None."""
-    spec = get_spec(name)
+    return find_files_for(get_spec(name))
+
+
+def find_files_for(spec: DatasetSpec) -> dict[str, Path] | None:
+    """find_files, given the spec."""
     if not spec.files and spec.find is None:
         return {}
-    for folder in search_dirs(name):
+    for folder in search_dirs_for(spec):
         found = find_spec_files(spec, folder)
         if found is not None:
             return found
@@ -116,23 +130,32 @@ def _file_list(spec: DatasetSpec) -> str:
 
 def locate_files(name: str) -> dict[str, Path]:
     """Like find_files, but a clear error naming the files and folders when they are missing."""
-    found = find_files(name)
+    return locate_files_for(get_spec(name))
+
+
+def locate_files_for(spec: DatasetSpec) -> dict[str, Path]:
+    """locate_files, given the spec."""
+    found = find_files_for(spec)
     if found is None:
-        raise VaekitError(_missing_message(get_spec(name), "not found"))
+        raise VaekitError(_missing_message(spec, "not found"))
     return found
 
 
 def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
     """The dataset's files, downloaded into the cache first where they are missing."""
-    found = find_files(name)
+    return fetch_for(get_spec(name), progress)
+
+
+def fetch_for(spec: DatasetSpec, progress: Progress | None = None) -> dict[str, Path]:
+    """fetch, given the spec."""
+    found = find_files_for(spec)
     if found is not None:
         return found
-    spec = get_spec(name)
     if spec.manual or not spec.files:
         raise VaekitError(_missing_message(spec, "not found"))
     if os.environ.get("VAEKIT_OFFLINE"):
         raise VaekitError(_missing_message(spec, "not found and VAEKIT_OFFLINE is set"))
-    folder = cache_dir() / name
+    folder = cache_dir() / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.part*"):  # left by a download that was killed
         stale.unlink(missing_ok=True)
@@ -143,7 +166,7 @@ def fetch(name: str, progress: Progress | None = None) -> dict[str, Path]:
             except DownloadError as err:
                 why = f"could not be downloaded ({err})"
                 raise VaekitError(_missing_message(spec, why)) from None
-    return locate_files(name)
+    return locate_files_for(spec)
 
 
 def target_path(f: FileSpec, folder: Path) -> Path:
@@ -220,7 +243,7 @@ def _missing_message(spec: DatasetSpec, why: str) -> str:
             f"or $VAEKIT_DATA/{spec.name}/, or give the folder as --data PATH"
         )
     files = "; ".join(f"{f.name} from {f.url}" if f.url else f.name for f in spec.files)
-    looked = ", ".join(str(d) for d in search_dirs(spec.name))
+    looked = ", ".join(str(d) for d in search_dirs_for(spec))
     hint = ""
     if "/usr/share/datasets/fashion-mnist" in spec.system_dirs:
         hint = " (on Debian: apt-get install dataset-fashion-mnist)"

@@ -27,7 +27,7 @@ from torch import nn
 from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
-from vaekit.models.flows import IAF
+from vaekit.kinds.base import family
 from vaekit.models.likelihoods import (
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
@@ -36,24 +36,10 @@ from vaekit.models.likelihoods import (
     LearnedGaussianLikelihood,
     PixelGaussianLikelihood,
 )
-from vaekit.models.networks import (
-    ConvDecoder,
-    ConvEncoder,
-    MLPDecoder,
-    MLPEncoder,
-    ResNetDecoder,
-    ResNetEncoder,
-)
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.tables import MixedLikelihood, TableDecoder, TableEncoder, TableVAE
-from vaekit.models.text import (
-    SentenceDecoder,
-    SentenceEncoder,
-    TextSpec,
-    TextVAE,
-    TokenLikelihood,
-)
+from vaekit.models.text import TextSpec, TokenLikelihood
 from vaekit.models.vae import VAE
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
@@ -108,7 +94,7 @@ class ModelConfig:
             raise VaekitError(f"model shape must be (C, H, W), got {self.shape}")
         declared = {o.name: getattr(self, o.config_key) for o in TRAIN_OPTIONS.in_section("model")}
         TRAIN_OPTIONS.check(declared, "model")
-        _choice("model", self.family, FAMILIES)
+        own = family(self.family)
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _choice("prior", self.prior, PRIORS)
         if self.num_classes < 0:
@@ -116,7 +102,7 @@ class ModelConfig:
         unknown = set(self.custom) - set(COMPONENTS)
         if unknown:
             raise VaekitError(f"custom: unknown component {sorted(unknown)[0]!r}")
-        if self.family in HIERARCHIES:
+        if own.hierarchical:
             self._check_hierarchy()
         if self.flow_steps and "encoder" in self.custom:
             raise VaekitError("--flow-steps needs vaekit's own encoder (it outputs the context)")
@@ -283,10 +269,8 @@ def _choice(what: str, value: str, known: Any) -> None:
         raise VaekitError(f"unknown {what} {value!r}: choose from {', '.join(known)}")
 
 
-# Registries: a config names a component, the registry builds it from the config.
-# family -> (encoder builder, decoder builder). An encoder builder gets the input shape (with the
-# label planes of a conditional VAE); a decoder builder gets its input width and P, the numbers
-# per pixel that the likelihood needs.
+# Registries: a config names a component, the registry builds it from the config. The families
+# are declared in vaekit.kinds.base, each naming its builder (vaekit.models.families).
 Builder = Callable[..., nn.Module]
 
 
@@ -318,31 +302,6 @@ PRIORS: dict[str, Builder] = {
 }
 
 
-def _context(c: ModelConfig) -> int:
-    """The width of the context vector the encoder outputs for a flow (0: none)."""
-    return c.flow_hidden if c.flow_steps else 0
-
-
-FAMILIES: dict[str, tuple[Builder, Builder] | None] = {
-    "mlp": (
-        lambda c, shape: MLPEncoder(shape, c.latent_dim, c.hidden_dims, _context(c)),
-        lambda c, z, p: MLPDecoder(c.shape, z, c.hidden_dims, p),
-    ),
-    "conv": (
-        lambda c, shape: ConvEncoder(shape, c.latent_dim, c.channels, _context(c)),
-        lambda c, z, p: ConvDecoder(c.shape, z, c.channels, p),
-    ),
-    "resnet": (
-        lambda c, shape: ResNetEncoder(shape, c.latent_dim, c.channels, c.depth, _context(c)),
-        lambda c, z, p: ResNetDecoder(c.shape, z, c.channels, c.depth, p),
-    ),
-    "hvae": None,  # built whole by HierarchicalVAE
-    "hconv": None,  # built whole by ConvHierarchicalVAE
-    "rnn": None,  # text: built whole by _text_vae
-}
-HIERARCHIES = ("hvae", "hconv")
-
-
 def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) -> VAE:
     """The VAE a config describes. `modules` gives user modules for components that `custom`
     records; any it lacks are imported and constructed from their recorded import paths."""
@@ -359,9 +318,8 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
 
 
 def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
-    """The VAE from the config's built-in components and the given `parts`."""
-    from vaekit.models.hconv import ConvHierarchicalVAE
-    from vaekit.models.hvae import HierarchicalVAE
+    """The VAE from the config's built-in components and the given `parts`: the likelihood
+    here, the rest by the builder its family declares (vaekit.kinds.base)."""
 
     def part(name: str, build: Callable[[], nn.Module]) -> nn.Module:
         return parts[name] if name in parts else build()
@@ -378,52 +336,12 @@ def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
             likelihood,
             part("prior", lambda: PRIORS[config.prior](config)),
         )
-    if config.text is not None:
-        return _text_vae(config, likelihood, part("prior", lambda: PRIORS[config.prior](config)))
-    if config.autoregressive and config.family not in HIERARCHIES:
+    declared = family(config.family)
+    if config.autoregressive and not declared.hierarchical:
         likelihood = AutoregressiveLikelihood(
             likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
         )
-    if config.family == "hconv":
-        return ConvHierarchicalVAE(
-            config.shape,  # type: ignore[arg-type]
-            config.latent_dim,
-            config.layers,
-            config.channels,
-            config.depth,
-            likelihood,
-        )
-    if config.family == "hvae":
-        return HierarchicalVAE(
-            config.shape, config.latent_dim, config.layers, config.hidden_dims, likelihood
-        )
-    make_encoder, make_decoder = FAMILIES[config.family]  # type: ignore[misc]
-    c, h, w = config.shape
-    encoder = part("encoder", lambda: make_encoder(config, (c + config.num_classes, h, w)))
-    decoder = part(
-        "decoder",
-        lambda: make_decoder(
-            config, config.latent_dim + config.num_classes, likelihood.params_per_channel
-        ),
-    )
-    prior = part("prior", lambda: PRIORS[config.prior](config))
-    flow = None
-    if config.flow_steps:
-        flow = IAF(config.latent_dim, config.flow_hidden, config.flow_hidden, config.flow_steps)
-    return VAE(encoder, decoder, likelihood, prior, config.num_classes, flow)
-
-
-def _text_vae(config: ModelConfig, likelihood: nn.Module, prior: nn.Module) -> TextVAE:
-    spec = TextSpec.from_json(config.text)
-    v, e, h, z = len(spec.vocab), spec.embed_dim, spec.rnn_hidden, config.latent_dim
-    return TextVAE(
-        SentenceEncoder(v, e, h, z),
-        SentenceDecoder(v, e, h, z, spec.vocab.max_length, not spec.language_model),
-        likelihood,
-        prior,
-        spec.word_dropout,
-        spec.language_model,
-    )
+    return declared.load_builder()(config, likelihood, parts)
 
 
 class _Absent(nn.Module):

@@ -4,10 +4,9 @@ the history, so that a resumed run follows the same ones."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-LR_SCHEDULES = ("constant", "cosine", "plateau")
 # --lr-schedule plateau: halve the learning rate after this many epochs without a better
 # validation loss.
 PLATEAU_EPOCHS, PLATEAU_FACTOR = 2, 0.5
@@ -33,27 +32,50 @@ class ScheduleOptions(Protocol):
 def learning_rate(
     config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
 ) -> float:
-    """The learning rate for optimizer step `step` (0-based). A function of the config and the
-    history only, so a resumed run follows the same schedule.
+    """The learning rate for optimizer step `step` (0-based), by the schedule config.lr_schedule
+    names (LR_SCHEDULES). A function of the config and the history only, so a resumed run
+    follows the same schedule."""
+    return LR_SCHEDULES[config.lr_schedule](config, history, step, total_steps)
 
-    cosine: lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run
-    (Loshchilov & Hutter 2017, without restarts). plateau: halved each time PLATEAU_EPOCHS
-    epochs pass without a better validation (or, without one, training) loss.
-    """
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
-    if config.lr_schedule == "plateau":
-        lr, best, waited = config.lr, math.inf, 0
-        for record in history:
-            loss = (record.get("val") or record["train"])["loss"]
-            if loss is not None and loss < best:
-                best, waited = loss, 0
-            else:
-                waited += 1
-                if waited >= PLATEAU_EPOCHS:
-                    lr, waited = lr * PLATEAU_FACTOR, 0
-        return lr
+
+def _constant(
+    config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
+) -> float:
     return config.lr
+
+
+def _cosine(
+    config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
+) -> float:
+    """lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run (Loshchilov &
+    Hutter 2017, without restarts)."""
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
+
+
+def _plateau(
+    config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
+) -> float:
+    """lr, halved each time PLATEAU_EPOCHS epochs pass without a better validation (or,
+    without one, training) loss."""
+    lr, best, waited = config.lr, math.inf, 0
+    for record in history:
+        loss = (record.get("val") or record["train"])["loss"]
+        if loss is not None and loss < best:
+            best, waited = loss, 0
+        else:
+            waited += 1
+            if waited >= PLATEAU_EPOCHS:
+                lr, waited = lr * PLATEAU_FACTOR, 0
+    return lr
+
+
+# --lr-schedule NAME -> its function; the names are declared with the option
+# (vaekit.train_options_training.LR_SCHEDULE_NAMES), and a test checks these are exactly those.
+LR_SCHEDULES: dict[str, Callable[..., float]] = {
+    "constant": _constant,
+    "cosine": _cosine,
+    "plateau": _plateau,
+}
 
 
 def kl_weight(config: ScheduleOptions, step: int) -> float:

@@ -1,0 +1,134 @@
+"""The builders of vaekit's own model families, each named by its declaration in
+vaekit.kinds.base ("vaekit.models.families:build_mlp") and imported only when a model of that
+family is built.
+
+Each builder gets the ModelConfig, the likelihood p(x|z) already built from it and the user's
+own modules by component name, and returns the model. mlp, conv and resnet are one encoder and
+one decoder (Kingma & Welling 2014; He et al. 2016 for the residual blocks); hvae and hconv are
+hierarchies with their own prior and posterior (Sonderby et al. 2016; Vahdat & Kautz 2020;
+Child 2021); rnn is the text model (Bowman et al. 2016).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from vaekit.models.factory import PRIORS, ModelConfig
+from vaekit.models.flows import IAF
+from vaekit.models.networks import (
+    ConvDecoder,
+    ConvEncoder,
+    MLPDecoder,
+    MLPEncoder,
+    ResNetDecoder,
+    ResNetEncoder,
+)
+from vaekit.models.text import SentenceDecoder, SentenceEncoder, TextSpec, TextVAE
+from vaekit.models.vae import VAE
+
+
+def _context(c: ModelConfig) -> int:
+    """The width of the context vector the encoder outputs for a flow (0: none)."""
+    return c.flow_hidden if c.flow_steps else 0
+
+
+def _flat(
+    config: ModelConfig,
+    likelihood: nn.Module,
+    parts: dict[str, nn.Module],
+    make_encoder: Callable[[tuple[int, int, int]], nn.Module],
+    make_decoder: Callable[[int, int], nn.Module],
+) -> VAE:
+    """A VAE of one encoder and one decoder, with its prior and, with --flow-steps, an IAF
+    posterior; `parts` replaces any of them with the user's own. make_encoder gets the input
+    shape (with the label planes of a conditional VAE); make_decoder gets its input width and
+    P, the numbers per pixel that the likelihood needs."""
+
+    def part(name: str, build: Callable[[], nn.Module]) -> nn.Module:
+        return parts[name] if name in parts else build()
+
+    c, h, w = config.shape
+    n = config.num_classes
+    encoder = part("encoder", lambda: make_encoder((c + n, h, w)))
+    decoder = part(
+        "decoder", lambda: make_decoder(config.latent_dim + n, likelihood.params_per_channel)
+    )
+    prior = part("prior", lambda: PRIORS[config.prior](config))
+    flow = None
+    if config.flow_steps:
+        flow = IAF(config.latent_dim, config.flow_hidden, config.flow_hidden, config.flow_steps)
+    return VAE(encoder, decoder, likelihood, prior, n, flow)
+
+
+# The builders the families declared in vaekit.kinds.base name: each gets the config, the
+# likelihood built from it and the user's own modules, and returns the model.
+def build_mlp(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    return _flat(
+        c,
+        likelihood,
+        parts,
+        lambda shape: MLPEncoder(shape, c.latent_dim, c.hidden_dims, _context(c)),
+        lambda z, p: MLPDecoder(c.shape, z, c.hidden_dims, p),
+    )
+
+
+def build_conv(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    return _flat(
+        c,
+        likelihood,
+        parts,
+        lambda shape: ConvEncoder(shape, c.latent_dim, c.channels, _context(c)),
+        lambda z, p: ConvDecoder(c.shape, z, c.channels, p),
+    )
+
+
+def build_resnet(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    return _flat(
+        c,
+        likelihood,
+        parts,
+        lambda shape: ResNetEncoder(shape, c.latent_dim, c.channels, c.depth, _context(c)),
+        lambda z, p: ResNetDecoder(c.shape, z, c.channels, c.depth, p),
+    )
+
+
+def build_hvae(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    """Built whole: its own hierarchical prior and posterior (no custom parts)."""
+    from vaekit.models.hvae import HierarchicalVAE
+
+    return HierarchicalVAE(c.shape, c.latent_dim, c.layers, c.hidden_dims, likelihood)
+
+
+def build_hconv(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    """Built whole: its own hierarchical prior and posterior (no custom parts)."""
+    from vaekit.models.hconv import ConvHierarchicalVAE
+
+    return ConvHierarchicalVAE(
+        c.shape,  # type: ignore[arg-type]
+        c.latent_dim,
+        c.layers,
+        c.channels,
+        c.depth,
+        likelihood,
+    )
+
+
+def build_rnn(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    """Text: a GRU encoder and decoder over the config's vocabulary (TextSpec)."""
+    prior = parts["prior"] if "prior" in parts else PRIORS[c.prior](c)
+    return _text_vae(c, likelihood, prior)
+
+
+def _text_vae(config: ModelConfig, likelihood: nn.Module, prior: nn.Module) -> TextVAE:
+    spec = TextSpec.from_json(config.text)
+    v, e, h, z = len(spec.vocab), spec.embed_dim, spec.rnn_hidden, config.latent_dim
+    return TextVAE(
+        SentenceEncoder(v, e, h, z),
+        SentenceDecoder(v, e, h, z, spec.vocab.max_length, not spec.language_model),
+        likelihood,
+        prior,
+        spec.word_dropout,
+        spec.language_model,
+    )
