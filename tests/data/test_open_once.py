@@ -1,7 +1,8 @@
 """A source is recognized once and a registered name looked up once: opening it runs each
-test of the source table at most once, and asks the registry for the spec once, which is then
+kind of data's test at most once, and asks the registry for the spec once, which is then
 passed on to find, fetch and verify the files (not looked up again by name at each step)."""
 
+import importlib
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from vaekit.api.data import dataset_info
 from vaekit.data import datasets
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import BUILTIN_KINDS
 
 # Every module that looks a spec up by name; each is counted.
 _LOOKERS = ("vaekit.data.datasets", "vaekit.data.fetch", "vaekit.api.data")
@@ -37,7 +39,10 @@ def counts(monkeypatch) -> Counter:
 
         return run
 
-    monkeypatch.setattr(datasets, "SOURCES", [(counted(t), o) for t, o in datasets.SOURCES])
+    for kind in BUILTIN_KINDS:  # the registry imports each test by its path when it asks it
+        module, _, name = kind.recognizes.partition(":")
+        module = importlib.import_module(module)
+        monkeypatch.setattr(module, name, counted(getattr(module, name)))
     recognize = datasets.recognize
 
     def counted_recognize(source):
@@ -49,7 +54,7 @@ def counts(monkeypatch) -> Counter:
 
 
 def _tests_run_at_most_once(seen: Counter) -> None:
-    tests = {t.__name__ for t, _ in datasets.SOURCES}
+    tests = {kind.recognizes.partition(":")[2] for kind in BUILTIN_KINDS}
     assert all(seen[name] <= 1 for name in tests), seen
 
 

@@ -7,10 +7,11 @@ one where the source has it) plus a JSON-ready `info` (where it came from, shape
 checksum of the pixels and labels). A source without an official test split gets one carved
 with the seed; the fraction is recorded in `info`.
 
-This module tells the sources apart, in one place (`recognize`, reading the table SOURCES),
-and hands each to its opener: image_dataset (registered datasets, folders, arrays),
-table_dataset, audio_dataset and text_dataset; the `Dataset` they all return is in dataset. A
-registered name is looked up once, and its spec is passed on to fetch and verify.
+This module tells the sources apart, in one place (`recognize`, asking the registry of kinds,
+vaekit.kinds.base, whose built-in kinds name the tests and openers below), and hands each to
+its opener: image_dataset (registered datasets, folders, arrays), table_dataset,
+audio_dataset and text_dataset; the `Dataset` they all return is in dataset. A registered name
+is looked up once, and its spec is passed on to fetch and verify.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ from vaekit.data.image_dataset import open_arrays, open_folder, open_spec
 from vaekit.data.prepare import is_prepared
 from vaekit.data.registry import DatasetSpec, get_spec, is_dataset_name
 from vaekit.data.table_dataset import open_table
-from vaekit.data.tables import is_table_path
-from vaekit.data.text import Vocabulary, is_text_path
+from vaekit.data.text import Vocabulary
 from vaekit.data.text_dataset import open_text
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import recognize_kind
 
 # open_dataset, and what the rest of the library imports from here of the modules it calls.
 __all__ = [
@@ -159,11 +160,13 @@ Opener = Callable[[Any, OpenRequest], Dataset]
 
 
 def recognize(source: Any) -> Opener:
-    """The opener for `source`: that of the first entry of SOURCES whose test holds (so each
-    test runs at most once); a source none of them takes is an error saying what is read."""
-    for test, opener in SOURCES:
-        if test(source):
-            return opener
+    """The opener for `source`: that of the first kind of data whose test holds, in the
+    registry's order (vaekit.kinds.base: installed packages' kinds, unless they say otherwise,
+    then BUILTIN_KINDS), so each test runs at most once; a source none of them takes is an
+    error saying what is read."""
+    found = recognize_kind(source)
+    if found is not None:
+        return found.load_opener()
     raise VaekitError(
         f"{_path(source)}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet table, "
         "a .txt file of sentences or a dataset name"
@@ -250,21 +253,6 @@ def _open_text_file(source: str | Path, asked: OpenRequest) -> Dataset:
     return open_text(
         _path(source), _path_info(source), asked.opts, asked.vocab_size, asked.max_length, vocab
     )
-
-
-# (test, opener), in the order tried: the first test that holds says what a source is, so the
-# order decides what a path means (a registered name before a same-named folder, a missing
-# path refused before its suffix is read, a folder of .wav files before a folder of images).
-SOURCES: tuple[tuple[Callable[[Any], bool], Opener], ...] = (
-    (_is_array, _open_array),
-    (_is_registered, _open_registered),
-    (_is_missing, _refuse_missing),
-    (_is_wav_folder, _open_wav_folder),
-    (_is_folder, _open_folder),
-    (_is_array_file, _open_array_file),
-    (is_table_path, _open_table_file),
-    (is_text_path, _open_text_file),
-)
 
 
 def _looks_like_path(source: str) -> bool:

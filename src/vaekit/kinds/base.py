@@ -1,6 +1,7 @@
-"""The model family registry: each family is one declaration, and every list of family names
-(`--model`'s choices and help, the checks of a config, the factory's choice of builder) is read
-from here, so that none is kept by hand.
+"""The registries of model families and of kinds of data: each family and each kind is one
+declaration, and every list of family names (`--model`'s choices and help, the checks of a
+config, the factory's choice of builder) and every test of what a dataset source is
+(`open_dataset`'s) is read from here, so that none is kept by hand.
 
 A family names its builder by import path ("package.module:function"), resolved only when a
 model is built, so that this module, at the bottom of the layer map, imports neither torch nor
@@ -8,9 +9,12 @@ the models. The builder is called as `builder(config, likelihood, parts)`: the M
 likelihood p(x|z) already built from it, and the user's own modules by component name
 ("encoder", "decoder", "prior"); it returns the model, a vaekit.models.vae.VAE.
 
-Third-party packages add families through the `vaekit.families` entry point group: each entry
-point, named as its family, is a Family. They are looked up once, the first time the names are
-asked for, never at import time.
+A kind of data names, the same way, the function that recognizes its sources and the one that
+opens them (see `Kind`); they too are imported only when a source is opened.
+
+Third-party packages add families through the `vaekit.families` entry point group, and kinds
+through `vaekit.kinds`: each entry point, named as what it declares, is a Family or a Kind.
+They are looked up once, the first time the names are asked for, never at import time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,24 @@ from typing import Any
 from vaekit.errors import VaekitError
 
 ENTRY_POINT_GROUP = "vaekit.families"
+KIND_ENTRY_POINT_GROUP = "vaekit.kinds"
+
+
+def _import_function(path: str, owner: str, role: str) -> Callable[..., Any]:
+    """The function at `path` ("package.module:function"), imported now; a one-line
+    VaekitError naming its `owner` ("model family 'mlp'") where it cannot be."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise VaekitError(
+            f"{owner}: its {role} {path!r} cannot be imported ({type(err).__name__}: {err})"
+        ) from None
+    if not callable(target):
+        raise VaekitError(f"{owner}: {path!r} is not a function")
+    return target
 
 
 @dataclass(frozen=True)
@@ -43,19 +65,7 @@ class Family:
 
     def load_builder(self) -> Callable[..., Any]:
         """The builder function, imported now; a one-line VaekitError where it cannot be."""
-        module_name, _, qualname = self.builder.partition(":")
-        try:
-            target: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError, ValueError) as err:
-            raise VaekitError(
-                f"model family {self.name!r}: its builder {self.builder!r} cannot be imported "
-                f"({type(err).__name__}: {err})"
-            ) from None
-        if not callable(target):
-            raise VaekitError(f"model family {self.name!r}: {self.builder!r} is not a function")
-        return target
+        return _import_function(self.builder, f"model family {self.name!r}", "builder")
 
 
 def _builtin(name: str, help: str, hierarchical: bool = False) -> Family:
@@ -98,18 +108,27 @@ def register_family(declared: Family) -> None:
     _FAMILIES[declared.name] = declared
 
 
-def load_entry_points() -> None:
-    """Register the families that installed packages publish under `vaekit.families`."""
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        where = f"entry point {entry.name!r} ({entry.value}) in group {ENTRY_POINT_GROUP!r}"
+def _published(group: str, declared_type: type, what: str) -> list[Any]:
+    """What installed packages publish under the entry point `group`: each a `declared_type`
+    named as its entry point; anything else is a one-line VaekitError naming the entry point."""
+    found = []
+    for entry in metadata.entry_points(group=group):
+        where = f"entry point {entry.name!r} ({entry.value}) in group {group!r}"
         try:
             declared = entry.load()
         except Exception as err:  # a third party's import: whatever it raises, one line
             raise VaekitError(f"{where} cannot be loaded ({type(err).__name__}: {err})") from None
-        if not isinstance(declared, Family):
-            raise VaekitError(f"{where} is not a vaekit.kinds.base.Family")
+        if not isinstance(declared, declared_type):
+            raise VaekitError(f"{where} is not a vaekit.kinds.base.{declared_type.__name__}")
         if declared.name != entry.name:
-            raise VaekitError(f"{where} declares the family {declared.name!r}: name them alike")
+            raise VaekitError(f"{where} declares the {what} {declared.name!r}: name them alike")
+        found.append(declared)
+    return found
+
+
+def load_entry_points() -> None:
+    """Register the families that installed packages publish under `vaekit.families`."""
+    for declared in _published(ENTRY_POINT_GROUP, Family, "family"):
         register_family(declared)
 
 
@@ -136,3 +155,114 @@ def family(name: str) -> Family:
 
 for _declared in BUILTIN_FAMILIES:
     register_family(_declared)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of source `open_dataset` takes: how it is recognized and how it is opened.
+
+    name: what it is called ("table"); a name is taken once. recognizes: "package.module:
+    function" called with the source as given (a path, a name, an array, a spec), true where
+    this kind takes it; it must answer False, not fail, for sources of other kinds. opener:
+    "package.module:function" called as opener(source, request), with the
+    vaekit.data.datasets.OpenRequest, returning a vaekit.data.dataset.Dataset. order: kinds
+    are tried lowest first (in the order they were registered among equals) and the first
+    that recognizes a source opens it; vaekit's own are at 100, 200, ... (BUILTIN_KINDS), so
+    a kind that says nothing (0) is tried before them, and a package can claim a source
+    vaekit would take.
+    """
+
+    name: str
+    recognizes: str
+    opener: str
+    order: int = 0
+
+    def load_recognizer(self) -> Callable[[Any], bool]:
+        """The recognizing function, imported now; a one-line VaekitError where it cannot be."""
+        return _import_function(self.recognizes, f"kind of data {self.name!r}", "recognizer")
+
+    def load_opener(self) -> Callable[..., Any]:
+        """The opening function, imported now; a one-line VaekitError where it cannot be."""
+        return _import_function(self.opener, f"kind of data {self.name!r}", "opener")
+
+
+def _source(name: str, order: int, recognizes: str, opener: str) -> Kind:
+    def where(function: str) -> str:
+        return function if ":" in function else f"vaekit.data.datasets:{function}"
+
+    return Kind(name, where(recognizes), where(opener), order)
+
+
+# vaekit's own kinds, in the order they are tried: the first whose test holds says what a
+# source is, so the order decides what a path means (a registered name before a same-named
+# folder, a missing path refused before its suffix is read, a folder of .wav files before a
+# folder of images). Their functions are in vaekit.data.datasets unless named otherwise.
+BUILTIN_KINDS = (
+    _source("array", 100, "_is_array", "_open_array"),
+    _source("registered", 200, "_is_registered", "_open_registered"),
+    _source("missing", 300, "_is_missing", "_refuse_missing"),
+    _source("audio", 400, "_is_wav_folder", "_open_wav_folder"),
+    _source("folder", 500, "_is_folder", "_open_folder"),
+    _source("array-file", 600, "_is_array_file", "_open_array_file"),
+    _source("table", 700, "vaekit.data.tables:is_table_path", "_open_table_file"),
+    _source("text", 800, "vaekit.data.text:is_text_path", "_open_text_file"),
+)
+
+_KINDS: dict[str, Kind] = {}
+_kind_entry_points_loaded = False
+
+
+def register_kind(declared: Kind) -> None:
+    """Add a kind. A second, different kind under a taken name is refused: which of the two a
+    run's recorded kind means would be a guess."""
+    known = _KINDS.get(declared.name)
+    if known is not None and known != declared:
+        raise VaekitError(
+            f"kind of data {declared.name!r} is declared twice ({known.opener} and "
+            f"{declared.opener}); uninstall one of the packages that declare it"
+        )
+    _KINDS[declared.name] = declared
+
+
+def load_kind_entry_points() -> None:
+    """Register the kinds that installed packages publish under `vaekit.kinds`."""
+    for declared in _published(KIND_ENTRY_POINT_GROUP, Kind, "kind"):
+        register_kind(declared)
+
+
+def _load_kinds_once() -> None:
+    global _kind_entry_points_loaded
+    if not _kind_entry_points_loaded:
+        load_kind_entry_points()
+        _kind_entry_points_loaded = True
+
+
+def _in_order() -> list[Kind]:
+    _load_kinds_once()
+    return sorted(_KINDS.values(), key=lambda k: k.order)  # stable: registration order
+
+
+def kind_names() -> tuple[str, ...]:
+    """The names of every kind, in the order they are tried."""
+    return tuple(k.name for k in _in_order())
+
+
+def kind(name: str) -> Kind:
+    """The kind called `name`; a one-line VaekitError naming the known ones otherwise."""
+    _load_kinds_once()
+    if name not in _KINDS:
+        raise VaekitError(f"unknown kind of data {name!r}: choose from {', '.join(_KINDS)}")
+    return _KINDS[name]
+
+
+def recognize_kind(source: Any) -> Kind | None:
+    """The first kind, in order, that recognizes `source` (each asked at most once); None
+    where none does, and the caller says what it expected."""
+    for candidate in _in_order():
+        if candidate.load_recognizer()(source):
+            return candidate
+    return None
+
+
+for _declared_kind in BUILTIN_KINDS:
+    register_kind(_declared_kind)
