@@ -31,14 +31,22 @@ ENTRY_POINT_GROUP = "vaekit.families"
 KIND_ENTRY_POINT_GROUP = "vaekit.kinds"
 
 
+def import_object(path: str) -> Any:
+    """The object at `path` ("package.module:name", the name dotted for a nested one),
+    imported now. Raises ImportError, AttributeError or ValueError where it cannot be: each
+    caller says in its own words what the path was for."""
+    module_name, _, qualname = path.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def _import_function(path: str, owner: str, role: str) -> Callable[..., Any]:
     """The function at `path` ("package.module:function"), imported now; a one-line
     VaekitError naming its `owner` ("model family 'mlp'") where it cannot be."""
-    module_name, _, qualname = path.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = import_object(path)
     except (ImportError, AttributeError, ValueError) as err:
         raise VaekitError(
             f"{owner}: its {role} {path!r} cannot be imported ({type(err).__name__}: {err})"

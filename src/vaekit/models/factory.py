@@ -14,7 +14,6 @@ whole model, counted by building it on PyTorch's meta device (shapes only, no me
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from torch import nn
 from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import family
+from vaekit.kinds.base import family, import_object
 from vaekit.models.likelihoods import (
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
@@ -384,12 +383,9 @@ def _rebuild(component: str, record: dict[str, Any]) -> nn.Module:
     """Import and construct a user's module from its record. Only an nn.Module subclass is
     ever called, so a config cannot name an arbitrary function to run."""
     path = record.get("class", "")
-    module_name, _, qualname = str(path).partition(":")
     where = f"config.json: custom {component} {path!r}"
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            target = getattr(target, part)
+        target = import_object(str(path))
     except (ImportError, AttributeError, ValueError) as err:
         raise VaekitError(
             f"{where} cannot be imported here ({type(err).__name__}: {err}); make that code "

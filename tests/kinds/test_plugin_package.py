@@ -1,0 +1,120 @@
+"""A third party's package, really installed beside vaekit (a distribution with its
+entry_points.txt, built in a temporary folder and put on sys.path, no pip), adds a model family
+and a kind of data: `vaekit train --help` lists the family, and the command trains, evaluates,
+samples and reports with both, each found through its entry point."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.test_cli import vaekit
+from vaekit import load
+from vaekit.kinds import base
+
+PACKAGE = "vaekit_plugin_demo"
+
+# The package's code: a family that builds vaekit's mlp and marks the model, and a kind that
+# takes files ending in .demo.npz, opens them as vaekit opens any .npz, and marks the data and
+# counts its openings.
+PLUGIN_SOURCE = '''\
+"""A third party's vaekit plug-in, for the tests."""
+
+from pathlib import Path
+
+from vaekit.kinds.base import Family, Kind, kind
+
+FAMILY = Family("demo-mlp", "a third party's mlp", "vaekit_plugin_demo:build")
+KIND = Kind("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo")
+opened = []
+
+
+def build(config, likelihood, parts):
+    from vaekit.models.families import build_mlp
+
+    model = build_mlp(config, likelihood, parts)
+    model.built_by_demo = True
+    return model
+
+
+def recognizes(source):
+    return isinstance(source, str | Path) and str(source).endswith(".demo.npz")
+
+
+def open_demo(source, request):
+    opened.append(str(source))
+    dataset = kind("array-file").load_opener()(source, request)
+    dataset.info["opened_by_demo"] = True
+    return dataset
+'''
+
+ENTRY_POINTS = f"""\
+[vaekit.families]
+demo-mlp = {PACKAGE}:FAMILY
+
+[vaekit.kinds]
+demo-npz = {PACKAGE}:KIND
+"""
+
+
+def install(site: Path) -> None:
+    """Write the package and its distribution's metadata into `site`, as pip would."""
+    (site / PACKAGE).mkdir()
+    (site / PACKAGE / "__init__.py").write_text(PLUGIN_SOURCE)
+    dist_info = site / f"{PACKAGE}-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACKAGE}\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(ENTRY_POINTS)
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """The package installed in its own folder on sys.path, with both registries fresh (their
+    entry points not yet looked up); all of it undone after, the package's module included."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site)
+    monkeypatch.setattr(base, "_FAMILIES", dict(base._FAMILIES))
+    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    monkeypatch.setattr(base, "_KINDS", dict(base._KINDS))
+    monkeypatch.setattr(base, "_kind_entry_points_loaded", False)
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    sys.modules.pop(PACKAGE, None)
+
+
+def test_the_help_lists_the_installed_family(plugin, capsys):
+    assert vaekit("train", "--help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "demo-mlp" in text
+    assert "{" + ",".join(base.family_names()) + "}" in text
+    assert base.family_names()[-1] == "demo-mlp" and base.kind_names()[0] == "demo-npz"
+
+
+def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, tmp_path):
+    data = tmp_path / "shapes.demo.npz"
+    images = (np.random.default_rng(0).random((40, 6, 6)) * 255).astype(np.uint8)
+    np.savez(data, train_images=images)
+    run = tmp_path / "R"
+    trained = vaekit(
+        "train", "--data", data, "--model", "demo-mlp", "--epochs", "1", "--latent-dim", "2",
+        "--hidden-dims", "8", "--out", run, "--quiet",
+    )  # fmt: skip
+    assert trained == 0
+    demo = sys.modules[PACKAGE]
+    assert demo.opened == [str(data)]  # the kind's opener read the data
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["family"] == "demo-mlp" and config["data"]["opened_by_demo"]
+    assert load(run).vae.built_by_demo  # the family's builder made the model, and remakes it
+
+    assert vaekit("eval", run, "--iw-samples", "2", "--no-probe") == 0
+    assert demo.opened == [str(data)] * 2  # eval reopened the recorded data through the kind
+    assert json.loads((run / "eval.json").read_text())
+    assert vaekit("sample", run, "-n", "4", "-o", tmp_path / "S.png") == 0
+    assert (tmp_path / "S.png").stat().st_size > 0
+    (run / "report.html").unlink()  # train wrote one: `vaekit report` must write it again
+    assert vaekit("report", run) == 0
+    assert (run / "report.html").stat().st_size > 0
