@@ -9,7 +9,7 @@ from typing import Any
 from vaekit.cli.options import add_device, add_rundir, add_seed, positive_int
 from vaekit.cli.output import add_overwrite
 
-# Images decoded at once (batch x importance samples): a bound on memory, well above what a
+# Examples decoded at once (batch x importance samples): a bound on memory, well above what a
 # GPU needs to be busy, far below what would exhaust one.
 MAX_DECODES = 2**18
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if decodes > MAX_DECODES:
         raise VaekitError(
             f"--batch-size {args.batch_size} x --chunk {min(args.chunk, args.iw_samples)} would "
-            f"decode {decodes} images at once; at most {MAX_DECODES}: lower either (they set "
+            f"decode {decodes} examples at once; at most {MAX_DECODES}: lower either (they set "
             "the memory used, not the numbers)"
         )
     resolve_device(args.device)  # an unavailable device is refused before any work
