@@ -33,8 +33,8 @@ def open_myarrays(source, request):
 @pytest.fixture
 def registry(monkeypatch):
     """A fresh copy of the kinds, with entry points not yet looked up, restored after."""
-    monkeypatch.setattr(base, "_KINDS", dict(base._KINDS))
-    monkeypatch.setattr(base, "_kind_entry_points_loaded", False)
+    monkeypatch.setattr(base.KINDS, "known", dict(base.KINDS.known))
+    monkeypatch.setattr(base.KINDS, "loaded", False)
 
 
 def publish(monkeypatch, *entries: metadata.EntryPoint) -> None:

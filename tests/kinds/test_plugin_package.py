@@ -76,10 +76,9 @@ def plugin(tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()
     install(site)
-    monkeypatch.setattr(base, "_FAMILIES", dict(base._FAMILIES))
-    monkeypatch.setattr(base, "_entry_points_loaded", False)
-    monkeypatch.setattr(base, "_KINDS", dict(base._KINDS))
-    monkeypatch.setattr(base, "_kind_entry_points_loaded", False)
+    for registry in (base.FAMILIES, base.KINDS):
+        monkeypatch.setattr(registry, "known", dict(registry.known))
+        monkeypatch.setattr(registry, "loaded", False)
     monkeypatch.syspath_prepend(str(site))
     yield
     sys.modules.pop(PACKAGE, None)

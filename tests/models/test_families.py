@@ -27,8 +27,8 @@ def build_myfam(config, likelihood, parts):
 @pytest.fixture
 def registry(monkeypatch):
     """A fresh copy of the registry, with entry points not yet looked up, restored after."""
-    monkeypatch.setattr(base, "_FAMILIES", dict(base._FAMILIES))
-    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    monkeypatch.setattr(base.FAMILIES, "known", dict(base.FAMILIES.known))
+    monkeypatch.setattr(base.FAMILIES, "loaded", False)
 
 
 def publish(monkeypatch, *entries: metadata.EntryPoint) -> None:

@@ -17,8 +17,8 @@ from vaekit.files import atomic_write
 if TYPE_CHECKING:  # numpy is imported where it is used: `vaekit --help` needs none of it
     import numpy as np
 
-# Names that are files, refused where a command writes a folder of several files.
 MOST_NAMED = 20  # files named in the refusal; beyond, how many more
+# Names that are files, refused where a command writes a folder of several files.
 FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".npz", ".csv", ".parquet", ".json", ".txt",
                  ".html", ".wav", ".onnx", ".pt")  # fmt: skip
 

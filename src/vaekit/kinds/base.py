@@ -56,6 +56,70 @@ def _import_function(path: str, owner: str, role: str) -> Callable[..., Any]:
     return target
 
 
+def _published(group: str, declared_type: type, what: str) -> list[Any]:
+    """What installed packages publish under the entry point `group`: each a `declared_type`
+    named as its entry point; anything else is a one-line VaekitError naming the entry point."""
+    found = []
+    for entry in metadata.entry_points(group=group):
+        where = f"entry point {entry.name!r} ({entry.value}) in group {group!r}"
+        try:
+            declared = entry.load()
+        except Exception as err:  # a third party's import: whatever it raises, one line
+            raise VaekitError(f"{where} cannot be loaded ({type(err).__name__}: {err})") from None
+        if not isinstance(declared, declared_type):
+            raise VaekitError(f"{where} is not a vaekit.kinds.base.{declared_type.__name__}")
+        if declared.name != entry.name:
+            raise VaekitError(f"{where} declares the {what} {declared.name!r}: name them alike")
+        found.append(declared)
+    return found
+
+
+class Registry:
+    """Declarations by name (Family or Kind): vaekit's own, registered at import, then those
+    installed packages publish under the entry point `group`, read once, the first time a
+    name is asked for.
+
+    noun: what a declaration is called in messages ("model family"), and `short` for short
+    ("family"); unknown: how an unknown name is named ("model"); path: the attribute that
+    tells two declarations apart in the message about a name declared twice ("builder")."""
+
+    def __init__(self, declared_type: type, group: str, noun: str, short: str, unknown: str,
+                 path: str) -> None:  # fmt: skip
+        self.declared_type, self.group = declared_type, group
+        self.noun, self.short, self.unknown, self.path = noun, short, unknown, path
+        self.known: dict[str, Any] = {}
+        self.loaded = False  # the entry points read
+
+    def register(self, declared: Any) -> None:
+        """Add a declaration. A second, different one under a taken name is refused: which of
+        the two the name means would be a guess."""
+        known = self.known.get(declared.name)
+        if known is not None and known != declared:
+            raise VaekitError(
+                f"{self.noun} {declared.name!r} is declared twice ({getattr(known, self.path)} "
+                f"and {getattr(declared, self.path)}); uninstall one of the packages that "
+                "declare it"
+            )
+        self.known[declared.name] = declared
+
+    def all(self) -> list[Any]:
+        """Every declaration, in the order registered, the entry points' read first."""
+        if not self.loaded:
+            for declared in _published(self.group, self.declared_type, self.short):
+                self.register(declared)
+            self.loaded = True
+        return list(self.known.values())
+
+    def get(self, name: str) -> Any:
+        """The declaration called `name`; a one-line VaekitError naming the known ones."""
+        self.all()
+        if name not in self.known:
+            raise VaekitError(
+                f"unknown {self.unknown} {name!r}: choose from {', '.join(self.known)}"
+            )
+        return self.known[name]
+
+
 @dataclass(frozen=True)
 class Family:
     """One model family.
@@ -100,69 +164,24 @@ BUILTIN_FAMILIES = (
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016"),
 )
 
-_FAMILIES: dict[str, Family] = {}
-_entry_points_loaded = False
+FAMILIES = Registry(Family, ENTRY_POINT_GROUP, "model family", "family", "model", "builder")
+for _declared in BUILTIN_FAMILIES:
+    FAMILIES.register(_declared)
 
 
 def register_family(declared: Family) -> None:
-    """Add a family. A second, different family under a taken name is refused: which one
-    `--model NAME` means would be a guess."""
-    known = _FAMILIES.get(declared.name)
-    if known is not None and known != declared:
-        raise VaekitError(
-            f"model family {declared.name!r} is declared twice ({known.builder} and "
-            f"{declared.builder}); uninstall one of the packages that declare it"
-        )
-    _FAMILIES[declared.name] = declared
-
-
-def _published(group: str, declared_type: type, what: str) -> list[Any]:
-    """What installed packages publish under the entry point `group`: each a `declared_type`
-    named as its entry point; anything else is a one-line VaekitError naming the entry point."""
-    found = []
-    for entry in metadata.entry_points(group=group):
-        where = f"entry point {entry.name!r} ({entry.value}) in group {group!r}"
-        try:
-            declared = entry.load()
-        except Exception as err:  # a third party's import: whatever it raises, one line
-            raise VaekitError(f"{where} cannot be loaded ({type(err).__name__}: {err})") from None
-        if not isinstance(declared, declared_type):
-            raise VaekitError(f"{where} is not a vaekit.kinds.base.{declared_type.__name__}")
-        if declared.name != entry.name:
-            raise VaekitError(f"{where} declares the {what} {declared.name!r}: name them alike")
-        found.append(declared)
-    return found
-
-
-def load_entry_points() -> None:
-    """Register the families that installed packages publish under `vaekit.families`."""
-    for declared in _published(ENTRY_POINT_GROUP, Family, "family"):
-        register_family(declared)
-
-
-def _load_once() -> None:
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        load_entry_points()
-        _entry_points_loaded = True
+    """Add a family (a second, different one under a taken name is refused)."""
+    FAMILIES.register(declared)
 
 
 def family_names() -> tuple[str, ...]:
     """The names of every family, vaekit's own first, in the order they were registered."""
-    _load_once()
-    return tuple(_FAMILIES)
+    return tuple(f.name for f in FAMILIES.all())
 
 
 def family(name: str) -> Family:
     """The family called `name`; a one-line VaekitError naming the known ones otherwise."""
-    _load_once()
-    if name not in _FAMILIES:
-        raise VaekitError(f"unknown model {name!r}: choose from {', '.join(_FAMILIES)}")
-    return _FAMILIES[name]
-
-
-for _declared in BUILTIN_FAMILIES:
-    register_family(_declared)
+    return FAMILIES.get(name)
 
 
 @dataclass(frozen=True)
@@ -216,38 +235,18 @@ BUILTIN_KINDS = (
     _source("text", 800, "vaekit.data.text:is_text_path", "_open_text_file"),
 )
 
-_KINDS: dict[str, Kind] = {}
-_kind_entry_points_loaded = False
+KINDS = Registry(Kind, KIND_ENTRY_POINT_GROUP, "kind of data", "kind", "kind of data", "opener")
+for _declared_kind in BUILTIN_KINDS:
+    KINDS.register(_declared_kind)
 
 
 def register_kind(declared: Kind) -> None:
-    """Add a kind. A second, different kind under a taken name is refused: which of the two a
-    run's recorded kind means would be a guess."""
-    known = _KINDS.get(declared.name)
-    if known is not None and known != declared:
-        raise VaekitError(
-            f"kind of data {declared.name!r} is declared twice ({known.opener} and "
-            f"{declared.opener}); uninstall one of the packages that declare it"
-        )
-    _KINDS[declared.name] = declared
-
-
-def load_kind_entry_points() -> None:
-    """Register the kinds that installed packages publish under `vaekit.kinds`."""
-    for declared in _published(KIND_ENTRY_POINT_GROUP, Kind, "kind"):
-        register_kind(declared)
-
-
-def _load_kinds_once() -> None:
-    global _kind_entry_points_loaded
-    if not _kind_entry_points_loaded:
-        load_kind_entry_points()
-        _kind_entry_points_loaded = True
+    """Add a kind (a second, different one under a taken name is refused)."""
+    KINDS.register(declared)
 
 
 def _in_order() -> list[Kind]:
-    _load_kinds_once()
-    return sorted(_KINDS.values(), key=lambda k: k.order)  # stable: registration order
+    return sorted(KINDS.all(), key=lambda k: k.order)  # stable: registration order
 
 
 def kind_names() -> tuple[str, ...]:
@@ -257,10 +256,7 @@ def kind_names() -> tuple[str, ...]:
 
 def kind(name: str) -> Kind:
     """The kind called `name`; a one-line VaekitError naming the known ones otherwise."""
-    _load_kinds_once()
-    if name not in _KINDS:
-        raise VaekitError(f"unknown kind of data {name!r}: choose from {', '.join(_KINDS)}")
-    return _KINDS[name]
+    return KINDS.get(name)
 
 
 def recognize_kind(source: Any) -> Kind | None:
@@ -270,7 +266,3 @@ def recognize_kind(source: Any) -> Kind | None:
         if candidate.load_recognizer()(source):
             return candidate
     return None
-
-
-for _declared_kind in BUILTIN_KINDS:
-    register_kind(_declared_kind)
