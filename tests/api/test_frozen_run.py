@@ -110,11 +110,13 @@ def test_a_schema_3_run_loads_and_resumes_as_one_of_images(tmp_path: Path):
     config = json.loads((run / "config.json").read_text())
     for section, keys in _V3_ABSENT.items():
         for key in keys:
-            del config[section][key]
+            config[section].pop(key, None)
+    del config["model"]["kind"], config["model"]["schema"]  # schema 6's
+    config["model"]["table"] = None  # schema 3's one record: none for images
     (run / "config.json").write_text(json.dumps({**config, "schema_version": 3}))
     migrated = read_config(run)
     assert migrated["schema_version"] == SCHEMA_VERSION
-    assert migrated["model"]["audio"] is None and migrated["model"]["text"] is None
+    assert migrated["model"]["kind"] == "image" and migrated["model"]["schema"] is None
     assert migrated["data"]["n_mels"] is None
     model = vaekit.load(run)
     assert model.audio is None and model.vocab is None

@@ -85,7 +85,7 @@ def test_every_declared_option_is_a_flag_a_toml_key_and_a_keyword(tmp_path: Path
 def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     model = {o.config_key: o for o in TRAIN_OPTIONS.in_section("model")}
     fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    derived = {"shape", "num_classes", "custom", "table", "audio", "text"}
+    derived = {"shape", "num_classes", "custom", "kind", "schema"}
     assert set(fields) - set(model) == derived == set(DERIVED_KEYS["model"])
     for key, option in model.items():
         assert fields[key].default == option.default, key

@@ -66,7 +66,8 @@ def tone_shares(path: Path) -> tuple[float, float]:
 
 def test_train_records_the_audio_settings_and_statistics(audio_run: Path):
     config = json.loads((audio_run / "config.json").read_text())
-    audio = config["model"]["audio"]
+    assert config["model"]["kind"] == "audio"
+    audio = config["model"]["schema"]
     assert (audio["sample_rate"], audio["clip_seconds"], audio["n_mels"]) == (RATE, 0.25, 16)
     assert len(audio["mean"]) == len(audio["std"]) == 16 and min(audio["std"]) > 0
     assert audio["classes"] == ["high", "low", "noise"]

@@ -173,7 +173,8 @@ def test_a_measurement_as_target_needs_confirming(tmp_path, capsys):
                   "--quiet")  # fmt: skip
     assert code == 0
     config = json.loads((out / "config.json").read_text())
-    assert len(config["model"]["table"]["classes"]) == 30
+    assert config["model"]["kind"] == "table"
+    assert len(config["model"]["schema"]["classes"]) == 30
 
 
 def test_data_info_describes_a_table(tmp_path, capsys):

@@ -12,7 +12,7 @@ from vaekit.api.data import dataset_info
 from vaekit.data import datasets
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import BUILTIN_KINDS
+from vaekit.kinds.base import sources
 
 # Every module that looks a spec up by name; each is counted.
 _LOOKERS = ("vaekit.data.datasets", "vaekit.data.fetch", "vaekit.api.data")
@@ -39,8 +39,8 @@ def counts(monkeypatch) -> Counter:
 
         return run
 
-    for kind in BUILTIN_KINDS:  # the registry imports each test by its path when it asks it
-        module, _, name = kind.recognizes.partition(":")
+    for source in sources():  # the registry imports each test by its path when it asks it
+        module, _, name = source.recognizes.partition(":")
         module = importlib.import_module(module)
         monkeypatch.setattr(module, name, counted(getattr(module, name)))
     recognize = datasets.recognize
@@ -54,7 +54,7 @@ def counts(monkeypatch) -> Counter:
 
 
 def _tests_run_at_most_once(seen: Counter) -> None:
-    tests = {kind.recognizes.partition(":")[2] for kind in BUILTIN_KINDS}
+    tests = {source.recognizes.partition(":")[2] for source in sources()}
     assert all(seen[name] <= 1 for name in tests), seen
 
 

@@ -1,6 +1,7 @@
-"""The registry of kinds of data: vaekit's own are tried in the order that decides what a path
-means, each source is recognized as its kind, and a kind published through the `vaekit.kinds`
-entry points is tried first and opens its own sources; a bad one is one line."""
+"""The registry of kinds of data and their sources: vaekit's own sources are tried in the order
+that decides what a path means, each source is recognized as itself, and a kind published
+through the `vaekit.kinds` entry points is tried first and opens its own sources; a bad one is
+one line."""
 
 import wave
 from importlib import metadata
@@ -13,10 +14,21 @@ from vaekit.data.datasets import open_dataset
 from vaekit.data.image_dataset import open_arrays
 from vaekit.errors import VaekitError
 from vaekit.kinds import base
-from vaekit.kinds.base import BUILTIN_KINDS, Kind, kind, kind_names, recognize_kind
+from vaekit.kinds.base import (
+    BUILTIN_KINDS,
+    Kind,
+    Source,
+    kind,
+    kind_names,
+    recognize_source,
+    source,
+    sources,
+)
 
 SUFFIX = ".myarr.npz"  # a third party's files: without it, vaekit would take them for arrays
-MYKIND = Kind("myarrays", f"{__name__}:is_myarrays", f"{__name__}:open_myarrays")
+MYSOURCE = Source("myarrays", f"{__name__}:is_myarrays", f"{__name__}:open_myarrays")
+# A kind that only adds a source of images: it declares no parts of its own.
+MYKIND = Kind("myarrays", "my arrays", "img", None, (MYSOURCE,))
 
 
 def is_myarrays(source) -> bool:
@@ -53,15 +65,21 @@ def entry(name: str, value: str) -> metadata.EntryPoint:
     return metadata.EntryPoint(name, value, base.KIND_ENTRY_POINT_GROUP)
 
 
-def test_the_builtin_kinds_and_their_order():
+def test_the_builtin_kinds_and_the_order_of_their_sources():
+    assert kind_names() == tuple(k.name for k in BUILTIN_KINDS) == ("image", "audio", "table",
+                                                                      "text")  # fmt: skip
     names = ("array", "registered", "missing", "audio", "folder", "array-file", "table", "text")
-    assert tuple(k.name for k in BUILTIN_KINDS) == names
-    assert kind_names() == names
-    orders = [k.order for k in BUILTIN_KINDS]
+    assert tuple(s.name for s in sources()) == names
+    orders = [s.order for s in sources()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
-    assert kind("table").recognizes == "vaekit.data.tables:is_table_path"
-    with pytest.raises(VaekitError, match="unknown kind of data 'nope': choose from array, "):
+    assert source("table").recognizes == "vaekit.data.tables:is_table_path"
+    assert kind("table").part("data").__name__ == "vaekit.kinds.table.data"
+    with pytest.raises(VaekitError, match="unknown kind of data 'nope': choose from image, "):
         kind("nope")
+    with pytest.raises(VaekitError, match="unknown source 'nope': choose from array, "):
+        source("nope")
+    with pytest.raises(VaekitError, match="kind of data 'myarrays' declares no model part"):
+        MYKIND.part("model")
 
 
 def _wav(path: Path) -> None:
@@ -91,23 +109,24 @@ def test_each_source_is_recognized_as_its_kind(tmp_path: Path):
         "array": np.zeros((2, 4, 4)),
     }
     for name, source in expected.items():
-        assert recognize_kind(source).name == name, source
-    assert recognize_kind(tmp_path / "x.bin") is None
+        assert recognize_source(source).name == name, source
+    assert recognize_source(tmp_path / "x.bin") is None
 
 
 def test_a_kind_from_an_entry_point_is_tried_first_and_opens_its_sources(
     tmp_path, monkeypatch, registry
 ):
     publish(monkeypatch, entry("myarrays", f"{__name__}:MYKIND"))
-    assert kind_names()[0] == "myarrays" and kind_names()[1:] == tuple(
+    assert kind_names()[-1] == "myarrays" and kind_names()[:-1] == tuple(
         k.name for k in BUILTIN_KINDS
     )
+    assert sources()[0] is MYSOURCE
     path = tmp_path / f"made{SUFFIX}"  # missing: vaekit's own kinds would refuse it
-    assert recognize_kind(path) is MYKIND
+    assert recognize_source(path) is MYSOURCE
     ds = open_dataset(path, seed=0)
     assert ds.info["source"] == "myarrays" and ds.info["name"] == str(path)
     assert len(ds.train) + len(ds.test) == 20 and ds.train.shape == (1, 4, 4)
-    assert recognize_kind(tmp_path / "other.npz").name == "missing"  # the rest as before
+    assert recognize_source(tmp_path / "other.npz").name == "missing"  # the rest as before
 
 
 @pytest.mark.parametrize(
@@ -129,11 +148,14 @@ def test_a_bad_entry_point_is_one_line(monkeypatch, registry, value, message):
 
 def test_a_kind_whose_recognizer_cannot_be_imported_is_one_line(monkeypatch, registry):
     publish(monkeypatch, entry("broken", f"{__name__}:BROKEN"))
-    with pytest.raises(VaekitError, match="kind of data 'broken': its recognizer") as caught:
-        recognize_kind("anything.csv")
+    with pytest.raises(VaekitError, match="source 'broken': its recognizer") as caught:
+        recognize_source("anything.csv")
     assert "\n" not in str(caught.value)
 
 
 MYKIND_ELSEWHERE = MYKIND
-TABLE = Kind("table", f"{__name__}:is_myarrays", f"{__name__}:open_myarrays")
-BROKEN = Kind("broken", "no_such_module_here:test", f"{__name__}:open_myarrays")
+TABLE = Kind("table", "a table", "row", None, (MYSOURCE,))
+BROKEN = Kind(
+    "broken", "broken", "img", None,
+    (Source("broken", "no_such_module_here:test", f"{__name__}:open_myarrays"),),
+)  # fmt: skip

@@ -24,10 +24,13 @@ PLUGIN_SOURCE = '''\
 
 from pathlib import Path
 
-from vaekit.kinds.base import Family, Kind, kind
+from vaekit.kinds.base import Family, Kind, Source, source
 
 FAMILY = Family("demo-mlp", "a third party's mlp", "vaekit_plugin_demo:build")
-KIND = Kind("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo")
+KIND = Kind(
+    "demo-npz", "demo arrays", "img", None,
+    (Source("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo"),),
+)
 opened = []
 
 
@@ -43,9 +46,9 @@ def recognizes(source):
     return isinstance(source, str | Path) and str(source).endswith(".demo.npz")
 
 
-def open_demo(source, request):
-    opened.append(str(source))
-    dataset = kind("array-file").load_opener()(source, request)
+def open_demo(path, request):
+    opened.append(str(path))
+    dataset = source("array-file").load_opener()(path, request)
     dataset.info["opened_by_demo"] = True
     return dataset
 '''
@@ -89,7 +92,7 @@ def test_the_help_lists_the_installed_family(plugin, capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "demo-mlp" in text
     assert "{" + ",".join(base.family_names()) + "}" in text
-    assert base.family_names()[-1] == "demo-mlp" and base.kind_names()[0] == "demo-npz"
+    assert base.family_names()[-1] == "demo-mlp" and base.kind_names()[-1] == "demo-npz"
 
 
 def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, tmp_path):

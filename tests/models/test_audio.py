@@ -14,13 +14,13 @@ from vaekit.models.factory import ModelConfig, build_vae
 
 FEATURES = AudioFeatures(8000, 0.25, 256, 128, 8, (-50.0,) * 8, (10.0,) * 8, ("a", "b"))
 CONFIG = ModelConfig(shape=FEATURES.shape, likelihood="gaussian", latent_dim=2, channels=(4,),
-                     audio=FEATURES.to_json())  # fmt: skip
+                     kind="audio", schema=FEATURES.to_json())  # fmt: skip
 
 
 def test_an_audio_models_mean_is_not_clamped_to_the_pixel_range():
     torch.manual_seed(0)
     vae = build_vae(CONFIG)
-    image = build_vae(dataclasses.replace(CONFIG, audio=None))
+    image = build_vae(dataclasses.replace(CONFIG, kind="image", schema=None))
     for model in (vae, image):
         last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
         torch.nn.init.constant_(last[-1].bias, -3.0)  # a mean far below 0
@@ -37,8 +37,8 @@ def test_an_audio_models_mean_is_not_clamped_to_the_pixel_range():
         ({"shape": (1, 8, 10)}, "have shape"),
         ({"likelihood": "bernoulli"}, "does not fit audio"),
         ({"likelihood": "logistic", "autoregressive": 2}, "does not fit audio"),
-        ({"audio": {**FEATURES.to_json(), "std": [0.0] * 8}}, "std positive"),
-        ({"audio": {**FEATURES.to_json(), "extra": 1}}, "expected the keys"),
+        ({"schema": {**FEATURES.to_json(), "std": [0.0] * 8}}, "std positive"),
+        ({"schema": {**FEATURES.to_json(), "extra": 1}}, "expected the keys"),
     ],
 )
 def test_a_wrong_audio_config_is_refused(change, message):

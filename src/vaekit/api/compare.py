@@ -87,12 +87,12 @@ def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, lis
 def _shown(section: Any) -> Any:
     """A config section as compared: a text model's vocabulary by its size and checksum,
     not its thousands of words."""
-    text = section.get("text") if isinstance(section, dict) else None
+    text = section.get("schema") if isinstance(section, dict) else None
     if not isinstance(text, dict) or not isinstance(text.get("tokens"), list):
         return section
     tokens = text["tokens"]
     digest = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:12]
-    return {**section, "text": {**text, "tokens": f"{len(tokens)} words, sha256 {digest}"}}
+    return {**section, "schema": {**text, "tokens": f"{len(tokens)} words, sha256 {digest}"}}
 
 
 def data_warnings(names: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:

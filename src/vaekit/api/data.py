@@ -112,7 +112,7 @@ def dataset_info(
             },
             "most_frequent": list(dataset.vocab.tokens[4:14]),
         }
-    if dataset.schema is not None:  # a table
+    if dataset.kind == "table":
         return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
     splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
     return {

@@ -40,9 +40,9 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
         ours = "audio" if model.config.audio is not None else "other data"
         theirs = "audio" if dataset.audio is not None else "not audio"
         raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
-    if (dataset.schema is None) != (model.config.table is None):
+    if (dataset.kind != "table") != (model.config.table is None):
         ours = "a table" if model.config.table is not None else "images"
-        theirs = "a table" if dataset.schema is not None else "images"
+        theirs = "a table" if dataset.kind == "table" else "images"
         raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")
     if (dataset.vocab is None) != (model.config.text is None):
         ours = "text" if model.config.text is not None else "images or a table"

@@ -19,6 +19,7 @@ from vaekit.data.spectrograms import AudioFeatures
 from vaekit.data.tables import TableSchema
 from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import kind
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
@@ -43,6 +44,9 @@ class Model:
         self.run_config = run_config
         self.max_value = _max_value(run_config)
         self._weights_sha256 = weights_sha256
+        # The kind of data it was trained on (vaekit.kinds.base), which every question
+        # particular to that kind is put to.
+        self.kind = kind(config.kind)
         # A table's columns: inputs and outputs are rows in its encoding (vaekit.data.tables).
         self.table = TableSchema.from_json(config.table) if config.table is not None else None
         # Audio: inputs and outputs are standardized log-mel spectrograms (vaekit.data.audio).

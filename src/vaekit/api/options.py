@@ -31,7 +31,7 @@ from vaekit.training.loop import TrainConfig
 # its spectrogram settings and statistics as "audio"; a text model its vocabulary and text
 # options as "text" (vaekit.models.text.TextSpec).
 DERIVED_KEYS = {
-    "model": ("shape", "num_classes", "custom", "table", "audio", "text"),
+    "model": ("shape", "num_classes", "custom", "kind", "schema"),
     "training": ("device", "precision_resolved"),
 }
 
@@ -161,9 +161,7 @@ def build_configs(
         shape=tuple(shape),
         num_classes=num_classes,
         custom=custom or {},
-        table=table,
-        audio=audio,
-        text=text,
+        **_kind_and_schema(table, audio, text),
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -171,6 +169,16 @@ def build_configs(
     model_config.validate()
     train_config.validate()
     return model_config, train_config
+
+
+def _kind_and_schema(
+    table: dict[str, Any] | None, audio: dict[str, Any] | None, text: dict[str, Any] | None
+) -> dict[str, Any]:
+    """TRANSITIONAL (issue 26): the kind and its record from the old three records."""
+    for name, record in (("table", table), ("audio", audio), ("text", text)):
+        if record is not None:
+            return {"kind": name, "schema": record}
+    return {"kind": "image", "schema": None}
 
 
 def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[str, Any]:
@@ -199,7 +207,7 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
             value = config[option.section][option.config_key]
             out[option.name] = tuple(value) if isinstance(value, list) else value
     out["conditional"] = config["model"]["num_classes"] > 0
-    text = config["model"].get("text")
+    text = config["model"].get("schema") if config["model"].get("kind") == "text" else None
     if isinstance(text, dict):  # a text run records its text options in its text record
         out.update({k: text[k] for k in (*TEXT_KEYS, "max_length") if k in text})
     return out

@@ -134,8 +134,9 @@ def config_section(run: RunView) -> str:
     tables = []
     for section in ("model", "data", "training"):
         values = dict(run.config.get(section, {}))
-        if isinstance(values.get("text"), dict):  # a vocabulary: its size, not its words
-            values["text"] = {**values["text"], "tokens": f"{len(values['text']['tokens'])}"}
+        if values.get("kind") == "text" and isinstance(values.get("schema"), dict):
+            # a vocabulary: its size, not its words
+            values["schema"] = {**values["schema"], "tokens": f"{len(values['schema']['tokens'])}"}
         rows = list(flatten(values).items())
         tables.append(f"<div>{table((section, 'value'), rows)}</div>")
     versions = [

@@ -12,6 +12,7 @@ from vaekit.api.options import check_section
 from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import Kind, kind
 from vaekit.files import finite_or_none
 from vaekit.models.io import read_config
 from vaekit.training.loop import TrainConfig
@@ -74,8 +75,10 @@ def reopen_dataset(
     fraction = info.get("test_carved", {}).get("fraction", 0.1)
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
-    table = run_config.get("model", {}).get("table")
-    audio_record = run_config.get("model", {}).get("audio")
+    model = run_config.get("model", {})
+    record = model.get("schema")  # TRANSITIONAL (issue 26): the kind's record by its old name
+    table = record if model.get("kind") == "table" else None
+    audio_record = record if model.get("kind") == "audio" else None
     dataset = open_dataset(
         info["name"] if data is None else data,
         seed=seed,
@@ -87,7 +90,7 @@ def reopen_dataset(
         table=table,
         audio={k: info.get(k) for k in ("label_pattern", "test_pattern")},
         audio_features=audio_record,
-        text=run_config.get("model", {}).get("text"),
+        text=record if model.get("kind") == "text" else None,
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -109,6 +112,19 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:
     return read_config(rundir)
+
+
+def run_kind(rundir: str | Path) -> Kind:
+    """The kind of data a run's model is of (config.json's model.kind): what a command asks
+    to choose its output's form before any work. A run that cannot be read is taken for one
+    of images here (loading it says why)."""
+    try:
+        config = read_config(rundir)
+    except VaekitError:
+        return kind("image")
+    model = config.get("model")
+    name = model.get("kind") if isinstance(model, dict) else None
+    return kind(name) if isinstance(name, str) else kind("image")
 
 
 def is_table_run(rundir: str | Path) -> bool:
@@ -146,4 +162,4 @@ def _records(rundir: str | Path, key: str) -> bool:
     except VaekitError:
         return False
     model = config.get("model")
-    return isinstance(model, dict) and model.get(key) is not None
+    return isinstance(model, dict) and model.get("kind") == key

@@ -197,7 +197,7 @@ def train(
     }
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
     custom = {name: describe_custom(m) for name, m in given.items()}
-    table = dataset.schema.to_json() if dataset.schema is not None else None
+    table = dataset.schema.to_json() if dataset.kind == "table" else None
     audio = dataset.audio.to_json() if dataset.audio is not None else None
     text = None
     if dataset.vocab is not None:  # the vocabulary and the text options: model.text

@@ -114,4 +114,4 @@ def open_audio(
     )
     if labels is not None and classes:
         info["classes"] = classes
-    return Dataset(train, test, info, audio=features)
+    return Dataset(train, test, info, kind="audio", schema=features)

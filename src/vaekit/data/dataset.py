@@ -11,7 +11,6 @@ from typing import Any
 
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.spectrograms import AudioFeatures
-from vaekit.data.tables import TableSchema
 from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
 
@@ -26,9 +25,20 @@ class Dataset:
     test: ImageSet
     info: dict[str, Any]
     val: ImageSet | None = None  # an official validation split, where the source has one
-    schema: TableSchema | None = None  # a table's columns (vaekit.data.tables)
-    audio: AudioFeatures | None = None  # a WAV folder's spectrograms (vaekit.data.audio)
-    vocab: Vocabulary | None = None  # a text file's vocabulary (vaekit.data.text)
+    # The kind of data (vaekit.kinds.base.Kind, by name) and its schema, the object its
+    # parts read (a table's TableSchema, audio's AudioFeatures, text's Vocabulary; None for
+    # images): what a model of this data records (`to_json`) in config.json.
+    kind: str = "image"
+    schema: Any = None
+
+    # TRANSITIONAL (issue 26): the schemas by their old names, until every caller asks the kind.
+    @property
+    def audio(self) -> AudioFeatures | None:
+        return self.schema if self.kind == "audio" else None
+
+    @property
+    def vocab(self) -> Vocabulary | None:
+        return self.schema if self.kind == "text" else None
 
     @property
     def shape(self) -> tuple[int, int, int]:

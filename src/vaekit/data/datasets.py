@@ -44,7 +44,7 @@ from vaekit.data.table_dataset import open_table
 from vaekit.data.text import Vocabulary
 from vaekit.data.text_dataset import open_text
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import recognize_kind
+from vaekit.kinds.base import recognize_source
 
 # open_dataset, and what the rest of the library imports from here of the modules it calls.
 __all__ = [
@@ -164,7 +164,7 @@ def recognize(source: Any) -> Opener:
     registry's order (vaekit.kinds.base: installed packages' kinds, unless they say otherwise,
     then BUILTIN_KINDS), so each test runs at most once; a source none of them takes is an
     error saying what is read."""
-    found = recognize_kind(source)
+    found = recognize_source(source)
     if found is not None:
         return found.load_opener()
     raise VaekitError(

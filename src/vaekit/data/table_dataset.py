@@ -67,4 +67,4 @@ def open_table(
     )
     if labels is not None:
         info["classes"] = list(schema.classes)
-    return Dataset(train, test, info, schema=schema)
+    return Dataset(train, test, info, kind="table", schema=schema)

@@ -69,4 +69,4 @@ def open_text(
         test_carved={"fraction": opts.test_fraction, "seed": opts.seed},
         sha256=hashlib.sha256(train.rows.tobytes() + test.rows.tobytes()).hexdigest(),
     )
-    return Dataset(sets[0], sets[1], info, vocab=vocab)
+    return Dataset(sets[0], sets[1], info, kind="text", schema=vocab)

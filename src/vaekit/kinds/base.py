@@ -23,6 +23,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from types import ModuleType
 from typing import Any
 
 from vaekit.errors import VaekitError
@@ -185,18 +186,18 @@ def family(name: str) -> Family:
 
 
 @dataclass(frozen=True)
-class Kind:
+class Source:
     """One kind of source `open_dataset` takes: how it is recognized and how it is opened.
 
-    name: what it is called ("table"); a name is taken once. recognizes: "package.module:
-    function" called with the source as given (a path, a name, an array, a spec), true where
-    this kind takes it; it must answer False, not fail, for sources of other kinds. opener:
-    "package.module:function" called as opener(source, request), with the
-    vaekit.data.datasets.OpenRequest, returning a vaekit.data.dataset.Dataset. order: kinds
-    are tried lowest first (in the order they were registered among equals) and the first
-    that recognizes a source opens it; vaekit's own are at 100, 200, ... (BUILTIN_KINDS), so
-    a kind that says nothing (0) is tried before them, and a package can claim a source
-    vaekit would take.
+    name: what it is called ("table file"); a name is taken once among all kinds' sources.
+    recognizes: "package.module:function" called with the source as given (a path, a name,
+    an array, a spec), true where this source takes it; it must answer False, not fail, for
+    other sources. opener: "package.module:function" called as opener(source, request), with
+    the vaekit.data.datasets.OpenRequest, returning a vaekit.data.dataset.Dataset (whose
+    `kind` names the kind of data it holds). order: sources are tried lowest first (in the
+    order they were registered among equals) and the first that recognizes a source opens
+    it; vaekit's own are at 100, 200, ... (BUILTIN_KINDS), so a source that says nothing (0)
+    is tried before them, and a package can claim a source vaekit would take.
     """
 
     name: str
@@ -206,36 +207,87 @@ class Kind:
 
     def load_recognizer(self) -> Callable[[Any], bool]:
         """The recognizing function, imported now; a one-line VaekitError where it cannot be."""
-        return _import_function(self.recognizes, f"kind of data {self.name!r}", "recognizer")
+        return _import_function(self.recognizes, f"source {self.name!r}", "recognizer")
 
     def load_opener(self) -> Callable[..., Any]:
         """The opening function, imported now; a one-line VaekitError where it cannot be."""
-        return _import_function(self.opener, f"kind of data {self.name!r}", "opener")
+        return _import_function(self.opener, f"source {self.name!r}", "opener")
 
 
-def _source(name: str, order: int, recognizes: str, opener: str) -> Kind:
+# The files of a kind's package, by the layer each is in (DESIGN.md, "Layers"): a layer asks
+# a kind for the part in its own layer or below, never above.
+PARTS = ("data", "model", "evaluate", "render")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of data (image, table, audio, text, ...): everything particular to it, found
+    by its name, which config.json records (model.kind).
+
+    name: "table". noun: how messages name data of this kind ("a table"). unit: what one
+    example is called on a progress bar ("row"). package: "package.module" whose submodules
+    data, model, evaluate and render (PARTS) each answer its layer's questions about this
+    kind (the Kind protocol: vaekit.kinds.protocol); None for a kind that only adds sources
+    of data of another kind (images, say). sources: how its files are recognized and read.
+    """
+
+    name: str
+    noun: str
+    unit: str
+    package: str | None = None
+    sources: tuple[Source, ...] = ()
+
+    def part(self, layer: str) -> ModuleType:
+        """This kind's module for `layer` (one of PARTS), imported now; a one-line
+        VaekitError where it cannot be."""
+        if layer not in PARTS:
+            raise ValueError(f"no kind part {layer!r}: choose from {', '.join(PARTS)}")
+        if self.package is None:
+            raise VaekitError(f"kind of data {self.name!r} declares no {layer} part")
+        try:
+            return importlib.import_module(f"{self.package}.{layer}")
+        except ImportError as err:
+            raise VaekitError(
+                f"kind of data {self.name!r}: its {layer} part {self.package}.{layer} cannot "
+                f"be imported ({type(err).__name__}: {err})"
+            ) from None
+
+
+def _own(name: str, noun: str, unit: str, *sources: tuple[str, int, str, str]) -> Kind:
+    """One of vaekit's own kinds, in vaekit.kinds.<name>; its sources' functions in its data
+    part unless named otherwise."""
+    package = f"vaekit.kinds.{name}"
+
     def where(function: str) -> str:
-        return function if ":" in function else f"vaekit.data.datasets:{function}"
+        return function if ":" in function else f"{package}.data:{function}"
 
-    return Kind(name, where(recognizes), where(opener), order)
+    declared = tuple(Source(s, where(r), where(o), order) for s, order, r, o in sources)
+    return Kind(name, noun, unit, package, declared)
 
 
-# vaekit's own kinds, in the order they are tried: the first whose test holds says what a
-# source is, so the order decides what a path means (a registered name before a same-named
-# folder, a missing path refused before its suffix is read, a folder of .wav files before a
-# folder of images). Their functions are in vaekit.data.datasets unless named otherwise.
+# vaekit's own kinds. Their sources are tried in the order of their numbers: the first whose
+# test holds says what a source is, so the order decides what a path means (a registered
+# name before a same-named folder, a missing path refused before its suffix is read, a folder
+# of .wav files before a folder of images).
+_DATASETS = "vaekit.data.datasets"
 BUILTIN_KINDS = (
-    _source("array", 100, "_is_array", "_open_array"),
-    _source("registered", 200, "_is_registered", "_open_registered"),
-    _source("missing", 300, "_is_missing", "_refuse_missing"),
-    _source("audio", 400, "_is_wav_folder", "_open_wav_folder"),
-    _source("folder", 500, "_is_folder", "_open_folder"),
-    _source("array-file", 600, "_is_array_file", "_open_array_file"),
-    _source("table", 700, "vaekit.data.tables:is_table_path", "_open_table_file"),
-    _source("text", 800, "vaekit.data.text:is_text_path", "_open_text_file"),
-)
+    _own(
+        "image", "images", "img",
+        ("array", 100, f"{_DATASETS}:_is_array", f"{_DATASETS}:_open_array"),
+        ("registered", 200, f"{_DATASETS}:_is_registered", f"{_DATASETS}:_open_registered"),
+        ("missing", 300, f"{_DATASETS}:_is_missing", f"{_DATASETS}:_refuse_missing"),
+        ("folder", 500, f"{_DATASETS}:_is_folder", f"{_DATASETS}:_open_folder"),
+        ("array-file", 600, f"{_DATASETS}:_is_array_file", f"{_DATASETS}:_open_array_file"),
+    ),
+    _own("audio", "audio", "clip",
+         ("audio", 400, f"{_DATASETS}:_is_wav_folder", f"{_DATASETS}:_open_wav_folder")),
+    _own("table", "a table", "row",
+         ("table", 700, "vaekit.data.tables:is_table_path", f"{_DATASETS}:_open_table_file")),
+    _own("text", "text", "line",
+         ("text", 800, "vaekit.data.text:is_text_path", f"{_DATASETS}:_open_text_file")),
+)  # fmt: skip
 
-KINDS = Registry(Kind, KIND_ENTRY_POINT_GROUP, "kind of data", "kind", "kind of data", "opener")
+KINDS = Registry(Kind, KIND_ENTRY_POINT_GROUP, "kind of data", "kind", "kind of data", "package")
 for _declared_kind in BUILTIN_KINDS:
     KINDS.register(_declared_kind)
 
@@ -245,13 +297,9 @@ def register_kind(declared: Kind) -> None:
     KINDS.register(declared)
 
 
-def _in_order() -> list[Kind]:
-    return sorted(KINDS.all(), key=lambda k: k.order)  # stable: registration order
-
-
 def kind_names() -> tuple[str, ...]:
-    """The names of every kind, in the order they are tried."""
-    return tuple(k.name for k in _in_order())
+    """The names of every kind of data, vaekit's own first."""
+    return tuple(k.name for k in KINDS.all())
 
 
 def kind(name: str) -> Kind:
@@ -259,10 +307,32 @@ def kind(name: str) -> Kind:
     return KINDS.get(name)
 
 
-def recognize_kind(source: Any) -> Kind | None:
-    """The first kind, in order, that recognizes `source` (each asked at most once); None
+def sources() -> list[Source]:
+    """Every kind's sources, in the order they are tried (a name taken twice is refused)."""
+    found: dict[str, Source] = {}
+    for declared in KINDS.all():
+        for source in declared.sources:
+            if source.name in found and found[source.name] != source:
+                raise VaekitError(
+                    f"source {source.name!r} is declared twice ({found[source.name].opener} "
+                    f"and {source.opener}); uninstall one of the packages that declare it"
+                )
+            found[source.name] = source
+    return sorted(found.values(), key=lambda s: s.order)  # stable: registration order
+
+
+def source(name: str) -> Source:
+    """The source called `name` (any kind's); a one-line VaekitError naming the known ones."""
+    found = {s.name: s for s in sources()}
+    if name not in found:
+        raise VaekitError(f"unknown source {name!r}: choose from {', '.join(found)}")
+    return found[name]
+
+
+def recognize_source(source: Any) -> Source | None:
+    """The first source, in order, that recognizes `source` (each asked at most once); None
     where none does, and the caller says what it expected."""
-    for candidate in _in_order():
+    for candidate in sources():
         if candidate.load_recognizer()(source):
             return candidate
     return None

@@ -79,13 +79,24 @@ class ModelConfig:
     flow_hidden: int = _D["flow_hidden"]  # their hidden width and the context's
     num_classes: int = 0  # > 0: a conditional VAE on that many classes (--conditional)
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # A table's schema (vaekit.data.tables.TableSchema as JSON): the model is a TableVAE.
-    table: dict[str, Any] | None = None
-    # A WAV folder's spectrogram settings and statistics (vaekit.data.audio.AudioFeatures as
-    # JSON): the model is a VAE over standardized log-mel spectrograms (1, mels, frames).
-    audio: dict[str, Any] | None = None
-    # A text model's record (vaekit.models.text.TextSpec as JSON): the model is a TextVAE.
-    text: dict[str, Any] | None = None
+    # The kind of data (vaekit.kinds.base.Kind, by name) and its record of the data, as JSON,
+    # which its parts read: a table's columns, audio's spectrogram settings and statistics, a
+    # text model's vocabulary and options; None for images.
+    kind: str = "image"
+    schema: dict[str, Any] | None = None
+
+    # TRANSITIONAL (issue 26): the records by their old names, until every caller asks the kind.
+    @property
+    def table(self) -> dict[str, Any] | None:
+        return self.schema if self.kind == "table" else None
+
+    @property
+    def audio(self) -> dict[str, Any] | None:
+        return self.schema if self.kind == "audio" else None
+
+    @property
+    def text(self) -> dict[str, Any] | None:
+        return self.schema if self.kind == "text" else None
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""

@@ -30,8 +30,8 @@ from vaekit.models.vae import VAE
 #    data's columns, target and id_column).
 # 4: audio and text (the keys in _V3_ABSENT).
 # 5: training.report, so that a run trained with --no-report resumes without one.
-SCHEMA_VERSION = 5
-SCHEMA_VERSIONS = (1, 2, 3, 4, SCHEMA_VERSION)
+SCHEMA_VERSION = 6
+SCHEMA_VERSIONS = (1, 2, 3, 4, 5, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -67,6 +67,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v3(config)
     if version in (1, 2, 3, 4):
         config = migrate_v4(config)
+    if version in (1, 2, 3, 4, 5):
+        config = migrate_v5(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -195,6 +197,28 @@ def migrate_v3(config: dict[str, Any]) -> dict[str, Any]:
 def migrate_v4(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 4 config as schema 5: report.html written at the end, as resume then did."""
     return _fill(config, _V4_ABSENT, 5)
+
+
+def migrate_v5(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 5 config as schema 6: the model's kind of data and its record (model.kind,
+    model.schema) in place of its three records (model.table, model.audio, model.text), at
+    most one of which was set; none: images."""
+    model = config.get("model")
+    if not isinstance(model, dict):
+        return {**config, "schema_version": 6}
+    records = {name: model.get(name) for name in _V5_RECORDS}
+    kept = {k: v for k, v in model.items() if k not in _V5_RECORDS}
+    kind, schema = "image", None
+    for name, record in records.items():
+        if record is not None:
+            kind, schema = name, record
+            break
+    return {**config, "schema_version": 6, "model": {**kept, "kind": kind, "schema": schema}}
+
+
+# The three records a schema 5 model section held, each named as the kind it meant. Frozen
+# here like _V4_ABSENT.
+_V5_RECORDS = ("table", "audio", "text")
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:

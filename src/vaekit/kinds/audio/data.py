@@ -1,0 +1,1 @@
+"""The audio kind's data part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The audio kind's evaluate part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The audio kind's model part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The audio kind's render part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The image kind's data part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The image kind's evaluate part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The image kind's model part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The image kind's render part: see vaekit.kinds.protocol."""

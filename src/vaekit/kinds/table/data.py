@@ -1,0 +1,1 @@
+"""The table kind's data part: see vaekit.kinds.protocol."""

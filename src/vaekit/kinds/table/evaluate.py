@@ -1,0 +1,1 @@
+"""The table kind's evaluate part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The table kind's model part: see vaekit.kinds.protocol."""

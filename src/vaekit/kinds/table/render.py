@@ -1,0 +1,1 @@
+"""The table kind's render part: see vaekit.kinds.protocol."""

@@ -1,0 +1,1 @@
+"""The text kind's data part: see vaekit.kinds.protocol."""

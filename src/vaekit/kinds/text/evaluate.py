@@ -1,0 +1,1 @@
+"""The text kind's evaluate part: see vaekit.kinds.protocol."""

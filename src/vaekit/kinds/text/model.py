@@ -1,0 +1,1 @@
+"""The text kind's model part: see vaekit.kinds.protocol."""

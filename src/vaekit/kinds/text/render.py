@@ -1,0 +1,1 @@
+"""The text kind's render part: see vaekit.kinds.protocol."""
