@@ -108,8 +108,8 @@ def test_each_source_is_recognized_as_its_kind(tmp_path: Path):
         "missing": tmp_path / "gone.csv",
         "array": np.zeros((2, 4, 4)),
     }
-    for name, source in expected.items():
-        assert recognize_source(source).name == name, source
+    for name, given in expected.items():
+        assert recognize_source(given).name == name, given
     assert recognize_source(tmp_path / "x.bin") is None
 
 

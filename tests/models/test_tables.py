@@ -96,7 +96,8 @@ def test_the_encoder_sees_values_categories_and_the_mask():
 
 
 def test_a_table_model_is_built_from_its_config_and_refuses_image_options():
-    config = ModelConfig((1, 1, 4), "mlp", 3, (16,), likelihood="mixed", kind="table", schema=SCHEMA.to_json())
+    config = ModelConfig((1, 1, 4), "mlp", 3, (16,), likelihood="mixed", kind="table",
+                         schema=SCHEMA.to_json())  # fmt: skip
     vae = build_vae(config)
     g = torch.Generator().manual_seed(2)
     x = rows(8, g).view(8, 1, 1, 4)
@@ -105,6 +106,7 @@ def test_a_table_model_is_built_from_its_config_and_refuses_image_options():
     assert out.loss.shape == (8,) and torch.isfinite(out.loss).all()
     assert torch.equal(vae.reconstruct(x)[:, 0, 0, 1], vae.reconstruct(x)[:, 0, 0, 1].round())
     with pytest.raises(Exception, match="tables take --model mlp"):
-        ModelConfig((1, 1, 4), "conv", likelihood="mixed", kind="table", schema=SCHEMA.to_json()).validate()
+        ModelConfig((1, 1, 4), "conv", likelihood="mixed", kind="table",
+                    schema=SCHEMA.to_json()).validate()  # fmt: skip
     with pytest.raises(Exception, match="is for tables"):
         ModelConfig((1, 8, 8), "mlp", likelihood="mixed").validate()

@@ -188,6 +188,7 @@ def test_a_bad_text_record_is_refused(change, message):
     vocab = build_vocabulary([WORDS], 10, 4)
     text = {**vocab.to_json(), "embed_dim": 5, "rnn_hidden": 7, "word_dropout": 0.0,
             "language_model": False, **change}  # fmt: skip
-    config = ModelConfig(shape=(1, 1, 5), family="rnn", likelihood="categorical", kind="text", schema=text)
+    config = ModelConfig(shape=(1, 1, 5), family="rnn", likelihood="categorical", kind="text",
+                         schema=text)  # fmt: skip
     with pytest.raises(VaekitError, match=message):
         config.validate()

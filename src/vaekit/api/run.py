@@ -12,8 +12,8 @@ from vaekit.api.options import check_section
 from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import Kind, kind
 from vaekit.files import finite_or_none
+from vaekit.kinds.base import Kind, kind
 from vaekit.models.io import read_config
 from vaekit.training.loop import TrainConfig
 
