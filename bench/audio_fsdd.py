@@ -7,7 +7,7 @@ clips, 64 HTK mel bins, FFT 512, hop 128 (the defaults), labels from the file na
 
 Reported on the official test split:
 - the -ELBO and the importance-weighted NLL (K = IW below), nats per clip, and the
-  reconstruction's log-spectral distance (dB; vaekit.evaluation.audio), from
+  reconstruction's log-spectral distance (dB; vaekit.kinds.audio.evaluate), from
   `vaekit.evaluate`;
 - a logistic-regression probe (vaekit.evaluation.probe: standardized features, scikit-learn's
   LogisticRegression) trained on the posterior means of all 2,700 training clips and scored

@@ -4,22 +4,32 @@ The flags and help of `vaekit train`, the keys of a `--config` TOML file, the ch
 `vaekit.train(**options)`, the sections of config.json and the rule of what may change on
 `--resume` are all derived from this list; ModelConfig and TrainConfig take their defaults
 from it. The declarations live by group, each in its own module (train_options_data,
-train_options_text, train_options_model, train_options_training), and are put together here in
-the order `--help` lists them. A new option is one declaration in its group plus the code that
-uses it.
+train_options_model, train_options_training, and each kind's own in
+vaekit.kinds.<kind>.options), and are put together here in the order `--help` lists them. A
+new option is one declaration in its group plus the code that uses it.
 """
 
 from __future__ import annotations
 
+from vaekit.kinds.base import BUILTIN_KINDS
 from vaekit.options import Flag, OptionSet
 from vaekit.train_options_data import DATA_OPTIONS
 from vaekit.train_options_model import LIKELIHOODS as LIKELIHOODS
 from vaekit.train_options_model import MODEL_OPTIONS
-from vaekit.train_options_text import TEXT_OPTIONS
 from vaekit.train_options_training import OBJECTIVE_OPTIONS, RUN_OPTIONS, TRAINING_OPTIONS
 
+# The source first, then each kind's own options (vaekit.kinds.<kind>.options), then what
+# every kind shares. vaekit's own kinds only: the options are read when this module is, and
+# an installed package's kind is looked up later, the first time a kind is asked for.
+KIND_OPTIONS = [option for declared in BUILTIN_KINDS for option in declared.load_options()]
 TRAIN_OPTIONS = OptionSet(
-    DATA_OPTIONS + TEXT_OPTIONS + MODEL_OPTIONS + OBJECTIVE_OPTIONS + TRAINING_OPTIONS + RUN_OPTIONS
+    DATA_OPTIONS[:1]
+    + KIND_OPTIONS
+    + DATA_OPTIONS[1:]
+    + MODEL_OPTIONS
+    + OBJECTIVE_OPTIONS
+    + TRAINING_OPTIONS
+    + RUN_OPTIONS
 )
 DEFAULTS = TRAIN_OPTIONS.defaults()
 

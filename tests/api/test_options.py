@@ -234,3 +234,31 @@ def test_text_defaults_give_way_to_the_choices_they_do_not_fit(tmp_path):
         chosen = fitted(**given)
         assert (chosen["kl_warmup"], chosen["free_bits"]) == (0, 0.0), given
     assert fitted(free_bits=0.5)["free_bits"] == 0.5
+
+
+def test_the_kind_of_the_data_chooses_the_defaults_and_the_refusals(tmp_path):
+    """fit_options_to_data asks the kind open_dataset will read the data as (its sources),
+    never the data's suffix alone: its model part's defaults and refusals, and the options
+    only another kind takes."""
+    from vaekit.api.options import data_kind, fit_options_to_data
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n5,6\n")
+
+    def fitted(data, **given):
+        return fit_options_to_data(resolve_options({"data": str(data), **given}), given)
+
+    assert data_kind(str(table)).name == "table" and data_kind("digits").name == "image"
+    assert data_kind(object()) is None  # no source takes it: opening it says so
+    chosen = fitted(table)
+    assert (chosen["model"], chosen["likelihood"]) == ("mlp", "mixed")
+    assert fitted(table, likelihood="gaussian")["likelihood"] == "gaussian"  # given: kept
+    assert fitted("digits") == resolve_options({"data": "digits"})  # images: no defaults
+    for data, given, message in [
+        (table, {"binarize": True}, "--binarize is for images, not tables"),
+        ("digits", {"target": "y"}, "--target is for tables (.csv or .parquet data)"),
+        (table, {"n_mels": 8}, "--n-mels is for audio (a folder of .wav files)"),
+        (table, {"vocab_size": 8}, "--vocab-size is for text (.txt data), and --data"),
+    ]:
+        with pytest.raises(VaekitError, match=re.escape(message)):
+            fitted(data, **given)

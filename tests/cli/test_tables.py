@@ -50,10 +50,11 @@ def test_train_records_the_schema_and_the_table_defaults(table_run: Path):
     model = config["model"]
     assert (model["family"], model["likelihood"], model["gaussian_variance"]) == (
         "mlp", "mixed", "global")  # fmt: skip
-    kinds = [(c["name"], c["kind"]) for c in model["table"]["columns"]]
+    assert model["kind"] == "table"
+    kinds = [(c["name"], c["kind"]) for c in model["schema"]["columns"]]
     assert kinds == [("a", "numeric"), ("b", "numeric"), ("c", "numeric"),
                      ("status", "categorical")]  # fmt: skip
-    assert model["table"]["classes"] == ["down", "up"]
+    assert model["schema"]["classes"] == ["down", "up"]
     assert config["data"]["kind"] == "table" and config["data"]["target"] == "label"
     assert {p.name for p in table_run.iterdir()} >= {"curves.png", "report.html"}
     assert not (table_run / "samples.png").exists()

@@ -52,9 +52,10 @@ def test_train_records_the_vocabulary_and_the_text_defaults(text_run: Path):
     config = json.loads((text_run / "config.json").read_text())
     model, training = config["model"], config["training"]
     assert (model["family"], model["likelihood"]) == ("rnn", "categorical")
-    assert model["text"]["tokens"][:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
-    assert "king" in model["text"]["tokens"] and model["text"]["max_length"] == 10
-    assert model["text"]["word_dropout"] == 0.25 and model["text"]["language_model"] is False
+    record = model["schema"]
+    assert model["kind"] == "text" and record["tokens"][:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    assert "king" in record["tokens"] and record["max_length"] == 10
+    assert record["word_dropout"] == 0.25 and record["language_model"] is False
     assert training["kl_warmup"] == 2000 and training["free_bits"] == 0.1  # text's defaults
     assert config["data"]["kind"] == "text" and model["shape"] == [1, 1, 11]
     assert sum(config["data"]["dropped_long"].values()) == 1

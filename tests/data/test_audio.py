@@ -226,7 +226,7 @@ def test_a_wav_folder_opens_as_standardized_spectrograms(tmp_path: Path):
     assert torch.allclose(std[std > 0.01], torch.ones(32)[std > 0.01], atol=1e-3)
     # Reopened with the model's record: the same values, whatever the new folder's statistics.
     record = data.audio.to_json()
-    again = open_dataset(folder, audio=options, audio_features=record)
+    again = open_dataset(folder, audio=options, schema=record, schema_kind="audio")
     torch.testing.assert_close(again.test.images, data.test.images)
     assert AudioFeatures.from_json(record) == data.audio
     padded = data.audio.to_decibels(data.test.images[:1])[0, 0, :, -3:]  # 0.3 s, padded
@@ -270,5 +270,5 @@ def test_other_recordings_given_to_a_model_need_not_carry_its_labels(tmp_path: P
     with pytest.raises(VaekitError, match="does not match --label-pattern"):
         open_dataset(other, audio=options)  # training on them: the pattern must fit
     assert data.audio is not None
-    given = open_dataset(other, audio=options, audio_features=data.audio.to_json())
+    given = open_dataset(other, audio=options, schema=data.schema.to_json(), schema_kind="audio")
     assert given.train.labels is None and given.audio == data.audio

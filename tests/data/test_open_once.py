@@ -15,7 +15,7 @@ from vaekit.errors import VaekitError
 from vaekit.kinds.base import sources
 
 # Every module that looks a spec up by name; each is counted.
-_LOOKERS = ("vaekit.data.datasets", "vaekit.data.fetch", "vaekit.api.data")
+_LOOKERS = ("vaekit.kinds.image.data", "vaekit.data.fetch", "vaekit.api.data")
 
 
 @pytest.fixture

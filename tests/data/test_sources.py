@@ -148,7 +148,7 @@ def served_dataset(server, monkeypatch, tmp_path):
         routes[f"/{f.name}.gz"] = (bodies[f.name], None)
     spec = replace(get_spec("mnist"), files=tuple(files))
     monkeypatch.setattr(fetch_module, "get_spec", lambda name: spec)
-    monkeypatch.setattr("vaekit.data.datasets.get_spec", lambda name: spec)
+    monkeypatch.setattr("vaekit.kinds.image.data.get_spec", lambda name: spec)
     monkeypatch.setattr("vaekit.api.data.get_spec", lambda name: spec)
     return spec, routes, bodies
 

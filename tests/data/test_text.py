@@ -82,7 +82,8 @@ def test_open_text_builds_the_vocabulary_from_the_training_lines_only(tmp_path: 
     assert data.info["unknown_tokens"]["test"] == len(data.test)
     assert data.shape == (1, 1, 9)
     # the model's vocabulary encodes other text the same way
-    again = open_dataset(tmp_path / "c.txt", seed=1, text=data.vocab.to_json())
+    record = data.schema.to_json()
+    again = open_dataset(tmp_path / "c.txt", seed=1, schema=record, schema_kind="text")
     assert again.info["sha256"] == data.info["sha256"]
 
 

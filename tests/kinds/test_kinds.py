@@ -66,13 +66,13 @@ def entry(name: str, value: str) -> metadata.EntryPoint:
 
 
 def test_the_builtin_kinds_and_the_order_of_their_sources():
-    assert kind_names() == tuple(k.name for k in BUILTIN_KINDS) == ("image", "audio", "table",
+    assert kind_names() == tuple(k.name for k in BUILTIN_KINDS) == ("image", "table", "audio",
                                                                       "text")  # fmt: skip
     names = ("array", "registered", "missing", "audio", "folder", "array-file", "table", "text")
     assert tuple(s.name for s in sources()) == names
     orders = [s.order for s in sources()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
-    assert source("table").recognizes == "vaekit.data.tables:is_table_path"
+    assert source("table").recognizes == "vaekit.kinds.table.data:is_table_path"
     assert kind("table").part("data").__name__ == "vaekit.kinds.table.data"
     with pytest.raises(VaekitError, match="unknown kind of data 'nope': choose from image, "):
         kind("nope")
@@ -159,3 +159,18 @@ BROKEN = Kind(
     "broken", "broken", "img", None,
     (Source("broken", "no_such_module_here:test", f"{__name__}:open_myarrays"),),
 )  # fmt: skip
+
+
+def test_each_kinds_options_are_declared_in_its_folder_and_listed_by_train():
+    from vaekit.train_options import TRAIN_OPTIONS
+
+    names = [o.name for o in TRAIN_OPTIONS]
+    for declared in BUILTIN_KINDS:
+        own = [o.name for o in declared.load_options()]
+        assert own and declared.options == f"vaekit.kinds.{declared.name}.options:OPTIONS"
+        start = names.index(own[0])
+        assert names[start : start + len(own)] == own  # together, in their declared order
+    assert kind("table").load_options()[0].name == "columns"
+    bad = Kind("bad", "bad", "img", options="vaekit.kinds.base:NOWHERE")
+    with pytest.raises(VaekitError, match="kind of data 'bad': its options"):
+        bad.load_options()

@@ -9,8 +9,8 @@ import torch
 from torch.distributions import Categorical, Normal
 
 from vaekit.data.tables import Column, TableSchema
+from vaekit.kinds.table.model import MixedLikelihood, TableEncoder
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.tables import MixedLikelihood, TableEncoder
 
 SCHEMA = TableSchema(
     (

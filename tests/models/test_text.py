@@ -12,9 +12,15 @@ from vaekit.data.batches import ImageSet
 from vaekit.data.text import BOS, EOS, PAD, UNK, build_vocabulary
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae
-from vaekit.models.decoding import beam_search, greedy, line_log_prob, sample
+from vaekit.kinds.text.model import tokens_of, word_dropout
+from vaekit.kinds.text.model_decoding import (
+    beam_search,
+    decoder_inputs,
+    greedy,
+    line_log_prob,
+    sample,
+)
 from vaekit.models.factory import ModelConfig, build_vae
-from vaekit.models.text import decoder_inputs, tokens_of, word_dropout
 
 WORDS = "a b c"
 
@@ -65,7 +71,7 @@ def test_eval_per_word_nll_of_the_language_model_is_the_exact_one():
     report, _ = evaluate_vae(vae, data, EvalConfig(iw_samples=3, batch_size=2, chunk=2))
     zero = torch.zeros(vae.latent_dim)
     total = -sum(hand_log_prob(vae, zero, [int(t) for t in row.flatten()]) for row in x)
-    from vaekit.evaluation.text import per_word
+    from vaekit.kinds.text.evaluate import per_word
 
     text = per_word(report, data)
     assert report["elbo"]["kl"] == 0 and report["kind"] == "log-likelihood"

@@ -284,7 +284,7 @@ def test_overwrite_replaces_a_run_with_its_report(npz, tmp_path):
 
 def test_latent_map_legends_use_the_data_class_names(tmp_path, monkeypatch):
     import vaekit
-    import vaekit.api.report_latent as report_latent
+    import vaekit.report.latent as report_latent
     from vaekit.api.model import load
     from vaekit.report.plots import latent_map_figure
     from vaekit.serve.explorer import Explorer

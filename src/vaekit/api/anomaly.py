@@ -48,15 +48,10 @@ class AnomalyDetector:
         model.require_unconditional("anomaly detection")
         if score not in SCORES:
             raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
-        if score == "complexity" and model.audio is not None:
+        if score == "complexity" and not getattr(model.kind.part("model"), "COMPLEXITY", True):
             raise VaekitError(
-                "--score complexity compares with a PNG's size, for images: for audio use "
-                "elbo, nll, recon or latent"
-            )
-        if score == "complexity" and model.table is not None:
-            raise VaekitError(
-                "--score complexity compares with a PNG's size, for images: for a table use "
-                "elbo, nll, recon or latent"
+                "--score complexity compares with a PNG's size, for images: for "
+                f"{model.kind.noun} use elbo, nll, recon or latent"
             )
         if quantile is not None and contamination is not None:
             raise VaekitError("give --quantile or --contamination, not both")
@@ -142,10 +137,12 @@ class AnomalyDetector:
         return self._scores(images)
 
     def contributions(self, rows: ImageSet, batch: int = 256) -> np.ndarray:
-        """For a table's model: each column's part of each row's score (N, F), in nats, NaN
-        where the row's value is missing (vaekit.apps.anomaly.column_contributions: for elbo
-        and recon they add up to the score, with the KL for elbo)."""
-        if self.model.table is None:
+        """For a model of a kind with columns (a table's): each column's part of each row's
+        score (N, F), in nats, NaN where the row's value is missing
+        (vaekit.apps.anomaly.column_contributions: for elbo and recon they add up to the
+        score, with the KL for elbo)."""
+        columns = getattr(self.model.kind.part("model"), "columns", None)
+        if columns is None:
             raise VaekitError("per-column contributions are for a table's model")
         out = []
         for start in range(0, len(rows), batch):
@@ -154,7 +151,7 @@ class AnomalyDetector:
             parts = column_contributions(self.model.vae, x, index, self.score, self.seed)
             missing = torch.isnan(x.reshape(len(x), -1))
             out.append(parts.masked_fill(missing, float("nan")).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.model.table.columns)))
+        return torch.cat(out).numpy() if out else np.zeros((0, len(columns(self.model.schema))))
 
     def predict(self, images: np.ndarray | torch.Tensor | ImageSet) -> np.ndarray:
         """1 for an anomaly (score above the threshold), 0 otherwise."""

@@ -88,25 +88,22 @@ def traverse(
 
 def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> dict[str, Any]:
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
-    of `data`), or of the named inputs; with the labels where there are any (and for a
-    table's model, "ids": each row's id; for audio, each clip's file). They are the
-    model's own summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo
-    over ancestral draws for a hierarchical VAE."""
+    of `data`), or of the named inputs; with the labels where there are any, and the ids
+    where the model's kind names its examples (its model part's IDS: a table's row ids,
+    audio's files). They are the model's own summaries (`VAE.posterior_moments`): exact for
+    one Gaussian layer, Monte Carlo over ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
     resolver = Inputs(model, data)
-    if model.table is not None:  # rows: from the test split or files, with their ids
-        rows = resolver.rows(inputs) if inputs else resolver.test
-        mean, std = posterior_moments_of(model.vae, rows)
-        return {"mean": mean, "std": std, "labels": rows.labels, "ids": rows.ids}
-    if inputs:
-        images = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
-        mean, std = posterior_moments_of(model.vae, images)
-        ids = list(inputs) if model.audio is not None else None  # one clip per file
-        return {"mean": mean, "std": std, "labels": None, "ids": ids}
-    test = resolver.test
-    mean, std = posterior_moments_of(model.vae, test)
-    ids = test.ids if model.audio is not None else None  # audio: the file names
-    return {"mean": mean, "std": std, "labels": test.labels, "ids": ids}
+    part = model.kind.part("model")
+    if not inputs:
+        chosen = resolver.test
+    elif hasattr(part, "named_inputs"):  # a kind that reads its own (a table's rows, with ids)
+        chosen = part.named_inputs(resolver, inputs)
+    else:
+        chosen = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
+    mean, std = posterior_moments_of(model.vae, chosen)
+    ids = chosen.ids if getattr(part, "IDS", False) else None
+    return {"mean": mean, "std": std, "labels": chosen.labels, "ids": ids}
 
 
 def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:

@@ -12,23 +12,21 @@ loss curves on shared axes, and samples from each.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from vaekit.api.report import eval_staleness, model_line, open_run, read_eval
-from vaekit.api.report_view import RunView
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import bound_label
 from vaekit.files import atomic_write
+from vaekit.kinds.base import kind
 from vaekit.report.html import Section, caption, escape, flatten, image, render_page, table
-from vaekit.report.images import data_uri, png_bytes
+from vaekit.report.images import data_uri
 from vaekit.report.plots import compare_curves_png, term_series
+from vaekit.report.view import RunView
 
 # Keys that differ between any two runs without saying anything about them.
 UNINFORMATIVE = {"data.sha256", "training.device", "vaekit_version", "torch_version"}
@@ -73,8 +71,7 @@ def run_names(paths: Sequence[Path]) -> list[str]:
 def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     """(dotted key, one value per config) for every key whose value is not the same in all
     (a key a config lacks shows as "-")."""
-    flat = [flatten({k: _shown(c.get(k, {})) for k in ("model", "data", "training")})
-            for c in configs]  # fmt: skip
+    flat = [flatten(_shown(c)) for c in configs]
     keys = sorted(set().union(*flat) - UNINFORMATIVE)
     out = []
     for key in keys:
@@ -84,15 +81,16 @@ def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, lis
     return out
 
 
-def _shown(section: Any) -> Any:
-    """A config section as compared: a text model's vocabulary by its size and checksum,
-    not its thousands of words."""
-    text = section.get("schema") if isinstance(section, dict) else None
-    if not isinstance(text, dict) or not isinstance(text.get("tokens"), list):
-        return section
-    tokens = text["tokens"]
-    digest = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:12]
-    return {**section, "schema": {**text, "tokens": f"{len(tokens)} words, sha256 {digest}"}}
+def _shown(config: dict[str, Any]) -> dict[str, Any]:
+    """A config's model, data and training sections as compared: the model's schema as its
+    kind of data shows it with a checksum (a text model's vocabulary by its size and sha256,
+    not its thousands of words)."""
+    shown = {k: config.get(k, {}) for k in ("model", "data", "training")}
+    model = shown["model"]
+    if isinstance(model, dict) and "kind" in model and "schema" in model:
+        render = kind(model["kind"]).part("render")
+        shown["model"] = {**model, "schema": render.schema_shown(model["schema"], checksum=True)}
+    return shown
 
 
 def data_warnings(names: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
@@ -169,23 +167,9 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
 
 
 def _samples(run: RunView, name: str, seed: int) -> str:
-    model = run.model
-    if model.vocab is not None:  # sentences: greedy decodings of prior draws
-        lines = model.sample(4, seed=seed).reshape(4, -1).long().tolist()
-        shown = table(("sample",), [(model.vocab.decode(line),) for line in lines])
-        return f"<figure>{shown}<figcaption>{escape(name)}</figcaption></figure>"
-    if model.table is not None:  # rows, not pictures: a few of them as a table
-        rows = model.sample(4, seed=seed).reshape(4, -1).numpy()
-        shown = table(model.table.names, model.table.decode(rows))
-        return f"<figure>{shown}<figcaption>{escape(name)}</figcaption></figure>"
-    label = torch.arange(16) // 4 % model.num_classes if model.num_classes else None
-    images = model.sample(16, seed=seed, label=label)
-    if model.audio is not None:  # spectrograms, drawn in dB
-        images = model.audio.picture(images)
-    return (
-        f"<figure>{image(data_uri(png_bytes(images, 4)), f'samples of {name}')}"
-        f"<figcaption>{escape(name)}</figcaption></figure>"
-    )
+    """A few samples of the run's model as one figure, drawn as its kind of data draws them
+    (its render part's `compare_samples`: pictures, spectrograms, rows or sentences)."""
+    return run.model.kind.part("render").compare_samples(run.model, name, seed)
 
 
 def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) -> Comparison:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 from vaekit.data.audio import is_audio_source
-from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files_for
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import DatasetSpec, dataset_names, get_spec, is_dataset_name
-from vaekit.data.text import PAD
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import kind
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -74,7 +72,8 @@ def dataset_info(
     (with its `target`, `target_is_label` and `id_column`), its columns as `vaekit train`
     would read them; for a folder of .wav files (with the `audio` options of open_dataset),
     its recordings; for text (with its `vocab_size` and `max_length`), its lines and
-    vocabulary likewise."""
+    vocabulary likewise. Its "kind" names the kind of data, whose data part says what is
+    described beyond the dataset's info (`describe`)."""
     info: dict[str, Any] = {}
     opened: str | DatasetSpec = source
     if is_dataset_name(source):
@@ -100,39 +99,8 @@ def dataset_info(
         target_is_label=target_is_label, audio=audio, vocab_size=vocab_size,
         max_length=max_length,
     )  # fmt: skip
-    if dataset.vocab is not None:  # text
-        lengths = {
-            name: (s.images.reshape(len(s), -1) != PAD).sum(1).float() - 1  # words, not <eos>
-            for name, s in (("train", dataset.train), ("test", dataset.test))
-        }
-        return {
-            **dataset.info,
-            "words_per_line": {
-                name: {"mean": float(n.mean()), "max": int(n.max())} for name, n in lengths.items()
-            },
-            "most_frequent": list(dataset.vocab.tokens[4:14]),
-        }
-    if dataset.kind == "table":
-        return {**dataset.info, "columns": dataset.schema.to_json()["columns"]}
-    splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
-    return {
-        **dataset.info,
-        **info,
-        "splits": {
-            name: {"images": [len(s), *s.shape], "labels": s.labels is not None, **_stats(s)}
-            for name, s in splits.items()
-            if s is not None
-        },
-    }
-
-
-def _stats(s: ImageSet) -> dict[str, float]:
-    """Min, max and mean pixel value, a chunk at a time (a set may be memory-mapped)."""
-    low, high, total = float("inf"), float("-inf"), 0.0
-    for chunk in s.chunks():
-        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-        total += float(chunk.double().sum())
-    return {"min": low, "max": high, "mean": total / (len(s) * math.prod(s.shape))}
+    described = kind(dataset.kind).part("data").describe(dataset)
+    return {**dataset.info, **info, "kind": dataset.kind, **described}
 
 
 def prepare_dataset(

@@ -20,11 +20,8 @@ from vaekit.api.run import train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
-from vaekit.evaluation.audio import spectral_errors
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
-from vaekit.evaluation.tables import column_errors
-from vaekit.evaluation.text import per_word
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
@@ -115,31 +112,18 @@ def evaluate(
         chosen = chosen.subset(index)
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
-    kind = model.data_kind
+    # What is particular to the kind of data: its reconstruction figure, its own numbers.
+    part = model.kind.part("evaluate")
     config = EvalConfig(iw_samples=iw_samples, batch_size=batch_size, chunk=chunk, seed=seed,
                         per_example=per_example,
-                        reconstruction=reconstruction and kind == "images")  # fmt: skip
+                        reconstruction=reconstruction and part.RECONSTRUCTION_MSE)  # fmt: skip
     numbers, means = evaluate_vae(model.vae, chosen, config, progress)
     report.update(numbers)
-    report["data_kind"] = kind
+    report["data_kind"] = model.data_kind
     if per_example:
         report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
-    if kind == "text":
-        report.pop("reconstruction")  # an MSE of token indices means nothing
-        # A line's dimensions count its padding: per dimension would depend on the longest
-        # line. The text section gives the bounds per word instead.
-        report["elbo"].pop("loss_per_dim")
-        report["iwae"].pop("nll_per_dim")
-    elif not reconstruction:
-        report["reconstruction"] = {"skipped": "--no-reconstruction"}
-    elif model.table is not None:
-        # A row's MSE mixes units and category indices: per column, in the table's units.
-        report["reconstruction"] = column_errors(model.vae, chosen, model.table)
-    elif model.audio is not None:
-        # Standardized log-mel units mean little: the log-spectral distance, in dB.
-        report["reconstruction"] = spectral_errors(model.vae, chosen, model.audio)
-    if model.config.text is not None:  # per-line numbers, spread over the words
-        report["text"] = per_word(report, chosen)
+    schema = model.kind.part("data").schema_from_json(model.config.schema)
+    part.figures(model.vae, chosen, schema, report, reconstruction)
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

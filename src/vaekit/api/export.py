@@ -94,7 +94,9 @@ def export(
     suffix = SUFFIX[format]
     parts = {
         "encoder": (_Encoder(vae), (x, y) if conditional else (x,), ["x"], ["mean", "std"]),
-        "decoder": (_Decoder(vae), (z, y) if conditional else (z,), ["z"], ["image"]),
+        # The decoder's output is named after the kind of its examples: "image" (export
+        # takes image models only, and the name is public).
+        "decoder": (_Decoder(vae), (z, y) if conditional else (z,), ["z"], [model.kind.name]),
     }
     manifest: dict[str, Any] = {
         "vaekit_version": __version__,

@@ -14,10 +14,7 @@ import numpy as np
 import torch
 
 from vaekit.apps import generate
-from vaekit.data.batches import ImageSet, batch_indices, scale, step_generator
-from vaekit.data.spectrograms import AudioFeatures
-from vaekit.data.tables import TableSchema
-from vaekit.data.text import Vocabulary
+from vaekit.data.batches import ImageSet, batch_indices, step_generator
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
 from vaekit.models.distributions import DiagonalGaussian
@@ -47,12 +44,23 @@ class Model:
         # The kind of data it was trained on (vaekit.kinds.base), which every question
         # particular to that kind is put to.
         self.kind = kind(config.kind)
-        # A table's columns: inputs and outputs are rows in its encoding (vaekit.data.tables).
-        self.table = TableSchema.from_json(config.table) if config.table is not None else None
-        # Audio: inputs and outputs are standardized log-mel spectrograms (vaekit.data.audio).
-        self.audio = AudioFeatures.from_json(config.audio) if config.audio is not None else None
-        # A text model's vocabulary: inputs are lines of token indices (vaekit.data.text).
-        self.vocab = Vocabulary.from_json(config.text) if config.text is not None else None
+        # The kind's record of its data, which its inputs and outputs are in (a table's
+        # TableSchema, audio's AudioFeatures, a text model's Vocabulary; None for images).
+        self.schema = self.kind.part("data").schema_from_json(config.schema)
+
+    # TRANSITIONAL (issue 26): the schema by its old names, until every caller asks the kind;
+    # the lead removes them at the end.
+    @property
+    def table(self) -> Any:
+        return self.schema if self.kind.name == "table" else None
+
+    @property
+    def audio(self) -> Any:
+        return self.schema if self.kind.name == "audio" else None
+
+    @property
+    def vocab(self) -> Any:
+        return self.schema if self.kind.name == "text" else None
 
     @property
     def weights_sha256(self) -> str:
@@ -86,110 +94,37 @@ class Model:
             )
 
     def prepare(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Images in any accepted form -> float32 (B, C, H, W) in [0, 1] on the model's device:
-        the one check of images given to a model (shape, channels, value range, finiteness).
-        Integers are scaled by the data's value range, floats must already be in [0, 1].
-        A table's model takes encoded rows (B, F) or (B, 1, 1, F): see `_prepare_rows`."""
-        if self.table is not None:
-            return self._prepare_rows(x)
-        if self.audio is not None:
-            return self._prepare_spectrograms(x)
-        if self.vocab is not None:
-            return self._prepare_lines(x)
-        if not isinstance(x, torch.Tensor):
-            x = np.asarray(x)
-            if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
-                raise VaekitError(f"expected images of numbers, got an array of {x.dtype}")
-        elif x.is_complex():
-            raise VaekitError(f"expected images of real numbers, got {x.dtype}")
-        t = torch.as_tensor(x)
-        if t.dim() == 3 and self.shape[0] == 1:
-            t = t.unsqueeze(1)
-        if t.dim() != 4 or tuple(t.shape[1:]) != self.shape:
-            raise VaekitError(
-                f"expected images shaped (B, {', '.join(map(str, self.shape))}), "
-                f"got {tuple(t.shape)}"
-            )
-        t = t.to(torch.float32) if t.is_floating_point() else scale(t, self.max_value)
-        if t.numel() and (not torch.isfinite(t).all() or t.min() < 0 or t.max() > 1):
-            raise VaekitError(
-                f"pixel values must be finite and in [0, 1] as floats or [0, "
-                f"{self.max_value:g}] as integers"
-            )
-        return t.to(self.device)
-
-    def _prepare_rows(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Rows encoded as the table's schema encodes them (numeric columns standardized,
-        categorical ones as category indices, NaN where missing: `TableSchema.encode`),
-        (B, F) or (B, 1, 1, F) -> float32 (B, 1, 1, F) on the model's device."""
-        assert self.table is not None
-        t = torch.as_tensor(x)
-        if t.is_complex() or t.dtype == torch.bool:
-            raise VaekitError(f"expected rows of real numbers, got {t.dtype}")
-        rows = t.to(torch.float32).reshape(len(t), -1) if t.dim() in (2, 4) else t
-        why = self.table.check_values(rows.cpu().numpy())
-        if why is not None:
-            raise VaekitError(f"not rows of this table: {why}")
-        return rows.reshape(len(rows), 1, 1, -1).to(self.device)
-
-    def _prepare_spectrograms(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Spectrograms in the model's units (standardized log-mel: `AudioFeatures.encode`),
-        (B, M, T) or (B, 1, M, T) -> float32 (B, 1, M, T) on the model's device."""
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.numel() == 0):
-            raise VaekitError(f"expected spectrograms of real numbers, got {t.dtype}")
-        if t.dim() == 3:
-            t = t.unsqueeze(1)
-        if t.dim() != 4 or tuple(t.shape[1:]) != self.shape:
-            raise VaekitError(
-                f"expected spectrograms shaped (B, {', '.join(map(str, self.shape))}), "
-                f"got {tuple(t.shape)}"
-            )
-        if t.numel() and not torch.isfinite(t).all():
-            raise VaekitError("spectrogram values must be finite")
-        return t.to(self.device, torch.float32)
-
-    def _prepare_lines(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Lines as vaekit.data.text stores them (token indices, <eos>, <pad>), (B, T) or
-        (B, 1, 1, T) -> float32 (B, 1, 1, T) on the model's device."""
-        assert self.vocab is not None
-        t = torch.as_tensor(x).reshape(len(x), -1)
-        if t.shape[1] != self.shape[2] or t.is_complex() or t.dtype == torch.bool:
-            raise VaekitError(f"expected lines of {self.shape[2]} token indices, got {t.shape}")
-        t = t.to(torch.float32)
-        if bool(((t != t.round()) | (t < 0) | (t >= len(self.vocab))).any()):
-            raise VaekitError(f"token indices must be integers in 0..{len(self.vocab) - 1}")
-        return t.reshape(len(t), 1, 1, -1).to(self.device)
+        """Examples in any form the model's kind accepts -> float32 (B, C, H, W) on the
+        model's device: the one check of inputs given to a model (the kind's `prepare`:
+        shape, value range, finiteness). Images: integers are scaled by the data's value
+        range, floats must already be in [0, 1]; a table's model takes encoded rows (B, F) or
+        (B, 1, 1, F); audio, standardized spectrograms; text, lines of token indices."""
+        prepared = self.kind.part("model").prepare(x, self.shape, self.schema, self.max_value)
+        return prepared.to(self.device)
 
     def encode_lines(self, lines: list[str]) -> torch.Tensor:
         """Sentences -> lines (B, 1, 1, T) on the model's device, each truncated to the
-        vocabulary's max_length tokens. A sentence of no words is refused: it would read as
-        a bare <eos>, which no input means."""
-        assert self.vocab is not None
-        encoded = [self.vocab.encode(line) for line in lines]
-        for line, ids in zip(lines, encoded, strict=True):
-            if not ids:
-                raise VaekitError(f"{line!r}: an empty sentence; a text input needs a word")
-        rows = self.vocab.rows(encoded)
-        return torch.from_numpy(rows).to(self.device)
+        vocabulary's max_length tokens (the kind's `encode_lines`: a text model's only). A
+        sentence of no words is refused: it would read as a bare <eos>, which no input
+        means."""
+        encode = getattr(self.kind.part("model"), "encode_lines", None)
+        if encode is None:
+            raise VaekitError(f"sentences are for a text model; this one is of {self.kind.noun}")
+        return encode(lines, self.schema).to(self.device)
 
     @property
     def data_kind(self) -> str:
-        """What the model was trained on: "images", "table", "audio" or "text"."""
-        if self.table is not None:
-            return "table"
-        if self.audio is not None:
-            return "audio"
-        return "text" if self.vocab is not None else "images"
+        """What the model was trained on, as eval.json's "data_kind" says it: "images",
+        "table", "audio" or "text" (the kind's name, or its data part's DATA_KIND)."""
+        return getattr(self.kind.part("data"), "DATA_KIND", self.kind.name)
 
     def require_images(self, what: str) -> None:
-        """Refuse a table's, audio or text model for a command made for images."""
-        kind = self.data_kind
-        if kind != "images":
+        """Refuse a model of a kind whose examples are no images (a table's, audio, text) for
+        a command made for images."""
+        if not getattr(self.kind.part("model"), "IMAGES", False):
             raise VaekitError(
-                f"{what} works on images; this run's model is of "
-                f"{'a table' if kind == 'table' else kind} (its commands: eval, sample, "
-                "reconstruct, interpolate, anomaly, embed, report)"
+                f"{what} works on images; this run's model is of {self.kind.noun} (its "
+                "commands: eval, sample, reconstruct, interpolate, anomaly, embed, report)"
             )
 
     @property
@@ -324,6 +259,18 @@ class Model:
         out = self.vae.loss(x, generator, y=self.labels(labels, len(x)))
         return LossOutput(out.loss.cpu(), out.rec.cpu(), out.kl.cpu())
 
+    def reconstruct_first(self, images: ImageSet, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first n examples of a set, scaled by the set's own value range, and their
+        reconstructions: two (n, C, H, W) tensors (in [0, 1] for images)."""
+        self.check_shape(images.shape, "the data")
+        inputs = images.scaled(slice(0, n))
+        labels = images.labels[:n] if self.num_classes and images.labels is not None else None
+        outputs = [
+            self.reconstruct(inputs[index], None if labels is None else labels[index])
+            for index in batch_indices(len(inputs), BATCH, shuffle=False)
+        ]
+        return inputs, torch.cat(outputs) if outputs else inputs.clone()
+
     def __repr__(self) -> str:
         c = self.config
         return (
@@ -334,15 +281,8 @@ class Model:
 
 def reconstruct_first(model: Model, images: ImageSet, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n images of a set, scaled by the set's own value range, and their
-    reconstructions: two (n, C, H, W) tensors in [0, 1]."""
-    model.check_shape(images.shape, "the data")
-    inputs = images.scaled(slice(0, n))
-    labels = images.labels[:n] if model.num_classes and images.labels is not None else None
-    outputs = [
-        model.reconstruct(inputs[index], None if labels is None else labels[index])
-        for index in batch_indices(len(inputs), BATCH, shuffle=False)
-    ]
-    return inputs, torch.cat(outputs) if outputs else inputs.clone()
+    reconstructions: two (n, C, H, W) tensors in [0, 1] (`Model.reconstruct_first`)."""
+    return model.reconstruct_first(images, n)
 
 
 def _mps_available() -> bool:

@@ -15,21 +15,19 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from vaekit.data.audio import is_audio_source
-from vaekit.data.tables import is_table_path
-from vaekit.data.text import is_text_path
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import Kind, kind_names, recognize_source
+from vaekit.kinds.base import kind as find_kind
 from vaekit.models.factory import ModelConfig
-from vaekit.models.text import TEXT_KEYS
 from vaekit.options import normalize_keys
 from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
-# A table's model records its schema (columns, kinds, statistics) as "table"; an audio model
-# its spectrogram settings and statistics as "audio"; a text model its vocabulary and text
-# options as "text" (vaekit.models.text.TextSpec).
+# A model records its kind of data as "kind", and the kind's record of its data as "schema"
+# (its model part's `record`: a table's columns, kinds and statistics; audio's spectrogram
+# settings and statistics; a text model's vocabulary and text options).
 DERIVED_KEYS = {
     "model": ("shape", "num_classes", "custom", "kind", "schema"),
     "training": ("device", "precision_resolved"),
@@ -53,95 +51,54 @@ def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
-# What a table changes: the options a table's model is built with unless the user gives them
-# (the mixed likelihood's Gaussians learn one standard deviation per column, starting at the
-# standardized columns' own), and the image options it refuses.
-TABLE_DEFAULTS = {
-    "model": "mlp",
-    "likelihood": "mixed",
-    "gaussian_variance": "global",
-    "gaussian_std": 1.0,
-}
-TABLE_REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional")
-TABLE_ONLY = ("columns", "target", "id_column", "target_is_label")
-
-
-# What audio (a folder of .wav files) changes: its standardized log-mel spectrograms are
-# modelled by a Gaussian with one learned standard deviation (starting at the data's own, 1).
-AUDIO_DEFAULTS = {"likelihood": "gaussian", "gaussian_variance": "global", "gaussian_std": 1.0}
-AUDIO_REFUSED = ("image_size", "pixels", "binarize", "train_noise")
+# The options `open_dataset` takes as its `audio` settings (vaekit.data.audio_dataset).
 AUDIO_ONLY = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "label_pattern",
               "test_pattern")  # fmt: skip
 
-# What text changes: the sentence VAE, with KL warm-up on (Bowman et al. 2016: without it,
-# and without word dropout, the decoder learns to ignore the latent) and free bits (Kingma et
-# al. 2016): with warm-up and word dropout alone the KL settled near 1 nat per line on
-# Shakespeare, with 0.1 nats per dimension at 3.4 (BENCHMARKS.md).
-TEXT_DEFAULTS = {
-    "model": "rnn",
-    "likelihood": "categorical",
-    "kl_warmup": 2000,
-    "free_bits": 0.1,
-}
-TEXT_OPTIONS = ("vocab_size", "max_length", "embed_dim", "rnn_hidden", "word_dropout",
-                "language_model")  # fmt: skip
-TEXT_REFUSED = (*TABLE_REFUSED, *TABLE_ONLY)
+
+def data_kind(data: Any) -> Kind | None:
+    """The kind of data `data` is, as `open_dataset` will read it: the kind of the first source
+    that recognizes it (vaekit.kinds.base.recognize_source); None where none does (opening it
+    then says what is read)."""
+    try:
+        found = recognize_source(data)
+    except (TypeError, ValueError, OSError):  # no path: no source's test applies to it
+        return None
+    return next((k for k in _kinds() if found is not None and found in k.sources), None)
+
+
+def _kinds() -> list[Kind]:
+    """Every kind with parts to ask (a kind that only adds sources has none)."""
+    return [k for k in map(find_kind, kind_names()) if k.package is not None]
 
 
 def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """The full set of options for the kind of its data: a table (.csv, .parquet) takes the
-    TABLE_DEFAULTS where `given` (what the user set) does not say otherwise, and refuses the
-    image options; audio (a folder of .wav files) likewise takes AUDIO_DEFAULTS and refuses
-    AUDIO_REFUSED; text (.txt) takes the TEXT_DEFAULTS and refuses the image and table
-    options; other data refuses the table, audio and text options."""
-    text = is_text_path(options["data"])
-    if not text:
-        for name in TEXT_OPTIONS:
-            if given.get(name) not in (None, False):
-                raise VaekitError(
-                    f"{TRAIN_OPTIONS[name].flag} is for text (.txt data), and --data "
-                    f"{options['data']!r} is not text"
-                )
-    if is_audio_source(options["data"]):
-        for name in (*AUDIO_REFUSED, *TABLE_ONLY):
-            if given.get(name) not in (None, False):
-                raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is not for audio (.wav files)")
-        return {**options, **{k: v for k, v in AUDIO_DEFAULTS.items() if k not in given}}
-    for name in AUDIO_ONLY:
-        if given.get(name) is not None:
-            raise VaekitError(
-                f"{TRAIN_OPTIONS[name].flag} is for audio (a folder of .wav files), and "
-                f"--data {options['data']!r} is not one"
-            )
-    if text:
-        for name in TEXT_REFUSED:
-            if given.get(name) not in (None, False):
-                raise VaekitError(f"{TRAIN_OPTIONS[name].flag} does not apply to text (.txt data)")
-        return {**options, **{k: v for k, v in _text_defaults(given).items() if k not in given}}
-    if not is_table_path(options["data"]):
-        for name in TABLE_ONLY:
-            if given.get(name) not in (None, False):
-                raise VaekitError(
-                    f"{TRAIN_OPTIONS[name].flag} is for tables (.csv or .parquet data), and "
-                    f"--data {options['data']!r} is not one"
-                )
+    """The full set of options for the kind of its data (`data_kind`), from its model part:
+    its DEFAULTS (or, where it has them, its `defaults(given)`) where `given` (what the user
+    set) does not say otherwise; the options it REFUSED are refused, and so are the options
+    ONLY another kind takes (a table's --target for images, text's --vocab-size for a
+    table)."""
+    data = options["data"]
+    own = data_kind(data)
+    part = own.part("model") if own is not None else None
+
+    def is_set(name: str) -> bool:
+        return given.get(name) not in (None, False)
+
+    for name in getattr(part, "REFUSED", ()):
+        if is_set(name):
+            raise VaekitError(part.refused(TRAIN_OPTIONS[name].flag))  # type: ignore[union-attr]
+    for other in _kinds():
+        if other != own:
+            theirs = other.part("model")
+            for name in getattr(theirs, "ONLY", ()):
+                if is_set(name):
+                    raise VaekitError(theirs.only(TRAIN_OPTIONS[name].flag, data))
+    if part is None:
         return options
-    for name in TABLE_REFUSED:
-        if given.get(name) not in (None, False):
-            raise VaekitError(f"{TRAIN_OPTIONS[name].flag} is for images, not tables")
-    return {**options, **{k: v for k, v in TABLE_DEFAULTS.items() if k not in given}}
-
-
-def _text_defaults(given: dict[str, Any]) -> dict[str, Any]:
-    """TEXT_DEFAULTS less what the user's other choices exclude: the IWAE bound (--iw-train)
-    and the language model have no KL term to warm up or to floor, and free bits need the
-    standard-normal prior."""
-    defaults = dict(TEXT_DEFAULTS)
-    if (given.get("iw_train") or 1) > 1 or given.get("language_model"):
-        del defaults["kl_warmup"], defaults["free_bits"]  # nothing to warm up or to floor
-    elif given.get("prior", "standard-normal") not in (None, "standard-normal"):
-        del defaults["free_bits"]
-    return defaults
+    fitting = getattr(part, "defaults", None)
+    defaults = fitting(given) if fitting is not None else getattr(part, "DEFAULTS", {})
+    return {**options, **{k: v for k, v in defaults.items() if k not in given}}
 
 
 def build_configs(
@@ -149,19 +106,21 @@ def build_configs(
     shape: tuple[int, ...],
     num_classes: int = 0,
     custom: dict[str, Any] | None = None,
-    table: dict[str, Any] | None = None,
-    audio: dict[str, Any] | None = None,
-    text: dict[str, Any] | None = None,
+    kind: str | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
     """The model and training configs for a full set of options (the one place they are
-    built): each takes the options named like its fields."""
+    built): each takes the options named like its fields. `kind` names the kind of data
+    (ModelConfig's default where None) and `schema` is its record (its model part's
+    `record`)."""
     model_values = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("model")}
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     model_config = ModelConfig(
         shape=tuple(shape),
         num_classes=num_classes,
         custom=custom or {},
-        **_kind_and_schema(table, audio, text),
+        schema=schema,
+        **({} if kind is None else {"kind": kind}),
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -169,16 +128,6 @@ def build_configs(
     model_config.validate()
     train_config.validate()
     return model_config, train_config
-
-
-def _kind_and_schema(
-    table: dict[str, Any] | None, audio: dict[str, Any] | None, text: dict[str, Any] | None
-) -> dict[str, Any]:
-    """TRANSITIONAL (issue 26): the kind and its record from the old three records."""
-    for name, record in (("table", table), ("audio", audio), ("text", text)):
-        if record is not None:
-            return {"kind": name, "schema": record}
-    return {"kind": "image", "schema": None}
 
 
 def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[str, Any]:
@@ -207,9 +156,11 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
             value = config[option.section][option.config_key]
             out[option.name] = tuple(value) if isinstance(value, list) else value
     out["conditional"] = config["model"]["num_classes"] > 0
-    text = config["model"].get("schema") if config["model"].get("kind") == "text" else None
-    if isinstance(text, dict):  # a text run records its text options in its text record
-        out.update({k: text[k] for k in (*TEXT_KEYS, "max_length") if k in text})
+    recorded_kind = config["model"].get("kind")
+    if isinstance(recorded_kind, str):  # a text run records its text options in its schema
+        in_record = getattr(find_kind(recorded_kind).part("model"), "options_in_record", None)
+        if in_record is not None:
+            out.update(in_record(config["model"].get("schema")))
     return out
 
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vaekit.api import report_latent
-from vaekit.api.model import Model, load
-from vaekit.api.report_view import RunView
+from vaekit.api.model import Model, load, reconstruct_first
 from vaekit.api.run import EVAL_FILE, REPORT_FILE, read_metrics, reopen_dataset
 from vaekit.data.batches import ImageSet
 from vaekit.errors import VaekitError
@@ -28,7 +25,9 @@ from vaekit.files import atomic_write
 from vaekit.models.io import read_config
 from vaekit.report.html import Section, caption, flatten, image, render_page, table
 from vaekit.report.images import data_uri
+from vaekit.report.latent import MAP_POINTS, map_too_small, shared_sections
 from vaekit.report.plots import loss_curves_png, term_series
+from vaekit.report.view import Builder, RunView
 
 MAP_METHODS = ("auto", "pca", "tsne")
 
@@ -58,7 +57,8 @@ def open_run(
             missing = str(err)
     if seed is None:
         seed = int(config.get("training", {}).get("seed", 0))
-    return RunView(path, model, config, history, final, test, missing, seed)
+    return RunView(path, model, config, history, final, test, missing, seed,
+                   reconstruct_first=reconstruct_first)  # fmt: skip
 
 
 def write_report(
@@ -82,15 +82,15 @@ def write_report(
         raise VaekitError(f"unknown map {map_method!r}: choose from {', '.join(MAP_METHODS)}")
     run = open_run(rundir, model, test, data, seed)
     if map_method == "tsne" and run.test is not None:  # asked for by name: refused, not skipped
-        points = min(len(run.test), report_latent.MAP_POINTS)
-        too_small = report_latent.map_too_small(points, map_method)
+        points = min(len(run.test), MAP_POINTS)
+        too_small = map_too_small(points, map_method)
         if too_small:
             raise VaekitError(f"--map tsne: {too_small}")
-    builders: list[tuple[str, Callable[[RunView], str]]] = [
+    builders: list[tuple[str, Builder]] = [
         ("Configuration", config_section),
         ("Loss curves", curves_section),
         ("Evaluation", eval_section),
-        *report_latent.picture_sections(run, map_method),
+        *picture_sections(run, map_method),
     ]
     sections = [build_section(title, build, run) for title, build in builders]
     page = render_page(f"vaekit run {run.name}", summary_line(run), sections)
@@ -99,7 +99,15 @@ def write_report(
     return out
 
 
-def build_section(title: str, build: Callable[[RunView], str], run: RunView) -> Section:
+def picture_sections(run: RunView, map_method: str) -> list[tuple[str, Builder]]:
+    """(title, builder) of each picture, in page order: those of the model's kind of data
+    (its render part's, vaekit.kinds.<kind>.render), with the ones every kind shares (the KL
+    per latent dimension, the latent map: vaekit.report.latent) where the kind puts them."""
+    render = run.model.kind.part("render")
+    return render.report_sections(run.model, shared_sections(map_method))
+
+
+def build_section(title: str, build: Builder, run: RunView) -> Section:
     """A section, or the reason it cannot be made: what the model or the run cannot do."""
     try:
         return Section(title, build(run))
@@ -131,12 +139,12 @@ def summary_line(run: RunView) -> str:
 
 def config_section(run: RunView) -> str:
     """config.json's model, data and training sections, side by side."""
+    render = run.model.kind.part("render")
     tables = []
     for section in ("model", "data", "training"):
         values = dict(run.config.get(section, {}))
-        if values.get("kind") == "text" and isinstance(values.get("schema"), dict):
-            # a vocabulary: its size, not its words
-            values["schema"] = {**values["schema"], "tokens": f"{len(values['schema']['tokens'])}"}
+        if "schema" in values:  # the kind's record of its data, as the kind shows it
+            values["schema"] = render.schema_shown(values["schema"])
         rows = list(flatten(values).items())
         tables.append(f"<div>{table((section, 'value'), rows)}</div>")
     versions = [
@@ -226,7 +234,7 @@ def eval_section(run: RunView) -> str:
         rows.append(("reconstruction MSE", f"{rec['mse']:.5f}", None, f"PSNR {shown} dB"))
     if "skipped" in rec:
         rows.append(("reconstruction", "-", None, f"skipped ({rec['skipped']})"))
-    if isinstance(rec.get("lsd_db"), float):  # audio's, in dB (vaekit.evaluation.audio)
+    if isinstance(rec.get("lsd_db"), float):  # audio's, in dB (vaekit.kinds.audio.evaluate)
         rows.append(("log-spectral distance", rec["lsd_db"], rec.get("lsd_db_stderr"), "dB"))
     lat = found.get("latents") or {}
     if "active_units" in lat:

@@ -14,6 +14,7 @@ from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
 from vaekit.files import finite_or_none
 from vaekit.kinds.base import Kind, kind
+from vaekit.models.factory import ModelConfig
 from vaekit.models.io import read_config
 from vaekit.training.loop import TrainConfig
 
@@ -66,9 +67,10 @@ def reopen_dataset(
     The run's own data must still have the recorded checksum; so must `data` with `verify`
     (resuming), while without it `data` may be anything of the model's shape (evaluating on
     other data). The run's data keeps its recorded pixel kind (older runs recorded none: the
-    source's declaration); other data has its own. A table (the model's "table" schema) is
-    encoded with the run's own schema: its columns, statistics and categories; audio (the
-    model's "audio" record) with the run's spectrogram settings and statistics.
+    source's declaration); other data has its own. Data of the model's kind is read with the
+    model's schema (config.json's model.schema): a table is encoded with the run's columns,
+    statistics and categories, audio with its spectrogram settings and statistics, text with
+    its vocabulary.
     """
     info = run_config.get("data", {})
     seed = run_config.get("training", {}).get("seed", 0)
@@ -76,9 +78,6 @@ def reopen_dataset(
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
     model = run_config.get("model", {})
-    record = model.get("schema")  # TRANSITIONAL (issue 26): the kind's record by its old name
-    table = record if model.get("kind") == "table" else None
-    audio_record = record if model.get("kind") == "audio" else None
     dataset = open_dataset(
         info["name"] if data is None else data,
         seed=seed,
@@ -86,11 +85,10 @@ def reopen_dataset(
         image_size=info.get("image_size"),
         color=info.get("color", "auto"),
         crop=info.get("crop", "center"),
-        pixels=info.get("pixels") if (data is None or verify) and table is None else None,
-        table=table,
+        pixels=info.get("pixels") if data is None or verify else None,
         audio={k: info.get(k) for k in ("label_pattern", "test_pattern")},
-        audio_features=audio_record,
-        text=record if model.get("kind") == "text" else None,
+        schema=model.get("schema"),
+        schema_kind=model.get("kind"),
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"
@@ -117,49 +115,35 @@ def load_run_config(rundir: str | Path) -> dict[str, Any]:
 def run_kind(rundir: str | Path) -> Kind:
     """The kind of data a run's model is of (config.json's model.kind): what a command asks
     to choose its output's form before any work. A run that cannot be read is taken for one
-    of images here (loading it says why)."""
+    of images here (loading it says why): of ModelConfig's default kind, as config.json's
+    migration reads a run that names none."""
     try:
         config = read_config(rundir)
     except VaekitError:
-        return kind("image")
+        return kind(ModelConfig.kind)
     model = config.get("model")
     name = model.get("kind") if isinstance(model, dict) else None
-    return kind(name) if isinstance(name, str) else kind("image")
+    return kind(name) if isinstance(name, str) else kind(ModelConfig.kind)
 
 
+# TRANSITIONAL (issue 26): the kind tests by name, until their callers in cli/ ask
+# `run_kind(rundir)` (and `run_kind(rundir).unit` for a progress bar's unit).
 def is_table_run(rundir: str | Path) -> bool:
-    """Whether the run's model is of a table (its config.json records a table schema): what
-    a command checks to choose its output's kind before any work. A run that cannot be read
-    is not one here (loading it says why)."""
-    return _records(rundir, "table")
+    """TRANSITIONAL: whether the run's model is of a table; use `run_kind`."""
+    return run_kind(rundir) is kind("table")
 
 
 def is_audio_run(rundir: str | Path) -> bool:
-    """Whether the run's model is of audio (its config.json records "audio"), read as
-    `is_table_run` reads a table's."""
-    return _records(rundir, "audio")
+    """TRANSITIONAL: whether the run's model is of audio; use `run_kind`."""
+    return run_kind(rundir) is kind("audio")
 
 
 def is_text_run(rundir: str | Path) -> bool:
-    """Whether the run's model is of text (its config.json records a text record), read as
-    `is_table_run` reads a table's."""
-    return _records(rundir, "text")
+    """TRANSITIONAL: whether the run's model is of text; use `run_kind`."""
+    return run_kind(rundir) is kind("text")
 
 
 def example_unit(rundir: str | Path) -> str:
-    """What one example of the run's data is called on a progress bar: a text run's are
-    lines, a table's rows, audio's clips, and any other's images."""
-    for key, unit in (("text", "line"), ("table", "row"), ("audio", "clip")):
-        if _records(rundir, key):
-            return unit
-    return "img"
-
-
-def _records(rundir: str | Path, key: str) -> bool:
-    """Whether the run's config.json has a model `key` that is not null."""
-    try:
-        config = read_config(rundir)
-    except VaekitError:
-        return False
-    model = config.get("model")
-    return isinstance(model, dict) and model.get("kind") == key
+    """TRANSITIONAL: what one example of the run's data is called on a progress bar; use
+    `run_kind(rundir).unit`."""
+    return run_kind(rundir).unit

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from vaekit.api.model import Model, reconstruct_first, resolve_device
+from vaekit.api.model import Model, resolve_device
 from vaekit.api.options import (
     AUDIO_ONLY,
     build_configs,
@@ -48,6 +48,7 @@ from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import active_units
 from vaekit.files import atomic_write
+from vaekit.kinds.base import kind
 from vaekit.models.factory import ModelConfig, build_vae, describe_custom
 from vaekit.models.io import (
     CONFIG_FILE,
@@ -58,12 +59,9 @@ from vaekit.models.io import (
     write_config,
 )
 from vaekit.models.posterior import posterior_moments_of
-from vaekit.models.text import TEXT_KEYS
 from vaekit.options import describe
 from vaekit.progress import Bars
-from vaekit.report.curves import save_curves
-from vaekit.report.images import pairs_grid, save_grid
-from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
+from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from vaekit.training.distributed import SINGLE, Group, from_env
@@ -197,13 +195,11 @@ def train(
     }
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
     custom = {name: describe_custom(m) for name, m in given.items()}
-    table = dataset.schema.to_json() if dataset.kind == "table" else None
-    audio = dataset.audio.to_json() if dataset.audio is not None else None
-    text = None
-    if dataset.vocab is not None:  # the vocabulary and the text options: model.text
-        text = {**dataset.vocab.to_json(), **{k: opts[k] for k in TEXT_KEYS}}
+    # The kind's record of the data in config.json's model.schema (a text model's adds the
+    # text options).
+    schema = kind(dataset.kind).part("model").record(dataset.schema, opts)
     model_config, train_config = build_configs(
-        opts, dataset.shape, num_classes, custom, table, audio, text
+        opts, dataset.shape, num_classes, custom, dataset.kind, schema
     )
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
@@ -254,6 +250,7 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             audio={name: opts[name] for name in AUDIO_ONLY},
             vocab_size=opts["vocab_size"],
             max_length=opts["max_length"],
+            options={option.name: opts[option.name] for option in KIND_OPTIONS},
         )
 
 
@@ -454,31 +451,13 @@ def _train_and_finish(
 def write_pictures(
     path: Path, model: Model, test: ImageSet, history: list[dict[str, Any]], seed: int
 ) -> dict[str, Path]:
-    """samples.png (64 prior samples), reconstructions.png (inputs above outputs), curves.png;
-    for a table only curves.png (its rows are no pictures: `vaekit sample` and `reconstruct`
-    write them as CSV)."""
-    if model.config.text is not None:
-        given = "language model" if model.config.text["language_model"] else "sentence VAE"
-        save_curves(history, path / CURVES_FILE, title=f"GRU {given}")
-        return {"curves": path / CURVES_FILE}
-    if model.config.table is not None:
-        given = "mixed VAE on a table"
-        save_curves(history, path / CURVES_FILE, title=f"{model.config.family} {given}")
-        return {"curves": path / CURVES_FILE}
-    pictures = {
+    """The pictures of a run, each as its kind draws it (its render part's `pictures`): for
+    images samples.png (64 prior samples), reconstructions.png (inputs above outputs) and
+    curves.png; for a table or text only curves.png (their examples are no pictures: `vaekit
+    sample` and `reconstruct` write them as CSV or text)."""
+    files = {
         "samples": path / SAMPLES_FILE,
         "reconstructions": path / RECONSTRUCTIONS_FILE,
         "curves": path / CURVES_FILE,
     }
-    # A conditional model draws one class per row.
-    label = torch.arange(64) // 8 % model.num_classes if model.num_classes else None
-    # Audio: its spectrograms drawn in dB (vaekit.data.audio.AudioFeatures.picture).
-    show = model.audio.picture if model.audio is not None else (lambda x: x)
-    save_grid(show(model.sample(64, seed=seed, label=label)), pictures["samples"], ncols=8)
-    inputs, outputs = reconstruct_first(model, test, 32)
-    both = show(torch.cat([inputs, outputs]))
-    save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), pictures["reconstructions"],
-              ncols=8)  # fmt: skip
-    given = ", conditional on the label" if model.num_classes else ""
-    save_curves(history, pictures["curves"], title=f"{model.config.family} VAE{given}")
-    return pictures
+    return model.kind.part("render").pictures(model, test, history, files, seed)

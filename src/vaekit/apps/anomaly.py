@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vaekit.kinds.table.model import TableVAE
 from vaekit.models.importance import importance_terms, sample_noise
-from vaekit.models.tables import TableVAE
 from vaekit.models.vae import VAE
 
 SCORES = ("elbo", "nll", "complexity", "latent", "recon", "knn")

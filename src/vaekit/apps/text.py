@@ -1,9 +1,9 @@
-"""Sentences through a text model (vaekit.models.text): sample, reconstruct, interpolate,
+"""Sentences through a text model (vaekit.kinds.text.model): sample, reconstruct, interpolate,
 score and embed. Thin functions over the model's public pieces, with the randomness passed
 in; no file I/O.
 
 Shapes: B lines, T = max_length + 1 positions, Z latent dims, S interpolation steps.
-Decoding methods (vaekit.models.decoding): "greedy", "sample" (each word drawn from the
+Decoding methods (vaekit.kinds.text.model_decoding): "greedy", "sample" (each word drawn from the
 softmax at `temperature`) or "beam" (a beam of `width`).
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from vaekit.data.text import PAD
-from vaekit.models.decoding import beam_search, greedy
-from vaekit.models.decoding import sample as sample_words
+from vaekit.kinds.text.model import TextVAE, tokens_of
+from vaekit.kinds.text.model_decoding import beam_search, greedy
+from vaekit.kinds.text.model_decoding import sample as sample_words
 from vaekit.models.importance import importance_terms
-from vaekit.models.text import TextVAE, tokens_of
 from vaekit.progress import pixel_progress
 
 DECODINGS = ("greedy", "sample", "beam")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text as text_cli
 from vaekit.cli.options import add_rundir, add_seed, count, fraction, label_list, positive_int
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
@@ -102,27 +101,27 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
     from vaekit.api.model import load
-    from vaekit.api.run import is_table_run, is_text_run
-    from vaekit.cli.output import Outputs
+    from vaekit.api.run import run_kind
+    from vaekit.cli.output import Outputs, own_flow
     from vaekit.data.batches import ImageSet
 
-    if is_text_run(args.rundir):
-        return text_cli.anomaly(args)
+    kind = run_kind(args.rundir)
+    flow = own_flow(kind, "anomaly")
+    if flow is not None:  # text's sentences
+        return flow(args)
+    part = kind.part("render")
     outputs = Outputs(args)
-    beside = () if is_table_run(args.rundir) else ("_errors.png",)
-    output = outputs.file(args.output, "scores.csv", ".csv", beside)
+    output = outputs.file(args.output, "scores.csv", ".csv", part.ANOMALY_BESIDE)
     maps = output.with_name(output.stem + "_errors.png")
     outputs.claim()
     model = load(args.rundir)
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
     resolver = Inputs(model, args.data)
-    if model.table is not None:
+    if part.ROWS:  # a table's: test-split indices or table files, each row with its id
         data = resolver.rows(args.inputs) if args.inputs else resolver.test
     elif args.inputs:
-        names = None  # audio: a clip per INPUT, named by its file (an index: the test file's)
-        if model.audio is not None:
-            names = [resolver.test.ids[int(a)] if a.isdigit() else a for a in args.inputs]
+        names = part.anomaly_ids(model, args.inputs, lambda: resolver.test.ids)
         data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0, ids=names)
     else:
         data = resolver.test
@@ -134,21 +133,12 @@ def run(args: argparse.Namespace) -> int:
         print(note)
     scores = detector.decision_function(data)
     flags = (scores > detector.threshold_).astype(int)
-    if model.table is not None:
-        parts = detector.contributions(data)
-        _write_table_scores(output, model.table, data.ids, scores, flags, labels, parts,
-                            args.score)  # fmt: skip
-    else:
-        _write_scores(output, scores, flags, labels, data.ids if model.audio else None)
+    written = part.write_scores(model, output, data, scores, flags, labels, detector, args.score)
     print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
           f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
           f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
     top = np.argsort(-scores)[: args.top]
-    if model.table is not None:
-        _print_top_rows(model.table, data.ids, scores, parts, top)
-    else:
-        _draw_error_maps(model, data, top, maps)
-        print(f"top {len(top)} inputs above their error maps: {maps}")
+    part.show_top(model, data, scores, top, maps, written)
     if truth is not None:
         quality = detection_quality(scores, truth)
         print(f"AUROC {quality['auroc']:.4f}, average precision {quality['average_precision']:.4f}"
@@ -173,75 +163,3 @@ def _truth(labels, normal: list[int]):
             f"both normal and anomalous ones (labels present: {sorted(set(labels.tolist()))})"
         )
     return anomalous
-
-
-def _write_scores(output, scores, flags, labels, ids=None) -> None:
-    """index (or, for audio, file: each clip's file name), score, anomalous, label."""
-    import csv
-    import io
-
-    from vaekit.files import atomic_write
-
-    header = (
-        ("file" if ids else "index") + ",score,anomalous" + (",label" if labels is not None else "")
-    )
-    names = []
-    for i in range(len(scores)):
-        line = io.StringIO()
-        csv.writer(line, lineterminator="").writerow([ids[i] if ids else i])
-        names.append(line.getvalue())
-    rows = [
-        f"{names[i]},{s:.6g},{f}" + (f",{labels[i]}" if labels is not None else "")
-        for i, (s, f) in enumerate(zip(scores, flags, strict=True))
-    ]
-    text = header + "\n" + "\n".join(rows) + "\n"
-    atomic_write(output, lambda p: p.write_text(text))
-
-
-def _write_table_scores(output, schema, ids, scores, flags, labels, parts, score) -> None:
-    """One line per row: its id, score, flag, label (the class name), and each column's
-    contribution (-log p(x_j|z), nats; empty where the value is missing); for the elbo
-    score also the KL, so that the line adds up to the score."""
-    import numpy as np
-
-    from vaekit.cli.output import save_csv
-
-    header = [schema.id_column or "row", "score", "anomalous"]
-    header += ["label"] if labels is not None else []
-    header += [f"nll_{name}" for name in schema.names]
-    header += ["kl"] if score == "elbo" else []
-    kl = scores - np.nansum(parts, axis=1)
-    rows = []
-    for i, row_id in enumerate(ids):
-        line = [row_id, f"{scores[i]:.6g}", int(flags[i])]
-        line += [schema.classes[labels[i]]] if labels is not None else []
-        line += ["" if np.isnan(v) else f"{v:.6g}" for v in parts[i]]
-        line += [f"{kl[i]:.6g}"] if score == "elbo" else []
-        rows.append(line)
-    save_csv(output, header, rows)
-
-
-def _print_top_rows(schema, ids, scores, parts, top) -> None:
-    """The highest-scoring rows, each with the columns that contribute most to its score."""
-    import numpy as np
-
-    print(f"top {len(top)} rows, with the columns that contribute most (nats):")
-    for i in top:
-        worst = [j for j in np.argsort(-np.nan_to_num(parts[i], nan=-np.inf))[:3]]
-        named = ", ".join(f"{schema.names[j]} {parts[i, j]:.2f}" for j in worst)
-        print(f"  {ids[i]}: {scores[i]:.4g} ({named})")
-
-
-def _draw_error_maps(model, data, top, maps) -> None:
-    """The inputs at `top` above their per-pixel reconstruction errors (brighter = worse)."""
-    import torch
-
-    from vaekit.apps.anomaly import error_map
-    from vaekit.report.images import pairs_grid, save_grid
-
-    x = data.scaled(torch.from_numpy(top.copy())).to(model.device)
-    errors = error_map(model.vae, x)
-    errors = (errors / errors.max().clamp_min(1e-8)).expand(-1, x.shape[1], -1, -1)
-    if model.audio is not None:  # spectrograms in dB, low frequencies at the bottom
-        x, errors = model.audio.picture(x), errors.flip(2)
-    save_grid(pairs_grid(x.cpu(), errors.cpu()), maps, ncols=8)

@@ -9,26 +9,8 @@ from pathlib import Path
 
 import torch
 
-PICTURE = "spectrograms.png"
-
-
-def write_clips(folder: Path, model, x: torch.Tensor, names: list[str], seed: int) -> list[Path]:
-    """The spectrograms x (N, 1, M, T) in the model's units as N WAV files named `names` in
-    `folder` (made if need be), and their picture, spectrograms.png. Returns the WAV paths."""
-    from vaekit.data.audio import write_wav
-    from vaekit.report.images import save_grid
-
-    features = model.audio
-    generator = torch.Generator().manual_seed(seed)
-    clips = torch.cat(
-        [features.to_clips(x[i : i + 64], generator=generator) for i in range(0, len(x), 64)]
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / name for name in names]
-    for path, clip in zip(paths, clips, strict=True):
-        write_wav(path, clip.numpy(), features.sample_rate)
-    save_grid(features.picture(x), folder / PICTURE, ncols=8)
-    return paths
+from vaekit.kinds.audio import render
+from vaekit.kinds.audio.render import PICTURE
 
 
 def _outputs(args: argparse.Namespace, what: str):
@@ -60,9 +42,10 @@ def sample(args: argparse.Namespace) -> int:
     model = load(args.rundir)
     model.labels(args.label, 1)
     x = model.sample(args.n, args.seed, args.temperature, args.label)
-    paths = write_clips(folder, model, x, names, args.seed)
-    print(f"wrote {len(paths)} sampled clips ({model.audio.clip_seconds:g} s at "
-          f"{model.audio.sample_rate} Hz) and {PICTURE} to {folder}")  # fmt: skip
+    paths = render.write_clips(folder, model, x, names, args.seed)
+    audio = render.features(model)
+    print(f"wrote {len(paths)} sampled clips ({audio.clip_seconds:g} s at "
+          f"{audio.sample_rate} Hz) and {PICTURE} to {folder}")  # fmt: skip
     return 0
 
 
@@ -73,7 +56,6 @@ def reconstruct(args: argparse.Namespace) -> int:
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
     from vaekit.errors import VaekitError
-    from vaekit.report.images import pairs_grid, save_grid
 
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's reconstructions are WAV files")
@@ -102,9 +84,8 @@ def reconstruct(args: argparse.Namespace) -> int:
         outputs = model.reconstruct(inputs)
     else:
         inputs, outputs = reconstruct_first(model, test, n)
-    write_clips(folder, model, torch.cat([inputs, outputs]), names, 0)
-    both = model.audio.picture(torch.cat([inputs, outputs]))
-    save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), folder / PICTURE, ncols=8)
+    render.write_clips(folder, model, torch.cat([inputs, outputs]), names, 0)
+    render.write_pairs(folder, model, inputs, outputs)
     print(f"wrote {len(inputs)} clips and their reconstructions (WAV, {PICTURE}) to {folder}")
     return 0
 
@@ -126,6 +107,6 @@ def interpolate(args: argparse.Namespace) -> int:
     outputs.claim(*(folder / name for name in names))
     model = load(args.rundir)
     x = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
-    paths = write_clips(folder, model, x, names, 0)
+    paths = render.write_clips(folder, model, x, names, 0)
     print(f"wrote {len(paths)} interpolated clips and {PICTURE} to {folder}")
     return 0

@@ -141,6 +141,7 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from vaekit.api.data import dataset_info
+    from vaekit.kinds.base import kind
     from vaekit.progress import Bars
 
     with Bars() as bars:
@@ -150,15 +151,9 @@ def run_info(args: argparse.Namespace) -> int:
                             vocab_size=args.vocab_size, max_length=args.max_length,
                             target_is_label=args.target_is_label)  # fmt: skip
     print(f"{info['name']}")
-    if info.get("kind") == "table":
-        return _print_table(info)
-    if info.get("kind") == "audio":
-        return _print_audio(info)
-    if info.get("kind") == "text":
-        return _print_text(info)
     if info.get("description"):
         print(f"  {info['description']}")
-    for f in info.get("files", []):
+    for f in info.get("files", []):  # a registered dataset's
         print(f"  file {f['name']}: {f['path'] or 'missing, from ' + f['url']}")
         if f["sha256"]:
             verdict = (
@@ -175,70 +170,6 @@ def run_info(args: argparse.Namespace) -> int:
         else:
             print(f"  missing: {info['download']}")
         return 1
-    shape, pixels = tuple(info["shape"]), info["pixels"]
-    print(f"  image shape {shape}, {info['dtype']}, max value {info['max_value']}, {pixels} pixels")
-    for name, s in info["splits"].items():
-        labels = "labelled" if s["labels"] else "no labels"
-        print(
-            f"  {name:<5} {s['images'][0]:>7} images, {labels}, values {s['min']:g}..{s['max']:g}"
-            f" (mean {s['mean']:.2f})"
-        )
-    if info.get("num_classes"):
-        print(f"  classes {info['num_classes']}")
-    if info.get("test_carved"):
-        print(f"  test split carved: {info['test_carved']}")
-    print(f"  content sha256 {info['sha256']}")
-    return 0
-
-
-def _print_audio(info) -> int:
-    d = info["durations_s"]
-    print(f"  {info['num_files']} .wav files; {info['resampled']} resampled to "
-          f"{info['sample_rate']} Hz; durations {d['min']:.2f} / {d['median']:.2f} / "
-          f"{d['max']:.2f} s (min / median / max)")  # fmt: skip
-    print(f"  each fitted to {info['clip_seconds']:g} s ({info['cropped']} cropped to their "
-          f"start, the others padded with silence); log-mel spectrogram (1, mels, frames) "
-          f"{tuple(info['shape'])}")  # fmt: skip
-    how = (f"files matching {info['test_pattern']!r}" if info.get("test_pattern")
-           else f"carved {info.get('test_carved')}")  # fmt: skip
-    print(f"  {info['num_train']} train / {info['num_test']} test ({how})")
-    if info.get("classes"):
-        print(f"  {len(info['classes'])} classes: {', '.join(info['classes'][:20])}")
-    print(f"  content sha256 {info['sha256']}")
-    return 0
-
-
-def _print_text(info) -> int:
-    tokens, unknown, dropped = info["tokens"], info["unknown_tokens"], info["dropped_long"]
-    print(f"  text: {info['num_lines']} non-blank lines; {info['num_train']} train / "
-          f"{info['num_test']} test kept (carved: {info['test_carved']})")  # fmt: skip
-    print(f"  dropped as longer than --max-length {info['max_length']} tokens: "
-          f"{dropped['train']} train, {dropped['test']} test lines")  # fmt: skip
-    print(
-        f"  vocabulary {info['vocab_size']} entries (4 special: <pad> <bos> <eos> <unk>), "
-        f"from the training lines; most frequent: {' '.join(info['most_frequent'])}"
-    )
-    for name in ("train", "test"):
-        share = unknown[name] / max(tokens[name], 1)
-        words = info["words_per_line"][name]
-        print(f"  {name:<5} {tokens[name]:>9} tokens, {share:.2%} <unk>; words per line: mean "
-              f"{words['mean']:.1f}, max {words['max']}")  # fmt: skip
-    print(f"  content sha256 {info['sha256']}")
-    return 0
-
-
-def _print_table(info) -> int:
-    rows, train, test = info["num_rows"], info["num_train"], info["num_test"]
-    print(f"  a table of {rows} rows: {train} train / {test} test (carved: "
-          f"{info['test_carved']}); {info['missing_values']} missing values")  # fmt: skip
-    for c in info["columns"]:
-        if c["kind"] == "numeric":
-            what = f"mean {c['mean']:.4g}, std {c['std']:.4g} (training rows)"
-        else:
-            shown = ", ".join(c["categories"][:8]) + (", ..." if len(c["categories"]) > 8 else "")
-            what = f"{len(c['categories'])} categories: {shown}"
-        print(f"  {c['name']:<20} {c['kind']:<12} {what}")
-    if info.get("classes"):
-        print(f"  classes {', '.join(info['classes'])}")
-    print(f"  content sha256 {info['sha256']}")
+    for line in kind(info["kind"]).part("render").info_lines(info):
+        print(line)
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaekit.cli.options import add_device, add_rundir, add_seed, positive_int
 from vaekit.cli.output import add_overwrite
+
+if TYPE_CHECKING:
+    from vaekit.kinds.base import Kind
 
 # Examples decoded at once (batch x importance samples): a bound on memory, well above what a
 # GPU needs to be busy, far below what would exhaust one.
@@ -178,47 +180,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _noun(support: str) -> str:
-    return {"table": "table rows", "text": "text lines"}.get(support, f"{support} pixels")
+def report_kind(r: dict[str, Any]) -> Kind:
+    """The kind of data an evaluation report is of, which says how its own lines read.
+    eval.json's "data_kind" names it by the kind's name, or by its noun where eval.json has
+    always said so ("images")."""
+    from vaekit.errors import VaekitError
+    from vaekit.kinds.base import kind, kind_names
+
+    named = r.get("data_kind")
+    kinds = [kind(name) for name in kind_names()]
+    # By name first: a kind's noun could be another kind's name.
+    for field in ("name", "noun"):
+        for found in kinds:
+            if getattr(found, field) == named:
+                return found
+    raise VaekitError(f"this report's data_kind {named!r} is no known kind of data")
 
 
-def render_columns(columns: list[dict[str, Any]]) -> list[str]:
-    """A table's per-column reconstruction errors, one line each."""
-
-    def number(value: Any, form: str) -> str:
-        return "—" if value is None else format(value, form)
-
-    lines = [f"  {'reconstruction, per column (posterior mean; RMSE in the column units)'}"]
-    for c in columns:
-        if c["kind"] == "numeric":
-            error = f"RMSE {number(c['rmse'], '.4g')}"
-        else:
-            error = f"error rate {number(c['error_rate'], '.3f')}"
-        lines.append(
-            f"    {c['name'][:22]:<22}{error:<22} -log p {number(c['nll'], '.3f')} nats"
-            f"   ({c['observed']} observed)"
-        )
-    return lines
-
-
-def render_text(t: dict[str, Any]) -> list[str]:
-    """A text model's per-word numbers (vaekit.evaluation.text)."""
-    return [
-        f"  {'NLL per word':<24}{t['nll_per_word']:10.4f} nats   (IWAE, K={t['iw_samples']}; "
-        f"{t['num_tokens']} tokens: {t['tokens_counted']})",
-        f"  {'perplexity':<24}{t['perplexity']:10.2f}   (exp of the NLL per word; from the "
-        f"ELBO: {t['perplexity_elbo']:.2f})",
-        f"  {'KL per line':<24}{t['kl_per_line']:10.2f} nats   (under 1: posterior collapse)",
-    ]
-
-
-def per_unit(r: dict[str, Any], bound: str) -> str:
-    """The bound ("elbo" or "iwae") per unit of data, for the end of its line: per dimension,
-    or for text per word (its dimensions count padding positions, so per dimension would
-    depend on the longest line: not shown, even where an older eval.json holds it)."""
-    if "text" in r:
-        key = {"elbo": "neg_elbo_per_word", "iwae": "nll_per_word"}[bound]
-        return f"   ({r['text'][key]:.4f} nats per word)"
+def per_dim(r: dict[str, Any], bound: str) -> str:
+    """The bound ("elbo" or "iwae") per dimension, for the end of its line, where the report
+    has it: what a kind that says nothing else (no render part eval_per_unit) shows."""
     value = r[bound].get({"elbo": "loss_per_dim", "iwae": "nll_per_dim"}[bound])
     return "" if value is None else f"   ({value:.4f} nats/dim)"
 
@@ -227,21 +208,19 @@ def render(r: dict[str, Any]) -> str:
     """The report as a table for the terminal."""
     from vaekit.evaluation.evaluate import bound_label
 
+    # What is particular to the kind of data: how it is named, its figures' lines.
+    part = report_kind(r).part("render")
+    likelihood_noun, data_noun = part.eval_nouns(r)
+    per_unit = getattr(part, "eval_per_unit", per_dim)
     objective = r["kind"] == "objective"
     given = r.get("conditional_on_label")
     subset = f", a seeded subset of {r['num_examples']}" if "subset" in r else ""
     binarized = f", binarized once (seed {r['binarized']['seed']})" if "binarized" in r else ""
-    e, iw, rec, lat = r["elbo"], r["iwae"], r.get("reconstruction", {}), r["latents"]
+    e, iw, lat = r["elbo"], r["iwae"], r["latents"]
     iw_label = bound_label(r)
     lines = [
         f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
-        f"likelihood {r['likelihood']} (for {_noun(r['likelihood_support'])}) on "
-        + (
-            "standardized log-mel spectrograms"
-            if r.get("data_kind") == "audio"
-            else _noun(r["data_support"])
-        )
-        + ": "
+        f"likelihood {r['likelihood']} (for {likelihood_noun}) on {data_noun}: "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
             if objective
@@ -258,28 +237,7 @@ def render(r: dict[str, Any]) -> str:
         f"    {'rate (KL)':<22}{e['kl']:10.2f}",
         f"  {iw_label:<24}{iw['nll']:10.2f} ± {iw['stderr']:.2f} nats{per_unit(r, 'iwae')}",
     ]
-    bpd = r.get("bits_per_dim")
-    if "text" in r:
-        lines += render_text(r["text"])
-    elif bpd:
-        lines.append(f"  {'bits/dim':<24}{bpd['iwae']:10.4f}   (ELBO: {bpd['elbo']:.4f})")
-    else:
-        lines.append(f"  {'bits/dim':<24}{'—':>10}   (only for a discretized 8-bit likelihood)")
-    if "columns" in rec:
-        lines += render_columns(rec["columns"])
-    elif "lsd_db" in rec:
-        lines.append(
-            f"  {'log-spectral distance':<24}{rec['lsd_db']:10.2f} ± {rec['lsd_db_stderr']:.2f} dB"
-            f"   (log-mel, posterior mean; RMSE {rec['rmse_db']:.2f} dB)"
-        )
-    elif "skipped" in rec:
-        lines.append(f"  {'reconstruction':<24}{'—':>10}   (skipped: {rec['skipped']})")
-    elif rec:
-        psnr = rec["psnr_db"]
-        lines.append(
-            f"  {'reconstruction':<24}MSE {rec['mse']:.5f}, PSNR "
-            + ("inf" if math.isinf(psnr) else f"{psnr:.2f} dB")
-        )
+    lines += part.eval_lines(r)
     lines += [
         f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"
         f"   (variance of E_q[z] > {lat['active_threshold']})",

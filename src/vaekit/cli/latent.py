@@ -135,21 +135,20 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
-    from vaekit.cli import audio
-    from vaekit.cli.output import Outputs, save_array, save_csv
+    from vaekit.api.run import run_kind
+    from vaekit.cli.output import Outputs, own_flow, save_array
     from vaekit.errors import VaekitError
-    from vaekit.report.images import save_grid
 
-    if is_audio_run(args.rundir):
-        return audio.interpolate(args)
-    if is_text_run(args.rundir):
-        return text_cli.interpolate(args)
-    table = is_table_run(args.rundir)
-    if table and args.npy:
-        raise VaekitError("--npy is for images: a table's interpolation is written as CSV")
+    kind = run_kind(args.rundir)
+    flow = own_flow(kind, "interpolate")
+    if flow is not None:  # audio's clips, text's sentences
+        return flow(args)
+    part = kind.part("render")
+    suffix = part.OUTPUT_SUFFIX
+    if args.npy and not part.ARRAYS:
+        raise VaekitError(f"--npy is for images: {kind.noun}'s interpolation is written as "
+                          f"{suffix[1:].upper()}")  # fmt: skip
     outputs = Outputs(args)
-    suffix = ".csv" if table else ".png"
     output = outputs.file(args.output, f"interpolation{suffix}", suffix)
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     if args.grid is None and (args.start is None or args.end is None):
@@ -164,21 +163,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
         images = apps.interpolate_grid(model, args.grid, args.steps, args.data)
     else:
         images = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
-    if model.table is not None:
-        decoded = model.table.decode(images.reshape(len(images), -1).numpy())
-        if args.grid:
-            header = ["row", "column", *model.table.names]
-            lines = [[i // args.steps, i % args.steps, *r] for i, r in enumerate(decoded)]
-        else:
-            lines = [[i, *r] for i, r in enumerate(decoded)]
-            header = ["step", *model.table.names]
-        save_csv(output, header, lines)
-        print(f"wrote {len(lines)} decoded rows to {output}")
-        return 0
     if npy:
         save_array(npy, images.numpy())
-    save_grid(images, output, ncols=min(args.steps, MAX_GRID_COLUMNS))
-    print(f"wrote {len(images)} images to {output}")
+    written = part.write_interpolation(model, images, output, args.steps, bool(args.grid))
+    print(f"wrote {written} to {output}")
     return 0
 
 
@@ -222,13 +210,14 @@ def run_embed(args: argparse.Namespace) -> int:
 
     from vaekit.api import apps
     from vaekit.api.model import load
-    from vaekit.api.run import is_text_run
-    from vaekit.cli.output import Outputs, save_array, save_csv, save_npy
+    from vaekit.api.run import run_kind
+    from vaekit.cli.output import Outputs, own_flow, save_array, save_csv, save_npy
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 
-    if is_text_run(args.rundir):
-        return text_cli.embed(args)
+    flow = own_flow(run_kind(args.rundir), "embed")
+    if flow is not None:  # text's sentences
+        return flow(args)
     outputs = Outputs(args)
     given = args.output
     suffix = Path(given).suffix.lower() if given else ".npy"
@@ -243,9 +232,8 @@ def run_embed(args: argparse.Namespace) -> int:
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
     table = np.concatenate([mean, std], axis=1) if args.with_std else mean
     ids = result.get("ids")
-    classes = model.table.classes if model.table is not None else None
-    if model.audio is not None:
-        classes = model.audio.classes
+    part = model.kind.part("render")
+    classes = part.class_names(model)
     if labels is not None and classes is not None and suffix != ".npy":
         labels = [classes[k] for k in labels.tolist()]  # the class names
     if suffix == ".npy":
@@ -255,8 +243,7 @@ def run_embed(args: argparse.Namespace) -> int:
     elif ids is not None:  # a table's rows (an audio model's files): their ids first
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []
-        first = "file" if model.table is None else model.table.id_column or "row"
-        header = [first, *(f"mean_{i}" for i in range(z)), *stds]
+        header = [part.id_header(model), *(f"mean_{i}" for i in range(z)), *stds]
         header += ["label"] if labels is not None else []
         lines = [
             [row_id, *(f"{v:.6g}" for v in values), *([labels[i]] if labels is not None else [])]

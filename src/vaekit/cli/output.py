@@ -9,7 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
@@ -197,3 +197,15 @@ def save_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> Non
     writer.writerows(rows)
     text = buffer.getvalue()
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def own_flow(kind: Any, command: str) -> Callable[[argparse.Namespace], int] | None:
+    """The flow a kind of data (a vaekit.kinds.base.Kind) has of its own at the command line
+    for `command`, where its render part's FLOWS names the command: the function `command`
+    of the module named as the kind here (vaekit.cli.audio, vaekit.cli.text). None: the
+    command's shared flow serves the kind, asking its render part what to write."""
+    import importlib
+
+    if command not in kind.part("render").FLOWS:
+        return None
+    return getattr(importlib.import_module(f"vaekit.cli.{kind.name}"), command)

@@ -70,31 +70,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
-    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
-    from vaekit.cli import audio
-    from vaekit.cli.output import Outputs, save_array
+    from vaekit.api.run import run_kind
+    from vaekit.cli.output import Outputs, own_flow, save_array
     from vaekit.errors import VaekitError
-    from vaekit.report.images import pairs_grid, save_grid
 
-    if is_audio_run(args.rundir):
-        return audio.reconstruct(args)
-    if is_table_run(args.rundir):
-        return _reconstruct_rows(args)
-    if is_text_run(args.rundir):
-        return text_cli.reconstruct(args)
+    kind = run_kind(args.rundir)
+    flow = own_flow(kind, "reconstruct")
+    if flow is not None:  # audio's clips, text's sentences
+        return flow(args)
+    part = kind.part("render")
+    suffix = part.OUTPUT_SUFFIX
+    if args.npy and not part.ARRAYS:
+        raise VaekitError(f"--npy is for images: {kind.noun}'s reconstructions are written as "
+                          f"{suffix[1:].upper()}")  # fmt: skip
     outputs = Outputs(args)
-    output = outputs.file(args.output, "reconstructions.png", ".png")
+    output = outputs.file(args.output, f"reconstructions{suffix}", suffix)
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     outputs.claim()
     model = load(args.rundir)
-    if args.inputs:
+    ids = None
+    if part.ROWS:
+        ids, inputs, made = _reconstruct_rows(model, args)
+    elif args.inputs:
         if model.num_classes:
             raise VaekitError(
                 "this model is conditional: it reconstructs an image given its label, which "
                 "INPUTs do not carry; leave them out to reconstruct the labelled test split"
             )
         inputs = Inputs(model, args.data).images(args.inputs).cpu()
-        outputs = model.reconstruct(inputs)
+        made = model.reconstruct(inputs)
     else:
         test = Inputs(model, args.data, conditional=True).test
         n = min(args.n, len(test))
@@ -103,34 +107,23 @@ def run(args: argparse.Namespace) -> int:
                 f"-n {n}: the PNG shows at most {SHOWN} inputs above their reconstructions; "
                 f"give --npy FILE.npy to keep all {n} (the PNG then shows the first {SHOWN})"
             )
-        inputs, outputs = reconstruct_first(model, test, n)
+        inputs, made = reconstruct_first(model, test, n)
     if npy:
-        save_array(npy, outputs.numpy())
-        print(f"wrote {tuple(outputs.shape)} float32 array to {npy}")
-    save_grid(pairs_grid(inputs[:SHOWN], outputs[:SHOWN]), output, ncols=8)
-    of = f" (the first {SHOWN} of {len(inputs)})" if len(inputs) > SHOWN else ""
-    print(f"wrote {min(len(inputs), SHOWN)} images{of} and their reconstructions to {output}")
+        save_array(npy, made.numpy())
+        print(f"wrote {tuple(made.shape)} float32 array to {npy}")
+    written = part.write_reconstructions(model, ids, inputs, made, output)
+    print(f"wrote {written} to {output}")
     return 0
 
 
-def _reconstruct_rows(args: argparse.Namespace) -> int:
-    """A table's model: the rows (INPUTs: test-split indices or table files; else the first
-    -n of the test split) beside their posterior-mean reconstructions, as CSV."""
+def _reconstruct_rows(model, args: argparse.Namespace):
+    """Where INPUTs name rows (a table's model): (their ids, the rows, their posterior-mean
+    reconstructions), the INPUTs' rows (test-split indices or table files) or else the first
+    -n of the test split."""
     import torch
 
     from vaekit.api.inputs import Inputs
-    from vaekit.api.model import load
-    from vaekit.cli.output import Outputs, save_csv
-    from vaekit.errors import VaekitError
 
-    if args.npy:
-        raise VaekitError("--npy is for images: a table's reconstructions are written as CSV")
-    outputs = Outputs(args)
-    output = outputs.file(args.output, "reconstructions.csv", ".csv")
-    outputs.claim()
-    model = load(args.rundir)
-    schema = model.table
-    assert schema is not None
     resolver = Inputs(model, args.data)
     if args.inputs:
         rows = resolver.rows(args.inputs)
@@ -138,16 +131,5 @@ def _reconstruct_rows(args: argparse.Namespace) -> int:
         test = resolver.test
         rows = test.subset(torch.arange(min(args.n, len(test))))
     x = rows.images
-    outputs = torch.cat([model.reconstruct(x[i : i + 1024]) for i in range(0, len(x), 1024)])
-    given = schema.decode(x.reshape(len(x), -1).numpy())
-    made = schema.decode(outputs.reshape(len(x), -1).numpy())
-    header = [schema.id_column or "row"]
-    for name in schema.names:
-        header += [name, f"{name}_reconstructed"]
-    lines = [
-        [row_id, *(cell for pair in zip(a, b, strict=True) for cell in pair)]
-        for row_id, a, b in zip(rows.ids or [], given, made, strict=True)
-    ]
-    save_csv(output, header, lines)
-    print(f"wrote {len(lines)} rows and their reconstructions to {output}")
-    return 0
+    made = torch.cat([model.reconstruct(x[i : i + 1024]) for i in range(0, len(x), 1024)])
+    return rows.ids, x, made

@@ -78,22 +78,23 @@ def run(args: argparse.Namespace) -> int:
     import math
 
     from vaekit.api.model import load
-    from vaekit.api.run import is_audio_run, is_table_run, is_text_run
-    from vaekit.cli import audio
-    from vaekit.cli.output import Outputs, check_space
+    from vaekit.api.run import run_kind
+    from vaekit.cli.output import Outputs, check_space, own_flow
     from vaekit.errors import VaekitError
-    from vaekit.report.images import save_grid
 
-    if is_audio_run(args.rundir):
-        return audio.sample(args)
-    if is_table_run(args.rundir):
-        return _sample_rows(args)
-    if is_text_run(args.rundir):
-        return text_cli.sample(args)
+    kind = run_kind(args.rundir)
+    flow = own_flow(kind, "sample")
+    if flow is not None:  # audio's clips, text's sentences
+        return flow(args)
+    part = kind.part("render")
+    suffix = part.OUTPUT_SUFFIX
+    if args.npy and not part.ARRAYS:
+        raise VaekitError(f"--npy is for images: {kind.noun}'s samples are written as "
+                          f"{suffix[1:].upper()} (-o)")  # fmt: skip
     outputs = Outputs(args)
-    output = outputs.file(args.output, "samples.png", ".png")
+    output = outputs.file(args.output, f"samples{suffix}", suffix)
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
-    if args.n > GRID and npy is None:
+    if part.ARRAYS and args.n > GRID and npy is None:
         raise VaekitError(
             f"-n {args.n}: a PNG grid holds at most {GRID} images; give --npy FILE.npy to keep "
             f"all {args.n} (the PNG then shows the first {GRID})"
@@ -102,18 +103,15 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.rundir)
     model.labels(args.label, 1)  # a conditional model needs a label, in range: before work
     shape = (args.n, *model.shape)
-    if npy is not None:
-        check_space(npy, 4 * math.prod(shape))
-    batches = model.sample_batches(args.n, args.seed, args.temperature, args.label)
     if npy is None:
-        images = next(batches)
+        x = model.sample(args.n, args.seed, args.temperature, args.label)
     else:
-        images = _save_stream(npy, shape, batches)
+        check_space(npy, 4 * math.prod(shape))
+        batches = model.sample_batches(args.n, args.seed, args.temperature, args.label)
+        x = _save_stream(npy, shape, batches)
         print(f"wrote {shape} float32 array to {npy}")
-    shown = images[:GRID]
-    save_grid(shown, output)
-    of = f" (the first {len(shown)} of {args.n})" if len(shown) < args.n else ""
-    print(f"wrote {len(shown)} samples{of} to {output}")
+    written = part.write_samples(model, x, output, args.n)
+    print(f"wrote {written} to {output}")
     return 0
 
 
@@ -141,23 +139,3 @@ def _save_stream(npy, shape: tuple[int, ...], batches):
 
         save_batches(npy, shape, numpy_batches(), progress)
     return first[0]
-
-
-def _sample_rows(args: argparse.Namespace) -> int:
-    """A table's model: -n rows decoded from prior samples (each numeric column's mean, each
-    categorical column's most probable category), written as CSV in the table's units."""
-    from vaekit.api.model import load
-    from vaekit.cli.output import Outputs, save_csv
-    from vaekit.errors import VaekitError
-
-    if args.npy:
-        raise VaekitError("--npy is for images: a table's samples are written as CSV (-o)")
-    outputs = Outputs(args)
-    output = outputs.file(args.output, "samples.csv", ".csv")
-    outputs.claim()
-    model = load(args.rundir)
-    assert model.table is not None
-    rows = model.sample(args.n, args.seed, args.temperature, args.label)
-    save_csv(output, model.table.names, model.table.decode(rows.reshape(len(rows), -1).numpy()))
-    print(f"wrote {len(rows)} sampled rows to {output}")
-    return 0

@@ -1,8 +1,8 @@
-"""The commands on a text model's run (vaekit.models.text): what `vaekit sample`,
-`reconstruct`, `interpolate`, `anomaly` and `embed` do when RUNDIR holds one. Each command's
-own module calls here first (`is_text_run`); the arguments are those commands' own, plus
-`add_decoding`'s. An INPUT is a test-split line index, a .txt file (each non-blank line) or
-a sentence itself.
+"""The commands on a text model's run (vaekit.kinds.text.model): what `vaekit sample`,
+`reconstruct`, `interpolate`, `anomaly` and `embed` do when RUNDIR holds one: the text kind's
+render part names them in FLOWS, and each command's own module calls here first
+(vaekit.cli.output.own_flow). The arguments are those commands' own, plus `add_decoding`'s.
+An INPUT is a test-split line index, a .txt file (each non-blank line) or a sentence itself.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _text(model: Any, lines) -> list[str]:
-    return [model.vocab.decode(line) for line in lines.reshape(len(lines), -1).tolist()]
+    from vaekit.kinds.text.render import sentences
+
+    return sentences(model, lines)
 
 
 def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], Any]:
@@ -57,6 +59,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     from vaekit.api.inputs import model_dataset
     from vaekit.data.text import is_text_path, read_lines
     from vaekit.errors import VaekitError
+    from vaekit.kinds.text.render import vocabulary
 
     test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
@@ -74,10 +77,11 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     if not specs:
         split = model_dataset(model, data).test
         return list(split.ids or []), model.prepare(split.images)
-    long = sum(len(model.vocab.encode(s, truncate=False)) > model.vocab.max_length
+    vocab = vocabulary(model)
+    long = sum(len(vocab.encode(s, truncate=False)) > vocab.max_length
                for s in sentences)  # fmt: skip
     if long:
-        print(f"note: {long} sentence(s) truncated to {model.vocab.max_length} tokens")
+        print(f"note: {long} sentence(s) truncated to {vocab.max_length} tokens")
     lines = model.encode_lines(sentences) if sentences else torch.zeros(0)
     if not sentences:
         raise VaekitError("no sentences given (the .txt files are empty?)")
@@ -89,7 +93,7 @@ def sample(args: argparse.Namespace) -> int:
 
     from vaekit.apps.text import sample as sample_lines
     from vaekit.errors import VaekitError
-    from vaekit.files import atomic_write
+    from vaekit.kinds.text.render import write_lines
 
     if args.npy or args.label is not None:
         raise VaekitError("--npy and --label are for images: a text model writes sentences")
@@ -101,7 +105,7 @@ def sample(args: argparse.Namespace) -> int:
     lines = sample_lines(model.vae, args.n, generator, args.decode, args.temperature,
                          args.beam_width)  # fmt: skip
     text = _text(model, lines)
-    atomic_write(output, lambda p: p.write_text("".join(t + "\n" for t in text), "utf-8"))
+    write_lines(output, text)
     print("\n".join(text))
     print(f"wrote {len(text)} sentences to {output}")
     return 0
@@ -134,7 +138,7 @@ def reconstruct(args: argparse.Namespace) -> int:
 def interpolate(args: argparse.Namespace) -> int:
     from vaekit.apps.text import interpolate as interpolate_lines
     from vaekit.errors import VaekitError
-    from vaekit.files import atomic_write
+    from vaekit.kinds.text.render import write_lines
 
     if args.grid or args.method != "lerp" or args.npy:
         raise VaekitError("--grid, --method slerp and --npy are for images: text walks a "
@@ -153,7 +157,7 @@ def interpolate(args: argparse.Namespace) -> int:
     path = interpolate_lines(model.vae, lines[:1], lines[1:], args.steps, args.decode,
                              args.beam_width)  # fmt: skip
     text = _text(model, path)
-    atomic_write(output, lambda p: p.write_text("".join(t + "\n" for t in text), "utf-8"))
+    write_lines(output, text)
     print(f"from: {sentences[0]}\n  to: {sentences[1]}")
     print("\n".join(f"{i:>3}  {t}" for i, t in enumerate(text)))
     print(f"wrote {len(text)} steps to {output}")

@@ -209,16 +209,16 @@ register(
 
 
 def _find_celeba(folder: Path) -> dict[str, Path] | None:
-    images, partition = folder / "img_align_celeba", folder / "list_eval_partition.txt"
-    if images.is_dir() and partition.is_file():
-        return {"images": images, "partition": partition}
+    faces, partition = folder / "img_align_celeba", folder / "list_eval_partition.txt"
+    if faces.is_dir() and partition.is_file():
+        return {"faces": faces, "partition": partition}
     return None
 
 
 def _celeba_images(paths: dict[str, Path], size: int | None) -> ImageList:
     """The aligned faces with the official partition (0 train, 1 val, 2 test), the central
     148x148 square of each 178x218 image resized to `size` (64 by default)."""
-    folder, partition = paths["images"], paths["partition"]
+    folder, partition = paths["faces"], paths["partition"]
     files, split = [], []
     try:
         text = partition.read_text(encoding="utf-8")

@@ -5,6 +5,7 @@ to be opened (`OpenOptions`), and how its training split gives up a validation s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ class Dataset:
     val: ImageSet | None = None  # an official validation split, where the source has one
     # The kind of data (vaekit.kinds.base.Kind, by name) and its schema, the object its
     # parts read (a table's TableSchema, audio's AudioFeatures, text's Vocabulary; None for
-    # images): what a model of this data records (`to_json`) in config.json.
+    # images): what a model of this data records (`to_json`) in config.json. The one kind
+    # named here: a dataset whose opener names none is of images (vaekit.data.image_dataset),
+    # as a ModelConfig that names none is.
     kind: str = "image"
     schema: Any = None
 
@@ -71,3 +74,26 @@ def split_validation(
     if len(kept) == 0:
         raise VaekitError(f"val fraction {val_fraction} leaves no training examples")
     return dataset.train.subset(kept), dataset.train.subset(carved)
+
+
+def split_stats(dataset: Dataset) -> dict[str, dict[str, Any]]:
+    """Each split's size and shape, whether it is labelled, and its least, greatest and mean
+    value (read a chunk at a time: a set may be memory-mapped): what `vaekit data info`
+    shows of a dataset of images or spectrograms."""
+    splits = {"train": dataset.train, "val": dataset.val, "test": dataset.test}
+    # "images": the count and shape of the split's examples, a key `vaekit data info` has
+    # always shown (whatever the examples are), not a kind.
+    return {
+        name: {"images": [len(s), *s.shape], "labels": s.labels is not None, **_stats(s)}
+        for name, s in splits.items()
+        if s is not None
+    }
+
+
+def _stats(s: ImageSet) -> dict[str, float]:
+    """Min, max and mean value, a chunk at a time."""
+    low, high, total = float("inf"), float("-inf"), 0.0
+    for chunk in s.chunks():
+        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        total += float(chunk.double().sum())
+    return {"min": low, "max": high, "mean": total / (len(s) * math.prod(s.shape))}

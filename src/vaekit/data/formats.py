@@ -186,7 +186,8 @@ def read_amat_dataset(paths: dict[str, Path], spec: DatasetSpec | None) -> dict[
     return {f"{role}_images": read_amat(path) for role, path in paths.items()}
 
 
-# Names under which an .npz file may hold its arrays, in order of preference.
+# Names under which an .npz file may hold its arrays, in order of preference: names users give
+# their arrays (np.savez(f, images=...)), not kinds of data.
 NPZ_IMAGES = ("images", "x", "x_train", "train_images", "data")
 NPZ_LABELS = ("labels", "y", "y_train", "train_labels", "targets")
 NPZ_TEST_IMAGES = ("x_test", "test_images")
@@ -220,3 +221,14 @@ def read_array_file(path: Path) -> dict[str, np.ndarray]:
         )
     arrays = read_npz(path, list(chosen.values()))
     return {role: arrays[name] for role, name in chosen.items()}
+
+
+def input_file(spec: str) -> Path:
+    """An input a user names by its path (not a test-split index), as a Path: a folder or a
+    path that is not a file is a one-line VaekitError."""
+    path = Path(spec)
+    if path.is_dir():
+        raise VaekitError(f"{spec}: a folder; give image files or test-split indices")
+    if not path.is_file():
+        raise VaekitError(f"{spec}: neither a test-split index nor an existing file")
+    return path

@@ -218,6 +218,7 @@ class TableSchema:
             "id_column": self.id_column,
         }
 
+    # `where` names the record in messages ("table: expected columns, ..."); not a kind test.
     @classmethod
     def from_json(cls, value: Any, where: str = "table") -> TableSchema:
         """A schema from JSON (config.json: a user's file), every field checked."""

@@ -229,6 +229,8 @@ class Kind:
     data, model, evaluate and render (PARTS) each answer its layer's questions about this
     kind (the Kind protocol: vaekit.kinds.protocol); None for a kind that only adds sources
     of data of another kind (images, say). sources: how its files are recognized and read.
+    options: "package.module:NAME", the list of its own options of `vaekit train`
+    (vaekit.options.Option), which the train options put after the data source's.
     """
 
     name: str
@@ -236,6 +238,21 @@ class Kind:
     unit: str
     package: str | None = None
     sources: tuple[Source, ...] = ()
+    options: str | None = None
+
+    def load_options(self) -> list[Any]:
+        """The options of `vaekit train` particular to this kind (vaekit.options.Option
+        declarations), imported now from `options` ("package.module:NAME"); none where it
+        names none."""
+        if self.options is None:
+            return []
+        try:
+            return list(import_object(self.options))
+        except (ImportError, AttributeError, ValueError, TypeError) as err:
+            raise VaekitError(
+                f"kind of data {self.name!r}: its options {self.options!r} cannot be imported "
+                f"({type(err).__name__}: {err})"
+            ) from None
 
     def part(self, layer: str) -> ModuleType:
         """This kind's module for `layer` (one of PARTS), imported now; a one-line
@@ -262,29 +279,26 @@ def _own(name: str, noun: str, unit: str, *sources: tuple[str, int, str, str]) -
         return function if ":" in function else f"{package}.data:{function}"
 
     declared = tuple(Source(s, where(r), where(o), order) for s, order, r, o in sources)
-    return Kind(name, noun, unit, package, declared)
+    return Kind(name, noun, unit, package, declared, f"{package}.options:OPTIONS")
 
 
-# vaekit's own kinds. Their sources are tried in the order of their numbers: the first whose
-# test holds says what a source is, so the order decides what a path means (a registered
-# name before a same-named folder, a missing path refused before its suffix is read, a folder
-# of .wav files before a folder of images).
-_DATASETS = "vaekit.data.datasets"
+# vaekit's own kinds, in the order `--help` lists their options. Their sources are tried in
+# the order of their numbers: the first whose test holds says what a source is, so the order
+# decides what a path means (a registered name before a same-named folder, a missing path
+# refused before its suffix is read, a folder of .wav files before a folder of images).
 BUILTIN_KINDS = (
     _own(
         "image", "images", "img",
-        ("array", 100, f"{_DATASETS}:_is_array", f"{_DATASETS}:_open_array"),
-        ("registered", 200, f"{_DATASETS}:_is_registered", f"{_DATASETS}:_open_registered"),
-        ("missing", 300, f"{_DATASETS}:_is_missing", f"{_DATASETS}:_refuse_missing"),
-        ("folder", 500, f"{_DATASETS}:_is_folder", f"{_DATASETS}:_open_folder"),
-        ("array-file", 600, f"{_DATASETS}:_is_array_file", f"{_DATASETS}:_open_array_file"),
+        ("array", 100, "_is_array", "_open_array"),
+        ("registered", 200, "_is_registered", "_open_registered"),
+        ("missing", 300, "_is_missing", "_refuse_missing"),
+        ("folder", 500, "_is_folder", "_open_folder"),
+        ("array-file", 600, "_is_array_file", "_open_array_file"),
     ),
-    _own("audio", "audio", "clip",
-         ("audio", 400, f"{_DATASETS}:_is_wav_folder", f"{_DATASETS}:_open_wav_folder")),
-    _own("table", "a table", "row",
-         ("table", 700, "vaekit.data.tables:is_table_path", f"{_DATASETS}:_open_table_file")),
-    _own("text", "text", "line",
-         ("text", 800, "vaekit.data.text:is_text_path", f"{_DATASETS}:_open_text_file")),
+    _own("table", "a table", "row", ("table", 700, "is_table_path", "open_table_file")),
+    _own("audio", "audio", "clip", ("audio", 400, "_is_wav_folder", "_open_wav_folder")),
+    _own("text", "text", "line", ("text", 800, "is_text_path", "open_text_file")),
+    _own("series", "a time series", "step", ("series", 650, "is_series_path", "open_series")),
 )  # fmt: skip
 
 KINDS = Registry(Kind, KIND_ENTRY_POINT_GROUP, "kind of data", "kind", "kind of data", "package")

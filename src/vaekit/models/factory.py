@@ -18,15 +18,14 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import torch
 from torch import nn
 
-from vaekit.data.spectrograms import AudioFeatures
-from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import family, import_object
+from vaekit.kinds.base import KINDS, family, family_names, import_object, kind
 from vaekit.models.likelihoods import (
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
@@ -37,8 +36,6 @@ from vaekit.models.likelihoods import (
 )
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
-from vaekit.models.tables import MixedLikelihood, TableDecoder, TableEncoder, TableVAE
-from vaekit.models.text import TextSpec, TokenLikelihood
 from vaekit.models.vae import VAE
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
@@ -81,7 +78,8 @@ class ModelConfig:
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The kind of data (vaekit.kinds.base.Kind, by name) and its record of the data, as JSON,
     # which its parts read: a table's columns, audio's spectrogram settings and statistics, a
-    # text model's vocabulary and options; None for images.
+    # text model's vocabulary and options; None for images. The one kind named here: a config
+    # that names none is of images, as config.json's migration reads a run without a record.
     kind: str = "image"
     schema: dict[str, Any] | None = None
 
@@ -105,7 +103,7 @@ class ModelConfig:
         declared = {o.name: getattr(self, o.config_key) for o in TRAIN_OPTIONS.in_section("model")}
         TRAIN_OPTIONS.check(declared, "model")
         own = family(self.family)
-        _choice("likelihood", self.likelihood, LIKELIHOODS)
+        _choice("likelihood", self.likelihood, likelihood_names())
         _choice("prior", self.prior, PRIORS)
         if self.num_classes < 0:
             raise VaekitError(f"num classes must be at least 0, got {self.num_classes}")
@@ -120,9 +118,10 @@ class ModelConfig:
             self._check_autoregressive()
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
-        self._check_table()
-        self._check_audio()
-        self._check_text()
+        # The kind's own refusals first (they say what its data takes), then the values that
+        # only another kind takes.
+        model_part(self).check(self)
+        self._refuse_owned()
         self.check_size()
 
     def _check_hierarchy(self) -> None:
@@ -158,84 +157,19 @@ class ModelConfig:
         if self.ar_kernel % 2 == 0:
             raise VaekitError(f"--ar-kernel must be odd, got {self.ar_kernel}")
 
-    def _check_table(self) -> None:
-        """A table model: its schema, and the options that fit rows (an MLP, the mixed
-        likelihood, no conditioning, no VampPrior); the mixed likelihood only for a table."""
-        if self.table is None:
-            if self.likelihood == "mixed":
-                raise VaekitError(
-                    "--likelihood mixed is for tables (.csv, .parquet data): for images choose "
-                    f"from {', '.join(k for k in LIKELIHOODS if k != 'mixed')}"
-                )
-            return
-        schema = TableSchema.from_json(self.table)
-        if self.shape != (1, 1, len(schema.columns)):
-            raise VaekitError(
-                f"a table of {len(schema.columns)} columns has shape (1, 1, "
-                f"{len(schema.columns)}), not {self.shape}"
-            )
-        refused = [
-            (self.family != "mlp", f"--model {self.family}", "--model mlp"),
-            (self.likelihood != "mixed", f"--likelihood {self.likelihood}", "--likelihood mixed"),
-            (self.num_classes > 0, "--conditional", "an unconditional model"),
-            (self.prior == "vamp", "--prior vamp", "--prior standard-normal or mog"),
-            (self.flow_steps > 0, "--flow-steps", "a Gaussian posterior (--flow-steps 0)"),
-            (self.autoregressive > 0, "--autoregressive", "no autoregressive decoder"),
-        ]
-        for wrong, given, wanted in refused:
-            if wrong:
-                raise VaekitError(f"{given} does not fit a table: tables take {wanted}")
-
-    def _check_audio(self) -> None:
-        """An audio model: its record, the shape it implies, and a Gaussian likelihood (the
-        spectrograms are standardized real numbers) without an autoregressive decoder."""
-        if self.audio is None:
-            return
-        features = AudioFeatures.from_json(self.audio)
-        if self.table is not None:
-            raise VaekitError("a model is of a table or of audio, not both")
-        if self.shape != features.shape:
-            raise VaekitError(
-                f"audio spectrograms of {features.n_mels} mel bins and {features.frames} frames "
-                f"have shape {features.shape}, not {self.shape}"
-            )
-        if self.likelihood != "gaussian" and "likelihood" not in self.custom:
-            raise VaekitError(
-                f"--likelihood {self.likelihood} does not fit audio: its standardized log-mel "
-                "spectrograms take --likelihood gaussian"
-            )
-        if self.autoregressive:
-            raise VaekitError("--autoregressive does not fit audio: it models 8-bit pixels")
-
-    def _check_text(self) -> None:
-        """A text model: its record, and the options that fit sentences (--model rnn, the
-        categorical likelihood, no conditioning, a Gaussian posterior); those only for text."""
-        if self.text is None:
-            for given, value in (("--model", self.family), ("--likelihood", self.likelihood)):
-                if value in ("rnn", "categorical"):
-                    raise VaekitError(f"{given} {value} is for text (.txt data)")
-            return
-        spec = TextSpec.from_json(self.text)
-        if self.table is not None or self.audio is not None:
-            raise VaekitError("a model is of one kind of data: a table, audio or text")
-        if self.shape != (1, 1, spec.vocab.max_length + 1):
-            raise VaekitError(
-                f"text of at most {spec.vocab.max_length} tokens has shape (1, 1, "
-                f"{spec.vocab.max_length + 1}), not {self.shape}"
-            )
-        refused = [
-            (self.family != "rnn", f"--model {self.family}", "--model rnn"),
-            (self.likelihood != "categorical", f"--likelihood {self.likelihood}",
-             "--likelihood categorical"),
-            (self.num_classes > 0, "--conditional", "an unconditional model"),
-            (self.prior == "vamp", "--prior vamp", "--prior standard-normal or mog"),
-            (self.flow_steps > 0, "--flow-steps", "a Gaussian posterior (--flow-steps 0)"),
-            (self.autoregressive > 0, "--autoregressive", "no --autoregressive (it is already)"),
-            (bool(self.custom), "custom modules", "vaekit's own modules"),
-        ]  # fmt: skip
-        for wrong, given, wanted in refused:
-            if wrong:
-                raise VaekitError(f"{given} does not fit text: text takes {wanted}")
+    def _refuse_owned(self) -> None:
+        """An option value that only another kind of data takes (its model part's OWNED):
+        refused, saying which data it is for and what this config's data may choose from."""
+        for name, value, part in _owners(self.kind):
+            if getattr(self, name) == value:
+                flag = next(o.flag for o in TRAIN_OPTIONS.in_section("model")
+                            if o.config_key == name)  # fmt: skip
+                message = f"{flag} {value} is for {part.OWNED_FOR}"
+                if name in _CHOICES:
+                    taken = {v for n, v, _ in _owners(self.kind) if n == name}
+                    free = [v for v in _CHOICES[name]() if v not in taken]
+                    message += f": for {kind(self.kind).noun} choose from {', '.join(free)}"
+                raise VaekitError(message)
 
     def check_size(self) -> None:
         """The size budget (MAX_IMAGE_VALUES, MAX_LAYERS, MAX_PARAMETERS), before anything is
@@ -279,6 +213,31 @@ def _choice(what: str, value: str, known: Any) -> None:
         raise VaekitError(f"unknown {what} {value!r}: choose from {', '.join(known)}")
 
 
+def model_part(config: ModelConfig) -> ModuleType:
+    """The model part of the config's kind of data (vaekit.kinds.protocol, "model part")."""
+    return kind(config.kind).part("model")
+
+
+def _owners(own: str) -> list[tuple[str, str, ModuleType]]:
+    """(option, value, model part) for each value that only one kind other than `own` takes
+    (its model part's OWNED), in the order the kinds were registered."""
+    found = []
+    for declared in KINDS.all():
+        if declared.package is None or declared.name == own:
+            continue  # a kind that only adds sources has no model part
+        part = declared.part("model")
+        for name, values in getattr(part, "OWNED", {}).items():
+            found += [(name, value, part) for value in values]
+    return found
+
+
+def likelihood_names() -> tuple[str, ...]:
+    """Every likelihood a config may name: the built-in ones (LIKELIHOODS), then those each
+    kind of data owns and builds (its model part's OWNED and likelihood)."""
+    owned = [v for n, v, _ in _owners("") if n == "likelihood" and v not in LIKELIHOODS]
+    return (*LIKELIHOODS, *dict.fromkeys(owned))
+
+
 # Registries: a config names a component, the registry builds it from the config. The families
 # are declared in vaekit.kinds.base, each naming its builder (vaekit.models.families).
 Builder = Callable[..., nn.Module]
@@ -300,15 +259,17 @@ LIKELIHOODS: dict[str, Builder] = {
     "logistic-mixture-coupled": lambda c: DiscretizedLogisticMixtureLikelihood(
         c.mixtures, coupled=True
     ),
-    "mixed": lambda c: MixedLikelihood(
-        TableSchema.from_json(c.table), c.gaussian_variance, c.gaussian_std
-    ),
-    "categorical": lambda c: TokenLikelihood(),
-}
+}  # and those a kind of data owns, built by its model part: see likelihood_names
 PRIORS: dict[str, Builder] = {
     "standard-normal": lambda c: StandardNormal(c.latent_dim),
     "mog": lambda c: MixtureOfGaussians(c.latent_dim, c.prior_components),
     "vamp": lambda c: VampPrior(c.latent_dim, tuple(c.shape), c.prior_components),
+}
+# The values each option a kind may own takes, for the refusal that names this config's own.
+_CHOICES: dict[str, Callable[[], Any]] = {
+    "family": family_names,
+    "likelihood": likelihood_names,
+    "prior": lambda: tuple(PRIORS),
 }
 
 
@@ -322,36 +283,43 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
         for name, record in config.custom.items()
     }
     vae = _assemble(config, parts)
-    if config.audio is not None:
-        vae.mean_bounds = None  # standardized log-mel spectrograms: real numbers, no clamp
+    finish = getattr(model_part(config), "finish", None)
+    if finish is not None:
+        finish(vae, config)  # the kind's adjustments (audio: no clamp of the mean)
     return vae
 
 
 def _assemble(config: ModelConfig, parts: dict[str, nn.Module]) -> VAE:
     """The VAE from the config's built-in components and the given `parts`: the likelihood
-    here, the rest by the builder its family declares (vaekit.kinds.base)."""
-
-    def part(name: str, build: Callable[[], nn.Module]) -> nn.Module:
-        return parts[name] if name in parts else build()
-
-    likelihood = part("likelihood", lambda: LIKELIHOODS[config.likelihood](config))
-    if config.table is not None:
-        schema = TableSchema.from_json(config.table)
-        return TableVAE(
-            part("encoder", lambda: TableEncoder(schema, config.latent_dim, config.hidden_dims)),
-            part(
-                "decoder",
-                lambda: TableDecoder(config.latent_dim, config.hidden_dims, likelihood.width),
-            ),
-            likelihood,
-            part("prior", lambda: PRIORS[config.prior](config)),
-        )
+    here (or by the kind of data that owns it), then the whole model by the kind where it
+    builds its own (a table's, text's), else by the builder its family declares
+    (vaekit.kinds.base)."""
+    own = model_part(config)
+    likelihood = parts["likelihood"] if "likelihood" in parts else _likelihood(config, own)
+    assemble = getattr(own, "assemble", None)
+    built = assemble(config, likelihood, parts) if assemble is not None else None
+    if built is not None:
+        return built
     declared = family(config.family)
     if config.autoregressive and not declared.hierarchical:
         likelihood = AutoregressiveLikelihood(
             likelihood, config.shape[0], config.ar_width, config.autoregressive, config.ar_kernel
         )
     return declared.load_builder()(config, likelihood, parts)
+
+
+def _likelihood(config: ModelConfig, own: ModuleType) -> nn.Module:
+    """The likelihood the config names as its kind of data builds it, where the kind has its
+    own (one it owns, or its own form of a built-in one: a series' Gaussian leaves missing
+    values out), else the built-in one."""
+    build = getattr(own, "likelihood", None)
+    built = build(config) if build is not None else None
+    if built is not None:
+        return built
+    if config.likelihood in LIKELIHOODS:
+        return LIKELIHOODS[config.likelihood](config)
+    # validate refuses what no kind owns: a kind's part that fails its word
+    raise VaekitError(f"--likelihood {config.likelihood} is not one {config.kind} builds")
 
 
 class _Absent(nn.Module):

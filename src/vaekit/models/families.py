@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from vaekit.models.factory import PRIORS, ModelConfig
+from vaekit.models.factory import PRIORS, ModelConfig, model_part
 from vaekit.models.flows import IAF
 from vaekit.models.networks import (
     ConvDecoder,
@@ -25,7 +25,6 @@ from vaekit.models.networks import (
     ResNetDecoder,
     ResNetEncoder,
 )
-from vaekit.models.text import SentenceDecoder, SentenceEncoder, TextSpec, TextVAE
 from vaekit.models.vae import VAE
 
 
@@ -116,19 +115,6 @@ def build_hconv(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Modul
 
 
 def build_rnn(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
-    """Text: a GRU encoder and decoder over the config's vocabulary (TextSpec)."""
-    prior = parts["prior"] if "prior" in parts else PRIORS[c.prior](c)
-    return _text_vae(c, likelihood, prior)
-
-
-def _text_vae(config: ModelConfig, likelihood: nn.Module, prior: nn.Module) -> TextVAE:
-    spec = TextSpec.from_json(config.text)
-    v, e, h, z = len(spec.vocab), spec.embed_dim, spec.rnn_hidden, config.latent_dim
-    return TextVAE(
-        SentenceEncoder(v, e, h, z),
-        SentenceDecoder(v, e, h, z, spec.vocab.max_length, not spec.language_model),
-        likelihood,
-        prior,
-        spec.word_dropout,
-        spec.language_model,
-    )
+    """Text's family: a GRU encoder and decoder over the config's vocabulary, which the kind
+    of data that owns rnn builds (its model part's `assemble`; vaekit.kinds.text.model)."""
+    return model_part(c).assemble(c, likelihood, parts)

@@ -138,7 +138,7 @@ _V2_ABSENT = {
         "autoregressive": 0,
         "ar_kernel": 3,
         "ar_width": 32,
-        "table": None,
+        "table": None,  # an old file's key, named as the kind it held (gone in schema 6)
     },
     "training": {"time_budget": None, "ema": 0.0},
     "data": {"columns": None, "target": None, "id_column": None},
@@ -148,7 +148,7 @@ _V2_ABSENT = {
 # Schema 3 files lack what schema 4 added for audio and text; schema 3 runs are of images or
 # tables. Frozen here like _V2_ABSENT.
 _V3_ABSENT: dict[str, dict[str, Any]] = {
-    "model": {"audio": None, "text": None},
+    "model": {"audio": None, "text": None},  # old keys, as "table" in _V2_ABSENT
     "training": {},
     "data": {
         "sample_rate": None,
@@ -208,7 +208,7 @@ def migrate_v5(config: dict[str, Any]) -> dict[str, Any]:
         return {**config, "schema_version": 6}
     records = {name: model.get(name) for name in _V5_RECORDS}
     kept = {k: v for k, v in model.items() if k not in _V5_RECORDS}
-    kind, schema = "image", None
+    kind, schema = "image", None  # frozen: what a schema 5 run without a record was of
     for name, record in records.items():
         if record is not None:
             kind, schema = name, record
@@ -217,7 +217,7 @@ def migrate_v5(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # The three records a schema 5 model section held, each named as the kind it meant. Frozen
-# here like _V4_ABSENT.
+# here like _V4_ABSENT: old files' keys, read once to migrate them, not branches on a kind.
 _V5_RECORDS = ("table", "audio", "text")
 
 

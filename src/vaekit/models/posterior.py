@@ -5,15 +5,27 @@ linear probes and the latent anomaly score read. Every family answers through
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
-from vaekit.data.batches import ImageSet, batch_indices
 from vaekit.models.vae import VAE
+
+
+class Examples(Protocol):
+    """What is read of a set of examples (a vaekit.data.batches.ImageSet, say): its size, its
+    labels (N,) or None, and the examples at some indices, scaled as the model takes them."""
+
+    labels: torch.Tensor | None
+
+    def __len__(self) -> int: ...
+
+    def scaled(self, index: torch.Tensor) -> torch.Tensor: ...
 
 
 @torch.no_grad()
 def posterior_moments_of(
-    model: VAE, data: ImageSet, batch_size: int = 256
+    model: VAE, data: Examples, batch_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The posterior mean and standard deviation of every image (given its label, for a
     conditional VAE): two (N, Z) tensors on the CPU."""
@@ -26,7 +38,7 @@ def posterior_moments_of(
     # set (tests/data/test_larger_than_memory.py).
     means = torch.empty(len(data), model.latent_dim)
     stds = torch.empty(len(data), model.latent_dim)
-    for index in batch_indices(len(data), batch_size, shuffle=False):
+    for index in torch.arange(len(data)).split(batch_size):  # in order
         y = labels[index].to(device) if labels is not None else None
         mean, std = model.posterior_moments(data.scaled(index).to(device), y)
         means[index] = mean.cpu()

@@ -63,6 +63,11 @@ def caption(text: str) -> str:
     return f'<p class="caption">{escape(text)}</p>'
 
 
+def figure(body: str, name: str) -> str:
+    """A <figure> of `body` (HTML) captioned with `name`: one run's part on a compare page."""
+    return f"<figure>{body}<figcaption>{escape(name)}</figcaption></figure>"
+
+
 def number(value: Any, digits: int = 2) -> str:
     """A table cell's text for a number (or anything else)."""
     if isinstance(value, bool) or value is None:

@@ -1,7 +1,9 @@
 """What the web page asks of a run, without HTTP: the latent map, decoding a point of it or a
 latent vector, fresh samples, and an uploaded image's reconstruction, anomaly score and
 uncertainty map. The model is loaded once and held in memory; `lock` lets one request at a
-time use it. Every answer is plain JSON-ready data; images are PNG data: URIs.
+time use it. Every answer is plain JSON-ready data; images are PNG data: URIs. What the page
+draws of decoded examples, and under which fields, is the kind of data's to say (its render
+part's `served`, vaekit.kinds.protocol); a kind without one is not served.
 
 Shapes: N map points, Z latent dims, (C, H, W) the model's images.
 """
@@ -56,6 +58,13 @@ class Explorer:
         limits: Limits = Limits(),
     ) -> None:
         model.require_unconditional("vaekit serve")
+        # How the page draws decoded examples: the kind's fields of an answer.
+        self.served = getattr(model.kind.part("render"), "served", None)
+        if self.served is None:
+            raise VaekitError(
+                f"vaekit serve has no page for {model.kind.noun}: its kind of "
+                "data does not say how to draw it"
+            )
         if model.latent_dim < 2:
             raise VaekitError("vaekit serve maps a latent space of at least 2 dimensions")
         self.model, self.rundir, self.limits, self.seed = model, Path(rundir), limits, seed
@@ -137,9 +146,10 @@ class Explorer:
             },
         }
 
-    def _image(self, z: torch.Tensor) -> str:
+    def _decoded(self, z: torch.Tensor) -> dict[str, str]:
+        """The latents z (1, Z) decoded, as the fields the page draws."""
         with self.lock:
-            return _png(self.model.decode(z))
+            return self.served(self.model.decode(z))
 
     def latent(self, values: Any, size: int) -> torch.Tensor:
         """A client's list of `size` finite numbers as a (1, size) tensor, or VaekitError."""
@@ -157,13 +167,13 @@ class Explorer:
         it) and that latent's decoded image."""
         p = self.latent(point, 2)
         z = self.plane.from_plane(p.double()).float()
-        return {"z": [round(float(v), 5) for v in z[0]], "image": self._image(z)}
+        return {"z": [round(float(v), 5) for v in z[0]], **self._decoded(z)}
 
     def decode_latent(self, values: Any) -> dict[str, Any]:
         """A latent vector (Z,) -> its decoded image and where it lies on the map."""
         z = self.latent(values, self.model.latent_dim)
         point = self.plane.to_plane(z.double())[0]
-        return {"point": [round(float(v), 5) for v in point], "image": self._image(z)}
+        return {"point": [round(float(v), 5) for v in point], **self._decoded(z)}
 
     def sample(self, n: int | None = None) -> dict[str, Any]:
         """n fresh prior samples (a new random seed each call, returned) as one grid."""
@@ -173,8 +183,7 @@ class Explorer:
         seed = secrets.randbelow(2**31)
         with self.lock:
             images = self.model.sample(n, seed=seed)
-        ncols = math.ceil(math.sqrt(n))
-        return {"seed": seed, "image": data_uri(png_bytes(images, ncols))}
+        return {"seed": seed, **self.served(images, math.ceil(math.sqrt(n)))}
 
     def examine(self, x: torch.Tensor, name: str) -> dict[str, Any]:
         """An uploaded image (1, C, H, W) in [0, 1]: its reconstruction, anomaly score against

@@ -1,1 +1,123 @@
-"""The table kind's data part: see vaekit.kinds.protocol."""
+"""The table kind's data part: see vaekit.kinds.protocol. Its source is a table file (.csv,
+.parquet: vaekit.data.tables), opened as a `Dataset` of encoded rows; its inputs are table
+files too, encoded with the model's schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.data.batches import ImageSet, carve
+from vaekit.data.dataset import Dataset, OpenOptions
+from vaekit.data.datasets import OpenRequest, path_info, source_path
+from vaekit.data.tables import (
+    TableSchema,
+    fit_schema,
+    is_table_path,
+    read_table,
+    table_checksum,
+)
+from vaekit.errors import VaekitError
+
+__all__ = ["is_table_path"]  # the source's recognizer (BUILTIN_KINDS), from vaekit.data.tables
+
+# A table's examples are of their own kind (ImageSet.pixels), never a pixel kind.
+PIXELS = "table"
+
+
+def schema_from_json(record: dict[str, Any] | None) -> TableSchema | None:
+    """The model's columns, statistics and categories (TableSchema) from config.json."""
+    return TableSchema.from_json(record) if record is not None else None
+
+
+def open_table_file(source: str | Path, asked: OpenRequest) -> Dataset:
+    return open_table(
+        source_path(source), path_info(source), asked.opts, asked.columns, asked.target,
+        asked.id_column, asked.schema, asked.target_is_label,
+    )  # fmt: skip
+
+
+def describe(dataset: Dataset) -> dict[str, Any]:
+    """What `vaekit data info` adds to a table's info: each column's kind and statistics."""
+    return {"columns": dataset.schema.to_json()["columns"]}
+
+
+def read_rows(spec: str, schema: TableSchema) -> ImageSet:
+    """A table file's rows encoded with the model's schema (N, 1, 1, F), with each row's id,
+    and its labels where the file has the schema's target column."""
+    path = Path(spec)
+    if not path.is_file() or not is_table_path(path):
+        raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
+    raw = read_table(path)
+    labels = schema.labels(raw, required=False)
+    return ImageSet(
+        torch.from_numpy(schema.encode(raw)).reshape(len(raw), 1, 1, -1),
+        torch.from_numpy(labels) if labels is not None else None,
+        1.0,
+        pixels=PIXELS,
+        ids=schema.ids(raw),
+    )
+
+
+def read_input(spec: str, schema: TableSchema, shape: tuple[int, int, int]) -> torch.Tensor:
+    """A table file's rows, encoded with the model's schema (see `read_rows`)."""
+    return read_rows(spec, schema).images
+
+
+def open_table(
+    path: Path,
+    info: dict[str, Any],
+    opts: OpenOptions,
+    columns: tuple[str, ...] | None,
+    target: str | None,
+    id_column: str | None,
+    table: dict[str, Any] | None,
+    target_is_label: bool = False,
+) -> Dataset:
+    """A table (vaekit.data.tables): its rows as feature vectors (N, 1, 1, F), the test split
+    carved with the seed, numeric columns standardized with the other (training) rows'
+    statistics, or encoded with a model's schema `table`."""
+    raw = read_table(path)
+    if len(raw) < 3:
+        raise VaekitError(f"{path}: {len(raw)} rows are too few to carve a test split")
+    if not 0 < opts.test_fraction < 1:
+        raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
+    kept, carved = carve(len(raw), opts.test_fraction, opts.seed)
+    if table is None:
+        schema = fit_schema(raw, kept.numpy(), columns, target, id_column, target_is_label)
+        labels = schema.labels(raw)
+    else:
+        schema = TableSchema.from_json(table, "the model's table")
+        labels = schema.labels(raw, required=False)
+    values = schema.encode(raw)
+    ids = schema.ids(raw)
+    storage = torch.from_numpy(values).reshape(len(raw), 1, 1, -1)
+    full = ImageSet(
+        storage,
+        torch.from_numpy(labels) if labels is not None else None,
+        1.0,
+        pixels=PIXELS,
+        ids=ids,
+    )
+    train, test = full.subset(kept), full.subset(carved)
+    missing = int(np.isnan(values).sum())
+    info.update(
+        kind="table",
+        format=path.suffix.lower().lstrip("."),
+        max_value=1,
+        shape=list(full.shape),
+        dtype="float32",
+        num_rows=len(raw),
+        num_train=len(train),
+        num_test=len(test),
+        num_classes=len(schema.classes) if labels is not None else None,
+        missing_values=missing,
+        test_carved={"fraction": opts.test_fraction, "seed": opts.seed},
+        sha256=table_checksum(values, labels, ids),
+    )
+    if labels is not None:
+        info["classes"] = list(schema.classes)
+    return Dataset(train, test, info, kind="table", schema=schema)

@@ -1,1 +1,273 @@
 """The table kind's render part: see vaekit.kinds.protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaekit.data.tables import TableSchema
+from vaekit.report.curves import save_curves
+from vaekit.report.html import caption, figure, table
+from vaekit.report.view import Builder, RunView
+
+# --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
+
+# The file `sample`, `reconstruct` and `interpolate` write for a table: a CSV of rows.
+OUTPUT_SUFFIX = ".csv"
+# What `anomaly` writes beside its scores' CSV: nothing (the top rows are printed).
+ANOMALY_BESIDE: tuple[str, ...] = ()
+# The commands with a flow of the kind's own at the command line: none, a table takes the
+# shared ones.
+FLOWS: tuple[str, ...] = ()
+# --npy is for images: a table's examples are written as CSV only.
+ARRAYS = False
+# INPUTs name rows: test-split indices or table files (Inputs.rows).
+ROWS = True
+
+
+def schema(model):
+    """The model's TableSchema (vaekit.data.tables), from config.json's model.schema."""
+    from vaekit.data.tables import TableSchema
+
+    return TableSchema.from_json(model.config.schema)
+
+
+def _save_csv(path, header: list, rows) -> None:
+    """A CSV file (header, then rows; cells quoted where they need it), written atomically."""
+    import csv
+    import io
+
+    from vaekit.files import atomic_write
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_samples(model, x, out, n: int) -> str:
+    """Sampled rows `x` (N, 1, 1, F), in the schema's encoding, as a CSV at `out` in the
+    table's units and category names; returns what was written, for "wrote ... to"."""
+    table = schema(model)
+    _save_csv(out, list(table.names), table.decode(x.reshape(len(x), -1).numpy()))
+    return f"{len(x)} sampled rows"
+
+
+def write_reconstructions(model, ids, x, made, out) -> str:
+    """Rows `x` beside their reconstructions `made` (both (N, 1, 1, F)) as a CSV at `out`:
+    each row's id, then each column and COLUMN_reconstructed, in the table's units."""
+    table = schema(model)
+    given = table.decode(x.reshape(len(x), -1).numpy())
+    decoded = table.decode(made.reshape(len(x), -1).numpy())
+    header = [table.id_column or "row"]
+    for name in table.names:
+        header += [name, f"{name}_reconstructed"]
+    lines = [
+        [row_id, *(cell for pair in zip(a, b, strict=True) for cell in pair)]
+        for row_id, a, b in zip(ids or [], given, decoded, strict=True)
+    ]
+    _save_csv(out, header, lines)
+    return f"{len(lines)} rows and their reconstructions"
+
+
+def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
+    """The decoded steps `x` as a CSV at `out` in the table's units, with each row's step
+    (for a grid, its row and column); returns what was written, for "wrote ... to"."""
+    table = schema(model)
+    decoded = table.decode(x.reshape(len(x), -1).numpy())
+    if grid:
+        header = ["row", "column", *table.names]
+        lines = [[i // steps, i % steps, *r] for i, r in enumerate(decoded)]
+    else:
+        lines = [[i, *r] for i, r in enumerate(decoded)]
+        header = ["step", *table.names]
+    _save_csv(out, header, lines)
+    return f"{len(lines)} decoded rows"
+
+
+def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
+    """Not asked: a table's INPUTs are rows, which carry their ids (ROWS)."""
+    return None
+
+
+def write_scores(model, output, data, scores, flags, labels, detector, score: str):
+    """`anomaly`'s CSV, one line per row: its id, score, flag, label (the class name), and
+    each column's contribution (-log p(x_j|z), nats; empty where the value is missing); for
+    the elbo score also the KL, so that the line adds up to the score. Returns the
+    contributions (N, columns), which `show_top` prints."""
+    import numpy as np
+
+    table = schema(model)
+    parts = detector.contributions(data)
+    header = [table.id_column or "row", "score", "anomalous"]
+    header += ["label"] if labels is not None else []
+    header += [f"nll_{name}" for name in table.names]
+    header += ["kl"] if score == "elbo" else []
+    kl = scores - np.nansum(parts, axis=1)
+    rows = []
+    for i, row_id in enumerate(data.ids):
+        line = [row_id, f"{scores[i]:.6g}", int(flags[i])]
+        line += [table.classes[labels[i]]] if labels is not None else []
+        line += ["" if np.isnan(v) else f"{v:.6g}" for v in parts[i]]
+        line += [f"{kl[i]:.6g}"] if score == "elbo" else []
+        rows.append(line)
+    _save_csv(output, header, rows)
+    return parts
+
+
+def show_top(model, data, scores, top, maps, written) -> None:
+    """The highest-scoring rows, printed, each with the columns that contribute most to its
+    score (`written`: write_scores' contributions); `maps` is not written."""
+    import numpy as np
+
+    table, parts, ids = schema(model), written, data.ids
+    print(f"top {len(top)} rows, with the columns that contribute most (nats):")
+    for i in top:
+        worst = [j for j in np.argsort(-np.nan_to_num(parts[i], nan=-np.inf))[:3]]
+        named = ", ".join(f"{table.names[j]} {parts[i, j]:.2f}" for j in worst)
+        print(f"  {ids[i]}: {scores[i]:.4g} ({named})")
+
+
+def class_names(model) -> list[str] | None:
+    """The names of the classes (the --target's values) by label index, for `embed`."""
+    return list(schema(model).classes)
+
+
+def id_header(model) -> str:
+    """The header of the id column `embed` writes first: the --id-column, or "row"."""
+    return schema(model).id_column or "row"
+
+
+# --- `vaekit eval`'s table (see vaekit.kinds.protocol, "render part") -------------------
+
+
+def eval_nouns(report: dict) -> tuple[str, str]:
+    """What the likelihood is for and what the data is, as `vaekit eval`'s table names them:
+    "table rows" (a support of another kind's likelihood: its pixels)."""
+
+    def noun(support: str) -> str:
+        return "table rows" if support == "table" else f"{support} pixels"
+
+    return noun(report["likelihood_support"]), noun(report["data_support"])
+
+
+def eval_lines(report: dict) -> list[str]:
+    """`vaekit eval`'s lines after the bounds: bits/dim (a dash: a row is no 8-bit pixels),
+    and the per-column reconstruction errors (or why they were skipped)."""
+    from vaekit.kinds.image.render import bits_per_dim_line, skipped_lines
+
+    rec = report.get("reconstruction", {})
+    lines = [bits_per_dim_line(report)]
+    if "columns" in rec:
+        return lines + render_columns(rec["columns"])
+    return lines + skipped_lines(rec)
+
+
+def render_columns(columns: list[dict]) -> list[str]:
+    """A table's per-column reconstruction errors (eval.json's reconstruction.columns), one
+    line each."""
+
+    def number(value, form: str) -> str:
+        return "—" if value is None else format(value, form)
+
+    lines = [f"  {'reconstruction, per column (posterior mean; RMSE in the column units)'}"]
+    for c in columns:
+        if c["kind"] == "numeric":
+            error = f"RMSE {number(c['rmse'], '.4g')}"
+        else:
+            error = f"error rate {number(c['error_rate'], '.3f')}"
+        lines.append(
+            f"    {c['name'][:22]:<22}{error:<22} -log p {number(c['nll'], '.3f')} nats"
+            f"   ({c['observed']} observed)"
+        )
+    return lines
+
+
+# --- the report and the compare page (see vaekit.kinds.protocol, "render part") -----------
+
+
+def _schema(model: Any) -> TableSchema:
+    """The model's table schema, from its config (model.schema)."""
+    return TableSchema.from_json(model.config.schema)
+
+
+def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple[str, Builder]]:
+    """The report's sections of a table model: a table's rows are no pictures, so its samples
+    and reconstructions are shown as tables, then `shared`; the pictures of images
+    (interpolation strips, traversals, the manifold) are left out."""
+    return [
+        ("Samples", samples_section),
+        ("Reconstructions", reconstructions_section),
+        *shared,
+    ]
+
+
+def samples_section(run: RunView, count: int = 10) -> str:
+    schema = _schema(run.model)
+    rows = run.model.sample(count, seed=run.seed)
+    text = f"{count} rows decoded from prior samples (seed {run.seed}), in the table's units"
+    return table(schema.names, schema.decode(rows.reshape(count, -1).numpy())) + caption(text)
+
+
+def reconstructions_section(run: RunView, count: int = 10) -> str:
+    schema = _schema(run.model)
+    test = run.need_test()
+    rows = test.subset(torch.arange(min(count, len(test))))
+    x = rows.images
+    given = schema.decode(x.reshape(len(x), -1).numpy())
+    made = schema.decode(run.model.reconstruct(x).reshape(len(x), -1).numpy())
+    header = [schema.id_column or "row", "", *schema.names]
+    lines = []
+    for row_id, a, b in zip(rows.ids or [], given, made, strict=True):
+        lines += [[row_id, "input", *a], ["", "reconstruction", *b]]
+    text = f"the first {len(x)} test rows above their posterior-mean reconstructions"
+    return table(header, lines) + caption(text)
+
+
+def compare_samples(model: Any, name: str, seed: int) -> str:
+    """4 rows sampled from `model` (seed `seed`), in the table's units, as one figure of the
+    compare page captioned `name`: rows, not pictures."""
+    schema = _schema(model)
+    rows = model.sample(4, seed=seed).reshape(4, -1).numpy()
+    return figure(table(schema.names, schema.decode(rows)), name)
+
+
+def schema_shown(schema: Any, checksum: bool = False) -> Any:
+    """config.json's model.schema as a page shows it: a table's columns, as they are."""
+    return schema
+
+
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+
+
+def pictures(
+    model: Any, test: Any, history: list[dict[str, Any]], files: dict[str, Path], seed: int
+) -> dict[str, Path]:
+    """files["curves"] only: rows are no pictures (`vaekit sample` and `reconstruct` write
+    them as CSV)."""
+    title = f"{model.config.family} mixed VAE on a table"
+    save_curves(history, files["curves"], title=title)
+    return {"curves": files["curves"]}
+
+
+def info_lines(info: dict[str, Any]) -> list[str]:
+    """`vaekit data info`'s lines for a table, after its name: its rows and splits, each
+    column's kind and statistics (or categories), the classes and the checksum."""
+    rows, train, test = info["num_rows"], info["num_train"], info["num_test"]
+    lines = [f"  a table of {rows} rows: {train} train / {test} test (carved: "
+             f"{info['test_carved']}); {info['missing_values']} missing values"]  # fmt: skip
+    for c in info["columns"]:
+        if c["kind"] == "numeric":
+            what = f"mean {c['mean']:.4g}, std {c['std']:.4g} (training rows)"
+        else:
+            shown = ", ".join(c["categories"][:8]) + (", ..." if len(c["categories"]) > 8 else "")
+            what = f"{len(c['categories'])} categories: {shown}"
+        lines.append(f"  {c['name']:<20} {c['kind']:<12} {what}")
+    if info.get("classes"):
+        lines.append(f"  classes {', '.join(info['classes'])}")
+    lines.append(f"  content sha256 {info['sha256']}")
+    return lines

@@ -1,7 +1,7 @@
 """The options of `vaekit train` particular to text (.txt data, one sentence per line).
 
 Part of the one declaration of every training option (vaekit.train_options). Recorded in
-config.json as the model's "text" record (vaekit.models.text.TextSpec), not as options of
+config.json as the model's "text" record (vaekit.kinds.text.model.TextSpec), not as options of
 their own.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vaekit.options import Flag, Float, Int, Option
 
-TEXT_OPTIONS = [
+OPTIONS = [
     Option(
         "vocab_size",
         Int(least=1),

@@ -1,5 +1,6 @@
-"""The sentence VAE's decoder and the ways to decode sentences from it given latents: greedy,
-sampled, beam search. (vaekit.models.text builds the VAE around it.)
+"""The text kind's model part, continued: the sentence VAE's decoder and the ways to decode
+sentences from it given latents: greedy, sampled, beam search. (vaekit.kinds.text.model
+builds the VAE around it.)
 
 Shapes: B latents, T = max_length + 1 positions, V vocabulary entries, W beams.
 

@@ -1,0 +1,139 @@
+"""Run vaekit's time-series anomaly detector on the NAB corpus the way NAB runs every detector,
+write its results in NAB's layout and score them (bench/nab/score.py).
+
+    python -m bench.nab.run_vaekit --corpus ../shared/data/nab --out runs/nab [--detector
+        NAME] [--window 32] [--epochs 40] [--only GROUP/FILE.csv ...]
+
+For each series, one at a time and causally, as a user would run vaekit on a stream:
+
+1. `vaekit.train` on the series with --train-part 0.15 (NAB's probationary period: the first
+   15% of its rows, at most 750) and --irregular keep (NAB's detectors take each row as one
+   step; some series have gaps): the model sees only windows that end inside that part.
+2. The run's anomaly detector (`vaekit.api.anomaly.AnomalyDetector`, --score elbo, calibrated
+   on the run's validation windows, all inside the first part) scores the window ending at
+   every later step: the score of step t uses steps t-W+1..t only.
+3. NAB wants one anomaly_score in [0, 1] per row, compared with one threshold across the whole
+   corpus: each score is put on the scale of the run's own calibration, the Gaussian tail
+   probability of its calibration scores (`calibrated`), and then `onsets` keeps only where
+   that rises above everything in the previous window (a stretch of high scores after an
+   onset is the same anomaly; NAB counts every flagged row outside a labelled window as a
+   false positive). Rows before the first full window and in probation score 0.
+
+Every step is causal: no score looks at a later row. The settings were chosen on this corpus
+(BENCHMARKS.md lists every setting tried and its score), which makes the figure optimistic
+compared with a detector configured blind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench.nab.results import read_series, read_windows, window_indices, window_labels, write_result
+from bench.nab.score import score_detector
+from bench.nab.scorer import probation_length
+
+
+def calibrated(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Scores on the calibration's scale: P(a calibration score < s) under a Gaussian fitted
+    to the calibration scores, in [0, 1]."""
+    z = (scores - mean) / max(std, 1e-12)
+    return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+
+
+def onsets(scores: np.ndarray, span: int) -> np.ndarray:
+    """Each score where it exceeds every score of the `span` rows before it, else 0: where an
+    anomaly starts, not the rows it stays high after (causal: row t looks at t-span..t)."""
+    out = np.zeros_like(scores)
+    for t in range(len(scores)):
+        before = scores[max(0, t - span) : t]
+        if len(before) == 0 or scores[t] > before.max():
+            out[t] = scores[t]
+    return out
+
+
+def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
+    """The anomaly score of every row of one series (see the module docstring)."""
+    import vaekit
+    from vaekit.api.anomaly import AnomalyDetector
+    from vaekit.kinds.series.data import SeriesSchema, read_rows
+
+    n = sum(1 for _ in path.open()) - 1
+    probation = probation_length(n)
+    run = vaekit.train(
+        data=str(path),
+        window=args.window,
+        train_part=probation / n,
+        irregular="keep",
+        epochs=args.epochs,
+        latent_dim=args.latent_dim,
+        hidden_dims=(args.hidden,),
+        batch_size=64,
+        seed=0,
+        out=str(out),
+        overwrite=True,
+        progress=False,
+        report=False,
+    )
+    model = run.model
+    detector = AnomalyDetector(model, "elbo", quantile=0.99).fit()
+    schema = SeriesSchema.from_json(model.config.schema)
+    windows = read_rows(str(path), schema)  # every window, ending at rows W-1 .. n-1
+    raw = detector.decision_function(windows)
+    cal = detector.calibration
+    scores = np.zeros(n)
+    scores[schema.window - 1 :] = onsets(
+        calibrated(raw, cal["score_mean"], cal["score_std"]), args.span or schema.window
+    )
+    scores[:probation] = 0.0
+    return scores
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=Path("../shared/data/nab"))
+    parser.add_argument("--out", type=Path, default=Path("runs/nab"))
+    parser.add_argument("--detector", default="vaekit")
+    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--span", type=int, default=0, help="onsets' span (0: the window)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--latent-dim", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--only", nargs="*", default=None, help="series names to run")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = args.out / "results"
+    names = sorted(read_windows(args.corpus))
+    if args.only:
+        names = [n for n in names if n in args.only]
+    start = time.perf_counter()
+    for i, name in enumerate(names):
+        path = args.corpus / "data" / name
+        tick = time.perf_counter()
+        scores = run_series(path, args.out / "runs" / name.replace("/", "__"), args)
+        timestamps, values = read_series(args.corpus, name)
+        windows = window_indices(timestamps, read_windows(args.corpus)[name])
+        labels = window_labels(len(timestamps), windows)
+        write_result(results, args.detector, name, timestamps, values, scores, labels)
+        print(f"[{i + 1}/{len(names)}] {name}: {time.perf_counter() - tick:.1f} s", flush=True)
+    wall = time.perf_counter() - start
+    scored = score_detector(results, args.detector, args.corpus, partial=bool(args.only))
+    scored["wall_seconds"] = round(wall, 1)
+    scored["settings"] = {k: v for k, v in vars(args).items() if k not in ("corpus", "out")}
+    (args.out / f"{args.detector}.json").write_text(json.dumps(scored, indent=2, default=str))
+    for profile, entry in scored["profiles"].items():
+        print(
+            f"{profile}: {entry['score']}  (tp {entry['tp']}, fp {entry['fp']}, fn {entry['fn']})"
+        )
+    print(f"wall {wall:.0f} s for {len(names)} series")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

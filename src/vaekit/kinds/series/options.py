@@ -1,0 +1,84 @@
+"""The options of `vaekit train` particular to a time series (a .csv/.parquet file whose first
+column is its time): its columns, its windows and what an irregular clock means.
+
+Part of the one declaration of every training option (vaekit.train_options), which puts each
+kind's options (vaekit.kinds.base.Kind.options) after the data source's.
+"""
+
+from __future__ import annotations
+
+from vaekit.options import Float, Int, Names, Option, Text
+
+OPTIONS = [
+    Option(
+        "window",
+        Int(least=2, most=1 << 16),
+        None,
+        "for a time series (a .csv/.parquet file whose first column is named timestamp, "
+        "time, date, datetime or ds): the steps the model sees at once; an anomaly score at a "
+        "step comes from the window ending there, so from that step and the ones before "
+        "(default: 32)",
+        "data",
+        section="data",
+        optional=True,
+        metavar="STEPS",
+        show_default=False,
+    ),
+    Option(
+        "stride",
+        Int(least=1),
+        None,
+        "series: steps between the starts of two training windows (default: 1, every step)",
+        "data",
+        section="data",
+        optional=True,
+        metavar="STEPS",
+        show_default=False,
+    ),
+    Option(
+        "time_column",
+        Text(),
+        None,
+        "series: the column of timestamps (dates or numbers; default: the first column)",
+        "data",
+        section="data",
+        optional=True,
+        metavar="COLUMN",
+        show_default=False,
+    ),
+    Option(
+        "value_columns",
+        Names(),
+        None,
+        "series: the columns to model, its channels, comma-separated (default: every column "
+        "but the time); an empty cell or NA, NaN, null, ? is a missing value",
+        "data",
+        section="data",
+        optional=True,
+        show_default=False,
+    ),
+    Option(
+        "irregular",
+        Text(("refuse", "keep")),
+        None,
+        "series: where the time between rows varies, refuse the file (resample it first) or "
+        "keep it, taking each row as one step (default: refuse)",
+        "data",
+        section="data",
+        optional=True,
+        show_default=False,
+    ),
+    Option(
+        "train_part",
+        Float(positive=True, below=1.0),
+        None,
+        "series: the fraction of its steps, from its start, to train on; the rest is its test "
+        "part, scored step by step as a stream would be (anomaly detection trains on a first "
+        "stretch: 0.15 is NAB's probation; default: 0.9)",
+        "data",
+        section="data",
+        optional=True,
+        metavar="F",
+        show_default=False,
+    ),
+]

@@ -1,0 +1,363 @@
+"""The series kind's render part: see vaekit.kinds.protocol.
+
+A series' examples are windows (N, 1, C, W) of standardized values; every file and picture
+here shows them in the data's own units (SeriesSchema.unstandardize), named by the timestamp
+of each window's last step. Files are CSV; pictures are line plots, one panel per channel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaekit.files import atomic_write
+from vaekit.kinds.series.data import SeriesSchema
+from vaekit.report.curves import save_curves
+from vaekit.report.html import caption, figure, image
+from vaekit.report.images import data_uri
+from vaekit.report.plots import _pyplot, figure_png
+from vaekit.report.view import Builder, RunView
+
+# --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
+
+OUTPUT_SUFFIX = ".csv"  # windows are written as CSV, one line per step
+ANOMALY_BESIDE = ("_errors.png",)  # the scored series, its errors and flags, drawn
+FLOWS: tuple[str, ...] = ()  # the shared flows serve a series
+ARRAYS = False  # --npy is for images
+ROWS = True  # INPUTs name windows: test-split indices or series files (every window of each)
+PANEL_HEIGHT = 1.6  # inches per channel in every plot
+MAX_PANELS = 8  # channels drawn at most, the first ones (the CSV files hold every one)
+
+
+def schema(model: Any) -> SeriesSchema:
+    """The model's SeriesSchema, from config.json's model.schema."""
+    return SeriesSchema.from_json(model.config.schema)
+
+
+def _units(model: Any, x: torch.Tensor) -> np.ndarray:
+    """Windows (N, 1, C, W), standardized -> (N, W, C) in the data's units (NaN: missing)."""
+    values = x.detach().cpu().double().numpy()[:, 0].transpose(0, 2, 1)
+    return schema(model).unstandardize(values)
+
+
+def _save_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _cell(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.6g}"
+
+
+def write_samples(model: Any, x: torch.Tensor, out: Path, n: int) -> str:
+    """Sampled windows as a CSV: each window's number, each step's offset in it, then the
+    channels in their units."""
+    s, values = schema(model), _units(model, x)
+    rows = [[i, t, *map(_cell, values[i, t])] for i in range(len(x)) for t in range(s.window)]
+    _save_csv(out, ["sample", "step", *s.channels], rows)
+    return f"{len(x)} sampled windows of {s.window} steps"
+
+
+def write_reconstructions(model: Any, ids: Any, x: torch.Tensor, made: torch.Tensor,
+                          out: Path) -> str:  # fmt: skip
+    """Windows beside their reconstructions as a CSV: the window (its last step's time), each
+    step's offset, then each channel and CHANNEL_reconstructed, in their units."""
+    s, given, back = schema(model), _units(model, x), _units(model, made)
+    names = list(ids) if ids else [str(i) for i in range(len(x))]
+    header = ["window", "step"]
+    for name in s.channels:
+        header += [name, f"{name}_reconstructed"]
+    rows = []
+    for i, name in enumerate(names):
+        for t in range(s.window):
+            pairs = zip(given[i, t], back[i, t], strict=True)
+            rows.append([name, t, *(_cell(v) for pair in pairs for v in pair)])
+    _save_csv(out, header, rows)
+    return f"{len(x)} windows and their reconstructions"
+
+
+def write_interpolation(model: Any, x: torch.Tensor, out: Path, steps: int, grid: bool) -> str:
+    """The decoded windows along the path as a CSV: each one's place on it (for a grid, its
+    row and column), each step's offset, then the channels in their units."""
+    s, values = schema(model), _units(model, x)
+    rows = []
+    for i in range(len(x)):
+        place = [i // steps, i % steps] if grid else [i]
+        rows += [[*place, t, *map(_cell, values[i, t])] for t in range(s.window)]
+    header = ["row", "column"] if grid else ["point"]
+    _save_csv(out, [*header, "step", *s.channels], rows)
+    return f"{len(x)} decoded windows"
+
+
+def anomaly_ids(model: Any, specs: list[str], test_ids: Any) -> list[str] | None:
+    """Not asked: a series' INPUTs are windows, which carry their times (ROWS)."""
+    return None
+
+
+@torch.no_grad()
+def step_errors(model: Any, data: Any, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(values, errors), each (N, C) in the data's units: the last step of each window of
+    `data` and the absolute error of its posterior-mean reconstruction there (NaN where
+    missing). The last step is the one a window's score is the score of."""
+    values, errors = [], []
+    for start in range(0, len(data), batch):
+        x = data.scaled(torch.arange(start, min(start + batch, len(data))))
+        made = model.reconstruct(x).cpu()
+        given, back = _units(model, x)[:, -1], _units(model, made)[:, -1]
+        values.append(given)
+        errors.append(np.abs(given - back))
+    c = len(schema(model).channels)
+    empty = np.zeros((0, c))
+    return (
+        np.concatenate(values) if values else empty,
+        np.concatenate(errors) if errors else empty,
+    )
+
+
+def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags: np.ndarray,
+                 labels: Any, detector: Any, score: str) -> dict[str, Any]:  # fmt: skip
+    """`anomaly`'s CSV, one line per step scored (each window's last): its time, the
+    channels' values, the score of the window ending there (from that step and the ones
+    before it only), whether it is flagged, and each channel's reconstruction error at that
+    step (|x - x̂|, in its units), which says which channel is off. Returns what `show_top`
+    draws."""
+    s = schema(model)
+    values, errors = step_errors(model, data)
+    header = [s.time_column, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
+    rows = [
+        [time, *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]), *map(_cell, errors[i])]
+        for i, time in enumerate(data.ids or range(len(scores)))
+    ]
+    _save_csv(output, header, rows)
+    return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_}
+
+
+def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: Path,
+             written: dict[str, Any]) -> None:  # fmt: skip
+    """The highest-scoring steps, printed with the channel whose error is largest there, and
+    the whole scored stretch drawn at `maps`: each channel, the score with its threshold, the
+    flagged steps shaded."""
+    s, ids = schema(model), data.ids or [str(i) for i in range(len(scores))]
+    errors = written["errors"]
+    print(f"top {len(top)} steps, with the channel most off there (|error| in its units):")
+    for i in top:
+        j = int(np.nanargmax(errors[i])) if not np.isnan(errors[i]).all() else 0
+        print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g}")
+    png = scores_png(s, written["values"], scores, written["flags"], written["threshold"])
+    atomic_write(maps, lambda p: p.write_bytes(png))
+    print(f"drew the series, its scores and flags in {maps}")
+
+
+def class_names(model: Any) -> list[str] | None:
+    """A series has no classes."""
+    return None
+
+
+def id_header(model: Any) -> str:
+    """The header of `embed`'s id column: the time column's name (each window's last step)."""
+    return schema(model).time_column
+
+
+# --- pictures ---------------------------------------------------------------------------
+
+
+def windows_png(s: SeriesSchema, windows: list[np.ndarray], styles: list[str], title: str) -> bytes:
+    """Windows (each (N, W, C) in the data's units) drawn one panel per channel, every
+    window's steps along x; `styles` gives each list entry its line ("-", "--")."""
+    plt = _pyplot()
+    c = min(len(s.channels), MAX_PANELS)
+    fig, axes = plt.subplots(c, 1, figsize=(7, 0.6 + PANEL_HEIGHT * c), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j in range(c):
+        ax = axes[j, 0]
+        for values, style in zip(windows, styles, strict=True):
+            for i in range(len(values)):
+                ax.plot(values[i, :, j], style, color=colors[i % len(colors)], lw=1)
+        ax.set_ylabel(s.channels[j][:16], fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1, 0].set_xlabel("step in the window", fontsize=8)
+    axes[0, 0].set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.1, hspace=0.3)
+    return figure_png(fig)
+
+
+def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
+               threshold: float) -> bytes:  # fmt: skip
+    """A scored stretch: each channel's value per step, then the score with the threshold,
+    the flagged steps shaded in every panel."""
+    plt = _pyplot()
+    c = min(len(s.channels), MAX_PANELS)
+    fig, axes = plt.subplots(c + 1, 1, figsize=(8, 0.6 + PANEL_HEIGHT * (c + 1)), sharex=True)
+    axes = np.atleast_1d(axes)
+    steps = np.arange(len(scores))
+    for j in range(c):
+        axes[j].plot(steps, values[:, j], lw=0.8)
+        axes[j].set_ylabel(s.channels[j][:16], fontsize=8)
+    axes[c].plot(steps, scores, lw=0.8, color="black")
+    axes[c].axhline(threshold, color="red", lw=0.8, ls="--")
+    axes[c].set_ylabel("score", fontsize=8)
+    for start, end in _stretches(flags):
+        for ax in axes:
+            ax.axvspan(start - 0.5, end - 0.5, color="red", alpha=0.2, lw=0)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    axes[0].set_title("the series, the score of the window ending at each step (red: "
+                      "threshold; shaded: flagged)", fontsize=9)  # fmt: skip
+    axes[c].set_xlabel("step scored", fontsize=8)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.94, bottom=0.08, hspace=0.15)
+    return figure_png(fig)
+
+
+def _stretches(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of flagged steps."""
+    edges = np.diff(np.concatenate([[0], flags.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def _sampled(model: Any, n: int, seed: int) -> np.ndarray:
+    return _units(model, model.sample(n, seed=seed))
+
+
+def _reconstructed(run_or_model: Any, test: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    x = test.scaled(torch.arange(min(n, len(test))))
+    return _units(run_or_model, x), _units(run_or_model, run_or_model.reconstruct(x).cpu())
+
+
+# --- the report and the compare page (see vaekit.kinds.protocol, "render part") -----------
+
+
+def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple[str, Builder]]:
+    """Samples, reconstructions and the test part's scores of a series model, then `shared`."""
+    return [
+        ("Samples", samples_section),
+        ("Reconstructions", reconstructions_section),
+        ("Scores over the test part", scores_section),
+        *shared,
+    ]
+
+
+def samples_section(run: RunView, count: int = 4) -> str:
+    s = schema(run.model)
+    png = windows_png(s, [_sampled(run.model, count, run.seed)], ["-"], "windows sampled")
+    text = f"{count} windows decoded from prior samples (seed {run.seed}), in the data's units"
+    return image(data_uri(png), "sampled windows", pixels=False) + caption(text)
+
+
+def reconstructions_section(run: RunView, count: int = 3) -> str:
+    s = schema(run.model)
+    given, made = _reconstructed(run.model, run.need_test(), count)
+    png = windows_png(s, [given, made], ["-", "--"], "test windows (solid), reconstructions "
+                      "(dashed)")  # fmt: skip
+    text = f"the first {len(given)} test windows and their posterior-mean reconstructions"
+    return image(data_uri(png), "reconstructed windows", pixels=False) + caption(text)
+
+
+def scores_section(run: RunView, limit: int = 5000) -> str:
+    """The test part scored step by step (-ELBO of the window ending at each step, nats), with
+    the steps above its 0.99 quantile shaded: what `vaekit anomaly` flags with
+    its defaults, calibrated here on the scores themselves."""
+    s, test = schema(run.model), run.need_test()
+    part = test.subset(torch.arange(min(limit, len(test))))
+    scores = torch.cat([run.model.elbo(part.images[i : i + 512]).loss
+                        for i in range(0, len(part), 512)]).numpy()  # fmt: skip
+    values, _ = step_errors(run.model, part)
+    threshold = float(np.quantile(scores, 0.99))
+    png = scores_png(s, values, scores, scores > threshold, threshold)
+    text = (f"the first {len(part)} test steps: each channel, the -ELBO of the window ending "
+            "at the step (nats), and the 0.99 quantile of these scores")  # fmt: skip
+    return image(data_uri(png), "scores over the test part", pixels=False) + caption(text)
+
+
+def compare_samples(model: Any, name: str, seed: int) -> str:
+    """4 sampled windows of `model`, drawn, as one figure of the compare page."""
+    png = windows_png(schema(model), [_sampled(model, 4, seed)], ["-"], f"samples of {name}")
+    return figure(image(data_uri(png), f"samples of {name}", pixels=False), name)
+
+
+def schema_shown(schema: Any, checksum: bool = False) -> Any:
+    """config.json's model.schema as a page shows it: as it is."""
+    return schema
+
+
+def served(x: torch.Tensor, ncols: int | None = None) -> dict[str, str]:
+    """Decoded windows x (N, 1, C, W), standardized, drawn as `vaekit serve`'s "image": a
+    plot in standardized units (the page's answers carry no schema)."""
+    values = x.detach().cpu().double().numpy()[:, 0].transpose(0, 2, 1)
+    names = tuple(f"channel {j}" for j in range(values.shape[2]))
+    drawn = SeriesSchema("time", names, values.shape[1], 1, (0.0,) * len(names),
+                         (1.0,) * len(names), None, "")  # fmt: skip
+    return {"image": data_uri(windows_png(drawn, [values], ["-"], "standardized values"))}
+
+
+# --- `vaekit eval`'s table and `vaekit data info` ----------------------------------------
+
+
+def eval_nouns(report: dict) -> tuple[str, str]:
+    """What the likelihood is for and what the data is, as `vaekit eval`'s table names them."""
+    return f"{report['likelihood_support']} values", "standardized series values"
+
+
+def eval_lines(report: dict) -> list[str]:
+    """`vaekit eval`'s lines after the bounds: bits/dim (a dash) and the per-channel
+    reconstruction errors (or why they were skipped)."""
+    from vaekit.kinds.image.render import bits_per_dim_line, skipped_lines
+
+    rec = report.get("reconstruction", {})
+    lines = [bits_per_dim_line(report)]
+    if "channels" not in rec:
+        return lines + skipped_lines(rec)
+    lines.append("  reconstruction, per channel (posterior mean; in the channel's units)")
+    for c in rec["channels"]:
+        rmse = "—" if c["rmse"] is None else f"{c['rmse']:.4g}"
+        mae = "—" if c["mae"] is None else f"{c['mae']:.4g}"
+        lines.append(f"    {c['name'][:22]:<22}RMSE {rmse:<12} MAE {mae:<12} "
+                     f"({c['observed']} observed)")  # fmt: skip
+    return lines
+
+
+def info_lines(info: dict[str, Any]) -> list[str]:
+    """`vaekit data info`'s lines for a series: its steps, windows and splits, each channel's
+    training statistics, and the checksum."""
+    step = info.get("step_seconds")
+    clock = f"one step every {step:g} s" if step else "rows taken as steps"
+    lines = [
+        f"  a time series of {info['num_rows']} steps ({clock}), {len(info['channels'])} "
+        f"channels; windows of {info['window']} steps: {info['num_train']} train (stride "
+        f"{info['stride']}) / {info['num_test']} test; {info['missing_values']} missing values"
+    ]
+    for c in info.get("statistics", []):
+        lines.append(
+            f"  {c['channel']:<20} mean {c['mean']:.4g}, std {c['std']:.4g} (training part)"
+        )
+    lines.append(f"  content sha256 {info['sha256']}")
+    return lines
+
+
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+
+
+def pictures(model: Any, test: Any, history: list[dict[str, Any]], files: dict[str, Path],
+             seed: int) -> dict[str, Path]:  # fmt: skip
+    """samples.png (sampled windows), reconstructions.png (test windows and their
+    reconstructions) and curves.png."""
+    s = schema(model)
+    png = windows_png(s, [_sampled(model, 4, seed)], ["-"], "windows sampled from the prior")
+    atomic_write(files["samples"], lambda p: p.write_bytes(png))
+    written = {"samples": files["samples"]}
+    if len(test):
+        given, made = _reconstructed(model, test, 3)
+        png = windows_png(s, [given, made], ["-", "--"], "test windows (solid) and their "
+                          "reconstructions (dashed)")  # fmt: skip
+        atomic_write(files["reconstructions"], lambda p: p.write_bytes(png))
+        written["reconstructions"] = files["reconstructions"]
+    save_curves(history, files["curves"], title=f"{model.config.family} VAE on a time series")
+    return {**written, "curves": files["curves"]}

@@ -1,0 +1,116 @@
+"""No layer outside kinds/ branches on a kind of data (DESIGN.md, "Kinds and families"): the
+places in src/vaekit that name a kind or test for one, counted the way issue 26 counts them,
+stay within ALLOWED, each listed in JUSTIFIED with why it stays; and no list of model family
+names is kept by hand.
+
+Counted outside src/vaekit/kinds/ (docstrings left out):
+- a string literal that is a kind's name: "image", "images", "table", "audio", "text",
+  "series";
+- a test of a kind's record: `x.table is None`, `x.vocab is not None` (an attribute named as
+  a kind's old record compared with None), `if x.audio:`, `not x.table`;
+- `isinstance(x, TableSchema)` and the like (a kind's schema class).
+"""
+
+import ast
+from pathlib import Path
+
+from vaekit.kinds.base import family_names
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "vaekit"
+NAMES = {"image", "images", "table", "audio", "text", "series"}
+RECORDS = {"table", "audio", "vocab", "text", "series", "is_text", "is_table", "is_audio"}
+SCHEMAS = {"TableSchema", "AudioFeatures", "Vocabulary", "TextSpec", "SeriesSchema"}
+
+# file: how many places it keeps, and why. Set as the refactor left them (issue 26).
+JUSTIFIED: dict[str, tuple[int, str]] = {}
+ALLOWED = 10
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    bodies = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, bodies)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def _is_place(node: ast.AST, docstrings: set[int]) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value in NAMES and id(node) not in docstrings
+    if isinstance(node, ast.Compare) and any(isinstance(o, ast.Is | ast.IsNot) for o in node.ops):
+        sides = [node.left, *node.comparators]
+        return any(isinstance(s, ast.Attribute) and s.attr in RECORDS for s in sides) and any(
+            isinstance(s, ast.Constant) and s.value is None for s in sides
+        )
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "isinstance" and len(node.args) == 2:
+            given = node.args[1]
+            classes = given.elts if isinstance(given, ast.Tuple) else [given]
+            return any(isinstance(c, ast.Name) and c.id in SCHEMAS for c in classes)
+    if isinstance(node, ast.If | ast.IfExp | ast.While):
+        return isinstance(node.test, ast.Attribute) and node.test.attr in RECORDS
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return isinstance(node.operand, ast.Attribute) and node.operand.attr in RECORDS
+    return False
+
+
+def places(source: str) -> list[int]:
+    """The line of each place in `source` that names a kind of data or tests for one."""
+    tree = ast.parse(source)
+    docstrings = _docstrings(tree)
+    return sorted(node.lineno for node in ast.walk(tree) if _is_place(node, docstrings))
+
+
+def kind_places() -> dict[str, list[int]]:
+    """{file under src/vaekit, outside kinds/: the lines of its places}, for files with any."""
+    found = {}
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC)
+        if relative.parts[0] == "kinds":
+            continue
+        lines = places(path.read_text())
+        if lines:
+            found[str(relative)] = lines
+    return found
+
+
+def test_the_counter_finds_each_kind_of_place():
+    code = '''
+"""A docstring that says table is not counted."""
+a = "table"
+if model.vocab is not None:
+    pass
+b = x if dataset.audio else y
+ok = isinstance(s, TableSchema)
+c = "tables"  # not a kind's name
+d = model.schema is None  # not an old record
+'''
+    assert places(code) == [3, 4, 6, 7]
+
+
+def test_no_layer_outside_kinds_branches_on_a_kind_of_data():
+    found = kind_places()
+    unjustified = {f: lines for f, lines in found.items() if len(lines) > JUSTIFIED.get(f, (0,))[0]}
+    total = sum(len(lines) for lines in found.values())
+    assert not unjustified, f"{total} places; these are not justified: {unjustified}"
+    assert total <= ALLOWED
+
+
+def test_no_list_of_family_names_is_kept_by_hand():
+    """Any tuple or list literal in src/vaekit holding two or more family names is a list
+    kept by hand (the registry in kinds/base.py is the one place they are declared)."""
+    families = set(family_names())
+    kept = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                named = [
+                    e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in families
+                ]
+                if len(named) >= 2:
+                    kept.append(f"{path.relative_to(SRC)}:{node.lineno} {named}")
+    assert not kept, kept

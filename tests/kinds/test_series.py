@@ -1,0 +1,283 @@
+"""The time-series kind, everything of it in src/vaekit/kinds/series/: its files read and cut
+into windows (missing values, irregular clocks, bad cells), its likelihood against
+torch.distributions, its refusals, causal scores, and every command a user would try on a small
+generated series (train, eval, anomaly, sample, reconstruct, interpolate, embed, report,
+serve, data info)."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.cli.test_cli import vaekit
+from vaekit.errors import VaekitError
+from vaekit.kinds.base import kind, recognize_source
+from vaekit.kinds.series import data as series_data
+from vaekit.kinds.series.model import ConvDecoder1d, ConvEncoder1d, MaskedGaussian, SeriesGaussian
+
+START = np.datetime64("2024-01-01T00:00")
+
+
+def write_series(path: Path, n: int = 240, spike: int | None = None, gap: int | None = None,
+                 missing: int | None = None, seed: int = 0) -> Path:  # fmt: skip
+    """Two channels, cpu (a daily wave) and mem (its double, shifted), every 5 minutes; a
+    spike in cpu at `spike`, a 10-minute gap before row `gap`, a missing mem at `missing`."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    cpu = np.sin(2 * np.pi * t / 24) + 0.05 * rng.standard_normal(n)
+    mem = 2 * np.cos(2 * np.pi * t / 24) + 5 + 0.05 * rng.standard_normal(n)
+    if spike is not None:
+        cpu[spike : spike + 3] += 4
+    minutes = 5 * t + (5 * (t >= gap) if gap is not None else 0)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["timestamp", "cpu", "mem"])
+        for i in range(n):
+            when = str(START + np.timedelta64(int(minutes[i]), "m")).replace("T", " ")
+            writer.writerow([when, f"{cpu[i]:.4f}", "" if i == missing else f"{mem[i]:.4f}"])
+    return path
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def test_a_series_file_is_recognized_by_its_time_column(tmp_path: Path):
+    series = write_series(tmp_path / "s.csv", 40)
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n")
+    assert recognize_source(series).name == "series"
+    assert recognize_source(table).name == "table"  # no time column: still a table
+    numbers = tmp_path / "n.csv"
+    numbers.write_text("Time,x\n0,1\n1,2\n")
+    assert recognize_source(numbers).name == "series"  # any case
+
+
+def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
+    raw = series_data.read_series(write_series(tmp_path / "s.csv", 30, missing=4))
+    assert raw.channels == ("cpu", "mem") and raw.values.shape == (30, 2)
+    assert raw.step_seconds == 300 and np.isnan(raw.values[4, 1])
+    assert np.isnan(raw.values).sum() == 1
+    numbers = tmp_path / "n.csv"
+    numbers.write_text("t,x\n" + "".join(f"{2 * i},{i}\n" for i in range(5)))
+    # "t" is not a time name: the time column is named, and it counts by 2
+    raw = series_data.read_series(numbers, time_column="t")
+    assert raw.step_seconds == 2 and raw.values[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("timestamp,x\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n2024-01-01 00:15,3\n"
+         "2024-01-01 00:20,4\n", "row 3: 600 s after the step before, where the series steps by "
+         "300 s .* --irregular keep"),
+        ("timestamp,x\n1,1\n2,2\n2,3\n", "line 4: its time does not come after the one before"),
+        ("timestamp,x\n1,1\n2,high\n", "'high' in column 'x' is not a number"),
+        ("timestamp,x\n1,1\nnoon,2\n", "'noon' in 'timestamp' is neither a date"),
+        ("timestamp\n1\n2\n", "no value columns beside the time column"),
+    ],
+)  # fmt: skip
+def test_a_bad_series_file_is_one_line(tmp_path: Path, body: str, message: str):
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    with pytest.raises(VaekitError, match=message) as caught:
+        series_data.read_series(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_irregular_rows_are_kept_as_steps_when_asked(tmp_path: Path):
+    path = write_series(tmp_path / "s.csv", 30, gap=10)
+    with pytest.raises(VaekitError, match="--irregular keep"):
+        series_data.read_series(path)
+    raw = series_data.read_series(path, irregular="keep")
+    assert raw.step_seconds is None and raw.seconds.tolist() == list(range(30))
+
+
+def test_windows_end_at_their_steps_and_the_test_part_is_the_end(tmp_path: Path):
+    values = np.arange(20, dtype=float).reshape(10, 2)  # step t: (2t, 2t + 1)
+    x = series_data.windows(values, 3, np.array([2, 9]))
+    assert x.shape == (2, 1, 2, 3)
+    assert x[1, 0].tolist() == [[14, 16, 18], [15, 17, 19]]  # channels by steps 7, 8, 9
+    train, test = series_data.split_ends(100, 8, 4, 0.25)
+    assert train.tolist() == list(range(7, 75, 4)) and test.tolist() == list(range(75, 100))
+    with pytest.raises(VaekitError, match="fewer than one --window of 80"):
+        series_data.split_ends(100, 80, 1, 0.25)
+
+
+# --- model -------------------------------------------------------------------------------
+
+
+def test_the_masked_gaussian_is_torchs_normal_over_the_observed_values():
+    g = torch.Generator().manual_seed(0)
+    mean, x = torch.randn(3, 1, 2, 5, generator=g), torch.randn(3, 1, 2, 5, generator=g)
+    std = torch.rand(2, 1, generator=g) + 0.5
+    normal = torch.distributions.Normal(mean, std.expand_as(mean))
+    assert torch.allclose(MaskedGaussian(mean, std).log_prob(x), normal.log_prob(x).sum((1, 2, 3)))
+    x[0, 0, 1, 2] = x[2, 0, 0, 0] = float("nan")
+    expected = normal.log_prob(torch.nan_to_num(x))
+    expected[0, 0, 1, 2] = expected[2, 0, 0, 0] = 0
+    got = MaskedGaussian(mean, std).log_prob(x)
+    assert torch.allclose(got, expected.sum((1, 2, 3))) and torch.isfinite(got).all()
+    fixed = MaskedGaussian(mean, 0.5).log_prob(torch.nan_to_num(x))
+    assert math.isclose(float(fixed[1]), float(
+        torch.distributions.Normal(mean[1], 0.5).log_prob(x[1]).sum()), rel_tol=1e-6)  # fmt: skip
+
+
+def test_the_likelihood_learns_one_scale_per_channel_or_per_step():
+    per_channel = SeriesGaussian(3, "global", 1.0)
+    assert per_channel.log_std.shape == (3, 1) and per_channel.params_per_channel == 1
+    assert per_channel(torch.zeros(2, 1, 3, 8)).std.shape == (3, 1)
+    per_step = SeriesGaussian(3, "pixel", 1.0)
+    assert per_step.params_per_channel == 2
+    assert per_step(torch.zeros(2, 2, 3, 8)).std.shape == (2, 1, 3, 8)
+
+
+def test_the_1d_convolutions_halve_and_restore_the_steps():
+    encoder, decoder = (
+        ConvEncoder1d((1, 3, 16), 4, (8, 16)),
+        ConvDecoder1d((1, 3, 16), 4, (8, 16), 2),
+    )
+    q = encoder(torch.randn(5, 1, 3, 16))
+    assert q.mean.shape == (5, 4) and decoder(q.mean).shape == (5, 2, 3, 16)
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("series")
+    data = write_series(folder / "metrics.csv", 240, spike=200, missing=50)
+    out = folder / "R"
+    assert vaekit("train", "--data", data, "--window", "16", "--train-part", "0.7",
+                  "--epochs", "3", "--latent-dim", "3", "--hidden-dims", "32", "--out", out,
+                  "--quiet") == 0  # fmt: skip
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_records_the_series_schema_and_draws_its_windows(series_run: Path):
+    config = json.loads((series_run / "config.json").read_text())
+    model, data = config["model"], config["data"]
+    assert model["kind"] == "series" and model["shape"] == [1, 2, 16]
+    assert model["schema"]["channels"] == ["cpu", "mem"] and model["schema"]["window"] == 16
+    assert model["likelihood"] == "gaussian" and model["gaussian_variance"] == "global"
+    assert data["kind"] == "series" and data["test_carved"]["chronological"] is True
+    assert data["num_test"] == 240 - round(240 * 0.7) and data["missing_values"] == 1
+    for name in ("samples.png", "reconstructions.png", "curves.png", "report.html"):
+        assert (series_run / name).stat().st_size > 0
+
+
+def test_eval_gives_the_bounds_and_each_channels_errors(series_run: Path, capsys):
+    assert vaekit("eval", series_run, "--iw-samples", "4") == 0
+    out = capsys.readouterr().out
+    assert "reconstruction, per channel" in out and "cpu" in out and "mem" in out
+    report = json.loads((series_run / "eval.json").read_text())
+    assert report["data_kind"] == "series"
+    channels = report["reconstruction"]["channels"]
+    assert [c["name"] for c in channels] == ["cpu", "mem"]
+    assert all(c["rmse"] > 0 and c["observed"] > 0 for c in channels)
+
+
+def test_anomaly_scores_every_step_of_a_new_series_with_its_channels_errors(
+    series_run: Path, tmp_path: Path, capsys
+):
+    new = write_series(tmp_path / "new.csv", 120, spike=90, seed=3)
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", series_run, "--data", new, "-o", out) == 0
+    rows = read_csv(out)
+    assert len(rows) == 120 - 15  # every step from the first full window
+    assert list(rows[0]) == ["timestamp", "cpu", "mem", "score", "anomalous", "error_cpu",
+                             "error_mem"]  # fmt: skip
+    assert rows[0]["timestamp"] == "2024-01-01 01:15"  # step 15, the first window's last
+    assert (tmp_path / "scores_errors.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "with the channel most off there" in printed
+
+
+def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
+    write_series(tmp_path / "a.csv", 80, seed=5)
+    write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60
+    for name in ("a", "b"):
+        assert vaekit("anomaly", series_run, "--data", tmp_path / f"{name}.csv", "-o",
+                      tmp_path / f"{name}_scores.csv") == 0  # fmt: skip
+    sa, sb = (read_csv(tmp_path / f"{n}_scores.csv") for n in ("a", "b"))
+    same = [r["score"] for r in sa[: 60 - 15]] == [r["score"] for r in sb[: 60 - 15]]
+    assert same and sa[60 - 15]["score"] != sb[60 - 15]["score"]
+
+
+def test_the_runs_own_series_is_scored_over_its_test_part(series_run: Path, capsys):
+    assert vaekit("anomaly", series_run) == 0
+    rows = read_csv(series_run / "outputs" / "anomaly" / "scores.csv")
+    assert len(rows) == 240 - round(240 * 0.7)
+    assert rows[0]["timestamp"] == str(START + np.timedelta64(5 * 168, "m")).replace("T", " ")
+
+
+def test_sample_reconstruct_interpolate_and_embed_write_windows(series_run: Path, capsys):
+    out = series_run / "outputs"
+    assert vaekit("sample", series_run, "-n", "3") == 0
+    samples = read_csv(out / "sample" / "samples.csv")
+    assert len(samples) == 3 * 16 and list(samples[0]) == ["sample", "step", "cpu", "mem"]
+    assert vaekit("reconstruct", series_run, "0", "1") == 0
+    made = read_csv(out / "reconstruct" / "reconstructions.csv")
+    assert len(made) == 2 * 16 and "cpu_reconstructed" in made[0]
+    assert vaekit("interpolate", series_run, "--steps", "4") == 0
+    assert len(read_csv(out / "interpolate" / "interpolation.csv")) == 4 * 16
+    assert vaekit("embed", series_run) == 0
+    for refused in (["traverse", series_run], ["denoise", series_run]):
+        assert vaekit(*refused) != 0
+
+
+def test_the_report_shows_the_series_pictures(series_run: Path):
+    assert vaekit("report", series_run, "--overwrite") == 0
+    page = (series_run / "report.html").read_text()
+    for title in ("Samples", "Reconstructions", "Scores over the test part", "Latent map"):
+        assert title in page
+    assert "the -ELBO of the window ending" in page
+
+
+def test_serve_draws_sampled_windows(series_run: Path):
+    from vaekit.api.model import load
+    from vaekit.kinds.series.render import served
+
+    model = load(series_run)
+    answer = served(model.sample(2, seed=0))
+    assert answer["image"].startswith("data:image/png;base64,")
+
+
+def test_data_info_describes_the_series(series_run: Path, tmp_path: Path, capsys):
+    path = write_series(tmp_path / "s.csv", 100)
+    assert vaekit("data", "info", path) == 0
+    out = capsys.readouterr().out
+    assert "a time series of 100 steps (one step every 300 s), 2 channels" in out
+    assert "cpu" in out and "training part" in out
+
+
+def test_a_series_option_for_other_data_and_an_image_option_for_a_series_are_refused(
+    tmp_path: Path, capsys
+):
+    path = write_series(tmp_path / "s.csv", 60)
+    assert vaekit("train", "--data", "digits", "--window", "8", "--out", tmp_path / "a") != 0
+    assert "--window is for time series" in capsys.readouterr().err
+    code = vaekit("train", "--data", path, "--binarize", "--out", tmp_path / "b")
+    assert code != 0 and "--binarize is for images, not time series" in capsys.readouterr().err
+    code = vaekit("train", "--data", path, "--model", "resnet", "--out", tmp_path / "c")
+    assert code != 0 and "series take --model mlp or conv" in capsys.readouterr().err
+    code = vaekit("train", "--data", path, "--model", "conv", "--window", "12", "--out",
+                  tmp_path / "d")  # fmt: skip
+    assert code != 0 and "must be a multiple of" in capsys.readouterr().err
+
+
+def test_the_conv_family_trains_on_windows(tmp_path: Path):
+    path = write_series(tmp_path / "s.csv", 120)
+    assert vaekit("train", "--data", path, "--model", "conv", "--channels", "8,16", "--window",
+                  "16", "--epochs", "1", "--latent-dim", "2", "--no-report", "--out",
+                  tmp_path / "R", "--quiet") == 0  # fmt: skip
+    assert kind("series").part("model").NETWORKS["conv"] is not None
