@@ -72,7 +72,7 @@ def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
     ("body", "message"),
     [
         ("timestamp,x\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n2024-01-01 00:15,3\n"
-         "2024-01-01 00:20,4\n", "row 3: 600 s after the step before, where the series steps by "
+         "2024-01-01 00:20,4\n", "line 4: 600 s after the step before, where the series steps by "
          "300 s .* --irregular keep"),
         ("timestamp,x\n1,1\n2,2\n2,3\n", "line 4: its time does not come after the one before"),
         ("timestamp,x\n1,1\n2,high\n", "'high' in column 'x' is not a number"),
@@ -228,7 +228,7 @@ def test_sample_reconstruct_interpolate_and_embed_write_windows(series_run: Path
     assert vaekit("reconstruct", series_run, "0", "1") == 0
     made = read_csv(out / "reconstruct" / "reconstructions.csv")
     assert len(made) == 2 * 16 and "cpu_reconstructed" in made[0]
-    assert vaekit("interpolate", series_run, "--steps", "4") == 0
+    assert vaekit("interpolate", series_run, "--from", "0", "--to", "1", "--steps", "4") == 0
     assert len(read_csv(out / "interpolate" / "interpolation.csv")) == 4 * 16
     assert vaekit("embed", series_run) == 0
     for refused in (["traverse", series_run], ["denoise", series_run]):
@@ -236,7 +236,7 @@ def test_sample_reconstruct_interpolate_and_embed_write_windows(series_run: Path
 
 
 def test_the_report_shows_the_series_pictures(series_run: Path):
-    assert vaekit("report", series_run, "--overwrite") == 0
+    assert vaekit("report", series_run) == 0
     page = (series_run / "report.html").read_text()
     for title in ("Samples", "Reconstructions", "Scores over the test part", "Latent map"):
         assert title in page
@@ -270,7 +270,7 @@ def test_a_series_option_for_other_data_and_an_image_option_for_a_series_are_ref
     assert code != 0 and "--binarize is for images, not time series" in capsys.readouterr().err
     code = vaekit("train", "--data", path, "--model", "resnet", "--out", tmp_path / "c")
     assert code != 0 and "series take --model mlp or conv" in capsys.readouterr().err
-    code = vaekit("train", "--data", path, "--model", "conv", "--window", "12", "--out",
+    code = vaekit("train", "--data", path, "--model", "conv", "--window", "10", "--out",
                   tmp_path / "d")  # fmt: skip
     assert code != 0 and "must be a multiple of" in capsys.readouterr().err
 

@@ -238,10 +238,14 @@ def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str)
         i = int(np.argmax(off)) + 1
         raise VaekitError(
             f"{path}: {raw.where[i]}: {gaps[i - 1]:g} s after the step before, where the series "
-            f"steps by {step:g} s ({int(off.sum())} such gaps); resample it, or give --irregular "
-            "keep to take each row as one step"
+            f"steps by {step:g} s ({_count(int(off.sum()), 'such gap')}); resample it, or give "
+            "--irregular keep to take each row as one step"
         )
     return step
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def fit_schema(series: RawSeries, train_rows: int, window: int, stride: int) -> SeriesSchema:
