@@ -94,6 +94,11 @@ def test_irregular_rows_are_kept_as_steps_when_asked(tmp_path: Path):
         series_data.read_series(path)
     raw = series_data.read_series(path, irregular="keep")
     assert raw.step_seconds is None and raw.seconds.tolist() == list(range(30))
+    back = tmp_path / "back.csv"  # a clock set back: refused, or kept in the file's order
+    back.write_text("timestamp,x\n1,1\n2,2\n0,3\n3,4\n")
+    with pytest.raises(VaekitError, match="line 4: its time does not come after"):
+        series_data.read_series(back)
+    assert series_data.read_series(back, irregular="keep").values[:, 0].tolist() == [1, 2, 3, 4]
 
 
 def test_windows_end_at_their_steps_and_the_test_part_is_the_end(tmp_path: Path):

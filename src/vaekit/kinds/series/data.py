@@ -223,15 +223,19 @@ def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
 
 def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str) -> float | None:
     """The one interval between steps, in seconds; None where rows are taken as steps
-    (irregular "keep"). Times that do not increase are always refused."""
+    (irregular "keep": in the file's order, whatever their times, which real logs repeat or
+    set back now and then)."""
     if len(seconds) < 2:
         raise VaekitError(f"{path}: {len(seconds)} row; a series needs at least 2")
+    if irregular == "keep":
+        return None
     gaps = np.diff(seconds)
     if (gaps <= 0).any():
         i = int(np.argmax(gaps <= 0)) + 1
-        raise VaekitError(f"{path}: {raw.where[i]}: its time does not come after the one before")
-    if irregular == "keep":
-        return None
+        raise VaekitError(
+            f"{path}: {raw.where[i]}: its time does not come after the one before (give "
+            "--irregular keep to take the rows as steps in the file's order)"
+        )
     step = float(np.median(gaps))
     off = np.abs(gaps - step) > 1e-6 * step
     if off.any():

@@ -61,8 +61,9 @@ OPTIONS = [
         "irregular",
         Text(("refuse", "keep")),
         None,
-        "series: where the time between rows varies, refuse the file (resample it first) or "
-        "keep it, taking each row as one step (default: refuse)",
+        "series: where the time between rows varies (or goes back), refuse the file "
+        "(resample it first) or keep it, taking each row as one step in the file's order "
+        "(default: refuse)",
         "data",
         section="data",
         optional=True,
