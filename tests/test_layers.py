@@ -23,9 +23,9 @@ RANKS = {
 # kinds/: kinds/base, the family (and kind) registries, is the lowest layer, beside the root
 # modules (errors, options, train_options); a kind's own folder, kinds/<kind>/, puts each file
 # in the layer its name says (DESIGN.md, "Layers"), and so does a module beside it whose name
-# starts with that one's and "_" (model_decoding.py: the models layer).
+# starts with that one's and "_" (model_decoding.py: the models layer; cli_*.py: the cli layer).
 KIND_FILES = {"data": "data", "model": "models", "evaluate": "evaluation", "render": "report",
-              "options": ""}  # fmt: skip
+              "cli": "cli", "options": ""}  # fmt: skip
 FACADE = 99  # the package itself (vaekit/__init__.py re-exports the api): nothing imports it
 EXEMPT = {"vaekit", "vaekit.__main__"}
 
@@ -149,6 +149,10 @@ def test_no_source_file_is_over_500_lines():
         ("vaekit.kinds.text.model_decoding", "from vaekit.data.text import PAD\n", False),
         ("vaekit.kinds.text.model_decoding", "from vaekit.kinds.text.render import x\n", True),
         ("vaekit.kinds.text.data_vocab", "from vaekit.kinds.text.model import x\n", True),
+        ("vaekit.kinds.text.cli", "from vaekit.cli.options import count\n", False),
+        ("vaekit.kinds.text.cli_more", "from vaekit.api.model import load\n", False),
+        ("vaekit.kinds.text.render", "from vaekit.kinds.text.cli import add_decoding\n", True),
+        ("vaekit.kinds.text.cli", "from vaekit.kinds.text.render import sentences\n", False),
     ],
 )
 def test_the_check_tells_up_from_down(module, source, wrong):

@@ -46,6 +46,19 @@ def calibrated(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
     return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
 
 
+def recent(raw: np.ndarray, history: int, first: int) -> np.ndarray:
+    """Each raw score on the scale of the `history` raw scores before it (its z-score against
+    their mean and standard deviation, as a Gaussian CDF in [0, 1]): a detector that keeps
+    learning what its scores look like as the series drifts (after Numenta's "anomaly
+    likelihood", Ahmad et al. 2017, without its short-term averaging). Causal: row t looks at
+    rows t-history..t-1 only. The first `first` rows, with too little history, score 0."""
+    out = np.zeros_like(raw)
+    for t in range(first, len(raw)):
+        before = raw[max(0, t - history) : t]
+        out[t] = (raw[t] - before.mean()) / max(before.std(), 1e-12)
+    return 0.5 * (1.0 + np.vectorize(math.erf)(out / math.sqrt(2.0)))
+
+
 def onsets(scores: np.ndarray, span: int) -> np.ndarray:
     """Each score where it exceeds every score of the `span` rows before it, else 0: where an
     anomaly starts, not the rows it stays high after (causal: row t looks at t-span..t)."""
@@ -86,10 +99,12 @@ def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
     windows = read_rows(str(path), schema)  # every window, ending at rows W-1 .. n-1
     raw = detector.decision_function(windows)
     cal = detector.calibration
+    if args.history:
+        scaled = recent(raw, args.history, max(1, probation - schema.window + 1))
+    else:
+        scaled = calibrated(raw, cal["score_mean"], cal["score_std"])
     scores = np.zeros(n)
-    scores[schema.window - 1 :] = onsets(
-        calibrated(raw, cal["score_mean"], cal["score_std"]), args.span or schema.window
-    )
+    scores[schema.window - 1 :] = onsets(scaled, args.span or schema.window)
     scores[:probation] = 0.0
     return scores
 
@@ -101,6 +116,9 @@ def main() -> int:
     parser.add_argument("--detector", default="vaekit")
     parser.add_argument("--window", type=int, default=32)
     parser.add_argument("--span", type=int, default=0, help="onsets' span (0: the window)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="score each step against the raw scores of this many steps "
+                        "before it (`recent`); 0: against the run's calibration")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--latent-dim", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)

@@ -34,7 +34,7 @@ class Bars:
 
     Use as a context manager; pass `bars.update` where a progress callback is wanted. `unit`:
     what a task over examples counts ("img"; "line" for text, "row" for a table, "clip" for
-    audio: see vaekit.api.run.example_unit); downloads count bytes, pixel work pixels.
+    audio: each kind's Kind.unit); downloads count bytes, pixel work pixels.
     """
 
     def __init__(self, unit: str = "img") -> None:

@@ -119,7 +119,7 @@ def test_a_schema_3_run_loads_and_resumes_as_one_of_images(tmp_path: Path):
     assert migrated["model"]["kind"] == "image" and migrated["model"]["schema"] is None
     assert migrated["data"]["n_mels"] is None
     model = vaekit.load(run)
-    assert model.audio is None and model.vocab is None
+    assert model.kind.name == "image" and model.schema is None
     assert vaekit.resume(run, epochs=4, progress=False, report=False).history[-1]["epoch"] == 4
 
 

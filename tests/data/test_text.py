@@ -72,13 +72,13 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def test_open_text_builds_the_vocabulary_from_the_training_lines_only(tmp_path: Path):
     lines = [f"line number {i} ." for i in range(40)] + ["", "   "]
     data = open_dataset(write_lines(tmp_path / "c.txt", lines), seed=1, max_length=8)
-    assert data.vocab is not None and data.info["kind"] == "text"
+    assert data.kind == "text" and data.info["kind"] == "text"
     assert len(data.train) + len(data.test) == 40  # blank lines skipped
     test_numbers = {line.split()[2] for line in data.test.ids}
     train_numbers = {line.split()[2] for line in data.train.ids}
     assert test_numbers and not test_numbers & train_numbers
-    assert all(data.vocab.index(n) == UNK for n in test_numbers)
-    assert all(data.vocab.index(n) != UNK for n in train_numbers)
+    assert all(data.schema.index(n) == UNK for n in test_numbers)
+    assert all(data.schema.index(n) != UNK for n in train_numbers)
     assert data.info["unknown_tokens"]["test"] == len(data.test)
     assert data.shape == (1, 1, 9)
     # the model's vocabulary encodes other text the same way

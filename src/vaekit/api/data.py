@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vaekit.data.audio import is_audio_source
 from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files_for
 from vaekit.data.formats import content_sha256
@@ -112,11 +111,16 @@ def prepare_dataset(
 ) -> dict[str, Any]:
     """Convert a dataset once into a memory-mapped uint8 array in the cache (image folders and
     CelebA are decoded on all cores); returns its info, with "prepared" the folder to pass as
-    --data. Training on image folders prepares them by itself; this does it ahead of time."""
-    if is_audio_source(source):
+    --data. Training on image folders prepares them by itself; this does it ahead of time.
+    Only images are prepared (a kind whose model part says IMAGES): data of another kind is
+    read as it is, and refused here."""
+    from vaekit.api.options import data_kind  # imports torch: only where a source is prepared
+
+    found = data_kind(source)
+    if found is not None and not getattr(found.part("model"), "IMAGES", False):
         raise VaekitError(
-            f"{source}: a folder of .wav recordings, read as it is (there is nothing to "
-            "prepare): give it to vaekit train --data"
+            f"{source}: {found.noun}, read as it is (there is nothing to prepare): give it to "
+            "vaekit train --data"
         )
     dataset = open_dataset(source, image_size=image_size, color=color, crop=crop, progress=progress)
     info = dataset.info

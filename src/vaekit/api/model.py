@@ -48,20 +48,6 @@ class Model:
         # TableSchema, audio's AudioFeatures, a text model's Vocabulary; None for images).
         self.schema = self.kind.part("data").schema_from_json(config.schema)
 
-    # TRANSITIONAL (issue 26): the schema by its old names, until every caller asks the kind;
-    # the lead removes them at the end.
-    @property
-    def table(self) -> Any:
-        return self.schema if self.kind.name == "table" else None
-
-    @property
-    def audio(self) -> Any:
-        return self.schema if self.kind.name == "audio" else None
-
-    @property
-    def vocab(self) -> Any:
-        return self.schema if self.kind.name == "text" else None
-
     @property
     def weights_sha256(self) -> str:
         """Which weights these are: the sha256 (hex) of the model.safetensors they were loaded

@@ -76,8 +76,10 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     """The full set of options for the kind of its data (`data_kind`), from its model part:
     its DEFAULTS (or, where it has them, its `defaults(given)`) where `given` (what the user
     set) does not say otherwise; the options it REFUSED are refused, and so are the options
-    ONLY another kind takes (a table's --target for images, text's --vocab-size for a
-    table)."""
+    only another kind takes (a table's --target for images, text's --vocab-size for a
+    table): that kind's own options (`Kind.load_options`), where its model part has an
+    `only` to say so. The image kind has none: its options refused elsewhere are in those
+    kinds' REFUSED, checked first."""
     data = options["data"]
     own = data_kind(data)
     part = own.part("model") if own is not None else None
@@ -89,11 +91,11 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
         if is_set(name):
             raise VaekitError(part.refused(TRAIN_OPTIONS[name].flag))  # type: ignore[union-attr]
     for other in _kinds():
-        if other != own:
-            theirs = other.part("model")
-            for name in getattr(theirs, "ONLY", ()):
-                if is_set(name):
-                    raise VaekitError(theirs.only(TRAIN_OPTIONS[name].flag, data))
+        theirs = other.part("model") if other != own else None
+        if getattr(theirs, "only", None) is not None:  # a kind that takes its options alone
+            for option in other.load_options():
+                if is_set(option.name):
+                    raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
     if part is None:
         return options
     fitting = getattr(part, "defaults", None)

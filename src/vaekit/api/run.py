@@ -124,26 +124,3 @@ def run_kind(rundir: str | Path) -> Kind:
     model = config.get("model")
     name = model.get("kind") if isinstance(model, dict) else None
     return kind(name) if isinstance(name, str) else kind(ModelConfig.kind)
-
-
-# TRANSITIONAL (issue 26): the kind tests by name, until their callers in cli/ ask
-# `run_kind(rundir)` (and `run_kind(rundir).unit` for a progress bar's unit).
-def is_table_run(rundir: str | Path) -> bool:
-    """TRANSITIONAL: whether the run's model is of a table; use `run_kind`."""
-    return run_kind(rundir) is kind("table")
-
-
-def is_audio_run(rundir: str | Path) -> bool:
-    """TRANSITIONAL: whether the run's model is of audio; use `run_kind`."""
-    return run_kind(rundir) is kind("audio")
-
-
-def is_text_run(rundir: str | Path) -> bool:
-    """TRANSITIONAL: whether the run's model is of text; use `run_kind`."""
-    return run_kind(rundir) is kind("text")
-
-
-def example_unit(rundir: str | Path) -> str:
-    """TRANSITIONAL: what one example of the run's data is called on a progress bar; use
-    `run_kind(rundir).unit`."""
-    return run_kind(rundir).unit

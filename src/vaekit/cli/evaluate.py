@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vaekit.api.evaluate import evaluate
     from vaekit.api.model import resolve_device
-    from vaekit.api.run import EVAL_FILE, example_unit
+    from vaekit.api.run import EVAL_FILE, run_kind
     from vaekit.cli.output import Outputs, save_csv
     from vaekit.errors import VaekitError
     from vaekit.files import write_json
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         )
     resolve_device(args.device)  # an unavailable device is refused before any work
     # Opened on the first report, so an early error prints nothing else.
-    bars = Bars(unit=example_unit(args.rundir))
+    bars = Bars(unit=run_kind(args.rundir).unit)
     desc = f"evaluating (K={args.iw_samples})"
 
     def progress(done: int, total: int) -> None:

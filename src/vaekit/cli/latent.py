@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text as text_cli
 from vaekit.cli.options import add_rundir, count, positive_float
-from vaekit.cli.output import add_overwrite
+from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
 IMAGE_HELP = "a test-split index or an image/.npy file (of one image, the model's size)"
@@ -72,7 +71,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    "(interpolation.txt); for audio a FOLDER of WAV files, step_00.wav, ..., "
                    "and spectrograms.png")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
-    text_cli.add_decoding(p)
+    add_kind_arguments("interpolate", p)  # text's --decode, --beam-width
     add_overwrite(p)
     p.set_defaults(run=run_interpolate)
 

@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from vaekit.errors import VaekitError
@@ -199,13 +200,41 @@ def save_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> Non
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def kind_cli(kind: Any) -> ModuleType | None:
+    """A kind of data's cli part (`kind.part("cli")`), which only some kinds have (text's,
+    audio's: vaekit.kinds.protocol); None for a kind whose package has no cli module, or that
+    has no package. A cli module that is there but fails to import is the one-line
+    VaekitError of Kind.part, not None: its error is not hidden."""
+    import importlib.util
+
+    if kind.package is None:
+        return None
+    try:
+        if importlib.util.find_spec(f"{kind.package}.cli") is None:
+            return None
+    except ImportError:
+        pass  # the kind's package itself cannot be imported: Kind.part says why, in one line
+    return kind.part("cli")
+
+
+def add_kind_arguments(command: str, p: argparse.ArgumentParser) -> None:
+    """Each kind of data's own arguments of `command` (text's --decode and --beam-width for
+    `sample`, say), added to its parser `p` where the command calls this: every kind with a
+    cli part that has `add_arguments(command, parser)` is asked, in the kinds' order."""
+    from vaekit.kinds.base import KINDS
+
+    for declared in KINDS.all():
+        cli = kind_cli(declared)
+        add = getattr(cli, "add_arguments", None)
+        if add is not None:
+            add(command, p)
+
+
 def own_flow(kind: Any, command: str) -> Callable[[argparse.Namespace], int] | None:
     """The flow a kind of data (a vaekit.kinds.base.Kind) has of its own at the command line
     for `command`, where its render part's FLOWS names the command: the function `command`
-    of the module named as the kind here (vaekit.cli.audio, vaekit.cli.text). None: the
-    command's shared flow serves the kind, asking its render part what to write."""
-    import importlib
-
+    of its cli part (vaekit.kinds.audio.cli, vaekit.kinds.text.cli). None: the command's
+    shared flow serves the kind, asking its render part what to write."""
     if command not in kind.part("render").FLOWS:
         return None
-    return getattr(importlib.import_module(f"vaekit.cli.{kind.name}"), command)
+    return getattr(kind.part("cli"), command)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text as text_cli
 from vaekit.cli.options import add_rundir, positive_int
-from vaekit.cli.output import add_overwrite
+from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
 SHOWN = MAX_GRID_IMAGES // 2  # inputs in the PNG, each above its reconstruction
@@ -62,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.npy",
         help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
-    text_cli.add_decoding(p)
+    add_kind_arguments("reconstruct", p)  # text's --decode, --beam-width
     add_overwrite(p)
     p.set_defaults(run=run)
 

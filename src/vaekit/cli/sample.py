@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli import text as text_cli
 from vaekit.cli.options import add_rundir, add_seed, label, positive_float, positive_int
-from vaekit.cli.output import add_overwrite
+from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
 DESCRIPTION = f"""Draw z from the prior, decode it, and write the result in the form of the
@@ -69,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw",
     )
-    text_cli.add_decoding(p)
+    add_kind_arguments("sample", p)  # text's --decode, --beam-width
     add_overwrite(p)
     p.set_defaults(run=run)
 

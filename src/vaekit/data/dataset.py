@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaekit.data.batches import ImageSet, carve
-from vaekit.data.spectrograms import AudioFeatures
-from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import DEFAULT_KIND
 
 DEFAULT_TEST_FRACTION = 0.1
 # Called with (what, done, total or None): downloads count bytes, decoding counts images.
@@ -28,20 +27,10 @@ class Dataset:
     val: ImageSet | None = None  # an official validation split, where the source has one
     # The kind of data (vaekit.kinds.base.Kind, by name) and its schema, the object its
     # parts read (a table's TableSchema, audio's AudioFeatures, text's Vocabulary; None for
-    # images): what a model of this data records (`to_json`) in config.json. The one kind
-    # named here: a dataset whose opener names none is of images (vaekit.data.image_dataset),
-    # as a ModelConfig that names none is.
-    kind: str = "image"
+    # images): what a model of this data records (`to_json`) in config.json. An opener that
+    # names none opens images (vaekit.data.image_dataset).
+    kind: str = DEFAULT_KIND
     schema: Any = None
-
-    # TRANSITIONAL (issue 26): the schemas by their old names, until every caller asks the kind.
-    @property
-    def audio(self) -> AudioFeatures | None:
-        return self.schema if self.kind == "audio" else None
-
-    @property
-    def vocab(self) -> Vocabulary | None:
-        return self.schema if self.kind == "text" else None
 
     @property
     def shape(self) -> tuple[int, int, int]:

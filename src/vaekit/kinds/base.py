@@ -215,8 +215,10 @@ class Source:
 
 
 # The files of a kind's package, by the layer each is in (DESIGN.md, "Layers"): a layer asks
-# a kind for the part in its own layer or below, never above.
-PARTS = ("data", "model", "evaluate", "render")
+# a kind for the part in its own layer or below, never above. "cli" (the cli layer) is
+# optional: only kinds with commands or arguments of their own have one
+# (vaekit.cli.output.kind_cli).
+PARTS = ("data", "model", "evaluate", "render", "cli")
 
 
 @dataclass(frozen=True)
@@ -226,11 +228,12 @@ class Kind:
 
     name: "table". noun: how messages name data of this kind ("a table"). unit: what one
     example is called on a progress bar ("row"). package: "package.module" whose submodules
-    data, model, evaluate and render (PARTS) each answer its layer's questions about this
-    kind (the Kind protocol: vaekit.kinds.protocol); None for a kind that only adds sources
-    of data of another kind (images, say). sources: how its files are recognized and read.
-    options: "package.module:NAME", the list of its own options of `vaekit train`
-    (vaekit.options.Option), which the train options put after the data source's.
+    data, model, evaluate and render (PARTS, with an optional cli) each answer its layer's
+    questions about this kind (the Kind protocol: vaekit.kinds.protocol); None for a kind
+    that only adds sources of data of another kind (images, say). sources: how its files are
+    recognized and read. options: "package.module:NAME", the list of its own options of
+    `vaekit train` (vaekit.options.Option), which the train options put after the data
+    source's.
     """
 
     name: str
@@ -300,6 +303,11 @@ BUILTIN_KINDS = (
     _own("text", "text", "line", ("text", 800, "is_text_path", "open_text_file")),
     _own("series", "a time series", "step", ("series", 650, "is_series_path", "open_series")),
 )  # fmt: skip
+
+# The kind of data a dataset or a model config that names none is of: images, vaekit's first
+# kind, and what every run from before kinds were recorded (config.json schemas 1 to 5, none
+# of whose three records set) was trained on.
+DEFAULT_KIND = "image"
 
 KINDS = Registry(Kind, KIND_ENTRY_POINT_GROUP, "kind of data", "kind", "kind of data", "package")
 for _declared_kind in BUILTIN_KINDS:

@@ -7,6 +7,7 @@ A kind (vaekit.kinds.base.Kind) is found by its name, which config.json records 
     model     (models layer)      its refusals, its heads and likelihood, its input checks
     evaluate  (evaluation layer)  its own figures
     render    (report layer)      how its outputs are written and drawn
+    cli       (cli layer)         optional: its own command-line flows and arguments
 
 A layer calls only the parts in its own layer or below (`kind.part("model")` from models/ and
 above, `kind.part("render")` from report/ and above), and never branches on a kind's name.
@@ -100,9 +101,10 @@ model part
     REFUSED: tuple[str, ...]   (optional) and refused(flag: str) -> str
         The options data of this kind refuses (a table's --binarize), and the one-line
         message saying why for the option's flag (vaekit.api.options.fit_options_to_data).
-    ONLY: tuple[str, ...]   (optional) and only(flag: str, data) -> str
-        The options only data of this kind takes (a table's --target), and the message with
-        which data of another kind (`data`, as given to --data) refuses one.
+    only(flag: str, data) -> str   (optional)
+        The message with which data of another kind (`data`, as given to --data) refuses one
+        of this kind's own options (`Kind.load_options`: a table's --target); without it
+        (images), other data does not refuse them by this rule (their REFUSED may).
 
 evaluate part
     RECONSTRUCTION_MSE: bool
@@ -147,8 +149,8 @@ render part
   the command line's outputs (vaekit.cli: sample, reconstruct, interpolate, anomaly, embed)
     FLOWS: tuple[str, ...]
         The commands the kind runs by a flow of its own at the command line, the function
-        of that name in vaekit.cli.<kind name> (audio: sample, reconstruct, interpolate as
-        WAV folders; text: all five, as sentences). The rest below is asked only of the
+        of that name in its cli part (audio: sample, reconstruct, interpolate as WAV
+        folders; text: all five, as sentences). The rest below is asked only of the
         commands not in FLOWS.
     OUTPUT_SUFFIX: str
         The file `sample`, `reconstruct` and `interpolate` write (".png"; a table's ".csv").
@@ -174,4 +176,14 @@ render part
         Label names by index for `embed`'s CSV; None: labels stay numbers.
     id_header(model) -> str
         The header of `embed`'s id column where inputs have ids ("file", a table's id).
+
+cli part   (optional: vaekit.cli.output.kind_cli is None for a kind without one)
+    sample(args), reconstruct(args), interpolate(args), anomaly(args), embed(args) -> int
+        The flows its render part's FLOWS names, each called with the command's parsed
+        arguments in place of the shared flow (vaekit.cli.output.own_flow); the exit status.
+    add_arguments(command: str, parser: argparse.ArgumentParser) -> None   (optional)
+        Add the kind's own arguments to `command`'s parser (text: --decode and --beam-width
+        to sample, reconstruct and interpolate); called as each command's parser is built
+        (vaekit.cli.output.add_kind_arguments), so keep its imports light: `vaekit --help`
+        asks every kind.
 """

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import KINDS, family, family_names, import_object, kind
+from vaekit.kinds.base import DEFAULT_KIND, KINDS, family, family_names, import_object, kind
 from vaekit.models.likelihoods import (
     BernoulliLikelihood,
     DiscretizedLogisticLikelihood,
@@ -78,23 +78,10 @@ class ModelConfig:
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The kind of data (vaekit.kinds.base.Kind, by name) and its record of the data, as JSON,
     # which its parts read: a table's columns, audio's spectrogram settings and statistics, a
-    # text model's vocabulary and options; None for images. The one kind named here: a config
-    # that names none is of images, as config.json's migration reads a run without a record.
-    kind: str = "image"
+    # text model's vocabulary and options; None for images (the kind a config that names none is
+    # of, as config.json's migration reads a run without a record).
+    kind: str = DEFAULT_KIND
     schema: dict[str, Any] | None = None
-
-    # TRANSITIONAL (issue 26): the records by their old names, until every caller asks the kind.
-    @property
-    def table(self) -> dict[str, Any] | None:
-        return self.schema if self.kind == "table" else None
-
-    @property
-    def audio(self) -> dict[str, Any] | None:
-        return self.schema if self.kind == "audio" else None
-
-    @property
-    def text(self) -> dict[str, Any] | None:
-        return self.schema if self.kind == "text" else None
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""

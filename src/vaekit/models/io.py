@@ -21,6 +21,7 @@ from safetensors.torch import save, save_file
 from vaekit.config import from_dict
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
+from vaekit.kinds.base import DEFAULT_KIND
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
@@ -129,8 +130,8 @@ _V1_ABSENT = {
 
 # Schema 2 files lack the options that schema 3 added; each at the value that means "off",
 # which is how every schema 2 run was trained (an autoregressive kernel and width are then
-# unused, but recorded valid); schema 2 runs are of images: no table schema, no table options.
-# Frozen here like _V1_ABSENT.
+# unused, but recorded valid); schema 2 runs are of images: no table options (and no record of
+# a kind, which migrate_v5 reads as images). Frozen here like _V1_ABSENT.
 _V2_ABSENT = {
     "model": {
         "flow_steps": 0,
@@ -138,17 +139,17 @@ _V2_ABSENT = {
         "autoregressive": 0,
         "ar_kernel": 3,
         "ar_width": 32,
-        "table": None,  # an old file's key, named as the kind it held (gone in schema 6)
     },
     "training": {"time_budget": None, "ema": 0.0},
     "data": {"columns": None, "target": None, "id_column": None},
 }
 
 
-# Schema 3 files lack what schema 4 added for audio and text; schema 3 runs are of images or
-# tables. Frozen here like _V2_ABSENT.
+# Schema 3 files lack what schema 4 added for audio; schema 3 runs are of images or tables
+# (their records of audio and text, absent, migrate_v5 reads as none). Frozen here like
+# _V2_ABSENT.
 _V3_ABSENT: dict[str, dict[str, Any]] = {
-    "model": {"audio": None, "text": None},  # old keys, as "table" in _V2_ABSENT
+    "model": {},
     "training": {},
     "data": {
         "sample_rate": None,
@@ -208,7 +209,7 @@ def migrate_v5(config: dict[str, Any]) -> dict[str, Any]:
         return {**config, "schema_version": 6}
     records = {name: model.get(name) for name in _V5_RECORDS}
     kept = {k: v for k, v in model.items() if k not in _V5_RECORDS}
-    kind, schema = "image", None  # frozen: what a schema 5 run without a record was of
+    kind, schema = DEFAULT_KIND, None  # what a schema 5 run without a record was of
     for name, record in records.items():
         if record is not None:
             kind, schema = name, record

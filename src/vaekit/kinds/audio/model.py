@@ -48,13 +48,11 @@ IDS = True
 
 # The options an audio model is built with unless the user gives them: its standardized
 # log-mel spectrograms are modelled by a Gaussian with one learned standard deviation
-# (starting at the data's own, 1); the image and table options it refuses; the options only
-# audio takes.
+# (starting at the data's own, 1); the image and table options it refuses (the options only
+# audio takes are its own, vaekit.kinds.audio.options, refused for other data with `only`).
 DEFAULTS = {"likelihood": "gaussian", "gaussian_variance": "global", "gaussian_std": 1.0}
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "columns", "target",
            "id_column", "target_is_label")  # fmt: skip
-ONLY = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "label_pattern",
-        "test_pattern")  # fmt: skip
 
 
 def refused(flag: str) -> str:
@@ -63,7 +61,8 @@ def refused(flag: str) -> str:
 
 
 def only(flag: str, data: Any) -> str:
-    """Why data of another kind, `data`, refuses the option `flag` (one of ONLY)."""
+    """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
+    own options: Kind.load_options)."""
     return f"{flag} is for audio (a folder of .wav files), and --data {data!r} is not one"
 
 

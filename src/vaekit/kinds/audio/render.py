@@ -45,8 +45,8 @@ def eval_lines(report: dict) -> list[str]:
 PICTURE = "spectrograms.png"
 # What `anomaly` writes beside its scores' CSV: the top clips' spectrograms above their errors.
 ANOMALY_BESIDE = ("_errors.png",)
-# The commands with a flow of the kind's own at the command line (vaekit.cli.audio): each
-# writes a folder of WAV files and PICTURE.
+# The commands with a flow of the kind's own at the command line (its cli part,
+# vaekit.kinds.audio.cli): each writes a folder of WAV files and PICTURE.
 FLOWS = ("sample", "reconstruct", "interpolate")
 # INPUTs name clips (test-split indices, .wav files), not rows.
 ROWS = False

@@ -18,7 +18,6 @@ from torch import nn
 
 from vaekit.errors import VaekitError
 from vaekit.kinds.series.data import TIME_NAMES, SeriesSchema
-from vaekit.kinds.series.options import OPTIONS as SERIES_OPTIONS
 from vaekit.models.distributions import LOG_2PI, Gaussian
 from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
 from vaekit.models.networks import GaussianHead, MLPDecoder, MLPEncoder
@@ -228,9 +227,9 @@ def prepare(x: Any, shape: tuple[int, ...], schema: Any, max_value: float) -> to
 COMPLEXITY = False
 # Each window is named by the timestamp of its last step, which `embed` reports.
 IDS = True
-# The image options a series refuses; the options only a series takes (its own).
+# The image options a series refuses (the options only a series takes are its own,
+# vaekit.kinds.series.options, refused for other data with `only`'s message).
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional", "autoregressive")
-ONLY = tuple(option.name for option in SERIES_OPTIONS)
 
 
 def refused(flag: str) -> str:
@@ -239,7 +238,8 @@ def refused(flag: str) -> str:
 
 
 def only(flag: str, data: Any) -> str:
-    """Why data of another kind, `data`, refuses the option `flag` (one of ONLY)."""
+    """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
+    own options: Kind.load_options)."""
     return (
         f"{flag} is for time series (a .csv/.parquet file whose first column is named "
         f"{', '.join(TIME_NAMES)}), and --data {data!r} is not one"

@@ -287,11 +287,11 @@ IDS = True
 
 # The options a table's model is built with unless the user gives them (the mixed likelihood's
 # Gaussians learn one standard deviation per column, starting at the standardized columns'
-# own); the image options it refuses; the options only a table takes.
+# own); the image options it refuses (the options only a table takes are its own,
+# vaekit.kinds.table.options, refused for other data with `only`'s message).
 DEFAULTS = {"model": "mlp", "likelihood": "mixed", "gaussian_variance": "global",
             "gaussian_std": 1.0}  # fmt: skip
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional")
-ONLY = ("columns", "target", "id_column", "target_is_label")
 
 
 def refused(flag: str) -> str:
@@ -300,7 +300,8 @@ def refused(flag: str) -> str:
 
 
 def only(flag: str, data: Any) -> str:
-    """Why data of another kind, `data`, refuses the option `flag` (one of ONLY)."""
+    """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
+    own options: Kind.load_options)."""
     return f"{flag} is for tables (.csv or .parquet data), and --data {data!r} is not one"
 
 

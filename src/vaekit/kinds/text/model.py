@@ -238,11 +238,10 @@ def assemble(config: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Mod
 # alone the KL settled near 1 nat per line on Shakespeare, with 0.1 nats per dimension at 3.4
 # (BENCHMARKS.md). `defaults` says which of them fit the user's other choices.
 DEFAULTS = {"model": "rnn", "likelihood": "categorical", "kl_warmup": 2000, "free_bits": 0.1}
-# The image and table options text refuses; the options only text takes.
+# The image and table options text refuses (the options only text takes are its own,
+# vaekit.kinds.text.options, refused for other data with `only`'s message).
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional", "columns",
            "target", "id_column", "target_is_label")  # fmt: skip
-ONLY = ("vocab_size", "max_length", "embed_dim", "rnn_hidden", "word_dropout",
-        "language_model")  # fmt: skip
 
 
 def defaults(given: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +262,8 @@ def refused(flag: str) -> str:
 
 
 def only(flag: str, data: Any) -> str:
-    """Why data of another kind, `data`, refuses the option `flag` (one of ONLY)."""
+    """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
+    own options: Kind.load_options)."""
     return f"{flag} is for text (.txt data), and --data {data!r} is not text"
 
 

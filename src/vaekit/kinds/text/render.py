@@ -52,8 +52,8 @@ def eval_lines(report: dict) -> list[str]:
 
 # --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
 
-# The commands with a flow of the kind's own at the command line (vaekit.cli.text): each
-# reads and writes sentences.
+# The commands with a flow of the kind's own at the command line (its cli part,
+# vaekit.kinds.text.cli): each reads and writes sentences.
 FLOWS = ("sample", "reconstruct", "interpolate", "anomaly", "embed")
 
 

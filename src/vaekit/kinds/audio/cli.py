@@ -1,22 +1,22 @@
-"""What `vaekit sample`, `reconstruct` and `interpolate` write for an audio model: a folder of
-16-bit WAV files, made from the spectrograms by Griffin-Lim (vaekit.data.spectrograms), and
-spectrograms.png, the spectrograms in dB (low frequencies at the bottom)."""
+"""The audio kind's cli part (vaekit.kinds.protocol): what `vaekit sample`, `reconstruct` and
+`interpolate` write for an audio model (its render part's FLOWS): a folder of 16-bit WAV files,
+made from the spectrograms by Griffin-Lim (vaekit.data.spectrograms), and spectrograms.png, the
+spectrograms in dB (low frequencies at the bottom).
+
+torch and the render part are imported where they are used: every command's parser asks each
+kind's cli part for its own arguments, and `vaekit --help` needs none of them."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
-from vaekit.kinds.audio import render
-from vaekit.kinds.audio.render import PICTURE
-
 
 def _outputs(args: argparse.Namespace, what: str):
     """The -o folder (default RUNDIR/outputs/COMMAND) and its Outputs, spectrograms.png
     declared; the WAV files are claimed by the caller once their names are known."""
     from vaekit.cli.output import Outputs
+    from vaekit.kinds.audio.render import PICTURE
 
     outputs = Outputs(args)
     return outputs, outputs.folder(args.output, f"{what} and {PICTURE}", (PICTURE,))
@@ -31,6 +31,8 @@ def sample(args: argparse.Namespace) -> int:
     """-n clips drawn from the prior: sample_000.wav, ... and spectrograms.png in -o."""
     from vaekit.api.model import load
     from vaekit.errors import VaekitError
+    from vaekit.kinds.audio import render
+    from vaekit.kinds.audio.render import PICTURE
 
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's samples are WAV files (-o)")
@@ -53,9 +55,13 @@ def reconstruct(args: argparse.Namespace) -> int:
     """INPUTs (test indices or WAV files; else the first -n test clips): each as NAME_input.wav
     (its own spectrogram through Griffin-Lim) and NAME_reconstruction.wav, and
     spectrograms.png (each row of inputs above their reconstructions) in -o."""
+    import torch
+
     from vaekit.api.inputs import Inputs
     from vaekit.api.model import load, reconstruct_first
     from vaekit.errors import VaekitError
+    from vaekit.kinds.audio import render
+    from vaekit.kinds.audio.render import PICTURE
 
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's reconstructions are WAV files")
@@ -95,6 +101,8 @@ def interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.errors import VaekitError
+    from vaekit.kinds.audio import render
+    from vaekit.kinds.audio.render import PICTURE
 
     if args.grid:
         raise VaekitError("--grid draws images: for an audio model give --from A --to B")

@@ -1,8 +1,9 @@
-"""The commands on a text model's run (vaekit.kinds.text.model): what `vaekit sample`,
-`reconstruct`, `interpolate`, `anomaly` and `embed` do when RUNDIR holds one: the text kind's
-render part names them in FLOWS, and each command's own module calls here first
-(vaekit.cli.output.own_flow). The arguments are those commands' own, plus `add_decoding`'s.
-An INPUT is a test-split line index, a .txt file (each non-blank line) or a sentence itself.
+"""The text kind's cli part (vaekit.kinds.protocol): the commands on a text model's run,
+what `vaekit sample`, `reconstruct`, `interpolate`, `anomaly` and `embed` do when RUNDIR holds
+one: the text kind's render part names them in FLOWS, and each command's own module calls here
+first (vaekit.cli.output.own_flow). The arguments are those commands' own, plus
+`add_decoding`'s, which `add_arguments` gives the commands that decode sentences. An INPUT is
+a test-split line index, a .txt file (each non-blank line) or a sentence itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
                    help=DECODE_HELP)  # fmt: skip
     p.add_argument("--beam-width", type=count(1, MAX_BEAM), default=5, metavar="W",
                    help="for text, --decode beam: the beam's width (default: 5)")  # fmt: skip
+
+
+# The commands that decode sentences, and so take `add_decoding`'s arguments.
+DECODING = ("sample", "reconstruct", "interpolate")
+
+
+def add_arguments(command: str, p: argparse.ArgumentParser) -> None:
+    """The text kind's own arguments of `command` (vaekit.cli.output.add_kind_arguments):
+    --decode and --beam-width for the commands that decode sentences."""
+    if command in DECODING:
+        add_decoding(p)
 
 
 def _claim(args: argparse.Namespace, default: str, suffix: str | tuple[str, ...]) -> Path:
