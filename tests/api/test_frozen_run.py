@@ -58,6 +58,18 @@ def test_the_frozen_run_resumes_and_its_config_is_rewritten_in_the_current_schem
     assert vaekit.resume(run, epochs=4, progress=False).history[-1]["epoch"] == 4
 
 
+def test_the_frozen_run_resumes_from_the_command_line(tmp_path: Path):
+    """`vaekit train --resume` checks the recorded options against the declared ones: a kind's
+    own options the run predates (a time series' --window, ...) read as their defaults."""
+    from tests.cli.test_cli import vaekit as command
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    assert command("train", "--resume", "--out", run, "--epochs", "3", "--quiet") == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["schema_version"] == SCHEMA_VERSION and config["model"]["kind"] == "image"
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -15,9 +15,11 @@ import torch
 
 from tests.cli.test_cli import vaekit
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import kind, recognize_source
+from vaekit.kinds.base import recognize_source
 from vaekit.kinds.series import data as series_data
 from vaekit.kinds.series.model import ConvDecoder1d, ConvEncoder1d, MaskedGaussian, SeriesGaussian
+from vaekit.models.factory import build_vae
+from vaekit.models.io import model_config_from
 
 START = np.datetime64("2024-01-01T00:00")
 
@@ -54,6 +56,9 @@ def test_a_series_file_is_recognized_by_its_time_column(tmp_path: Path):
     numbers = tmp_path / "n.csv"
     numbers.write_text("Time,x\n0,1\n1,2\n")
     assert recognize_source(numbers).name == "series"  # any case
+    sales = tmp_path / "sales.csv"  # a date, then a column of names: a table
+    sales.write_text("date,store,sales\n2024-01-01,s1,3\n2024-01-02,s2,4\n")
+    assert recognize_source(sales).name == "table"
 
 
 def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
@@ -66,6 +71,10 @@ def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
     # "t" is not a time name: the time column is named, and it counts by 2
     raw = series_data.read_series(numbers, time_column="t")
     assert raw.step_seconds == 2 and raw.values[:, 0].tolist() == [0, 1, 2, 3, 4]
+    fine = tmp_path / "ms.csv"  # 100 ms steps, and UTC offsets, read to the microsecond
+    fine.write_text("timestamp,x\n2024-01-01T00:00:00.100Z,1\n2024-01-01T00:00:00.200Z,2\n"
+                    "2024-01-01T01:00:00.300+01:00,3\n")  # fmt: skip
+    assert math.isclose(series_data.read_series(fine).step_seconds, 0.1)
 
 
 @pytest.mark.parametrize(
@@ -174,6 +183,7 @@ def test_train_records_the_series_schema_and_draws_its_windows(series_run: Path)
     assert model["kind"] == "series" and model["shape"] == [1, 2, 16]
     assert model["schema"]["channels"] == ["cpu", "mem"] and model["schema"]["window"] == 16
     assert model["likelihood"] == "gaussian" and model["gaussian_variance"] == "global"
+    assert model["family"] == "mlp" and model["hidden_dims"] == [32]  # a series' default
     assert data["kind"] == "series" and data["test_carved"]["chronological"] is True
     assert data["num_test"] == 240 - round(240 * 0.7) and data["missing_values"] == 1
     for name in ("samples.png", "reconstructions.png", "curves.png", "report.html"):
@@ -248,13 +258,21 @@ def test_the_report_shows_the_series_pictures(series_run: Path):
     assert "the -ELBO of the window ending" in page
 
 
-def test_serve_draws_sampled_windows(series_run: Path):
-    from vaekit.api.model import load
-    from vaekit.kinds.series.render import served
+def test_serve_draws_sampled_and_decoded_windows(series_run: Path):
+    from starlette.testclient import TestClient
 
-    model = load(series_run)
-    answer = served(model.sample(2, seed=0))
-    assert answer["image"].startswith("data:image/png;base64,")
+    from vaekit.api.model import load
+    from vaekit.serve.app import create_app
+    from vaekit.serve.explorer import Explorer
+
+    app = create_app(Explorer(load(series_run), series_run), allowed_hosts=["testserver"])
+    with TestClient(app) as client:
+        info = client.get("/api/info")
+        assert info.status_code == 200 and len(info.json()["map"]["points"]) > 0
+        for path, body in (("/api/sample", {"n": 4}), ("/api/decode", {"point": [0, 0]})):
+            answer = client.post(path, json=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["image"].startswith("data:image/png;base64,")
 
 
 def test_data_info_describes_the_series(series_run: Path, tmp_path: Path, capsys):
@@ -285,4 +303,18 @@ def test_the_conv_family_trains_on_windows(tmp_path: Path):
     assert vaekit("train", "--data", path, "--model", "conv", "--channels", "8,16", "--window",
                   "16", "--epochs", "1", "--latent-dim", "2", "--no-report", "--out",
                   tmp_path / "R", "--quiet") == 0  # fmt: skip
-    assert kind("series").part("model").NETWORKS["conv"] is not None
+    config = json.loads((tmp_path / "R" / "config.json").read_text())["model"]
+    assert (config["family"], config["channels"]) == ("conv", [8, 16])
+    vae = build_vae(model_config_from({"model": config}))
+    assert isinstance(vae.encoder.encoder, ConvEncoder1d)  # inside FillMissing
+
+
+def test_the_recon_score_leaves_missing_values_out(tmp_path: Path):
+    path = write_series(tmp_path / "s.csv", 120, missing=100)
+    assert vaekit("train", "--data", path, "--window", "8", "--train-part", "0.5", "--epochs",
+                  "1", "--latent-dim", "2", "--no-report", "--out", tmp_path / "R",
+                  "--quiet") == 0  # fmt: skip
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", tmp_path / "R", "--score", "recon", "-o", out) == 0
+    scores = [float(r["score"]) for r in read_csv(out)]
+    assert len(scores) == 60 and all(math.isfinite(s) for s in scores)

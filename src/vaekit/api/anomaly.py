@@ -118,6 +118,11 @@ class AnomalyDetector:
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         self.threshold_ = float(np.quantile(scores, self.quantile))
+        if not np.isfinite(self.threshold_):
+            raise VaekitError(
+                f"the {self.score} scores of the calibration examples are not all finite "
+                f"numbers ({int((~np.isfinite(scores)).sum())} of {len(scores)}): no threshold"
+            )
         self.weights_sha256 = self.model.weights_sha256
         self.calibration = {
             "split": split,

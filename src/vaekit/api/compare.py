@@ -8,43 +8,28 @@
 The page holds the options in which the runs' configs differ, their final numbers, eval.json's
 figures where they judged the run's current weights (each named with its bound and K), their
 loss curves on shared axes, and samples from each.
+
+This module opens the runs and reads their files; the page and its tables are built in the
+report layer, vaekit.report.comparison.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaekit.api.report import eval_staleness, model_line, open_run, read_eval
+from vaekit.api.report import open_run, read_eval
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import bound_label
 from vaekit.files import atomic_write
-from vaekit.kinds.base import kind
-from vaekit.report.html import Section, caption, escape, flatten, image, render_page, table
-from vaekit.report.images import data_uri
-from vaekit.report.plots import compare_curves_png, term_series
-from vaekit.report.view import RunView
-
-# Keys that differ between any two runs without saying anything about them.
-UNINFORMATIVE = {"data.sha256", "training.device", "vaekit_version", "torch_version"}
-METRICS_HEADER = (
-    "run",
-    "epochs",
-    "train -ELBO",
-    "val -ELBO",
-    "test -ELBO",
-    "test rec",
-    "test KL",
-    "time (s)",
+from vaekit.report.comparison import (
+    EVAL_HEADER,
+    METRICS_HEADER,
+    compare_page,
+    compare_tables,
+    run_names,
 )
-# eval.json's figures: which bound with which K ("NLL (IWAE, K=1000)", or "objective ..."
-# where the likelihood cannot model the data), on which data, split and examples.
-EVAL_HEADER = ("run", "bound (eval.json)", "nats per example", "± stderr", "bits/dim", "data",
-               "split", "examples")  # fmt: skip
-STALE = "stale: run `vaekit eval`"
 
 
 @dataclass
@@ -62,167 +47,23 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
 
 
-def run_names(paths: Sequence[Path]) -> list[str]:
-    """Each run's folder name, or the path as given where two runs share a folder name."""
-    names = [p.resolve().name for p in paths]
-    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
-
-
-def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
-    """(dotted key, one value per config) for every key whose value is not the same in all
-    (a key a config lacks shows as "-")."""
-    flat = [flatten(_shown(c)) for c in configs]
-    keys = sorted(set().union(*flat) - UNINFORMATIVE)
-    out = []
-    for key in keys:
-        values = [f.get(key, "-") for f in flat]
-        if any(v != values[0] for v in values):
-            out.append((key, values))
-    return out
-
-
-def _shown(config: dict[str, Any]) -> dict[str, Any]:
-    """A config's model, data and training sections as compared: the model's schema as its
-    kind of data shows it with a checksum (a text model's vocabulary by its size and sha256,
-    not its thousands of words)."""
-    shown = {k: config.get(k, {}) for k in ("model", "data", "training")}
-    model = shown["model"]
-    if isinstance(model, dict) and "kind" in model and "schema" in model:
-        render = kind(model["kind"]).part("render")
-        shown["model"] = {**model, "schema": render.schema_shown(model["schema"], checksum=True)}
-    return shown
-
-
-def data_warnings(names: Sequence[str], configs: Sequence[dict[str, Any]]) -> list[str]:
-    """Why the runs' numbers may not compare: they were trained on different data (the
-    checksum of their splits differs), or their test splits were carved differently."""
-
-    def values(key: str) -> list[Any]:
-        return [c.get("data", {}).get(key) for c in configs]
-
-    def listed(found: list[Any]) -> str:
-        return ", ".join(f"{n} {v}" for n, v in zip(names, found, strict=True))
-
-    sums = values("sha256")
-    if len(set(sums) - {None}) > 1:  # a run that did not record it cannot be told apart
-        shown = [str(v)[:12] if v else "not recorded" for v in sums]
-        return [
-            "the runs were trained on different data (data.sha256, the checksum of the "
-            f"splits: {listed(shown)}): their numbers are not on the same examples"
-        ]
-    carved = [json.dumps(v, sort_keys=True) if v else "-" for v in values("test_carved")]
-    if len(set(carved)) > 1:
-        return [
-            "the runs' test splits were carved differently from the same data "
-            f"(data.test_carved: {listed(carved)}): their test numbers are on different examples"
-        ]
-    return []
-
-
-def eval_row(run: RunView, name: str) -> list[Any]:
-    """One row of EVAL_HEADER: eval.json's bound where it judged the run's current weights;
-    else why not (no eval.json, or stale)."""
-    found = read_eval(run.path)
-    if found is None:
-        return [name, "no eval.json: run `vaekit eval`", *[None] * 6]
-    if eval_staleness(found, run.model):
-        return [name, STALE, *[None] * 6]
-    iw = found["iwae"]
-    bpd = (found.get("bits_per_dim") or {}).get("iwae")
-    where = [found.get("data"), found.get("split"), found.get("num_examples")]
-    return [name, bound_label(found), iw["nll"], iw.get("stderr"), bpd, *where]
-
-
-def eval_warnings(names: Sequence[str], rows: Sequence[list[Any]]) -> list[str]:
-    """Where the runs' current eval.json figures were computed differently (another bound or
-    K, data, split or number of examples), which makes them unfair to compare."""
-    shown = [(n, r) for n, r in zip(names, rows, strict=True) if r[2] is not None]
-    warnings = []
-    for column, what in ((1, "bound"), (5, "data"), (6, "split"), (7, "number of examples")):
-        if len({str(r[column]) for _, r in shown}) > 1:
-            values = ", ".join(f"{n} {r[column]}" for n, r in shown)
-            warnings.append(f"the eval.json figures differ in {what} ({values})")
-    return warnings
-
-
-def final_numbers(run: RunView, name: str) -> list[Any]:
-    """One row of METRICS_HEADER for a run: its last epoch and test line (metrics.jsonl)."""
-    last = run.history[-1] if run.history else {}
-    test = (run.final or {}).get("test") or {}
-
-    def term(split_terms: dict[str, Any] | None, key: str) -> float | None:
-        return term_series([{"s": split_terms or {}}], "s", key)[0]
-
-    seconds = sum(float(r.get("time_s", 0)) for r in run.history)
-    return [
-        name,
-        int(last.get("epoch", 0)),
-        term(last.get("train"), "neg_elbo"),
-        term(last.get("val"), "neg_elbo"),
-        term(test, "neg_elbo"),
-        term(test, "rec"),
-        term(test, "kl"),
-        round(seconds, 1),
-    ]
-
-
-def _samples(run: RunView, name: str, seed: int) -> str:
-    """A few samples of the run's model as one figure, drawn as its kind of data draws them
-    (its render part's `compare_samples`: pictures, spectrograms, rows or sentences)."""
-    return run.model.kind.part("render").compare_samples(run.model, name, seed)
-
-
 def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) -> Comparison:
     """Write a page comparing the runs in `rundirs` (at least two) to `out` (.html)."""
     if len(rundirs) < 2:
         raise VaekitError("compare needs at least two run directories")
     paths = [Path(r) for r in rundirs]
     runs = [open_run(p, reopen=False) for p in paths]
-    names = run_names(paths)
-    differences = config_differences([r.config for r in runs])
-    rows = [final_numbers(run, name) for run, name in zip(runs, names, strict=True)]
-    evals = [eval_row(run, name) for run, name in zip(runs, names, strict=True)]
-    warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, evals)
-    summary = [(name, model_line(run.config)) for run, name in zip(runs, names, strict=True)]
-    if differences:
-        diff_html = table(("option", *names), [(k, *v) for k, v in differences])
-    else:
-        diff_html = (
-            "<p>The runs' configurations are the same (data checksums and devices aside).</p>"
-        )
-    curves = [(name, run.history) for run, name in zip(runs, names, strict=True) if run.history]
-    warned = "".join(f'<p class="missing">Warning: {escape(w)}</p>' for w in warnings)
-    sections = [
-        Section("Runs", warned + table(("run", "model"), summary)),
-        Section("Configuration differences", diff_html),
-        Section(
-            "Final numbers",
-            caption("nats per example, from the runs' metrics.jsonl") + table(METRICS_HEADER, rows),
-        ),
-        Section(
-            "Evaluation",
-            caption(
-                "eval.json's importance-weighted bound, where it judged the run's current "
-                "weights: an NLL where the likelihood can model the data, else an objective"
-            )
-            + table(EVAL_HEADER, evals),
-        ),
-        Section(
-            "Loss curves",
-            image(data_uri(compare_curves_png(curves)), "loss curves", pixels=False)
-            if curves
-            else "",
-            missing=None if curves else "no run has a finished epoch",
-        ),
-        Section(
-            "Samples",
-            caption(f"16 samples from each run, seed {seed}")
-            + '<div class="runs">'
-            + "".join(_samples(run, name, seed) for run, name in zip(runs, names, strict=True))
-            + "</div>",
-        ),
-    ]
-    page = render_page(f"vaekit: {len(runs)} runs compared", ", ".join(names), sections)
+    tables = compare_tables(runs, run_names(paths), [read_eval(r.path) for r in runs])
+    page = compare_page(runs, tables, seed)
     out = Path(out)
     atomic_write(out, lambda p: p.write_text(page, encoding="utf-8"))
-    return Comparison(out, names, differences, METRICS_HEADER, rows, EVAL_HEADER, evals, warnings)
+    return Comparison(
+        out,
+        tables.names,
+        tables.differences,
+        METRICS_HEADER,
+        tables.metrics_rows,
+        EVAL_HEADER,
+        tables.eval_rows,
+        tables.warnings,
+    )

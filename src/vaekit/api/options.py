@@ -20,7 +20,7 @@ from vaekit.kinds.base import Kind, kind_names, recognize_source
 from vaekit.kinds.base import kind as find_kind
 from vaekit.models.factory import ModelConfig
 from vaekit.options import normalize_keys
-from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS, resumable_flags
+from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
@@ -155,7 +155,8 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for option in TRAIN_OPTIONS:
         if option.section is not None:
-            value = config[option.section][option.config_key]
+            # .get: a kind's own option the run predates (check_section let it be absent)
+            value = config[option.section].get(option.config_key, option.default)
             out[option.name] = tuple(value) if isinstance(value, list) else value
     out["conditional"] = config["model"]["num_classes"] > 0
     recorded_kind = config["model"].get("kind")
@@ -178,14 +179,23 @@ def check_section(config: dict[str, Any], section: str, where: str) -> None:
         unknown = sorted(set(values) - set(declared) - set(derived))
         if unknown:
             raise VaekitError(f"{where}: {section}: unknown key {unknown[0]!r}")
-    missing = sorted(set(declared) - set(values))
+    missing = sorted(set(declared) - set(values) - _kinds_own(section))
     if missing:
         raise VaekitError(f"{where}: {section}: missing key {missing[0]!r}")
     for key, option in declared.items():
+        if key not in values:
+            continue  # a kind's own option the run predates: see _kinds_own
         try:
             option.check(tuple(values[key]) if isinstance(values[key], list) else values[key])
         except ValueError as err:
             raise VaekitError(f"{where}: {section}.{key}: {err}") from None
+
+
+def _kinds_own(section: str) -> set[str]:
+    """The config keys of the kinds' own options in `section` (vaekit.kinds.<kind>.options):
+    a run written before a kind existed lacks them, and reads each as its default (it is of
+    another kind: the option played no part in it)."""
+    return {o.config_key for o in KIND_OPTIONS if o.section == section}
 
 
 def check_resume_options(config: dict[str, Any], given: dict[str, Any]) -> None:

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.max_upload_mb <= 100:
         raise VaekitError(f"--max-upload-mb must be in (0, 100], got {args.max_upload_mb}")
     model = load(args.rundir)
-    model.require_images("vaekit serve")
+    if getattr(model.kind.part("render"), "served", None) is None:  # no way to draw it
+        model.require_images("vaekit serve")
     sock = listen_socket(args.host, args.port)  # a port in use fails here, before encoding
     port = sock.getsockname()[1]
     if args.host not in LOOPBACK:

@@ -8,7 +8,7 @@ Features, per clip of `clip_samples` (vaekit.data.audio reads and fits them):
   the Nyquist frequency, evaluated at the FFT bins' frequencies;
 - 10 log10(mel power), floored at FLOOR_DB (silence, and the padding, is FLOOR_DB);
 - standardized per mel bin with the training split's mean and standard deviation (the run
-  keeps them, model.audio, so that outputs come back in dB).
+  keeps them, model.schema, so that outputs come back in dB).
 
 Back to sound: dB -> mel power -> linear power by non-negative least squares against the
 filter bank (multiplicative updates) -> magnitude -> phase by Griffin-Lim (Griffin & Lim 1984)
@@ -112,7 +112,7 @@ def spectral_convergence(clips: torch.Tensor, magnitude: torch.Tensor, n_fft: in
 class AudioFeatures:
     """How a model's clips are made and unmade: the spectrogram settings and the per-mel-bin
     standardization statistics of the training split (mean, std in dB, (M,)); the JSON of
-    model.audio. `classes` names the labels (from --label-pattern), or is None."""
+    model.schema. `classes` names the labels (from --label-pattern), or is None."""
 
     sample_rate: int
     clip_seconds: float
@@ -149,7 +149,7 @@ class AudioFeatures:
         }
 
     @classmethod
-    def from_json(cls, record: Any, where: str = "model.audio") -> AudioFeatures:
+    def from_json(cls, record: Any, where: str = "config.json: model.schema") -> AudioFeatures:
         """Checked: every key present and of its type, sizes positive, statistics per bin."""
         keys = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "mean", "std")
         if not isinstance(record, dict) or set(record) != {*keys, "classes"}:

@@ -106,7 +106,7 @@ class Vocabulary:
         return {"tokens": list(self.tokens), "max_length": self.max_length}
 
     @classmethod
-    def from_json(cls, record: Any, where: str = "config.json: model.text") -> Vocabulary:
+    def from_json(cls, record: Any, where: str = "config.json: model.schema") -> Vocabulary:
         tokens = record.get("tokens") if isinstance(record, dict) else None
         length = record.get("max_length") if isinstance(record, dict) else None
         if (

@@ -9,8 +9,9 @@ import torch
 
 
 def mse(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Each image's mean squared error against its reference: (B,)."""
-    return (x - reference).pow(2).flatten(1).mean(1)
+    """Each example's mean squared error against its reference: (B,), over the values the
+    reference holds (NaN in it: a missing value, left out)."""
+    return (x - reference).pow(2).flatten(1).nanmean(1)
 
 
 def psnr_from_mse(error: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """What a report reads of one run (`RunView`): the one type that the report page
-(vaekit.api.report), its shared sections (vaekit.report.latent), each kind's own sections (the
+(vaekit.report.page), its shared sections (vaekit.report.latent), each kind's own sections (the
 kinds' render parts, vaekit.kinds.<kind>.render) and the comparison page share. It is in the
 report layer so that the kinds' render parts, which may not import the api, can name it."""
 

@@ -22,6 +22,9 @@ from vaekit.data.registry import DatasetSpec, get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
+# What eval.json's "data_kind" says of images: "images", as it always has (the other kinds:
+# their names).
+DATA_KIND = "images"
 
 
 def schema_from_json(record: dict[str, Any] | None) -> None:

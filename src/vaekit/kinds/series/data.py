@@ -19,8 +19,10 @@ is scored at every step from its first full window.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ import torch
 
 from vaekit.data.batches import ImageSet
 from vaekit.data.dataset import Dataset
-from vaekit.data.tables import TABLE_SUFFIXES, RawTable, read_table
+from vaekit.data.tables import MISSING, TABLE_SUFFIXES, RawTable, read_table
 from vaekit.errors import VaekitError
 
 # A first column of one of these names (any case) makes a .csv/.parquet file a series.
@@ -39,29 +41,50 @@ KIND = "series"  # what Dataset.kind and config.json's model.kind say
 
 
 def is_series_path(source: Any) -> bool:
-    """A .csv or .parquet file whose first column is named as a time (TIME_NAMES); only its
-    header is read. A file that cannot be read is not one here (the table reader says why)."""
+    """A .csv or .parquet file whose first column is named as a time (TIME_NAMES) and whose
+    other columns hold numbers (in a CSV's first row: empty cells pass), so that a table of
+    sales by date stays a table. Only the header and first row (a Parquet file's schema) are
+    read; a file that cannot be read is not one here (the table reader says why)."""
     if not isinstance(source, str | Path):
         return False
     path = Path(source)
     if path.suffix.lower() not in TABLE_SUFFIXES or not path.is_file():
         return False
-    first = _first_column(path)
-    return first is not None and first.strip().lower() in TIME_NAMES
-
-
-def _first_column(path: Path) -> str | None:
     try:
-        if path.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            names = pq.read_schema(str(path)).names
-            return str(names[0]) if names else None
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            line = f.readline(4096)
+        names, numeric = _first_rows(path)
     except Exception:  # unreadable, not Parquet, no pyarrow: not recognized as a series
-        return None
-    return line.split(",")[0].strip().strip('"') if line.strip() else None
+        return False
+    return bool(names) and names[0].strip().lower() in TIME_NAMES and numeric
+
+
+def _first_rows(path: Path) -> tuple[list[str], bool]:
+    """The column names, and whether the columns after the first hold numbers."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(str(path))
+        rest = [schema.field(i).type for i in range(1, len(schema.names))]
+        return [str(n) for n in schema.names], all(
+            pa.types.is_integer(t) or pa.types.is_floating(t) for t in rest
+        )
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        rows = [next(reader, None), next(reader, None)]
+    names = [n.strip() for n in rows[0]] if rows[0] else []
+    first = rows[1][1:] if rows[1] else []
+    return names, all(_number_or_missing(cell) for cell in first)
+
+
+def _number_or_missing(cell: str) -> bool:
+    text = cell.strip()
+    if text.lower() in MISSING or not text:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -204,21 +227,25 @@ def _numbers(raw: RawTable, name: str) -> np.ndarray:
 
 
 def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
-    """Each timestamp in seconds: numbers as they are, dates (ISO 8601) since 1970."""
+    """Each timestamp in seconds: numbers as they are, dates (ISO 8601) since the first."""
     try:
         return np.array([float(t) for t in times])
     except ValueError:
         pass
     parsed = []
+    # numpy converts "+01:00" offsets to UTC with a deprecation warning the user can do
+    # nothing about: the times are right, the warning is not shown.
+    warnings.filterwarnings("ignore", "no explicit representation of timezones")
     for i, text in enumerate(times):
         try:
-            parsed.append(np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "s"))
+            parsed.append(np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "us"))
         except ValueError:
             raise VaekitError(
                 f"{raw.path}: {raw.where[i]}: {text!r} in {name!r} is neither a date "
                 "(2013-12-02 21:15:00) nor a number"
             ) from None
-    return np.array(parsed).astype(np.int64).astype(np.float64)
+    micro = np.array(parsed).astype(np.int64)
+    return (micro - micro[0]).astype(np.float64) / 1e6  # since the first: exact to 1 us
 
 
 def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str) -> float | None:
@@ -295,7 +322,7 @@ def split_ends(rows: int, window: int, stride: int, test_fraction: float) -> tup
     if first_test < window:
         raise VaekitError(
             f"{rows} rows hold a training part of {first_test} steps, fewer than one --window "
-            f"of {window}: lower --window or --test-fraction"
+            f"of {window}: lower --window or raise --train-part"
         )
     train = np.arange(window - 1, first_test, stride)
     test = np.arange(max(first_test, window - 1), rows)
@@ -323,7 +350,10 @@ def open_series(source: str | Path, request: Any) -> Dataset:
     fraction = request.opts.test_fraction if given or part is None else 1 - part
     if given is None and part is None:
         fraction = 0.1
-    train_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
+    try:
+        train_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
+    except VaekitError as err:
+        raise VaekitError(f"{path}: {err}") from None
     schema = given or fit_schema(series, int(test_ends[0]) if len(test_ends) else 0, window, stride)
     if given is not None and given.sha256 != series_checksum(series):
         # Another series than the model's own: every step of it is scored (its training part

@@ -25,7 +25,8 @@ from vaekit.models.vae import VAE
 
 # The options that fit a series where the user does not say otherwise: its values are
 # standardized, so a Gaussian whose scale starts at the data's own, 1.
-DEFAULTS = {"likelihood": "gaussian", "gaussian_variance": "global", "gaussian_std": 1.0}
+DEFAULTS = {"model": "mlp", "likelihood": "gaussian", "gaussian_variance": "global",
+            "gaussian_std": 1.0}  # fmt: skip
 
 
 class MaskedGaussian(Gaussian):
@@ -35,7 +36,10 @@ class MaskedGaussian(Gaussian):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         seen = ~torch.isnan(x)
         z = (torch.where(seen, x, self.mean) - self.mean) / self.std
-        log_std = torch.log(torch.as_tensor(self.std, dtype=z.dtype)).expand_as(z)
+        if isinstance(self.std, torch.Tensor):
+            log_std = torch.log(self.std).expand_as(z)
+        else:  # a fixed std: made where z is
+            log_std = torch.full_like(z, math.log(self.std))
         density = -0.5 * z * z - log_std - 0.5 * LOG_2PI
         return torch.where(seen, density, torch.zeros_like(density)).flatten(1).sum(1)
 

@@ -262,9 +262,9 @@ def reconstructions_section(run: RunView, count: int = 3) -> str:
 
 
 def scores_section(run: RunView, limit: int = 5000) -> str:
-    """The test part scored step by step (-ELBO of the window ending at each step, nats), with
-    the steps above its 0.99 quantile shaded: what `vaekit anomaly` flags with
-    its defaults, calibrated here on the scores themselves."""
+    """The test part scored step by step (-ELBO of the window ending at each step, nats, one
+    posterior sample), with the steps above the 0.99 quantile of these scores shaded: a
+    picture of where the test part is surprising, not `vaekit anomaly`'s calibrated flags."""
     s, test = schema(run.model), run.need_test()
     part = test.subset(torch.arange(min(limit, len(test))))
     scores = torch.cat([run.model.elbo(part.images[i : i + 512]).loss
@@ -331,7 +331,8 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     clock = f"one step every {step:g} s" if step else "rows taken as steps"
     lines = [
         f"  a time series of {info['num_rows']} steps ({clock}), {len(info['channels'])} "
-        f"channels; windows of {info['window']} steps: {info['num_train']} train (stride "
+        f"channel{'s' if len(info['channels']) != 1 else ''}; windows of {info['window']} "
+        f"steps: {info['num_train']} train (stride "
         f"{info['stride']}) / {info['num_test']} test; {info['missing_values']} missing values"
     ]
     for c in info.get("statistics", []):

@@ -43,7 +43,7 @@ MAX_TEXT_WIDTH = 1 << 16
 
 @dataclass(frozen=True)
 class TextSpec:
-    """A text model's record (config.json "model.text"): the vocabulary and the sizes."""
+    """A text model's record (config.json "model.schema" of a text run): the vocabulary and the sizes."""
 
     vocab: Vocabulary
     embed_dim: int
@@ -52,7 +52,7 @@ class TextSpec:
     language_model: bool
 
     @classmethod
-    def from_json(cls, record: Any, where: str = "config.json: model.text") -> TextSpec:
+    def from_json(cls, record: Any, where: str = "config.json: model.schema") -> TextSpec:
         if not isinstance(record, dict):
             raise VaekitError(f"{where}: expected a JSON object")
         unknown = sorted(set(record) - {"tokens", "max_length", *TEXT_KEYS})
