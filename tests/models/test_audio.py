@@ -1,4 +1,4 @@
-"""An audio model (ModelConfig.kind "audio", its schema): the record checked against the shape and options, and
+"""An audio model (ModelConfig.kind "audio"): its schema checked against the shape and options, and
 the likelihood's mean left unclamped (standardized spectrograms are real numbers)."""
 
 from __future__ import annotations

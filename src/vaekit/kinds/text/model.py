@@ -43,7 +43,7 @@ MAX_TEXT_WIDTH = 1 << 16
 
 @dataclass(frozen=True)
 class TextSpec:
-    """A text model's record (config.json "model.schema" of a text run): the vocabulary and the sizes."""
+    """A text model's record (a text run's config.json "model.schema"): vocabulary and sizes."""
 
     vocab: Vocabulary
     embed_dim: int
