@@ -70,8 +70,13 @@ def onsets(scores: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
-def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
-    """The anomaly score of every row of one series (see the module docstring)."""
+def raw_scores(path: Path, out: Path, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Steps 1 and 2 of the module docstring for one series: the run's raw score of the
+    window ending at each row from the first full window on, and its calibration's mean and
+    standard deviation (kept in RUN/nab_raw.npz, which --reuse reads instead of training)."""
+    cached = out / "nab_raw.npz"
+    if args.reuse and cached.exists():
+        return dict(np.load(cached))
     import vaekit
     from vaekit.api.anomaly import AnomalyDetector
     from vaekit.kinds.series.data import SeriesSchema, read_rows
@@ -97,14 +102,28 @@ def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
     detector = AnomalyDetector(model, "elbo", quantile=0.99).fit()
     schema = SeriesSchema.from_json(model.config.schema)
     windows = read_rows(str(path), schema)  # every window, ending at rows W-1 .. n-1
-    raw = detector.decision_function(windows)
     cal = detector.calibration
+    found = {
+        "raw": detector.decision_function(windows),
+        "calibration": np.array([cal["score_mean"], cal["score_std"]]),
+        "window": np.array(schema.window),
+    }
+    np.savez(cached, **found)
+    return found
+
+
+def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
+    """The anomaly score of every row of one series (see the module docstring)."""
+    found = raw_scores(path, out, args)
+    raw, (mean, std), window = found["raw"], found["calibration"], int(found["window"])
+    n = len(raw) + window - 1
+    probation = probation_length(n)
     if args.history:
-        scaled = recent(raw, args.history, max(1, probation - schema.window + 1))
+        scaled = recent(raw, args.history, max(1, probation - window + 1))
     else:
-        scaled = calibrated(raw, cal["score_mean"], cal["score_std"])
+        scaled = calibrated(raw, mean, std)
     scores = np.zeros(n)
-    scores[schema.window - 1 :] = onsets(scaled, args.span or schema.window)
+    scores[window - 1 :] = onsets(scaled, args.span or window)
     scores[:probation] = 0.0
     return scores
 
@@ -124,6 +143,9 @@ def main() -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--only", nargs="*", default=None, help="series names to run")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true",
+                        help="read each run's raw scores (RUN/nab_raw.npz) where they exist "
+                        "instead of training again: to try other post-processing")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     results = args.out / "results"
