@@ -46,6 +46,15 @@ def calibrated(scores: np.ndarray, mean: float, std: float) -> np.ndarray:
     return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
 
 
+def smoothed(raw: np.ndarray, k: int) -> np.ndarray:
+    """Each raw score averaged with the k - 1 before it (causal; k = 1: as it is)."""
+    if k <= 1:
+        return raw
+    sums = np.cumsum(np.concatenate([[0.0], raw]))
+    starts = np.maximum(np.arange(len(raw)) - k + 1, 0)
+    return (sums[1:] - sums[starts]) / (np.arange(len(raw)) - starts + 1)
+
+
 def recent(raw: np.ndarray, history: int, first: int) -> np.ndarray:
     """Each raw score on the scale of the `history` raw scores before it (its z-score against
     their mean and standard deviation, as a Gaussian CDF in [0, 1]): a detector that keeps
@@ -118,6 +127,7 @@ def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
     raw, (mean, std), window = found["raw"], found["calibration"], int(found["window"])
     n = len(raw) + window - 1
     probation = probation_length(n)
+    raw = smoothed(raw, args.smooth)
     if args.history:
         scaled = recent(raw, args.history, max(1, probation - window + 1))
     else:
@@ -138,6 +148,9 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=0,
                         help="score each step against the raw scores of this many steps "
                         "before it (`recent`); 0: against the run's calibration")  # fmt: skip
+    parser.add_argument("--smooth", type=int, default=1,
+                        help="average each raw score with those of the steps before it, this "
+                        "many in all (`smoothed`)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--latent-dim", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
