@@ -99,6 +99,7 @@ def raw_scores(path: Path, out: Path, args: argparse.Namespace) -> dict[str, np.
         irregular="keep",
         epochs=args.epochs,
         latent_dim=args.latent_dim,
+        model=args.model,
         hidden_dims=(args.hidden,),
         batch_size=64,
         seed=0,
@@ -153,7 +154,9 @@ def main() -> int:
                         "many in all (`smoothed`)")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--latent-dim", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=64, help="mlp: its one hidden width")
+    parser.add_argument("--model", choices=("mlp", "conv"), default="mlp",
+                        help="the family (conv: vaekit's default --channels 32,64)")  # fmt: skip
     parser.add_argument("--only", nargs="*", default=None, help="series names to run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reuse", action="store_true",
