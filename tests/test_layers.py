@@ -159,6 +159,55 @@ def test_the_check_tells_up_from_down(module, source, wrong):
     assert bool(upward_imports(source, module)) == wrong
 
 
+def kind_folders() -> set[str]:
+    """The kinds of data with a folder of their own under kinds/ (image, table, ...)."""
+    return {p.parent.name for p in (SRC / "kinds").glob("*/__init__.py")}
+
+
+def sideways_kind_imports(source: str, module: str, is_package: bool = False) -> list[str]:
+    """The imports in `source` (the code of `module`, in a kind's folder) of another kind's
+    package: what kinds share lives in the layers (vaekit.report.outputs, say), not in one
+    of them."""
+    own, kinds = module.split(".")[2], kind_folders()
+    bad = []
+    for line, target in imported_modules(ast.parse(source), module, is_package):
+        parts = target.split(".")
+        if parts[:2] == ["vaekit", "kinds"] and len(parts) > 2 and parts[2] in kinds - {own}:
+            bad.append(f"{module}:{line} imports {target}")
+    return bad
+
+
+def test_no_kind_imports_another_kind():
+    kinds = kind_folders()
+    assert {"image", "table", "audio", "text"} <= kinds
+    inside = [(name, path) for name, path in _modules()
+              if name.split(".")[:2] == ["vaekit", "kinds"] and name.count(".") >= 2
+              and name.split(".")[2] in kinds]  # fmt: skip
+    assert len(inside) > 4 * len(kinds)
+    bad = []
+    for name, path in inside:
+        bad += sideways_kind_imports(path.read_text(), name, path.name == "__init__.py")
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "wrong"),
+    [
+        ("vaekit.kinds.audio.render", "from vaekit.kinds.image.render import f\n", True),
+        ("vaekit.kinds.table.render", "def f():\n    import vaekit.kinds.image\n", True),
+        ("vaekit.kinds.text.cli", "import vaekit.kinds.audio.cli\n", True),
+        ("vaekit.kinds.series.render", "from vaekit.kinds import image\n", True),
+        ("vaekit.kinds.audio.cli", "from ..image import render\n", True),
+        ("vaekit.kinds.audio.cli", "from vaekit.kinds.audio import render\n", False),
+        ("vaekit.kinds.audio.cli", "from . import render\n", False),
+        ("vaekit.kinds.audio.render", "from vaekit.kinds.base import kind\n", False),
+        ("vaekit.kinds.audio.render", "from vaekit.report.outputs import f\n", False),
+    ],
+)
+def test_the_kind_check_tells_own_from_another(module, source, wrong):
+    assert bool(sideways_kind_imports(source, module)) == wrong
+
+
 # Cycles still to break, each the modules of one package that import each other: none, and
 # none may be added.
 KNOWN_CYCLES: list[set[str]] = []

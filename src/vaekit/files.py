@@ -1,17 +1,20 @@
 """Atomic file writes: write to a temporary name in the same folder, flush it to disk, then
 rename. A reader (or a crash, or a kill) never sees a half-written file under the final name.
-And the one atomic exchange of two folders, for replacing a run directory.
+And the one atomic exchange of two folders, for replacing a run directory, and the one CSV
+writer.
 """
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import errno
+import io
 import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,18 @@ def finite_or_none(value: Any) -> Any:
 def write_json(path: str | Path, obj: Any) -> None:
     text = json.dumps(finite_or_none(obj), indent=2, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text))
+
+
+def save_csv(path: str | Path, header: list[Any], rows: Iterable[Iterable[Any]]) -> None:
+    """A UTF-8 CSV file at `path`: the header, then the rows, one a line (Unix line ends), cells
+    quoted where they need it (a comma, a quote, a newline), written atomically. The one CSV
+    writer of every command and kind, so that their files read alike."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2

@@ -122,8 +122,7 @@ def evaluate(
     report["data_kind"] = model.data_kind
     if per_example:
         report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
-    schema = model.kind.part("data").schema_from_json(model.config.schema)
-    part.figures(model.vae, chosen, schema, report, reconstruction)
+    part.figures(model.vae, chosen, model.schema, report, reconstruction)
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)

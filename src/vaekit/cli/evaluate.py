@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.evaluate import evaluate
     from vaekit.api.model import resolve_device
     from vaekit.api.run import EVAL_FILE, run_kind
-    from vaekit.cli.output import Outputs, save_csv
+    from vaekit.cli.output import Outputs
+    from vaekit.files import save_csv
     from vaekit.errors import VaekitError
     from vaekit.files import write_json
     from vaekit.progress import Bars

@@ -210,7 +210,8 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.api.model import load
     from vaekit.api.run import run_kind
-    from vaekit.cli.output import Outputs, own_flow, save_array, save_csv, save_npy
+    from vaekit.cli.output import Outputs, own_flow, save_array, save_npy
+    from vaekit.files import save_csv
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write
 

@@ -187,19 +187,6 @@ def save_batches(
     atomic_write(path, write)
 
 
-def save_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
-    """A CSV file (header, then rows; cells quoted where they need it), written atomically."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = buffer.getvalue()
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-
-
 def kind_cli(kind: Any) -> ModuleType | None:
     """A kind of data's cli part (`kind.part("cli")`), which only some kinds have (text's,
     audio's: vaekit.kinds.protocol); None for a kind whose package has no cli module, or that

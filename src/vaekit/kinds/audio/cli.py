@@ -45,7 +45,7 @@ def sample(args: argparse.Namespace) -> int:
     model.labels(args.label, 1)
     x = model.sample(args.n, args.seed, args.temperature, args.label)
     paths = render.write_clips(folder, model, x, names, args.seed)
-    audio = render.features(model)
+    audio = model.schema
     print(f"wrote {len(paths)} sampled clips ({audio.clip_seconds:g} s at "
           f"{audio.sample_rate} Hz) and {PICTURE} to {folder}")  # fmt: skip
     return 0

@@ -9,10 +9,16 @@ from typing import Any
 import torch
 
 from vaekit.data.audio import wav_bytes
-from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS, AudioFeatures
-from vaekit.kinds.image.render import draw_pictures
+from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
+from vaekit.report.outputs import (
+    bits_per_dim_line,
+    draw_error_maps,
+    draw_pictures,
+    skipped_lines,
+    write_index_scores,
+)
 from vaekit.report.view import Builder, RunView
 
 # --- `vaekit eval`'s table (see vaekit.kinds.protocol, "render part") -------------------
@@ -28,8 +34,6 @@ def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash: spectrograms are no 8-bit
     pixels), and the log-spectral distance of the reconstruction, in dB (or why it was
     skipped)."""
-    from vaekit.kinds.image.render import bits_per_dim_line, skipped_lines
-
     rec = report.get("reconstruction", {})
     lines = [bits_per_dim_line(report)]
     if "lsd_db" not in rec:
@@ -52,13 +56,6 @@ FLOWS = ("sample", "reconstruct", "interpolate")
 ROWS = False
 
 
-def features(model):
-    """The model's AudioFeatures (vaekit.data.spectrograms), from config.json's model.schema."""
-    from vaekit.data.spectrograms import AudioFeatures
-
-    return AudioFeatures.from_json(model.config.schema)
-
-
 def write_clips(folder, model, x, names: list[str], seed: int) -> list:
     """The spectrograms x (N, 1, M, T) in the model's units as N 16-bit WAV files named
     `names` in `folder` (made if need be; Griffin-Lim, drawn from `seed`), and their picture,
@@ -68,7 +65,7 @@ def write_clips(folder, model, x, names: list[str], seed: int) -> list:
     from vaekit.data.audio import write_wav
     from vaekit.report.images import save_grid
 
-    audio = features(model)
+    audio = model.schema
     generator = torch.Generator().manual_seed(seed)
     clips = torch.cat(
         [audio.to_clips(x[i : i + 64], generator=generator) for i in range(0, len(x), 64)]
@@ -87,7 +84,7 @@ def write_pairs(folder, model, inputs, outputs) -> None:
 
     from vaekit.report.images import pairs_grid, save_grid
 
-    both = features(model).picture(torch.cat([inputs, outputs]))
+    both = model.schema.picture(torch.cat([inputs, outputs]))
     save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), folder / PICTURE, ncols=8)
 
 
@@ -98,23 +95,19 @@ def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
 
 def write_scores(model, output, data, scores, flags, labels, detector, score: str) -> None:
     """`anomaly`'s CSV: file (each clip's name), score, anomalous, label."""
-    from vaekit.kinds.image.render import write_index_scores
-
     write_index_scores(output, scores, flags, labels, data.ids)
 
 
 def show_top(model, data, scores, top, maps, written) -> None:
     """The top-scoring clips' spectrograms (in dB, low frequencies at the bottom) above their
     error maps, as the PNG `maps`."""
-    from vaekit.kinds.image.render import draw_error_maps
-
-    audio = features(model)
+    audio = model.schema
     draw_error_maps(model, data, top, maps, lambda x, e: (audio.picture(x), e.flip(2)))
 
 
 def class_names(model) -> list[str] | None:
     """The names of the labels (from --label-pattern) by index, for `embed`; None: none."""
-    classes = features(model).classes
+    classes = model.schema.classes
     return None if classes is None else list(classes)
 
 
@@ -139,14 +132,9 @@ def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple
     ]
 
 
-def _features(model: Any) -> AudioFeatures:
-    """The model's spectrogram features, from its config (model.schema)."""
-    return AudioFeatures.from_json(model.config.schema)
-
-
 def _players(run: RunView, x: torch.Tensor, names: list[str]) -> str:
     """<audio> elements for the spectrograms x (N, 1, M, T), seeded with the run's seed."""
-    features = _features(run.model)
+    features = run.model.schema
     generator = torch.Generator().manual_seed(run.seed)
     clips = features.to_clips(x, GRIFFIN_LIM_ITERS, generator)
     out = []
@@ -160,7 +148,7 @@ def _players(run: RunView, x: torch.Tensor, names: list[str]) -> str:
 
 
 def samples_section(run: RunView) -> str:
-    features = _features(run.model)
+    features = run.model.schema
     x = run.model.sample(32, seed=run.seed)
     played = _players(run, x[:PLAYED], [f"sample {i}" for i in range(PLAYED)])
     text = (
@@ -171,7 +159,7 @@ def samples_section(run: RunView) -> str:
 
 
 def reconstructions_section(run: RunView) -> str:
-    features = _features(run.model)
+    features = run.model.schema
     test = run.need_test()
     inputs, outputs = run.reconstructions(16)
     both = features.picture(torch.cat([inputs, outputs]))
@@ -197,7 +185,7 @@ def compare_samples(model: Any, name: str, seed: int) -> str:
     compare page captioned `name`; a conditional model's row r is of class r mod its number
     of classes."""
     label = torch.arange(16) // 4 % model.num_classes if model.num_classes else None
-    spectrograms = _features(model).picture(model.sample(16, seed=seed, label=label))
+    spectrograms = model.schema.picture(model.sample(16, seed=seed, label=label))
     return figure(image(data_uri(png_bytes(spectrograms, 4)), f"samples of {name}"), name)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,16 @@ import torch
 from vaekit.apps import latent
 from vaekit.apps.projection import manifold_latents
 from vaekit.errors import VaekitError
-from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, image
-from vaekit.report.images import data_uri, pairs_grid, png_bytes, save_grid
+from vaekit.report.images import data_uri, pairs_grid, png_bytes
 from vaekit.report.latent import kl_per_dim, map_points
+from vaekit.report.outputs import (
+    bits_per_dim_line,
+    draw_error_maps,
+    draw_pictures,
+    skipped_lines,
+    write_index_scores,
+)
 from vaekit.report.view import Builder, RunView
 
 # --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
@@ -79,51 +84,10 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
     write_index_scores(output, scores, flags, labels)
 
 
-def write_index_scores(output, scores, flags, labels, ids: list[str] | None = None) -> None:
-    """A CSV of scores: index (or, where `ids` are given, file: each input's name), score,
-    anomalous, label (where there are labels). Audio's `write_scores` too."""
-    import csv
-    import io
-
-    from vaekit.files import atomic_write
-
-    header = (
-        ("file" if ids else "index") + ",score,anomalous" + (",label" if labels is not None else "")
-    )
-    names = []
-    for i in range(len(scores)):
-        line = io.StringIO()
-        csv.writer(line, lineterminator="").writerow([ids[i] if ids else i])
-        names.append(line.getvalue())
-    rows = [
-        f"{names[i]},{s:.6g},{f}" + (f",{labels[i]}" if labels is not None else "")
-        for i, (s, f) in enumerate(zip(scores, flags, strict=True))
-    ]
-    text = header + "\n" + "\n".join(rows) + "\n"
-    atomic_write(output, lambda p: p.write_text(text))
-
-
 def show_top(model, data, scores, top, maps, written) -> None:
     """The top-scoring inputs (`top`, indices into `data`) above their per-pixel
     reconstruction errors (brighter = worse), as the PNG `maps`, and a line saying so."""
     draw_error_maps(model, data, top, maps)
-
-
-def draw_error_maps(model, data, top, maps, picture=None) -> None:
-    """`show_top` for images, and for audio with `picture`: (x, errors) -> what to draw of
-    them (spectrograms in dB, say)."""
-    import torch
-
-    from vaekit.apps.anomaly import error_map
-    from vaekit.report.images import pairs_grid, save_grid
-
-    x = data.scaled(torch.from_numpy(top.copy())).to(model.device)
-    errors = error_map(model.vae, x)
-    errors = (errors / errors.max().clamp_min(1e-8)).expand(-1, x.shape[1], -1, -1)
-    if picture is not None:
-        x, errors = picture(x, errors)
-    save_grid(pairs_grid(x.cpu(), errors.cpu()), maps, ncols=8)
-    print(f"top {len(top)} inputs above their error maps: {maps}")
 
 
 def class_names(model) -> list[str] | None:
@@ -304,23 +268,6 @@ def eval_lines(report: dict) -> list[str]:
     return lines
 
 
-def bits_per_dim_line(report: dict) -> str:
-    """`vaekit eval`'s bits/dim line: a dash where the likelihood is not a discretized 8-bit
-    one (the other kinds that have such a line share it)."""
-    bpd = report.get("bits_per_dim")
-    if bpd:
-        return f"  {'bits/dim':<24}{bpd['iwae']:10.4f}   (ELBO: {bpd['elbo']:.4f})"
-    return f"  {'bits/dim':<24}{'—':>10}   (only for a discretized 8-bit likelihood)"
-
-
-def skipped_lines(rec: dict) -> list[str]:
-    """The line that says a report's reconstruction `rec` was skipped, and why; none where it
-    was not (shared with the other kinds that have a reconstruction figure)."""
-    if "skipped" not in rec:
-        return []
-    return [f"  {'reconstruction':<24}{'—':>10}   (skipped: {rec['skipped']})"]
-
-
 # --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
 
 
@@ -331,28 +278,6 @@ def pictures(
     test images above their reconstructions) and files["curves"] (the training curves) for
     a Model `model` and its test split `test` (an ImageSet); returns what it wrote by name."""
     return draw_pictures(model, test, history, files, seed, lambda x: x)
-
-
-def draw_pictures(
-    model: Any,
-    test: Any,
-    history: list[dict[str, Any]],
-    files: dict[str, Path],
-    seed: int,
-    show: Callable[[torch.Tensor], torch.Tensor],
-) -> dict[str, Path]:
-    """`pictures`, each grid of examples drawn as `show` makes them pictures (B, C, H, W) in
-    [0, 1]: for a kind whose examples are pictures of another sort (audio's spectrograms)."""
-    # A conditional model draws one class per row.
-    label = torch.arange(64) // 8 % model.num_classes if model.num_classes else None
-    save_grid(show(model.sample(64, seed=seed, label=label)), files["samples"], ncols=8)
-    inputs, outputs = model.reconstruct_first(test, 32)
-    both = show(torch.cat([inputs, outputs]))
-    save_grid(pairs_grid(both[: len(inputs)], both[len(inputs) :]), files["reconstructions"],
-              ncols=8)  # fmt: skip
-    given = ", conditional on the label" if model.num_classes else ""
-    save_curves(history, files["curves"], title=f"{model.config.family} VAE{given}")
-    return {name: files[name] for name in ("samples", "reconstructions", "curves")}
 
 
 def info_lines(info: dict[str, Any]) -> list[str]:

@@ -7,19 +7,18 @@ of each window's last step. Files are CSV; pictures are line plots, one panel pe
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vaekit.files import atomic_write
+from vaekit.files import atomic_write, save_csv
 from vaekit.kinds.series.data import SeriesSchema
 from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri
+from vaekit.report.outputs import bits_per_dim_line, skipped_lines
 from vaekit.report.plots import _pyplot, figure_png
 from vaekit.report.view import Builder, RunView
 
@@ -34,24 +33,10 @@ PANEL_HEIGHT = 1.6  # inches per channel in every plot
 MAX_PANELS = 8  # channels drawn at most, the first ones (the CSV files hold every one)
 
 
-def schema(model: Any) -> SeriesSchema:
-    """The model's SeriesSchema, from config.json's model.schema."""
-    return SeriesSchema.from_json(model.config.schema)
-
-
 def _units(model: Any, x: torch.Tensor) -> np.ndarray:
     """Windows (N, 1, C, W), standardized -> (N, W, C) in the data's units (NaN: missing)."""
     values = x.detach().cpu().double().numpy()[:, 0].transpose(0, 2, 1)
-    return schema(model).unstandardize(values)
-
-
-def _save_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = buffer.getvalue()
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return model.schema.unstandardize(values)
 
 
 def _cell(value: float) -> str:
@@ -61,9 +46,9 @@ def _cell(value: float) -> str:
 def write_samples(model: Any, x: torch.Tensor, out: Path, n: int) -> str:
     """Sampled windows as a CSV: each window's number, each step's offset in it, then the
     channels in their units."""
-    s, values = schema(model), _units(model, x)
+    s, values = model.schema, _units(model, x)
     rows = [[i, t, *map(_cell, values[i, t])] for i in range(len(x)) for t in range(s.window)]
-    _save_csv(out, ["sample", "step", *s.channels], rows)
+    save_csv(out, ["sample", "step", *s.channels], rows)
     return f"{len(x)} sampled windows of {s.window} steps"
 
 
@@ -71,7 +56,7 @@ def write_reconstructions(model: Any, ids: Any, x: torch.Tensor, made: torch.Ten
                           out: Path) -> str:  # fmt: skip
     """Windows beside their reconstructions as a CSV: the window (its last step's time), each
     step's offset, then each channel and CHANNEL_reconstructed, in their units."""
-    s, given, back = schema(model), _units(model, x), _units(model, made)
+    s, given, back = model.schema, _units(model, x), _units(model, made)
     names = list(ids) if ids else [str(i) for i in range(len(x))]
     header = ["window", "step"]
     for name in s.channels:
@@ -81,20 +66,20 @@ def write_reconstructions(model: Any, ids: Any, x: torch.Tensor, made: torch.Ten
         for t in range(s.window):
             pairs = zip(given[i, t], back[i, t], strict=True)
             rows.append([name, t, *(_cell(v) for pair in pairs for v in pair)])
-    _save_csv(out, header, rows)
+    save_csv(out, header, rows)
     return f"{len(x)} windows and their reconstructions"
 
 
 def write_interpolation(model: Any, x: torch.Tensor, out: Path, steps: int, grid: bool) -> str:
     """The decoded windows along the path as a CSV: each one's place on it (for a grid, its
     row and column), each step's offset, then the channels in their units."""
-    s, values = schema(model), _units(model, x)
+    s, values = model.schema, _units(model, x)
     rows = []
     for i in range(len(x)):
         place = [i // steps, i % steps] if grid else [i]
         rows += [[*place, t, *map(_cell, values[i, t])] for t in range(s.window)]
     header = ["row", "column"] if grid else ["point"]
-    _save_csv(out, [*header, "step", *s.channels], rows)
+    save_csv(out, [*header, "step", *s.channels], rows)
     return f"{len(x)} decoded windows"
 
 
@@ -115,7 +100,7 @@ def step_errors(model: Any, data: Any, batch: int = 512) -> tuple[np.ndarray, np
         given, back = _units(model, x)[:, -1], _units(model, made)[:, -1]
         values.append(given)
         errors.append(np.abs(given - back))
-    c = len(schema(model).channels)
+    c = len(model.schema.channels)
     empty = np.zeros((0, c))
     return (
         np.concatenate(values) if values else empty,
@@ -130,14 +115,14 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
     before it only), whether it is flagged, and each channel's reconstruction error at that
     step (|x - x̂|, in its units), which says which channel is off. Returns what `show_top`
     draws."""
-    s = schema(model)
+    s = model.schema
     values, errors = step_errors(model, data)
     header = [s.time_column, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
     rows = [
         [time, *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]), *map(_cell, errors[i])]
         for i, time in enumerate(data.ids or range(len(scores)))
     ]
-    _save_csv(output, header, rows)
+    save_csv(output, header, rows)
     return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_}
 
 
@@ -146,7 +131,7 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
     """The highest-scoring steps, printed with the channel whose error is largest there, and
     the whole scored stretch drawn at `maps`: each channel, the score with its threshold, the
     flagged steps shaded."""
-    s, ids = schema(model), data.ids or [str(i) for i in range(len(scores))]
+    s, ids = model.schema, data.ids or [str(i) for i in range(len(scores))]
     errors = written["errors"]
     print(f"top {len(top)} steps, with the channel most off there (|error| in its units):")
     for i in top:
@@ -164,7 +149,7 @@ def class_names(model: Any) -> list[str] | None:
 
 def id_header(model: Any) -> str:
     """The header of `embed`'s id column: the time column's name (each window's last step)."""
-    return schema(model).time_column
+    return model.schema.time_column
 
 
 # --- pictures ---------------------------------------------------------------------------
@@ -246,14 +231,14 @@ def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple
 
 
 def samples_section(run: RunView, count: int = 4) -> str:
-    s = schema(run.model)
+    s = run.model.schema
     png = windows_png(s, [_sampled(run.model, count, run.seed)], ["-"], "windows sampled")
     text = f"{count} windows decoded from prior samples (seed {run.seed}), in the data's units"
     return image(data_uri(png), "sampled windows", pixels=False) + caption(text)
 
 
 def reconstructions_section(run: RunView, count: int = 3) -> str:
-    s = schema(run.model)
+    s = run.model.schema
     given, made = _reconstructed(run.model, run.need_test(), count)
     png = windows_png(s, [given, made], ["-", "--"], "test windows (solid), reconstructions "
                       "(dashed)")  # fmt: skip
@@ -265,7 +250,7 @@ def scores_section(run: RunView, limit: int = 5000) -> str:
     """The test part scored step by step (-ELBO of the window ending at each step, nats, one
     posterior sample), with the steps above the 0.99 quantile of these scores shaded: a
     picture of where the test part is surprising, not `vaekit anomaly`'s calibrated flags."""
-    s, test = schema(run.model), run.need_test()
+    s, test = run.model.schema, run.need_test()
     part = test.subset(torch.arange(min(limit, len(test))))
     scores = torch.cat([run.model.elbo(part.images[i : i + 512]).loss
                         for i in range(0, len(part), 512)]).numpy()  # fmt: skip
@@ -279,7 +264,7 @@ def scores_section(run: RunView, limit: int = 5000) -> str:
 
 def compare_samples(model: Any, name: str, seed: int) -> str:
     """4 sampled windows of `model`, drawn, as one figure of the compare page."""
-    png = windows_png(schema(model), [_sampled(model, 4, seed)], ["-"], f"samples of {name}")
+    png = windows_png(model.schema, [_sampled(model, 4, seed)], ["-"], f"samples of {name}")
     return figure(image(data_uri(png), f"samples of {name}", pixels=False), name)
 
 
@@ -309,8 +294,6 @@ def eval_nouns(report: dict) -> tuple[str, str]:
 def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash) and the per-channel
     reconstruction errors (or why they were skipped)."""
-    from vaekit.kinds.image.render import bits_per_dim_line, skipped_lines
-
     rec = report.get("reconstruction", {})
     lines = [bits_per_dim_line(report)]
     if "channels" not in rec:
@@ -350,7 +333,7 @@ def pictures(model: Any, test: Any, history: list[dict[str, Any]], files: dict[s
              seed: int) -> dict[str, Path]:  # fmt: skip
     """samples.png (sampled windows), reconstructions.png (test windows and their
     reconstructions) and curves.png."""
-    s = schema(model)
+    s = model.schema
     png = windows_png(s, [_sampled(model, 4, seed)], ["-"], "windows sampled from the prior")
     atomic_write(files["samples"], lambda p: p.write_bytes(png))
     written = {"samples": files["samples"]}

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
-from vaekit.data.tables import TableSchema
+from vaekit.files import save_csv
 from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, table
+from vaekit.report.outputs import bits_per_dim_line, skipped_lines
 from vaekit.report.view import Builder, RunView
 
 # --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
@@ -27,40 +28,18 @@ ARRAYS = False
 ROWS = True
 
 
-def schema(model):
-    """The model's TableSchema (vaekit.data.tables), from config.json's model.schema."""
-    from vaekit.data.tables import TableSchema
-
-    return TableSchema.from_json(model.config.schema)
-
-
-def _save_csv(path, header: list, rows) -> None:
-    """A CSV file (header, then rows; cells quoted where they need it), written atomically."""
-    import csv
-    import io
-
-    from vaekit.files import atomic_write
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = buffer.getvalue()
-    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-
-
 def write_samples(model, x, out, n: int) -> str:
     """Sampled rows `x` (N, 1, 1, F), in the schema's encoding, as a CSV at `out` in the
     table's units and category names; returns what was written, for "wrote ... to"."""
-    table = schema(model)
-    _save_csv(out, list(table.names), table.decode(x.reshape(len(x), -1).numpy()))
+    table = model.schema
+    save_csv(out, list(table.names), table.decode(x.reshape(len(x), -1).numpy()))
     return f"{len(x)} sampled rows"
 
 
 def write_reconstructions(model, ids, x, made, out) -> str:
     """Rows `x` beside their reconstructions `made` (both (N, 1, 1, F)) as a CSV at `out`:
     each row's id, then each column and COLUMN_reconstructed, in the table's units."""
-    table = schema(model)
+    table = model.schema
     given = table.decode(x.reshape(len(x), -1).numpy())
     decoded = table.decode(made.reshape(len(x), -1).numpy())
     header = [table.id_column or "row"]
@@ -70,14 +49,14 @@ def write_reconstructions(model, ids, x, made, out) -> str:
         [row_id, *(cell for pair in zip(a, b, strict=True) for cell in pair)]
         for row_id, a, b in zip(ids or [], given, decoded, strict=True)
     ]
-    _save_csv(out, header, lines)
+    save_csv(out, header, lines)
     return f"{len(lines)} rows and their reconstructions"
 
 
 def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
     """The decoded steps `x` as a CSV at `out` in the table's units, with each row's step
     (for a grid, its row and column); returns what was written, for "wrote ... to"."""
-    table = schema(model)
+    table = model.schema
     decoded = table.decode(x.reshape(len(x), -1).numpy())
     if grid:
         header = ["row", "column", *table.names]
@@ -85,7 +64,7 @@ def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
     else:
         lines = [[i, *r] for i, r in enumerate(decoded)]
         header = ["step", *table.names]
-    _save_csv(out, header, lines)
+    save_csv(out, header, lines)
     return f"{len(lines)} decoded rows"
 
 
@@ -101,7 +80,7 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
     contributions (N, columns), which `show_top` prints."""
     import numpy as np
 
-    table = schema(model)
+    table = model.schema
     parts = detector.contributions(data)
     header = [table.id_column or "row", "score", "anomalous"]
     header += ["label"] if labels is not None else []
@@ -115,7 +94,7 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
         line += ["" if np.isnan(v) else f"{v:.6g}" for v in parts[i]]
         line += [f"{kl[i]:.6g}"] if score == "elbo" else []
         rows.append(line)
-    _save_csv(output, header, rows)
+    save_csv(output, header, rows)
     return parts
 
 
@@ -124,7 +103,7 @@ def show_top(model, data, scores, top, maps, written) -> None:
     score (`written`: write_scores' contributions); `maps` is not written."""
     import numpy as np
 
-    table, parts, ids = schema(model), written, data.ids
+    table, parts, ids = model.schema, written, data.ids
     print(f"top {len(top)} rows, with the columns that contribute most (nats):")
     for i in top:
         worst = [j for j in np.argsort(-np.nan_to_num(parts[i], nan=-np.inf))[:3]]
@@ -134,12 +113,12 @@ def show_top(model, data, scores, top, maps, written) -> None:
 
 def class_names(model) -> list[str] | None:
     """The names of the classes (the --target's values) by label index, for `embed`."""
-    return list(schema(model).classes)
+    return list(model.schema.classes)
 
 
 def id_header(model) -> str:
     """The header of the id column `embed` writes first: the --id-column, or "row"."""
-    return schema(model).id_column or "row"
+    return model.schema.id_column or "row"
 
 
 # --- `vaekit eval`'s table (see vaekit.kinds.protocol, "render part") -------------------
@@ -158,8 +137,6 @@ def eval_nouns(report: dict) -> tuple[str, str]:
 def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash: a row is no 8-bit pixels),
     and the per-column reconstruction errors (or why they were skipped)."""
-    from vaekit.kinds.image.render import bits_per_dim_line, skipped_lines
-
     rec = report.get("reconstruction", {})
     lines = [bits_per_dim_line(report)]
     if "columns" in rec:
@@ -190,11 +167,6 @@ def render_columns(columns: list[dict]) -> list[str]:
 # --- the report and the compare page (see vaekit.kinds.protocol, "render part") -----------
 
 
-def _schema(model: Any) -> TableSchema:
-    """The model's table schema, from its config (model.schema)."""
-    return TableSchema.from_json(model.config.schema)
-
-
 def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple[str, Builder]]:
     """The report's sections of a table model: a table's rows are no pictures, so its samples
     and reconstructions are shown as tables, then `shared`; the pictures of images
@@ -207,14 +179,14 @@ def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple
 
 
 def samples_section(run: RunView, count: int = 10) -> str:
-    schema = _schema(run.model)
+    schema = run.model.schema
     rows = run.model.sample(count, seed=run.seed)
     text = f"{count} rows decoded from prior samples (seed {run.seed}), in the table's units"
     return table(schema.names, schema.decode(rows.reshape(count, -1).numpy())) + caption(text)
 
 
 def reconstructions_section(run: RunView, count: int = 10) -> str:
-    schema = _schema(run.model)
+    schema = run.model.schema
     test = run.need_test()
     rows = test.subset(torch.arange(min(count, len(test))))
     x = rows.images
@@ -231,7 +203,7 @@ def reconstructions_section(run: RunView, count: int = 10) -> str:
 def compare_samples(model: Any, name: str, seed: int) -> str:
     """4 rows sampled from `model` (seed `seed`), in the table's units, as one figure of the
     compare page captioned `name`: rows, not pictures."""
-    schema = _schema(model)
+    schema = model.schema
     rows = model.sample(4, seed=seed).reshape(4, -1).numpy()
     return figure(table(schema.names, schema.decode(rows)), name)
 

@@ -71,7 +71,6 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     from vaekit.api.inputs import model_dataset
     from vaekit.data.text import is_text_path, read_lines
     from vaekit.errors import VaekitError
-    from vaekit.kinds.text.render import vocabulary
 
     test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
@@ -89,7 +88,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     if not specs:
         split = model_dataset(model, data).test
         return list(split.ids or []), model.prepare(split.images)
-    vocab = vocabulary(model)
+    vocab = model.schema
     long = sum(len(vocab.encode(s, truncate=False)) > vocab.max_length
                for s in sentences)  # fmt: skip
     if long:
@@ -125,8 +124,8 @@ def sample(args: argparse.Namespace) -> int:
 
 def reconstruct(args: argparse.Namespace) -> int:
     from vaekit.apps.text import reconstruct as reconstruct_lines
-    from vaekit.cli.output import save_csv
     from vaekit.errors import VaekitError
+    from vaekit.files import save_csv
 
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
@@ -178,9 +177,9 @@ def interpolate(args: argparse.Namespace) -> int:
 
 def anomaly(args: argparse.Namespace) -> int:
     from vaekit.apps.text import nll_per_word
-    from vaekit.cli.output import save_csv
     from vaekit.data.text import PAD
     from vaekit.errors import VaekitError
+    from vaekit.files import save_csv
 
     if args.score not in ("elbo", "nll"):
         raise VaekitError(f"--score {args.score} is for images: text takes elbo or nll")
@@ -211,7 +210,8 @@ def embed(args: argparse.Namespace) -> int:
     import torch
 
     from vaekit.apps.text import embed as embed_lines
-    from vaekit.cli.output import save_csv, save_npy
+    from vaekit.cli.output import save_npy
+    from vaekit.files import save_csv
 
     output = _claim(args, "latents.npy", (".npy", ".csv"))
     model = _load(args)

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from vaekit.apps import text as apps
-from vaekit.data.text import Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, table
@@ -57,16 +56,9 @@ def eval_lines(report: dict) -> list[str]:
 FLOWS = ("sample", "reconstruct", "interpolate", "anomaly", "embed")
 
 
-def vocabulary(model):
-    """The model's Vocabulary (vaekit.data.text), from config.json's model.schema."""
-    from vaekit.data.text import Vocabulary
-
-    return Vocabulary.from_json(model.config.schema)
-
-
-def sentences(model, lines) -> list[str]:
-    """Lines of token indices (B, 1, 1, T) -> their sentences."""
-    vocab = vocabulary(model)
+def sentences(model: Any, lines: torch.Tensor) -> list[str]:
+    """Lines of token indices (B, 1, 1, T) -> their sentences, in the model's vocabulary."""
+    vocab = model.schema
     return [vocab.decode(line) for line in lines.reshape(len(lines), -1).tolist()]
 
 
@@ -95,21 +87,11 @@ def report_sections(model: Any, shared: list[tuple[str, Builder]]) -> list[tuple
     ]
 
 
-def _vocabulary(model: Any) -> Vocabulary:
-    """The model's vocabulary, from its config (model.schema)."""
-    return Vocabulary.from_json(model.config.schema)
-
-
-def _words(run: RunView, lines: torch.Tensor) -> list[str]:
-    vocab = _vocabulary(run.model)
-    return [vocab.decode(line) for line in lines.reshape(len(lines), -1).tolist()]
-
-
 def samples_section(run: RunView) -> str:
     vae = run.model.vae
     greedy = apps.sample(vae, SHOWN, torch.Generator().manual_seed(run.seed))
     drawn = apps.sample(vae, SHOWN, torch.Generator().manual_seed(run.seed), "sample")
-    rows = zip(_words(run, greedy), _words(run, drawn), strict=True)
+    rows = zip(sentences(run.model, greedy), sentences(run.model, drawn), strict=True)
     text = (f"{SHOWN} prior draws z ~ p(z) (seed {run.seed}), each decoded greedily and by "
             "sampling every word (temperature 1)")  # fmt: skip
     return table(("greedy", "sampled"), rows) + caption(text)
@@ -119,7 +101,7 @@ def reconstructions_section(run: RunView) -> str:
     test = run.need_test()
     x = run.model.prepare(test.images[:SHOWN])
     made = apps.reconstruct(run.model.vae, x)
-    rows = zip(_words(run, x), _words(run, made), strict=True)
+    rows = zip(sentences(run.model, x), sentences(run.model, made), strict=True)
     text = f"the first {len(x)} test lines (as the vocabulary reads them) and the greedy "
     text += "decoding of their posterior means"
     return table(("input", "reconstruction"), rows) + caption(text)
@@ -131,7 +113,7 @@ def interpolation_section(run: RunView) -> str:
         raise VaekitError("the test split holds fewer than two lines")
     x = run.model.prepare(test.images[:2])
     path = apps.interpolate(run.model.vae, x[:1], x[1:], 8)
-    rows = [(i, line) for i, line in enumerate(_words(run, path))]
+    rows = [(i, line) for i, line in enumerate(sentences(run.model, path))]
     text = "greedy decodings along the straight line between the posterior means of the "
     text += "first two test lines"
     return table(("step", "sentence"), rows) + caption(text)
@@ -140,7 +122,7 @@ def interpolation_section(run: RunView) -> str:
 def compare_samples(model: Any, name: str, seed: int) -> str:
     """4 sentences of `model`, greedy decodings of prior draws (seed `seed`), as one figure of
     the compare page captioned `name`."""
-    vocab = _vocabulary(model)
+    vocab = model.schema
     lines = model.sample(4, seed=seed).reshape(4, -1).long().tolist()
     return figure(table(("sample",), [(vocab.decode(line),) for line in lines]), name)
 
