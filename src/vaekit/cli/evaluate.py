@@ -122,9 +122,8 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.api.model import resolve_device
     from vaekit.api.run import EVAL_FILE, run_kind
     from vaekit.cli.output import Outputs
-    from vaekit.files import save_csv
     from vaekit.errors import VaekitError
-    from vaekit.files import write_json
+    from vaekit.files import save_csv, write_json
     from vaekit.progress import Bars
 
     # RUNDIR/eval.json is the run's own, rewritten by each `vaekit eval`; files given are

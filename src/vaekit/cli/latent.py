@@ -211,9 +211,8 @@ def run_embed(args: argparse.Namespace) -> int:
     from vaekit.api.model import load
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, own_flow, save_array, save_npy
-    from vaekit.files import save_csv
     from vaekit.errors import VaekitError
-    from vaekit.files import atomic_write
+    from vaekit.files import atomic_write, save_csv
 
     flow = own_flow(run_kind(args.rundir), "embed")
     if flow is not None:  # text's sentences
