@@ -12,6 +12,7 @@ floating-point sums. Only the main process (rank 0) writes files.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +128,18 @@ def from_env(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # Left to the interpreter's exit, the group's background threads were now and then
+        # destroyed while still running ("terminate called without an active exception",
+        # SIGABRT, once in the test suite's runs): leave it explicitly instead.
+        atexit.register(_leave)
     return Group(dist.get_rank(), dist.get_world_size()), device
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_main_process() -> bool:
