@@ -38,6 +38,7 @@ from vaekit.errors import VaekitError
 # A first column of one of these names (any case) makes a .csv/.parquet file a series.
 TIME_NAMES = ("timestamp", "time", "date", "datetime", "ds")
 KIND = "series"  # what Dataset.kind and config.json's model.kind say
+DEFAULT_TRAIN_PART = 0.9  # --train-part's default: the first 90% of the steps train
 
 
 def is_series_path(source: Any) -> bool:
@@ -344,18 +345,17 @@ def open_series(source: str | Path, request: Any) -> Dataset:
     )
     window = given.window if given else options.get("window") or 32
     stride = given.stride if given else options.get("stride") or 1
-    # The run's own split where it reopens its data (recorded as test_carved), else the
-    # user's --train-part.
-    part = options.get("train_part")
-    fraction = request.opts.test_fraction if given or part is None else 1 - part
-    if given is None and part is None:
-        fraction = 0.1
+    if given is not None:  # the run's own split, recorded as test_carved when it trained
+        fraction = request.opts.test_fraction
+    else:
+        fraction = 1 - (options.get("train_part") or DEFAULT_TRAIN_PART)
     try:
         train_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
     except VaekitError as err:
         raise VaekitError(f"{path}: {err}") from None
     schema = given or fit_schema(series, int(test_ends[0]) if len(test_ends) else 0, window, stride)
-    if given is not None and given.sha256 != series_checksum(series):
+    checksum = series_checksum(series)
+    if given is not None and given.sha256 != checksum:
         # Another series than the model's own: every step of it is scored (its training part
         # stays, for what calibrates on it).
         test_ends = np.arange(window - 1, len(series.times))
@@ -377,7 +377,7 @@ def open_series(source: str | Path, request: Any) -> Dataset:
         "num_test": len(test),
         "missing_values": int(np.isnan(series.values).sum()),
         "test_carved": {"fraction": fraction, "chronological": True},
-        "sha256": series_checksum(series),
+        "sha256": checksum,
     }
     return Dataset(train, test, info, kind=KIND, schema=schema)
 
