@@ -318,3 +318,13 @@ def test_the_recon_score_leaves_missing_values_out(tmp_path: Path):
     assert vaekit("anomaly", tmp_path / "R", "--score", "recon", "-o", out) == 0
     scores = [float(r["score"]) for r in read_csv(out)]
     assert len(scores) == 60 and all(math.isfinite(s) for s in scores)
+
+
+def test_a_series_run_resumes(tmp_path: Path):
+    path = write_series(tmp_path / "s.csv", 120)
+    args = ("--data", path, "--window", "8", "--latent-dim", "2", "--no-report", "--quiet",
+            "--out", tmp_path / "R")  # fmt: skip
+    assert vaekit("train", *args, "--epochs", "1") == 0
+    assert vaekit("train", *args, "--epochs", "2", "--resume") == 0
+    lines = (tmp_path / "R" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line).get("epoch") for line in lines if "epoch" in line][-1] == 2
