@@ -115,8 +115,12 @@ def test_windows_end_at_their_steps_and_the_test_part_is_the_end(tmp_path: Path)
     x = series_data.windows(values, 3, np.array([2, 9]))
     assert x.shape == (2, 1, 2, 3)
     assert x[1, 0].tolist() == [[14, 16, 18], [15, 17, 19]]  # channels by steps 7, 8, 9
-    train, test = series_data.split_ends(100, 8, 4, 0.25)
-    assert train.tolist() == list(range(7, 75, 4)) and test.tolist() == list(range(75, 100))
+    train, val, test = series_data.split_ends(100, 8, 4, 0.25)
+    assert test.tolist() == list(range(75, 100))  # the last quarter
+    assert train.tolist() == list(range(7, 67, 4))  # windows inside rows 0-66
+    assert val.tolist() == [74]  # rows 67-74 (a tenth, at least a window): one window
+    train, val, test = series_data.split_ends(20, 8, 1, 0.25)  # too short to hold out any
+    assert train.tolist() == list(range(7, 15)) and len(val) == 0
     with pytest.raises(VaekitError, match="fewer than one --window of 80"):
         series_data.split_ends(100, 80, 1, 0.25)
 

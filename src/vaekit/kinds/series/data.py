@@ -11,7 +11,8 @@ likelihood and the encoder sees the channel's mean there, as a table's missing c
 
 Each channel is standardized with the training part's mean and standard deviation. The model
 sees windows of --window steps, (1, C, W): the training part's every --stride steps, and the
-test part's each ending at one of its steps. The test part is the end of the series (what
+test part's each ending at one of its steps; the last tenth of the training part (VAL_SHARE)
+gives the validation windows, wholly inside it. The test part is the end of the series (what
 --train-part leaves), never rows drawn from everywhere: a window of the test part would
 otherwise hold steps the model trained on. Another series given to a model (`--data new.csv`)
 is scored at every step from its first full window.
@@ -39,6 +40,10 @@ from vaekit.errors import VaekitError
 TIME_NAMES = ("timestamp", "time", "date", "datetime", "ds")
 KIND = "series"  # what Dataset.kind and config.json's model.kind say
 DEFAULT_TRAIN_PART = 0.9  # --train-part's default: the first 90% of the steps train
+# The end of the training part held out as validation windows (which never overlap the
+# training windows: windows drawn at random among overlapping ones would share steps with
+# them, and a threshold calibrated on them would sit too low).
+VAL_SHARE = 0.1
 
 
 def is_series_path(source: Any) -> bool:
@@ -316,18 +321,27 @@ def series_checksum(series: RawSeries) -> str:
     return digest.hexdigest()
 
 
-def split_ends(rows: int, window: int, stride: int, test_fraction: float) -> tuple[np.ndarray, ...]:
-    """(train ends, test ends): the last step of each training window (every `stride` steps
-    inside the first part) and of each test window (every step of the last `test_fraction`)."""
+def split_ends(
+    rows: int, window: int, stride: int, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train ends, validation ends, test ends): the last step of each window. The test part
+    is the last `test_fraction` of the rows, a window ending at each of its steps. The end of
+    the training part (VAL_SHARE of it, at least a window's steps) is held out for
+    validation, a window ending at each step whose window lies wholly inside it; the rest
+    trains, a window every `stride` steps. A training part too short for both has no
+    validation windows (none: the shared code then carves them at random)."""
     first_test = rows - max(1, round(rows * test_fraction))
     if first_test < window:
         raise VaekitError(
             f"{rows} rows hold a training part of {first_test} steps, fewer than one --window "
             f"of {window}: lower --window or raise --train-part"
         )
-    train = np.arange(window - 1, first_test, stride)
     test = np.arange(max(first_test, window - 1), rows)
-    return train, test
+    first_val = first_test - max(window, round(first_test * VAL_SHARE))
+    if first_val < window:
+        return np.arange(window - 1, first_test, stride), np.arange(0), test
+    train = np.arange(window - 1, first_val, stride)
+    return train, np.arange(first_val + window - 1, first_test), test
 
 
 def open_series(source: str | Path, request: Any) -> Dataset:
@@ -350,7 +364,7 @@ def open_series(source: str | Path, request: Any) -> Dataset:
     else:
         fraction = 1 - (options.get("train_part") or DEFAULT_TRAIN_PART)
     try:
-        train_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
+        train_ends, val_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
     except VaekitError as err:
         raise VaekitError(f"{path}: {err}") from None
     schema = given or fit_schema(series, int(test_ends[0]) if len(test_ends) else 0, window, stride)
@@ -360,6 +374,7 @@ def open_series(source: str | Path, request: Any) -> Dataset:
         # stays, for what calibrates on it).
         test_ends = np.arange(window - 1, len(series.times))
     train, test = window_set(series, schema, train_ends), window_set(series, schema, test_ends)
+    val = window_set(series, schema, val_ends) if len(val_ends) else None
     info = {
         "source": "file",
         "name": str(path),
@@ -374,12 +389,13 @@ def open_series(source: str | Path, request: Any) -> Dataset:
         "stride": stride,
         "step_seconds": series.step_seconds,
         "num_train": len(train),
+        "num_val": len(val) if val is not None else None,
         "num_test": len(test),
         "missing_values": int(np.isnan(series.values).sum()),
         "test_carved": {"fraction": fraction, "chronological": True},
         "sha256": checksum,
     }
-    return Dataset(train, test, info, kind=KIND, schema=schema)
+    return Dataset(train, test, info, val=val, kind=KIND, schema=schema)
 
 
 # --- the kind protocol's data part (see vaekit.kinds.protocol) ----------------------------

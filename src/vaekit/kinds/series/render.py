@@ -315,8 +315,9 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     lines = [
         f"  a time series of {info['num_rows']} steps ({clock}), {len(info['channels'])} "
         f"channel{'s' if len(info['channels']) != 1 else ''}; windows of {info['window']} "
-        f"steps: {info['num_train']} train (stride "
-        f"{info['stride']}) / {info['num_test']} test; {info['missing_values']} missing values"
+        f"steps: {info['num_train']} train (stride {info['stride']}) / "
+        f"{info.get('num_val') or 0} validation / {info['num_test']} test; "
+        f"{info['missing_values']} missing values"
     ]
     for c in info.get("statistics", []):
         lines.append(
