@@ -13,11 +13,13 @@ For each series, one at a time and causally, as a user would run vaekit on a str
    on the run's validation windows, all inside the first part) scores the window ending at
    every later step: the score of step t uses steps t-W+1..t only.
 3. NAB wants one anomaly_score in [0, 1] per row, compared with one threshold across the whole
-   corpus: each score is put on the scale of the run's own calibration, the Gaussian tail
-   probability of its calibration scores (`calibrated`), and then `onsets` keeps only where
-   that rises above everything in the previous window (a stretch of high scores after an
-   onset is the same anomaly; NAB counts every flagged row outside a labelled window as a
-   false positive). Rows before the first full window and in probation score 0.
+   corpus: by default each score is put on the scale of the --history (500) raw scores
+   before it (`recent`: its z-score against them, as a Gaussian CDF), and then `onsets`
+   keeps only where that rises above everything in the previous --span (64) rows (a stretch
+   of high scores after an onset is the same anomaly; NAB counts every flagged row outside a
+   labelled window as a false positive). With --history 0 the scale is the run's
+   calibration instead (`calibrated`). Rows before the first full window and in probation
+   score 0.
 
 Every step is causal: no score looks at a later row. The settings were chosen on this corpus
 (BENCHMARKS.md lists every setting tried and its score), which makes the figure optimistic
@@ -149,8 +151,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/nab"))
     parser.add_argument("--detector", default="vaekit")
     parser.add_argument("--window", type=int, default=32)
-    parser.add_argument("--span", type=int, default=0, help="onsets' span (0: the window)")
-    parser.add_argument("--history", type=int, default=0,
+    parser.add_argument("--span", type=int, default=64, help="onsets' span (0: the window)")
+    parser.add_argument("--history", type=int, default=500,
                         help="score each step against the raw scores of this many steps "
                         "before it (`recent`); 0: against the run's calibration")  # fmt: skip
     parser.add_argument("--smooth", type=int, default=1,
