@@ -93,7 +93,8 @@ class Float(Kind):
         low_ok = value > 0 if self.positive else value >= 0
         if not (low_ok and value < self.below and math.isfinite(value)):
             if self.below < math.inf:
-                raise ValueError(f"expected a number in [0, {self.below:g}), got {value:g}")
+                low = "(0" if self.positive else "[0"  # 0 itself refused where positive
+                raise ValueError(f"expected a number in {low}, {self.below:g}), got {value:g}")
             what = "a positive number" if self.positive else "a number >= 0"
             raise ValueError(f"expected {what}, got {value:g}")
         return value

@@ -160,6 +160,7 @@ def test_read_options_file(tmp_path: Path):
         ('likelihood = "poisson"', "likelihood: expected one of bernoulli, gaussian"),
         ("lr = -1", "lr: expected a positive number, got -1"),
         ("val-fraction = 1.5", "val_fraction: expected a number in [0, 1), got 1.5"),
+        ("train-part = 0", "train_part: expected a number in (0, 1), got 0"),  # 0 refused
         ("epochs = [", "not valid TOML"),
         ("epochs = " + "[" * 5000 + "]" * 5000, "not valid TOML"),  # was a RecursionError
         ("latent_dim = 4\nlatent-dim = 8", "'latent_dim' and 'latent-dim' both set 'latent_dim'"),
