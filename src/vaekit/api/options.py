@@ -51,11 +51,6 @@ def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
-# The options `open_dataset` takes as its `audio` settings (vaekit.data.audio_dataset).
-AUDIO_ONLY = ("sample_rate", "clip_seconds", "n_fft", "hop_length", "n_mels", "label_pattern",
-              "test_pattern")  # fmt: skip
-
-
 def data_kind(data: Any) -> Kind | None:
     """The kind of data `data` is, as `open_dataset` will read it: the kind of the first source
     that recognizes it (vaekit.kinds.base.recognize_source); None where none does (opening it

@@ -23,7 +23,6 @@ from torch import nn
 
 from vaekit.api.model import Model, resolve_device
 from vaekit.api.options import (
-    AUDIO_ONLY,
     build_configs,
     config_hash,
     config_sections,
@@ -247,7 +246,6 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             target=opts["target"],
             id_column=opts["id_column"],
             target_is_label=opts["target_is_label"],
-            audio={name: opts[name] for name in AUDIO_ONLY},
             vocab_size=opts["vocab_size"],
             max_length=opts["max_length"],
             options={option.name: opts[option.name] for option in KIND_OPTIONS},

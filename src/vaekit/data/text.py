@@ -6,8 +6,9 @@ character is a token of its own ("speak," -> "speak" ","). Blank lines are skipp
 
 The vocabulary is built from the training split only: the `vocab_size` most frequent tokens
 (ties in code-point order), after the four specials <pad> (0), <bos> (1), <eos> (2) and
-<unk> (3); any other token reads as <unk>. It is JSON (the model's "text" record), saved with
-the model, so that every later command encodes text as training did.
+<unk> (3); any other token reads as <unk>. It is JSON (in a text model's record,
+model.schema), saved with the model, so that every later command encodes text as training
+did.
 
 Shapes: N lines, T = max_length + 1 positions. A line is stored as its word indices, then
 <eos>, then <pad> to the end: float32 (N, 1, 1, T), the layout every dataset has (C, H, W), so

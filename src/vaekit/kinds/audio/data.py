@@ -50,7 +50,10 @@ def _is_wav_folder(source: str | Path) -> bool:
 
 def _open_wav_folder(source: str | Path, asked: OpenRequest) -> Dataset:
     info = path_info(source)
-    return open_audio(source_path(source), info, asked.opts, asked.audio or {}, asked.schema)
+    # Its settings: the kind's own options as `vaekit train` gives them (asked.options), or
+    # as open_dataset's `audio` names them.
+    settings = {**asked.options, **(asked.audio or {})}
+    return open_audio(source_path(source), info, asked.opts, settings, asked.schema)
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The options of `vaekit train` particular to text (.txt data, one sentence per line).
 
 Part of the one declaration of every training option (vaekit.train_options). Recorded in
-config.json as the model's "text" record (vaekit.kinds.text.model.TextSpec), not as options of
-their own.
+config.json in a text model's record, model.schema (vaekit.kinds.text.model.TextSpec), not as
+options of their own.
 """
 
 from __future__ import annotations
