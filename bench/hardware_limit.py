@@ -67,7 +67,7 @@ def flops(fn) -> int:
 
 
 def reference_model():
-    return build_vae(ModelConfig(shape=SHAPE, family="mlp", hidden_dims=(400,), latent_dim=20))
+    return build_vae(ModelConfig.create(SHAPE, family="mlp", hidden_dims=(400,), latent_dim=20))
 
 
 def step_flops(batch: int) -> int:
@@ -132,11 +132,13 @@ def whole_run(extra: list[str], epochs: int, workdir: Path) -> float:
 
 def eval_models() -> dict[str, ModelConfig]:
     return {
-        "MLP 784-400-20": ModelConfig(shape=SHAPE, family="mlp", hidden_dims=(400,), latent_dim=20),
-        "conv 32,64, Z=20": ModelConfig(
+        "MLP 784-400-20": ModelConfig.create(
+            SHAPE, family="mlp", hidden_dims=(400,), latent_dim=20
+        ),
+        "conv 32,64, Z=20": ModelConfig.create(
             shape=SHAPE, family="conv", channels=(32, 64), latent_dim=20
         ),
-        "VampPrior MLP 512-512, Z=32, 200 pseudo-inputs": ModelConfig(
+        "VampPrior MLP 512-512, Z=32, 200 pseudo-inputs": ModelConfig.create(
             shape=SHAPE,
             family="mlp",
             hidden_dims=(512, 512),

@@ -35,20 +35,20 @@ from vaekit.models.factory import ModelConfig, build_vae
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
-    "MLP 784-400-20, 28x28x1": ModelConfig(
+    "MLP 784-400-20, 28x28x1": ModelConfig.create(
         shape=(1, 28, 28), family="mlp", hidden_dims=(400,), latent_dim=20
     ),
-    "conv 32,64, Z=20, 28x28x1": ModelConfig(
+    "conv 32,64, Z=20, 28x28x1": ModelConfig.create(
         shape=(1, 28, 28), family="conv", channels=(32, 64), latent_dim=20
     ),
-    "conv 32,64, Z=64, 32x32x3, logistic mixture": ModelConfig(
+    "conv 32,64, Z=64, 32x32x3, logistic mixture": ModelConfig.create(
         shape=(3, 32, 32),
         family="conv",
         channels=(32, 64),
         latent_dim=64,
         likelihood="logistic-mixture",
     ),
-    "ResNet 32,64 depth 2, Z=64, 32x32x3, logistic mixture": ModelConfig(
+    "ResNet 32,64 depth 2, Z=64, 32x32x3, logistic mixture": ModelConfig.create(
         shape=(3, 32, 32),
         family="resnet",
         channels=(32, 64),

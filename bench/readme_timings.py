@@ -158,7 +158,7 @@ def model(shape: tuple[int, int, int], likelihood: str, pixelcnn: bool) -> torch
     """The README table's model (untrained, seeded), with or without the PixelCNN."""
     torch.manual_seed(SEED)
     options = AR if pixelcnn else {"family": "conv"}
-    return build_vae(ModelConfig(shape=shape, likelihood=likelihood, **options))
+    return build_vae(ModelConfig.create(shape=shape, likelihood=likelihood, **options))
 
 
 # --- the autoregressive decoder's table --------------------------------------------------

@@ -47,7 +47,7 @@ MODEL = {"family": "mlp", "hidden_dims": (400,), "latent_dim": 20, "likelihood":
 
 def fresh_model(shape):
     torch.manual_seed(SEED)
-    return build_vae(ModelConfig(shape=shape, **MODEL))
+    return build_vae(ModelConfig.create(shape=shape, **MODEL))
 
 
 class WallClock(Callback):

@@ -11,10 +11,9 @@ new option is one declaration in its group plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.kinds.base import BUILTIN_KINDS
+from vaekit.kinds.base import BUILTIN_FAMILIES, BUILTIN_KINDS
 from vaekit.options import Flag, OptionSet
 from vaekit.train_options_data import DATA_OPTIONS
-from vaekit.train_options_model import LIKELIHOODS as LIKELIHOODS
 from vaekit.train_options_model import MODEL_OPTIONS
 from vaekit.train_options_training import OBJECTIVE_OPTIONS, RUN_OPTIONS, TRAINING_OPTIONS
 
@@ -22,11 +21,17 @@ from vaekit.train_options_training import OBJECTIVE_OPTIONS, RUN_OPTIONS, TRAINI
 # every kind shares. vaekit's own kinds only: the options are read when this module is, and
 # an installed package's kind is looked up later, the first time a kind is asked for.
 KIND_OPTIONS = [option for declared in BUILTIN_KINDS for option in declared.load_options()]
+# The options a family declares itself (vaekit.kinds.base.Family.declares), after the model
+# options every family may name. vaekit's own families only, like KIND_OPTIONS: an installed
+# package's family is looked up after this module is read, so the options it declares reach
+# ModelConfig (vaekit.models.factory.family_option) but not the flags, TOML keys or keywords.
+FAMILY_OPTIONS = [option for declared in BUILTIN_FAMILIES for option in declared.declares]
 TRAIN_OPTIONS = OptionSet(
     DATA_OPTIONS[:1]
     + KIND_OPTIONS
     + DATA_OPTIONS[1:]
     + MODEL_OPTIONS
+    + FAMILY_OPTIONS
     + OBJECTIVE_OPTIONS
     + TRAINING_OPTIONS
     + RUN_OPTIONS

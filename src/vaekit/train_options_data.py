@@ -7,7 +7,24 @@ done to each batch on its way in.
 
 from __future__ import annotations
 
-from vaekit.options import Flag, Float, Option, Source, Text
+from typing import Any
+
+from vaekit.kinds.base import kind_names
+from vaekit.options import Flag, Float, Kind, Option, Source, Text
+
+
+class KindName(Kind):
+    """A kind of data's name (--kind). The choices are read from the kind registry
+    (vaekit.kinds.base) each time they are asked for, so that a kind an installed package adds
+    is one of them, and no list is kept here."""
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return kind_names()
+
+    def check(self, value: Any) -> str:
+        return Text(self.choices).check(value)
+
 
 DATA_OPTIONS = [
     Option(
@@ -58,5 +75,16 @@ DATA_OPTIONS = [
         "each batch; validation and test use one draw made with the seed",
         "data",
         section="training",
+    ),
+    Option(
+        "kind",
+        KindName(),
+        None,
+        "the kind of data the source holds, by default recognized from it; say --kind series "
+        "for a .npy of series (series, time, channels); recorded in config.json's data section "
+        "so that the run's commands read it alike",
+        "data",
+        optional=True,
+        show_default=False,
     ),
 ]

@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaekit.components import LIKELIHOODS, PRIORS, ComponentName
 from vaekit.kinds.base import BUILTIN_FAMILIES, family_names
 from vaekit.options import Flag, Float, Int, Kind, Option, Text, Widths
-
-LIKELIHOODS = (
-    "bernoulli",
-    "gaussian",
-    "logistic",
-    "logistic-mixture",
-    "logistic-mixture-coupled",
-    "mixed",
-    "categorical",
-)
 
 
 class FamilyName(Kind):
@@ -102,16 +93,9 @@ MODEL_OPTIONS = [
     ),
     Option(
         "likelihood",
-        Text(LIKELIHOODS),
+        ComponentName(LIKELIHOODS),
         "bernoulli",
-        "p(x|z): bernoulli (intensities in [0, 1]); gaussian (see --gaussian-variance); "
-        "logistic or logistic-mixture, discretized to the 256 values of 8-bit pixels (Kingma "
-        "et al. 2016; Salimans et al. 2017, PixelCNN++), so that -ELBO and NLL are real "
-        "likelihoods and bits/dim are reported; logistic-mixture-coupled: each color channel's "
-        "mixture also depends on the previous channel's value (R -> G -> B), after PixelCNN++; "
-        "mixed, for tables (and chosen for them): a Gaussian per numeric column, a categorical "
-        "per categorical column, missing values left out; categorical, for text (and chosen "
-        "for it): a categorical over the vocabulary for each word and the end of the line",
+        LIKELIHOODS.help(),
         "model",
         section="model",
     ),
@@ -179,11 +163,9 @@ MODEL_OPTIONS = [
     ),
     Option(
         "prior",
-        Text(("standard-normal", "mog", "vamp")),
+        ComponentName(PRIORS),
         "standard-normal",
-        "p(z): standard-normal; mog, a learned mixture of Gaussians; or vamp, the "
-        "VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (Tomczak & "
-        "Welling 2018)",
+        PRIORS.help(),
         "model",
         section="model",
     ),

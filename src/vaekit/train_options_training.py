@@ -6,11 +6,8 @@ Part of the one declaration of every training option (vaekit.train_options).
 
 from __future__ import annotations
 
+from vaekit.components import LR_SCHEDULES, OPTIMIZERS, ComponentName
 from vaekit.options import Duration, Flag, Float, Int, Option, Text
-
-# --lr-schedule's choices, declared here once; vaekit.training.schedules implements each
-# (tests/training/test_schedules.py checks that it implements exactly these).
-LR_SCHEDULE_NAMES = ("constant", "cosine", "plateau")
 
 OBJECTIVE_OPTIONS = [
     Option(
@@ -77,10 +74,9 @@ TRAINING_OPTIONS = [
     Option("lr", Float(positive=True), 1e-3, "learning rate", "training", section="training"),
     Option(
         "lr_schedule",
-        Text(LR_SCHEDULE_NAMES),
+        ComponentName(LR_SCHEDULES),
         "constant",
-        "constant; cosine, annealed to 0 over the run (Loshchilov & Hutter 2017); or "
-        "plateau, halved after 2 epochs without a better validation loss",
+        LR_SCHEDULES.help(),
         "training",
         section="training",
     ),
@@ -152,9 +148,9 @@ TRAINING_OPTIONS = [
     ),
     Option(
         "optimizer",
-        Text(("adam", "adamw", "sgd")),
+        ComponentName(OPTIMIZERS),
         "adam",
-        "adam, adamw, or sgd with momentum 0.9",
+        OPTIMIZERS.help(),
         "training",
         section="training",
     ),

@@ -21,6 +21,7 @@ from vaekit.api.options import (
 )
 from vaekit.api.train import train
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import BUILTIN_FAMILIES
 from vaekit.models.factory import ModelConfig
 from vaekit.options import Duration, Flag, Float, Int, Names, Option, Source, Text, Widths
 from vaekit.train_options import TRAIN_OPTIONS, resumable_flags
@@ -85,10 +86,18 @@ def test_every_declared_option_is_a_flag_a_toml_key_and_a_keyword(tmp_path: Path
 def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     model = {o.config_key: o for o in TRAIN_OPTIONS.in_section("model")}
     fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
-    derived = {"shape", "num_classes", "custom", "kind", "schema"}
+    derived = {"shape", "num_classes", "custom", "kind", "schema", "family_options"}
     assert set(fields) - set(model) == derived == set(DERIVED_KEYS["model"])
+    # The options a family declares as its own are in family_options, each at its default.
+    own = {key for f in BUILTIN_FAMILIES for key in f.options}
+    assert set(model) - set(fields) == own
     for key, option in model.items():
-        assert fields[key].default == option.default, key
+        if key in own:
+            configs = [ModelConfig.create((1, 8, 8), f.name) for f in BUILTIN_FAMILIES
+                       if key in f.options]  # fmt: skip
+            assert all(c.family_options[key] == option.default for c in configs), key
+        else:
+            assert fields[key].default == option.default, key
     training = {o.name: o for o in TRAIN_OPTIONS.in_section("training")}
     for field in dataclasses.fields(TrainConfig):
         assert field.default == training[field.name].default, field.name
@@ -202,7 +211,8 @@ def test_command_line_flags_win_over_the_file(tmp_path: Path):
     out = tmp_path / "run"
     assert cli("train", "--config", config, "--epochs", "1", "--out", out, "--quiet") == 0
     recorded = json.loads((out / "config.json").read_text())
-    assert recorded["model"]["hidden_dims"] == [12] and recorded["model"]["latent_dim"] == 5
+    assert recorded["model"]["family_options"] == {"hidden_dims": [12]}
+    assert recorded["model"]["latent_dim"] == 5
     assert recorded["training"]["epochs"] == 1  # the flag won
     assert recorded["training"]["optimizer"] == "sgd" and recorded["training"]["binarize"]
 

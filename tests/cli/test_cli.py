@@ -96,7 +96,7 @@ def test_val_fraction_zero_has_no_val(tmp_path: Path, idx_folder: Path):
     assert [set(line) for line in lines[:2]] == [EPOCH_KEYS] * 2
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["likelihood"] == "gaussian" and config["model"]["gaussian_std"] == 0.2
-    assert config["model"]["hidden_dims"] == [16]
+    assert config["model"]["family_options"] == {"hidden_dims": [16]}
 
 
 def test_sample_and_reconstruct(digits_run: Path, tmp_path: Path, capsys):

@@ -45,9 +45,9 @@ def counts(monkeypatch) -> Counter:
         monkeypatch.setattr(module, name, counted(getattr(module, name)))
     recognize = datasets.recognize
 
-    def counted_recognize(source):
+    def counted_recognize(source, of_kind=None):
         seen["recognize"] += 1
-        return recognize(source)
+        return recognize(source, of_kind)
 
     monkeypatch.setattr(datasets, "recognize", counted_recognize)
     return seen

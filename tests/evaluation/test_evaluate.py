@@ -174,7 +174,7 @@ def test_latent_health_and_reconstruction_numbers():
 
 def test_a_hierarchical_vae_is_judged_by_its_full_posterior():
     torch.manual_seed(0)
-    config = ModelConfig(shape=(1, 6, 6), family="hvae", latent_dim=2, hidden_dims=(16,))
+    config = ModelConfig.create((1, 6, 6), family="hvae", latent_dim=2, hidden_dims=(16,))
     model = build_vae(config).eval()
     data = ImageSet(torch.rand(30, 1, 6, 6), None, 1.0)
     report, means = evaluate_vae(model, data, EvalConfig(iw_samples=2, batch_size=7))
@@ -191,7 +191,7 @@ def test_a_hierarchical_vae_is_judged_by_its_full_posterior():
 def test_importance_terms_do_not_depend_on_how_examples_are_grouped(prior):
     # 40 examples x 64 samples per chunk exceed DECODE_ROWS, so they are decoded a few examples
     # at a time; each example's numbers are those it gets when scored on its own.
-    config = ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=3, prior=prior)
+    config = ModelConfig.create((1, 6, 6), family="mlp", latent_dim=3, prior=prior)
     model = build_vae(config).eval()
     x = torch.rand(40, 1, 6, 6, generator=torch.Generator().manual_seed(0)).round()
     index = torch.arange(100, 140)

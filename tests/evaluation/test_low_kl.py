@@ -21,7 +21,7 @@ def test_the_warning_is_for_a_kl_under_one_nat():
 
 def test_eval_warns_about_a_collapsed_posterior(tmp_path):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=10, n_test=6, size=8))
-    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
+    model = build_vae(ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
     config = EvalConfig(iw_samples=2, batch_size=6)
     head = model.encoder.head.linear  # (mean, log-variance) of q(z|x), two latent dimensions
     # q(z|x) = N((m, m), I) for every x: a closed-form KL of m^2 nats against p(z) = N(0, I).

@@ -137,3 +137,45 @@ def test_no_list_of_family_names_is_kept_by_hand():
                 if len(named) >= 2:
                     kept.append(f"{path.relative_to(SRC)}:{node.lineno} {named}")
     assert not kept, kept
+
+
+def _lists_of(names: set[str], source: str) -> list[tuple[int, list[str]]]:
+    """(line, names) for each tuple, list or set literal in `source` that holds two or more of
+    `names`, and each dict literal whose keys do (a dict of builders by name is a list too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            elements = node.elts
+        elif isinstance(node, ast.Dict):
+            elements = [k for k in node.keys if k is not None]
+        else:
+            continue
+        named = [e.value for e in elements if isinstance(e, ast.Constant) and e.value in names]
+        if len(named) >= 2:
+            found.append((node.lineno, named))
+    return found
+
+
+def test_no_list_of_component_names_is_kept_by_hand():
+    """Any literal in src/vaekit holding two or more names of likelihoods, of priors, of
+    optimizers or of learning-rate schedules is a list kept by hand (their declarations in
+    vaekit/components.py, and a kind's own likelihoods in its options module, are the one
+    place they are named); and the check finds one where there is one."""
+    from vaekit.components import LIKELIHOODS, LR_SCHEDULES, OPTIMIZERS, PRIORS
+
+    roles = [LIKELIHOODS, PRIORS, OPTIMIZERS, LR_SCHEDULES]
+    assert all(len(role.names()) >= 3 for role in roles)
+    kept = []
+    for path in sorted(SRC.rglob("*.py")):
+        source = path.read_text()
+        for role in roles:
+            for line, named in _lists_of(set(role.names()), source):
+                kept.append(f"{path.relative_to(SRC)}:{line} {role.noun}s {named}")
+    assert not kept, kept
+    # What this test would have caught before the declarations, and what it lets pass.
+    likelihoods, schedules = set(LIKELIHOODS.names()), set(LR_SCHEDULES.names())
+    assert _lists_of(likelihoods, 'Text(("bernoulli", "gaussian", "mixed"))') == [
+        (1, ["bernoulli", "gaussian", "mixed"])
+    ]
+    assert _lists_of(schedules, 'S = {"constant": f, "cosine": g}') == [(1, ["constant", "cosine"])]
+    assert _lists_of(schedules, 'if s == "cosine" or t in ("constant", "other"): pass') == []

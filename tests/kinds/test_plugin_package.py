@@ -26,7 +26,8 @@ from pathlib import Path
 
 from vaekit.kinds.base import Family, Kind, Source, source
 
-FAMILY = Family("demo-mlp", "a third party's mlp", "vaekit_plugin_demo:build")
+FAMILY = Family("demo-mlp", "a third party's mlp", "vaekit_plugin_demo:build",
+                options=("hidden_dims",))
 KIND = Kind(
     "demo-npz", "demo arrays", "img", None,
     (Source("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo"),),

@@ -187,7 +187,7 @@ def test_train_records_the_series_schema_and_draws_its_windows(series_run: Path)
     assert model["kind"] == "series" and model["shape"] == [1, 2, 16]
     assert model["schema"]["channels"] == ["cpu", "mem"] and model["schema"]["window"] == 16
     assert model["likelihood"] == "gaussian" and model["gaussian_variance"] == "global"
-    assert model["family"] == "mlp" and model["hidden_dims"] == [32]  # a series' default
+    assert model["family"] == "mlp" and model["family_options"] == {"hidden_dims": [32]}
     assert data["kind"] == "series" and data["test_carved"]["chronological"] is True
     assert data["num_test"] == 240 - round(240 * 0.7) and data["missing_values"] == 1
     for name in ("samples.png", "reconstructions.png", "curves.png", "report.html"):
@@ -308,7 +308,7 @@ def test_the_conv_family_trains_on_windows(tmp_path: Path):
                   "16", "--epochs", "1", "--latent-dim", "2", "--no-report", "--out",
                   tmp_path / "R", "--quiet") == 0  # fmt: skip
     config = json.loads((tmp_path / "R" / "config.json").read_text())["model"]
-    assert (config["family"], config["channels"]) == ("conv", [8, 16])
+    assert (config["family"], config["family_options"]) == ("conv", {"channels": [8, 16]})
     vae = build_vae(model_config_from({"model": config}))
     assert isinstance(vae.encoder.encoder, ConvEncoder1d)  # inside FillMissing
 

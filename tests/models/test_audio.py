@@ -13,8 +13,8 @@ from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig, build_vae
 
 FEATURES = AudioFeatures(8000, 0.25, 256, 128, 8, (-50.0,) * 8, (10.0,) * 8, ("a", "b"))
-CONFIG = ModelConfig(shape=FEATURES.shape, likelihood="gaussian", latent_dim=2, channels=(4,),
-                     kind="audio", schema=FEATURES.to_json())  # fmt: skip
+CONFIG = ModelConfig.create(FEATURES.shape, likelihood="gaussian", latent_dim=2, channels=(4,),
+                            kind="audio", schema=FEATURES.to_json())  # fmt: skip
 
 
 def test_an_audio_models_mean_is_not_clamped_to_the_pixel_range():

@@ -14,7 +14,9 @@ from vaekit.kinds.base import BUILTIN_FAMILIES, Family, family, family_names
 from vaekit.models.families import build_mlp
 from vaekit.train_options import TRAIN_OPTIONS
 
-MYFAM = Family("myfam", "a third party's family", f"{__name__}:build_myfam")
+# It builds vaekit's mlp, so it declares mlp's widths as its own option.
+MYFAM = Family("myfam", "a third party's family", f"{__name__}:build_myfam",
+               options=("hidden_dims",))  # fmt: skip
 
 
 def build_myfam(config, likelihood, parts):

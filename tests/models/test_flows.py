@@ -48,7 +48,7 @@ def test_a_step_is_autoregressive():
 
 
 def _model(**extra):
-    config = ModelConfig(
+    config = ModelConfig.create(
         shape=(1, 8, 8), family="mlp", latent_dim=3, hidden_dims=(16,), flow_steps=2,
         flow_hidden=8, **extra,
     )  # fmt: skip
@@ -89,7 +89,7 @@ def test_the_posterior_summaries_are_deterministic_monte_carlo():
 
 def test_flows_refuse_what_they_cannot_do(tmp_path):
     with pytest.raises(VaekitError, match="hvae's posterior is its own hierarchy"):
-        ModelConfig(shape=(1, 8, 8), family="hvae", flow_steps=2).validate()
+        ModelConfig.create((1, 8, 8), family="hvae", flow_steps=2).validate()
     from vaekit.api.train import train
 
     data = write_idx_folder(tmp_path / "idx", n_train=20, n_test=4, size=8)

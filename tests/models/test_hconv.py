@@ -15,8 +15,8 @@ SHAPE = (1, 12, 10)
 
 def _model(seed: int = 0, groups: int = 2, perturb: bool = True) -> ConvHierarchicalVAE:
     torch.manual_seed(seed)
-    config = ModelConfig(shape=SHAPE, family="hconv", latent_dim=2, channels=(4, 6), depth=1,
-                         layers=groups, likelihood="bernoulli")  # fmt: skip
+    config = ModelConfig.create(SHAPE, family="hconv", latent_dim=2, channels=(4, 6), depth=1,
+                                layers=groups, likelihood="bernoulli")  # fmt: skip
     vae = build_vae(config)
     assert isinstance(vae, ConvHierarchicalVAE)
     if perturb:  # the heads start at zero (q = p = N(0, I)); give them something to do
@@ -143,4 +143,4 @@ def test_sampling_draws_maps_of_the_right_sizes_and_temperature_zero_is_the_prio
 def test_configurations_it_cannot_build_are_refused_in_one_line(changes, message):
     config = {"shape": SHAPE, "family": "hconv", "latent_dim": 2, "channels": (4, 6), **changes}
     with pytest.raises(VaekitError, match=message):
-        build_vae(ModelConfig(**config))
+        build_vae(ModelConfig.create(**config))

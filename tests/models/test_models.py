@@ -9,7 +9,7 @@ from torch import distributions as td
 
 from vaekit.config import to_dict
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import family_names
+from vaekit.kinds.base import family, family_names
 from vaekit.models.factory import LIKELIHOODS, ModelConfig, build_vae
 from vaekit.models.hconv import latent_sizes
 from vaekit.models.io import load_model, save_weights, write_config
@@ -20,18 +20,14 @@ SHAPES = [(1, 8, 8), (1, 28, 28), (3, 7, 5)]
 IMAGE_LIKELIHOODS = [lk for lk in LIKELIHOODS if lk not in ("mixed", "categorical")]
 IMAGE_FAMILIES = [f for f in family_names() if f != "rnn"]
 COMBOS = [(f, lk, s) for f in IMAGE_FAMILIES for lk in IMAGE_LIKELIHOODS for s in SHAPES]
+# Small widths, of which each family takes its own (hidden_dims, channels).
+SIZES = {"hidden_dims": (16,), "channels": (4, 8)}
 
 
-def _model(family, likelihood, shape, seed=0):
+def _model(name, likelihood, shape, seed=0):
     torch.manual_seed(seed)
-    config = ModelConfig(
-        shape=shape,
-        family=family,
-        latent_dim=3,
-        hidden_dims=(16,),
-        channels=(4, 8),
-        likelihood=likelihood,
-    )
+    own = {k: v for k, v in SIZES.items() if k in family(name).options}
+    config = ModelConfig.create(shape, family=name, latent_dim=3, likelihood=likelihood, **own)
     return build_vae(config), config
 
 

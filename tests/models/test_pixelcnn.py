@@ -17,9 +17,10 @@ from vaekit.models.pixelcnn import PROGRESS_NAME, MaskedConv2d, PixelCNN
 from vaekit.progress import reporting
 
 
-def tiny(shape=(1, 5, 5), likelihood="bernoulli", **kw) -> ModelConfig:
-    base = dict(family="conv", latent_dim=3, channels=(4,), autoregressive=2, ar_width=4)
-    return ModelConfig(shape=shape, likelihood=likelihood, mixtures=2, **{**base, **kw})
+def tiny(shape=(1, 5, 5), likelihood="bernoulli", family="conv", **kw) -> ModelConfig:
+    base = dict(latent_dim=3, autoregressive=2, ar_width=4)
+    base |= {"channels": (4,)} if family == "conv" else {}  # conv's own; other families' kw
+    return ModelConfig.create(shape, family, likelihood=likelihood, mixtures=2, **{**base, **kw})
 
 
 @pytest.mark.parametrize(("layers", "kernel"), [(1, 3), (2, 3), (3, 5)])

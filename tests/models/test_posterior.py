@@ -4,6 +4,7 @@ std), reconstruct; exact for one Gaussian layer, ancestral for a hierarchy."""
 import pytest
 import torch
 
+from vaekit.kinds.base import family
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.hvae import HierarchicalVAE
 
@@ -12,11 +13,12 @@ CASES = [("mlp", 0), ("conv", 0), ("resnet", 0), ("hvae", 0), ("hconv", 0), ("ml
          ("conv", 3)]  # fmt: skip
 
 
-def _model(family: str, classes: int = 0, layers: int = 2):
+def _model(name: str, classes: int = 0, layers: int = 2):
     torch.manual_seed(0)
-    config = ModelConfig(shape=(1, 8, 8), family=family, latent_dim=3, hidden_dims=(16,),
-                         channels=(4, 8), depth=1, layers=layers, num_classes=classes,
-                         likelihood="gaussian")  # fmt: skip
+    sizes = {"hidden_dims": (16,), "channels": (4, 8), "depth": 1, "layers": layers}
+    own = {k: v for k, v in sizes.items() if k in family(name).options}
+    config = ModelConfig.create((1, 8, 8), family=name, latent_dim=3, num_classes=classes,
+                                likelihood="gaussian", **own)  # fmt: skip
     return build_vae(config).eval()
 
 

@@ -96,8 +96,15 @@ def test_the_encoder_sees_values_categories_and_the_mask():
 
 
 def test_a_table_model_is_built_from_its_config_and_refuses_image_options():
-    config = ModelConfig((1, 1, 4), "mlp", 3, (16,), likelihood="mixed", kind="table",
-                         schema=SCHEMA.to_json())  # fmt: skip
+    config = ModelConfig.create(
+        (1, 1, 4),
+        "mlp",
+        latent_dim=3,
+        hidden_dims=(16,),
+        likelihood="mixed",
+        kind="table",
+        schema=SCHEMA.to_json(),
+    )
     vae = build_vae(config)
     g = torch.Generator().manual_seed(2)
     x = rows(8, g).view(8, 1, 1, 4)
@@ -106,7 +113,7 @@ def test_a_table_model_is_built_from_its_config_and_refuses_image_options():
     assert out.loss.shape == (8,) and torch.isfinite(out.loss).all()
     assert torch.equal(vae.reconstruct(x)[:, 0, 0, 1], vae.reconstruct(x)[:, 0, 0, 1].round())
     with pytest.raises(Exception, match="tables take --model mlp"):
-        ModelConfig((1, 1, 4), "conv", likelihood="mixed", kind="table",
-                    schema=SCHEMA.to_json()).validate()  # fmt: skip
+        ModelConfig.create((1, 1, 4), "conv", likelihood="mixed", kind="table",
+                           schema=SCHEMA.to_json()).validate()  # fmt: skip
     with pytest.raises(Exception, match="is for tables"):
-        ModelConfig((1, 8, 8), "mlp", likelihood="mixed").validate()
+        ModelConfig.create((1, 8, 8), "mlp", likelihood="mixed").validate()

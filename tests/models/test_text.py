@@ -30,8 +30,8 @@ def tiny(max_length: int = 4, language_model: bool = False, seed: int = 0, z: in
     text = {**vocab.to_json(), "embed_dim": 5, "rnn_hidden": 7, "word_dropout": 0.0,
             "language_model": language_model}  # fmt: skip
     torch.manual_seed(seed)
-    config = ModelConfig(shape=(1, 1, max_length + 1), family="rnn", likelihood="categorical",
-                         latent_dim=z, kind="text", schema=text)  # fmt: skip
+    config = ModelConfig.create((1, 1, max_length + 1), family="rnn", likelihood="categorical",
+                                latent_dim=z, kind="text", schema=text)  # fmt: skip
     return build_vae(config).eval(), vocab
 
 
@@ -194,7 +194,7 @@ def test_a_bad_text_record_is_refused(change, message):
     vocab = build_vocabulary([WORDS], 10, 4)
     text = {**vocab.to_json(), "embed_dim": 5, "rnn_hidden": 7, "word_dropout": 0.0,
             "language_model": False, **change}  # fmt: skip
-    config = ModelConfig(shape=(1, 1, 5), family="rnn", likelihood="categorical", kind="text",
-                         schema=text)  # fmt: skip
+    config = ModelConfig.create((1, 1, 5), family="rnn", likelihood="categorical", kind="text",
+                                schema=text)  # fmt: skip
     with pytest.raises(VaekitError, match=message):
         config.validate()

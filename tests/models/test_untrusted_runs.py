@@ -23,7 +23,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.factory import MAX_PARAMETERS, ModelConfig, build_vae, parameter_count
 from vaekit.models.io import WEIGHTS_FILE, save_weights, write_config
 
-SMALL = ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=2, hidden_dims=(8,))
+SMALL = ModelConfig.create((1, 6, 6), family="mlp", latent_dim=2, hidden_dims=(8,))
 
 
 def _write_run(folder: Path, config: ModelConfig = SMALL) -> Path:
@@ -66,12 +66,14 @@ def _refused_or_working(model: vaekit.Model | None) -> bool:
     ("changes", "message"),
     [
         ({"latent_dim": 10**9}, "parameters, more than"),
-        ({"hidden_dims": [10**9]}, "parameters, more than"),
+        ({"family_options": {"hidden_dims": [10**9]}}, "parameters, more than"),
         ({"shape": [3, 100000, 100000]}, "values per image"),
         ({"latent_dim": 10**30}, "more than the"),
-        ({"hidden_dims": [8] * 10**5}, "layers, more than 64"),
-        ({"family": "resnet", "depth": 10**6}, "depth: 1000000 layers"),
-        ({"family": "conv", "channels": [2**20, 2**20]}, "parameters, more than"),
+        ({"family_options": {"hidden_dims": [8] * 10**5}}, "layers, more than 64"),
+        ({"family": "resnet", "family_options": {"channels": [4], "depth": 10**6}},
+         "depth: 1000000 layers"),
+        ({"family": "conv", "family_options": {"channels": [2**20, 2**20]}},
+         "parameters, more than"),
         ({"likelihood": "logistic-mixture", "mixtures": 10**8}, "parameters, more than"),
         ({"prior": "vamp", "prior_components": 10**8}, "parameters, more than"),
         ({"custom": {"encoder": {"class": "torch.nn:Linear", "kwargs": {
@@ -89,8 +91,9 @@ def test_absurd_sizes_are_refused_before_allocating(tmp_path: Path, changes, mes
 
 def test_the_parameter_count_is_the_built_models(tmp_path: Path):
     """The budget counts what would be built: the same number as the built model."""
-    for family in ("mlp", "conv", "resnet", "hvae"):
-        config = ModelConfig(shape=(3, 8, 8), family=family, latent_dim=3, hidden_dims=(16,))
+    for family, sizes in (("mlp", {"hidden_dims": (16,)}), ("conv", {}), ("resnet", {}),
+                          ("hvae", {"hidden_dims": (16,)})):  # fmt: skip
+        config = ModelConfig.create((3, 8, 8), family=family, latent_dim=3, **sizes)
         model = build_vae(config)
         built = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
         assert parameter_count(config) == built

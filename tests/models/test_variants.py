@@ -64,7 +64,7 @@ def test_gaussian_mixture_by_matrix_products_keeps_its_digits():
 
 def test_vamp_prior_is_the_mixture_of_posteriors_at_its_pseudo_inputs():
     vae = build_vae(
-        ModelConfig(
+        ModelConfig.create(
             shape=(1, 6, 6),
             family="mlp",
             latent_dim=3,
@@ -93,7 +93,7 @@ def test_vamp_prior_is_the_mixture_of_posteriors_at_its_pseudo_inputs():
 
 
 def test_terms_are_consistent_log_densities():
-    vae = build_vae(ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
+    vae = build_vae(ModelConfig.create((1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
     x = _x()
     eps = torch.randn(6, 3, 4)
     t = vae.terms(x, eps)
@@ -109,7 +109,7 @@ def test_terms_are_consistent_log_densities():
 
 def test_objectives():
     torch.manual_seed(0)
-    vae = build_vae(ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
+    vae = build_vae(ModelConfig.create((1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
     x = _x()
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     plain = vae.loss(x, g())
@@ -131,7 +131,7 @@ def test_objectives():
 
 
 def test_free_bits_stop_the_gradient_below_the_floor():
-    vae = build_vae(ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
+    vae = build_vae(ModelConfig.create((1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
     out = vae.loss(_x(), torch.Generator().manual_seed(0), objective=Objective(free_bits=100.0))
     (out.objective - out.rec).mean().backward()
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in vae.parameters())
@@ -139,7 +139,7 @@ def test_free_bits_stop_the_gradient_below_the_floor():
 
 def test_mixture_prior_kl_is_the_sample_estimate():
     vae = build_vae(
-        ModelConfig(shape=(1, 6, 6), family="mlp", latent_dim=3, prior="mog", hidden_dims=(16,))
+        ModelConfig.create((1, 6, 6), family="mlp", latent_dim=3, prior="mog", hidden_dims=(16,))
     )
     t = vae.terms(_x(), torch.randn(6, 5, 3))
     assert t.kl_dims is None
@@ -150,7 +150,7 @@ def test_mixture_prior_kl_is_the_sample_estimate():
 
 def _hvae(layers=3):
     return build_vae(
-        ModelConfig(shape=(1, 6, 6), family="hvae", latent_dim=3, layers=layers, hidden_dims=(16,))
+        ModelConfig.create((1, 6, 6), family="hvae", latent_dim=3, layers=layers, hidden_dims=(16,))
     )
 
 
@@ -190,7 +190,7 @@ def test_hvae_log_densities_match_an_explicit_ancestral_computation():
 def test_conditional_vae_uses_the_label():
     torch.manual_seed(0)
     vae = build_vae(
-        ModelConfig(shape=(1, 6, 6), family="conv", latent_dim=3, num_classes=4, channels=(4,))
+        ModelConfig.create((1, 6, 6), family="conv", latent_dim=3, num_classes=4, channels=(4,))
     )
     x, z = _x(2), torch.randn(2, 3)
     y0, y1 = torch.tensor([0, 0]), torch.tensor([1, 1])

@@ -319,3 +319,15 @@ def test_latent_map_legends_use_the_data_class_names(tmp_path, monkeypatch):
     info = Explorer(model, run.path).info()
     assert info["map"]["class_names"] == ["bad", "ok"]
     assert set(info["map"]["labels"]) <= {0, 1}
+
+
+def test_the_model_line_shows_the_family_s_own_options():
+    from vaekit.report.page import model_line
+
+    model = {"family": "hvae", "latent_dim": 8, "likelihood": "bernoulli", "prior": "mog"}
+    model["family_options"] = {"hidden_dims": [400, 200], "layers": 3}
+    assert model_line({"model": model}) == (
+        "hvae VAE, Z=8 (hidden dims 400,200, layers 3), bernoulli likelihood, mog prior"
+    )
+    model["family_options"] = {}
+    assert model_line({"model": model}).startswith("hvae VAE, Z=8, bernoulli")

@@ -8,6 +8,7 @@ import torch
 from tests.conftest import write_idx_folder
 from vaekit.data.datasets import open_dataset
 from vaekit.errors import VaekitError
+from vaekit.kinds.base import family as find_family
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.training import checkpoint
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
@@ -16,9 +17,9 @@ from vaekit.training.loop import Callback, TrainConfig, fit, make_state
 
 def _fresh(ds, config, family="mlp"):
     torch.manual_seed(0)
-    model = build_vae(
-        ModelConfig(shape=ds.shape, family=family, latent_dim=2, hidden_dims=(16,), channels=(4, 8))
-    )
+    sizes = {"hidden_dims": (16,), "channels": (4, 8)}  # each family takes its own
+    own = {k: v for k, v in sizes.items() if k in find_family(family).options}
+    model = build_vae(ModelConfig.create(ds.shape, family=family, latent_dim=2, **own))
     return make_state(model, config)
 
 

@@ -29,7 +29,7 @@ from vaekit.training.checkpoint import (
 )
 from vaekit.training.loop import LoopState, TrainConfig, make_state
 
-CONFIG = ModelConfig(shape=(1, 4, 4), family="mlp", latent_dim=2, hidden_dims=(6,))
+CONFIG = ModelConfig.create((1, 4, 4), family="mlp", latent_dim=2, hidden_dims=(6,))
 
 
 def _state() -> LoopState:

@@ -16,7 +16,7 @@ from vaekit.training.loop import Callback, TrainConfig, fit, make_state, mean_lo
 def _setup(tmp_path: Path, config: TrainConfig):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=30, n_test=8, size=8))
     torch.manual_seed(0)
-    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
+    model = build_vae(ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
     return ds, make_state(model, config)
 
 

@@ -26,7 +26,7 @@ def ds(tmp_path):
 
 def _state(ds, config: TrainConfig) -> LoopState:
     torch.manual_seed(0)
-    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(16,)))
+    model = build_vae(ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(16,)))
     return make_state(model, config)
 
 

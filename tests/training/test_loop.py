@@ -13,7 +13,8 @@ from vaekit.training.loop import Callback, TrainConfig, fit, make_state, mean_lo
 def _setup(tmp_path, family="mlp", seed=0):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=64, n_test=16))
     torch.manual_seed(seed)
-    model = build_vae(ModelConfig(shape=ds.shape, family=family, latent_dim=2, hidden_dims=(32,)))
+    sizes = {"mlp": {"hidden_dims": (32,)}, "conv": {}}[family]  # conv at its default widths
+    model = build_vae(ModelConfig.create(ds.shape, family=family, latent_dim=2, **sizes))
     return ds, model
 
 

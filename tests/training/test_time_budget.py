@@ -37,7 +37,7 @@ class _EpochTakes(Callback):
 def _train(tmp_path: Path, budget: float, seconds: list[float], epochs: int = 10, **extra):
     ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=20, n_test=4, size=8))
     config = TrainConfig(epochs=epochs, batch_size=10, time_budget=budget, **extra)
-    model = build_vae(ModelConfig(shape=ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
+    model = build_vae(ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
     clock = _Clock()
     state = make_state(model, config)
     callbacks = [_EpochTakes(clock, seconds)]

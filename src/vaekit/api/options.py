@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import Kind, kind_names, recognize_source
+from vaekit.kinds.base import FAMILIES, Kind, kind_names, recognize_source
+from vaekit.kinds.base import family as find_family
 from vaekit.kinds.base import kind as find_kind
-from vaekit.models.factory import ModelConfig
+from vaekit.models.factory import ModelConfig, foreign_option
 from vaekit.options import normalize_keys
 from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig
@@ -27,9 +28,11 @@ from vaekit.training.loop import TrainConfig
 # whether it is conditional; the training section's device is where it last ran.
 # A model records its kind of data as "kind", and the kind's record of its data as "schema"
 # (its model part's `record`: a table's columns, kinds and statistics; audio's spectrogram
-# settings and statistics; a text model's vocabulary and text options).
+# settings and statistics; a text model's vocabulary and text options). The options that are
+# the model family's own are recorded in "family_options" (only its family's: see
+# vaekit.kinds.base.Family.options).
 DERIVED_KEYS = {
-    "model": ("shape", "num_classes", "custom", "kind", "schema"),
+    "model": ("shape", "num_classes", "custom", "kind", "schema", "family_options"),
     "training": ("device", "precision_resolved"),
 }
 
@@ -51,12 +54,13 @@ def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
-def data_kind(data: Any) -> Kind | None:
+def data_kind(data: Any, of_kind: str | None = None) -> Kind | None:
     """The kind of data `data` is, as `open_dataset` will read it: the kind of the first source
-    that recognizes it (vaekit.kinds.base.recognize_source); None where none does (opening it
-    then says what is read)."""
+    that recognizes it (vaekit.kinds.base.recognize_source), among the sources of the kind
+    `of_kind` names where one is given (`--kind`); None where none does (opening it then says
+    what is read)."""
     try:
-        found = recognize_source(data)
+        found = recognize_source(data, of_kind)
     except (TypeError, ValueError, OSError):  # no path: no source's test applies to it
         return None
     return next((k for k in _kinds() if found is not None and found in k.sources), None)
@@ -76,7 +80,7 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     `only` to say so. The image kind has none: its options refused elsewhere are in those
     kinds' REFUSED, checked first."""
     data = options["data"]
-    own = data_kind(data)
+    own = data_kind(data, options.get("kind"))
     part = own.part("model") if own is not None else None
 
     def is_set(name: str) -> bool:
@@ -92,10 +96,35 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
                 if is_set(option.name):
                     raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
     if part is None:
+        refuse_other_families(options, given)
         return options
     fitting = getattr(part, "defaults", None)
     defaults = fitting(given) if fitting is not None else getattr(part, "DEFAULTS", {})
-    return {**options, **{k: v for k, v in defaults.items() if k not in given}}
+    fitted = {**options, **{k: v for k, v in defaults.items() if k not in given}}
+    refuse_other_families(fitted, given)
+    return fitted
+
+
+def refuse_other_families(options: dict[str, Any], given: dict[str, Any]) -> None:
+    """A model option the user set (in `given`: a flag typed, a TOML key, a keyword) that only
+    other families take is refused for the family `options` chose (the kind's default family
+    where the user named none), in one line: it would change nothing. The options left at
+    their defaults are not given, and pass; so do a kind's defaults for options its family
+    lacks (build_configs drops them)."""
+    chosen = find_family(options["model"])
+    for name, value in given.items():
+        if value is None or name not in TRAIN_OPTIONS:
+            continue
+        key = TRAIN_OPTIONS[name].config_key
+        if key in _family_keys() and key not in chosen.options:
+            raise VaekitError(foreign_option(chosen, key))
+
+
+def _family_keys() -> set[str]:
+    """The config keys of the options that some family declares as its own
+    (vaekit.kinds.base.Family.options): a config records only its family's, in
+    model.family_options."""
+    return {key for declared in FAMILIES.all() for key in declared.options}
 
 
 def build_configs(
@@ -112,11 +141,15 @@ def build_configs(
     `record`)."""
     model_values = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("model")}
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    # The family's own options only: another family's (at their defaults, or a kind's default
+    # for a family that lacks them) play no part in this model.
+    own = find_family(model_values["family"]).options
     model_config = ModelConfig(
         shape=tuple(shape),
         num_classes=num_classes,
         custom=custom or {},
         schema=schema,
+        family_options={k: model_values[k] for k in own if k in model_values},
         **({} if kind is None else {"kind": kind}),
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
@@ -131,6 +164,7 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
     """config.json's model and training sections, and the data options it records beside the
     dataset's own description, for a full set of options."""
     model = {**dataclasses.asdict(model_config)}
+    model["family_options"] = _json_ready(model["family_options"])
     training = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("training")}
     data = {
         o.config_key: options[o.name]
@@ -138,7 +172,8 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
         if o.config_key != "name"
     }
     for o in TRAIN_OPTIONS.in_section("model"):
-        model.setdefault(o.config_key, options[o.name])
+        if o.config_key not in _family_keys():  # the family's own are in family_options
+            model.setdefault(o.config_key, options[o.name])
     return {"model": _json_ready(model), "training": _json_ready(training), "data": data}
 
 
@@ -147,11 +182,13 @@ def options_from_config(config: dict[str, Any]) -> dict[str, Any]:
     section with a missing or ill-typed key is a VaekitError naming it."""
     for section in ("model", "training", "data"):
         check_section(config, section, "config.json")
+    # The family's own options beside the shared ones; another family's read as defaults.
+    sections = {**config, "model": {**config["model"], **config["model"]["family_options"]}}
     out = {}
     for option in TRAIN_OPTIONS:
         if option.section is not None:
             # .get: a kind's own option the run predates (check_section let it be absent)
-            value = config[option.section].get(option.config_key, option.default)
+            value = sections[option.section].get(option.config_key, option.default)
             out[option.name] = tuple(value) if isinstance(value, list) else value
     out["conditional"] = config["model"]["num_classes"] > 0
     recorded_kind = config["model"].get("kind")
@@ -170,11 +207,17 @@ def check_section(config: dict[str, Any], section: str, where: str) -> None:
         raise VaekitError(f"{where}: no {section!r} section")
     declared = {o.config_key: o for o in TRAIN_OPTIONS.in_section(section)}
     derived = DERIVED_KEYS.get(section, ())
+    if section == "model":  # the family's own options, checked as the others are
+        own = values.get("family_options")
+        if not isinstance(own, dict):
+            raise VaekitError(f"{where}: model: family_options: expected a table, got {own!r}")
+        values = {**values, **own}
     if section != "data":  # the data section also describes the dataset itself
         unknown = sorted(set(values) - set(declared) - set(derived))
         if unknown:
             raise VaekitError(f"{where}: {section}: unknown key {unknown[0]!r}")
-    missing = sorted(set(declared) - set(values) - _kinds_own(section))
+    # Another family's options are absent (ModelConfig checks that the family's own are not).
+    missing = sorted(set(declared) - set(values) - _kinds_own(section) - _family_keys())
     if missing:
         raise VaekitError(f"{where}: {section}: missing key {missing[0]!r}")
     for key, option in declared.items():

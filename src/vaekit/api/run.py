@@ -89,6 +89,8 @@ def reopen_dataset(
         audio={k: info.get(k) for k in ("label_pattern", "test_pattern")},
         schema=model.get("schema"),
         schema_kind=model.get("kind"),
+        # the kind the run's data was read as, where recorded (--kind): other data alike
+        of_kind=info.get("kind") if isinstance(info.get("kind"), str) else None,
     )
     if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
         where = info["name"] if data is None else "the data given"

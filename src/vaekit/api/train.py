@@ -249,6 +249,7 @@ def _open(opts: dict[str, Any], progress: bool) -> Dataset:
             vocab_size=opts["vocab_size"],
             max_length=opts["max_length"],
             options={option.name: opts[option.name] for option in KIND_OPTIONS},
+            of_kind=opts["kind"],
         )
 
 
@@ -265,7 +266,15 @@ def _run_config(
         "vaekit_version": __version__,
         "torch_version": torch.__version__,
         "model": sections["model"],
-        "data": {**sections["data"], **data_info, "num_train": num_train, "num_val": num_val},
+        # --kind, where the user said it, so that the run's data is read again alike (a
+        # kind's data info may record the kind it read the source as over it).
+        "data": {
+            **sections["data"],
+            "kind": opts["kind"],
+            **data_info,
+            "num_train": num_train,
+            "num_val": num_val,
+        },
         "training": sections["training"],
     }
 

@@ -71,6 +71,7 @@ def open_dataset(
     schema: dict[str, Any] | None = None,
     schema_kind: str | None = None,
     options: dict[str, Any] | None = None,
+    of_kind: str | None = None,
 ) -> Dataset:
     """Load `source`: into memory, or memory-mapped for image folders.
 
@@ -117,6 +118,9 @@ def open_dataset(
         options: each kind's own options by name (vaekit.kinds.<kind>.options; a time
             series' window, stride, ...), as given (None: not given), for the kind that
             opens the source to read its own.
+        of_kind: the name of the kind of data the source holds (`--kind`), where its form
+            does not say (a .npy array of time series rather than of images): only that
+            kind's sources are tried (`recognize`). None: recognized from the source.
     """
     if color not in COLORS:
         raise VaekitError(f"unknown color {color!r}: choose from {', '.join(COLORS)}")
@@ -125,7 +129,7 @@ def open_dataset(
     if pixels is not None and pixels not in PIXEL_KINDS:
         raise VaekitError(f"unknown pixels {pixels!r}: choose from {', '.join(PIXEL_KINDS)}")
     opts = OpenOptions(seed, test_fraction, image_size, color, crop, pixels, progress)
-    found = recognize(source)
+    found = recognize(source, of_kind)
     ours = schema_kind is not None and found in kind(schema_kind).sources
     asked = OpenRequest(
         opts, columns=columns, target=target, id_column=id_column,
@@ -158,18 +162,33 @@ class OpenRequest:
     options: dict[str, Any]
 
 
-def recognize(source: Any) -> Source:
+def recognize(source: Any, of_kind: str | None = None) -> Source:
     """The source `source` is: the first kind of data's whose test holds, in the registry's
     order (vaekit.kinds.base: installed packages' kinds, unless they say otherwise, then
-    BUILTIN_KINDS), so each test runs at most once; a source none of them takes is an error
-    saying what is read."""
-    found = recognize_source(source)
+    BUILTIN_KINDS), so each test runs at most once; with `of_kind` (`--kind`), the first of
+    that kind's sources. A source none of them takes is an error saying what is read."""
+    found = recognize_source(source, of_kind)
     if found is not None:
         return found
+    if of_kind is not None:
+        raise VaekitError(_not_of_kind(source, of_kind))
     raise VaekitError(
         f"{source_path(source)}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet "
         "table, a .txt file of sentences or a dataset name"
     )
+
+
+def _not_of_kind(source: Any, of_kind: str) -> str:
+    """Why none of a kind's sources takes `source`: a missing path is named as missing;
+    otherwise the message says what the kind reads (its data part's READS, where it has
+    one; its noun otherwise)."""
+    declared = kind(of_kind)
+    if isinstance(source, str | Path) and not source_path(source).exists():
+        return f"{source_path(source)}: no such file or folder"
+    part = declared.part("data") if declared.package is not None else None
+    reads = getattr(part, "READS", None) or declared.noun
+    where = source_path(source) if isinstance(source, str | Path) else type(source).__name__
+    return f"{where}: not {reads}, which is what --kind {of_kind} reads"
 
 
 def source_path(source: str | Path) -> Path:

@@ -129,40 +129,53 @@ class Family:
     "fully connected". builder: "package.module:function" (see the module docstring).
     hierarchical: the family has its own hierarchical prior and posterior, so it takes no
     --prior, --conditional, --flow-steps, --autoregressive or custom modules.
+    options: the model options that are this family's own, by config key ("hidden_dims"),
+    each declared among the train options (vaekit.train_options_model, or `declares`): a
+    config of this family holds exactly these in its family_options, and a user's explicit
+    value for another family's option is refused. The options every family shares (the
+    latent dimensions, the likelihood, the prior, ...) are ModelConfig's own fields.
+    declares: options this family adds to the train options (vaekit.options.Option, in the
+    "model" section), for a family with settings no built-in option names; name each in
+    `options` too. vaekit's own families declare none.
     """
 
     name: str
     help: str
     builder: str
     hierarchical: bool = False
+    options: tuple[str, ...] = ()
+    declares: tuple[Any, ...] = ()  # vaekit.options.Option: this module imports none
 
     def load_builder(self) -> Callable[..., Any]:
         """The builder function, imported now; a one-line VaekitError where it cannot be."""
         return _import_function(self.builder, f"model family {self.name!r}", "builder")
 
 
-def _builtin(name: str, help: str, hierarchical: bool = False) -> Family:
-    return Family(name, help, f"vaekit.models.families:build_{name}", hierarchical)
+def _builtin(name: str, help: str, options: tuple[str, ...], hierarchical: bool = False) -> Family:
+    return Family(name, help, f"vaekit.models.families:build_{name}", hierarchical, options)
 
 
-# vaekit's own families, in the order `--help` lists them.
+# vaekit's own families, in the order `--help` lists them, each with the options its builder
+# reads (vaekit.models.families); rnn's sizes are text's own options, in its schema.
 BUILTIN_FAMILIES = (
-    _builtin("mlp", "fully connected"),
-    _builtin("conv", "stride-2 convolutions"),
-    _builtin("resnet", "residual blocks per stage; He et al. 2016"),
+    _builtin("mlp", "fully connected", ("hidden_dims",)),
+    _builtin("conv", "stride-2 convolutions", ("channels",)),
+    _builtin("resnet", "residual blocks per stage; He et al. 2016", ("channels", "depth")),
     _builtin(
         "hvae",
         "a hierarchical VAE with --layers stochastic layers and top-down inference: Ladder "
         "VAE, Sonderby et al. 2016; NVAE, Vahdat & Kautz 2020",
+        ("hidden_dims", "layers"),
         hierarchical=True,
     ),
     _builtin(
         "hconv",
         "a convolutional hierarchy with --layers latent maps of --latent-dim channels at each "
         "--channels scale and --depth residual cells, after NVAE and VDVAE, Child 2021",
+        ("channels", "depth", "layers"),
         hierarchical=True,
     ),
-    _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016"),
+    _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )
 
 FAMILIES = Registry(Family, ENTRY_POINT_GROUP, "model family", "family", "model", "builder")
@@ -285,6 +298,9 @@ def _own(name: str, noun: str, unit: str, *sources: tuple[str, int, str, str]) -
     return Kind(name, noun, unit, package, declared, f"{package}.options:OPTIONS")
 
 
+# Where the series kind's recognizers are: beside its data part, which opens what they find.
+_SERIES_READ = "vaekit.kinds.series.data_read"
+
 # vaekit's own kinds, in the order `--help` lists their options. Their sources are tried in
 # the order of their numbers: the first whose test holds says what a source is, so the order
 # decides what a path means (a registered name before a same-named folder, a missing path
@@ -301,7 +317,13 @@ BUILTIN_KINDS = (
     _own("table", "a table", "row", ("table", 700, "is_table_path", "open_table_file")),
     _own("audio", "audio", "clip", ("audio", 400, "_is_wav_folder", "_open_wav_folder")),
     _own("text", "text", "line", ("text", 800, "is_text_path", "open_text_file")),
-    _own("series", "a time series", "step", ("series", 650, "is_series_path", "open_series")),
+    _own(
+        "series", "a time series", "step",
+        ("series-folder", 450, f"{_SERIES_READ}:is_series_folder", "open_series_folder"),
+        ("series", 650, f"{_SERIES_READ}:is_series_path", "open_series"),
+        # Never reached for a .npy unless --kind series says so: array-file (600) takes them.
+        ("series-array", 660, f"{_SERIES_READ}:is_series_array", "open_series_array"),
+    ),
 )  # fmt: skip
 
 # The kind of data a dataset or a model config that names none is of: images, vaekit's first
@@ -351,10 +373,15 @@ def source(name: str) -> Source:
     return found[name]
 
 
-def recognize_source(source: Any) -> Source | None:
+def recognize_source(source: Any, of_kind: str | None = None) -> Source | None:
     """The first source, in order, that recognizes `source` (each asked at most once); None
-    where none does, and the caller says what it expected."""
+    where none does, and the caller says what it expected. With `of_kind`, the name of a kind
+    of data (`--kind`), only that kind's sources are asked: the user says what the source
+    holds where its form does not (a .npy array of series rather than of images)."""
+    allowed = None if of_kind is None else kind(of_kind).sources
     for candidate in sources():
+        if allowed is not None and candidate not in allowed:
+            continue
         if candidate.load_recognizer()(source):
             return candidate
     return None

@@ -16,27 +16,29 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
 import torch
 from torch import nn
 
+from vaekit import components
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import DEFAULT_KIND, KINDS, family, family_names, import_object, kind
-from vaekit.models.likelihoods import (
-    BernoulliLikelihood,
-    DiscretizedLogisticLikelihood,
-    DiscretizedLogisticMixtureLikelihood,
-    GaussianLikelihood,
-    LearnedGaussianLikelihood,
-    PixelGaussianLikelihood,
+from vaekit.kinds.base import (
+    DEFAULT_KIND,
+    FAMILIES,
+    KINDS,
+    Family,
+    family,
+    family_names,
+    import_object,
+    kind,
 )
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
-from vaekit.models.priors import MixtureOfGaussians, StandardNormal, VampPrior
 from vaekit.models.vae import VAE
+from vaekit.options import Option
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 
@@ -53,16 +55,21 @@ MAX_LAYERS = 64
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What rebuilds a model: the data's shape, then the model options (declared, with their
-    defaults and help, in vaekit.train_options), then what training fills in."""
+    """What rebuilds a model: the data's shape, the family and its own options, then the model
+    options every family shares (each declared, with its default and help, in
+    vaekit.train_options), then what training fills in.
+
+    Build one with `ModelConfig.create`, which sorts keywords into the shared fields and the
+    family's own options; the constructor takes family_options as a dict."""
 
     shape: tuple[int, ...]  # (C, H, W) of the data
     family: str = _D["model"]
+    # The options that are the family's own (its declaration's `options`, vaekit.kinds.base),
+    # by config key: mlp's hidden_dims, resnet's channels and depth. Exactly those: each one
+    # absent is filled in at its declared default; one the family does not take is refused by
+    # validate.
+    family_options: dict[str, Any] = field(default_factory=dict)
     latent_dim: int = _D["latent_dim"]  # Z; per stochastic layer for hvae, per map for hconv
-    hidden_dims: tuple[int, ...] = _D["hidden_dims"]  # MLP widths (hvae: the first)
-    channels: tuple[int, ...] = _D["channels"]  # conv/resnet widths, one stride-2 stage each
-    depth: int = _D["depth"]  # resnet: residual blocks per stage
-    layers: int = _D["layers"]  # hvae: stochastic layers; hconv: latent groups per scale
     likelihood: str = _D["likelihood"]
     gaussian_std: float = _D["gaussian_std"]  # the fixed std, or the learned one's start
     gaussian_variance: str = _D["gaussian_variance"]
@@ -83,13 +90,46 @@ class ModelConfig:
     kind: str = DEFAULT_KIND
     schema: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        """family_options completed: each of the family's own options that is absent at its
+        declared default, and lists (as JSON holds widths) as tuples. An unknown family, and
+        an option the family does not take, are left for validate to refuse."""
+        if self.family not in family_names():
+            return
+        declared = FAMILIES.get(self.family)
+        own = {key: family_option(declared, key).default for key in declared.options}
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in self.family_options.items()}
+        object.__setattr__(self, "family_options", {**own, **given})
+
+    @classmethod
+    def create(
+        cls, shape: tuple[int, ...], family: str = _D["model"], **options: Any
+    ) -> ModelConfig:
+        """A config from keywords named as its fields or as the family's own options, each
+        sorted into its place: `ModelConfig.create((1, 28, 28), family="mlp",
+        hidden_dims=(16,), latent_dim=2)`. An option that only another family takes is refused
+        in one line (it would do nothing), and so is a name that is no model option at all."""
+        declared = FAMILIES.get(family)
+        own = dict(options.pop("family_options", {}))
+        for name, value in options.items():
+            if name in _FIELDS:
+                continue
+            if name not in declared.options:
+                if _flag(name) is None:
+                    raise VaekitError(f"ModelConfig: unknown option {name!r}")
+                raise VaekitError(foreign_option(declared, name))
+            own[name] = value
+        kept = {k: v for k, v in options.items() if k in _FIELDS}
+        return cls(shape=tuple(shape), family=family, family_options=own, **kept)
+
     def validate(self) -> None:
         """Each option against its declaration, then the combinations and the registries."""
         if len(self.shape) != 3 or min(self.shape) < 1:
             raise VaekitError(f"model shape must be (C, H, W), got {self.shape}")
-        declared = {o.name: getattr(self, o.config_key) for o in TRAIN_OPTIONS.in_section("model")}
-        TRAIN_OPTIONS.check(declared, "model")
+        shared = [o for o in TRAIN_OPTIONS.in_section("model") if o.config_key in _FIELDS]
+        TRAIN_OPTIONS.check({o.name: getattr(self, o.config_key) for o in shared}, "model")
         own = family(self.family)
+        self._check_family_options(own)
         _choice("likelihood", self.likelihood, likelihood_names())
         _choice("prior", self.prior, PRIORS)
         if self.num_classes < 0:
@@ -111,6 +151,20 @@ class ModelConfig:
         self._refuse_owned()
         self.check_size()
 
+    def _check_family_options(self, own: Family) -> None:
+        """family_options holds only the family's own options, each a value its declaration
+        takes (__post_init__ filled in the absent ones)."""
+        for key, value in self.family_options.items():
+            if key not in own.options:
+                if _flag(key) is None:
+                    raise VaekitError(f"family options: unknown option {key!r}")
+                raise VaekitError(foreign_option(own, key))
+            option = family_option(own, key)
+            try:
+                option.check(value)
+            except ValueError as err:
+                raise VaekitError(f"model: {option.flag}: {err}") from None
+
     def _check_hierarchy(self) -> None:
         """hvae and hconv: their own hierarchical prior and posterior, and enough layers."""
         f = self.family
@@ -126,12 +180,13 @@ class ModelConfig:
             )
         if self.autoregressive:
             raise VaekitError(f"--autoregressive works with --model mlp, conv or resnet, not {f}")
-        if f == "hvae" and self.layers < 2:
-            raise VaekitError(f"--model hvae needs at least 2 --layers, got {self.layers}")
+        own = self.family_options
+        if f == "hvae" and own["layers"] < 2:
+            raise VaekitError(f"--model hvae needs at least 2 --layers, got {own['layers']}")
         if f == "hconv":
             from vaekit.models.hconv import check_sizes
 
-            why = check_sizes(self.shape, self.channels, self.latent_dim, self.layers)  # type: ignore[arg-type]
+            why = check_sizes(self.shape, own["channels"], self.latent_dim, own["layers"])  # type: ignore[arg-type]
             if why:
                 raise VaekitError(why)
 
@@ -166,16 +221,18 @@ class ModelConfig:
                 f"model shape {self.shape}: {math.prod(self.shape):,} values per image, more "
                 f"than the {MAX_IMAGE_VALUES:,} vaekit builds models for"
             )
-        counts = (("hidden dims", len(self.hidden_dims)), ("channels", len(self.channels)))
-        counts += (("depth", self.depth), ("layers", self.layers), ("flow steps", self.flow_steps))
-        counts += (("autoregressive", self.autoregressive),)
+        own = self.family_options
+        # The family's lists of widths (hidden_dims, channels): one layer per width.
+        widths = {k: v for k, v in own.items() if isinstance(v, tuple)}
+        counts = [(k.replace("_", " "), len(v)) for k, v in widths.items()]
+        counts += [(k, own[k]) for k in LAYER_COUNTS if k in own]
+        counts += [("flow steps", self.flow_steps), ("autoregressive", self.autoregressive)]
         for what, count in counts:
             if count > MAX_LAYERS:
                 raise VaekitError(f"{what}: {count} layers, more than {MAX_LAYERS}")
         sizes = {
             "latent dim": self.latent_dim,
-            "hidden dims": max(self.hidden_dims),
-            "channels": max(self.channels),
+            **{k.replace("_", " "): max(v) for k, v in widths.items()},
             "mixtures": self.mixtures,
             "prior components": self.prior_components,
             "flow hidden": self.flow_hidden * self.flow_steps,
@@ -188,11 +245,47 @@ class ModelConfig:
                 raise VaekitError(f"{what}: {size:,} is more than the {MAX_PARAMETERS:,} budget")
         count = parameter_count(self)
         if count > MAX_PARAMETERS:
+            declared = family(self.family)
+            lower = ["--latent-dim", *(family_option(declared, k).flag for k in widths)]
             raise VaekitError(
                 f"this model would have {count:,} parameters, more than the "
-                f"{MAX_PARAMETERS:,} vaekit builds: lower --latent-dim, --hidden-dims, "
-                "--channels or the image size"
+                f"{MAX_PARAMETERS:,} vaekit builds: lower {', '.join(lower)} or the image size"
             )
+
+
+# The fields every family shares (family_options holds the rest of the model options).
+_FIELDS = {f.name for f in fields(ModelConfig)} - {"family_options"}
+# The family options that count layers (of residual blocks, of stochastic layers), held to
+# MAX_LAYERS like the widths' lists; a family's other whole numbers are sizes its parameters,
+# counted on the meta device, bound.
+LAYER_COUNTS = ("depth", "layers")
+
+
+def family_option(declared: Family, key: str) -> Option:
+    """The declaration of the option `key` (a config key) that the family `declared` names as
+    its own: among the options it declares itself, else among the train options' model
+    section; a one-line VaekitError where neither declares it (a broken family)."""
+    for option in (*declared.declares, *TRAIN_OPTIONS.in_section("model")):
+        if option.config_key == key:
+            return option
+    raise VaekitError(f"model family {declared.name!r}: its option {key!r} is declared nowhere")
+
+
+def _flag(key: str) -> str | None:
+    """The flag of the model option whose config key is `key` (declared among the train
+    options or by any family), None where none is."""
+    declared = (o for f in FAMILIES.all() for o in f.declares)
+    for option in (*TRAIN_OPTIONS.in_section("model"), *declared):
+        if option.config_key == key:
+            return option.flag
+    return None
+
+
+def foreign_option(declared: Family, key: str) -> str:
+    """Why the option `key` (a config key), which another family takes, is refused for the
+    family `declared`: "--channels is not an option of --model mlp (its own: --hidden-dims)"."""
+    own = ", ".join(family_option(declared, k).flag for k in declared.options) or "none"
+    return f"{_flag(key) or key} is not an option of --model {declared.name} (its own: {own})"
 
 
 def _choice(what: str, value: str, known: Any) -> None:
@@ -219,39 +312,20 @@ def _owners(own: str) -> list[tuple[str, str, ModuleType]]:
 
 
 def likelihood_names() -> tuple[str, ...]:
-    """Every likelihood a config may name: the built-in ones (LIKELIHOODS), then those each
-    kind of data owns and builds (its model part's OWNED and likelihood)."""
-    owned = [v for n, v, _ in _owners("") if n == "likelihood" and v not in LIKELIHOODS]
-    return (*LIKELIHOODS, *dict.fromkeys(owned))
+    """Every likelihood a config may name, as declared (vaekit.components): vaekit's own and
+    installed packages' (LIKELIHOODS), then those each kind of data owns, declares in its
+    options and builds in its model part (its OWNED and likelihood)."""
+    return components.LIKELIHOODS.names()
 
 
 # Registries: a config names a component, the registry builds it from the config. The families
-# are declared in vaekit.kinds.base, each naming its builder (vaekit.models.families).
+# are declared in vaekit.kinds.base, each naming its builder (vaekit.models.families); the
+# likelihoods and priors in vaekit.components (vaekit.models.builders), each builder imported
+# when first asked for.
 Builder = Callable[..., nn.Module]
-
-
-def _gaussian(c: ModelConfig) -> nn.Module:
-    if c.gaussian_variance == "global":
-        return LearnedGaussianLikelihood(c.gaussian_std)
-    if c.gaussian_variance == "pixel":
-        return PixelGaussianLikelihood()
-    return GaussianLikelihood(c.gaussian_std)
-
-
-LIKELIHOODS: dict[str, Builder] = {
-    "bernoulli": lambda c: BernoulliLikelihood(),
-    "gaussian": _gaussian,
-    "logistic": lambda c: DiscretizedLogisticLikelihood(),
-    "logistic-mixture": lambda c: DiscretizedLogisticMixtureLikelihood(c.mixtures),
-    "logistic-mixture-coupled": lambda c: DiscretizedLogisticMixtureLikelihood(
-        c.mixtures, coupled=True
-    ),
-}  # and those a kind of data owns, built by its model part: see likelihood_names
-PRIORS: dict[str, Builder] = {
-    "standard-normal": lambda c: StandardNormal(c.latent_dim),
-    "mog": lambda c: MixtureOfGaussians(c.latent_dim, c.prior_components),
-    "vamp": lambda c: VampPrior(c.latent_dim, tuple(c.shape), c.prior_components),
-}
+LIKELIHOODS: Mapping[str, Builder] = components.LIKELIHOODS.builders()
+# and those a kind of data owns, built by its model part: see likelihood_names
+PRIORS: Mapping[str, Builder] = components.PRIORS.builders()
 # The values each option a kind may own takes, for the refusal that names this config's own.
 _CHOICES: dict[str, Callable[[], Any]] = {
     "family": family_names,

@@ -62,34 +62,38 @@ def _flat(
 
 
 # The builders the families declared in vaekit.kinds.base name: each gets the config, the
-# likelihood built from it and the user's own modules, and returns the model.
+# likelihood built from it and the user's own modules, and returns the model. Each reads the
+# options its family declares as its own from c.family_options, and only those.
 def build_mlp(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    widths = c.family_options["hidden_dims"]
     return _flat(
         c,
         likelihood,
         parts,
-        lambda shape: MLPEncoder(shape, c.latent_dim, c.hidden_dims, _context(c)),
-        lambda z, p: MLPDecoder(c.shape, z, c.hidden_dims, p),
+        lambda shape: MLPEncoder(shape, c.latent_dim, widths, _context(c)),
+        lambda z, p: MLPDecoder(c.shape, z, widths, p),
     )
 
 
 def build_conv(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    channels = c.family_options["channels"]
     return _flat(
         c,
         likelihood,
         parts,
-        lambda shape: ConvEncoder(shape, c.latent_dim, c.channels, _context(c)),
-        lambda z, p: ConvDecoder(c.shape, z, c.channels, p),
+        lambda shape: ConvEncoder(shape, c.latent_dim, channels, _context(c)),
+        lambda z, p: ConvDecoder(c.shape, z, channels, p),
     )
 
 
 def build_resnet(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    channels, depth = c.family_options["channels"], c.family_options["depth"]
     return _flat(
         c,
         likelihood,
         parts,
-        lambda shape: ResNetEncoder(shape, c.latent_dim, c.channels, c.depth, _context(c)),
-        lambda z, p: ResNetDecoder(c.shape, z, c.channels, c.depth, p),
+        lambda shape: ResNetEncoder(shape, c.latent_dim, channels, depth, _context(c)),
+        lambda z, p: ResNetDecoder(c.shape, z, channels, depth, p),
     )
 
 
@@ -97,19 +101,21 @@ def build_hvae(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module
     """Built whole: its own hierarchical prior and posterior (no custom parts)."""
     from vaekit.models.hvae import HierarchicalVAE
 
-    return HierarchicalVAE(c.shape, c.latent_dim, c.layers, c.hidden_dims, likelihood)
+    own = c.family_options
+    return HierarchicalVAE(c.shape, c.latent_dim, own["layers"], own["hidden_dims"], likelihood)
 
 
 def build_hconv(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
     """Built whole: its own hierarchical prior and posterior (no custom parts)."""
     from vaekit.models.hconv import ConvHierarchicalVAE
 
+    own = c.family_options
     return ConvHierarchicalVAE(
         c.shape,  # type: ignore[arg-type]
         c.latent_dim,
-        c.layers,
-        c.channels,
-        c.depth,
+        own["layers"],
+        own["channels"],
+        own["depth"],
         likelihood,
     )
 

@@ -21,7 +21,7 @@ from safetensors.torch import save, save_file
 from vaekit.config import from_dict
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
-from vaekit.kinds.base import DEFAULT_KIND
+from vaekit.kinds.base import DEFAULT_KIND, family, family_names
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.vae import VAE
 
@@ -31,8 +31,10 @@ from vaekit.models.vae import VAE
 #    data's columns, target and id_column).
 # 4: audio and text (the keys in _V3_ABSENT).
 # 5: training.report, so that a run trained with --no-report resumes without one.
-SCHEMA_VERSION = 6
-SCHEMA_VERSIONS = (1, 2, 3, 4, 5, SCHEMA_VERSION)
+# 6: the model's kind of data and its record (model.kind, model.schema).
+# 7: the family's own options in model.family_options, no other family's (migrate_v6).
+SCHEMA_VERSION = 7
+SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -70,6 +72,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v4(config)
     if version in (1, 2, 3, 4, 5):
         config = migrate_v5(config)
+    if version in (1, 2, 3, 4, 5, 6):
+        config = migrate_v6(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -222,9 +226,38 @@ def migrate_v5(config: dict[str, Any]) -> dict[str, Any]:
 _V5_RECORDS = ("table", "audio", "text")
 
 
+def migrate_v6(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 6 config as schema 7: of the options a schema 6 model section held for every
+    family (_V6_FAMILY_KEYS), the ones its family declares as its own move into
+    model.family_options and the others, which played no part in the model, are dropped. A
+    family that is not registered here (its package not installed) keeps none: loading then
+    says that the family is unknown."""
+    model = config.get("model")
+    if not isinstance(model, dict):
+        return {**config, "schema_version": 7}
+    name = model.get("family")
+    own = family(name).options if name in family_names() else ()
+    kept = {k: v for k, v in model.items() if k not in _V6_FAMILY_KEYS}
+    moved = {k: model[k] for k in own if k in model}
+    if isinstance(model.get("family_options"), dict):  # a newer file relabelled: it is kept
+        moved = {**model["family_options"], **moved}
+    return {**config, "schema_version": 7, "model": {**kept, "family_options": moved}}
+
+
+# The options a schema 6 model section recorded whatever its family. Frozen like _V5_RECORDS.
+_V6_FAMILY_KEYS = ("hidden_dims", "channels", "depth", "layers")
+
+
 def model_config_from(config: dict[str, Any]) -> ModelConfig:
-    """The ModelConfig that a (read, migrated) config.json records: every key present."""
+    """The ModelConfig that a (read, migrated) config.json records: every key present, the
+    family's own options included (ModelConfig would fill in a missing one at its default: in
+    a file vaekit wrote, it is damage)."""
     model_config = from_dict(ModelConfig, config["model"], "config.json: model", complete=True)
+    recorded = config["model"]["family_options"]
+    if model_config.family in family_names():
+        missing = [k for k in family(model_config.family).options if k not in recorded]
+        if missing:
+            raise VaekitError(f"config.json: model: family_options: missing key {missing[0]!r}")
     try:
         model_config.validate()  # the size budget too: before anything is built
     except VaekitError as err:

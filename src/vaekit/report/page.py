@@ -66,17 +66,24 @@ def build_section(title: str, build: Builder, run: RunView) -> Section:
 
 
 def model_line(config: dict[str, Any]) -> str:
-    """ "conv VAE, Z=20, bernoulli likelihood, standard-normal prior" from config.json."""
+    """ "conv VAE, Z=20 (channels 32,64), bernoulli likelihood, standard-normal prior" from
+    config.json: the family's own options (model.family_options) in brackets."""
     m = config["model"]
-    layers = {
-        "hvae": f" x {m.get('layers')} layers",
-        "hconv": f" channels x {m.get('layers')} maps per scale",
-    }.get(m.get("family"), "")
+    own = m.get("family_options") or {}
+    shown = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in own.items()]
+    sizes = f" ({', '.join(shown)})" if shown else ""
     conditional = f", conditional on {m['num_classes']} classes" if m.get("num_classes") else ""
     return (
-        f"{m['family']} VAE, Z={m['latent_dim']}{layers}, {m['likelihood']} likelihood, "
+        f"{m['family']} VAE, Z={m['latent_dim']}{sizes}, {m['likelihood']} likelihood, "
         f"{m.get('prior', 'standard-normal')} prior{conditional}"
     )
+
+
+def _value(value: Any) -> str:
+    """An option's value as a flag takes it: widths joined by commas."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def summary_line(run: RunView) -> str:

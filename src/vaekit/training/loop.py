@@ -34,6 +34,7 @@ from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.callbacks import Callback, TimeBudget
 from vaekit.training.distributed import SINGLE, Group
 from vaekit.training.ema import WeightAverage, averaged
+from vaekit.training.optimizers import OPTIMIZERS
 from vaekit.training.precision import Precision, resolve_precision
 from vaekit.training.recovery import (
     Diverged,
@@ -51,30 +52,6 @@ from vaekit.training.state import LoopState
 # pixel values x numbers per value): 2**32 float32s are 16 GiB before activations and
 # gradients, beyond any sane batch; more is an option value asking for an absurd allocation.
 MAX_STEP_VALUES = 1 << 32
-
-
-def _fused(
-    cls: type[torch.optim.Optimizer], **options: Any
-) -> Callable[..., torch.optim.Optimizer]:
-    """The fused implementation (one kernel over all parameters: about 2x faster per step
-    for an MLP on a 2-core CPU), falling back to the default one where fusing is unsupported.
-    """
-
-    def make(params: Any, lr: float) -> torch.optim.Optimizer:
-        params = list(params)
-        try:
-            return cls(params, lr=lr, fused=True, **options)
-        except (RuntimeError, TypeError):
-            return cls(params, lr=lr, **options)
-
-    return make
-
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": _fused(torch.optim.Adam),
-    "adamw": _fused(torch.optim.AdamW),
-    "sgd": _fused(torch.optim.SGD, momentum=0.9),
-}
 
 
 @dataclass(frozen=True)
@@ -276,8 +253,8 @@ def _train_epoch(
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
-        if config.lr_schedule == "cosine":
-            lr = learning_rate(config, state.history, state.step, total_steps) * lowered
+        # every step: a schedule may change the rate within an epoch (cosine does)
+        lr = learning_rate(config, state.history, state.step, total_steps) * lowered
         out, loss, finite = _step(state, net, train, labels, index, config, lr, steps)
         if finite:
             faults.in_row = 0

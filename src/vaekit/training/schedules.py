@@ -4,8 +4,14 @@ the history, so that a resumed run follows the same ones."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
+
+from vaekit import components
+
+# --lr-schedule NAME -> its function (constant, cosine, plateau below, and any an installed
+# package declares), imported when first asked for: the declarations are vaekit.components'.
+LR_SCHEDULES: Mapping[str, Callable[..., float]] = components.LR_SCHEDULES.builders()
 
 # --lr-schedule plateau: halve the learning rate after this many epochs without a better
 # validation loss.
@@ -38,13 +44,14 @@ def learning_rate(
     return LR_SCHEDULES[config.lr_schedule](config, history, step, total_steps)
 
 
-def _constant(
+def constant(
     config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
 ) -> float:
+    """lr, the same at every step."""
     return config.lr
 
 
-def _cosine(
+def cosine(
     config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
 ) -> float:
     """lr * (1 + cos(pi * step / total_steps)) / 2, annealed to 0 over the run (Loshchilov &
@@ -52,7 +59,7 @@ def _cosine(
     return config.lr * 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1)))
 
 
-def _plateau(
+def plateau(
     config: ScheduleOptions, history: Sequence[dict[str, Any]], step: int, total_steps: int
 ) -> float:
     """lr, halved each time PLATEAU_EPOCHS epochs pass without a better validation (or,
@@ -67,15 +74,6 @@ def _plateau(
             if waited >= PLATEAU_EPOCHS:
                 lr, waited = lr * PLATEAU_FACTOR, 0
     return lr
-
-
-# --lr-schedule NAME -> its function; the names are declared with the option
-# (vaekit.train_options_training.LR_SCHEDULE_NAMES), and a test checks these are exactly those.
-LR_SCHEDULES: dict[str, Callable[..., float]] = {
-    "constant": _constant,
-    "cosine": _cosine,
-    "plateau": _plateau,
-}
 
 
 def kl_weight(config: ScheduleOptions, step: int) -> float:

@@ -1,29 +1,23 @@
-"""The series kind's data part: how a time series file is recognized and read, its schema, and
-how it is cut into the windows a model sees.
+"""The series kind's data part: its sources (read by data_read: a series file, a folder of
+them, a .npy array of series), its schema, and how each series is cut into the windows a
+model sees.
 
-A series is a .csv or .parquet file whose first column is its time (named timestamp, time,
-date, datetime or ds: that name is what tells a series from a table) and whose other columns
-(or those --value-columns names) are its channels, one row per time step. Timestamps are
-dates (ISO 8601, "2013-12-02 21:15:00") or numbers (seconds, or any count of steps); they must
-increase, and by one interval throughout, unless --irregular keep says to take each row as
-one step. An empty cell (or NA, NaN, null, ?) is a missing value: it is left out of the
-likelihood and the encoder sees the channel's mean there, as a table's missing cells.
-
-Each channel is standardized with the training part's mean and standard deviation. The model
-sees windows of --window steps, (1, C, W): the training part's every --stride steps, and the
-test part's each ending at one of its steps; the last tenth of the training part (VAL_SHARE)
-gives the validation windows, wholly inside it. The test part is the end of the series (what
---train-part leaves), never rows drawn from everywhere: a window of the test part would
-otherwise hold steps the model trained on. Another series given to a model (`--data new.csv`)
-is scored at every step from its first full window.
+A missing value is left out of the likelihood and the encoder sees the channel's mean there,
+as a table's missing cells. Each channel is standardized with the training parts' mean and
+standard deviation. The model sees windows of --window steps, (1, C, W): each training part's
+every --stride steps, and each test part's each ending at one of its steps; the last tenth of
+a training part (VAL_SHARE) gives the validation windows, wholly inside it. A test part is
+the end of its series (what --train-part leaves), never rows drawn from everywhere: a window
+of the test part would otherwise hold steps the model trained on. Where the data holds
+several series (a folder's files, a .npy's series), each is split so, and no window crosses
+two of them. Other series given to a model (`--data new.csv`) are scored at every step from
+their first full window.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,64 +27,29 @@ import torch
 
 from vaekit.data.batches import ImageSet
 from vaekit.data.dataset import Dataset
-from vaekit.data.tables import MISSING, TABLE_SUFFIXES, RawTable, read_table
+from vaekit.data.tables import TABLE_SUFFIXES
 from vaekit.errors import VaekitError
+from vaekit.kinds.series.data_read import (
+    NPY_SUFFIX,
+    RawSeries,
+    StepName,
+    read_array,
+    read_folder,
+)
+from vaekit.kinds.series.data_read import TIME_NAMES as TIME_NAMES
+from vaekit.kinds.series.data_read import read_series as read_series
 
-# A first column of one of these names (any case) makes a .csv/.parquet file a series.
-TIME_NAMES = ("timestamp", "time", "date", "datetime", "ds")
+# What `--kind series` reads, for the message where a source is none of it.
+READS = (
+    "a .csv/.parquet series file (its first column its time), a folder of them or a .npy "
+    "array (series, time, channels)"
+)
 KIND = "series"  # what Dataset.kind and config.json's model.kind say
 DEFAULT_TRAIN_PART = 0.9  # --train-part's default: the first 90% of the steps train
 # The end of the training part held out as validation windows (which never overlap the
 # training windows: windows drawn at random among overlapping ones would share steps with
 # them, and a threshold calibrated on them would sit too low).
 VAL_SHARE = 0.1
-
-
-def is_series_path(source: Any) -> bool:
-    """A .csv or .parquet file whose first column is named as a time (TIME_NAMES) and whose
-    other columns hold numbers (in a CSV's first row: empty cells pass), so that a table of
-    sales by date stays a table. Only the header and first row (a Parquet file's schema) are
-    read; a file that cannot be read is not one here (the table reader says why)."""
-    if not isinstance(source, str | Path):
-        return False
-    path = Path(source)
-    if path.suffix.lower() not in TABLE_SUFFIXES or not path.is_file():
-        return False
-    try:
-        names, numeric = _first_rows(path)
-    except Exception:  # unreadable, not Parquet, no pyarrow: not recognized as a series
-        return False
-    return bool(names) and names[0].strip().lower() in TIME_NAMES and numeric
-
-
-def _first_rows(path: Path) -> tuple[list[str], bool]:
-    """The column names, and whether the columns after the first hold numbers."""
-    if path.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(str(path))
-        rest = [schema.field(i).type for i in range(1, len(schema.names))]
-        return [str(n) for n in schema.names], all(
-            pa.types.is_integer(t) or pa.types.is_floating(t) for t in rest
-        )
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        rows = [next(reader, None), next(reader, None)]
-    names = [n.strip() for n in rows[0]] if rows[0] else []
-    first = rows[1][1:] if rows[1] else []
-    return names, all(_number_or_missing(cell) for cell in first)
-
-
-def _number_or_missing(cell: str) -> bool:
-    text = cell.strip()
-    if text.lower() in MISSING or not text:
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -176,128 +135,24 @@ def schema_from_json(record: dict[str, Any] | None) -> SeriesSchema | None:
     return None if record is None else SeriesSchema.from_json(record)
 
 
-@dataclass(frozen=True)
-class RawSeries:
-    """A series as read: each step's timestamp as written, its time in seconds (or its row
-    number where rows are taken as steps), and its values (T, C), NaN where missing."""
-
-    path: Path
-    time_column: str
-    times: list[str]
-    seconds: np.ndarray
-    values: np.ndarray
-    channels: tuple[str, ...]
-    step_seconds: float | None
-
-
-def read_series(
-    path: Path,
-    time_column: str | None = None,
-    value_columns: tuple[str, ...] | None = None,
-    irregular: str = "refuse",
-) -> RawSeries:
-    """The series in a .csv/.parquet file (see the module docstring); every fault is a
-    one-line VaekitError naming the file."""
-    raw = read_table(path)
-    time_name = time_column or raw.names[0]
-    times = [t if t is not None else "" for t in raw.column(time_name, "--time-column")]
-    if "" in times:
-        raise VaekitError(f"{path}: {raw.where[times.index('')]} has no time ({time_name!r})")
-    channels = value_columns or tuple(n for n in raw.names if n != time_name)
-    if not channels:
-        raise VaekitError(f"{path}: no value columns beside the time column {time_name!r}")
-    if time_name in channels:
-        raise VaekitError(f"--value-columns: {time_name!r} is the time column")
-    values = np.stack([_numbers(raw, name) for name in channels], axis=1)
-    seconds = _seconds(raw, times, time_name)
-    step = _check_steps(path, raw, seconds, irregular)
-    if step is None:
-        seconds = np.arange(len(times), dtype=np.float64)
-    return RawSeries(path, time_name, times, seconds, values, tuple(channels), step)
-
-
-def _numbers(raw: RawTable, name: str) -> np.ndarray:
-    out = np.full(len(raw), np.nan)
-    for i, cell in enumerate(raw.column(name, "--value-columns")):
-        if cell is None:
-            continue
-        try:
-            value = float(cell)
-        except ValueError:
-            raise VaekitError(
-                f"{raw.path}: {raw.where[i]}: {cell!r} in column {name!r} is not a number (a "
-                "series' values are numbers; name its columns with --value-columns)"
-            ) from None
-        out[i] = value if math.isfinite(value) else np.nan
-    return out
-
-
-def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
-    """Each timestamp in seconds: numbers as they are, dates (ISO 8601) since the first."""
-    try:
-        return np.array([float(t) for t in times])
-    except ValueError:
-        pass
-    parsed = []
-    # numpy converts "+01:00" offsets to UTC with a deprecation warning the user can do
-    # nothing about: the times are right, the warning is not shown.
-    warnings.filterwarnings("ignore", "no explicit representation of timezones")
-    for i, text in enumerate(times):
-        try:
-            parsed.append(np.datetime64(text.strip().rstrip("Z").replace(" ", "T"), "us"))
-        except ValueError:
-            raise VaekitError(
-                f"{raw.path}: {raw.where[i]}: {text!r} in {name!r} is neither a date "
-                "(2013-12-02 21:15:00) nor a number"
-            ) from None
-    micro = np.array(parsed).astype(np.int64)
-    return (micro - micro[0]).astype(np.float64) / 1e6  # since the first: exact to 1 us
-
-
-def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str) -> float | None:
-    """The one interval between steps, in seconds; None where rows are taken as steps
-    (irregular "keep": in the file's order, whatever their times, which real logs repeat or
-    set back now and then)."""
-    if len(seconds) < 2:
-        raise VaekitError(f"{path}: {len(seconds)} row; a series needs at least 2")
-    if irregular == "keep":
-        return None
-    gaps = np.diff(seconds)
-    if (gaps <= 0).any():
-        i = int(np.argmax(gaps <= 0)) + 1
-        raise VaekitError(
-            f"{path}: {raw.where[i]}: its time does not come after the one before (give "
-            "--irregular keep to take the rows as steps in the file's order)"
-        )
-    step = float(np.median(gaps))
-    off = np.abs(gaps - step) > 1e-6 * step
-    if off.any():
-        i = int(np.argmax(off)) + 1
-        raise VaekitError(
-            f"{path}: {raw.where[i]}: {gaps[i - 1]:g} s after the step before, where the series "
-            f"steps by {step:g} s ({_count(int(off.sum()), 'such gap')}); resample it, or give "
-            "--irregular keep to take each row as one step"
-        )
-    return step
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def fit_schema(series: RawSeries, train_rows: int, window: int, stride: int) -> SeriesSchema:
-    """The schema of a series whose first `train_rows` rows are for training."""
-    part = series.values[:train_rows]
+def fit_schema(
+    parts: list[tuple[RawSeries, int]], window: int, stride: int, checksum: str
+) -> SeriesSchema:
+    """The schema of series whose first rows (for each, its count in `parts`) train: each
+    channel's mean and standard deviation over all their training rows. The time column and
+    the interval between steps are the first series'."""
+    first = parts[0][0]
+    values = np.concatenate([series.values[:rows] for series, rows in parts])
     mean, std = [], []
-    for c, name in enumerate(series.channels):
-        seen = part[:, c][~np.isnan(part[:, c])]
+    for c, name in enumerate(first.channels):
+        seen = values[:, c][~np.isnan(values[:, c])]
         if len(seen) == 0:
-            raise VaekitError(f"{series.path}: column {name!r} has no value in the training part")
+            raise VaekitError(f"{first.path}: column {name!r} has no value in the training part")
         mean.append(float(seen.mean()))
         spread = float(seen.std())
         std.append(spread if spread > 1e-12 else 1.0)  # a constant channel: left unscaled
-    return SeriesSchema(series.time_column, series.channels, window, stride, tuple(mean),
-                        tuple(std), series.step_seconds, series_checksum(series))  # fmt: skip
+    return SeriesSchema(first.time_column, first.channels, window, stride, tuple(mean),
+                        tuple(std), first.step_seconds, checksum)  # fmt: skip
 
 
 def windows(standardized: np.ndarray, window: int, ends: np.ndarray) -> torch.Tensor:
@@ -307,10 +162,22 @@ def windows(standardized: np.ndarray, window: int, ends: np.ndarray) -> torch.Te
     return torch.from_numpy(np.ascontiguousarray(cut.transpose(0, 2, 1)))[:, None]
 
 
-def window_set(series: RawSeries, schema: SeriesSchema, ends: np.ndarray) -> ImageSet:
-    """The windows ending at `ends`, each named by its last step's timestamp."""
+def window_set(
+    series: RawSeries, schema: SeriesSchema, ends: np.ndarray, name: str | None = None
+) -> ImageSet:
+    """The windows ending at `ends`, each named by its last step's timestamp (after the
+    series' `name`, where the data holds several: StepName)."""
     x = windows(schema.standardize(series.values), schema.window, ends)
-    return ImageSet(x, None, 1.0, pixels="continuous", ids=[series.times[i] for i in ends])
+    ids = [StepName(series.times[i], name) for i in ends]
+    return ImageSet(x, None, 1.0, pixels="continuous", ids=ids)  # type: ignore[arg-type]
+
+
+def joined(sets: list[ImageSet]) -> ImageSet:
+    """Windows of several series as one set, in order (each window inside its series)."""
+    if len(sets) == 1:
+        return sets[0]
+    ids = [i for s in sets for i in (s.ids or [])]
+    return ImageSet(torch.cat([s.images for s in sets]), None, 1.0, pixels="continuous", ids=ids)
 
 
 def series_checksum(series: RawSeries) -> str:
@@ -318,6 +185,17 @@ def series_checksum(series: RawSeries) -> str:
     digest.update(series.seconds.astype("<f8").tobytes())
     digest.update(np.nan_to_num(series.values, nan=np.inf).astype("<f8").tobytes())
     digest.update(repr(series.channels).encode())
+    return digest.hexdigest()
+
+
+def named_checksum(named: list[tuple[str | None, RawSeries]]) -> str:
+    """The checksum of the series of a source: a single series' own (series_checksum), or,
+    of several, one over each one's name and checksum, in order."""
+    if len(named) == 1 and named[0][0] is None:
+        return series_checksum(named[0][1])
+    digest = hashlib.sha256()
+    for name, series in named:
+        digest.update(f"{name}\n{series_checksum(series)}\n".encode())
     return digest.hexdigest()
 
 
@@ -344,58 +222,120 @@ def split_ends(
     return train, np.arange(first_val + window - 1, first_test), test
 
 
+# --- the sources (vaekit.kinds.base, BUILTIN_KINDS: their recognizers are in data_read) ----
+
+
 def open_series(source: str | Path, request: Any) -> Dataset:
     """A series file as a Dataset of windows (see the module docstring); with the run's
     schema (request.schema) where a model of a series reopens its data."""
-    path = Path(source)
+    path = Path(source).expanduser()
+    _, time_column, channels, irregular = _how(request)
+    named = [(None, read_series(path, time_column, channels, irregular))]
+    return _open_named(path, named, request, path.suffix.lower().lstrip("."))
+
+
+def open_series_folder(source: str | Path, request: Any) -> Dataset:
+    """A folder of series files, one series each (data_read.read_folder), as one Dataset of
+    windows: each file split as a single series is, no window crossing two files."""
+    path = Path(source).expanduser()
+    _, time_column, channels, irregular = _how(request)
+    found = read_folder(path, time_column, channels, irregular)
+    return _open_named(path, [(s.path.name, s) for s in found], request, "folder")
+
+
+def open_series_array(source: str | Path, request: Any) -> Dataset:
+    """A .npy array of series (data_read.read_array), as a folder's files are: each series
+    split alike, no window crossing two; named by their index where there are several."""
+    path = Path(source).expanduser()
+    given = _how(request)[0]
+    found = read_array(path, given.channels if given else None)
+    named = [(None if len(found) == 1 else str(i), s) for i, s in enumerate(found)]
+    return _open_named(path, named, request, "npy")
+
+
+def _how(request: Any) -> tuple[SeriesSchema | None, str | None, tuple[str, ...] | None, str]:
+    """(the run's schema or None, the time column, the value columns, irregular): how a
+    source is read, by the run's schema where a model reopens its data, else by the
+    options."""
     options = request.options
-    record = request.schema
-    given = SeriesSchema.from_json(record) if record is not None else None
-    series = read_series(
-        path,
-        given.time_column if given else options.get("time_column"),
-        given.channels if given else options.get("value_columns"),
-        "keep" if given and given.step_seconds is None else options.get("irregular", "refuse"),
-    )
+    given = SeriesSchema.from_json(request.schema) if request.schema is not None else None
+    if given is not None:
+        return given, given.time_column, given.channels, _irregular(given)
+    irregular = options.get("irregular") or "refuse"
+    return None, options.get("time_column"), options.get("value_columns"), irregular
+
+
+def _irregular(schema: SeriesSchema) -> str:
+    """How a model reads a series file: rows as steps where it was trained so."""
+    return "keep" if schema.step_seconds is None else "refuse"
+
+
+def _open_named(
+    path: Path, named: list[tuple[str | None, RawSeries]], request: Any, form: str
+) -> Dataset:
+    """The Dataset of windows of the series `named` (a name each where there are several),
+    each split into its training, validation and test parts."""
+    options = request.options
+    given = _how(request)[0]
     window = given.window if given else options.get("window") or 32
     stride = given.stride if given else options.get("stride") or 1
     if given is not None:  # the run's own split, recorded as test_carved when it trained
         fraction = request.opts.test_fraction
     else:
         fraction = 1 - (options.get("train_part") or DEFAULT_TRAIN_PART)
-    try:
-        train_ends, val_ends, test_ends = split_ends(len(series.times), window, stride, fraction)
-    except VaekitError as err:
-        raise VaekitError(f"{path}: {err}") from None
-    schema = given or fit_schema(series, int(test_ends[0]) if len(test_ends) else 0, window, stride)
-    checksum = series_checksum(series)
+    splits = []
+    for name, series in named:
+        try:
+            splits.append(split_ends(len(series.times), window, stride, fraction))
+        except VaekitError as err:
+            raise VaekitError(f"{_where(path, name, series)}: {err}") from None
+    checksum = named_checksum(named)
+    if given is None:  # the training part of each: the steps before its test part
+        parts = [(s, int(test[0])) for (_, s), (_, _, test) in zip(named, splits, strict=True)]
+        schema = fit_schema(parts, window, stride, checksum)
+    else:
+        schema = given
     if given is not None and given.sha256 != checksum:
-        # Another series than the model's own: every step of it is scored (its training part
-        # stays, for what calibrates on it).
-        test_ends = np.arange(window - 1, len(series.times))
-    train, test = window_set(series, schema, train_ends), window_set(series, schema, test_ends)
-    val = window_set(series, schema, val_ends) if len(val_ends) else None
+        # Other series than the model's own: every step of each is scored (their training
+        # parts stay, for what calibrates on them).
+        splits = [(train, val, np.arange(window - 1, len(s.times)))
+                  for (_, s), (train, val, _) in zip(named, splits, strict=True)]  # fmt: skip
+    train, val, test = (
+        joined([window_set(s, schema, ends[k], name)
+                for (name, s), ends in zip(named, splits, strict=True)])
+        for k in range(3)
+    )  # fmt: skip
+    values = [s.values for _, s in named]
     info = {
-        "source": "file",
+        "source": "folder" if form == "folder" else "file",
         "name": str(path),
         "kind": KIND,
-        "format": path.suffix.lower().lstrip("."),
+        "format": form,
         "max_value": 1,
         "shape": list(schema.shape),
         "dtype": "float32",
-        "num_rows": len(series.times),
-        "channels": list(series.channels),
+        "num_rows": sum(len(s.times) for _, s in named),
+        "num_series": len(named),
+        "channels": list(schema.channels),
         "window": window,
         "stride": stride,
-        "step_seconds": series.step_seconds,
+        "step_seconds": named[0][1].step_seconds,
         "num_train": len(train),
-        "num_val": len(val) if val is not None else None,
+        "num_val": len(val) if len(val) else None,
         "num_test": len(test),
-        "missing_values": int(np.isnan(series.values).sum()),
+        "missing_values": int(sum(np.isnan(v).sum() for v in values)),
         "test_carved": {"fraction": fraction, "chronological": True},
         "sha256": checksum,
     }
-    return Dataset(train, test, info, val=val, kind=KIND, schema=schema)
+    return Dataset(train, test, info, val=val if len(val) else None, kind=KIND, schema=schema)
+
+
+def _where(path: Path, name: str | None, series: RawSeries) -> str:
+    """Where a message about one series of a source points: its file (a folder's), or the
+    source and the series' index (a .npy's)."""
+    if series.path != path or name is None:
+        return str(series.path)
+    return f"{path} (series {name})"
 
 
 # --- the kind protocol's data part (see vaekit.kinds.protocol) ----------------------------
@@ -413,21 +353,38 @@ def describe(dataset: Dataset) -> dict[str, Any]:
 
 
 def read_rows(spec: str, schema: SeriesSchema) -> ImageSet:
-    """Every window of a series file, each ending at one of its steps (from the window's
-    last), standardized with the model's statistics and named by its last step's timestamp:
-    a file given as INPUT is scored, reconstructed or embedded whole."""
-    path = Path(spec)
-    if not path.is_file() or path.suffix.lower() not in TABLE_SUFFIXES:
-        raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet series file")
-    irregular = "keep" if schema.step_seconds is None else "refuse"
-    series = read_series(path, schema.time_column, schema.channels, irregular)
-    if len(series.times) < schema.window:
+    """Every window of a series file, of a folder of them or of a .npy array of series, each
+    ending at one of its steps (from the window's last), standardized with the model's
+    statistics and named by its last step's timestamp (after its series' name where there
+    are several): a source given as INPUT is scored, reconstructed or embedded whole. The
+    model's kind says what it is, so a .npy needs no --kind here."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        found = read_folder(path, schema.time_column, schema.channels, _irregular(schema))
+        named = [(s.path.name, s) for s in found]
+    elif path.is_file() and path.suffix.lower() == NPY_SUFFIX:
+        found = read_array(path, schema.channels)
+        named = [(None if len(found) == 1 else str(i), s) for i, s in enumerate(found)]
+    elif path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
+        named = [(None, read_series(path, schema.time_column, schema.channels,
+                                    _irregular(schema)))]  # fmt: skip
+    else:
         raise VaekitError(
-            f"{path}: {len(series.times)} steps, fewer than the model's window of {schema.window}"
+            f"{spec}: neither a test-split index nor a .csv/.parquet series file, a folder of "
+            "them or a .npy array of series"
         )
-    return window_set(series, schema, np.arange(schema.window - 1, len(series.times)))
+    sets = []
+    for name, series in named:
+        if len(series.times) < schema.window:
+            raise VaekitError(
+                f"{_where(path, name, series)}: {len(series.times)} steps, fewer than the "
+                f"model's window of {schema.window}"
+            )
+        ends = np.arange(schema.window - 1, len(series.times))
+        sets.append(window_set(series, schema, ends, name))
+    return joined(sets)
 
 
 def read_input(spec: str, schema: SeriesSchema, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Every window of a series file (see `read_rows`)."""
+    """Every window of a series source (see `read_rows`)."""
     return read_rows(spec, schema).images

@@ -130,15 +130,15 @@ class ConvDecoder1d(nn.Module):
 
 def _mlp(config: Any, params: int, context: int) -> tuple[nn.Module, nn.Module]:
     return (
-        MLPEncoder(config.shape, config.latent_dim, config.hidden_dims, context),
-        MLPDecoder(config.shape, config.latent_dim, config.hidden_dims, params),
+        MLPEncoder(config.shape, config.latent_dim, config.family_options["hidden_dims"], context),
+        MLPDecoder(config.shape, config.latent_dim, config.family_options["hidden_dims"], params),
     )
 
 
 def _conv(config: Any, params: int, context: int) -> tuple[nn.Module, nn.Module]:
     return (
-        ConvEncoder1d(config.shape, config.latent_dim, config.channels, context),
-        ConvDecoder1d(config.shape, config.latent_dim, config.channels, params),
+        ConvEncoder1d(config.shape, config.latent_dim, config.family_options["channels"], context),
+        ConvDecoder1d(config.shape, config.latent_dim, config.family_options["channels"], params),
     )
 
 
@@ -163,10 +163,11 @@ def check(config: Any) -> None:
             f"--model {config.family} does not fit a series: series take --model "
             f"{' or '.join(NETWORKS)}"
         )
-    if config.family == "conv" and schema.window % (1 << len(config.channels)):
+    halvings = len(config.family_options.get("channels", ()))
+    if config.family == "conv" and schema.window % (1 << halvings):
         raise VaekitError(
-            f"--model conv halves the --window {len(config.channels)} times (one per "
-            f"--channels width): it must be a multiple of {1 << len(config.channels)}"
+            f"--model conv halves the --window {halvings} times (one per "
+            f"--channels width): it must be a multiple of {1 << halvings}"
         )
     refused = [
         (config.likelihood != "gaussian" and "likelihood" not in config.custom,
@@ -246,7 +247,8 @@ def only(flag: str, data: Any) -> str:
     own options: Kind.load_options)."""
     return (
         f"{flag} is for time series (a .csv/.parquet file whose first column is named "
-        f"{', '.join(TIME_NAMES)}), and --data {data!r} is not one"
+        f"{', '.join(TIME_NAMES)}, a folder of them, or a .npy with --kind series), and "
+        f"--data {data!r} is not one"
     )
 
 

@@ -1,5 +1,6 @@
 """The options of `vaekit train` particular to a time series (a .csv/.parquet file whose first
-column is its time): its columns, its windows and what an irregular clock means.
+column is its time, a folder of them, or a .npy array with --kind series): its columns, its
+windows and what an irregular clock means.
 
 Part of the one declaration of every training option (vaekit.train_options), which puts each
 kind's options (vaekit.kinds.base.Kind.options) after the data source's.
@@ -15,9 +16,11 @@ OPTIONS = [
         Int(least=2, most=1 << 16),
         None,
         "for a time series (a .csv/.parquet file whose first column is named timestamp, "
-        "time, date, datetime or ds): the steps the model sees at once; an anomaly score at a "
-        "step comes from the window ending there, so from that step and the ones before "
-        "(default: 32)",
+        "time, date, datetime or ds; a folder of such files, one series each, sharing their "
+        "columns; or, with --kind series, a .npy array (series, time, channels) or (time, "
+        "channels), NaN where missing): the steps the model sees at once, no window crossing "
+        "two series; an anomaly score at a step comes from the window ending there, so from "
+        "that step and the ones before (default: 32)",
         "data",
         section="data",
         optional=True,
@@ -39,7 +42,8 @@ OPTIONS = [
         "time_column",
         Text(),
         None,
-        "series: the column of timestamps (dates or numbers; default: the first column)",
+        "series: the column of timestamps (dates or numbers; default: the first column, of "
+        "a folder's first file; a .npy's steps are its indices)",
         "data",
         section="data",
         optional=True,
@@ -73,9 +77,10 @@ OPTIONS = [
         "train_part",
         Float(positive=True, below=1.0),
         None,
-        "series: the fraction of its steps, from its start, to train on; the rest is its test "
-        "part, scored step by step as a stream would be (anomaly detection trains on a first "
-        "stretch: 0.15 is NAB's probation; default: 0.9)",
+        "series: the fraction of its steps, from its start, to train on (of each series' "
+        "where there are several); the rest is its test part, scored step by step as a "
+        "stream would be (anomaly detection trains on a first stretch: 0.15 is NAB's "
+        "probation; default: 0.9)",
         "data",
         section="data",
         optional=True,

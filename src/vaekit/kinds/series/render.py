@@ -117,11 +117,19 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
     draws."""
     s = model.schema
     values, errors = step_errors(model, data)
+    names = data.ids or [str(i) for i in range(len(scores))]
+    # Steps of several series (a folder's files, a .npy's series): a first column names each
+    # one's series (StepName.series), and the time column holds its time alone.
+    several = len({getattr(name, "series", None) for name in names}) > 1
     header = [s.time_column, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
     rows = [
-        [time, *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]), *map(_cell, errors[i])]
-        for i, time in enumerate(data.ids or range(len(scores)))
-    ]
+        [getattr(name, "time", name), *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]),
+         *map(_cell, errors[i])]
+        for i, name in enumerate(names)
+    ]  # fmt: skip
+    if several:
+        header = ["series", *header]
+        rows = [[names[i].series, *row] for i, row in enumerate(rows)]  # type: ignore[union-attr]
     save_csv(output, header, rows)
     return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_}
 
@@ -312,8 +320,11 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     training statistics, and the checksum."""
     step = info.get("step_seconds")
     clock = f"one step every {step:g} s" if step else "rows taken as steps"
+    count = info.get("num_series", 1)
+    what = "a time series of" if count == 1 else f"{count} time series of"
+    steps = f"{info['num_rows']} steps" + ("" if count == 1 else " in all")
     lines = [
-        f"  a time series of {info['num_rows']} steps ({clock}), {len(info['channels'])} "
+        f"  {what} {steps} ({clock}), {len(info['channels'])} "
         f"channel{'s' if len(info['channels']) != 1 else ''}; windows of {info['window']} "
         f"steps: {info['num_train']} train (stride {info['stride']}) / "
         f"{info.get('num_val') or 0} validation / {info['num_test']} test; "

@@ -266,12 +266,10 @@ def assemble(config: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Mod
         return parts[name] if name in parts else build()
 
     schema = TableSchema.from_json(config.schema)
+    widths = config.family_options["hidden_dims"]  # mlp's own option
     return TableVAE(
-        part("encoder", lambda: TableEncoder(schema, config.latent_dim, config.hidden_dims)),
-        part(
-            "decoder",
-            lambda: TableDecoder(config.latent_dim, config.hidden_dims, likelihood.width),
-        ),
+        part("encoder", lambda: TableEncoder(schema, config.latent_dim, widths)),
+        part("decoder", lambda: TableDecoder(config.latent_dim, widths, likelihood.width)),
         likelihood,
         part("prior", lambda: PRIORS[config.prior](config)),
     )

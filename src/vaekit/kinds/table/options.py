@@ -7,6 +7,7 @@ kind's options (vaekit.kinds.base.Kind.options) after the data source's.
 
 from __future__ import annotations
 
+from vaekit.components import Component
 from vaekit.options import Flag, Names, Option, Text
 
 OPTIONS = [
@@ -56,5 +57,15 @@ OPTIONS = [
         optional=True,
         metavar="COLUMN",
         show_default=False,
+    ),
+]
+
+# The likelihood only a table takes, for --likelihood's choices and help (vaekit.components);
+# the model part builds it, and its OWNED refuses it for other data.
+LIKELIHOODS = [
+    Component(
+        "mixed",
+        "for tables (and chosen for them): a Gaussian per numeric column, a categorical per "
+        "categorical column, missing values left out",
     ),
 ]

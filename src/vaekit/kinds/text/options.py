@@ -7,6 +7,7 @@ options of their own.
 
 from __future__ import annotations
 
+from vaekit.components import Component
 from vaekit.options import Flag, Float, Int, Option
 
 OPTIONS = [
@@ -60,5 +61,15 @@ OPTIONS = [
         "for text: train the decoder alone, as a plain language model (no latent: its KL is "
         "0 and its ELBO is its exact log-likelihood), to compare a VAE's NLL with",
         "model",
+    ),
+]
+
+# The likelihood only text takes, for --likelihood's choices and help (vaekit.components); the
+# model part builds it, and its OWNED refuses it for other data.
+LIKELIHOODS = [
+    Component(
+        "categorical",
+        "for text (and chosen for it): a categorical over the vocabulary for each word and the "
+        "end of the line",
     ),
 ]

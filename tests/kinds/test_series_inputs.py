@@ -1,0 +1,257 @@
+"""The series kind's other sources: a folder of series files (one series each) and a .npy
+array (series, time, channels) read with --kind series, end to end with small generated series
+and tiny models; and --kind's refusals of a source that is not of the kind it names."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.cli.test_cli import vaekit
+from tests.kinds.test_series import write_series
+from vaekit.api.options import data_kind
+from vaekit.data.datasets import open_dataset
+from vaekit.errors import VaekitError
+from vaekit.kinds.base import recognize_source
+from vaekit.kinds.series import data as series_data
+
+TINY = ("--latent-dim", "2", "--hidden-dims", "16", "--no-report", "--quiet")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_counting(folder: Path, lengths: tuple[int, ...]) -> Path:
+    """A folder of series whose value says where it is: file i's step t holds 1000 i + t, so a
+    window crossing two files would show as a jump inside it."""
+    folder.mkdir()
+    for i, n in enumerate(lengths):
+        rows = "".join(f"{t},{1000 * i + t},{-t}\n" for t in range(n))
+        (folder / f"f{i}.csv").write_text("time,level,down\n" + rows)
+    return folder
+
+
+def units(dataset, part) -> np.ndarray:
+    """A split's windows (N, W, C) in the data's units."""
+    values = part.images.double().numpy()[:, 0].transpose(0, 2, 1)
+    return dataset.schema.unstandardize(values)
+
+
+# --- a folder of series ------------------------------------------------------------------
+
+
+def test_no_window_of_a_folder_crosses_two_of_its_files(tmp_path: Path):
+    folder = write_counting(tmp_path / "series", (60, 90, 75))
+    assert recognize_source(folder).name == "series-folder"
+    options = {"window": 8, "stride": 2, "train_part": 0.6}
+    dataset = open_dataset(folder, options=options)
+    assert dataset.kind == "series" and dataset.info["num_series"] == 3
+    for part in (dataset.train, dataset.val, dataset.test):
+        level = units(dataset, part)[..., 0]
+        assert np.allclose(np.diff(level, axis=1), 1, atol=0.01)  # steps of one file
+        assert (np.round(level[:, 0] / 1000) == np.round(level[:, -1] / 1000)).all()
+    # each file split as a series of its own: the windows are the sum of theirs
+    ends = [series_data.split_ends(n, 8, 2, 1 - 0.6) for n in (60, 90, 75)]
+    assert len(dataset.train) == sum(len(e[0]) for e in ends)
+    assert len(dataset.test) == sum(len(e[2]) for e in ends)
+    # the statistics come from every file's training part (the steps before its test part)
+    trained = np.concatenate([1000 * i + np.arange(e[2][0]) for i, e in enumerate(ends)])
+    assert np.isclose(dataset.schema.mean[0], trained.mean())
+    assert np.isclose(dataset.schema.std[0], trained.std())
+    test_ids = dataset.test.ids
+    assert test_ids[0] == "f0.csv 36" and test_ids[0].series == "f0.csv"  # 60 - 24: its own
+
+
+def test_a_folder_of_images_or_with_other_files_is_no_folder_of_series(tmp_path: Path):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(images / "a.png")
+    assert recognize_source(images).name == "folder"
+    mixed = write_counting(tmp_path / "mixed", (20,))
+    (mixed / "notes.png").write_bytes(b"")
+    assert recognize_source(mixed).name == "folder"
+    tables = tmp_path / "tables"  # tables only, no time column: no series
+    tables.mkdir()
+    (tables / "t.csv").write_text("a,b\n1,2\n")
+    assert recognize_source(tables).name == "folder"
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("series_folder")
+    folder = root / "metrics"
+    folder.mkdir()
+    for i in range(3):
+        write_series(folder / f"host{i}.csv", 120, seed=i)
+    out = root / "R"
+    assert vaekit("train", "--data", folder, "--window", "16", "--train-part", "0.7",
+                  "--epochs", "2", *TINY, "--out", out) == 0  # fmt: skip
+    return out
+
+
+def test_train_eval_and_anomaly_on_a_folder_of_series(folder_run: Path, tmp_path: Path, capsys):
+    config = json.loads((folder_run / "config.json").read_text())
+    assert config["data"]["num_series"] == 3 and config["data"]["format"] == "folder"
+    assert config["data"]["num_test"] == 3 * (120 - round(120 * 0.7))
+    assert vaekit("eval", folder_run) == 0
+    assert "reconstruction, per channel" in capsys.readouterr().out
+    assert vaekit("anomaly", folder_run) == 0  # the run's own test parts, a file each
+    rows = read_csv(folder_run / "outputs" / "anomaly" / "scores.csv")
+    assert list(rows[0])[:2] == ["series", "timestamp"]
+    assert [r["series"] for r in rows] == [f"host{i}.csv" for i in range(3) for _ in range(36)]
+    first = [r["timestamp"] for r in rows[::36]]
+    assert first == ["2024-01-01 07:00"] * 3  # step 84 of each file: its own test part
+
+
+def test_anomaly_scores_each_file_of_a_folder_from_its_own_first_window(
+    folder_run: Path, tmp_path: Path
+):
+    other = tmp_path / "other"
+    other.mkdir()
+    write_series(other / "a.csv", 40, seed=7)
+    write_series(other / "b.csv", 50, spike=45, seed=8)
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", folder_run, "--data", other, "-o", out) == 0
+    rows = read_csv(out)
+    names = [r["series"] for r in rows]
+    assert names == ["a.csv"] * (40 - 15) + ["b.csv"] * (50 - 15)
+    # a window crossing from a.csv into b.csv would score b.csv's steps before its 16th
+    assert rows[40 - 15]["timestamp"] == "2024-01-01 01:15"
+    single = write_series(tmp_path / "one.csv", 40, seed=9)
+    assert vaekit("anomaly", folder_run, "--data", single, "-o", tmp_path / "one.out.csv") == 0
+    assert next(iter(read_csv(tmp_path / "one.out.csv")[0])) == "timestamp"  # one series
+
+
+def test_a_run_trained_on_one_file_scores_a_folder(tmp_path: Path):
+    data = write_series(tmp_path / "train.csv", 120)
+    run = tmp_path / "R"
+    assert vaekit("train", "--data", data, "--window", "8", "--epochs", "1", *TINY,
+                  "--out", run) == 0  # fmt: skip
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for i in range(2):
+        write_series(folder / f"n{i}.csv", 30, seed=i + 3)
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", run, "--data", folder, "-o", out) == 0
+    rows = read_csv(out)
+    assert [r["series"] for r in rows] == ["n0.csv"] * 23 + ["n1.csv"] * 23
+    assert vaekit("anomaly", run, folder, "-o", tmp_path / "inputs.csv") == 0  # as INPUT
+    given = read_csv(tmp_path / "inputs.csv")
+    assert [(r["series"], r["timestamp"]) for r in given] == [
+        (r["series"], r["timestamp"]) for r in rows
+    ]
+
+
+def test_a_folder_whose_files_have_other_columns_is_refused_in_one_line(tmp_path: Path, capsys):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_series(folder / "a.csv", 40)
+    (folder / "b.csv").write_text("timestamp,cpu,disk\n" + "".join(
+        f"{t},{t},{t}\n" for t in range(40)))  # fmt: skip
+    assert vaekit("train", "--data", folder, "--epochs", "1", "--out", tmp_path / "R") != 0
+    err = capsys.readouterr().err.strip()
+    assert "b.csv: its value columns cpu, disk are not those of a.csv (cpu, mem)" in err
+    assert len(err.splitlines()) == 1
+
+
+# --- a .npy array of series --------------------------------------------------------------
+
+
+def wave_array(count: int, steps: int, seed: int = 0) -> np.ndarray:
+    """(count, steps, 2): a daily wave and its shifted double, with a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps)
+    base = np.stack([np.sin(2 * np.pi * t / 24), 2 * np.cos(2 * np.pi * t / 24) + 5], axis=1)
+    return base[None] + 0.05 * rng.standard_normal((count, steps, 2))
+
+
+def test_a_npy_of_series_trains_scores_and_resumes_with_kind_series(tmp_path: Path, capsys):
+    array = wave_array(3, 80)
+    array[1, 10, 0] = np.nan  # missing
+    np.save(tmp_path / "s.npy", array)
+    run = tmp_path / "R"
+    args = ("--data", tmp_path / "s.npy", "--kind", "series", "--window", "8", *TINY,
+            "--out", run)  # fmt: skip
+    assert vaekit("train", *args, "--epochs", "1") == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["kind"] == "series" and config["data"]["kind"] == "series"
+    schema = config["model"]["schema"]
+    assert schema["channels"] == ["channel_0", "channel_1"] and schema["time_column"] == "step"
+    assert config["data"]["missing_values"] == 1 and config["data"]["num_series"] == 3
+    assert vaekit("train", *args, "--epochs", "2", "--resume") == 0  # reopened alike
+    assert vaekit("eval", run) == 0
+    assert vaekit("anomaly", run, "-o", tmp_path / "own.csv") == 0
+    own = read_csv(tmp_path / "own.csv")
+    assert list(own[0])[:2] == ["series", "step"] and own[0]["series"] == "0"
+    assert {r["series"] for r in own} == {"0", "1", "2"} and own[0]["step"] == "72"
+    np.save(tmp_path / "new.npy", wave_array(1, 40, seed=5)[0])  # (time, channels): one
+    for i, how in enumerate((("--data", tmp_path / "new.npy"), (tmp_path / "new.npy",))):
+        assert vaekit("anomaly", run, *how, "-o", tmp_path / f"new{i}.csv") == 0
+        rows = read_csv(tmp_path / f"new{i}.csv")
+        assert len(rows) == 40 - 7 and next(iter(rows[0])) == "step" and rows[0]["step"] == "7"
+
+
+def test_a_npy_and_a_csv_of_the_same_series_read_alike_missing_values_included(tmp_path: Path):
+    path = write_series(tmp_path / "s.csv", 60, missing=20)
+    values = series_data.read_series(path).values  # NaN where the file's cell is empty
+    np.save(tmp_path / "s.npy", values)
+    options = {"window": 8}
+    from_csv = open_dataset(path, options=options)
+    from_npy = open_dataset(tmp_path / "s.npy", options=options, of_kind="series")
+    assert from_npy.schema.mean == from_csv.schema.mean
+    assert from_npy.schema.std == from_csv.schema.std
+    assert from_npy.info["missing_values"] == from_csv.info["missing_values"] == 1
+    for split in ("train", "test"):
+        x, y = getattr(from_npy, split).images, getattr(from_csv, split).images
+        assert torch.isnan(x).sum() == torch.isnan(y).sum()
+        assert torch.allclose(x, y, equal_nan=True)
+    assert torch.isnan(from_npy.train.images).any()  # step 20 is in training windows
+    values[30, 0] = np.inf  # an infinity is missing, as "inf" in a file is
+    np.save(tmp_path / "inf.npy", values)
+    from_inf = open_dataset(tmp_path / "inf.npy", options=options, of_kind="series")
+    assert from_inf.info["missing_values"] == 2 and not torch.isinf(from_inf.train.images).any()
+
+
+def test_kind_image_keeps_a_3d_npy_as_images(tmp_path: Path):
+    np.save(tmp_path / "x.npy", np.zeros((10, 6, 6), np.uint8))
+    assert recognize_source(tmp_path / "x.npy").name == "array-file"
+    assert recognize_source(tmp_path / "x.npy", "series").name == "series-array"
+    assert data_kind(tmp_path / "x.npy", "image").name == "image"
+    dataset = open_dataset(tmp_path / "x.npy", of_kind="image")
+    assert dataset.kind == "image" and dataset.train.shape == (1, 6, 6)
+    as_series = open_dataset(tmp_path / "x.npy", options={"window": 4}, of_kind="series")
+    assert as_series.kind == "series" and as_series.info["num_series"] == 10
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 2), (40,)])
+def test_a_npy_of_the_wrong_rank_is_refused_in_one_line(tmp_path: Path, shape, capsys):
+    np.save(tmp_path / "x.npy", np.zeros(shape))
+    code = vaekit("train", "--data", tmp_path / "x.npy", "--kind", "series", "--out",
+                  tmp_path / "R")  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert f"an array of shape {shape}; a .npy of series is (series, time, channels)" in err
+
+
+def test_a_source_not_of_the_kind_named_is_refused_naming_what_it_reads(tmp_path: Path, capsys):
+    images = tmp_path / "pngs"
+    images.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(images / f"{i}.png")
+    assert vaekit("train", "--data", images, "--kind", "series", "--out", tmp_path / "a") != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a .csv/.parquet series file" in err
+    assert "a .npy array (series, time, channels), which is what --kind series reads" in err
+    assert vaekit("train", "--data", images, "--kind", "table", "--out", tmp_path / "b") != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a table, which is what --kind table reads" in err
+    assert vaekit("train", "--data", images, "--kind", "nope", "--out", tmp_path / "c") != 0
+    assert "series" in capsys.readouterr().err  # the choices, from the registry
+    with pytest.raises(VaekitError, match=r"gone\.npy: no such file or folder"):
+        open_dataset(tmp_path / "gone.npy", of_kind="series")
