@@ -37,6 +37,7 @@ RUN_FILES = {
     "reconstructions.png",
     "curves.png",
     "report.html",
+    "README.md",
     "checkpoint/state.safetensors",
     "checkpoint/state.json",
 }

@@ -213,8 +213,12 @@ class Widths(Kind):
 
 @dataclass(frozen=True)
 class Names(Kind):
-    """Non-empty names: "a,b" on the command line, ["a", "b"] in Python or TOML."""
+    """Non-empty names: "a,b" on the command line, ["a", "b"] in Python or TOML. With `of`,
+    each one of those; with `repeatable`, the flag may also be given several times, each
+    adding its names (--log tensorboard --log mlflow)."""
 
+    of: tuple[str, ...] = ()
+    repeatable: bool = False
     metavar = "NAME[,NAME...]"
 
     def parse(self, text: str) -> tuple[str, ...]:
@@ -227,6 +231,9 @@ class Names(Kind):
             raise ValueError(f"expected non-empty names, got {list(value)!r}")
         if len(set(value)) != len(value):
             raise ValueError(f"a name is given twice in {list(value)!r}")
+        unknown = [v for v in value if self.of and v not in self.of]
+        if unknown:
+            raise ValueError(f"expected {' or '.join(self.of)}, got {unknown[0]!r}")
         return tuple(value)
 
     def show(self, value: Any) -> str:

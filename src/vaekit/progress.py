@@ -29,6 +29,21 @@ def reporting(callback: Callable[[str, int, int | None], None] | None) -> Iterat
         _PIXEL_PROGRESS.reset(token)
 
 
+def bar_class() -> type:
+    """tqdm's bar for where the code runs: its notebook form (a widget) in Jupyter where
+    ipywidgets is installed, else its console form. tqdm.auto chooses; without ipywidgets it
+    warns that the widget is missing before falling back, which here is the intended form,
+    so that warning is not shown."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*IProgress not found", category=TqdmWarning)
+        from tqdm.auto import tqdm
+    return tqdm
+
+
 class Bars:
     """A tqdm bar per task name, opened on its first report and closed on the next task.
 
@@ -47,13 +62,11 @@ class Bars:
 
     def update(self, name: str, done: int, total: int | None) -> None:
         if name != self.name:
-            from tqdm.auto import tqdm
-
             self.close()
             self.name = name
             byte_task = name.startswith("download")
             unit = "px" if "pixel" in name else self.unit
-            self.bar = tqdm(
+            self.bar = bar_class()(
                 total=total,
                 desc=name,
                 unit="B" if byte_task else unit,

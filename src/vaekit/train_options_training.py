@@ -7,7 +7,7 @@ Part of the one declaration of every training option (vaekit.train_options).
 from __future__ import annotations
 
 from vaekit.components import LR_SCHEDULES, OPTIMIZERS, ComponentName
-from vaekit.options import Duration, Flag, Float, Int, Option, Text
+from vaekit.options import Duration, Flag, Float, Int, Names, Option, Text
 
 OBJECTIVE_OPTIONS = [
     Option(
@@ -207,5 +207,26 @@ RUN_OPTIONS = [
         "run",
         section="training",
         resumable=True,
+    ),
+    Option(
+        "log",
+        Names(of=("tensorboard", "mlflow"), repeatable=True),
+        None,
+        "also log the run to TensorBoard or MLflow (repeatable, or tensorboard,mlflow): each "
+        "epoch's train and validation -ELBO, rec and KL, the validation KL per latent "
+        "dimension, the learning rate and time; at the end the test figures and the pictures "
+        "(MLflow also gets the options as parameters, and the model files and report.html as "
+        "artifacts). tensorboard: event files in RUNDIR/tensorboard (`tensorboard --logdir "
+        "runs` shows every run); mlflow: a run in the store MLFLOW_TRACKING_URI names, else "
+        "MLflow's own default in the current folder (./mlflow.db, artifacts in ./mlruns), "
+        "experiment vaekit (or MLFLOW_EXPERIMENT_NAME). Recorded: --resume continues the same "
+        "TensorBoard and MLflow runs (in the store the run began in) unless --log is given "
+        "again (default: none)",
+        "run",
+        section="training",
+        optional=True,
+        resumable=True,
+        metavar="TRACKER",
+        show_default=False,
     ),
 ]

@@ -77,7 +77,7 @@ def test_the_frozen_run_resumes_from_the_command_line(tmp_path: Path):
         (lambda c: c["training"].pop("beta"), "training: missing key 'beta'"),
         (lambda c: c["training"].update(lr="fast"), "training.lr: expected a number"),
         (lambda c: c["model"].update(latent_dims=3), "unknown key 'latent_dims'"),
-        (lambda c: c.update(schema_version=8), "schema version 8"),
+        (lambda c: c.update(schema_version=SCHEMA_VERSION + 1), f"version {SCHEMA_VERSION + 1}"),
     ],
 )
 def test_a_current_config_with_a_missing_or_bad_key_is_refused(tmp_path: Path, edit, message):

@@ -103,6 +103,8 @@ def test_non_finite_numbers_are_named_and_warned_about(
     assert "vaekit: warning: iwae.nll is not a finite number" in capsys.readouterr().err
     written = json.loads((run.path / "eval.json").read_text())
     assert written["iwae"]["nll"] is None and written["not_finite"] == ["iwae.nll"]
+    card = (run.path / "README.md").read_text()  # the model card says so, and does not crash
+    assert "not a finite number" in card
 
 
 def test_only_the_last_line_of_metrics_may_be_cut(tmp_path: Path, data: Path):

@@ -40,7 +40,7 @@ def example(option: Option):
     if isinstance(kind, Duration):
         return 90.0
     if isinstance(kind, Names):
-        return ("a", "b")
+        return kind.of or ("a", "b")  # where the names are given, those
     if isinstance(kind, Int):
         return max(kind.least, 1) + 2
     if isinstance(kind, Float):
@@ -104,6 +104,7 @@ def test_the_configs_take_their_fields_and_defaults_from_the_declarations():
     assert set(training) - {f.name for f in dataclasses.fields(TrainConfig)} == {
         "device",
         "report",
+        "log",
     }
 
 

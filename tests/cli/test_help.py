@@ -162,10 +162,18 @@ def test_device_is_declared_once_for_every_command():
     from vaekit.cli.options import DEVICES
 
     found = _shared("--device")
-    assert {"eval", "train"} <= {prog.removeprefix("vaekit ") for prog in found}
+    assert {"eval", "sample", "reconstruct", "interpolate", "traverse", "embed", "denoise",
+            "uncertainty", "anomaly", "report", "compare", "serve", "export",
+            "train"} <= {prog.removeprefix("vaekit ") for prog in found}  # fmt: skip
     for prog, action in found.items():
         text = " ".join(action.help.split())
         default = "auto" if prog == "vaekit train" else action.default  # train's is None here
-        assert text == f"{DEVICES} (default: {default})", (prog, text)
+        # train's default everywhere, but export's: it traces on the CPU, and says why.
+        assert default == ("cpu" if prog == "vaekit export" else "auto"), prog
+        why = ": the graphs are traced there, .+" if prog == "vaekit export" else ""
+        assert re.fullmatch(re.escape(f"{DEVICES} (default: {default}") + f"{why}\\)", text), (
+            prog,
+            text,
+        )
         if prog != "vaekit train":
             assert action.type is None and action.metavar == "DEVICE", prog

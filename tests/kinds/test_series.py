@@ -110,6 +110,18 @@ def test_irregular_rows_are_kept_as_steps_when_asked(tmp_path: Path):
     assert series_data.read_series(back, irregular="keep").values[:, 0].tolist() == [1, 2, 3, 4]
 
 
+def test_data_info_reads_a_series_with_trains_options(tmp_path: Path, capsys):
+    """`vaekit data info` takes the options `vaekit train` reads a series with: a series too
+    short for the default window is described with a smaller one."""
+    path = write_series(tmp_path / "short.csv", n=30)
+    assert vaekit("data", "info", path) == 1
+    assert "fewer than one --window of 32" in capsys.readouterr().err
+    assert vaekit("data", "info", path, "--window", "8", "--train-part", "0.5") == 0
+    out = capsys.readouterr().out
+    assert "a time series of 30 steps (one step every 300 s), 2 channels; windows of 8" in out
+    assert "mem " in out  # each channel's statistics
+
+
 def test_windows_end_at_their_steps_and_the_test_part_is_the_end(tmp_path: Path):
     values = np.arange(20, dtype=float).reshape(10, 2)  # step t: (2t, 2t + 1)
     x = series_data.windows(values, 3, np.array([2, 9]))

@@ -212,3 +212,22 @@ def test_a_family_declares_an_option_of_its_own(monkeypatch):
     with pytest.raises(VaekitError) as err:
         ModelConfig.create((1, 6, 6), family="mlp", scale=2)
     assert str(err.value) == "--scale is not an option of --model mlp (its own: --hidden-dims)"
+
+
+def odd_widths_only(config):
+    """A third party's check (Family.checker): why its config cannot be built, or None."""
+    widths = config.family_options["hidden_dims"]
+    return None if all(w % 2 for w in widths) else f"--hidden-dims must be odd, got {widths}"
+
+
+def test_a_family_declares_a_check_of_its_own(monkeypatch):
+    monkeypatch.setattr(base.FAMILIES, "known", dict(base.FAMILIES.known))
+    odd = Family("odd-mlp", "an mlp of odd widths", "vaekit.models.families:build_mlp",
+                 options=("hidden_dims",), checker=f"{__name__}:odd_widths_only")  # fmt: skip
+    base.register_family(odd)
+    ModelConfig.create((1, 6, 6), family="odd-mlp", hidden_dims=(5,)).validate()
+    with pytest.raises(VaekitError, match=r"^--hidden-dims must be odd, got \(4,\)$"):
+        ModelConfig.create((1, 6, 6), family="odd-mlp", hidden_dims=(4,)).validate()
+    # vaekit's own hierarchies check theirs the same way
+    with pytest.raises(VaekitError, match="--model hvae needs at least 2 --layers, got 1"):
+        ModelConfig.create((1, 6, 6), family="hvae", layers=1).validate()

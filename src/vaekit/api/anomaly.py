@@ -155,8 +155,10 @@ class AnomalyDetector:
             x = rows.scaled(index).to(self.model.device)
             parts = column_contributions(self.model.vae, x, index, self.score, self.seed)
             missing = torch.isnan(x.reshape(len(x), -1))
-            out.append(parts.masked_fill(missing, float("nan")).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, len(columns(self.model.schema))))
+            out.append(parts.masked_fill(missing, float("nan")))  # to the host once, at the end
+        if not out:
+            return np.zeros((0, len(columns(self.model.schema))))
+        return torch.cat(out).cpu().numpy()
 
     def predict(self, images: np.ndarray | torch.Tensor | ImageSet) -> np.ndarray:
         """1 for an anomaly (score above the threshold), 0 otherwise."""
@@ -176,8 +178,8 @@ class AnomalyDetector:
             x = data.scaled(index).to(device)
             s = anomaly_scores(self.model.vae, x, index, self.score, self.seed,
                                self.iw_samples, gaussian, neighbours)  # fmt: skip
-            out.append(s.cpu())
-        return torch.cat(out).numpy() if out else np.zeros(0)
+            out.append(s)  # on the model's device: to the host once, at the end
+        return torch.cat(out).cpu().numpy() if out else np.zeros(0)
 
     def save(self, rundir: str | Path) -> Path:
         path = Path(rundir) / ANOMALY_FILE

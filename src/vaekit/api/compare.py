@@ -47,12 +47,15 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
 
 
-def compare_runs(rundirs: Sequence[str | Path], out: str | Path, seed: int = 0) -> Comparison:
-    """Write a page comparing the runs in `rundirs` (at least two) to `out` (.html)."""
+def compare_runs(
+    rundirs: Sequence[str | Path], out: str | Path, seed: int = 0, device: str = "cpu"
+) -> Comparison:
+    """Write a page comparing the runs in `rundirs` (at least two) to `out` (.html); each
+    run's samples are drawn on `device` (as vaekit.load takes it)."""
     if len(rundirs) < 2:
         raise VaekitError("compare needs at least two run directories")
     paths = [Path(r) for r in rundirs]
-    runs = [open_run(p, reopen=False) for p in paths]
+    runs = [open_run(p, reopen=False, device=device) for p in paths]
     tables = compare_tables(runs, run_names(paths), [read_eval(r.path) for r in runs])
     page = compare_page(runs, tables, seed)
     out = Path(out)

@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vaekit.data.datasets import open_dataset
+from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files_for
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import DatasetSpec, dataset_names, get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
+from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS
 
 
 def list_datasets() -> list[dict[str, Any]]:
@@ -57,22 +58,40 @@ def fetch_dataset(name: str, progress: Progress | None = None) -> dict[str, Path
     return fetch(name, progress)
 
 
-def dataset_info(
-    source: str,
-    progress: Progress | None = None,
-    target: str | None = None,
-    id_column: str | None = None,
-    audio: dict[str, Any] | None = None,
-    vocab_size: int = 10_000,
-    max_length: int = 40,
-    target_is_label: bool = False,
-) -> dict[str, Any]:
-    """Shapes, splits, value range and checksums of a dataset name or path; for a table
-    (with its `target`, `target_is_label` and `id_column`), its columns as `vaekit train`
-    would read them; for a folder of .wav files (with the `audio` options of open_dataset),
-    its recordings; for text (with its `vocab_size` and `max_length`), its lines and
-    vocabulary likewise. Its "kind" names the kind of data, whose data part says what is
-    described beyond the dataset's info (`describe`)."""
+def open_with_options(
+    source: Any, options: dict[str, Any], progress: Progress | None = None
+) -> Dataset:
+    """open_dataset for `vaekit train`'s options by name (vaekit.train_options: every data
+    option and each kind's own, at their defaults where `options` lacks them): the one
+    place train and `data info` turn options into how a source is read."""
+    opts = {**DEFAULTS, **options}
+    return open_dataset(
+        source,
+        seed=opts["seed"],
+        image_size=opts["image_size"],
+        color=opts["color"],
+        crop=opts["crop"],
+        pixels=opts["pixels"],
+        progress=progress,
+        columns=opts["columns"],
+        target=opts["target"],
+        id_column=opts["id_column"],
+        target_is_label=opts["target_is_label"],
+        vocab_size=opts["vocab_size"],
+        max_length=opts["max_length"],
+        options={option.name: opts[option.name] for option in KIND_OPTIONS},
+        of_kind=opts["kind"],
+    )
+
+
+def dataset_info(source: str, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
+    """Shapes, splits, value range and checksums of a dataset name or path, read as `vaekit
+    train` would read it with the same `options` (by their names: target="label",
+    window=16, kind="series"; each checked against its declaration): a table's columns, a
+    folder of .wav files' recordings, text's lines and vocabulary, a series' channels and
+    windows. Its "kind" names the kind of data, whose data part says what is described
+    beyond the dataset's info (`describe`)."""
+    options = TRAIN_OPTIONS.check(options, "dataset_info")
     info: dict[str, Any] = {}
     opened: str | DatasetSpec = source
     if is_dataset_name(source):
@@ -93,11 +112,7 @@ def dataset_info(
             info["download"] = _download_refusal(spec)
             return {"name": source, "description": spec.description, **info}
     # Opened once, with every kind's options: each opener takes those of its kind.
-    dataset = open_dataset(
-        opened, progress=progress, target=target, id_column=id_column,
-        target_is_label=target_is_label, audio=audio, vocab_size=vocab_size,
-        max_length=max_length,
-    )  # fmt: skip
+    dataset = open_with_options(opened, options, progress)
     described = kind(dataset.kind).part("data").describe(dataset)
     return {**dataset.info, **info, "kind": dataset.kind, **described}
 

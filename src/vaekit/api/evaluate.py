@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.api.card import write_model_card
 from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model, load, resolve_device
-from vaekit.api.run import train_config_from
+from vaekit.api.run import EVAL_FILE, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
+from vaekit.files import write_json
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.training.loop import TrainConfig
 from vaekit.version import __version__
@@ -128,6 +130,16 @@ def evaluate(
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)
     report["not_finite"] = not_finite(report)
     return report
+
+
+def record_eval(rundir: str | Path, report: dict[str, Any], out: str | Path) -> Path | None:
+    """Write `vaekit eval`'s report to `out`; where that is the run's own eval.json, also
+    rewrite the run's model card (vaekit.api.card), which shows its figures, and return the
+    card's path (else None)."""
+    write_json(out, report)
+    if Path(out).resolve() != (Path(rundir) / EVAL_FILE).resolve():
+        return None
+    return write_model_card(rundir, load(rundir))
 
 
 def not_finite(report: Any, where: str = "") -> list[str]:

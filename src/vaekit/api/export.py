@@ -18,6 +18,7 @@ vaekit. The posterior of a hierarchical model is summarized as `posterior_moment
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import warnings
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaekit.api.model import Model, load
+from vaekit.api.model import Model, load, resolve_device
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.version import __version__
@@ -60,13 +61,20 @@ class _Decoder(nn.Module):
 
 
 def export(
-    model: Model | str | Path, out: str | Path, format: str = "onnx", batch: int = 2
+    model: Model | str | Path,
+    out: str | Path,
+    format: str = "onnx",
+    batch: int = 2,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Write the encoder and decoder of `model` (or of a run directory) into folder `out`.
 
     Args:
         format: "onnx" or "torchscript".
         batch: the example batch size the graphs are traced with (ONNX keeps it dynamic).
+        device: where the graphs are traced ("cpu", "cuda", "auto", ...). The CPU by
+            default, so that the files run anywhere: a TorchScript file traced on a GPU
+            holds that device. A Model elsewhere is traced from a copy; it is not moved.
 
     Returns:
         The manifest written to out/export.json.
@@ -74,7 +82,7 @@ def export(
     if format not in FORMATS:
         raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
     if isinstance(model, str | Path):
-        model = load(model)
+        model = load(model, device)
     model.require_images("vaekit export")
     if model.config.autoregressive:
         raise VaekitError(
@@ -85,12 +93,13 @@ def export(
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    vae = model.vae.cpu().eval()
+    dev = resolve_device(str(device))
+    vae = model.vae if model.device == dev else copy.deepcopy(model.vae).to(dev).eval()
     c, h, w = model.shape
     conditional = bool(model.num_classes)
-    x = torch.rand(batch, c, h, w)
-    z = torch.randn(batch, model.latent_dim)
-    y = torch.arange(batch) % max(model.num_classes, 1)
+    x = torch.rand(batch, c, h, w, device=dev)
+    z = torch.randn(batch, model.latent_dim, device=dev)
+    y = torch.arange(batch, device=dev) % max(model.num_classes, 1)
     suffix = SUFFIX[format]
     parts = {
         "encoder": (_Encoder(vae), (x, y) if conditional else (x,), ["x"], ["mean", "std"]),

@@ -47,6 +47,9 @@ class Model:
         # The kind's record of its data, which its inputs and outputs are in (a table's
         # TableSchema, audio's AudioFeatures, a text model's Vocabulary; None for images).
         self.schema = self.kind.part("data").schema_from_json(config.schema)
+        # The run directory it was loaded from (or trained into), whose files its notebook
+        # summary reads; None for a model built otherwise.
+        self.rundir: Path | None = None
 
     @property
     def weights_sha256(self) -> str:
@@ -257,6 +260,13 @@ class Model:
         ]
         return inputs, torch.cat(outputs) if outputs else inputs.clone()
 
+    def _repr_html_(self) -> str:
+        """A notebook's summary: the configuration, the test figures of its run directory
+        (where it was loaded from one) and a few samples (vaekit.api.card.model_html)."""
+        from vaekit.api.card import model_html  # it imports this module
+
+        return model_html(self, self.rundir)
+
     def __repr__(self) -> str:
         c = self.config
         return (
@@ -310,7 +320,11 @@ def _max_value(run_config: dict[str, Any]) -> float:
     return float(value)
 
 
-def load(rundir: str | Path, device: str = "cpu") -> Model:
-    """Load the model of a run directory (config.json + model.safetensors)."""
-    vae, config, run_config = load_model(rundir, device)
-    return Model(vae, config, run_config, weights_sha256(rundir))
+def load(rundir: str | Path, device: str | torch.device = "cpu") -> Model:
+    """Load the model of a run directory (config.json + model.safetensors) onto `device`:
+    "cpu", "cuda", "cuda:N", "mps" or "auto" (`resolve_device`: an unavailable one is an
+    error). Its computations run there; what its methods return is on the CPU."""
+    vae, config, run_config = load_model(rundir, resolve_device(str(device)))
+    model = Model(vae, config, run_config, weights_sha256(rundir))
+    model.rundir = Path(rundir)  # a folder of config.json and model.safetensors is enough
+    return model

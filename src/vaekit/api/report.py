@@ -35,13 +35,15 @@ def open_run(
     data: Any = None,
     seed: int | None = None,
     reopen: bool = True,
+    device: str = "cpu",
 ) -> RunView:
     """A run directory read for a report. `model` and `test` stand in for loading them (a run
     just trained); `data` is the dataset for a run trained on an in-memory array; without
-    `reopen` the test split is left unread (pictures that need it say so)."""
+    `reopen` the test split is left unread (pictures that need it say so); `device` is where
+    a model loaded here computes (as vaekit.load takes it)."""
     path = Path(rundir)
     config = model.run_config if model is not None else read_config(path)
-    model = model if model is not None else load(path)
+    model = model if model is not None else load(path, device)
     records = read_metrics(path)
     history = [r for r in records if "epoch" in r and not r.get("final")]
     final = next((r for r in reversed(records) if r.get("final")), None)
@@ -65,6 +67,7 @@ def write_report(
     data: Any = None,
     map_method: str = "auto",
     seed: int | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Write RUNDIR/report.html and return its path.
 
@@ -73,9 +76,11 @@ def write_report(
         data: the data of a run trained on an in-memory array (else its own is reopened).
         map_method: the latent map: "auto" (the latents when Z = 2, else PCA), "pca" or "tsne".
         seed: seeds every random draw of the pictures (default: the run's seed).
+        device: where the model computes the pictures, where it is loaded here ("cpu",
+            "cuda", "auto", ...; as vaekit.load takes it).
     """
     page.check_map_method(map_method)
-    run = open_run(rundir, model, test, data, seed)
+    run = open_run(rundir, model, test, data, seed, device=device)
     page.check_map_fits(run, map_method)  # asked for by name: refused, not skipped
     html = page.report_page(run, map_method, eval_section)
     out = run.path / REPORT_FILE

@@ -46,13 +46,15 @@ from vaekit.api.run import (
 from vaekit.errors import VaekitError
 from vaekit.files import exchange
 from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir
+from vaekit.report.card import BESIDE_FILE, CARD_FILE, is_vaekit_card
 from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
+from vaekit.training.tracking import EVENTS_PREFIX, TENSORBOARD_DIR, TRACKING_FILE
 
 # Everything vaekit writes in a run directory: all that --overwrite may ever remove (with
 # vaekit's own temporary files, ".NAME.*.tmp" for these names).
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTIONS_FILE,
              CURVES_FILE, EVAL_FILE, ANOMALY_FILE, ANOMALY_TENSORS_FILE,
-             REPORT_FILE)  # fmt: skip
+             REPORT_FILE, CARD_FILE, BESIDE_FILE, TRACKING_FILE)  # fmt: skip
 CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
 # What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
 OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
@@ -67,6 +69,8 @@ def _is_temp(name: str, names: tuple[str, ...]) -> bool:
 def _vaekit_file(entry: Path, names: tuple[str, ...]) -> bool:
     """A plain file (no link, no folder) by one of `names`, or a temporary file for one."""
     known = entry.name in names or _is_temp(entry.name, names)
+    if entry.name in (CARD_FILE, BESIDE_FILE):  # a README.md is vaekit's only if it says so
+        known = is_vaekit_card(entry)
     return known and entry.is_file() and not entry.is_symlink()
 
 
@@ -75,14 +79,27 @@ def _checkpoint_folder(folder: Path) -> Path | None:
     return checkpoint if checkpoint.is_dir() and not checkpoint.is_symlink() else None
 
 
+def _events_folder(folder: Path) -> Path | None:
+    """RUNDIR/tensorboard (--log tensorboard), whose files vaekit's writer names."""
+    events = folder / TENSORBOARD_DIR
+    return events if events.is_dir() and not events.is_symlink() else None
+
+
+def _events_file(entry: Path) -> bool:
+    return entry.name.startswith(EVENTS_PREFIX) and entry.is_file() and not entry.is_symlink()
+
+
 def foreign_files(folder: Path) -> list[str]:
     """The entries of a run directory that vaekit did not write (symbolic links included)."""
-    checkpoint = _checkpoint_folder(folder)
+    checkpoint, events = _checkpoint_folder(folder), _events_folder(folder)
     foreign = [
         e.name
         for e in sorted(folder.iterdir())
-        if e != checkpoint and not _vaekit_file(e, RUN_FILES)
+        if e not in (checkpoint, events) and not _vaekit_file(e, RUN_FILES)
     ]
+    if events is not None:
+        foreign += [f"{TENSORBOARD_DIR}/{e.name}" for e in sorted(events.iterdir())
+                    if not _events_file(e)]  # fmt: skip
     if checkpoint is not None:
         foreign += [
             f"{CHECKPOINT_DIR}/{e.name}"
@@ -104,6 +121,13 @@ def remove_run_files(folder: Path) -> list[str]:
                 entry.unlink()
         with contextlib.suppress(OSError):  # not empty: someone else's files
             checkpoint.rmdir()
+    events = _events_folder(folder)
+    if events is not None:
+        for entry in events.iterdir():
+            if _events_file(entry):
+                entry.unlink()
+        with contextlib.suppress(OSError):
+            events.rmdir()
     for entry in folder.iterdir():
         if _vaekit_file(entry, RUN_FILES):
             entry.unlink()

@@ -21,12 +21,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from vaekit.api.card import model_html, write_model_card
+from vaekit.api.data import open_with_options
 from vaekit.api.model import Model, resolve_device
 from vaekit.api.options import (
     build_configs,
     config_hash,
     config_sections,
     fit_options_to_data,
+    options_from_config,
     resolve_options,
 )
 from vaekit.api.report import write_report
@@ -42,7 +45,7 @@ from vaekit.api.run import (
 )
 from vaekit.api.rundir import NewRun, check_out, clear_leftovers, remove_temp_files
 from vaekit.data.batches import ImageSet
-from vaekit.data.datasets import Dataset, open_dataset, split_validation
+from vaekit.data.datasets import Dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import active_units
@@ -60,7 +63,7 @@ from vaekit.models.io import (
 from vaekit.models.posterior import posterior_moments_of
 from vaekit.options import describe
 from vaekit.progress import Bars
-from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS
+from vaekit.train_options import DEFAULTS, TRAIN_OPTIONS
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from vaekit.training.distributed import SINGLE, Group, from_env
@@ -68,6 +71,7 @@ from vaekit.training.ema import averaged
 from vaekit.training.loop import (
     Callback,
     LoopState,
+    TrainConfig,
     best_epoch,
     fit,
     loss_name,
@@ -76,6 +80,7 @@ from vaekit.training.loop import (
     should_stop,
 )
 from vaekit.training.precision import resolve_precision
+from vaekit.training.tracking import Tracking, check_installed
 from vaekit.version import __version__
 
 
@@ -91,6 +96,11 @@ class Run:
     pictures: dict[str, Path] = field(default_factory=dict)
     stopped_by_budget: bool = False  # --time-budget ended it before --epochs
     latents: dict[str, Any] = field(default_factory=dict)  # active units on the test split
+
+    def _repr_html_(self) -> str:
+        """A notebook's summary: the configuration, the test figures and a few samples."""
+        records = [*self.history, {"final": True, "test": self.test, "latents": self.latents}]
+        return model_html(self.model, self.path, records, name=self.path.name)
 
 
 class _RunWriter(Callback):
@@ -177,6 +187,7 @@ def train(
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
     opts = fit_options_to_data(resolve_options({"data": data, **options}), options)
+    check_installed(opts["log"] or ())  # --log's libraries, before any work
     group, dev = from_env(resolve_device(opts["device"]))
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
     out = group.on_main(lambda: check_out(chosen, overwrite))
@@ -234,23 +245,7 @@ def train(
 
 def _open(opts: dict[str, Any], progress: bool) -> Dataset:
     with Bars() as bars:
-        return open_dataset(
-            opts["data"],
-            seed=opts["seed"],
-            image_size=opts["image_size"],
-            color=opts["color"],
-            crop=opts["crop"],
-            pixels=opts["pixels"],
-            progress=bars.update if progress else None,
-            columns=opts["columns"],
-            target=opts["target"],
-            id_column=opts["id_column"],
-            target_is_label=opts["target_is_label"],
-            vocab_size=opts["vocab_size"],
-            max_length=opts["max_length"],
-            options={option.name: opts[option.name] for option in KIND_OPTIONS},
-            of_kind=opts["kind"],
-        )
+        return open_with_options(opts["data"], opts, bars.update if progress else None)
 
 
 def _run_config(
@@ -312,6 +307,7 @@ def resume(
     data: str | Path | np.ndarray | torch.Tensor | None = None,
     device: str = "auto",
     report: bool | None = None,
+    log: Sequence[str] | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> Run:
@@ -324,6 +320,8 @@ def resume(
     from now). `data` is needed only for a run trained on an in-memory array or whose data has
     moved; its checksum must match the recorded one. `report`: write RUNDIR/report.html at
     the end (default: as the run was trained, so a --no-report run stays without one).
+    `log`: the trackers to log to (default: as recorded; the same TensorBoard and MLflow
+    runs are continued, vaekit.training.tracking).
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
@@ -332,10 +330,11 @@ def resume(
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
     given = {"epochs": epochs, "time_budget": time_budget, "precision": precision,
-             "report": report}  # fmt: skip
+             "report": report, "log": log}  # fmt: skip
     changes = {k: v for k, v in given.items() if v is not None}
     for name, value in TRAIN_OPTIONS.check(changes, "vaekit.resume").items():
         config["training"][TRAIN_OPTIONS[name].config_key] = value
+    check_installed(config["training"]["log"] or ())
     train_config = train_config_from(config)
     train_config.validate()
     dataset = group.main_first(lambda: reopen_dataset(config, data, verify=True))
@@ -402,6 +401,10 @@ def _train_and_finish(
     keep_best = train_config.patience is not None
     writer = _RunWriter(path, config_hash(config), keep_best, new_run)
     callbacks: list[Callback] = [writer]
+    # --log: after the writer, so that a tracker holds no epoch that the checkpoint lacks
+    tracking = _tracking(config, writer, val_set, train_config) if group.is_main else None
+    if tracking is not None:
+        callbacks.append(tracking)
     if progress:
         callbacks.append(ProgressBar())
     callbacks.extend(extra_callbacks)
@@ -443,6 +446,11 @@ def _train_and_finish(
         pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
         if report:
             pictures["report"] = write_report(path, model=trained, test=dataset.test)
+        # The model card, README.md (vaekit.report.card): written last, from the files above.
+        trained.rundir = path
+        pictures["card"] = write_model_card(path, trained, dataset.test.pixels)
+        if tracking is not None:  # last: the trackers get the files written above
+            tracking.finish(state.epoch, test, final["latents"], pictures)
     return Run(
         path,
         config,
@@ -453,6 +461,25 @@ def _train_and_finish(
         final.get("stopped_by") == "time_budget",
         final["latents"],
     )
+
+
+def _tracking(
+    config: dict[str, Any], writer: _RunWriter, val: ImageSet | None, train_config: TrainConfig
+) -> Tracking | None:
+    """The callback of the trackers that config.json's training.log names (--log), if any;
+    MLflow's parameters are the recorded options, as `--help` shows their values (of the
+    model options, those of the run's family only)."""
+    trackers = config["training"].get("log")
+    if not trackers:
+        return None
+    model = {**config["model"], **config["model"]["family_options"]}
+    params = {
+        name: TRAIN_OPTIONS[name].kind.show(value)
+        for name, value in options_from_config(config).items()
+        if name in TRAIN_OPTIONS
+        and (TRAIN_OPTIONS[name].section != "model" or TRAIN_OPTIONS[name].config_key in model)
+    }
+    return Tracking(trackers, lambda: writer.path, params, val, train_config)
 
 
 def write_pictures(

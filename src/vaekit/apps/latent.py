@@ -79,12 +79,15 @@ def kl_per_dimension_of(
     if not model.has_kl_per_dim:
         raise ValueError("this prior has no closed-form KL per latent dimension")
     device = next(model.parameters()).device
-    total = torch.zeros(model.latent_dim, dtype=torch.float64)
+    sums = []  # each batch's (Z,), on the model's device: brought to the host once, at the end
     for index in batch_indices(len(data), batch_size, shuffle=False):
         x = data.scaled(index).to(device)
         y = data.labels[index].to(device) if model.num_classes else None
-        total += model.loss(x, generator, y=y).kl_dims.sum(0).double().cpu()
-    return (total / max(len(data), 1)).float()
+        sums.append(model.loss(x, generator, y=y).kl_dims.sum(0))
+    if not sums:
+        return torch.zeros(model.latent_dim)
+    # Added in float64 on the host (MPS has no float64).
+    return (torch.stack(sums).cpu().double().sum(0) / len(data)).float()
 
 
 @torch.no_grad()

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir, add_seed, count, fraction, label_list, positive_int
+from vaekit.cli.options import (
+    add_device,
+    add_rundir,
+    add_seed,
+    checked_device,
+    count,
+    fraction,
+    label_list,
+    load_run,
+    positive_int,
+)
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -91,6 +101,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the scores to write; for images and audio the error maps go beside it as "
         "FILE_errors.png (default: RUNDIR/outputs/anomaly/scores.csv)",
     )
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run)
 
@@ -100,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
     from vaekit.api.anomaly import AnomalyDetector, detection_quality, load_or_fit
     from vaekit.api.apps import Inputs
-    from vaekit.api.model import load
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, own_flow
     from vaekit.data.batches import ImageSet
 
+    checked_device(args)
     kind = run_kind(args.rundir)
     flow = own_flow(kind, "anomaly")
     if flow is not None:  # text's sentences
@@ -114,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     output = outputs.file(args.output, "scores.csv", ".csv", part.ANOMALY_BESIDE)
     maps = output.with_name(output.stem + "_errors.png")
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     wanted = AnomalyDetector(model, args.score, args.quantile, args.contamination,
                              args.iw_samples, args.seed)  # fmt: skip
     resolver = Inputs(model, args.data)

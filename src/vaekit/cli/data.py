@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import count
+from vaekit.cli.options import argparse_spec, count
+from vaekit.train_options import KIND_OPTIONS, TRAIN_OPTIONS
+
+# `data info`'s options: --kind and each kind's data options, as `vaekit train` declares them.
+INFO_OPTIONS = [TRAIN_OPTIONS["kind"], *(o for o in KIND_OPTIONS if o.group == "data")]
 
 MAX_IMAGE_SIZE = 1024  # a side of S pixels costs S * S * 3 bytes an image, for every image
 
@@ -46,33 +50,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Describe a registered dataset or a dataset path (a folder, a .npy/.npz "
         "file): its files and their sha256 against the published ones, the image shape and "
         "type, the pixel kind, each split's size, labels and value range, and the content "
-        "sha256 a run records. A registered dataset that is missing exits 1. For a table "
-        "(.csv, .parquet): each column's kind and statistics, as `vaekit train` would read it.",
+        "sha256 a run records. A registered dataset that is missing exits 1. Read as `vaekit "
+        "train` reads it, with the same options: for a table (.csv, .parquet) each column's "
+        "kind and statistics; for audio its recordings; for text its lines and vocabulary; for "
+        "a time series its channels, steps and windows.",
     )
     a.add_argument("source", metavar="NAME|PATH", help="a registered dataset name or a path")
-    a.add_argument("--target", metavar="COLUMN", help="a table's label column")
-    a.add_argument(
-        "--target-is-label",
-        action="store_true",
-        help="take --target as a class label even where its values look like measurements",
-    )
-    a.add_argument("--id-column", metavar="COLUMN", help="a table's row-id column")
-    a.add_argument(
-        "--label-pattern",
-        metavar="REGEX",
-        help="audio: the regex whose first group is a file name's label",
-    )
-    a.add_argument("--test-pattern", metavar="REGEX",
-                   help="audio: the regex of the test split's file names")  # fmt: skip
-    a.add_argument(
-        "--vocab-size",
-        type=int,
-        default=10_000,
-        metavar="N",
-        help="text: the vocabulary's size, as for vaekit train (default: 10000)",
-    )
-    a.add_argument("--max-length", type=int, default=40, metavar="N",
-                   help="text: the longest line kept, in tokens (default: 40)")  # fmt: skip
+    # The options that say how a source is read, declared once for `vaekit train`: --kind,
+    # then each kind's own (a table's --target, a series' --window, ...).
+    for option in INFO_OPTIONS:
+        a.add_argument(option.flag, **argparse_spec(option))
     a.set_defaults(run=run_info)
     a = actions.add_parser(
         "prepare",
@@ -144,12 +131,11 @@ def run_info(args: argparse.Namespace) -> int:
     from vaekit.kinds.base import kind
     from vaekit.progress import Bars
 
+    given = {o.name: getattr(args, o.name) for o in INFO_OPTIONS}
     with Bars() as bars:
-        patterns = {"label_pattern": args.label_pattern, "test_pattern": args.test_pattern}
-        info = dataset_info(args.source, bars.update, target=args.target,
-                            id_column=args.id_column, audio=patterns,
-                            vocab_size=args.vocab_size, max_length=args.max_length,
-                            target_is_label=args.target_is_label)  # fmt: skip
+        info = dataset_info(
+            args.source, bars.update, **{k: v for k, v in given.items() if v is not None}
+        )
     print(f"{info['name']}")
     if info.get("description"):
         print(f"  {info['description']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from vaekit.cli.options import add_device, add_rundir, add_seed, positive_int
+from vaekit.cli.options import add_device, add_rundir, add_seed, checked_device, positive_int
 from vaekit.cli.output import add_overwrite
 
 if TYPE_CHECKING:
@@ -118,14 +118,14 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from vaekit.api.evaluate import evaluate
-    from vaekit.api.model import resolve_device
+    from vaekit.api.evaluate import evaluate, record_eval
     from vaekit.api.run import EVAL_FILE, run_kind
     from vaekit.cli.output import Outputs
     from vaekit.errors import VaekitError
-    from vaekit.files import save_csv, write_json
+    from vaekit.files import save_csv
     from vaekit.progress import Bars
 
+    checked_device(args)  # an unavailable device is refused before any work
     # RUNDIR/eval.json is the run's own, rewritten by each `vaekit eval`; files given are
     # the user's, and not replaced without --overwrite.
     outputs = Outputs(args)
@@ -139,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
             f"decode {decodes} examples at once; at most {MAX_DECODES}: lower either (they set "
             "the memory used, not the numbers)"
         )
-    resolve_device(args.device)  # an unavailable device is refused before any work
     # Opened on the first report, so an early error prints nothing else.
     bars = Bars(unit=run_kind(args.rundir).unit)
     desc = f"evaluating (K={args.iw_samples})"
@@ -166,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         )
     report["rundir"] = str(args.rundir)
     each = report.pop("per_example", None)
-    write_json(out, report)
+    record_eval(args.rundir, report, out)  # eval.json, and the run's model card with it
     print(render(report))
     for key in report["not_finite"]:
         print(f"vaekit: warning: {key} is not a finite number (null in the JSON)", file=sys.stderr)

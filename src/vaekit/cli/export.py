@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir
+from vaekit.cli.options import add_device, add_rundir, checked_device
 from vaekit.cli.output import add_overwrite
 
 DESCRIPTION = """Write a run's encoder and decoder as files that run without vaekit:
@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="OUTDIR",
         help="folder to write encoder, decoder and export.json into (created if missing)",
     )
+    add_device(p, "cpu", ": the graphs are traced there, so that the files run anywhere; a "
+               "TorchScript file traced on a GPU holds that device")  # fmt: skip
     add_overwrite(p)
     p.set_defaults(run=run)
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.cli.output import Outputs
     from vaekit.errors import VaekitError
 
+    checked_device(args)
     outputs = Outputs(args)
     suffix = ".onnx" if args.format == "onnx" else ".pt"
     names = (f"encoder{suffix}", f"decoder{suffix}", "export.json")
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             "give --format torchscript)"
         )
     outputs.claim()
-    manifest = export(args.rundir, args.output, args.format)
+    manifest = export(args.rundir, args.output, args.format, device=args.device)
     for part in manifest["files"].values():
         print(f"wrote {args.output}/{part['file']}  {part['inputs']} -> {part['outputs']}")
     print(f"wrote {args.output}/export.json")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir, count, positive_float
+from vaekit.cli.options import (
+    add_device,
+    add_rundir,
+    checked_device,
+    count,
+    load_run,
+    positive_float,
+)
 from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_COLUMNS, MAX_GRID_IMAGES
 
@@ -72,6 +79,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
                    "and spectrograms.png")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
     add_kind_arguments("interpolate", p)  # text's --decode, --beam-width
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_interpolate)
 
@@ -100,6 +108,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="FILE.png",
                    help="PNG to write (default: RUNDIR/outputs/traverse/traverse.png)")  # fmt: skip
     p.add_argument("--npy", metavar="FILE.npy", help="also save the images (N, C, H, W)")
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_traverse)
 
@@ -127,17 +136,18 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
                    help="the table to write; its suffix picks the format; a .npy file has its "
                    "labels beside it in FILE_labels.npy (default: "
                    "RUNDIR/outputs/embed/latents.npy)")  # fmt: skip
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_embed)
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
     from vaekit.api import apps
-    from vaekit.api.model import load
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, own_flow, save_array
     from vaekit.errors import VaekitError
 
+    checked_device(args)
     kind = run_kind(args.rundir)
     flow = own_flow(kind, "interpolate")
     if flow is not None:  # audio's clips, text's sentences
@@ -157,7 +167,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
             f"--steps {args.steps}: a --grid is at most {GRID_STEPS} x {GRID_STEPS} images"
         )
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     if args.grid:
         images = apps.interpolate_grid(model, args.grid, args.steps, args.data)
     else:
@@ -171,11 +181,11 @@ def run_interpolate(args: argparse.Namespace) -> int:
 
 def run_traverse(args: argparse.Namespace) -> int:
     from vaekit.api import apps
-    from vaekit.api.model import load
     from vaekit.cli.output import Outputs, save_array
     from vaekit.errors import VaekitError
     from vaekit.report.images import save_grid
 
+    checked_device(args)
     outputs = Outputs(args)
     output = outputs.file(args.output, "traverse.png", ".png")
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
@@ -186,7 +196,7 @@ def run_traverse(args: argparse.Namespace) -> int:
             f"{MAX_GRID_IMAGES}: give at most {rows} dimensions, or fewer --steps"
         )
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     images, dims, kl = apps.traverse(
         model, args.index, args.dims, args.span, args.steps, args.data, most=rows
     )
@@ -208,12 +218,12 @@ def run_embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vaekit.api import apps
-    from vaekit.api.model import load
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, own_flow, save_array, save_npy
     from vaekit.errors import VaekitError
     from vaekit.files import atomic_write, save_csv
 
+    checked_device(args)
     flow = own_flow(run_kind(args.rundir), "embed")
     if flow is not None:  # text's sentences
         return flow(args)
@@ -226,7 +236,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise VaekitError("writing .parquet needs pyarrow: pip install 'vaekit[parquet]'")
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     result = apps.embed(model, args.data, args.inputs)
     mean, std, labels = result["mean"].numpy(), result["std"].numpy(), result["labels"]
     table = np.concatenate([mean, std], axis=1) if args.with_std else mean

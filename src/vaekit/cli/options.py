@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vaekit.options import Flag, Float, Int, Kind, Option
+from vaekit.train_options_training import TRAINING_OPTIONS
 
 
 def argument_type(kind: Kind) -> Callable[[str], Any]:
@@ -70,13 +71,17 @@ def argparse_spec(option: Option) -> dict[str, Any]:
     if option.choices:
         return {**spec, "choices": option.choices}
     spec["type"] = argument_type(option.kind)
+    if getattr(option.kind, "repeatable", False):  # each use adds its values to the list
+        spec["action"] = "extend"
     if option.metavar or option.kind.metavar:
         spec["metavar"] = option.metavar or option.kind.metavar
     return spec
 
 
-# What resolve_device takes (vaekit.api.model); `vaekit train --device` says the same.
-DEVICES = "auto (CUDA when present, else Apple's MPS, else the CPU), cpu, cuda, cuda:N or mps"
+# What resolve_device takes (vaekit.api.model), as `vaekit train --device` declares it with the
+# training options: every command's --device reads the same, with the same default.
+DEVICE_OPTION = next(option for option in TRAINING_OPTIONS if option.name == "device")
+DEVICES = DEVICE_OPTION.help
 
 
 def add_rundir(p: argparse.ArgumentParser, role: str = "", *, several: bool = False) -> None:
@@ -104,9 +109,26 @@ def add_seed(
                    help=f"seeds {draws} (default: {shown}{why})")  # fmt: skip
 
 
-def add_device(p: argparse.ArgumentParser, default: str = "cpu") -> None:
-    """--device, for vaekit.api.model.resolve_device, which refuses one that is not here;
-    `default` is the command's own (`vaekit train` declares its flag with its options, as
-    auto)."""
-    p.add_argument("--device", default=default, metavar="DEVICE",
-                   help=f"{DEVICES} (default: {default})")  # fmt: skip
+def add_device(p: argparse.ArgumentParser, default: str | None = None, why: str = "") -> None:
+    """--device, where the command's model computes: what vaekit.api.model.resolve_device
+    takes, which refuses one that is not here. The default is `vaekit train`'s (auto: the GPU
+    where there is one), unless `default` says otherwise; `why` follows it in the help."""
+    shown = DEVICE_OPTION.default if default is None else default
+    p.add_argument("--device", default=shown, metavar="DEVICE",
+                   help=f"{DEVICES} (default: {shown}{why})")  # fmt: skip
+
+
+def checked_device(args: argparse.Namespace) -> str:
+    """The command's --device, refused now (one line) where it is not here, so that no output
+    folder is made and no data read for a device that cannot run the model."""
+    from vaekit.api.model import resolve_device  # imports torch: only in a command's run
+
+    resolve_device(args.device)
+    return args.device
+
+
+def load_run(args: argparse.Namespace) -> Any:
+    """The model of the command's RUNDIR, on its --device (a vaekit.api.model.Model)."""
+    from vaekit.api.model import load
+
+    return load(args.rundir, args.device)

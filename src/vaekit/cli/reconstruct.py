@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir, positive_int
+from vaekit.cli.options import add_device, add_rundir, checked_device, load_run, positive_int
 from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -62,17 +62,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also save all the reconstructions as a float32 array (N, C, H, W)",
     )
     add_kind_arguments("reconstruct", p)  # text's --decode, --beam-width
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vaekit.api.inputs import Inputs
-    from vaekit.api.model import load, reconstruct_first
+    from vaekit.api.model import reconstruct_first
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, own_flow, save_array
     from vaekit.errors import VaekitError
 
+    checked_device(args)
     kind = run_kind(args.rundir)
     flow = own_flow(kind, "reconstruct")
     if flow is not None:  # audio's clips, text's sentences
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     output = outputs.file(args.output, f"reconstructions{suffix}", suffix)
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     ids = None
     if part.ROWS:
         ids, inputs, made = _reconstruct_rows(model, args)

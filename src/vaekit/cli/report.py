@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vaekit.cli.options import add_rundir, add_seed
+from vaekit.cli.options import add_device, add_rundir, add_seed, checked_device
 from vaekit.cli.output import add_overwrite
 
 
@@ -35,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
     add_seed(p, "the pictures", from_run=True)
+    add_device(p)
     p.set_defaults(run=run_report)
 
     p = sub.add_parser(
@@ -54,15 +55,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the page to write (default: FIRST_RUNDIR/outputs/compare/"
                    "compare.html)")  # fmt: skip
     add_seed(p, "the samples")
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_compare)
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from vaekit.api.card import write_model_card
+    from vaekit.api.model import load
     from vaekit.api.report import write_report
 
-    path = write_report(args.rundir, data=args.data, map_method=args.map, seed=args.seed)
+    path = write_report(args.rundir, data=args.data, map_method=args.map, seed=args.seed,
+                        device=checked_device(args))  # fmt: skip
     print(f"wrote {path}")
+    # The model card, with the eval and anomaly files as they are now.
+    print(f"wrote {write_model_card(args.rundir, load(args.rundir))}")
     return 0
 
 
@@ -124,11 +131,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from vaekit.api.compare import compare_runs
     from vaekit.cli.output import Outputs
 
+    checked_device(args)
     args.rundir = args.rundirs[0]  # the default output goes into the first run directory
     outputs = Outputs(args)
     output = outputs.file(args.output, "compare.html", ".html")
     outputs.claim()
-    result = compare_runs(args.rundirs, output, seed=args.seed)
+    result = compare_runs(args.rundirs, output, seed=args.seed, device=args.device)
     print(format_table(result.metrics_header, result.metrics_rows))
     print("(nats per example, from each run's metrics.jsonl)\n")
     print(format_table(result.eval_header, result.eval_rows))

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaekit.cli.options import add_rundir, add_seed, count, noise, positive_int
+from vaekit.cli.options import (
+    add_device,
+    add_rundir,
+    add_seed,
+    checked_device,
+    count,
+    load_run,
+    noise,
+    positive_int,
+)
 from vaekit.cli.output import add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES
 
@@ -47,6 +56,7 @@ def _add_denoise(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUTDIR",
                    help="folder for the outputs, made if missing (default: "
                    "RUNDIR/outputs/denoise)")  # fmt: skip
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_denoise)
 
@@ -81,6 +91,7 @@ def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
         metavar="OUTDIR",
         help="folder for the outputs, made if missing (default: RUNDIR/outputs/uncertainty)",
     )
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run_uncertainty)
 
@@ -98,15 +109,15 @@ def _save_picture(rows: list, path: Path) -> str:
 
 def run_denoise(args: argparse.Namespace) -> int:
     from vaekit.api import apps
-    from vaekit.api.model import load
     from vaekit.cli.output import Outputs, save_array
     from vaekit.files import write_json
 
+    checked_device(args)
     outputs = Outputs(args)
     names = ("denoised.png", "denoised.npy", "denoise.json")
     out = outputs.folder(args.output, ", ".join(names), names)
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     r = apps.denoise(model, args.inputs, args.add_noise, args.n, args.seed, args.data)
     rows = [r["noisy"], r["denoised"]]
     if r["clean"] is not None:
@@ -125,16 +136,16 @@ def run_denoise(args: argparse.Namespace) -> int:
 
 def run_uncertainty(args: argparse.Namespace) -> int:
     from vaekit.api import apps
-    from vaekit.api.model import load
     from vaekit.apps.restore import spread_to_image
     from vaekit.cli.output import Outputs, save_array
     from vaekit.files import write_json
 
+    checked_device(args)
     outputs = Outputs(args)
     names = ("uncertainty.png", "spread.npy", "uncertainty.json")
     out = outputs.folder(args.output, ", ".join(names), names)
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
     per_input = [
         {

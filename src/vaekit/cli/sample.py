@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir, add_seed, label, positive_float, positive_int
+from vaekit.cli.options import (
+    add_device,
+    add_rundir,
+    add_seed,
+    checked_device,
+    label,
+    load_run,
+    positive_float,
+    positive_int,
+)
 from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
 
@@ -69,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="for a conditional model (trained --conditional): the class to draw",
     )
     add_kind_arguments("sample", p)  # text's --decode, --beam-width
+    add_device(p)
     add_overwrite(p)
     p.set_defaults(run=run)
 
@@ -76,11 +86,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import math
 
-    from vaekit.api.model import load
     from vaekit.api.run import run_kind
     from vaekit.cli.output import Outputs, check_space, own_flow
     from vaekit.errors import VaekitError
 
+    checked_device(args)
     kind = run_kind(args.rundir)
     flow = own_flow(kind, "sample")
     if flow is not None:  # audio's clips, text's sentences
@@ -99,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             f"all {args.n} (the PNG then shows the first {GRID})"
         )
     outputs.claim()
-    model = load(args.rundir)
+    model = load_run(args)
     model.labels(args.label, 1)  # a conditional model needs a label, in range: before work
     shape = (args.n, *model.shape)
     if npy is None:

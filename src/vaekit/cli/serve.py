@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import add_rundir, positive_int
+from vaekit.cli.options import add_device, add_rundir, checked_device, load_run, positive_int
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -49,22 +49,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=64,
         help="requests that may wait for the model; more get 503 (default: 64)",
     )
+    add_device(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from vaekit.api.model import load
     from vaekit.errors import VaekitError
     from vaekit.serve.app import create_app
     from vaekit.serve.explorer import Explorer
     from vaekit.serve.listen import check_port, listen_socket
 
     check_port(args.port)
+    checked_device(args)
     if not 0 < args.max_upload_mb <= 100:
         raise VaekitError(f"--max-upload-mb must be in (0, 100], got {args.max_upload_mb}")
-    model = load(args.rundir)
+    model = load_run(args)
     if getattr(model.kind.part("render"), "served", None) is None:  # no way to draw it
         model.require_images("vaekit serve")
     sock = listen_socket(args.host, args.port)  # a port in use fails here, before encoding

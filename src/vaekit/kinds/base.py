@@ -137,6 +137,9 @@ class Family:
     declares: options this family adds to the train options (vaekit.options.Option, in the
     "model" section), for a family with settings no built-in option names; name each in
     `options` too. vaekit's own families declare none.
+    checker: "package.module:function" called as checker(config) with the ModelConfig, after
+    the options each alone and the shared combinations are checked, returning why this
+    family cannot be built from it (one line) or None; None: nothing more to check.
     """
 
     name: str
@@ -145,14 +148,26 @@ class Family:
     hierarchical: bool = False
     options: tuple[str, ...] = ()
     declares: tuple[Any, ...] = ()  # vaekit.options.Option: this module imports none
+    checker: str | None = None
+
+    def load_checker(self) -> Callable[..., Any] | None:
+        """The checking function, imported now (None where the family has none); a one-line
+        VaekitError where it cannot be imported."""
+        if self.checker is None:
+            return None
+        return _import_function(self.checker, f"model family {self.name!r}", "checker")
 
     def load_builder(self) -> Callable[..., Any]:
         """The builder function, imported now; a one-line VaekitError where it cannot be."""
         return _import_function(self.builder, f"model family {self.name!r}", "builder")
 
 
-def _builtin(name: str, help: str, options: tuple[str, ...], hierarchical: bool = False) -> Family:
-    return Family(name, help, f"vaekit.models.families:build_{name}", hierarchical, options)
+def _builtin(
+    name: str, help: str, options: tuple[str, ...], hierarchical: bool = False, check: bool = False
+) -> Family:
+    where = "vaekit.models.families"
+    checker = f"{where}:check_{name}" if check else None
+    return Family(name, help, f"{where}:build_{name}", hierarchical, options, checker=checker)
 
 
 # vaekit's own families, in the order `--help` lists them, each with the options its builder
@@ -167,6 +182,7 @@ BUILTIN_FAMILIES = (
         "VAE, Sonderby et al. 2016; NVAE, Vahdat & Kautz 2020",
         ("hidden_dims", "layers"),
         hierarchical=True,
+        check=True,
     ),
     _builtin(
         "hconv",
@@ -174,6 +190,7 @@ BUILTIN_FAMILIES = (
         "--channels scale and --depth residual cells, after NVAE and VDVAE, Child 2021",
         ("channels", "depth", "layers"),
         hierarchical=True,
+        check=True,
     ),
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )

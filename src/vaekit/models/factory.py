@@ -139,6 +139,10 @@ class ModelConfig:
             raise VaekitError(f"custom: unknown component {sorted(unknown)[0]!r}")
         if own.hierarchical:
             self._check_hierarchy()
+        checker = own.load_checker()
+        why = checker(self) if checker is not None else None
+        if why:
+            raise VaekitError(why)
         if self.flow_steps and "encoder" in self.custom:
             raise VaekitError("--flow-steps needs vaekit's own encoder (it outputs the context)")
         if self.autoregressive:
@@ -166,7 +170,7 @@ class ModelConfig:
                 raise VaekitError(f"model: {option.flag}: {err}") from None
 
     def _check_hierarchy(self) -> None:
-        """hvae and hconv: their own hierarchical prior and posterior, and enough layers."""
+        """A hierarchical family: its own hierarchical prior and posterior."""
         f = self.family
         if self.prior != "standard-normal" or self.num_classes or self.custom:
             raise VaekitError(
@@ -175,20 +179,14 @@ class ModelConfig:
             )
         if self.flow_steps:
             raise VaekitError(
-                f"--flow-steps: {f}'s posterior is its own hierarchy; flows are for --model "
-                "mlp, conv or resnet"
+                f"--flow-steps: {f}'s posterior is its own hierarchy; flows are for the "
+                f"families of one encoder and one decoder ({_flat_families()})"
             )
         if self.autoregressive:
-            raise VaekitError(f"--autoregressive works with --model mlp, conv or resnet, not {f}")
-        own = self.family_options
-        if f == "hvae" and own["layers"] < 2:
-            raise VaekitError(f"--model hvae needs at least 2 --layers, got {own['layers']}")
-        if f == "hconv":
-            from vaekit.models.hconv import check_sizes
-
-            why = check_sizes(self.shape, own["channels"], self.latent_dim, own["layers"])  # type: ignore[arg-type]
-            if why:
-                raise VaekitError(why)
+            raise VaekitError(
+                f"--autoregressive works with the families of one encoder and one decoder "
+                f"({_flat_families()}), not {f}"
+            )
 
     def _check_autoregressive(self) -> None:
         if self.likelihood == "gaussian" and "likelihood" not in self.custom:
@@ -286,6 +284,14 @@ def foreign_option(declared: Family, key: str) -> str:
     family `declared`: "--channels is not an option of --model mlp (its own: --hidden-dims)"."""
     own = ", ".join(family_option(declared, k).flag for k in declared.options) or "none"
     return f"{_flag(key) or key} is not an option of --model {declared.name} (its own: {own})"
+
+
+def _flat_families() -> str:
+    """The families a flow posterior or an autoregressive decoder can join, "mlp, conv or
+    resnet": those that are not hierarchical, less those a kind of data owns (text's)."""
+    owned = {v for n, v, _ in _owners("") if n == "family"}
+    names = [f.name for f in FAMILIES.all() if not f.hierarchical and f.name not in owned]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _choice(what: str, value: str, known: Any) -> None:

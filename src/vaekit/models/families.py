@@ -124,3 +124,17 @@ def build_rnn(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]
     """Text's family: a GRU encoder and decoder over the config's vocabulary, which the kind
     of data that owns rnn builds (its model part's `assemble`; vaekit.kinds.text.model)."""
     return model_part(c).assemble(c, likelihood, parts)
+
+
+# The checks the hierarchical families declare (vaekit.kinds.base: Family.checker): why a
+# config of theirs cannot be built, or None.
+def check_hvae(c: ModelConfig) -> str | None:
+    layers = c.family_options["layers"]
+    return f"--model hvae needs at least 2 --layers, got {layers}" if layers < 2 else None
+
+
+def check_hconv(c: ModelConfig) -> str | None:
+    from vaekit.models.hconv import check_sizes
+
+    own = c.family_options
+    return check_sizes(c.shape, own["channels"], c.latent_dim, own["layers"])  # type: ignore[arg-type]

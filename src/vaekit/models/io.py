@@ -33,8 +33,9 @@ from vaekit.models.vae import VAE
 # 5: training.report, so that a run trained with --no-report resumes without one.
 # 6: the model's kind of data and its record (model.kind, model.schema).
 # 7: the family's own options in model.family_options, no other family's (migrate_v6).
-SCHEMA_VERSION = 7
-SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, SCHEMA_VERSION)
+# 8: training.log, the trackers (--log) a resumed run keeps logging to.
+SCHEMA_VERSION = 8
+SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, 7, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -74,6 +75,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v5(config)
     if version in (1, 2, 3, 4, 5, 6):
         config = migrate_v6(config)
+    if version in (1, 2, 3, 4, 5, 6, 7):
+        config = migrate_v7(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -246,6 +249,14 @@ def migrate_v6(config: dict[str, Any]) -> dict[str, Any]:
 
 # The options a schema 6 model section recorded whatever its family. Frozen like _V5_RECORDS.
 _V6_FAMILY_KEYS = ("hidden_dims", "channels", "depth", "layers")
+
+# Schema 7 files predate --log: none of those runs logged to a tracker. Frozen like _V4_ABSENT.
+_V7_ABSENT: dict[str, dict[str, Any]] = {"training": {"log": None}}
+
+
+def migrate_v7(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 7 config as schema 8: no tracker (--log)."""
+    return _fill(config, _V7_ABSENT, 8)
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:

@@ -41,7 +41,7 @@ def sample(args: argparse.Namespace) -> int:
     outputs, folder = _outputs(args, "WAV files sample_000.wav, ...")
     names = [f"sample_{i:03d}.wav" for i in range(args.n)]
     outputs.claim(*(folder / name for name in names))
-    model = load(args.rundir)
+    model = load(args.rundir, args.device)
     model.labels(args.label, 1)
     x = model.sample(args.n, args.seed, args.temperature, args.label)
     paths = render.write_clips(folder, model, x, names, args.seed)
@@ -66,7 +66,7 @@ def reconstruct(args: argparse.Namespace) -> int:
     if args.npy:
         raise VaekitError("--npy is for images: an audio model's reconstructions are WAV files")
     claimed, folder = _outputs(args, "WAV files NAME_input.wav, NAME_reconstruction.wav")
-    model = load(args.rundir)
+    model = load(args.rundir, args.device)
     resolver = Inputs(model, args.data, conditional=not args.inputs)
     if args.inputs:  # read (and checked: an index in range, a readable file) first
         inputs = resolver.images(args.inputs).cpu()
@@ -113,7 +113,7 @@ def interpolate(args: argparse.Namespace) -> int:
     outputs, folder = _outputs(args, "WAV files step_00.wav, ...")
     names = [f"step_{i:02d}.wav" for i in range(args.steps)]
     outputs.claim(*(folder / name for name in names))
-    model = load(args.rundir)
+    model = load(args.rundir, args.device)
     x = apps.interpolate(model, args.start, args.end, args.steps, args.method, args.data)
     paths = render.write_clips(folder, model, x, names, 0)
     print(f"wrote {len(paths)} interpolated clips and {PICTURE} to {folder}")

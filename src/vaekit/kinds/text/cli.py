@@ -55,7 +55,7 @@ def _claim(args: argparse.Namespace, default: str, suffix: str | tuple[str, ...]
 def _load(args: argparse.Namespace) -> Any:
     from vaekit.api.model import load
 
-    return load(args.rundir)
+    return load(args.rundir, args.device)
 
 
 def _text(model: Any, lines) -> list[str]:

@@ -1,0 +1,228 @@
+"""`vaekit train --log tensorboard --log mlflow`: what each tracker holds, read back with its own
+reader (TensorBoard's event accumulator, MlflowClient on a local SQLite store): every epoch's
+numbers once, the test figures, the pictures and the artifacts; after a SIGKILL and `--resume`
+still once each, in the same TensorBoard and MLflow runs. A missing library is one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.cli.test_cli import vaekit
+from tests.conftest import write_npz
+from vaekit.api.rundir import foreign_files
+from vaekit.models.io import migrate_v7
+from vaekit.train_options import TRAIN_OPTIONS
+
+EPOCHS = 3
+OPTIONS = dict(model="mlp", hidden_dims=(16,), latent_dim=2, batch_size=32, epochs=EPOCHS,
+               seed=3, progress=False)  # fmt: skip
+
+# Trains with both trackers and SIGKILLs itself: "step", halfway through epoch 3 (epochs 1
+# and 2 logged, the checkpoint epoch 2's); "gap", after epoch 2's checkpoint but before the
+# trackers log that epoch.
+KILLED_RUN = f"""
+import os, signal, sys
+import vaekit
+from vaekit.training import tracking
+from vaekit.training.loop import Callback
+
+where = sys.argv[3]
+
+class Kill(Callback):
+    def on_train_start(self, total_steps, state):
+        self.at = total_steps // {EPOCHS} * 5 // 2
+
+    def on_step(self, step, epoch, loss):
+        if where == "step" and step == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+real = tracking.Tracking.on_epoch_end
+
+def on_epoch_end(self, record, state):
+    if where == "gap" and record["epoch"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(self, record, state)
+
+tracking.Tracking.on_epoch_end = on_epoch_end
+vaekit.train(sys.argv[1], out=sys.argv[2], callbacks=[Kill()], log=("tensorboard", "mlflow"),
+             **{OPTIONS!r})
+"""
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its tables made (which takes seconds), copied by each test."""
+    folder = tmp_path_factory.mktemp("store")
+    db = folder / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def store(empty_store: Path, tmp_path: Path, monkeypatch) -> str:
+    """This test's own store, which MLFLOW_TRACKING_URI names; MLflow's artifacts go to
+    ./mlruns, here in tmp_path."""
+    shutil.copy(empty_store, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+def _records(run: Path) -> list[dict]:
+    lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if not r.get("final")]
+
+
+def _events(run: Path) -> EventAccumulator:
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    return events
+
+
+@pytest.mark.parametrize("where", ["step", "gap"])
+def test_a_killed_run_resumed_logs_each_epoch_once(tmp_path: Path, store: str, where: str):
+    data = write_npz(tmp_path / "data.npz", n=240, size=8)
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(data), str(run), where],
+                          stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert [r["epoch"] for r in _records(run)] == [1, 2]
+    mlflow_run = json.loads((run / "tracking.json").read_text())["mlflow"]
+    assert mlflow_run["tracking_uri"] == store
+    client = MlflowClient(store)
+    before = client.get_metric_history(mlflow_run["run_id"], "train/neg_elbo")
+    assert sorted(m.step for m in before) == ([1, 2] if where == "step" else [1])
+
+    # --log is recorded: the resumed run logs without being told again
+    assert json.loads((run / "config.json").read_text())["training"]["log"] == [
+        "tensorboard",
+        "mlflow",
+    ]
+    assert vaekit("train", "--out", run, "--resume", "--quiet") == 0
+    records = _records(run)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    final = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+    # TensorBoard: each epoch once, with metrics.jsonl's values
+    events = _events(run)
+    for tag, split, term in (("train/neg_elbo", "train", "neg_elbo"), ("val/kl", "val", "kl"),
+                             ("val/rec", "val", "rec")):  # fmt: skip
+        scalars = events.Scalars(tag)
+        assert [e.step for e in scalars] == [1, 2, 3], tag
+        for event, record in zip(scalars, records, strict=True):
+            assert event.value == pytest.approx(record[split][term], rel=1e-6)
+    assert [e.step for e in events.Scalars("lr")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("time_s")] == pytest.approx(
+        [r["time_s"] for r in records], rel=1e-6
+    )
+    # the KL per dimension: each epoch once, summing to the validation KL (epoch 1 logged
+    # by the killed run; 2 and 3 with the weights of each)
+    per_dim = [events.Scalars(f"val/kl_dim/{d}") for d in range(2)]
+    assert [[e.step for e in dim] for dim in per_dim] == [[1, 2, 3]] * 2
+    for epoch in range(3):
+        total = sum(dim[epoch].value for dim in per_dim)
+        assert total == pytest.approx(records[epoch]["val"]["kl"], rel=1e-4, abs=1e-6)
+    test = events.Scalars("test/neg_elbo")
+    assert [(e.step, e.value) for e in test] == [(3, pytest.approx(final["test"]["neg_elbo"]))]
+    for name in ("samples", "reconstructions"):
+        assert [e.step for e in events.Images(name)] == [3], name
+
+    # MLflow: the same run, finished, each epoch once
+    runs = client.search_runs([mlflow_run["experiment_id"]])
+    assert [r.info.run_id for r in runs] == [mlflow_run["run_id"]]
+    done = client.get_run(mlflow_run["run_id"])
+    assert done.info.status == "FINISHED"
+    assert done.data.params["latent_dim"] == "2" and done.data.params["hidden_dims"] == "16"
+    assert "channels" not in done.data.params  # another family's option
+    for key, split, term in (("train/neg_elbo", "train", "neg_elbo"), ("val/kl", "val", "kl")):
+        history = sorted(client.get_metric_history(done.info.run_id, key), key=lambda m: m.step)
+        assert [m.step for m in history] == [1, 2, 3], key
+        assert [m.value for m in history] == pytest.approx([r[split][term] for r in records])
+    history = client.get_metric_history(done.info.run_id, "val/kl_dim/1")
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    test = client.get_metric_history(done.info.run_id, "test/neg_elbo")
+    assert [(m.step, m.value) for m in test] == [(3, pytest.approx(final["test"]["neg_elbo"]))]
+    top = {a.path for a in client.list_artifacts(done.info.run_id)}
+    assert {"samples.png", "reconstructions.png", "report.html", "model"} <= top
+    model = {a.path for a in client.list_artifacts(done.info.run_id, "model")}
+    assert {"model/config.json", "model/model.safetensors"} <= model
+
+
+def test_a_run_that_fails_is_a_failed_mlflow_run(tmp_path: Path, store: str):
+    import vaekit
+    from vaekit.training.loop import Callback
+
+    class Boom(Callback):
+        def on_epoch_end(self, record, state):
+            if record["epoch"] == 2:
+                raise RuntimeError("boom")
+
+    data = write_npz(tmp_path / "data.npz", n=120, size=8)
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="boom"):
+        vaekit.train(data, out=run, log=("mlflow",), callbacks=[Boom()], **OPTIONS)
+    recorded = json.loads((run / "tracking.json").read_text())["mlflow"]
+    client = MlflowClient(store)
+    assert client.get_run(recorded["run_id"]).info.status == "FAILED"
+    history = client.get_metric_history(recorded["run_id"], "val/neg_elbo")
+    assert sorted(m.step for m in history) == [1, 2]  # logged before the callback failed
+
+
+def test_a_missing_library_is_one_line_before_any_work(tmp_path: Path, monkeypatch, capsys):
+    data = write_npz(tmp_path / "data.npz", n=60, size=8)
+    for name, library in (("tensorboard", "TensorBoard"), ("mlflow", "MLflow")):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, name, None)  # `import name` now fails
+            out = tmp_path / name
+            code = vaekit("train", "--data", data, "--out", out, "--log", name, "--quiet")
+        assert code != 0
+        err = capsys.readouterr().err.strip()
+        assert err.splitlines()[-1].endswith(
+            f"--log {name} needs {library}: pip install 'vaekit[{name}]'"
+        ), err
+        assert not out.exists()
+
+
+def test_log_takes_each_tracker_once_by_flag_or_by_list(capsys):
+    option = TRAIN_OPTIONS["log"]
+    assert option.check(["tensorboard", "mlflow"]) == ("tensorboard", "mlflow")
+    with pytest.raises(ValueError, match="expected tensorboard or mlflow, got 'wandb'"):
+        option.check(["wandb"])
+    assert vaekit("train", "--log", "wandb") == 2
+    assert "expected tensorboard or mlflow" in capsys.readouterr().err
+    from vaekit.cli.main import build_parser
+
+    parsed = build_parser().parse_args(["train", "--log", "tensorboard", "--log", "mlflow"])
+    assert TRAIN_OPTIONS.check({"log": parsed.log}, "t") == {"log": ("tensorboard", "mlflow")}
+    parsed = build_parser().parse_args(["train", "--log", "mlflow,tensorboard"])
+    assert parsed.log == ["mlflow", "tensorboard"]
+    assert build_parser().parse_args(["train"]).log is None
+
+
+def test_tracker_files_are_vaekits_own_for_overwrite(tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "tensorboard").mkdir(parents=True)
+    (run / "tensorboard" / "events.out.tfevents.1.host.2.0").write_bytes(b"")
+    (run / "tracking.json").write_text("{}")
+    (run / "config.json").write_text("{}")
+    assert foreign_files(run) == []
+    (run / "tensorboard" / "notes.txt").write_text("mine")
+    assert foreign_files(run) == ["tensorboard/notes.txt"]
+
+
+def test_a_schema_7_run_logs_nowhere():
+    config = {"schema_version": 7, "model": {}, "data": {}, "training": {"epochs": 3}}
+    assert migrate_v7(config)["training"] == {"epochs": 3, "log": None}
+    assert migrate_v7(config)["schema_version"] == 8
