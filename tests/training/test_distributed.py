@@ -108,3 +108,42 @@ def test_two_processes_drop_the_same_words_as_one(tmp_path: Path):
     torchrun(2, "--data", corpus, *flags, "--out", tmp_path / "two")
     single = vaekit.train(corpus, out=tmp_path / "one", **_options(flags), progress=False)
     assert_same_run(tmp_path / "two", single.path)
+
+
+def two_nodes(*args) -> str:
+    """`vaekit train ARGS` as two machines of one process each would run it: two torchrun
+    launches, --nnodes 2 with c10d rendezvous on 127.0.0.1 (what users type on each machine,
+    with the first machine's address), started together."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launches = []
+    for node in (0, 1):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+                   "--node-rank", str(node), "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                   "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "vaekit-test",
+                   "-m", "vaekit", "train", *map(str, args)]  # fmt: skip
+        launches.append(subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE))  # fmt: skip
+    printed = ""
+    for launch in launches:
+        out, err = launch.communicate(timeout=300)
+        assert launch.returncode == 0, err[-3000:]
+        printed += out
+    return printed  # both machines' stdout
+
+
+def test_two_machines_train_what_one_process_trains_and_resume_across(data: Path, tmp_path):
+    flags = [*TINY, "--quiet", "--no-report"]
+    printed = two_nodes("--data", data, *flags, "--epochs", "2", "--out", tmp_path / "nodes")
+    assert printed.count("trained 2 epochs") == 1  # the first machine's rank 0 alone reports
+    single = vaekit.train(data, out=tmp_path / "one", epochs=2, **_options(TINY), progress=False)
+    assert_same_run(tmp_path / "nodes", single.path)
+    # from two machines to one process and back to two machines
+    vaekit.resume(tmp_path / "nodes", epochs=3, progress=False, report=False)
+    two_nodes("--data", data, *flags, "--epochs", "4", "--out", tmp_path / "nodes", "--resume")
+    whole = vaekit.train(data, out=tmp_path / "whole", epochs=4, **_options(TINY), progress=False)
+    assert_same_run(tmp_path / "nodes", whole.path)
