@@ -2,7 +2,7 @@
 write its results in NAB's layout and score them (bench/nab/score.py).
 
     python -m bench.nab.run_vaekit --corpus ../shared/data/nab --out runs/nab [--detector
-        NAME] [--window 32] [--epochs 40] [--relearn] [--only GROUP/FILE.csv ...]
+        NAME] [--window 16] [--epochs 40] [--relearn] [--only GROUP/FILE.csv ...]
 
 For each series, one at a time and causally, as a user would run vaekit on a stream:
 
@@ -179,7 +179,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=Path("../shared/data/nab"))
     parser.add_argument("--out", type=Path, default=Path("runs/nab"))
     parser.add_argument("--detector", default="vaekit")
-    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--span", type=int, default=64, help="onsets' span (0: the window)")
     parser.add_argument("--history", type=int, default=500,
                         help="score each step against the raw scores of this many steps "
