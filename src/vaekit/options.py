@@ -118,14 +118,21 @@ class Text(Kind):
 
 @dataclass(frozen=True)
 class Source(Kind):
-    """A dataset: a name or a path (text), or, from Python only, an array of images."""
+    """A dataset: a name or a path (text), or, from Python only, an array of images or a
+    dataset object (a torch Dataset, a DataFrame, a Hugging Face dataset: anything indexable
+    with a length, which vaekit.data.objects recognizes or refuses when it is opened)."""
 
     def check(self, value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
         if isinstance(value, str) or hasattr(value, "shape"):
             return value
-        raise ValueError(f"expected a dataset name, a path or an array, got {value!r}")
+        indexable = hasattr(value, "__getitem__") and hasattr(value, "__len__")
+        if indexable and type(value).__module__ != "builtins":  # a list is no dataset
+            return value
+        raise ValueError(
+            f"expected a dataset name, a path, an array or a dataset object, got {value!r}"
+        )
 
 
 @dataclass(frozen=True)

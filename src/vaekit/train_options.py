@@ -48,3 +48,17 @@ def resumable_flags() -> str:
         if o.resumable
     ]
     return ", ".join(flags[:-1]) + " and " + flags[-1]
+
+
+# The options every family shares that `vaekit tune` searches by default, each with its range
+# as a family declares its own (vaekit.kinds.base.Family.search): a list of values to choose
+# from, or (low, high), or (low, high, "log") for numbers drawn on a log scale, or "*": every
+# value its registry holds (each prior the data takes, here). The family is
+# searched among those the data takes; a hierarchical family draws no --prior. --beta is left
+# out: a beta other than 1 trains for another objective than the -ELBO the trials are ranked on.
+SEARCH = {
+    "latent_dim": (8, 64, "log"),
+    "prior": "*",
+    "kl_warmup": [0, 1000, 5000],
+    "lr": (3e-4, 3e-3, "log"),
+}

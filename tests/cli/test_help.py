@@ -11,6 +11,8 @@ from vaekit.cli.main import build_parser, subcommands
 
 PARSER = build_parser()
 COMMANDS = {p.prog: p for p in subcommands(PARSER)}
+# The commands that declare the training options (train, and tune, which passes them on).
+TRAINS = ("vaekit train", "vaekit tune")
 
 
 def test_the_walk_finds_every_command():
@@ -147,7 +149,7 @@ def test_seed_is_declared_once_for_every_command():
             "train"} <= {prog.removeprefix("vaekit ") for prog in found}  # fmt: skip
     for prog, action in found.items():
         text = " ".join(action.help.split())
-        if prog == "vaekit train":  # declared with the training options, for TOML and the API
+        if prog in TRAINS:  # declared with the training options, for TOML and the API
             assert re.fullmatch(r"seeds .+ \(default: 0\)", text) and action.default is None
             assert _seed_bounds_hold(action.type)
             continue
@@ -167,7 +169,7 @@ def test_device_is_declared_once_for_every_command():
             "train"} <= {prog.removeprefix("vaekit ") for prog in found}  # fmt: skip
     for prog, action in found.items():
         text = " ".join(action.help.split())
-        default = "auto" if prog == "vaekit train" else action.default  # train's is None here
+        default = "auto" if prog in TRAINS else action.default  # train's is None here
         # train's default everywhere, but export's: it traces on the CPU, and says why.
         assert default == ("cpu" if prog == "vaekit export" else "auto"), prog
         why = ": the graphs are traced there, .+" if prog == "vaekit export" else ""
@@ -175,5 +177,5 @@ def test_device_is_declared_once_for_every_command():
             prog,
             text,
         )
-        if prog != "vaekit train":
+        if prog not in TRAINS:
             assert action.type is None and action.metavar == "DEVICE", prog

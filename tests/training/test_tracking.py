@@ -226,3 +226,17 @@ def test_a_schema_7_run_logs_nowhere():
     config = {"schema_version": 7, "model": {}, "data": {}, "training": {"epochs": 3}}
     assert migrate_v7(config)["training"] == {"epochs": 3, "log": None}
     assert migrate_v7(config)["schema_version"] == 8
+
+
+def test_a_resumed_writers_file_sorts_after_the_killed_runs(tmp_path):
+    """TensorBoard reads a folder's event files in name order, and names them by the second
+    they were opened, then the process id: a resume within the same second waits for the
+    next, so that its purge comes after the older file's steps."""
+    import time
+
+    from vaekit.training.tracking import EVENTS_PREFIX, _after_newest
+
+    now = int(time.time())
+    (tmp_path / f"{EVENTS_PREFIX}{now}.host.99999.0").write_bytes(b"")
+    _after_newest(tmp_path)
+    assert int(time.time()) > now

@@ -20,7 +20,9 @@ from vaekit.api.model import Model, load, resolve_device
 from vaekit.api.run import EVAL_FILE, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
+from vaekit.data.dsprites import FACTOR_NAMES, known_factors
 from vaekit.errors import VaekitError
+from vaekit.evaluation.disentanglement import disentanglement_metrics
 from vaekit.evaluation.evaluate import EvalConfig, Progress, evaluate_vae
 from vaekit.evaluation.probe import probe_accuracy
 from vaekit.files import write_json
@@ -51,10 +53,14 @@ def evaluate(
     progress: Progress | None = None,
     per_example: bool = False,
     reconstruction: bool = True,
+    factors: bool | str | Path | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model (or a run directory's model) on a split of its data or of `data`.
 
     Args:
+        data: other data, or the run's own given again: what `vaekit.train` takes (a name, a
+            path, an array, a torch Dataset, a DataFrame, a Hugging Face dataset); a run
+            trained on an array or a dataset object needs it.
         split: "test" (default), "val" or "train". The test split is never used for model
             choice during training; the validation split is.
         iw_samples: K for the importance-weighted bound (the ELBO's terms use the same samples).
@@ -75,6 +81,11 @@ def evaluate(
         reconstruction: also score the posterior-mean reconstruction (report["reconstruction"]).
             False leaves it out: a PixelCNN decoder makes that reconstruction pixel by pixel,
             most of such a model's evaluation time.
+        factors: also score the disentanglement of the posterior means (MIG, SAP, DCI, the
+            FactorVAE score: vaekit.evaluation.disentanglement) against the data's known
+            generative factors: True for data that has them (dSprites), or an (N, K) array
+            of integer factor codes (or a .npy file of one) for the split, in its order.
+            report["disentanglement"] holds them.
 
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
@@ -88,6 +99,7 @@ def evaluate(
     train_config = train_config_from(model.run_config)
     seed = train_config.seed if seed is None else seed
     dataset, train_part, chosen = _splits(model, data, split, train_config)
+    codes = None if factors is None or factors is False else _factors(dataset, chosen, factors)
     report: dict[str, Any] = {
         "vaekit_version": __version__,
         "weights_sha256": model.weights_sha256,
@@ -112,6 +124,7 @@ def evaluate(
     if max_examples is not None and max_examples < len(chosen):
         index = seeded_subset(len(chosen), max_examples, seed)
         chosen = chosen.subset(index)
+        codes = None if codes is None else codes[index.numpy()]
         report["subset"] = {"max_examples": max_examples, "seed": seed}
 
     # What is particular to the kind of data: its reconstruction figure, its own numbers.
@@ -128,6 +141,11 @@ def evaluate(
     report["likelihood"] = model.config.likelihood
     if probing:
         report["probe"] = _probe(model, train_part, means, chosen, probe_examples, seed)
+    if codes is not None:
+        names = _factor_names(dataset, codes)
+        report["disentanglement"] = disentanglement_metrics(
+            means.numpy(), codes, seed=seed, factor_names=names
+        )
     report["not_finite"] = not_finite(report)
     return report
 
@@ -180,3 +198,35 @@ def _probe(
         train = train.subset(seeded_subset(len(train), limit, seed))
     features = posterior_moments_of(model.vae, train)[0]
     return probe_accuracy(features, train.labels, means, test.labels)
+
+
+def _factors(dataset: Dataset, chosen: ImageSet, factors: Any) -> np.ndarray:
+    """The factor codes (N, K) of the split to score: the data's own (True), or given."""
+    if factors is True:
+        codes = known_factors(dataset.info, chosen.rows, len(chosen))
+        if codes is None:
+            raise VaekitError(
+                f"--factors: {dataset.info['name']} has no known generative factors (dsprites "
+                "has); give them as --factors FILE.npy, integer codes (N, K) for the split"
+            )
+        return codes
+    if isinstance(factors, str | Path):
+        try:
+            factors = np.load(Path(factors).expanduser(), allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise VaekitError(f"--factors {factors}: cannot read a .npy array ({err})") from None
+    codes = np.asarray(factors)
+    if codes.ndim == 1:
+        codes = codes[:, None]
+    if codes.ndim != 2 or len(codes) != len(chosen) or not np.issubdtype(codes.dtype, np.integer):
+        raise VaekitError(
+            f"--factors: expected integer factor codes shaped ({len(chosen)}, K) for the "
+            f"{len(chosen)} examples of the split, got {codes.dtype} {codes.shape}"
+        )
+    return codes.astype(np.int64)
+
+
+def _factor_names(dataset: Dataset, codes: np.ndarray) -> list[str] | None:
+    """The factors' names where the data is dSprites (its 5 factors); None otherwise."""
+    named = known_factors(dataset.info, None, 1) is not None and codes.shape[1] == len(FACTOR_NAMES)
+    return list(FACTOR_NAMES) if named else None

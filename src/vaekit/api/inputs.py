@@ -35,7 +35,9 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
     """The run's dataset (or `data`), refused unless it is of the model's kind of data and its
     examples have the model's shape."""
     dataset = reopen_dataset(model.run_config, data)
-    source = str(data) if data is not None else str(dataset.info.get("name", "the run's data"))
+    # A path as given; anything else (the run's data, an array, a DataFrame) by info's name
+    given = isinstance(data, str | Path)
+    source = str(data) if given else str(dataset.info.get("name", "the run's data"))
     if dataset.kind != model.config.kind:
         theirs, ours = kind(dataset.kind).noun, model.kind.noun
         raise VaekitError(f"{source}: {theirs}; this model was trained on {ours}")

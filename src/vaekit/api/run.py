@@ -77,6 +77,10 @@ def reopen_dataset(
     fraction = info.get("test_carved", {}).get("fraction", 0.1)
     if data is None and info.get("source") == "array":
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
+    if data is None and info.get("source") == "object":  # vaekit.data.objects
+        raise VaekitError(
+            f"this run was trained on a Python object, {info.get('name')}: give it again (data=...)"
+        )
     model = run_config.get("model", {})
     dataset = open_dataset(
         info["name"] if data is None else data,

@@ -149,8 +149,8 @@ def default_out(data: Any, model: str) -> Path:
         name = data
     elif isinstance(data, str | Path):
         name = Path(data).stem or "data"
-    else:
-        name = "array"
+    else:  # an array, or a dataset object (vaekit.data.objects) by its class: "dataframe"
+        name = "array" if hasattr(data, "dtype") else type(data).__name__.lower()
     return Path("runs") / f"{name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -171,8 +171,9 @@ def train(
     Args:
         data: a registered name (`vaekit data list`), a folder (IDX files, CIFAR-10
             batches, SVHN .mat files, a prepared dataset, or PNG/JPEG images with subfolders as
-            labels), a .npy/.npz file, or images as an array (N, H, W) or (N, C, H, W), uint8
-            or float in [0, 1].
+            labels), a .npy/.npz file, images as an array (N, H, W) or (N, C, H, W), uint8
+            or float in [0, 1], or a torch Dataset, a pandas DataFrame or a Hugging Face
+            dataset (vaekit.data.objects; `resume` and `evaluate` take it again as data=).
         encoder, decoder, likelihood_module, prior_module: your own nn.Modules in place of
             the built-in ones (see the README); config.json records their import paths and
             their `vaekit_kwargs` so that `vaekit.load` can rebuild them.
@@ -214,7 +215,9 @@ def train(
     train_set, val_set = split_validation(dataset, train_config.val_fraction, train_config.seed)
     config = _run_config(opts, model_config, dataset.info, len(train_set), len(val_set or []))
     config["training"]["device"] = str(dev)
-    config["training"]["precision_resolved"] = resolved_precision(config, dev)
+    config["training"]["precision_resolved"] = resolve_precision(
+        config["training"]["precision"], dev
+    ).name  # what the steps run in, not only what was asked (auto, bf16 where not native)
     new_run = group.on_main(lambda: NewRun(out, overwrite))
     try:
         if group.is_main:
@@ -317,9 +320,10 @@ def resume(
     each left at None keeps the recorded value. The result is what an uninterrupted run would
     have given (with the same precision and device). `time_budget` (seconds, or text like
     "15m"): a budget for this command, in place of the recorded one (which also counts afresh
-    from now). `data` is needed only for a run trained on an in-memory array or whose data has
-    moved; its checksum must match the recorded one. `report`: write RUNDIR/report.html at
-    the end (default: as the run was trained, so a --no-report run stays without one).
+    from now). `data` is needed only for a run trained on an array or a dataset object (a
+    DataFrame, ...) or whose data has moved; its checksum must match the recorded one.
+    `report`: write RUNDIR/report.html at the end (default: as the run was trained, so a
+    --no-report run stays without one).
     `log`: the trackers to log to (default: as recorded; the same TensorBoard and MLflow
     runs are continued, vaekit.training.tracking).
     """
@@ -353,7 +357,9 @@ def resume(
             f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
         )
     config["training"]["device"] = str(dev)
-    config["training"]["precision_resolved"] = resolved_precision(config, dev)
+    config["training"]["precision_resolved"] = resolve_precision(
+        config["training"]["precision"], dev
+    ).name
     if group.is_main:
         _rewrite_for_resume(path, config, state, stored_hash)
     progress = progress and group.is_main
@@ -361,13 +367,6 @@ def resume(
         path, config, dataset, train_set, val_set, state, progress, callbacks, None, group,
         config["training"]["report"],
     )  # fmt: skip
-
-
-def resolved_precision(config: dict[str, Any], device: torch.device) -> str:
-    """What the training steps run in on `device` for the recorded --precision (auto, or
-    bf16 where it is not native, becomes another): config.json's training.precision_resolved,
-    so that a run says what it was trained in, not only what was asked."""
-    return resolve_precision(config["training"]["precision"], device).name
 
 
 def _rewrite_for_resume(
@@ -414,8 +413,11 @@ def _train_and_finish(
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
     if state.epoch < train_config.epochs and not should_stop(history, train_config.patience):
-        # Before --epochs without early stopping: the time budget, or a user's callback.
-        final["stopped_by"] = "time_budget" if train_config.time_budget else "callback"
+        # Before --epochs without early stopping: a callback that says why (a search's
+        # pruner), else the time budget, else a user's callback.
+        said = [c.stop_reason for c in extra_callbacks if getattr(c, "stop_reason", None)]
+        budget = "time_budget" if train_config.time_budget else "callback"
+        final["stopped_by"] = said[0] if said else budget
     if keep_best:
         # Early stopping: test (and keep) the best validation epoch's weights.
         if group.is_main:

@@ -34,6 +34,9 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
   probe               accuracy of a logistic regression on posterior means (train -> eval
                       split), where the data has labels (not for a conditional model, whose
                       features are computed from the label)
+  disentanglement     with --factors: MIG, SAP, DCI and the FactorVAE score of the posterior
+                      means against the data's known generative factors (dsprites), or
+                      against --factors FILE.npy, integer codes (N, K) for the split in order
 
 A conditional model's numbers are conditional on the label: -log p(x|y), not -log p(x); the
 table and eval.json ("conditional_on_label") say so. Numbers that come out NaN or infinite
@@ -92,6 +95,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="importance samples decoded at once per example (default: 64)",
     )
     p.add_argument("--no-probe", action="store_true", help="skip the logistic-regression probe")
+    p.add_argument(
+        "--factors",
+        nargs="?",
+        const=True,
+        metavar="FILE.npy",
+        help="also score disentanglement (MIG, SAP, DCI, FactorVAE score) against the data's "
+        "known factors (dsprites), or against FILE.npy: integer factor codes (N, K) for the "
+        "evaluated split, in its order",
+    )
     p.add_argument(
         "--no-reconstruction",
         action="store_true",
@@ -162,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             progress=progress,
             per_example=rows is not None,
+            factors=args.factors,
         )
     report["rundir"] = str(args.rundir)
     each = report.pop("per_example", None)
@@ -264,4 +277,23 @@ def render(r: dict[str, Any]) -> str:
             f"  {'probe accuracy':<24}{p['accuracy']:10.4f}   (logistic regression on posterior "
             f"means, {p['train_examples']} training examples)"
         )
+    if "disentanglement" in r:
+        lines += disentanglement_lines(r["disentanglement"])
     return "\n".join(lines)
+
+
+def disentanglement_lines(d: dict[str, Any]) -> list[str]:
+    """The disentanglement metrics' lines of the table (eval.json's "disentanglement")."""
+    dci = d["dci"]
+    return [
+        f"  disentanglement of the posterior means, {d['examples']} examples, factors "
+        + ", ".join(d["factors"]),
+        f"    {'MIG':<22}{d['mig']['mig']:10.4f}   (Chen et al. 2018, {d['mig']['bins']} bins)",
+        f"    {'SAP':<22}{d['sap']['sap']:10.4f}   (Kumar et al. 2018)",
+        f"    {'DCI disentanglement':<22}{dci['disentanglement']:10.4f}   (Eastwood and "
+        "Williams 2018)",
+        f"    {'DCI completeness':<22}{dci['completeness']:10.4f}",
+        f"    {'DCI informativeness':<22}{dci['informativeness']:10.4f}   (test accuracy)",
+        f"    {'FactorVAE score':<22}{d['factor_vae']['factor_vae_score']:10.4f}   (Kim and "
+        "Mnih 2018)",
+    ]

@@ -22,6 +22,7 @@ from vaekit.cli import (
     sample,
     serve,
     train,
+    tune,
 )
 from vaekit.version import __version__
 
@@ -37,6 +38,7 @@ COMMANDS = (
     serve,
     data,
     export,
+    tune,
 )
 
 EPILOG = """examples:

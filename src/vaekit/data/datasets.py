@@ -172,6 +172,11 @@ def recognize(source: Any, of_kind: str | None = None) -> Source:
         return found
     if of_kind is not None:
         raise VaekitError(_not_of_kind(source, of_kind))
+    if not isinstance(source, str | Path):  # an object of Python's (vaekit.data.objects)
+        raise VaekitError(
+            f"{type(source).__name__} object: expected an array, a map-style torch Dataset, "
+            "a pandas DataFrame or a Hugging Face datasets.Dataset"
+        )
     raise VaekitError(
         f"{source_path(source)}: expected a dataset folder, a .npy/.npz file, a .csv/.parquet "
         "table, a .txt file of sentences or a dataset name"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -140,6 +140,10 @@ class Family:
     checker: "package.module:function" called as checker(config) with the ModelConfig, after
     the options each alone and the shared combinations are checked, returning why this
     family cannot be built from it (one line) or None; None: nothing more to check.
+    search: the family's own options worth searching (`vaekit tune`), by option name, each
+    with its range: a list of values to choose from, or (low, high), or (low, high, "log")
+    for numbers drawn on a log scale; the options every family shares are searched as
+    vaekit.train_options.SEARCH says. Empty: nothing of its own to search.
     """
 
     name: str
@@ -149,6 +153,7 @@ class Family:
     options: tuple[str, ...] = ()
     declares: tuple[Any, ...] = ()  # vaekit.options.Option: this module imports none
     checker: str | None = None
+    search: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def load_checker(self) -> Callable[..., Any] | None:
         """The checking function, imported now (None where the family has none); a one-line
@@ -163,19 +168,36 @@ class Family:
 
 
 def _builtin(
-    name: str, help: str, options: tuple[str, ...], hierarchical: bool = False, check: bool = False
-) -> Family:
+    name: str, help: str, options: tuple[str, ...], hierarchical: bool = False, check: bool = False,
+    search: dict[str, Any] | None = None,
+) -> Family:  # fmt: skip
     where = "vaekit.models.families"
     checker = f"{where}:check_{name}" if check else None
-    return Family(name, help, f"{where}:build_{name}", hierarchical, options, checker=checker)
+    return Family(name, help, f"{where}:build_{name}", hierarchical, options, checker=checker,
+                  search=search or {})  # fmt: skip
 
 
 # vaekit's own families, in the order `--help` lists them, each with the options its builder
 # reads (vaekit.models.families); rnn's sizes are text's own options, in its schema.
 BUILTIN_FAMILIES = (
-    _builtin("mlp", "fully connected", ("hidden_dims",)),
-    _builtin("conv", "stride-2 convolutions", ("channels",)),
-    _builtin("resnet", "residual blocks per stage; He et al. 2016", ("channels", "depth")),
+    _builtin(
+        "mlp",
+        "fully connected",
+        ("hidden_dims",),
+        search={"hidden_dims": [(256,), (512,), (512, 256), (1024, 512)]},
+    ),
+    _builtin(
+        "conv",
+        "stride-2 convolutions",
+        ("channels",),
+        search={"channels": [(32, 64), (64, 128), (32, 64, 128)]},
+    ),
+    _builtin(
+        "resnet",
+        "residual blocks per stage; He et al. 2016",
+        ("channels", "depth"),
+        search={"channels": [(32, 64), (64, 128)], "depth": (1, 3)},
+    ),
     _builtin(
         "hvae",
         "a hierarchical VAE with --layers stochastic layers and top-down inference: Ladder "
@@ -183,6 +205,7 @@ BUILTIN_FAMILIES = (
         ("hidden_dims", "layers"),
         hierarchical=True,
         check=True,
+        search={"hidden_dims": [(256,), (512,)], "layers": (2, 4)},
     ),
     _builtin(
         "hconv",
@@ -191,6 +214,7 @@ BUILTIN_FAMILIES = (
         ("channels", "depth", "layers"),
         hierarchical=True,
         check=True,
+        search={"channels": [(32, 64), (64, 128)], "depth": (1, 2), "layers": (1, 2)},
     ),
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )
@@ -326,12 +350,21 @@ BUILTIN_KINDS = (
     _own(
         "image", "images", "img",
         ("array", 100, "_is_array", "_open_array"),
+        # Python objects (vaekit.data.objects), before any test that takes a source for a path
+        ("torch-dataset", 110, "_is_torch_dataset", "_open_torch_dataset"),
+        ("hf-pixels", 120, "_is_hf_pixels", "_open_hf_pixels"),
         ("registered", 200, "_is_registered", "_open_registered"),
         ("missing", 300, "_is_missing", "_refuse_missing"),
         ("folder", 500, "_is_folder", "_open_folder"),
         ("array-file", 600, "_is_array_file", "_open_array_file"),
     ),
-    _own("table", "a table", "row", ("table", 700, "is_table_path", "open_table_file")),
+    _own(
+        "table", "a table", "row",
+        ("dataframe", 115, "is_dataframe", "open_dataframe"),
+        # after hf-pixels: a Hugging Face dataset with a column of pictures is images
+        ("hf-table", 125, "is_hf_dataset", "open_hf_table"),
+        ("table", 700, "is_table_path", "open_table_file"),
+    ),
     _own("audio", "audio", "clip", ("audio", 400, "_is_wav_folder", "_open_wav_folder")),
     _own("text", "text", "line", ("text", 800, "is_text_path", "open_text_file")),
     _own(

@@ -19,8 +19,11 @@ rows up and as many columns either side (k the kernel size), has the blind spot 
 original (part of the region up and to the right is unseen). A small one keeps z in use (Chen
 et al. 2017): what the PixelCNN cannot see, the latent code must carry.
 
-Scoring is one pass over the (teacher-forced) image. Generation is pixel by pixel: H * W
-passes, batched over the images, each over only the window the current pixel can see.
+Scoring is one pass over the (teacher-forced) image; for several draws of z per image (the
+importance-weighted bound) the part that reads the image alone is computed once per image
+(`image_part`, `forward_repeated`). Generation is pixel by pixel, batched over the images:
+each layer's value at a pixel is computed once, when the pixels before it are known, and
+kept (PixelSteps), so a pixel costs one position per layer, not a pass over its window.
 Shapes: B batch, C image channels, H x W image, F feature maps, P likelihood numbers per
 channel, N gated layers.
 """
@@ -73,7 +76,12 @@ class GatedLayer(nn.Module):
         self.residual = mask == "B"
 
     def forward(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        a, b = (self.conv(h) + self.condition(features)).chunk(2, dim=1)
+        return self.gate(self.conv(h) + self.condition(features), h)
+
+    def gate(self, pre: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
+        """The layer's output from its pre-activation [a, b] (B, 2 * width, H, W) and its input
+        h (needed only for the residual: None will do for the first layer)."""
+        a, b = pre.chunk(2, dim=1)
         gated = self.out(torch.tanh(a) * torch.sigmoid(b))
         return h + gated if self.residual else gated
 
@@ -104,6 +112,27 @@ class PixelCNN(nn.Module):
             h = layer(h, features)
         return self.head(F.silu(h)) + self.skip(features)
 
+    def image_part(self, x: torch.Tensor) -> torch.Tensor:
+        """What the network computes from x alone, before z's features join: the first layer's
+        masked convolution of x, (B, 2 * width, H, W). Every later value mixes in the features
+        through a nonlinearity, so this is all that several draws of z can share."""
+        return self.layers[0].conv(2 * x - 1)
+
+    def forward_repeated(
+        self, image_part: torch.Tensor, features: torch.Tensor, n: int
+    ) -> torch.Tensor:
+        """forward(x.repeat_interleave(n, 0), features) for features (B * n, F, H, W), rows
+        b * n .. b * n + n - 1 drawn for image b, given `image_part(x)` (B, ...): x's
+        convolution is added to each of its n rows by broadcasting, not computed n times."""
+        first = self.layers[0]
+        pre = first.condition(features)
+        b = image_part.shape[0]
+        pre.view(b, n, *pre.shape[1:]).add_(image_part[:, None])  # in place: no new tensor
+        h = first.gate(pre, None)
+        for layer in self.layers[1:]:
+            h = layer(h, features)
+        return self.head(F.silu(h)) + self.skip(features)
+
 
 class AutoregressiveLikelihood(nn.Module):
     """Wraps a likelihood (`base`) with a PixelCNN: features (B, C * P', H, W) from the decoder,
@@ -122,6 +151,11 @@ class AutoregressiveLikelihood(nn.Module):
 
     def forward(self, features: torch.Tensor) -> Autoregressive:
         return Autoregressive(features, self)
+
+    def image_part(self, x: torch.Tensor) -> torch.Tensor:
+        """What the PixelCNN computes from images x (B, C, H, W) alone, to be shared by the
+        draws of z scored against them (Autoregressive.log_prob_repeated)."""
+        return self.network.image_part(x)
 
 
 class Autoregressive:
@@ -147,6 +181,14 @@ class Autoregressive:
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x|z) for x (B, C, H, W): (B,)."""
         return self.conditionals(x).log_prob(x)
+
+    def log_prob_repeated(self, x: torch.Tensor, image_part: torch.Tensor, n: int) -> torch.Tensor:
+        """log_prob(x.repeat_interleave(n, 0)) for x (B, C, H, W) and features of B * n rows
+        (n draws of z per image, image b's in rows b * n .. b * n + n - 1), with what reads x
+        alone (`image_part`, from AutoregressiveLikelihood.image_part(x)) computed once per
+        image: (B * n,). Equal to log_prob up to float rounding."""
+        params = self.module.network.forward_repeated(image_part, self.features, n)
+        return self.module.base(params).log_prob(x.repeat_interleave(n, dim=0))
 
     @property
     def mean(self) -> torch.Tensor:
@@ -176,29 +218,89 @@ class Autoregressive:
         return self._generate(pick, progress)
 
     @torch.no_grad()
-    def _generate(self, pick: Callable, progress: Progress | None) -> torch.Tensor:
+    def _generate(
+        self, pick: Callable, progress: Progress | None, windowed: bool = False
+    ) -> torch.Tensor:
         """Pixel by pixel: `pick` turns pixel (i, j)'s conditional (over (B, C, 1, 1)) into
-        (the value fed back, the value shown). Each pass covers only the window that pixel's
-        output can depend on, rows i - reach .. i and columns j - reach .. j + reach (clipped
-        to the image): every value in that output's cone of dependence depends only on
-        pixels inside the window, so the result equals a pass over the whole image (where
-        the window's edge cuts the image, only values outside the cone see the padding)."""
+        (the value fed back, the value shown). Each layer's value at a pixel is computed once,
+        when the pixels before it are known (PixelSteps), so a pixel costs one position per
+        layer whatever the depth. `windowed` (kept to check and time against) instead runs
+        the network over the window that pixel's output can depend on, every value in it."""
         report = progress or pixel_progress()
         network, base = self.module.network, self.module.base
-        reach = network.reach
         b, _, h, w = self.features.shape
         c = network.head.out_channels // base.params_per_channel
         fed = torch.zeros(b, c, h, w, dtype=self.features.dtype, device=self.features.device)
         shown = torch.zeros_like(fed)
+        steps = None if windowed else PixelSteps(network, self.features)
         for i in range(h):
-            top = max(0, i - reach)
             for j in range(w):
-                left = max(0, j - reach)
-                rows, cols = slice(top, i + 1), slice(left, min(w, j + reach + 1))
-                params = network(fed[:, :, rows, cols], self.features[:, :, rows, cols])
-                at = (slice(None), slice(None), slice(i - top, i - top + 1))
-                pixel = base(params[(*at, slice(j - left, j - left + 1))])
-                fed[:, :, i : i + 1, j : j + 1], shown[:, :, i : i + 1, j : j + 1] = pick(pixel)
+                params = self._window_params(fed, i, j) if steps is None else steps.params(i, j)
+                value, shown[:, :, i : i + 1, j : j + 1] = pick(base(params))
+                fed[:, :, i : i + 1, j : j + 1] = value
+                if steps is not None:
+                    steps.feed(i, j, value)
                 if report is not None:
                     report(PROGRESS_NAME, i * w + j + 1, h * w)
         return shown
+
+    def _window_params(self, fed: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        """Pixel (i, j)'s parameters (B, C * P, 1, 1) from a pass over the window its output
+        can depend on, rows i - reach .. i and columns j - reach .. j + reach (clipped to the
+        image): every value in that output's cone of dependence depends only on pixels inside
+        the window, so the result equals a pass over the whole image (where the window's edge
+        cuts the image, only values outside the cone see the padding)."""
+        network = self.module.network
+        reach, w = network.reach, fed.shape[3]
+        top, left = max(0, i - reach), max(0, j - reach)
+        rows, cols = slice(top, i + 1), slice(left, min(w, j + reach + 1))
+        params = network(fed[:, :, rows, cols], self.features[:, :, rows, cols])
+        return params[:, :, i - top : i - top + 1, j - left : j - left + 1]
+
+
+class PixelSteps:
+    """A PixelCNN's outputs one pixel at a time, in raster order, for generation. A layer's
+    value at pixel (i, j) depends only on pixels before (i, j) (the first mask leaves out the
+    pixel itself, the later ones add no later position), so it is final once those are fed:
+    it is computed once, from the values the layer below already holds around (i, j), and
+    kept. Each map is zero-padded by kernel // 2 on every side, as the convolutions pad.
+    Equal to a pass over the whole image up to float rounding."""
+
+    def __init__(self, network: PixelCNN, features: torch.Tensor) -> None:
+        self.network = network
+        self.pad = pad = network.layers[0].conv.kernel_size[0] // 2
+        b, _, h, w = features.shape
+        # inputs[l]: layer l's input, padded; inputs[0] the centred image, fed pixel by pixel.
+        self.inputs = [
+            features.new_zeros(b, layer.conv.in_channels, h + 2 * pad, w + 2 * pad)
+            for layer in network.layers
+        ]
+        # What reads only z's features, for every pixel at once: each layer's condition term
+        # and the skip to the output.
+        self.conditions = [layer.condition(features) for layer in network.layers]
+        self.skip = network.skip(features)
+        self.kernels = [
+            (layer.conv.weight * layer.conv.mask).flatten(1) for layer in network.layers
+        ]
+
+    def params(self, i: int, j: int) -> torch.Tensor:
+        """Pixel (i, j)'s parameters (B, C * P, 1, 1), every pixel before it fed."""
+        k, p = 2 * self.pad + 1, self.pad
+        layers = self.network.layers
+        for n, layer in enumerate(layers):
+            window = self.inputs[n][:, :, i : i + k, j : j + k].flatten(1)
+            pre = torch.addmm(layer.conv.bias, window, self.kernels[n].t())
+            a, b = (pre + self.conditions[n][:, :, i, j]).chunk(2, dim=1)
+            out = layer.out
+            h = F.linear(torch.tanh(a) * torch.sigmoid(b), out.weight.flatten(1), out.bias)
+            if layer.residual:
+                h = h + self.inputs[n][:, :, i + p, j + p]
+            if n + 1 < len(layers):
+                self.inputs[n + 1][:, :, i + p, j + p] = h
+        head = self.network.head
+        params = F.linear(F.silu(h), head.weight.flatten(1), head.bias) + self.skip[:, :, i, j]
+        return params[:, :, None, None]
+
+    def feed(self, i: int, j: int, value: torch.Tensor) -> None:
+        """Set pixel (i, j) to `value` (B, C, 1, 1), in [0, 1]."""
+        self.inputs[0][:, :, i + self.pad, j + self.pad] = 2 * value[:, :, 0, 0] - 1

@@ -249,6 +249,20 @@ class VAE(nn.Module):
         """The terms for x (B, C, H, W) with standard normal noise eps (B, n, Z). With
         `target`, the encoder sees x and the likelihood scores target. `pz`: the prior's
         `prior_density()`, when the caller scores several batches with the same weights."""
+        b, n, _ = eps.shape
+        qz, z, log_qz = self.draw_latents(x, eps, y)
+        y_rep = y.repeat_interleave(n) if y is not None else None
+        scored = x if target is None else target
+        log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
+        log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
+        return Terms(log_px, log_pz, log_qz, self.kl_dims(qz, n))
+
+    def draw_latents(
+        self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[DiagonalGaussian, torch.Tensor, torch.Tensor]:
+        """q(z|x) for x (B, C, H, W), its draws z = mean + std * eps (B * n, Z) through the
+        flow where there is one, and log q(z|x) at them (B, n): `terms` without p(x|z), for
+        a caller that scores the draws its own way (vaekit.models.importance)."""
         b, n, dims = eps.shape
         qz = self.encode(x, y)
         z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
@@ -257,14 +271,15 @@ class VAE(nn.Module):
         if self.flow is not None:  # change of variables: log q(z_T) = log q(z_0) - log det
             z, log_det = self.flow(z, self._context(qz, n))
             log_qz = log_qz - log_det.view(b, n)
-        y_rep = y.repeat_interleave(n) if y is not None else None
-        scored = x if target is None else target
-        log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
-        log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
-        kl_dims = None
-        if self.has_kl_per_dim:
-            kl_dims = qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
-        return Terms(log_px, log_pz, log_qz, kl_dims)
+        return qz, z, log_qz
+
+    def kl_dims(self, qz: DiagonalGaussian, n: int) -> torch.Tensor | None:
+        """The closed-form KL per dimension of q(z|x) from the prior, for each of n draws
+        (B, n, Z); None where the model has none (has_kl_per_dim)."""
+        if not self.has_kl_per_dim:
+            return None
+        b, dims = qz.mean.shape
+        return qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
 
     def loss(
         self,

@@ -14,7 +14,11 @@ from vaekit.training.state import LoopState
 
 
 class Callback:
-    """Hooks into the loop; every method is optional."""
+    """Hooks into the loop; every method is optional. A callback that ends training (its
+    should_stop) may say why in `stop_reason`, which metrics.jsonl's final line records as
+    stopped_by ("pruned"); None: "callback"."""
+
+    stop_reason: str | None = None
 
     def on_train_start(self, total_steps: int, state: LoopState) -> None: ...
 

@@ -288,6 +288,8 @@ class _TensorBoard(_Backend):
             p.name.startswith(EVENTS_PREFIX) for p in folder.iterdir()
         )
         purge = resumed_at if resumed_at and earlier else None
+        if earlier:
+            _after_newest(folder)
         self.writer = SummaryWriter(str(folder), purge_step=purge)
         self.logged = resumed_at - 1 if purge else 0
 
@@ -430,3 +432,19 @@ _BACKENDS: dict[str, Callable[[Path, int, Mapping[str, str]], _Backend]] = {
     "tensorboard": _TensorBoard,
     "mlflow": _MLflow,
 }
+
+
+def _after_newest(folder: Path) -> None:
+    """Wait (at most about a second) until the clock is past the newest event file's second.
+    TensorBoard names a file by the second it was opened, then the host and the process id,
+    and reads a folder's files in the order of their names: a run resumed within the second
+    its killed run wrote in would sort by process id, perhaps before the older file, and its
+    purge (which drops the steps read *before* it) would miss the older file's last steps."""
+    seconds = []
+    for p in folder.iterdir():
+        stamp = p.name[len(EVENTS_PREFIX) :].split(".", 1)[0]
+        if p.name.startswith(EVENTS_PREFIX) and stamp.isdigit():
+            seconds.append(int(stamp))
+    newest = max(seconds, default=0)
+    while int(time.time()) <= newest and time.time() > newest - 5:  # not for a clock set back
+        time.sleep(0.05)

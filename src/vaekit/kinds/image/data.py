@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.data import objects
 from vaekit.data.batches import scale
 from vaekit.data.dataset import Dataset, split_stats
 from vaekit.data.datasets import OpenRequest, path_info, source_path
@@ -40,6 +41,20 @@ def _open_array(source: np.ndarray | torch.Tensor, asked: OpenRequest) -> Datase
     return open_arrays({"train_images": source}, {"source": "array", "name": "array"}, asked.opts)
 
 
+# Datasets held in Python (vaekit.data.objects): a map-style torch Dataset of pictures, and a
+# Hugging Face dataset with a column of them; each streamed into a memory-mapped array.
+_is_torch_dataset = objects.is_torch_dataset
+_is_hf_pixels = objects.is_hf_pixels
+
+
+def _open_torch_dataset(source: Any, asked: OpenRequest) -> Dataset:
+    return objects.open_torch_dataset(source, asked.opts)
+
+
+def _open_hf_pixels(source: Any, asked: OpenRequest) -> Dataset:
+    return objects.open_hf_pixels(source, asked.opts)
+
+
 def _is_registered(source: Any) -> bool:
     """A spec, a registered name (a name wins over a same-named folder), or a string that does
     not look like a path: taken for a mistyped name, whose error lists the known names."""
@@ -57,7 +72,9 @@ def _open_registered(source: str | DatasetSpec, asked: OpenRequest) -> Dataset:
     return open_spec(spec, paths, {"source": "registry", "name": spec.name}, asked.opts)
 
 
-def _is_missing(source: str | Path) -> bool:
+def _is_missing(source: Any) -> bool:
+    if not isinstance(source, str | Path):  # an object none of the sources took
+        return False
     return not source_path(source).exists()
 
 
@@ -65,7 +82,9 @@ def _refuse_missing(source: str | Path, asked: OpenRequest) -> Dataset:
     raise VaekitError(f"{source_path(source)}: no such file or folder")
 
 
-def _is_folder(source: str | Path) -> bool:
+def _is_folder(source: Any) -> bool:
+    if not isinstance(source, str | Path):
+        return False
     return source_path(source).is_dir()
 
 
@@ -73,7 +92,9 @@ def _open_folder(source: str | Path, asked: OpenRequest) -> Dataset:
     return open_folder(source_path(source), path_info(source), asked.opts)
 
 
-def _is_array_file(source: str | Path) -> bool:
+def _is_array_file(source: Any) -> bool:
+    if not isinstance(source, str | Path):
+        return False
     return source_path(source).suffix.lower() in ARRAY_SUFFIXES
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.data import objects
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.datasets import OpenRequest, path_info, source_path
 from vaekit.data.tables import (
+    RawTable,
     TableSchema,
     fit_schema,
     is_table_path,
@@ -36,6 +38,33 @@ def schema_from_json(record: dict[str, Any] | None) -> TableSchema | None:
 def open_table_file(source: str | Path, asked: OpenRequest) -> Dataset:
     return open_table(
         source_path(source), path_info(source), asked.opts, asked.columns, asked.target,
+        asked.id_column, asked.schema, asked.target_is_label,
+    )  # fmt: skip
+
+
+def is_dataframe(source: Any) -> bool:
+    return objects.is_dataframe(source)
+
+
+def is_hf_dataset(source: Any) -> bool:
+    """Any Hugging Face dataset: one with a column of pictures is taken by the image kind's
+    source first (its order is lower), unless --kind table says to read its scalar columns."""
+    return objects.is_hf_dataset(source)
+
+
+def open_dataframe(source: Any, asked: OpenRequest) -> Dataset:
+    """A pandas DataFrame, read as a .csv of its columns would be (vaekit.data.objects)."""
+    return _open_rows(objects.dataframe_rows(source), "dataframe", source, asked)
+
+
+def open_hf_table(source: Any, asked: OpenRequest) -> Dataset:
+    """A Hugging Face dataset's scalar columns, read as a table (vaekit.data.objects)."""
+    return _open_rows(objects.hf_rows(source), "hf-dataset", source, asked)
+
+
+def _open_rows(raw: RawTable, form: str, source: Any, asked: OpenRequest) -> Dataset:
+    return open_rows(
+        raw, form, objects.object_info(source), asked.opts, asked.columns, asked.target,
         asked.id_column, asked.schema, asked.target_is_label,
     )  # fmt: skip
 
@@ -80,9 +109,27 @@ def open_table(
     """A table (vaekit.data.tables): its rows as feature vectors (N, 1, 1, F), the test split
     carved with the seed, numeric columns standardized with the other (training) rows'
     statistics, or encoded with a model's schema `table`."""
-    raw = read_table(path)
+    return open_rows(
+        read_table(path), path.suffix.lower().lstrip("."), info, opts, columns, target,
+        id_column, table, target_is_label,
+    )  # fmt: skip
+
+
+def open_rows(
+    raw: RawTable,
+    form: str,
+    info: dict[str, Any],
+    opts: OpenOptions,
+    columns: tuple[str, ...] | None,
+    target: str | None,
+    id_column: str | None,
+    table: dict[str, Any] | None,
+    target_is_label: bool = False,
+) -> Dataset:
+    """open_table for rows already read (a file's, a DataFrame's): `form` is what info's
+    "format" records ("csv", "dataframe")."""
     if len(raw) < 3:
-        raise VaekitError(f"{path}: {len(raw)} rows are too few to carve a test split")
+        raise VaekitError(f"{raw.path}: {len(raw)} rows are too few to carve a test split")
     if not 0 < opts.test_fraction < 1:
         raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
     kept, carved = carve(len(raw), opts.test_fraction, opts.seed)
@@ -106,7 +153,7 @@ def open_table(
     missing = int(np.isnan(values).sum())
     info.update(
         kind="table",
-        format=path.suffix.lower().lstrip("."),
+        format=form,
         max_value=1,
         shape=list(full.shape),
         dtype="float32",

@@ -1,0 +1,300 @@
+"""`vaekit tune`: a tiny search ranks its trials and writes its page and best run; a search
+killed mid-trial continues with --resume, every trial once; a pruner stops weak trials after
+an epoch; the space is narrowed from TOML and the command line; bad specs are one line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import vaekit
+from tests.conftest import write_npz
+from vaekit.api.run import read_metrics
+from vaekit.api.tune_space import Range, build_space, parse_space_arg, space_ranges
+from vaekit.errors import VaekitError
+
+optuna = pytest.importorskip("optuna")
+
+# Tiny trials: an MLP of a few units on 6x6 images, two epochs each.
+TINY = (
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--no-report",
+    "--quiet",
+    "--pruner",
+    "none",
+    "--space",
+    "model=mlp",
+    "--space",
+    "hidden-dims=8/16,8",
+    "--space",
+    "latent-dim=2:4",
+)
+TINY_API = {
+    "epochs": 2,
+    "batch_size": 32,
+    "report": False,
+    "progress": False,
+    "space": {"model": ["mlp"], "hidden_dims": [[8], [16, 8]], "latent_dim": "2:4"},
+}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return write_npz(tmp_path_factory.mktemp("tune") / "d.npz", n=120, size=6)
+
+
+def last_val(rundir: Path) -> float:
+    epochs = [r for r in read_metrics(rundir) if not r.get("final")]
+    return epochs[-1]["val"]["neg_elbo"]
+
+
+def load(search: Path):
+    return optuna.load_study(study_name="vaekit", storage=f"sqlite:///{search / 'study.db'}")
+
+
+def test_a_tiny_search_ranks_its_trials_and_writes_its_page_and_best(data, tmp_path, capsys):
+    search = tmp_path / "s"
+    code = vaekit("tune", "--data", data, "--budget", "5m", "--trials", "3", "--out", search, *TINY)
+    out = capsys.readouterr().out
+    assert code == 0
+    runs = sorted(search.glob("trial-*"))
+    assert [r.name for r in runs] == ["trial-0000", "trial-0001", "trial-0002"]
+    for run in runs:  # the space as narrowed: mlp only, its widths and latent sizes
+        config = json.loads((run / "config.json").read_text())
+        assert config["model"]["family"] == "mlp"
+        assert config["model"]["family_options"]["hidden_dims"] in ([8], [16, 8])
+        assert 2 <= config["model"]["latent_dim"] <= 4
+        assert config["training"]["time_budget"] <= 300
+    # The printed table: the three trials ranked by their runs' validation -ELBO.
+    table = [
+        line.split() for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))
+    ]
+    ranked = [float(row[3]) for row in table]
+    assert len(table) == 3 and ranked == sorted(ranked)
+    values = {f"trial-{int(row[1]):04d}": float(row[3]) for row in table}
+    for run in runs:
+        assert values[run.name] == pytest.approx(last_val(run), abs=0.01)
+    # best: a link to the best run, which every command takes as a run.
+    best = min(runs, key=last_val)
+    assert (search / "best").resolve() == best.resolve()
+    assert f"best: {best}" in out
+    assert vaekit("sample", search / "best", "-n", "4", "-o", tmp_path / "s.png") == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+    page = (search / "search.html").read_text()
+    assert "Trials over time" in page and "Parameter importance" in page
+    assert page.count("data:image/png;base64,") == 2  # the plot and the best run's samples
+    assert all(f">{r.name}<" in page for r in runs)
+
+
+KILLER = r"""
+import os, signal, sys
+from vaekit.api.tune import tune
+from vaekit.training.loop import Callback
+
+class KillInThirdTrial(Callback):
+    starts = 0
+    def on_train_start(self, total_steps, state):
+        KillInThirdTrial.starts += 1
+    def on_epoch_end(self, record, state):
+        if KillInThirdTrial.starts == 3:  # after its first epoch's checkpoint
+            os.kill(os.getpid(), signal.SIGKILL)
+
+tune(sys.argv[1], out=sys.argv[2], budget="10m", trials=4, pruner="none", epochs=2,
+     batch_size=32, report=False, progress=False, callbacks=[KillInThirdTrial()],
+     space={"model": ["mlp"], "hidden_dims": [[8], [16, 8]], "latent_dim": "2:4"})
+"""
+
+
+def test_a_killed_search_resumes_with_every_trial_once(data, tmp_path):
+    search = tmp_path / "s"
+    child = subprocess.run(
+        [sys.executable, "-c", KILLER, str(data), str(search)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == -9, child.stderr
+    assert load(search).trials[2].state == optuna.trial.TrialState.RUNNING
+    assert vaekit("tune", "--out", search, "--resume", "--quiet") == 0
+    study = load(search)
+    states = [t.state.name for t in study.trials]
+    # Trial 2, killed after its first epoch, is marked failed and continued as trial 3.
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert study.user_attrs["killed"] == [2]
+    retry = study.trials[3]
+    assert retry.user_attrs["retry_of"] == 2 and retry.params == study.trials[2].params
+    assert retry.user_attrs["continues"] == "trial-0002"
+    assert sorted(p.name for p in search.glob("trial-*")) == [
+        "trial-0000",
+        "trial-0001",
+        "trial-0003",
+        "trial-0004",
+    ]
+    # The continued run trained each epoch once: epoch 1 before the kill, 2 after.
+    records = read_metrics(search / "trial-0003")
+    assert [r["epoch"] for r in records if not r.get("final")] == [1, 2]
+    assert retry.value == pytest.approx(last_val(search / "trial-0003"))
+    assert sorted(retry.intermediate_values) == [1, 2]
+    # Four trials ran to a score, each in its own run; none twice.
+    scored = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(scored) == 4 and len({t.user_attrs["rundir"] for t in scored}) == 4
+    assert len({t.number for t in scored}) == 4
+    assert vaekit("tune", "--out", search, "--resume", "--trials", "4", "--quiet") == 0
+    assert len(load(search).trials) == 5  # the count is reached: nothing more runs
+
+
+def test_a_pruner_stops_weak_trials_after_an_epoch(data, tmp_path):
+    from vaekit.api.tune import tune
+
+    # Any -ELBO above 0 nats is "weak": every trial is pruned at its first report.
+    pruner = optuna.pruners.ThresholdPruner(upper=0.0)
+    search = tune(
+        data, out=tmp_path / "s", budget="5m", trials=2, pruner=pruner, **{**TINY_API, "epochs": 4}
+    )
+    assert [row.state for row in search.trials] == ["pruned", "pruned"]
+    for row in search.trials:
+        records = read_metrics(search.path / str(row.rundir))
+        assert [r["epoch"] for r in records if not r.get("final")] == [1]
+        assert records[-1]["final"] and "stopped_by" in records[-1]  # before --epochs
+        assert row.value == pytest.approx(last_val(search.path / str(row.rundir)))
+    assert search.best is not None and search.best.name == search.trials[0].rundir
+    # Without the pruner the same trials run their four epochs.
+    kept = tune(
+        data, out=tmp_path / "k", budget="5m", trials=1, pruner="none", **{**TINY_API, "epochs": 4}
+    )
+    assert kept.trials[0].state == "complete" and kept.trials[0].epochs == 4
+
+
+def test_the_space_comes_from_the_declarations_narrowed_by_toml_and_flags(tmp_path):
+    from vaekit.cli.tune import read_search_file
+
+    def takes_all(options):
+        return None
+
+    declared = build_space({}, {}, takes_all)
+    assert set(declared.model.choices) >= {"mlp", "conv"}
+    assert declared.shared["latent_dim"] == Range("latent_dim", low=8, high=64, log=True)
+    assert (512, 256) in declared.own["mlp"]["hidden_dims"].choices
+    assert declared.own["resnet"]["depth"] == Range("depth", low=1, high=3)
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        'epochs = 3\nlr = 0.002\n[search]\nmodel = ["mlp", "resnet"]\n'
+        'latent-dim = "2:6:log"\nhidden-dims = [[8], [16, 8]]\ndepth = 2\n'
+    )
+    options, table = read_search_file(str(toml))
+    assert options == {"epochs": 3, "lr": 0.002}
+    given = {**space_ranges(table, "search"), "latent_dim": parse_space_arg("latent-dim=3:5")}
+    space = build_space(options, given, takes_all)
+    assert space.model.choices == ("mlp", "resnet")
+    assert space.shared["latent_dim"] == Range("latent_dim", low=3, high=5)  # the flag wins
+    assert "lr" not in space.shared  # given a value: not searched
+    assert space.own["mlp"] == {"hidden_dims": Range("hidden_dims", ((8,), (16, 8)))}
+    assert space.own["resnet"]["depth"] == Range("depth", (2,))  # one value fixes it
+    assert space.own["resnet"]["channels"] == declared.own["resnet"]["channels"]
+    # Choices the data refuses: left out where declared, an error where the user asked.
+    no_vamp = lambda o: "no vamp here" if o.get("prior") == "vamp" else None  # noqa: E731
+    assert "vamp" not in build_space({}, {}, no_vamp).shared["prior"].choices
+    with pytest.raises(VaekitError, match="no vamp here"):
+        build_space({}, {"prior": parse_space_arg("prior=mog,vamp")}, no_vamp)
+    # A trial draws the family's own options under its name, and reads back the same.
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    trial = study.ask()
+    drawn = space.sample(trial)
+    assert drawn["model"] in ("mlp", "resnet") and 3 <= drawn["latent_dim"] <= 5
+    assert space.options_of(trial.params) == drawn
+    assert {f"{drawn['model']}.{k}" for k in space.own[drawn["model"]]} <= set(trial.params)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("latent-dim=a:b", "--space latent-dim=a:b: expected an integer, got 'a'"),
+        ("latent-dim=9:3", "the range's low end must be below its high end"),
+        ("beta=0:1:log", "a log range needs a low end above 0"),
+        ("lr=1:2:cubic", "expected LOW:HIGH or LOW:HIGH:log"),
+        ("prior=1:2", "--prior takes no range LOW:HIGH, only choices"),
+        ("model=mlp,nope", "expected one of"),
+        ("out=x", "--out cannot be searched"),
+        ("colour=1,2", "unknown option 'colour'"),
+        ("latent-dim", "expected NAME=LOW:HIGH or NAME=A,B,C"),
+        ("depth=1:3", "--space depth: no family searched takes it (searched: mlp)"),
+    ],
+)
+def test_a_bad_space_is_one_line(data, tmp_path, capsys, spec, message):
+    code = vaekit(
+        "tune",
+        "--data",
+        data,
+        "--budget",
+        "1m",
+        "--out",
+        tmp_path / "s",
+        "--model",
+        "mlp",
+        "--space",
+        spec,
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and err.startswith("vaekit: error: ")
+    assert message in err
+    assert not (tmp_path / "s" / "study.db").exists()
+
+
+def test_a_bad_search_table_and_misused_flags_are_one_line(data, tmp_path, capsys):
+    toml = tmp_path / "s.toml"
+    toml.write_text('[search]\nlatent-dim = "8:x"\n')
+    assert (
+        vaekit("tune", "--data", data, "--budget", "1m", "--out", tmp_path / "a", "--config", toml)
+        == 1
+    )
+    assert "search latent_dim: expected an integer, got 'x'" in capsys.readouterr().err
+    assert vaekit("tune", "--data", data, "--out", tmp_path / "b") == 1
+    assert "vaekit tune needs --budget" in capsys.readouterr().err
+    assert vaekit("tune", "--out", tmp_path / "c", "--resume") == 1
+    assert "no search to resume" in capsys.readouterr().err
+    assert (
+        vaekit(
+            "tune",
+            "--data",
+            data,
+            "--budget",
+            "1m",
+            "--latent-dim",
+            "4",
+            "--out",
+            tmp_path / "d",
+            "--space",
+            "latent-dim=2:8",
+        )
+        == 1
+    )
+    assert "--latent-dim is given a value and a search range" in capsys.readouterr().err
+
+
+def test_without_optuna_tune_says_what_to_install(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    assert vaekit("tune", "--data", data, "--budget", "1m", "--out", tmp_path / "s") == 1
+    err = capsys.readouterr().err
+    assert err == "vaekit: error: vaekit tune needs Optuna: pip install 'vaekit[tune]'\n"
+
+
+def test_the_budget_bounds_the_search(data, tmp_path):
+    """With a budget shorter than one epoch, the first trial still runs (its first epoch
+    always does), given what is left as its --time-budget; no second one starts."""
+    from vaekit.api.tune import tune
+
+    search = tune(data, out=tmp_path / "s", budget=0.01, pruner="none", **TINY_API)
+    assert search.stopped_by == "budget" and len(search.trials) == 1
+    config = json.loads((search.path / "trial-0000" / "config.json").read_text())
+    assert 0 < config["training"]["time_budget"] <= 0.01
+    assert math.isfinite(search.trials[0].value)
+    assert os.path.islink(search.path / "best")
