@@ -42,9 +42,9 @@ class ProgressBar(Callback):
         self.running: float | None = None
 
     def on_train_start(self, total_steps: int, state: LoopState) -> None:
-        from tqdm.auto import tqdm
+        from vaekit.progress import bar_class  # tqdm's notebook form in Jupyter, as every bar
 
-        self.bar = tqdm(
+        self.bar = bar_class()(
             total=total_steps, initial=state.step, unit="step", dynamic_ncols=True, leave=True
         )
 
