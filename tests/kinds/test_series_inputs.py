@@ -255,3 +255,16 @@ def test_a_source_not_of_the_kind_named_is_refused_naming_what_it_reads(tmp_path
     assert "series" in capsys.readouterr().err  # the choices, from the registry
     with pytest.raises(VaekitError, match=r"gone\.npy: no such file or folder"):
         open_dataset(tmp_path / "gone.npy", of_kind="series")
+
+
+def test_a_npy_of_series_read_as_images_says_which_kind_would_take_it(tmp_path: Path):
+    """A 3-D .npy is images unless --kind says otherwise; where it fails as images, the one
+    line says which other kind could read it."""
+    path = tmp_path / "metrics.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(2, 40, 3)).astype(np.float32))
+    with pytest.raises(VaekitError) as err:
+        open_dataset(str(path))
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.endswith("(read as images; if it holds another kind of data, say --kind series)")
+    assert open_dataset(str(path), of_kind="series").kind == "series"

@@ -34,7 +34,7 @@ from vaekit.data.dataset import (
 from vaekit.data.folders import COLORS
 from vaekit.data.registry import DatasetSpec
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import Source, kind, recognize_source
+from vaekit.kinds.base import Source, kind, kind_names, recognize_source
 
 # open_dataset, and what the rest of the library imports from here of the modules it calls.
 __all__ = [
@@ -136,7 +136,34 @@ def open_dataset(
         target_is_label=target_is_label, audio=audio, vocab_size=vocab_size,
         max_length=max_length, schema=schema if ours else None, options=dict(options or {}),
     )  # fmt: skip
-    return found.load_opener()(source, asked)
+    try:
+        return found.load_opener()(source, asked)
+    except VaekitError as err:
+        if of_kind is not None:
+            raise
+        raise VaekitError(f"{err}{_other_readings(source, found)}") from None
+
+
+def _other_readings(source: Any, found: Source) -> str:
+    """Where a source that failed to open as what it was recognized for would be taken by
+    another kind's source if the user said so (`--kind`: a .npy of time series, read as
+    images by default): a clause naming those kinds; "" where none would."""
+    read_as, others = None, []
+    for name in kind_names():
+        declared = kind(name)
+        if found in declared.sources:
+            read_as = declared.noun
+            continue
+        try:
+            if any(s.load_recognizer()(source) for s in declared.sources):
+                others.append(name)
+        except (TypeError, ValueError, OSError):
+            continue
+    if not others or read_as is None:
+        return ""
+    return (
+        f" (read as {read_as}; if it holds another kind of data, say --kind {' or '.join(others)})"
+    )
 
 
 @dataclass(frozen=True)
