@@ -182,3 +182,18 @@ def test_recognizing_other_sources_imports_neither_pandas_nor_datasets(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(Path(vaekit.__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_dataframes_columns_are_checked_as_a_files_header():
+    """The same checks as a file's header (vaekit.data.tables.check_header): each column
+    named once, and at most MAX_COLUMNS of them."""
+    from vaekit.data.tables import MAX_COLUMNS
+
+    twice = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["a", "a"])
+    with pytest.raises(VaekitError, match="names column 'a' twice"):
+        open_dataset(twice)
+    wide = pd.DataFrame(
+        np.zeros((2, MAX_COLUMNS + 1)), columns=[f"c{i}" for i in range(MAX_COLUMNS + 1)]
+    )
+    with pytest.raises(VaekitError, match=f"{MAX_COLUMNS + 1} columns, more than {MAX_COLUMNS}"):
+        open_dataset(wide)

@@ -225,8 +225,10 @@ def _locked(path: Path, resuming: bool) -> Iterator[None]:
     if resuming and not (path / STUDY_FILE).is_file():
         raise VaekitError(f"{path}: no search to resume (no {STUDY_FILE})")
     if not resuming and path.exists() and (not path.is_dir() or any(path.iterdir())):
-        what = "a search: continue it with --resume" if (path / STUDY_FILE).exists() else "files"
-        raise VaekitError(f"{path} already holds {what}, or choose another --out")
+        if (path / STUDY_FILE).exists():
+            raise VaekitError(f"{path} holds a search: continue it with --resume, or choose "
+                              "another --out")  # fmt: skip
+        raise VaekitError(f"{path} already holds files: choose another --out (a new, empty one)")
     path.mkdir(parents=True, exist_ok=True)
     with (path / LOCK_FILE).open("w") as lock:
         try:

@@ -39,8 +39,22 @@ EPILOG = """examples:
   vaekit train --out runs/digits --resume --epochs 40   # continue after a crash, or train on"""
 
 
+def add_train_options(
+    p: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
+) -> dict[str, argparse._ArgumentGroup]:
+    """Every declared training option as a flag of `p` (but those named in `skip`), in the
+    groups `--help` shows; the groups, by name."""
+    from vaekit.train_options import TRAIN_OPTIONS
+
+    groups = {name: p.add_argument_group(name) for name in GROUPS}
+    for option in TRAIN_OPTIONS:
+        if option.name not in skip:
+            groups[option.group].add_argument(option.flag, **argparse_spec(option))
+    return groups
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vaekit.train_options import TRAIN_OPTIONS, resumable_flags
+    from vaekit.train_options import resumable_flags
 
     p = sub.add_parser(
         "train",
@@ -52,9 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     # The flags come from the declared options. Each defaults to None here, so that a flag the
     # user gave can be told apart from one left out: flags win over --config, which wins over
     # the defaults that the help shows.
-    groups = {name: p.add_argument_group(name) for name in GROUPS}
-    for option in TRAIN_OPTIONS:
-        groups[option.group].add_argument(option.flag, **argparse_spec(option))
+    groups = add_train_options(p)
     run_group = groups["run"]
     run_group.add_argument(
         "--config",

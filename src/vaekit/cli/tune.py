@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import argparse_spec
-from vaekit.options import GROUPS
+from vaekit.cli.train import add_train_options
 
 HELP = "search for a good model within a time budget (needs vaekit[tune])"
 DESCRIPTION = """Search for a good model of the data within a time budget, with Optuna: each
@@ -42,8 +41,6 @@ SPACE_HELP = (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from vaekit.train_options import TRAIN_OPTIONS
-
     p = sub.add_parser(
         "tune",
         help=HELP,
@@ -51,10 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    groups = {name: p.add_argument_group(name) for name in GROUPS}
-    for option in TRAIN_OPTIONS:
-        if option.name != "out":  # --out is the search folder here
-            groups[option.group].add_argument(option.flag, **argparse_spec(option))
+    add_train_options(p, skip=("out",))  # --out is the search folder here
     search = p.add_argument_group("search")
     search.add_argument(
         "--out",

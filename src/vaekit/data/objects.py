@@ -40,7 +40,7 @@ from vaekit.data.batches import ImageSet
 from vaekit.data.checksums import cache_dir
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.image_dataset import _finish
-from vaekit.data.tables import MISSING, RawTable
+from vaekit.data.tables import MISSING, RawTable, check_header
 from vaekit.errors import VaekitError
 
 SOURCE = "object"  # info["source"] of a dataset opened from a Python object
@@ -332,7 +332,7 @@ def dataframe_rows(source: Any) -> RawTable:
     import pandas  # loaded: `source` is a DataFrame
 
     name = describe_object(source)
-    names = _names([str(c) for c in source.columns], name)
+    names = check_header([str(c) for c in source.columns], name)
     cells = [[_cell(v, pandas.isna) for v in source.iloc[:, i].tolist()] for i in range(len(names))]
     return _rows(name, names, cells, len(source))
 
@@ -349,7 +349,7 @@ def hf_rows(source: Any) -> RawTable:
     ]
     if not scalar:
         raise VaekitError(f"{name}: no column of single values (numbers, text) to read as rows")
-    names = _names(scalar, name)
+    names = check_header(scalar, name)
     cells = [[_cell(v, _is_none) for v in source.data.column(c).to_pylist()] for c in scalar]
     return _rows(name, names, cells, source.num_rows)
 
@@ -358,17 +358,6 @@ def _rows(name: str, names: list[str], cells: list[list[str | None]], n: int) ->
     if n == 0:
         raise VaekitError(f"{name}: no rows")
     return RawTable(Path(name), names, cells, [f"row {i}" for i in range(n)])
-
-
-def _names(names: list[str], name: str) -> list[str]:
-    """The column names, checked as a file's header is: named, each once."""
-    names = [n.strip() for n in names]
-    if any(not n for n in names):
-        raise VaekitError(f"{name}: column {names.index('') + 1} has no name")
-    repeated = next((n for n in names if names.count(n) > 1), None)
-    if repeated is not None:
-        raise VaekitError(f"{name}: two columns are named {repeated!r}")
-    return names
 
 
 def _is_none(value: Any) -> bool:

@@ -85,7 +85,7 @@ def _read_csv(path: Path) -> RawTable:
             header = next(reader, None)
             if header is None:
                 raise VaekitError(f"{path}: an empty file (expected a header row of column names)")
-            names = _header(header, path)
+            names = check_header(header, path)
             if len(names) == 1 and ";" in names[0]:
                 shown = names[0] if len(names[0]) <= 60 else names[0][:57] + "..."
                 raise VaekitError(_SEMICOLONS.format(path=path, header=shown))
@@ -121,7 +121,9 @@ _SEMICOLONS = (
 )
 
 
-def _header(header: list[str], path: Path) -> list[str]:
+def check_header(header: list[str], path: Path | str) -> list[str]:
+    """A table's column names, as a file's header or a DataFrame's columns give them: at most
+    MAX_COLUMNS, each named, each once; `path` names the table in the messages."""
     names = [name.strip() for name in header]
     if len(names) > MAX_COLUMNS:
         raise VaekitError(f"{path}: {len(names)} columns, more than {MAX_COLUMNS}")
@@ -144,7 +146,7 @@ def _read_parquet(path: Path) -> RawTable:
         table = pq.read_table(str(path))
     except Exception as err:  # pyarrow's errors (ArrowInvalid, OSError, ...) have no common base
         raise VaekitError(f"{path}: not a readable Parquet file ({err})") from None
-    names = _header([str(name) for name in table.column_names], path)
+    names = check_header([str(name) for name in table.column_names], path)
     cells = [[_cell(v) for v in table.column(i).to_pylist()] for i in range(len(names))]
     return RawTable(path, names, cells, [f"row {i}" for i in range(table.num_rows)])
 
