@@ -106,20 +106,20 @@ def best_of(out: Path) -> dict[str, Any]:
 def fmnist(args: argparse.Namespace, results: dict[str, Any], save: Any) -> None:
     runs = Path(args.runs)
     family_args = argparse.Namespace(minutes=15, runs=str(runs))
-    if "reference" not in results:
+    if "reference" not in results and "reference" in args.steps:
         print(f"reference: {REFERENCE} ...", flush=True)
         row = model_families.run_config("fmnist", REFERENCE, model_families.FMNIST[REFERENCE],
                                         family_args, {})  # fmt: skip
         results["reference"] = {"name": REFERENCE, **row}
         save()
-    if "search" not in results:
+    if "search" not in results and "search" in args.steps:
         extra = ["--epochs", str(TRIAL_EPOCHS)]
         for spec in FMNIST_SPACE:
             extra += ["--space", spec]
         data = ["--data", "fashion-mnist", "--binarize"]
         results["search"] = run_search(data, runs / "search", args.search_minutes, extra)
         save()
-    if "tuned" not in results:
+    if "tuned" not in results and "tuned" in args.steps and "search" in results:
         options = dict(results["search"]["best_options"])
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         print(f"tuned: {options} ...", flush=True)
@@ -214,6 +214,13 @@ def main() -> None:
     parser.add_argument("--results", help="default bench/results/tune-<suite>.json")
     parser.add_argument("--runs", help="default runs/bench-tune/<suite>")
     parser.add_argument("--table", action="store_true", help="only print the table")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        default=["reference", "search", "tuned"],
+        help="the fmnist steps to run now (default: all, in order); the search can run while "
+        "the machine is busy, the two timed trainings need it quiet",
+    )
     args = parser.parse_args()
     args.runs = args.runs or f"runs/bench-tune/{args.suite}"
     path = Path(args.results or f"bench/results/tune-{args.suite}.json")
