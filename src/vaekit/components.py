@@ -1,6 +1,7 @@
-"""The registries of likelihoods, priors, optimizers and learning-rate schedules: each one is
-one declaration (its name, a clause for `--help`, its builder by import path), and the
-choices and help of --likelihood, --prior, --optimizer and --lr-schedule, the checks of a
+"""The registries of likelihoods, priors, optimizers, learning-rate schedules and training
+objectives: each one is one declaration (its name, a clause for `--help`, its builder by
+import path), and the choices and help of --likelihood, --prior, --optimizer, --lr-schedule
+and --objective, the checks of a
 TOML file and of a config, and the builders the models and the training loop call are all
 read from here, so that no list of their names is kept by hand.
 
@@ -10,7 +11,10 @@ map, imports neither torch nor the models. What each builder is called with:
 - a likelihood's or a prior's: builder(config), the ModelConfig, -> the nn.Module;
 - an optimizer's: builder(parameters, lr) -> the torch.optim.Optimizer;
 - a learning-rate schedule's is the schedule itself: builder(config, history, step,
-  total_steps) -> the learning rate of that optimizer step (vaekit.training.schedules).
+  total_steps) -> the learning rate of that optimizer step (vaekit.training.schedules);
+- a training objective's (the registry OBJECTIVES, --objective): builder(model, config) ->
+  the TrainingObjective that adds its penalty to the loss, or None for the plain loss
+  (vaekit.training.objectives).
 
 A kind of data may own a likelihood that only its data takes and only its model part builds
 (a table's, text's): it declares it in its options module (the module its Kind.options
@@ -19,8 +23,9 @@ names it, so that the data of other kinds refuse it. --likelihood's choices and 
 them from there, without torch.
 
 Third-party packages add components through the entry point groups vaekit.likelihoods,
-vaekit.priors, vaekit.optimizers and vaekit.lr_schedules, each entry point a Component named
-as it is; they are read once, the first time the names are asked for, never at import.
+vaekit.priors, vaekit.optimizers, vaekit.lr_schedules and vaekit.objectives, each entry point
+a Component named as it is; they are read once, the first time the names are asked for,
+never at import.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class Component:
     name: str
     help: str
     builder: str | None = None
+    # The options that are this one's own (Python names, each declared among the train
+    # options): an objective's settings, refused with another objective (TrainConfig).
+    options: tuple[str, ...] = ()
 
 
 class Components(Registry):
@@ -63,9 +71,9 @@ class Components(Registry):
         super().__init__(Component, group, noun, noun, noun, "builder")
         self.intro, self.attribute = intro, attribute
 
-    def declare(self, name: str, help: str, builder: str) -> None:
-        """Register one of vaekit's own."""
-        self.register(Component(name, help, builder))
+    def declare(self, name: str, help: str, builder: str, options: tuple[str, ...] = ()) -> None:
+        """Register one of vaekit's own (`options`: those that are its own, see Component)."""
+        self.register(Component(name, help, builder, options))
 
     def owned(self, kinds: list[Kind] | tuple[Kind, ...]) -> list[Component]:
         """Those the `kinds` declare in their options modules (under `attribute`), in order."""
@@ -169,6 +177,7 @@ LIKELIHOODS = Components("vaekit.likelihoods", "likelihood", "p(x|z): ", "LIKELI
 PRIORS = Components("vaekit.priors", "prior", "p(z): ")
 OPTIMIZERS = Components("vaekit.optimizers", "optimizer", "")
 LR_SCHEDULES = Components("vaekit.lr_schedules", "learning-rate schedule", "")
+OBJECTIVES = Components("vaekit.objectives", "objective", "what training minimizes: ")
 
 # vaekit's own, in the order `--help` lists them. The likelihoods and priors are built by
 # vaekit.models.builders, the optimizers by vaekit.training.optimizers; a schedule is its own
@@ -219,4 +228,33 @@ LR_SCHEDULES.declare(
     "plateau",
     "halved after 2 epochs without a better validation loss",
     f"{_TRAINING}.schedules:plateau",
+)
+# The training objectives (vaekit.training.objectives): each builder is called as
+# builder(model, config) -> the TrainingObjective beside the loss (None: the plain loss).
+_OBJECTIVES = f"{_TRAINING}.objectives"
+OBJECTIVES.declare(
+    "elbo", "the -ELBO (with --beta, --free-bits, --iw-train)", f"{_OBJECTIVES}:elbo"
+)
+OBJECTIVES.declare(
+    "tcvae",
+    "beta-TCVAE (Chen et al. 2018): the -ELBO plus (--tc-weight - 1) times the total "
+    "correlation of q(z), estimated on each batch",
+    f"{_OBJECTIVES}:tcvae",
+    ("tc_weight", "tc_estimator"),
+)
+OBJECTIVES.declare(
+    "factorvae",
+    "FactorVAE (Kim & Mnih 2018): the -ELBO plus --factor-weight times the total correlation "
+    "as a discriminator on z judges it; the discriminator (an MLP of 3 hidden layers of 256, "
+    "sized for CPUs; the paper's has 6 of 1000) trains beside the model with its own Adam",
+    f"{_OBJECTIVES}:factorvae",
+    ("factor_weight", "critic_lr"),
+)
+OBJECTIVES.declare(
+    "infovae",
+    "InfoVAE / MMD-VAE (Zhao et al. 2017): rec + --beta x KL + --mmd-weight x the MMD "
+    "between the batch's z and draws of the prior (--beta 0: the pure MMD-VAE, as WAE-MMD, "
+    "Tolstikhin et al. 2018)",
+    f"{_OBJECTIVES}:infovae",
+    ("mmd_weight", "mmd_kernel", "mmd_scale"),
 )

@@ -91,6 +91,36 @@ MODEL_OPTIONS = [
         section="model",
         metavar="L",
     ),
+    # vqvae's own (vaekit.models.vqvae): its codebook and the codebook's updates.
+    Option(
+        "codebook_size",
+        Int(least=2),
+        512,
+        "vqvae: K, the number of codes in the codebook",
+        "model",
+        section="model",
+        metavar="K",
+    ),
+    Option(
+        "commitment",
+        Float(),
+        0.25,
+        "vqvae: the commitment loss's weight (beta in van den Oord et al. 2017), pulling the "
+        "encoder's outputs to their codes",
+        "model",
+        section="model",
+        metavar="B",
+    ),
+    Option(
+        "codebook_decay",
+        Float(below=1.0),
+        0.99,
+        "vqvae: the decay of the codebook's exponential moving averages (0: each code jumps to "
+        "the mean of its batch's vectors)",
+        "model",
+        section="model",
+        metavar="D",
+    ),
     Option(
         "likelihood",
         ComponentName(LIKELIHOODS),

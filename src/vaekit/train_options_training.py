@@ -6,7 +6,7 @@ Part of the one declaration of every training option (vaekit.train_options).
 
 from __future__ import annotations
 
-from vaekit.components import LR_SCHEDULES, OPTIMIZERS, ComponentName
+from vaekit.components import LR_SCHEDULES, OBJECTIVES, OPTIMIZERS, ComponentName
 from vaekit.options import Duration, Flag, Float, Int, Names, Option, Text
 
 OBJECTIVE_OPTIONS = [
@@ -49,6 +49,87 @@ OBJECTIVE_OPTIONS = [
         "objective",
         section="training",
         metavar="K",
+    ),
+    # --objective and each objective's own settings (the registry OBJECTIVES names which are
+    # whose: one objective's given with another is refused, vaekit.training.loop.TrainConfig).
+    Option(
+        "objective",
+        ComponentName(OBJECTIVES),
+        "elbo",
+        OBJECTIVES.help() + "; the metrics stay the plain -ELBO",
+        "objective",
+        section="training",
+    ),
+    Option(
+        "tc_weight",
+        Float(),
+        6.0,
+        "--objective tcvae: the weight B of the total correlation, the loss being rec + KL + "
+        "(B - 1) x TC (Chen et al. 2018's decomposition with alpha = gamma = 1; 1 is the VAE)",
+        "objective",
+        section="training",
+        metavar="B",
+    ),
+    Option(
+        "tc_estimator",
+        Text(("mws", "mss")),
+        "mws",
+        "--objective tcvae: how log q(z) is estimated from the batch, mws (minibatch-weighted "
+        "sampling) or mss (minibatch-stratified sampling, which weights each example's own "
+        "posterior by 1 / N, N the size of the training split)",
+        "objective",
+        section="training",
+    ),
+    Option(
+        "factor_weight",
+        Float(),
+        35.0,
+        "--objective factorvae: gamma, the weight of the discriminator's estimate of the "
+        "total correlation (Kim & Mnih 2018 use 35 on dSprites)",
+        "objective",
+        section="training",
+        metavar="G",
+    ),
+    Option(
+        "critic_lr",
+        Float(positive=True),
+        1e-4,
+        "--objective factorvae: the learning rate of the discriminator's Adam (betas 0.5, "
+        "0.9, as Kim & Mnih 2018)",
+        "objective",
+        section="training",
+        metavar="LR",
+    ),
+    Option(
+        "mmd_weight",
+        Float(),
+        1000.0,
+        "--objective infovae: lambda, the weight of the MMD between q(z) and p(z). The MMD of "
+        "a batch is of order 1e-3 to 1e-1 while the loss is in nats per example (hundreds "
+        "for images), so a weight in the thousands makes a mismatch cost about as much as "
+        "the KL does",
+        "objective",
+        section="training",
+        metavar="L",
+    ),
+    Option(
+        "mmd_kernel",
+        Text(("rbf", "imq")),
+        "rbf",
+        "--objective infovae: the MMD's kernel, rbf exp(-|x - y|^2 / S) or imq, the inverse "
+        "multiquadratic S / (S + |x - y|^2) that WAE-MMD uses (Tolstikhin et al. 2018)",
+        "objective",
+        section="training",
+    ),
+    Option(
+        "mmd_scale",
+        Float(),
+        0.0,
+        "--objective infovae: the kernel's scale S; 0 is 2 x the latent dimensions, the "
+        "2 Z sigma^2 of Tolstikhin et al. 2018 for a prior of unit variance",
+        "objective",
+        section="training",
+        metavar="S",
     ),
 ]
 

@@ -66,7 +66,7 @@ def test_an_unknown_family_is_one_line():
     with pytest.raises(VaekitError) as err:
         family("transformer")
     assert str(err.value) == (
-        "unknown model 'transformer': choose from mlp, conv, resnet, hvae, hconv, rnn"
+        "unknown model 'transformer': choose from mlp, conv, resnet, hvae, hconv, vqvae, rnn"
     )
     with pytest.raises(VaekitError, match="builder 'nowhere:build' cannot be imported"):
         Family("broken", "no builder", "nowhere:build").load_builder()

@@ -37,7 +37,12 @@ def test_shapes_loss_and_gradients(family, likelihood, shape):
     x = torch.rand(6, *shape)
     qz = model.encode(x)
     # hvae: two layers of 3; hconv: two 3-channel maps at each of the two scales
-    z = {"hvae": 6, "hconv": sum(latent_sizes(shape, (4, 8), 3, 2))}.get(family, 3)
+    # vqvae: a 3-dimensional code at each position of the map, a quarter of the image's sides
+    z = {
+        "hvae": 6,
+        "hconv": sum(latent_sizes(shape, (4, 8), 3, 2)),
+        "vqvae": 3 * ((shape[1] + 3) // 4) * ((shape[2] + 3) // 4),
+    }.get(family, 3)
     assert model.latent_dim == z and qz.mean.shape == (6, z) and qz.std.shape == (6, z)
     px = model.decode(qz.mean)
     assert px.mean.shape == (6, *shape)

@@ -327,4 +327,7 @@ def load(rundir: str | Path, device: str | torch.device = "cpu") -> Model:
     vae, config, run_config = load_model(rundir, resolve_device(str(device)))
     model = Model(vae, config, run_config, weights_sha256(rundir))
     model.rundir = Path(rundir)  # a folder of config.json and model.safetensors is enough
+    attach = getattr(vae, "attach_run", None)
+    if attach is not None:  # what later stages saved there (a VQ-VAE's code prior)
+        attach(rundir)
     return model

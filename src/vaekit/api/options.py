@@ -22,7 +22,7 @@ from vaekit.kinds.base import kind as find_kind
 from vaekit.models.factory import ModelConfig, foreign_option
 from vaekit.options import normalize_keys
 from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
-from vaekit.training.loop import TrainConfig
+from vaekit.training.loop import TrainConfig, refuse_other_objectives
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
@@ -95,6 +95,7 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
             for option in other.load_options():
                 if is_set(option.name):
                     raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
+    refuse_other_objectives(options["objective"], [k for k, v in given.items() if v is not None])
     if part is None:
         refuse_other_families(options, given)
         return options

@@ -23,7 +23,11 @@ write the numbers to RUNDIR/eval.json (or --json FILE):
                       reconstruction averaged over the K importance samples
   NLL                 -log p(x) estimated by importance sampling with K samples (the IWAE
                       bound: an upper bound on the NLL that tightens as K grows), with its
-                      standard error across examples
+                      standard error across examples; a VQ-VAE's is its own bound instead,
+                      labelled so: -log p(x|z_q) - log p(z_q) with the code prior of `vaekit
+                      fit-prior`, else -log p(x|z_q) + h w log K (the uniform prior), with
+                      both terms on the lines below it (in bits/dim too, for binary or 8-bit
+                      data modelled by a discrete likelihood)
   bits/dim            NLL / (D ln 2), only for a discretized likelihood over 8-bit values
   reconstruction      MSE and PSNR of the posterior-mean reconstruction (audio: the
                       log-spectral distance of the log-mel spectrograms, in dB, see README;
@@ -249,6 +253,10 @@ def render(r: dict[str, Any]) -> str:
         f"    {'rate (KL)':<22}{e['kl']:10.2f}",
         f"  {iw_label:<24}{iw['nll']:10.2f} ± {iw['stderr']:.2f} nats{per_unit(r, 'iwae')}",
     ]
+    for term in r.get("bound_terms", []):  # the terms of a family's own bound (a VQ-VAE's)
+        bits = term["bits_per_dim"]
+        shown = "" if bits is None else f"   ({bits:.4f} bits/dim)"
+        lines.append(f"    {term['name']:<22}{term['nats']:10.2f}{shown}   {term['note']}")
     lines += part.eval_lines(r)
     lines += [
         f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"

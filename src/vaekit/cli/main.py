@@ -15,6 +15,7 @@ from vaekit.cli import (
     data,
     evaluate,
     export,
+    fit_prior,
     latent,
     reconstruct,
     report,
@@ -28,6 +29,7 @@ from vaekit.version import __version__
 
 COMMANDS = (
     train,
+    fit_prior,
     evaluate,
     sample,
     reconstruct,

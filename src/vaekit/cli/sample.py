@@ -110,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
         )
     outputs.claim()
     model = load_run(args)
+    # A model trained in stages (a VQ-VAE) samples only once they are done (its code prior).
+    from vaekit.api.fit_prior import sampling_refusal
+
+    why = sampling_refusal(model)
+    if why is not None:
+        raise VaekitError(why)
     model.labels(args.label, 1)  # a conditional model needs a label, in range: before work
     shape = (args.n, *model.shape)
     if npy is None:

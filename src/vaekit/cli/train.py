@@ -22,7 +22,9 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
-with one posterior sample per example (the reparameterization trick) and the KL in closed form.
+with one posterior sample per example (the reparameterization trick) and the KL in closed form;
+--objective tcvae, factorvae or infovae adds a penalty on the latents to what is minimized
+(the metrics stay the -ELBO).
 
 Options can also come from a TOML file (--config): its keys are the option names
 (latent-dim = 16, hidden-dims = [512, 256], binarize = true, ...); flags given on the
@@ -36,6 +38,7 @@ EPILOG = """examples:
   vaekit train --data fashion-mnist --binarize --model hvae --layers 2 --kl-warmup 5000
   vaekit train --data fashion-mnist --binarize --prior vamp --patience 5 --lr-schedule cosine
   vaekit train --data mnist --conditional --out runs/cvae && vaekit sample runs/cvae --label 3
+  vaekit train --data mnist --binarize --objective tcvae --tc-weight 6 --latent-dim 10
   vaekit train --out runs/digits --resume --epochs 40   # continue after a crash, or train on"""
 
 

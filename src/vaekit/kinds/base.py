@@ -216,6 +216,16 @@ BUILTIN_FAMILIES = (
         check=True,
         search={"channels": [(32, 64), (64, 128)], "depth": (1, 2), "layers": (1, 2)},
     ),
+    _builtin(
+        "vqvae",
+        "discrete latents: a map of --latent-dim dimensional codes from a codebook of "
+        "--codebook-size, kept by moving averages, --depth residual blocks per stage; "
+        "`vaekit fit-prior` then trains the PixelCNN over codes that sampling needs; van den "
+        "Oord et al. 2017",
+        ("channels", "depth", "codebook_size", "commitment", "codebook_decay"),
+        check=True,
+        search={"channels": [(32, 64), (64, 128)], "codebook_size": [64, 256, 512]},
+    ),
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )
 

@@ -138,3 +138,26 @@ def check_hconv(c: ModelConfig) -> str | None:
 
     own = c.family_options
     return check_sizes(c.shape, own["channels"], c.latent_dim, own["layers"])  # type: ignore[arg-type]
+
+
+def build_vqvae(c: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Module]) -> VAE:
+    """Built whole: its codebook stands in for a prior and a posterior (no custom parts)."""
+    from vaekit.models.vqvae import VQVAE
+
+    own = c.family_options
+    return VQVAE(
+        c.shape,  # type: ignore[arg-type]
+        c.latent_dim,
+        own["channels"],
+        own["depth"],
+        own["codebook_size"],
+        own["commitment"],
+        own["codebook_decay"],
+        likelihood,
+    )
+
+
+def check_vqvae(c: ModelConfig) -> str | None:
+    from vaekit.models.vqvae import refusal
+
+    return refusal(c)

@@ -34,8 +34,9 @@ from vaekit.models.vae import VAE
 # 6: the model's kind of data and its record (model.kind, model.schema).
 # 7: the family's own options in model.family_options, no other family's (migrate_v6).
 # 8: training.log, the trackers (--log) a resumed run keeps logging to.
-SCHEMA_VERSION = 8
-SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, 7, SCHEMA_VERSION)
+# 9: training.objective and its options (--objective, --tc-weight, ...: _V8_ABSENT).
+SCHEMA_VERSION = 9
+SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, SCHEMA_VERSION)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RUN_SECTIONS = ("model", "data", "training")
@@ -77,6 +78,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         config = migrate_v6(config)
     if version in (1, 2, 3, 4, 5, 6, 7):
         config = migrate_v7(config)
+    if version in (1, 2, 3, 4, 5, 6, 7, 8):
+        config = migrate_v8(config)
     elif version != SCHEMA_VERSION:
         raise VaekitError(
             f"{path}: schema version {version!r}; this vaekit reads versions 1 to {SCHEMA_VERSION}"
@@ -257,6 +260,28 @@ _V7_ABSENT: dict[str, dict[str, Any]] = {"training": {"log": None}}
 def migrate_v7(config: dict[str, Any]) -> dict[str, Any]:
     """A schema 7 config as schema 8: no tracker (--log)."""
     return _fill(config, _V7_ABSENT, 8)
+
+
+# Schema 8 files trained the plain loss: --objective elbo, each objective's own options at
+# what their first declarations said (unused by elbo, but recorded valid). Frozen like
+# _V7_ABSENT.
+_V8_ABSENT: dict[str, dict[str, Any]] = {
+    "training": {
+        "objective": "elbo",
+        "tc_weight": 6.0,
+        "tc_estimator": "mws",
+        "factor_weight": 35.0,
+        "critic_lr": 1e-4,
+        "mmd_weight": 1000.0,
+        "mmd_kernel": "rbf",
+        "mmd_scale": 0.0,
+    }
+}
+
+
+def migrate_v8(config: dict[str, Any]) -> dict[str, Any]:
+    """A schema 8 config as schema 9: trained on the plain loss (--objective elbo)."""
+    return _fill(config, _V8_ABSENT, 9)
 
 
 def model_config_from(config: dict[str, Any]) -> ModelConfig:

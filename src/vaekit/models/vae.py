@@ -61,12 +61,18 @@ class LossOutput:
 @dataclass
 class Terms:
     """For B examples and n posterior samples each: log densities (B, n) and the closed-form KL
-    per latent dimension (B, n, Z), or None where the prior has none."""
+    per latent dimension (B, n, Z), or None where the prior has none.
+
+    z: the draws themselves (B * n, Z), and qz: q(z|x) (each (B, Z)), for a training
+    objective that scores the batch's latents (vaekit.training.objectives); None where the
+    model's terms do not give them (a hierarchical model's)."""
 
     log_px: torch.Tensor
     log_pz: torch.Tensor
     log_qz: torch.Tensor
     kl_dims: torch.Tensor | None
+    z: torch.Tensor | None = None
+    qz: DiagonalGaussian | None = None
 
     @property
     def log_w(self) -> torch.Tensor:
@@ -87,11 +93,14 @@ class Objective:
 
     beta: the KL weight; free_bits: a floor (nats) under each latent dimension's batch-mean KL;
     iw_samples: K > 1 trains on the importance-weighted bound instead of the ELBO.
+    penalty: terms -> an extra loss per example (B,), added to what is minimized (not to the
+    -ELBO reported): a training objective's (--objective, vaekit.training.objectives).
     """
 
     beta: float = 1.0
     free_bits: float = 0.0
     iw_samples: int = 1
+    penalty: Callable[[Terms], torch.Tensor] | None = None
 
 
 class VAE(nn.Module):
@@ -255,7 +264,7 @@ class VAE(nn.Module):
         scored = x if target is None else target
         log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
         log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
-        return Terms(log_px, log_pz, log_qz, self.kl_dims(qz, n))
+        return Terms(log_px, log_pz, log_qz, self.kl_dims(qz, n), z, qz)
 
     def draw_latents(
         self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
@@ -319,7 +328,10 @@ class VAE(nn.Module):
             mean = batch_kl(kl_dims.detach()) if batch_kl else kl_dims.detach().mean(0)
             below = mean < objective.free_bits
             weighted = torch.where(below, objective.free_bits, kl_dims).sum(1)
-        return LossOutput(rec + kl, rec, kl, rec + objective.beta * weighted, kl_dims)
+        minimized = rec + objective.beta * weighted
+        if objective.penalty is not None:
+            minimized = minimized + objective.penalty(t)
+        return LossOutput(rec + kl, rec, kl, minimized, kl_dims)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> LossOutput:
         """The loss (see `loss`): what DistributedDataParallel calls."""

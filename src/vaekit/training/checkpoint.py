@@ -1,7 +1,8 @@
 """Full training state on disk, for exact resume: checkpoint/state.safetensors + state.json.
 
 state.safetensors holds the model's and the optimizer's tensors (and, with --ema, the
-weights' moving average) and the torch RNG state; its
+weights' moving average; with --objective factorvae, the discriminator's and its
+optimizer's, as objective.*) and the torch RNG state; its
 own metadata carries the JSON state (epoch, step, history, optimizer settings, config hash),
 and state.json is a readable copy of that JSON. Each file is written under a temporary name and
 renamed, tensors first and JSON last. A kill at any moment therefore leaves a complete
@@ -49,6 +50,12 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
     if state.ema is not None:
         for name, value in state.ema.state_dict().items():
             tensors[f"ema.{name}"] = value.detach().cpu().contiguous()
+    # --objective's own state (a discriminator and its optimizer): beside the model's, so
+    # that model.safetensors stays the VAE alone. Absent where it keeps none.
+    held = state.objective.state() if state.objective is not None else None
+    if held is not None:
+        for name, value in held[0].items():
+            tensors[f"objective.{name}"] = value.detach().cpu().contiguous()
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {
         "format": FORMAT,
@@ -58,6 +65,7 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
         "history": state.history,
         "optimizer": {"param_groups": optim["param_groups"], "scalars": scalars},
         "scaler": state.scaler,
+        "objective": held[1] if held is not None else None,
     }
     header = {"state": json.dumps(meta), DIGEST_KEY: tensors_sha256(tensors)}
     atomic_write(folder / TENSORS_FILE, lambda p: save_file(tensors, str(p), header))
@@ -94,6 +102,13 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     ema = {k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")}
     if set(ema) != set(averages) or any(v.dtype != averages[k].dtype for k, v in ema.items()):
         raise VaekitError(f"{path}: the checkpoint's averaged weights (--ema) do not fit")
+    # --objective's state (checked, then restored, before anything else is): none in a
+    # checkpoint older than the objectives, whose runs trained the plain loss.
+    theirs = {k[len("objective.") :]: v for k, v in tensors.items() if k.startswith("objective.")}
+    if state.objective is not None:
+        state.objective.load_state(theirs, meta.get("objective"), str(path))
+    elif theirs or meta.get("objective") is not None:
+        raise VaekitError(f"{path}: the checkpoint holds an objective's state this run lacks")
     state.model.load_state_dict(found)
     try:
         state.optimizer.load_state_dict(
@@ -134,6 +149,7 @@ def _read_meta(header: dict[str, str], path: Path) -> dict[str, Any]:
             isinstance(meta["scaler"], dict)
             and all(type(v) in (int, float) for v in meta["scaler"].values())
         ),
+        "objective": meta.get("objective") is None or isinstance(meta["objective"], dict),
     }
     bad = [name for name, ok in fields.items() if not ok]
     if bad:

@@ -1,6 +1,8 @@
-"""The training loop: an optimizer on the batch mean of the per-example -ELBO, one pass per
-epoch, extended by callbacks (progress, run files, checkpoints). A step whose loss or gradient
-is not finite is skipped, and training that keeps failing rolls back (vaekit.training.recovery).
+"""The training loop: an optimizer on the batch mean of the per-example -ELBO (plus the
+penalty of --objective, vaekit.training.objectives, whose discriminator, for factorvae, takes
+its own step after each of the model's), one pass per epoch, extended by callbacks (progress,
+run files, checkpoints). A step whose loss or gradient is not finite is skipped, and training
+that keeps failing rolls back (vaekit.training.recovery).
 
 Randomness: the shuffle of epoch e comes from a generator keyed by (seed, e); the binarization
 and posterior sample of step s from one keyed by (seed, s). So the numbers never depend on how
@@ -13,12 +15,13 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from vaekit.components import OBJECTIVES
 from vaekit.data.batches import (
     ImageSet,
     batch_indices,
@@ -28,7 +31,7 @@ from vaekit.data.batches import (
     step_generator,
 )
 from vaekit.errors import VaekitError
-from vaekit.models.vae import VAE, LossOutput, Objective
+from vaekit.models.vae import VAE, LossOutput, Objective, Terms
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.callbacks import Callback, TimeBudget
@@ -79,6 +82,15 @@ class TrainConfig:
     max_rollbacks: int = _D["max_rollbacks"]  # rollbacks within one epoch before giving up
     time_budget: float | None = _D["time_budget"]  # seconds: stop before overrunning it
     ema: float = _D["ema"]  # decay of the weights' moving average (Polyak); 0 is off
+    # --objective and its own settings (vaekit.training.objectives)
+    objective: str = _D["objective"]
+    tc_weight: float = _D["tc_weight"]
+    tc_estimator: str = _D["tc_estimator"]
+    factor_weight: float = _D["factor_weight"]
+    critic_lr: float = _D["critic_lr"]
+    mmd_weight: float = _D["mmd_weight"]
+    mmd_kernel: str = _D["mmd_kernel"]
+    mmd_scale: float = _D["mmd_scale"]
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations."""
@@ -91,19 +103,47 @@ class TrainConfig:
                 "--iw-train trains the importance-weighted bound itself: it cannot be combined "
                 "with --beta, --kl-warmup or --free-bits"
             )
+        if self.iw_train > 1 and self.objective != "elbo":
+            raise VaekitError(f"--iw-train trains the importance-weighted bound itself: it "
+                              f"cannot be combined with --objective {self.objective}")  # fmt: skip
+        self._refuse_other_objectives(values)
         if self.train_noise is not None:
             try:
                 parse_noise(self.train_noise)
             except ValueError as err:
                 raise VaekitError(f"--train-noise: {err}") from None
 
+    def _refuse_other_objectives(self, values: dict[str, Any]) -> None:
+        """Backstop for configs made in Python: another objective's option set away from its
+        default (vaekit.api.options refuses one the user gave at all, default or not)."""
+        changed = [name for name, value in values.items() if name in _D and value != _D[name]]
+        refuse_other_objectives(self.objective, changed)
+
+
+def refuse_other_objectives(objective: str, names: Iterable[str]) -> None:
+    """Of the options `names` (set by the user), one that is another training objective's own
+    (vaekit.components.OBJECTIVES: --tc-weight with --objective infovae) is refused in one
+    line, as another family's option is: it would change nothing."""
+    chosen = OBJECTIVES.get(objective)
+    others = [other for other in OBJECTIVES.all() if other != chosen]
+    theirs = {name: other for other in others for name in other.options}
+    for name in names:
+        if name in theirs and name not in chosen.options:
+            own = ", ".join(TRAIN_OPTIONS[o].flag for o in chosen.options) or "none"
+            raise VaekitError(
+                f"{TRAIN_OPTIONS[name].flag} is an option of --objective {theirs[name].name}, "
+                f"not of --objective {chosen.name} (its own: {own})"
+            )
+
 
 def make_state(model: VAE, config: TrainConfig) -> LoopState:
     """A fresh LoopState: the optimizer over the model's parameters (and their moving
-    average, with --ema), nothing trained yet."""
+    average, with --ema), and the training objective's part (--objective: a discriminator
+    and its optimizer, for factorvae), nothing trained yet."""
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config.lr)
     ema = WeightAverage(model, config.ema) if config.ema > 0 else None
-    return LoopState(model, optimizer, ema=ema)
+    objective = OBJECTIVES.builder(config.objective)(model, config)
+    return LoopState(model, optimizer, ema=ema, objective=objective)
 
 
 def fit(
@@ -135,9 +175,12 @@ def fit(
     steps_per_epoch = num_batches(len(train), config.batch_size)
     net = group.wrap(model)
     steps = _Steps.make(config, device, group, state.scaler)
+    if state.objective is not None:
+        state.objective.prepare(len(train))
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
     last_checkpoint, faults = Snapshot.take(state), Faults()
+    last_objective = state.objective.snapshot() if state.objective is not None else None
     try:
         while state.epoch < config.epochs and not should_stop(state.history, config.patience):
             epoch = state.epoch + 1
@@ -146,6 +189,8 @@ def fit(
                                       callbacks, faults, steps)  # fmt: skip
             except Diverged as why:
                 _roll_back(state, last_checkpoint, faults, config, str(why))
+                if state.objective is not None:  # its discriminator, back to the same epoch
+                    state.objective.restore(last_objective)
                 continue
             if val is not None:
                 begun = time.perf_counter()
@@ -168,6 +213,8 @@ def fit(
             if steps.scaler is not None:
                 state.scaler = steps.scaler.state_dict()
             last_checkpoint = Snapshot.take(state)
+            if state.objective is not None:
+                last_objective = state.objective.snapshot()
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
             if group.share(any(cb.should_stop(state) for cb in callbacks)):
@@ -323,7 +370,14 @@ def _step(
     if getattr(model, "word_dropout", 0.0) > 0:  # text: the decoder's inputs, words dropped
         u = torch.rand((total, *x.shape[1:]), generator=generator, device=device)[rows]
         target = model.dropped_words(x, u)
-    objective = Objective(kl_weight(config, state.step), config.free_bits, config.iw_train)
+    penalty = None
+    if state.objective is not None:  # --objective: its penalty, with this step's draws
+
+        def penalty(terms: Terms) -> torch.Tensor:
+            return state.objective.penalty(terms, generator)
+
+    weight = kl_weight(config, state.step)
+    objective = Objective(weight, config.free_bits, config.iw_train, penalty)
     for param_group in optimizer.param_groups:
         param_group["lr"] = lr
 
@@ -350,6 +404,8 @@ def _step(
             optimizer.step()
         if state.ema is not None:
             state.ema.update(model, state.step)
+    if state.objective is not None:  # a discriminator's own step, on this step's draws
+        state.objective.after_step(generator, group, finite)
     if scaler is not None:
         scaler.update()
     state.step += 1

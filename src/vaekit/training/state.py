@@ -27,3 +27,6 @@ class LoopState:
     ema: WeightAverage | None = None  # the weights' moving average, with --ema
     # float16's gradient scaler (GradScaler.state_dict(): numbers only) at the last epoch end
     scaler: dict[str, Any] | None = None
+    # --objective's part beside the loss (vaekit.training.objectives.TrainingObjective: a
+    # discriminator and its optimizer, for factorvae), None for the plain loss
+    objective: Any = None
