@@ -2,6 +2,7 @@
 run resumes under another number of processes."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -147,3 +148,21 @@ def test_two_machines_train_what_one_process_trains_and_resume_across(data: Path
     two_nodes("--data", data, *flags, "--epochs", "4", "--out", tmp_path / "nodes", "--resume")
     whole = vaekit.train(data, out=tmp_path / "whole", epochs=4, **_options(TINY), progress=False)
     assert_same_run(tmp_path / "nodes", whole.path)
+
+
+def test_factorvae_trains_under_two_processes(data: Path, tmp_path: Path):
+    """The objectives' batch estimates use each process's rows, so two processes do not give
+    one process's numbers; they must still train, and keep the discriminator, whose gradients
+    are averaged over the processes, in the checkpoint for an exact resume."""
+    flags = [*TINY, "--epochs", "2", "--objective", "factorvae", "--binarize", "--quiet"]
+    printed = torchrun(2, "--data", data, *flags, "--no-report", "--out", tmp_path / "two")
+    assert printed.count("trained 2 epochs") == 1
+    lines = [json.loads(s) for s in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["train"]["neg_elbo"]) for r in lines if "train" in r)
+    state = load_file(str(tmp_path / "two" / "checkpoint" / "state.safetensors"))
+    assert any(k.startswith("objective.critic.") for k in state)
+    # one process goes on from the two processes' checkpoint, discriminator and all
+    vaekit.resume(tmp_path / "two", epochs=3, progress=False, report=False)
+    text = (tmp_path / "two" / "metrics.jsonl").read_text()
+    records = [json.loads(s) for s in text.splitlines()]
+    assert max(r.get("epoch", 0) for r in records) == 3
