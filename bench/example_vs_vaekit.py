@@ -7,8 +7,9 @@ Each contender is timed from process start to exit (imports, data, training, tes
 in rotated order over --rounds rounds; the median is reported. vaekit runs as users run it
 (its report on by default), without the report, and with --precision bf16. Beside them,
 bench/bare_loop.py, the same training with nothing else (fp32, bf16, and bf16 with the loss
-compiled, compilation included): plain eager PyTorch's time for this work, the practical
-floor for vaekit.
+compiled, compilation included, once with Inductor's cache filled by an untimed run before
+the rounds and once with an empty cache each time, as a user's first compiled run finds it):
+plain eager PyTorch's time for this work, the practical floor for vaekit.
 
     .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -68,16 +70,37 @@ def contenders(epochs: int) -> dict[str, list[str]]:
         "bare loop": [*BARE, *e],
         "bare loop, bf16": [*BARE, *e, "--precision", "bf16"],
         "bare loop, bf16, compiled": [*BARE, *e, "--precision", "bf16", "--compile"],
+        "bare loop, bf16, compiled, cold cache": [*BARE, *e, "--precision", "bf16", "--compile"],
     }
 
 
-def run(name: str, command: list[str], workdir: Path) -> tuple[float, float]:
+# Inductor's on-disk cache for the compiled rows: "compiled" runs with a cache filled by one
+# untimed run before the rounds (what a user's second compiled run finds), "cold cache" with
+# an empty one each time (a user's first): the script sets TORCHINDUCTOR_CACHE_DIR for both,
+# so neither depends on what earlier runs on the machine left in the default cache.
+WARM, COLD = "bare loop, bf16, compiled", "bare loop, bf16, compiled, cold cache"
+
+
+def cache_env(name: str, workdir: Path, round_: int) -> dict[str, str] | None:
+    """The environment of one contender's process: its own Inductor cache for a compiled row
+    (None: the environment as it is)."""
+    if name == WARM:
+        return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(workdir / "inductor-warm")}
+    if name == COLD:
+        fresh = workdir / f"inductor-cold-{round_}"
+        return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(fresh)}
+    return None
+
+
+def run(
+    name: str, command: list[str], workdir: Path, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """(wall seconds, final test loss in nats per example) of one whole process."""
     out = workdir / re.sub(r"\W+", "-", name)
     again = out.exists() and name.startswith("vaekit")  # the others write over their files
     extra = ["--out", str(out)] + (["--overwrite"] if again else [])
     start = time.perf_counter()
-    done = subprocess.run(command + extra, capture_output=True, text=True, cwd=workdir)
+    done = subprocess.run(command + extra, capture_output=True, text=True, cwd=workdir, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
@@ -99,10 +122,14 @@ def main() -> None:
     times: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory() as tmp:
+        # fill the warm row's cache: one untimed epoch of the same compiled loss
+        warm_up = [*BARE, "--epochs", "1", "--precision", "bf16", "--compile"]
+        run("warm-up", warm_up, Path(tmp), cache_env(WARM, Path(tmp), 0))
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
-                seconds, loss = run(name, commands[name], Path(tmp))
+                env = cache_env(name, Path(tmp), r)
+                seconds, loss = run(name, commands[name], Path(tmp), env)
                 times[name].append(seconds)
                 losses[name].append(loss)
                 print(f"round {r + 1} {name:<26} {seconds:7.1f} s  test loss {loss:.2f}")
