@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,9 @@ def _checked_sizes(network: Any, where: Path) -> dict[str, Any]:
 
 def load_code_prior(rundir: str | Path, model: Any) -> CodePrior | None:
     """The code prior saved in `rundir` for `model` (a VQVAE), on its device; None where
-    none was fit. One that does not fit the model (another codebook size or map size, or
-    fit to other weights than the run's) is a one-line VaekitError."""
+    none was fit, or where it was fit to other weights than the run's (a warning says so).
+    One that does not fit the model (another codebook size or map size) is a one-line
+    VaekitError."""
     folder = Path(rundir)
     where = folder / PRIOR_RECORD
     if not where.exists():
@@ -134,8 +136,11 @@ def load_code_prior(rundir: str | Path, model: Any) -> CodePrior | None:
                           f"fit-prior {folder}")  # fmt: skip
     sha = record.get("weights_sha256")
     if (folder / "model.safetensors").exists() and sha != weights_sha256(folder):
-        raise VaekitError(f"{where}: fit to other weights than {folder}'s (retrained?); rerun "
-                          f"vaekit fit-prior {folder}")  # fmt: skip
+        # Stale (the model trained on after fit-prior): the model itself still works for
+        # everything but sampling, so the prior is left out, with a warning, not refused.
+        warnings.warn(f"{where}: fit to other weights than {folder}'s (trained on since?), "
+                      f"so not used; rerun vaekit fit-prior {folder}", stacklevel=2)  # fmt: skip
+        return None
     prior = CodePrior(network["codes"], tuple(network["map_size"]), network["width"],
                       network["layers"], network["kernel"])  # fmt: skip
     shapes = {k: tuple(v.shape) for k, v in prior.state_dict().items()}
