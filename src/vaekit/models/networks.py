@@ -232,6 +232,21 @@ def _blocks(width: int, depth: int) -> list[nn.Module]:
     return [ResidualBlock(width) for _ in range(depth)]
 
 
+def up_stages(size: tuple[int, int], channels: tuple[int, ...], depth: int) -> list[nn.Module]:
+    """A residual decoder's stages from the smallest map (channels[-1] at the size `size`
+    halves to, once per entry) back to `size`: per entry of `channels`, last first, `depth`
+    residual blocks, SiLU and a stride-2 3x3 transposed conv (output padding chosen so the
+    sizes retrace `_halved` exactly) to the previous width (channels[0] for the first)."""
+    sizes = _halved(size, len(channels))
+    widths = [channels[0], *channels]  # widths[i] is the width entering encoder stage i
+    layers: list[nn.Module] = []
+    for i in reversed(range(len(channels))):
+        (sh, sw), (th, tw) = sizes[i + 1], sizes[i]
+        pad = (th - (2 * sh - 1), tw - (2 * sw - 1))
+        layers += [*_blocks(channels[i], depth), nn.SiLU(), _up(channels[i], widths[i], pad)]
+    return layers
+
+
 class ResNetEncoder(nn.Module):
     """A 3x3 stem conv to channels[0] at H x W, then per entry of `channels` a stage: SiLU and a
     stride-2 3x3 conv (ceil-halving the size, as `_halved`), then `depth` residual blocks.
@@ -290,11 +305,7 @@ class ResNetDecoder(nn.Module):
         linear = nn.Linear(latent_dim, top * fh * fw)
         _he(linear, latent_dim, gain=1.0)  # fed by z, not by an activation
         layers: list[nn.Module] = [linear, _ToMap((top, fh, fw))]
-        widths = [channels[0], *channels]  # widths[i] is the width entering encoder stage i
-        for i in reversed(range(len(channels))):
-            (sh, sw), (th, tw) = sizes[i + 1], sizes[i]
-            pad = (th - (2 * sh - 1), tw - (2 * sw - 1))
-            layers += [*_blocks(channels[i], depth), nn.SiLU(), _up(channels[i], widths[i], pad)]
+        layers += up_stages((h, w), channels, depth)
         out = nn.Conv2d(channels[0], c * params, 3, padding=1)
         _he(out, channels[0] * 9, gain=1.0)  # raw likelihood parameters stay O(1) at first
         self.body = nn.Sequential(*layers, nn.SiLU(), out)

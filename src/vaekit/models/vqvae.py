@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
-from vaekit.models.networks import MEMORY_FORMAT, ResidualBlock, _conv, _halved, _up
+from vaekit.models.networks import MEMORY_FORMAT, _blocks, _conv, _halved, up_stages
 from vaekit.models.vae import VAE, LossOutput, Objective, Terms
 
 RESTART_AFTER = 100  # training steps unused before a code is restarted
@@ -84,7 +84,7 @@ class VQEncoder(nn.Module):
         width = shape[0]
         layers: list[nn.Module] = []
         for out in channels:
-            layers += [_conv(width, out, stride=2), *[ResidualBlock(out) for _ in range(depth)]]
+            layers += [_conv(width, out, stride=2), *_blocks(out, depth)]
             layers.append(nn.SiLU())
             width = out
         layers.append(nn.Conv2d(width, code_dim, 1))
@@ -111,14 +111,8 @@ class VQDecoder(nn.Module):
     ) -> None:
         super().__init__()
         c, h, w = shape
-        sizes = _halved((h, w), len(channels))
         layers: list[nn.Module] = [nn.Conv2d(code_dim, channels[-1], 3, padding=1)]
-        widths = [channels[0], *channels]  # widths[i]: the width entering encoder stage i
-        for i in reversed(range(len(channels))):
-            (sh, sw), (th, tw) = sizes[i + 1], sizes[i]
-            pad = (th - (2 * sh - 1), tw - (2 * sw - 1))
-            layers += [*[ResidualBlock(channels[i]) for _ in range(depth)], nn.SiLU()]
-            layers.append(_up(channels[i], widths[i], pad))
+        layers += up_stages((h, w), channels, depth)
         layers += [nn.SiLU(), nn.Conv2d(channels[0], c * params, 3, padding=1)]
         self.body = nn.Sequential(*layers)
         self.to(memory_format=MEMORY_FORMAT)
@@ -320,8 +314,11 @@ class VQVAE(VAE):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """p(x|z_q) for flat latents z (B, D * h * w), each position quantized first."""
-        z_e = self._map(z.float())
-        return self.likelihood(self.decoder(self.lookup(self.codes_of(z_e))))
+        return self._decode_codes(self.codes_of(self._map(z.float())))
+
+    def _decode_codes(self, codes: torch.Tensor):
+        """p(x|z_q) for code maps (B, h, w) of indices."""
+        return self.likelihood(self.decoder(self.lookup(codes)))
 
     @property
     def has_kl_per_dim(self) -> bool:
@@ -344,7 +341,7 @@ class VQVAE(VAE):
         log q = 0 (one code per position with probability 1)."""
         b, n, _ = eps.shape
         z_e = self.encode_map(x)
-        px = self.likelihood(self.decoder(self.lookup(self.codes_of(z_e))))
+        px = self._decode_codes(self.codes_of(z_e))
         log_px = px.log_prob(x if target is None else target)[:, None].expand(b, n)
         zeros = torch.zeros_like(log_px)
         log_pz = zeros + self.prior_density().value
@@ -417,7 +414,7 @@ class VQVAE(VAE):
         for start in range(0, len(data), batch_size):
             x = data.scaled(slice(start, start + batch_size)).to(device)
             codes = self.encode_codes(x)
-            px = self.likelihood(self.decoder(self.lookup(codes)))
+            px = self._decode_codes(codes)
             rec.append(-px.log_prob(x).cpu())
             if self.code_prior is not None:
                 prior.append(-self.code_prior.log_prob(codes).cpu())
