@@ -17,7 +17,7 @@ as an .npz in --runs (x_train/x_test, shape as the label; vaekit holds 10% of x_
 validation). Every model and seed is then scored on the same images. --max-train 0 trains on
 all of it as `--data dsprites` (vaekit carves its 10% test split with each run's seed, and
 --eval-points of those are scored); one epoch of that takes about 16 minutes on one CPU core
-(about 630 images/s, measured), and the budget below cannot stop it sooner.
+(about 630 images/s, measured); the budget below cuts that epoch short.
 
 Model: the conv encoder/decoder of the disentanglement papers scaled to a 2-core CPU: vaekit's
 conv VAE with channels 32-32-64-64 (stride 2, 64x64 -> 4x4), Z = 10, a Bernoulli likelihood,
@@ -25,8 +25,8 @@ batch 64, Adam at vaekit's default rate 1e-3. Where it differs from the papers (
 Chen et al., Kim and Mnih, and Locatello et al. 2019's common setting): 3x3 kernels instead of
 4x4, no 256-unit fully connected layer between the convolutions and the latents, a learning
 rate of 1e-3 instead of 1e-4, and minutes of training (--minutes per model, default 3: vaekit's
---time-budget, which stops before an epoch that would end past it) on a subset instead of
-300,000 steps on all of dSprites. Expect lower MIGs than the published ones.
+--time-budget, which stops before the budget is overrun, within an epoch if need be) on a
+subset instead of 300,000 steps on all of dSprites. Expect lower MIGs than the published ones.
 
 Numbers, per run, on the evaluation set (`vaekit.evaluate(..., factors=...)`, seed 0):
 - neg_elbo: the test -ELBO (beta 1, whatever the training objective), nats per image, one

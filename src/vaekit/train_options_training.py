@@ -208,8 +208,9 @@ TRAINING_OPTIONS = [
         None,
         "train for at most this long (90s, 15m, 1h30m): after each epoch, training stops when "
         "the next epoch would end past the budget, judged by the mean time of this command's "
-        "epochs so far; --epochs stays the upper limit, and early stopping and best-epoch "
-        "weights work as without it. A resumed run gets the budget afresh",
+        "epochs so far, and an epoch that would itself end past it is cut short; --epochs "
+        "stays the upper limit, and early stopping and best-epoch weights work as without it. "
+        "A resumed run gets the budget afresh",
         "training",
         section="training",
         optional=True,

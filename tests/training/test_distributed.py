@@ -69,8 +69,12 @@ def test_only_rank_0_reports_to_the_user(monkeypatch):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--binarize", "--free-bits", "0.05"], ["--train-noise", "mask:0.2", "--iw-train", "2"]],
-    ids=["binarize-free-bits", "noise-iwae"],
+    [
+        ["--binarize", "--free-bits", "0.05"],
+        ["--train-noise", "mask:0.2", "--iw-train", "2"],
+        ["--time-budget", "1h"],  # the budget's decision is shared after every step
+    ],
+    ids=["binarize-free-bits", "noise-iwae", "time-budget"],
 )
 def test_two_processes_train_what_one_process_trains(data: Path, tmp_path: Path, extra):
     flags = [*TINY, "--epochs", "2", *extra, "--quiet", "--no-report"]
@@ -88,6 +92,16 @@ def test_a_run_resumes_under_another_number_of_processes(data: Path, tmp_path: P
     torchrun(2, "--data", data, *flags, "--epochs", "3", "--out", tmp_path / "run", "--resume")
     whole = vaekit.train(data, out=tmp_path / "whole", epochs=3, **_options(TINY), progress=False)
     assert_same_run(tmp_path / "run", whole.path)
+
+
+def test_a_time_budget_cuts_the_same_epoch_short_on_every_process(data: Path, tmp_path: Path):
+    """The main process decides where the budget ends an epoch; the others stop at the same
+    step (a process that went on would wait forever for the others' gradients)."""
+    flags = [*TINY, "--epochs", "3", "--time-budget", "0.001", "--quiet", "--no-report"]
+    torchrun(2, "--data", data, *flags, "--out", tmp_path / "two")
+    lines = [json.loads(s) for s in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[0]["cut_short"] == {"steps": 1, "of": 4}  # 54 training images, batches of 15
+    assert len(lines) == 2 and lines[-1]["stopped_by"] == "time_budget"
 
 
 def _options(flags: list[str]) -> dict:

@@ -1,6 +1,6 @@
 """--time-budget: training stops at the epoch after which the next one would overrun the budget,
-judged on an injected clock (no sleeping, but for the one test that times a slow validation
-pass)."""
+or cuts short an epoch that would itself overrun it, judged on an injected clock (no sleeping,
+but for the one test that times a slow validation pass)."""
 
 from pathlib import Path
 
@@ -57,6 +57,75 @@ def _train(tmp_path: Path, budget: float, seconds: list[float], epochs: int = 10
 def test_training_stops_before_the_next_epoch_would_overrun(tmp_path, budget, seconds, epochs):
     history = _train(tmp_path, budget, [*seconds, *[1.0] * 10])
     assert [r["epoch"] for r in history] == list(range(1, epochs + 1))
+
+
+class _StepsTake(Callback):
+    """Each training step takes `seconds` on the clock."""
+
+    def __init__(self, clock: _Clock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def on_step(self, step, epoch, loss) -> None:
+        self.clock.now += self.seconds
+
+
+def _train_steps(tmp_path: Path, budget: float, seconds: float, n_train: int = 100):
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=n_train, n_test=4, size=8))
+    config = TrainConfig(epochs=3, batch_size=10, time_budget=budget)
+    model = build_vae(ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(8,)))
+    clock = _Clock()
+    state = make_state(model, config)
+    history = fit(
+        model, ds.train, ds.test, config, [_StepsTake(clock, seconds)], state, clock=clock
+    )
+    return history, state
+
+
+@pytest.mark.parametrize(
+    ("budget", "steps"),
+    [
+        # 10 s a step, the validation pass (1 batch of 4) a third of one: after step k the
+        # next step and the pass would end at 10 k + 13.3
+        (35.0, 3),  # 20 + 13.3 <= 35 < 30 + 13.3
+        (60.0, 5),  # 40 + 13.3 <= 60 < 50 + 13.3
+        (5.0, 1),  # at least one step runs
+    ],
+)
+def test_an_epoch_that_would_overrun_the_budget_is_cut_short(tmp_path, budget, steps):
+    history, state = _train_steps(tmp_path, budget, 10.0)
+    assert len(history) == 1 and history[0]["epoch"] == 1 and state.epoch == 1
+    assert history[0]["cut_short"] == {"steps": steps, "of": 10}
+    assert state.step == steps and "val" in history[0]
+
+
+def test_an_epoch_within_the_budget_is_not_cut(tmp_path):
+    history, state = _train_steps(tmp_path, 1e6, 10.0)
+    assert [r["epoch"] for r in history] == [1, 2, 3] and state.step == 30
+    assert not any("cut_short" in r for r in history)
+
+
+def test_a_run_cut_short_says_so_and_resumes(tmp_path, monkeypatch):
+    """Through vaekit.train: the cut epoch is marked, the final line says the budget stopped
+    it (even in the last epoch --epochs allows), and --resume goes on to the next epoch."""
+    import vaekit.training.loop as loop
+    from vaekit.api.run import read_metrics
+    from vaekit.api.train import resume, train
+
+    data = write_idx_folder(tmp_path / "idx", n_train=100, n_test=10, size=8)
+    clock = _Clock()
+    budget = loop.TimeBudget
+    monkeypatch.setattr(loop, "TimeBudget", lambda s, _, closing: budget(s, clock, closing))
+    tick = _StepsTake(clock, 10.0)
+    tiny = dict(model="mlp", hidden_dims=(8,), latent_dim=2, progress=False, report=False)
+    run = train(data, out=tmp_path / "r", epochs=1, batch_size=10, time_budget=45,
+                callbacks=[tick], **tiny)  # fmt: skip
+    lines = read_metrics(run.path)
+    assert run.stopped_by_budget and lines[-1]["stopped_by"] == "time_budget"
+    assert 1 <= lines[0]["cut_short"]["steps"] < lines[0]["cut_short"]["of"]
+    resumed = resume(tmp_path / "r", epochs=2, time_budget="1h", callbacks=[tick],
+                    progress=False, report=False)  # fmt: skip
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    assert "cut_short" not in resumed.history[1] and not resumed.stopped_by_budget
 
 
 def test_durations_read_as_seconds():

@@ -412,7 +412,8 @@ def _train_and_finish(
     path = group.on_main(writer.place)
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}
-    if state.epoch < train_config.epochs and not should_stop(history, train_config.patience):
+    short = state.epoch < train_config.epochs and not should_stop(history, train_config.patience)
+    if short or (history and "cut_short" in history[-1]):  # the budget cut its last epoch
         # Before --epochs without early stopping: a callback that says why (a search's
         # pruner), else the time budget, else a user's callback.
         said = [c.stop_reason for c in extra_callbacks if getattr(c, "stop_reason", None)]

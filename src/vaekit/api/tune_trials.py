@@ -229,7 +229,7 @@ class Session:
             self.save_clock()
         trial.set_user_attr("time_s", round(time.monotonic() - begun, 3))
         trial.set_user_attr("epochs", len(history))
-        if history:
+        if history and "cut_short" not in history[0]:  # a whole epoch's time
             trial.set_user_attr("first_epoch_s", history[0]["time_s"])
         score = run_score(history, options.get("patience"))
         if prune.pruned:

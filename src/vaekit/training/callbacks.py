@@ -30,6 +30,11 @@ class Callback:
         """Asked after each epoch: True ends training there (e.g. a time budget)."""
         return False
 
+    def cut_epoch(self, state: LoopState) -> bool:
+        """Asked after each step, where the loop asks (with a time budget): True ends the epoch
+        there, and training after its validation pass."""
+        return False
+
     def on_train_end(self) -> None: ...
 
 
@@ -72,28 +77,42 @@ class ProgressBar(Callback):
 
 
 class TimeBudget(Callback):
-    """Stops training before it overruns `seconds` (--time-budget): after each epoch, when
-    the next one would end past the budget, judged by the mean duration of the epochs this
-    callback has seen (validation included). The first epoch always runs. `clock` returns
-    seconds (a monotonic clock; tests give a fake one)."""
+    """Stops training before it overruns `seconds` (--time-budget). After each epoch: when the
+    next one would end past the budget, judged by the mean duration of the epochs this
+    callback has seen (validation included). After each step: when the next step and the
+    validation pass (`closing_steps`, in training steps' worth) would end past it, the epoch
+    is cut short there (an epoch longer than the budget, the first one included, stops in
+    time). At least one step runs. `clock` returns seconds (a monotonic clock; tests give a
+    fake one)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        closing_steps: float = 0.0,
+    ) -> None:
         self.seconds = seconds
         self.clock = clock
+        self.closing_steps = closing_steps
         self.start = 0.0
         self.first_epoch = 0
-        self.stopped_after: int | None = None  # the last epoch trained, when the budget ended it
+        self.first_step = 0
 
     def on_train_start(self, total_steps: int, state: LoopState) -> None:
         self.start = self.clock()
         self.first_epoch = state.epoch
+        self.first_step = state.step
 
     def should_stop(self, state: LoopState) -> bool:
         done = state.epoch - self.first_epoch
         if done < 1:
             return False
         elapsed = self.clock() - self.start
-        if elapsed + elapsed / done > self.seconds:
-            self.stopped_after = state.epoch
-            return True
-        return False
+        return elapsed + elapsed / done > self.seconds
+
+    def cut_epoch(self, state: LoopState) -> bool:
+        done = state.step - self.first_step
+        if done < 1:
+            return False
+        elapsed = self.clock() - self.start
+        return elapsed + elapsed / done * (1.0 + self.closing_steps) > self.seconds

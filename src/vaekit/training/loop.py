@@ -165,7 +165,9 @@ def fit(
     Returns the history: one record per epoch, the metrics.jsonl schema.
     """
     if config.time_budget is not None and group.is_main:
-        callbacks = [*callbacks, TimeBudget(config.time_budget, clock)]
+        # the validation pass, forward only: about a third of a training step per batch
+        closing = num_batches(len(val), config.batch_size) / 3 if val is not None else 0.0
+        callbacks = [*callbacks, TimeBudget(config.time_budget, clock, closing)]
     state = state or make_state(model, config)
     if val is None and config.patience is not None:
         raise VaekitError("--patience needs a validation split (--val-fraction > 0)")
@@ -217,7 +219,7 @@ def fit(
                 last_objective = state.objective.snapshot()
             for cb in callbacks:
                 cb.on_epoch_end(record, state)
-            if group.share(any(cb.should_stop(state) for cb in callbacks)):
+            if "cut_short" in record or group.share(any(cb.should_stop(state) for cb in callbacks)):
                 break
     finally:
         for cb in callbacks:
@@ -297,6 +299,7 @@ def _train_epoch(
     lowered = lr_factor(state.history, faults)
     lr = learning_rate(config, state.history, state.step, total_steps) * lowered
     sums, seen = torch.zeros(3, device=device), 0
+    first, cut = state.step, None
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
@@ -315,6 +318,12 @@ def _train_epoch(
             cb.on_step(state.step, epoch, loss)
         if faults.in_row >= config.rollback_after:
             raise Diverged(f"{faults.in_row} steps in a row had a NaN or infinite loss or gradient")
+        # --time-budget: an epoch that would overrun it ends here (the main process decides)
+        if config.time_budget is not None and steps.group.share(
+            any(cb.cut_epoch(state) for cb in callbacks)
+        ):
+            cut = state.step - first
+            break
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
     bound, rec, kl = (steps.group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
@@ -329,6 +338,8 @@ def _train_epoch(
     }
     if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
+    if cut is not None:  # the steps it took of the epoch's, when the time budget cut it short
+        record["cut_short"] = {"steps": cut, "of": steps_per_epoch}
     return record
 
 
