@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,25 +295,48 @@ class Option:
 
 
 class OptionSet:
-    """A command's declared options, by name."""
+    """A command's declared options, by name: `options`, and those `later` returns when the
+    set is used (the options installed packages declare, looked up only then; asked again at
+    each use, so a package registered since is seen)."""
 
-    def __init__(self, options: Iterable[Option]) -> None:
-        self.options: dict[str, Option] = {}
+    def __init__(
+        self, options: Iterable[Option], later: Callable[[], Iterable[Option]] | None = None
+    ) -> None:
+        self.declared: dict[str, Option] = {}
         for option in options:
-            if option.name in self.options:
-                raise ValueError(f"option {option.name!r} is declared twice")
-            if option.group not in GROUPS or option.section not in (*SECTIONS, None):
-                raise ValueError(f"option {option.name!r}: unknown group or section")
-            self.options[option.name] = option
+            self._add(self.declared, option, "is declared twice")
+        self.later = later
+
+    @staticmethod
+    def _add(into: dict[str, Option], option: Option, twice: str) -> None:
+        if option.name in into:
+            raise ValueError(f"option {option.name!r} {twice}")
+        if option.group not in GROUPS or option.section not in (*SECTIONS, None):
+            raise ValueError(f"option {option.name!r}: unknown group or section")
+        into[option.name] = option
+
+    @property
+    def options(self) -> dict[str, Option]:
+        if self.later is None:
+            return self.declared
+        found = dict(self.declared)
+        for option in self.later():
+            if found.get(option.name) == option:
+                continue  # one declaration reached twice (a built-in family's, declared)
+            try:
+                self._add(found, option, "is declared twice: rename one of them")
+            except ValueError as err:
+                raise VaekitError(str(err)) from None
+        return found
 
     def __iter__(self):
         return iter(self.options.values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self.options
+        return name in self.declared or name in self.options
 
-    def __getitem__(self, name: str) -> Option:
-        return self.options[name]
+    def __getitem__(self, name: str) -> Option:  # a declared name: no installed package read
+        return self.declared[name] if name in self.declared else self.options[name]
 
     def defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self}
@@ -324,9 +347,9 @@ class OptionSet:
     def check(self, values: Mapping[str, Any], where: str, spell: str = "flag") -> dict[str, Any]:
         """Each value checked against its declaration; an unknown name or a bad value is a
         VaekitError naming it (as a --flag, or as a key with spell="key")."""
-        out = {}
+        out, options = {}, self.options
         for name, value in values.items():
-            option = self.options.get(name)
+            option = options.get(name)
             if option is None:
                 raise VaekitError(f"{where}: unknown option {name!r}{self._suggest(name)}")
             try:

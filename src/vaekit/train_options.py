@@ -11,7 +11,7 @@ new option is one declaration in its group plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.kinds.base import BUILTIN_FAMILIES, BUILTIN_KINDS
+from vaekit.kinds.base import BUILTIN_FAMILIES, BUILTIN_KINDS, FAMILIES
 from vaekit.options import Flag, OptionSet
 from vaekit.train_options_data import DATA_OPTIONS
 from vaekit.train_options_model import MODEL_OPTIONS
@@ -22,11 +22,11 @@ from vaekit.train_options_training import OBJECTIVE_OPTIONS, RUN_OPTIONS, TRAINI
 # an installed package's kind is looked up later, the first time a kind is asked for.
 KIND_OPTIONS = [option for declared in BUILTIN_KINDS for option in declared.load_options()]
 # The options a family declares itself (vaekit.kinds.base.Family.declares), after the model
-# options every family may name. vaekit's own families only, like KIND_OPTIONS: an installed
-# package's family is looked up after this module is read, so the options it declares reach
-# ModelConfig (vaekit.models.factory.family_option) but not the flags, TOML keys or keywords.
+# options every family may name: vaekit's own families' here; an installed package's family
+# is looked up later, the first time the options are used (`_installed_family_options`), and
+# its options then join the flags, TOML keys and keywords (listed last in `--help`).
 FAMILY_OPTIONS = [option for declared in BUILTIN_FAMILIES for option in declared.declares]
-TRAIN_OPTIONS = OptionSet(
+_DECLARED = (
     DATA_OPTIONS[:1]
     + KIND_OPTIONS
     + DATA_OPTIONS[1:]
@@ -36,7 +36,17 @@ TRAIN_OPTIONS = OptionSet(
     + TRAINING_OPTIONS
     + RUN_OPTIONS
 )
-DEFAULTS = TRAIN_OPTIONS.defaults()
+
+
+def _installed_family_options() -> list:
+    """The options every registered family declares (vaekit's own are declared already)."""
+    return [option for declared in FAMILIES.all() for option in declared.declares]
+
+
+TRAIN_OPTIONS = OptionSet(_DECLARED, later=_installed_family_options)
+# vaekit's own options' defaults: read at import, before any installed package is looked up
+# (an installed family's options' defaults: TRAIN_OPTIONS.defaults(), or its declaration).
+DEFAULTS = {option.name: option.default for option in _DECLARED}
 
 
 def resumable_flags() -> str:

@@ -127,7 +127,7 @@ def test_a_new_option_is_one_declaration(tmp_path: Path, monkeypatch, capsys):
     """A made-up option, declared and nothing else: it is a flag with its default in the help,
     a TOML key, a keyword of vaekit.train, recorded in config.json, and held on --resume."""
     made_up = Option("made_up", Int(least=1), 3, "a made-up option", "training", "training")
-    monkeypatch.setitem(TRAIN_OPTIONS.options, "made_up", made_up)
+    monkeypatch.setitem(TRAIN_OPTIONS.declared, "made_up", made_up)
     assert "--made-upMADE_UPamade-upoption(default:3)" in help_text(capsys)
     config = tmp_path / "c.toml"
     config.write_text("made-up = 5\n")

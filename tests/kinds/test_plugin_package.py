@@ -1,14 +1,17 @@
 """A third party's package, really installed beside vaekit (a distribution with its
 entry_points.txt, built in a temporary folder and put on sys.path, no pip), adds a model family
-and a kind of data: `vaekit train --help` lists the family, and the command trains, evaluates,
-samples and reports with both, each found through its entry point."""
+and a kind of data: `vaekit train --help` lists the family and the option it declares, and the
+command trains, evaluates, samples and reports with both, each found through its entry
+point."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.cli.test_cli import vaekit
 from vaekit import load
@@ -16,7 +19,8 @@ from vaekit.kinds import base
 
 PACKAGE = "vaekit_plugin_demo"
 
-# The package's code: a family that builds vaekit's mlp and marks the model, and a kind that
+# The package's code: a family that builds vaekit's mlp with its hidden widths times an option
+# of its own (--demo-scale) and marks the model, and a kind that
 # takes files ending in .demo.npz, opens them as vaekit opens any .npz, and marks the data and
 # counts its openings.
 PLUGIN_SOURCE = '''\
@@ -24,10 +28,15 @@ PLUGIN_SOURCE = '''\
 
 from pathlib import Path
 
-from vaekit.kinds.base import Family, Kind, Source, source
+import dataclasses
 
+from vaekit.kinds.base import Family, Kind, Source, source
+from vaekit.options import Int, Option
+
+SCALE = Option("demo_scale", Int(least=1), 1, "demo-mlp: multiplies each hidden width",
+               "model", section="model")
 FAMILY = Family("demo-mlp", "a third party's mlp", "vaekit_plugin_demo:build",
-                options=("hidden_dims",))
+                options=("hidden_dims", "demo_scale"), declares=(SCALE,))
 KIND = Kind(
     "demo-npz", "demo arrays", "img", None,
     (Source("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo"),),
@@ -38,7 +47,10 @@ opened = []
 def build(config, likelihood, parts):
     from vaekit.models.families import build_mlp
 
-    model = build_mlp(config, likelihood, parts)
+    own = config.family_options
+    widths = tuple(w * own["demo_scale"] for w in own["hidden_dims"])
+    mlp = dataclasses.replace(config, family="mlp", family_options={"hidden_dims": widths})
+    model = build_mlp(mlp, likelihood, parts)
     model.built_by_demo = True
     return model
 
@@ -92,8 +104,27 @@ def test_the_help_lists_the_installed_family(plugin, capsys):
     assert vaekit("train", "--help") == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "demo-mlp" in text
+    assert "--demo-scale DEMO_SCALE demo-mlp: multiplies each hidden width" in text
     assert "{" + ",".join(base.family_names()) + "}" in text
     assert base.family_names()[-1] == "demo-mlp" and base.kind_names()[-1] == "demo-npz"
+
+
+def test_an_installed_familys_option_is_a_toml_key_and_a_keyword_refused_elsewhere(
+    plugin, tmp_path
+):
+    import vaekit as api
+    from vaekit.api.options import read_options_file
+    from vaekit.errors import VaekitError
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('model = "demo-mlp"\ndemo-scale = 2\n')
+    assert read_options_file(toml) == {"model": "demo-mlp", "demo_scale": 2}
+    data = tmp_path / "d.npz"
+    np.savez(data, train_images=np.zeros((20, 4, 4), dtype=np.uint8))
+    with pytest.raises(VaekitError, match=r"^--demo-scale is not an option of --model mlp"):
+        api.train(data, model="mlp", demo_scale=2, epochs=1, out=tmp_path / "x", progress=False)
+    with pytest.raises(VaekitError, match="--demo-scale: expected a positive integer, got 0"):
+        api.train(data, model="demo-mlp", demo_scale=0, out=tmp_path / "y", progress=False)
 
 
 def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, tmp_path):
@@ -103,7 +134,7 @@ def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, t
     run = tmp_path / "R"
     trained = vaekit(
         "train", "--data", data, "--model", "demo-mlp", "--epochs", "1", "--latent-dim", "2",
-        "--hidden-dims", "8", "--out", run, "--quiet",
+        "--hidden-dims", "8", "--demo-scale", "3", "--out", run, "--quiet",
     )  # fmt: skip
     assert trained == 0
     demo = sys.modules[PACKAGE]
@@ -111,7 +142,11 @@ def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, t
 
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["family"] == "demo-mlp" and config["data"]["opened_by_demo"]
-    assert load(run).vae.built_by_demo  # the family's builder made the model, and remakes it
+    assert config["model"]["family_options"] == {"hidden_dims": [8], "demo_scale": 3}
+    model = load(run).vae
+    assert model.built_by_demo  # the family's builder made the model, and remakes it
+    widths = [m.out_features for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[0] == 24  # --hidden-dims 8 times --demo-scale 3
 
     assert vaekit("eval", run, "--iw-samples", "2", "--no-probe") == 0
     assert demo.opened == [str(data)] * 2  # eval reopened the recorded data through the kind
@@ -121,3 +156,14 @@ def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, t
     (run / "report.html").unlink()  # train wrote one: `vaekit report` must write it again
     assert vaekit("report", run) == 0
     assert (run / "report.html").stat().st_size > 0
+
+
+def test_importing_vaekit_reads_no_installed_package():
+    """Installed packages are looked up when a family, a kind or the options are first used,
+    not at import: a broken one cannot break `import vaekit` or a command that needs none."""
+    code = (
+        "import vaekit, vaekit.cli.main, vaekit.api.train, vaekit.api.tune\n"
+        "from vaekit.kinds.base import FAMILIES, KINDS\n"
+        "assert not FAMILIES.loaded and not KINDS.loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

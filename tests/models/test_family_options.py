@@ -216,6 +216,17 @@ def test_a_family_declares_an_option_of_its_own(monkeypatch):
     assert str(err.value) == "--scale is not an option of --model mlp (its own: --hidden-dims)"
 
 
+def test_a_familys_option_named_as_another_option_is_refused(monkeypatch):
+    from vaekit.train_options import TRAIN_OPTIONS
+
+    clash = Option("lr", Int(least=1), 2, "a second --lr", "model", section="model")
+    monkeypatch.setattr(base.FAMILIES, "known", dict(base.FAMILIES.known))
+    base.register_family(Family("clash-mlp", "clashes", f"{__name__}:build_wide",
+                                options=("lr",), declares=(clash,)))  # fmt: skip
+    with pytest.raises(VaekitError, match="option 'lr' is declared twice: rename one of them"):
+        list(TRAIN_OPTIONS)
+
+
 def odd_widths_only(config):
     """A third party's check (Family.checker): why its config cannot be built, or None."""
     widths = config.family_options["hidden_dims"]

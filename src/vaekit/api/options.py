@@ -21,7 +21,7 @@ from vaekit.kinds.base import family as find_family
 from vaekit.kinds.base import kind as find_kind
 from vaekit.models.factory import ModelConfig, foreign_option
 from vaekit.options import normalize_keys
-from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
+from vaekit.train_options import KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
 from vaekit.training.loop import TrainConfig, refuse_other_objectives
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
@@ -51,7 +51,7 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
 
 def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     """Every option: the given ones checked, the rest at their defaults."""
-    return {**DEFAULTS, **TRAIN_OPTIONS.check(given, "vaekit.train")}
+    return {**TRAIN_OPTIONS.defaults(), **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
 def data_kind(data: Any, of_kind: str | None = None) -> Kind | None:

@@ -284,14 +284,14 @@ def _signature() -> inspect.Signature:
     keyword = inspect.Parameter.KEYWORD_ONLY
     params[1:1] = [
         inspect.Parameter(o.name, keyword, default=o.default)
-        for o in TRAIN_OPTIONS
+        for o in TRAIN_OPTIONS.declared.values()
         if o.name != "data"
     ]
     return base.replace(parameters=params)
 
 
-train.__signature__ = _signature()  # type: ignore[attr-defined]
-train.__doc__ = f"{train.__doc__}\n    Options:\n{describe(list(TRAIN_OPTIONS))}\n"
+train.__signature__ = _signature()  # type: ignore[attr-defined]  (vaekit's own options)
+train.__doc__ = f"{train.__doc__}\n    Options:\n{describe([*TRAIN_OPTIONS.declared.values()])}\n"
 
 
 def _num_classes(dataset: Dataset) -> int:

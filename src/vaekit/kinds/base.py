@@ -136,7 +136,8 @@ class Family:
     latent dimensions, the likelihood, the prior, ...) are ModelConfig's own fields.
     declares: options this family adds to the train options (vaekit.options.Option, in the
     "model" section), for a family with settings no built-in option names; name each in
-    `options` too. vaekit's own families declare none.
+    `options` too. They join the flags, TOML keys and keywords when the options are first
+    used (vaekit.train_options). vaekit's own families declare none.
     checker: "package.module:function" called as checker(config) with the ModelConfig, after
     the options each alone and the shared combinations are checked, returning why this
     family cannot be built from it (one line) or None; None: nothing more to check.
