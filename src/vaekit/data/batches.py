@@ -84,6 +84,10 @@ class ImageSet:
 
     def take(self, index: torch.Tensor | slice) -> torch.Tensor:
         """The stored images at `index` (positions in this set): (B, C, H, W)."""
+        if isinstance(index, torch.Tensor) and index.dtype != torch.bool:  # positions:
+            # index_select, several times faster than [index] on a CPU
+            rows = index if self.rows is None else self.rows[index]
+            return self.storage.index_select(0, rows.to(self.storage.device))
         if self.rows is None:
             return self.storage[index]
         return self.storage[self.rows[index]]

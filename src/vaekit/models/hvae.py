@@ -168,6 +168,7 @@ class HierarchicalVAE(VAE):
         y: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
         pz: Density | None = None,
+        densities: bool = True,  # computed all the same
     ) -> Terms:
         # pz is unused: each layer's prior depends on the samples above it.
         b, n, dims = eps.shape

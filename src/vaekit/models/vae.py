@@ -68,8 +68,8 @@ class Terms:
     model's terms do not give them (a hierarchical model's)."""
 
     log_px: torch.Tensor
-    log_pz: torch.Tensor
-    log_qz: torch.Tensor
+    log_pz: torch.Tensor | None  # None: left out where only the closed-form KL is needed
+    log_qz: torch.Tensor | None
     kl_dims: torch.Tensor | None
     z: torch.Tensor | None = None
     qz: DiagonalGaussian | None = None
@@ -254,27 +254,37 @@ class VAE(nn.Module):
         y: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
         pz: Density | None = None,
+        densities: bool = True,
     ) -> Terms:
         """The terms for x (B, C, H, W) with standard normal noise eps (B, n, Z). With
         `target`, the encoder sees x and the likelihood scores target. `pz`: the prior's
-        `prior_density()`, when the caller scores several batches with the same weights."""
+        `prior_density()`, when the caller scores several batches with the same weights.
+        densities=False leaves log p(z) and log q(z|x) out (None), for a caller that needs
+        only the closed-form KL (the ELBO's training step)."""
         b, n, _ = eps.shape
-        qz, z, log_qz = self.draw_latents(x, eps, y)
+        qz, z, log_qz = self.draw_latents(x, eps, y, densities)
         y_rep = y.repeat_interleave(n) if y is not None else None
         scored = x if target is None else target
         log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
-        log_pz = (pz or self.prior_density()).log_prob(z).view(b, n)
+        log_pz = (pz or self.prior_density()).log_prob(z).view(b, n) if densities else None
         return Terms(log_px, log_pz, log_qz, self.kl_dims(qz, n), z, qz)
 
     def draw_latents(
-        self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None
-    ) -> tuple[DiagonalGaussian, torch.Tensor, torch.Tensor]:
+        self,
+        x: torch.Tensor,
+        eps: torch.Tensor,
+        y: torch.Tensor | None = None,
+        density: bool = True,
+    ) -> tuple[DiagonalGaussian, torch.Tensor, torch.Tensor | None]:
         """q(z|x) for x (B, C, H, W), its draws z = mean + std * eps (B * n, Z) through the
-        flow where there is one, and log q(z|x) at them (B, n): `terms` without p(x|z), for
-        a caller that scores the draws its own way (vaekit.models.importance)."""
+        flow where there is one, and log q(z|x) at them (B, n; None with density=False and
+        no flow): `terms` without p(x|z), for a caller that scores the draws its own way
+        (vaekit.models.importance)."""
         b, n, dims = eps.shape
         qz = self.encode(x, y)
         z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
+        if not density and self.flow is None:
+            return qz, z, None
         # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
         log_qz = -0.5 * (math.log(2 * math.pi) + qz.logvar[:, None] + eps**2).sum(-1)
         if self.flow is not None:  # change of variables: log q(z_T) = log q(z_0) - log det
@@ -312,7 +322,10 @@ class VAE(nn.Module):
             eps = torch.randn(
                 (len(x), k, self.latent_dim), generator=generator, device=x.device, dtype=x.dtype
             )
-        t = self.terms(x, eps, y, target)
+        # the densities only where the loss reads them: the IWAE bound, a KL without a closed
+        # form, an objective's penalty
+        closed = k == 1 and self.has_kl_per_dim and objective.penalty is None
+        t = self.terms(x, eps, y, target, densities=not closed)
         rec = -t.log_px.mean(1)
         kl = t.kl
         kl_dims = t.kl_dims.mean(1) if t.kl_dims is not None else None

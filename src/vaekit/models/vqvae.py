@@ -335,6 +335,7 @@ class VQVAE(VAE):
         y: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
         pz: Any = None,
+        densities: bool = True,  # computed all the same
     ) -> Terms:
         """The terms under the uniform prior for any number n of draws (eps (B, n, Z), read
         only for n): the posterior is a point, so each draw is the same one, decoded once;
