@@ -222,16 +222,22 @@ class Widths(Kind):
 class Names(Kind):
     """Non-empty names: "a,b" on the command line, ["a", "b"] in Python or TOML. With `of`,
     each one of those; with `repeatable`, the flag may also be given several times, each
-    adding its names (--log tensorboard --log mlflow)."""
+    adding its names (--log tensorboard --log mlflow). With `none`, the name "none" alone
+    is the empty list (--log none: to turn off on --resume what the run recorded)."""
 
     of: tuple[str, ...] = ()
     repeatable: bool = False
+    none: bool = False
     metavar = "NAME[,NAME...]"
 
     def parse(self, text: str) -> tuple[str, ...]:
         return self.check([part.strip() for part in text.split(",")])
 
     def check(self, value: Any) -> tuple[str, ...]:
+        if self.none and isinstance(value, list | tuple) and (not value or "none" in value):
+            if len(value) > 1:
+                raise ValueError(f"none is given with other names in {list(value)!r}")
+            return ()  # ["none"], or the empty list it reads as
         if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
             raise ValueError(f"expected a list of names, got {value!r}")
         if not all(isinstance(v, str) and v for v in value):
@@ -240,10 +246,13 @@ class Names(Kind):
             raise ValueError(f"a name is given twice in {list(value)!r}")
         unknown = [v for v in value if self.of and v not in self.of]
         if unknown:
-            raise ValueError(f"expected {' or '.join(self.of)}, got {unknown[0]!r}")
+            names = " or ".join((*self.of, "none") if self.none else self.of)
+            raise ValueError(f"expected {names}, got {unknown[0]!r}")
         return tuple(value)
 
     def show(self, value: Any) -> str:
+        if self.none and value is not None and not value:
+            return "none"
         return "all" if value is None else ",".join(value)
 
 

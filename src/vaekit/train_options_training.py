@@ -292,7 +292,7 @@ RUN_OPTIONS = [
     ),
     Option(
         "log",
-        Names(of=("tensorboard", "mlflow"), repeatable=True),
+        Names(of=("tensorboard", "mlflow"), repeatable=True, none=True),
         None,
         "also log the run to TensorBoard or MLflow (repeatable, or tensorboard,mlflow): each "
         "epoch's train and validation -ELBO, rec and KL, the validation KL per latent "
@@ -303,7 +303,7 @@ RUN_OPTIONS = [
         "MLflow's own default in the current folder (./mlflow.db, artifacts in ./mlruns), "
         "experiment vaekit (or MLFLOW_EXPERIMENT_NAME). Recorded: --resume continues the same "
         "TensorBoard and MLflow runs (in the store the run began in) unless --log is given "
-        "again (default: none)",
+        "again (--log none: no tracker from here on; default: none)",
         "run",
         section="training",
         optional=True,

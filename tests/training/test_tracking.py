@@ -198,7 +198,7 @@ def test_a_missing_library_is_one_line_before_any_work(tmp_path: Path, monkeypat
 def test_log_takes_each_tracker_once_by_flag_or_by_list(capsys):
     option = TRAIN_OPTIONS["log"]
     assert option.check(["tensorboard", "mlflow"]) == ("tensorboard", "mlflow")
-    with pytest.raises(ValueError, match="expected tensorboard or mlflow, got 'wandb'"):
+    with pytest.raises(ValueError, match="expected tensorboard or mlflow or none, got 'wandb'"):
         option.check(["wandb"])
     assert vaekit("train", "--log", "wandb") == 2
     assert "expected tensorboard or mlflow" in capsys.readouterr().err
@@ -209,6 +209,24 @@ def test_log_takes_each_tracker_once_by_flag_or_by_list(capsys):
     parsed = build_parser().parse_args(["train", "--log", "mlflow,tensorboard"])
     assert parsed.log == ["mlflow", "tensorboard"]
     assert build_parser().parse_args(["train"]).log is None
+
+
+def test_log_none_turns_the_recorded_trackers_off_on_resume(tmp_path: Path):
+    import vaekit as api
+
+    assert TRAIN_OPTIONS["log"].check(["none"]) == ()
+    with pytest.raises(ValueError, match="none is given with other names"):
+        TRAIN_OPTIONS["log"].check(["none", "mlflow"])
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = tmp_path / "run"
+    api.train(data, out=run, log=("tensorboard",), **{**OPTIONS, "epochs": 1})
+    steps = [e.step for e in _events(run).Scalars("train/neg_elbo")]
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "2", "--log", "none",
+                  "--quiet", "--no-report") == 0  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["log"] == []
+    assert [e.step for e in _events(run).Scalars("train/neg_elbo")] == steps  # nothing new
+    assert len(_records(run)) == 2
 
 
 def test_tracker_files_are_vaekits_own_for_overwrite(tmp_path: Path):

@@ -1,0 +1,111 @@
+"""vaekit's training step against the bare one, in one process (issue 28: "per step within 3%
+of the bare loop").
+
+The reference configuration of bench/bare_loop.py (MLP 784-400-20, Bernoulli, fused Adam 1e-3,
+batch 128) on 60,000 random 28x28 uint8 images (the time of a step does not depend on the
+pixel values): vaekit's own step (`vaekit.training.loop._step`: keyed random streams, the
+stored uint8 rows scaled each batch, the loss through the model's generic terms, the
+gradient-norm check, one synchronization) against bench/bare_loop.py's (float rows sliced
+from one tensor, the bare forward, backward and step). Both run in alternating rounds of
+--steps steps after a warm-up, so that the machine's drift falls on both; the ratio of the
+medians is printed.
+
+    .venv/bin/python bench/step_cost.py [--steps 300] [--rounds 5] [--threads 2]
+
+To compare two versions of vaekit, run it with PYTHONPATH at each one's src/ in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaekit.data.batches import ImageSet
+from vaekit.models.factory import ModelConfig, build_vae
+from vaekit.training.distributed import SINGLE
+from vaekit.training.loop import TrainConfig, _step, _Steps, make_state
+from vaekit.training.scoring import labels_for
+
+N, BATCH = 60_000, 128
+
+
+class Bare(nn.Module):
+    """bench/bare_loop.py's model and loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(784, 400)
+        self.posterior = nn.Linear(400, 40)
+        self.up = nn.Linear(20, 400)
+        self.logits = nn.Linear(400, 784)
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        mu, log_var = self.posterior(F.relu(self.hidden(x))).chunk(2, dim=1)
+        z = mu + eps * torch.exp(0.5 * log_var)
+        logits = self.logits(F.relu(self.up(z)))
+        rec = (x * logits - F.softplus(logits)).sum()
+        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum()
+        return kl - rec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    stored = torch.randint(0, 256, (N, 1, 28, 28), dtype=torch.uint8)
+    order = torch.randperm(N)
+
+    config = TrainConfig(batch_size=BATCH, seed=1)
+    model = build_vae(
+        ModelConfig.create(
+            (1, 28, 28), family="mlp", hidden_dims=(400,), latent_dim=20, likelihood="bernoulli"
+        )
+    )
+    train = ImageSet(stored, None, 255.0)
+    state = make_state(model, config)
+    steps = _Steps.make(config, torch.device("cpu"), SINGLE)
+    labels = labels_for(model, train)
+
+    def vaekit_steps(n: int) -> None:
+        for i in range(n):
+            index = order[(i * BATCH) % (N - BATCH) :][:BATCH]
+            _step(state, model, train, labels, index, config, 1e-3, steps)
+
+    bare = Bare()
+    optimizer = torch.optim.Adam(bare.parameters(), lr=1e-3, fused=True)
+    rows = stored.view(N, 784).float().div(255)
+
+    def bare_steps(n: int) -> None:
+        for i in range(n):
+            x = rows[order[(i * BATCH) % (N - BATCH) :][:BATCH]]
+            loss = bare(x, torch.randn(len(x), 20)) / len(x)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    vaekit_steps(50)
+    bare_steps(50)
+    times: dict[str, list[float]] = {"vaekit": [], "bare": []}
+    for _ in range(args.rounds):
+        for name, run in (("vaekit", vaekit_steps), ("bare", bare_steps)):
+            begun = time.perf_counter()
+            run(args.steps)
+            times[name].append((time.perf_counter() - begun) / args.steps * 1e3)
+    for name, values in times.items():
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{name}: median {statistics.median(values):.3f} ms a step ({shown})")
+    ratio = statistics.median(times["vaekit"]) / statistics.median(times["bare"])
+    print(f"ratio {ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
