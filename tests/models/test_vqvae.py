@@ -189,6 +189,10 @@ def test_eval_fit_prior_and_sample(vq_run: Path, tmp_path: Path, capsys):
     assert report["iwae"]["nll"] == pytest.approx(rec + prior, rel=1e-6)
     assert report["elbo"]["loss"] == pytest.approx(rec + prior, rel=1e-5)
     assert "-log p(x|z_q)" in out and "the decoder's, at the quantized encoding" in out
+    assert report["iwae"]["k"] is None  # no importance sampling: --iw-samples does not apply
+    card = (vq_run / "README.md").read_text()  # the model card, rewritten by eval
+    assert "hw log K, uniform prior, on the same" in card  # (its | escaped in the table)
+    assert "K=3" not in card and "importance-weighted bound with" not in card
 
     assert cli("fit-prior", vq_run, "--epochs", "2", "--layers", "2", "--width", "16",
                "--quiet") == 0  # fmt: skip

@@ -184,21 +184,23 @@ def eval_figures(facts: CardFacts) -> list[Figure]:
         if found.get("kind") == "log-likelihood"
         else "a training objective, not a bound on -log p(x)"
     )
+    # the importance-weighted bound, or a family's own (a VQ-VAE's, which has its label)
+    bound = iw.get("label") or f"the importance-weighted bound with K={iw['k']} samples per example"
     figures = [
         Figure(
             "-ELBO (vaekit eval)", e["loss"], f"-ELBO on {where}: {kind}{note}",
             stderr=e.get("stderr"),
         ),
         Figure(
-            bound_label(found), iw["nll"],
-            f"the importance-weighted bound with K={iw['k']} samples per example, on the same "
-            f"{number(n)} examples{note}", stderr=iw.get("stderr"),
+            bound_label(found), iw["nll"], f"{bound}, on the same {number(n)} examples{note}",
+            stderr=iw.get("stderr"),
         ),
     ]  # fmt: skip
     bpd = found.get("bits_per_dim")
     if isinstance(bpd, dict) and isinstance(bpd.get("iwae"), float):
+        per = "the same bound" if "label" in iw else f"the K={iw['k']} bound"
         figures.append(Figure("bits/dim (vaekit eval)", bpd["iwae"],
-                              f"the K={iw['k']} bound per dimension, in bits{note}",
+                              f"{per} per dimension, in bits{note}",
                               "bits per dimension"))  # fmt: skip
     return figures
 

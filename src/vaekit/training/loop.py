@@ -338,8 +338,8 @@ def _train_epoch(
     }
     if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
-    if cut is not None:  # the steps it took of the epoch's, when the time budget cut it short
-        record["cut_short"] = {"steps": cut, "of": steps_per_epoch}
+    if cut is not None and cut < steps_per_epoch:  # the time budget cut it short: the steps
+        record["cut_short"] = {"steps": cut, "of": steps_per_epoch}  # it took of the epoch's
     return record
 
 
