@@ -10,9 +10,10 @@ from one tensor, the bare forward, backward and step). Both run in alternating r
 --steps steps after a warm-up, so that the machine's drift falls on both; the ratio of the
 medians is printed.
 
-    .venv/bin/python bench/step_cost.py [--steps 300] [--rounds 5] [--threads 2]
+    .venv/bin/python -m bench.step_cost [--steps 300] [--rounds 5] [--threads 2]
 
-To compare two versions of vaekit, run it with PYTHONPATH at each one's src/ in turn.
+(from the repository's root, so that `bench` imports). To compare two versions of vaekit,
+run it with PYTHONPATH at each one's src/ in turn.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from bench.bare_loop import VAE as Bare  # its model and loss, the reference
 
 from vaekit.data.batches import ImageSet
 from vaekit.models.factory import ModelConfig, build_vae
@@ -32,25 +32,6 @@ from vaekit.training.loop import TrainConfig, _step, _Steps, make_state
 from vaekit.training.scoring import labels_for
 
 N, BATCH = 60_000, 128
-
-
-class Bare(nn.Module):
-    """bench/bare_loop.py's model and loss."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden = nn.Linear(784, 400)
-        self.posterior = nn.Linear(400, 40)
-        self.up = nn.Linear(20, 400)
-        self.logits = nn.Linear(400, 784)
-
-    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        mu, log_var = self.posterior(F.relu(self.hidden(x))).chunk(2, dim=1)
-        z = mu + eps * torch.exp(0.5 * log_var)
-        logits = self.logits(F.relu(self.up(z)))
-        rec = (x * logits - F.softplus(logits)).sum()
-        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum()
-        return kl - rec
 
 
 def main() -> None:
