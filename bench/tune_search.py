@@ -21,9 +21,9 @@ which nobody here tuned: the defaults (`vaekit train --data FILE`, seed 0) again
 run of a 10-minute `vaekit tune --data FILE`, both scored on the same test rows (all of them)
 with K=1000, paired.
 
-    .venv/bin/python bench/tune_search.py --suite fmnist [--search-minutes 60]
-    .venv/bin/python bench/tune_search.py --suite table
-    .venv/bin/python bench/tune_search.py --suite fmnist --table
+    .venv/bin/python -m bench.tune_search --suite fmnist [--search-minutes 60]
+    .venv/bin/python -m bench.tune_search --suite table
+    .venv/bin/python -m bench.tune_search --suite fmnist --table
 """
 
 from __future__ import annotations
