@@ -271,9 +271,8 @@ def family_option(declared: Family, key: str) -> Option:
 
 def _flag(key: str) -> str | None:
     """The flag of the model option whose config key is `key` (declared among the train
-    options or by any family), None where none is."""
-    declared = (o for f in FAMILIES.all() for o in f.declares)
-    for option in (*TRAIN_OPTIONS.in_section("model"), *declared):
+    options, which hold every registered family's own), None where none is."""
+    for option in TRAIN_OPTIONS.in_section("model"):
         if option.config_key == key:
             return option.flag
     return None
