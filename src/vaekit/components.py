@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vaekit.errors import VaekitError
@@ -57,6 +57,9 @@ class Component:
     # The options that are this one's own (Python names, each declared among the train
     # options): an objective's settings, refused with another objective (TrainConfig).
     options: tuple[str, ...] = ()
+    # Those of `options` worth searching (`vaekit tune`, where the objective is searched or
+    # fixed), each with its range as Family.search writes one (vaekit.kinds.base).
+    search: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 class Components(Registry):
@@ -71,9 +74,16 @@ class Components(Registry):
         super().__init__(Component, group, noun, noun, noun, "builder")
         self.intro, self.attribute = intro, attribute
 
-    def declare(self, name: str, help: str, builder: str, options: tuple[str, ...] = ()) -> None:
-        """Register one of vaekit's own (`options`: those that are its own, see Component)."""
-        self.register(Component(name, help, builder, options))
+    def declare(
+        self,
+        name: str,
+        help: str,
+        builder: str,
+        options: tuple[str, ...] = (),
+        search: dict[str, Any] | None = None,
+    ) -> None:
+        """Register one of vaekit's own (`options`, `search`: see Component)."""
+        self.register(Component(name, help, builder, options, search or {}))
 
     def owned(self, kinds: list[Kind] | tuple[Kind, ...]) -> list[Component]:
         """Those the `kinds` declare in their options modules (under `attribute`), in order."""
@@ -241,6 +251,7 @@ OBJECTIVES.declare(
     "correlation of q(z), estimated on each batch",
     f"{_OBJECTIVES}:tcvae",
     ("tc_weight", "tc_estimator"),
+    {"tc_weight": (1.0, 10.0)},
 )
 OBJECTIVES.declare(
     "factorvae",
@@ -249,6 +260,7 @@ OBJECTIVES.declare(
     "sized for CPUs; the paper's has 6 of 1000) trains beside the model with its own Adam",
     f"{_OBJECTIVES}:factorvae",
     ("factor_weight", "critic_lr"),
+    {"factor_weight": (5.0, 100.0, "log")},
 )
 OBJECTIVES.declare(
     "infovae",
@@ -257,4 +269,5 @@ OBJECTIVES.declare(
     "Tolstikhin et al. 2018)",
     f"{_OBJECTIVES}:infovae",
     ("mmd_weight", "mmd_kernel", "mmd_scale"),
+    {"mmd_weight": (100.0, 10000.0, "log")},
 )

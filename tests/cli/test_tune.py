@@ -16,7 +16,7 @@ import pytest
 from tests.cli.test_cli import vaekit
 from tests.conftest import write_npz
 from vaekit.api.run import read_metrics
-from vaekit.api.tune_space import Range, build_space, parse_space_arg, space_ranges
+from vaekit.api.tune_space import Range, Space, build_space, parse_space_arg, space_ranges
 from vaekit.errors import VaekitError
 
 optuna = pytest.importorskip("optuna")
@@ -212,6 +212,57 @@ def test_the_space_comes_from_the_declarations_narrowed_by_toml_and_flags(tmp_pa
     assert drawn["model"] in ("mlp", "resnet") and 3 <= drawn["latent_dim"] <= 5
     assert space.options_of(trial.params) == drawn
     assert {f"{drawn['model']}.{k}" for k in space.own[drawn["model"]]} <= set(trial.params)
+
+
+def test_a_searched_objective_draws_its_own_options_only_where_it_is_drawn():
+    def takes_all(options):
+        return None
+
+    plain = build_space({}, {}, takes_all)  # not searched unless asked: the rank is -ELBO
+    assert "objective" not in plain.shared and plain.by_objective == {}
+    given = {"objective": parse_space_arg("objective=elbo,tcvae,factorvae,infovae")}
+    space = build_space({"model": "mlp", "tc_weight": 4.0}, given, takes_all)
+    assert "tcvae" not in space.by_objective  # its weight is given: not searched
+    assert space.by_objective["factorvae"]["factor_weight"] == Range(
+        "factor_weight", low=5.0, high=100.0, log=True
+    )
+    assert set(space.by_objective["infovae"]) == {"mmd_weight"}
+    seen = set()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        trial = study.ask()
+        drawn = space.sample(trial)
+        options = space.trial_options({"model": "mlp", "tc_weight": 4.0}, drawn)
+        objective = options["objective"]
+        seen.add(objective)
+        weights = {"tcvae": "tc_weight", "factorvae": "factor_weight", "infovae": "mmd_weight"}
+        assert set(weights.values()) & set(options) == {weights.get(objective)} - {None}
+        assert options.get("tc_weight", 4.0) == 4.0
+        assert space.options_of(trial.params) == drawn
+        study.tell(trial, 1.0)
+    assert seen == {"elbo", "tcvae", "factorvae", "infovae"}
+    # Kept across a resume (the study's settings hold the space as JSON).
+    again = Space.from_json(json.loads(json.dumps(space.to_json())))
+    assert again.by_objective == space.by_objective and again.shared == space.shared
+    # An objective's option that no objective searched takes: one line, not 20 refused draws.
+    with pytest.raises(VaekitError, match="belongs to --objective tcvae"):
+        build_space({}, {"tc_weight": parse_space_arg("tc-weight=2:8")}, takes_all)
+
+
+def test_a_search_over_objectives_runs_each_with_its_own_weight(data, tmp_path):
+    search = tmp_path / "s"
+    objectives = ("--space", "objective=elbo,tcvae", "--space", "tc-weight=2:8", "--trials", "6")
+    code = vaekit("tune", "--data", data, "--budget", "5m", "--out", search, *TINY, *objectives)
+    assert code == 0
+    trained = {}
+    for run in sorted(search.glob("trial-*")):
+        training = json.loads((run / "config.json").read_text())["training"]
+        trained[run.name] = (training["objective"], training["tc_weight"])
+    assert {objective for objective, _ in trained.values()} == {"elbo", "tcvae"}
+    for objective, weight in trained.values():  # elbo's runs keep the default weight
+        assert (2 <= weight <= 8) if objective == "tcvae" else weight == 6.0
+    # Every draw ran: none refused for a weight given to the wrong objective.
+    assert all("refused" not in t.user_attrs for t in load(search).trials)
 
 
 @pytest.mark.parametrize(

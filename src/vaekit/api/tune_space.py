@@ -3,7 +3,11 @@
 The families are searched among those the data takes (the registry, vaekit.kinds.base); each
 family says which of its own options are worth searching and over which range
 (`Family.search`); the options every family shares are searched as
-vaekit.train_options.SEARCH says. The user narrows (or widens) any of it, in a TOML file's
+vaekit.train_options.SEARCH says. The training objective is not searched unless asked
+(`--space objective=elbo,tcvae`: the search ranks by the validation -ELBO, which the other
+objectives do not minimize); where it is searched or given, the objective's own options are
+drawn as it declares (`Component.search`, vaekit.components), and only in the trials that
+draw it. The user narrows (or widens) any of it, in a TOML file's
 `[search]` table, on the command line (`--space latent-dim=8:64`) or from Python, and an
 option given a fixed value is not searched.
 
@@ -20,14 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaekit.components import OBJECTIVES
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import family, family_names
 from vaekit.options import Float, Int, Widths
 from vaekit.train_options import SEARCH, TRAIN_OPTIONS
 
 # What a hierarchical family does not take (vaekit.kinds.base.Family.hierarchical): its own
-# hierarchical prior stands in for these, so its trials do not draw them.
-NOT_HIERARCHICAL = ("prior", "prior_components", "flow_steps", "autoregressive")
+# hierarchical prior stands in for these, and it trains on the ELBO alone, so its trials do
+# not draw them.
+NOT_HIERARCHICAL = ("prior", "prior_components", "flow_steps", "autoregressive", "objective")
 # Options no search may draw: where the data is and where the runs go, and each trial's time
 # (the search's budget sets it).
 UNSEARCHABLE_GROUPS = ("data", "run")
@@ -100,6 +106,10 @@ class Space:
     model: Range
     shared: dict[str, Range] = field(default_factory=dict)
     own: dict[str, dict[str, Range]] = field(default_factory=dict)
+    # The objective's own options, by objective ("tcvae.tc_weight"), drawn where it is; and
+    # the objective of the trials that draw none (the one given, or the default).
+    by_objective: dict[str, dict[str, Range]] = field(default_factory=dict)
+    objective: str = TRAIN_OPTIONS["objective"].default
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """The options of one trial, drawn by `trial` (an optuna.Trial)."""
@@ -111,14 +121,30 @@ class Space:
                 options[name] = searched.suggest(trial, name)
         for name, searched in self.own.get(chosen, {}).items():
             options[name] = searched.suggest(trial, f"{chosen}.{name}")
+        objective = options.get("objective", self.objective)
+        for name, searched in self.by_objective.get(objective, {}).items():
+            options[name] = searched.suggest(trial, f"{objective}.{name}")
         return options
+
+    def trial_options(self, fixed: Mapping[str, Any], drawn: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's whole options: the fixed ones, less those of objectives other than the
+        one the trial draws (`--tc-weight 4 --space objective=elbo,tcvae` sets the weight of
+        the tcvae trials), then the drawn ones."""
+        objective = drawn.get("objective", self.objective)
+        if "objective" in self.shared:
+            others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.options}
+            fixed = {n: v for n, v in fixed.items() if n not in others}
+        return {**fixed, **drawn}
 
     def options_of(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A finished trial's options, from the parameters Optuna recorded for it."""
         options = {}
         for param, drawn in params.items():
             owner, _, name = param.rpartition(".")
-            searched = self.own[owner][name] if owner else self.ranges()[param]
+            if owner:
+                searched = {**self.by_objective.get(owner, {}), **self.own.get(owner, {})}[name]
+            else:
+                searched = self.ranges()[param]
             options[name or param] = searched.value_of(drawn)
         return options
 
@@ -128,26 +154,34 @@ class Space:
     def lines(self) -> list[str]:
         """The space as text, one option a line ("latent_dim: 8..64 (log)")."""
         out = [f"{name}: {r.shown()}" for name, r in self.ranges().items()]
-        for owner, ranges in self.own.items():
+        for owner, ranges in (self.own | self.by_objective).items():
             out += [f"{owner}.{name}: {r.shown()}" for name, r in ranges.items()]
         return out
 
     def to_json(self) -> dict[str, Any]:
+        def owned(by: dict[str, dict[str, Range]]) -> dict[str, Any]:
+            return {o: {n: r.to_json() for n, r in rs.items()} for o, rs in by.items()}
+
         return {
             "model": self.model.to_json(),
             "shared": {n: r.to_json() for n, r in self.shared.items()},
-            "own": {f: {n: r.to_json() for n, r in rs.items()} for f, rs in self.own.items()},
+            "own": owned(self.own),
+            "by_objective": owned(self.by_objective),
+            "objective": self.objective,
         }
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Space:
+        def owned(by: dict[str, Any]) -> dict[str, dict[str, Range]]:
+            return {o: {n: Range.from_json(n, r) for n, r in rs.items()} for o, rs in by.items()}
+
         return cls(
             Range.from_json("model", record["model"]),
             {n: Range.from_json(n, r) for n, r in record["shared"].items()},
-            {
-                f: {n: Range.from_json(n, r) for n, r in rs.items()}
-                for f, rs in record["own"].items()
-            },
+            owned(record["own"]),
+            # A search begun before objectives were searched has neither key.
+            owned(record.get("by_objective", {})),
+            record.get("objective", TRAIN_OPTIONS["objective"].default),
         )
 
 
@@ -270,7 +304,8 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     }
     own_keys = {key for f in kept for key in family(f).options}
     user_own = {n: r for n, r in given.items() if TRAIN_OPTIONS[n].config_key in own_keys}
-    foreign = {n for n in given if n != "model" and n not in user_own}
+    objective_owned = {n for c in OBJECTIVES.all() for n in c.options}
+    foreign = {n for n in given if n != "model" and n not in set(user_own) | objective_owned}
     taken_by_other = {key for f in family_names() for key in family(f).options}
     for name in foreign:
         if TRAIN_OPTIONS[name].config_key in taken_by_other:
@@ -304,7 +339,39 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
         )
         if ranges:
             own[f] = ranges
-    return Space(model, shared, own)
+    objective = fixed.get("objective", TRAIN_OPTIONS["objective"].default)
+    objectives = shared["objective"].choices if "objective" in shared else (objective,)
+    return Space(model, shared, own, _by_objective(objectives, fixed, given), objective)
+
+
+def _by_objective(
+    objectives: tuple[str, ...], fixed: dict[str, Any], given: dict[str, Range]
+) -> dict[str, dict[str, Range]]:
+    """The options of the `objectives` searched to draw where each is drawn: as each
+    declares, less those given a value, with the user's ranges in place of the declared
+    ones. An objective's option the user searches or fixes that none of them takes is an
+    error (it would be refused in every trial, or do nothing)."""
+    by: dict[str, dict[str, Range]] = {}
+    for name in objectives:
+        declared = OBJECTIVES.get(name)
+        ranges = {
+            n: declared_range(TRAIN_OPTIONS[n], s, f"{name}.search {n}")
+            for n, s in declared.search.items()
+            if n not in fixed
+        }
+        ranges.update({n: r for n, r in given.items() if n in declared.options})
+        if ranges:
+            by[name] = ranges
+    taken = {n for o in objectives for n in OBJECTIVES.get(o).options}
+    for c in OBJECTIVES.all():
+        for n in sorted(set(c.options) & (set(given) | set(fixed)) - taken):
+            flag = TRAIN_OPTIONS[n].flag
+            raise VaekitError(
+                f"{flag} belongs to --objective {c.name}, which this search neither draws "
+                f"nor is given (searched: {', '.join(objectives)}; add it with --space "
+                f"objective={','.join(dict.fromkeys((*objectives, c.name)))})"
+            )
+    return by
 
 
 def _why(feasible: Feasible, options: dict[str, Any], given: bool) -> bool:

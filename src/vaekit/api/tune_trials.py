@@ -165,7 +165,7 @@ class Session:
             if self.deadline - time.monotonic() <= self.shortest_epoch():
                 return "budget"
             trial = self.study.ask()
-            options = {**self.fixed, **self.space.sample(trial)}
+            options = self.space.trial_options(self.fixed, self.space.sample(trial))
             why = self.refusal(options)
             if why is not None:
                 trial.set_user_attr("refused", why)
