@@ -57,9 +57,19 @@ class Component:
     # The options that are this one's own (Python names, each declared among the train
     # options): an objective's settings, refused with another objective (TrainConfig).
     options: tuple[str, ...] = ()
-    # Those of `options` worth searching (`vaekit tune`, where the objective is searched or
-    # fixed), each with its range as Family.search writes one (vaekit.kinds.base).
+    # Those of its own options worth searching (`vaekit tune`, where the objective is searched
+    # or fixed), each with its range as Family.search writes one (vaekit.kinds.base).
     search: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Options an installed package's objective adds to the train options (vaekit.options.Option,
+    # section "training"): flags, TOML keys and keywords like vaekit's own, its own as well,
+    # and given to its builder in TrainConfig.objective_options.
+    declares: tuple[Any, ...] = ()
+
+    @property
+    def own_options(self) -> tuple[str, ...]:
+        """Every option of its own: those it names and those it declares."""
+        declared = tuple(o.name for o in self.declares if o.name not in self.options)
+        return self.options + declared
 
 
 class Components(Registry):

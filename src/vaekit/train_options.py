@@ -11,6 +11,7 @@ new option is one declaration in its group plus the code that uses it.
 
 from __future__ import annotations
 
+from vaekit.components import OBJECTIVES
 from vaekit.kinds.base import BUILTIN_FAMILIES, BUILTIN_KINDS, FAMILIES
 from vaekit.options import Flag, OptionSet
 from vaekit.train_options_data import DATA_OPTIONS
@@ -23,8 +24,9 @@ from vaekit.train_options_training import OBJECTIVE_OPTIONS, RUN_OPTIONS, TRAINI
 KIND_OPTIONS = [option for declared in BUILTIN_KINDS for option in declared.load_options()]
 # The options a family declares itself (vaekit.kinds.base.Family.declares), after the model
 # options every family may name: vaekit's own families' here; an installed package's family
-# is looked up later, the first time the options are used (`_installed_family_options`), and
-# its options then join the flags, TOML keys and keywords (listed last in `--help`).
+# is looked up later, the first time the options are used (`_installed_options`, which also
+# reads installed training objectives' own, vaekit.components.Component.declares), and its
+# options then join the flags, TOML keys and keywords (listed last in `--help`).
 FAMILY_OPTIONS = [option for declared in BUILTIN_FAMILIES for option in declared.declares]
 _DECLARED = (
     DATA_OPTIONS[:1]
@@ -38,12 +40,14 @@ _DECLARED = (
 )
 
 
-def _installed_family_options() -> list:
-    """The options every registered family declares (vaekit's own are declared already)."""
-    return [option for declared in FAMILIES.all() for option in declared.declares]
+def _installed_options() -> list:
+    """The options every registered family and training objective declares (vaekit's own are
+    declared already)."""
+    declaring = (*FAMILIES.all(), *OBJECTIVES.all())
+    return [option for declared in declaring for option in declared.declares]
 
 
-TRAIN_OPTIONS = OptionSet(_DECLARED, later=_installed_family_options)
+TRAIN_OPTIONS = OptionSet(_DECLARED, later=_installed_options)
 # vaekit's own options' defaults: read at import, before any installed package is looked up
 # (an installed family's options' defaults: TRAIN_OPTIONS.defaults(), or its declaration).
 DEFAULTS = {option.name: option.default for option in _DECLARED}

@@ -1,8 +1,8 @@
 """A third party's package, really installed beside vaekit (a distribution with its
-entry_points.txt, built in a temporary folder and put on sys.path, no pip), adds a model family
-and a kind of data: `vaekit train --help` lists the family and the option it declares, and the
-command trains, evaluates, samples and reports with both, each found through its entry
-point."""
+entry_points.txt, built in a temporary folder and put on sys.path, no pip), adds a model family,
+a kind of data and a training objective: `vaekit train --help` lists the family and the
+objective and the options they declare, and the command trains, evaluates, samples and reports
+with them, each found through its entry point."""
 
 import json
 import subprocess
@@ -15,6 +15,8 @@ import torch
 
 from tests.cli.test_cli import vaekit
 from vaekit import load
+from vaekit.api.run import read_metrics
+from vaekit.components import OBJECTIVES
 from vaekit.kinds import base
 
 PACKAGE = "vaekit_plugin_demo"
@@ -30,8 +32,9 @@ from pathlib import Path
 
 import dataclasses
 
+from vaekit.components import Component
 from vaekit.kinds.base import Family, Kind, Source, source
-from vaekit.options import Int, Option
+from vaekit.options import Float, Int, Option
 
 SCALE = Option("demo_scale", Int(least=1), 1, "demo-mlp: multiplies each hidden width",
                "model", section="model")
@@ -41,7 +44,28 @@ KIND = Kind(
     "demo-npz", "demo arrays", "img", None,
     (Source("demo-npz", "vaekit_plugin_demo:recognizes", "vaekit_plugin_demo:open_demo"),),
 )
+WEIGHT = Option("demo_weight", Float(), 0.0, "demo-l2: the weight of z's squared norm",
+                "objective", section="training")
+OBJECTIVE = Component("demo-l2", "a third party's penalty on z's squared norm",
+                      "vaekit_plugin_demo:build_objective", declares=(WEIGHT,))
 opened = []
+built_with = []
+
+
+def build_objective(model, config):
+    from vaekit.training.objectives import TrainingObjective
+
+    weight = config.objective_options["demo_weight"]
+    built_with.append(weight)
+
+    class SquaredNorm(TrainingObjective):
+        name = "demo-l2"
+
+        def penalty(self, terms, generator=None):
+            draws = terms.log_px.shape[1]
+            return weight * terms.z.pow(2).sum(-1).view(-1, draws).mean(1)
+
+    return SquaredNorm()
 
 
 def build(config, likelihood, parts):
@@ -72,6 +96,9 @@ demo-mlp = {PACKAGE}:FAMILY
 
 [vaekit.kinds]
 demo-npz = {PACKAGE}:KIND
+
+[vaekit.objectives]
+demo-l2 = {PACKAGE}:OBJECTIVE
 """
 
 
@@ -92,7 +119,7 @@ def plugin(tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()
     install(site)
-    for registry in (base.FAMILIES, base.KINDS):
+    for registry in (base.FAMILIES, base.KINDS, OBJECTIVES):
         monkeypatch.setattr(registry, "known", dict(registry.known))
         monkeypatch.setattr(registry, "loaded", False)
     monkeypatch.syspath_prepend(str(site))
@@ -158,12 +185,56 @@ def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, t
     assert (run / "report.html").stat().st_size > 0
 
 
+def test_an_installed_objective_trains_with_its_own_option_and_resumes(plugin, tmp_path, capsys):
+    assert vaekit("train", "--help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--demo-weight DEMO_WEIGHT demo-l2: the weight of z's squared norm" in text
+    assert "{elbo,tcvae,factorvae,infovae,demo-l2}" in text
+    data = tmp_path / "d.npz"
+    np.savez(
+        data, train_images=(np.random.default_rng(0).random((40, 6, 6)) * 255).astype(np.uint8)
+    )
+    tiny = (
+        "--data",
+        data,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "2",
+        "--hidden-dims",
+        "8",
+        "--quiet",
+    )
+    run = tmp_path / "R"
+    code = vaekit("train", *tiny, "--objective", "demo-l2", "--demo-weight", "0.5", "--out", run)
+    assert code == 0
+    demo = sys.modules[PACKAGE]
+    assert demo.built_with == [0.5]  # its builder got its option's value
+    training = json.loads((run / "config.json").read_text())["training"]
+    assert training["objective"] == "demo-l2" and training["demo_weight"] == 0.5
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "2", "--quiet") == 0
+    assert demo.built_with == [0.5, 0.5]  # and again from config.json on --resume
+    assert len([r for r in read_metrics(run) if not r.get("final")]) == 2
+    # Refused with another objective, in one line; a run of another records none of it.
+    capsys.readouterr()
+    assert vaekit("train", *tiny, "--demo-weight", "1", "--out", tmp_path / "E") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--demo-weight is an option of --objective demo-l2" in err
+    assert vaekit("train", *tiny, "--out", tmp_path / "P") == 0
+    plain = json.loads((tmp_path / "P" / "config.json").read_text())["training"]
+    assert "demo_weight" not in plain and plain["objective"] == "elbo"
+    assert vaekit("train", "--out", tmp_path / "P", "--resume", "--epochs", "2", "--quiet") == 0
+
+
 def test_importing_vaekit_reads_no_installed_package():
     """Installed packages are looked up when a family, a kind or the options are first used,
     not at import: a broken one cannot break `import vaekit` or a command that needs none."""
     code = (
         "import vaekit, vaekit.cli.main, vaekit.api.train, vaekit.api.tune\n"
+        "from vaekit.components import OBJECTIVES\n"
         "from vaekit.kinds.base import FAMILIES, KINDS\n"
-        "assert not FAMILIES.loaded and not KINDS.loaded\n"
+        "assert not FAMILIES.loaded and not KINDS.loaded and not OBJECTIVES.loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -12,9 +12,11 @@ import dataclasses
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vaekit.components import OBJECTIVES
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import FAMILIES, Kind, kind_names, recognize_source
 from vaekit.kinds.base import family as find_family
@@ -154,11 +156,28 @@ def build_configs(
         **({} if kind is None else {"kind": kind}),
         **{k: v for k, v in model_values.items() if k in model_fields},
     )
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    train_config = TrainConfig(**{k: v for k, v in options.items() if k in train_fields})
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"objective_options"}
+    train_config = TrainConfig(
+        objective_options=objective_options(options["objective"], options),
+        **{k: v for k, v in options.items() if k in train_fields},
+    )
     model_config.validate()
     train_config.validate()
     return model_config, train_config
+
+
+def _declared_objective_keys() -> set[str]:
+    """The config keys of the options that installed objectives declare (Component.declares):
+    a run records only its objective's."""
+    return {o.config_key for c in OBJECTIVES.all() for o in c.declares}
+
+
+def objective_options(objective: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """TrainConfig.objective_options: the values of the options the `objective` declares
+    itself (an installed package's, Component.declares), from `values` (options by name, or
+    config.json's training section), each at its default where `values` lacks it."""
+    declared = OBJECTIVES.get(objective).declares
+    return {o.name: values.get(o.name, TRAIN_OPTIONS[o.name].default) for o in declared}
 
 
 def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[str, Any]:
@@ -166,7 +185,14 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
     dataset's own description, for a full set of options."""
     model = {**dataclasses.asdict(model_config)}
     model["family_options"] = _json_ready(model["family_options"])
-    training = {o.config_key: options[o.name] for o in TRAIN_OPTIONS.in_section("training")}
+    # Of the options installed objectives declare, only the chosen one's (as only the family's
+    # own model options are recorded): a run does not depend on another package's options.
+    others = _declared_objective_keys() - set(objective_options(options["objective"], options))
+    training = {
+        o.config_key: options[o.name]
+        for o in TRAIN_OPTIONS.in_section("training")
+        if o.config_key not in others
+    }
     data = {
         o.config_key: options[o.name]
         for o in TRAIN_OPTIONS.in_section("data")
@@ -217,8 +243,10 @@ def check_section(config: dict[str, Any], section: str, where: str) -> None:
         unknown = sorted(set(values) - set(declared) - set(derived))
         if unknown:
             raise VaekitError(f"{where}: {section}: unknown key {unknown[0]!r}")
-    # Another family's options are absent (ModelConfig checks that the family's own are not).
-    missing = sorted(set(declared) - set(values) - _kinds_own(section) - _family_keys())
+    # Another family's or installed objective's options are absent (ModelConfig and
+    # train_config_from fill in the chosen one's).
+    optional = _kinds_own(section) | _family_keys() | _declared_objective_keys()
+    missing = sorted(set(declared) - set(values) - optional)
     if missing:
         raise VaekitError(f"{where}: {section}: missing key {missing[0]!r}")
     for key, option in declared.items():

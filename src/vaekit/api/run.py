@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaekit.api.options import check_section
+from vaekit.api.options import check_section, objective_options
 from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
 from vaekit.errors import VaekitError
@@ -109,8 +109,11 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
     """The TrainConfig a run directory's config.json records (every key checked against the
     declared options, none missing)."""
     check_section(run_config, "training", "config.json")
+    training = run_config["training"]
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in run_config["training"].items() if k in names}
+    values = {k: v for k, v in training.items() if k in names}
+    # An installed objective's own options are recorded beside vaekit's, flat.
+    values["objective_options"] = objective_options(str(training.get("objective")), training)
     return from_dict(TrainConfig, values, "config.json: training", complete=True)
 
 

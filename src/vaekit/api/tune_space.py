@@ -132,7 +132,7 @@ class Space:
         the tcvae trials), then the drawn ones."""
         objective = drawn.get("objective", self.objective)
         if "objective" in self.shared:
-            others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.options}
+            others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.own_options}
             fixed = {n: v for n, v in fixed.items() if n not in others}
         return {**fixed, **drawn}
 
@@ -304,7 +304,7 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     }
     own_keys = {key for f in kept for key in family(f).options}
     user_own = {n: r for n, r in given.items() if TRAIN_OPTIONS[n].config_key in own_keys}
-    objective_owned = {n for c in OBJECTIVES.all() for n in c.options}
+    objective_owned = {n for c in OBJECTIVES.all() for n in c.own_options}
     foreign = {n for n in given if n != "model" and n not in set(user_own) | objective_owned}
     taken_by_other = {key for f in family_names() for key in family(f).options}
     for name in foreign:
@@ -359,12 +359,12 @@ def _by_objective(
             for n, s in declared.search.items()
             if n not in fixed
         }
-        ranges.update({n: r for n, r in given.items() if n in declared.options})
+        ranges.update({n: r for n, r in given.items() if n in declared.own_options})
         if ranges:
             by[name] = ranges
-    taken = {n for o in objectives for n in OBJECTIVES.get(o).options}
+    taken = {n for o in objectives for n in OBJECTIVES.get(o).own_options}
     for c in OBJECTIVES.all():
-        for n in sorted(set(c.options) & (set(given) | set(fixed)) - taken):
+        for n in sorted(set(c.own_options) & (set(given) | set(fixed)) - taken):
             flag = TRAIN_OPTIONS[n].flag
             raise VaekitError(
                 f"{flag} belongs to --objective {c.name}, which this search neither draws "

@@ -16,7 +16,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -91,10 +91,14 @@ class TrainConfig:
     mmd_weight: float = _D["mmd_weight"]
     mmd_kernel: str = _D["mmd_kernel"]
     mmd_scale: float = _D["mmd_scale"]
+    # The options an installed package's objective declares (Component.declares), by name:
+    # the chosen objective's only, for its builder to read.
+    objective_options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Each option against its declaration, then the combinations."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values.update(values.pop("objective_options"))
         TRAIN_OPTIONS.check(values, "training")
         if self.optimizer not in OPTIMIZERS or self.lr_schedule not in LR_SCHEDULES:
             raise VaekitError(f"unknown optimizer or lr schedule in {self}")
@@ -126,10 +130,10 @@ def refuse_other_objectives(objective: str, names: Iterable[str]) -> None:
     line, as another family's option is: it would change nothing."""
     chosen = OBJECTIVES.get(objective)
     others = [other for other in OBJECTIVES.all() if other != chosen]
-    theirs = {name: other for other in others for name in other.options}
+    theirs = {name: other for other in others for name in other.own_options}
     for name in names:
-        if name in theirs and name not in chosen.options:
-            own = ", ".join(TRAIN_OPTIONS[o].flag for o in chosen.options) or "none"
+        if name in theirs and name not in chosen.own_options:
+            own = ", ".join(TRAIN_OPTIONS[o].flag for o in chosen.own_options) or "none"
             raise VaekitError(
                 f"{TRAIN_OPTIONS[name].flag} is an option of --objective {theirs[name].name}, "
                 f"not of --objective {chosen.name} (its own: {own})"
