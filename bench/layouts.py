@@ -2,11 +2,16 @@
 
 For each model: a training step (batch 128, the model's loss with one posterior sample,
 backward, fused Adam) and an evaluation decode (1,024 latents decoded and scored, in inference
-mode, as the importance-sampled NLL does), in three variants:
+mode, as the importance-sampled NLL does), in these variants:
 
     eager, NCHW            the default contiguous layout
     eager, channels-last   vaekit's default for conv and ResNet networks
     compiled, channels-last  torch.compile of the loss (training) and of decode + log_prob
+    eager, NCHW, bf16      each with the forward pass (training: the loss; evaluation: the
+    eager, channels-last, bf16   decode and log_prob) under bfloat16 autocast, as
+                           `--precision bf16` runs a training step (backward and Adam outside)
+
+(--variants picks some, by their names separated by ";"; the default is the first three.)
 
 Each variant builds the same model from the same seed. Rounds rotate the variants' order; the
 tables give the median over rounds of each round's mean time per call (after warm-up calls,
@@ -57,6 +62,7 @@ MODELS = {
     ),
 }
 VARIANTS = ("eager, NCHW", "eager, channels-last", "compiled, channels-last")
+BF16 = ("eager, NCHW, bf16", "eager, channels-last, bf16")
 
 
 class Contender:
@@ -76,11 +82,15 @@ class Contender:
         self.z = torch.randn(1024, config.latent_dim, generator=g)
         self.target = torch.randint(0, 256, (1024, c, h, w), generator=g).float() / 255
 
+        self.autocast = variant.endswith("bf16")
+
         def loss(x, eps):
-            return self.model.loss(x, eps=eps).objective.mean()
+            with torch.autocast("cpu", torch.bfloat16, enabled=self.autocast):
+                return self.model.loss(x, eps=eps).objective.mean()
 
         def score(z, target):
-            return self.model.decode(z).log_prob(target)
+            with torch.autocast("cpu", torch.bfloat16, enabled=self.autocast):
+                return self.model.decode(z).log_prob(target)
 
         compiled = variant.startswith("compiled")
         self.loss = torch.compile(loss) if compiled else loss
@@ -117,7 +127,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=10, help="timed calls per round")
     parser.add_argument("--only", default="", help="only the models whose name contains this")
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="names, ';' between")
     args = parser.parse_args()
+    chosen = [v.strip() for v in args.variants.split(";")]
+    unknown = [v for v in chosen if v not in VARIANTS + BF16]
+    if unknown:
+        parser.error(f"unknown variant {unknown[0]!r}: choose from {'; '.join(VARIANTS + BF16)}")
     results: dict = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch "
         f"{torch.__version__}",
@@ -128,7 +143,7 @@ def main() -> None:
     for name, config in MODELS.items():
         if args.only not in name:
             continue
-        variants = VARIANTS[1:] if config.family == "mlp" else VARIANTS
+        variants = [v for v in chosen if not (config.family == "mlp" and "NCHW" in v)]
         contenders = {v: Contender(config, v) for v in variants}
         times: dict[str, dict[str, list[float]]] = {v: {"train": [], "eval": []} for v in variants}
         for r in range(args.rounds):
@@ -151,6 +166,7 @@ def main() -> None:
         results["models"][name] = rows
     networks.MEMORY_FORMAT = torch.channels_last
     suffix = "-" + re.sub(r"\W+", "-", args.only).strip("-") if args.only else ""
+    suffix += "-bf16" if any(v in BF16 for v in chosen) else ""
     out = ROOT / "bench" / "results" / f"layouts{suffix}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
