@@ -263,6 +263,15 @@ def test_a_search_over_objectives_runs_each_with_its_own_weight(data, tmp_path):
         assert (2 <= weight <= 8) if objective == "tcvae" else weight == 6.0
     # Every draw ran: none refused for a weight given to the wrong objective.
     assert all("refused" not in t.user_attrs for t in load(search).trials)
+    # A weight given a value applies to the trials of its objective, and refuses no other.
+    fixed = tmp_path / "f"
+    weight = ("--tc-weight", "4", "--space", "objective=elbo,tcvae", "--trials", "4")
+    assert vaekit("tune", "--data", data, "--budget", "5m", "--out", fixed, *TINY, *weight) == 0
+    runs = sorted(fixed.glob("trial-*"))
+    assert len(runs) == 4
+    for run in runs:
+        training = json.loads((run / "config.json").read_text())["training"]
+        assert training["tc_weight"] == (4.0 if training["objective"] == "tcvae" else 6.0)
 
 
 @pytest.mark.parametrize(

@@ -187,7 +187,8 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
     model["family_options"] = _json_ready(model["family_options"])
     # Of the options installed objectives declare, only the chosen one's (as only the family's
     # own model options are recorded): a run does not depend on another package's options.
-    others = _declared_objective_keys() - set(objective_options(options["objective"], options))
+    chosen = objective_options(options["objective"], options)
+    others = _declared_objective_keys() - {TRAIN_OPTIONS[n].config_key for n in chosen}
     training = {
         o.config_key: options[o.name]
         for o in TRAIN_OPTIONS.in_section("training")

@@ -93,6 +93,15 @@ class Range:
         return cls(name, low=record["low"], high=record["high"], log=record["log"])
 
 
+def of_its_objective(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` less those that belong to a training objective other than theirs (a value
+    fixed for the trials of one objective, in a search that also draws others: build_space
+    refuses one that no objective of the search takes)."""
+    objective = options.get("objective", TRAIN_OPTIONS["objective"].default)
+    others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.own_options}
+    return {n: v for n, v in options.items() if n not in others}
+
+
 def _label(value: Any) -> Any:
     return ",".join(map(str, value)) if isinstance(value, tuple) else value
 
@@ -127,14 +136,10 @@ class Space:
         return options
 
     def trial_options(self, fixed: Mapping[str, Any], drawn: Mapping[str, Any]) -> dict[str, Any]:
-        """A trial's whole options: the fixed ones, less those of objectives other than the
-        one the trial draws (`--tc-weight 4 --space objective=elbo,tcvae` sets the weight of
-        the tcvae trials), then the drawn ones."""
-        objective = drawn.get("objective", self.objective)
-        if "objective" in self.shared:
-            others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.own_options}
-            fixed = {n: v for n, v in fixed.items() if n not in others}
-        return {**fixed, **drawn}
+        """A trial's whole options: the fixed ones and the drawn ones, less the options of
+        objectives other than the trial's (`--tc-weight 4 --space objective=elbo,tcvae` sets
+        the weight of the tcvae trials only)."""
+        return of_its_objective({**fixed, **drawn})
 
     def options_of(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A finished trial's options, from the parameters Optuna recorded for it."""
@@ -292,7 +297,7 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     model = given.get("model") or Range("model", family_names())
     if "model" in fixed:
         model = Range("model", (fixed["model"],))
-    base = {**fixed}
+    base = of_its_objective(fixed)
     kept = [f for f in model.choices if _why(feasible, {**base, "model": f}, "model" in given)]
     model = Range("model", tuple(kept))
     if not kept:

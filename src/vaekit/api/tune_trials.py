@@ -18,7 +18,7 @@ from vaekit.api.options import build_configs, fit_options_to_data, resolve_optio
 from vaekit.api.run import read_metrics
 from vaekit.api.rundir import clear_leftovers
 from vaekit.api.train import _num_classes, resume, train
-from vaekit.api.tune_space import MAX_REFUSED, Space
+from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_objective
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
 from vaekit.models.io import is_run_dir
@@ -84,6 +84,7 @@ def shown_params(space: Space, params: Mapping[str, Any]) -> dict[str, str]:
 def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], str | None]:
     """A test of whether the data takes a model of some options (None) or why not: the data
     is opened once, and each model config built as vaekit.train would build it."""
+    fixed = of_its_objective(fixed)  # a weight fixed for one objective's trials: in theirs
     opts = fit_options_to_data(resolve_options({"data": data, **fixed}), fixed)
     if not opts["val_fraction"]:
         raise VaekitError("vaekit tune ranks trials on the validation -ELBO: --val-fraction > 0")
@@ -91,7 +92,7 @@ def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], 
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
 
     def feasible(options: dict[str, Any]) -> str | None:
-        given = {**fixed, **options}
+        given = of_its_objective({**fixed, **options})
         try:
             full = fit_options_to_data(resolve_options({"data": data, **given}), given)
             schema = kind(dataset.kind).part("model").record(dataset.schema, full)
