@@ -30,14 +30,15 @@ import sys
 import time
 from pathlib import Path
 
-MODEL = {
-    "channels": (32, 64),
-    "latent_dim": 128,
-    "likelihood": "logistic-mixture-coupled",
-    "autoregressive": 2,
-    "ar_kernel": 5,
-    "ar_width": 16,
-}
+ROW = "conv + PixelCNN decoder (32-64, Z=128, 2 gated layers, kernel 5, width 16, coupled)"
+
+
+def model_options() -> dict:
+    """The CIFAR-10 suite's PixelCNN row's model options (bench/model_families.py), less its
+    family (conv)."""
+    from bench.model_families import CIFAR
+
+    return {k: v for k, v in CIFAR[ROW].items() if k != "model"}
 
 
 def worker(cifar: str, images: int, k: int, threads: int) -> None:
@@ -53,7 +54,7 @@ def worker(cifar: str, images: int, k: int, threads: int) -> None:
     raw = np.fromfile(cifar, dtype=np.uint8).reshape(-1, 3073)[:images, 1:]
     data = ImageSet(torch.from_numpy(raw.reshape(-1, 3, 32, 32).copy()), None, 255.0)
     torch.manual_seed(0)
-    model = build_vae(ModelConfig.create((3, 32, 32), "conv", **MODEL)).eval()
+    model = build_vae(ModelConfig.create((3, 32, 32), "conv", **model_options())).eval()
     # A small call first: oneDNN builds a kernel per new shape on first use.
     small = ImageSet(data.storage[:4], None, 255.0)
     evaluate_vae(model, small, EvalConfig(iw_samples=8, seed=0, reconstruction=False))
@@ -114,7 +115,7 @@ def main() -> None:
     if args.json:
         record = {
             "args": {k: v for k, v in vars(args).items() if k != "worker"},
-            "model": MODEL,
+            "model": model_options(),
             "runs": runs,
             "medians": medians,
             "speedup": speedup,
