@@ -203,6 +203,14 @@ def test_the_space_comes_from_the_declarations_narrowed_by_toml_and_flags(tmp_pa
     # Choices the data refuses: left out where declared, an error where the user asked.
     no_vamp = lambda o: "no vamp here" if o.get("prior") == "vamp" else None  # noqa: E731
     assert "vamp" not in build_space({}, {}, no_vamp).shared["prior"].choices
+    # A PixelCNN decoder and EMA are declared; data that takes no PixelCNN does not draw it
+    # (its one value left is the default), but a value the user asks for is kept.
+    assert declared.shared["autoregressive"] == Range("autoregressive", (0, 1))
+    assert declared.shared["ema"] == Range("ema", (0.0, 0.999))
+    no_pixelcnn = lambda o: "no PixelCNN" if o.get("autoregressive") else None  # noqa: E731
+    assert "autoregressive" not in build_space({}, {}, no_pixelcnn).shared
+    kept = build_space({}, {"autoregressive": parse_space_arg("autoregressive=0")}, no_pixelcnn)
+    assert kept.shared["autoregressive"] == Range("autoregressive", (0,))
     with pytest.raises(VaekitError, match="no vamp here"):
         build_space({}, {"prior": parse_space_arg("prior=mog,vamp")}, no_vamp)
     # A trial draws the family's own options under its name, and reads back the same.

@@ -327,9 +327,10 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
         choices = [
             c for c in searched.choices if _why(feasible, {**try_with, name: c}, name in given)
         ]
-        if choices:
+        default = TRAIN_OPTIONS[name].default
+        if choices and (name in given or choices != [default]):
             shared[name] = Range(name, tuple(choices))
-        else:  # a declared option this data takes at no value but its default
+        else:  # a declared option this data takes at no value but its default: not drawn
             del shared[name]
     own: dict[str, dict[str, Range]] = {}
     for f in kept:
