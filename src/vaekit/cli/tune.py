@@ -14,8 +14,10 @@ SEARCH/study.db, so a killed search continues with --resume (a trial killed mid-
 "killed" and retried under a new number, continuing its run from its last finished epoch).
 
 The space: the families this data takes, each family's own options worth searching, and
-the shared ones (latent dimensions, prior, KL warm-up, learning rate), as declared; narrow
-it with --space or a [search] table in --config FILE.toml:
+the shared ones (latent dimensions, prior, KL warm-up, learning rate, a one-layer PixelCNN
+decoder or none where the data takes one, EMA or none), as declared. The training objective
+only when asked (--space objective=elbo,tcvae): each objective drawn then draws its own
+weight as it declares. Narrow any of it with --space or a [search] table in --config FILE.toml:
   [search]
   model = ["mlp", "conv"]        # choices
   latent-dim = "8:64:log"        # a range (":log" for a log scale)
