@@ -95,6 +95,18 @@ class Components(Registry):
         """Register one of vaekit's own (`options`, `search`: see Component)."""
         self.register(Component(name, help, builder, options, search or {}))
 
+    def others_options(self, name: str) -> dict[str, Component]:
+        """The options of their own that the others have and the one called `name` does not,
+        each with the one it belongs to (an objective's, given with another, does nothing)."""
+        chosen = self.get(name)
+        return {
+            option: other
+            for other in self.all()
+            if other != chosen
+            for option in other.own_options
+            if option not in chosen.own_options
+        }
+
     def owned(self, kinds: list[Kind] | tuple[Kind, ...]) -> list[Component]:
         """Those the `kinds` declare in their options modules (under `attribute`), in order."""
         if self.attribute is None:

@@ -97,8 +97,7 @@ def of_its_objective(options: Mapping[str, Any]) -> dict[str, Any]:
     """`options` less those that belong to a training objective other than theirs (a value
     fixed for the trials of one objective, in a search that also draws others: build_space
     refuses one that no objective of the search takes)."""
-    objective = options.get("objective", TRAIN_OPTIONS["objective"].default)
-    others = {n for c in OBJECTIVES.all() if c.name != objective for n in c.own_options}
+    others = OBJECTIVES.others_options(options.get("objective", TRAIN_OPTIONS["objective"].default))
     return {n: v for n, v in options.items() if n not in others}
 
 

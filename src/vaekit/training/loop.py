@@ -129,10 +129,9 @@ def refuse_other_objectives(objective: str, names: Iterable[str]) -> None:
     (vaekit.components.OBJECTIVES: --tc-weight with --objective infovae) is refused in one
     line, as another family's option is: it would change nothing."""
     chosen = OBJECTIVES.get(objective)
-    others = [other for other in OBJECTIVES.all() if other != chosen]
-    theirs = {name: other for other in others for name in other.own_options}
+    theirs = OBJECTIVES.others_options(objective)
     for name in names:
-        if name in theirs and name not in chosen.own_options:
+        if name in theirs:
             own = ", ".join(TRAIN_OPTIONS[o].flag for o in chosen.own_options) or "none"
             raise VaekitError(
                 f"{TRAIN_OPTIONS[name].flag} is an option of --objective {theirs[name].name}, "
