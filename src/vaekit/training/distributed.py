@@ -13,6 +13,7 @@ floating-point sums. Only the main process (rank 0) writes files.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,6 +140,11 @@ def _leave() -> None:
     import torch.distributed as dist
 
     if dist.is_initialized():
+        # Every process waits for the others first: one that left while the main process was
+        # still writing the run's last files (pictures, the card) was aborted in teardown
+        # (SIGABRT), and torchrun then killed the main process before they were written.
+        with contextlib.suppress(RuntimeError):  # a process already gone: none to wait for
+            dist.barrier()
         dist.destroy_process_group()
 
 
