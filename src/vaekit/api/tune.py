@@ -218,7 +218,7 @@ def _sampler(optuna: Any, seed: int) -> Any:
 
 
 def _pruner(optuna: Any, pruner: Any) -> Any:
-    if pruner == "median":
+    if pruner == "median":  # epochs count from 1: a trial can be pruned after its first
         return optuna.pruners.MedianPruner(n_startup_trials=STARTUP_TRIALS, n_warmup_steps=1)
     if pruner == "none":
         return optuna.pruners.NopPruner()

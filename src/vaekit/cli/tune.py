@@ -82,7 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--pruner",
         choices=("median", "none"),
         help="stop weak trials after an epoch: median (Optuna's MedianPruner, "
-        "after 5 trials and from the second epoch; the default) or none",
+        "once 5 trials have run, from a trial's first epoch; the default) or none",
     )
     search.add_argument(
         "--resume",
