@@ -95,6 +95,29 @@ def test_a_tiny_search_ranks_its_trials_and_writes_its_page_and_best(data, tmp_p
     assert all(f">{r.name}<" in page for r in runs)
 
 
+def test_trials_write_no_report_nor_count_active_units_unless_asked(data, tmp_path):
+    """A trial's closing work is the validation's and the test pass's: report.html and the
+    active units (for a PixelCNN decoder or a hierarchy, each longer than a short trial's
+    training) are left to `vaekit report` and `vaekit eval`, on the runs a user picks."""
+    plain = [a for a in TINY if a != "--no-report"]
+    search = tmp_path / "s"
+    assert vaekit("tune", "--data", data, "--budget", "5m", "--trials", "1", "--out", search,
+                  *plain) == 0  # fmt: skip
+    trial = search / "trial-0000"
+    final = read_metrics(trial)[-1]
+    assert final["final"] and final["latents"] == {"latent_dim": final["latents"]["latent_dim"]}
+    assert "neg_elbo" in final["test"] and not (trial / "report.html").exists()
+    assert json.loads((trial / "config.json").read_text())["training"]["report"] is False
+    # The run is a run: vaekit eval counts its active units, vaekit report writes its page.
+    assert vaekit("eval", search / "best", "--iw-samples", "2", "--no-probe") == 0
+    assert "active_units" in json.loads((trial / "eval.json").read_text())["latents"]
+    # --report asks every trial for its page.
+    asked = tmp_path / "r"
+    assert vaekit("tune", "--data", data, "--budget", "5m", "--trials", "1", "--out", asked,
+                  *plain, "--report") == 0  # fmt: skip
+    assert (asked / "trial-0000" / "report.html").is_file()
+
+
 KILLER = r"""
 import os, signal, sys
 from vaekit.api.tune import tune

@@ -164,6 +164,7 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    active_units: bool = True,
     **options: Any,
 ) -> Run:
     """Train a VAE on `data` and write the run directory `out`.
@@ -181,6 +182,10 @@ def train(
             files; the old run stays in place until the new one has finished an epoch.
         progress: show progress bars.
         callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
+        active_units: count the active units of the test split at the end (the posterior
+            mean of every test example: for a hierarchical model each is 64 ancestral
+            passes, which can take longer than a short training; vaekit tune's trials leave
+            it out, and `vaekit eval` counts them).
         **options: the options of `vaekit train` (listed below, and with their help in
             `vaekit train --help`), by their Python names: latent_dim=16, hidden_dims=(512,).
 
@@ -237,7 +242,7 @@ def train(
         state = make_state(vae, train_config)
         return _train_and_finish(
             new_run.path, config, dataset, train_set, val_set, state, progress, callbacks,
-            new_run, group, opts["report"],
+            new_run, group, opts["report"], active_units,
         )  # fmt: skip
     except BaseException:
         # Before its first epoch the new run is only beside --out, and goes; --out is as it was.
@@ -313,6 +318,7 @@ def resume(
     log: Sequence[str] | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    active_units: bool = True,
 ) -> Run:
     """Continue a run from its last checkpoint, to `epochs` in all (default: as configured).
 
@@ -326,6 +332,7 @@ def resume(
     --no-report run stays without one).
     `log`: the trackers to log to (default: as recorded; the same TensorBoard and MLflow
     runs are continued, vaekit.training.tracking).
+    `active_units`: as for vaekit.train.
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
@@ -365,7 +372,7 @@ def resume(
     progress = progress and group.is_main
     return _train_and_finish(
         path, config, dataset, train_set, val_set, state, progress, callbacks, None, group,
-        config["training"]["report"],
+        config["training"]["report"], active_units,
     )  # fmt: skip
 
 
@@ -393,6 +400,7 @@ def _train_and_finish(
     new_run: NewRun | None = None,
     group: Group = SINGLE,
     report: bool = True,
+    count_units: bool = True,
 ) -> Run:
     """Train, then test and write the final files. In a group of several processes only the
     main one writes (and runs the callbacks); every process returns the Run."""
@@ -436,10 +444,10 @@ def _train_and_finish(
         train_config.iw_train,
         group,
     )
-    final["latents"] = {
-        "active_units": active_units(posterior_moments_of(state.model, dataset.test)[0]),
-        "latent_dim": state.model.latent_dim,
-    }
+    final["latents"] = {"latent_dim": state.model.latent_dim}
+    if count_units:
+        means = posterior_moments_of(state.model, dataset.test)[0]
+        final["latents"]["active_units"] = active_units(means)
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
     pictures: dict[str, Path] = {}

@@ -266,12 +266,13 @@ class Session:
                     prune.report(record)
                 return history
             data = None if isinstance(self.data, str) else self.data
-            run = resume(
-                folder, time_budget=budget, data=data, progress=self.progress, callbacks=callbacks
-            )
+            run = resume(folder, time_budget=budget, data=data, progress=self.progress,
+                         callbacks=callbacks, active_units=False)  # fmt: skip
             return run.history
-        with_budget = {**options, "time_budget": budget}
-        run = train(
-            self.data, **with_budget, out=folder, progress=self.progress, callbacks=callbacks
-        )
+        # A trial writes no report.html unless asked (`vaekit report SEARCH/best` writes the
+        # best's), nor counts its active units (`vaekit eval` does): for a PixelCNN decoder
+        # or a hierarchy, each can take longer than the trial's training.
+        with_budget = {"report": False, **options, "time_budget": budget}
+        run = train(self.data, **with_budget, out=folder, progress=self.progress,
+                    callbacks=callbacks, active_units=False)  # fmt: skip
         return run.history

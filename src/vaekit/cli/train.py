@@ -144,7 +144,7 @@ def print_summary(result) -> None:
                 f"  {split:<5} -ELBO {terms['neg_elbo']:9.2f}  rec {terms['rec']:9.2f}  "
                 f"kl {terms['kl']:7.2f}{by_layer}{iwae}"
             )
-    if result.latents:
+    if "active_units" in (result.latents or {}):
         print(
             f"  active units {result.latents['active_units']} of "
             f"{result.latents['latent_dim']} (test split: variance of E_q[z] > 0.01)"
