@@ -96,12 +96,16 @@ def idx_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_data_dirs(tmp_path_factory, monkeypatch):
+def _isolated_data_dirs(tmp_path_factory):
     """No test downloads or reads the user's cache: an empty cache, downloads switched off
-    (the download tests switch them on against their own local server)."""
-    monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.setenv("VAEKIT_OFFLINE", "1")
-    monkeypatch.delenv("VAEKIT_DATA", raising=False)
+    (the download tests switch them on against their own local server). Its own MonkeyPatch,
+    not the test's: a test's `monkeypatch.undo()` undid these too, and a test then prepared
+    images into the user's ~/.cache/vaekit (60-odd folders there)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAEKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv("VAEKIT_OFFLINE", "1")
+        patch.delenv("VAEKIT_DATA", raising=False)
+        yield
 
 
 def write_npz(path: Path, n: int = 600, size: int = 16, seed: int = 0) -> Path:

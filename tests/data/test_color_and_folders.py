@@ -173,7 +173,7 @@ def test_prepare_is_done_once_and_an_interrupted_one_leaves_nothing(tmp_path: Pa
     prepared = prepare_module.cache_dir() / "prepared"
     assert not any((p / "header.json").exists() for p in prepared.iterdir())
     assert not list(prepared.glob(".*"))  # the temporary folder is gone too
-    monkeypatch.undo()
+    monkeypatch.setattr(prepare_module, "decode_image", real)
     first = open_dataset(tmp_path / "f")
     monkeypatch.setattr(prepare_module, "decode_image", dies)  # must not be called again
     calls.clear()
