@@ -182,10 +182,8 @@ def train(
             files; the old run stays in place until the new one has finished an epoch.
         progress: show progress bars.
         callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
-        active_units: count the active units of the test split at the end (the posterior
-            mean of every test example: for a hierarchical model each is 64 ancestral
-            passes, which can take longer than a short training; vaekit tune's trials leave
-            it out, and `vaekit eval` counts them).
+        active_units: count the test split's active units at the end (64 ancestral passes per
+            example for a hierarchy; vaekit tune's trials leave it to `vaekit eval`).
         **options: the options of `vaekit train` (listed below, and with their help in
             `vaekit train --help`), by their Python names: latent_dim=16, hidden_dims=(512,).
 
@@ -331,8 +329,7 @@ def resume(
     `report`: write RUNDIR/report.html at the end (default: as the run was trained, so a
     --no-report run stays without one).
     `log`: the trackers to log to (default: as recorded; the same TensorBoard and MLflow
-    runs are continued, vaekit.training.tracking).
-    `active_units`: as for vaekit.train.
+    runs are continued, vaekit.training.tracking). `active_units`: as for vaekit.train.
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
@@ -435,15 +432,9 @@ def _train_and_finish(
         final["best_epoch"] = best_epoch(history)
     elif state.ema is not None:
         state.ema.copy_to(state.model)  # --ema: test and keep the averaged weights
-    test = mean_loss(
-        state.model,
-        dataset.test.to(device),
-        train_config.batch_size,
-        train_config.seed,
-        train_config.binarize,
-        train_config.iw_train,
-        group,
-    )
+    c = train_config
+    test = mean_loss(state.model, dataset.test.to(device), c.batch_size, c.seed, c.binarize,
+                     c.iw_train, group)  # fmt: skip
     final["latents"] = {"latent_dim": state.model.latent_dim}
     if count_units:
         means = posterior_moments_of(state.model, dataset.test)[0]
@@ -478,8 +469,7 @@ def _tracking(
     config: dict[str, Any], writer: _RunWriter, val: ImageSet | None, train_config: TrainConfig
 ) -> Tracking | None:
     """The callback of the trackers that config.json's training.log names (--log), if any;
-    MLflow's parameters are the recorded options, as `--help` shows their values (of the
-    model options, those of the run's family only)."""
+    MLflow's parameters: the recorded options as `--help` shows them (the family's own only)."""
     trackers = config["training"].get("log")
     if not trackers:
         return None
@@ -500,9 +490,6 @@ def write_pictures(
     images samples.png (64 prior samples), reconstructions.png (inputs above outputs) and
     curves.png; for a table or text only curves.png (their examples are no pictures: `vaekit
     sample` and `reconstruct` write them as CSV or text)."""
-    files = {
-        "samples": path / SAMPLES_FILE,
-        "reconstructions": path / RECONSTRUCTIONS_FILE,
-        "curves": path / CURVES_FILE,
-    }
+    files = {"samples": path / SAMPLES_FILE, "reconstructions": path / RECONSTRUCTIONS_FILE,
+             "curves": path / CURVES_FILE}  # fmt: skip
     return model.kind.part("render").pictures(model, test, history, files, seed)
