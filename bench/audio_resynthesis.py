@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-from vaekit.data.audio import fit_clip, read_wav, resample
 from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS, AudioFeatures
 from vaekit.files import write_json
 from vaekit.kinds.audio.evaluate import log_spectral_distance
@@ -46,11 +45,7 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no FSDD test recordings (*_[0-4].wav)")
     # Identity standardization: the model's units are then dB.
     features = AudioFeatures(RATE, SECONDS, FFT, HOP, MELS, (0.0,) * MELS, (1.0,) * MELS)
-    clips = []
-    for path in files:
-        samples, rate = read_wav(path)
-        clips.append(torch.from_numpy(fit_clip(resample(samples, rate, RATE), RATE)))
-    db = features.decibels(torch.stack(clips))
+    db = torch.cat([features.read(path) for path in files])  # as the commands read a WAV file
     start = time.perf_counter()
     waves = torch.cat(
         [
