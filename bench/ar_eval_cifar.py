@@ -64,23 +64,36 @@ def worker(cifar: str, images: int, k: int, threads: int) -> None:
     print(json.dumps({"seconds": seconds, "nll": report["iwae"]["nll"]}), flush=True)
 
 
-def measure(src: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(src: str, module: str, worker_args: list[str]) -> dict[str, float]:
+    """One whole-process measurement: `python -m module --worker *worker_args` with the vaekit
+    of source folder `src` on the path; its last line's JSON."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parents[1])])}
-    command = [sys.executable, "-m", "bench.ar_eval_cifar", "--worker"]
-    command += [
-        "--cifar",
-        str(Path(args.cifar).resolve()),
-        "--images",
-        str(args.images),
-        "--k",
-        str(args.k),
-        "--threads",
-        str(args.threads),
-    ]
+    command = [sys.executable, "-m", module, "--worker", *worker_args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"the worker for {src} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def alternate(
+    before: str, after: str, rounds: int, module: str, worker_args: list[str]
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, float], float]:
+    """`rounds` measurements of each version in turn (before, after, before, ...), printed as
+    they come: the runs, the median seconds of each version and the speedup of the medians."""
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    for r in range(rounds):
+        for which, src in (("before", before), ("after", after)):
+            result = measure(src, module, worker_args)
+            runs[which].append(result)
+            print(f"round {r + 1} {which:6}: {result['seconds']:7.1f} s, NLL {result['nll']:.4f}")
+    medians = {w: statistics.median(x["seconds"] for x in runs[w]) for w in runs}
+    speedup = medians["before"] / medians["after"]
+    print(
+        f"medians: before {medians['before']:.1f} s, after {medians['after']:.1f} s; "
+        f"speedup {speedup:.2f}x",
+        flush=True,
+    )
+    return runs, medians, speedup
 
 
 def main() -> None:
@@ -100,17 +113,10 @@ def main() -> None:
         return
     if not (args.before and args.after):
         parser.error("--before and --after are required")
-    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
-    for r in range(args.rounds):
-        for which in ("before", "after"):
-            result = measure(getattr(args, which), args)
-            runs[which].append(result)
-            print(f"round {r + 1} {which:6}: {result['seconds']:7.1f} s, NLL {result['nll']:.4f}")
-    medians = {w: statistics.median(x["seconds"] for x in runs[w]) for w in runs}
-    speedup = medians["before"] / medians["after"]
-    print(
-        f"medians: before {medians['before']:.1f} s, after {medians['after']:.1f} s; "
-        f"speedup {speedup:.2f}x"
+    worker_args = ["--cifar", str(Path(args.cifar).resolve()), "--images", str(args.images)]
+    worker_args += ["--k", str(args.k), "--threads", str(args.threads)]
+    runs, medians, speedup = alternate(
+        args.before, args.after, args.rounds, "bench.ar_eval_cifar", worker_args
     )
     if args.json:
         record = {

@@ -13,7 +13,7 @@ from tests.conftest import write_npz
 from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.io import SCHEMA_VERSION, read_config
-from vaekit.models.pixelcnn import PROGRESS_NAME, MaskedConv2d, PixelCNN
+from vaekit.models.pixelcnn import PROGRESS_NAME, MaskedConv2d, PixelCNN, pointwise
 from vaekit.progress import reporting
 
 
@@ -21,6 +21,21 @@ def tiny(shape=(1, 5, 5), likelihood="bernoulli", family="conv", **kw) -> ModelC
     base = dict(latent_dim=3, autoregressive=2, ar_width=4)
     base |= {"channels": (4,)} if family == "conv" else {}  # conv's own; other families' kw
     return ModelConfig.create(shape, family, likelihood=likelihood, mixtures=2, **{**base, **kw})
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pointwise_is_the_1x1_convolution_with_its_gradients(layout):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 5, 1)
+    x = torch.randn(3, 6, 4, 7).contiguous(memory_format=layout).requires_grad_()
+    ours = pointwise(conv, x)
+    ours_grads = torch.autograd.grad(ours.square().sum(), [x, conv.weight, conv.bias])
+    theirs = conv(x)
+    their_grads = torch.autograd.grad(theirs.square().sum(), [x, conv.weight, conv.bias])
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs)
+    for a, b in zip(ours_grads, their_grads, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize(("layers", "kernel"), [(1, 3), (2, 3), (3, 5)])

@@ -42,6 +42,19 @@ Progress = Callable[[str, int, int | None], None]
 PROGRESS_NAME = "decoding pixel by pixel"
 
 
+def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)` for a 1 x 1 convolution `conv` of x (B, C, H, W). On a CPU, a product of the
+    weight (C', C) with each row's (C, H * W): oneDNN's 1 x 1 kernel on these few channels is
+    several times slower (8 -> 16 channels at 28 x 28 on 2 cores: 2.4 ms for 41 rows against
+    0.13-0.18 ms, 6.1 ms for 128 rows against 0.46 ms). Equal up to float rounding."""
+    if x.device.type != "cpu":
+        return conv(x)
+    b, c, h, w = x.shape
+    weight = conv.weight.view(1, conv.out_channels, c).expand(b, -1, -1)
+    out = torch.bmm(weight, x.reshape(b, c, h * w))
+    return out.add_(conv.bias[:, None]).view(b, conv.out_channels, h, w)
+
+
 class MaskedConv2d(nn.Conv2d):
     """A k x k convolution (k odd, padding k // 2) whose output at (i, j) sees only input
     positions before (i, j) in raster order: the rows above, and the row's own pixels to the
@@ -76,13 +89,13 @@ class GatedLayer(nn.Module):
         self.residual = mask == "B"
 
     def forward(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return self.gate(self.conv(h) + self.condition(features), h)
+        return self.gate(self.conv(h) + pointwise(self.condition, features), h)
 
     def gate(self, pre: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
         """The layer's output from its pre-activation [a, b] (B, 2 * width, H, W) and its input
         h (needed only for the residual: None will do for the first layer)."""
         a, b = pre.chunk(2, dim=1)
-        gated = self.out(torch.tanh(a) * torch.sigmoid(b))
+        gated = pointwise(self.out, torch.tanh(a) * torch.sigmoid(b))
         return h + gated if self.residual else gated
 
 
@@ -110,7 +123,7 @@ class PixelCNN(nn.Module):
         h = 2 * x - 1  # centred, so an unseen (zero-padded) pixel differs from a black one
         for layer in self.layers:
             h = layer(h, features)
-        return self.head(F.silu(h)) + self.skip(features)
+        return pointwise(self.head, F.silu(h)) + pointwise(self.skip, features)
 
     def image_part(self, x: torch.Tensor) -> torch.Tensor:
         """What the network computes from x alone, before z's features join: the first layer's
@@ -125,13 +138,13 @@ class PixelCNN(nn.Module):
         b * n .. b * n + n - 1 drawn for image b, given `image_part(x)` (B, ...): x's
         convolution is added to each of its n rows by broadcasting, not computed n times."""
         first = self.layers[0]
-        pre = first.condition(features)
+        pre = pointwise(first.condition, features)
         b = image_part.shape[0]
         pre.view(b, n, *pre.shape[1:]).add_(image_part[:, None])  # in place: no new tensor
         h = first.gate(pre, None)
         for layer in self.layers[1:]:
             h = layer(h, features)
-        return self.head(F.silu(h)) + self.skip(features)
+        return pointwise(self.head, F.silu(h)) + pointwise(self.skip, features)
 
 
 class AutoregressiveLikelihood(nn.Module):
@@ -277,8 +290,8 @@ class PixelSteps:
         ]
         # What reads only z's features, for every pixel at once: each layer's condition term
         # and the skip to the output.
-        self.conditions = [layer.condition(features) for layer in network.layers]
-        self.skip = network.skip(features)
+        self.conditions = [pointwise(layer.condition, features) for layer in network.layers]
+        self.skip = pointwise(network.skip, features)
         self.kernels = [
             (layer.conv.weight * layer.conv.mask).flatten(1) for layer in network.layers
         ]
