@@ -10,14 +10,18 @@ import vaekit
 from vaekit.errors import VaekitError
 
 
+def images() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    found = (rng.random((120, 10, 10)) * 255).astype(np.uint8)
+    found[::2, 2:8, 2:8] = 255
+    return found
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    images = (rng.random((120, 10, 10)) * 255).astype(np.uint8)
-    images[::2, 2:8, 2:8] = 255
     out = tmp_path_factory.mktemp("api") / "run"
     return vaekit.train(
-        images,
+        images(),
         out=out,
         model="mlp",
         hidden_dims=(32,),
@@ -36,6 +40,19 @@ def test_train_on_an_array_returns_a_run(run):
     assert run.config["data"]["num_train"] + run.config["data"]["num_val"] == 108
     for picture in run.pictures.values():
         assert picture.stat().st_size > 0
+
+
+def test_the_closing_active_units_read_the_first_test_examples_at_most(run, tmp_path, monkeypatch):
+    # All 12 test examples here; a hierarchy's posterior mean costs 64 passes per example, so
+    # the count at the end of training reads at most CLOSING_UNITS_EXAMPLES of them.
+    assert run.latents["active_units_examples"] == 12
+    monkeypatch.setattr("vaekit.api.train.CLOSING_UNITS_EXAMPLES", 5)
+    capped = vaekit.train(images(), out=tmp_path / "r", model="mlp", hidden_dims=(32,),
+                          latent_dim=4, epochs=1, progress=False, report=False)  # fmt: skip
+    assert capped.latents["active_units_examples"] == 5
+    assert 0 <= capped.latents["active_units"] <= 4
+    final = json.loads((capped.path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert final["latents"] == capped.latents
 
 
 def test_load_and_use(run):

@@ -59,7 +59,8 @@ def test_train_writes_the_whole_run_directory(digits_run: Path):
         assert epoch[split]["loss"] == pytest.approx(epoch[split]["rec"] + epoch[split]["kl"])
     assert set(final) == {"final", "loss_is", "test", "latents"} and final["final"] is True
     assert set(final["test"]) == {"loss", "neg_elbo", "rec", "kl"}
-    assert set(final["latents"]) == {"active_units", "latent_dim"}
+    assert set(final["latents"]) == {"active_units", "active_units_examples", "latent_dim"}
+    assert 0 < final["latents"]["active_units_examples"] <= 1000
     assert 0 <= final["latents"]["active_units"] <= final["latents"]["latent_dim"]
 
     samples = Image.open(digits_run / "samples.png")

@@ -48,7 +48,7 @@ from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
-from vaekit.evaluation.evaluate import active_units
+from vaekit.evaluation.evaluate import CLOSING_UNITS_EXAMPLES, active_units
 from vaekit.files import atomic_write
 from vaekit.kinds.base import kind
 from vaekit.models.factory import ModelConfig, build_vae, describe_custom
@@ -182,8 +182,9 @@ def train(
             files; the old run stays in place until the new one has finished an epoch.
         progress: show progress bars.
         callbacks: extra vaekit.training.loop.Callback hooks, called after vaekit's own.
-        active_units: count the test split's active units at the end (64 ancestral passes per
-            example for a hierarchy; vaekit tune's trials leave it to `vaekit eval`).
+        active_units: count the active units of the test split's first 1,000 examples at the
+            end (64 ancestral passes per example for a hierarchy; vaekit tune's trials leave
+            it to `vaekit eval`).
         **options: the options of `vaekit train` (listed below, and with their help in
             `vaekit train --help`), by their Python names: latent_dim=16, hidden_dims=(512,).
 
@@ -437,8 +438,8 @@ def _train_and_finish(
                      c.iw_train, group)  # fmt: skip
     final["latents"] = {"latent_dim": state.model.latent_dim}
     if count_units:
-        means = posterior_moments_of(state.model, dataset.test)[0]
-        final["latents"]["active_units"] = active_units(means)
+        means = posterior_moments_of(state.model, dataset.test, limit=CLOSING_UNITS_EXAMPLES)[0]
+        final["latents"].update(active_units=active_units(means), active_units_examples=len(means))
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
     pictures: dict[str, Path] = {}

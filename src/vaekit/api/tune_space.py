@@ -118,14 +118,19 @@ class Space:
     # the objective of the trials that draw none (the one given, or the default).
     by_objective: dict[str, dict[str, Range]] = field(default_factory=dict)
     objective: str = TRAIN_OPTIONS["objective"].default
+    # By family, the shared options it takes at their default value only (vqvae: no --prior,
+    # no --autoregressive): its trials do not draw them, rather than be refused.
+    defaults_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """The options of one trial, drawn by `trial` (an optuna.Trial)."""
         chosen = self.model.suggest(trial, "model")
         options = {"model": chosen}
-        hierarchical = family(chosen).hierarchical
+        left_out = self.defaults_only.get(chosen, ())
+        if family(chosen).hierarchical:
+            left_out += NOT_HIERARCHICAL
         for name, searched in self.shared.items():
-            if not (hierarchical and name in NOT_HIERARCHICAL):
+            if name not in left_out:
                 options[name] = searched.suggest(trial, name)
         for name, searched in self.own.get(chosen, {}).items():
             options[name] = searched.suggest(trial, f"{chosen}.{name}")
@@ -172,6 +177,7 @@ class Space:
             "own": owned(self.own),
             "by_objective": owned(self.by_objective),
             "objective": self.objective,
+            "defaults_only": {f: list(names) for f, names in self.defaults_only.items()},
         }
 
     @classmethod
@@ -186,6 +192,8 @@ class Space:
             # A search begun before objectives were searched has neither key.
             owned(record.get("by_objective", {})),
             record.get("objective", TRAIN_OPTIONS["objective"].default),
+            # (nor this key: such a search goes on drawing every shared option)
+            {f: tuple(names) for f, names in record.get("defaults_only", {}).items()},
         )
 
 
@@ -346,7 +354,24 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
             own[f] = ranges
     objective = fixed.get("objective", TRAIN_OPTIONS["objective"].default)
     objectives = shared["objective"].choices if "objective" in shared else (objective,)
-    return Space(model, shared, own, _by_objective(objectives, fixed, given), objective)
+    by_objective = _by_objective(objectives, fixed, given)
+    defaults_only = {f: _defaults_only(f, shared, base, feasible) for f in flat}
+    defaults_only = {f: names for f, names in defaults_only.items() if names}
+    return Space(model, shared, own, by_objective, objective, defaults_only)
+
+
+def _defaults_only(
+    name: str, shared: dict[str, Range], base: dict[str, Any], feasible: Feasible
+) -> tuple[str, ...]:
+    """The shared options drawn from choices that family `name` takes at their default value
+    only (every other choice refused by `feasible`)."""
+    out = []
+    for option, searched in shared.items():
+        default = TRAIN_OPTIONS[option].default
+        others = [c for c in searched.choices if c != default]
+        if others and all(feasible({**base, "model": name, option: c}) for c in others):
+            out.append(option)
+    return tuple(out)
 
 
 def _by_objective(

@@ -145,9 +145,15 @@ def print_summary(result) -> None:
                 f"kl {terms['kl']:7.2f}{by_layer}{iwae}"
             )
     if "active_units" in (result.latents or {}):
+        lat = result.latents
+        on = (
+            f"{lat['active_units_examples']:,} test examples"
+            if "active_units_examples" in lat
+            else "test split"
+        )
         print(
-            f"  active units {result.latents['active_units']} of "
-            f"{result.latents['latent_dim']} (test split: variance of E_q[z] > 0.01)"
+            f"  active units {lat['active_units']} of {lat['latent_dim']} ({on}: variance of "
+            "E_q[z] > 0.01)"
         )
     if low_kl_warning(result.test["kl"]):
         print(f"  warning: {low_kl_warning(result.test['kl'])}")

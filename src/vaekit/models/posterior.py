@@ -25,10 +25,10 @@ class Examples(Protocol):
 
 @torch.no_grad()
 def posterior_moments_of(
-    model: VAE, data: Examples, batch_size: int = 256
+    model: VAE, data: Examples, batch_size: int = 256, limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The posterior mean and standard deviation of every image (given its label, for a
-    conditional VAE): two (N, Z) tensors on the CPU."""
+    conditional VAE), or of the first `limit` only: two (N, Z) tensors on the CPU."""
     device = next(model.parameters()).device
     labels = data.labels if model.num_classes else None
     if model.num_classes and labels is None:
@@ -36,9 +36,10 @@ def posterior_moments_of(
     # Filled in place: small per-batch results kept between the batches' large inputs would
     # pin the heap, and the allocator then kept about 130 MB more on a 516 MB memory-mapped
     # set (tests/data/test_larger_than_memory.py).
-    means = torch.empty(len(data), model.latent_dim)
-    stds = torch.empty(len(data), model.latent_dim)
-    for index in torch.arange(len(data)).split(batch_size):  # in order
+    count = len(data) if limit is None else min(limit, len(data))
+    means = torch.empty(count, model.latent_dim)
+    stds = torch.empty(count, model.latent_dim)
+    for index in torch.arange(count).split(batch_size):  # in order
         y = labels[index].to(device) if labels is not None else None
         mean, std = model.posterior_moments(data.scaled(index).to(device), y)
         means[index] = mean.cpu()

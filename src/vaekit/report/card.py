@@ -279,16 +279,18 @@ def limits(facts: CardFacts) -> list[str]:
         )
     latents = (facts.final or {}).get("latents") or {}
     active, dims = latents.get("active_units"), latents.get("latent_dim")
+    counted = latents.get("active_units_examples")
+    on = f"on {counted:,} test examples" if isinstance(counted, int) else "on the test split"
     if isinstance(active, int) and isinstance(dims, int) and active == 0:
         found.append(
-            f"None of its {dims} latent dimensions is active on the test split (carries "
+            f"None of its {dims} latent dimensions is active {on} (carries "
             "information about the input): its latents say nothing of the input (posterior "
             "collapse), and its reconstructions do not depend on it."
         )
     elif isinstance(active, int) and isinstance(dims, int) and active < dims:
         found.append(
-            f"Only {active} of its {dims} latent dimensions are active on the test split "
-            "(carry information about the input): the others are ignored by the decoder."
+            f"Only {active} of its {dims} latent dimensions are active {on} (carry "
+            "information about the input): the others are ignored by the decoder."
         )
     if facts.model.num_classes:
         found.append(
