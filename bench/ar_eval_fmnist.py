@@ -39,8 +39,9 @@ def reference() -> tuple[str, dict]:
 
 def worker(rundir: str, epochs: int) -> None:
     """One measurement with the vaekit on the path: a JSON line with seconds and NLL."""
-    import vaekit
     from bench.model_families import FMNIST_EXAMPLES, FMNIST_K
+
+    import vaekit
 
     if not (Path(rundir) / "model.safetensors").exists():
         options = reference()[1]
