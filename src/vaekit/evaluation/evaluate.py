@@ -33,6 +33,7 @@ CLOSING_UNITS_EXAMPLES = 1000
 # Under this KL (nats per example) the latent carries almost nothing: the decoder models the
 # data alone (posterior collapse), and the model is hardly a VAE any more.
 LOW_KL_NATS = 1.0
+DOMINATED_MIN_EXAMPLES = 20  # fewer examples: one may well hold most of the spread
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,28 @@ def low_kl_warning(kl: float) -> str | None:
         f"the KL is {kl:.2f} nats per example, under {LOW_KL_NATS:g}: the latent is barely "
         "used (posterior collapse) and the decoder models the data alone; try --kl-warmup, "
         "--free-bits, a smaller decoder or more latent dimensions"
+    )
+
+
+def dominated_warning(values: torch.Tensor, what: str) -> str | None:
+    """A warning where one example's value (N,) alone holds more than half of the summed
+    distance of the finite values from their median (at least DOMINATED_MIN_EXAMPLES of
+    them): the mean then says more about that example than about the model (a hierarchical
+    VAE unstable on one validation image has given a -ELBO of 1.7e29 against a median of
+    234). None otherwise."""
+    finite = torch.isfinite(values)
+    if int(finite.sum()) < DOMINATED_MIN_EXAMPLES:
+        return None
+    median = values[finite].median()
+    distance = torch.where(finite, (values - median).abs(), torch.zeros_like(values))
+    i = int(distance.argmax())
+    if not distance[i] > 0.5 * distance.sum():
+        return None
+    return (
+        f"example {i}'s {what} is {float(values[i]):.4g} against a median of "
+        f"{float(median):.4g}; it alone moves the mean by "
+        f"{float(distance[i]) / len(values):.4g}: an outlier of the data, or an input the "
+        "model is numerically unstable on; see each example's figures (--per-example)"
     )
 
 
@@ -160,8 +183,9 @@ def evaluate_vae(
         ]
     if config.per_example:
         report["per_example"] = {"neg_elbo": neg_elbo.tolist(), "nll": nll.tolist()}
-    warning = low_kl_warning(report["elbo"]["kl"])
-    report["warnings"] = [warning] if warning else []
+    # (one example that dominates the -ELBO mostly dominates the bound too: one warning)
+    dominated = dominated_warning(neg_elbo, "-ELBO") or dominated_warning(nll, "bound")
+    report["warnings"] = [w for w in (low_kl_warning(report["elbo"]["kl"]), dominated) if w]
     if is_likelihood and support == "8-bit":
         report["bits_per_dim"] = {
             "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),
