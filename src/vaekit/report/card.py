@@ -283,9 +283,8 @@ def limits(facts: CardFacts) -> list[str]:
     on = f"on {counted:,} test examples" if isinstance(counted, int) else "on the test split"
     if isinstance(active, int) and isinstance(dims, int) and active == 0:
         found.append(
-            f"None of its {dims} latent dimensions is active {on} (carries "
-            "information about the input): its latents say nothing of the input (posterior "
-            "collapse), and its reconstructions do not depend on it."
+            f"None of its {dims} latent dimensions is active {on}: its latents say nothing "
+            "of the input (posterior collapse), and its reconstructions do not depend on it."
         )
     elif isinstance(active, int) and isinstance(dims, int) and active < dims:
         found.append(
