@@ -75,6 +75,9 @@ def test_eval_without_reconstruction_skips_the_pixel_by_pixel_decode(
     full, quick = tmp_path / "full.json", tmp_path / "quick.json"
     assert vaekit("eval", ar_run, "--iw-samples", "2", "--seed", "1", "--json", full) == 0
     assert "decoding pixel by pixel" in capsys.readouterr().err
+    silent = ["--iw-samples", "2", "--json", tmp_path / "silent.json", "--quiet"]
+    assert vaekit("eval", ar_run, *silent) == 0
+    assert "decoding pixel by pixel" not in capsys.readouterr().err  # but under --quiet
     flags = ["--iw-samples", "2", "--seed", "1", "--json", quick, "--no-reconstruction"]
     assert vaekit("eval", ar_run, *flags) == 0
     out, err = capsys.readouterr()

@@ -136,10 +136,10 @@ def one_line(err: BaseException) -> str:
 
 def _run_reporting_pixels(args: argparse.Namespace) -> int:
     """Run the command with a progress bar for any pixel-by-pixel decoding (an
-    autoregressive decoder's images, reached through every app)."""
+    autoregressive decoder's images, reached through every app), but under --quiet."""
     from vaekit.progress import Bars, reporting
 
-    with Bars() as bars, reporting(bars.update):
+    with Bars() as bars, reporting(None if getattr(args, "quiet", False) else bars.update):
         return args.run(args)
 
 
