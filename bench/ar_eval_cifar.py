@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROW = "conv + PixelCNN decoder (32-64, Z=128, 2 gated layers, kernel 5, width 16, coupled)"
 
@@ -96,37 +97,53 @@ def alternate(
     return runs, medians, speedup
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def versions_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with what every two-version comparison takes: --before, --after, --rounds,
+    --json and the hidden --worker."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--before", help="source folder of the earlier vaekit")
     parser.add_argument("--after", help="source folder of the later vaekit")
-    parser.add_argument("--cifar", default="../shared/data/cifar-10-batches-bin/data_batch_1.bin")
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the rounds and medians here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker(args.cifar, args.images, args.k, args.threads)
-        return
+    return parser
+
+
+def compare(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    module: str,
+    worker_args: list[str],
+    model: Any,
+) -> None:
+    """The two versions in alternating rounds (`alternate`), and --json's record of them."""
     if not (args.before and args.after):
         parser.error("--before and --after are required")
-    worker_args = ["--cifar", str(Path(args.cifar).resolve()), "--images", str(args.images)]
-    worker_args += ["--k", str(args.k), "--threads", str(args.threads)]
-    runs, medians, speedup = alternate(
-        args.before, args.after, args.rounds, "bench.ar_eval_cifar", worker_args
-    )
+    runs, medians, speedup = alternate(args.before, args.after, args.rounds, module, worker_args)
     if args.json:
         record = {
             "args": {k: v for k, v in vars(args).items() if k != "worker"},
-            "model": model_options(),
+            "model": model,
             "runs": runs,
             "medians": medians,
             "speedup": speedup,
         }
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = versions_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--cifar", default="../shared/data/cifar-10-batches-bin/data_batch_1.bin")
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.cifar, args.images, args.k, args.threads)
+        return
+    worker_args = ["--cifar", str(Path(args.cifar).resolve()), "--images", str(args.images)]
+    worker_args += ["--k", str(args.k), "--threads", str(args.threads)]
+    compare(parser, args, "bench.ar_eval_cifar", worker_args, model_options())
 
 
 if __name__ == "__main__":

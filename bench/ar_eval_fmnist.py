@@ -19,12 +19,11 @@ of two commits); one process per measurement, in alternating rounds (before, aft
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from bench.ar_eval_cifar import alternate
+from bench.ar_eval_cifar import compare, versions_parser
 
 ROW = "MLP + PixelCNN + VampPrior + EMA"
 
@@ -55,34 +54,15 @@ def worker(rundir: str, epochs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", help="source folder of the earlier vaekit")
-    parser.add_argument("--after", help="source folder of the later vaekit")
+    parser = versions_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--rundir", default="runs/bench-ar-eval-fmnist")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--json", help="write the rounds and medians here")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.rundir, args.epochs)
         return
-    if not (args.before and args.after):
-        parser.error("--before and --after are required")
-    rundir = str(Path(args.rundir).resolve())
-    worker_args = ["--rundir", rundir, "--epochs", str(args.epochs)]
-    runs, medians, speedup = alternate(
-        args.before, args.after, args.rounds, "bench.ar_eval_fmnist", worker_args
-    )
-    if args.json:
-        record = {
-            "args": {k: v for k, v in vars(args).items() if k != "worker"},
-            "model": reference()[0],
-            "runs": runs,
-            "medians": medians,
-            "speedup": speedup,
-        }
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+    worker_args = ["--rundir", str(Path(args.rundir).resolve()), "--epochs", str(args.epochs)]
+    compare(parser, args, "bench.ar_eval_fmnist", worker_args, reference()[0])
 
 
 if __name__ == "__main__":
