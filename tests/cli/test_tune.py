@@ -253,15 +253,16 @@ def test_a_family_that_takes_a_shared_option_at_its_default_only_does_not_draw_i
 
     space = build_space({}, {"model": parse_space_arg("model=mlp,vqvae")}, feasibility(data, {}))
     assert set(space.defaults_only) == {"vqvae"}
-    assert {"prior", "autoregressive"} <= set(space.defaults_only["vqvae"])
+    # and --kl-warmup, which it takes but has no use for (its KL is a constant)
+    assert set(space.defaults_only["vqvae"]) == {"prior", "autoregressive", "kl_warmup"}
     assert Space.from_json(json.loads(json.dumps(space.to_json()))) == space
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     drawn = [space.sample(study.ask()) for _ in range(40)]
     vq = [d for d in drawn if d["model"] == "vqvae"]
     mlp = [d for d in drawn if d["model"] == "mlp"]
     assert vq and mlp
-    assert not any({"prior", "autoregressive"} & set(d) for d in vq)
-    assert all({"prior", "autoregressive"} <= set(d) for d in mlp)
+    assert not any({"prior", "autoregressive", "kl_warmup"} & set(d) for d in vq)
+    assert all({"prior", "autoregressive", "kl_warmup"} <= set(d) for d in mlp)
     check = feasibility(data, {})
     assert all(check(d) is None for d in vq), [check(d) for d in vq]
 

@@ -119,7 +119,8 @@ class Space:
     by_objective: dict[str, dict[str, Range]] = field(default_factory=dict)
     objective: str = TRAIN_OPTIONS["objective"].default
     # By family, the shared options it takes at their default value only (vqvae: no --prior,
-    # no --autoregressive): its trials do not draw them, rather than be refused.
+    # no --autoregressive), or has no use for (`Family.ignores`): its trials do not draw
+    # them, rather than be refused or draw what changes nothing.
     defaults_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def sample(self, trial: Any) -> dict[str, Any]:
@@ -363,15 +364,15 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
 def _defaults_only(
     name: str, shared: dict[str, Range], base: dict[str, Any], feasible: Feasible
 ) -> tuple[str, ...]:
-    """The shared options drawn from choices that family `name` takes at their default value
-    only (every other choice refused by `feasible`)."""
-    out = []
+    """The shared options drawn that family `name` takes at their default value only (every
+    other choice refused by `feasible`) or declares it ignores."""
+    out = [option for option in family(name).ignores if option in shared]
     for option, searched in shared.items():
         default = TRAIN_OPTIONS[option].default
         others = [c for c in searched.choices if c != default]
         if others and all(feasible({**base, "model": name, option: c}) for c in others):
             out.append(option)
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
 
 
 def _by_objective(

@@ -145,6 +145,8 @@ class Family:
     with its range: a list of values to choose from, or (low, high), or (low, high, "log")
     for numbers drawn on a log scale; the options every family shares are searched as
     vaekit.train_options.SEARCH says. Empty: nothing of its own to search.
+    ignores: shared options this family takes but has no use for, which `vaekit tune` does
+    not draw for it (vqvae's KL is a constant, so --kl-warmup changes nothing).
     """
 
     name: str
@@ -155,6 +157,7 @@ class Family:
     declares: tuple[Any, ...] = ()  # vaekit.options.Option: this module imports none
     checker: str | None = None
     search: dict[str, Any] = field(default_factory=dict, hash=False)
+    ignores: tuple[str, ...] = ()
 
     def load_checker(self) -> Callable[..., Any] | None:
         """The checking function, imported now (None where the family has none); a one-line
@@ -170,12 +173,12 @@ class Family:
 
 def _builtin(
     name: str, help: str, options: tuple[str, ...], hierarchical: bool = False, check: bool = False,
-    search: dict[str, Any] | None = None,
+    search: dict[str, Any] | None = None, ignores: tuple[str, ...] = (),
 ) -> Family:  # fmt: skip
     where = "vaekit.models.families"
     checker = f"{where}:check_{name}" if check else None
     return Family(name, help, f"{where}:build_{name}", hierarchical, options, checker=checker,
-                  search=search or {})  # fmt: skip
+                  search=search or {}, ignores=ignores)  # fmt: skip
 
 
 # vaekit's own families, in the order `--help` lists them, each with the options its builder
@@ -226,6 +229,7 @@ BUILTIN_FAMILIES = (
         ("channels", "depth", "codebook_size", "commitment", "codebook_decay"),
         check=True,
         search={"channels": [(32, 64), (64, 128)], "codebook_size": [64, 256, 512]},
+        ignores=("kl_warmup",),
     ),
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )
