@@ -356,7 +356,7 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     objective = fixed.get("objective", TRAIN_OPTIONS["objective"].default)
     objectives = shared["objective"].choices if "objective" in shared else (objective,)
     by_objective = _by_objective(objectives, fixed, given)
-    defaults_only = {f: _defaults_only(f, shared, base, feasible) for f in flat}
+    defaults_only = {f: _defaults_only(f, shared, base, feasible) for f in kept}
     defaults_only = {f: names for f, names in defaults_only.items() if names}
     return Space(model, shared, own, by_objective, objective, defaults_only)
 
