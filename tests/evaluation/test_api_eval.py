@@ -102,6 +102,8 @@ def test_gray_pixels_with_bernoulli_are_labelled_an_objective(tmp_path: Path, ca
     ("args", "message"),
     [
         (["--iw-samples", "0"], "expected a positive integer"),
+        # past 64 * 2**20 an example's noise would repeat another's: refused, not run for days
+        (["--iw-samples", "100000000000"], "at most 67,108,864 importance samples per example"),
         (["--split", "dev"], "invalid choice"),
         (["--json", "out.txt"], "expected a .json file name"),
         (["--data", "digits"], "digits: images of shape (1, 8, 8) (C, H, W); this model takes"),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from vaekit.data.batches import step_generator
+from vaekit.errors import VaekitError
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import Density
 from vaekit.models.vae import VAE, Terms
@@ -33,6 +34,7 @@ BLOCK = 64  # samples drawn per (example, block) generator
 # 28 x 28: 0.29 s per 8,192 decodes in batches of 512, 0.41-0.57 s in one batch of 8,192).
 DECODE_ROWS = 1024
 MAX_BLOCKS = 1 << 20  # so that (i, block) pairs never collide: K up to 64 * 2**20
+MAX_K = BLOCK * MAX_BLOCKS  # more samples per example would reuse another example's noise
 # On a CPU an autoregressive decoder's draws go through its PixelCNN in passes of as many rows
 # as keep one (2 * width, H, W) activation under this many bytes per thread: passes that stay
 # in a core's caches run several times faster per row (28 x 28, width 32, one thread: 2.4 s
@@ -96,6 +98,11 @@ def importance_terms(
             decodes every draw in full, as `model.terms` does (kept to check and time the
             shared path against: the bound is the same up to float rounding).
     """
+    if k > MAX_K:
+        raise VaekitError(
+            f"--iw-samples {k:,}: at most {MAX_K:,} importance samples per example (each "
+            "example's noise has that many before it would repeat another's)"
+        )
     if x.device.type == "cpu" and len(x) > 1 and len(x) * min(chunk, k) > DECODE_ROWS:
         group = max(1, DECODE_ROWS // min(chunk, k))
         parts = [
