@@ -11,7 +11,11 @@ compiled, compilation included, once with Inductor's cache filled by an untimed 
 the rounds and once with an empty cache each time, as a user's first compiled run finds it):
 plain eager PyTorch's time for this work, the practical floor for vaekit.
 
-    .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10]
+    .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10] [--before SRC]
+
+--before SRC adds two rows, "vaekit --no-report" and "vaekit --precision bf16" with the vaekit
+of source folder SRC (an earlier commit's src/, in its own git worktree) on PYTHONPATH: the
+version before a change, timed in the same rounds.
 """
 
 from __future__ import annotations
@@ -81,9 +85,17 @@ def contenders(epochs: int) -> dict[str, list[str]]:
 WARM, COLD = "bare loop, bf16, compiled", "bare loop, bf16, compiled, cold cache"
 
 
-def cache_env(name: str, workdir: Path, round_: int) -> dict[str, str] | None:
-    """The environment of one contender's process: its own Inductor cache for a compiled row
-    (None: the environment as it is)."""
+BEFORE = ", before"  # the rows of --before's vaekit end with this
+
+
+def cache_env(
+    name: str, workdir: Path, round_: int, before: str | None = None
+) -> dict[str, str] | None:
+    """The environment of one contender's process: its own Inductor cache for a compiled row,
+    the earlier vaekit's source on PYTHONPATH for a --before row (None: the environment as
+    it is)."""
+    if name.endswith(BEFORE):
+        return {**os.environ, "PYTHONPATH": str(Path(before).resolve())}
     if name == WARM:
         return {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(workdir / "inductor-warm")}
     if name == COLD:
@@ -116,8 +128,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--before", help="src/ folder of an earlier vaekit: two more rows")
     args = parser.parse_args()
     commands = contenders(args.epochs)
+    if args.before:
+        for name in ("vaekit --no-report", "vaekit --precision bf16"):
+            commands[name + BEFORE] = commands[name]
     names = list(commands)
     times: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
@@ -128,7 +144,7 @@ def main() -> None:
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
-                env = cache_env(name, Path(tmp), r)
+                env = cache_env(name, Path(tmp), r, args.before)
                 seconds, loss = run(name, commands[name], Path(tmp), env)
                 times[name].append(seconds)
                 losses[name].append(loss)
@@ -153,6 +169,7 @@ def main() -> None:
         "torch": torch.__version__,
         "epochs": args.epochs,
         "rounds": args.rounds,
+        "before": args.before,
         "measures": MEASURES,
         "rows": rows,
     }

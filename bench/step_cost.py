@@ -10,7 +10,12 @@ from one tensor, the bare forward, backward and step). Both run in alternating r
 --steps steps after a warm-up, so that the machine's drift falls on both; the ratio of the
 medians is printed.
 
-    .venv/bin/python -m bench.step_cost [--steps 300] [--rounds 5] [--threads 2]
+    .venv/bin/python -m bench.step_cost [--steps 100] [--rounds 30] [--threads 2] [--precision bf16]
+
+It prints the ratio of the medians and the median of the rounds' ratios (each round's vaekit
+time over the bare time right after it: the steadier figure on a machine whose speed drifts
+within seconds). With --precision bf16 both run under bfloat16 autocast, as bench/bare_loop.py
+and `vaekit train --precision bf16` do.
 
 (from the repository's root, so that `bench` imports). To compare two versions of vaekit,
 run it with PYTHONPATH at each one's src/ in turn.
@@ -36,8 +41,9 @@ N, BATCH = 60_000, 128
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -45,7 +51,8 @@ def main() -> None:
     stored = torch.randint(0, 256, (N, 1, 28, 28), dtype=torch.uint8)
     order = torch.randperm(N)
 
-    config = TrainConfig(batch_size=BATCH, seed=1)
+    config = TrainConfig(batch_size=BATCH, seed=1, precision=args.precision)
+    bf16 = args.precision == "bf16"
     model = build_vae(
         ModelConfig.create(
             (1, 28, 28), family="mlp", hidden_dims=(400,), latent_dim=20, likelihood="bernoulli"
@@ -68,7 +75,8 @@ def main() -> None:
     def bare_steps(n: int) -> None:
         for i in range(n):
             x = rows[order[(i * BATCH) % (N - BATCH) :][:BATCH]]
-            loss = bare(x, torch.randn(len(x), 20)) / len(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = bare(x, torch.randn(len(x), 20)) / len(x)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -82,10 +90,11 @@ def main() -> None:
             run(args.steps)
             times[name].append((time.perf_counter() - begun) / args.steps * 1e3)
     for name, values in times.items():
-        shown = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{name}: median {statistics.median(values):.3f} ms a step ({shown})")
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        print(f"{name}: median {statistics.median(values):.3f} ms a step ({spread})")
     ratio = statistics.median(times["vaekit"]) / statistics.median(times["bare"])
-    print(f"ratio {ratio:.3f}")
+    paired = statistics.median(v / b for v, b in zip(times["vaekit"], times["bare"], strict=True))
+    print(f"ratio of the medians {ratio:.3f}; median of the rounds' ratios {paired:.3f}")
 
 
 if __name__ == "__main__":

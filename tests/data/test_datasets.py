@@ -126,3 +126,11 @@ def test_batches_cover_every_example_once_and_shuffle_by_epoch():
 def test_scale_divides_by_the_maximum():
     x = torch.tensor([0, 8, 16], dtype=torch.uint8)
     assert torch.allclose(scale(x, 16), torch.tensor([0.0, 0.5, 1.0]))
+    # float32 in [0, 1] from every stored type, equal to converting first; a new tensor
+    pixels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(scale(pixels, 255), pixels.float().div(255))
+    for dtype in (torch.int16, torch.float16, torch.float32, torch.float64):
+        stored = torch.tensor([0.0, 3.0, 6.0]).to(dtype)
+        out = scale(stored, 6)
+        assert out.dtype == torch.float32 and torch.equal(out, torch.tensor([0.0, 0.5, 1.0]))
+        assert stored.tolist() == [0.0, 3.0, 6.0]  # the stored values untouched

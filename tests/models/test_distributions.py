@@ -6,6 +6,7 @@ import torch
 from torch import distributions as td
 
 from vaekit.models.distributions import Bernoulli, DiagonalGaussian, Gaussian
+from vaekit.models.priors import StandardNormal
 
 
 def _gaussians(seed=0, b=5, z=7):
@@ -26,6 +27,20 @@ def test_diagonal_gaussian_log_prob_and_kl_match_torch():
     zero = torch.zeros(1, 7)
     std_normal = td.Independent(td.Normal(torch.zeros(5, 7), torch.ones(5, 7)), 1)
     torch.testing.assert_close(q.kl(DiagonalGaussian(zero, zero)), td.kl_divergence(tq, std_normal))
+
+
+def test_the_kl_from_the_standard_normal_prior_takes_the_short_form_and_agrees():
+    mean, logvar = _gaussians(2)
+    q = DiagonalGaussian(mean, logvar)
+    prior = StandardNormal(7)(1)  # what every training step of a plain VAE asks for
+    assert prior.is_standard and not q.is_standard
+    zero = torch.zeros(1, 7)
+    general = q.kl_per_dim(DiagonalGaussian(zero, zero))  # the general formula's path
+    torch.testing.assert_close(q.kl_per_dim(prior), general)
+    std_normal = td.Independent(td.Normal(torch.zeros(5, 7), torch.ones(5, 7)), 1)
+    tq = td.Independent(td.Normal(mean, torch.exp(0.5 * logvar)), 1)
+    torch.testing.assert_close(q.kl(prior), td.kl_divergence(tq, std_normal))
+    torch.testing.assert_close(prior.log_prob(mean), std_normal.log_prob(mean))
 
 
 def test_rsample_is_reparameterized_and_has_the_right_moments():

@@ -14,7 +14,7 @@ from vaekit.errors import VaekitError
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.models.io import WEIGHTS_FILE, save_weights
 from vaekit.training.loop import Callback, LoopState, TrainConfig, fit, make_state
-from vaekit.training.recovery import ROLLBACK_LR_FACTOR
+from vaekit.training.recovery import ROLLBACK_LR_FACTOR, gradient_norm
 
 STEPS_PER_EPOCH = 4  # 64 training images, batches of 16
 
@@ -156,3 +156,20 @@ def test_nan_weights_are_never_written(ds, tmp_path):
         save_weights(tmp_path, state.model)
     assert list(tmp_path.iterdir()) == [tmp_path / "idx"]
     assert not (tmp_path / WEIGHTS_FILE).exists()
+
+
+def test_the_gradient_norm_is_the_global_norm_and_not_finite_with_any_gradient():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(16, 2)
+    )
+    model = model.to(memory_format=torch.channels_last)  # a conv gradient that is not contiguous
+    model(torch.randn(2, 3, 4, 4).to(memory_format=torch.channels_last)).square().sum().backward()
+    assert not model[0].weight.grad.is_contiguous()
+    grads = [p.grad for p in model.parameters()]
+    expected = torch.nn.utils.get_total_norm(grads)
+    torch.testing.assert_close(gradient_norm(model, None), expected)
+    torch.testing.assert_close(gradient_norm(model, 1e9), expected)  # clipping returns it too
+    for bad in (math.inf, -math.inf, math.nan):
+        model[2].weight.grad[0, 0] = bad
+        assert not torch.isfinite(gradient_norm(model, None))

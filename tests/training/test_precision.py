@@ -18,6 +18,19 @@ CPU = torch.device("cpu")
 TINY = dict(model="mlp", hidden_dims=(32,), latent_dim=3, epochs=3, batch_size=16, progress=False)
 
 
+def test_the_posterior_and_its_kl_are_float32_under_autocast():
+    from vaekit.models.factory import ModelConfig, build_vae
+
+    config = ModelConfig.create((1, 8, 8), family="mlp", hidden_dims=(16,), latent_dim=3)
+    model = build_vae(config)
+    x = torch.rand(4, 1, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        qz = model.encode(x)
+        out = model.loss(x, eps=torch.randn(4, 1, 3))
+    assert qz.mean.dtype == qz.logvar.dtype == torch.float32
+    assert out.kl.dtype == out.rec.dtype == out.objective.dtype == torch.float32
+
+
 def test_cpu_flags_decide_native_bfloat16():
     assert cpu_has_native_bf16("flags : fpu avx512f avx512_bf16 amx_tile")
     assert cpu_has_native_bf16("flags : amx_bf16 amx_tile")

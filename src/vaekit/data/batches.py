@@ -126,8 +126,12 @@ class ImageSet:
 
 
 def scale(images: torch.Tensor, max_value: float) -> torch.Tensor:
-    """Stored pixel values -> float32 in [0, 1]."""
-    return images.to(torch.float32).div_(max_value)
+    """Stored pixel values -> float32 in [0, 1], a new tensor. Integer pixels in one pass (the
+    division converts them as it goes: the same values as converting first)."""
+    if images.is_floating_point() and images.dtype != torch.float32:
+        images = images.float()
+    scaled = torch.div(images, max_value)
+    return scaled if scaled.dtype == torch.float32 else scaled.float()
 
 
 def carve(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

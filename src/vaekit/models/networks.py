@@ -31,10 +31,12 @@ class GaussianHead(nn.Module):
         self.context_dim = context_dim
 
     def forward(self, h: torch.Tensor) -> DiagonalGaussian:
-        out = self.linear(h)
         z = self.latent_dim
-        context = out[:, 2 * z :] if self.context_dim else None
-        return DiagonalGaussian(out[:, :z], out[:, z : 2 * z], context)
+        # in float32 also under autocast (the KL and the draws are computed from them); split:
+        # one backward operation for the parts (where slices take one each)
+        sizes = [z, z, self.context_dim] if self.context_dim else [z, z]
+        mean, logvar, *context = self.linear(h).float().split(sizes, dim=1)
+        return DiagonalGaussian(mean, logvar, *context)
 
 
 class MLPEncoder(nn.Module):

@@ -45,6 +45,12 @@ from vaekit.models.summary_noise import summary_noise
 FLOW_SUMMARY_SAMPLES = 64  # posterior draws behind a flow posterior's mean and std
 
 
+def draws_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean over the posterior draws, dimension 1 of (B, n, ...): with one draw, a view
+    of it (no reduction to run forward and backward in every training step)."""
+    return t.squeeze(1) if t.shape[1] == 1 else t.mean(1)
+
+
 @dataclass
 class LossOutput:
     """Per-example terms, each (B,), in nats: loss = rec + kl = -ELBO (or the negative IWAE
@@ -83,8 +89,8 @@ class Terms:
     def kl(self) -> torch.Tensor:
         """KL(q || p) per example (B,): closed form where known, else the sample average."""
         if self.kl_dims is not None:
-            return self.kl_dims.sum(-1).mean(1)
-        return (self.log_qz - self.log_pz).mean(1)
+            return draws_mean(self.kl_dims.sum(-1))
+        return draws_mean(self.log_qz - self.log_pz)
 
 
 @dataclass(frozen=True)
@@ -263,9 +269,11 @@ class VAE(nn.Module):
         only the closed-form KL (the ELBO's training step)."""
         b, n, _ = eps.shape
         qz, z, log_qz = self.draw_latents(x, eps, y, densities)
-        y_rep = y.repeat_interleave(n) if y is not None else None
         scored = x if target is None else target
-        log_px = self.decode(z, y_rep).log_prob(scored.repeat_interleave(n, dim=0)).view(b, n)
+        if n > 1:  # each example once per draw
+            y = y.repeat_interleave(n) if y is not None else None
+            scored = scored.repeat_interleave(n, dim=0)
+        log_px = self.decode(z, y).log_prob(scored).view(b, n)
         log_pz = (pz or self.prior_density()).log_prob(z).view(b, n) if densities else None
         return Terms(log_px, log_pz, log_qz, self.kl_dims(qz, n), z, qz)
 
@@ -282,7 +290,10 @@ class VAE(nn.Module):
         (vaekit.models.importance)."""
         b, n, dims = eps.shape
         qz = self.encode(x, y)
-        z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
+        if n == 1:  # the same draws with fewer views (forward and backward, every step)
+            z = qz.mean + qz.std * eps.view(b, dims)
+        else:
+            z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
         if not density and self.flow is None:
             return qz, z, None
         # log q(z|x) at z = mean + std * eps, written through eps (the same value, cheaper).
@@ -298,7 +309,8 @@ class VAE(nn.Module):
         if not self.has_kl_per_dim:
             return None
         b, dims = qz.mean.shape
-        return qz.kl_per_dim(self.prior(1))[:, None].expand(b, n, dims)
+        kl = qz.kl_per_dim(self.prior(1)).unsqueeze(1)
+        return kl if n == 1 else kl.expand(b, n, dims)
 
     def loss(
         self,
@@ -326,9 +338,9 @@ class VAE(nn.Module):
         # form, an objective's penalty
         closed = k == 1 and self.has_kl_per_dim and objective.penalty is None
         t = self.terms(x, eps, y, target, densities=not closed)
-        rec = -t.log_px.mean(1)
+        rec = -draws_mean(t.log_px)
         kl = t.kl
-        kl_dims = t.kl_dims.mean(1) if t.kl_dims is not None else None
+        kl_dims = draws_mean(t.kl_dims) if t.kl_dims is not None else None
         if k > 1:
             bound = torch.logsumexp(t.log_w, dim=1) - math.log(k)
             return LossOutput(-bound, rec, kl, -bound, kl_dims)
@@ -341,7 +353,7 @@ class VAE(nn.Module):
             mean = batch_kl(kl_dims.detach()) if batch_kl else kl_dims.detach().mean(0)
             below = mean < objective.free_bits
             weighted = torch.where(below, objective.free_bits, kl_dims).sum(1)
-        minimized = rec + objective.beta * weighted
+        minimized = rec + (weighted if objective.beta == 1 else objective.beta * weighted)
         if objective.penalty is not None:
             minimized = minimized + objective.penalty(t)
         return LossOutput(rec + kl, rec, kl, minimized, kl_dims)

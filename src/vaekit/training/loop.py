@@ -311,7 +311,7 @@ def _train_epoch(
         out, loss, finite = _step(state, net, train, labels, index, config, lr, steps)
         if finite:
             faults.in_row = 0
-            sums += torch.stack([out.loss.sum(), out.rec.sum(), out.kl.sum()]).detach().float()
+            sums += torch.stack([out.loss, out.rec, out.kl]).detach().float().sum(1)
             seen += len(index)
             layers.add(out)
         else:

@@ -51,7 +51,17 @@ def gradient_norm(model: torch.nn.Module, clip: float | None) -> torch.Tensor:
         return torch.zeros(())
     if clip is not None:
         return torch.nn.utils.clip_grad_norm_(params, clip)
-    return torch.nn.utils.get_total_norm([p.grad for p in params])
+    return torch.stack([_square_sum(p.grad) for p in params]).sum().sqrt()
+
+
+def _square_sum(t: torch.Tensor) -> torch.Tensor:
+    """sum(t ** 2): a dot product where t is a dense float32/64 block (on a CPU about twice as
+    fast as torch.linalg.vector_norm), the norm squared otherwise. Either overflows to inf
+    past float's range, as the norm itself does."""
+    if t.is_contiguous() and t.dtype in (torch.float32, torch.float64):
+        flat = t.view(-1)
+        return torch.dot(flat, flat)
+    return torch.linalg.vector_norm(t).square()
 
 
 def weights_finite(model: torch.nn.Module) -> bool:
