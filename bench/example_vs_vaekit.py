@@ -12,7 +12,10 @@ the rounds and once with an empty cache each time, as a user's first compiled ru
 plain eager PyTorch's time for this work, the practical floor for vaekit.
 
     .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10] [--before SRC]
+        [--only NAME ...]
 
+--only NAME (repeatable) times those rows alone, written to example-vs-vaekit-only.json (the
+full table's file is left as it is): more rounds of a few rows in the time of one full run.
 --before SRC adds two rows, "vaekit --no-report" and "vaekit --precision bf16" with the vaekit
 of source folder SRC (an earlier commit's src/, in its own git worktree) on PYTHONPATH: the
 version before a change, timed in the same rounds.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -129,18 +133,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--before", help="src/ folder of an earlier vaekit: two more rows")
+    parser.add_argument("--only", action="append", help="time this row (repeatable)")
     args = parser.parse_args()
     commands = contenders(args.epochs)
     if args.before:
         for name in ("vaekit --no-report", "vaekit --precision bf16"):
             commands[name + BEFORE] = commands[name]
+    if args.only:
+        unknown = set(args.only) - set(commands)
+        if unknown:
+            parser.error(f"no such rows: {sorted(unknown)}; the rows: {list(commands)}")
+        commands = {name: commands[name] for name in args.only}
     names = list(commands)
     times: dict[str, list[float]] = {n: [] for n in names}
     losses: dict[str, list[float]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory() as tmp:
         # fill the warm row's cache: one untimed epoch of the same compiled loss
         warm_up = [*BARE, "--epochs", "1", "--precision", "bf16", "--compile"]
-        run("warm-up", warm_up, Path(tmp), cache_env(WARM, Path(tmp), 0))
+        if WARM in commands:
+            run("warm-up", warm_up, Path(tmp), cache_env(WARM, Path(tmp), 0))
         for r in range(args.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
@@ -148,8 +159,10 @@ def main() -> None:
                 seconds, loss = run(name, commands[name], Path(tmp), env)
                 times[name].append(seconds)
                 losses[name].append(loss)
-                print(f"round {r + 1} {name:<26} {seconds:7.1f} s  test loss {loss:.2f}")
-    reference = statistics.median(times["example"])
+                print(
+                    f"round {r + 1} {name:<26} {seconds:7.1f} s  test loss {loss:.2f}", flush=True
+                )
+    reference = statistics.median(times["example"]) if "example" in times else math.nan
     rows = {
         n: {
             "median_s": statistics.median(times[n]),
@@ -170,10 +183,12 @@ def main() -> None:
         "epochs": args.epochs,
         "rounds": args.rounds,
         "before": args.before,
+        "only": args.only,
         "measures": MEASURES,
         "rows": rows,
     }
-    path = ROOT / "bench" / "results" / "example-vs-vaekit.json"
+    only = "-only" if args.only else ""
+    path = ROOT / "bench" / "results" / f"example-vs-vaekit{only}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {path}")
 

@@ -50,6 +50,10 @@ def test_each_app_works(ar_run: Path, tmp_path: Path, monkeypatch, capsys, args,
         assert (tmp_path / name).exists(), name
     if args[0] != "embed":
         assert "decoding pixel by pixel" in capsys.readouterr().err  # the progress bar
+    (tmp_path / "quiet").mkdir()
+    monkeypatch.chdir(tmp_path / "quiet")
+    assert vaekit(args[0], ar_run, *args[1:], "--quiet") == 0
+    assert "decoding pixel by pixel" not in capsys.readouterr().err  # but under --quiet
 
 
 def test_samples_are_draws_of_binary_pixels(ar_run: Path, tmp_path: Path):

@@ -79,6 +79,7 @@ class Parser(argparse.ArgumentParser):
 
 
 DEBUG_HELP = "on an error, show the traceback instead of the one-line message"
+QUIET_HELP = "no progress bars (an autoregressive decoder's pixel-by-pixel one included)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         # Also after the command; SUPPRESS keeps `vaekit --debug CMD` from being reset.
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=DEBUG_HELP)  # fmt: skip
+        options = command._option_string_actions
+        if "--device" in options and "--quiet" not in options:  # every command that computes
+            command.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     return parser
 
 

@@ -123,16 +123,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_space(npy, 4 * math.prod(shape))
         batches = model.sample_batches(args.n, args.seed, args.temperature, args.label)
-        x = _save_stream(npy, shape, batches)
+        x = _save_stream(npy, shape, batches, quiet=args.quiet)
         print(f"wrote {shape} float32 array to {npy}")
     written = part.write_samples(model, x, output, args.n)
     print(f"wrote {written} to {output}")
     return 0
 
 
-def _save_stream(npy, shape: tuple[int, ...], batches):
-    """Write every batch into `npy` (with a progress bar for more than one); return the
-    first batch."""
+def _save_stream(npy, shape: tuple[int, ...], batches, quiet: bool = False):
+    """Write every batch into `npy` (with a progress bar for more than one, unless `quiet`);
+    return the first batch."""
     from vaekit.api.model import BATCH
     from vaekit.cli.output import save_batches
     from vaekit.progress import Bars
@@ -146,7 +146,7 @@ def _save_stream(npy, shape: tuple[int, ...], batches):
             yield batch.numpy()
 
     with Bars() as bars:
-        many = shape[0] > BATCH
+        many = shape[0] > BATCH and not quiet
 
         def progress(done: int) -> None:
             if many:
