@@ -291,7 +291,7 @@ class VAE(nn.Module):
         b, n, dims = eps.shape
         qz = self.encode(x, y)
         if n == 1:  # the same draws with fewer views (forward and backward, every step)
-            z = qz.mean + qz.std * eps.view(b, dims)
+            z = qz.mean + qz.std * eps.reshape(b, dims)
         else:
             z = (qz.mean[:, None] + qz.std[:, None] * eps).reshape(b * n, dims)
         if not density and self.flow is None:
