@@ -1,7 +1,8 @@
 # vaekit — two commands: `make demo` and `make test`. Both set up .venv on first use.
 # `make soak` kills training at 50 random moments and counts the kills it survived, then
-# load-tests `vaekit serve` (`make soak-serve`) and fuzzes every reader with hundreds of
-# broken files each (`make fuzz-soak`).
+# load-tests `vaekit serve` (`make soak-serve`), fuzzes every reader with hundreds of
+# broken files each (`make fuzz-soak`) and repeats a full-size training run, whose copies must
+# agree to the bit (`make soak-repeat`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint format clean soak chromium soak-serve fuzz-soak
+.PHONY: demo test lint format clean soak chromium soak-serve fuzz-soak soak-repeat
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +58,9 @@ soak: $(VENV)/.installed
 	$(PY) scripts/soak.py --kills 50
 	$(MAKE) soak-serve
 	$(MAKE) fuzz-soak
+	$(MAKE) soak-repeat
+
+# The same full-size training run four times from scratch: the runs must agree to the bit.
+soak-repeat: $(VENV)/.installed
+	@bash scripts/ensure-fashion-mnist.sh $(PY)
+	$(PY) bench/repeat_run.py --runs 4 --epochs 10
