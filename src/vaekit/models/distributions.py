@@ -26,24 +26,20 @@ class DiagonalGaussian:
     """N(mean, diag(exp(logvar))) over (B, Z). An encoder's may carry a context (B, H): what a
     flow on top of it (vaekit.models.flows) reads of x; None otherwise."""
 
-    # N(0, I) itself (`standard`): a KL from it takes the short closed form.
-    is_standard = False
-
     def __init__(
-        self, mean: torch.Tensor, logvar: torch.Tensor, context: torch.Tensor | None = None
+        self,
+        mean: torch.Tensor,
+        logvar: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        is_standard: bool = False,
     ) -> None:
+        """is_standard: mean and logvar are zeros, N(0, I) itself (a standard-normal prior's):
+        nothing to clamp, and a KL from it takes the short closed form."""
         self.mean = mean
-        self.logvar = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        self.logvar = logvar if is_standard else logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
         self.context = context
-
-    @classmethod
-    def standard(cls, zero: torch.Tensor) -> DiagonalGaussian:
-        """N(0, I) with mean and logvar `zero` (a tensor of zeros, (n, Z))."""
-        density = cls.__new__(cls)
-        density.mean = density.logvar = zero
-        density.context = None
-        density.is_standard = True
-        return density
+        self.is_standard = is_standard
 
     @property
     def std(self) -> torch.Tensor:

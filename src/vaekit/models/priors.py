@@ -34,7 +34,8 @@ class StandardNormal(nn.Module):
 
     def forward(self, n: int = 1) -> DiagonalGaussian:
         """The prior for a batch of n: mean and logvar of shape (n, Z)."""
-        return DiagonalGaussian.standard(self._zero.expand(n, -1))
+        zero = self._zero.expand(n, -1)
+        return DiagonalGaussian(zero, zero, is_standard=True)
 
     def density(self, encoder: Encoder | None = None) -> DiagonalGaussian:
         """p(z) as a value (its log_prob broadcasts over a batch of z)."""
