@@ -119,7 +119,7 @@ def train_and_score(path: Path, out: Path, rows: int, n: int, epochs: int, args)
         latent_dim=args.latent_dim,
         model=args.model,
         batch_size=64,
-        seed=0,
+        seed=args.seed,
         out=str(out),
         overwrite=True,
         progress=False,
@@ -197,6 +197,7 @@ def main() -> int:
                         help="--relearn: the later runs train for --epochs scaled down by the "
                         "rows they see (the same number of steps), at least this many")  # fmt: skip
     parser.add_argument("--latent-dim", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="every run's --seed")
     parser.add_argument("--hidden", type=int, default=64, help="mlp: its one hidden width")
     parser.add_argument("--model", choices=("mlp", "conv"), default="conv",
                         help="the family (conv: vaekit's default --channels 32,64)")  # fmt: skip

@@ -233,6 +233,22 @@ def test_anomaly_scores_every_step_of_a_new_series_with_its_channels_errors(
     assert "with the channel most off there" in printed
 
 
+def test_anomaly_on_several_input_files_names_each_steps_file(
+    series_run: Path, tmp_path: Path, capsys
+):
+    """Two INPUT files' steps share times: a series column says which file each is of."""
+    a = write_series(tmp_path / "a.csv", 40, seed=5)
+    b = write_series(tmp_path / "b.csv", 30, spike=20, seed=6)
+    out = tmp_path / "two.csv"
+    assert vaekit("anomaly", series_run, a, b, "-o", out) == 0
+    rows = read_csv(out)
+    assert list(rows[0])[:2] == ["series", "timestamp"]
+    assert [r["series"] for r in rows] == ["a.csv"] * (40 - 15) + ["b.csv"] * (30 - 15)
+    assert rows[0]["timestamp"] == rows[40 - 15]["timestamp"]  # the same time, two files
+    assert vaekit("anomaly", series_run, a, "-o", tmp_path / "one.csv") == 0
+    assert list(read_csv(tmp_path / "one.csv")[0])[0] == "timestamp"  # one file: no column
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

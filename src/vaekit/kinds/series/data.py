@@ -163,12 +163,16 @@ def windows(standardized: np.ndarray, window: int, ends: np.ndarray) -> torch.Te
 
 
 def window_set(
-    series: RawSeries, schema: SeriesSchema, ends: np.ndarray, name: str | None = None
+    series: RawSeries,
+    schema: SeriesSchema,
+    ends: np.ndarray,
+    name: str | None = None,
+    source: str | None = None,
 ) -> ImageSet:
     """The windows ending at `ends`, each named by its last step's timestamp (after the
-    series' `name`, where the data holds several: StepName)."""
+    series' `name`, where the data holds several: StepName), read from `source` (an INPUT)."""
     x = windows(schema.standardize(series.values), schema.window, ends)
-    ids = [StepName(series.times[i], name) for i in ends]
+    ids = [StepName(series.times[i], name, source) for i in ends]
     return ImageSet(x, None, 1.0, pixels="continuous", ids=ids)  # type: ignore[arg-type]
 
 
@@ -381,7 +385,7 @@ def read_rows(spec: str, schema: SeriesSchema) -> ImageSet:
                 f"model's window of {schema.window}"
             )
         ends = np.arange(schema.window - 1, len(series.times))
-        sets.append(window_set(series, schema, ends, name))
+        sets.append(window_set(series, schema, ends, name, spec))
     return joined(sets)
 
 

@@ -47,11 +47,21 @@ class StepName(str):
 
     series: str | None
     time: str
+    source: str | None  # the INPUT it was read from (read_rows), None for the run's own data
 
-    def __new__(cls, time: str, series: str | None = None) -> StepName:
+    def __new__(cls, time: str, series: str | None = None, source: str | None = None) -> StepName:
         named = super().__new__(cls, time if series is None else f"{series} {time}")
-        named.series, named.time = series, time
+        named.series, named.time, named.source = series, time, source
         return named
+
+    def place(self, sources: int) -> str | None:
+        """The series this step is of, as `anomaly` writes it where several are scored: its
+        series' name, after its INPUT's file name where `sources` (more than one) were given;
+        "test" for a step of the run's own test part among INPUT files."""
+        if sources <= 1:
+            return self.series
+        source = "test" if self.source is None else Path(self.source).name
+        return source if self.series is None else f"{source}/{self.series}"
 
 
 def is_series_path(source: Any) -> bool:

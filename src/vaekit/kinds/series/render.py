@@ -118,9 +118,10 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
     s = model.schema
     values, errors = step_errors(model, data)
     names = data.ids or [str(i) for i in range(len(scores))]
-    # Steps of several series (a folder's files, a .npy's series): a first column names each
-    # one's series (StepName.series), and the time column holds its time alone.
-    several = len({getattr(name, "series", None) for name in names}) > 1
+    # Steps of several series (a folder's files, a .npy's series, several INPUT files): a
+    # first column names each one's series (StepName.place), the time column its time alone.
+    places = _places(names)
+    several = len(set(places)) > 1
     header = [s.time_column, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
     rows = [
         [getattr(name, "time", name), *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]),
@@ -129,9 +130,16 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
     ]  # fmt: skip
     if several:
         header = ["series", *header]
-        rows = [[names[i].series, *row] for i, row in enumerate(rows)]  # type: ignore[union-attr]
+        rows = [[places[i], *row] for i, row in enumerate(rows)]
     save_csv(output, header, rows)
-    return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_}
+    return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_,
+            "times": [getattr(name, "time", name) for name in names], "places": places}  # fmt: skip
+
+
+def _places(names: list[Any]) -> list[str | None]:
+    """The series each named step is of (StepName.place), given how many INPUTs there were."""
+    sources = len({getattr(name, "source", None) for name in names})
+    return [name.place(sources) if hasattr(name, "place") else None for name in names]
 
 
 def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: Path,
@@ -145,7 +153,8 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
     for i in top:
         j = int(np.nanargmax(errors[i])) if not np.isnan(errors[i]).all() else 0
         print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g}")
-    png = scores_png(s, written["values"], scores, written["flags"], written["threshold"])
+    png = scores_png(s, written["values"], scores, written["flags"], written["threshold"],
+                     written["times"], written["places"], "calibrated threshold")  # fmt: skip
     atomic_write(maps, lambda p: p.write_bytes(png))
     print(f"drew the series, its scores and flags in {maps}")
 
@@ -184,28 +193,43 @@ def windows_png(s: SeriesSchema, windows: list[np.ndarray], styles: list[str], t
 
 
 def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
-               threshold: float) -> bytes:  # fmt: skip
-    """A scored stretch: each channel's value per step, then the score with the threshold,
-    the flagged steps shaded in every panel."""
+               threshold: float, times: list[str], places: list[str | None],
+               line: str) -> bytes:  # fmt: skip
+    """A scored stretch: each channel's value per step, then the score with the threshold
+    (`line` says which), the steps above it shaded in every panel; x is labelled with the
+    steps' `times`, and where `places` names several series, a dotted line starts each."""
     plt = _pyplot()
     c = min(len(s.channels), MAX_PANELS)
     fig, axes = plt.subplots(c + 1, 1, figsize=(8, 0.6 + PANEL_HEIGHT * (c + 1)), sharex=True)
     axes = np.atleast_1d(axes)
-    steps = np.arange(len(scores))
+    starts = [i for i in range(len(places)) if i == 0 or places[i] != places[i - 1]]
+    for a, b in zip(starts, [*starts[1:], len(scores)], strict=True):  # no line across series
+        steps = np.arange(a, b)
+        for j in range(c):
+            axes[j].plot(steps, values[a:b, j], lw=0.8, color="C0")
+        axes[c].plot(steps, scores[a:b], lw=0.8, color="black")
     for j in range(c):
-        axes[j].plot(steps, values[:, j], lw=0.8)
         axes[j].set_ylabel(s.channels[j][:16], fontsize=8)
-    axes[c].plot(steps, scores, lw=0.8, color="black")
     axes[c].axhline(threshold, color="red", lw=0.8, ls="--")
     axes[c].set_ylabel("score", fontsize=8)
     for start, end in _stretches(flags):
         for ax in axes:
             ax.axvspan(start - 0.5, end - 0.5, color="red", alpha=0.2, lw=0)
+    several = len(starts) > 1
+    for i in starts[1:] if several else []:
+        for ax in axes:
+            ax.axvline(i - 0.5, color="gray", lw=0.8, ls=":")
+    for i in starts if several else []:
+        axes[0].annotate(str(places[i])[:24], (i, 1.0), xycoords=("data", "axes fraction"),
+                         fontsize=6, va="top", color="gray")  # fmt: skip
     for ax in axes:
         ax.tick_params(labelsize=7)
+    ticks = np.unique(np.linspace(0, len(scores) - 1, 6).round().astype(int)) if len(scores) else []
+    axes[c].set_xticks(ticks, [str(times[i])[:19] for i in ticks], rotation=15)
     axes[0].set_title("the series, the score of the window ending at each step (red: "
-                      "threshold; shaded: flagged)", fontsize=9)  # fmt: skip
-    axes[c].set_xlabel("step scored", fontsize=8)
+                      f"{line}; shaded: above it)", fontsize=9)  # fmt: skip
+    where = f"{s.time_column} (series one after another)" if several else s.time_column
+    axes[c].set_xlabel(where, fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.94, bottom=0.08, hspace=0.15)
     return figure_png(fig)
 
@@ -264,9 +288,13 @@ def scores_section(run: RunView, limit: int = 5000) -> str:
                         for i in range(0, len(part), 512)]).numpy()  # fmt: skip
     values, _ = step_errors(run.model, part)
     threshold = float(np.quantile(scores, 0.99))
-    png = scores_png(s, values, scores, scores > threshold, threshold)
+    names = part.ids or [str(i) for i in range(len(part))]
+    png = scores_png(s, values, scores, scores > threshold, threshold,
+                     [getattr(n, "time", n) for n in names], _places(names),
+                     "0.99 quantile of these scores")  # fmt: skip
     text = (f"the first {len(part)} test steps: each channel, the -ELBO of the window ending "
-            "at the step (nats), and the 0.99 quantile of these scores")  # fmt: skip
+            "at the step (nats), and the 0.99 quantile of these scores (not the threshold "
+            "`vaekit anomaly` calibrates on the validation windows)")  # fmt: skip
     return image(data_uri(png), "scores over the test part", pixels=False) + caption(text)
 
 
