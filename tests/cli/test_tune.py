@@ -359,7 +359,7 @@ def test_a_bad_space_is_one_line(data, tmp_path, capsys, spec, message):
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and err.startswith("vaekit: error: ")
     assert message in err
-    assert not (tmp_path / "s" / "study.db").exists()
+    assert not (tmp_path / "s").exists()  # a refused search leaves nothing behind
 
 
 def test_a_bad_search_table_and_misused_flags_are_one_line(data, tmp_path, capsys):
@@ -391,6 +391,19 @@ def test_a_bad_search_table_and_misused_flags_are_one_line(data, tmp_path, capsy
         == 1
     )
     assert "--latent-dim is given a value and a search range" in capsys.readouterr().err
+    toml.write_text('[search]\nlatent-dim = "8:32"\nlatent_dim = "8:16"\n')
+    assert vaekit("tune", "--data", data, "--budget", "1m", "--out", tmp_path / "e",
+                  "--config", toml) == 1  # fmt: skip
+    assert "'latent-dim' and 'latent_dim' both set 'latent_dim'" in capsys.readouterr().err
+    assert vaekit("tune", "--data", data, "--budget", "1m", "--trials", "0", "--out",
+                  tmp_path / "f") == 1  # fmt: skip
+    assert "--trials: expected a positive whole number, got 0" in capsys.readouterr().err
+    (tmp_path / "g").mkdir()  # an empty folder the user made: kept when the search is refused
+    assert vaekit("tune", "--data", data, "--budget", "0s", "--out", tmp_path / "g") == 1
+    assert "--budget" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "g").iterdir()] == []
+    for name in "abcdef":
+        assert not (tmp_path / name).exists()
 
 
 def test_without_optuna_tune_says_what_to_install(data, tmp_path, capsys, monkeypatch):

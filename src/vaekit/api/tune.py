@@ -110,6 +110,9 @@ def tune(
     """
     optuna = import_optuna()
     path = Path(out).expanduser()
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int)
+                               or trials < 1):  # fmt: skip
+        raise VaekitError(f"--trials: expected a positive whole number, got {trials!r}")
     with _locked(path, resume_search):
         study_url = f"sqlite:///{path / STUDY_FILE}"
         if resume_search:
@@ -233,18 +236,35 @@ def _locked(path: Path, resuming: bool) -> Iterator[None]:
     refused); a new search's folder must be new or empty, a resumed one must hold a study."""
     if resuming and not (path / STUDY_FILE).is_file():
         raise VaekitError(f"{path}: no search to resume (no {STUDY_FILE})")
-    if not resuming and path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if not resuming and path.exists() and (not path.is_dir() or _holds_more(path)):
         if (path / STUDY_FILE).exists():
             raise VaekitError(f"{path} holds a search: continue it with --resume, or choose "
                               "another --out")  # fmt: skip
-        raise VaekitError(f"{path} already holds files: choose another --out (a new, empty one)")
+        what = "is a file" if not path.is_dir() else "already holds files"
+        raise VaekitError(f"{path} {what}: choose another --out (a new, empty folder)")
+    made = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    with (path / LOCK_FILE).open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise VaekitError(f"{path}: another vaekit tune is running on it") from None
-        yield
+    try:
+        with (path / LOCK_FILE).open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise VaekitError(f"{path}: another vaekit tune is running on it") from None
+            yield
+    except BaseException:
+        # A search refused before it began (a bad --budget, a bad [search] table) leaves
+        # nothing behind: the lock goes, and the folder where this call made it.
+        if not resuming and not _holds_more(path):
+            (path / LOCK_FILE).unlink(missing_ok=True)
+            if made:
+                path.rmdir()
+        raise
+
+
+def _holds_more(path: Path) -> bool:
+    """Whether a search folder holds anything but a lock file (a lock alone is what a refused
+    or killed start can leave)."""
+    return any(child.name != LOCK_FILE for child in path.iterdir())
 
 
 def trial_rows(optuna: Any, study: Any, space: Space) -> list[TrialRow]:

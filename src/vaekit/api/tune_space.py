@@ -266,6 +266,8 @@ def space_ranges(given: Mapping[str, Any], where: str) -> dict[str, Range]:
     for name, spec in given.items():
         here = f"{where} {name}"
         option = _option(name, here)
+        if option.name in ranges:  # latent-dim and latent_dim: one option given twice
+            raise VaekitError(f"{here}: {option.name} is given twice; keep one")
         ranges[option.name] = declared_range(option, spec, here)
     return ranges
 

@@ -113,7 +113,7 @@ def read_search_file(path: str) -> tuple[dict, dict]:
     if not isinstance(search, dict):
         raise VaekitError(f"{path}: search: expected a table ([search])")
     options = TRAIN_OPTIONS.check(normalize_keys(raw, path), path, spell="key")
-    return options, search
+    return options, normalize_keys(search, f"{path}: [search]")
 
 
 def run(args: argparse.Namespace) -> int:
