@@ -244,3 +244,16 @@ def test_fit_prior_refuses_a_model_of_continuous_latents(tmp_path: Path):
     save_weights(tmp_path, build_vae(conv))
     with pytest.raises(VaekitError, match="fit-prior trains a prior over discrete codes"):
         vaekit.fit_prior(tmp_path)
+
+
+@pytest.mark.parametrize("option", [("--iw-train", "5"), ("--beta", "4"), ("--kl-warmup", "100"),
+                                    ("--free-bits", "0.5")])  # fmt: skip
+def test_the_options_that_act_on_the_kl_are_refused(tmp_path: Path, capsys, option):
+    """The KL of a point posterior over codes is a constant: --iw-train would label the same
+    bound importance-weighted, and the others would change nothing."""
+    out = tmp_path / "run"
+    assert cli("train", "--data", "digits", "--model", "vqvae", "--channels", "8,16",
+               "--latent-dim", "4", "--epochs", "1", "--out", out, "--quiet", *option) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaekit: error: {option[0]}: this model's posterior is a point")
+    assert err.count("\n") == 1 and not out.exists()

@@ -80,6 +80,7 @@ from vaekit.training.loop import (
     should_stop,
 )
 from vaekit.training.precision import resolve_precision
+from vaekit.training.schedules import check_kl_options
 from vaekit.training.tracking import Tracking, check_installed
 from vaekit.version import __version__
 
@@ -228,16 +229,7 @@ def train(
             write_config(new_run.path, config)
         torch.manual_seed(train_config.seed)
         vae = build_vae(model_config, given).to(dev)
-        if train_config.free_bits > 0 and model_config.flow_steps:
-            raise VaekitError(
-                "--free-bits needs a closed-form KL per dimension, which a flow posterior "
-                "(--flow-steps) does not have: use --kl-warmup instead"
-            )
-        if train_config.free_bits > 0 and not vae.has_kl_per_dim:
-            raise VaekitError(
-                "--free-bits needs a prior with a closed-form KL per dimension "
-                "(the standard-normal prior, or --model hvae)"
-            )
+        check_kl_options(vae, train_config)
         state = make_state(vae, train_config)
         return _train_and_finish(
             new_run.path, config, dataset, train_set, val_set, state, progress, callbacks,

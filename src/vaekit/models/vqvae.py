@@ -225,6 +225,8 @@ class _Constant:
 class VQVAE(VAE):
     """See the module docstring. latent_dim is D * h * w: z flattened from (D, h, w)."""
 
+    kl_is_constant = True  # training refuses the options that act on the KL (api.train)
+
     def __init__(
         self,
         shape: tuple[int, int, int],

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from vaekit import components
+from vaekit.errors import VaekitError
 
 # --lr-schedule NAME -> its function (constant, cosine, plateau below, and any an installed
 # package declares), imported when first asked for: the declarations are vaekit.components'.
@@ -81,3 +82,33 @@ def kl_weight(config: ScheduleOptions, step: int) -> float:
     if config.kl_warmup:
         return config.beta * min(1.0, (step + 1) / config.kl_warmup)
     return config.beta
+
+
+def check_kl_options(vae: Any, config: Any) -> None:
+    """Refuse the KL options (of a TrainConfig) that `vae` gives nothing to act on: a model
+    whose KL is a constant (a point posterior over codes, vqvae: `kl_is_constant`) takes no
+    option that reweights or resamples it (--iw-train would label the same bound importance-
+    weighted); --free-bits needs a closed-form KL per dimension."""
+    if getattr(vae, "kl_is_constant", False):
+        knobs = {
+            "--iw-train": config.iw_train > 1,
+            "--beta": config.beta != 1,
+            "--kl-warmup": bool(config.kl_warmup),
+            "--free-bits": config.free_bits > 0,
+        }
+        given = [name for name, on in knobs.items() if on]
+        if given:
+            raise VaekitError(
+                f"{given[0]}: this model's posterior is a point and its KL a constant (the "
+                "code prior's), so it takes no --iw-train, --beta, --kl-warmup or --free-bits"
+            )
+    if config.free_bits > 0 and getattr(vae, "flow", None) is not None:
+        raise VaekitError(
+            "--free-bits needs a closed-form KL per dimension, which a flow posterior "
+            "(--flow-steps) does not have: use --kl-warmup instead"
+        )
+    if config.free_bits > 0 and not vae.has_kl_per_dim:
+        raise VaekitError(
+            "--free-bits needs a prior with a closed-form KL per dimension "
+            "(the standard-normal prior, or --model hvae)"
+        )
