@@ -257,3 +257,19 @@ def test_the_options_that_act_on_the_kl_are_refused(tmp_path: Path, capsys, opti
     err = capsys.readouterr().err
     assert err.startswith(f"vaekit: error: {option[0]}: this model's posterior is a point")
     assert err.count("\n") == 1 and not out.exists()
+
+
+def test_overwrite_replaces_a_run_with_its_code_prior(vq_run: Path, tmp_path: Path):
+    """The code prior's files are vaekit's: --overwrite replaces them with the rest (they
+    belonged to the old weights), as it does every file vaekit writes in a run."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(vq_run, copy)
+    assert cli("fit-prior", copy, "--epochs", "1", "--layers", "1", "--width", "8",
+               "--quiet") == 0  # fmt: skip
+    again = ["train", "--data", "digits", "--model", "vqvae", "--channels", "8,16",
+             "--latent-dim", "4", "--epochs", "1", "--out", copy, "--quiet", "--no-report"]  # fmt: skip
+    assert cli(*again) == 1  # not without --overwrite
+    assert cli(*again, "--overwrite") == 0
+    assert not (copy / "code_prior.safetensors").exists()

@@ -45,6 +45,7 @@ from vaekit.api.run import (
 )
 from vaekit.errors import VaekitError
 from vaekit.files import exchange
+from vaekit.models.code_prior import PRIOR_RECORD, PRIOR_WEIGHTS
 from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir
 from vaekit.report.card import BESIDE_FILE, CARD_FILE, is_vaekit_card
 from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
@@ -54,7 +55,8 @@ from vaekit.training.tracking import EVENTS_PREFIX, TENSORBOARD_DIR, TRACKING_FI
 # vaekit's own temporary files, ".NAME.*.tmp" for these names).
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTIONS_FILE,
              CURVES_FILE, EVAL_FILE, ANOMALY_FILE, ANOMALY_TENSORS_FILE,
-             REPORT_FILE, CARD_FILE, BESIDE_FILE, TRACKING_FILE)  # fmt: skip
+             REPORT_FILE, CARD_FILE, BESIDE_FILE, TRACKING_FILE, PRIOR_WEIGHTS,
+             PRIOR_RECORD)  # fmt: skip
 CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
 # What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
 OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
