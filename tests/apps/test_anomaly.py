@@ -64,6 +64,9 @@ def test_threshold_is_the_calibration_quantile(normal_run, tmp_path: Path):
     assert json.loads(path.read_text())["calibration"]["examples"] == 36
     with pytest.raises(VaekitError, match="not both"):
         AnomalyDetector(normal_run.model, quantile=0.9, contamination=0.1)
+    for name in ("contamination", "quantile"):  # each named as the user gave it
+        with pytest.raises(VaekitError, match=rf"^--{name} must be in \(0, 1\), got 0"):
+            AnomalyDetector(normal_run.model, **{name: 0.0})
     with pytest.raises(VaekitError, match="not fitted"):
         AnomalyDetector(normal_run.model).predict(torch.zeros(1, 1, 8, 8))
 

@@ -249,6 +249,17 @@ def test_anomaly_on_several_input_files_names_each_steps_file(
     assert list(read_csv(tmp_path / "one.csv")[0])[0] == "timestamp"  # one file: no column
 
 
+def test_an_irregular_input_to_a_regular_model_names_the_remedy(
+    series_run: Path, tmp_path: Path, capsys
+):
+    """anomaly has no --irregular: the message says what can be done (not that option)."""
+    gap = write_series(tmp_path / "gap.csv", 60, gap=30)
+    assert vaekit("anomaly", series_run, gap, "-o", tmp_path / "s.csv") == 1
+    err = capsys.readouterr().err
+    assert "trained on regular steps: resample the file, or train with --irregular keep" in err
+    assert err.count("\n") == 1 and not (tmp_path / "s.csv").exists()
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

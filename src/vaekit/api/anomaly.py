@@ -49,17 +49,20 @@ class AnomalyDetector:
         if score not in SCORES:
             raise VaekitError(f"unknown score {score!r}: choose from {', '.join(SCORES)}")
         if score == "complexity" and not getattr(model.kind.part("model"), "COMPLEXITY", True):
+            others = ", ".join(s for s in SCORES if s != "complexity")
             raise VaekitError(
                 "--score complexity compares with a PNG's size, for images: for "
-                f"{model.kind.noun} use elbo, nll, recon or latent"
+                f"{model.kind.noun} use one of {others}"
             )
         if quantile is not None and contamination is not None:
             raise VaekitError("give --quantile or --contamination, not both")
+        if contamination is not None and not 0 < contamination < 1:
+            raise VaekitError(f"--contamination must be in (0, 1), got {contamination}")
         if contamination is not None:
             quantile = 1 - contamination
         quantile = 0.99 if quantile is None else quantile
         if not 0 < quantile < 1:
-            raise VaekitError(f"the quantile must be in (0, 1), got {quantile}")
+            raise VaekitError(f"--quantile must be in (0, 1), got {quantile}")
         self.model, self.score, self.quantile = model, score, quantile
         self.iw_samples, self.seed = iw_samples, seed
         self.threshold_: float | None = None

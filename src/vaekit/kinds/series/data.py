@@ -270,8 +270,9 @@ def _how(request: Any) -> tuple[SeriesSchema | None, str | None, tuple[str, ...]
 
 
 def _irregular(schema: SeriesSchema) -> str:
-    """How a model reads a series file: rows as steps where it was trained so."""
-    return "keep" if schema.step_seconds is None else "refuse"
+    """How a model reads a series file: rows as steps where it was trained so, else its
+    steps must be regular ("model": refused with a remedy for that case)."""
+    return "keep" if schema.step_seconds is None else "model"
 
 
 def _open_named(

@@ -226,12 +226,19 @@ def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str)
         raise VaekitError(f"{path}: {len(seconds)} row; a series needs at least 2")
     if irregular == "keep":
         return None
+    # "model": read for a run whose model was trained on regular steps; no option of the
+    # command reading it changes that, so the remedy is the file's (or a run trained so).
+    hint = (
+        "this run's model was trained on regular steps: resample the file, or train with "
+        "--irregular keep"
+        if irregular == "model"
+        else "give --irregular keep to take each row as one step, in the file's order"
+    )
     gaps = np.diff(seconds)
     if (gaps <= 0).any():
         i = int(np.argmax(gaps <= 0)) + 1
         raise VaekitError(
-            f"{path}: {raw.where[i]}: its time does not come after the one before (give "
-            "--irregular keep to take the rows as steps in the file's order)"
+            f"{path}: {raw.where[i]}: its time does not come after the one before ({hint})"
         )
     step = float(np.median(gaps))
     off = np.abs(gaps - step) > 1e-6 * step
@@ -239,8 +246,7 @@ def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str)
         i = int(np.argmax(off)) + 1
         raise VaekitError(
             f"{path}: {raw.where[i]}: {gaps[i - 1]:g} s after the step before, where the series "
-            f"steps by {step:g} s ({_count(int(off.sum()), 'such gap')}); resample it, or give "
-            "--irregular keep to take each row as one step"
+            f"steps by {step:g} s ({_count(int(off.sum()), 'such gap')}); {hint}"
         )
     return step
 
