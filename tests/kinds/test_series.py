@@ -260,6 +260,13 @@ def test_an_irregular_input_to_a_regular_model_names_the_remedy(
     assert err.count("\n") == 1 and not (tmp_path / "s.csv").exists()
 
 
+def test_a_command_refused_for_the_kind_leaves_no_output_folder(series_run: Path, capsys):
+    for command in ("traverse", "denoise", "uncertainty"):
+        assert vaekit(command, series_run, *(["0"] if command != "traverse" else [])) == 1
+        assert "works on images" in capsys.readouterr().err
+        assert not (series_run / "outputs" / command).exists()
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

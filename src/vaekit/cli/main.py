@@ -153,21 +153,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = _run_reporting_pixels(args)
     except KeyboardInterrupt:
-        hint = ""
-        if args.command == "train":
-            hint = (
-                " (a run that finished an epoch continues with: vaekit train --out RUNDIR --resume)"
-            )
-            if getattr(args, "overwrite", False):
-                hint += "; until the new run's first epoch ends, --out still holds the old run"
-        print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
-        sys.exit(130)
+        _remove_made()
+        _interrupted(args)
     except Exception as err:
+        _remove_made()
         if args.debug:
             raise
         print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
         sys.exit(1)
+    if code:
+        _remove_made()
+    _kept_made()
     sys.exit(code or 0)
+
+
+def _remove_made() -> None:
+    """No empty RUNDIR/outputs/COMMAND/ left by a command that failed (cli.output)."""
+    from vaekit.cli.output import remove_made
+
+    remove_made()
+
+
+def _kept_made() -> None:
+    """A command that succeeded keeps the folders it made (a later command in the same
+    process, as in tests, must not take them for its own)."""
+    from vaekit.cli.output import forget_made
+
+    forget_made()
+
+
+def _interrupted(args: argparse.Namespace) -> None:
+    """The line an interrupted command ends with, then exit status 130."""
+    hint = ""
+    if args.command == "train":
+        hint = " (a run that finished an epoch continues with: vaekit train --out RUNDIR --resume)"
+        if getattr(args, "overwrite", False):
+            hint += "; until the new run's first epoch ends, --out still holds the old run"
+    print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
+    sys.exit(130)
 
 
 def command() -> None:

@@ -5,6 +5,7 @@ half-written PNG, NPY, CSV or JSON under its name)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -120,8 +121,29 @@ class Outputs:
                 f"{'it' if len(existing) == 1 else 'them'}, or write elsewhere"
             )
         if self.default is not None:
+            missing = [p for p in (self.default, *self.default.parents) if not p.exists()]
             self.default.mkdir(parents=True, exist_ok=True)
+            _MADE.extend(reversed(missing))  # the outermost first
         self.paths = []
+
+
+# The default folders `claim` made in this process: a command refused after its claim (its
+# model cannot do what was asked, say) leaves none of them behind empty (remove_made).
+_MADE: list[Path] = []
+
+
+def remove_made() -> None:
+    """The folders `claim` made, innermost first, where they are still empty (cli.main calls
+    it when a command fails or is interrupted)."""
+    for folder in reversed(_MADE):
+        with contextlib.suppress(OSError):  # something was written there: kept
+            folder.rmdir()
+    _MADE.clear()
+
+
+def forget_made() -> None:
+    """The command succeeded: the folders it made are its outputs' (cli.main)."""
+    _MADE.clear()
 
 
 def check_space(path: Path, nbytes: int) -> None:
