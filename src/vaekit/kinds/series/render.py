@@ -334,12 +334,13 @@ def eval_lines(report: dict) -> list[str]:
     lines = [bits_per_dim_line(report)]
     if "channels" not in rec:
         return lines + skipped_lines(rec)
-    lines.append("  reconstruction, per channel (posterior mean; in the channel's units)")
+    lines.append("  reconstruction, per channel (posterior mean; in the channel's units; over "
+                 "every window's values, a step counted in each window holding it)")  # fmt: skip
     for c in rec["channels"]:
         rmse = "—" if c["rmse"] is None else f"{c['rmse']:.4g}"
         mae = "—" if c["mae"] is None else f"{c['mae']:.4g}"
         lines.append(f"    {c['name'][:22]:<22}RMSE {rmse:<12} MAE {mae:<12} "
-                     f"({c['observed']} observed)")  # fmt: skip
+                     f"({c['observed']} observed values in windows)")  # fmt: skip
     return lines
 
 
