@@ -206,6 +206,18 @@ def test_eval_factors_end_to_end(small_dsprites, tmp_path: Path, capsys):
     np.save(tmp_path / "short.npy", codes[:10])
     assert cli("eval", run, "--factors", tmp_path / "short.npy", "--quiet") == 1
     assert "expected integer factor codes shaped (144, K)" in capsys.readouterr().err
+    np.save(tmp_path / "one.npy", codes[:, 0])  # one factor: nothing to disentangle from
+    assert cli("eval", run, "--factors", tmp_path / "one.npy", "--quiet") == 1
+    assert "got int64 (144,)" in capsys.readouterr().err
+    np.save(tmp_path / "k1.npy", codes[:, :1])
+    assert cli("eval", run, "--factors", tmp_path / "k1.npy", "--quiet") == 1
+    assert "1 factor; disentanglement is measured between factors" in capsys.readouterr().err
+    np.savetxt(tmp_path / "f.csv", codes, fmt="%d", delimiter=",")
+    assert cli("eval", run, "--factors", tmp_path / "f.csv", "--quiet") == 1
+    assert "expected a .npy array of integer codes" in capsys.readouterr().err
+    (tmp_path / "text.npy").write_text("1,2\n")
+    assert cli("eval", run, "--factors", tmp_path / "text.npy", "--quiet") == 1
+    assert "cannot read a .npy array (not a .npy file)" in capsys.readouterr().err
     other = write_npz(tmp_path / "d.npz", n=60, size=64)
     assert cli("eval", run, "--data", other, "--factors", "--quiet") == 1
     err = capsys.readouterr().err.strip()

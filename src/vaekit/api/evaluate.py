@@ -211,17 +211,27 @@ def _factors(dataset: Dataset, chosen: ImageSet, factors: Any) -> np.ndarray:
             )
         return codes
     if isinstance(factors, str | Path):
+        path = Path(factors).expanduser()
+        if path.suffix.lower() != ".npy":
+            raise VaekitError(f"--factors {factors}: expected a .npy array of integer codes")
         try:
-            factors = np.load(Path(factors).expanduser(), allow_pickle=False)
+            with open(path, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":
+                    raise ValueError("not a .npy file")
+            factors = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise VaekitError(f"--factors {factors}: cannot read a .npy array ({err})") from None
     codes = np.asarray(factors)
-    if codes.ndim == 1:
-        codes = codes[:, None]
     if codes.ndim != 2 or len(codes) != len(chosen) or not np.issubdtype(codes.dtype, np.integer):
         raise VaekitError(
             f"--factors: expected integer factor codes shaped ({len(chosen)}, K) for the "
             f"{len(chosen)} examples of the split, got {codes.dtype} {codes.shape}"
+        )
+    if codes.shape[1] < 2:
+        raise VaekitError(
+            f"--factors: {codes.shape[1]} factor; disentanglement is measured between factors "
+            "(with one, DCI disentanglement and the FactorVAE score are 1 whatever z is): give "
+            "at least 2"
         )
     return codes.astype(np.int64)
 
