@@ -267,6 +267,25 @@ def test_a_command_refused_for_the_kind_leaves_no_output_folder(series_run: Path
         assert not (series_run / "outputs" / command).exists()
 
 
+def test_a_window_with_no_observed_value_scores_nan_not_most_normal(
+    series_run: Path, tmp_path: Path, capsys
+):
+    """An outage of every channel leaves windows with nothing to score: NaN, never flagged
+    (the KL alone would have ranked them the most normal of all)."""
+    lines = write_series(tmp_path / "full.csv", 80, seed=4).read_text().splitlines()
+    for i in range(1 + 30, 1 + 60):  # rows 30-59 (after the header): both channels blank
+        lines[i] = lines[i].split(",")[0] + ",,"
+    (tmp_path / "out.csv").write_text("\n".join(lines) + "\n")
+    assert vaekit("anomaly", series_run, tmp_path / "out.csv", "-o", tmp_path / "s.csv") == 0
+    assert "(15 with no observed value: score NaN, not flagged)" in capsys.readouterr().out
+    rows = read_csv(tmp_path / "s.csv")
+    empty = [r for r in rows if r["cpu"] == "" and r["mem"] == ""]
+    scores = [r["score"] for r in rows]
+    assert scores[45 - 15 : 60 - 15] == ["nan"] * 15  # windows ending at steps 45-59: all blank
+    assert all(r["anomalous"] == "0" for r in empty) and len(empty) == 30
+    assert all(float(x) > 1 for x in scores[: 30 - 15])  # windows before the outage scored
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

@@ -120,7 +120,8 @@ class AnomalyDetector:
                     raise VaekitError(str(err)) from None
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
-        self.threshold_ = float(np.quantile(scores, self.quantile))
+        scores = scores[~self._empty(calibration)]  # no values, no evidence: NaN, left out
+        self.threshold_ = float(np.quantile(scores, self.quantile)) if len(scores) else np.nan
         if not np.isfinite(self.threshold_):
             raise VaekitError(
                 f"the {self.score} scores of the calibration examples are not all finite "
@@ -181,8 +182,20 @@ class AnomalyDetector:
             x = data.scaled(index).to(device)
             s = anomaly_scores(self.model.vae, x, index, self.score, self.seed,
                                self.iw_samples, gaussian, neighbours)  # fmt: skip
-            out.append(s)  # on the model's device: to the host once, at the end
+            # An example with no observed value (a table's empty row, a window of a series
+            # whose sensors were all out) has no likelihood to score: NaN, never flagged,
+            # rather than the KL alone, which would rank it the most normal of all.
+            empty = torch.isnan(x.reshape(len(x), -1)).all(1)
+            out.append(s.masked_fill(empty, float("nan")))  # to the host once, at the end
         return torch.cat(out).cpu().numpy() if out else np.zeros(0)
+
+    @staticmethod
+    def _empty(data: ImageSet, batch: int = 1024) -> np.ndarray:
+        """Which examples have no observed value (every one NaN), (N,)."""
+        found = [torch.isnan(data.scaled(torch.arange(i, min(i + batch, len(data))))
+                             .reshape(min(batch, len(data) - i), -1)).all(1)
+                 for i in range(0, len(data), batch)]  # fmt: skip
+        return torch.cat(found).numpy() if found else np.zeros(0, dtype=bool)
 
     def save(self, rundir: str | Path) -> Path:
         path = Path(rundir) / ANOMALY_FILE

@@ -145,9 +145,11 @@ def run(args: argparse.Namespace) -> int:
     scores = detector.decision_function(data)
     flags = (scores > detector.threshold_).astype(int)
     written = part.write_scores(model, output, data, scores, flags, labels, detector, args.score)
-    print(f"scored {len(scores)} inputs ({args.score}); threshold {detector.threshold_:.4g} "
-          f"({detector.calibration.get('split', 'val')} quantile {detector.quantile}); "
-          f"{int(flags.sum())} flagged; wrote {output}")  # fmt: skip
+    empty = int(np.isnan(scores).sum())
+    unscored = f" ({empty} with no observed value: score NaN, not flagged)" if empty else ""
+    print(f"scored {len(scores)} inputs ({args.score}){unscored}; threshold "
+          f"{detector.threshold_:.4g} ({detector.calibration.get('split', 'val')} quantile "
+          f"{detector.quantile}); {int(flags.sum())} flagged; wrote {output}")  # fmt: skip
     top = np.argsort(-scores)[: args.top]
     part.show_top(model, data, scores, top, maps, written)
     if truth is not None:
