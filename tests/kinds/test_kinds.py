@@ -70,7 +70,7 @@ def test_the_builtin_kinds_and_the_order_of_their_sources():
                                                                       "text", "series")  # fmt: skip
     names = ("array", "torch-dataset", "dataframe", "hf-pixels", "hf-table", "registered",
              "missing", "audio", "series-folder", "folder", "array-file", "series",
-             "series-array", "table", "text")  # fmt: skip
+             "series-array", "table", "series-named", "text")  # fmt: skip
     assert tuple(s.name for s in sources()) == names
     orders = [s.order for s in sources()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)

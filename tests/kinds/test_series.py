@@ -246,7 +246,7 @@ def test_anomaly_on_several_input_files_names_each_steps_file(
     assert [r["series"] for r in rows] == ["a.csv"] * (40 - 15) + ["b.csv"] * (30 - 15)
     assert rows[0]["timestamp"] == rows[40 - 15]["timestamp"]  # the same time, two files
     assert vaekit("anomaly", series_run, a, "-o", tmp_path / "one.csv") == 0
-    assert list(read_csv(tmp_path / "one.csv")[0])[0] == "timestamp"  # one file: no column
+    assert next(iter(read_csv(tmp_path / "one.csv")[0])) == "timestamp"  # one file: no column
 
 
 def test_an_irregular_input_to_a_regular_model_names_the_remedy(
@@ -284,6 +284,24 @@ def test_a_window_with_no_observed_value_scores_nan_not_most_normal(
     assert scores[45 - 15 : 60 - 15] == ["nan"] * 15  # windows ending at steps 45-59: all blank
     assert all(r["anomalous"] == "0" for r in empty) and len(empty) == 30
     assert all(float(x) > 1 for x in scores[: 30 - 15])  # windows before the outage scored
+
+
+def test_a_time_column_other_than_the_first_is_read_with_kind_series(tmp_path: Path, capsys):
+    with (tmp_path / "mid.csv").open("w") as f:
+        f.write("temp,time,load\n")
+        f.writelines(f"{np.sin(i / 5):.3f},{60 * i},{np.cos(i / 7):.3f}\n" for i in range(120))
+    common = ["--window", "8", "--epochs", "1", "--hidden-dims", "16", "--quiet", "--no-report"]
+    assert vaekit("train", "--data", tmp_path / "mid.csv", "--out", tmp_path / "a", *common) == 1
+    err = capsys.readouterr().err
+    assert "its first column, 'temp', is not named as a time: if it is a series, give --kind " \
+        "series and --time-column NAME" in err  # fmt: skip
+    assert vaekit("train", "--data", tmp_path / "mid.csv", "--kind", "series", "--time-column",
+                  "time", "--out", tmp_path / "b", *common) == 0  # fmt: skip
+    schema = json.loads((tmp_path / "b" / "config.json").read_text())["model"]["schema"]
+    assert schema["time_column"] == "time" and schema["channels"] == ["temp", "load"]
+    assert vaekit("anomaly", tmp_path / "b", tmp_path / "mid.csv", "-o", tmp_path / "s.csv") == 0
+    rows = read_csv(tmp_path / "s.csv")
+    assert list(rows[0])[:3] == ["time", "temp", "load"] and rows[0]["time"] == str(60 * 7)
 
 
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):

@@ -253,7 +253,8 @@ def test_the_options_that_act_on_the_kl_are_refused(tmp_path: Path, capsys, opti
     bound importance-weighted, and the others would change nothing."""
     out = tmp_path / "run"
     assert cli("train", "--data", "digits", "--model", "vqvae", "--channels", "8,16",
-               "--latent-dim", "4", "--epochs", "1", "--out", out, "--quiet", *option) == 1  # fmt: skip
+               "--latent-dim", "4", "--epochs", "1", "--out", out, "--quiet",
+               *option) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert err.startswith(f"vaekit: error: {option[0]}: this model's posterior is a point")
     assert err.count("\n") == 1 and not out.exists()
@@ -269,7 +270,8 @@ def test_overwrite_replaces_a_run_with_its_code_prior(vq_run: Path, tmp_path: Pa
     assert cli("fit-prior", copy, "--epochs", "1", "--layers", "1", "--width", "8",
                "--quiet") == 0  # fmt: skip
     again = ["train", "--data", "digits", "--model", "vqvae", "--channels", "8,16",
-             "--latent-dim", "4", "--epochs", "1", "--out", copy, "--quiet", "--no-report"]  # fmt: skip
+             "--latent-dim", "4", "--epochs", "1", "--out", copy, "--quiet",
+             "--no-report"]  # fmt: skip
     assert cli(*again) == 1  # not without --overwrite
     assert cli(*again, "--overwrite") == 0
     assert not (copy / "code_prior.safetensors").exists()

@@ -388,6 +388,9 @@ BUILTIN_KINDS = (
         ("series", 650, f"{_SERIES_READ}:is_series_path", "open_series"),
         # Never reached for a .npy unless --kind series says so: array-file (600) takes them.
         ("series-array", 660, f"{_SERIES_READ}:is_series_array", "open_series_array"),
+        # Reached for a .csv/.parquet only under --kind series (table, at 700, takes them
+        # first otherwise): a series whose time is not its first column (--time-column).
+        ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series"),
     ),
 )  # fmt: skip
 

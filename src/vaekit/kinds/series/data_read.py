@@ -81,6 +81,33 @@ def is_series_path(source: Any) -> bool:
     return bool(names) and names[0].strip().lower() in TIME_NAMES and numeric
 
 
+def is_table_file(source: Any) -> bool:
+    """Any .csv or .parquet file: the series source that `--kind series` reaches where
+    `is_series_path` did not recognize the file (its time in another column than the first,
+    named by --time-column); without --kind, the table source (tried first) takes it."""
+    if not isinstance(source, str | Path):
+        return False
+    path = Path(source).expanduser()
+    return path.suffix.lower() in TABLE_SUFFIXES and path.is_file()
+
+
+def why_not_series(source: Any) -> str:
+    """Why `is_series_path` does not take a .csv/.parquet file, as a clause ("" otherwise)."""
+    if not is_table_file(source):
+        return ""
+    try:
+        names, numeric = _first_rows(Path(source).expanduser())
+    except Exception:
+        return ""
+    if not names or names[0].strip().lower() not in TIME_NAMES:
+        first = names[0] if names else ""
+        return (f"its first column, {first!r}, is not named as a time: if it is a series, give "
+                "--kind series and --time-column NAME")  # fmt: skip
+    if not numeric:
+        return "a column after its time holds text in its first row: a series' values are numbers"
+    return ""
+
+
 def _first_rows(path: Path) -> tuple[list[str], bool]:
     """The column names, and whether the columns after the first hold numbers."""
     if path.suffix.lower() == ".parquet":

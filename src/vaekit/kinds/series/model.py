@@ -18,6 +18,7 @@ from torch import nn
 
 from vaekit.errors import VaekitError
 from vaekit.kinds.series.data import TIME_NAMES, SeriesSchema
+from vaekit.kinds.series.data_read import why_not_series
 from vaekit.models.distributions import LOG_2PI, Gaussian
 from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
 from vaekit.models.networks import GaussianHead, MLPDecoder, MLPEncoder
@@ -245,10 +246,11 @@ def refused(flag: str) -> str:
 def only(flag: str, data: Any) -> str:
     """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
     own options: Kind.load_options)."""
+    why = why_not_series(data)
     return (
         f"{flag} is for time series (a .csv/.parquet file whose first column is named "
         f"{', '.join(TIME_NAMES)}, a folder of them, or a .npy with --kind series), and "
-        f"--data {data!r} is not one"
+        f"--data {data!r} is not one" + (f" ({why})" if why else "")
     )
 
 
