@@ -275,3 +275,19 @@ def test_overwrite_replaces_a_run_with_its_code_prior(vq_run: Path, tmp_path: Pa
     assert cli(*again) == 1  # not without --overwrite
     assert cli(*again, "--overwrite") == 0
     assert not (copy / "code_prior.safetensors").exists()
+
+
+def test_the_card_names_the_code_prior_and_a_copy_without_it_warns(vq_run: Path, tmp_path):
+    import shutil
+
+    card = (vq_run / "README.md").read_text()
+    assert "a prior over its codes (uniform until" in card and "standard-normal" not in card
+    assert "the posterior a point" in card and "one posterior sample" not in card
+    assert "code_prior.json, code_prior.safetensors, once written" in card
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(vq_run / name, copy / name)
+    model = vaekit.load(copy)
+    with pytest.warns(UserWarning, match="drawn from the uniform prior over codes"):
+        model.sample(2, seed=0)

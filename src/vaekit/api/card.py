@@ -17,8 +17,9 @@ from typing import Any
 
 from vaekit.api.run import ANOMALY_FILE, EVAL_FILE, read_metrics
 from vaekit.errors import VaekitError
-from vaekit.report.card import CardFacts, summary_html, write_card
+from vaekit.report.card import CardFacts, write_card
 from vaekit.report.html import escape
+from vaekit.report.notebook import summary_html
 
 
 def card_facts(rundir: str | Path, model: Any, data_support: str | None = None) -> CardFacts:

@@ -6,6 +6,7 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,7 @@ class Model:
         to `batch` images are those one draw of n makes)."""
         if n < 1:
             raise VaekitError(f"the number of samples must be at least 1, got {n}")
+        self._warn_without_prior()
         if seed is None:
             seed = torch.Generator().seed()
         y = self.labels(label, n)
@@ -216,6 +218,17 @@ class Model:
             count = min(batch, n - start)
             part = None if y is None else y[start : start + count]
             yield generate.sample(self.vae, count, generator, temperature, part).cpu()
+
+    def _warn_without_prior(self) -> None:
+        """A model loaded from a folder that its sampling needs more of (a VQ-VAE without
+        its code prior, which `vaekit sample` refuses) says so once, then samples as it can
+        (a VQ-VAE from the uniform prior over codes)."""
+        refusal = getattr(self.vae, "sampling_refusal", None)
+        why = refusal(self.rundir) if refusal is not None and self.rundir is not None else None
+        if why is not None and not getattr(self, "_warned_prior", False):
+            self._warned_prior = True
+            warnings.warn(f"{why}: these samples are drawn from the uniform prior over codes",
+                          stacklevel=4)  # fmt: skip
 
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:

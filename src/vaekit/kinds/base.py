@@ -147,6 +147,10 @@ class Family:
     vaekit.train_options.SEARCH says. Empty: nothing of its own to search.
     ignores: shared options this family takes but has no use for, which `vaekit tune` does
     not draw for it (vqvae's KL is a constant, so --kl-warmup changes nothing).
+    prior: how the family's own prior is named, "prior" included (reports, model cards),
+    where it has one in place of --prior's (vqvae's, over its codes); "": --prior's.
+    files: the run files beyond config.json and model.safetensors that its later stages
+    write and loading reads (vqvae's code prior), named in the model card.
     """
 
     name: str
@@ -158,6 +162,8 @@ class Family:
     checker: str | None = None
     search: dict[str, Any] = field(default_factory=dict, hash=False)
     ignores: tuple[str, ...] = ()
+    prior: str = ""
+    files: tuple[str, ...] = ()
 
     def load_checker(self) -> Callable[..., Any] | None:
         """The checking function, imported now (None where the family has none); a one-line
@@ -173,12 +179,13 @@ class Family:
 
 def _builtin(
     name: str, help: str, options: tuple[str, ...], hierarchical: bool = False, check: bool = False,
-    search: dict[str, Any] | None = None, ignores: tuple[str, ...] = (),
+    search: dict[str, Any] | None = None, ignores: tuple[str, ...] = (), prior: str = "",
+    files: tuple[str, ...] = (),
 ) -> Family:  # fmt: skip
     where = "vaekit.models.families"
     checker = f"{where}:check_{name}" if check else None
     return Family(name, help, f"{where}:build_{name}", hierarchical, options, checker=checker,
-                  search=search or {}, ignores=ignores)  # fmt: skip
+                  search=search or {}, ignores=ignores, prior=prior, files=files)  # fmt: skip
 
 
 # vaekit's own families, in the order `--help` lists them, each with the options its builder
@@ -230,6 +237,8 @@ BUILTIN_FAMILIES = (
         check=True,
         search={"channels": [(32, 64), (64, 128)], "codebook_size": [64, 256, 512]},
         ignores=("kl_warmup",),
+        prior="a prior over its codes (uniform until `vaekit fit-prior` fits one)",
+        files=("code_prior.json", "code_prior.safetensors"),
     ),
     _builtin("rnn", "for text, and chosen for it: GRU encoder and decoder; Bowman et al. 2016", ()),
 )

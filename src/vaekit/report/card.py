@@ -26,8 +26,8 @@ from typing import Any
 
 from vaekit.evaluation.evaluate import bound_label, nats_to_bits_per_dim
 from vaekit.files import atomic_write
-from vaekit.report.html import escape, number
-from vaekit.report.page import eval_staleness, model_line
+from vaekit.report.html import number
+from vaekit.report.page import declared_family, eval_staleness, model_line
 from vaekit.train_options import TRAIN_OPTIONS
 
 CARD_FILE = "README.md"
@@ -87,7 +87,7 @@ class Figure:
 # --- the facts, worded ---------------------------------------------------------------------
 
 
-def _data(facts: CardFacts) -> dict[str, Any]:
+def run_data(facts: CardFacts) -> dict[str, Any]:
     data = facts.config.get("data")
     return data if isinstance(data, dict) else {}
 
@@ -96,7 +96,7 @@ def data_name(facts: CardFacts) -> str:
     """How the card names the data: a registered name as it is; of a local file or folder
     only its last part (a shared card need not hold the trainer's paths), with its kind of
     source where it is no registered name."""
-    data = _data(facts)
+    data = run_data(facts)
     name, source = str(data.get("name", "?")), data.get("source")
     if source == "registry":
         return name
@@ -117,7 +117,7 @@ def is_likelihood(facts: CardFacts) -> bool | None:
 
 def _values(facts: CardFacts) -> str:
     """What the data's values are: "discrete (0..16)", "binary", "8-bit (0..255)"."""
-    support, top = facts.data_support, _data(facts).get("max_value")
+    support, top = facts.data_support, run_data(facts).get("max_value")
     if support is None:
         return "not recorded"
     if support in ("discrete", "8-bit") and isinstance(top, int | float):
@@ -140,7 +140,7 @@ def figures_of(facts: CardFacts) -> list[Figure]:
         if likelihood is False
         else "a bound on -log p(x) where the likelihood models the data's values"
     )
-    count = _data(facts).get("num_test")
+    count = run_data(facts).get("num_test")
     examples = f"the {number(count)} examples of the test split" if count else "the test split"
     seed = facts.config.get("training", {}).get("seed")
     best = (
@@ -149,10 +149,15 @@ def figures_of(facts: CardFacts) -> list[Figure]:
         else ""
     )
     if isinstance(test.get("neg_elbo"), float):
+        draws = (
+            "the posterior a point (the code nearest each encoding)"
+            if point_posterior(facts)
+            else f"one posterior sample each (seed {seed})"
+        )
         what = (
             f"-ELBO (reconstruction {test.get('rec', math.nan):.2f} + KL "
-            f"{test.get('kl', math.nan):.2f}) at the end of training, on {examples}, one "
-            f"posterior sample each (seed {seed}){best}: {bound}"
+            f"{test.get('kl', math.nan):.2f}) at the end of training, on {examples}, "
+            f"{draws}{best}: {bound}"
         )
         figures.append(Figure("test -ELBO", test["neg_elbo"], what))
         if likelihood and facts.data_support == "8-bit":  # as `vaekit eval` gives bits/dim
@@ -164,6 +169,11 @@ def figures_of(facts: CardFacts) -> list[Figure]:
         what = f"-IWAE with K={test.get('iwae_k')} importance samples, on {examples}{best}"
         figures.append(Figure(f"test -IWAE (K={test.get('iwae_k')})", test["neg_iwae"], what))
     return figures + eval_figures(facts)
+
+
+def point_posterior(facts: CardFacts) -> bool:
+    """Whether the model's posterior is a point and its KL a constant (vqvae)."""
+    return bool(getattr(getattr(facts.model, "vae", None), "kl_is_constant", False))
 
 
 def eval_figures(facts: CardFacts) -> list[Figure]:
@@ -354,7 +364,7 @@ def front_matter(facts: CardFacts) -> str:
     """The YAML block model hubs read, with MARKER. Every text is written as a JSON string,
     which YAML reads as it is, whatever it holds."""
     _yaml = json.dumps
-    data = _data(facts)
+    data = run_data(facts)
     metrics = ["neg_elbo"]
     if facts.evaluation:
         metrics.append("neg_iwae")
@@ -388,9 +398,16 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]
     return lines + ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
 
 
+def needed_files(facts: CardFacts) -> str:
+    """The files a copy of the run needs beside its card: the family's later stages' too."""
+    family = declared_family(facts.config.get("model", {}).get("family", ""))
+    later = f" (and {', '.join(family.files)}, once written)" if family and family.files else ""
+    return f"config.json, model.safetensors{later}"
+
+
 def card_text(facts: CardFacts) -> str:
     """The whole card: front matter, then Markdown."""
-    data = _data(facts)
+    data = run_data(facts)
     model = facts.model
     out = [front_matter(facts), f"# {_md(facts.name)}: a vaekit VAE", ""]
     epochs = f"{facts.epochs_done} epoch{'' if facts.epochs_done == 1 else 's'}"
@@ -422,13 +439,19 @@ def card_text(facts: CardFacts) -> str:
     if facts.evaluation_problem:
         out += ["", f"eval.json is not shown: {_md(facts.evaluation_problem)}"]
     if not facts.evaluation:
-        out += ["", "`vaekit eval RUNDIR` adds the importance-weighted bound (K=1000 by default)."]
+        adds = (
+            "the bound -log p(x|z_q) - log p(z_q), under the code prior where `vaekit "
+            "fit-prior` has fit one"
+            if point_posterior(facts)
+            else "the importance-weighted bound (K=1000 by default)"
+        )
+        out += ["", f"`vaekit eval RUNDIR` adds {adds}."]
     out += ["", "## Intended uses", ""] + [f"- {u}" for u in USES] + ["", NOT_FOR]
     out += ["", "## Limitations", ""] + [f"- {_md(text)}" for text in limits(facts)]
     out += ["", "## How to use", "", "```python", "import vaekit", "",
             'model = vaekit.load("path/to/this/folder")  # config.json + model.safetensors',
             "samples = model.sample(16, seed=0)", "```", "",
-            "This folder needs only config.json, model.safetensors and this README.md: "
+            f"This folder needs only {needed_files(facts)} and this README.md: "
             "sampling, reconstructing, encoding and scoring inputs you give work anywhere. "
             "`vaekit eval`, `vaekit anomaly` and `vaekit report` on the run's own splits read "
             "its training data again and check its checksum: a registered dataset is found by "
@@ -473,28 +496,3 @@ def write_card(rundir: str | Path, facts: CardFacts) -> Path:
     if path.name == CARD_FILE and beside.is_file() and is_vaekit_card(beside):
         beside.unlink()
     return path
-
-
-# --- a notebook's summary --------------------------------------------------------------------
-
-
-def summary_html(facts: CardFacts, samples: str | None = None) -> str:
-    """A short HTML summary for a notebook (`_repr_html_`): the model line, the data, the
-    test figures and `samples` (HTML of a few samples, the kind's compare figure). Every
-    string from the run is escaped."""
-    data = _data(facts)
-    rows = [("data", data_name(facts)), ("data sha256", str(data.get("sha256", "?"))[:16] + "…")]
-    rows += configuration(facts)[1:]
-    config = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    figures = "".join(
-        f"<tr><th>{escape(f.name)}</th><td>{escape(f.shown())}</td><td>{escape(f.what)}</td></tr>"
-        for f in figures_of(facts)
-    )
-    parts = [
-        f"<div><strong>{escape(facts.name)}</strong>: {escape(model_line(facts.config))}",
-        f"<table><tbody>{config}</tbody></table>",
-        f"<table><tbody>{figures}</tbody></table>" if figures else "<p>No test figures.</p>",
-        samples or "",
-        "</div>",
-    ]
-    return "".join(parts)

@@ -11,6 +11,7 @@ from typing import Any
 
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import bound_label
+from vaekit.kinds.base import FAMILIES, Family
 from vaekit.report.html import Section, caption, flatten, image, render_page, table
 from vaekit.report.images import data_uri
 from vaekit.report.latent import MAP_POINTS, map_too_small, shared_sections
@@ -73,10 +74,22 @@ def model_line(config: dict[str, Any]) -> str:
     shown = [f"{k.replace('_', ' ')} {_value(v)}" for k, v in own.items()]
     sizes = f" ({', '.join(shown)})" if shown else ""
     conditional = f", conditional on {m['num_classes']} classes" if m.get("num_classes") else ""
+    family = declared_family(m["family"])
+    prior = (family.prior if family is not None else "") or (
+        f"{m.get('prior', 'standard-normal')} prior"
+    )
     return (
         f"{m['family']} VAE, Z={m['latent_dim']}{sizes}, {m['likelihood']} likelihood, "
-        f"{m.get('prior', 'standard-normal')} prior{conditional}"
+        f"{prior}{conditional}"
     )
+
+
+def declared_family(name: str) -> Family | None:
+    """The family's declaration, or None where it is not installed here (a plug-in's run)."""
+    try:
+        return FAMILIES.get(name)
+    except VaekitError:
+        return None
 
 
 def _value(value: Any) -> str:
