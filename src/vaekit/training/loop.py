@@ -47,7 +47,12 @@ from vaekit.training.recovery import (
     lr_factor,
     weights_finite,
 )
-from vaekit.training.schedules import LR_SCHEDULES, kl_weight, learning_rate
+from vaekit.training.schedules import (
+    LR_SCHEDULES,
+    kl_weight,
+    learning_rate,
+    warmup_fraction,
+)
 from vaekit.training.scoring import LayerKL, labels_for, loss_name, mean_loss, split_terms
 from vaekit.training.state import LoopState
 
@@ -386,9 +391,12 @@ def _step(
         target = model.dropped_words(x, u)
     penalty = None
     if state.objective is not None:  # --objective: its penalty, with this step's draws
+        # A penalty on a part of the KL warms up with it (TrainingObjective.part_of_kl).
+        ramp = warmup_fraction(config, state.step) if state.objective.part_of_kl else 1.0
 
         def penalty(terms: Terms) -> torch.Tensor:
-            return state.objective.penalty(terms, generator)
+            found = state.objective.penalty(terms, generator)
+            return found if ramp == 1.0 else found * ramp
 
     weight = kl_weight(config, state.step)
     objective = Objective(weight, config.free_bits, config.iw_train, penalty)

@@ -50,9 +50,14 @@ class TrainingObjective:
     (their draws z and q(z|x)) and the step's random generator. `prepare(dataset_size)`:
     told the size of the training split before training. `after_step(generator, group,
     stepped)`: after each optimizer step (`stepped`: whether the model's step was taken).
-    `state()` / `load_state(...)`: what a checkpoint holds, None for no state."""
+    `state()` / `load_state(...)`: what a checkpoint holds, None for no state.
+    `part_of_kl`: the penalty weighs a part of the KL (the total correlation, one term of its
+    decomposition, Hoffman & Johnson 2016; Chen et al. 2018), so --kl-warmup ramps it with
+    the KL; without, it would pull on the latents at full weight while the KL that holds
+    them to the prior is still near 0."""
 
     name = "elbo"
+    part_of_kl = False
 
     def penalty(self, terms: Terms, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.zeros_like(terms.log_px[:, 0])
@@ -148,6 +153,7 @@ class TotalCorrelation(TrainingObjective):
     """beta-TCVAE: the penalty (weight - 1) TC_i, so that the loss is rec + KL + weight TC."""
 
     name = "tcvae"
+    part_of_kl = True
 
     def __init__(self, weight: float, estimator: str) -> None:
         self.weight, self.estimator = weight, estimator
@@ -218,6 +224,7 @@ class Discriminated(TrainingObjective):
     its own Adam (--critic-lr, betas (0.5, 0.9))."""
 
     name = "factorvae"
+    part_of_kl = True
 
     def __init__(self, critic: nn.Module, weight: float, lr: float) -> None:
         self.critic, self.weight = critic, weight

@@ -79,9 +79,14 @@ def plateau(
 
 def kl_weight(config: ScheduleOptions, step: int) -> float:
     """beta, ramped up linearly over the first kl_warmup steps (from beta / kl_warmup)."""
+    return config.beta * warmup_fraction(config, step)
+
+
+def warmup_fraction(config: ScheduleOptions, step: int) -> float:
+    """How far the KL warm-up is at `step`: (step + 1) / kl_warmup up to 1; 1 without one."""
     if config.kl_warmup:
-        return config.beta * min(1.0, (step + 1) / config.kl_warmup)
-    return config.beta
+        return min(1.0, (step + 1) / config.kl_warmup)
+    return 1.0
 
 
 def check_kl_options(vae: Any, config: Any) -> None:
