@@ -116,7 +116,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_device(p)
     p.add_argument(
-        "--json", metavar="FILE.json", help="write the JSON here (default: RUNDIR/eval.json)"
+        "--json",
+        metavar="FILE.json",
+        help="write the JSON here, refused where it exists unless --overwrite (default: "
+        "RUNDIR/eval.json, the run's own record, which each eval replaces: the model card "
+        "and report show the latest)",
     )
     p.add_argument(
         "--per-example",
