@@ -87,7 +87,7 @@ def test_a_bernoulli_model_of_gray_pixels_is_no_likelihood(gray_run: Path, tmp_p
     assert "bernoulli likelihood is a distribution over binary values" in limits
     assert "discrete (0..16)" in limits and "gray pixels" in limits
     assert "it is not a likelihood of the data" in limits
-    assert "the training objective, no bound" in gray
+    assert "no bound on the data's log-likelihood (see Limitations)" in gray
     # Binarized, the same data is binary: the Bernoulli is its likelihood.
     binary = vaekit.train("digits", out=tmp_path / "bin", binarize=True, **TINY).path
     _, body = _card(binary)

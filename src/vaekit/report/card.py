@@ -136,7 +136,7 @@ def figures_of(facts: CardFacts) -> list[Figure]:
     bound = (
         f"an upper bound on -log p(x{given})"
         if likelihood
-        else "the training objective, no bound on the data's log-likelihood (see Limitations)"
+        else "no bound on the data's log-likelihood (see Limitations)"
         if likelihood is False
         else "a bound on -log p(x) where the likelihood models the data's values"
     )
@@ -192,7 +192,7 @@ def eval_figures(facts: CardFacts) -> list[Figure]:
     kind = (
         "an upper bound on -log p(x)"
         if found.get("kind") == "log-likelihood"
-        else "a training objective, not a bound on -log p(x)"
+        else "not a bound on -log p(x) (see Limitations)"
     )
     # the importance-weighted bound, or a family's own (a VQ-VAE's, which has its label)
     bound = iw.get("label") or f"the importance-weighted bound with K={iw['k']} samples per example"
@@ -270,8 +270,8 @@ def limits(facts: CardFacts) -> list[str]:
         found.append(
             f"Its {model.get('likelihood')} likelihood is a distribution over {support} values, "
             f"but this data's values are {_values(facts)}{gray}: it is not a likelihood of "
-            "the data, so its -ELBO and IWAE figures are training objectives, not bounds on "
-            "-log p(x), and compare only with models trained the same way (no bits/dim is "
+            "the data, so its -ELBO and IWAE figures are not bounds on -log p(x), and "
+            "compare only with models of the same likelihood on the same data (no bits/dim is "
             "given). Its samples and reconstructions show the likelihood's mean."
         )
     if training.get("binarize"):
