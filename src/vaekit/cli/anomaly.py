@@ -36,7 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(every row), and the CSV has each row's id (--id-column, or its row number), score, "
         "flag, label and each column's contribution nll_COLUMN, -log p(x_j|z) in nats (with "
         "kl for --score elbo, so that a line adds up to its score); the top rows are printed "
-        "with their worst columns instead of drawn.\n\nscores: elbo (-ELBO), nll "
+        "with their worst columns instead of drawn. For a time series, INPUTs are test-split "
+        "indices or series files (.csv/.parquet, a folder of them, a .npy: every window, each "
+        "named by its last step), and the CSV has per step its time (after a series column "
+        "where there are several), each channel's value, the score, the flag and each "
+        "channel's error error_CHANNEL; FILE_errors.png draws the channels, the score and the "
+        "flags.\n\nscores: elbo (-ELBO), nll "
         "(importance-weighted -log p(x)), "
         "complexity (-ELBO minus the PNG-compressed size: likelihoods favour simple images, "
         "this corrects for it), latent (Mahalanobis distance of the posterior mean from the "
@@ -52,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="test-split index or image/.npy file (default: the whole test split)",
+        help="test-split index, or a file of the run's kind of data: image/.npy, table or "
+        "series (default: the whole test split)",
     )
     p.add_argument("--data", metavar="NAME|PATH", help="score (and calibrate on) this dataset")
     p.add_argument(
@@ -98,8 +104,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         metavar="FILE.csv",
-        help="the scores to write; for images and audio the error maps go beside it as "
-        "FILE_errors.png (default: RUNDIR/outputs/anomaly/scores.csv)",
+        help="the scores to write; for images and audio the error maps, for a series its "
+        "plot, go beside it as FILE_errors.png (default: RUNDIR/outputs/anomaly/scores.csv)",
     )
     add_device(p)
     add_overwrite(p)
