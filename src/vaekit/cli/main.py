@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -155,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         _remove_made()
         _interrupted(args)
+    except BrokenPipeError:  # `vaekit ... | head` stopped reading: nothing to say, as cat
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
     except Exception as err:
         _remove_made()
         if args.debug:

@@ -133,7 +133,8 @@ def print_summary(result) -> None:
     seconds = sum(r["time_s"] for r in result.history)
     budget = result.config["training"].get("time_budget")
     stopped = f" (stopped by --time-budget {budget:g}s)" if result.stopped_by_budget else ""
-    print(f"trained {len(result.history)} epochs in {seconds:.0f} s{stopped}")
+    n = len(result.history)
+    print(f"trained {n} epoch{'' if n == 1 else 's'} in {seconds:.0f} s{stopped}")
     k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
