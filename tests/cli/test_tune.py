@@ -267,6 +267,21 @@ def test_a_family_that_takes_a_shared_option_at_its_default_only_does_not_draw_i
     assert all(check(d) is None for d in vq), [check(d) for d in vq]
 
 
+def test_vqvae_trials_draw_no_objective(data):
+    """An objective other than elbo is refused for vqvae (its posterior is a point): its
+    trials leave --objective at elbo rather than spend the budget on refused trials."""
+    from vaekit.api.tune_trials import feasibility
+
+    ranges = {"model": parse_space_arg("model=mlp,vqvae"),
+              "objective": parse_space_arg("objective=elbo,tcvae")}  # fmt: skip
+    space = build_space({}, ranges, feasibility(data, {}))
+    assert "objective" in space.defaults_only["vqvae"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [space.sample(study.ask()) for _ in range(40)]
+    assert all(d.get("objective", "elbo") == "elbo" for d in drawn if d["model"] == "vqvae")
+    assert {d.get("objective") for d in drawn if d["model"] == "mlp"} == {"elbo", "tcvae"}
+
+
 def test_a_searched_objective_draws_its_own_options_only_where_it_is_drawn():
     def takes_all(options):
         return None

@@ -291,3 +291,12 @@ def test_the_card_names_the_code_prior_and_a_copy_without_it_warns(vq_run: Path,
     model = vaekit.load(copy)
     with pytest.warns(UserWarning, match="drawn from the uniform prior over codes"):
         model.sample(2, seed=0)
+
+
+def test_an_objective_on_the_kl_is_refused(tmp_path: Path, capsys):
+    out = tmp_path / "run"
+    assert cli("train", "--data", "digits", "--model", "vqvae", "--channels", "8,16",
+               "--latent-dim", "4", "--epochs", "1", "--out", out, "--quiet", "--objective",
+               "tcvae") == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--objective tcvae needs draws of a Gaussian posterior" in err and not out.exists()

@@ -242,7 +242,8 @@ class Session:
             self.echo("  failed: no finite validation -ELBO")
         else:
             self.study.tell(trial, score)
-            self.echo(f"  validation -ELBO {score:.2f} after {len(history)} epochs")
+            n = len(history)
+            self.echo(f"  validation -ELBO {score:.2f} after {n} epoch{'' if n == 1 else 's'}")
 
     def _train(
         self,

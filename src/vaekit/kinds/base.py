@@ -146,7 +146,8 @@ class Family:
     for numbers drawn on a log scale; the options every family shares are searched as
     vaekit.train_options.SEARCH says. Empty: nothing of its own to search.
     ignores: shared options this family takes but has no use for, which `vaekit tune` does
-    not draw for it (vqvae's KL is a constant, so --kl-warmup changes nothing).
+    not draw for it (vqvae's KL is a constant: training refuses the options that act on it
+    and every --objective but elbo).
     prior: how the family's own prior is named, "prior" included (reports, model cards),
     where it has one in place of --prior's (vqvae's, over its codes); "": --prior's.
     files: the run files beyond config.json and model.safetensors that its later stages
@@ -236,7 +237,7 @@ BUILTIN_FAMILIES = (
         ("channels", "depth", "codebook_size", "commitment", "codebook_decay"),
         check=True,
         search={"channels": [(32, 64), (64, 128)], "codebook_size": [64, 256, 512]},
-        ignores=("kl_warmup",),
+        ignores=("kl_warmup", "beta", "free_bits", "iw_train", "objective"),
         prior="a prior over its codes (uniform until `vaekit fit-prior` fits one)",
         files=("code_prior.json", "code_prior.safetensors"),
     ),

@@ -93,7 +93,13 @@ class TrainingObjective:
 
 
 def _one_layer_of_latents(model: VAE, name: str) -> None:
-    """Refuse a model whose terms do not give the draws z and q(z|x) (a hierarchical one)."""
+    """Refuse a model whose terms do not give the draws z and q(z|x): a hierarchical one, or
+    one whose posterior is a point (vqvae, whose KL is a constant: no TC or MMD to weigh)."""
+    if getattr(model, "kl_is_constant", False):
+        raise VaekitError(
+            f"--objective {name} needs draws of a Gaussian posterior; this model's posterior "
+            "is a point over codes (its KL a constant): use --objective elbo"
+        )
     if type(model).terms is not VAE.terms:
         raise VaekitError(
             f"--objective {name} takes a model with one layer of latents, not a hierarchical "
