@@ -304,6 +304,14 @@ def test_a_time_column_other_than_the_first_is_read_with_kind_series(tmp_path: P
     assert list(rows[0])[:3] == ["time", "temp", "load"] and rows[0]["time"] == str(60 * 7)
 
 
+def test_a_training_part_too_short_to_hold_out_validation_says_so(tmp_path: Path, capsys):
+    short = write_series(tmp_path / "short.csv", 20)
+    with pytest.warns(UserWarning, match="too short to hold out its end for validation"):
+        assert vaekit("data", "info", short, "--window", "16") == 0
+    out = capsys.readouterr().out
+    assert "/ no held-out validation /" in out and "raise --train-part or lower --window" in out
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,15 @@ DEFAULT_TRAIN_PART = 0.9  # --train-part's default: the first 90% of the steps t
 # training windows: windows drawn at random among overlapping ones would share steps with
 # them, and a threshold calibrated on them would sit too low).
 VAL_SHARE = 0.1
+# What a training part too short to hold out its end says (data info, and a warning at
+# training): the shared split then draws validation windows among the training ones.
+SHORT_VALIDATION = (
+    "the training part is too short to hold out its end for validation (two windows' steps "
+    "at least): validation windows are drawn from the training windows, which they overlap, "
+    "so a validation score and an anomaly threshold calibrated on them are optimistic; raise "
+    "--train-part or lower --window"
+)
+_WARNED_SHORT: set[str] = set()  # the checksums of the series warned about
 
 
 @dataclass(frozen=True)
@@ -310,6 +320,9 @@ def _open_named(
                 for (name, s), ends in zip(named, splits, strict=True)])
         for k in range(3)
     )  # fmt: skip
+    if given is None and not len(val) and checksum not in _WARNED_SHORT:
+        _WARNED_SHORT.add(checksum)  # once a process: a run reopens its data at its end
+        warnings.warn(f"{path}: {SHORT_VALIDATION}", stacklevel=2)
     values = [s.values for _, s in named]
     info = {
         "source": "folder" if form == "folder" else "file",

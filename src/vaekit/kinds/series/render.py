@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vaekit.files import atomic_write, save_csv
-from vaekit.kinds.series.data import SeriesSchema
+from vaekit.kinds.series.data import SHORT_VALIDATION, SeriesSchema
 from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri
@@ -356,9 +356,11 @@ def info_lines(info: dict[str, Any]) -> list[str]:
         f"  {what} {steps} ({clock}), {len(info['channels'])} "
         f"channel{'s' if len(info['channels']) != 1 else ''}; windows of {info['window']} "
         f"steps: {info['num_train']} train (stride {info['stride']}) / "
-        f"{info.get('num_val') or 0} validation / {info['num_test']} test; "
+        f"{info.get('num_val') or 'no held-out'} validation / {info['num_test']} test; "
         f"{info['missing_values']} missing values"
     ]
+    if not info.get("num_val"):
+        lines.append(f"  {SHORT_VALIDATION}")
     for c in info.get("statistics", []):
         lines.append(
             f"  {c['channel']:<20} mean {c['mean']:.4g}, std {c['std']:.4g} (training part)"
