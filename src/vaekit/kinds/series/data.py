@@ -223,6 +223,8 @@ def split_ends(
     trains, a window every `stride` steps. A training part too short for both has no
     validation windows (none: the shared code then carves them at random)."""
     first_test = rows - max(1, round(rows * test_fraction))
+    if rows <= window:  # no --train-part helps
+        raise VaekitError(f"{rows} rows, no more than one --window of {window}: lower --window")
     if first_test < window:
         raise VaekitError(
             f"{rows} rows hold a training part of {first_test} steps, fewer than one --window "
