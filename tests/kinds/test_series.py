@@ -115,7 +115,7 @@ def test_data_info_reads_a_series_with_trains_options(tmp_path: Path, capsys):
     short for the default window is described with a smaller one."""
     path = write_series(tmp_path / "short.csv", n=30)
     assert vaekit("data", "info", path) == 1
-    assert "fewer than one --window of 32" in capsys.readouterr().err
+    assert "30 rows, no more than one --window of 32: lower --window" in capsys.readouterr().err
     assert vaekit("data", "info", path, "--window", "8", "--train-part", "0.5") == 0
     out = capsys.readouterr().out
     assert "a time series of 30 steps (one step every 300 s), 2 channels; windows of 8" in out
