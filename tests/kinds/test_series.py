@@ -135,7 +135,7 @@ def test_windows_end_at_their_steps_and_the_test_part_is_the_end(tmp_path: Path)
     assert train.tolist() == list(range(7, 15)) and len(val) == 0
     with pytest.raises(VaekitError, match="fewer than one --window of 80: lower --window or"):
         series_data.split_ends(100, 80, 1, 0.25)
-    with pytest.raises(VaekitError, match="^100 rows, no more than one --window of 120: lower"):
+    with pytest.raises(VaekitError, match=r"^100 rows, no more than one --window of 120: lower"):
         series_data.split_ends(100, 120, 1, 0.25)  # no --train-part would help: not said
 
 

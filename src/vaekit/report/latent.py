@@ -61,7 +61,7 @@ def kl_section(run: RunView) -> str:
     ranked = sorted(range(len(kl)), key=lambda d: -float(kl[d]))[:10]
     largest = ", ".join(f"z{d} {float(kl[d]):.2f}" for d in ranked)
     text = (
-        f"mean KL(q(z_i|x) || p(z_i)) over the first {n} test images, nats, bar i for z_i; "
+        f"mean KL(q(z_i|x) || p(z_i)) over the first {n} test examples, nats, bar i for z_i; "
         f"{active} of {len(kl)} dimensions carry more than 0.01 nats, the rest are near the "
         f"prior; the largest: {largest}"
     )
@@ -117,5 +117,5 @@ def map_section(run: RunView, method: str = "auto") -> str:
     coloured = ""
     if labels is not None:
         coloured = ", coloured by class" if names else ", coloured by label"
-    text = f"{len(means)} test images{coloured}: {how}"
+    text = f"{len(means)} test examples{coloured}: {how}"
     return image(data_uri(png), "latent map", pixels=False) + caption(text)
