@@ -243,6 +243,7 @@ def test_a_penalty_on_the_total_correlation_warms_up_with_the_kl(tmp_path: Path)
         (("--objective", "infovae", "--iw-train", "2"), "combined with --objective infovae"),
         (("--objective", "tcvae", "--flow-steps", "1"), "a flow posterior"),
         (("--objective", "tcvae", "--tc-estimator", "exact"), "--tc-estimator"),
+        (("--objective", "factorvae", "--batch-size", "1"), "--batch-size must be at least 2"),
     ],
 )  # fmt: skip
 def test_refusals_are_one_line_and_exit_non_zero(tmp_path: Path, capsys, args, message):

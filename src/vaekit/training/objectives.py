@@ -92,6 +92,14 @@ class TrainingObjective:
             self.load_state(*snapshot, where="rollback")
 
 
+def _batch_estimate(config: Any, name: str) -> None:
+    """Refuse a batch of one: the objective's estimate compares the examples of a batch
+    (q(z) from the batch, dimensions permuted across it, an MMD between samples)."""
+    if getattr(config, "batch_size", 2) < 2:
+        raise VaekitError(f"--objective {name} estimates across the examples of a batch: "
+                          "--batch-size must be at least 2")  # fmt: skip
+
+
 def _one_layer_of_latents(model: VAE, name: str) -> None:
     """Refuse a model whose terms do not give the draws z and q(z|x): a hierarchical one, or
     one whose posterior is a point (vqvae, whose KL is a constant: no TC or MMD to weigh)."""
@@ -179,6 +187,7 @@ class TotalCorrelation(TrainingObjective):
 def tcvae(model: VAE, config: Any) -> TrainingObjective:
     """beta-TCVAE with --tc-weight and --tc-estimator."""
     _one_layer_of_latents(model, "tcvae")
+    _batch_estimate(config, "tcvae")
     if model.flow is not None:
         raise VaekitError(
             "--objective tcvae needs q(z|x) in closed form at any z, which a flow posterior "
@@ -312,6 +321,7 @@ def factorvae(model: VAE, config: Any) -> TrainingObjective:
     """FactorVAE with --factor-weight and --critic-lr; the discriminator's initial weights
     come from --seed alone (the global random state is left as it was)."""
     _one_layer_of_latents(model, "factorvae")
+    _batch_estimate(config, "factorvae")
     device = next(model.parameters()).device
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -366,4 +376,5 @@ class MaximumMeanDiscrepancy(TrainingObjective):
 def infovae(model: VAE, config: Any) -> TrainingObjective:
     """InfoVAE / MMD-VAE with --mmd-weight, --mmd-kernel and --mmd-scale (and --beta)."""
     _one_layer_of_latents(model, "infovae")
+    _batch_estimate(config, "infovae")
     return MaximumMeanDiscrepancy(model, config.mmd_weight, config.mmd_kernel, config.mmd_scale)
