@@ -118,7 +118,9 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
         "embed",
         help="posterior means (and standard deviations) as features",
         description="Encode the test split of the run's data (or --data, or the INPUTS given) "
-        "and write the posterior means, one row per image, with the label where there is one; "
+        "and write the posterior means, one row per example (image, row, clip, line or window, "
+        "named by its id or its last step's time where it has one), with the label where "
+        "there is one; "
         "--with-std adds the posterior standard deviations. .npy writes an array (N, Z) (or "
         "(N, 2Z) with --with-std) and a _labels.npy beside it; .csv writes a table with a "
         "header; .parquet a table (needs pyarrow).",

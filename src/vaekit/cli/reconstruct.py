@@ -15,7 +15,9 @@ or image/.npy files, checked against the model: its size, its channels, its valu
 else the first N images of the run's test split (or of --data). The PNG shows each row of
 inputs above its reconstructions, at most {SHOWN} inputs: -n above that needs --npy, which
 holds all the reconstructions (the PNG shows the first {SHOWN}). A conditional model
-reconstructs test-split images with their labels; it cannot take INPUT files."""
+reconstructs test-split images with their labels; it cannot take INPUT files. For a table
+or a time series, INPUTs are test-split indices or its files (every row, every window), and
+the reconstructions are written as CSV in the data's units."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -26,6 +26,7 @@ run's data:
   audio    WAV clips (each mean spectrogram through Griffin-Lim) and spectrograms.png,
            in a folder
   text     sentences, one a line, in a .txt file (and printed), decoded as --decode says
+  a series windows as CSV, one line per step (sample, step, each channel in its units)
 
 For images a PNG grid holds at most {GRID}: -n above that needs --npy, which then holds all
 of them (drawn and written {GRID} at a time, with a progress bar, so memory stays that of
