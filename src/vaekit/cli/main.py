@@ -4,6 +4,7 @@ heavy imports (torch) happen inside `run`, so `vaekit --help` is instant."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import sys
@@ -157,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _remove_made()
         _interrupted(args)
     except BrokenPipeError:  # `vaekit ... | head` stopped reading: nothing to say, as cat
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error
+        with contextlib.suppress(OSError, ValueError):  # no second error at the exit's flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
     except Exception as err:
         _remove_made()
