@@ -181,6 +181,17 @@ def test_an_empty_sentence_is_refused_as_input(text_run: Path, tmp_path: Path, c
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["reconstruct", "anomaly", "embed"])
+def test_a_missing_file_or_a_folder_is_no_sentence(text_run, tmp_path, capsys, command):
+    """A typo in a file's name must not be scored as the sentence 'missing.txt'."""
+    out = tmp_path / "out.csv"
+    assert vaekit(command, text_run, tmp_path / "missing.txt", "-o", out) == 1
+    assert "missing.txt: no such file" in capsys.readouterr().err
+    assert vaekit(command, text_run, f"{tmp_path}/", "-o", out) == 1
+    assert "a folder; a text model takes sentences, .txt files" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_an_empty_sentence_is_refused_as_an_end_of_interpolation(text_run, tmp_path, capsys):
     out = tmp_path / "i.txt"
     for ends in (["--from", "", "--to", "1"], ["--from", "0", "--to", ""]):

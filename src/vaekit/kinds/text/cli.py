@@ -9,6 +9,7 @@ a test-split line index, a .txt file (each non-blank line) or a sentence itself.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,11 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
             if i >= len(test):
                 raise VaekitError(f"index {i}: the test split holds {len(test)} lines")
             sentences.append(test[i])
-        elif is_text_path(spec) and Path(spec).is_file():
-            sentences += read_lines(Path(spec))
+        elif is_text_path(spec):  # a .txt file: one that is not there is an error, not text
+            sentences += read_lines(Path(spec).expanduser())
+        elif Path(spec).expanduser().is_dir() or spec.endswith(("/", os.sep)):
+            raise VaekitError(f"{spec}: a folder; a text model takes sentences, .txt files or "
+                              "test-split indices")  # fmt: skip
         else:
             sentences.append(spec)
     if not specs:
