@@ -123,11 +123,16 @@ class Vocabulary:
 
 
 def build_vocabulary(lines: list[str], vocab_size: int, max_length: int) -> Vocabulary:
-    """The specials, then the `vocab_size` most frequent tokens of `lines` (ties in code-point
-    order)."""
+    """The specials, then the `vocab_size` most frequent tokens of the `lines` that training
+    keeps (at most `max_length` tokens: a dropped line's words are no part of the data; ties
+    in code-point order)."""
     if vocab_size < 1:
         raise VaekitError(f"--vocab-size must be at least 1, got {vocab_size}")
-    counts = Counter(t for line in lines for t in tokenize(line))
+    counts: Counter[str] = Counter()
+    for line in lines:
+        tokens = tokenize(line)
+        if len(tokens) <= max_length:
+            counts.update(tokens)
     ranked = sorted(counts, key=lambda t: (-counts[t], t))
     return Vocabulary(SPECIALS + tuple(ranked[:vocab_size]), max_length)
 

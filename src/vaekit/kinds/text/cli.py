@@ -84,7 +84,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
             sentences.append(test[i])
         elif is_text_path(spec):  # a .txt file: one that is not there is an error, not text
             sentences += read_lines(Path(spec).expanduser())
-        elif Path(spec).expanduser().is_dir() or spec.endswith(("/", os.sep)):
+        elif os.sep in spec.strip() and Path(spec).expanduser().is_dir():  # "data" is a word
             raise VaekitError(f"{spec}: a folder; a text model takes sentences, .txt files or "
                               "test-split indices")  # fmt: skip
         else:
