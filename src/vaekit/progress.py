@@ -44,6 +44,11 @@ def bar_class() -> type:
     return tqdm
 
 
+# Tasks that count something else than the bar's examples, by a word of their name: an
+# autoregressive decoder's pixels, a text model's sentences (decoded, or by beam search).
+TASK_UNITS = (("pixel", "px"), ("sentence", "line"), ("beam", "line"))
+
+
 class Bars:
     """A tqdm bar per task name, opened on its first report and closed on the next task.
 
@@ -65,7 +70,7 @@ class Bars:
             self.close()
             self.name = name
             byte_task = name.startswith("download")
-            unit = "px" if "pixel" in name else self.unit
+            unit = next((u for word, u in TASK_UNITS if word in name), self.unit)
             self.bar = bar_class()(
                 total=total,
                 desc=name,

@@ -219,3 +219,9 @@ def test_eval_progress_counts_lines_not_images(text_run: Path, tmp_path: Path, c
     bar = capsys.readouterr().err
     assert "evaluating (K=2)" in bar and ("line/s" in bar or "s/line" in bar), bar
     assert "img" not in bar, bar
+
+
+def test_decoding_progress_counts_lines_not_images(text_run: Path, tmp_path: Path, capsys):
+    assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "-o", tmp_path / "s.txt") == 0
+    bar = capsys.readouterr().err
+    assert "beam search" in bar and "img" not in bar and "line" in bar, bar
