@@ -225,3 +225,17 @@ def test_decoding_progress_counts_lines_not_images(text_run: Path, tmp_path: Pat
     assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "-o", tmp_path / "s.txt") == 0
     bar = capsys.readouterr().err
     assert "beam search" in bar and "img" not in bar and "line" in bar, bar
+
+
+def test_decoding_options_that_the_chosen_decoding_ignores_are_refused(text_run, tmp_path, capsys):
+    out = tmp_path / "s.txt"
+    assert vaekit("sample", text_run, "-n", "2", "--temperature", "0.5", "-o", out) == 1
+    assert "--temperature is for --decode sample (this is --decode greedy)" in (
+        capsys.readouterr().err
+    )
+    assert vaekit("sample", text_run, "-n", "2", "--beam-width", "3", "-o", out) == 1
+    assert "--beam-width is for --decode beam" in capsys.readouterr().err
+    assert vaekit("reconstruct", text_run, "0", "--beam-width", "3", "-o", tmp_path / "r.csv") == 1
+    assert not out.exists()
+    assert vaekit("sample", text_run, "-n", "2", "--decode", "beam", "--beam-width", "3",
+                  "-o", out) == 0  # fmt: skip

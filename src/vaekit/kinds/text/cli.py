@@ -16,6 +16,7 @@ from typing import Any
 from vaekit.cli.options import count
 
 MAX_BEAM = 1000
+BEAM = 5  # --beam-width's default
 MAX_SENTENCES = 10_000  # `vaekit sample -n` on a text model: decoded at once, all printed
 DECODE_HELP = (
     "for text: how words are chosen, the most probable one (greedy), drawn from the softmax "
@@ -27,8 +28,20 @@ def add_decoding(p: argparse.ArgumentParser) -> None:
     """--decode and --beam-width, for the commands that decode sentences."""
     p.add_argument("--decode", choices=("greedy", "sample", "beam"), default="greedy",
                    help=DECODE_HELP)  # fmt: skip
-    p.add_argument("--beam-width", type=count(1, MAX_BEAM), default=5, metavar="W",
-                   help="for text, --decode beam: the beam's width (default: 5)")  # fmt: skip
+    p.add_argument("--beam-width", type=count(1, MAX_BEAM), default=None, metavar="W",
+                   help=f"for text, --decode beam: the beam's width (default: {BEAM})")  # fmt: skip
+
+
+def _decoding(args: argparse.Namespace) -> int:
+    """The beam width to decode with, after refusing what the chosen --decode would ignore
+    (--beam-width without beam; a --temperature other than 1 without sample)."""
+    from vaekit.errors import VaekitError
+
+    if args.beam_width is not None and args.decode != "beam":
+        raise VaekitError(f"--beam-width is for --decode beam (this is --decode {args.decode})")
+    if getattr(args, "temperature", 1.0) != 1.0 and args.decode != "sample":
+        raise VaekitError(f"--temperature is for --decode sample (this is --decode {args.decode})")
+    return BEAM if args.beam_width is None else args.beam_width
 
 
 # The commands that decode sentences, and so take `add_decoding`'s arguments.
@@ -114,11 +127,11 @@ def sample(args: argparse.Namespace) -> int:
         raise VaekitError("--npy and --label are for images: a text model writes sentences")
     if args.n > MAX_SENTENCES:
         raise VaekitError(f"-n {args.n}: at most {MAX_SENTENCES} sentences at once")
+    beam = _decoding(args)
     output = _claim(args, "samples.txt", ".txt")
     model = _load(args)
     generator = torch.Generator(model.device).manual_seed(args.seed)
-    lines = sample_lines(model.vae, args.n, generator, args.decode, args.temperature,
-                         args.beam_width)  # fmt: skip
+    lines = sample_lines(model.vae, args.n, generator, args.decode, args.temperature, beam)
     text = _text(model, lines)
     write_lines(output, text)
     print("\n".join(text))
@@ -135,12 +148,13 @@ def reconstruct(args: argparse.Namespace) -> int:
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
     if args.npy:
         raise VaekitError("--npy is for images: a text model writes sentences (CSV)")
+    beam = _decoding(args)
     output = _claim(args, "reconstructions.csv", ".csv")
     model = _load(args)
     sentences, lines = _inputs(model, args.inputs, args.data)
     if not args.inputs:
         sentences, lines = sentences[: args.n], lines[: args.n]
-    made = _text(model, reconstruct_lines(model.vae, lines, args.decode, args.beam_width))
+    made = _text(model, reconstruct_lines(model.vae, lines, args.decode, beam))
     given = _text(model, lines)
     save_csv(output, ["input", "as_read", "reconstruction"],
              [[s, g, m] for s, g, m in zip(sentences, given, made, strict=True)])  # fmt: skip
@@ -160,6 +174,7 @@ def interpolate(args: argparse.Namespace) -> int:
                           "straight line --from A --to B")  # fmt: skip
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
+    beam = _decoding(args)
     output = _claim(args, "interpolation.txt", ".txt")
     model = _load(args)
     ends = [
@@ -169,8 +184,7 @@ def interpolate(args: argparse.Namespace) -> int:
     sentences, lines = _inputs(model, ends, args.data)
     if len(sentences) != 2:
         raise VaekitError("--from and --to each name one sentence (a .txt file holds several)")
-    path = interpolate_lines(model.vae, lines[:1], lines[1:], args.steps, args.decode,
-                             args.beam_width)  # fmt: skip
+    path = interpolate_lines(model.vae, lines[:1], lines[1:], args.steps, args.decode, beam)
     text = _text(model, path)
     write_lines(output, text)
     print(f"from: {sentences[0]}\n  to: {sentences[1]}")
