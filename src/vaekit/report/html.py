@@ -75,11 +75,9 @@ def number(value: Any, digits: int = 2) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return (
-            f"{value:,.{digits}f}"
-            if abs(value) >= 10 ** (-digits) or value == 0
-            else f"{value:.3g}"
-        )
+        # Below 1, four significant digits: an error of 0.01665 is not "0.02" (a table's
+        # per-column RMSE, an MSE, an accuracy).
+        return f"{value:,.{digits}f}" if abs(value) >= 1 or value == 0 else f"{value:.4g}"
     return str(value)
 
 
