@@ -6,6 +6,7 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,6 +207,8 @@ class Model:
         to `batch` images are those one draw of n makes)."""
         if n < 1:
             raise VaekitError(f"the number of samples must be at least 1, got {n}")
+        if not (isinstance(temperature, int | float) and 0 < temperature < math.inf):
+            raise VaekitError(f"temperature must be a positive number, got {temperature!r}")
         self._warn_without_prior()
         if seed is None:
             seed = torch.Generator().seed()
