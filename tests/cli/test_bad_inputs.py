@@ -119,6 +119,7 @@ def test_eval_refuses_data_of_another_shape(run, files, capsys):
         (["--from", "0", "--to", "."], ".: a folder; give image files"),
         (["--grid", "0", "1", "2", "3", "--steps", "33"], "a --grid is at most 32 x 32"),
         (["--from", "0"], "give --from A --to B, or --grid"),
+        (["--from", "0", "--to", "1", "--grid", "0", "1", "2", "3"], "corners, not both"),
     ],
 )
 def test_interpolate_mistakes(run, tmp_path, capsys, monkeypatch, args, message):

@@ -164,6 +164,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
     npy = outputs.file(args.npy, "", ".npy") if args.npy else None
     if args.grid is None and (args.start is None or args.end is None):
         raise VaekitError("give --from A --to B, or --grid with four corners")
+    if args.grid is not None and (args.start is not None or args.end is not None):
+        raise VaekitError("give --from A --to B, or --grid with four corners, not both")
     if args.grid and args.steps > GRID_STEPS:
         raise VaekitError(
             f"--steps {args.steps}: a --grid is at most {GRID_STEPS} x {GRID_STEPS} images"
