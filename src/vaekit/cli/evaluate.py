@@ -126,7 +126,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--per-example",
         metavar="FILE.csv",
         help="also write each example's -ELBO and NLL (index into the split, then the two "
-        "numbers): two runs scored with the same --split, --max-examples and --seed score the "
+        "numbers; the column is neg_iwae where the bound is no log-likelihood, as the table "
+        "says): two runs scored with the same --split, --max-examples and --seed score the "
         "same examples, so the CSVs pair up for a paired comparison",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -194,8 +195,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"vaekit: warning: {warning}", file=sys.stderr)
     if rows is not None:
         lines = list(zip(each["index"], each["neg_elbo"], each["nll"], strict=True))
-        save_csv(rows, ["index", "neg_elbo", "nll"], lines)
-        print(f"wrote {rows} ({len(lines)} examples)")
+        # The bound is -log p(x) only where the likelihood models the data: else -IWAE_K.
+        bound = "nll" if report.get("kind") == "log-likelihood" else "neg_iwae"
+        save_csv(rows, ["index", "neg_elbo", bound], lines)
+        print(f"wrote {rows} ({len(lines)} examples; {bound} with K={report['iwae']['k']})")
     print(f"wrote {out}")
     return 0
 
