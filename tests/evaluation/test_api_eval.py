@@ -47,7 +47,8 @@ def test_binarized_protocol_subset_and_probe(binarized_run: Path):
     val = vaekit.evaluate(binarized_run, split="val", iw_samples=2)
     assert val["split"] == "val" and val["split_size"] == 36 and "probe" in val
     train = vaekit.evaluate(binarized_run, split="train", iw_samples=1, max_examples=10)
-    assert "probe" not in train  # it would be scored on its own training examples
+    # it would be scored on its own training examples: skipped, with the reason
+    assert "measure memory, not features" in train["probe"]["skipped"]
 
 
 def test_the_probe_reads_the_classes(binarized_run: Path):

@@ -114,6 +114,9 @@ def evaluate(
     if probing and model.num_classes:
         probing = False
         report["probe"] = {"skipped": CONDITIONAL_PROBE}
+    if probe and split == "train" and chosen.labels is not None:
+        report["probe"] = {"skipped": "the probe is fit on the training part: scoring it on "
+                           "the training split would measure memory, not features"}  # fmt: skip
     if train_config.binarize and not is_binary(chosen):
         # The whole split, before any subset: a subset sees the same bits as the full split.
         chosen = binarize_once(chosen, seed)
