@@ -31,8 +31,10 @@ def dim_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected dimensions like 0-9 or 0,3,5, got {text!r}"
         ) from None
-    if any(low < 0 or high < low for low, high in ranges):
+    if any(low < 0 for low, _ in ranges):
         raise argparse.ArgumentTypeError(f"expected non-negative dimensions, got {text!r}")
+    if any(high < low for low, high in ranges):
+        raise argparse.ArgumentTypeError(f"a range runs low to high (2-5, not 5-2), got {text!r}")
     if sum(high - low + 1 for low, high in ranges) > MAX_GRID_IMAGES:
         raise argparse.ArgumentTypeError(
             f"{text!r}: at most {MAX_GRID_IMAGES} dimensions (one row of the PNG each)"

@@ -59,7 +59,10 @@ def write_reconstructions(model, ids, x, made, out) -> str:
     shown = MAX_GRID_IMAGES // 2
     save_grid(pairs_grid(x[:shown], made[:shown]), out, ncols=8)
     of = f" (the first {shown} of {len(x)})" if len(x) > shown else ""
-    return f"{min(len(x), shown)} images{of} and their reconstructions"
+    n = min(len(x), shown)
+    if n == 1:
+        return f"1 image{of} and its reconstruction"
+    return f"{n} images{of} and their reconstructions"
 
 
 def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
@@ -69,7 +72,7 @@ def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
     from vaekit.report.limits import MAX_GRID_COLUMNS
 
     save_grid(x, out, ncols=min(steps, MAX_GRID_COLUMNS))
-    return f"{len(x)} images"
+    return f"{len(x)} image{'' if len(x) == 1 else 's'}"
 
 
 def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
