@@ -26,8 +26,8 @@ from vaekit.report.view import Builder, RunView
 
 def eval_nouns(report: dict) -> tuple[str, str]:
     """What the likelihood is for and what the data is, as `vaekit eval`'s table names them:
-    the likelihood's support's pixels, on standardized log-mel spectrograms."""
-    return f"{report['likelihood_support']} pixels", "standardized log-mel spectrograms"
+    the likelihood's support's values, on standardized log-mel spectrograms."""
+    return f"{report['likelihood_support']} values", "standardized log-mel spectrograms"
 
 
 def eval_lines(report: dict) -> list[str]:

@@ -75,7 +75,8 @@ def open_text(
     the other (training) lines, or a model's `vocab`. Each set's ids are its lines' text."""
     lines = read_lines(path)
     if len(lines) < 3:
-        raise VaekitError(f"{path}: {len(lines)} lines are too few to carve a test split")
+        raise VaekitError(f"{path}: {len(lines)} line{'' if len(lines) == 1 else 's'}, too "
+                          "few to carve a test split (at least 3)")  # fmt: skip
     if not 0 < opts.test_fraction < 1:
         raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
     if not 1 <= max_length <= MAX_LENGTH:
