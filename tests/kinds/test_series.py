@@ -314,6 +314,14 @@ def test_a_training_part_too_short_to_hold_out_validation_says_so(tmp_path: Path
     assert "/ no held-out validation /" in out and "raise --train-part or lower --window" in out
 
 
+def test_a_table_that_fails_is_not_told_to_try_kind_series(tmp_path: Path, capsys):
+    """The series source that takes any CSV under --kind series is never suggested."""
+    (tmp_path / "bad.csv").write_text("a,b\n1,x\n2,\n")
+    assert vaekit("train", "--data", tmp_path / "bad.csv", "--out", tmp_path / "r") == 1
+    err = capsys.readouterr().err
+    assert "too few to carve a test split" in err and "--kind" not in err
+
+
 def test_a_steps_score_depends_only_on_it_and_the_steps_before(series_run: Path, tmp_path: Path):
     write_series(tmp_path / "a.csv", 80, seed=5)
     write_series(tmp_path / "b.csv", 80, spike=60, seed=5)  # the same until step 60

@@ -155,7 +155,7 @@ def _other_readings(source: Any, found: Source) -> str:
             read_as = declared.noun
             continue
         try:
-            if any(s.load_recognizer()(source) for s in declared.sources):
+            if any(s.suggested and s.load_recognizer()(source) for s in declared.sources):
                 others.append(name)
         except (TypeError, ValueError, OSError):
             continue

@@ -276,13 +276,16 @@ class Source:
     `kind` names the kind of data it holds). order: sources are tried lowest first (in the
     order they were registered among equals) and the first that recognizes a source opens
     it; vaekit's own are at 100, 200, ... (BUILTIN_KINDS), so a source that says nothing (0)
-    is tried before them, and a package can claim a source vaekit would take.
+    is tried before them, and a package can claim a source vaekit would take. suggested:
+    whether a source that failed to open as another kind's names this kind as a `--kind` to
+    try; False for one that takes any file of its form, meant for `--kind` alone.
     """
 
     name: str
     recognizes: str
     opener: str
     order: int = 0
+    suggested: bool = True
 
     def load_recognizer(self) -> Callable[[Any], bool]:
         """The recognizing function, imported now; a one-line VaekitError where it cannot be."""
@@ -352,15 +355,18 @@ class Kind:
             ) from None
 
 
-def _own(name: str, noun: str, unit: str, *sources: tuple[str, int, str, str]) -> Kind:
+def _own(name: str, noun: str, unit: str, *sources: tuple[Any, ...]) -> Kind:
     """One of vaekit's own kinds, in vaekit.kinds.<name>; its sources' functions in its data
-    part unless named otherwise."""
+    part unless named otherwise. Each source: (name, order, recognizer, opener[, suggested])."""
     package = f"vaekit.kinds.{name}"
 
     def where(function: str) -> str:
         return function if ":" in function else f"{package}.data:{function}"
 
-    declared = tuple(Source(s, where(r), where(o), order) for s, order, r, o in sources)
+    declared = tuple(
+        Source(s, where(r), where(o), order, suggested=not rest or rest[0])
+        for s, order, r, o, *rest in sources
+    )
     return Kind(name, noun, unit, package, declared, f"{package}.options:OPTIONS")
 
 
@@ -380,7 +386,7 @@ BUILTIN_KINDS = (
         ("hf-pixels", 120, "_is_hf_pixels", "_open_hf_pixels"),
         ("registered", 200, "_is_registered", "_open_registered"),
         ("missing", 300, "_is_missing", "_refuse_missing"),
-        ("folder", 500, "_is_folder", "_open_folder"),
+        ("folder", 500, "_is_folder", "_open_folder", False),  # any folder: never suggested
         ("array-file", 600, "_is_array_file", "_open_array_file"),
     ),
     _own(
@@ -400,7 +406,7 @@ BUILTIN_KINDS = (
         ("series-array", 660, f"{_SERIES_READ}:is_series_array", "open_series_array"),
         # Reached for a .csv/.parquet only under --kind series (table, at 700, takes them
         # first otherwise): a series whose time is not its first column (--time-column).
-        ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series"),
+        ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series", False),
     ),
 )  # fmt: skip
 
