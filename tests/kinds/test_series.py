@@ -116,6 +116,8 @@ def test_data_info_reads_a_series_with_trains_options(tmp_path: Path, capsys):
     path = write_series(tmp_path / "short.csv", n=30)
     assert vaekit("data", "info", path) == 1
     assert "30 rows, no more than one --window of 32: lower --window" in capsys.readouterr().err
+    assert vaekit("data", "info", path, "--window", "8", "--image-size", "28") == 1
+    assert "--image-size is for images, not time series" in capsys.readouterr().err  # as train
     assert vaekit("data", "info", path, "--window", "8", "--train-part", "0.5") == 0
     out = capsys.readouterr().out
     assert "a time series of 30 steps (one step every 300 s), 2 channels; windows of 8" in out

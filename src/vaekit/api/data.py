@@ -111,8 +111,12 @@ def dataset_info(source: str, progress: Progress | None = None, **options: Any) 
             info["missing"] = True
             info["download"] = _download_refusal(spec)
             return {"name": source, "description": spec.description, **info}
-    # Opened once, with every kind's options: each opener takes those of its kind.
+    # Opened once, with every kind's options: each opener takes those of its kind; the
+    # options its kind does not take are refused, as `vaekit train` refuses them.
     dataset = open_with_options(opened, options, progress)
+    from vaekit.api.options import refuse_other_kinds_options
+
+    refuse_other_kinds_options(kind(dataset.kind), options, source)
     described = kind(dataset.kind).part("data").describe(dataset)
     return {**dataset.info, **info, "kind": dataset.kind, **described}
 

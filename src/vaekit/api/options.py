@@ -56,6 +56,25 @@ def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     return {**TRAIN_OPTIONS.defaults(), **TRAIN_OPTIONS.check(given, "vaekit.train")}
 
 
+def refuse_other_kinds_options(own: Kind | None, given: dict[str, Any], data: Any) -> None:
+    """Refuse the options of `given` (what the user set) that data of the kind `own` does not
+    take: those its model part REFUSED, and those another kind takes alone (`only`)."""
+    part = own.part("model") if own is not None else None
+
+    def is_set(name: str) -> bool:
+        return given.get(name) not in (None, False)
+
+    for name in getattr(part, "REFUSED", ()):
+        if is_set(name):
+            raise VaekitError(part.refused(TRAIN_OPTIONS[name].flag))  # type: ignore[union-attr]
+    for other in _kinds():
+        theirs = other.part("model") if other != own else None
+        if getattr(theirs, "only", None) is not None:  # a kind that takes its options alone
+            for option in other.load_options():
+                if is_set(option.name):
+                    raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
+
+
 def data_kind(data: Any, of_kind: str | None = None) -> Kind | None:
     """The kind of data `data` is, as `open_dataset` will read it: the kind of the first source
     that recognizes it (vaekit.kinds.base.recognize_source), among the sources of the kind
@@ -84,19 +103,7 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     data = options["data"]
     own = data_kind(data, options.get("kind"))
     part = own.part("model") if own is not None else None
-
-    def is_set(name: str) -> bool:
-        return given.get(name) not in (None, False)
-
-    for name in getattr(part, "REFUSED", ()):
-        if is_set(name):
-            raise VaekitError(part.refused(TRAIN_OPTIONS[name].flag))  # type: ignore[union-attr]
-    for other in _kinds():
-        theirs = other.part("model") if other != own else None
-        if getattr(theirs, "only", None) is not None:  # a kind that takes its options alone
-            for option in other.load_options():
-                if is_set(option.name):
-                    raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
+    refuse_other_kinds_options(own, given, data)
     refuse_other_objectives(options["objective"], [k for k, v in given.items() if v is not None])
     if part is None:
         refuse_other_families(options, given)
