@@ -86,6 +86,12 @@ def test_a_dataset_carves_its_test_split_and_keeps_row_ids(tmp_path: Path):
     assert dataset.info["classes"] == ["x", "y"]
 
 
+def test_an_id_column_that_repeats_a_value_is_warned_about(tmp_path: Path):
+    text = SENSORS.replace("\nd,", "\na,")  # row d takes row a's id
+    with pytest.warns(UserWarning, match="--id-column 'id' repeats 1 value\\(s\\), 'a' first"):
+        open_dataset(write(tmp_path, text), target="label", id_column="id", test_fraction=0.34)
+
+
 def test_a_target_that_is_no_label_is_refused_unless_confirmed(tmp_path: Path):
     rng = np.random.default_rng(0)
     rows = [f"{rng.normal():.4f},{i % 3},{i},{i % 20}" for i in range(300)]

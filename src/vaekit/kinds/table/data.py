@@ -4,6 +4,8 @@ files too, encoded with the model's schema."""
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,8 @@ def open_rows(
         labels = schema.labels(raw, required=False)
     values = schema.encode(raw)
     ids = schema.ids(raw)
+    if table is None and schema.id_column is not None:
+        _warn_repeated_ids(raw.path, schema.id_column, ids)
     storage = torch.from_numpy(values).reshape(len(raw), 1, 1, -1)
     full = ImageSet(
         storage,
@@ -168,3 +172,12 @@ def open_rows(
     if labels is not None:
         info["classes"] = list(schema.classes)
     return Dataset(train, test, info, kind="table", schema=schema)
+
+
+def _warn_repeated_ids(path: Any, column: str, ids: list[str]) -> None:
+    """One warning where --id-column's values repeat: outputs keyed by id would be ambiguous."""
+    repeated = [i for i, n in Counter(ids).items() if n > 1]
+    if repeated:
+        warnings.warn(f"{path}: --id-column {column!r} repeats {len(repeated)} value(s), "
+                      f"{repeated[0]!r} first: outputs keyed by id will hold it more than "
+                      "once", stacklevel=3)  # fmt: skip
