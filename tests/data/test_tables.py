@@ -135,7 +135,12 @@ def test_parquet_reads_like_csv(tmp_path: Path):
         ("a,b\n1,2\n3\n4,5\n", {}, "line 3 has 1 fields, the header 2"),
         ("a,b\n1,2\n3,4\n5,6\n", {"columns": ("a", "zz")}, "has no column 'zz'"),
         ("a,b\n1,2\n3,4\n5,6\n", {"target": "y"}, "--target: .* has no column 'y'"),
-        ("a,b\n1,2\nhot,4\n5,6\n", {}, "line 3, numeric column 'a': 'hot' is not a finite"),
+        (
+            "a,b\n1,2\nhot,4\n5,6\n",
+            {},
+            r"line 3, numeric column 'a' \(at least half its values "
+            r"are numbers\): 'hot' is not a finite",
+        ),
         ("a,b\n1,\n3,NA\n5,\n", {}, "column 'b' has no values"),
         ("a,a\n1,2\n3,4\n5,6\n", {}, "names column 'a' twice"),
         ("a,b\n1,2\n3,4\n5,6\n", {"target": "b", "columns": ("a", "b")}, "never a feature"),

@@ -445,8 +445,9 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
         bad = next((i for i, v in numbers if v is None), None)
         if bad is not None:
             raise VaekitError(
-                f"{table.path}: {table.where[bad]}, numeric column {name!r}: {cells[bad]!r} is "
-                "not a finite number (leave it empty or NA if missing)"
+                f"{table.path}: {table.where[bad]}, numeric column {name!r} (at least half its "
+                f"values are numbers): {cells[bad]!r} is not a finite number (leave it empty or "
+                "NA if missing, or leave the column out with --columns)"
             )
         chosen = set(rows.tolist())
         values = np.array([v for i, v in numbers if i in chosen], dtype=np.float64)

@@ -217,7 +217,7 @@ def info_lines(info: dict[str, Any]) -> list[str]:
         f"start, the others padded with silence); log-mel spectrogram (1, mels, frames) "
         f"{tuple(info['shape'])}",
     ]
-    how = (f"files matching {info['test_pattern']!r}" if info.get("test_pattern")
+    how = (f"files matching '{info['test_pattern']}'" if info.get("test_pattern")
            else f"carved {info.get('test_carved')}")  # fmt: skip
     lines.append(f"  {info['num_train']} train / {info['num_test']} test ({how})")
     if info.get("classes"):
