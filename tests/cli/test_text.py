@@ -109,7 +109,7 @@ def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path
 
 def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
     lines = tmp_path / "mine.txt"
-    lines.write_text("the cat sees the moon .\nmoon moon moon king king the the\n")
+    lines.write_text("the cat sees the moon .\nmoon moon moon zyzzyva king the the\n")
     scores = tmp_path / "scores.csv"
     assert vaekit("anomaly", text_run, lines, "--score", "nll", "--iw-samples", "3",
                   "-o", scores) == 0  # fmt: skip
@@ -117,6 +117,12 @@ def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
         rows = list(csv.DictReader(f))
     assert [r["line"] for r in rows] == lines.read_text().splitlines()
     assert [int(r["tokens"]) for r in rows] == [7, 8]
+    # what was scored: the words the model knows, <unk> for the others ("zyzzyva")
+    known = set(json.loads((text_run / "config.json").read_text())["model"]["schema"]["tokens"])
+    assert [r["as_read"] for r in rows] == [
+        " ".join(w if w in known else "<unk>" for w in r["line"].split()) for r in rows
+    ]
+    assert "<unk>" in rows[1]["as_read"]
     embedded = tmp_path / "z.csv"
     assert vaekit("embed", text_run, "-o", embedded) == 0
     with embedded.open(newline="") as f:

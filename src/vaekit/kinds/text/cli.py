@@ -211,10 +211,13 @@ def anomaly(args: argparse.Namespace) -> int:
     total, per_word = nll_per_word(model.vae, lines, k, args.seed)
     counted = (lines.reshape(len(lines), -1) != PAD).sum(1)  # words and <eos>
     name = f"nll_iw{k}" if k > 1 else "neg_elbo"
-    save_csv(output, ["index", f"{name}_per_word", name, "tokens", "line"],
-             [[i, f"{w:.4f}", f"{t:.4f}", int(c), s] for i, (w, t, c, s) in
+    # as_read: what was scored, the line as the model reads it (its words, <unk> for those
+    # outside its vocabulary, cut at --max-length): a long line's score is its beginning's.
+    read = _text(model, lines)
+    save_csv(output, ["index", f"{name}_per_word", name, "tokens", "line", "as_read"],
+             [[i, f"{w:.4f}", f"{t:.4f}", int(c), s, r] for i, (w, t, c, s, r) in
               enumerate(zip(per_word.tolist(), total.tolist(), counted.tolist(), sentences,
-                            strict=True))])  # fmt: skip
+                            read, strict=True))])  # fmt: skip
     order = per_word.argsort(descending=True)[: args.top].tolist()
     print(f"the {len(order)} highest {name} per word (nats):")
     for i in order:
