@@ -130,10 +130,14 @@ def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
     assert header == ["line", "mean_0", "mean_1", "mean_2", "mean_3"]
 
 
-def test_report_shows_sentences(text_run: Path):
+def test_report_shows_sentences(text_run: Path, tmp_path: Path):
     assert vaekit("report", text_run) == 0
     page = (text_run / "report.html").read_text()
     assert "Sample sentences" in page and "Interpolation" in page and "reconstruction" in page
+    assert vaekit("eval", text_run, "--iw-samples", "2", "--quiet") == 0
+    assert vaekit("report", text_run) == 0
+    page = (text_run / "report.html").read_text()
+    assert "NLL per word" in page and "perplexity" in page and "KL per line" in page
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,9 @@ render part
     eval_lines(report: dict) -> list[str]
         `vaekit eval`'s lines after the bounds: bits/dim and the reconstruction (images),
         per column (a table), the log-spectral distance (audio), per word (text).
+    eval_rows(report: dict) -> list[(name, value, stderr, note)]   (optional)
+        report.html's Evaluation rows of the kind's own figures, after the shared ones
+        (text: NLL per word, perplexity, KL per line).
     report_sections(model, shared: list[(title, builder)]) -> list[(title, builder)]
         report.html's sections of a model of this kind, in page order, with `shared` (the KL
         per latent dimension and the latent map, vaekit.report.latent) where they belong. A

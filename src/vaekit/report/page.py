@@ -188,6 +188,8 @@ def eval_section(found: dict[str, Any], model: Any) -> str:
     if "accuracy" in probe:
         rows.append(("probe accuracy", probe["accuracy"], None, "logistic regression"))
     rows += _column_rows(found.get("reconstruction") or {})
+    own = getattr(model.kind.part("render"), "eval_rows", None)  # the kind's own figures
+    rows += own(found) if own is not None else []
     note = f"{found.get('data')}, {found.get('split')} split, {found.get('num_examples')} examples;"
     note += f" the numbers are {'an' if kind == 'objective' else 'a'} {kind}"
     stale = eval_staleness(found, model)

@@ -49,6 +49,18 @@ def eval_lines(report: dict) -> list[str]:
     ]
 
 
+def eval_rows(report: dict) -> list[tuple[str, float, None, str]]:
+    """report.html's Evaluation rows beside the bounds: the per-word numbers `eval` prints."""
+    t = report.get("text") or {}
+    if "nll_per_word" not in t:
+        return []
+    return [
+        ("NLL per word", t["nll_per_word"], None, f"nats (IWAE, K={t['iw_samples']})"),
+        ("perplexity", t["perplexity"], None, "exp of the NLL per word"),
+        ("KL per line", t["kl_per_line"], None, "nats; under 1: posterior collapse"),
+    ]
+
+
 # --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
 
 # The commands with a flow of the kind's own at the command line (its cli part,
