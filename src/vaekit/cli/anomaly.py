@@ -41,7 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "named by its last step), and the CSV has per step its time (after a series column "
         "where there are several), each channel's value, the score, the flag and each "
         "channel's error error_CHANNEL; FILE_errors.png draws the channels, the score and the "
-        "flags.\n\nscores: elbo (-ELBO), nll "
+        "flags. For audio, INPUTs are .wav clips (the CSV: file, score). For text, INPUTs are "
+        "sentences or .txt files, scored per word with no threshold (the CSV: index, the score "
+        "per word and per line, tokens, the line and what was read of it).\n\nscores: elbo "
+        "(-ELBO), nll "
         "(importance-weighted -log p(x)), "
         "complexity (-ELBO minus the PNG-compressed size: likelihoods favour simple images, "
         "this corrects for it), latent (Mahalanobis distance of the posterior mean from the "
@@ -57,8 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="test-split index, or a file of the run's kind of data: image/.npy, table or "
-        "series (default: the whole test split)",
+        help="test-split index, or a file of the run's kind of data: image/.npy, table, "
+        "series or .wav file, or a sentence or .txt file for text (default: the whole test "
+        "split)",
     )
     p.add_argument("--data", metavar="NAME|PATH", help="score (and calibrate on) this dataset")
     p.add_argument(

@@ -51,10 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "interpolate",
-        help="decode a path through latent space between two images",
-        description="Encode two images (test-split indices or image/.npy files), walk between "
-        "their posterior means and decode each step. With --grid, fill a square between four "
-        "corners (top-left, top-right, bottom-left, bottom-right). A strip holds at most "
+        help="decode a path through latent space between two inputs",
+        description="Encode two inputs (test-split indices or image/.npy files; for a table or "
+        "a series its rows or windows, for audio .wav clips, for text sentences), walk between "
+        "their posterior means and decode each step. With --grid (images), fill a square "
+        "between four corners (top-left, top-right, bottom-left, bottom-right). A strip holds at most "
         f"{MAX_GRID_IMAGES} steps, wrapping after {MAX_GRID_COLUMNS}; a --grid at most "
         f"{GRID_STEPS} x {GRID_STEPS}.",
         epilog="examples:\n  vaekit interpolate runs/fm --from 0 --to 7 --steps 10 -o strip.png\n"
@@ -132,8 +133,9 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     )
     add_rundir(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="test-split indices or image/.npy files (default: the whole test "
-                   "split)")  # fmt: skip
+                   help="test-split indices or files of the run's kind of data: image/.npy, "
+                   "table, series or .wav files, or sentences for text (default: the whole "
+                   "test split)")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="embed this dataset's test split")
     p.add_argument("--with-std", action="store_true", help="add the standard deviations")
     p.add_argument("-o", "--output", metavar="FILE.npy|.csv|.parquet",

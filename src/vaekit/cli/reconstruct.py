@@ -17,13 +17,15 @@ inputs above its reconstructions, at most {SHOWN} inputs: -n above that needs --
 holds all the reconstructions (the PNG shows the first {SHOWN}). A conditional model
 reconstructs test-split images with their labels; it cannot take INPUT files. For a table
 or a time series, INPUTs are test-split indices or its files (every row, every window), and
-the reconstructions are written as CSV in the data's units."""
+the reconstructions are written as CSV in the data's units; for audio, .wav clips, written as
+.wav files in a folder; for text, sentences or .txt files, written as CSV (input, as_read,
+reconstruction)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reconstruct",
-        help="reconstruct test images (or given ones) through a run's model",
+        help="reconstruct test examples (or given ones) through a run's model",
         description=DESCRIPTION,
         epilog="examples:\n  vaekit reconstruct runs/fm -n 16 -o reconstructions.png\n"
         "  vaekit reconstruct runs/fm 0 7 shoe.png -o mine.png",
@@ -34,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="test-split index or image/.npy file (default: the first -n test images)",
+        help="test-split index or a file of the run's kind of data: image/.npy, table, "
+        "series or .wav file, or a sentence for text (default: the first -n test examples)",
     )
     p.add_argument(
         "-n",
