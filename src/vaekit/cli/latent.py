@@ -55,7 +55,8 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
         description="Encode two inputs (test-split indices or image/.npy files; for a table or "
         "a series its rows or windows, for audio .wav clips, for text sentences), walk between "
         "their posterior means and decode each step. With --grid (images), fill a square "
-        "between four corners (top-left, top-right, bottom-left, bottom-right). A strip holds at most "
+        "between four corners (top-left, top-right, bottom-left, bottom-right). A strip holds "
+        "at most "
         f"{MAX_GRID_IMAGES} steps, wrapping after {MAX_GRID_COLUMNS}; a --grid at most "
         f"{GRID_STEPS} x {GRID_STEPS}.",
         epilog="examples:\n  vaekit interpolate runs/fm --from 0 --to 7 --steps 10 -o strip.png\n"
