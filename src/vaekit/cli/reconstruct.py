@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         test = Inputs(model, args.data, conditional=True).test
         n = min(args.n, len(test))
+        if args.n > n:
+            print(f"note: -n {args.n}, and the test split holds {n}: reconstructing all {n}")
         if n > SHOWN and npy is None:
             raise VaekitError(
                 f"-n {n}: the PNG shows at most {SHOWN} inputs above their reconstructions; "
