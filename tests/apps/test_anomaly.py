@@ -270,3 +270,12 @@ def test_anomaly_command_scores_by_knn(normal_run, tmp_path: Path, capsys):
     assert flags[:3] == [1, 1, 1]
     assert json.loads((run / "anomaly.json").read_text())["score"] == "knn"
     assert (run / "anomaly.safetensors").is_file()
+
+
+def test_detection_quality_leaves_out_the_inputs_without_a_score():
+    """An input with no observed value scores NaN (AnomalyDetector._scores): left out."""
+    scores = np.array([0.1, 0.2, np.nan, 0.9, 0.8])
+    truth = np.array([0, 0, 1, 1, 1])
+    assert detection_quality(scores, truth) == {"auroc": 1.0, "average_precision": 1.0}
+    with pytest.raises(VaekitError, match="both normal and anomalous"):
+        detection_quality(np.array([np.nan, 0.3]), np.array([0, 1]))

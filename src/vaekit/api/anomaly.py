@@ -323,10 +323,13 @@ def _at_most(data: ImageSet, count: int, seed: int) -> ImageSet:
 
 
 def detection_quality(scores: np.ndarray, anomalous: np.ndarray) -> dict[str, float]:
-    """AUROC and average precision of scores against the truth (1 = anomaly)."""
+    """AUROC and average precision of scores against the truth (1 = anomaly), over the inputs
+    that have a score (one with no observed value has NaN: left out)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    if anomalous.min() == anomalous.max():
+    scored = ~np.isnan(scores)
+    scores, anomalous = scores[scored], anomalous[scored]
+    if len(anomalous) == 0 or anomalous.min() == anomalous.max():
         raise VaekitError("AUROC needs both normal and anomalous inputs among the labels")
     return {
         "auroc": float(roc_auc_score(anomalous, scores)),
