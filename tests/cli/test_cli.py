@@ -122,6 +122,15 @@ def test_sample_and_reconstruct(digits_run: Path, tmp_path: Path, capsys):
     assert "reconstructions" in capsys.readouterr().out
 
 
+def test_under_torchrun_only_the_first_process_says_an_error(digits_run, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # what torchrun sets for the second process
+    assert vaekit("train", "--data", "digits", "--out", str(digits_run)) == 1
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert vaekit("train", "--data", "digits", "--out", str(digits_run)) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
 def test_existing_out_needs_overwrite(digits_run: Path, capsys):
     assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", digits_run) == 1
     err = capsys.readouterr().err

@@ -117,6 +117,7 @@ def test_ctrl_c_in_the_first_epoch_keeps_the_old_run(old_run: Path, monkeypatch,
     assert _train(_data(old_run), old_run, "--seed", "5", "--overwrite") == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "--out still holds the old run" in err
+    assert f"vaekit train --out {old_run} --resume" in err  # the run's own path, no placeholder
     assert _files(old_run) == before and _hidden_leftovers(old_run) == []
     assert vaekit.load(old_run).run_config["training"]["seed"] == 1
 

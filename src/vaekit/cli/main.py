@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _remove_made()
         if args.debug:
             raise
-        print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
+            print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
         sys.exit(1)
     if code:
         _remove_made()
@@ -192,7 +193,8 @@ def _interrupted(args: argparse.Namespace) -> None:
     """The line an interrupted command ends with, then exit status 130."""
     hint = ""
     if args.command == "train":
-        hint = " (a run that finished an epoch continues with: vaekit train --out RUNDIR --resume)"
+        out = getattr(args, "out", None) or "RUNDIR"
+        hint = f" (a run that finished an epoch continues with: vaekit train --out {out} --resume)"
         if getattr(args, "overwrite", False):
             hint += "; until the new run's first epoch ends, --out still holds the old run"
     print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
