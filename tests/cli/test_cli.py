@@ -131,6 +131,13 @@ def test_under_torchrun_only_the_first_process_says_an_error(digits_run, capsys,
     assert "already exists" in capsys.readouterr().err
 
 
+def test_a_run_inside_another_run_is_refused(digits_run: Path, capsys):
+    for inside in (digits_run / "sub", digits_run / "checkpoint" / "x"):
+        assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", str(inside)) == 1
+        assert f"is inside the run directory {digits_run}" in capsys.readouterr().err
+        assert not inside.exists()
+
+
 def test_existing_out_needs_overwrite(digits_run: Path, capsys):
     assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", digits_run) == 1
     err = capsys.readouterr().err

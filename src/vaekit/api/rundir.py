@@ -209,6 +209,11 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     _refuse_shared_folder(text, path)
     if ".." in path.parts:  # the folder's own name is needed: runs/a/.. is runs
         path = path.resolve()
+    # Not inside another run: its own files would then hold a stranger (its checkpoint/ a
+    # second run, and --overwrite of it refused for files "vaekit did not write").
+    host = next((p for p in path.absolute().parents if is_run_dir(p)), None)
+    if host is not None:
+        raise VaekitError(f"{path} is inside the run directory {host}: choose an --out beside it")
     clear_leftovers(path)
     if not (path.exists() or path.is_symlink()):
         return path
