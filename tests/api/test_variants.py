@@ -98,7 +98,7 @@ def test_conditional_samples_follow_the_label(idx_folder, tmp_path):
         run.model.sample(2, label=7)
 
 
-def test_early_stopping_keeps_the_best_validation_epoch(idx_folder, tmp_path):
+def test_early_stopping_keeps_the_best_validation_epoch(idx_folder, tmp_path, capsys):
     run = train(
         str(idx_folder),
         out=tmp_path / "p",
@@ -125,6 +125,12 @@ def test_early_stopping_keeps_the_best_validation_epoch(idx_folder, tmp_path):
     _, val = split_validation(reopen_dataset(run.config), 0.1, 0)
     again = mean_loss(loaded.vae, val, 16, 0)
     assert again["loss"] == pytest.approx(best["val"]["loss"], rel=1e-5)
+    # The summary says its test line is of other weights than its train and val lines.
+    from vaekit.cli.train import print_summary
+
+    print_summary(run)
+    said = f"(train and val: epoch {last}; test: the kept weights of the best validation epoch"
+    assert f"{said}, {best['epoch']})" in capsys.readouterr().out
 
 
 def test_plateau_schedule_halves_the_rate():

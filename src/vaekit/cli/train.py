@@ -128,13 +128,15 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(result) -> None:
     from vaekit.evaluation.evaluate import low_kl_warning
+    from vaekit.training.loop import best_epoch
 
     last = result.history[-1]
     seconds = sum(r["time_s"] for r in result.history)
     budget = result.config["training"].get("time_budget")
     stopped = f" (stopped by --time-budget {budget:g}s)" if result.stopped_by_budget else ""
     n = len(result.history)
-    print(f"trained {n} epoch{'' if n == 1 else 's'} in {seconds:.0f} s{stopped}")
+    took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+    print(f"trained {n} epoch{'' if n == 1 else 's'} in {took} s{stopped}")
     k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
@@ -145,6 +147,10 @@ def print_summary(result) -> None:
                 f"  {split:<5} -ELBO {terms['neg_elbo']:9.2f}  rec {terms['rec']:9.2f}  "
                 f"kl {terms['kl']:7.2f}{by_layer}{iwae}"
             )
+    best = best_epoch(result.history) if result.config["training"].get("patience") else None
+    if best is not None and best != last["epoch"]:  # early stopping kept the best epoch's
+        print(f"  (train and val: epoch {last['epoch']}; test: the kept weights of the best "
+              f"validation epoch, {best})")  # fmt: skip
     if "active_units" in (result.latents or {}):
         lat = result.latents
         on = (
