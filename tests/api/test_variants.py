@@ -2,6 +2,7 @@
 decreases on a tiny dataset), writes a run directory, and loads back to the same numbers."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -145,6 +146,20 @@ def test_plateau_schedule_halves_the_rate():
     assert learning_rate(cosine, [], 0, 10) == pytest.approx(0.1)
     assert learning_rate(cosine, [], 5, 10) == pytest.approx(0.05)
     assert learning_rate(cosine, [], 10, 10) == pytest.approx(0.0)
+
+
+def test_resuming_a_cosine_run_with_more_epochs_says_its_rate_jumps(idx_folder, tmp_path):
+    """The cosine spans --epochs: resumed with more, it no longer matches an uninterrupted
+    run (the rate jumps from about 0 to lr/2). A constant schedule resumes silently."""
+    for schedule, warned in (("cosine", True), ("constant", False)):
+        run = train(str(idx_folder), out=tmp_path / schedule, model="mlp", epochs=2,
+                    lr_schedule=schedule, progress=False, **SMALL)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            vaekit.resume(run.path, epochs=4, progress=False)
+        said = [str(w.message) for w in caught if "spans --epochs" in str(w.message)]
+        assert bool(said) == warned, said
+        assert not warned or "this run began with 2, so from epoch 3 its rate follows" in said[0]
 
 
 class TinyEncoder(nn.Module):

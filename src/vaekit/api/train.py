@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from warnings import warn
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ from vaekit.training.loop import (
     should_stop,
 )
 from vaekit.training.precision import resolve_precision
-from vaekit.training.schedules import check_kl_options
+from vaekit.training.schedules import check_kl_options, schedule_moved
 from vaekit.training.tracking import Tracking, check_installed
 from vaekit.version import __version__
 
@@ -353,6 +354,9 @@ def resume(
         raise VaekitError(
             f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
         )
+    moved = schedule_moved(train_config, state, as_written["training"].get("epochs"))
+    if group.is_main and moved:
+        warn(moved, stacklevel=2)
     config["training"]["device"] = str(dev)
     config["training"]["precision_resolved"] = resolve_precision(
         config["training"]["precision"], dev

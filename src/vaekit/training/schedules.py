@@ -117,3 +117,23 @@ def check_kl_options(vae: Any, config: Any) -> None:
             "--free-bits needs a prior with a closed-form KL per dimension "
             "(the standard-normal prior, or --model hvae)"
         )
+
+
+def schedule_moved(config: Any, state: Any, began: int | None) -> str | None:
+    """Where resuming with config.epochs, when the run `began` with another count, changes
+    the learning rate at the resumed step (a schedule over the run's length, as cosine):
+    what to tell the user; else None. Asked of the schedule itself, at the resumed epoch's
+    start, with a nominal 1,000 steps an epoch."""
+    if began is None or began == config.epochs or state.epoch == 0:
+        return None
+    step = state.epoch * 1000
+    before = LR_SCHEDULES[config.lr_schedule](config, state.history, step, began * 1000)
+    after = LR_SCHEDULES[config.lr_schedule](config, state.history, step, config.epochs * 1000)
+    if math.isclose(before, after):
+        return None
+    return (
+        f"--lr-schedule {config.lr_schedule} spans --epochs: this run began with {began}, so "
+        f"from epoch {state.epoch + 1} its rate follows the schedule over {config.epochs} "
+        f"(from {before:.3g} it jumps to {after:.3g}), and the run differs from an "
+        f"uninterrupted {config.epochs}-epoch one"
+    )
