@@ -6,6 +6,7 @@ writer.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import ctypes
 import errno
@@ -13,8 +14,10 @@ import io
 import json
 import math
 import os
+import signal
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +107,22 @@ def exchange(a: str | Path, b: str | Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM wait until the block is done (then arrive): for work that
+    must not be cut in half (a run directory's swap, a tracking store's setup). In the main
+    thread only, where Python delivers signals; elsewhere the block runs as it is."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

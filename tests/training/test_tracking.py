@@ -258,3 +258,19 @@ def test_a_resumed_writers_file_sorts_after_the_killed_runs(tmp_path):
     (tmp_path / f"{EVENTS_PREFIX}{now}.host.99999.0").write_bytes(b"")
     _after_newest(tmp_path)
     assert int(time.time()) > now
+
+
+def test_a_ctrl_c_during_a_held_block_arrives_after_it():
+    """signals_held (around a tracking store's setup and a run directory's swap): the block
+    finishes, then the interrupt is raised."""
+    import os
+    import signal
+
+    from vaekit.files import signals_held
+
+    finished = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished = True
+    assert finished

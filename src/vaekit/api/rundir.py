@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from vaekit.api.run import (
@@ -44,7 +41,7 @@ from vaekit.api.run import (
     SAMPLES_FILE,
 )
 from vaekit.errors import VaekitError
-from vaekit.files import exchange
+from vaekit.files import exchange, signals_held
 from vaekit.models.code_prior import PRIOR_RECORD, PRIOR_WEIGHTS
 from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir
 from vaekit.report.card import BESIDE_FILE, CARD_FILE, is_vaekit_card
@@ -249,23 +246,6 @@ def _check_replaceable(path: Path) -> None:
         )
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C (SIGINT) and SIGTERM wait until the block is done: a swap is never half made."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if (
-        not hasattr(signal, "pthread_sigmask")
-        or threading.current_thread() is not threading.main_thread()
-    ):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
 class NewRun:
     """A run directory under construction beside `out`, which it replaces (`place`) once it
     holds a finished epoch; `discard` removes it if it never did."""
@@ -286,7 +266,7 @@ class NewRun:
                 raise VaekitError(f"{self.out} appeared while this run trained; not replacing it")
             if exists:
                 _check_replaceable(self.out)
-            with _signals_held():
+            with signals_held():  # a swap is never half made
                 self.old = self._swap() if exists else self._rename()
                 self.placed = True
             self.path = self.out

@@ -42,7 +42,7 @@ import torch
 
 from vaekit.data.batches import ImageSet, batch_indices, binarize_once
 from vaekit.errors import VaekitError
-from vaekit.files import write_json
+from vaekit.files import signals_held, write_json
 from vaekit.models.importance import importance_terms
 from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE
 from vaekit.models.vae import VAE
@@ -164,7 +164,9 @@ class Tracking(Callback):
         rundir = self.rundir()
         resumed_at = state.history[-1]["epoch"] if state is not None and state.history else 0
         for name in self.trackers:
-            with _reported(name, rundir):
+            # A store's first setup (MLflow migrates its database) is not cut by Ctrl-C: a
+            # half-made store would refuse every later --resume.
+            with _reported(name, rundir), signals_held():
                 backend = _BACKENDS[name](rundir, resumed_at, self.params)
             self.backends.append(backend)
         if state is not None:
@@ -249,7 +251,7 @@ def _reported(name: str, rundir: Path) -> Iterator[None]:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise VaekitError(
             f"--log {name} failed ({first}); {rundir} keeps every finished epoch: continue "
-            f"with vaekit train --out {rundir} --resume"
+            f"with vaekit train --out {rundir} --resume (with --log none to leave it out)"
         ) from err
 
 
