@@ -269,8 +269,7 @@ def test_a_ctrl_c_during_a_held_block_arrives_after_it():
     from vaekit.files import signals_held
 
     finished = False
-    with pytest.raises(KeyboardInterrupt):
-        with signals_held():
-            os.kill(os.getpid(), signal.SIGINT)
-            finished = True
+    with pytest.raises(KeyboardInterrupt), signals_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished = True
     assert finished
