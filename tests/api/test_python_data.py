@@ -69,6 +69,11 @@ def test_a_torch_dataset_of_pairs_trains_with_its_labels(tmp_path):
     # the same object again: evaluate takes it; without it, one line asks for it
     report = vaekit.evaluate(run.path, data=Pictures(), iw_samples=2, probe=False)
     assert report["split_size"] == data["num_test"]
+    assert report["data_sha256"] == data["sha256"] and report["data_is_the_runs"]
+    # other data of the same shape is evaluated too, and eval.json says it is not the run's
+    other = vaekit.evaluate(run.path, data=Pictures(shift=0.1), iw_samples=2, probe=False)
+    assert other["data"] == report["data"]  # the same object's name: the checksum tells
+    assert other["data_sha256"] != data["sha256"] and not other["data_is_the_runs"]
     with pytest.raises(VaekitError, match=r"^this run was trained on a Python object, <torch"):
         vaekit.evaluate(run.path, iw_samples=2)
 
