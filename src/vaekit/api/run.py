@@ -79,7 +79,8 @@ def reopen_dataset(
         raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
     if data is None and info.get("source") == "object":  # vaekit.data.objects
         raise VaekitError(
-            f"this run was trained on a Python object, {info.get('name')}: give it again (data=...)"
+            f"this run was trained on a Python object, {info.get('name')}: give it again "
+            "(data=... in Python; at the command line, --data with a file of the same data)"
         )
     model = run_config.get("model", {})
     dataset = open_dataset(
