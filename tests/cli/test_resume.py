@@ -133,3 +133,8 @@ def test_resume_needs_a_checkpoint(tmp_path: Path, capsys):
     assert "--resume needs --out" in capsys.readouterr().err
     assert vaekit("train", "--resume", "--out", tmp_path) == 1
     assert "config.json: missing" in capsys.readouterr().err
+    # a run killed before its first epoch ended left nothing at --out: said so, with the remedy
+    assert vaekit("train", "--resume", "--out", tmp_path / "never") == 1
+    assert "no run to resume (a run stopped before its first epoch ended keeps nothing" in (
+        capsys.readouterr().err
+    )

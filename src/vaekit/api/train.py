@@ -328,6 +328,9 @@ def resume(
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
     group.on_main(lambda: clear_leftovers(path))
+    if not path.exists():
+        raise VaekitError(f"{path}: no run to resume (a run stopped before its first epoch "
+                          "ended keeps nothing: train it again)")  # fmt: skip
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
