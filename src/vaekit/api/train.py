@@ -243,6 +243,13 @@ def train(
         raise
 
 
+def check_resumable(path: Path) -> None:
+    """Refuse an --out that holds no run, saying why there may be none."""
+    if not path.exists():
+        raise VaekitError(f"{path}: no run to resume (a run stopped before its first epoch "
+                          "ended keeps nothing: train it again)")  # fmt: skip
+
+
 def _open(opts: dict[str, Any], progress: bool) -> Dataset:
     with Bars() as bars:
         return open_with_options(opts["data"], opts, bars.update if progress else None)
@@ -328,9 +335,7 @@ def resume(
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
     group.on_main(lambda: clear_leftovers(path))
-    if not path.exists():
-        raise VaekitError(f"{path}: no run to resume (a run stopped before its first epoch "
-                          "ended keeps nothing: train it again)")  # fmt: skip
+    check_resumable(path)
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")

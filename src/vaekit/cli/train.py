@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vaekit.cli.options import argparse_spec
 from vaekit.options import GROUPS
@@ -104,12 +105,13 @@ def run(args: argparse.Namespace) -> int:
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:
         from vaekit.api.run import load_run_config
-        from vaekit.api.train import resume
+        from vaekit.api.train import check_resumable, resume
 
         if not options.get("out"):
             raise VaekitError("--resume needs --out RUNDIR, the run to continue")
         if args.overwrite:
             raise VaekitError("--resume and --overwrite contradict each other: choose one")
+        check_resumable(Path(str(options["out"])).expanduser())
         check_resume_options(load_run_config(options["out"]), options)
         # The declared resumable options given (vaekit.resume takes each as a keyword).
         changes = {o.name: options[o.name] for o in TRAIN_OPTIONS
