@@ -138,6 +138,15 @@ def test_a_run_inside_another_run_is_refused(digits_run: Path, capsys):
         assert not inside.exists()
 
 
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path: Path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "run"
+    assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert f"{out}: cannot make the run there ({tmp_path / 'afile'} is a file, not a folder)" in err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
 def test_existing_out_needs_overwrite(digits_run: Path, capsys):
     assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", digits_run) == 1
     err = capsys.readouterr().err

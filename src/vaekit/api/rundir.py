@@ -252,9 +252,17 @@ class NewRun:
 
     def __init__(self, out: Path, overwrite: bool) -> None:
         self.out, self.overwrite = out, overwrite
-        out.parent.mkdir(parents=True, exist_ok=True)
         self.path = _hidden(out, _NEW)
-        self.path.mkdir()
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir()
+        except OSError as err:  # a read-only folder, a file where a folder is needed, ...
+            there = next((p for p in out.parents if p.exists()), None)
+            why = (f"{there} is a file, not a folder" if there is not None and not there.is_dir()
+                   else err.strerror or str(err))  # fmt: skip
+            raise VaekitError(
+                f"{out}: cannot make the run there ({why}); choose another --out"
+            ) from None
         self.placed = False
         self.old: Path | None = None  # the replaced run, until it is removed
 
