@@ -195,6 +195,25 @@ def test_a_missing_library_is_one_line_before_any_work(tmp_path: Path, monkeypat
         assert not out.exists()
 
 
+def test_a_tracking_server_that_does_not_answer_is_one_line_before_any_work(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """MLflow would retry its first call for minutes after the first epoch (over 150 s
+    seen): the server is asked before training."""
+    import socket
+
+    with socket.socket() as closed:  # a port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    data = write_npz(tmp_path / "data.npz", n=60, size=8)
+    out = tmp_path / "run"
+    assert vaekit("train", "--data", data, "--out", out, "--log", "mlflow", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert f"--log mlflow: the tracking server http://127.0.0.1:{port} does not answer" in err
+    assert not out.exists()
+
+
 def test_log_takes_each_tracker_once_by_flag_or_by_list(capsys):
     option = TRAIN_OPTIONS["log"]
     assert option.check(["tensorboard", "mlflow"]) == ("tensorboard", "mlflow")

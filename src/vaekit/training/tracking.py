@@ -29,6 +29,7 @@ import importlib
 import json
 import math
 import os
+import socket
 import sys
 import time
 import warnings
@@ -80,6 +81,31 @@ def check_installed(trackers: Sequence[str]) -> None:
                 raise VaekitError(
                     f"{need} (its SQLite store {_tracking_uri()} needs SQLAlchemy and Alembic)"
                 ) from None
+        if name == "mlflow":
+            _check_reachable(_tracking_uri())
+
+
+# How long a tracking server may take to answer before training, in seconds.
+SERVER_TIMEOUT = 5.0
+
+
+def _check_reachable(uri: str) -> None:
+    """Refuse, before any work, an MLflow server that does not answer (MLflow itself would
+    retry its first call for minutes, after the first epoch): a connection to its host and
+    port within SERVER_TIMEOUT. A local store (a file or SQLite) is not asked."""
+    from urllib.parse import urlsplit
+
+    where = urlsplit(uri)
+    if where.scheme not in ("http", "https") or not where.hostname:
+        return
+    port = where.port or (443 if where.scheme == "https" else 80)
+    try:
+        socket.create_connection((where.hostname, port), timeout=SERVER_TIMEOUT).close()
+    except OSError as err:
+        raise VaekitError(
+            f"--log mlflow: the tracking server {uri} does not answer ({err.strerror or err}): "
+            "start it, set MLFLOW_TRACKING_URI to one that does, or leave out --log mlflow"
+        ) from None
 
 
 def _tracking_uri() -> str:
