@@ -145,6 +145,10 @@ def test_an_out_that_cannot_be_made_is_one_line(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert f"{out}: cannot make the run there ({tmp_path / 'afile'} is a file, not a folder)" in err
     assert (tmp_path / "afile").read_text() == "mine"
+    typo = Path("/vaekit-no-such-top-folder/runs/x")  # a mistyped absolute path
+    assert vaekit("train", "--data", "digits", "--epochs", "1", "--out", str(typo)) == 1
+    assert "makes no folder at the file system's root" in capsys.readouterr().err
+    assert not typo.parents[1].exists()
 
 
 def test_existing_out_needs_overwrite(digits_run: Path, capsys):

@@ -211,6 +211,12 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     host = next((p for p in path.absolute().parents if is_run_dir(p)), None)
     if host is not None:
         raise VaekitError(f"{path} is inside the run directory {host}: choose an --out beside it")
+    missing = [p for p in path.absolute().parents if not p.exists()]
+    if missing and missing[-1].parent == missing[-1].parent.parent:  # a new folder at "/"
+        raise VaekitError(
+            f"{path}: {missing[-1]} does not exist, and a run makes no folder at the file "
+            "system's root: check the path, or make the folder first"
+        )
     clear_leftovers(path)
     if not (path.exists() or path.is_symlink()):
         return path
