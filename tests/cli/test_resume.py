@@ -112,6 +112,19 @@ def test_resume_refuses_what_it_cannot_do(small_run: Path, extra, message, capsy
     assert message in capsys.readouterr().err
 
 
+def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "cut"
+    shutil.copytree(small_run, copy)
+    (copy / "curves.png").unlink()  # as a Ctrl-C between the final line and the pictures
+    assert vaekit("train", "--out", copy, "--resume") == 1
+    err = capsys.readouterr().err
+    assert f"its wrap-up was cut short: vaekit report {copy} writes its report and card" in err
+    assert vaekit("train", "--out", small_run, "--resume") == 1
+    assert "wrap-up" not in capsys.readouterr().err
+
+
 def test_a_run_trained_without_a_report_resumes_without_one_unless_asked(tmp_path: Path):
     data = write_npz(tmp_path / "data.npz", n=200, size=8)
     out = tmp_path / "run"

@@ -118,6 +118,15 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, values, "config.json: training", complete=True)
 
 
+def already_trained(rundir: Path, epochs: int) -> str:
+    """Why a finished run does not resume with its own --epochs; where its wrap-up (the
+    pictures, the card, the report) was cut short by an interrupt, how to write them."""
+    said = f"{rundir} has already trained {epochs} epochs: pass a larger --epochs to train on"
+    if not (rundir / CURVES_FILE).exists():
+        said += f"; its wrap-up was cut short: vaekit report {rundir} writes its report and card"
+    return said
+
+
 def load_run_config(rundir: str | Path) -> dict[str, Any]:
     return read_config(rundir)
 

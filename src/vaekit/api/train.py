@@ -39,6 +39,7 @@ from vaekit.api.run import (
     METRICS_FILE,
     RECONSTRUCTIONS_FILE,
     SAMPLES_FILE,
+    already_trained,
     append_jsonl,
     read_metrics,
     reopen_dataset,
@@ -359,9 +360,7 @@ def resume(
         raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
     finished = any(line.get("final") for line in read_metrics(path))
     if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
-        raise VaekitError(
-            f"{path} has already trained {state.epoch} epochs: pass a larger --epochs to train on"
-        )
+        raise VaekitError(already_trained(path, state.epoch))
     moved = schedule_moved(train_config, state, as_written["training"].get("epochs"))
     if group.is_main and moved:
         warn(moved, stacklevel=2)
