@@ -167,7 +167,8 @@ def test_read_options_file(tmp_path: Path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("latent-dims = 8", "unknown option 'latent_dims' (did you mean 'latent_dim'?)"),
+        ("latent-dims = 8", "unknown option 'latent-dims' (did you mean 'latent-dim'?)"),
+        ("latent_dims = 8", "unknown option 'latent_dims' (did you mean 'latent_dim'?)"),
         ('latent-dim = "8"', "latent_dim: expected an integer, got '8'"),
         ("hidden-dims = 400", "hidden_dims: expected a list of widths"),
         ('binarize = "yes"', "binarize: expected true or false"),
@@ -227,7 +228,7 @@ def test_a_bad_config_file_or_flag_is_a_one_line_error(tmp_path: Path, capsys):
     config.write_text("learning-rate = 0.1\n")
     assert cli("train", "--config", config) == 1
     err = capsys.readouterr().err
-    assert "unknown option 'learning_rate'" in err and len(err.strip().splitlines()) == 1
+    assert "unknown option 'learning-rate'" in err and len(err.strip().splitlines()) == 1
     assert cli("train", "--config", tmp_path / "none.toml") == 1
     assert "config file not found" in capsys.readouterr().err
     assert cli("train", "--hidden-dims", "32,x") == 2
