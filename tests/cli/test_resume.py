@@ -89,8 +89,9 @@ def small_run(tmp_path: Path) -> Path:
     return out
 
 
-def test_resume_trains_on_to_more_epochs(small_run: Path):
+def test_resume_trains_on_to_more_epochs(small_run: Path, capsys):
     assert vaekit("train", "--out", small_run, "--resume", "--epochs", "4", "--quiet") == 0
+    assert "the run has trained 4 epochs, " in capsys.readouterr().out  # the whole run's
     lines = _lines(small_run)
     assert [line.get("epoch") for line in lines] == [1, 2, 3, 4, None]
     assert lines[-1]["final"] is True

@@ -124,11 +124,11 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.training.distributed import is_main_process
 
     if is_main_process():  # under torchrun: once, by rank 0
-        print_summary(result)
+        print_summary(result, resumed=bool(args.resume))
     return 0
 
 
-def print_summary(result) -> None:
+def print_summary(result, resumed: bool = False) -> None:
     from vaekit.evaluation.evaluate import low_kl_warning
     from vaekit.training.loop import best_epoch
 
@@ -138,7 +138,14 @@ def print_summary(result) -> None:
     stopped = f" (stopped by --time-budget {budget:g}s)" if result.stopped_by_budget else ""
     n = len(result.history)
     took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
-    print(f"trained {n} epoch{'' if n == 1 else 's'} in {took} s{stopped}")
+    epochs = f"{n} epoch{'' if n == 1 else 's'}"
+    cut = last.get("cut_short")
+    if cut:  # the budget ended the last epoch early
+        stopped += f"; epoch {last['epoch']} cut short after {cut['steps']} of {cut['of']} steps"
+    if resumed:  # the history and its time are the whole run's, the budget this command's
+        print(f"the run has trained {epochs}, {took} s in all{stopped}")
+    else:
+        print(f"trained {epochs} in {took} s{stopped}")
     k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
