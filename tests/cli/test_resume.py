@@ -152,3 +152,18 @@ def test_resume_needs_a_checkpoint(tmp_path: Path, capsys):
     assert "no run to resume (a run stopped before its first epoch ended keeps nothing" in (
         capsys.readouterr().err
     )
+
+
+def test_the_summary_says_when_the_budget_cut_the_last_epoch():
+    from types import SimpleNamespace
+
+    from vaekit.cli.train import first_line
+
+    terms = {"neg_elbo": 50.0, "rec": 45.0, "kl": 5.0}
+    history = [{"epoch": 1, "time_s": 2.0, "train": terms},
+               {"epoch": 2, "time_s": 1.0, "train": terms,
+                "cut_short": {"steps": 302, "of": 728}}]  # fmt: skip
+    run = SimpleNamespace(history=history, test=terms, latents={}, stopped_by_budget=True,
+                          config={"training": {"time_budget": 3.0}})  # fmt: skip
+    said = "trained 2 epochs in 3.0 s (stopped by --time-budget 3s; epoch 2 cut short after "
+    assert first_line(run) == said + "302 of 728 steps)"

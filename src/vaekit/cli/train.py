@@ -128,24 +128,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def first_line(result, resumed: bool = False) -> str:
+    """The summary's first line: how many epochs, how long, and why training stopped."""
+    last = result.history[-1]
+    seconds = sum(r["time_s"] for r in result.history)
+    budget = result.config["training"].get("time_budget")
+    stopped = f"--time-budget {budget:g}s" if result.stopped_by_budget else ""
+    cut = last.get("cut_short")
+    if cut:  # the budget ended the last epoch early
+        stopped += f"; epoch {last['epoch']} cut short after {cut['steps']} of {cut['of']} steps"
+    stopped = f" (stopped by {stopped})" if stopped else ""
+    n = len(result.history)
+    took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+    epochs = f"{n} epoch{'' if n == 1 else 's'}"
+    if resumed:  # the history and its time are the whole run's, the budget this command's
+        return f"the run has trained {epochs}, {took} s in all{stopped}"
+    return f"trained {epochs} in {took} s{stopped}"
+
+
 def print_summary(result, resumed: bool = False) -> None:
     from vaekit.evaluation.evaluate import low_kl_warning
     from vaekit.training.loop import best_epoch
 
     last = result.history[-1]
-    seconds = sum(r["time_s"] for r in result.history)
-    budget = result.config["training"].get("time_budget")
-    stopped = f" (stopped by --time-budget {budget:g}s)" if result.stopped_by_budget else ""
-    n = len(result.history)
-    took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
-    epochs = f"{n} epoch{'' if n == 1 else 's'}"
-    cut = last.get("cut_short")
-    if cut:  # the budget ended the last epoch early
-        stopped += f"; epoch {last['epoch']} cut short after {cut['steps']} of {cut['of']} steps"
-    if resumed:  # the history and its time are the whole run's, the budget this command's
-        print(f"the run has trained {epochs}, {took} s in all{stopped}")
-    else:
-        print(f"trained {epochs} in {took} s{stopped}")
+    print(first_line(result, resumed))
     k = last["train"].get("iwae_k")
     for split, terms in (("train", last["train"]), ("val", last.get("val")), ("test", result.test)):
         if terms:
