@@ -355,7 +355,8 @@ class OptionSet:
 
     def check(self, values: Mapping[str, Any], where: str, spell: str = "flag") -> dict[str, Any]:
         """Each value checked against its declaration; an unknown name or a bad value is a
-        VaekitError naming it (as a --flag, or as a key with spell="key")."""
+        VaekitError naming it (as a --flag, as a key with spell="key", or as a Python keyword,
+        name=, with spell="keyword")."""
         out, options = {}, self.options
         for name, value in values.items():
             option = options.get(name)
@@ -364,7 +365,7 @@ class OptionSet:
             try:
                 out[name] = option.check(value)
             except ValueError as err:
-                shown = option.flag if spell == "flag" else name
+                shown = {"flag": option.flag, "keyword": f"{name}="}.get(spell, name)
                 raise VaekitError(f"{where}: {shown}: {err}") from None
         return out
 

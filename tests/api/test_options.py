@@ -149,7 +149,7 @@ def test_a_new_option_is_one_declaration(tmp_path: Path, monkeypatch, capsys):
     assert cli("train", "--data", data, *flags, "--made-up", "9", "--out", tmp_path / "b") == 0
     assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["made_up"] == 9
     assert vaekit.resume(tmp_path / "b", epochs=2, progress=False).history[-1]["epoch"] == 2
-    with pytest.raises(VaekitError, match="--made-up: expected a positive integer, got 0"):
+    with pytest.raises(VaekitError, match="made_up=: expected a positive integer, got 0"):
         train(data, made_up=0, **tiny)
 
 
@@ -194,11 +194,11 @@ def test_bad_option_files_name_the_key(tmp_path: Path, text, message):
     ("given", "message"),
     [
         ({"latent_dims": 8}, "unknown option 'latent_dims' (did you mean 'latent_dim'?)"),
-        ({"epochs": 0}, "--epochs: expected a positive integer, got 0"),
-        ({"model": "transformer"}, "--model: expected one of mlp, conv, resnet, hvae"),
-        ({"hidden_dims": 400}, "--hidden-dims: expected a list of widths, got 400"),
-        ({"beta": float("nan")}, "--beta: expected a number >= 0, got nan"),
-        ({"patience": 1.5}, "--patience: expected an integer, got 1.5"),
+        ({"epochs": 0}, "epochs=: expected a positive integer, got 0"),
+        ({"model": "transformer"}, "model=: expected one of mlp, conv, resnet, hvae"),
+        ({"hidden_dims": 400}, "hidden_dims=: expected a list of widths, got 400"),
+        ({"beta": float("nan")}, "beta=: expected a number >= 0, got nan"),
+        ({"patience": 1.5}, "patience=: expected an integer, got 1.5"),
     ],
 )
 def test_bad_keywords_of_train_are_checked_before_any_work(tmp_path: Path, given, message):

@@ -61,7 +61,8 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
 
 def resolve_options(given: dict[str, Any]) -> dict[str, Any]:
     """Every option: the given ones checked, the rest at their defaults."""
-    return {**TRAIN_OPTIONS.defaults(), **TRAIN_OPTIONS.check(given, "vaekit.train")}
+    return {**TRAIN_OPTIONS.defaults(), **TRAIN_OPTIONS.check(given, "vaekit.train",
+                                                               spell="keyword")}  # fmt: skip
 
 
 def refuse_other_kinds_options(own: Kind | None, given: dict[str, Any], data: Any) -> None:
