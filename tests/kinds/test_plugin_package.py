@@ -150,7 +150,7 @@ def test_an_installed_familys_option_is_a_toml_key_and_a_keyword_refused_elsewhe
     np.savez(data, train_images=np.zeros((20, 4, 4), dtype=np.uint8))
     with pytest.raises(VaekitError, match=r"^--demo-scale is not an option of --model mlp"):
         api.train(data, model="mlp", demo_scale=2, epochs=1, out=tmp_path / "x", progress=False)
-    with pytest.raises(VaekitError, match="--demo-scale: expected a positive integer, got 0"):
+    with pytest.raises(VaekitError, match="demo_scale=: expected a positive integer, got 0"):
         api.train(data, model="demo-mlp", demo_scale=0, out=tmp_path / "y", progress=False)
 
 

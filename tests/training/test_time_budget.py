@@ -146,7 +146,7 @@ def test_the_budget_is_an_option_of_train_and_may_change_on_resume(tmp_path):
     from vaekit.models.io import read_config
 
     data = write_idx_folder(tmp_path / "idx", n_train=20, n_test=4, size=8)
-    with pytest.raises(VaekitError, match="--time-budget: expected a duration"):
+    with pytest.raises(VaekitError, match="time_budget=: expected a duration"):
         train(data, time_budget="soon", progress=False)
     tiny = dict(model="mlp", hidden_dims=(8,), latent_dim=2, progress=False, report=False)
     run = train(data, out=tmp_path / "r", epochs=3, time_budget="1h", **tiny)
