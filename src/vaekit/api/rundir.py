@@ -221,7 +221,8 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     if not (path.exists() or path.is_symlink()):
         return path
     if not overwrite:
-        raise VaekitError(f"{path} already exists: choose another --out or pass --overwrite")
+        raise VaekitError(f"{path} already exists: choose another --out or pass --overwrite "
+                          "(in Python: out=, overwrite=True)")  # fmt: skip
     _check_replaceable(path)
     return path
 
