@@ -339,3 +339,18 @@ def test_a_small_number_keeps_four_significant_digits():
     assert [number(v) for v in (0.01665, 0.04022, 0.789, 0.0, 43.3149, 1234.5)] == [
         "0.01665", "0.04022", "0.789", "0.00", "43.31", "1,234.50"
     ]  # fmt: skip
+
+
+def test_pairs_of_image_sets_keep_a_row_each_when_the_last_row_is_short():
+    """3 inputs above their 3 reconstructions: two rows of a grid 8 wide, not one of six."""
+    import torch
+
+    from vaekit.report.images import pairs_grid
+
+    inputs, outputs = torch.zeros(3, 1, 2, 2), torch.full((3, 1, 2, 2), 0.5)
+    grid = pairs_grid(inputs, outputs, ncols=8)
+    assert grid.shape == (16, 1, 2, 2)
+    assert (grid[:3] == 0).all() and (grid[3:8] == 1).all()  # inputs, then blank cells
+    assert (grid[8:11] == 0.5).all() and (grid[11:] == 1).all()  # their outputs below
+    full = pairs_grid(torch.zeros(8, 1, 2, 2), torch.ones(8, 1, 2, 2), ncols=8)
+    assert full.shape == (16, 1, 2, 2)  # full rows need no filling

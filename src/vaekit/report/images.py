@@ -57,8 +57,14 @@ def data_uri(png: bytes) -> str:
 
 def pairs_grid(*parts: torch.Tensor, ncols: int = 8) -> torch.Tensor:
     """Interleave rows of aligned image sets: ncols of the first (inputs, say), the same ncols
-    of the second (their outputs) below them, and so on; then the next ncols."""
+    of the second (their outputs) below them, and so on; then the next ncols. A last, short
+    row is filled out with blank (white) cells, so that each set keeps a row of its own in a
+    grid of ncols columns (3 inputs and their 3 outputs are two rows, not one of six)."""
     rows = []
     for start in range(0, len(parts[0]), ncols):
-        rows += [part[start : start + ncols] for part in parts]
+        for part in parts:
+            row = part[start : start + ncols]
+            if len(row) < ncols:
+                row = torch.cat([row, row.new_ones((ncols - len(row), *row.shape[1:]))])
+            rows.append(row)
     return torch.cat(rows)
