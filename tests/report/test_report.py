@@ -99,7 +99,7 @@ def test_train_writes_a_self_contained_report(array_run):
     assert "no eval.json yet" in page.sections["evaluation"]
     assert "the posterior means themselves (Z = 2)" in page.sections["latent-map"]
     # Each dimension's KL is named: bars by index, and the caption's figures as z_i.
-    assert re.search(r"the largest: z[01] \d+\.\d\d, z[01] \d+\.\d\d", page.sections[
+    assert re.search(r"the largest: z[01] \d+\.\d{3}, z[01] \d+\.\d{3}", page.sections[
         "kl-per-latent-dimension"])  # fmt: skip
     manifold = png(page.images["manifold"][0])
     assert manifold.size[0] == manifold.size[1] == 15 * 56  # 15 x 15 decoded 8x8 images

@@ -212,7 +212,10 @@ def compare_page(runs: Sequence[RunView], tables: CompareTables, seed: int) -> s
         ),
         Section(
             "Samples",
-            caption(f"16 samples from each run, seed {seed}")
+            caption(
+                f"samples decoded from each run's prior, seed {seed} (16 images, clips or "
+                "spectrograms; 4 rows, windows or sentences)"
+            )
             + '<div class="runs">'
             + "".join(_samples(run, name, seed) for run, name in pairs)
             + "</div>",

@@ -20,7 +20,9 @@ def save_curves(history: list[dict[str, Any]], path: str | Path, title: str = ""
     epochs = [r["epoch"] for r in history]
     k = history[0]["train"].get("iwae_k") if history else None
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for split, marker, label in (("train", "o", "train"), ("val", "s", "validation")):
+    # Train: the mean over the epoch's steps while the weights moved; validation: after it.
+    shown = (("train", "o", "train (mean over the epoch)"), ("val", "s", "validation (after it)"))
+    for split, marker, label in shown:
         if not history or split not in history[0]:
             continue
         neg_elbo = [r[split].get("neg_elbo", r[split]["loss"]) for r in history]

@@ -59,7 +59,7 @@ def kl_section(run: RunView) -> str:
     n = min(len(run.need_test()), KL_EXAMPLES)
     active = int((kl > 0.01).sum())
     ranked = sorted(range(len(kl)), key=lambda d: -float(kl[d]))[:10]
-    largest = ", ".join(f"z{d} {float(kl[d]):.2f}" for d in ranked)
+    largest = ", ".join(f"z{d} {float(kl[d]):.3f}" for d in ranked)
     text = (
         f"mean KL(q(z_i|x) || p(z_i)) over the first {n} test examples, nats, bar i for z_i; "
         f"{active} of {len(kl)} dimensions carry more than 0.01 nats, the rest are near the "

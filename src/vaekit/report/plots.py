@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-SPLITS = (("train", "train"), ("val", "validation"))
+# Train: the mean over the epoch's steps while the weights moved; validation: after it (so
+# validation can sit below train in the first epochs without any leak).
+SPLITS = (("train", "train (mean over the epoch)"), ("val", "validation (after it)"))
 TERMS = (
     ("neg_elbo", "-ELBO"),
     ("rec", "reconstruction (-log p(x|z))"),

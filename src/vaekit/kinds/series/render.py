@@ -133,7 +133,14 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
         rows = [[places[i], *row] for i, row in enumerate(rows)]
     save_csv(output, header, rows)
     return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_,
-            "times": [getattr(name, "time", name) for name in names], "places": places}  # fmt: skip
+            "times": [getattr(name, "time", name) for name in names], "places": places,
+            "score": SCORE_AXES.get(score, score)}  # fmt: skip
+
+
+# What each --score is, as the score axis of a series' plot says it.
+SCORE_AXES = {"elbo": "-ELBO of the window, nats", "nll": "-log p of the window, nats",
+              "recon": "reconstruction MSE", "latent": "Mahalanobis distance of E[z]",
+              "knn": "distance to the 5 nearest"}  # fmt: skip
 
 
 def _places(names: list[Any]) -> list[str | None]:
@@ -154,7 +161,8 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
         j = int(np.nanargmax(errors[i])) if not np.isnan(errors[i]).all() else 0
         print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g}")
     png = scores_png(s, written["values"], scores, written["flags"], written["threshold"],
-                     written["times"], written["places"], "calibrated threshold")  # fmt: skip
+                     written["times"], written["places"], "calibrated threshold",
+                     written["score"])  # fmt: skip
     atomic_write(maps, lambda p: p.write_bytes(png))
     print(f"drew the series, its scores and flags in {maps}")
 
@@ -194,7 +202,7 @@ def windows_png(s: SeriesSchema, windows: list[np.ndarray], styles: list[str], t
 
 def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
                threshold: float, times: list[str], places: list[str | None],
-               line: str) -> bytes:  # fmt: skip
+               line: str, score: str = "-ELBO of the window, nats") -> bytes:  # fmt: skip
     """A scored stretch: each channel's value per step, then the score with the threshold
     (`line` says which), the steps above it shaded in every panel; x is labelled with the
     steps' `times`, and where `places` names several series, a dotted line starts each."""
@@ -211,7 +219,7 @@ def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: n
     for j in range(c):
         axes[j].set_ylabel(s.channels[j][:16], fontsize=8)
     axes[c].axhline(threshold, color="red", lw=0.8, ls="--")
-    axes[c].set_ylabel("score", fontsize=8)
+    axes[c].set_ylabel(f"score ({score})", fontsize=8)
     for start, end in _stretches(flags):
         for ax in axes:
             ax.axvspan(start - 0.5, end - 0.5, color="red", alpha=0.2, lw=0)
@@ -227,7 +235,7 @@ def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: n
     ticks = np.unique(np.linspace(0, len(scores) - 1, 6).round().astype(int)) if len(scores) else []
     axes[c].set_xticks(ticks, [str(times[i])[:19] for i in ticks], rotation=15)
     axes[0].set_title("the series, the score of the window ending at each step (red: "
-                      f"{line}; shaded: above it)", fontsize=9)  # fmt: skip
+                      f"{line}, {threshold:.4g}; shaded: above it)", fontsize=9)  # fmt: skip
     where = f"{s.time_column} (series one after another)" if several else s.time_column
     axes[c].set_xlabel(where, fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.94, bottom=0.08, hspace=0.15)
