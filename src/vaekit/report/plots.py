@@ -119,7 +119,8 @@ def kl_bars_png(kl: Sequence[float], layer_sizes: Sequence[int] = ()) -> bytes:
     several (bottom layer first)."""
     plt = _pyplot()
     z = len(kl)
-    fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, 0.3 * z + 2)), 3.2), dpi=100)
+    width = max(4.0, min(12.0, 0.3 * z + 2))
+    fig, ax = plt.subplots(figsize=(width, 3.2), dpi=100)
     sizes = list(layer_sizes) if sum(layer_sizes) == z and len(layer_sizes) > 1 else [z]
     colors = plt.get_cmap("tab10")
     start = 0
@@ -135,7 +136,9 @@ def kl_bars_png(kl: Sequence[float], layer_sizes: Sequence[int] = ()) -> bytes:
         ax.set_xticks(range(z))
     if len(sizes) > 1:
         ax.legend(fontsize=8, loc="upper right")
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.15, top=0.95)
+    # The y axis' ticks and label take about 0.8 inch whatever the width (it was cut off
+    # at the narrowest, for a few dimensions).
+    fig.subplots_adjust(left=0.8 / width, right=0.98, bottom=0.15, top=0.95)
     return figure_png(fig)
 
 
