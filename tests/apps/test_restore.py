@@ -72,6 +72,9 @@ def test_denoise_and_uncertainty_commands(denoising_run, tmp_path: Path, capsys)
     assert cli("uncertainty", denoising_run.path, "0", "3", "-o", tmp_path / "u") == 0
     report = json.loads((tmp_path / "u" / "uncertainty.json").read_text())
     assert len(report["inputs"]) == 2 and len(report["inputs"][0]["posterior_std"]) == 4
+    spread = np.load(tmp_path / "u" / "spread.npy")  # the PNG's white, kept and printed
+    assert report["pixel_spread_max"] == pytest.approx(float(spread.max()))
+    assert f"white is the largest pixel spread, {spread.max():.4g}" in capsys.readouterr().out
     assert cli("denoise", denoising_run.path, "--add-noise", "blur:1", "-o", out) == 2  # argparse
     assert cli("train", "--data", "digits", "--train-noise", "mask:3") == 1
     assert "--train-noise" in capsys.readouterr().err

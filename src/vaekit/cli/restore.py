@@ -157,10 +157,13 @@ def run_uncertainty(args: argparse.Namespace) -> int:
     ]
     out.mkdir(parents=True, exist_ok=True)
     save_array(out / "spread.npy", r["spread"].numpy())
-    write_json(
-        out / "uncertainty.json", {"samples": args.samples, "seed": args.seed, "inputs": per_input}
-    )
+    # The PNG's spread row is scaled by the batch's largest spread (white): its value is the
+    # scale, kept here and printed, so that two pictures can be compared.
+    top = float(r["spread"].max()) if r["spread"].numel() else 0.0
+    record = {"samples": args.samples, "seed": args.seed, "pixel_spread_max": top}
+    write_json(out / "uncertainty.json", {**record, "inputs": per_input})
     rows = [r["inputs"], r["mean"], spread_to_image(r["spread"])]
     note = _save_picture(rows, out / "uncertainty.png")
-    print(f"wrote uncertainty for {len(per_input)} images into {out}{note}")
+    print(f"wrote uncertainty for {len(per_input)} images into {out}{note}; in the PNG's third "
+          f"row white is the largest pixel spread, {top:.4g} (pixel_spread_max)")  # fmt: skip
     return 0
