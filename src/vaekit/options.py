@@ -361,7 +361,7 @@ class OptionSet:
         for name, value in values.items():
             option = options.get(name)
             if option is None:
-                raise VaekitError(f"{where}: unknown option {name!r}{self._suggest(name)}")
+                raise VaekitError(f"{where}: unknown option {name!r}{self.suggest(name)}")
             try:
                 out[name] = option.check(value)
             except ValueError as err:
@@ -369,9 +369,13 @@ class OptionSet:
                 raise VaekitError(f"{where}: {shown}: {err}") from None
         return out
 
-    def _suggest(self, name: str) -> str:
+    def suggest(self, name: str, dashes: bool = False) -> str:
+        """The hint after an unknown option `name` (given with _): the nearest option, spelled
+        with - where `dashes` (a TOML key written so); "" where none is near."""
         close = difflib.get_close_matches(name, list(self.options), n=1)
-        return f" (did you mean {close[0]!r}?)" if close else ""
+        if not close:
+            return ""
+        return f" (did you mean {close[0].replace('_', '-') if dashes else close[0]!r}?)"
 
 
 def normalize_keys(values: Mapping[str, Any], where: str) -> dict[str, Any]:

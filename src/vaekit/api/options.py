@@ -9,7 +9,6 @@ where config.json records each option, and which may differ when a run is resume
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import tomllib
@@ -52,9 +51,7 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
     for key in raw:  # an unknown key named as the file spells it, and so its suggestion
         name = str(key).replace("-", "_")
         if name not in TRAIN_OPTIONS.options:
-            close = difflib.get_close_matches(name, list(TRAIN_OPTIONS.options), n=1)
-            spell = (lambda n: n.replace("_", "-")) if "-" in str(key) else (lambda n: n)
-            hint = f" (did you mean {spell(close[0])!r}?)" if close else ""
+            hint = TRAIN_OPTIONS.suggest(name, dashes="-" in str(key))
             raise VaekitError(f"{path}: unknown option {key!r}{hint}")
     return TRAIN_OPTIONS.check(normalize_keys(raw, str(path)), str(path), spell="key")
 
