@@ -118,10 +118,20 @@ def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, t
 
     copy = tmp_path / "cut"
     shutil.copytree(small_run, copy)
-    (copy / "curves.png").unlink()  # as a Ctrl-C between the final line and the pictures
+    for name in ("curves.png", "samples.png", "reconstructions.png", "report.html"):
+        (copy / name).unlink()  # as a Ctrl-C between the final line and the pictures
     assert vaekit("train", "--out", copy, "--resume") == 1
     err = capsys.readouterr().err
-    assert f"its wrap-up was cut short: vaekit report {copy} writes its report and card" in err
+    said = f"its wrap-up was cut short: vaekit report {copy} writes its pictures, report and card"
+    assert said in err
+    assert vaekit("report", copy) == 0  # as the message says: the wrap-up finished
+    out = capsys.readouterr().out
+    for name in ("curves.png", "samples.png", "reconstructions.png", "report.html", "README.md"):
+        assert (copy / name).stat().st_size > 0
+        assert f"wrote {copy / name}" in out
+    # A complete run's report writes the report and card only.
+    assert vaekit("report", copy) == 0
+    assert "curves.png" not in capsys.readouterr().out
     assert vaekit("train", "--out", small_run, "--resume") == 1
     assert "wrap-up" not in capsys.readouterr().err
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.api.model import Model, load, reconstruct_first
-from vaekit.api.run import EVAL_FILE, REPORT_FILE, read_metrics, reopen_dataset
+from vaekit.api.run import (
+    CURVES_FILE,
+    EVAL_FILE,
+    RECONSTRUCTIONS_FILE,
+    REPORT_FILE,
+    SAMPLES_FILE,
+    read_metrics,
+    reopen_dataset,
+)
 from vaekit.data.batches import ImageSet
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
@@ -80,12 +88,48 @@ def write_report(
             "cuda", "auto", ...; as vaekit.load takes it).
     """
     page.check_map_method(map_method)
-    run = open_run(rundir, model, test, data, seed, device=device)
+    return _write_page(open_run(rundir, model, test, data, seed, device=device), map_method)
+
+
+def finish_run(
+    rundir: str | Path,
+    *,
+    data: Any = None,
+    map_method: str = "auto",
+    seed: int | None = None,
+    device: str = "cpu",
+) -> dict[str, Path]:
+    """`vaekit report`'s work: RUNDIR/report.html and, first, the run's pictures where its
+    wrap-up was cut short before them (a finished run without curves.png: an interrupt
+    after its last epoch). Returns the files written by name ("report", and "samples",
+    "curves", ... where the pictures were missing). The arguments are write_report's."""
+    page.check_map_method(map_method)
+    run = open_run(rundir, data=data, seed=seed, device=device)
+    written: dict[str, Path] = {}
+    if run.final is not None and run.test is not None and not (run.path / CURVES_FILE).exists():
+        written = write_pictures(run.path, run.model, run.test, run.history, run.seed)
+    written["report"] = _write_page(run, map_method)
+    return written
+
+
+def _write_page(run: RunView, map_method: str) -> Path:
     page.check_map_fits(run, map_method)  # asked for by name: refused, not skipped
     html = page.report_page(run, map_method, eval_section)
     out = run.path / REPORT_FILE
     atomic_write(out, lambda p: p.write_text(html, encoding="utf-8"))
     return out
+
+
+def write_pictures(
+    path: Path, model: Model, test: ImageSet, history: list[dict[str, Any]], seed: int
+) -> dict[str, Path]:
+    """The pictures of a run, each as its kind draws it (its render part's `pictures`): for
+    images samples.png (64 prior samples), reconstructions.png (inputs above outputs) and
+    curves.png; for a table or text only curves.png (their examples are no pictures: `vaekit
+    sample` and `reconstruct` write them as CSV or text)."""
+    files = {"samples": path / SAMPLES_FILE, "reconstructions": path / RECONSTRUCTIONS_FILE,
+             "curves": path / CURVES_FILE}  # fmt: skip
+    return model.kind.part("render").pictures(model, test, history, files, seed)
 
 
 def read_eval(path: Path) -> dict[str, Any] | None:

@@ -123,7 +123,10 @@ def already_trained(rundir: Path, epochs: int) -> str:
     pictures, the card, the report) was cut short by an interrupt, how to write them."""
     said = f"{rundir} has already trained {epochs} epochs: pass a larger --epochs to train on"
     if not (rundir / CURVES_FILE).exists():
-        said += f"; its wrap-up was cut short: vaekit report {rundir} writes its report and card"
+        said += (
+            f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "
+            "and card"
+        )
     return said
 
 

@@ -33,12 +33,9 @@ from vaekit.api.options import (
     options_from_config,
     resolve_options,
 )
-from vaekit.api.report import write_report
+from vaekit.api.report import write_pictures, write_report
 from vaekit.api.run import (
-    CURVES_FILE,
     METRICS_FILE,
-    RECONSTRUCTIONS_FILE,
-    SAMPLES_FILE,
     already_trained,
     append_jsonl,
     read_metrics,
@@ -485,15 +482,3 @@ def _tracking(
         and (TRAIN_OPTIONS[name].section != "model" or TRAIN_OPTIONS[name].config_key in model)
     }
     return Tracking(trackers, lambda: writer.path, params, val, train_config)
-
-
-def write_pictures(
-    path: Path, model: Model, test: ImageSet, history: list[dict[str, Any]], seed: int
-) -> dict[str, Path]:
-    """The pictures of a run, each as its kind draws it (its render part's `pictures`): for
-    images samples.png (64 prior samples), reconstructions.png (inputs above outputs) and
-    curves.png; for a table or text only curves.png (their examples are no pictures: `vaekit
-    sample` and `reconstruct` write them as CSV or text)."""
-    files = {"samples": path / SAMPLES_FILE, "reconstructions": path / RECONSTRUCTIONS_FILE,
-             "curves": path / CURVES_FILE}  # fmt: skip
-    return model.kind.part("render").pictures(model, test, history, files, seed)

@@ -63,11 +63,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from vaekit.api.card import write_model_card
     from vaekit.api.model import load
-    from vaekit.api.report import write_report
+    from vaekit.api.report import finish_run
 
-    path = write_report(args.rundir, data=args.data, map_method=args.map, seed=args.seed,
-                        device=checked_device(args))  # fmt: skip
-    print(f"wrote {path}")
+    # A run whose wrap-up was cut short gets its pictures too (curves.png, samples, ...).
+    written = finish_run(args.rundir, data=args.data, map_method=args.map, seed=args.seed,
+                         device=checked_device(args))  # fmt: skip
+    for path in written.values():
+        print(f"wrote {path}")
     # The model card, with the eval and anomaly files as they are now.
     print(f"wrote {write_model_card(args.rundir, load(args.rundir))}")
     return 0

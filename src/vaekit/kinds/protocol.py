@@ -145,7 +145,7 @@ render part
         else a grid of ncols columns). Without it, `vaekit serve` refuses the model.
     pictures(model, test: ImageSet, history: list[dict], files: dict[str, Path], seed: int)
         -> dict[str, Path]
-        The pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures),
+        The pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures),
         at the paths `files` names ("samples", "reconstructions", "curves"): images' all
         three, audio's with spectrograms in dB, a table's and text's only the curves.
         Returns those it wrote, by name.

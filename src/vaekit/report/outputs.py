@@ -75,7 +75,7 @@ def draw_error_maps(
     print(f"top {len(top)} inputs above their error maps: {maps}")
 
 
-# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures) -----
 
 
 def draw_pictures(

@@ -194,7 +194,7 @@ def schema_shown(schema: Any, checksum: bool = False) -> Any:
     return schema
 
 
-# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures) -----
 
 
 def pictures(

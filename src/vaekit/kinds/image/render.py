@@ -271,7 +271,7 @@ def eval_lines(report: dict) -> list[str]:
     return lines
 
 
-# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures) -----
 
 
 def pictures(

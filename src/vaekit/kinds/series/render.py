@@ -377,7 +377,7 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures) -----
 
 
 def pictures(model: Any, test: Any, history: list[dict[str, Any]], files: dict[str, Path],

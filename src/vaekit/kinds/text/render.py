@@ -153,7 +153,7 @@ def schema_shown(schema: Any, checksum: bool = False) -> Any:
     return {**schema, "tokens": shown}
 
 
-# --- the pictures `vaekit train` writes beside a run (vaekit.api.train.write_pictures) -----
+# --- the pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures) -----
 
 
 def pictures(
