@@ -5,6 +5,7 @@ objective and the options they declare, and the command trains, evaluates, sampl
 with them, each found through its entry point."""
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -177,7 +178,11 @@ def test_an_installed_family_and_kind_train_evaluate_sample_and_report(plugin, t
 
     assert vaekit("eval", run, "--iw-samples", "2", "--no-probe") == 0
     assert demo.opened == [str(data)] * 2  # eval reopened the recorded data through the kind
-    assert json.loads((run / "eval.json").read_text())
+    scored = json.loads((run / "eval.json").read_text())
+    # The plug-in family's numbers: its bound with the K asked for, finite, on the kind's data.
+    assert scored["iwae"]["k"] == 2 and scored["data_is_the_runs"] is True
+    assert math.isfinite(scored["elbo"]["loss"]) and math.isfinite(scored["iwae"]["nll"])
+    assert scored["not_finite"] == []
     assert vaekit("sample", run, "-n", "4", "-o", tmp_path / "S.png") == 0
     assert (tmp_path / "S.png").stat().st_size > 0
     (run / "report.html").unlink()  # train wrote one: `vaekit report` must write it again
