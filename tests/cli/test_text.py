@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_cli import vaekit
+from tests.report.test_report import assert_shown, read_page
 
 SUBJECTS = ("the cat", "a dog", "my friend", "her king")
 VERBS = ("sees", "likes", "calls")
@@ -132,8 +133,9 @@ def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
 
 def test_report_shows_sentences(text_run: Path, tmp_path: Path):
     assert vaekit("report", text_run) == 0
-    page = (text_run / "report.html").read_text()
-    assert "Sample sentences" in page and "Interpolation" in page and "reconstruction" in page
+    page = read_page(text_run / "report.html")
+    assert_shown(page, "sample-sentences", "reconstructions", "interpolation", "latent-map")
+    assert "reconstruction" in page.sections["reconstructions"]  # its table's header
     assert vaekit("eval", text_run, "--iw-samples", "2", "--quiet") == 0
     assert vaekit("report", text_run) == 0
     page = (text_run / "report.html").read_text()

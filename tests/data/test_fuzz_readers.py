@@ -152,7 +152,7 @@ def test_gzip_of_a_damaged_idx_file(data: st.DataObject):
     name = "train-images-idx3-ubyte.gz"
     files[name] = gzip.compress(data.draw(damaged(gzip.decompress(files[name]))))
     with _scratch() as tmp:
-        folder = _write(tmp / "idx", files)
+        folder = _write(tmp / "fuzzed-idx", files)
         assert _refused_or_usable(_open(folder, folder / name))
 
 
@@ -162,7 +162,7 @@ def test_idx_header_claiming_any_size(dims: list[int], tail: bytes):
     name = "train-images-idx3-ubyte"
     files[name] = bytes([0, 0, 0x08, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + tail
     with _scratch() as tmp:
-        folder = _write(tmp / "idx", files)
+        folder = _write(tmp / "fuzzed-idx", files)
         assert _refused_or_usable(_open(folder, folder / name))
 
 
@@ -255,9 +255,10 @@ def test_npz_member_of_any_content_and_claimed_size(member, claimed, compressed)
 
 def _prepared(tmp: Path) -> Path:
     """A prepared dataset (decoded from the tiny image folder), copied out of the cache."""
-    source = _write(tmp / "images", _valid("images"))
+    source = _write(tmp / "fuzzed-images", _valid("images"))
     dataset = open_dataset(source)
-    copy = tmp / "prepared"
+    # Not "prepared": a refusal must name the folder, not merely use the word.
+    copy = tmp / "fuzzed-prepared"
     shutil.copytree(dataset.info["prepared"], copy)
     return copy
 

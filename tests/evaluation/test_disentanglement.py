@@ -162,7 +162,7 @@ def small_dsprites(monkeypatch):
     monkeypatch.setattr(dsprites, "ORIENTATION_STEP", 8)
 
 
-def test_dsprites_is_registered_generated_once_and_stored(small_dsprites):
+def test_dsprites_is_registered_generated_once_and_stored(small_dsprites, monkeypatch):
     assert "dsprites" in dataset_names()
     dataset = open_dataset("dsprites", seed=0)
     assert len(dataset.train) + len(dataset.test) == 1440
@@ -171,8 +171,17 @@ def test_dsprites_is_registered_generated_once_and_stored(small_dsprites):
     assert stored.name == "dsprites-p8-o8.npz" and stored.is_file()
     with np.load(stored) as f:
         assert f["imgs"].shape == (1440, 64, 8)  # bits packed
-    again = open_dataset("dsprites", seed=0)
+    generate = dsprites.generate
+    stamp = stored.stat().st_mtime_ns
+
+    def generated_again(*args, **kwargs):
+        raise AssertionError("dSprites generated again: the stored file was not read")
+
+    monkeypatch.setattr(dsprites, "generate", generated_again)
+    again = open_dataset("dsprites", seed=0)  # read from the stored file, not made again
     assert again.info["sha256"] == dataset.info["sha256"]
+    assert stored.stat().st_mtime_ns == stamp  # nor written again
+    monkeypatch.setattr(dsprites, "generate", generate)
     # The test split's factors follow its rows into the enumerated set.
     codes = dsprites.known_factors(dataset.info, dataset.test.rows, len(dataset.test))
     expected = dsprites.generate(8, 8)

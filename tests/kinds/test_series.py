@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from tests.cli.test_cli import vaekit
+from tests.report.test_report import assert_shown, read_page
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import recognize_source
 from vaekit.kinds.series import data as series_data
@@ -210,15 +211,30 @@ def test_train_records_the_series_schema_and_draws_its_windows(series_run: Path)
         assert (series_run / name).stat().st_size > 0
 
 
-def test_eval_gives_the_bounds_and_each_channels_errors(series_run: Path, capsys):
+def test_eval_gives_the_bounds_and_each_channels_errors(series_run: Path, tmp_path: Path, capsys):
     assert vaekit("eval", series_run, "--iw-samples", "4") == 0
     out = capsys.readouterr().out
     assert "reconstruction, per channel" in out and "cpu" in out and "mem" in out
     report = json.loads((series_run / "eval.json").read_text())
     assert report["data_kind"] == "series"
+    assert report["iwae"]["k"] == 4 and math.isfinite(report["iwae"]["nll"])
+    assert math.isfinite(report["elbo"]["loss"])
     channels = report["reconstruction"]["channels"]
     assert [c["name"] for c in channels] == ["cpu", "mem"]
-    assert all(c["rmse"] > 0 and c["observed"] > 0 for c in channels)
+    # Every value of every test window is observed (the missing mem is in the training part).
+    windows = report["split_size"]
+    assert [c["observed"] for c in channels] == [windows * 16] * 2
+    # The errors in each channel's units, as `reconstruct` writes every window's values.
+    out = tmp_path / "all.csv"
+    assert vaekit("reconstruct", series_run, "-n", str(windows), "-o", out, "--quiet") == 0
+    rows = read_csv(out)
+    assert len(rows) == windows * 16
+    for c in channels:
+        diff = np.array(
+            [float(r[f"{c['name']}_reconstructed"]) - float(r[c["name"]]) for r in rows]
+        )
+        assert c["rmse"] == pytest.approx(np.sqrt(np.mean(diff**2)), rel=1e-3)
+        assert c["mae"] == pytest.approx(np.mean(np.abs(diff)), rel=1e-3)
 
 
 def test_anomaly_scores_every_step_of_a_new_series_with_its_channels_errors(
@@ -353,16 +369,21 @@ def test_sample_reconstruct_interpolate_and_embed_write_windows(series_run: Path
     assert vaekit("interpolate", series_run, "--from", "0", "--to", "1", "--steps", "4") == 0
     assert len(read_csv(out / "interpolate" / "interpolation.csv")) == 4 * 16
     assert vaekit("embed", series_run) == 0
+    means = np.load(out / "embed" / "latents.npy")  # each test window's posterior mean
+    assert means.shape == (72, 3) and np.isfinite(means).all()  # 72 windows end in the test part
+    assert (means.std(0) > 0).all()  # they differ from window to window
     for refused in (["traverse", series_run], ["denoise", series_run]):
         assert vaekit(*refused) != 0
 
 
 def test_the_report_shows_the_series_pictures(series_run: Path):
     assert vaekit("report", series_run) == 0
-    page = (series_run / "report.html").read_text()
-    for title in ("Samples", "Reconstructions", "Scores over the test part", "Latent map"):
-        assert title in page
-    assert "the -ELBO of the window ending" in page
+    page = read_page(series_run / "report.html")
+    drawn = ("samples", "reconstructions", "scores-over-the-test-part", "latent-map")
+    assert_shown(page, *drawn, "loss-curves", "kl-per-latent-dimension")
+    for anchor in drawn:
+        assert len(page.images[anchor]) == 1, anchor  # its picture, embedded
+    assert "the -ELBO of the window ending" in page.sections["scores-over-the-test-part"]
 
 
 def test_serve_draws_sampled_and_decoded_windows(series_run: Path):
@@ -423,8 +444,22 @@ def test_the_recon_score_leaves_missing_values_out(tmp_path: Path):
                   "--quiet") == 0  # fmt: skip
     out = tmp_path / "scores.csv"
     assert vaekit("anomaly", tmp_path / "R", "--score", "recon", "-o", out) == 0
-    scores = [float(r["score"]) for r in read_csv(out)]
-    assert len(scores) == 60 and all(math.isfinite(s) for s in scores)
+    scores = {r["timestamp"]: float(r["score"]) for r in read_csv(out)}
+    assert len(scores) == 60 and all(math.isfinite(s) for s in scores.values())
+    # Each score is the mean squared error, in standardized units, over the window's observed
+    # values only: recomputed from `reconstruct`'s values of the same 60 windows.
+    std = json.loads((tmp_path / "R" / "config.json").read_text())["model"]["schema"]["std"]
+    made = tmp_path / "made.csv"
+    assert vaekit("reconstruct", tmp_path / "R", "-n", "60", "-o", made, "--quiet") == 0
+    errors: dict[str, list[float]] = {}
+    for row in read_csv(made):
+        for name, scale in zip(("cpu", "mem"), std, strict=True):
+            if row[name] != "":  # the missing mem (step 100) is left out of 8 windows
+                off = float(row[f"{name}_reconstructed"]) - float(row[name])
+                errors.setdefault(row["window"], []).append((off / scale) ** 2)
+    assert sorted(len(e) for e in errors.values()) == [15] * 8 + [16] * 52
+    for window, found in errors.items():
+        assert scores[window] == pytest.approx(np.mean(found), rel=1e-4), window
 
 
 def test_a_series_run_resumes(tmp_path: Path):

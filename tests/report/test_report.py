@@ -54,6 +54,14 @@ class Page(HTMLParser):
             self.sections[self._section] += data
 
 
+def assert_shown(page: Page, *anchors: str) -> None:
+    """Each section is on the page and drawn, not replaced by the reason it is missing (a
+    section whose builder fails keeps its title: a title alone proves nothing)."""
+    for anchor in anchors:
+        assert anchor in page.sections, (anchor, list(page.sections))
+        assert "Not shown" not in page.sections[anchor], page.sections[anchor]
+
+
 def png(uri: str) -> Image.Image:
     assert uri.startswith("data:image/png;base64,")
     return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -158,9 +159,26 @@ def test_oversized_bodies_are_refused_before_they_are_read(client):
 def test_uploads_never_touch_the_disk(client, tmp_path, monkeypatch, served_run):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = sorted(p.name for p in served_run.iterdir())
-    files = {"file": ("x.png", quarter_png(), "image/png")}
-    assert client.post("/api/upload", files=files).status_code == 415  # forms are refused
-    assert client.post("/api/upload?name=x.png", content=quarter_png()).status_code == 200
+    # Every file opened for writing while the uploads are handled, wherever it is and even
+    # if deleted at once (Python's audit events: open() and os.open(), as tempfile uses).
+    opened: list[str] = []
+    recording = True
+    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+
+    def hook(event: str, args: tuple) -> None:
+        if recording and event == "open":
+            path, mode, flags = args
+            if (isinstance(mode, str) and set(mode) & set("wax+")) or (flags or 0) & writes:
+                opened.append(str(path))
+
+    sys.addaudithook(hook)  # (a hook stays for the process: it records nothing after this)
+    try:
+        files = {"file": ("x.png", quarter_png(), "image/png")}
+        assert client.post("/api/upload", files=files).status_code == 415  # forms are refused
+        assert client.post("/api/upload?name=x.png", content=quarter_png()).status_code == 200
+    finally:
+        recording = False
+    assert opened == []
     assert list(tmp_path.iterdir()) == []
     assert sorted(p.name for p in served_run.iterdir()) == before
 
