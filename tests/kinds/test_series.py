@@ -470,3 +470,16 @@ def test_a_series_run_resumes(tmp_path: Path):
     assert vaekit("train", *args, "--epochs", "2", "--resume") == 0
     lines = (tmp_path / "R" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line).get("epoch") for line in lines if "epoch" in line][-1] == 2
+
+
+def test_a_run_trained_on_a_relative_path_is_used_from_another_folder(tmp_path: Path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    write_series(tmp_path / "here" / "s.csv", 120)
+    monkeypatch.chdir(tmp_path / "here")
+    assert vaekit("train", "--data", "s.csv", "--window", "8", "--epochs", "1", "--latent-dim",
+                  "2", "--no-report", "--quiet", "--out", tmp_path / "R") == 0  # fmt: skip
+    config = json.loads((tmp_path / "R" / "config.json").read_text())
+    assert config["data"]["name"] == str(tmp_path / "here" / "s.csv")  # recorded whole
+    monkeypatch.chdir(tmp_path)  # elsewhere: the run still finds its data
+    assert vaekit("eval", "R", "--iw-samples", "2", "--quiet") == 0
+    assert vaekit("anomaly", "R", "-o", "scores.csv", "--quiet") == 0

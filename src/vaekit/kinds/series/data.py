@@ -328,7 +328,7 @@ def _open_named(
     values = [s.values for _, s in named]
     info = {
         "source": "folder" if form == "folder" else "file",
-        "name": str(path),
+        "name": str(path.resolve()),  # a run reopens it from wherever it is used
         "kind": KIND,
         "format": form,
         "max_value": 1,
