@@ -40,6 +40,9 @@ def test_kinds_statistics_and_missing_values(tmp_path: Path):
     assert values[4, 2] == 2  # warn
     assert schema.labels(table).tolist() == [0, 0, 1, 0, 1, 0]
     assert schema.ids(table) == list("abcdef")
+    # As the README shows it: a path given as a string reads the same table.
+    again = schema.encode(read_table(str(write(tmp_path, SENSORS))))
+    assert np.array_equal(again, values, equal_nan=True)
 
 
 def test_statistics_come_from_the_training_rows_only(tmp_path: Path):

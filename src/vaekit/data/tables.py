@@ -67,8 +67,9 @@ class RawTable:
         return self.cells[self.names.index(name)]
 
 
-def read_table(path: Path) -> RawTable:
+def read_table(path: str | Path) -> RawTable:
     """The table in a .csv or .parquet file; every fault is a VaekitError naming the file."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise VaekitError(f"{path}: no such file")
     table = _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
