@@ -83,7 +83,11 @@ def test_anomaly_command(normal_run, tmp_path: Path, capsys):
     assert cli("anomaly", normal_run.path, str(tmp_path / "odd.npy"), "0", "-o", out,
                "--score", "recon", "--top", "4") == 0  # fmt: skip
     lines = out.read_text().splitlines()
-    assert lines[0] == "index,score,anomalous" and len(lines) == 5
+    # Each row names its INPUT as given: a file's images by their place in it, an index as is.
+    odd = tmp_path / "odd.npy"
+    assert lines[0] == "input,score,anomalous" and len(lines) == 5
+    assert [line.split(",")[0] for line in lines[1:]] == [f"{odd}[0]", f"{odd}[1]", f"{odd}[2]",
+                                                          "0"]  # fmt: skip
     flags = [int(line.split(",")[2]) for line in lines[1:]]
     assert flags[:3] == [1, 1, 1]
     assert (tmp_path / "s_errors.png").exists()

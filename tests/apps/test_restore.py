@@ -67,11 +67,13 @@ def test_denoise_and_uncertainty_commands(denoising_run, tmp_path: Path, capsys)
     assert "PSNR noisy" in capsys.readouterr().out
     report = json.loads((out / "denoise.json").read_text())
     assert len(report["psnr_noisy"]) == 10 and report["noise"] == "gaussian:0.3"
+    assert report["inputs"] == [str(i) for i in range(10)]  # the first 10 of the test split
     assert np.load(out / "denoised.npy").shape == (10, 1, 8, 8)
     assert (out / "denoised.png").stat().st_size > 0
     assert cli("uncertainty", denoising_run.path, "0", "3", "-o", tmp_path / "u") == 0
     report = json.loads((tmp_path / "u" / "uncertainty.json").read_text())
     assert len(report["inputs"]) == 2 and len(report["inputs"][0]["posterior_std"]) == 4
+    assert [i["input"] for i in report["inputs"]] == ["0", "3"]  # each named as given
     spread = np.load(tmp_path / "u" / "spread.npy")  # the PNG's white, kept and printed
     assert report["pixel_spread_max"] == pytest.approx(float(spread.max()))
     assert f"white is the largest pixel spread, {spread.max():.4g}" in capsys.readouterr().out

@@ -106,10 +106,16 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
     return {"mean": mean, "std": std, "labels": chosen.labels, "ids": ids}
 
 
-def _chosen(model: Model, inputs: list[str] | None, n: int, data: Any) -> torch.Tensor:
-    """The named inputs, or the first n images of the test split."""
+def _chosen(
+    model: Model, inputs: list[str] | None, n: int, data: Any
+) -> tuple[torch.Tensor, list[str]]:
+    """The named inputs, or the first n images of the test split; with each one's name
+    (Inputs.named_images; the first n are named by their test-split index)."""
     resolver = Inputs(model, data)
-    return resolver.images(inputs) if inputs else resolver.first(n)
+    if inputs:
+        return resolver.named_images(inputs)
+    x = resolver.first(n)
+    return x, [str(i) for i in range(len(x))]
 
 
 def denoise(
@@ -124,8 +130,9 @@ def denoise(
     `add_noise` ("gaussian:0.3", "saltpepper:0.1", "mask:0.25") clean inputs are corrupted
     first (seeded) and the PSNR against them is reported before and after.
 
-    Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W) and, with add_noise,
-    per-image and mean "psnr_noisy" and "psnr_denoised" in dB.
+    Returns {"clean" (or None), "noisy", "denoised"} images (B, C, H, W), "names" (each
+    input's: its INPUT as given, or its test-split index) and, with add_noise, per-image and
+    mean "psnr_noisy" and "psnr_denoised" in dB.
     """
     model.require_images("vaekit denoise")
     noise = None
@@ -134,8 +141,8 @@ def denoise(
             noise = parse_noise(add_noise)
         except ValueError as err:
             raise VaekitError(f"--add-noise: {err}") from None
-    x = _chosen(model, inputs, n, data)
-    result: dict[str, Any] = {"clean": None, "noisy": x}
+    x, names = _chosen(model, inputs, n, data)
+    result: dict[str, Any] = {"clean": None, "noisy": x, "names": names}
     if noise is not None:
         kind, amount = noise
         generator = torch.Generator(x.device).manual_seed(seed)
@@ -167,12 +174,14 @@ def uncertainty(
 ) -> dict[str, Any]:
     """Posterior standard deviations and per-pixel predictive spread (from `samples` decodes
     of posterior samples) for each input. Returns tensors "inputs", "mean", "spread"
-    (B, C, H, W) and "posterior_std" (B, Z)."""
+    (B, C, H, W) and "posterior_std" (B, Z), and "names" (each input's: its INPUT as given,
+    or its test-split index)."""
     model.require_images("vaekit uncertainty")
     if samples < 2:
         raise VaekitError(f"--samples must be at least 2, got {samples}")
-    x = _chosen(model, inputs, n, data)
+    x, names = _chosen(model, inputs, n, data)
     generator = torch.Generator(x.device).manual_seed(seed)
     parts = in_batches(lambda b: restore.predictive_spread(model.vae, b, samples, generator), x)
     std, mean, spread = (torch.cat([part[i] for part in parts]).cpu() for i in range(3))
-    return {"inputs": x.cpu(), "mean": mean, "spread": spread, "posterior_std": std}
+    return {"inputs": x.cpu(), "mean": mean, "spread": spread, "posterior_std": std,
+            "names": names}  # fmt: skip

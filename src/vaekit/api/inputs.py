@@ -83,9 +83,21 @@ class Inputs:
     def images(self, specs: list[str]) -> torch.Tensor:
         """(B, C, H, W) float in [0, 1] on the model's device, all the images each spec names,
         in order."""
+        return self.named_images(specs)[0]
+
+    def named_images(self, specs: list[str]) -> tuple[torch.Tensor, list[str]]:
+        """`images`, with each image's name for the files a command writes: its spec as given
+        (a test-split index or a file), and "FILE[i]" for the images of a file that holds
+        several."""
         if not specs:
             raise VaekitError("no inputs given")
-        return torch.cat([self._one(spec) for spec in specs])
+        parts = [self._one(spec) for spec in specs]
+        names = [
+            spec if len(x) == 1 else f"{spec}[{i}]"
+            for spec, x in zip(specs, parts, strict=True)
+            for i in range(len(x))
+        ]
+        return torch.cat(parts), names
 
     def one(self, spec: str) -> torch.Tensor:
         """Exactly one image (1, C, H, W): a file that holds several is refused."""

@@ -142,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if part.ROWS:  # a table's: test-split indices or table files, each row with its id
         data = resolver.rows(args.inputs) if args.inputs else resolver.test
     elif args.inputs:
-        names = part.anomaly_ids(model, args.inputs, lambda: resolver.test.ids)
-        data = ImageSet(resolver.images(args.inputs).cpu(), None, 1.0, ids=names)
+        x, given = resolver.named_images(args.inputs)
+        names = part.anomaly_ids(model, args.inputs, lambda: resolver.test.ids) or given
+        data = ImageSet(x.cpu(), None, 1.0, ids=names)
     else:
         data = resolver.test
     labels = data.labels.numpy() if data.labels is not None else None

@@ -122,7 +122,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     rows = [r["noisy"], r["denoised"]]
     if r["clean"] is not None:
         rows.insert(0, r["clean"])
-    report = {k: v for k, v in r.items() if k not in ("clean", "noisy", "denoised")}
+    report = {k: v for k, v in r.items() if k not in ("clean", "noisy", "denoised", "names")}
+    report["inputs"] = r["names"]  # each input as given (or its test-split index), in order
     out.mkdir(parents=True, exist_ok=True)
     save_array(out / "denoised.npy", r["denoised"].numpy())
     write_json(out / "denoise.json", {"noise": args.add_noise, "seed": args.seed, **report})
@@ -149,11 +150,12 @@ def run_uncertainty(args: argparse.Namespace) -> int:
     r = apps.uncertainty(model, args.inputs, args.samples, args.n, args.seed, args.data)
     per_input = [
         {
+            "input": name,  # as given, or its test-split index
             "posterior_std_mean": float(std.mean()),
             "posterior_std": std.tolist(),
             "pixel_spread_mean": float(spread.mean()),
         }
-        for std, spread in zip(r["posterior_std"], r["spread"], strict=True)
+        for name, std, spread in zip(r["names"], r["posterior_std"], r["spread"], strict=True)
     ]
     out.mkdir(parents=True, exist_ok=True)
     save_array(out / "spread.npy", r["spread"].numpy())

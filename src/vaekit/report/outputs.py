@@ -39,11 +39,16 @@ def skipped_lines(rec: dict) -> list[str]:
 
 
 def write_index_scores(
-    output: Path, scores: Any, flags: Any, labels: Any, ids: list[str] | None = None
+    output: Path,
+    scores: Any,
+    flags: Any,
+    labels: Any,
+    ids: list[str] | None = None,
+    id_header: str = "file",
 ) -> None:
-    """A CSV of scores: index (or, where `ids` are given, file: each input's name), score,
-    anomalous, label (where there are labels). Images' and audio's `write_scores`."""
-    header = ["file" if ids else "index", "score", "anomalous"]
+    """A CSV of scores: index (or, where `ids` are given, `id_header`: each input's name),
+    score, anomalous, label (where there are labels). Images' and audio's `write_scores`."""
+    header = [id_header if ids else "index", "score", "anomalous"]
     header += ["label"] if labels is not None else []
     rows = []
     for i, (s, f) in enumerate(zip(scores, flags, strict=True)):

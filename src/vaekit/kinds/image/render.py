@@ -77,14 +77,15 @@ def write_interpolation(model, x, out, steps: int, grid: bool) -> str:
 
 def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
     """The names of the INPUTs `anomaly` scores, for its CSV (`test_ids()`: the test split's
-    ids, read only where asked): images have none (their index names them)."""
+    ids, read only where asked): None, for each INPUT as given (a test-split index or a file;
+    "FILE[i]" for the images of a file that holds several)."""
     return None
 
 
 def write_scores(model, output, data, scores, flags, labels, detector, score: str) -> None:
-    """`anomaly`'s CSV: index, score, anomalous, label. Returns nothing that `show_top`
-    needs."""
-    write_index_scores(output, scores, flags, labels)
+    """`anomaly`'s CSV: index (the test split's), or input (each INPUT as given), then score,
+    anomalous, label. Returns nothing that `show_top` needs."""
+    write_index_scores(output, scores, flags, labels, data.ids, id_header="input")
 
 
 def show_top(model, data, scores, top, maps, written) -> None:
