@@ -83,6 +83,35 @@ def test_eval_reports_per_word_nll_perplexity_and_kl(text_run: Path, capsys):
     assert "nats/dim" not in shown and f"{text['neg_elbo_per_word']:.4f} nats per word" in shown
 
 
+def test_the_kl_note_says_collapse_only_under_one_nat_and_nothing_of_a_language_model():
+    from vaekit.kinds.text.render import eval_lines, eval_rows
+
+    text = {"nll_per_word": 3.0, "iw_samples": 4, "num_tokens": 70, "tokens_counted": "words",
+            "perplexity": 20.0, "perplexity_elbo": 21.0}  # fmt: skip
+    for kl, lm, note in ((100.93, False, ""), (0.4, False, "(under 1: posterior collapse)"),
+                         (0.0, True, "(a language model: no latent)")):  # fmt: skip
+        report = {"text": {**text, "kl_per_line": kl, "language_model": lm}}
+        line = eval_lines(report)[-1]
+        assert line.startswith("  KL per line") and line.endswith(f"nats   {note}".rstrip())
+        assert eval_rows(report)[-1][3] == "nats" + (f"; {note[1:-1]}" if note else "")
+
+
+def test_a_language_model_is_not_warned_of_posterior_collapse(tmp_path: Path, capsys):
+    data = write_corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "lm"
+    assert vaekit("train", "--data", data, "--epochs", "1", "--language-model", "--word-dropout",
+                  "0", "--embed-dim", "8", "--rnn-hidden", "8", "--max-length", "10", "--out",
+                  out, "--no-report", "--quiet") == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "posterior collapse" not in said and "active units" not in said
+    assert "no latent: the model is a language model" in said
+    assert "latent dimensions" not in (out / "README.md").read_text()  # the card: no collapse
+    assert vaekit("eval", out, "--iw-samples", "2", "--quiet") == 0
+    said = capsys.readouterr().out
+    assert "(a language model: no latent)" in said and "posterior collapse" not in said
+    assert json.loads((out / "eval.json").read_text())["warnings"] == []
+
+
 def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path: Path, capsys):
     out = tmp_path / "s.txt"
     assert vaekit("sample", text_run, "-n", "5", "--decode", "sample", "-o", out) == 0

@@ -437,7 +437,7 @@ def _train_and_finish(
     test = mean_loss(state.model, dataset.test.to(device), c.batch_size, c.seed, c.binarize,
                      c.iw_train, group)  # fmt: skip
     final["latents"] = {"latent_dim": state.model.latent_dim}
-    if count_units:
+    if count_units and state.model.uses_latent:  # (a language model has no latent)
         means = posterior_moments_of(state.model, dataset.test, limit=CLOSING_UNITS_EXAMPLES)[0]
         final["latents"].update(active_units=active_units(means), active_units_examples=len(means))
     model_config = model_config_from(config)

@@ -166,7 +166,9 @@ def print_summary(result, resumed: bool = False) -> None:
     if best is not None and best != last["epoch"]:  # early stopping kept the best epoch's
         print(f"  (train and val: epoch {last['epoch']}; test: the kept weights of the best "
               f"validation epoch, {best})")  # fmt: skip
-    if "active_units" in (result.latents or {}):
+    if not result.model.vae.uses_latent:  # a language model: no latent to count or warn of
+        print("  (no latent: the model is a language model, its KL 0 by design)")
+    elif "active_units" in (result.latents or {}):
         lat = result.latents
         on = (
             f"{lat['active_units_examples']:,} test examples"
@@ -177,7 +179,7 @@ def print_summary(result, resumed: bool = False) -> None:
             f"  active units {lat['active_units']} of {lat['latent_dim']} ({on}: variance of "
             "E_q[z] > 0.01)"
         )
-    if low_kl_warning(result.test["kl"]):
+    if result.model.vae.uses_latent and low_kl_warning(result.test["kl"]):
         print(f"  warning: {low_kl_warning(result.test['kl'])}")
     units = "nats per example"
     if any(t and t.get("kl_layers") for t in (last["train"], result.test)):

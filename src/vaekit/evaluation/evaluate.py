@@ -185,7 +185,8 @@ def evaluate_vae(
         report["per_example"] = {"neg_elbo": neg_elbo.tolist(), "nll": nll.tolist()}
     # (one example that dominates the -ELBO mostly dominates the bound too: one warning)
     dominated = dominated_warning(neg_elbo, "-ELBO") or dominated_warning(nll, "bound")
-    report["warnings"] = [w for w in (low_kl_warning(report["elbo"]["kl"]), dominated) if w]
+    low_kl = low_kl_warning(report["elbo"]["kl"]) if model.uses_latent else None
+    report["warnings"] = [w for w in (low_kl, dominated) if w]
     if is_likelihood and support == "8-bit":
         report["bits_per_dim"] = {
             "elbo": nats_to_bits_per_dim(report["elbo"]["loss"], dims),

@@ -249,6 +249,12 @@ class VAE(nn.Module):
         return self.prior.density(self._prior_encoder)
 
     @property
+    def uses_latent(self) -> bool:
+        """Whether the model's output depends on z: False for a model with no latent by
+        design (a plain language model), whose KL of 0 is no posterior collapse."""
+        return True
+
+    @property
     def has_kl_per_dim(self) -> bool:
         """Whether `terms` gives a closed-form KL per latent dimension (free bits need it)."""
         return self.prior.gaussian and self.flow is None

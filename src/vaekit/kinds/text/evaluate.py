@@ -33,7 +33,7 @@ def figures(
     report.pop("reconstruction")
     report["elbo"].pop("loss_per_dim")
     report["iwae"].pop("nll_per_dim")
-    report["text"] = per_word(report, examples)
+    report["text"] = {**per_word(report, examples), "language_model": not vae.uses_latent}
 
 
 def per_word(report: dict[str, Any], data: ImageSet) -> dict[str, Any]:

@@ -135,6 +135,10 @@ class TextVAE(VAE):
         self.word_dropout = word_dropout
         self.language_model = language_model
 
+    @property
+    def uses_latent(self) -> bool:
+        return not self.language_model  # a language model has no latent: KL 0 by design
+
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
         if not self.language_model:
             return super().encode(x, y)

@@ -45,8 +45,16 @@ def eval_lines(report: dict) -> list[str]:
         f"{t['num_tokens']} tokens: {t['tokens_counted']})",
         f"  {'perplexity':<24}{t['perplexity']:10.2f}   (exp of the NLL per word; from the "
         f"ELBO: {t['perplexity_elbo']:.2f})",
-        f"  {'KL per line':<24}{t['kl_per_line']:10.2f} nats   (under 1: posterior collapse)",
+        f"  {'KL per line':<24}{t['kl_per_line']:10.2f} nats{_kl_note(t)}",
     ]
+
+
+def _kl_note(t: dict, form: str = "   ({})") -> str:
+    """What the KL per line says, in `form`: nothing where the latent is used; posterior
+    collapse under 1 nat; no latent at all for a language model."""
+    if t.get("language_model"):
+        return form.format("a language model: no latent")
+    return form.format("under 1: posterior collapse") if t["kl_per_line"] < 1 else ""
 
 
 def eval_rows(report: dict) -> list[tuple[str, float, None, str]]:
@@ -57,7 +65,7 @@ def eval_rows(report: dict) -> list[tuple[str, float, None, str]]:
     return [
         ("NLL per word", t["nll_per_word"], None, f"nats (IWAE, K={t['iw_samples']})"),
         ("perplexity", t["perplexity"], None, "exp of the NLL per word"),
-        ("KL per line", t["kl_per_line"], None, "nats; under 1: posterior collapse"),
+        ("KL per line", t["kl_per_line"], None, "nats" + _kl_note(t, "; {}")),
     ]
 
 
