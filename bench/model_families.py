@@ -368,7 +368,9 @@ def evaluate_row(suite: str, rundir: str | Path) -> dict[str, Any]:
             kl=report["elbo"]["kl"],
             kl_layers=report["latents"].get("kl_layers"),
             # Each image's NLL (the subset's order), for paired differences between rows.
-            per_image_nll=[round(v, 4) for v in report["per_example"]["nll"]],
+            per_image_nll=[
+                round(v, 4) for v in vaekit.api.evaluate.per_example_bound(report["per_example"])
+            ],
         )
     elbo = vaekit.evaluate(rundir, iw_samples=1, probe=False, **quick)
     start = time.perf_counter()

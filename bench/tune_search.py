@@ -151,7 +151,9 @@ def table_row(rundir: str | Path, train_seconds: float) -> dict[str, Any]:
         "nll_stderr": report["iwae"]["stderr"],
         "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(time.perf_counter() - start, 1),
-        "per_example_nll": [round(v, 4) for v in report["per_example"]["nll"]],
+        "per_example_nll": [
+            round(v, 4) for v in vaekit.api.evaluate.per_example_bound(report["per_example"])
+        ],
     }
 
 

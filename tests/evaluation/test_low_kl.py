@@ -52,7 +52,7 @@ def _result(kl: float, layers=None):
         config={"training": {"time_budget": None}},
         stopped_by_budget=False,
         latents={"active_units": 3, "latent_dim": 8},
-        model=SimpleNamespace(num_classes=0),
+        model=SimpleNamespace(num_classes=0, vae=SimpleNamespace(uses_latent=True)),
         path="runs/x",
         pictures={},
     )

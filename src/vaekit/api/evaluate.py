@@ -75,7 +75,8 @@ def evaluate(
             conditional model, whose features are computed from the label.
         device: where a run directory's model is loaded ("cpu", "cuda", "auto").
         per_example: also return each example's numbers: report["per_example"] holds
-            "index" (its position in the split), "neg_elbo" and "nll". Two models scored with
+            "index" (its position in the split), "neg_elbo", and "nll" where the bound is a
+            log-likelihood (report["kind"]), else "neg_iwae". Two models scored with
             the same split, subset and seed see the same examples, so their per-example
             differences give a paired comparison (vaekit.evaluation.paired_difference).
         reconstruction: also score the posterior-mean reconstruction (report["reconstruction"]).
@@ -143,7 +144,12 @@ def evaluate(
     report.update(numbers)
     report["data_kind"] = model.data_kind
     if per_example:
-        report["per_example"] = {"index": index.tolist(), **report.pop("per_example")}
+        each = report.pop("per_example")
+        # The bound is -log p(x) only where the likelihood models the data: else -IWAE_K,
+        # named so here as in `vaekit eval --per-example`'s column and the report's table.
+        bound = "nll" if report.get("kind") == "log-likelihood" else "neg_iwae"
+        report["per_example"] = {"index": index.tolist(), "neg_elbo": each["neg_elbo"],
+                                 bound: each["nll"]}  # fmt: skip
     part.figures(model.vae, chosen, model.schema, report, reconstruction)
     report["likelihood"] = model.config.likelihood
     if probing:
@@ -155,6 +161,11 @@ def evaluate(
         )
     report["not_finite"] = not_finite(report)
     return report
+
+
+def per_example_bound(each: dict[str, Any]) -> list[float]:
+    """report["per_example"]'s bound, whichever its name ("nll" or "neg_iwae")."""
+    return each["nll"] if "nll" in each else each["neg_iwae"]
 
 
 def record_eval(rundir: str | Path, report: dict[str, Any], out: str | Path) -> Path | None:

@@ -194,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
     for warning in report.get("warnings", []):
         print(f"vaekit: warning: {warning}", file=sys.stderr)
     if rows is not None:
-        lines = list(zip(each["index"], each["neg_elbo"], each["nll"], strict=True))
         # The bound is -log p(x) only where the likelihood models the data: else -IWAE_K.
-        bound = "nll" if report.get("kind") == "log-likelihood" else "neg_iwae"
+        bound = "nll" if "nll" in each else "neg_iwae"
+        lines = list(zip(each["index"], each["neg_elbo"], each[bound], strict=True))
         save_csv(rows, ["index", "neg_elbo", bound], lines)
         print(f"wrote {rows} ({len(lines)} examples; {bound} with K={report['iwae']['k']})")
     print(f"wrote {out}")
