@@ -297,10 +297,13 @@ class Option:
             return None
         return self.kind.check(value)
 
-    def help_text(self) -> str:
+    def help_text(self, by_kind: dict[str, Any] | None = None) -> str:
+        """The help with the default, and the values kinds of data give it instead
+        (`by_kind`: {kind name: value})."""
         if not self.show_default:
             return self.help
-        return f"{self.help} (default: {self.kind.show(self.default)})"
+        instead = "".join(f"; {k}: {self.kind.show(v)}" for k, v in (by_kind or {}).items())
+        return f"{self.help} (default: {self.kind.show(self.default)}{instead})"
 
 
 class OptionSet:

@@ -136,7 +136,7 @@ MODEL_OPTIONS = [
         "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
         "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for a "
         "table's numeric columns (mixed): global learns one per column, pixel predicts one per "
-        "row and column; a table's model takes global, starting at 1, unless given another",
+        "row and column",
         "model",
         section="model",
     ),

@@ -83,6 +83,20 @@ def test_sample_help_names_every_kind_of_output():
         assert kind in description and written in description, kind
 
 
+def test_train_help_shows_the_values_each_kind_of_data_uses_instead_of_a_default():
+    """Text warms its KL up over 2,000 steps and floors it at 0.1 nats, tables, audio and
+    series learn a Gaussian scale starting at 1: each option's help says so beside the
+    default, from the values the kinds' models take (their model part's DEFAULTS)."""
+    from vaekit.kinds.base import KINDS
+
+    for declared in KINDS.all():
+        for name, value in declared.part("model").DEFAULTS.items():
+            flag = "--" + name.replace("_", "-")
+            text = " ".join(_help_of("vaekit train", flag).split())
+            assert f"; {declared.name}: {value}" in text, (flag, text)
+    assert "(default: 0; text: 2000)" in " ".join(_help_of("vaekit train", "--kl-warmup").split())
+
+
 @pytest.mark.parametrize("prog", sorted(COMMANDS))
 def test_no_argument_states_its_default_twice(prog):
     for action in COMMANDS[prog]._actions:

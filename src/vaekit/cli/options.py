@@ -61,11 +61,11 @@ def noise(text: str) -> str:
     return text
 
 
-def argparse_spec(option: Option) -> dict[str, Any]:
+def argparse_spec(option: Option, by_kind: dict[str, Any] | None = None) -> dict[str, Any]:
     """add_argument's keywords for a declared option: its type, choices, help with the
-    default, and None as the default, so that a flag the user gave can be told apart from one
-    left out."""
-    spec: dict[str, Any] = {"default": None, "help": option.help_text()}
+    default (and the values kinds of data give it instead, `by_kind`), and None as the
+    default, so that a flag the user gave can be told apart from one left out."""
+    spec: dict[str, Any] = {"default": None, "help": option.help_text(by_kind)}
     if isinstance(option.kind, Flag):
         return {**spec, "action": argparse.BooleanOptionalAction}
     if option.choices:

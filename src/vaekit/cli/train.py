@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from vaekit.cli.options import argparse_spec
 from vaekit.options import GROUPS
@@ -48,12 +49,20 @@ def add_train_options(
 ) -> dict[str, argparse._ArgumentGroup]:
     """Every declared training option as a flag of `p` (but those named in `skip`), in the
     groups `--help` shows; the groups, by name."""
+    from vaekit.kinds.base import KINDS
     from vaekit.train_options import TRAIN_OPTIONS
 
+    # The values each kind of data gives an option in place of its default (text's KL
+    # warm-up, a table's MLP, ...), shown beside the default.
+    by_kind: dict[str, dict[str, Any]] = {}
+    for declared in KINDS.all():
+        for name, value in declared.train_defaults().items():
+            by_kind.setdefault(name, {})[declared.name] = value
     groups = {name: p.add_argument_group(name) for name in GROUPS}
     for option in TRAIN_OPTIONS:
         if option.name not in skip:
-            groups[option.group].add_argument(option.flag, **argparse_spec(option))
+            spec = argparse_spec(option, by_kind.get(option.name))
+            groups[option.group].add_argument(option.flag, **spec)
     return groups
 
 

@@ -339,6 +339,18 @@ class Kind:
                 f"({type(err).__name__}: {err})"
             ) from None
 
+    def train_defaults(self) -> dict[str, Any]:
+        """The values this kind gives `vaekit train`'s options in place of their defaults:
+        the DEFAULTS kept beside its options (in `options`'s module, imported without its
+        model), which `vaekit train --help` shows; {} where there are none there."""
+        if self.options is None:
+            return {}
+        try:
+            found = getattr(importlib.import_module(self.options.partition(":")[0]), "DEFAULTS", {})
+        except ImportError:
+            return {}  # (load_options says why, where the options are asked for)
+        return dict(found) if isinstance(found, dict) else {}
+
     def part(self, layer: str) -> ModuleType:
         """This kind's module for `layer` (one of PARTS), imported now; a one-line
         VaekitError where it cannot be."""

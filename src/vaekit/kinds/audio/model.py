@@ -10,6 +10,7 @@ import torch
 from vaekit.data.batches import ImageSet
 from vaekit.data.spectrograms import AudioFeatures
 from vaekit.errors import VaekitError
+from vaekit.kinds.audio.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.factory import ModelConfig
 from vaekit.models.vae import VAE
 
@@ -50,7 +51,6 @@ IDS = True
 # log-mel spectrograms are modelled by a Gaussian with one learned standard deviation
 # (starting at the data's own, 1); the image and table options it refuses (the options only
 # audio takes are its own, vaekit.kinds.audio.options, refused for other data with `only`).
-DEFAULTS = {"likelihood": "gaussian", "gaussian_variance": "global", "gaussian_std": 1.0}
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "columns", "target",
            "id_column", "target_is_label")  # fmt: skip
 

@@ -9,6 +9,7 @@ import torch
 
 from vaekit.data.batches import scale
 from vaekit.errors import VaekitError
+from vaekit.kinds.image.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.factory import ModelConfig
 
 
@@ -25,7 +26,6 @@ IMAGES = True
 
 # The options an image model is built with unless the user gives them: the declared defaults
 # (vaekit.train_options) are an image model's.
-DEFAULTS: dict[str, Any] = {}
 
 
 def prepare(x: Any, shape: tuple[int, ...], schema: None, max_value: float) -> torch.Tensor:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from vaekit.options import Int, Option, Text
 
+# The values this kind gives `vaekit train`'s options in place of their defaults (its model
+# part's DEFAULTS; kept here, beside its options, so that `vaekit train --help` shows them).
+DEFAULTS: dict[str, object] = {}
+
 OPTIONS = [
     Option(
         "image_size",

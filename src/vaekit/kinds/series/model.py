@@ -19,6 +19,7 @@ from torch import nn
 from vaekit.errors import VaekitError
 from vaekit.kinds.series.data import TIME_NAMES, SeriesSchema
 from vaekit.kinds.series.data_read import why_not_series
+from vaekit.kinds.series.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import LOG_2PI, Gaussian
 from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
 from vaekit.models.networks import GaussianHead, MLPDecoder, MLPEncoder
@@ -26,8 +27,6 @@ from vaekit.models.vae import VAE
 
 # The options that fit a series where the user does not say otherwise: its values are
 # standardized, so a Gaussian whose scale starts at the data's own, 1.
-DEFAULTS = {"model": "mlp", "likelihood": "gaussian", "gaussian_variance": "global",
-            "gaussian_std": 1.0}  # fmt: skip
 
 
 class MaskedGaussian(Gaussian):

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from vaekit.options import Float, Int, Names, Option, Text
 
+# The values this kind gives `vaekit train`'s options in place of their defaults (its model
+# part's DEFAULTS; kept here, beside its options, so that `vaekit train --help` shows them).
+DEFAULTS: dict[str, object] = {
+    "model": "mlp",
+    "likelihood": "gaussian",
+    "gaussian_variance": "global",
+    "gaussian_std": 1.0,
+}
+
 OPTIONS = [
     Option(
         "window",

@@ -28,6 +28,7 @@ from torch import nn
 
 from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
+from vaekit.kinds.table.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import LOG_2PI
 from vaekit.models.factory import PRIORS, ModelConfig
 from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
@@ -287,8 +288,6 @@ IDS = True
 # Gaussians learn one standard deviation per column, starting at the standardized columns'
 # own); the image options it refuses (the options only a table takes are its own,
 # vaekit.kinds.table.options, refused for other data with `only`'s message).
-DEFAULTS = {"model": "mlp", "likelihood": "mixed", "gaussian_variance": "global",
-            "gaussian_std": 1.0}  # fmt: skip
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional")
 
 

@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from vaekit.data.text import EOS, PAD, UNK, Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.kinds.text.model_decoding import SentenceDecoder, Sentences, tokens_of
+from vaekit.kinds.text.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import PRIORS, ModelConfig
 from vaekit.models.vae import VAE, LossOutput, Objective
@@ -241,7 +242,6 @@ def assemble(config: ModelConfig, likelihood: nn.Module, parts: dict[str, nn.Mod
 # to ignore the latent) and free bits (Kingma et al. 2016): with warm-up and word dropout
 # alone the KL settled near 1 nat per line on Shakespeare, with 0.1 nats per dimension at 3.4
 # (BENCHMARKS.md). `defaults` says which of them fit the user's other choices.
-DEFAULTS = {"model": "rnn", "likelihood": "categorical", "kl_warmup": 2000, "free_bits": 0.1}
 # The image and table options text refuses (the options only text takes are its own,
 # vaekit.kinds.text.options, refused for other data with `only`'s message).
 REFUSED = ("image_size", "pixels", "binarize", "train_noise", "conditional", "columns",

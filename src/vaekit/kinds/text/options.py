@@ -10,6 +10,15 @@ from __future__ import annotations
 from vaekit.components import Component
 from vaekit.options import Flag, Float, Int, Option
 
+# The values this kind gives `vaekit train`'s options in place of their defaults (its model
+# part's DEFAULTS; kept here, beside its options, so that `vaekit train --help` shows them).
+DEFAULTS: dict[str, object] = {
+    "model": "rnn",
+    "likelihood": "categorical",
+    "kl_warmup": 2000,
+    "free_bits": 0.1,
+}
+
 OPTIONS = [
     Option(
         "vocab_size",
