@@ -199,6 +199,14 @@ def test_eval_factors_end_to_end(small_dsprites, tmp_path: Path, capsys):
     assert cli("eval", run, "--factors", "--iw-samples", "1", "--no-probe", "--quiet") == 0
     printed = capsys.readouterr().out
     assert "MIG" in printed and "FactorVAE score" in printed
+    # A score of 0 where no latent is active is named for what it is, not a measurement.
+    from vaekit.cli.evaluate import disentanglement_lines
+
+    shown = json.loads((run / "eval.json").read_text())["disentanglement"]
+    shown["factor_vae"] = {**shown["factor_vae"], "active_latents": 0, "factor_vae_score": 0.0}
+    assert "no active latent to vote" in disentanglement_lines(shown)[-1]
+    shown["factor_vae"]["active_latents"] = 2
+    assert disentanglement_lines(shown)[-1].endswith("(Kim and Mnih 2018)")
     report = json.loads((run / "eval.json").read_text())["disentanglement"]
     assert report["factors"] == list(dsprites.FACTOR_NAMES) and report["examples"] == 144
     for value in (report["mig"]["mig"], report["sap"]["sap"], report["dci"]["completeness"]):

@@ -121,7 +121,8 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
 def already_trained(rundir: Path, epochs: int) -> str:
     """Why a finished run does not resume with its own --epochs; where its wrap-up (the
     pictures, the card, the report) was cut short by an interrupt, how to write them."""
-    said = f"{rundir} has already trained {epochs} epochs: pass a larger --epochs to train on"
+    counted = f"{epochs} epoch" + ("" if epochs == 1 else "s")
+    said = f"{rundir} has already trained {counted}: pass a larger --epochs to train on"
     if not (rundir / CURVES_FILE).exists():
         said += (
             f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "

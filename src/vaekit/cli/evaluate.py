@@ -309,6 +309,14 @@ def disentanglement_lines(d: dict[str, Any]) -> list[str]:
         "Williams 2018)",
         f"    {'DCI completeness':<22}{dci['completeness']:10.4f}",
         f"    {'DCI informativeness':<22}{dci['informativeness']:10.4f}   (test accuracy)",
-        f"    {'FactorVAE score':<22}{d['factor_vae']['factor_vae_score']:10.4f}   (Kim and "
-        "Mnih 2018)",
+        f"    {'FactorVAE score':<22}{d['factor_vae']['factor_vae_score']:10.4f}   "
+        + _factor_vae_note(d["factor_vae"]),
     ]
+
+
+def _factor_vae_note(scored: dict[str, Any]) -> str:
+    """The FactorVAE score's source, or why it is 0: no latent varies enough to vote (all
+    collapsed), where the reference protocol scores 0, under the chance level."""
+    if scored.get("active_latents") == 0:
+        return "(no active latent to vote: 0 by the protocol, not a measured score)"
+    return "(Kim and Mnih 2018)"
