@@ -113,6 +113,10 @@ def test_no_argument_states_its_default_twice(prog):
         (["sample", "RUNDIR", "--bogus"], "(see `vaekit sample --help`)"),
         (["data", "info", "x", "--bogus"], "(see `vaekit data info --help`)"),
         (["--bogus", "train"], "(see `vaekit --help`)"),
+        # No abbreviations: `--over` would have replaced the user's file as --overwrite.
+        (["sample", "RUNDIR", "-o", "u.png", "--over"], "unrecognized arguments: --over; did "
+         "you mean --overwrite?"),
+        (["train", "--epoch", "3"], "unrecognized arguments: --epoch 3; did you mean --epochs?"),
     ],
 )  # fmt: skip
 def test_an_unknown_argument_points_to_its_command_help(args, where, capsys):

@@ -10,7 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from vaekit.cli import (
     anomaly,
@@ -58,6 +58,12 @@ Run `vaekit COMMAND --help` for the options of each command."""
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage mistakes end, like every other error, in one line: what
     is wrong, and where to read more (exit status 2, argparse's)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `--over` must not mean --overwrite (or become it one release
+        # later, when another --over... flag makes it ambiguous).
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("vaekit").strip()
