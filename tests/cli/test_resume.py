@@ -177,3 +177,15 @@ def test_the_summary_says_when_the_budget_cut_the_last_epoch():
                           config={"training": {"time_budget": 3.0}})  # fmt: skip
     said = "trained 2 epochs in 3.0 s (stopped by --time-budget 3s; epoch 2 cut short after "
     assert first_line(run) == said + "302 of 728 steps)"
+
+
+def test_a_run_being_trained_is_not_resumed_or_replaced_by_a_second_process(small_run, capsys):
+    from vaekit.api.rundir import training
+
+    with training(small_run):  # as another process training it holds it
+        assert vaekit("train", "--out", small_run, "--resume", "--epochs", "9") == 1
+        assert "is being trained by another process" in capsys.readouterr().err
+        assert vaekit("train", "--data", "digits", "--out", small_run, "--overwrite") == 1
+        assert "is being trained by another process" in capsys.readouterr().err
+    lines = _lines(small_run)
+    assert lines[-1]["final"] is True and max(r.get("epoch", 0) for r in lines) < 9

@@ -25,8 +25,10 @@ same steps, so RUNDIR appears only with a finished epoch in it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from vaekit.api.run import (
@@ -227,9 +229,31 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def training(path: Path) -> Iterator[None]:
+    """The run directory `path`, held by this process while it trains on it: a second
+    `vaekit train --resume` (or `--overwrite`) of it meanwhile is refused, where both would
+    write its metrics, weights and checkpoint in turn. A lock on the folder itself (flock):
+    it writes nothing, and a killed process lets go of it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise VaekitError(
+                f"{path} is being trained by another process (a vaekit train still running "
+                "on it): wait for it to end, or stop it first"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # (and the lock with it)
+
+
 def _check_replaceable(path: Path) -> None:
     if path.is_symlink() or not path.is_dir():
         raise VaekitError(f"{path} exists and is not a folder; not replacing it")
+    with training(path):  # not a run that another process is training now
+        pass
     if not any(path.iterdir()):
         return
     if not is_run_dir(path):

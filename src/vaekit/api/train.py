@@ -7,6 +7,7 @@ run = vaekit.resume("runs/digits", epochs=6)   # after a crash, or to train on
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import time
@@ -42,7 +43,7 @@ from vaekit.api.run import (
     reopen_dataset,
     train_config_from,
 )
-from vaekit.api.rundir import NewRun, check_out, clear_leftovers, remove_temp_files
+from vaekit.api.rundir import NewRun, check_out, clear_leftovers, remove_temp_files, training
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.data.registry import is_dataset_name
@@ -332,8 +333,19 @@ def resume(
     """
     path = Path(rundir)
     group, dev = from_env(resolve_device(device))
-    group.on_main(lambda: clear_leftovers(path))
     check_resumable(path)
+    # Held while this process trains on it (the main process: the one that writes).
+    with training(path) if group.is_main else contextlib.nullcontext():
+        return _resume(path, group, dev, epochs, time_budget, precision, report, log, data,
+                       progress, callbacks, active_units)  # fmt: skip
+
+
+def _resume(
+    path: Path, group: Group, dev: torch.device, epochs: int | None, time_budget: Any,
+    precision: str | None, report: bool | None, log: Any, data: Any, progress: bool,
+    callbacks: Sequence[Callback], active_units: bool,
+) -> Run:  # fmt: skip
+    group.on_main(lambda: clear_leftovers(path))
     config = read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
