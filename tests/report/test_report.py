@@ -126,6 +126,26 @@ def test_a_run_without_its_data_says_which_pictures_need_it(array_run):
     assert "Not shown" not in page.sections["latent-map"]
 
 
+def test_data_given_by_name_must_be_read_and_fit_or_the_report_is_left_alone(
+    array_run, tmp_path, capsys
+):
+    path, images = array_run
+    run = tmp_path / "run"
+    shutil.copytree(path, run)
+    np.save(tmp_path / "images.npy", images)
+    assert cli("report", run, "--data", tmp_path / "images.npy", "--quiet") == 0
+    before = (run / REPORT_FILE).read_bytes()
+    np.save(tmp_path / "big.npy", np.zeros((20, 16, 16), dtype=np.uint8))
+    (tmp_path / "t.csv").write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(40)))
+    for wrong, said in (("digts", "unknown dataset 'digts'"),  # a typo
+                        (tmp_path / "t.csv", "a table; this model was trained on images"),
+                        (tmp_path / "big.npy", "big.npy")):  # images of another size  # fmt: skip
+        assert cli("report", run, "--data", wrong) == 1
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+        assert (run / REPORT_FILE).read_bytes() == before  # not a page of "Not shown"
+
+
 def test_the_eval_table_comes_from_eval_json(array_run, tmp_path):
     path, images = array_run
     run = tmp_path / "run"

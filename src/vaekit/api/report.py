@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vaekit.api.inputs import model_dataset
 from vaekit.api.model import Model, load, reconstruct_first
 from vaekit.api.run import (
     CURVES_FILE,
@@ -56,8 +57,12 @@ def open_run(
     history = [r for r in records if "epoch" in r and not r.get("final")]
     final = next((r for r in reversed(records) if r.get("final")), None)
     missing = None if reopen else "the test split was not read"
-    if test is None and reopen:
-        try:
+    if test is None and reopen and data is not None:
+        # Data given by name: it must be read, and fit the model, or nothing is written
+        # (not a page whose pictures each say that the data was wrong).
+        test = model_dataset(model, data).test
+    elif test is None and reopen:
+        try:  # the run's own data, which may have moved: the page says what needs it
             test = reopen_dataset(config, data).test
         except (VaekitError, OSError) as err:
             missing = str(err)
