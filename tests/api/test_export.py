@@ -77,3 +77,31 @@ def test_export_mistakes_are_one_line_errors(tmp_path: Path, capsys):
     (tmp_path / "file").write_text("x")
     assert cli("export", FROZEN, "-o", tmp_path / "file") == 1
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_an_export_that_fails_leaves_the_folder_as_it_was(tmp_path: Path, monkeypatch):
+    import vaekit.api.export as export_module
+
+    out = tmp_path / "exported"
+    out.mkdir()
+    for name in ("encoder.pt", "decoder.pt", "export.json"):  # another model's export
+        (out / name).write_bytes(b"another model's " + name.encode())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = export_module._torchscript
+    made = []
+
+    def fails_at_the_decoder(module, args, path):  # as an interrupt after the encoder
+        if made:
+            raise KeyboardInterrupt
+        made.append(path)
+        real(module, args, path)
+
+    monkeypatch.setattr(export_module, "_torchscript", fails_at_the_decoder)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.export(FROZEN, out, format="torchscript")
+    # Not the new encoder beside the old decoder: every file as it was, nothing left over.
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    made.clear()
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.export(FROZEN, tmp_path / "new", format="torchscript")
+    assert not (tmp_path / "new").exists()  # a folder the export made is gone with it

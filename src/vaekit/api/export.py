@@ -21,6 +21,9 @@ import contextlib
 import copy
 import io
 import logging
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -92,7 +95,27 @@ def export(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    # The files are made in a hidden folder of `out` and moved into it together at the end:
+    # an export that fails or is interrupted leaves `out` as it was, never one model's
+    # encoder beside another's decoder (or export.json describing other weights).
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        manifest = _export(model, staging, format, batch, device)
+        for name in [*(f["file"] for f in manifest["files"].values()), "export.json"]:
+            os.replace(staging / name, out / name)  # export.json last: the set is complete
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made and not any(out.iterdir()):
+            out.rmdir()
+    return manifest
+
+
+def _export(
+    model: Model, out: Path, format: str, batch: int, device: str | torch.device
+) -> dict[str, Any]:
+    """export's work, into the folder `out`."""
     dev = resolve_device(str(device))
     vae = model.vae if model.device == dev else copy.deepcopy(model.vae).to(dev).eval()
     c, h, w = model.shape
