@@ -119,3 +119,22 @@ def test_only_the_last_line_of_metrics_may_be_cut(tmp_path: Path, data: Path):
         read_metrics(run.path)
     with pytest.raises(VaekitError, match="line 1 is damaged"):
         vaekit.resume(run.path, epochs=3, progress=False)
+
+
+@pytest.mark.parametrize("epoch", ['"x"', "null", "-1", "1.5", "true"])
+def test_a_record_with_no_epoch_number_is_one_line_for_report_and_compare(
+    tmp_path: Path, data: Path, capsys, epoch: str
+):
+    from tests.cli.test_cli import vaekit as cli
+
+    run = vaekit.train(data, out=tmp_path / "run", epochs=1, **TINY)
+    path = run.path / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([f'{{"epoch": {epoch}}}', *lines]) + "\n")  # edited by hand
+    for args in (("report", run.path, "--data", data), ("compare", run.path, run.path, "-o",
+                                                        tmp_path / "c.html")):  # fmt: skip
+        assert cli(*args) == 1
+        err = capsys.readouterr().err
+        shown = {'"x"': "'x'", "null": "None", "true": "True"}.get(epoch, epoch)
+        assert f"metrics.jsonl: line 1's epoch is {shown}, not an epoch number" in err
+        assert err.count("\n") == 1, err

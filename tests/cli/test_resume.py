@@ -124,6 +124,15 @@ def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, t
     err = capsys.readouterr().err
     said = f"its wrap-up was cut short: vaekit report {copy} writes its pictures, report and card"
     assert said in err
+    # The line a Ctrl-C in the wrap-up ends with names the same command, not --resume.
+    import argparse
+
+    from vaekit.cli.main import _interrupted
+
+    for out, hint in ((copy, f"vaekit report {copy} writes"), (small_run, "--resume")):
+        with pytest.raises(SystemExit, match="130"):
+            _interrupted(argparse.Namespace(command="train", out=str(out), overwrite=False))
+        assert hint in capsys.readouterr().err
     assert vaekit("report", copy) == 0  # as the message says: the wrap-up finished
     out = capsys.readouterr().out
     for name in ("curves.png", "samples.png", "reconstructions.png", "report.html", "README.md"):

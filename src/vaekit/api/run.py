@@ -55,6 +55,9 @@ def read_metrics(rundir: str | Path) -> list[dict[str, Any]]:
             raise VaekitError(f"{path}: line {number} is damaged (not JSON)") from None
         if not isinstance(record, dict):
             raise VaekitError(f"{path}: line {number} is not a record")
+        epoch = record.get("epoch", 0)
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise VaekitError(f"{path}: line {number}'s epoch is {epoch!r}, not an epoch number")
         records.append(record)
     return records
 

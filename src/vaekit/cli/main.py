@@ -10,6 +10,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from vaekit.cli import (
@@ -203,8 +204,27 @@ def _interrupted(args: argparse.Namespace) -> None:
         hint = f" (a run that finished an epoch continues with: vaekit train --out {out} --resume)"
         if getattr(args, "overwrite", False):
             hint += "; until the new run's first epoch ends, --out still holds the old run"
+        if _wrapping_up(out):
+            hint = (
+                f" (its training had finished: vaekit report {out} writes its pictures, "
+                "report and card)"
+            )
     print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
     sys.exit(130)
+
+
+def _wrapping_up(out: str) -> bool:
+    """Whether the run at `out` was interrupted in its wrap-up: its final line written, its
+    pictures (curves.png, written first) not."""
+    from vaekit.api.run import CURVES_FILE, read_metrics
+    from vaekit.errors import VaekitError
+
+    path = Path(out)
+    try:
+        finished = path.is_dir() and any(r.get("final") for r in read_metrics(path))
+    except (VaekitError, OSError):
+        return False
+    return finished and not (path / CURVES_FILE).exists()
 
 
 def command() -> None:
