@@ -225,3 +225,19 @@ def test_a_refused_write_names_the_file_not_its_temporary(tmp_path, monkeypatch,
         atomic_write(tmp_path / "x.png", lambda p: p.write_bytes(b"png"))
     assert str(tmp_path / "x.png") in str(caught.value) and ".tmp" not in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_an_output_that_is_one_of_the_inputs_is_refused_even_with_overwrite(runs, tmp_path, capsys):
+    table = tmp_path / "rows.csv"
+    shutil.copy(runs["table"].parent / "sensors.csv", table)
+    before = table.read_bytes()
+    for args in (
+        ["anomaly", runs["table"], table, "-o", table],
+        ["reconstruct", runs["table"], table, "-o", table],
+        ["anomaly", runs["table"], "--data", table, "-o", table],
+        ["embed", runs["table"], "--data", table, "-o", tmp_path / "rows.csv"],
+    ):
+        assert vaekit(*args, "--overwrite") == 1, args
+        err = capsys.readouterr().err
+        assert f"{table} is one of this command's inputs" in err, err
+    assert table.read_bytes() == before

@@ -95,6 +95,17 @@ class Outputs:
         self.paths += [out / name for name in names]
         return out
 
+    def _refuse_inputs(self) -> None:
+        """No output may be a file the command reads (an INPUT, --data): with --overwrite
+        it would be replaced by what was computed from it."""
+        given = [*(getattr(self.args, "inputs", None) or []), getattr(self.args, "data", None)]
+        read = [Path(g) for g in given if isinstance(g, str | Path) and Path(g).is_file()]
+        for path in self.paths:
+            if path.is_file() and any(os.path.samefile(path, r) for r in read):
+                raise VaekitError(
+                    f"{path} is one of this command's inputs: write the output elsewhere"
+                )
+
     def claim(self, *more: Path) -> None:
         """Check every declared file (and `more`) by the rule above; then make the default
         folder, if used."""
@@ -110,6 +121,7 @@ class Outputs:
                 raise VaekitError(f"{path}: folder {parent} is not writable")
             if path.parent != parent and path.parent not in self.made:
                 raise VaekitError(f"{path}: folder {path.parent} does not exist")
+        self._refuse_inputs()
         existing = [str(p) for p in dict.fromkeys(self.paths) if p.exists() or p.is_symlink()]
         if existing and not getattr(self.args, "overwrite", False):
             verb = "exists" if len(existing) == 1 else "exist"
