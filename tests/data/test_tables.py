@@ -176,3 +176,19 @@ def test_a_semicolon_separated_csv_gets_a_hint_about_its_separator(tmp_path: Pat
     assert "sep=';'" in message and "\n" not in message
     # A one-column table whose header holds no semicolon is read as it is.
     assert read_table(write(tmp_path, "temp\n1.5\n2.5\n")).names == ["temp"]
+
+
+def test_a_number_beyond_float32_is_refused_with_its_line_not_scored_as_missing(tmp_path: Path):
+    """Models compute in float32: 1e39 was cast to inf, then read as a missing value, so the
+    row with the most extreme value was the one row never flagged."""
+    table = read_table(write(tmp_path, SENSORS))
+    schema = fit_schema(table, np.arange(6), target="label", id_column="id")
+    huge = read_table(write(tmp_path, SENSORS.replace("d,3.0,", "d,1e39,"), "huge.csv"))
+    with pytest.raises(VaekitError, match=r"huge\.csv: line 5, numeric column 'temp': '1e39'"):
+        schema.encode(huge)
+    far = read_table(write(tmp_path, SENSORS.replace("d,3.0,", "d,3e38,"), "far.csv"))
+    with pytest.raises(VaekitError, match="on the column's scale"):  # finite, but z is not
+        schema.encode(far)
+    with pytest.raises(VaekitError, match=r"line 5, numeric column 'temp'.*'1e300'"):
+        fit_schema(read_table(write(tmp_path, SENSORS.replace("d,3.0,", "d,1e300,"), "b.csv")),
+                   np.arange(6), target="label", id_column="id")  # fmt: skip

@@ -268,3 +268,15 @@ def test_a_npy_of_series_read_as_images_says_which_kind_would_take_it(tmp_path: 
     assert "\n" not in message
     assert message.endswith("(read as images; if it holds another kind of data, say --kind series)")
     assert open_dataset(str(path), of_kind="series").kind == "series"
+
+
+def test_a_value_beyond_float32_is_refused_with_its_line(tmp_path: Path, capsys):
+    path = tmp_path / "s.csv"
+    rows = [f"2024-01-01 00:{i:02d},{'1e300' if i == 7 else i % 5}" for i in range(40)]
+    path.write_text("time,cpu\n" + "\n".join(rows) + "\n")
+    assert vaekit("data", "info", path) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: line 9: '1e300' in column 'cpu' is beyond +-3.4e38" in err, err
+    np.save(tmp_path / "s.npy", np.full((2, 30, 1), 1e300))
+    assert vaekit("data", "info", tmp_path / "s.npy", "--kind", "series") == 1
+    assert "s.npy: series 0 holds values beyond +-3.4e38" in capsys.readouterr().err

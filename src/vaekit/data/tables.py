@@ -162,12 +162,18 @@ def _cell(value: Any) -> str | None:
     return None if text.strip().lower() in MISSING else text
 
 
+# The largest magnitude a value may have: models compute in float32, where a larger one is
+# infinite (1e39 became inf, then a missing value, scored as if unobserved).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _number(text: str) -> float | None:
+    """A finite number within float32's range, or None."""
     try:
         value = float(text)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    return value if math.isfinite(value) and abs(value) <= FLOAT32_MAX else None
 
 
 @dataclass(frozen=True)
@@ -256,12 +262,14 @@ class TableSchema:
                     if text is None:
                         continue
                     value = _number(text)
-                    if value is None:
+                    z = None if value is None else (value - column.mean) / column.std
+                    if z is None or not abs(z) <= FLOAT32_MAX:
                         raise VaekitError(
                             f"{table.path}: {table.where[i]}, numeric column {column.name!r}: "
-                            f"{text!r} is not a finite number (leave it empty or NA if missing)"
+                            f"{text!r} is not a finite number within +-3.4e38, on the "
+                            "column's scale (leave it empty or NA if missing)"
                         )
-                    out[i, j] = (value - column.mean) / column.std
+                    out[i, j] = z
             else:
                 index = {name: k for k, name in enumerate(column.categories)}
                 for i, text in enumerate(cells):
@@ -447,8 +455,8 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
         if bad is not None:
             raise VaekitError(
                 f"{table.path}: {table.where[bad]}, numeric column {name!r} (at least half its "
-                f"values are numbers): {cells[bad]!r} is not a finite number (leave it empty or "
-                "NA if missing, or leave the column out with --columns)"
+                f"values are numbers): {cells[bad]!r} is not a finite number within +-3.4e38 "
+                "(leave it empty or NA if missing, or leave the column out with --columns)"
             )
         chosen = set(rows.tolist())
         values = np.array([v for i, v in numbers if i in chosen], dtype=np.float64)

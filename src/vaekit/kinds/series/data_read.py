@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vaekit.data.tables import MISSING, TABLE_SUFFIXES, RawTable, read_table
+from vaekit.data.tables import FLOAT32_MAX, MISSING, TABLE_SUFFIXES, RawTable, read_table
 from vaekit.errors import VaekitError
 
 # A first column of one of these names (any case) makes a .csv/.parquet file a series.
@@ -219,6 +219,11 @@ def _numbers(raw: RawTable, name: str) -> np.ndarray:
                 f"{raw.path}: {raw.where[i]}: {cell!r} in column {name!r} is not a number (a "
                 "series' values are numbers; name its columns with --value-columns)"
             ) from None
+        if math.isfinite(value) and abs(value) > FLOAT32_MAX:
+            raise VaekitError(
+                f"{raw.path}: {raw.where[i]}: {cell!r} in column {name!r} is beyond +-3.4e38, "
+                "the range vaekit computes in"
+            )
         out[i] = value if math.isfinite(value) else np.nan
     return out
 
@@ -356,5 +361,8 @@ def read_array(path: Path, channels: tuple[str, ...] | None = None) -> list[RawS
     for i in range(count):
         values = np.array(array[i], dtype=np.float64)
         values[~np.isfinite(values)] = np.nan  # missing, as an empty cell or an "inf" in a file
+        if np.nanmax(np.abs(values), initial=0.0) > FLOAT32_MAX:
+            raise VaekitError(f"{path}: series {i} holds values beyond +-3.4e38, the range "
+                              "vaekit computes in")  # fmt: skip
         found.append(RawSeries(path, NPY_TIME, times, seconds, values, names, None))
     return found
