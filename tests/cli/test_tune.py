@@ -439,3 +439,26 @@ def test_the_budget_bounds_the_search(data, tmp_path):
     assert 0 < config["training"]["time_budget"] <= 0.01
     assert math.isfinite(search.trials[0].value)
     assert os.path.islink(search.path / "best")
+
+
+def test_a_search_on_a_relative_path_resumes_from_another_folder(data, tmp_path, monkeypatch):
+    import shutil
+
+    from vaekit.api.tune import tune
+
+    (tmp_path / "here").mkdir()
+    shutil.copy(data, tmp_path / "here" / "d.npz")
+    monkeypatch.chdir(tmp_path / "here")
+    tune("d.npz", out=tmp_path / "s", budget=0.01, pruner="none", **TINY_API)
+    settings = load(tmp_path / "s").user_attrs["settings"]
+    assert settings["data"] == str(tmp_path / "here" / "d.npz")  # recorded whole
+    monkeypatch.chdir(tmp_path)  # elsewhere, the search goes on with its data
+    assert vaekit("tune", "--out", "s", "--resume", "--budget", "0.01", "--quiet") == 0
+    assert len(load(tmp_path / "s").trials) == 2
+
+
+def test_a_search_folder_that_cannot_be_made_is_one_line(data, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert vaekit("tune", "--data", data, "--out", tmp_path / "file" / "s", "--budget", "1s") == 1
+    err = capsys.readouterr().err
+    assert "cannot make the search's folder" in err and err.count("\n") == 1, err

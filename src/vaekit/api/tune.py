@@ -37,6 +37,7 @@ from vaekit.api.tune_trials import (
     retry_killed,
     shown_params,
 )
+from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.options import Duration
 from vaekit.report.search import TrialRow, search_page
@@ -160,7 +161,7 @@ def tune(
             study.set_user_attr(
                 "settings",
                 {
-                    "data": data if isinstance(data, str) else None,
+                    "data": _recorded(data),
                     "options": {
                         k: list(v) if isinstance(v, tuple) else v for k, v in fixed.items()
                     },
@@ -243,7 +244,10 @@ def _locked(path: Path, resuming: bool) -> Iterator[None]:
         what = "is a file" if not path.is_dir() else "already holds files"
         raise VaekitError(f"{path} {what}: choose another --out (a new, empty folder)")
     made = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot make the search's folder ({err.strerror})") from None
     try:
         with (path / LOCK_FILE).open("w") as lock:
             try:
@@ -259,6 +263,16 @@ def _locked(path: Path, resuming: bool) -> Iterator[None]:
             if made:
                 path.rmdir()
         raise
+
+
+def _recorded(data: Any) -> str | None:
+    """The data as the study records it for --resume: a file or folder by its whole path (a
+    resume may run from another folder), a registered name as it is; None for an object."""
+    if isinstance(data, str) and is_dataset_name(data):
+        return data
+    if isinstance(data, str | Path):
+        return str(Path(data).expanduser().resolve())
+    return None
 
 
 def _holds_more(path: Path) -> bool:
