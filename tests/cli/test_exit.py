@@ -54,3 +54,30 @@ def test_sys_exit_with_a_message_is_printed_with_status_1(tmp_path):
     done = subprocess.run([sys.executable, "-c", program, str(marker)], capture_output=True,
                           text=True, env=ENV)  # fmt: skip
     assert done.returncode == 1 and done.stderr.strip() == "stopped: why"
+
+
+INTERRUPTED_AT = """
+import builtins, sys
+sys.argv = ["vaekit", "sample", "no-such-run"]
+where = {where!r}
+real = builtins.__import__
+
+def interrupting(name, *args, **kwargs):
+    if name == where:  # as a Ctrl-C while this module is being imported
+        raise KeyboardInterrupt
+    return real(name, *args, **kwargs)
+
+builtins.__import__ = interrupting
+from vaekit.cli.entry import command
+command()
+"""
+
+
+@pytest.mark.parametrize("where", ["vaekit.cli.main", "vaekit.cli.options"])
+def test_a_ctrl_c_while_the_program_starts_is_one_line_not_a_traceback(where):
+    """A Ctrl-C in the first tenth of a second, while Python imports the command (the entry
+    point's import of vaekit.cli.main, then what the commands import)."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_AT.format(where=where)],
+                          capture_output=True, text=True, env=ENV)  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "vaekit: interrupted", done.stderr

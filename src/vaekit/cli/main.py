@@ -241,6 +241,9 @@ def command() -> None:
         main()
     except SystemExit as done:
         code = done.code
+    except KeyboardInterrupt:  # before main's own handler: parsing, importing a command
+        print("\nvaekit: interrupted", file=sys.stderr)
+        code = 130
     if not isinstance(code, int):  # sys.exit("text") or sys.exit(None), as Python does
         if code is not None:
             print(code, file=sys.stderr)
