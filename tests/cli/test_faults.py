@@ -143,3 +143,27 @@ def test_a_full_disk_in_the_first_epoch_leaves_nothing(data, tmp_path, monkeypat
     err = capsys.readouterr().err.strip()
     assert "could not save epoch 1" in err and f"{run} is as it was before this command" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+FULL = [OSError(errno.ENOSPC, "No space left on device"), SafetensorError("I/O error")]
+
+
+@pytest.mark.parametrize("error", FULL)
+def test_a_full_disk_at_the_end_is_one_line_that_says_what_is_kept(
+    data, tmp_path, monkeypatch, capsys, error
+):
+    from vaekit.api import rundir
+
+    def full(path, model):  # the final save only (each epoch's is the writer's own)
+        raise error
+
+    monkeypatch.setattr(rundir, "save_weights", full)
+    out = tmp_path / "run"
+    assert vaekit("train", "--data", data, *FLAGS, "--out", out, "--quiet") == 1
+    err = capsys.readouterr().err
+    assert f"{out}: could not write its final files" in err and err.count("\n") == 1, err
+    assert f"`vaekit report {out}` writes its pictures" in err
+    assert "a bug in vaekit" not in err
+    monkeypatch.undo()
+    assert vaekit("report", out, "--quiet") == 0  # as it says: the run is finished
+    assert (out / "curves.png").exists() and (out / "report.html").exists()

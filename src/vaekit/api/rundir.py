@@ -30,6 +30,9 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safetensors import SafetensorError
 
 from vaekit.api.run import (
     ANOMALY_FILE,
@@ -41,14 +44,18 @@ from vaekit.api.run import (
     RECONSTRUCTIONS_FILE,
     REPORT_FILE,
     SAMPLES_FILE,
+    append_jsonl,
 )
 from vaekit.errors import VaekitError
 from vaekit.files import exchange, signals_held
 from vaekit.models.code_prior import PRIOR_RECORD, PRIOR_WEIGHTS
-from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir
+from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE, is_run_dir, save_weights
 from vaekit.report.card import BESIDE_FILE, CARD_FILE, is_vaekit_card
 from vaekit.training.checkpoint import CHECKPOINT_DIR, STATE_FILE, TENSORS_FILE
 from vaekit.training.tracking import EVENTS_PREFIX, TENSORBOARD_DIR, TRACKING_FILE
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # Everything vaekit writes in a run directory: all that --overwrite may ever remove (with
 # vaekit's own temporary files, ".NAME.*.tmp" for these names).
@@ -359,3 +366,23 @@ def refuse_run_file(path: str | Path) -> None:
             raise VaekitError(
                 f"{given} is in the run {folder.parent}'s checkpoint; write elsewhere"
             )
+
+
+def check_resumable(path: Path) -> None:
+    """Refuse an --out that holds no run, saying why there may be none."""
+    if not path.exists():
+        raise VaekitError(f"{path}: no run to resume (a run stopped before its first epoch "
+                          "ended keeps nothing: train it again)")  # fmt: skip
+
+
+def save_final(path: Path, record: dict[str, Any], model: nn.Module) -> None:
+    """The final line of metrics.jsonl and the kept weights (the same as its last saved
+    epoch's, or its best's); a full disk is one line saying what is kept."""
+    try:
+        append_jsonl(path / METRICS_FILE, record)
+        save_weights(path, model)
+    except (OSError, SafetensorError) as err:
+        raise VaekitError(
+            f"{path}: could not write its final files ({err}); every epoch is saved: free "
+            f"some space, then `vaekit report {path}` writes its pictures, report and card"
+        ) from err

@@ -43,7 +43,15 @@ from vaekit.api.run import (
     reopen_dataset,
     train_config_from,
 )
-from vaekit.api.rundir import NewRun, check_out, clear_leftovers, remove_temp_files, training
+from vaekit.api.rundir import (
+    NewRun,
+    check_out,
+    check_resumable,
+    clear_leftovers,
+    remove_temp_files,
+    save_final,
+    training,
+)
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.data.registry import is_dataset_name
@@ -240,13 +248,6 @@ def train(
         if group.is_main:
             new_run.discard()
         raise
-
-
-def check_resumable(path: Path) -> None:
-    """Refuse an --out that holds no run, saying why there may be none."""
-    if not path.exists():
-        raise VaekitError(f"{path}: no run to resume (a run stopped before its first epoch "
-                          "ended keeps nothing: train it again)")  # fmt: skip
 
 
 def _open(opts: dict[str, Any], progress: bool) -> Dataset:
@@ -456,8 +457,7 @@ def _train_and_finish(
     trained = Model(state.model, model_config, config)
     pictures: dict[str, Path] = {}
     if group.is_main:
-        append_jsonl(path / METRICS_FILE, {**final, "test": test})
-        save_weights(path, state.model)
+        save_final(path, {**final, "test": test}, state.model)
         pictures = write_pictures(path, trained, dataset.test, history, train_config.seed)
         if report:
             pictures["report"] = write_report(path, model=trained, test=dataset.test)

@@ -153,6 +153,14 @@ def remove_made() -> None:
     _MADE.clear()
 
 
+def make_folder(path: Path) -> None:
+    """Make an output folder (and its missing parents), recorded so that a command that then
+    fails or is interrupted leaves none of them behind empty (remove_made)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    _MADE.extend(reversed(missing))
+
+
 def forget_made() -> None:
     """The command succeeded: the folders it made are its outputs' (cli.main)."""
     _MADE.clear()

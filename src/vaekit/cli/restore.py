@@ -109,7 +109,7 @@ def _save_picture(rows: list, path: Path) -> str:
 
 def run_denoise(args: argparse.Namespace) -> int:
     from vaekit.api import apps
-    from vaekit.cli.output import Outputs, save_array
+    from vaekit.cli.output import Outputs, make_folder, save_array
     from vaekit.files import write_json
 
     checked_device(args)
@@ -124,7 +124,7 @@ def run_denoise(args: argparse.Namespace) -> int:
         rows.insert(0, r["clean"])
     report = {k: v for k, v in r.items() if k not in ("clean", "noisy", "denoised", "names")}
     report["inputs"] = r["names"]  # each input as given (or its test-split index), in order
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)  # (gone again, empty, if the command fails)
     save_array(out / "denoised.npy", r["denoised"].numpy())
     write_json(out / "denoise.json", {"noise": args.add_noise, "seed": args.seed, **report})
     note = _save_picture(rows, out / "denoised.png")
@@ -138,7 +138,7 @@ def run_denoise(args: argparse.Namespace) -> int:
 def run_uncertainty(args: argparse.Namespace) -> int:
     from vaekit.api import apps
     from vaekit.apps.restore import spread_to_image
-    from vaekit.cli.output import Outputs, save_array
+    from vaekit.cli.output import Outputs, make_folder, save_array
     from vaekit.files import write_json
 
     checked_device(args)
@@ -157,7 +157,7 @@ def run_uncertainty(args: argparse.Namespace) -> int:
         }
         for name, std, spread in zip(r["names"], r["posterior_std"], r["spread"], strict=True)
     ]
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)  # (gone again, empty, if the command fails)
     save_array(out / "spread.npy", r["spread"].numpy())
     # The PNG's spread row is scaled by the batch's largest spread (white): its value is the
     # scale, kept here and printed, so that two pictures can be compared.

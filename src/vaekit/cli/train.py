@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:
         from vaekit.api.run import load_run_config
-        from vaekit.api.train import check_resumable, resume
+        from vaekit.api.rundir import check_resumable
+        from vaekit.api.train import resume
 
         if not options.get("out"):
             raise VaekitError("--resume needs --out RUNDIR, the run to continue")
