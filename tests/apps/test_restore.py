@@ -12,6 +12,7 @@ from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_npz
 from vaekit.api import apps
 from vaekit.data.batches import corrupt, parse_noise
+from vaekit.errors import VaekitError
 
 
 def test_noise_kinds():
@@ -78,5 +79,10 @@ def test_denoise_and_uncertainty_commands(denoising_run, tmp_path: Path, capsys)
     assert report["pixel_spread_max"] == pytest.approx(float(spread.max()))
     assert f"white is the largest pixel spread, {spread.max():.4g}" in capsys.readouterr().out
     assert cli("denoise", denoising_run.path, "--add-noise", "blur:1", "-o", out) == 2  # argparse
+    # A bounded number of decodes: 100 million ran for hours with nothing shown.
+    assert cli("uncertainty", denoising_run.path, "--samples", "100000000") == 2
+    assert "expected at most 10000" in capsys.readouterr().err
+    with pytest.raises(VaekitError, match="--samples must be from 2 to 10,000"):
+        apps.uncertainty(denoising_run.model, ["0"], samples=10_001)
     assert cli("train", "--data", "digits", "--train-noise", "mask:3") == 1
     assert "--train-noise" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from vaekit.data.batches import ImageSet, corrupt, parse_noise
 from vaekit.errors import VaekitError
 from vaekit.models.metrics import psnr
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.report.limits import MAX_SPREAD_SAMPLES
 
 __all__ = ["Inputs", "denoise", "embed", "interpolate", "interpolate_grid", "traverse",
            "uncertainty"]  # fmt: skip
@@ -177,8 +178,8 @@ def uncertainty(
     (B, C, H, W) and "posterior_std" (B, Z), and "names" (each input's: its INPUT as given,
     or its test-split index)."""
     model.require_images("vaekit uncertainty")
-    if samples < 2:
-        raise VaekitError(f"--samples must be at least 2, got {samples}")
+    if not 2 <= samples <= MAX_SPREAD_SAMPLES:
+        raise VaekitError(f"--samples must be from 2 to {MAX_SPREAD_SAMPLES:,}, got {samples}")
     x, names = _chosen(model, inputs, n, data)
     generator = torch.Generator(x.device).manual_seed(seed)
     parts = in_batches(lambda b: restore.predictive_spread(model.vae, b, samples, generator), x)

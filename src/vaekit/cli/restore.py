@@ -16,7 +16,7 @@ from vaekit.cli.options import (
     positive_int,
 )
 from vaekit.cli.output import add_overwrite
-from vaekit.report.limits import MAX_GRID_IMAGES
+from vaekit.report.limits import MAX_GRID_IMAGES, MAX_SPREAD_SAMPLES
 
 COLUMNS = 8  # inputs per row of the PNG, each above its outputs
 INPUT_HELP = "test-split index or image/.npy file (default: the first -n test images)"
@@ -78,9 +78,10 @@ def _add_uncertainty(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help=INPUT_HELP)
     p.add_argument(
         "--samples",
-        type=count(2),
+        type=count(2, MAX_SPREAD_SAMPLES),
         default=32,
-        help="decodes of posterior samples per input, at least 2 (default: 32)",
+        help=f"decodes of posterior samples per input, from 2 to {MAX_SPREAD_SAMPLES:,} "
+        "(default: 32)",
     )
     p.add_argument("-n", type=positive_int, default=8, help="test images without INPUTS (8)")
     add_seed(p, "the posterior samples")

@@ -7,3 +7,7 @@ so the help can name them without importing the image code)."""
 MAX_GRID_IMAGES = 1024
 # The most images in one row of a grid: longer strips wrap.
 MAX_GRID_COLUMNS = 32
+
+# Decodes per input for `uncertainty`'s spread: its standard error falls as 1/sqrt(samples),
+# so 10,000 (1% of the spread) is more than enough; 100 million ran for hours unseen.
+MAX_SPREAD_SAMPLES = 10_000
