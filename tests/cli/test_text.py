@@ -230,6 +230,9 @@ def test_a_missing_file_or_a_folder_is_no_sentence(text_run, tmp_path, capsys, c
     assert "missing.txt: no such file" in capsys.readouterr().err
     assert vaekit(command, text_run, f"{tmp_path}/", "-o", out) == 1
     assert "a folder; a text model takes sentences, .txt files" in capsys.readouterr().err
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")  # a file of another kind
+    assert vaekit(command, text_run, tmp_path / "rows.csv", "-o", out) == 1
+    assert "rows.csv: a file, not a .txt file" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -72,6 +72,13 @@ def _load(args: argparse.Namespace) -> Any:
     return load(args.rundir, args.device)
 
 
+def _other_file(spec: str) -> bool:
+    """Whether an INPUT names an existing file in a path's form (a folder in it, or a suffix
+    such as .csv), so it is no sentence; a bare word stays a word, a file of that name or not."""
+    path = Path(spec.strip()).expanduser()
+    return (os.sep in spec or bool(path.suffix)) and " " not in spec.strip() and path.is_file()
+
+
 def _text(model: Any, lines) -> list[str]:
     from vaekit.kinds.text.render import sentences
 
@@ -100,6 +107,9 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
         elif os.sep in spec.strip() and Path(spec).expanduser().is_dir():  # "data" is a word
             raise VaekitError(f"{spec}: a folder; a text model takes sentences, .txt files or "
                               "test-split indices")  # fmt: skip
+        elif _other_file(spec):  # x.csv or ../u.png: a file, not a sentence of <unk>s
+            raise VaekitError(f"{spec}: a file, not a .txt file; a text model takes sentences, "
+                              ".txt files or test-split indices")  # fmt: skip
         else:
             sentences.append(spec)
     if not specs:
