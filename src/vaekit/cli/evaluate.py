@@ -119,8 +119,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--json",
         metavar="FILE.json",
         help="write the JSON here, refused where it exists unless --overwrite (default: "
-        "RUNDIR/eval.json, the run's own record, which each eval replaces: the model card "
-        "and report show the latest)",
+        "RUNDIR/eval.json, the run's own record, which each eval replaces, and rewrites the "
+        "run's model card, RUNDIR/README.md, with it: the card and report show the latest)",
     )
     p.add_argument(
         "--per-example",

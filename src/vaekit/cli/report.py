@@ -20,7 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "`vaekit eval` wrote eval.json, samples, reconstructions, an interpolation strip, a "
         "latent traversal, the KL per latent dimension, a 2-D map of the test set's posterior "
         "means coloured by label and, for a 2-D latent space, the decoded manifold. A section "
-        "the model cannot have says why. `vaekit train` writes it too, unless --no-report.",
+        "the model cannot have says why. `vaekit train` writes it too, unless --no-report. "
+        "It also rewrites the run's model card (RUNDIR/README.md, whole: text added to it is "
+        "lost; a README.md without its vaekit_card line is left alone, the card going to "
+        "MODEL_CARD.md), and writes a finished run's missing pictures (curves.png, ...).",
         epilog="examples:\n  vaekit report runs/fm\n  vaekit report runs/fm --map tsne\n"
         "  vaekit report runs/array-run --data images.npz",
         formatter_class=fmt,
