@@ -166,7 +166,7 @@ def test_requests_refused_before_any_work(run, tmp_path, capsys, monkeypatch, ar
         (["traverse", "--dims", "-1"], "expected dimensions like 0-9"),
         (["traverse", "--steps", "33"], "argument --steps: expected at most 32"),
         (["denoise", "--add-noise", "gaussian:x"], "expected gaussian:STD"),
-        (["uncertainty", "--samples", "1"], "argument --samples: expected an integer >= 2"),
+        (["uncertainty", "--samples", "1"], "--samples: expected an integer from 2 to 10000"),
         (["anomaly", "--normal-labels", "a,b"], "expected class labels like 0 or 0,3,5"),
         (["anomaly", "--top", "100000"], "argument --top: expected at most 512"),
         (["data", "prepare", "digits", "--image-size", "100000"], "expected at most 1024"),
@@ -224,3 +224,12 @@ def test_a_failure_while_streaming_samples_leaves_no_file(run, tmp_path, capsys,
     err = capsys.readouterr().err  # the progress bar, then the error
     assert "1024/3000" in err and err.strip().splitlines()[-1].startswith("vaekit: error: out of")
     assert list(out.iterdir()) == []  # neither the .npy, its temporary file, nor the PNG
+
+
+def test_a_run_directory_given_as_data_is_named_as_one(run, tmp_path, capsys):
+    """Not read as a folder of images (its curves.png and samples.png of several sizes)."""
+    for args in (("train", "--data", run, "--out", tmp_path / "r"), ("data", "info", run)):
+        assert vaekit(*args) == 1
+        err = capsys.readouterr().err
+        assert f"{run} is a vaekit run directory, not data" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()

@@ -13,6 +13,7 @@ from vaekit.data.prepare import prepare_from_sets, prepared_path
 from vaekit.data.registry import DatasetSpec, dataset_names, get_spec, is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
+from vaekit.models.io import is_run_dir
 from vaekit.train_options import DEFAULTS, KIND_OPTIONS, TRAIN_OPTIONS
 
 
@@ -65,6 +66,11 @@ def open_with_options(
     option and each kind's own, at their defaults where `options` lacks them): the one
     place train and `data info` turn options into how a source is read."""
     opts = {**DEFAULTS, **options}
+    if isinstance(source, str | Path) and is_run_dir(Path(source).expanduser()):
+        raise VaekitError(
+            f"{source} is a vaekit run directory, not data: give the data it was trained on "
+            "(its config.json's data.name)"
+        )
     return open_dataset(
         source,
         seed=opts["seed"],
