@@ -208,6 +208,21 @@ def test_an_unexpected_error_is_one_line_pointing_at_debug(capsys, monkeypatch, 
         vaekit("--debug", "sample", "anything")
 
 
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [(["sample", "R", "-o", "s.png"], "s.png"), (["sample", "R"], "R/outputs/sample/")],
+)
+def test_a_full_disk_says_where_the_command_was_writing(capsys, monkeypatch, args, where):
+    import errno
+
+    def full(args):  # the system names no file: "[Errno 28] No space left on device"
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("vaekit.cli.sample.run", full)
+    line = fails(capsys, *args)
+    assert line.endswith(f"[Errno 28] No space left on device, writing {where}"), line
+
+
 def test_a_failure_while_streaming_samples_leaves_no_file(run, tmp_path, capsys, monkeypatch):
     from vaekit.api.model import Model
 

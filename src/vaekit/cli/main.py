@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import os
 import sys
 import warnings
@@ -127,13 +128,21 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"vaekit: warning: {message}\n"
 
 
-def one_line(err: BaseException) -> str:
+# The system's refusals to write that name no file ("[Errno 28] No space left on device"):
+# the line then says where the command was writing.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def one_line(err: BaseException, args: argparse.Namespace | None = None) -> str:
     """What went wrong, as one line. A user's mistake (VaekitError) or the system's refusal
-    (OSError: a full disk, a folder without permission) says it itself; anything else is a
-    bug in vaekit, or memory running out."""
+    (OSError: a full disk, a folder without permission) says it itself, with where the
+    command writes where the system named no file; anything else is a bug in vaekit, or
+    memory running out."""
     from vaekit.errors import VaekitError
 
     text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    if isinstance(err, OSError) and err.filename is None and err.errno in WRITE_ERRORS:
+        return f"{text}, writing {_writes_to(args)}"
     if isinstance(err, VaekitError | OSError):
         return text
     if isinstance(err, MemoryError) or "out of memory" in text or "allocate memory" in text:
@@ -173,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.debug:
             raise
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
-            print(f"vaekit: error: {one_line(err)}", file=sys.stderr)
+            print(f"vaekit: error: {one_line(err, args)}", file=sys.stderr)
         sys.exit(1)
     if code:
         _remove_made()
@@ -211,6 +220,18 @@ def _interrupted(args: argparse.Namespace) -> None:
             )
     print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
     sys.exit(130)
+
+
+def _writes_to(args: argparse.Namespace | None) -> str:
+    """Where a command writes, for a line about a failed write: its -o / --out (or --json,
+    --npy), else its run directory's outputs/COMMAND/ folder."""
+    for key in ("output", "out", "json", "npy", "per_example"):
+        given = getattr(args, key, None)
+        if given:
+            return str(given)
+    rundir = getattr(args, "rundir", None)
+    command = getattr(args, "command", None)
+    return f"{rundir}/outputs/{command}/" if rundir and command else "its output"
 
 
 def _wrapping_up(out: str) -> bool:
