@@ -58,6 +58,18 @@ def test_threshold_is_the_calibration_quantile(normal_run, tmp_path: Path):
     assert detector.quantile == pytest.approx(0.9) and detector.calibration["split"] == "val"
     val = detector.calibration["examples"]
     assert val == 36  # 400 images - 40 test = 360, 10% of them validate
+    # The threshold is the 0.9 quantile of the validation images' scores, scored here again:
+    # 4 of the 36 lie above it (sorted, it falls between the 32nd and the 33rd: 0.9 x 35).
+    from vaekit.api.inputs import model_dataset
+    from vaekit.api.run import train_config_from
+    from vaekit.data.datasets import split_validation
+
+    config = train_config_from(normal_run.model.run_config)
+    _, held = split_validation(model_dataset(normal_run.model), config.val_fraction, config.seed)
+    scores = detector.decision_function(held)
+    assert len(scores) == 36
+    assert detector.threshold_ == pytest.approx(float(np.quantile(scores, 0.9)))
+    assert int((scores > detector.threshold_).sum()) == 4
     path = detector.save(tmp_path)
     again = AnomalyDetector.load(normal_run.model, tmp_path)
     assert again.threshold_ == detector.threshold_ and again.score == "recon"

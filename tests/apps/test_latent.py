@@ -109,9 +109,18 @@ def test_commands_write_what_they_say(run, tmp_path: Path, capsys):
     assert cli("embed", run.path, "-o", tmp_path / "e.npy", "--with-std") == 0
     assert np.load(tmp_path / "e.npy").shape == (180, 8)
     assert np.load(tmp_path / "e_labels.npy").shape == (180,)
+    # The values: each test image's posterior mean, then its standard deviation.
+    want = apps.embed(run.model)
+    both = torch.cat([want["mean"], want["std"]], 1).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), both, rtol=1e-6)
     assert cli("embed", run.path, "0", "1", "-o", tmp_path / "e.csv") == 0
     lines = (tmp_path / "e.csv").read_text().splitlines()
     assert lines[0] == "mean_0,mean_1,mean_2,mean_3" and len(lines) == 3
+    from vaekit.api.inputs import Inputs
+
+    q = run.model.encode(Inputs(run.model).first(2))  # test images 0 and 1, encoded here
+    written = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(written, q.mean.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert cli("interpolate", run.path, "--from", "0") == 1
     assert "give --from A --to B" in capsys.readouterr().err
     assert cli("embed", run.path, "--with-std", "-o", tmp_path / "e.parquet") == 0

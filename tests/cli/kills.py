@@ -266,6 +266,8 @@ def run_case(case: Case, data: Path, out: Path, reference: Path, old: Path | Non
         from vaekit.api.rundir import clear_leftovers
 
         clear_leftovers(out)
+        seed = check_readable(out)  # the old run, whole, and not the new one
+        assert seed == OLD_SEED and files(out) == old_files, f"{case}: {seed} put back"
     seed = check_readable(out)
     if case.overwrite:
         assert seed is not None, f"{case}: the old run is gone and no new one took its place"
