@@ -112,3 +112,17 @@ def test_an_unreadable_cache_is_started_afresh(svhn_folder: Path, monkeypatch, m
     md5_calls.clear()
     assert len(open_dataset("svhn").train) == 6 and len(md5_calls) == 2
     assert len(json.loads(table.read_text())) == 2
+
+
+def test_a_datasets_checksum_covers_its_labels(tmp_path: Path):
+    """The same images with other labels are other data (a conditional model's resume, or
+    eval's data_is_the_runs, must tell them apart)."""
+    import numpy as np
+
+    images = np.random.default_rng(0).integers(0, 256, (50, 8, 8), dtype=np.uint8)
+    labels = np.arange(50) % 3
+    np.savez(tmp_path / "a.npz", images=images, labels=labels)
+    np.savez(tmp_path / "b.npz", images=images, labels=labels[::-1].copy())
+    np.savez(tmp_path / "c.npz", images=images, labels=labels)
+    a, b, c = (open_dataset(tmp_path / f"{n}.npz").info["sha256"] for n in "abc")
+    assert a == c and a != b
