@@ -130,6 +130,26 @@ def test_objectives():
     torch.testing.assert_close(iw.objective, iw.loss)
 
 
+def test_the_iwae_bound_is_the_papers_with_torch_distributions():
+    """-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) for the same draws z_k = mean + std eps_k
+    (Burda et al. 2016), each density from torch.distributions: the loss with K = 5 is it."""
+    torch.manual_seed(0)
+    vae = build_vae(ModelConfig.create((1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
+    x, k = _x(), 5
+    eps = torch.randn(len(x), k, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got = vae.loss(x, eps=eps, objective=Objective(iw_samples=k)).loss
+        q = vae.encode(x)
+        std = (0.5 * q.logvar).exp()
+        z = q.mean[:, None] + std[:, None] * eps  # (B, K, Z)
+        log_q = td.Normal(q.mean[:, None], std[:, None]).log_prob(z).sum(-1)
+        log_p = td.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        logits = vae.decode(z.reshape(-1, 4)).logits.reshape(len(x), k, -1)
+        log_px = td.Bernoulli(logits=logits).log_prob(x.reshape(len(x), 1, -1)).sum(-1)
+        want = -(torch.logsumexp(log_px + log_p - log_q, dim=1) - math.log(k))
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
+
+
 def test_free_bits_stop_the_gradient_below_the_floor():
     vae = build_vae(ModelConfig.create((1, 6, 6), family="mlp", latent_dim=4, hidden_dims=(16,)))
     out = vae.loss(_x(), torch.Generator().manual_seed(0), objective=Objective(free_bits=100.0))

@@ -74,6 +74,32 @@ def test_the_two_estimators_agree_where_the_data_set_is_the_batch():
         total_correlation(z, mean, logvar, 64, "bogus")
 
 
+@pytest.mark.parametrize("estimator", ["mws", "mss"])
+def test_each_estimators_weights_are_the_papers_on_a_case_worked_by_hand(estimator):
+    """Three draws, two dimensions, a data set of 10: q(z_i) = sum_j w_ij q(z_i|x_j), and each
+    marginal alike, with mws's w_ij = 1/3 and mss's w_ii = 1/N, w_ij = (N-1)/(N(B-1)) (Chen
+    et al. 2018), each density from torch.distributions, one pair at a time."""
+    from torch.distributions import Normal
+
+    g = torch.Generator().manual_seed(3)
+    z, mean, logvar = (torch.randn(3, 2, generator=g, dtype=torch.float64) for _ in range(3))
+    b, n = 3, 10
+
+    def w(i: int, j: int) -> float:
+        if estimator == "mws":
+            return 1 / b
+        return 1 / n if i == j else (n - 1) / (n * (b - 1))
+
+    want = []
+    for i in range(b):
+        q = [Normal(mean[j], (0.5 * logvar[j]).exp()).log_prob(z[i]).exp() for j in range(b)]
+        joint = sum(w(i, j) * float(q[j].prod()) for j in range(b))
+        marginals = [sum(w(i, j) * float(q[j][d]) for j in range(b)) for d in range(2)]
+        want.append(math.log(joint) - sum(math.log(m) for m in marginals))
+    got = total_correlation(z, mean, logvar, n, estimator)
+    assert got.tolist() == pytest.approx(want, abs=1e-5)
+
+
 @pytest.mark.parametrize("kernel", ["rbf", "imq"])
 def test_mmd_is_zero_for_a_sample_and_itself_and_grows_with_a_shift(kernel):
     g = torch.Generator().manual_seed(0)
@@ -144,6 +170,37 @@ def test_the_factorvae_penalty_reaches_z_and_not_the_discriminator():
     assert model.encoder.parameters().__next__().grad is not None
     # the penalty is gamma (logit_real - logit_permuted): what the objective adds to the loss
     assert not torch.allclose(out.objective, out.loss)
+
+
+def test_the_factorvae_penalty_estimates_a_positive_tc_where_the_latents_are_correlated():
+    """gamma (logit_real - logit_permuted): after its discriminator has learned correlated
+    draws from their dimension-wise permutations, the penalty of correlated draws is
+    positive (about gamma times their total correlation), and it is the discriminator's own
+    logits' difference; a penalty of the opposite sign would reward correlation."""
+    from types import SimpleNamespace
+
+    from vaekit.training.distributed import SINGLE
+
+    model = build_vae(ModelConfig.create((1, 8, 8), family="mlp", hidden_dims=(8,), latent_dim=2))
+    state = make_state(model, TrainConfig(objective="factorvae", factor_weight=2.0,
+                                          critic_lr=0.01))  # fmt: skip
+    objective = state.objective
+    g = torch.Generator().manual_seed(0)
+
+    def correlated(n: int) -> torch.Tensor:  # rho = 0.95: TC = -0.5 log(1 - rho^2) = 1.16
+        a, b = torch.randn(n, generator=g), torch.randn(n, generator=g)
+        return torch.stack([a, 0.95 * a + (1 - 0.95**2) ** 0.5 * b], 1)
+
+    for _ in range(300):
+        objective.last_z = correlated(256)
+        objective.after_step(g, SINGLE, True)
+    z = correlated(2000)
+    penalty = objective.penalty(SimpleNamespace(z=z, log_px=torch.zeros(2000, 1)))
+    with torch.no_grad():
+        logits = objective.critic(z)
+    torch.testing.assert_close(penalty, 2.0 * (logits[:, 0] - logits[:, 1]))
+    tc = float(penalty.mean()) / 2.0
+    assert 0.5 < tc < 2.0, tc  # near the exact 1.16 nats, and not of the other sign
 
 
 def test_the_objectives_and_their_options_are_read_from_the_registry():
