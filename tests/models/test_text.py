@@ -106,6 +106,26 @@ def test_the_importance_weighted_bound_is_above_the_elbo_and_meets_it_as_the_wei
     assert (gaps[0] > 1e-2).all() and (gaps[2] < 1e-4).all()
 
 
+def test_the_bounds_vaekit_reports_for_text_are_the_log_mean_exp_of_its_log_weights():
+    """Eval's bound (importance_terms, with its keyed noise) and the training loss with K
+    samples are log (1/K) sum_k w_k of the log-weights of the same draws: checked here
+    against those log-weights, summed by hand."""
+    from vaekit.models.importance import importance_terms, sample_noise
+    from vaekit.models.vae import Objective
+
+    vae, vocab = tiny(seed=1, z=4)
+    x = lines(vocab, "a b c", "c b")
+    indices, k = torch.tensor([3, 7]), 50
+    eps = sample_noise(0, indices, 0, k, vae.latent_dim)  # the draws eval makes for them
+    with torch.no_grad():
+        log_w = vae.terms(x, eps).log_w
+        want = torch.logsumexp(log_w, 1) - math.log(k)
+        scored = importance_terms(vae, x, indices, k, seed=0).log_likelihood
+        trained = vae.loss(x, eps=eps, objective=Objective(iw_samples=k)).loss
+    torch.testing.assert_close(scored, want, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(trained, -want, atol=1e-4, rtol=1e-5)
+
+
 def test_word_dropout_replaces_words_at_the_rate_and_never_bos_eos_or_pad():
     tokens = torch.full((400, 30), 5)
     tokens[:, 20] = EOS
