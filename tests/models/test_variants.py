@@ -27,6 +27,20 @@ def test_mog_log_prob_matches_torch_mixture():
     z = torch.randn(10, 3)
     torch.testing.assert_close(prior.log_prob(z), mix.log_prob(z).detach())
     assert prior.sample(7, torch.Generator().manual_seed(0)).shape == (7, 3)
+    # Its draws come from the mixture: with components far apart, a quarter near each, with
+    # the component's own spread (scaled by the temperature).
+    with torch.no_grad():
+        prior.means.copy_(20.0 * torch.arange(4.0)[:, None].expand(4, 3))
+        prior.logvars.copy_(torch.log(torch.tensor([0.25, 1.0, 4.0, 9.0]))[:, None].expand(4, 3))
+    for temperature in (1.0, 0.5):
+        draws = prior.sample(20_000, torch.Generator().manual_seed(1), temperature).detach()
+        nearest = ((draws[:, None] - prior.means[None]) ** 2).sum(-1).argmin(1)
+        for k, std in enumerate((0.5, 1.0, 2.0, 3.0)):
+            mine = draws[nearest == k]
+            assert abs(len(mine) / 20_000 - 0.25) < 0.02
+            torch.testing.assert_close(mine.mean(0), prior.means[k].detach(), atol=0.1, rtol=0)
+            torch.testing.assert_close(mine.std(0), torch.full((3,), temperature * std),
+                                       atol=0.05 * std, rtol=0)  # fmt: skip
 
 
 def _direct_mixture_log_prob(z, means, logvars):

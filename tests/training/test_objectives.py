@@ -203,6 +203,34 @@ def test_the_factorvae_penalty_estimates_a_positive_tc_where_the_latents_are_cor
     assert 0.5 < tc < 2.0, tc  # near the exact 1.16 nats, and not of the other sign
 
 
+@pytest.mark.parametrize("kernel_name", ["rbf", "imq"])
+def test_the_infovae_penalty_is_lambda_times_the_mmd_to_the_priors_draws(kernel_name):
+    """lambda MMD^2(z, z') with z' the prior's draws from the step's generator, by the
+    paper's sums over pairs (Zhao et al. 2017), written out here one pair at a time; the
+    same for every example. A penalty that ignores the prior's draws fails it."""
+    from types import SimpleNamespace
+
+    model = build_vae(ModelConfig.create((1, 8, 8), family="mlp", hidden_dims=(8,), latent_dim=2))
+    state = make_state(model, TrainConfig(objective="infovae", mmd_weight=3.0,
+                                          mmd_kernel=kernel_name))  # fmt: skip
+    z = torch.randn(6, 2, generator=torch.Generator().manual_seed(0)) + 1.5  # off the prior
+    got = state.objective.penalty(SimpleNamespace(z=z, log_px=torch.zeros(6, 1)),
+                                  torch.Generator().manual_seed(5))  # fmt: skip
+    prior = model.sample_latents(6, torch.Generator().manual_seed(5))  # the same draws
+    scale = 2.0 * 2  # 2 Z
+
+    def k(a: torch.Tensor, b: torch.Tensor) -> float:
+        d2 = float(((a - b) ** 2).sum())
+        return math.exp(-d2 / scale) if kernel_name == "rbf" else scale / (scale + d2)
+
+    def mean_k(xs, ys) -> float:
+        return sum(k(a, b) for a in xs for b in ys) / (len(xs) * len(ys))
+
+    want = 3.0 * (mean_k(z, z) + mean_k(prior, prior) - 2 * mean_k(z, prior))
+    assert got.shape == (6,) and got.tolist() == pytest.approx([want] * 6, rel=1e-5)
+    assert want > 0.05  # the draws off the prior are seen as such
+
+
 def test_the_objectives_and_their_options_are_read_from_the_registry():
     option = TRAIN_OPTIONS["objective"]
     assert option.choices == tuple(c.name for c in OBJECTIVES.all())
