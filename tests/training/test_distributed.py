@@ -180,3 +180,39 @@ def test_factorvae_trains_under_two_processes(data: Path, tmp_path: Path):
     text = (tmp_path / "two" / "metrics.jsonl").read_text()
     records = [json.loads(s) for s in text.splitlines()]
     assert max(r.get("epoch", 0) for r in records) == 3
+
+
+EACH_RANKS_CRITIC = """
+import os, sys
+from safetensors.torch import save_file
+import vaekit
+from vaekit.training import objectives
+
+real = objectives.Discriminated.after_step
+
+def after_step(self, generator, group, stepped):  # then this process's copy, kept
+    real(self, generator, group, stepped)
+    weights = {k: v.detach().clone().contiguous() for k, v in self.critic.state_dict().items()}
+    save_file(weights, os.path.join(sys.argv[2], f"critic-{os.environ['RANK']}.safetensors"))
+
+objectives.Discriminated.after_step = after_step
+vaekit.train(sys.argv[1], out=os.path.join(sys.argv[2], "run"), model="mlp", hidden_dims=(16,),
+             latent_dim=3, batch_size=15, epochs=2, objective="factorvae", binarize=True,
+             progress=False, report=False)
+"""
+
+
+def test_the_processes_discriminators_stay_the_same(data: Path, tmp_path: Path):
+    """Each process trains its copy of the FactorVAE discriminator on its own rows: only
+    its gradients averaged over the processes keep the copies one discriminator."""
+    script = tmp_path / "each.py"
+    script.write_text(EACH_RANKS_CRITIC)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node=2", str(script), str(data), str(tmp_path)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    zero, one = (load_file(str(tmp_path / f"critic-{r}.safetensors")) for r in (0, 1))
+    assert zero.keys() == one.keys() and len(zero) > 0
+    for key in zero:
+        torch.testing.assert_close(zero[key], one[key], rtol=0, atol=1e-6)
