@@ -86,3 +86,17 @@ def test_eval_writes_a_csv_that_pairs_up_across_runs(runs, tmp_path: Path, capsy
 def test_paired_values_come_from_torch_tensors_too():
     mean, se = paired_difference(torch.tensor([3.0, 5.0]), torch.tensor([1.0, 2.0]))
     assert mean == 2.5 and se == pytest.approx(0.5)
+
+
+def test_the_probe_is_skipped_with_its_reason_where_it_has_one_class(runs, tmp_path):
+    """Data of one class (one digit, say): every other number is still given, and the probe
+    says why it is missing (scikit-learn's classifier refuses one class: it ended eval)."""
+    with np.load(write_npz(tmp_path / "all.npz", n=200, size=6)) as f:
+        images, labels = f["images"], f["labels"]
+    one = labels == 1
+    np.savez(tmp_path / "one.npz", images=images[one], labels=labels[one])
+    report = vaekit.evaluate(runs[0], data=tmp_path / "one.npz", iw_samples=2)
+    assert math.isfinite(report["iwae"]["nll"])
+    assert "hold 1 class: a probe needs at least 2" in report["probe"]["skipped"]
+    tiny = vaekit.evaluate(runs[0], iw_samples=2, probe_examples=1)
+    assert "learns from at least 2 examples" in tiny["probe"]["skipped"]

@@ -212,8 +212,14 @@ def _splits(
 def _probe(
     model: Model, train: ImageSet, means: torch.Tensor, test: ImageSet, limit: int, seed: int
 ) -> dict[str, Any]:
+    if limit < 2:
+        return {"skipped": f"probe_examples {limit}: a probe learns from at least 2 examples"}
     if len(train) > limit:
         train = train.subset(seeded_subset(len(train), limit, seed))
+    classes = len(torch.unique(train.labels))
+    if classes < 2:  # a classifier needs two classes to tell apart (sklearn refuses one)
+        return {"skipped": f"the training part's {len(train)} labelled examples hold "
+                f"{classes} class: a probe needs at least 2"}  # fmt: skip
     features = posterior_moments_of(model.vae, train)[0]
     return probe_accuracy(features, train.labels, means, test.labels)
 
