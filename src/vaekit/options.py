@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,8 +61,10 @@ class Int(Kind):
             raise
 
     def check(self, value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
+        # Any integer type (numpy's too: np.int64(1) is what an array's element is), no bool.
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise ValueError(f"expected an integer, got {value!r}")
+        value = int(value)
         if value < self.least:
             what = "a positive integer" if self.least == 1 else f"an integer >= {self.least}"
             if self.most is not None:
@@ -87,7 +90,7 @@ class Float(Kind):
         return self.check(number)
 
     def check(self, value: Any) -> float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise ValueError(f"expected a number, got {value!r}")
         value = float(value)
         low_ok = value > 0 if self.positive else value >= 0

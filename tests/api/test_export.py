@@ -98,8 +98,11 @@ def test_an_export_that_fails_leaves_the_folder_as_it_was(tmp_path: Path, monkey
 
     monkeypatch.setattr(export_module, "_torchscript", fails_at_the_decoder)
     with pytest.raises(KeyboardInterrupt):
-        vaekit.export(FROZEN, out, format="torchscript")
+        vaekit.export(FROZEN, out, format="torchscript", overwrite=True)
     # Not the new encoder beside the old decoder: every file as it was, nothing left over.
+    # (Without overwrite=True an earlier export's files are refused, as the command does.)
+    with pytest.raises(VaekitError, match="already exist: pass overwrite=True"):
+        vaekit.export(FROZEN, out, format="torchscript")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     made.clear()
     with pytest.raises(KeyboardInterrupt):

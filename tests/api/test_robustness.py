@@ -98,3 +98,38 @@ def test_reconstructions_scale_data_by_its_own_range(tmp_path: Path):
     bits = ImageSet(torch.ones(3, 1, 8, 8, dtype=torch.uint8), None, 1.0)
     inputs, outputs = reconstruct_first(run.model, bits, 2)
     assert torch.equal(inputs, torch.ones(2, 1, 8, 8)) and outputs.shape == (2, 1, 8, 8)
+
+
+def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path: Path, monkeypatch):
+    """What a notebook user passes by mistake ends in a VaekitError saying what is wrong
+    (it was a torch or numpy error, or a silent misreading), and numpy's numbers are numbers."""
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = vaekit.train(data, out=tmp_path / "r", model="mlp", hidden_dims=(8,), latent_dim=2,
+                       epochs=1, progress=False, report=False)  # fmt: skip
+    model = vaekit.load(run)  # a Run is taken for its folder
+    for call, said in (
+        (lambda: model.encode(np.ones((2, 1, 6, 6), dtype=bool)), "boolean examples"),
+        (lambda: model.encode(torch.zeros(0, 1, 6, 6)), "no examples given"),
+        (lambda: model.sample(2, seed="1"), "a seed must be a whole number"),
+        (lambda: model.sample(2.5), "must be a whole number of at least 1, got 2.5"),
+        (lambda: model.posterior_sample(torch.rand(1, 1, 6, 6), n=0), "at least 1, got 0"),
+        (lambda: model.decode(torch.full((1, 2), float("nan"))), "latents must be finite"),
+        (lambda: model.decode("abc"), "expected latents (B, 2) as numbers, got str"),
+        (lambda: vaekit.load(None), "expected a run directory (a path), got NoneType"),
+        (lambda: model.encode_lines("a line"), "sentences are for a text model"),
+    ):
+        with pytest.raises(VaekitError, match=said.replace("(", r"\(").replace(")", r"\)")):
+            call()
+    # numpy's integers and floats are numbers, as in the options
+    assert model.sample(2, seed=np.int64(3), temperature=np.float32(0.5)).shape == (2, 1, 6, 6)
+    # one tensor larger than the memory available is refused, with what to use instead
+    monkeypatch.setattr("vaekit.api.model._available_memory", lambda: 10_000)
+    with pytest.raises(VaekitError, match=r"more than the 0\.0 GiB of memory available"):
+        model.sample(1000)
+    assert sum(len(b) for b in model.sample_batches(1000, seed=0)) == 1000
+    monkeypatch.undo()
+    # a Run and a path with ~ are run directories everywhere
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert vaekit.load("~/r").latent_dim == 2
+    assert vaekit.evaluate(run, iw_samples=2, probe=False)["split_size"] > 0
+    assert vaekit.evaluate("~/r", iw_samples=2, probe=False)["split_size"] > 0

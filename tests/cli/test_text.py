@@ -10,6 +10,7 @@ import pytest
 
 from tests.cli.test_cli import vaekit
 from tests.report.test_report import assert_shown, read_page
+from vaekit.errors import VaekitError
 
 SUBJECTS = ("the cat", "a dog", "my friend", "her king")
 VERBS = ("sees", "likes", "calls")
@@ -283,3 +284,13 @@ def test_decoding_options_that_the_chosen_decoding_ignores_are_refused(text_run,
     assert not out.exists()
     assert vaekit("sample", text_run, "-n", "2", "--decode", "beam", "--beam-width", "3",
                   "-o", out) == 0  # fmt: skip
+
+
+def test_encode_lines_takes_a_list_of_sentences(text_run: Path):
+    import vaekit as api
+
+    model = api.load(text_run)
+    assert model.encode_lines(["a dog sees the moon ."]).shape[0] == 1
+    for wrong in ("cat", [3], ["a dog", None]):  # "cat" was three one-letter sentences
+        with pytest.raises(VaekitError, match="expected a list of sentences, each a str"):
+            model.encode_lines(wrong)

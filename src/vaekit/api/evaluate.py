@@ -16,7 +16,7 @@ import torch
 
 from vaekit.api.card import write_model_card
 from vaekit.api.inputs import model_dataset
-from vaekit.api.model import Model, load, resolve_device
+from vaekit.api.model import Model, load, resolve_device, run_path
 from vaekit.api.run import EVAL_FILE, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
@@ -91,8 +91,8 @@ def evaluate(
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
     """
-    if isinstance(model, str | Path):
-        model = load(model, str(resolve_device(device)))
+    if not isinstance(model, Model):  # a run directory's path, or a Run
+        model = load(run_path(model), str(resolve_device(device)))
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
     if max_examples is not None and max_examples < 1:

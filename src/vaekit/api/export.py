@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaekit.api.model import Model, load, resolve_device
+from vaekit.api.model import Model, load, resolve_device, run_path
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.version import __version__
@@ -69,6 +69,7 @@ def export(
     format: str = "onnx",
     batch: int = 2,
     device: str | torch.device = "cpu",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write the encoder and decoder of `model` (or of a run directory) into folder `out`.
 
@@ -78,23 +79,31 @@ def export(
         device: where the graphs are traced ("cpu", "cuda", "auto", ...). The CPU by
             default, so that the files run anywhere: a TorchScript file traced on a GPU
             holds that device. A Model elsewhere is traced from a copy; it is not moved.
+        overwrite: replace the files of an earlier export in `out` (refused otherwise).
 
     Returns:
         The manifest written to out/export.json.
     """
     if format not in FORMATS:
         raise VaekitError(f"unknown format {format!r}: choose from {', '.join(FORMATS)}")
-    if isinstance(model, str | Path):
-        model = load(model, device)
+    if not isinstance(model, Model):  # a run directory's path, or a Run
+        model = load(run_path(model), device)
     model.require_images("vaekit export")
     if model.config.autoregressive:
         raise VaekitError(
             "export: this model's autoregressive decoder (--autoregressive) draws pixel by "
             "pixel, which a traced decoder graph cannot do; only non-autoregressive models export"
         )
-    out = Path(out)
+    out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise VaekitError(f"batch must be a whole number of at least 1, got {batch!r}")
+    taken = [out / n for n in (f"encoder{SUFFIX[format]}", f"decoder{SUFFIX[format]}",
+                               "export.json") if (out / n).exists()]  # fmt: skip
+    if taken and not overwrite:
+        raise VaekitError(f"{', '.join(map(str, taken))} already exist: pass overwrite=True "
+                          "to replace them, or export elsewhere")  # fmt: skip
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     # The files are made in a hidden folder of `out` and moved into it together at the end:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vaekit.api.inputs import model_dataset
-from vaekit.api.model import Model, load, resolve_device
+from vaekit.api.model import Model, load, resolve_device, run_path
 from vaekit.api.run import train_config_from
 from vaekit.data.batches import ImageSet, batch_indices, binarize_once, is_binary
 from vaekit.data.dataset import split_validation
@@ -63,6 +63,7 @@ def fit_prior(
             raise VaekitError(f"--{name.replace(' ', '-')} must be at least 1, got {value}")
     if not lr > 0:
         raise VaekitError(f"--lr must be a positive number, got {lr}")
+    rundir = run_path(rundir)
     model = load(rundir, str(resolve_device(device)))
     vae = model.vae
     if not hasattr(vae, "encode_codes"):

@@ -7,6 +7,8 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +91,9 @@ class Model:
         model's device: the one check of inputs given to a model (the kind's `prepare`:
         shape, value range, finiteness). Images: integers are scaled by the data's value
         range, floats must already be in [0, 1]; a table's model takes encoded rows (B, F) or
-        (B, 1, 1, F); audio, standardized spectrograms; text, lines of token indices."""
+        (B, 1, 1, F); audio, standardized spectrograms; text, lines of token indices. Not
+        booleans (True is no pixel value), nor an empty batch."""
+        _check_examples(x)
         prepared = self.kind.part("model").prepare(x, self.shape, self.schema, self.max_value)
         return prepared.to(self.device)
 
@@ -101,6 +105,9 @@ class Model:
         encode = getattr(self.kind.part("model"), "encode_lines", None)
         if encode is None:
             raise VaekitError(f"sentences are for a text model; this one is of {self.kind.noun}")
+        if isinstance(lines, str) or not all(isinstance(line, str) for line in lines):
+            raise VaekitError("expected a list of sentences, each a str (one sentence: "
+                              "encode_lines([text]))")  # fmt: skip
         return encode(lines, self.schema).to(self.device)
 
     @property
@@ -180,7 +187,13 @@ class Model:
     @torch.no_grad()
     def decode(self, z: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
         """The likelihood's mean for latents z (B, Z): images (B, C, H, W)."""
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        try:
+            z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise VaekitError(f"expected latents (B, {self.latent_dim}) as numbers, got "
+                              f"{type(z).__name__}") from None  # fmt: skip
+        if not bool(torch.isfinite(z).all()):
+            raise VaekitError("latents must be finite numbers (got NaN or infinity)")
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise VaekitError(
                 f"expected latents shaped (B, {self.latent_dim}), got {tuple(z.shape)}"
@@ -191,7 +204,17 @@ class Model:
         self, n: int, seed: int | None = None, temperature: float = 1.0, label: Any = None
     ) -> torch.Tensor:
         """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible. A conditional
-        model draws class `label` (an int, or one per image)."""
+        model draws class `label` (an int, or one per image). One tensor of all of them: more
+        than the memory available is refused (sample_batches gives them a batch at a time)."""
+        n = _count("the number of samples", n)
+        need = n * math.prod(self.shape) * 4
+        have = _available_memory()
+        if have is not None and need > have:
+            raise VaekitError(
+                f"sample({n:,}) returns one tensor of {need / 2**30:,.1f} GiB, more than the "
+                f"{have / 2**30:,.1f} GiB of memory available: draw them with sample_batches "
+                "(or `vaekit sample --npy`), a batch at a time"
+            )
         return torch.cat(list(self.sample_batches(n, seed, temperature, label)))
 
     def sample_batches(
@@ -205,13 +228,11 @@ class Model:
         """`sample`, `batch` images at a time (on the CPU): memory stays that of one batch.
         Batch k draws from a generator keyed by (seed, k), the first from `seed` itself (so up
         to `batch` images are those one draw of n makes)."""
-        if n < 1:
-            raise VaekitError(f"the number of samples must be at least 1, got {n}")
-        if not (isinstance(temperature, int | float) and 0 < temperature < math.inf):
+        n = _count("the number of samples", n)
+        if not (_is_number(temperature) and 0 < temperature < math.inf):
             raise VaekitError(f"temperature must be a positive number, got {temperature!r}")
         self._warn_without_prior()
-        if seed is None:
-            seed = torch.Generator().seed()
+        seed = torch.Generator().seed() if seed is None else _seed(seed)
         y = self.labels(label, n)
         for k, start in enumerate(range(0, n, batch)):
             if k == 0:
@@ -250,16 +271,15 @@ class Model:
         self, x: np.ndarray | torch.Tensor, n: int = 1, seed: int = 0, labels: Any = None
     ) -> torch.Tensor:
         """n draws z ~ q(z|x) for each image, seeded: (B, n, Z)."""
-        if n < 1:
-            raise VaekitError(f"the number of posterior samples must be at least 1, got {n}")
+        n = _count("the number of posterior samples", n)
         x = self.prepare(x)
-        generator = torch.Generator(self.device).manual_seed(seed)
+        generator = torch.Generator(self.device).manual_seed(_seed(seed))
         return self.vae.posterior_sample(x, self.labels(labels, len(x)), n, generator).cpu()
 
     @torch.no_grad()
     def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0, labels: Any = None) -> LossOutput:
         """Per-example terms (B,) in nats, one posterior sample each: loss = rec + kl = -ELBO."""
-        generator = torch.Generator(self.device).manual_seed(seed)
+        generator = torch.Generator(self.device).manual_seed(_seed(seed))
         x = self.prepare(x)
         out = self.vae.loss(x, generator, y=self.labels(labels, len(x)))
         return LossOutput(out.loss.cpu(), out.rec.cpu(), out.kl.cpu())
@@ -327,6 +347,57 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _count(what: str, n: Any) -> int:
+    """A count given to a Model method: a whole number (numpy's too) of at least 1."""
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise VaekitError(f"{what} must be a whole number of at least 1, got {n!r}")
+    return int(n)
+
+
+def _seed(seed: Any) -> int:
+    """A seed: a whole number (numpy's too) from 0 to 2**63 - 1, as torch's generators take."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise VaekitError(f"a seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    return int(seed)
+
+
+def _check_examples(x: Any) -> None:
+    """Refuse what no kind takes as examples, before the kind reads them: booleans (read as
+    integers, True became 1 / max_value, an almost black pixel), an empty batch, a
+    DataFrame or text (a table's rows and a text's sentences are encoded first)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and (dtype == torch.bool or dtype == np.bool_):
+        raise VaekitError("boolean examples: give pixel values (uint8, or float in [0, 1])")
+    if type(x).__name__ == "DataFrame":
+        raise VaekitError("a DataFrame: a table's model takes rows encoded by its schema, "
+                          "model.schema.encode(vaekit.data.tables.read_table(path))")  # fmt: skip
+    if isinstance(x, str) or (isinstance(x, list | tuple) and any(isinstance(v, str) for v in x)):
+        raise VaekitError("text: a text model takes lines encoded first, "
+                          "model.encode_lines([...])")  # fmt: skip
+    if hasattr(x, "__len__") and len(x) == 0:
+        raise VaekitError("no examples given (an empty batch)")
+
+
+def _available_memory() -> int | None:
+    """The memory available now, in bytes: Linux's MemAvailable (free memory and what the
+    page cache would give back), else the free pages; None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def _max_value(run_config: dict[str, Any]) -> float:
     """The data's largest pixel value, which config.json records (255 where it does not)."""
     data = run_config.get("data", {})
@@ -336,10 +407,21 @@ def _max_value(run_config: dict[str, Any]) -> float:
     return float(value)
 
 
+def run_path(rundir: Any) -> Path:
+    """A run directory as a Path, `~` expanded: a path given as text or a Path, or a Run
+    (what vaekit.train returns: its folder)."""
+    found = getattr(rundir, "path", rundir) if not isinstance(rundir, str | Path) else rundir
+    if not isinstance(found, str | Path):
+        raise VaekitError(f"expected a run directory (a path), got {type(rundir).__name__}")
+    return Path(found).expanduser()
+
+
 def load(rundir: str | Path, device: str | torch.device = "cpu") -> Model:
-    """Load the model of a run directory (config.json + model.safetensors) onto `device`:
-    "cpu", "cuda", "cuda:N", "mps" or "auto" (`resolve_device`: an unavailable one is an
-    error). Its computations run there; what its methods return is on the CPU."""
+    """Load the model of a run directory (config.json + model.safetensors; a path, `~`
+    expanded, or a Run) onto `device`: "cpu", "cuda", "cuda:N", "mps" or "auto"
+    (`resolve_device`: an unavailable one is an error). Its computations run there; what
+    its methods return is on the CPU."""
+    rundir = run_path(rundir)
     vae, config, run_config = load_model(rundir, resolve_device(str(device)))
     model = Model(vae, config, run_config, weights_sha256(rundir))
     model.rundir = Path(rundir)  # a folder of config.json and model.safetensors is enough

@@ -25,7 +25,7 @@ from torch import nn
 
 from vaekit.api.card import model_html, write_model_card
 from vaekit.api.data import open_with_options
-from vaekit.api.model import Model, resolve_device
+from vaekit.api.model import Model, resolve_device, run_path
 from vaekit.api.options import (
     build_configs,
     config_hash,
@@ -332,7 +332,7 @@ def resume(
     `log`: the trackers to log to (default: as recorded; the same TensorBoard and MLflow
     runs are continued, vaekit.training.tracking). `active_units`: as for vaekit.train.
     """
-    path = Path(rundir)
+    path = run_path(rundir)
     group, dev = from_env(resolve_device(device))
     check_resumable(path)
     # Held while this process trains on it (the main process: the one that writes).

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             "give --format torchscript)"
         )
     outputs.claim()
-    manifest = export(args.rundir, args.output, args.format, device=args.device)
+    # (the files were claimed above: existing ones only with --overwrite)
+    manifest = export(args.rundir, args.output, args.format, device=args.device, overwrite=True)
     for part in manifest["files"].values():
         print(f"wrote {args.output}/{part['file']}  {part['inputs']} -> {part['outputs']}")
     print(f"wrote {args.output}/export.json")
