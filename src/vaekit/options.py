@@ -133,8 +133,14 @@ class Source(Kind):
         indexable = hasattr(value, "__getitem__") and hasattr(value, "__len__")
         if indexable and type(value).__module__ != "builtins":  # a list is no dataset
             return value
+        shown = repr(value)
+        if len(shown) > 80:  # a list of 1,797 images printed 1 MB of message
+            shown = f"a {type(value).__name__}" + (f" of {len(value):,} items" if hasattr(
+                value, "__len__") else "")  # fmt: skip
+            if isinstance(value, list | tuple):
+                shown += " (a list of images: np.stack(it) makes it an array)"
         raise ValueError(
-            f"expected a dataset name, a path, an array or a dataset object, got {value!r}"
+            f"expected a dataset name, a path, an array or a dataset object, got {shown}"
         )
 
 

@@ -133,3 +133,17 @@ def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path: Path, 
     assert vaekit.load("~/r").latent_dim == 2
     assert vaekit.evaluate(run, iw_samples=2, probe=False)["split_size"] > 0
     assert vaekit.evaluate("~/r", iw_samples=2, probe=False)["split_size"] > 0
+
+
+def test_a_list_of_images_and_a_bfloat16_tensor(tmp_path: Path):
+    """A list of 1,797 images was refused with a message of 1 MB (its repr); a bfloat16
+    tensor, which numpy has no type for, ended in a TypeError."""
+    images = np.random.default_rng(0).random((300, 6, 6)).astype(np.float32)
+    with pytest.raises(VaekitError) as refused:
+        vaekit.train(list(images), out=tmp_path / "l", epochs=1, progress=False)
+    said = str(refused.value)
+    assert len(said) < 300 and "a list of 300 items" in said and "np.stack" in said
+    run = vaekit.train(torch.from_numpy(images).bfloat16(), out=tmp_path / "b", model="mlp",
+                       hidden_dims=(8,), latent_dim=2, epochs=1, progress=False,
+                       report=False)  # fmt: skip
+    assert np.isfinite(run.test["neg_elbo"])

@@ -79,7 +79,8 @@ def reopen_dataset(
     seed = run_config.get("training", {}).get("seed", 0)
     fraction = info.get("test_carved", {}).get("fraction", 0.1)
     if data is None and info.get("source") == "array":
-        raise VaekitError("this run was trained on an in-memory array: give the data (--data)")
+        raise VaekitError("this run was trained on an in-memory array: give the data (data= "
+                          "in Python; at the command line, --data with a file of it)")  # fmt: skip
     if data is None and info.get("source") == "object":  # vaekit.data.objects
         raise VaekitError(
             f"this run was trained on a Python object, {info.get('name')}: give it again "

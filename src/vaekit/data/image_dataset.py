@@ -131,7 +131,11 @@ def _open_prepared_dataset(folder: Path, info: dict[str, Any], opts: OpenOptions
 
 
 def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
-    a = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    if isinstance(array, torch.Tensor):  # bfloat16 has no numpy type: float32 holds it
+        tensor = array.detach().cpu()
+        a = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    else:
+        a = np.asarray(array)
     if a.ndim == 3:
         a = a[:, None]
     if a.ndim != 4 or a.shape[1] not in (1, 3) or min(a.shape) == 0:
