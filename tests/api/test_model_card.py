@@ -224,3 +224,17 @@ def test_progress_bars_take_the_notebook_form_where_widgets_are(monkeypatch, wid
     assert not [w for w in caught if "IProgress" in str(w.message)]  # falling back is meant
     forms = {c.__module__ for c in chosen.__mro__}
     assert ("tqdm.notebook" in forms) == widgets and "tqdm.std" in forms
+
+
+@pytest.mark.parametrize(("variance", "said"), [("fixed", True), ("global", False),
+                                                 ("pixel", False)])  # fmt: skip
+def test_a_fixed_gaussian_spread_is_named_only_where_it_is_fixed(tmp_path, variance, said):
+    """A table's likelihood keeps --gaussian-std as its starting spread: its card said "a
+    fixed standard deviation of 1" for a learned (global, per-value) one."""
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{rng.normal():.4f},{rng.normal():.4f}" for _ in range(120))
+    (tmp_path / "t.csv").write_text("a,b\n" + rows + "\n")
+    out = tmp_path / variance
+    vaekit.train(tmp_path / "t.csv", out=out, gaussian_variance=variance, **TINY)
+    card = (out / CARD_FILE).read_text()
+    assert ("fixed standard deviation" in card) is said, card

@@ -106,7 +106,13 @@ def test_a_language_model_is_not_warned_of_posterior_collapse(tmp_path: Path, ca
     said = capsys.readouterr().out
     assert "posterior collapse" not in said and "active units" not in said
     assert "no latent: the model is a language model" in said
-    assert "latent dimensions" not in (out / "README.md").read_text()  # the card: no collapse
+    card = (out / "README.md").read_text()
+    assert "latent dimensions" not in card  # the card: no collapse
+    assert "It is a language model (--language-model)" in card
+    # Another prior would give the model a KL, and a latent, after all.
+    assert vaekit("train", "--data", data, "--epochs", "1", "--language-model", "--prior",
+                  "mog", "--out", tmp_path / "lm-mog", "--quiet") == 1  # fmt: skip
+    assert "--prior mog does not fit --language-model" in capsys.readouterr().err
     assert vaekit("eval", out, "--iw-samples", "2", "--quiet") == 0
     said = capsys.readouterr().out
     assert "(a language model: no latent)" in said and "posterior collapse" not in said

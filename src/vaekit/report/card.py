@@ -26,13 +26,17 @@ from typing import Any
 
 from vaekit.evaluation.evaluate import bound_label, nats_to_bits_per_dim
 from vaekit.files import atomic_write
+from vaekit.report.card_file import (  # (re-exported: where the card goes)
+    BESIDE_FILE,
+    CARD_FILE,
+    MARKER,
+    card_path,
+    is_vaekit_card,
+)
 from vaekit.report.html import number
 from vaekit.report.page import declared_family, eval_staleness, model_line
 from vaekit.train_options import TRAIN_OPTIONS
 
-CARD_FILE = "README.md"
-BESIDE_FILE = "MODEL_CARD.md"  # the card, where the run folder holds a user's README.md
-MARKER = "vaekit_card"  # the front matter key that says vaekit wrote the file
 CARD_VERSION = 1
 # The training options every card lists; the others only where they differ from the default.
 SHOWN_ALWAYS = ("epochs", "batch_size", "lr", "optimizer", "seed")
@@ -280,12 +284,21 @@ def limits(facts: CardFacts) -> list[str]:
             "the value as its probability): its figures are of that binarized data."
         )
     std = getattr(likelihood, "std", None)
-    if isinstance(std, float):
+    # (a table's likelihood keeps --gaussian-std as its starting spread: fixed only with
+    # --gaussian-variance fixed, which the config records for every Gaussian)
+    if isinstance(std, float) and model.get("gaussian_variance", "fixed") == "fixed":
         found.append(
             f"Its Gaussian likelihood has a fixed standard deviation of {std:g} "
             "(--gaussian-std): the -ELBO depends on that choice as much as on the fit, so it "
             "compares only with models of the same deviation; samples show the decoder's "
             "mean, without that noise."
+        )
+    if not getattr(facts.model.vae, "uses_latent", True):
+        found.append(
+            "It is a language model (--language-model): its decoder ignores z, so it has no "
+            "latent, its KL is 0 and its -ELBO is its exact negative log-likelihood; it is "
+            "the baseline a VAE's NLL compares with, and its samples and reconstructions are "
+            "not of any input."
         )
     latents = (facts.final or {}).get("latents") or {}
     active, dims = latents.get("active_units"), latents.get("latent_dim")
@@ -461,28 +474,6 @@ def card_text(facts: CardFacts) -> str:
 
 
 # --- the file --------------------------------------------------------------------------------
-
-
-def is_vaekit_card(path: Path) -> bool:
-    """Whether the file at `path` is a card vaekit wrote: front matter holding MARKER."""
-    try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            head = f.read(8192)
-    except OSError:
-        return False
-    if not head.startswith("---\n"):
-        return False
-    block = head[4:].split("\n---", 1)[0]
-    return any(line.startswith(f"{MARKER}:") for line in block.splitlines())
-
-
-def card_path(rundir: Path) -> Path:
-    """Where a run's card goes: README.md, unless the folder holds a README.md that vaekit
-    did not write (the user's, kept): then MODEL_CARD.md beside it."""
-    readme = rundir / CARD_FILE
-    if readme.is_symlink() or (readme.exists() and not is_vaekit_card(readme)):
-        return rundir / BESIDE_FILE
-    return readme
 
 
 def write_card(rundir: str | Path, facts: CardFacts) -> Path:

@@ -211,6 +211,11 @@ def check(config: ModelConfig) -> None:
     for wrong, given, wanted in refused:
         if wrong:
             raise VaekitError(f"{given} does not fit text: text takes {wanted}")
+    if spec.language_model and config.prior != "standard-normal":
+        # q(z|x) is the standard normal: against another prior its KL is no longer 0, and
+        # the prior's own parameters would carry what the model says it has none of.
+        raise VaekitError(f"--prior {config.prior} does not fit --language-model: a language "
+                          "model has no latent (its prior is the standard normal)")  # fmt: skip
 
 
 def likelihood(config: ModelConfig) -> nn.Module | None:
