@@ -287,9 +287,11 @@ def foreign_option(declared: Family, key: str) -> str:
 
 def _flat_families() -> str:
     """The families a flow posterior or an autoregressive decoder can join, "mlp, conv or
-    resnet": those that are not hierarchical, less those a kind of data owns (text's)."""
+    resnet": those that are not hierarchical and have no prior of their own (vqvae's, over
+    its codes, which refuses both), less those a kind of data owns (text's)."""
     owned = {v for n, v, _ in _owners("") if n == "family"}
-    names = [f.name for f in FAMILIES.all() if not f.hierarchical and f.name not in owned]
+    names = [f.name for f in FAMILIES.all()
+             if not f.hierarchical and not f.prior and f.name not in owned]  # fmt: skip
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
