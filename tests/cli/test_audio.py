@@ -216,3 +216,15 @@ def test_a_conditional_audio_model_samples_a_class_and_is_evaluated(audio_run, t
     assert vaekit("eval", out, "--iw-samples", "2", "--json", tmp_path / "e.json", "--quiet") == 0
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["conditional_on_label"] and report["reconstruction"]["lsd_db"] > 0
+
+
+def test_an_audio_vqvae_is_sampled_only_after_fit_prior_as_images_are(audio_run, tmp_path, capsys):
+    data = json.loads((audio_run / "config.json").read_text())["data"]["name"]
+    out = tmp_path / "vq"
+    assert vaekit("train", "--data", data, "--clip-seconds", CLIP, "--n-mels", "16", "--n-fft",
+                  "256", "--model", "vqvae", "--epochs", "1", "--batch-size", "8",
+                  "--out", out, "--no-report", "--quiet") == 0  # fmt: skip
+    capsys.readouterr()
+    assert vaekit("sample", out, "-n", "2", "-o", tmp_path / "s") == 1
+    assert f"vaekit fit-prior {out} trains the code prior sampling needs" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # (it wrote uniform-prior clips, warning)

@@ -29,6 +29,7 @@ def _wav_name(spec: str) -> str:
 
 def sample(args: argparse.Namespace) -> int:
     """-n clips drawn from the prior: sample_000.wav, ... and spectrograms.png in -o."""
+    from vaekit.api.fit_prior import sampling_refusal
     from vaekit.api.model import load
     from vaekit.errors import VaekitError
     from vaekit.kinds.audio import render
@@ -42,6 +43,9 @@ def sample(args: argparse.Namespace) -> int:
     names = [f"sample_{i:03d}.wav" for i in range(args.n)]
     outputs.claim(*(folder / name for name in names))
     model = load(args.rundir, args.device)
+    why = sampling_refusal(model)  # a VQ-VAE before `vaekit fit-prior`, as for images
+    if why is not None:
+        raise VaekitError(why)
     model.labels(args.label, 1)
     x = model.sample(args.n, args.seed, args.temperature, args.label)
     paths = render.write_clips(folder, model, x, names, args.seed)
