@@ -70,3 +70,9 @@ def test_twelve_images_train_and_serve_says_it_has_no_map(tmp_path: Path, capsys
     capsys.readouterr()
     line = fails(capsys, "serve", out, "--port", "0")
     assert line.endswith("the test split, which holds 1 example(s): it needs at least 2")
+
+
+def test_a_one_row_test_split_is_evaluated_with_no_error_bar_not_nan(table_run, tmp_path, capsys):
+    assert vaekit("eval", table_run, "--iw-samples", "2", "--json", tmp_path / "e.json") == 0
+    out = capsys.readouterr().out
+    assert "± nan" not in out and out.count("± —") == 2, out  # the -ELBO's and the bound's

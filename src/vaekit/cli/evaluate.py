@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 from vaekit.cli.options import add_device, add_rundir, add_seed, checked_device, positive_int
@@ -255,10 +256,10 @@ def render(r: dict[str, Any]) -> str:
             else []
         ),
         "",
-        f"  {'-ELBO':<24}{e['loss']:10.2f} ± {e['stderr']:.2f} nats{per_unit(r, 'elbo')}",
+        f"  {'-ELBO':<24}{e['loss']:10.2f}{_pm(e['stderr'])} nats{per_unit(r, 'elbo')}",
         f"    {'distortion (rec)':<22}{e['rec']:10.2f}",
         f"    {'rate (KL)':<22}{e['kl']:10.2f}",
-        f"  {iw_label:<24}{iw['nll']:10.2f} ± {iw['stderr']:.2f} nats{per_unit(r, 'iwae')}",
+        f"  {iw_label:<24}{iw['nll']:10.2f}{_pm(iw['stderr'])} nats{per_unit(r, 'iwae')}",
     ]
     for term in r.get("bound_terms", []):  # the terms of a family's own bound (a VQ-VAE's)
         bits = term["bits_per_dim"]
@@ -295,6 +296,14 @@ def render(r: dict[str, Any]) -> str:
     if "disentanglement" in r:
         lines += disentanglement_lines(r["disentanglement"])
     return "\n".join(lines)
+
+
+def _pm(stderr: Any) -> str:
+    """ " ± 0.12", or where one example gives no standard error (NaN, null in the JSON) a
+    dash, not "± nan"."""
+    if isinstance(stderr, int | float) and math.isfinite(stderr):
+        return f" ± {stderr:.2f}"
+    return " ± —   "
 
 
 def disentanglement_lines(d: dict[str, Any]) -> list[str]:
