@@ -100,3 +100,14 @@ def test_the_probe_is_skipped_with_its_reason_where_it_has_one_class(runs, tmp_p
     assert "hold 1 class: a probe needs at least 2" in report["probe"]["skipped"]
     tiny = vaekit.evaluate(runs[0], iw_samples=2, probe_examples=1)
     assert "learns from at least 2 examples" in tiny["probe"]["skipped"]
+
+
+def test_a_binarized_runs_active_units_are_counted_on_the_bits_eval_scores(tmp_path):
+    """Train's closing count (and so the model card's) and eval's are of the same examples:
+    binarized once with the run's seed (train counted them on the gray images)."""
+    data = write_npz(tmp_path / "d.npz", n=300, size=6)
+    run = vaekit.train(data, out=tmp_path / "b", model="hvae", layers=2, latent_dim=6,
+                       epochs=3, binarize=True, progress=False, report=False)  # fmt: skip
+    report = vaekit.evaluate(run.path, iw_samples=2, probe=False)
+    assert report["binarized"] == {"seed": 0}
+    assert run.latents["active_units"] == report["latents"]["active_units"]

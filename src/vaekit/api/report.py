@@ -29,7 +29,7 @@ from vaekit.api.run import (
     read_metrics,
     reopen_dataset,
 )
-from vaekit.data.batches import ImageSet
+from vaekit.data.batches import ImageSet, binarize_once, is_binary
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write
 from vaekit.models.io import read_config
@@ -66,8 +66,13 @@ def open_run(
             test = reopen_dataset(config, data).test
         except (VaekitError, OSError) as err:
             missing = str(err)
+    training = config.get("training", {})
+    if test is not None and training.get("binarize") and not is_binary(test):
+        # the bits eval scores (one binarization with the run's seed): the pictures' numbers
+        # (KL per dimension, the latent map) are then of the data the model was trained on
+        test = binarize_once(test, int(training.get("seed", 0)))
     if seed is None:
-        seed = int(config.get("training", {}).get("seed", 0))
+        seed = int(training.get("seed", 0))
     return RunView(path, model, config, history, final, test, missing, seed,
                    reconstruct_first=reconstruct_first)  # fmt: skip
 

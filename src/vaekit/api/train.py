@@ -52,7 +52,7 @@ from vaekit.api.rundir import (
     save_final,
     training,
 )
-from vaekit.data.batches import ImageSet
+from vaekit.data.batches import ImageSet, binarize_once
 from vaekit.data.datasets import Dataset, split_validation
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
@@ -451,7 +451,9 @@ def _train_and_finish(
                      c.iw_train, group)  # fmt: skip
     final["latents"] = {"latent_dim": state.model.latent_dim}
     if count_units and state.model.uses_latent:  # (a language model has no latent)
-        means = posterior_moments_of(state.model, dataset.test, limit=CLOSING_UNITS_EXAMPLES)[0]
+        # on the bits eval scores (one binarization with the run's seed), as its numbers are
+        seen = binarize_once(dataset.test, c.seed) if c.binarize else dataset.test
+        means = posterior_moments_of(state.model, seen, limit=CLOSING_UNITS_EXAMPLES)[0]
         final["latents"].update(active_units=active_units(means), active_units_examples=len(means))
     model_config = model_config_from(config)
     trained = Model(state.model, model_config, config)
