@@ -238,3 +238,13 @@ def test_a_fixed_gaussian_spread_is_named_only_where_it_is_fixed(tmp_path, varia
     vaekit.train(tmp_path / "t.csv", out=out, gaussian_variance=variance, **TINY)
     card = (out / CARD_FILE).read_text()
     assert ("fixed standard deviation" in card) is said, card
+
+
+def test_a_conditional_models_eval_rows_say_given_the_label(tmp_path):
+    run = vaekit.train("digits", out=tmp_path / "c", conditional=True, binarize=True, **TINY)
+    record_eval(run.path, vaekit.evaluate(run.path, iw_samples=2, probe=False),
+                run.path / "eval.json")  # fmt: skip
+    card = (run.path / CARD_FILE).read_text()
+    rows = [line for line in card.splitlines() if "(vaekit eval)" in line]
+    assert rows and all("-log p(x given the label)" in row for row in rows if "bound" in row)
+    assert "-log p(x)" not in "".join(rows)

@@ -193,10 +193,11 @@ def eval_figures(facts: CardFacts) -> list[Figure]:
         where += f" (a seeded subset of {number(found['subset'].get('max_examples'))})"
     stale = eval_staleness(found, facts.model)
     note = f" -- {stale}: run vaekit eval again" if stale else ""
+    given = " given the label" if facts.model.num_classes else ""
     kind = (
-        "an upper bound on -log p(x)"
+        f"an upper bound on -log p(x{given})"
         if found.get("kind") == "log-likelihood"
-        else "not a bound on -log p(x) (see Limitations)"
+        else f"not a bound on -log p(x{given}) (see Limitations)"
     )
     # the importance-weighted bound, or a family's own (a VQ-VAE's, which has its label)
     bound = iw.get("label") or f"the importance-weighted bound with K={iw['k']} samples per example"
