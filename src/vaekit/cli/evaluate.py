@@ -121,7 +121,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="FILE.json",
         help="write the JSON here, refused where it exists unless --overwrite (default: "
         "RUNDIR/eval.json, the run's own record, which each eval replaces, and rewrites the "
-        "run's model card, RUNDIR/README.md, with it: the card and report show the latest)",
+        "run's model card, RUNDIR/README.md, with it; report.html shows it once `vaekit "
+        "report RUNDIR` writes the page again)",
     )
     p.add_argument(
         "--per-example",

@@ -16,7 +16,8 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
   checkpoint/        the full training state after the last finished epoch, for --resume
   metrics.jsonl      one line per epoch: train and validation neg_elbo (-ELBO = rec + kl),
                      rec and kl in nats per example (with --iw-train K also neg_iwae, the
-                     -IWAE_K bound); "loss" is the one minimized, and "loss_is" names it;
+                     -IWAE_K bound); "loss" is the bound trained on, "loss_is" names it
+                     (what is minimized adds --beta, warm-up, free bits and --objective);
                      skipped_steps (a NaN or infinite loss or gradient: no update) and
                      rollbacks; then a final line with the test split's numbers
                      (validation and test -ELBO: one posterior sample per example, as
