@@ -64,6 +64,9 @@ def test_train_records_the_schema_and_the_table_defaults(table_run: Path):
 def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys):
     out = tmp_path / "eval.json"
     assert vaekit("eval", table_run, "--iw-samples", "5", "--json", out, "--quiet") == 0
+    # what a table's bounds are densities of: standardized values, observed cells
+    said = " ".join(capsys.readouterr().out.split())
+    assert "numeric columns as standardized values" in said and "missing cells left out" in said
     report = json.loads(out.read_text())
     columns = {c["name"]: c for c in report["reconstruction"]["columns"]}
     assert set(columns) == {"a", "b", "c", "status"}

@@ -134,11 +134,19 @@ def eval_nouns(report: dict) -> tuple[str, str]:
     return noun(report["likelihood_support"]), noun(report["data_support"])
 
 
+# What a table's bounds are densities of: its -log p and nats/dim are not in the columns'
+# own units, and a row's missing cells are left out of its likelihood.
+UNITS_NOTE = [
+    "  (numeric columns as standardized values, by the training part's mean and standard",
+    "   deviation; a row's missing cells left out of its likelihood; nats/dim per column)",
+]
+
+
 def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash: a row is no 8-bit pixels),
     and the per-column reconstruction errors (or why they were skipped)."""
     rec = report.get("reconstruction", {})
-    lines = [bits_per_dim_line(report)]
+    lines = [bits_per_dim_line(report), *UNITS_NOTE]
     if "columns" in rec:
         return lines + render_columns(rec["columns"])
     return lines + skipped_lines(rec)
