@@ -65,7 +65,8 @@ def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys)
     out = tmp_path / "eval.json"
     assert vaekit("eval", table_run, "--iw-samples", "5", "--json", out, "--quiet") == 0
     # what a table's bounds are densities of: standardized values, observed cells
-    said = " ".join(capsys.readouterr().out.split())
+    printed = capsys.readouterr().out
+    said = " ".join(printed.split())
     assert "numeric columns as standardized values" in said and "missing cells left out" in said
     report = json.loads(out.read_text())
     columns = {c["name"]: c for c in report["reconstruction"]["columns"]}
@@ -81,7 +82,7 @@ def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys)
     assert columns["a"]["observed"] == len(carved)
     assert columns["b"]["observed"] == present_b
     assert report["kind"] == "log-likelihood" and report["not_finite"] == []
-    assert "RMSE" in capsys.readouterr().out
+    assert "RMSE" in printed
 
 
 def test_sample_reconstruct_interpolate_write_csv_in_the_tables_units(table_run, tmp_path):
