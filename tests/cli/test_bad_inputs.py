@@ -248,3 +248,9 @@ def test_a_run_directory_given_as_data_is_named_as_one(run, tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"{run} is a vaekit run directory, not data" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_registered_dataset_with_another_kind_is_named_as_one(tmp_path, capsys):
+    assert vaekit("train", "--data", "digits", "--kind", "table", "--out", tmp_path / "r") == 1
+    err = capsys.readouterr().err  # it said "digits: no such file or folder"
+    assert "digits is a registered dataset (vaekit data list), not what --kind table reads" in err

@@ -32,7 +32,7 @@ from vaekit.data.dataset import (
     split_validation,
 )
 from vaekit.data.folders import COLORS
-from vaekit.data.registry import DatasetSpec
+from vaekit.data.registry import DatasetSpec, is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import Source, kind, kind_names, recognize_source
 
@@ -215,6 +215,9 @@ def _not_of_kind(source: Any, of_kind: str) -> str:
     otherwise the message says what the kind reads (its data part's READS, where it has
     one; its noun otherwise)."""
     declared = kind(of_kind)
+    if isinstance(source, str) and is_dataset_name(source):  # digits with --kind table
+        return (f"{source} is a registered dataset (vaekit data list), not what --kind "
+                f"{of_kind} reads: leave --kind out")  # fmt: skip
     if isinstance(source, str | Path) and not source_path(source).exists():
         return f"{source_path(source)}: no such file or folder"
     part = declared.part("data") if declared.package is not None else None
