@@ -180,6 +180,11 @@ def test_report_data_info_and_resume(audio_run, tmp_path, capsys):
             "no file name matches",
         ),
         (["train", "--data", "{data}", "--image-size", "8", "--out", "{tmp}/x"], "not for audio"),
+        # the kind's own refusal, not the pixels' likelihoods audio refuses as well
+        (
+            ["train", "--data", "{data}", "--autoregressive", "1", "--out", "{tmp}/x"],
+            "--autoregressive does not fit audio",
+        ),
         (["train", "--data", "digits", "--n-mels", "8", "--out", "{tmp}/x"], "is for audio"),
         (["train", "--data", "{empty}", "--out", "{tmp}/x"], "no dataset found"),
         (["data", "prepare", "{data}", "--image-size", "8"], "nothing to prepare"),

@@ -137,6 +137,10 @@ class ModelConfig:
         unknown = set(self.custom) - set(COMPONENTS)
         if unknown:
             raise VaekitError(f"custom: unknown component {sorted(unknown)[0]!r}")
+        # The kind's own refusals first (they say what its data takes: audio has no pixels
+        # for --autoregressive), then the family's and the combinations', then the values
+        # that only another kind takes.
+        model_part(self).check(self)
         if own.hierarchical:
             self._check_hierarchy()
         checker = own.load_checker()
@@ -149,9 +153,6 @@ class ModelConfig:
             self._check_autoregressive()
         if self.prior == "vamp" and self.num_classes:
             raise VaekitError("--prior vamp and --conditional cannot be combined")
-        # The kind's own refusals first (they say what its data takes), then the values that
-        # only another kind takes.
-        model_part(self).check(self)
         self._refuse_owned()
         self.check_size()
 
