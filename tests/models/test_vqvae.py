@@ -4,6 +4,7 @@ vqvae run (train, eval, fit-prior, sample)."""
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -194,10 +195,16 @@ def test_eval_fit_prior_and_sample(vq_run: Path, tmp_path: Path, capsys):
     assert "hw log K, uniform prior, on the same" in card  # (its | escaped in the table)
     assert "K=3" not in card and "importance-weighted bound with" not in card
 
+    loaded_before = vaekit.load(vq_run)  # (a notebook's model, loaded before fit-prior)
     assert cli("fit-prior", vq_run, "--epochs", "2", "--layers", "2", "--width", "16",
                "--quiet") == 0  # fmt: skip
     out = capsys.readouterr().out
     assert f"wrote {vq_run / 'code_prior.safetensors'}" in out
+    # ... samples from the prior fitted since, without a warning, as a fresh load does
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        drawn = loaded_before.sample(3, seed=5)
+    assert torch.equal(drawn, vaekit.load(vq_run).sample(3, seed=5))
     record = json.loads((vq_run / "code_prior.json").read_text())
     assert record["network"] == {"codes": 16, "map_size": [2, 2], "width": 16, "layers": 2,
                                  "kernel": 3}  # fmt: skip

@@ -249,6 +249,9 @@ class Model:
         (a VQ-VAE from the uniform prior over codes)."""
         refusal = getattr(self.vae, "sampling_refusal", None)
         why = refusal(self.rundir) if refusal is not None and self.rundir is not None else None
+        if why is not None:  # a stage done since this model was loaded (fit_prior): take it
+            self.vae.attach_run(self.rundir)
+            why = refusal(self.rundir)
         if why is not None and not getattr(self, "_warned_prior", False):
             self._warned_prior = True
             warnings.warn(f"{why}: these samples are drawn from the uniform prior over codes",
