@@ -196,6 +196,7 @@ def test_eval_fit_prior_and_sample(vq_run: Path, tmp_path: Path, capsys):
     assert "K=3" not in card and "importance-weighted bound with" not in card
 
     loaded_before = vaekit.load(vq_run)  # (a notebook's model, loaded before fit-prior)
+    evaluated_before = vaekit.load(vq_run)
     assert cli("fit-prior", vq_run, "--epochs", "2", "--layers", "2", "--width", "16",
                "--quiet") == 0  # fmt: skip
     out = capsys.readouterr().out
@@ -205,6 +206,7 @@ def test_eval_fit_prior_and_sample(vq_run: Path, tmp_path: Path, capsys):
         warnings.simplefilter("error")
         drawn = loaded_before.sample(3, seed=5)
     assert torch.equal(drawn, vaekit.load(vq_run).sample(3, seed=5))
+    assert "code prior" in vaekit.evaluate(evaluated_before, probe=False)["iwae"]["label"]
     record = json.loads((vq_run / "code_prior.json").read_text())
     assert record["network"] == {"codes": 16, "map_size": [2, 2], "width": 16, "layers": 2,
                                  "kernel": 3}  # fmt: skip

@@ -91,7 +91,9 @@ def evaluate(
     Returns:
         A JSON-ready report: see `vaekit eval --help` for its fields.
     """
-    if not isinstance(model, Model):  # a run directory's path, or a Run
+    if isinstance(model, Model):
+        model.take_later_stages()  # a code prior fitted since it was loaded
+    else:  # a run directory's path, or a Run
         model = load(run_path(model), str(resolve_device(device)))
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")

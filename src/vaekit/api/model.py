@@ -243,15 +243,20 @@ class Model:
             part = None if y is None else y[start : start + count]
             yield generate.sample(self.vae, count, generator, temperature, part).cpu()
 
+    def take_later_stages(self) -> None:
+        """Take what a later stage saved in the run directory since this model was loaded (a
+        VQ-VAE's code prior, after `vaekit.fit_prior`), where the model lacks it."""
+        refusal = getattr(self.vae, "sampling_refusal", None)
+        if refusal is not None and self.rundir is not None and refusal(self.rundir):
+            self.vae.attach_run(self.rundir)
+
     def _warn_without_prior(self) -> None:
         """A model loaded from a folder that its sampling needs more of (a VQ-VAE without
         its code prior, which `vaekit sample` refuses) says so once, then samples as it can
         (a VQ-VAE from the uniform prior over codes)."""
+        self.take_later_stages()
         refusal = getattr(self.vae, "sampling_refusal", None)
         why = refusal(self.rundir) if refusal is not None and self.rundir is not None else None
-        if why is not None:  # a stage done since this model was loaded (fit_prior): take it
-            self.vae.attach_run(self.rundir)
-            why = refusal(self.rundir)
         if why is not None and not getattr(self, "_warned_prior", False):
             self._warned_prior = True
             warnings.warn(f"{why}: these samples are drawn from the uniform prior over codes",
