@@ -382,3 +382,17 @@ def test_pairs_of_image_sets_keep_a_row_each_when_the_last_row_is_short():
     assert (grid[8:11] == 0.5).all() and (grid[11:] == 1).all()  # their outputs below
     full = pairs_grid(torch.zeros(8, 1, 2, 2), torch.ones(8, 1, 2, 2), ncols=8)
     assert full.shape == (16, 1, 2, 2)  # full rows need no filling
+
+
+@pytest.mark.parametrize("draw", ["loss_curves_png", "compare_curves_png"])
+def test_the_curves_epoch_axis_has_whole_epochs_only(monkeypatch, draw):
+    """Two epochs were ticked 1.0, 1.2, ..., 2.0: an epoch is a whole number."""
+    import vaekit.report.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "figure_png", lambda fig: drawn.append(fig) or b"")
+    terms = {"neg_elbo": 3.0, "rec": 2.0, "kl": 1.0, "loss": 3.0}
+    history = [{"epoch": e, "train": terms, "val": terms} for e in (1, 2)]
+    getattr(plots, draw)(history if draw == "loss_curves_png" else [("a", history)])
+    ticks = [t for ax in drawn[0].axes for t in ax.get_xticks() if ax.get_xlabel() == "epoch"]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks

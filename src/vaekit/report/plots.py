@@ -80,6 +80,7 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
                 _plot(ax, epochs, iwae, f"{marker}--", label=f"{label} -IWAE (K={k})")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.2, 1.4
         ax.grid(alpha=0.3)
         if len(epochs) < 15:
             ax.set_xticks(epochs)
@@ -107,6 +108,7 @@ def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> byte
     for ax, (_, title) in zip(axes, TERMS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.2, 1.4
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("nats per example (validation solid, train dashed)", fontsize=8)
     axes[0].legend(fontsize=8, loc="upper right")
