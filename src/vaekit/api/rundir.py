@@ -251,6 +251,8 @@ def training(path: Path) -> Iterator[None]:
                 f"{path} is being trained by another process (a vaekit train still running "
                 "on it): wait for it to end, or stop it first"
             ) from None
+        except OSError:  # a file system without locks (some network ones): no guard there
+            pass
         yield
     finally:
         os.close(fd)  # (and the lock with it)
