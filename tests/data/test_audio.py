@@ -223,7 +223,9 @@ def test_a_wav_folder_opens_as_standardized_spectrograms(tmp_path: Path):
     train = data.train.images[:, 0]
     torch.testing.assert_close(train.mean(dim=(0, 2)), torch.zeros(32), atol=1e-4, rtol=0)
     std = train.std(dim=(0, 2), unbiased=False)
-    assert torch.allclose(std[std > 0.01], torch.ones(32)[std > 0.01], atol=1e-3)
+    varied = std > 0.01  # a mel bin no clip reaches stays 0 (nothing to scale)
+    assert varied.sum() >= 16, std  # most bins carry sound: the check below is not empty
+    assert torch.allclose(std[varied], torch.ones(32)[varied], atol=1e-3)
     # Reopened with the model's record: the same values, whatever the new folder's statistics.
     record = data.schema.to_json()
     again = open_dataset(folder, audio=options, schema=record, schema_kind="audio")
