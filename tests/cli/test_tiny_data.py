@@ -4,6 +4,7 @@ and `vaekit serve`, whose page is that map, says so in one line."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +52,19 @@ def test_a_tsne_map_asked_for_by_name_is_refused_in_one_line(table_run: Path, ca
     assert "--map tsne: a t-SNE map needs at least 5 test examples; the test split has 1" in line
 
 
-def test_eleven_recordings_train_and_their_report_says_why_there_is_no_map(tmp_path: Path):
+def test_eleven_recordings_train_and_their_report_says_why_there_is_no_map(tmp_path, capsys):
     data = eleven_recordings(tmp_path / "tones")
     code = vaekit("train", "--data", data, "--clip-seconds", "0.25", "--n-mels", "16",
                   "--n-fft", "256", "--epochs", "1", "--latent-dim", "4", "--channels", "8",
                   "--out", tmp_path / "run", "--quiet")  # fmt: skip
     assert code == 0
     assert NO_MAP in (tmp_path / "run" / "report.html").read_text()
+    # one test clip: no standard error of its log-spectral distance (it said "± 0.00")
+    assert vaekit("eval", tmp_path / "run", "--iw-samples", "2") == 0
+    out = capsys.readouterr().out
+    assert "log-spectral distance" in out and "± — dB" in out and "± 0.00 dB" not in out
+    report = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert report["reconstruction"]["lsd_db_stderr"] is None
 
 
 def test_twelve_images_train_and_serve_says_it_has_no_map(tmp_path: Path, capsys):

@@ -64,6 +64,6 @@ def spectral_errors(
     n = len(lsd)
     return {
         "lsd_db": float(lsd.mean()),
-        "lsd_db_stderr": float(lsd.std() / n**0.5) if n > 1 else 0.0,
+        "lsd_db_stderr": float(lsd.std() / n**0.5) if n > 1 else None,  # one clip: none
         "rmse_db": float(torch.cat(squared).mean().sqrt()),
     }

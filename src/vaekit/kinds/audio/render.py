@@ -38,7 +38,8 @@ def eval_lines(report: dict) -> list[str]:
     lines = [bits_per_dim_line(report)]
     if "lsd_db" not in rec:
         return lines + skipped_lines(rec)
-    lsd = f"{rec['lsd_db']:10.2f} ± {rec['lsd_db_stderr']:.2f} dB"
+    spread = rec.get("lsd_db_stderr")  # None for one clip: no standard error, not 0
+    lsd = f"{rec['lsd_db']:10.2f} ± {'—' if spread is None else format(spread, '.2f')} dB"
     rmse = f"(log-mel, posterior mean; RMSE {rec['rmse_db']:.2f} dB)"
     return [*lines, f"  {'log-spectral distance':<24}{lsd}   {rmse}"]
 
