@@ -197,12 +197,16 @@ def _onnx(
 
 def _quietly(call):
     """Run `call` without the exporters' progress lines, advisory warnings and log lines."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    # torch's exporter and the onnxscript optimizer it calls ("Skipping constant folding
+    # for op Split with multiple outputs.", a warning about its own work, not the user's)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             return call()
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
