@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaekit.api.model import Model, load, resolve_device, run_path
+from vaekit.api.model import COUNT, Model, load, resolve_device, run_path
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.version import __version__
@@ -97,8 +97,10 @@ def export(
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
         raise VaekitError(f"{out} exists and is not a folder")
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise VaekitError(f"batch must be a whole number of at least 1, got {batch!r}")
+    try:
+        batch = COUNT.check(batch)
+    except ValueError:
+        raise VaekitError(f"batch must be a whole number of at least 1, got {batch!r}") from None
     taken = [out / n for n in (f"encoder{SUFFIX[format]}", f"decoder{SUFFIX[format]}",
                                "export.json") if (out / n).exists()]  # fmt: skip
     if taken and not overwrite:

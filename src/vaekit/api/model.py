@@ -7,7 +7,6 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import warnings
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
+from vaekit.options import Float, Int
+from vaekit.train_options import TRAIN_OPTIONS
 
 # Images made or scored at once: memory stays that of one batch whatever n a user asks for.
 BATCH = 1024
@@ -229,8 +230,12 @@ class Model:
         Batch k draws from a generator keyed by (seed, k), the first from `seed` itself (so up
         to `batch` images are those one draw of n makes)."""
         n = _count("the number of samples", n)
-        if not (_is_number(temperature) and 0 < temperature < math.inf):
-            raise VaekitError(f"temperature must be a positive number, got {temperature!r}")
+        try:
+            temperature = TEMPERATURE.check(temperature)
+        except ValueError:
+            raise VaekitError(
+                f"temperature must be a positive number, got {temperature!r}"
+            ) from None
         self._warn_without_prior()
         seed = torch.Generator().seed() if seed is None else _seed(seed)
         y = self.labels(label, n)
@@ -355,22 +360,23 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+# What the Model's arguments are, as the options declare them (vaekit.options' kinds: numpy's
+# numbers taken, bool refused): a count, a temperature, and a seed as --seed takes it.
+COUNT, TEMPERATURE, SEED = Int(least=1), Float(positive=True), TRAIN_OPTIONS["seed"].kind
 
 
 def _count(what: str, n: Any) -> int:
-    """A count given to a Model method: a whole number (numpy's too) of at least 1."""
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-        raise VaekitError(f"{what} must be a whole number of at least 1, got {n!r}")
-    return int(n)
+    try:
+        return COUNT.check(n)
+    except ValueError:
+        raise VaekitError(f"{what} must be a whole number of at least 1, got {n!r}") from None
 
 
 def _seed(seed: Any) -> int:
-    """A seed: a whole number (numpy's too) from 0 to 2**63 - 1, as torch's generators take."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise VaekitError(f"a seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
-    return int(seed)
+    try:
+        return SEED.check(seed)
+    except ValueError as err:
+        raise VaekitError(f"a seed must be a whole number, as --seed takes: {err}") from None
 
 
 def _check_examples(x: Any) -> None:
