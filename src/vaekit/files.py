@@ -114,15 +114,23 @@ def signals_held() -> Iterator[None]:
     """Ctrl-C (SIGINT) and SIGTERM wait until the block is done (then arrive): for work that
     must not be cut in half (a run directory's swap, a tracking store's setup). In the main
     thread only, where Python delivers signals; elsewhere the block runs as it is."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if (
-        not hasattr(signal, "pthread_sigmask")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    # Python-level handlers that note the signal: they run in the main thread whichever
+    # thread the kernel gave it to (a blocked mask held only for this thread, and a
+    # process-wide signal could land on one of torch's threads and interrupt the block).
+    arrived: list[int] = []
+    before = {s: signal.signal(s, lambda number, frame: arrived.append(number))
+              for s in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    for number in dict.fromkeys(arrived):  # then each arrives, as it would have
+        handler = before[number]
+        if callable(handler):
+            handler(number, None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), number)
