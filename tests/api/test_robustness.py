@@ -123,7 +123,7 @@ def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path: Path, 
     # numpy's integers and floats are numbers, as in the options
     assert model.sample(2, seed=np.int64(3), temperature=np.float32(0.5)).shape == (2, 1, 6, 6)
     # one tensor larger than the memory available is refused, with what to use instead
-    monkeypatch.setattr("vaekit.api.model._available_memory", lambda: 10_000)
+    monkeypatch.setattr("vaekit.api.model.available_memory", lambda: 10_000)
     with pytest.raises(VaekitError, match=r"more than the 0\.0 GiB of memory available"):
         model.sample(1000)
     assert sum(len(b) for b in model.sample_batches(1000, seed=0)) == 1000

@@ -111,3 +111,18 @@ def test_optimizers(tmp_path):
         assert type(make_state(model, TrainConfig(optimizer=name)).optimizer) is cls
     with pytest.raises(VaekitError, match="--optimizer: expected one of adam, adamw, sgd"):
         TrainConfig(optimizer="lbfgs").validate()
+
+
+def test_a_step_beyond_the_memory_available_is_refused_before_it_is_tried(tmp_path, monkeypatch):
+    """--iw-train K multiplies what the decoder holds by K: a step that would need more than
+    the memory available is a one-line error, where it was the out-of-memory killer's kill."""
+    ds, model = _setup(tmp_path)
+    # the estimate: what the layers output for one posterior sample of one example (MLP 32
+    # of a 12x12 image: Linear 32, ReLU 32, Linear 144, the likelihood's 144), 352 float32s
+    # x 2 copies x 16 examples x K: 4.5 MB at K = 100, 0.84 GiB at K = 20,000
+    monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**28)
+    fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16, iw_train=100))
+    with pytest.raises(VaekitError, match=r"about 0.8 GiB .*16 examples x 20,000 samples.* 0.2 GiB"):
+        fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16, iw_train=20_000))
+    with pytest.raises(VaekitError, match="likelihood parameters .* lower --batch-size or"):
+        fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64, iw_train=2**27))

@@ -7,7 +7,6 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from vaekit.apps import generate
 from vaekit.data.batches import ImageSet, batch_indices, step_generator
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
+from vaekit.memory import available_memory
 from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
@@ -209,7 +209,7 @@ class Model:
         than the memory available is refused (sample_batches gives them a batch at a time)."""
         n = _count("the number of samples", n)
         need = n * math.prod(self.shape) * 4
-        have = _available_memory()
+        have = available_memory()
         if have is not None and need > have:
             raise VaekitError(
                 f"sample({n:,}) returns one tensor of {need / 2**30:,.1f} GiB, more than the "
@@ -394,22 +394,6 @@ def _check_examples(x: Any) -> None:
                           "model.encode_lines([...])")  # fmt: skip
     if hasattr(x, "__len__") and len(x) == 0:
         raise VaekitError("no examples given (an empty batch)")
-
-
-def _available_memory() -> int | None:
-    """The memory available now, in bytes: Linux's MemAvailable (free memory and what the
-    page cache would give back), else the free pages; None where the system does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _max_value(run_config: dict[str, Any]) -> float:

@@ -55,11 +55,7 @@ from vaekit.training.schedules import (
 )
 from vaekit.training.scoring import LayerKL, labels_for, loss_name, mean_loss, split_terms
 from vaekit.training.state import LoopState
-
-# The most values one step's likelihood parameters may take (examples x importance samples x
-# pixel values x numbers per value): 2**32 float32s are 16 GiB before activations and
-# gradients, beyond any sane batch; more is an option value asking for an absurd allocation.
-MAX_STEP_VALUES = 1 << 32
+from vaekit.training.step_memory import check_step_size
 
 
 @dataclass(frozen=True)
@@ -179,7 +175,7 @@ def fit(
     state = state or make_state(model, config)
     if val is None and config.patience is not None:
         raise VaekitError("--patience needs a validation split (--val-fraction > 0)")
-    check_step_size(model, train, config)
+    check_step_size(model, train, config.batch_size, config.iw_train)
     device = next(model.parameters()).device
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)
@@ -250,21 +246,6 @@ def _roll_back(
     last.restore(state)
     faults.rollbacks += 1
     faults.in_row = 0
-
-
-def check_step_size(model: VAE, train: ImageSet, config: TrainConfig) -> None:
-    """Refuse a batch size and --iw-train whose steps would hold more than MAX_STEP_VALUES
-    likelihood parameters, before any of them is allocated."""
-    per_value = getattr(model.likelihood, "params_per_channel", 1)
-    values = min(config.batch_size, len(train)) * config.iw_train
-    values *= math.prod(train.shape) * per_value
-    if values > MAX_STEP_VALUES:
-        raise VaekitError(
-            f"one training step would hold {values:,} likelihood parameters "
-            f"({min(config.batch_size, len(train)):,} examples x {config.iw_train:,} samples x "
-            f"{math.prod(train.shape):,} values x {per_value} each), more than the "
-            f"{MAX_STEP_VALUES:,} vaekit allows: lower --batch-size or --iw-train"
-        )
 
 
 def best_epoch(history: Sequence[dict[str, Any]]) -> int | None:
