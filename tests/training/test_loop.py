@@ -122,7 +122,8 @@ def test_a_step_beyond_the_memory_available_is_refused_before_it_is_tried(tmp_pa
     # x 2 copies x 16 examples x K: 4.5 MB at K = 100, 0.84 GiB at K = 20,000
     monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**28)
     fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16, iw_train=100))
-    with pytest.raises(VaekitError, match=r"about 0.8 GiB .*16 examples x 20,000 samples.* 0.2 GiB"):
+    refused = r"about 0.8 GiB .*16 examples x 20,000 samples.* 0.2 GiB"
+    with pytest.raises(VaekitError, match=refused):
         fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16, iw_train=20_000))
-    with pytest.raises(VaekitError, match="likelihood parameters .* lower --batch-size or"):
+    with pytest.raises(VaekitError, match=r"likelihood parameters .* lower --batch-size or"):
         fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64, iw_train=2**27))
