@@ -396,3 +396,22 @@ def test_the_curves_epoch_axis_has_whole_epochs_only(monkeypatch, draw):
     getattr(plots, draw)(history if draw == "loss_curves_png" else [("a", history)])
     ticks = [t for ax in drawn[0].axes for t in ax.get_xticks() if ax.get_xlabel() == "epoch"]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_a_dollar_in_a_class_or_run_name_is_drawn_as_it_is():
+    """Names are the user's: "$5-$10" began matplotlib's math mode (drawn "5-10" in italics)
+    and "$x^$" ended the whole report in a parse error."""
+    from vaekit.report.plots import compare_curves_png, figure_png, latent_map_figure
+
+    names = ["$5-$10", "$x^$"]
+    figure = latent_map_figure(np.zeros((4, 2)), np.array([0, 1, 1, 0]), ("z0", "z1"),
+                               class_names=names)  # fmt: skip
+    texts = figure.axes[0].get_legend().get_texts()
+    assert [t.get_text() for t in texts] == names
+    assert not any(t.get_parse_math() for t in texts)
+    assert figure_png(figure).startswith(b"\x89PNG")
+    terms = {"neg_elbo": 3.0, "rec": 2.0, "kl": 1.0, "loss": 3.0}
+    record = {"epoch": 1, "train": terms, "val": terms}
+    assert compare_curves_png([("cost_$x^$", [record]), ("$5-$10", [record])]).startswith(
+        b"\x89PNG"
+    )

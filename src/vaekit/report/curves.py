@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.files import atomic_write
+from vaekit.report.plots import plain_text
 
 
+@plain_text
 def save_curves(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Plot train (and validation) -ELBO per epoch to a PNG, and -IWAE_K beside it for a run
     trained on the importance-weighted bound (records of schema 1 runs hold only "loss",

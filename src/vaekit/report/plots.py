@@ -8,8 +8,9 @@ where -ELBO is rec + kl whatever `loss` was.
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,21 @@ TERMS = (
     ("rec", "reconstruction (-log p(x|z))"),
     ("kl", "KL(q(z|x) || p(z))"),
 )
+
+
+def plain_text(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """A drawing function run with matplotlib's math markup off, so that every label is drawn
+    as it is: a `$` in a class, column, channel or run name began math mode (a table's
+    "$5-$10" was drawn as "5-10" in italics, and "$x^$" ended the report in a parse error)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def _pyplot():
@@ -65,6 +81,7 @@ def _plot(ax, epochs: list[int], values: list[float | None], style: str, **kw: A
         ax.plot(epochs, y, style, **kw)
 
 
+@plain_text
 def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
     """Three panels, -ELBO (with -IWAE_K for a run trained on it), reconstruction and KL, per
     epoch, train and validation, in nats per example."""
@@ -92,6 +109,7 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
     return figure_png(fig)
 
 
+@plain_text
 def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> bytes:
     """-ELBO, reconstruction and KL per epoch of several runs on shared axes: one colour per
     run, validation solid, train dashed."""
@@ -116,6 +134,7 @@ def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> byte
     return figure_png(fig)
 
 
+@plain_text
 def kl_bars_png(kl: Sequence[float], layer_sizes: Sequence[int] = ()) -> bytes:
     """The mean KL of each latent dimension (Z,) as bars, coloured by layer where there are
     several (bottom layer first)."""
@@ -159,6 +178,7 @@ def latent_map_png(
     return figure_png(latent_map_figure(points, labels, axes, title, class_names))
 
 
+@plain_text
 def latent_map_figure(
     points: np.ndarray,
     labels: np.ndarray | None,

@@ -19,7 +19,7 @@ from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri
 from vaekit.report.outputs import bits_per_dim_line, skipped_lines
-from vaekit.report.plots import _pyplot, figure_png
+from vaekit.report.plots import _pyplot, figure_png, plain_text
 from vaekit.report.view import Builder, RunView
 
 # --- the command line's outputs (see vaekit.kinds.protocol, "render part") ---------------
@@ -180,6 +180,7 @@ def id_header(model: Any) -> str:
 # --- pictures ---------------------------------------------------------------------------
 
 
+@plain_text
 def windows_png(s: SeriesSchema, windows: list[np.ndarray], styles: list[str], title: str) -> bytes:
     """Windows (each (N, W, C) in the data's units) drawn one panel per channel, every
     window's steps along x; `styles` gives each list entry its line ("-", "--")."""
@@ -200,6 +201,7 @@ def windows_png(s: SeriesSchema, windows: list[np.ndarray], styles: list[str], t
     return figure_png(fig)
 
 
+@plain_text
 def scores_png(s: SeriesSchema, values: np.ndarray, scores: np.ndarray, flags: np.ndarray,
                threshold: float, times: list[str], places: list[str | None],
                line: str, score: str = "-ELBO of the window, nats") -> bytes:  # fmt: skip
