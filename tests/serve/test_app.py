@@ -295,3 +295,28 @@ def test_a_conv_hierarchy_gets_sliders_over_every_layer_since_its_decoder_reads_
     z = explorer.decode_point([0.1, 0.2])["z"]
     top = [v + 5.0 if d >= 16 else v for d, v in enumerate(z)]  # the top layer moves the image
     assert explorer.decode_latent(top)["image"] != explorer.decode_latent(z)["image"]
+
+
+def test_a_client_that_hangs_up_mid_body_is_answered_quietly(explorer):
+    """A page left during an upload: the body ends in a disconnect. That was an exception out
+    of the application (a 47-line traceback on the server's console each time)."""
+    import asyncio
+
+    app = create_app(explorer)
+    headers = [(b"host", b"127.0.0.1"), (b"content-length", b"30"),
+               (b"content-type", b"application/json")]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/api/decode", "raw_path": b"/api/decode",
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}  # fmt: skip
+    arriving = [{"type": "http.request", "body": b'{"point"', "more_body": True}]
+    sent: list[dict] = []
+
+    async def receive():
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
