@@ -415,3 +415,30 @@ def test_a_dollar_in_a_class_or_run_name_is_drawn_as_it_is():
     assert compare_curves_png([("cost_$x^$", [record]), ("$5-$10", [record])]).startswith(
         b"\x89PNG"
     )
+
+
+def test_compare_shows_an_early_stopped_run_at_the_epoch_whose_weights_it_kept(npz, tmp_path):
+    """With --patience a run tests and keeps its best validation epoch's weights: its train and
+    val figures were its last epoch's, beside test figures of another epoch, unsaid."""
+    import vaekit
+    from vaekit.api.compare import compare_runs
+
+    run = vaekit.train(npz, latent_dim=2, out=tmp_path / "pat", report=False,
+                       **{**TINY, "epochs": 3}).path  # fmt: skip
+    shutil.copytree(run, tmp_path / "all")
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    final = json.loads(lines[-1])
+    epochs = [json.loads(line) for line in lines[:-1]]
+    final["best_epoch"] = 2  # as early stopping records it (the weights are what they are)
+    (run / "metrics.jsonl").write_text("\n".join([*lines[:-1], json.dumps(final)]) + "\n")
+    result = compare_runs([run, tmp_path / "all"], tmp_path / "c.html")
+    row, whole = result.metrics_rows
+    assert whole[1:4] == [3, epochs[2]["train"]["neg_elbo"], epochs[2]["val"]["neg_elbo"]]
+    assert row[1] == 3  # epochs trained
+    assert row[2:4] == [epochs[1]["train"]["neg_elbo"], epochs[1]["val"]["neg_elbo"]]
+    assert row[4] == final["test"]["neg_elbo"]
+    assert result.warnings == [
+        "pat kept the weights of epoch 2 of 3 (its best validation epoch, --patience): its "
+        "train, val and test figures are of that epoch"
+    ]
+    assert "pat kept the weights of epoch 2 of 3" in (tmp_path / "c.html").read_text()

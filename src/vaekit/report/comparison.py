@@ -61,6 +61,7 @@ def compare_tables(
     rows = [final_numbers(run, name) for run, name in pairs]
     eval_rows = [eval_row(run, name, f) for (run, name), f in zip(pairs, evals, strict=True)]
     warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, eval_rows)
+    warnings += kept_epoch_notes(pairs)
     return CompareTables(list(names), differences, rows, eval_rows, warnings)
 
 
@@ -146,9 +147,29 @@ def eval_warnings(names: Sequence[str], rows: Sequence[list[Any]]) -> list[str]:
     return warnings
 
 
+def kept_epoch(run: RunView) -> dict[str, Any] | None:
+    """The epoch record whose weights the run kept, where it is not the last: early stopping
+    (--patience) tests and keeps the best validation epoch's (final's best_epoch)."""
+    best = (run.final or {}).get("best_epoch")
+    found = [r for r in run.history if r.get("epoch") == best]
+    return found[0] if found and found[0] is not run.history[-1] else None
+
+
+def kept_epoch_notes(pairs: Sequence[tuple[RunView, str]]) -> list[str]:
+    return [
+        f"{name} kept the weights of epoch {kept['epoch']} of {run.history[-1]['epoch']} (its "
+        "best validation epoch, --patience): its train, val and test figures are of that epoch"
+        for run, name in pairs
+        if (kept := kept_epoch(run)) is not None
+    ]
+
+
 def final_numbers(run: RunView, name: str) -> list[Any]:
-    """One row of METRICS_HEADER for a run: its last epoch and test line (metrics.jsonl)."""
-    last = run.history[-1] if run.history else {}
+    """One row of METRICS_HEADER for a run: the epochs it trained, the train and validation
+    figures of the epoch whose weights it kept (the last, or with early stopping the best)
+    and its test line (metrics.jsonl)."""
+    last = kept_epoch(run) or (run.history[-1] if run.history else {})
+    trained = run.history[-1] if run.history else {}
     test = (run.final or {}).get("test") or {}
 
     def term(split_terms: dict[str, Any] | None, key: str) -> float | None:
@@ -157,7 +178,7 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
     seconds = sum(float(r.get("time_s", 0)) for r in run.history)
     return [
         name,
-        int(last.get("epoch", 0)),
+        int(trained.get("epoch", 0)),
         term(last.get("train"), "neg_elbo"),
         term(last.get("val"), "neg_elbo"),
         term(test, "neg_elbo"),
