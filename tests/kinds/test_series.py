@@ -483,3 +483,22 @@ def test_a_run_trained_on_a_relative_path_is_used_from_another_folder(tmp_path: 
     monkeypatch.chdir(tmp_path)  # elsewhere: the run still finds its data
     assert vaekit("eval", "R", "--iw-samples", "2", "--quiet") == 0
     assert vaekit("anomaly", "R", "-o", "scores.csv", "--quiet") == 0
+
+
+def test_the_channel_most_off_is_ranked_in_standard_deviations_not_units(tmp_path, capsys):
+    """A channel in bytes was named at every step, its error the largest in its own units:
+    cpu off by 3 of its standard deviations, net by 0.05 of its, is cpu's anomaly."""
+    from types import SimpleNamespace
+
+    from vaekit.kinds.series.data import SeriesSchema
+    from vaekit.kinds.series.render import show_top
+
+    schema = SeriesSchema("t", ("cpu", "net"), 4, 1, (50.0, 1e6), (1.0, 1e4), 60.0, "x")
+    errors = np.array([[3.0, 500.0], [0.1, 3e4]])
+    written = {"values": np.zeros((2, 2)), "errors": errors, "flags": np.array([1, 1]),
+               "threshold": 1.0, "times": ["t0", "t1"], "places": [None, None],
+               "score": "s"}  # fmt: skip
+    show_top(SimpleNamespace(schema=schema), SimpleNamespace(ids=["t0", "t1"]),
+             np.array([5.0, 4.0]), np.array([0, 1]), tmp_path / "m.png", written)  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert "cpu off by 3 (3 std)" in lines[1] and "net off by 3e+04 (3 std)" in lines[2]

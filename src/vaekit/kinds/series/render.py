@@ -156,10 +156,13 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
     flagged steps shaded."""
     s, ids = model.schema, data.ids or [str(i) for i in range(len(scores))]
     errors = written["errors"]
-    print(f"top {len(top)} steps, with the channel most off there (|error| in its units):")
+    print(f"top {len(top)} steps, with the channel most off there (the most training "
+          "standard deviations: channels in other units compare so):")  # fmt: skip
+    spread = np.abs(errors) / np.asarray(s.std)
     for i in top:
-        j = int(np.nanargmax(errors[i])) if not np.isnan(errors[i]).all() else 0
-        print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g}")
+        j = int(np.nanargmax(spread[i])) if not np.isnan(spread[i]).all() else 0
+        print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g} "
+              f"({spread[i, j]:.3g} std)")  # fmt: skip
     png = scores_png(s, written["values"], scores, written["flags"], written["threshold"],
                      written["times"], written["places"], "calibrated threshold",
                      written["score"])  # fmt: skip
