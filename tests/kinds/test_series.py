@@ -502,3 +502,20 @@ def test_the_channel_most_off_is_ranked_in_standard_deviations_not_units(tmp_pat
              np.array([5.0, 4.0]), np.array([0, 1]), tmp_path / "m.png", written)  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert "cpu off by 3 (3 std)" in lines[1] and "net off by 3e+04 (3 std)" in lines[2]
+
+
+def test_a_window_scores_the_same_wherever_it_stands_in_the_input(series_run: Path, tmp_path):
+    """A stream scored chunk by chunk: the steps a chunk shares with the whole file scored up
+    to 3 nats apart, their posterior draws keyed by position in the input."""
+    whole = write_series(tmp_path / "whole.csv", 120, spike=90, seed=3)
+    lines = whole.read_text().splitlines()
+    chunk = tmp_path / "chunk.csv"
+    chunk.write_text("\n".join([lines[0], *lines[1 + 60 :]]) + "\n")  # rows 60.. of 120
+    for name in ("whole", "chunk"):
+        assert vaekit("anomaly", series_run, "--data", tmp_path / f"{name}.csv",
+                      "-o", tmp_path / f"{name}_scores.csv", "--quiet") == 0  # fmt: skip
+    scored = {name: {r["timestamp"]: r["score"] for r in read_csv(tmp_path / f"{name}_scores.csv")}
+              for name in ("whole", "chunk")}  # fmt: skip
+    shared = sorted(set(scored["whole"]) & set(scored["chunk"]))
+    assert len(shared) == 60 - 15
+    assert [scored["chunk"][t] for t in shared] == [scored["whole"][t] for t in shared]

@@ -24,6 +24,7 @@ from vaekit.apps.anomaly import (
     Neighbours,
     anomaly_scores,
     column_contributions,
+    content_keys,
     fit_gaussian,
     moment_features,
 )
@@ -178,9 +179,8 @@ class AnomalyDetector:
         neighbours = self.neighbours.to(device) if self.neighbours is not None else None
         out = []
         for start in range(0, len(data), batch):
-            index = torch.arange(start, min(start + batch, len(data)))
-            x = data.scaled(index).to(device)
-            s = anomaly_scores(self.model.vae, x, index, self.score, self.seed,
+            x = data.scaled(torch.arange(start, min(start + batch, len(data)))).to(device)
+            s = anomaly_scores(self.model.vae, x, content_keys(x), self.score, self.seed,
                                self.iw_samples, gaussian, neighbours)  # fmt: skip
             # An example with no observed value (a table's empty row, a window of a series
             # whose sensors were all out) has no likelihood to score: NaN, never flagged,
