@@ -208,10 +208,14 @@ def test_user_modules_train_save_and_load(idx_folder, tmp_path, monkeypatch):
     assert isinstance(loaded.vae.encoder, TinyEncoder)
     x = torch.rand(2, 1, 12, 12)
     torch.testing.assert_close(loaded.elbo(x).loss, run.model.elbo(x).loss)
-    # Where the code is not importable, loading says so.
+    # A module not imported is not imported because a file names it: importing runs it.
     config = json.loads((run.path / "config.json").read_text())
     config["model"]["custom"]["encoder"]["class"] = "not_a_module_here:TinyEncoder"
     (run.path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VaekitError, match="'not_a_module_here' is not imported, and vaekit never"):
+        vaekit.load(run.path)
+    # Allowed by the user, it is imported; where it is not importable, loading says so.
+    monkeypatch.setenv("VAEKIT_IMPORT", "other, not_a_module_here")
     with pytest.raises(VaekitError, match="cannot be imported here"):
         vaekit.load(run.path)
     # Only nn.Module classes are ever called.

@@ -185,3 +185,32 @@ def test_weights_without_a_digest_still_load(tmp_path: Path):
     loaded = vaekit.load(folder)
     z = torch.zeros(1, 2)
     torch.testing.assert_close(loaded.vae.decode(z).mean, model.eval().decode(z).mean)
+
+
+def test_a_config_naming_a_module_never_imports_it(tmp_path: Path, monkeypatch):
+    """Importing a module runs its code: a shared run's config.json naming a module beside it
+    (on sys.path, as the working folder is under `python -m vaekit`) ran that module."""
+    (tmp_path / "payload_beside_the_run.py").write_text(
+        "from pathlib import Path\n"
+        f"Path({str(tmp_path / 'ran')!r}).write_text('yes')\n"
+        "from torch.nn import Linear as Nope\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    encoder = {"class": "payload_beside_the_run:Nope",
+               "kwargs": {"in_features": 36, "out_features": 4}}  # fmt: skip
+    config = {**to_dict(SMALL), "custom": {"encoder": encoder}}
+    folder = _run_with(tmp_path)
+    write_config(folder, {"model": config, "data": {"max_value": 255}})
+    with pytest.raises(VaekitError, match="'payload_beside_the_run' is not imported, and vaekit"):
+        vaekit.load(folder)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_custom_module_that_does_not_fit_is_one_line(tmp_path: Path):
+    """An nn.Module that is no prior (no latent_dim): an AttributeError deep in the build."""
+    config = {**to_dict(SMALL), "custom": {"prior": {
+        "class": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 4}}}}  # fmt: skip
+    folder = _run_with(tmp_path)
+    write_config(folder, {"model": config, "data": {"max_value": 255}})
+    with pytest.raises(VaekitError, match=r"custom modules \(prior Linear\) do not fit"):
+        vaekit.load(folder)

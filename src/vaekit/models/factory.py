@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from types import ModuleType
@@ -351,7 +353,16 @@ def build_vae(config: ModelConfig, modules: dict[str, nn.Module] | None = None) 
         name: given[name] if given.get(name) is not None else _rebuild(name, record)
         for name, record in config.custom.items()
     }
-    vae = _assemble(config, parts)
+    try:
+        vae = _assemble(config, parts)
+    except (AttributeError, TypeError) as err:
+        if not parts:
+            raise
+        named = ", ".join(f"{k} {type(m).__name__}" for k, m in parts.items())
+        raise VaekitError(
+            f"the custom modules ({named}) do not fit vaekit's interface: {err} (see the "
+            "README's 'Your own modules')"
+        ) from None
     finish = getattr(model_part(config), "finish", None)
     if finish is not None:
         finish(vae, config)  # the kind's adjustments (audio: no clamp of the mean)
@@ -427,13 +438,28 @@ def describe_custom(module: nn.Module) -> dict[str, Any]:
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "kwargs": kwargs}
 
 
+# Modules a user allows vaekit to import for a run's custom modules, from the command line
+# (comma-separated): a file never makes vaekit import code on its own.
+IMPORT_ENV = "VAEKIT_IMPORT"
+
+
 def _rebuild(component: str, record: dict[str, Any]) -> nn.Module:
-    """Import and construct a user's module from its record. Only an nn.Module subclass is
-    ever called, so a config cannot name an arbitrary function to run."""
-    path = record.get("class", "")
+    """Construct a user's module from its record. Its class is taken from a module already
+    imported in this process, or one the user names in $VAEKIT_IMPORT: importing a module runs
+    its code, and config.json may come from anyone. Only an nn.Module subclass is ever
+    called, so a config cannot name an arbitrary function to run."""
+    path = str(record.get("class", ""))
     where = f"config.json: custom {component} {path!r}"
+    module_name = path.partition(":")[0]
+    allowed = {m.strip() for m in os.environ.get(IMPORT_ENV, "").split(",") if m.strip()}
+    if module_name not in sys.modules and module_name not in allowed:
+        raise VaekitError(
+            f"{where}: its module {module_name!r} is not imported, and vaekit never imports "
+            f"code a file names (importing runs it): if you trust it, import it first (import "
+            f"{module_name}, then vaekit.load), or allow it with {IMPORT_ENV}={module_name}"
+        )
     try:
-        target = import_object(str(path))
+        target = import_object(path)
     except (ImportError, AttributeError, ValueError) as err:
         raise VaekitError(
             f"{where} cannot be imported here ({type(err).__name__}: {err}); make that code "
