@@ -123,6 +123,13 @@ def test_the_three_files_load_and_work_from_anywhere(gray_run: Path, tmp_path: P
     # Its registered data is found by name: evaluating needs no other file.
     report = vaekit.evaluate(shared, iw_samples=2, max_examples=10, probe=False)
     assert report["data"] == "digits" and report["split_size"] == 180
+    # Its card, rewritten there (as eval and report do), has no training record to count the
+    # epochs from: it says so, where it said "trained ... for 0 epochs".
+    write_model_card(shared, model)
+    _, body = _card(shared)
+    assert "for 0 epochs" not in body and "| epochs trained | 0 of" not in body
+    assert "(its training record, metrics.jsonl, is not beside it:" in body
+    assert "| epochs trained | not recorded here (no metrics.jsonl);" in body
 
 
 def test_a_shared_model_of_an_array_says_in_one_line_that_it_needs_the_data(tmp_path: Path):

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaekit.api.run import ANOMALY_FILE, EVAL_FILE, read_metrics
+from vaekit.api.run import ANOMALY_FILE, EVAL_FILE, METRICS_FILE, read_metrics
 from vaekit.errors import VaekitError
 from vaekit.report.card import CardFacts, write_card
 from vaekit.report.html import escape
@@ -38,7 +38,8 @@ def card_facts(rundir: str | Path, model: Any, data_support: str | None = None) 
         data_support = evaluation.get("data_support")
     if config.get("training", {}).get("binarize"):
         data_support = "binary"  # trained and tested on binarized values
-    return CardFacts(path.resolve().name, model, config, len(history), final, evaluation,
+    done = len(history) if (path / METRICS_FILE).exists() else None
+    return CardFacts(path.resolve().name, model, config, done, final, evaluation,
                      problem, _read_anomaly(path), data_support)  # fmt: skip
 
 

@@ -53,8 +53,9 @@ class CardFacts:
     """What a card says of one run, gathered by the api (vaekit.api.card).
 
     name: the run folder's name. model: its vaekit.api.model.Model. config: config.json.
-    epochs_done: the epochs metrics.jsonl holds. final: its final record (the test figures
-    at the end of training), None before there is one. evaluation: eval.json, where `vaekit
+    epochs_done: the epochs metrics.jsonl holds (None: there is none, as in a run shared as
+    its three model files). final: its final record (the test figures at the end of
+    training), None before there is one. evaluation: eval.json, where `vaekit
     eval` wrote one; evaluation_problem: why a damaged one is not shown. anomaly:
     anomaly.json, where `vaekit anomaly` calibrated a threshold. data_support: what the
     data's values are ("binary", "8-bit", "discrete", "continuous", ...; None: unknown).
@@ -63,7 +64,7 @@ class CardFacts:
     name: str
     model: Any
     config: dict[str, Any]
-    epochs_done: int = 0
+    epochs_done: int | None = None
     final: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
     evaluation_problem: str | None = None
@@ -234,7 +235,10 @@ def configuration(facts: CardFacts) -> list[tuple[str, str]]:
             rows.append((option.flag, _shown(model[key])))
     total = training.get("epochs")
     stopped = (facts.final or {}).get("stopped_by")
-    done = f"{facts.epochs_done} of {total}" + (f" (stopped by {stopped})" if stopped else "")
+    if facts.epochs_done is None:
+        done = f"not recorded here (no metrics.jsonl); {total} planned"
+    else:
+        done = f"{facts.epochs_done} of {total}" + (f" (stopped by {stopped})" if stopped else "")
     rows.append(("epochs trained", done))
     for option in TRAIN_OPTIONS:
         key = option.config_key
@@ -424,8 +428,14 @@ def card_text(facts: CardFacts) -> str:
     data = run_data(facts)
     model = facts.model
     out = [front_matter(facts), f"# {_md(facts.name)}: a vaekit VAE", ""]
-    epochs = f"{facts.epochs_done} epoch{'' if facts.epochs_done == 1 else 's'}"
-    out += [f"{_md(model_line(facts.config))}, trained on {_md(data_name(facts))} for {epochs} "
+    done = facts.epochs_done
+    epochs = (
+        " (its training record, metrics.jsonl, is not beside it: how long it trained is not "
+        "known here)"
+        if done is None
+        else f" for {done} epoch{'' if done == 1 else 's'}"
+    )
+    out += [f"{_md(model_line(facts.config))}, trained on {_md(data_name(facts))}{epochs} "
             f"with vaekit {_md(facts.config.get('vaekit_version'))}.", ""]  # fmt: skip
     out += ["## Training data", ""]
     out.append(f"- Data: {_md(data_name(facts))}")
