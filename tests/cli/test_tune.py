@@ -462,3 +462,21 @@ def test_a_search_folder_that_cannot_be_made_is_one_line(data, tmp_path, capsys)
     assert vaekit("tune", "--data", data, "--out", tmp_path / "file" / "s", "--budget", "1s") == 1
     err = capsys.readouterr().err
     assert "cannot make the search's folder" in err and err.count("\n") == 1, err
+
+
+def test_a_search_with_no_scored_trial_fails_and_a_files_out_is_refused(data, tmp_path, capsys):
+    """Every trial diverged: "best: none" and exit 0 let `tune ... && eval SEARCH/best` run
+    on. An `out` in the TOML file was an internal error (out given twice)."""
+    args = ("tune", "--data", data, "--budget", "1m", "--trials", "2", *TINY)
+    assert vaekit(*args, "--lr", "1e6", "--out", tmp_path / "s") == 1
+    out, err = capsys.readouterr()
+    assert "best: none (no trial ran to a score)" in out
+    assert (
+        err
+        == "vaekit: error: the search has no best run: no trial ran to a score (see the states)\n"
+    )
+    toml = tmp_path / "t.toml"
+    toml.write_text('out = "x"\nepochs = 1\n')
+    assert vaekit(*args, "--config", toml, "--out", tmp_path / "t") == 1
+    assert f"{toml}: out: a search's folder is --out" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists() and not Path("x").exists()

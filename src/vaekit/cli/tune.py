@@ -113,6 +113,9 @@ def read_search_file(path: str) -> tuple[dict, dict]:
     if not isinstance(search, dict):
         raise VaekitError(f"{path}: search: expected a table ([search])")
     options = TRAIN_OPTIONS.check(normalize_keys(raw, path), path, spell="key")
+    if "out" in options:
+        raise VaekitError(f"{path}: out: a search's folder is --out, and each trial's run is "
+                          "made in it: leave out out from the file")  # fmt: skip
     return options, normalize_keys(search, f"{path}: [search]")
 
 
@@ -159,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             **options,
         )
     print_table(search)
+    if search.best is None:  # so that `vaekit tune ... && vaekit eval SEARCH/best` stops here
+        raise VaekitError("the search has no best run: no trial ran to a score (see the states)")
     return 0
 
 
