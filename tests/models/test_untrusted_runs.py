@@ -214,3 +214,18 @@ def test_a_custom_module_that_does_not_fit_is_one_line(tmp_path: Path):
     write_config(folder, {"model": config, "data": {"max_value": 255}})
     with pytest.raises(VaekitError, match=r"custom modules \(prior Linear\) do not fit"):
         vaekit.load(folder)
+
+
+def test_a_config_without_its_data_section_needs_the_data_given(tmp_path: Path):
+    """eval and report of a run whose config.json lost its data section: a KeyError."""
+    from tests.conftest import write_npz
+
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = vaekit.train(data, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1,
+                       out=tmp_path / "r", report=False, progress=False).path  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(VaekitError, match=r"config.json names no data .* give the data"):
+        vaekit.evaluate(run, iw_samples=2)
+    assert vaekit.evaluate(run, data=data, iw_samples=2)["split_size"] == 6

@@ -110,7 +110,8 @@ def evaluate(
         # Which examples, by content: an object's name ("<torch Dataset DS>") says too little.
         "data_sha256": dataset.info.get("sha256"),
         # Whether they are the run's own data (config.json's checksum), or other data.
-        "data_is_the_runs": dataset.info.get("sha256") == model.run_config["data"].get("sha256"),
+        "data_is_the_runs": dataset.info.get("sha256")
+        == model.run_config.get("data", {}).get("sha256"),
         "split": split,
         "split_size": len(chosen),
         # A conditional model's numbers are log p(x|y): the label is given, not explained.

@@ -86,6 +86,11 @@ def reopen_dataset(
             f"this run was trained on a Python object, {info.get('name')}: give it again "
             "(data=... in Python; at the command line, --data with a file of the same data)"
         )
+    if data is None and not isinstance(info.get("name"), str):
+        raise VaekitError(
+            "config.json names no data (its data section, with the data's name, is missing or "
+            "damaged): give the data (--data, or data= in Python)"
+        )
     model = run_config.get("model", {})
     dataset = open_dataset(
         info["name"] if data is None else data,
