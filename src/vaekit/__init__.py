@@ -15,7 +15,7 @@ from vaekit.version import __version__
 _LAZY = {
     "train": "vaekit.api.train",
     "Run": "vaekit.api.train",
-    "resume": "vaekit.api.train",
+    "resume": "vaekit.api.resume",
     "evaluate": "vaekit.api.evaluate",
     "export": "vaekit.api.export",
     "fit_prior": "vaekit.api.fit_prior",

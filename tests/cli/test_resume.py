@@ -198,3 +198,26 @@ def test_a_run_being_trained_is_not_resumed_or_replaced_by_a_second_process(smal
         assert "is being trained by another process" in capsys.readouterr().err
     lines = _lines(small_run)
     assert lines[-1]["final"] is True and max(r.get("epoch", 0) for r in lines) < 9
+
+
+def test_a_new_run_is_held_while_it_trains_from_its_first_epoch_on(tmp_path: Path, capsys):
+    """Only a resumed run was held: a --resume (or --overwrite) of a run still in its first
+    training was accepted, and both processes wrote its metrics.jsonl in turn."""
+    import vaekit as api
+    from vaekit.training.callbacks import Callback
+
+    data, out = write_npz(tmp_path / "data.npz", n=100, size=6), tmp_path / "run"
+    codes: list[int] = []
+
+    class Meanwhile(Callback):  # as a second process would, once the run is at --out
+        def on_epoch_end(self, record, state):
+            if record["epoch"] == 2:
+                codes.append(vaekit("train", "--out", out, "--resume", "--epochs", "9"))
+                codes.append(vaekit("train", "--data", data, "--out", out, "--overwrite"))
+
+    api.train(data, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=3, out=out,
+              report=False, progress=False, callbacks=[Meanwhile()])  # fmt: skip
+    assert codes == [1, 1]
+    assert capsys.readouterr().err.count("is being trained by another process") == 2
+    assert [r["epoch"] for r in _lines(out)[:-1]] == [1, 2, 3]
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "4", "--quiet") == 0  # let go

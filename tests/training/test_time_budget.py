@@ -108,8 +108,9 @@ def test_a_run_cut_short_says_so_and_resumes(tmp_path, monkeypatch):
     """Through vaekit.train: the cut epoch is marked, the final line says the budget stopped
     it (even in the last epoch --epochs allows), and --resume goes on to the next epoch."""
     import vaekit.training.loop as loop
+    from vaekit.api.resume import resume
     from vaekit.api.run import read_metrics
-    from vaekit.api.train import resume, train
+    from vaekit.api.train import train
 
     data = write_idx_folder(tmp_path / "idx", n_train=100, n_test=10, size=8)
     clock = _Clock()

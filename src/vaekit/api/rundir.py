@@ -305,6 +305,17 @@ class NewRun:
             ) from None
         self.placed = False
         self.old: Path | None = None  # the replaced run, until it is removed
+        # Held while it trains, as `training` holds a resumed run: the lock is on the folder,
+        # so it follows it to `out`, and a --resume or --overwrite of it meanwhile is refused.
+        self._held: int | None = os.open(self.path, os.O_RDONLY)
+        with contextlib.suppress(OSError):  # a file system without locks: no guard there
+            fcntl.flock(self._held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        """Let go of the run: its training has ended (or failed)."""
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
     def place(self) -> Path:
         """Put the new run at `out` (exchanging it with an old run there). Returns `out`."""

@@ -15,9 +15,10 @@ from typing import Any
 
 from vaekit.api.data import open_with_options
 from vaekit.api.options import build_configs, fit_options_to_data, resolve_options
+from vaekit.api.resume import resume
 from vaekit.api.run import read_metrics
 from vaekit.api.rundir import clear_leftovers
-from vaekit.api.train import _num_classes, resume, train
+from vaekit.api.train import _num_classes, train
 from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_objective
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind

@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:
+        from vaekit.api.resume import resume
         from vaekit.api.run import load_run_config
         from vaekit.api.rundir import check_resumable
-        from vaekit.api.train import resume
 
         if not options.get("out"):
             raise VaekitError("--resume needs --out RUNDIR, the run to continue")
