@@ -221,3 +221,24 @@ def test_a_new_run_is_held_while_it_trains_from_its_first_epoch_on(tmp_path: Pat
     assert capsys.readouterr().err.count("is being trained by another process") == 2
     assert [r["epoch"] for r in _lines(out)[:-1]] == [1, 2, 3]
     assert vaekit("train", "--out", out, "--resume", "--epochs", "4", "--quiet") == 0  # let go
+
+
+def test_a_resume_that_fails_before_its_first_epoch_leaves_the_run_as_it_was(small_run: Path):
+    """It rewrote config.json (the new --epochs, --precision) and metrics.jsonl (without the
+    final line) first: a failed resume left a finished run unable to say what it was."""
+    import vaekit as api
+    from vaekit.training.callbacks import Callback
+
+    before = {name: (small_run / name).read_bytes() for name in ("config.json", "metrics.jsonl")}
+
+    class Fails(Callback):
+        def on_step(self, step, epoch, loss):
+            raise RuntimeError("a crash in the first epoch")
+
+    with pytest.raises(RuntimeError, match="a crash in the first epoch"):
+        api.resume(small_run, epochs=4, progress=False, callbacks=[Fails()])
+    assert {name: (small_run / name).read_bytes() for name in before} == before
+    assert vaekit("train", "--out", small_run, "--resume", "--epochs", "3", "--quiet") == 0
+    lines = _lines(small_run)
+    assert [r["epoch"] for r in lines if not r.get("final")] == [1, 2, 3]
+    assert lines[-1]["final"] and sum(1 for r in lines if r.get("final")) == 1

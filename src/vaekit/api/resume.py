@@ -7,6 +7,7 @@ run = vaekit.resume("runs/digits", epochs=6)   # after a crash, or to train on
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,22 +115,24 @@ def _resume(
     config["training"]["precision_resolved"] = resolve_precision(
         config["training"]["precision"], dev
     ).name
-    if group.is_main:
-        _rewrite_for_resume(path, config, state, stored_hash)
+    # Rewritten once the run goes on: a resume that fails first (a bad option, a crash)
+    # leaves the run's config.json and metrics.jsonl (its final line) as they were.
+    lines = "".join(json.dumps(r) + "\n" for r in state.history)
+    prepare = functools.partial(_rewrite_for_resume, path, config, state, stored_hash, lines)
     progress = progress and group.is_main
     return _train_and_finish(
         path, config, dataset, train_set, val_set, state, progress, callbacks, None, group,
-        config["training"]["report"], active_units,
+        config["training"]["report"], active_units, prepare if group.is_main else None,
     )  # fmt: skip
 
 
 def _rewrite_for_resume(
-    path: Path, config: dict[str, Any], state: LoopState, stored_hash: str
+    path: Path, config: dict[str, Any], state: LoopState, stored_hash: str, lines: str
 ) -> None:
-    """config.json as now resolved, metrics.jsonl as the checkpoint knows it, no temp files."""
+    """config.json as now resolved, metrics.jsonl as the checkpoint knew it (`lines`), no
+    temp files."""
     if stored_hash != config_hash(config):  # migrated: rehash before rewriting config.json
         save_checkpoint(path, state, config_hash(config))
     remove_temp_files(path)  # left by a write that was killed
     write_config(path, config)
-    lines = "".join(json.dumps(r) + "\n" for r in state.history)
     atomic_write(path / METRICS_FILE, lambda p: p.write_text(lines))

@@ -104,16 +104,23 @@ class _RunWriter(Callback):
     run killed at any moment keeps every epoch it finished and can resume exactly. A new run
     (`new_run`) takes its place at --out after its first epoch (vaekit.api.rundir)."""
 
-    def __init__(
-        self, path: Path, config_hash: str, keep_best: bool, new_run: NewRun | None = None
-    ) -> None:
+    def __init__(self, path: Path, config_hash: str, keep_best: bool,
+                 new_run: NewRun | None = None, prepare: Any = None) -> None:  # fmt: skip
         self.path = path
         self.config_hash = config_hash
         self.keep_best = keep_best  # early stopping: the weights are the best val epoch's
         self.new_run = new_run
+        # A resumed run's files, rewritten once it has gone on (a failure before leaves them)
+        self.prepare = prepare
+
+    def _prepared(self) -> None:
+        prepare, self.prepare = self.prepare, None
+        if prepare is not None:
+            prepare()
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         try:
+            self._prepared()
             append_jsonl(self.path / METRICS_FILE, record)
             best = best_epoch(state.history) == record["epoch"]
             if not self.keep_best or best or not (self.path / WEIGHTS_FILE).exists():
@@ -126,6 +133,7 @@ class _RunWriter(Callback):
 
     def place(self) -> Path:
         """Put a new run at --out (once); returns where the run now is."""
+        self._prepared()
         if self.new_run is not None:
             self.path = self.new_run.place()
         return self.path
@@ -308,12 +316,14 @@ def _train_and_finish(
     group: Group = SINGLE,
     report: bool = True,
     count_units: bool = True,
+    prepare: Any = None,
 ) -> Run:
     """Train, then test and write the final files. In a group of several processes only the
-    main one writes (and runs the callbacks); every process returns the Run."""
+    main one writes (and runs the callbacks); every process returns the Run. `prepare`: what
+    a resumed run rewrites once its first epoch ends (or its wrap-up starts)."""
     train_config = train_config_from(config)
     keep_best = train_config.patience is not None
-    writer = _RunWriter(path, config_hash(config), keep_best, new_run)
+    writer = _RunWriter(path, config_hash(config), keep_best, new_run, prepare)
     callbacks: list[Callback] = [writer]
     # --log: after the writer, so that a tracker holds no epoch that the checkpoint lacks
     tracking = _tracking(config, writer, val_set, train_config) if group.is_main else None

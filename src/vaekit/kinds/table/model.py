@@ -134,14 +134,16 @@ class MixedTable:
     def log_prob_per_column(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x_j | z) for each column of rows x: (B, F), 0 where x_j is missing."""
         numbers, codes, observed = self.layout.split(x)
-        out = torch.zeros(observed.shape, dtype=self.logits.dtype, device=observed.device)
+        # In float32 at least, as every likelihood's terms (bf16 logits: the sum was bf16)
+        dtype = torch.promote_types(self.logits.dtype, torch.float32)
+        out = torch.zeros(observed.shape, dtype=dtype, device=observed.device)
         if self.layout.num_numeric:
             std = self.numeric_std
             log_std = torch.log(std) if isinstance(std, torch.Tensor) else math.log(std)
             z = (numbers - self.numeric_mean) / std
             out[:, self.layout.numeric] = -0.5 * (z * z + LOG_2PI) - log_std
         if len(self.layout.sizes):
-            log_p = F.log_softmax(self.logits, dim=-1)
+            log_p = F.log_softmax(self.logits.to(dtype), dim=-1)
             out[:, self.layout.categorical] = log_p.gather(-1, codes.unsqueeze(-1)).squeeze(-1)
         return torch.where(observed, out, torch.zeros_like(out))
 
