@@ -173,3 +173,36 @@ def test_the_gradient_norm_is_the_global_norm_and_not_finite_with_any_gradient()
     for bad in (math.inf, -math.inf, math.nan):
         model[2].weight.grad[0, 0] = bad
         assert not torch.isfinite(gradient_norm(model, None))
+
+
+def test_skipped_steps_in_a_row_across_an_epoch_end_survive_a_resume(ds, tmp_path):
+    """The count that triggers a rollback runs across epoch ends but was not checkpointed: a
+    run resumed at that epoch end started it at 0 and rolled back later, or not at all, with
+    another learning rate from then on."""
+    from vaekit.training.checkpoint import load_checkpoint, save_checkpoint
+
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.01, rollback_after=3)
+
+    def diverges(call, s):  # the last two steps of epoch 1 and the first of epoch 2
+        return s.step in (2, 3, 4) and s.optimizer.param_groups[0]["lr"] > 0.006
+
+    whole = _state(ds, config)
+    _rig(whole, diverges)
+    fit(whole.model, ds.train, None, config, state=whole)
+
+    first = _state(ds, config)
+    _rig(first, diverges)
+    fit(first.model, ds.train, None, dataclasses.replace(config, epochs=1), state=first)
+    save_checkpoint(tmp_path, first, "hash")
+    resumed = _state(ds, config)
+    load_checkpoint(tmp_path, resumed)
+    _rig(resumed, diverges)
+    fit(resumed.model, ds.train, None, config, state=resumed)
+
+    def shown(history):
+        return [(r["skipped_steps"], r["rollbacks"], r.get("lr")) for r in history]
+
+    assert shown(whole.history) == [(2, 0, None), (1, 1, config.lr * ROLLBACK_LR_FACTOR)]
+    assert shown(resumed.history) == shown(whole.history)
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -65,6 +65,7 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
         "history": state.history,
         "optimizer": {"param_groups": optim["param_groups"], "scalars": scalars},
         "scaler": state.scaler,
+        "skipped_in_row": state.skipped_in_row,
         "objective": held[1] if held is not None else None,
     }
     header = {"state": json.dumps(meta), DIGEST_KEY: tensors_sha256(tensors)}
@@ -122,6 +123,7 @@ def load_checkpoint(rundir: str | Path, state: LoopState) -> str:
     torch.set_rng_state(rng)
     state.epoch, state.step, state.history = meta["epoch"], meta["step"], meta["history"]
     state.scaler = meta.get("scaler")  # absent from checkpoints older than the fp16 scaler's
+    state.skipped_in_row = meta.get("skipped_in_row") or 0  # (and older than this count)
     return meta["config_hash"]
 
 
@@ -150,6 +152,8 @@ def _read_meta(header: dict[str, str], path: Path) -> dict[str, Any]:
             and all(type(v) in (int, float) for v in meta["scaler"].values())
         ),
         "objective": meta.get("objective") is None or isinstance(meta["objective"], dict),
+        "skipped_in_row": meta.get("skipped_in_row") is None
+        or (type(meta["skipped_in_row"]) is int and meta["skipped_in_row"] >= 0),
     }
     bad = [name for name, ok in fields.items() if not ok]
     if bad:

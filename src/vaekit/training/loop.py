@@ -185,7 +185,7 @@ def fit(
         state.objective.prepare(len(train))
     for cb in callbacks:
         cb.on_train_start(steps_per_epoch * config.epochs, state)
-    last_checkpoint, faults = Snapshot.take(state), Faults()
+    last_checkpoint, faults = Snapshot.take(state), Faults(in_row=state.skipped_in_row)
     last_objective = state.objective.snapshot() if state.objective is not None else None
     try:
         while state.epoch < config.epochs and not should_stop(state.history, config.patience):
@@ -214,7 +214,7 @@ def fit(
                 record["time_s"] = round(record["time_s"] + time.perf_counter() - begun, 3)
             record.update(skipped_steps=faults.skipped, rollbacks=faults.rollbacks)
             faults.skipped = faults.rollbacks = 0
-            state.epoch = epoch
+            state.epoch, state.skipped_in_row = epoch, faults.in_row
             state.history.append(record)
             if steps.scaler is not None:
                 state.scaler = steps.scaler.state_dict()

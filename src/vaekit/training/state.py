@@ -30,3 +30,6 @@ class LoopState:
     # --objective's part beside the loss (vaekit.training.objectives.TrainingObjective: a
     # discriminator and its optimizer, for factorvae), None for the plain loss
     objective: Any = None
+    # non-finite steps skipped in a row at the last epoch end: the count that triggers a
+    # rollback runs across epoch ends, so a resumed run must start from it
+    skipped_in_row: int = 0
