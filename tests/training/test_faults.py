@@ -31,12 +31,14 @@ def _state(ds, config: TrainConfig) -> LoopState:
 
 
 def _rig(state: LoopState, bad) -> list[int]:
-    """Make the loss NaN at the steps (0-based, counted over every call) where
+    """Make the loss NaN at the steps (0-based, counted over every training call) where
     bad(call, state) holds. Returns the list of rigged calls, filled as training goes."""
     original, calls, rigged = state.model.loss, [0], []
 
     def loss(*args, **kwargs):
         out = original(*args, **kwargs)
+        if not torch.is_grad_enabled():  # the memory check's probe, not a training step
+            return out
         call = calls[0]
         calls[0] += 1
         if bad(call, state):

@@ -71,10 +71,16 @@ def _forward_values(model: VAE, x: torch.Tensor, k: int) -> int:
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     hooks = [m.register_forward_hook(count) for m in leaves]
     y = torch.zeros(1, dtype=torch.long, device=x.device) if model.num_classes else None
+    # Without a trace: no gradient, no random draw (the noise given), and in eval mode, so
+    # that no running statistic (a batch norm's) moves before training starts or resumes.
+    eps = torch.zeros((1, k, model.latent_dim), device=x.device)
+    training = model.training
     try:
+        model.eval()
         with torch.no_grad():
-            model.loss(x, y=y, objective=Objective(iw_samples=k))
+            model.loss(x, y=y, objective=Objective(iw_samples=k), eps=eps)
     finally:
+        model.train(training)
         for hook in hooks:
             hook.remove()
     return counted
