@@ -124,6 +124,18 @@ def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, t
     err = capsys.readouterr().err
     said = f"its wrap-up was cut short: vaekit report {copy} writes its pictures, report and card"
     assert said in err
+    # A finished run says nothing of the kind; a resumed one cut short after its final line
+    # has the pictures of its earlier wrap-up, older than that line: it does.
+    assert vaekit("train", "--out", small_run, "--resume") == 1
+    assert "already trained 2 epochs" in (err := capsys.readouterr().err) and "cut" not in err
+    import os
+
+    older = tmp_path / "older"
+    shutil.copytree(small_run, older)
+    later = (older / "curves.png").stat().st_mtime + 10
+    os.utime(older / "metrics.jsonl", (later, later))
+    assert vaekit("train", "--out", older, "--resume") == 1
+    assert f"its wrap-up was cut short: vaekit report {older}" in capsys.readouterr().err
     # The line a Ctrl-C in the wrap-up ends with names the same command, not --resume.
     import argparse
 
@@ -242,3 +254,21 @@ def test_a_resume_that_fails_before_its_first_epoch_leaves_the_run_as_it_was(sma
     lines = _lines(small_run)
     assert [r["epoch"] for r in lines if not r.get("final")] == [1, 2, 3]
     assert lines[-1]["final"] and sum(1 for r in lines if r.get("final")) == 1
+
+
+def test_an_early_stopped_run_says_so_and_is_left_as_it_is(tmp_path: Path, capsys):
+    """`--resume --epochs 60` of a run that --patience stopped trained nothing, said "the run
+    has trained 9 epochs", exited 0 and recorded 60 epochs in its config.json."""
+    data = write_npz(tmp_path / "data.npz", n=200, size=8)
+    out = tmp_path / "run"
+    assert vaekit("train", "--data", data, "--out", out, "--model", "mlp", "--hidden-dims",
+                  "16", "--latent-dim", "2", "--epochs", "30", "--patience", "1", "--lr",
+                  "0.05", "--quiet", "--no-report") == 0  # fmt: skip
+    trained = [r["epoch"] for r in _lines(out) if not r.get("final")]
+    assert len(trained) < 30  # stopped early (validation -ELBO rose after epoch 3)
+    config = (out / "config.json").read_bytes()
+    for extra in ((), ("--epochs", "60")):
+        assert vaekit("train", "--out", out, "--resume", *extra) == 1
+        err = capsys.readouterr().err
+        assert f"was stopped early at epoch {trained[-1]}: --patience 1 epochs without" in err
+    assert (out / "config.json").read_bytes() == config

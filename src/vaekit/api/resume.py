@@ -36,7 +36,7 @@ from vaekit.models.io import CONFIG_FILE, model_config_from, read_config, write_
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from vaekit.training.distributed import Group, from_env
-from vaekit.training.loop import Callback, LoopState, make_state
+from vaekit.training.loop import Callback, LoopState, best_epoch, make_state, should_stop
 from vaekit.training.precision import resolve_precision
 from vaekit.training.schedules import schedule_moved
 from vaekit.training.tracking import check_installed
@@ -108,6 +108,12 @@ def _resume(
     finished = any(line.get("final") for line in read_metrics(path))
     if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
         raise VaekitError(already_trained(path, state.epoch))
+    if finished and should_stop(state.history, train_config.patience):
+        raise VaekitError(
+            f"{path} was stopped early at epoch {state.epoch}: --patience "
+            f"{train_config.patience} epochs without a better validation -ELBO than epoch "
+            f"{best_epoch(state.history)}'s, so it trains no further (a new run trains longer)"
+        )
     moved = schedule_moved(train_config, state, as_written["training"].get("epochs"))
     if group.is_main and moved:
         warn(moved, stacklevel=2)

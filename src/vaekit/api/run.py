@@ -132,7 +132,11 @@ def already_trained(rundir: Path, epochs: int) -> str:
     pictures, the card, the report) was cut short by an interrupt, how to write them."""
     counted = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     said = f"{rundir} has already trained {counted}: pass a larger --epochs to train on"
-    if not (rundir / CURVES_FILE).exists():
+    curves, metrics = rundir / CURVES_FILE, rundir / METRICS_FILE
+    # written after the final line of metrics.jsonl: missing, or older than that line
+    if not curves.exists() or (
+        metrics.exists() and curves.stat().st_mtime < metrics.stat().st_mtime
+    ):
         said += (
             f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "
             "and card"
