@@ -5,6 +5,7 @@ generated series (train, eval, anomaly, sample, reconstruct, interpolate, embed,
 serve, data info)."""
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.cli.test_cli import vaekit
 from tests.report.test_report import assert_shown, read_page
@@ -401,6 +403,15 @@ def test_serve_draws_sampled_and_decoded_windows(series_run: Path):
             answer = client.post(path, json=body)
             assert answer.status_code == 200, answer.text
             assert answer.json()["image"].startswith("data:image/png;base64,")
+        # The page takes no file of a series (it hides its upload): a PNG of the window's size
+        # got an anomaly verdict, as if it were a window.
+        assert info.json()["uploads"] is False
+        png = io.BytesIO()
+        Image.fromarray(np.zeros((2, 16), np.uint8)).save(png, format="PNG")
+        answer = client.post("/api/upload?name=w.png", content=png.getvalue(),
+                             headers={"content-type": "image/png"})  # fmt: skip
+        assert answer.status_code == 415
+        assert answer.json()["error"] == ("the page takes no file for a model of a time series")
 
 
 def test_data_info_describes_the_series(series_run: Path, tmp_path: Path, capsys):

@@ -37,6 +37,7 @@ def client(explorer):
 def test_info_holds_the_map_the_sliders_and_the_calibrated_threshold(client, explorer, served_run):
     info = client.get("/api/info").json()
     assert info["latent_dim"] == 3 and info["map"]["axes"] == ["PC1", "PC2"]
+    assert info["uploads"] is True  # an image model's page takes an image file
     assert len(info["map"]["points"]) == len(info["map"]["labels"]) == 40  # the test split
     assert set(info["map"]["labels"]) <= {0, 1, 2, 3}
     scores = [s["score"] for s in info["sliders"]]

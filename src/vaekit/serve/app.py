@@ -142,6 +142,10 @@ def create_app(
         return JSONResponse(await gate.run(explorer.sample, body.get("n")))
 
     async def api_upload(request: Request) -> Response:
+        if not explorer.uploads:
+            raise HTTPException(
+                415, f"the page takes no file for a model of {explorer.model.kind.noun}"
+            )
         name = check_name(request.query_params.get("name"))
         kind = request.headers.get("content-type", "")
         if kind.startswith("multipart/"):

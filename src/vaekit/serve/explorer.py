@@ -60,6 +60,7 @@ class Explorer:
         model.require_unconditional("vaekit serve")
         # How the page draws decoded examples: the kind's fields of an answer.
         self.served = getattr(model.kind.part("render"), "served", None)
+        self.uploads = bool(getattr(model.kind.part("render"), "uploads", False))
         if self.served is None:
             raise VaekitError(
                 f"vaekit serve has no page for {model.kind.noun}: its kind of "
@@ -119,6 +120,7 @@ class Explorer:
             "model": f"{cfg.family} VAE, Z={self.model.latent_dim}, {cfg.likelihood} likelihood",
             "shape": list(self.model.shape),
             "latent_dim": self.model.latent_dim,
+            "uploads": self.uploads,  # whether the page takes a file to examine
             "map": {
                 "axes": list(self.plane.axes),
                 "explained": [round(v, 4) for v in self.plane.explained],

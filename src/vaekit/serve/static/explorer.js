@@ -218,6 +218,7 @@ async function start() {
   state.z = info.start.slice();
   buildMap();
   buildSliders();
+  $("upload-panel").hidden = !info.uploads;  // a kind whose files the page does not take
   $("upload").addEventListener("change", (event) => {
     const file = event.target.files[0];
     event.target.value = "";  // choosing the same file again is a new upload
