@@ -68,9 +68,10 @@ def entry(name: str, value: str) -> metadata.EntryPoint:
 def test_the_builtin_kinds_and_the_order_of_their_sources():
     assert kind_names() == tuple(k.name for k in BUILTIN_KINDS) == ("image", "table", "audio",
                                                                       "text", "series")  # fmt: skip
-    names = ("array", "torch-dataset", "dataframe", "hf-pixels", "hf-table", "registered",
-             "missing", "audio", "series-folder", "folder", "array-file", "series",
-             "series-array", "table", "series-named", "text")  # fmt: skip
+    names = ("array", "torch-dataset", "series-dataframe", "dataframe", "hf-pixels",
+             "hf-table", "registered", "missing", "audio", "series-folder", "folder",
+             "array-file", "series", "series-array", "table", "series-named",
+             "series-named-dataframe", "text")  # fmt: skip
     assert tuple(s.name for s in sources()) == names
     orders = [s.order for s in sources()]
     assert orders == sorted(orders) and len(set(orders)) == len(orders)

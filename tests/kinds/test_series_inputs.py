@@ -280,3 +280,31 @@ def test_a_value_beyond_float32_is_refused_with_its_line(tmp_path: Path, capsys)
     np.save(tmp_path / "s.npy", np.full((2, 30, 1), 1e300))
     assert vaekit("data", "info", tmp_path / "s.npy", "--kind", "series") == 1
     assert "s.npy: series 0 holds values beyond +-3.4e38" in capsys.readouterr().err
+
+
+def test_a_dataframe_of_a_series_reads_as_its_csv(tmp_path: Path):
+    """The README says a DataFrame is read as `df.to_csv(index=False)` would be: a frame whose
+    first column is a time was read as a table and refused (the times an identifier)."""
+    import vaekit
+
+    pandas = pytest.importorskip("pandas")
+    path = write_series(tmp_path / "s.csv", 80, missing=20)
+    frame = pandas.read_csv(path)
+    options = {"window": 8}
+    from_csv = open_dataset(path, options=options)
+    from_frame = open_dataset(frame, options=options)
+    assert from_frame.kind == "series" and from_frame.info["name"] == "<DataFrame 80x3>"
+    assert from_frame.info["source"] == "object"
+    assert from_frame.info["sha256"] == from_csv.info["sha256"]
+    for split in ("train", "test"):
+        x, y = getattr(from_frame, split).images, getattr(from_csv, split).images
+        assert torch.allclose(x, y, equal_nan=True)
+    # Its time in another column: --kind series with --time-column, as for the file.
+    moved = frame[["cpu", "timestamp", "mem"]]
+    named = open_dataset(moved, options={**options, "time_column": "timestamp"}, of_kind="series")
+    assert named.schema.channels == ("cpu", "mem")
+    # A frame that is no series, given a series option: named by its type, not printed whole.
+    with pytest.raises(VaekitError) as refused:
+        vaekit.train(data=moved, window=8, out=tmp_path / "r", progress=False)
+    assert "and this DataFrame is not one" in str(refused.value)
+    assert len(str(refused.value)) < 400

@@ -412,6 +412,8 @@ BUILTIN_KINDS = (
     _own("text", "text", "line", ("text", 800, "is_text_path", "open_text_file")),
     _own(
         "series", "a time series", "step",
+        # a DataFrame whose first column is a time, before the table kind's (115)
+        ("series-dataframe", 112, f"{_SERIES_READ}:is_series_dataframe", "open_series_dataframe"),
         ("series-folder", 450, f"{_SERIES_READ}:is_series_folder", "open_series_folder"),
         ("series", 650, f"{_SERIES_READ}:is_series_path", "open_series"),
         # Never reached for a .npy unless --kind series says so: array-file (600) takes them.
@@ -419,6 +421,8 @@ BUILTIN_KINDS = (
         # Reached for a .csv/.parquet only under --kind series (table, at 700, takes them
         # first otherwise): a series whose time is not its first column (--time-column).
         ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series", False),
+        ("series-named-dataframe", 716, f"{_SERIES_READ}:is_any_dataframe",
+         "open_series_dataframe", False),
     ),
 )  # fmt: skip
 

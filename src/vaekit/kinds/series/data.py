@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.data import objects
 from vaekit.data.batches import ImageSet
 from vaekit.data.dataset import Dataset
 from vaekit.data.tables import TABLE_SUFFIXES
@@ -250,6 +251,15 @@ def open_series(source: str | Path, request: Any) -> Dataset:
     return _open_named(path, named, request, path.suffix.lower().lstrip("."))
 
 
+def open_series_dataframe(source: Any, request: Any) -> Dataset:
+    """A pandas DataFrame of one series, read as its .csv would be (vaekit.data.objects)."""
+    _, time_column, channels, irregular = _how(request)
+    name = Path(objects.describe_object(source))
+    raw = objects.dataframe_rows(source)
+    named = [(None, read_series(name, time_column, channels, irregular, raw))]
+    return _open_named(name, named, request, "dataframe")
+
+
 def open_series_folder(source: str | Path, request: Any) -> Dataset:
     """A folder of series files, one series each (data_read.read_folder), as one Dataset of
     windows: each file split as a single series is, no window crossing two files."""
@@ -329,6 +339,7 @@ def _open_named(
     info = {
         "source": "folder" if form == "folder" else "file",
         "name": str(path.resolve()),  # a run reopens it from wherever it is used
+        **({"source": objects.SOURCE, "name": str(path)} if form == "dataframe" else {}),
         "kind": KIND,
         "format": form,
         "max_value": 1,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.data import objects
 from vaekit.data.tables import FLOAT32_MAX, MISSING, TABLE_SUFFIXES, RawTable, read_table
 from vaekit.errors import VaekitError
 
@@ -181,15 +182,33 @@ class RawSeries:
     step_seconds: float | None
 
 
+def is_series_dataframe(source: Any) -> bool:
+    """A pandas DataFrame whose first column is named as a time (TIME_NAMES) and whose other
+    columns hold numbers: what its .csv (`df.to_csv(index=False)`) would be recognized as."""
+    if not objects.is_dataframe(source) or len(source.columns) < 2:
+        return False
+    import pandas  # loaded: `source` is a DataFrame
+
+    first, rest = str(source.columns[0]).strip().lower(), source.dtypes.iloc[1:]
+    return first in TIME_NAMES and all(pandas.api.types.is_numeric_dtype(t) for t in rest)
+
+
+def is_any_dataframe(source: Any) -> bool:
+    """Any DataFrame: the series source `--kind series` reaches where `is_series_dataframe`
+    did not take it (its time in another column, named by --time-column)."""
+    return objects.is_dataframe(source)
+
+
 def read_series(
     path: Path,
     time_column: str | None = None,
     value_columns: tuple[str, ...] | None = None,
     irregular: str = "refuse",
+    raw: RawTable | None = None,
 ) -> RawSeries:
-    """The series in a .csv/.parquet file (see the module docstring); every fault is a
-    one-line VaekitError naming the file."""
-    raw = read_table(path)
+    """The series in a .csv/.parquet file (see the module docstring), or in the rows `raw`
+    (a DataFrame's, named `path`); every fault is a one-line VaekitError naming it."""
+    raw = read_table(path) if raw is None else raw
     time_name = time_column or raw.names[0]
     times = [t if t is not None else "" for t in raw.column(time_name, "--time-column")]
     if "" in times:

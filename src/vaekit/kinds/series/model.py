@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -246,10 +247,14 @@ def only(flag: str, data: Any) -> str:
     """Why data of another kind, `data`, refuses the option `flag` (one of this kind's
     own options: Kind.load_options)."""
     why = why_not_series(data)
+    # a path as given; an object by its type (a DataFrame's repr is its whole printout)
+    shown = (
+        f"--data {str(data)!r}" if isinstance(data, str | Path) else f"this {type(data).__name__}"
+    )
     return (
-        f"{flag} is for time series (a .csv/.parquet file whose first column is named "
-        f"{', '.join(TIME_NAMES)}, a folder of them, or a .npy with --kind series), and "
-        f"--data {data!r} is not one" + (f" ({why})" if why else "")
+        f"{flag} is for time series (a .csv/.parquet file or a DataFrame whose first column "
+        f"is named {', '.join(TIME_NAMES)}, a folder of them, or a .npy with --kind series), "
+        f"and {shown} is not one" + (f" ({why})" if why else "")
     )
 
 
