@@ -530,3 +530,18 @@ def test_a_window_scores_the_same_wherever_it_stands_in_the_input(series_run: Pa
     shared = sorted(set(scored["whole"]) & set(scored["chunk"]))
     assert len(shared) == 60 - 15
     assert [scored["chunk"][t] for t in shared] == [scored["whole"][t] for t in shared]
+
+
+def test_eval_of_another_series_says_it_scores_every_window(series_run: Path, tmp_path, capsys):
+    """Another series' windows are all scored (none of them the run's): eval called them its
+    "test split", 225 windows, where --split train gave some of the same windows too."""
+    other = write_series(tmp_path / "other.csv", 120, seed=4)
+    assert vaekit("eval", series_run, "--data", other, "--iw-samples", "2") == 0
+    out = capsys.readouterr().out
+    assert "every window (not the run's own series: all of it is scored), 105 examples" in out
+    report = json.loads((series_run / "eval.json").read_text())
+    assert report["split"] == "all" and report["split_size"] == 120 - 15
+    card = (series_run / "README.md").read_text()
+    assert f"105 examples, every window of {other.resolve()}" in card
+    assert vaekit("eval", series_run, "--iw-samples", "2") == 0  # its own: the test split
+    assert json.loads((series_run / "eval.json").read_text())["split"] == "test"

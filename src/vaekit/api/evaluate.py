@@ -112,7 +112,8 @@ def evaluate(
         # Whether they are the run's own data (config.json's checksum), or other data.
         "data_is_the_runs": dataset.info.get("sha256")
         == model.run_config.get("data", {}).get("sha256"),
-        "split": split,
+        # "all": other series, whose every window is in the split that scores them
+        "split": "all" if split == "test" and dataset.info.get("test_is_all") else split,
         "split_size": len(chosen),
         # A conditional model's numbers are log p(x|y): the label is given, not explained.
         "conditional_on_label": bool(model.num_classes),

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 # GPU needs to be busy, far below what would exhaust one.
 MAX_DECODES = 2**18
 
+# eval.json's split "all": a series not the run's own, every window of it scored
+WHICH = {"all": "every window (not the run's own series: all of it is scored)"}
 DESCRIPTION = """Evaluate a run's model on its test split (or another split, or other data) and
 write the numbers to RUNDIR/eval.json (or --json FILE):
 
@@ -244,7 +246,8 @@ def render(r: dict[str, Any]) -> str:
     e, iw, lat = r["elbo"], r["iwae"], r["latents"]
     iw_label = bound_label(r)
     lines = [
-        f"{r['data']}: {r['split']} split, {r['split_size']} examples{subset}{binarized}",
+        f"{r['data']}: {WHICH.get(r['split'], r['split'] + ' split')}, {r['split_size']} "
+        f"examples{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {likelihood_noun}) on {data_noun}: "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"

@@ -44,6 +44,10 @@ SHOWN_ALWAYS = ("epochs", "batch_size", "lr", "optimizer", "seed")
 NOT_SHOWN = ("device", "report", "precision")
 # The model options that model_line already shows.
 IN_MODEL_LINE = ("family", "latent_dim", "likelihood", "prior")
+# A run shared without metrics.jsonl: how long it trained is not known.
+NO_RECORD = (
+    " (its training record, metrics.jsonl, is not beside it: how long it trained is unknown)"
+)
 # How a card names the splits that files record by their short names.
 SPLIT_NAMES = {"val": "validation", "train": "training"}
 
@@ -189,7 +193,8 @@ def eval_figures(facts: CardFacts) -> list[Figure]:
     e, iw = found["elbo"], found["iwae"]
     n, split = found.get("num_examples"), str(found.get("split", "?"))
     split = SPLIT_NAMES.get(split, split)
-    where = f"{number(n)} examples of the {split} split of {found.get('data')}"
+    where = (f"{number(n)} examples, every window of {found.get('data')}" if split == "all"
+             else f"{number(n)} examples of the {split} split of {found.get('data')}")  # fmt: skip
     if isinstance(found.get("subset"), dict):
         where += f" (a seeded subset of {number(found['subset'].get('max_examples'))})"
     stale = eval_staleness(found, facts.model)
@@ -429,12 +434,7 @@ def card_text(facts: CardFacts) -> str:
     model = facts.model
     out = [front_matter(facts), f"# {_md(facts.name)}: a vaekit VAE", ""]
     done = facts.epochs_done
-    epochs = (
-        " (its training record, metrics.jsonl, is not beside it: how long it trained is not "
-        "known here)"
-        if done is None
-        else f" for {done} epoch{'' if done == 1 else 's'}"
-    )
+    epochs = NO_RECORD if done is None else f" for {done} epoch{'s' * (done != 1)}"
     out += [f"{_md(model_line(facts.config))}, trained on {_md(data_name(facts))}{epochs} "
             f"with vaekit {_md(facts.config.get('vaekit_version'))}.", ""]  # fmt: skip
     out += ["## Training data", ""]

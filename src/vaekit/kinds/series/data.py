@@ -358,6 +358,8 @@ def _open_named(
         "test_carved": {"fraction": fraction, "chronological": True},
         "sha256": checksum,
     }
+    if given is not None and given.sha256 != checksum:  # what eval calls the split it scores
+        info["test_is_all"] = True
     return Dataset(train, test, info, val=val if len(val) else None, kind=KIND, schema=schema)
 
 
