@@ -420,6 +420,17 @@ def test_data_info_describes_the_series(series_run: Path, tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert "a time series of 100 steps (one step every 300 s), 2 channels" in out
     assert "cpu" in out and "training part" in out
+    # A constant channel's std is 0 (it is left unscaled: recorded as 1), and a time written
+    # as a number (here milliseconds) is of no known unit.
+    rows = [f"{i * 300_000},{i % 7},5" for i in range(60)]
+    (tmp_path / "ms.csv").write_text("time,load,flat\n" + "\n".join(rows) + "\n")
+    assert vaekit("data", "info", tmp_path / "ms.csv", "--window", "8") == 0
+    out = capsys.readouterr().out
+    assert "(one step every 300000 in the time column's units)" in out
+    assert "flat                 mean 5, std 0 (constant: left unscaled)" in out
+    assert (
+        "load                 mean 2.9" in out and "load                 mean 2.9, std 0" not in out
+    )
 
 
 def test_a_series_option_for_other_data_and_an_image_option_for_a_series_are_refused(

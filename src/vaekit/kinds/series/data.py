@@ -351,6 +351,8 @@ def _open_named(
         "window": window,
         "stride": stride,
         "step_seconds": named[0][1].step_seconds,
+        # times written as numbers (epoch seconds, milliseconds, ...): of no known unit
+        "time_is_number": _is_number(named[0][1].times[0]) if named[0][1].times else False,
         "num_train": len(train),
         "num_val": len(val) if len(val) else None,
         "num_test": len(test),
@@ -361,6 +363,14 @@ def _open_named(
     if given is not None and given.sha256 != checksum:  # what eval calls the split it scores
         info["test_is_all"] = True
     return Dataset(train, test, info, val=val if len(val) else None, kind=KIND, schema=schema)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _where(path: Path, name: str | None, series: RawSeries) -> str:
@@ -377,10 +387,16 @@ def _where(path: Path, name: str | None, series: RawSeries) -> str:
 def describe(dataset: Dataset) -> dict[str, Any]:
     """What `vaekit data info` adds to a series' info: each channel's training statistics."""
     schema = dataset.schema
+    # A channel constant in the training part is left unscaled (its std recorded as 1): its
+    # standardized training values are then all 0.
+    x = dataset.train.images
+    flat = [bool(torch.nan_to_num(x[:, 0, c]).eq(0).all()) for c in range(len(schema.channels))]
     return {
         "statistics": [
-            {"channel": name, "mean": mean, "std": std}
-            for name, mean, std in zip(schema.channels, schema.mean, schema.std, strict=True)
+            {"channel": name, "mean": mean, "std": 0.0 if constant else std}
+            for name, mean, std, constant in zip(
+                schema.channels, schema.mean, schema.std, flat, strict=True
+            )
         ]
     }
 

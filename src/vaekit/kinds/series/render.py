@@ -361,7 +361,8 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     """`vaekit data info`'s lines for a series: its steps, windows and splits, each channel's
     training statistics, and the checksum."""
     step = info.get("step_seconds")
-    clock = f"one step every {step:g} s" if step else "rows taken as steps"
+    unit = " in the time column's units" if info.get("time_is_number") else " s"
+    clock = f"one step every {step:g}{unit}" if step else "rows taken as steps"
     count = info.get("num_series", 1)
     what = "a time series of" if count == 1 else f"{count} time series of"
     steps = f"{info['num_rows']} steps" + ("" if count == 1 else " in all")
@@ -375,8 +376,10 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     if not info.get("num_val"):
         lines.append(f"  {SHORT_VALIDATION}")
     for c in info.get("statistics", []):
+        constant = " (constant: left unscaled)" if c["std"] == 0 else ""
         lines.append(
-            f"  {c['channel']:<20} mean {c['mean']:.4g}, std {c['std']:.4g} (training part)"
+            f"  {c['channel']:<20} mean {c['mean']:.4g}, std {c['std']:.4g}{constant} "
+            "(training part)"
         )
     lines.append(f"  content sha256 {info['sha256']}")
     return lines
