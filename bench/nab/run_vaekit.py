@@ -191,7 +191,7 @@ def main() -> int:
     parser.add_argument(
         "--relearn",
         action="store_true",
-        help="train again each time the rows seen have doubled (step 4 above)",
+        help="train again each time the rows seen have doubled (step 4 of the module docstring)",
     )
     parser.add_argument("--min-epochs", type=int, default=5,
                         help="--relearn: the later runs train for --epochs scaled down by the "
@@ -211,6 +211,10 @@ def main() -> int:
     results = args.out / "results"
     names = sorted(read_windows(args.corpus))
     if args.only:
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            parser.error(f"--only: no series {', '.join(unknown)} in the corpus (GROUP/FILE.csv, "
+                         f"as in {names[0]})")  # fmt: skip
         names = [n for n in names if n in args.only]
     start = time.perf_counter()
     for i, name in enumerate(names):
