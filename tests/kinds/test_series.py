@@ -556,3 +556,80 @@ def test_eval_of_another_series_says_it_scores_every_window(series_run: Path, tm
     assert f"105 examples, every window of {other.resolve()}" in card
     assert vaekit("eval", series_run, "--iw-samples", "2") == 0  # its own: the test split
     assert json.loads((series_run / "eval.json").read_text())["split"] == "test"
+
+
+def test_anomaly_rows_hold_each_steps_values_errors_and_flag(series_run: Path, tmp_path, capsys):
+    """Each row of scores.csv is one step: its own values (the input file's at its time), the
+    error of its window's reconstruction at that last step in each channel's units, column by
+    column, and its flag (score over the threshold). Only the header, the first time and the
+    count were checked: values of the window's first step, channels swapped, errors in
+    standardized units or flags one row late all passed."""
+    import re
+
+    from vaekit.api.model import load
+
+    new = write_series(tmp_path / "new.csv", 120, spike=90, seed=3)
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", series_run, "--data", new, "-o", out) == 0
+    threshold = float(re.search(r"threshold ([\d.]+)", capsys.readouterr().out).group(1))
+    rows, given = read_csv(out), {r["timestamp"]: r for r in read_csv(new)}
+    assert len(rows) == 105 and rows[-1]["timestamp"] == read_csv(new)[-1]["timestamp"]
+    for r in rows:
+        for c in ("cpu", "mem"):
+            assert float(r[c]) == pytest.approx(float(given[r["timestamp"]][c]), abs=1e-4)
+        score = float(r["score"])
+        if abs(score - threshold) > 0.01:  # (the printed threshold is rounded)
+            assert r["anomalous"] == str(int(score > threshold)), r
+    # The errors, worked out from the model: |x - x̂| at each window's last step, in units.
+    model = load(series_run)
+    s = model.schema
+    windows = series_data.read_rows(str(new), s).images
+    made = model.vae.reconstruct(windows).detach()
+    for c, name in enumerate(s.channels):
+        truth = windows[:, 0, c, -1].double() * s.std[c] + s.mean[c]
+        back = made[:, 0, c, -1].double() * s.std[c] + s.mean[c]
+        expected = (truth - back).abs().numpy()
+        found = np.array([float(r[f"error_{name}"]) for r in rows])
+        assert found == pytest.approx(expected, rel=1e-4, abs=1e-6), name
+
+
+def test_written_windows_run_forward_in_time_and_are_named_by_their_last_step(
+    series_run: Path, tmp_path: Path
+):
+    """The CSVs of sample, reconstruct, interpolate and embed: each window's steps in time
+    order, from its first to its last, and a window named by its last step's time. Only
+    their lengths and headers were checked: windows written back to front, a grid's rows and
+    columns swapped, and embeddings without their times all passed."""
+    from vaekit.api.model import load
+
+    model = load(series_run)
+    s = model.schema
+    assert vaekit("sample", series_run, "-n", "3", "-o", tmp_path / "s.csv", "--quiet") == 0
+    drawn = model.sample(3, seed=0)  # `sample`'s default seed
+    for r in read_csv(tmp_path / "s.csv"):
+        i, t = int(r["sample"]), int(r["step"])
+        for c, name in enumerate(s.channels):
+            expected = float(drawn[i, 0, c, t]) * s.std[c] + s.mean[c]
+            assert float(r[name]) == pytest.approx(expected, abs=1e-3)
+    # reconstruct: step t of the window that ends at time T is the row 15 - t steps before T
+    data = {r["timestamp"]: r for r in read_csv(series_run.parent / "metrics.csv")}
+    times = list(data)
+    assert vaekit("reconstruct", series_run, "0", "5", "-o", tmp_path / "r.csv", "--quiet") == 0
+    for r in read_csv(tmp_path / "r.csv"):
+        step = times[times.index(r["window"]) - (s.window - 1) + int(r["step"])]
+        assert float(r["cpu"]) == pytest.approx(float(data[step]["cpu"]), abs=1e-4)
+    # embed: each test window by the time of its last step, the test part's in order
+    assert vaekit("embed", series_run, "-o", tmp_path / "e.csv", "--quiet") == 0
+    embedded = read_csv(tmp_path / "e.csv")
+    assert next(iter(embedded[0])) == "timestamp"
+    assert [r["timestamp"] for r in embedded] == times[-len(embedded) :]
+    # a grid's row and column: its top-right corner is the second corner decoded, as a
+    # strip from the first to the second ends with it
+    assert vaekit("interpolate", series_run, "--grid", "0", "1", "2", "3", "--steps", "3",
+                  "-o", tmp_path / "g.csv", "--quiet") == 0  # fmt: skip
+    assert vaekit("interpolate", series_run, "--from", "0", "--to", "1", "--steps", "3",
+                  "-o", tmp_path / "l.csv", "--quiet") == 0  # fmt: skip
+    grid = read_csv(tmp_path / "g.csv")
+    corner = [float(r["cpu"]) for r in grid if (r["row"], r["column"]) == ("0", "2")]
+    end = [float(r["cpu"]) for r in read_csv(tmp_path / "l.csv") if r["point"] == "2"]
+    assert len(end) == s.window and corner == pytest.approx(end, abs=1e-5)
