@@ -633,3 +633,33 @@ def test_written_windows_run_forward_in_time_and_are_named_by_their_last_step(
     corner = [float(r["cpu"]) for r in grid if (r["row"], r["column"]) == ("0", "2")]
     end = [float(r["cpu"]) for r in read_csv(tmp_path / "l.csv") if r["point"] == "2"]
     assert len(end) == s.window and corner == pytest.approx(end, abs=1e-5)
+
+
+def test_a_series_numbers_as_data_info_and_eval_print_them(series_run: Path, tmp_path, capsys):
+    """data info's window counts and statistics, eval's per-channel RMSE, MAE and observed
+    counts where windows hold missing values, and an "inf" cell read as missing: each was
+    free to print another figure (test counts as train, MAE as RMSE, missing values counted
+    as observed) with every test passing."""
+    path = write_series(tmp_path / "s.csv", 100, missing=60)
+    lines = path.read_text().splitlines()
+    lines[30] = lines[30].rsplit(",", 1)[0] + ",inf"  # row 29's mem: missing, as a blank is
+    path.write_text("\n".join(lines) + "\n")
+    from vaekit.data.datasets import open_dataset
+
+    info = open_dataset(path, options={"window": 16}).info
+    assert info["missing_values"] == 2
+    assert vaekit("data", "info", path, "--window", "16") == 0
+    out = capsys.readouterr().out
+    counts = (f"windows of 16 steps: {info['num_train']} train (stride 1) / {info['num_val']} "
+              f"validation / {info['num_test']} test; 2 missing values")  # fmt: skip
+    assert counts in out and info["num_train"] != info["num_test"]
+    # eval on it: mem's missing step 59 is in 16 windows (those ending at steps 59 to 74)
+    assert vaekit("eval", series_run, "--data", path, "--iw-samples", "2") == 0
+    out = capsys.readouterr().out
+    report = json.loads((series_run / "eval.json").read_text())
+    cpu, mem = report["reconstruction"]["channels"]
+    windows = report["split_size"]
+    assert cpu["observed"] == windows * 16 and mem["observed"] == windows * 16 - 2 * 16
+    for c in (cpu, mem):
+        assert f"RMSE {c['rmse']:<12.4g} MAE {c['mae']:<12.4g} ({c['observed']} observed" in out
+        assert c["rmse"] > c["mae"] > 0  # (sqrt of the mean square is the larger)
