@@ -663,3 +663,46 @@ def test_a_series_numbers_as_data_info_and_eval_print_them(series_run: Path, tmp
     for c in (cpu, mem):
         assert f"RMSE {c['rmse']:<12.4g} MAE {c['mae']:<12.4g} ({c['observed']} observed" in out
         assert c["rmse"] > c["mae"] > 0  # (sqrt of the mean square is the larger)
+
+
+def test_calibration_leaves_out_windows_with_no_observed_value(tmp_path: Path, capsys):
+    """A window whose sensors were all out scores NaN: left out of the calibration, the
+    threshold is a number; with every calibration window blank, the message says that (it
+    said "not all finite numbers (0 of 0)"). The validation windows of 240 rows with
+    --train-part 0.7 and --window 16 end at steps 166 and 167."""
+    path = write_series(tmp_path / "s.csv", 240)
+    lines = path.read_text().splitlines()
+
+    def blank(first: int, last: int, out: Path) -> Path:
+        rows = [line.split(",")[0] + ",," if first <= i - 1 <= last else line
+                for i, line in enumerate(lines)]  # fmt: skip
+        out.write_text("\n".join(rows) + "\n")
+        return out
+
+    args = ("--window", "16", "--train-part", "0.7", "--epochs", "1", "--latent-dim", "2",
+            "--hidden-dims", "16", "--quiet", "--no-report")  # fmt: skip
+    some = blank(151, 166, tmp_path / "some.csv")  # the window ending at 166: no value
+    assert vaekit("train", "--data", some, "--out", tmp_path / "a", *args) == 0
+    assert vaekit("anomaly", tmp_path / "a", "-o", tmp_path / "a.csv", "--quiet") == 0
+    threshold = json.loads((tmp_path / "a" / "anomaly.json").read_text())["threshold"]
+    assert math.isfinite(threshold)
+    capsys.readouterr()
+    every = blank(151, 167, tmp_path / "every.csv")
+    assert vaekit("train", "--data", every, "--out", tmp_path / "b", *args) == 0
+    assert vaekit("anomaly", tmp_path / "b", "-o", tmp_path / "b.csv") == 1
+    assert "none of the 2 calibration examples (val split) has an observed value" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_constant_channel_is_left_unscaled_and_scores_a_later_change_in_its_units(tmp_path):
+    """A channel constant in the training part has no spread to scale by: it is divided by 1
+    (a change of 1 later is 1 standardized unit), not by a tiny number that would make any
+    change later an astronomically large one."""
+    from vaekit.data.datasets import open_dataset
+
+    rows = [f"{i},{i % 7},{5 if i < 50 else 6}" for i in range(60)]
+    (tmp_path / "c.csv").write_text("time,load,flat\n" + "\n".join(rows) + "\n")
+    dataset = open_dataset(tmp_path / "c.csv", options={"window": 8, "train_part": 0.8})
+    assert dataset.schema.std[1] == 1.0 and dataset.schema.mean[1] == 5.0
+    assert float(dataset.test.images[:, 0, 1].nan_to_num().max()) == 1.0  # 6, standardized

@@ -122,7 +122,12 @@ class AnomalyDetector:
         calibration = _at_most(val, max_examples, self.seed)
         scores = self._scores(calibration)
         scores = scores[~self._empty(calibration)]  # no values, no evidence: NaN, left out
-        self.threshold_ = float(np.quantile(scores, self.quantile)) if len(scores) else np.nan
+        if not len(scores):
+            raise VaekitError(
+                f"none of the {len(calibration)} calibration examples ({split} split) has an "
+                "observed value: no threshold (a stretch of missing values covers them all)"
+            )
+        self.threshold_ = float(np.quantile(scores, self.quantile))
         if not np.isfinite(self.threshold_):
             raise VaekitError(
                 f"the {self.score} scores of the calibration examples are not all finite "
