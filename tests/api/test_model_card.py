@@ -245,6 +245,9 @@ def test_a_fixed_gaussian_spread_is_named_only_where_it_is_fixed(tmp_path, varia
     vaekit.train(tmp_path / "t.csv", out=out, gaussian_variance=variance, **TINY)
     card = (out / CARD_FILE).read_text()
     assert ("fixed standard deviation" in card) is said, card
+    # and, whatever its spread, that its densities are of standardized values (eval says so)
+    limits = card.split("## Limitations")[1]
+    assert "densities of the numeric columns as standardized values" in limits
 
 
 def test_a_conditional_models_eval_rows_say_given_the_label(tmp_path):

@@ -143,6 +143,9 @@ render part
         Decoded examples x (N, C, H, W) as the fields of a `vaekit serve` answer that the page
         draws (images: {"image": PNG data: URI}; one example unbordered where ncols is None,
         else a grid of ncols columns). Without it, `vaekit serve` refuses the model.
+    card_limits: list[str]   (optional)
+        Sentences the model card's Limitations begin with for this kind (tables and series:
+        their densities are of standardized values).
     uploads: bool   (optional, default False)
         Whether the `vaekit serve` page takes a file of this kind to reconstruct and score
         (images: True; a page without it hides the upload and its endpoint refuses one).

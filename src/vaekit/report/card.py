@@ -272,8 +272,8 @@ def _shown(value: Any) -> str:
 
 
 def limits(facts: CardFacts) -> list[str]:
-    """The known limits of this run's model, each from what the run records."""
-    found: list[str] = []
+    """The known limits of this run's model, from what it records (its kind's own first)."""
+    found: list[str] = list(getattr(facts.model.kind.part("render"), "card_limits", ()))
     model, training = facts.config.get("model", {}), facts.config.get("training", {})
     likelihood = getattr(facts.model.vae, "likelihood", None)
     support = getattr(likelihood, "support", None)

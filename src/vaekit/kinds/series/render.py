@@ -340,6 +340,15 @@ def eval_nouns(report: dict) -> tuple[str, str]:
     return f"{report['likelihood_support']} values", "standardized series values"
 
 
+# What the model card adds to its Limitations for a series (vaekit.report.card.limits).
+card_limits = [
+    "Its figures are densities of the windows' values standardized by each channel's "
+    "training mean and standard deviation (in config.json's schema), with missing values "
+    "left out: they compare only with models of the same series standardized alike, not "
+    "with densities of the raw values."
+]
+
+
 def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash) and the per-channel
     reconstruction errors (or why they were skipped)."""

@@ -142,6 +142,16 @@ UNITS_NOTE = [
 ]
 
 
+# What the model card adds to its Limitations for a table (vaekit.report.card.limits).
+card_limits = [
+    "Its figures are densities of the numeric columns as standardized values (by the "
+    "training part's mean and standard deviation, in config.json's schema), with a row's "
+    "missing cells left out: they compare only with models of the same columns standardized "
+    "alike (a density of the raw values differs by the sum of the numeric columns' log "
+    "standard deviations)."
+]
+
+
 def eval_lines(report: dict) -> list[str]:
     """`vaekit eval`'s lines after the bounds: bits/dim (a dash: a row is no 8-bit pixels),
     and the per-column reconstruction errors (or why they were skipped)."""
