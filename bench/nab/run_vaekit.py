@@ -69,7 +69,8 @@ def recent(raw: np.ndarray, history: int, first: int) -> np.ndarray:
     their mean and standard deviation, as a Gaussian CDF in [0, 1]): a detector that keeps
     learning what its scores look like as the series drifts (after Numenta's "anomaly
     likelihood", Ahmad et al. 2017, without its short-term averaging). Causal: row t looks at
-    rows t-history..t-1 only. The first `first` rows, with too little history, score 0."""
+    rows t-history..t-1 only. The first `first` rows, with too little history, score 0.5 (a
+    z-score of 0; the runner zeroes probation's rows after)."""
     out = np.zeros_like(raw)
     for t in range(first, len(raw)):
         before = raw[max(0, t - history) : t]
@@ -167,7 +168,9 @@ def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
             mine = recent(raw, args.history, max(1, probation - window + 1))
         else:
             mine = calibrated(raw, *found["calibration"])
-        scaled[b - window + 1 : end - window + 1] = mine[b - window + 1 : end - window + 1]
+        # (from the first window where probation is shorter than one: no wrap-around)
+        lo, hi = max(0, b - window + 1), max(0, end - window + 1)
+        scaled[lo:hi] = mine[lo:hi]
     scores = np.zeros(n)
     scores[window - 1 :] = onsets(scaled, args.span or window)
     scores[:probation] = 0.0

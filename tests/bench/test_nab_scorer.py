@@ -168,6 +168,52 @@ def test_bad_windows_are_refused(windows):
         scorer.score_series(np.zeros(N), windows, 0.5, STANDARD)
 
 
+def test_a_nan_score_in_a_window_is_never_a_detection():
+    """NaN scores in a window were sorted into the sweep as if they were detections: on this
+    corpus the threshold came out NaN and the score 0 instead of 0.5 and 50."""
+    # g1/a.csv scores NaN on every row: its window is missed (-1). g2/b.csv scores NaN but
+    # for row 60 = 0.5, its window's first row: detected at threshold 0.5 (+1), with no false
+    # positive. Raw 0 against null -2 and perfect 2: 100 * 2 / 4 = 50.
+    only = np.full(N, np.nan)
+    only[60] = 0.5
+    scored = scorer.score_corpus(corpus_of(np.full(N, np.nan), only), STANDARD)
+    assert scored.threshold == 0.5
+    assert scored.normalized == pytest.approx(50.0)
+
+
+def test_a_nan_score_outside_windows_is_never_a_false_positive():
+    """NaN scores outside the windows were counted in the sweep as false positives, below
+    every real threshold: the curve held NaN thresholds with totals no threshold gives."""
+    # Every row NaN but row 40 = 0.5 (the window's first row). No detections: -1; at 0.5 the
+    # window is detected at its start: +1. Nothing else changes the score.
+    scores = np.full(N, np.nan)
+    scores[40] = 0.5
+    thresholds, totals = scorer.score_curve([(scores, [WINDOW])], STANDARD)
+    assert thresholds.tolist() == [math.inf, 0.5]
+    assert totals.tolist() == [pytest.approx(-1.0), pytest.approx(1.0)]
+
+
+def test_threshold_ties_go_to_the_highest_threshold():
+    """Thresholds scoring the same total: the highest is the one chosen (as in NAB's sweep
+    from the top); the lowest of them would flag rows that earn nothing."""
+    # Row 40 = 0.9 (the window's first row, +1), row 45 = 0.5 (in the same window: adds
+    # nothing after row 40). t = 0.9 and t = 0.5 both total 1; t = 0 flags the 25 rows
+    # before the window (-2.75) and more. Every other row scores 0.
+    scores = np.zeros(N)
+    scores[[40, 45]] = [0.9, 0.5]
+    series = [(scores, [WINDOW])]
+    assert scorer.optimize_threshold(series, STANDARD) == (0.9, pytest.approx(1.0))
+    chosen = scorer.optimize_threshold(series, STANDARD, candidates=[0.5, 0.9])
+    assert chosen == (0.9, pytest.approx(1.0))
+
+
+def test_windows_sharing_a_row_are_refused():
+    """Windows 40..49 and 49..60 share row 49: they are not disjoint, but were accepted."""
+    with pytest.raises(ValueError, match="overlaps"):
+        scorer.check_windows(N, [(40, 49), (49, 60)])
+    scorer.check_windows(N, [(40, 49), (50, 60)])  # adjacent, not sharing: fine
+
+
 # --- Files: the corpus layout read, NAB's results layout written ---------------------------
 
 STAMPS = [f"2014-01-01 {h:02d}:{m:02d}:00" for h in range(9) for m in range(0, 60, 5)][:N]
@@ -259,3 +305,37 @@ def test_command_refuses_a_partial_result_unless_told(tmp_path, capsys):
     assert "1 result files missing" in capsys.readouterr().err
     assert main([str(tmp_path / "results"), "--corpus", str(corpus), "--partial"]) == 0
     assert "d: 1 series" in capsys.readouterr().out
+
+
+def test_command_counts_thresholds_and_group_raw_scores(tmp_path, capsys):
+    """The JSON's counts, threshold and per-group raw scores, and the printed TP/FP/FN columns,
+    on two detectors whose tp, fp and fn all differ (none of them was checked before)."""
+    corpus = write_corpus(tmp_path / "nab")
+    out = tmp_path / "results"
+    # "late": g1's window at its start (row 40, +1) and rows 50, 51, 52 just after it, late
+    # false positives at d = 1/9, 2/9, 3/9: 0.11 * (tanh(2.5/9) + tanh(5/9) + tanh(7.5/9))
+    # = 0.11 * (0.270847 + 0.504672 + 0.682262) = 0.160356; g2's window missed (-1).
+    # Standard: threshold 1, tp 1, fp 3, fn 1, raw -0.160356, (2 - 0.160356) / 4 -> 45.9911;
+    # group raws g1 1 - 0.160356 = 0.839644, g2 -1.
+    write_detector(corpus, out, "late", {"g1/a.csv": [40, 50, 51, 52], "g2/b.csv": []})
+    # "silent": no detections at threshold 1 (scores 0 everywhere; detecting every row would
+    # cost far more): no threshold, tp 0, fp 0, fn 2, score 0.
+    write_detector(corpus, out, "silent", {"g1/a.csv": [], "g2/b.csv": []})
+    report = tmp_path / "scores.json"
+    assert main([str(out), "--corpus", str(corpus), "--json", str(report)]) == 0
+    late, silent = json.loads(report.read_text())
+    standard = late["profiles"]["standard"]
+    assert (standard["tp"], standard["fp"], standard["fn"]) == (1, 3, 1)
+    assert standard["threshold"] == 1.0
+    assert standard["score"] == pytest.approx(45.9911, abs=1e-4)
+    assert late["groups"]["g1"]["standard"]["raw"] == pytest.approx(0.839644, abs=1e-6)
+    assert late["groups"]["g2"]["standard"]["raw"] == pytest.approx(-1.0)
+    quiet = silent["profiles"]["standard"]
+    assert (quiet["tp"], quiet["fp"], quiet["fn"]) == (0, 0, 2)
+    assert quiet["threshold"] is None and quiet["score"] == pytest.approx(0.0)
+    # The printed table: columns TP, FP, FN in that order, "late"'s row under them.
+    printed = capsys.readouterr().out.splitlines()
+    header = next(line for line in printed if line.strip().startswith("profile"))
+    assert header.split()[-3:] == ["TP", "FP", "FN"]
+    row = next(line for line in printed if line.strip().startswith("standard"))
+    assert row.split()[1:] == ["45.99", "1", "1", "3", "1"]

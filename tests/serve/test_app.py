@@ -321,3 +321,73 @@ def test_a_client_that_hangs_up_mid_body_is_answered_quietly(explorer):
 
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+
+
+def encoded_test_split(explorer, served_run, monkeypatch) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior means (N, Z) of the run's test split, encoded here, and their labels."""
+    from vaekit.api.run import reopen_dataset
+
+    monkeypatch.setenv("VAEKIT_CACHE", str(served_run.parent / "cache"))
+    test = reopen_dataset(explorer.model.run_config).test
+    means = explorer.model.encode(test.images).mean.double().numpy()
+    return means, test.labels.numpy()
+
+
+def test_sliders_span_each_dims_test_means_and_the_map_starts_at_their_mean(
+    client, explorer, served_run, monkeypatch
+):
+    """Each slider runs over its own dimension's 1%..99% quantiles of the test split's
+    posterior means, padded by a quarter of that span (at least 0.25); the page starts at the
+    means' mean. Every slider taking dimension 0's bottom, a top at the median, or a start at
+    the first example's point went unnoticed."""
+    means, _ = encoded_test_split(explorer, served_run, monkeypatch)
+    info = client.get("/api/info").json()
+    low, high = np.quantile(means, 0.01, axis=0), np.quantile(means, 0.99, axis=0)
+    pad = np.maximum(high - low, 1.0) * 0.25
+    for slider in info["sliders"]:
+        d = slider["dim"]
+        assert slider["low"] == pytest.approx(low[d] - pad[d], abs=2e-4)
+        assert slider["high"] == pytest.approx(high[d] + pad[d], abs=2e-4)
+    assert info["start"] == pytest.approx(means.mean(0).tolist(), abs=1e-4)
+
+
+def test_spread_max_is_the_largest_pixel_spread(client, monkeypatch):
+    """The upload's spread_max names the uncertainty map's white: the largest pixel spread,
+    not the mean one."""
+    from vaekit.serve import explorer as explorer_module
+
+    planted = torch.zeros(1, 1, 16, 16)
+    planted[0, 0, 3, 5], planted[0, 0, 10, 2] = 0.5, 0.25  # mean 0.75 / 256, max 0.5
+
+    def spread(vae, x, samples, generator):
+        return None, None, planted
+
+    monkeypatch.setattr(explorer_module, "predictive_spread", spread)
+    answer = client.post("/api/upload?name=q.png", content=quarter_png()).json()
+    assert answer["spread_max"] == 0.5
+    image = decoded(answer["uncertainty"])
+    zoom = image.shape[0] // 16
+    shown = image[::zoom, ::zoom]  # the spread / 0.5: 255 at (3, 5), half of it at (10, 2)
+    assert shown[3, 5] == 255 and abs(int(shown[10, 2]) - 128) <= 1
+    assert np.count_nonzero(shown) == 2
+
+
+def test_a_map_of_a_sample_of_the_test_split_labels_each_point_with_its_own_example(
+    explorer, served_run, monkeypatch
+):
+    """With more test examples than Limits.map_points the map shows a sample of them: its
+    labels must be the sample's, one per point, not the whole split's."""
+    from vaekit.api.model import load
+    from vaekit.serve.explorer import Explorer, Limits
+
+    monkeypatch.setenv("VAEKIT_CACHE", str(served_run.parent / "cache"))
+    small = Explorer(load(served_run), served_run, limits=Limits(map_points=10))
+    info = small.info()
+    assert len(info["map"]["points"]) == len(info["map"]["labels"]) == 10
+    # Each point is some test example's posterior mean on the plane: that example's label.
+    means, labels = encoded_test_split(explorer, served_run, monkeypatch)
+    on_plane = small.plane.to_plane(torch.from_numpy(means)).numpy()  # (40, 2)
+    for point, label in zip(small.points.numpy(), info["map"]["labels"], strict=True):
+        distance = np.linalg.norm(on_plane - point, axis=1)
+        assert distance.min() < 1e-4
+        assert label == labels[distance.argmin()]
