@@ -385,6 +385,13 @@ def test_a_bad_search_table_and_misused_flags_are_one_line(data, tmp_path, capsy
         == 1
     )
     assert "search latent_dim: expected an integer, got 'x'" in capsys.readouterr().err
+    toml.write_text('[search]\nlatnt-dim = "2:8"\n')  # named with the file, and the nearest
+    assert vaekit("tune", "--data", data, "--budget", "1m", "--out", tmp_path / "a",
+                  "--config", toml) == 1  # fmt: skip
+    assert capsys.readouterr().err == (
+        f"vaekit: error: {toml}: [search]: unknown option 'latnt-dim' (did you mean "
+        "'latent-dim'?)\n"
+    )
     assert vaekit("tune", "--data", data, "--out", tmp_path / "b") == 1
     assert "vaekit tune needs --budget" in capsys.readouterr().err
     assert vaekit("tune", "--out", tmp_path / "c", "--resume") == 1

@@ -198,11 +198,12 @@ class Space:
         )
 
 
-def _option(name: str, where: str) -> Any:
+def searchable_option(name: str, where: str) -> Any:
     """The declared option `name` (either spelling) that a search may draw."""
     key = name.strip().replace("-", "_")
     if key not in TRAIN_OPTIONS:
-        raise VaekitError(f"{where}: unknown option {name!r}")
+        hint = TRAIN_OPTIONS.suggest(key, dashes="-" in name)
+        raise VaekitError(f"{where}: unknown option {name!r}{hint}")
     option = TRAIN_OPTIONS[key]
     if option.group in UNSEARCHABLE_GROUPS or key in UNSEARCHABLE:
         raise VaekitError(f"{where}: {option.flag} cannot be searched (give it a fixed value)")
@@ -251,7 +252,7 @@ def parse_space_arg(text: str) -> Range:
     name, sep, spec = text.partition("=")
     if not sep or not spec.strip():
         raise VaekitError(f"{where}: expected NAME=LOW:HIGH or NAME=A,B,C")
-    option = _option(name, where)
+    option = searchable_option(name, where)
     spec = spec.strip()
     if ":" in spec:
         return _text_range(option, spec, where)
@@ -265,7 +266,7 @@ def space_ranges(given: Mapping[str, Any], where: str) -> dict[str, Range]:
     ranges = {}
     for name, spec in given.items():
         here = f"{where} {name}"
-        option = _option(name, here)
+        option = searchable_option(name, here)
         if option.name in ranges:  # latent-dim and latent_dim: one option given twice
             raise VaekitError(f"{here}: {option.name} is given twice; keep one")
         ranges[option.name] = declared_range(option, spec, here)

@@ -116,6 +116,10 @@ def read_search_file(path: str) -> tuple[dict, dict]:
     if "out" in options:
         raise VaekitError(f"{path}: out: a search's folder is --out, and each trial's run is "
                           "made in it: leave out out from the file")  # fmt: skip
+    from vaekit.api.tune_space import searchable_option
+
+    for key in search:  # named with the file, and the nearest option suggested
+        searchable_option(str(key), f"{path}: [search]")
     return options, normalize_keys(search, f"{path}: [search]")
 
 
