@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -706,3 +707,21 @@ def test_a_constant_channel_is_left_unscaled_and_scores_a_later_change_in_its_un
     dataset = open_dataset(tmp_path / "c.csv", options={"window": 8, "train_part": 0.8})
     assert dataset.schema.std[1] == 1.0 and dataset.schema.mean[1] == 5.0
     assert float(dataset.test.images[:, 0, 1].nan_to_num().max()) == 1.0  # 6, standardized
+
+
+def test_a_series_of_another_step_than_the_models_is_warned_about(series_run: Path, tmp_path):
+    """A model of 5-minute steps scored a file of 1-minute ones without a word: its windows
+    then span a fifth of the time the model's did."""
+    fast = tmp_path / "fast.csv"
+    lines = write_series(tmp_path / "s.csv", 60).read_text().splitlines()
+    start = np.datetime64("2024-01-01T00:00")
+    rows = [f"{str(start + np.timedelta64(i, 'm')).replace('T', ' ')},{line.split(',', 1)[1]}"
+            for i, line in enumerate(lines[1:])]  # fmt: skip
+    fast.write_text("\n".join([lines[0], *rows]) + "\n")
+    with pytest.warns(UserWarning, match=r"one step every 60, where the model was trained on "
+                      r"one every 300 \(in the time column's units\)"):  # fmt: skip
+        assert vaekit("anomaly", series_run, "--data", fast, "-o", tmp_path / "a.csv") == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own step: no warning
+        assert vaekit("anomaly", series_run, "--data", tmp_path / "s.csv",
+                      "-o", tmp_path / "b.csv", "--quiet") == 0  # fmt: skip

@@ -323,6 +323,8 @@ def _open_named(
     else:
         schema = given
     if given is not None and given.sha256 != checksum:
+        for name, series in named:
+            _check_step(_where(path, name, series), series, given)
         # Other series than the model's own: every step of each is scored (their training
         # parts stay, for what calibrates on them).
         splits = [(train, val, np.arange(window - 1, len(s.times)))
@@ -431,7 +433,21 @@ def read_rows(spec: str, schema: SeriesSchema) -> ImageSet:
             )
         ends = np.arange(schema.window - 1, len(series.times))
         sets.append(window_set(series, schema, ends, name, spec))
+        _check_step(_where(path, name, series), series, schema)
     return joined(sets)
+
+
+def _check_step(where: str, series: RawSeries, schema: SeriesSchema) -> None:
+    """Warn where a series' steps are not the model's (5-minute steps scored by a model of
+    1-minute ones): its windows then span another length of time."""
+    step, trained = series.step_seconds, schema.step_seconds
+    if step is not None and trained is not None and not math.isclose(step, trained, rel_tol=0.01):
+        warnings.warn(
+            f"{where}: one step every {step:g}, where the model was trained on one every "
+            f"{trained:g} (in the time column's units): its windows span another length of "
+            "time than the model's; resample it to the model's step",
+            stacklevel=2,
+        )
 
 
 def read_input(spec: str, schema: SeriesSchema, shape: tuple[int, int, int]) -> torch.Tensor:
