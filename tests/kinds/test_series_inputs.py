@@ -195,6 +195,13 @@ def test_a_npy_of_series_trains_scores_and_resumes_with_kind_series(tmp_path: Pa
         assert vaekit("anomaly", run, *how, "-o", tmp_path / f"new{i}.csv") == 0
         rows = read_csv(tmp_path / f"new{i}.csv")
         assert len(rows) == 40 - 7 and next(iter(rows[0])) == "step" and rows[0]["step"] == "7"
+    # A CSV of other columns: the model's, not an option never given, is what it lacks.
+    other = write_series(tmp_path / "other.csv", 40)
+    assert vaekit("anomaly", run, other, "-o", tmp_path / "o.csv") == 1
+    assert capsys.readouterr().err.endswith(
+        f"error: the model's time column: {other} has no column 'step' (its columns: "
+        "timestamp, cpu, mem)\n"
+    )
 
 
 def test_a_npy_and_a_csv_of_the_same_series_read_alike_missing_values_included(tmp_path: Path):

@@ -246,8 +246,8 @@ def open_series(source: str | Path, request: Any) -> Dataset:
     """A series file as a Dataset of windows (see the module docstring); with the run's
     schema (request.schema) where a model of a series reopens its data."""
     path = Path(source).expanduser()
-    _, time_column, channels, irregular = _how(request)
-    named = [(None, read_series(path, time_column, channels, irregular))]
+    given, time_column, channels, irregular = _how(request)
+    named = [(None, read_series(path, time_column, channels, irregular, model=bool(given)))]
     return _open_named(path, named, request, path.suffix.lower().lstrip("."))
 
 
@@ -418,7 +418,7 @@ def read_rows(spec: str, schema: SeriesSchema) -> ImageSet:
         named = [(None if len(found) == 1 else str(i), s) for i, s in enumerate(found)]
     elif path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
         named = [(None, read_series(path, schema.time_column, schema.channels,
-                                    _irregular(schema)))]  # fmt: skip
+                                    _irregular(schema), model=True))]  # fmt: skip
     else:
         raise VaekitError(
             f"{spec}: neither a test-split index nor a .csv/.parquet series file, a folder of "

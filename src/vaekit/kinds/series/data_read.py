@@ -205,12 +205,16 @@ def read_series(
     value_columns: tuple[str, ...] | None = None,
     irregular: str = "refuse",
     raw: RawTable | None = None,
+    model: bool = False,
 ) -> RawSeries:
     """The series in a .csv/.parquet file (see the module docstring), or in the rows `raw`
-    (a DataFrame's, named `path`); every fault is a one-line VaekitError naming it."""
+    (a DataFrame's, named `path`); every fault is a one-line VaekitError naming it. `model`:
+    the columns are a model's (its schema's), not options the user gave."""
     raw = read_table(path) if raw is None else raw
     time_name = time_column or raw.names[0]
-    times = [t if t is not None else "" for t in raw.column(time_name, "--time-column")]
+    roles = (("the model's time column", "the model's channels") if model
+             else ("--time-column", "--value-columns"))  # fmt: skip
+    times = [t if t is not None else "" for t in raw.column(time_name, roles[0])]
     if "" in times:
         raise VaekitError(f"{path}: {raw.where[times.index('')]} has no time ({time_name!r})")
     channels = value_columns or tuple(n for n in raw.names if n != time_name)
@@ -218,7 +222,7 @@ def read_series(
         raise VaekitError(f"{path}: no value columns beside the time column {time_name!r}")
     if time_name in channels:
         raise VaekitError(f"--value-columns: {time_name!r} is the time column")
-    values = np.stack([_numbers(raw, name) for name in channels], axis=1)
+    values = np.stack([_numbers(raw, name, roles[1]) for name in channels], axis=1)
     seconds = _seconds(raw, times, time_name)
     step = _check_steps(path, raw, seconds, irregular)
     if step is None:
@@ -226,9 +230,9 @@ def read_series(
     return RawSeries(path, time_name, times, seconds, values, tuple(channels), step)
 
 
-def _numbers(raw: RawTable, name: str) -> np.ndarray:
+def _numbers(raw: RawTable, name: str, role: str = "--value-columns") -> np.ndarray:
     out = np.full(len(raw), np.nan)
-    for i, cell in enumerate(raw.column(name, "--value-columns")):
+    for i, cell in enumerate(raw.column(name, role)):
         if cell is None:
             continue
         try:
