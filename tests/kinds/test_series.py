@@ -164,6 +164,23 @@ def test_the_masked_gaussian_is_torchs_normal_over_the_observed_values():
         torch.distributions.Normal(mean[1], 0.5).log_prob(x[1]).sum()), rel_tol=1e-6)  # fmt: skip
 
 
+def test_the_encoder_reads_a_missing_value_as_the_channels_training_mean(tmp_path: Path):
+    """A missing value reaches the encoder as 0, the standardized training mean (any other
+    stand-in, -1 say, moved every posterior with a gap in its window)."""
+    from vaekit.data.datasets import open_dataset
+    from vaekit.models.factory import ModelConfig
+
+    dataset = open_dataset(write_series(tmp_path / "s.csv", 80), options={"window": 8})
+    config = ModelConfig.create((1, 2, 8), family="mlp", latent_dim=2, kind="series",
+                                schema=dataset.schema.to_json(), likelihood="gaussian")  # fmt: skip
+    vae = build_vae(config).eval()
+    x = dataset.train.images[:3].clone()
+    x[0, 0, 1, 4] = x[2, 0, 0, 0] = float("nan")
+    with torch.no_grad():
+        got, filled = vae.encode(x), vae.encode(torch.nan_to_num(x, nan=0.0))
+    assert torch.equal(got.mean, filled.mean) and torch.equal(got.logvar, filled.logvar)
+
+
 def test_the_likelihood_learns_one_scale_per_channel_or_per_step():
     per_channel = SeriesGaussian(3, "global", 1.0)
     assert per_channel.log_std.shape == (3, 1) and per_channel.params_per_channel == 1
