@@ -216,8 +216,9 @@ def main() -> int:
     if args.only:
         unknown = sorted(set(args.only) - set(names))
         if unknown:
-            parser.error(f"--only: no series {', '.join(unknown)} in the corpus (GROUP/FILE.csv, "
-                         f"as in {names[0]})")  # fmt: skip
+            example = f", as in {names[0]}" if names else ""
+            parser.error(f"--only: no series {', '.join(unknown)} in the corpus "
+                         f"(GROUP/FILE.csv{example})")  # fmt: skip
         names = [n for n in names if n in args.only]
     start = time.perf_counter()
     for i, name in enumerate(names):

@@ -14,8 +14,9 @@ def available_memory(device: torch.device | str = "cpu") -> int | None:
     None where the system does not say."""
     device = torch.device(device)
     if device.type == "cuda":
-        try:
-            return int(torch.cuda.mem_get_info(device)[0])
+        try:  # free, and what torch's caching allocator holds unused (an earlier run's)
+            cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            return int(torch.cuda.mem_get_info(device)[0]) + int(cached)
         except (RuntimeError, AssertionError):
             return None
     if device.type != "cpu":

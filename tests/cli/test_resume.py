@@ -132,10 +132,14 @@ def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, t
 
     older = tmp_path / "older"
     shutil.copytree(small_run, older)
-    later = (older / "curves.png").stat().st_mtime + 10
-    os.utime(older / "metrics.jsonl", (later, later))
+    earlier = (older / "metrics.jsonl").stat().st_mtime - 10
+    os.utime(older / "curves.png", (earlier, earlier))
     assert vaekit("train", "--out", older, "--resume") == 1
     assert f"its wrap-up was cut short: vaekit report {older}" in capsys.readouterr().err
+    assert vaekit("report", older) == 0  # which redraws the pictures: then it is finished
+    assert "curves.png" in capsys.readouterr().out
+    assert vaekit("train", "--out", older, "--resume") == 1
+    assert "cut short" not in capsys.readouterr().err
     # The line a Ctrl-C in the wrap-up ends with names the same command, not --resume.
     import argparse
 

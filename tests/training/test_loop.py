@@ -128,3 +128,16 @@ def test_a_step_beyond_the_memory_available_is_refused_before_it_is_tried(tmp_pa
         fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=16, iw_train=20_000))
     with pytest.raises(VaekitError, match=r"likelihood parameters .* lower --batch-size or"):
         fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64, iw_train=2**27))
+
+
+def test_what_a_step_holds_once_is_not_counted_per_example(tmp_path, monkeypatch):
+    """A VampPrior encodes its pseudo-inputs once a step, whatever the batch: counted once per
+    example, the estimate refused (at 27 GiB) a step that held 0.5 GiB."""
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=64, n_test=16))
+    config = ModelConfig.create(ds.shape, family="mlp", latent_dim=2, hidden_dims=(32,),
+                                prior="vamp", prior_components=500)  # fmt: skip
+    model = build_vae(config)
+    # 500 pseudo-inputs through the encoder: about 68 values each, 34,000 in all, counted
+    # 64 times 8 bytes: 17 MB, against about 0.5 MB counted once
+    monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**23)
+    fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64))

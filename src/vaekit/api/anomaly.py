@@ -161,9 +161,9 @@ class AnomalyDetector:
             raise VaekitError("per-column contributions are for a table's model")
         out = []
         for start in range(0, len(rows), batch):
-            index = torch.arange(start, min(start + batch, len(rows)))
-            x = rows.scaled(index).to(self.model.device)
-            parts = column_contributions(self.model.vae, x, index, self.score, self.seed)
+            x = rows.scaled(torch.arange(start, min(start + batch, len(rows))))
+            x = x.to(self.model.device)  # (the draws keyed as the score's: content_keys)
+            parts = column_contributions(self.model.vae, x, content_keys(x), self.score, self.seed)
             missing = torch.isnan(x.reshape(len(x), -1))
             out.append(parts.masked_fill(missing, float("nan")))  # to the host once, at the end
         if not out:

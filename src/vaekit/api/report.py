@@ -28,6 +28,7 @@ from vaekit.api.run import (
     SAMPLES_FILE,
     read_metrics,
     reopen_dataset,
+    wrapup_cut_short,
 )
 from vaekit.data.batches import ImageSet, binarize_once, is_binary
 from vaekit.errors import VaekitError
@@ -116,7 +117,7 @@ def finish_run(
     page.check_map_method(map_method)
     run = open_run(rundir, data=data, seed=seed, device=device)
     written: dict[str, Path] = {}
-    if run.final is not None and run.test is not None and not (run.path / CURVES_FILE).exists():
+    if run.final is not None and run.test is not None and wrapup_cut_short(run.path):
         written = write_pictures(run.path, run.model, run.test, run.history, run.seed)
     written["report"] = _write_page(run, map_method)
     return written

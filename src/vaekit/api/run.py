@@ -132,16 +132,22 @@ def already_trained(rundir: Path, epochs: int) -> str:
     pictures, the card, the report) was cut short by an interrupt, how to write them."""
     counted = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     said = f"{rundir} has already trained {counted}: pass a larger --epochs to train on"
-    curves, metrics = rundir / CURVES_FILE, rundir / METRICS_FILE
-    # written after the final line of metrics.jsonl: missing, or older than that line
-    if not curves.exists() or (
-        metrics.exists() and curves.stat().st_mtime < metrics.stat().st_mtime
-    ):
+    if wrapup_cut_short(rundir):
         said += (
             f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "
             "and card"
         )
     return said
+
+
+def wrapup_cut_short(rundir: Path) -> bool:
+    """Whether a run's pictures are not those of its final line: curves.png (written first
+    after that line) is missing, or older than metrics.jsonl (a resumed run stopped in its
+    wrap-up keeps the pictures of its earlier one). For a run whose final line is written."""
+    curves, metrics = rundir / CURVES_FILE, rundir / METRICS_FILE
+    if not curves.exists():
+        return True
+    return metrics.exists() and curves.stat().st_mtime < metrics.stat().st_mtime
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:

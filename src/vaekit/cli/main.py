@@ -236,8 +236,8 @@ def _writes_to(args: argparse.Namespace | None) -> str:
 
 def _wrapping_up(out: str) -> bool:
     """Whether the run at `out` was interrupted in its wrap-up: its final line written, its
-    pictures (curves.png, written first) not."""
-    from vaekit.api.run import CURVES_FILE, read_metrics
+    pictures not (or those of an earlier wrap-up: vaekit.api.run.wrapup_cut_short)."""
+    from vaekit.api.run import read_metrics, wrapup_cut_short
     from vaekit.errors import VaekitError
 
     path = Path(out)
@@ -245,7 +245,7 @@ def _wrapping_up(out: str) -> bool:
         finished = path.is_dir() and any(r.get("final") for r in read_metrics(path))
     except (VaekitError, OSError):
         return False
-    return finished and not (path / CURVES_FILE).exists()
+    return finished and wrapup_cut_short(path)
 
 
 def command() -> None:

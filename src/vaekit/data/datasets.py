@@ -161,9 +161,10 @@ def _other_readings(source: Any, found: Source) -> str:
             continue
     if not others or read_as is None:
         return ""
-    return (
-        f" (read as {read_as}; if it holds another kind of data, say --kind {' or '.join(others)})"
-    )
+    # a Python object is given to vaekit.train, which takes kind=, not --kind
+    say = "--kind {}" if isinstance(source, str | Path) else "kind={!r}"
+    named = " or ".join(say.format(name) for name in others)
+    return f" (read as {read_as}; if it holds another kind of data, say {named})"
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,9 @@ def fit(
     state = state or make_state(model, config)
     if val is None and config.patience is not None:
         raise VaekitError("--patience needs a validation split (--val-fraction > 0)")
-    check_step_size(model, train, config.batch_size, config.iw_train)
+    # on the main process, its answer (or refusal) shared: no process goes on alone
+    group.on_main(lambda: check_step_size(model, train, config.batch_size, config.iw_train,
+                                          group.world))  # fmt: skip
     device = next(model.parameters()).device
     train, val = train.to(device), val.to(device) if val is not None else None
     steps_per_epoch = num_batches(len(train), config.batch_size)

@@ -23,10 +23,13 @@ MAX_STEP_VALUES = 1 << 32
 STEP_COPIES = 2
 
 
-def check_step_size(model: VAE, train: ImageSet, batch_size: int, iw_train: int) -> None:
+def check_step_size(
+    model: VAE, train: ImageSet, batch_size: int, iw_train: int, processes: int = 1
+) -> None:
     """Refuse a batch size and --iw-train whose steps would hold more than MAX_STEP_VALUES
-    likelihood parameters, or more memory than the device has available (an estimate from a
-    forward pass of one example), before any of it is allocated."""
+    likelihood parameters, or more memory than the device has available (an estimate from
+    forward passes of one and two examples), before any of it is allocated. `processes`: the
+    batch is shared by that many (DDP), each holding its rows only."""
     batch = min(batch_size, len(train))
     per_value = getattr(model.likelihood, "params_per_channel", 1)
     values = batch * iw_train * math.prod(train.shape) * per_value
@@ -41,21 +44,27 @@ def check_step_size(model: VAE, train: ImageSet, batch_size: int, iw_train: int)
     have = available_memory(device)
     if have is None or len(train) == 0:
         return
-    x = train.scaled(slice(0, 1)).to(device)
-    once, twice = (_forward_values(model, x, k) for k in (1, 2))
-    per_sample = max(twice - once, 0)  # what each posterior sample adds (the decoder's part)
-    need = batch * (once - per_sample + iw_train * per_sample) * 4 * STEP_COPIES
+    # values = fixed + rows * (per_row + K * per_sample): `fixed` what a step holds once
+    # whatever its rows (a VampPrior's pseudo-inputs encoded), `per_sample` what each
+    # posterior sample adds (the decoder's part)
+    x = train.scaled(slice(0, min(2, len(train)))).to(device)
+    one = _forward_values(model, x[:1], 1)
+    per_sample = max(_forward_values(model, x[:1], 2) - one, 0)
+    per_row = max(_forward_values(model, x, 1) - one, 0) - per_sample if len(x) == 2 else one
+    fixed = max(one - per_row - per_sample, 0)
+    rows = math.ceil(batch / processes)
+    need = (fixed + rows * (max(per_row, 0) + iw_train * per_sample)) * 4 * STEP_COPIES
     if need > have:
         raise VaekitError(
-            f"one training step would need about {need / 2**30:,.1f} GiB ({batch:,} examples x "
+            f"one training step would need about {need / 2**30:,.1f} GiB ({rows:,} examples x "
             f"{iw_train:,} samples), more than the {have / 2**30:,.1f} GiB of memory "
             f"available on {device.type}: lower --batch-size or --iw-train"
         )
 
 
 def _forward_values(model: VAE, x: torch.Tensor, k: int) -> int:
-    """How many values the model's layers output in the loss of the one example x with k
-    posterior samples (forward hooks on every layer without sublayers)."""
+    """How many values the model's layers output in the loss of the examples x with k
+    posterior samples each (forward hooks on every layer without sublayers)."""
     counted = 0
 
     def count(_module: torch.nn.Module, _inputs: object, out: object) -> None:
@@ -70,10 +79,10 @@ def _forward_values(model: VAE, x: torch.Tensor, k: int) -> int:
 
     leaves = [m for m in model.modules() if next(m.children(), None) is None]
     hooks = [m.register_forward_hook(count) for m in leaves]
-    y = torch.zeros(1, dtype=torch.long, device=x.device) if model.num_classes else None
+    y = torch.zeros(len(x), dtype=torch.long, device=x.device) if model.num_classes else None
     # Without a trace: no gradient, no random draw (the noise given), and in eval mode, so
     # that no running statistic (a batch norm's) moves before training starts or resumes.
-    eps = torch.zeros((1, k, model.latent_dim), device=x.device)
+    eps = torch.zeros((len(x), k, model.latent_dim), device=x.device)
     training = model.training
     try:
         model.eval()
