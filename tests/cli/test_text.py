@@ -300,3 +300,35 @@ def test_encode_lines_takes_a_list_of_sentences(text_run: Path):
     for wrong in ("cat", [3], ["a dog", None]):  # "cat" was three one-letter sentences
         with pytest.raises(VaekitError, match="expected a list of sentences, each a str"):
             model.encode_lines(wrong)
+
+
+def test_a_line_scores_the_same_in_any_file_and_other_text_is_scored_whole(text_run, tmp_path):
+    """A line's anomaly score was keyed by its place in the input (the same line scored 30.8
+    and 30.2 nats in two files); `--data` of text mostly outside the run's vocabulary, the
+    out-of-domain case, was refused with a training-time message (--vocab-size); "²" (a
+    digit to str.isdigit) was taken for a test-split index; a form feed cut a line in two."""
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the cat sees the moon .\nthe king sees a dog .\n")
+    b.write_text("a dog sees the king .\nthe king sees a dog .\nthe cat sees the moon .\n")
+    scored = {}
+    for name in (a, b):
+        out = tmp_path / f"{name.stem}.csv"
+        assert vaekit("anomaly", text_run, name, "-o", out, "--score", "nll",
+                      "--iw-samples", "5", "--quiet") == 0  # fmt: skip
+        with out.open(newline="") as f:
+            scored[name.stem] = {r["line"]: r["nll_iw5"] for r in csv.DictReader(f)}
+    for line in ("the cat sees the moon .", "the king sees a dog ."):
+        assert scored["a"][line] == scored["b"][line]
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"lorem ipsum dolor sit amet {i} .\n" for i in range(30)))
+    assert vaekit("anomaly", text_run, "--data", other, "-o", tmp_path / "o.csv",
+                  "--quiet") == 0  # fmt: skip
+    with (tmp_path / "o.csv").open(newline="") as f:
+        assert len(list(csv.DictReader(f))) == 3  # its test split: a tenth of its 30 lines
+    assert vaekit("reconstruct", text_run, "²", "-o", tmp_path / "r.csv", "--quiet") == 0
+    odd = tmp_path / "ff.txt"
+    odd.write_text("the cat\x0csees the moon .\nthe king\u2028sees a dog .\nthe dog .\n")
+    from vaekit.data.text import read_lines
+
+    assert read_lines(odd) == ["the cat\x0csees the moon .", "the king\u2028sees a dog .",
+                               "the dog ."]  # fmt: skip

@@ -274,3 +274,20 @@ def test_other_recordings_given_to_a_model_need_not_carry_its_labels(tmp_path: P
     assert data.kind == "audio"
     given = open_dataset(other, audio=options, schema=data.schema.to_json(), schema_kind="audio")
     assert given.train.labels is None and given.schema == data.schema
+
+
+def test_a_wav_whose_header_says_0_hz_is_one_line(tmp_path: Path):
+    """Its samples have no rate to resample from: a ZeroDivisionError, the file unnamed."""
+    with wave.open(str(tmp_path / "ok.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(RATE)
+        f.writeframes(b"\x00\x01" * 100)
+    data = bytearray((tmp_path / "ok.wav").read_bytes())
+    data[24:28] = (0).to_bytes(4, "little")  # the fmt chunk's sample rate
+    (tmp_path / "rate0.wav").write_bytes(bytes(data))
+    with pytest.raises(VaekitError) as err:
+        read_wav(tmp_path / "rate0.wav")
+    assert str(err.value) == (
+        f"{tmp_path / 'rate0.wav'}: not a readable PCM WAV file (its sample rate is 0 Hz)"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from vaekit.apps.anomaly import content_keys
 from vaekit.data.text import PAD
 from vaekit.kinds.text.model import TextVAE, tokens_of
 from vaekit.kinds.text.model_decoding import beam_search, greedy
@@ -95,8 +96,8 @@ def nll_per_word(
     nll = []
     for start in range(0, len(x), BATCH):
         part = x[start : start + BATCH]
-        index = torch.arange(start, start + len(part))
-        terms = importance_terms(vae, part, index, k, seed)
+        # keyed by each line's tokens, not its place: a line scores the same in any file
+        terms = importance_terms(vae, part, content_keys(part), k, seed)
         nll.append(-terms.log_likelihood if k > 1 else terms.rec + terms.kl)
         if report is not None and len(x) > BATCH:
             report("score lines", start + len(part), len(x))

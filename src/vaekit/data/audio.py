@@ -38,6 +38,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     except (wave.Error, EOFError, OSError) as err:  # EOFError carries no message
         why = str(err) or ("an empty file" if _is_empty(path) else "cut short")
         raise VaekitError(f"{path}: not a readable PCM WAV file ({why})") from None
+    if rate < 1:  # a header that says 0 Hz: no time to resample from
+        raise VaekitError(f"{path}: not a readable PCM WAV file (its sample rate is {rate} Hz)")
     if frames == 0:  # a header and no sound: nothing to train on or to reconstruct
         raise VaekitError(f"{path}: not a readable PCM WAV file (it holds no samples)")
     if len(raw) < frames * width * channels:  # the wave module reads what is there, silently

@@ -56,7 +56,9 @@ def read_lines(path: Path) -> list[str]:
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise VaekitError(f"{path}: not UTF-8 text (line {line}, byte {err.start})") from None
-    lines = [line.strip() for line in text.splitlines()]
+    # at line ends only (\n, \r\n, \r): str.splitlines also cuts at form feeds and U+2028
+    ends = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.strip() for line in ends.split("\n")]
     lines = [line for line in lines if line]
     if not lines:
         raise VaekitError(f"{path}: no text (every line is blank)")

@@ -96,7 +96,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
     for spec in specs:
-        if spec.isdigit():
+        if spec.isascii() and spec.isdigit():  # an index ("²" is a digit, and a sentence)
             test = test if test is not None else model_dataset(model, data).test.ids or []
             i = int(spec)
             if i >= len(test):

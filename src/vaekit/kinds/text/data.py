@@ -83,18 +83,20 @@ def open_text(
         raise VaekitError(f"--max-length must be in 1..{MAX_LENGTH}, got {max_length}")
     kept, carved = carve(len(lines), opts.test_fraction, opts.seed)
     parts = [[lines[i] for i in index.tolist()] for index in (kept, carved)]
-    if vocab is None:
+    building = vocab is None  # (a model's vocabulary reads any text: its unknown words too)
+    if building:
         vocab = build_vocabulary(parts[0], vocab_size, max_length)
     train, test = (encode_corpus(part, vocab) for part in parts)
-    if train.tokens and train.unknown_tokens > train.tokens / 2:
+    if building and train.tokens and train.unknown_tokens > train.tokens / 2:
         raise VaekitError(
             f"--vocab-size {len(vocab) - 4}: {train.unknown_tokens / train.tokens:.0%} of the "
             "training tokens would be unknown; raise --vocab-size"
         )
     if not len(train.lines) or not len(test.lines):
+        remedy = "raise --max-length" if building else "the model's --max-length is fixed"
         raise VaekitError(
             f"{path}: no {'training' if not len(train.lines) else 'test'} line has at most "
-            f"--max-length {max_length} tokens; raise --max-length"
+            f"--max-length {max_length} tokens; {remedy}"
         )
     sets = [
         ImageSet(torch.from_numpy(c.rows), None, 1.0, pixels="text", ids=c.lines)
