@@ -104,3 +104,11 @@ def test_bad_text_files_are_one_line_errors(tmp_path: Path, content, options, me
     with pytest.raises(VaekitError, match=message.replace("(", r"\(")) as err:
         open_dataset(path, **options)
     assert "\n" not in str(err.value)
+
+
+def test_an_accent_typed_as_its_own_character_stays_in_its_word():
+    """ "é" typed as e and a combining accent (NFD) became the tokens "e" and the accent, and
+    the same word typed both ways was two words; a lowercased "İ" (i and a dot) split too."""
+    composed, decomposed = "\u00e9t\u00e9 caf\u00e9", "e\u0301te\u0301 cafe\u0301"
+    assert tokenize(decomposed) == tokenize(composed) == ["\u00e9t\u00e9", "caf\u00e9"]
+    assert tokenize("\u0130stanbul'da") == ["i\u0307stanbul'da"]

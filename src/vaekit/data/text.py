@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,10 @@ TEXT_SUFFIXES = (".txt",)
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
 MAX_LENGTH = 1000  # tokens per line: far beyond a sentence, and memory stays bounded
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|\S")
+# A word: letters and digits with the combining marks that follow them (an accent typed
+# as its own character), inner apostrophes kept; else one mark of punctuation.
+_LETTERS = "(?:[^\\W_][\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*)+"
+_TOKEN = re.compile(f"{_LETTERS}(?:'{_LETTERS})*|\\S")
 
 
 def is_text_path(source: Any) -> bool:
@@ -43,8 +47,9 @@ def is_text_path(source: Any) -> bool:
 
 def tokenize(line: str) -> list[str]:
     """A line's tokens: lowercased words (letters and digits, inner apostrophes kept) and
-    single punctuation marks."""
-    return _TOKEN.findall(line.lower())
+    single punctuation marks; the line in Unicode's composed form (NFC) first, so that "é"
+    typed as e and an accent is the word "é" is."""
+    return _TOKEN.findall(unicodedata.normalize("NFC", line).lower())
 
 
 def read_lines(path: Path) -> list[str]:
