@@ -59,6 +59,16 @@ def test_onnx_files_match_pytorch(models, name: str, tmp_path: Path):
     (image,) = run_onnx(tmp_path / "decoder.onnx", z=want_mean.numpy(), **extra)
     assert image.shape == (5, *model.shape)
     np.testing.assert_allclose(image, want_image.numpy(), atol=1e-5)
+    # The manifest says what a caller needs: the sizes, the input scale, and each file's
+    # outputs by the names the file gives them (read here by name, not by position).
+    assert manifest["shape"] == list(model.shape) and manifest["latent_dim"] == model.latent_dim
+    assert manifest["num_classes"] == model.num_classes
+    assert manifest["input_scale"].endswith(f"uint8 values / {model.max_value:g}")
+    session = ort.InferenceSession(str(tmp_path / "encoder.onnx"))
+    named = manifest["files"]["encoder"]["outputs"]
+    assert [o.name for o in session.get_outputs()] == named == ["mean", "std"]
+    (std,) = session.run(["std"], {"x": x.numpy(), **extra})
+    np.testing.assert_allclose(std, want_std.numpy(), atol=1e-5)
 
 
 def test_torchscript_files_match_pytorch(models, tmp_path: Path):
@@ -121,3 +131,11 @@ def test_an_onnx_export_prints_nothing_of_the_exporters_own(tmp_path: Path, capl
     with caplog.at_level(logging.WARNING):
         vaekit.export(run, tmp_path / "onnx")
     assert not [r for r in caplog.records if "Skipping constant folding" in r.getMessage()]
+
+
+def test_the_manifest_names_the_datas_own_pixel_scale(tmp_path: Path):
+    """digits' pixels go to 16: export.json told callers to divide by 255 had it been fixed."""
+    model = vaekit.train("digits", model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1,
+                         out=tmp_path / "d", progress=False, report=False).model  # fmt: skip
+    manifest = vaekit.export(model, tmp_path / "e", format="torchscript")
+    assert manifest["input_scale"] == "float32 pixels in [0, 1]: uint8 values / 16"
