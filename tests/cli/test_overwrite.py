@@ -10,6 +10,7 @@ import pytest
 import vaekit
 from tests.cli.test_cli import vaekit as cli
 from tests.conftest import RUN_FILES, write_npz
+from vaekit.errors import VaekitError
 from vaekit.training.callbacks import ProgressBar
 from vaekit.training.loop import Callback
 
@@ -186,3 +187,55 @@ def test_an_empty_folder_is_taken_only_with_overwrite(tmp_path: Path, capsys):
     assert list(out.iterdir()) == []
     assert _train(data, out, "--quiet", "--overwrite") == 0
     assert (out / "config.json").is_file()
+
+
+def test_a_link_to_a_run_is_not_replaced_and_its_target_is_kept(old_run: Path, capsys):
+    """`--out LINK --overwrite`, LINK a symbolic link to a run: swapped aside, the link would
+    be followed and the run it points to lose its files."""
+    link = old_run.parent / "link"
+    link.symlink_to(old_run, target_is_directory=True)
+    before = _files(old_run)
+    assert _train(Path(_data(old_run)), link, "--overwrite") == 1
+    assert "exists and is not a folder; not replacing it" in capsys.readouterr().err
+    assert _files(old_run) == before and link.is_symlink()
+
+
+def test_a_folder_that_appears_at_out_while_a_run_trains_is_not_replaced(tmp_path: Path):
+    """Without --overwrite, a folder made at --out during the first epoch (by the user, or
+    another run) stays; the new run is not put in its place, and goes."""
+    data, out = write_npz(tmp_path / "d.npz", n=64, size=6), tmp_path / "run"
+
+    class Appears(Callback):
+        def on_step(self, step, epoch, loss):
+            if step == 1:
+                out.mkdir()
+                (out / "notes.txt").write_text("mine")
+
+    with pytest.raises(VaekitError, match="appeared while this run trained; not replacing it"):
+        vaekit.train(data, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1, out=out,
+                     progress=False, callbacks=[Appears()])  # fmt: skip
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and _hidden_leftovers(out) == []
+
+
+def test_a_hidden_folder_of_a_process_still_running_is_left_to_it(tmp_path: Path):
+    """A new run is built in .NAME.vaekit-new-PID: another `vaekit train` with that --out
+    tidies up after a killed process only, never one still training there."""
+    import subprocess
+    import sys
+
+    from vaekit.api.rundir import clear_leftovers
+
+    out = tmp_path / "run"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        theirs = tmp_path / f".run.vaekit-new-{alive.pid}"
+        theirs.mkdir()
+        (theirs / "config.json").write_text("{}")
+        dead = tmp_path / ".run.vaekit-new-999999999"  # no process has this number
+        dead.mkdir()
+        (dead / "config.json").write_text("{}")
+        clear_leftovers(out)
+        assert (theirs / "config.json").exists() and not dead.exists()
+    finally:
+        alive.kill()
+        alive.wait()
