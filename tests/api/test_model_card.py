@@ -64,6 +64,8 @@ def test_the_card_names_each_bound_and_its_examples(gray_run: Path, tmp_path: Pa
     _, body = _card(run)
     line = next(x for x in body.splitlines() if x.startswith("| test -ELBO |"))
     assert f"| {final['test']['neg_elbo']:.2f} |" in line
+    rec, kl = final["test"]["rec"], final["test"]["kl"]
+    assert f"-ELBO (reconstruction {rec:.2f} + KL {kl:.2f}) at the end of training" in line
     assert "on the 180 examples of the test split, one posterior sample each" in line
     assert "IWAE" not in body.split("## Evaluation")[1].split("## Intended")[0]
 
@@ -75,6 +77,13 @@ def test_the_card_names_each_bound_and_its_examples(gray_run: Path, tmp_path: Pa
     assert "K=3 samples per example, on the same 40 examples" in iwae
     elbo = next(x for x in body.splitlines() if x.startswith("| -ELBO (vaekit eval) |"))
     assert "40 examples of the test split of digits (a seeded subset of 40)" in elbo
+    assert f"| {report['elbo']['loss']:.2f} ± {report['elbo']['stderr']:.2f} |" in elbo
+    assert "run vaekit eval again" not in body
+    # Figures of other weights than the run's now: said to be stale, on each of their rows.
+    record_eval(run, {**report, "weights_sha256": "0" * 64}, run / "eval.json")
+    _, body = _card(run)
+    rows = [x for x in body.splitlines() if x.startswith(("| -ELBO (vaekit", "| objective"))]
+    assert len(rows) == 2 and all("run vaekit eval again" in x for x in rows)
     # Written elsewhere (--json FILE), the report leaves the run's card alone.
     before = (run / CARD_FILE).read_text()
     assert record_eval(run, {**report, "elbo": {"loss": 1.0}}, tmp_path / "x.json") is None
