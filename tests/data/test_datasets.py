@@ -134,3 +134,17 @@ def test_scale_divides_by_the_maximum():
         out = scale(stored, 6)
         assert out.dtype == torch.float32 and torch.equal(out, torch.tensor([0.0, 0.5, 1.0]))
         assert stored.tolist() == [0.0, 3.0, 6.0]  # the stored values untouched
+
+
+def test_a_small_set_keeps_at_least_one_test_example_and_bits_follow_their_seed():
+    """round(n * fraction) is 0 for 4 examples at a tenth: the test split would be empty.
+    binarize_once draws with its seed (eval records the seed it binarized with)."""
+    from vaekit.data.batches import ImageSet, binarize_once
+
+    kept, carved = carve(4, 0.1, seed=0)
+    assert len(carved) == 1 and len(kept) == 3
+    assert len(carve(4, 0.0, seed=0)[1]) == 0  # no test split asked: none
+    gray = ImageSet(torch.full((50, 1, 4, 4), 128, dtype=torch.uint8), None, 255.0)
+    bits = {s: binarize_once(gray, s).storage for s in (1, 2)}
+    assert torch.equal(binarize_once(gray, 1).storage, bits[1])
+    assert not torch.equal(bits[1], bits[2])
