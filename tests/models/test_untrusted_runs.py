@@ -229,3 +229,18 @@ def test_a_config_without_its_data_section_needs_the_data_given(tmp_path: Path):
     with pytest.raises(VaekitError, match=r"config.json names no data .* give the data"):
         vaekit.evaluate(run, iw_samples=2)
     assert vaekit.evaluate(run, data=data, iw_samples=2)["split_size"] == 6
+
+
+def test_a_misspelled_key_in_config_json_is_refused_naming_it(tmp_path: Path):
+    """A key nothing reads (a hand edit's typo) was left silently unused where refused."""
+    from tests.conftest import write_npz
+
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = vaekit.train(data, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1,
+                       out=tmp_path / "r", report=False, progress=False).path  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    for section, key in (("training", "epochz"), ("model", "latnt_dim")):
+        bad = {**config, section: {**config[section], key: 3}}
+        (run / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(VaekitError, match=rf"config.json: {section}: unknown key '{key}'"):
+            vaekit.evaluate(run, iw_samples=2)
