@@ -436,9 +436,21 @@ def test_compare_shows_an_early_stopped_run_at_the_epoch_whose_weights_it_kept(n
     assert whole[1:4] == [3, epochs[2]["train"]["neg_elbo"], epochs[2]["val"]["neg_elbo"]]
     assert row[1] == 3  # epochs trained
     assert row[2:4] == [epochs[1]["train"]["neg_elbo"], epochs[1]["val"]["neg_elbo"]]
-    assert row[4] == final["test"]["neg_elbo"]
+    assert row[4:7] == [final["test"][k] for k in ("neg_elbo", "rec", "kl")]
     assert result.warnings == [
         "pat kept the weights of epoch 2 of 3 (its best validation epoch, --patience): its "
         "train, val and test figures are of that epoch"
     ]
     assert "pat kept the weights of epoch 2 of 3" in (tmp_path / "c.html").read_text()
+
+
+def test_compare_warns_of_test_splits_carved_differently_from_the_same_data():
+    """The same data (one checksum) carved with other seeds or fractions: test numbers on
+    different examples, which the page and the printout say."""
+    from vaekit.report.comparison import data_warnings
+
+    same = {"sha256": "abc", "test_carved": {"fraction": 0.1, "seed": 0}}
+    other = {"sha256": "abc", "test_carved": {"fraction": 0.1, "seed": 1}}
+    assert data_warnings(["a", "b"], [{"data": same}, {"data": same}]) == []
+    (warning,) = data_warnings(["a", "b"], [{"data": same}, {"data": other}])
+    assert warning.startswith("the runs' test splits were carved differently from the same data")
