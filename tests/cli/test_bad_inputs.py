@@ -254,3 +254,14 @@ def test_a_registered_dataset_with_another_kind_is_named_as_one(tmp_path, capsys
     assert vaekit("train", "--data", "digits", "--kind", "table", "--out", tmp_path / "r") == 1
     err = capsys.readouterr().err  # it said "digits: no such file or folder"
     assert "digits is a registered dataset (vaekit data list), not what --kind table reads" in err
+
+
+def test_the_index_one_past_the_last_is_refused_and_the_last_is_taken(run, tmp_path, capsys):
+    """The boundary: the frozen run's digits test split holds 180 images, 0 to 179."""
+    from vaekit.api.inputs import model_dataset
+    from vaekit.api.model import load
+
+    size = len(model_dataset(load(run)).test)
+    line = fails(capsys, "reconstruct", run, str(size), "-o", tmp_path / "r.png")
+    assert line == f"vaekit: error: index {size} is past the end of the test split ({size})"
+    assert vaekit("reconstruct", run, str(size - 1), "-o", tmp_path / "r.png", "--quiet") == 0

@@ -116,7 +116,8 @@ def test_sample_and_reconstruct(digits_run: Path, tmp_path: Path, capsys):
     assert (
         vaekit("reconstruct", digits_run, "-n", "16", "-o", rec, "--npy", tmp_path / "r.npy") == 0
     )
-    assert np.load(tmp_path / "r.npy").shape == (16, 1, 8, 8)
+    made = np.load(tmp_path / "r.npy")
+    assert made.shape == (16, 1, 8, 8) and made.dtype == np.float32  # as promised: not float64
     width, height = Image.open(rec).size
     assert height > width / 4  # two rows of 8: inputs above reconstructions
     assert "reconstructions" in capsys.readouterr().out
