@@ -265,3 +265,21 @@ def test_the_index_one_past_the_last_is_refused_and_the_last_is_taken(run, tmp_p
     line = fails(capsys, "reconstruct", run, str(size), "-o", tmp_path / "r.png")
     assert line == f"vaekit: error: index {size} is past the end of the test split ({size})"
     assert vaekit("reconstruct", run, str(size - 1), "-o", tmp_path / "r.png", "--quiet") == 0
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(run, tmp_path, capsys):
+    """A missing folder, or a folder where the file goes, is one line before the model is
+    used (a command that computed first failed only at its end)."""
+    from vaekit.api.model import Model
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the model was used before the output was checked")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Model, "sample", no_work)
+        missing = tmp_path / "nosuch" / "s.png"
+        line = fails(capsys, "sample", run, "-o", missing)
+        assert line == f"vaekit: error: {missing}: folder {missing.parent} does not exist"
+        (tmp_path / "a.png").mkdir()
+        line = fails(capsys, "sample", run, "-o", tmp_path / "a.png", "--overwrite")
+        assert line == f"vaekit: error: {tmp_path / 'a.png'}: is a folder; give a .png file name"
