@@ -132,8 +132,15 @@ def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, t
 
     older = tmp_path / "older"
     shutil.copytree(small_run, older)
-    earlier = (older / "metrics.jsonl").stat().st_mtime - 10
-    os.utime(older / "curves.png", (earlier, earlier))
+    # (as a resumed run killed after its final line keeps its earlier wrap-up's pictures:
+    # curves.png says in its text how many epochs it drew; file times are left as they are)
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("vaekit-epochs", "1")
+    Image.open(older / "curves.png").save(older / "curves.png", pnginfo=info)
+    later = (older / "curves.png").stat().st_mtime - 100  # and a copy's times say nothing
+    os.utime(older / "metrics.jsonl", (later, later))
     assert vaekit("train", "--out", older, "--resume") == 1
     assert f"its wrap-up was cut short: vaekit report {older}" in capsys.readouterr().err
     assert vaekit("report", older) == 0  # which redraws the pictures: then it is finished

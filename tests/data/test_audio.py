@@ -289,5 +289,10 @@ def test_a_wav_whose_header_says_0_hz_is_one_line(tmp_path: Path):
     with pytest.raises(VaekitError) as err:
         read_wav(tmp_path / "rate0.wav")
     assert str(err.value) == (
-        f"{tmp_path / 'rate0.wav'}: not a readable PCM WAV file (its sample rate is 0 Hz)"
+        f"{tmp_path / 'rate0.wav'}: not a readable PCM WAV file (its sample rate is 0 Hz; "
+        "vaekit reads audio of 100 Hz and more)"
     )
+    data[24:28] = (1).to_bytes(4, "little")  # 1 Hz: resampled to 16 kHz, a 200 KB file's
+    (tmp_path / "rate1.wav").write_bytes(bytes(data))  # samples would take gigabytes
+    with pytest.raises(VaekitError, match="its sample rate is 1 Hz"):
+        read_wav(tmp_path / "rate1.wav")

@@ -112,3 +112,6 @@ def test_an_accent_typed_as_its_own_character_stays_in_its_word():
     composed, decomposed = "\u00e9t\u00e9 caf\u00e9", "e\u0301te\u0301 cafe\u0301"
     assert tokenize(decomposed) == tokenize(composed) == ["\u00e9t\u00e9", "caf\u00e9"]
     assert tokenize("\u0130stanbul'da") == ["i\u0307stanbul'da"]
+    # every combining mark continues its word: vowel signs and a nukta that NFC keeps apart
+    # (Devanagari), Hebrew points
+    assert tokenize("ज़रूर फ़ायदा שׁוֹ") == ["ज़रूर", "फ़ायदा", "שׁוֹ"]

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from vaekit.api.options import check_section, objective_options
 from vaekit.config import from_dict
 from vaekit.data.datasets import Dataset, open_dataset
@@ -141,13 +143,20 @@ def already_trained(rundir: Path, epochs: int) -> str:
 
 
 def wrapup_cut_short(rundir: Path) -> bool:
-    """Whether a run's pictures are not those of its final line: curves.png (written first
-    after that line) is missing, or older than metrics.jsonl (a resumed run stopped in its
-    wrap-up keeps the pictures of its earlier one). For a run whose final line is written."""
-    curves, metrics = rundir / CURVES_FILE, rundir / METRICS_FILE
+    """Whether a run's pictures are not those of its final line: curves.png is missing, or
+    drew fewer epochs than metrics.jsonl holds (a resumed run stopped in its wrap-up keeps
+    the pictures of its earlier one; the count is in the PNG's text, which copies keep, as
+    they do not keep the files' times). For a run whose final line is written."""
+    curves = rundir / CURVES_FILE
     if not curves.exists():
         return True
-    return metrics.exists() and curves.stat().st_mtime < metrics.stat().st_mtime
+    try:
+        with Image.open(curves) as png:
+            drawn = png.text.get("vaekit-epochs")  # type: ignore[attr-defined]
+        epochs = sum(1 for r in read_metrics(rundir) if "epoch" in r and not r.get("final"))
+    except (OSError, ValueError, VaekitError):
+        return False  # (unreadable: the command that reads it says so)
+    return drawn is not None and drawn.isdigit() and int(drawn) != epochs
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:

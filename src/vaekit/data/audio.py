@@ -28,6 +28,11 @@ SUFFIX = ".wav"
 FULL_SCALE = 32768.0  # 16-bit samples / FULL_SCALE are in [-1, 1)
 
 
+# The lowest sample rate read: below it a header is damaged (or no audio), and resampling
+# to the model's rate would multiply the file's samples by thousands.
+MIN_RATE = 100
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """A 16-bit PCM WAV file as (mono samples (L,) float32 in [-1, 1), sample rate)."""
     try:
@@ -38,8 +43,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     except (wave.Error, EOFError, OSError) as err:  # EOFError carries no message
         why = str(err) or ("an empty file" if _is_empty(path) else "cut short")
         raise VaekitError(f"{path}: not a readable PCM WAV file ({why})") from None
-    if rate < 1:  # a header that says 0 Hz: no time to resample from
-        raise VaekitError(f"{path}: not a readable PCM WAV file (its sample rate is {rate} Hz)")
+    if rate < MIN_RATE:  # 0 Hz: nothing to resample from; 1 Hz: a second of it is 16,000
+        raise VaekitError(f"{path}: not a readable PCM WAV file (its sample rate is {rate} Hz; "
+                          f"vaekit reads audio of {MIN_RATE} Hz and more)")  # fmt: skip
     if frames == 0:  # a header and no sound: nothing to train on or to reconstruct
         raise VaekitError(f"{path}: not a readable PCM WAV file (it holds no samples)")
     if len(raw) < frames * width * channels:  # the wave module reads what is there, silently

@@ -19,8 +19,10 @@ text given to a trained model later is truncated to `max_length` tokens instead.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -35,10 +37,6 @@ TEXT_SUFFIXES = (".txt",)
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
 MAX_LENGTH = 1000  # tokens per line: far beyond a sentence, and memory stays bounded
-# A word: letters and digits with the combining marks that follow them (an accent typed
-# as its own character), inner apostrophes kept; else one mark of punctuation.
-_LETTERS = "(?:[^\\W_][\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*)+"
-_TOKEN = re.compile(f"{_LETTERS}(?:'{_LETTERS})*|\\S")
 
 
 def is_text_path(source: Any) -> bool:
@@ -46,10 +44,27 @@ def is_text_path(source: Any) -> bool:
 
 
 def tokenize(line: str) -> list[str]:
-    """A line's tokens: lowercased words (letters and digits, inner apostrophes kept) and
-    single punctuation marks; the line in Unicode's composed form (NFC) first, so that "é"
-    typed as e and an accent is the word "é" is."""
-    return _TOKEN.findall(unicodedata.normalize("NFC", line).lower())
+    """A line's tokens: lowercased words (letters and digits with the combining marks that
+    follow them, inner apostrophes kept) and single punctuation marks; the line in Unicode's
+    composed form (NFC) first, so that "é" typed as e and an accent is the word "é" is."""
+    return _token_pattern().findall(unicodedata.normalize("NFC", line).lower())
+
+
+@functools.cache
+def _token_pattern() -> re.Pattern[str]:
+    """Words and marks of punctuation (see `tokenize`). A combining mark (Unicode category
+    M: an accent, a vowel sign, a nukta, a point) continues its word: the class of them is
+    built from the Unicode database once, on the first line tokenized."""
+    marks, start = [], None
+    for code in range(sys.maxunicode + 2):
+        mark = code <= sys.maxunicode and unicodedata.category(chr(code)).startswith("M")
+        if mark and start is None:
+            start = code
+        elif not mark and start is not None:
+            marks.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
+            start = None
+    letters = f"(?:[^\\W_]|[{''.join(marks)}])+"
+    return re.compile(f"{letters}(?:'{letters})*|\\S")
 
 
 def read_lines(path: Path) -> list[str]:

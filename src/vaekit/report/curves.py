@@ -40,5 +40,8 @@ def save_curves(history: list[dict[str, Any]], path: str | Path, title: str = ""
     if len(epochs) < 15:
         ax.set_xticks(epochs)
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    # the epochs drawn, in the PNG's text: what tells a wrap-up cut short after a resume
+    # (pictures of fewer epochs than metrics.jsonl holds: vaekit.api.run.wrapup_cut_short)
+    drawn = {"vaekit-epochs": str(len(history))}
+    atomic_write(path, lambda p: fig.savefig(p, format="png", metadata=drawn))
     plt.close(fig)

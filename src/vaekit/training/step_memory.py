@@ -47,12 +47,17 @@ def check_step_size(
     # values = fixed + rows * (per_row + K * per_sample): `fixed` what a step holds once
     # whatever its rows (a VampPrior's pseudo-inputs encoded), `per_sample` what each
     # posterior sample adds (the decoder's part)
-    x = train.scaled(slice(0, min(2, len(train)))).to(device)
+    x = _largest_rows(train).to(device)  # (a text's longest lines: its GRU packs tokens)
     one = _forward_values(model, x[:1], 1)
     per_sample = max(_forward_values(model, x[:1], 2) - one, 0)
-    per_row = max(_forward_values(model, x, 1) - one, 0) - per_sample if len(x) == 2 else one
+    if len(x) == 2:
+        per_row = max(_forward_values(model, x, 1) - one - per_sample, 0)
+    else:
+        per_row = max(one - per_sample, 0)
     fixed = max(one - per_row - per_sample, 0)
-    rows = math.ceil(batch / processes)
+    # each process holds its rows: on its own GPU, that share; processes on one CPU share
+    # its memory, so the whole batch
+    rows = batch if device.type == "cpu" else math.ceil(batch / processes)
     need = (fixed + rows * (max(per_row, 0) + iw_train * per_sample)) * 4 * STEP_COPIES
     if need > have:
         raise VaekitError(
@@ -60,6 +65,14 @@ def check_step_size(
             f"{iw_train:,} samples), more than the {have / 2**30:,.1f} GiB of memory "
             f"available on {device.type}: lower --batch-size or --iw-train"
         )
+
+
+def _largest_rows(train: ImageSet, among: int = 256) -> torch.Tensor:
+    """The two examples of the first `among` with the most values set (not 0, not NaN): a
+    text's longest lines, whose tokens its GRU holds; any two where all are alike."""
+    x = train.scaled(slice(0, min(among, len(train))))
+    held = (torch.nan_to_num(x, nan=0.0) != 0).reshape(len(x), -1).sum(1)
+    return x[held.argsort(descending=True, stable=True)[:2]]
 
 
 def _forward_values(model: VAE, x: torch.Tensor, k: int) -> int:
