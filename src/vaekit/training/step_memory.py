@@ -48,12 +48,13 @@ def check_step_size(
     # whatever its rows (a VampPrior's pseudo-inputs encoded), `per_sample` what each
     # posterior sample adds (the decoder's part)
     x = _largest_rows(train).to(device)  # (a text's longest lines: its GRU packs tokens)
-    one = _forward_values(model, x[:1], 1)
-    per_sample = max(_forward_values(model, x[:1], 2) - one, 0)
-    if len(x) == 2:
-        per_row = max(_forward_values(model, x, 1) - one - per_sample, 0)
-    else:
-        per_row = max(one - per_sample, 0)
+    try:
+        one = _forward_values(model, x[:1], 1)
+        per_sample = max(_forward_values(model, x[:1], 2) - one, 0)
+        pair = _forward_values(model, x, 1) if len(x) == 2 else None
+    except Exception:  # a model that fails here fails at its first step, saying why there
+        return  # (on every process of a group alike, where this one is the main one's)
+    per_row = max(pair - one - per_sample, 0) if pair is not None else max(one - per_sample, 0)
     fixed = max(one - per_row - per_sample, 0)
     # each process holds its rows: on its own GPU, that share; processes on one CPU share
     # its memory, so the whole batch
