@@ -219,6 +219,18 @@ def test_eval_factors_end_to_end(small_dsprites, tmp_path: Path, capsys):
     assert given["disentanglement"]["mig"] == report["mig"]
     part = vaekit.evaluate(run, iw_samples=1, probe=False, factors=True, max_examples=50)
     assert part["disentanglement"]["examples"] == 50
+    # the subset's own rows of the codes: those of the other examples changed, nothing moves
+    from vaekit.data.batches import seeded_subset
+
+    seed = json.loads((run / "config.json").read_text())["training"]["seed"]
+    kept = seeded_subset(len(codes), 50, seed).numpy()
+    others = np.setdiff1d(np.arange(len(codes)), kept)
+    scrambled = codes.copy()
+    scrambled[others] = codes[others][::-1]
+    np.save(tmp_path / "s.npy", scrambled)
+    same = vaekit.evaluate(run, iw_samples=1, probe=False, factors=tmp_path / "s.npy",
+                           max_examples=50)  # fmt: skip
+    assert same["disentanglement"] == part["disentanglement"]
     # A file of the wrong length, and data without known factors, are one-line errors.
     np.save(tmp_path / "short.npy", codes[:10])
     assert cli("eval", run, "--factors", tmp_path / "short.npy", "--quiet") == 1
