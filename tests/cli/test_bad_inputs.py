@@ -283,3 +283,13 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(run, tmp_pa
         (tmp_path / "a.png").mkdir()
         line = fails(capsys, "sample", run, "-o", tmp_path / "a.png", "--overwrite")
         assert line == f"vaekit: error: {tmp_path / 'a.png'}: is a folder; give a .png file name"
+
+
+def test_a_command_refused_after_its_claim_leaves_no_empty_output_folder(tmp_path, capsys):
+    """Without -o a command makes RUNDIR/outputs/COMMAND before its work: refused after that
+    (an index past the end), neither folder stays behind, the inner one removed first."""
+    import shutil
+
+    run = Path(shutil.copytree(FROZEN, tmp_path / "run"))
+    fails(capsys, "interpolate", run, "--from", "0", "--to", "99999")
+    assert not (run / "outputs").exists()
