@@ -239,3 +239,15 @@ def test_a_hidden_folder_of_a_process_still_running_is_left_to_it(tmp_path: Path
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_link_by_a_vaekit_files_name_is_the_users(old_run: Path, capsys):
+    """samples.png made a link to a file of the user's: not vaekit's file, so the run holds
+    a file vaekit did not write and is not replaced (nor the link removed)."""
+    mine = old_run.parent / "mine.png"
+    mine.write_bytes(b"the user's")
+    (old_run / "samples.png").unlink()
+    (old_run / "samples.png").symlink_to(mine)
+    assert _train(Path(_data(old_run)), old_run, "--overwrite") == 1
+    assert "holds files vaekit did not write (samples.png)" in capsys.readouterr().err
+    assert (old_run / "samples.png").is_symlink() and mine.read_bytes() == b"the user's"
