@@ -283,11 +283,12 @@ def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str)
         return None
     # "model": read for a run whose model was trained on regular steps; no option of the
     # command reading it changes that, so the remedy is the file's (or a run trained so).
+    # (an object, named "<DataFrame 300x3>", is given in Python: irregular="keep" there)
+    keep = "irregular='keep'" if str(path).startswith("<") else "--irregular keep"
     hint = (
-        "this run's model was trained on regular steps: resample the file, or train with "
-        "--irregular keep"
+        f"this run's model was trained on regular steps: resample the file, or train with {keep}"
         if irregular == "model"
-        else "give --irregular keep to take each row as one step, in the file's order"
+        else f"give {keep} to take each row as one step, in the file's order"
     )
     gaps = np.diff(seconds)
     if (gaps <= 0).any():
