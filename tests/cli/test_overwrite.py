@@ -251,3 +251,22 @@ def test_a_link_by_a_vaekit_files_name_is_the_users(old_run: Path, capsys):
     assert _train(Path(_data(old_run)), old_run, "--overwrite") == 1
     assert "holds files vaekit did not write (samples.png)" in capsys.readouterr().err
     assert (old_run / "samples.png").is_symlink() and mine.read_bytes() == b"the user's"
+
+
+def test_a_file_added_to_the_old_run_while_the_new_one_trains_stops_the_swap(old_run: Path):
+    """--overwrite checks the old run again when the new one takes its place: a file of the
+    user's written there meanwhile keeps it (it went into the hidden folder, with a
+    warning)."""
+    data = Path(_data(old_run))
+
+    class Adds(Callback):
+        def on_step(self, step, epoch, loss):
+            if step == 1:
+                (old_run / "notes.txt").write_text("mine")
+
+    before = _files(old_run)
+    with pytest.raises(VaekitError, match=r"holds files vaekit did not write \(notes.txt\)"):
+        vaekit.train(data, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1, out=old_run,
+                     overwrite=True, progress=False, callbacks=[Adds()])  # fmt: skip
+    assert _files(old_run) == {**before, "notes.txt": _files(old_run)["notes.txt"]}
+    assert _hidden_leftovers(old_run) == []
