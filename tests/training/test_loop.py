@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -140,4 +142,9 @@ def test_what_a_step_holds_once_is_not_counted_per_example(tmp_path, monkeypatch
     # 500 pseudo-inputs through the encoder: about 68 values each, 34,000 in all, counted
     # 64 times 8 bytes: 17 MB, against about 0.5 MB counted once
     monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**23)
-    fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64))
+    history = fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64))
+    assert len(history) == 1 and math.isfinite(history[0]["train"]["loss"])
+    # and the check is on: with less memory than the step's 0.5 MB, it is refused
+    monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**16)
+    with pytest.raises(VaekitError, match="one training step would need about"):
+        fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64))
