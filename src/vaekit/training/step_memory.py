@@ -29,7 +29,7 @@ def check_step_size(
     """Refuse a batch size and --iw-train whose steps would hold more than MAX_STEP_VALUES
     likelihood parameters, or more memory than the device has available (an estimate from
     forward passes of one and two examples), before any of it is allocated. `processes`: the
-    batch is shared by that many (DDP), each holding its rows only."""
+    batch is shared by that many (DDP), each on a GPU holding its rows only."""
     batch = min(batch_size, len(train))
     per_value = getattr(model.likelihood, "params_per_channel", 1)
     values = batch * iw_train * math.prod(train.shape) * per_value
@@ -59,7 +59,7 @@ def check_step_size(
     # each process holds its rows: on its own GPU, that share; processes on one CPU share
     # its memory, so the whole batch
     rows = batch if device.type == "cpu" else math.ceil(batch / processes)
-    need = (fixed + rows * (max(per_row, 0) + iw_train * per_sample)) * 4 * STEP_COPIES
+    need = (fixed + rows * (per_row + iw_train * per_sample)) * 4 * STEP_COPIES
     if need > have:
         raise VaekitError(
             f"one training step would need about {need / 2**30:,.1f} GiB ({rows:,} examples x "

@@ -322,7 +322,8 @@ def _open_named(
         schema = fit_schema(parts, window, stride, checksum)
     else:
         schema = given
-    if given is not None and given.sha256 != checksum:
+    other = given is not None and given.sha256 != checksum  # series not the model's own
+    if other:
         for name, series in named:
             _check_step(_where(path, name, series), series, given)
         # Other series than the model's own: every step of each is scored (their training
@@ -362,7 +363,7 @@ def _open_named(
         "test_carved": {"fraction": fraction, "chronological": True},
         "sha256": checksum,
     }
-    if given is not None and given.sha256 != checksum:  # what eval calls the split it scores
+    if other:  # what eval calls the split it scores
         info["test_is_all"] = True
     return Dataset(train, test, info, val=val if len(val) else None, kind=KIND, schema=schema)
 

@@ -210,6 +210,7 @@ def read_series(
     """The series in a .csv/.parquet file (see the module docstring), or in the rows `raw`
     (a DataFrame's, named `path`); every fault is a one-line VaekitError naming it. `model`:
     the columns are a model's (its schema's), not options the user gave."""
+    in_python = raw is not None  # a DataFrame's rows: its remedies are keywords, not flags
     raw = read_table(path) if raw is None else raw
     time_name = time_column or raw.names[0]
     roles = (("the model's time column", "the model's channels") if model
@@ -224,7 +225,7 @@ def read_series(
         raise VaekitError(f"--value-columns: {time_name!r} is the time column")
     values = np.stack([_numbers(raw, name, roles[1]) for name in channels], axis=1)
     seconds = _seconds(raw, times, time_name)
-    step = _check_steps(path, raw, seconds, irregular)
+    step = _check_steps(path, raw, seconds, irregular, in_python)
     if step is None:
         seconds = np.arange(len(times), dtype=np.float64)
     return RawSeries(path, time_name, times, seconds, values, tuple(channels), step)
@@ -273,7 +274,9 @@ def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
     return (micro - micro[0]).astype(np.float64) / 1e6  # since the first: exact to 1 us
 
 
-def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str) -> float | None:
+def _check_steps(
+    path: Path, raw: RawTable, seconds: np.ndarray, irregular: str, in_python: bool = False
+) -> float | None:
     """The one interval between steps, in seconds; None where rows are taken as steps
     (irregular "keep": in the file's order, whatever their times, which real logs repeat or
     set back now and then)."""
@@ -283,8 +286,7 @@ def _check_steps(path: Path, raw: RawTable, seconds: np.ndarray, irregular: str)
         return None
     # "model": read for a run whose model was trained on regular steps; no option of the
     # command reading it changes that, so the remedy is the file's (or a run trained so).
-    # (an object, named "<DataFrame 300x3>", is given in Python: irregular="keep" there)
-    keep = "irregular='keep'" if str(path).startswith("<") else "--irregular keep"
+    keep = "irregular='keep'" if in_python else "--irregular keep"
     hint = (
         f"this run's model was trained on regular steps: resample the file, or train with {keep}"
         if irregular == "model"
