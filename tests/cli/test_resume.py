@@ -283,3 +283,19 @@ def test_an_early_stopped_run_says_so_and_is_left_as_it_is(tmp_path: Path, capsy
         err = capsys.readouterr().err
         assert f"was stopped early at epoch {trained[-1]}: --patience 1 epochs without" in err
     assert (out / "config.json").read_bytes() == config
+
+
+def test_a_run_interrupted_while_training_is_not_said_to_have_a_wrap_up_cut_short(
+    small_run: Path, tmp_path: Path, capsys
+):
+    """Stopped mid-training (no final line, no pictures) and resumed with fewer --epochs than
+    it trained: told so, without the advice for a finished run whose wrap-up was cut."""
+    import shutil
+
+    run = Path(shutil.copytree(small_run, tmp_path / "stopped"))
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the final line not yet
+    (run / "curves.png").unlink()
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "1") == 1
+    err = capsys.readouterr().err
+    assert "has already trained 2 epochs: pass a larger --epochs" in err and "wrap-up" not in err

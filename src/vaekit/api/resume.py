@@ -107,7 +107,7 @@ def _resume(
         raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
     finished = any(line.get("final") for line in read_metrics(path))
     if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
-        raise VaekitError(already_trained(path, state.epoch))
+        raise VaekitError(already_trained(path, state.epoch, finished))
     if finished and should_stop(state.history, train_config.patience):
         raise VaekitError(
             f"{path} was stopped early at epoch {state.epoch}: --patience "

@@ -129,12 +129,13 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
     return from_dict(TrainConfig, values, "config.json: training", complete=True)
 
 
-def already_trained(rundir: Path, epochs: int) -> str:
-    """Why a finished run does not resume with its own --epochs; where its wrap-up (the
-    pictures, the card, the report) was cut short by an interrupt, how to write them."""
+def already_trained(rundir: Path, epochs: int, finished: bool) -> str:
+    """Why a run does not resume with fewer --epochs than it trained; where it `finished`
+    (its final line written) but its wrap-up (the pictures, the card, the report) was cut
+    short by an interrupt, how to write them."""
     counted = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     said = f"{rundir} has already trained {counted}: pass a larger --epochs to train on"
-    if wrapup_cut_short(rundir):
+    if finished and wrapup_cut_short(rundir):
         said += (
             f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "
             "and card"
