@@ -63,3 +63,21 @@ def test_other_files_in_a_run_directory_are_still_writable(runs, tmp_path):
     assert vaekit("eval", run, "--json", tmp_path / "config.json", "--iw-samples", "2",
                   "--max-examples", "4", "--no-probe", "--quiet", "--overwrite") == 0  # fmt: skip
     assert '"iwae"' in (tmp_path / "config.json").read_text()
+
+
+def test_a_streamed_npy_short_of_its_rows_is_not_written(tmp_path: Path):
+    """save_batches renames its file into place only once every row came: batches that stop
+    short (an interrupted source) leave no file, and an old one at that path stays."""
+    import numpy as np
+
+    from vaekit.cli.output import save_batches
+
+    path = tmp_path / "samples.npy"
+    np.save(path, np.zeros(1, dtype=np.float32))  # the user's earlier file
+    batches = [np.ones((4, 2), dtype=np.float32), np.ones((3, 2), dtype=np.float32)]
+    with pytest.raises(AssertionError, match="wrote 7 rows of 8"):
+        save_batches(path, (8, 2), iter(batches))
+    assert np.load(path).tolist() == [0.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.npy"]
+    save_batches(path, (7, 2), iter(batches))
+    assert np.load(path).shape == (7, 2) and np.load(path).min() == 1.0

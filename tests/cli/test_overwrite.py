@@ -241,6 +241,23 @@ def test_a_hidden_folder_of_a_process_still_running_is_left_to_it(tmp_path: Path
         alive.wait()
 
 
+def test_a_link_by_a_hidden_folders_name_is_left_alone(tmp_path: Path):
+    """A link named like a killed process's hidden folder is not vaekit's: tidying up neither
+    empties the folder it points to nor moves it into the run's place."""
+    from vaekit.api.rundir import clear_leftovers
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text("{}")  # the files of a run directory
+    (elsewhere / "model.safetensors").write_bytes(b"weights")
+    for kind in ("new", "old"):
+        (tmp_path / f".run.vaekit-{kind}-999999999").symlink_to(elsewhere)
+    clear_leftovers(tmp_path / "run")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["config.json", "model.safetensors"]
+    assert not (tmp_path / "run").exists()
+    assert all((tmp_path / f".run.vaekit-{k}-999999999").is_symlink() for k in ("new", "old"))
+
+
 def test_a_link_by_a_vaekit_files_name_is_the_users(old_run: Path, capsys):
     """samples.png made a link to a file of the user's: not vaekit's file, so the run holds
     a file vaekit did not write and is not replaced (nor the link removed)."""
