@@ -406,6 +406,20 @@ def test_the_report_shows_the_series_pictures(series_run: Path):
     assert "the -ELBO of the window ending" in page.sections["scores-over-the-test-part"]
 
 
+def test_the_reports_evaluation_shows_each_channels_errors(series_run: Path):
+    """The per-channel errors `eval` prints are in report.html's Evaluation table too."""
+    from vaekit.report.html import number
+
+    assert vaekit("eval", series_run, "--iw-samples", "2", "--quiet") == 0
+    channels = json.loads((series_run / "eval.json").read_text())["reconstruction"]["channels"]
+    assert vaekit("report", series_run) == 0
+    shown = read_page(series_run / "report.html").sections["evaluation"]
+    for c in channels:
+        row = f"reconstruction: {c['name']}{number(c['rmse'])}-RMSE in the channel's units"
+        assert row in shown, (row, shown)
+        assert f"{c['observed']} observed values in windows" in shown
+
+
 def test_serve_draws_sampled_and_decoded_windows(series_run: Path):
     from starlette.testclient import TestClient
 

@@ -366,6 +366,17 @@ def eval_lines(report: dict) -> list[str]:
     return lines
 
 
+def eval_rows(report: dict) -> list[tuple[str, float | None, None, str]]:
+    """report.html's Evaluation rows beside the bounds: each channel's reconstruction errors,
+    as `eval` prints them."""
+    rows: list[tuple[str, float | None, None, str]] = []
+    for c in report.get("reconstruction", {}).get("channels", []):
+        mae = "—" if c["mae"] is None else f"{c['mae']:.4g}"
+        note = f"RMSE in the channel's units; MAE {mae}; {c['observed']} observed values in windows"
+        rows.append((f"reconstruction: {c['name']}", c["rmse"], None, note))
+    return rows
+
+
 def info_lines(info: dict[str, Any]) -> list[str]:
     """`vaekit data info`'s lines for a series: its steps, windows and splits, each channel's
     training statistics, and the checksum."""
