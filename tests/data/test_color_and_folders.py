@@ -282,3 +282,72 @@ def test_prepared_arrays_keep_their_value_range(tmp_path: Path, capsys):
     ds = open_dataset(prepared)
     assert ds.info["max_value"] == 16 and int(ds.train.images.max()) == 16
     assert ds.train.mapped and (len(ds.train), len(ds.test)) == (1617, 180)
+
+
+def test_a_copied_or_touched_folder_is_the_same_data(tmp_path: Path, capsys):
+    """A run records the checksum of its images' content, not of its files' times: a copy
+    of the folder (new times) resumes, and a file touched is still the run's data."""
+    import json
+    import os
+    import shutil
+
+    for i in range(12):
+        _png(tmp_path / "imgs" / ("a" if i % 2 else "b") / f"{i}.png", (8, 8), (i * 20, 9, 9))
+    out = tmp_path / "run"
+    tiny = ("--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2", "--quiet", "--no-report")
+    assert vaekit("train", "--data", tmp_path / "imgs", "--epochs", "1", "--out", out, *tiny) == 0
+    recorded = json.loads((out / "config.json").read_text())["data"]
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "imgs", copy, copy_function=shutil.copyfile)  # times not kept
+    os.utime(copy / "a" / "1.png", (1, 1))
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "2", "--data", copy) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["sha256"] == recorded["sha256"]
+    os.utime(tmp_path / "imgs" / "a" / "1.png", (2, 2))  # touched: prepared again, same data
+    assert vaekit("eval", out, "--iw-samples", "1", "--quiet") == 0
+    assert json.loads((out / "eval.json").read_text())["data_is_the_runs"] is True
+    # other pixels in the copy: not the run's data
+    _png(copy / "a" / "1.png", (8, 8), (255, 255, 255))
+    capsys.readouterr()
+    assert vaekit("train", "--out", out, "--resume", "--epochs", "3", "--data", copy) == 1
+    assert "differs from the data this run was trained on" in capsys.readouterr().err
+
+
+def test_a_run_that_recorded_its_folders_fingerprint_still_opens_it(tmp_path: Path):
+    """Runs made before the content was hashed recorded the prepared data's fingerprint."""
+    from vaekit.api.run import reopen_dataset
+
+    for i in range(6):
+        _png(tmp_path / "g" / f"{i}.png", (8, 8), i * 40, mode="L")
+    ds = open_dataset(tmp_path / "g")
+    assert ds.info["sha256"] != ds.info["fingerprint"]
+    for recorded, ok in (
+        (ds.info["fingerprint"], True),
+        (ds.info["sha256"], True),
+        ("0" * 64, False),
+    ):
+        data = {"name": str(tmp_path / "g"), "sha256": recorded, "test_carved": {"fraction": 0.1}}
+        if ok:
+            assert len(reopen_dataset({"data": data}).train) == len(ds.train)
+        else:
+            with pytest.raises(VaekitError, match="differs from the data"):
+                reopen_dataset({"data": data})
+
+
+def test_hidden_files_and_folders_are_not_images_of_the_folder(tmp_path: Path):
+    """A thumbnail cache or a notebook's checkpoints inside an image folder: neither a class
+    nor a reason to drop the labels, and their images are not trained on."""
+    for i in range(6):
+        _png(tmp_path / "pets" / ("cat" if i % 2 else "dog") / f"{i}.png", (8, 8), i * 40, "L")
+    _png(tmp_path / "pets" / "cat" / ".thumbs" / "0.png", (8, 8), 0, "L")
+    _png(tmp_path / "pets" / ".hidden" / "x.png", (8, 8), 0, "L")
+    _png(tmp_path / "pets" / "dog" / ".x.png", (8, 8), 0, "L")
+    ds = open_dataset(tmp_path / "pets")
+    assert ds.info["classes"] == ["cat", "dog"] and len(ds.train) + len(ds.test) == 6
+
+
+def test_auto_color_looks_at_every_image(tmp_path: Path):
+    """--color auto is RGB when any image has color, also past the first few hundred."""
+    for i in range(230):
+        _png(tmp_path / "c" / f"{i:03d}.png", (8, 8), i % 200, "L")
+    _png(tmp_path / "c" / "999.png", (8, 8), (200, 10, 10))
+    assert open_dataset(tmp_path / "c", image_size=8).shape == (3, 8, 8)

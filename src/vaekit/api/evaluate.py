@@ -110,8 +110,7 @@ def evaluate(
         # Which examples, by content: an object's name ("<torch Dataset DS>") says too little.
         "data_sha256": dataset.info.get("sha256"),
         # Whether they are the run's own data (config.json's checksum), or other data.
-        "data_is_the_runs": dataset.info.get("sha256")
-        == model.run_config.get("data", {}).get("sha256"),
+        "data_is_the_runs": dataset.has_checksum(model.run_config.get("data", {}).get("sha256")),
         # "all": other series, whose every window is in the split that scores them
         "split": "all" if split == "test" and dataset.info.get("test_is_all") else split,
         "split_size": len(chosen),

@@ -108,7 +108,7 @@ def reopen_dataset(
         # the kind the run's data was read as, where recorded (--kind): other data alike
         of_kind=info.get("kind") if isinstance(info.get("kind"), str) else None,
     )
-    if (data is None or verify) and dataset.info["sha256"] != info.get("sha256"):
+    if (data is None or verify) and not dataset.has_checksum(info.get("sha256")):
         where = info["name"] if data is None else "the data given"
         raise VaekitError(
             f"{where} differs from the data this run was trained on (checksum "

@@ -36,6 +36,15 @@ class Dataset:
     def shape(self) -> tuple[int, int, int]:
         return self.train.shape
 
+    def has_checksum(self, recorded: Any) -> bool:
+        """Whether this is the data a run recorded as `recorded` (config.json's data.sha256).
+        Runs on an image folder recorded, before its content was hashed, the fingerprint of
+        its files' names, sizes and times: still accepted from them."""
+        return recorded is not None and recorded in (
+            self.info["sha256"],
+            self.info.get("fingerprint"),
+        )
+
 
 @dataclass(frozen=True)
 class OpenOptions:

@@ -121,7 +121,9 @@ def _open_prepared_dataset(folder: Path, info: dict[str, Any], opts: OpenOptions
         max_value=max_value,
         # Prepared before pixel kinds were recorded: what its uint8 range declares.
         pixels=header.get("pixels") or pixels_for(torch.uint8, max_value),
-        sha256=header["fingerprint"],
+        # the content's hash (a dataset prepared before it was recorded: the fingerprint)
+        sha256=header.get("content_sha256") or header["fingerprint"],
+        fingerprint=header["fingerprint"],
         prepared=str(folder),
         skipped=len(header["skipped"]),
     )

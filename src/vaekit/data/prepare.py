@@ -7,7 +7,9 @@ header.json (shape, classes, value range and pixel kind, the source and its fing
 skipped files). It is built
 under a temporary name, header.json written last, then renamed: an interrupted prepare never
 leaves a folder that looks complete. The fingerprint covers the source files' names, sizes
-and modification times and the decoding options, so a changed source is prepared anew.
+and modification times and the decoding options, so a changed source is prepared anew; the
+header's content_sha256 (the decoded images, labels, split and class names) is the data's
+checksum that a run records, the same for a copy of the folder.
 """
 
 from __future__ import annotations
@@ -142,10 +144,12 @@ def prepare(
         if not kept:
             raise VaekitError(f"{root}: none of the {len(files)} images could be decoded")
         keep = np.array(kept)
-        if labels is not None:
-            np.save(tmp / "labels.npy", labels[keep])
-        if split is not None:
-            np.save(tmp / "split.npy", split[keep])
+        kept_labels = labels[keep] if labels is not None else None
+        kept_split = split[keep] if split is not None else None
+        if kept_labels is not None:
+            np.save(tmp / "labels.npy", kept_labels)
+        if kept_split is not None:
+            np.save(tmp / "split.npy", kept_split)
         header = {
             "format": FORMAT,
             "shape": [len(kept), *shape],
@@ -154,6 +158,9 @@ def prepare(
             "split": split is not None,
             "source": str(root),
             "fingerprint": fp,
+            # what a run records as its data's checksum: the decoded images, labels, split
+            # and class names, so that a copy of the folder (new times) is the same data
+            "content_sha256": _content_hash(tmp / "images.u8", kept_labels, kept_split, classes),
             "max_value": 255,
             "pixels": "8-bit",
             "decode": asdict(decode),
@@ -164,6 +171,20 @@ def prepare(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _content_hash(
+    images: Path, labels: np.ndarray | None, split: np.ndarray | None, classes: Sequence[str]
+) -> str:
+    """SHA-256 of a prepared dataset's content: its image bytes (streamed), labels, split and
+    class names."""
+    h = hashlib.sha256(json.dumps(list(classes)).encode())
+    for extra in (labels, split):
+        h.update(b"-" if extra is None else np.ascontiguousarray(extra, np.int64).tobytes())
+    with images.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _first_shape(files: Sequence[Path], decode: Decode) -> tuple[int, ...]:
@@ -259,6 +280,8 @@ def _check_header(header: dict[str, Any]) -> tuple[int, int, int, int]:
     for key, kind in _HEADER_TYPES.items():
         if not isinstance(header.get(key), kind):
             raise ValueError(f"header.json: {key!r} missing or not a {kind.__name__}")
+    if not isinstance(header.get("content_sha256", ""), str):
+        raise ValueError("header.json: 'content_sha256' is not a string")
     if header["format"] != FORMAT:
         raise ValueError(f"header.json: format {header['format']}, this vaekit reads {FORMAT}")
     shape = header["shape"]
