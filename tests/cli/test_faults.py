@@ -162,8 +162,10 @@ def test_a_full_disk_at_the_end_is_one_line_that_says_what_is_kept(
     assert vaekit("train", "--data", data, *FLAGS, "--out", out, "--quiet") == 1
     err = capsys.readouterr().err
     assert f"{out}: could not write its final files" in err and err.count("\n") == 1, err
-    assert f"`vaekit report {out}` writes its pictures" in err
+    assert f"`vaekit train --out {out} --resume` finishes it" in err
     assert "a bug in vaekit" not in err
     monkeypatch.undo()
-    assert vaekit("report", out, "--quiet") == 0  # as it says: the run is finished
+    assert vaekit("train", "--out", out, "--resume", "--quiet") == 0  # as it says
     assert (out / "curves.png").exists() and (out / "report.html").exists()
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert sum(1 for line in lines if json.loads(line).get("final")) == 1

@@ -113,59 +113,62 @@ def test_resume_refuses_what_it_cannot_do(small_run: Path, extra, message, capsy
     assert message in capsys.readouterr().err
 
 
-def test_a_finished_run_whose_wrap_up_was_cut_says_how_to_finish_it(small_run, tmp_path, capsys):
+def test_a_finished_run_whose_wrap_up_was_cut_is_finished_by_resume(small_run, tmp_path, capsys):
+    """Killed between its final line and its pictures: `--resume` trains no further and does
+    the wrap-up again (the same final numbers, one final line); then the run is complete."""
     import shutil
 
     copy = tmp_path / "cut"
     shutil.copytree(small_run, copy)
-    for name in ("curves.png", "samples.png", "reconstructions.png", "report.html"):
-        (copy / name).unlink()  # as a Ctrl-C between the final line and the pictures
-    assert vaekit("train", "--out", copy, "--resume") == 1
-    err = capsys.readouterr().err
-    said = f"its wrap-up was cut short: vaekit report {copy} writes its pictures, report and card"
-    assert said in err
-    # A finished run says nothing of the kind; a resumed one cut short after its final line
-    # has the pictures of its earlier wrap-up, older than that line: it does.
-    assert vaekit("train", "--out", small_run, "--resume") == 1
-    assert "already trained 2 epochs" in (err := capsys.readouterr().err) and "cut" not in err
-    import os
-
-    older = tmp_path / "older"
-    shutil.copytree(small_run, older)
-    # (as a resumed run killed after its final line keeps its earlier wrap-up's pictures:
-    # curves.png says in its text how many epochs it drew; file times are left as they are)
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("vaekit-epochs", "1")
-    Image.open(older / "curves.png").save(older / "curves.png", pnginfo=info)
-    later = (older / "curves.png").stat().st_mtime - 100  # and a copy's times say nothing
-    os.utime(older / "metrics.jsonl", (later, later))
-    assert vaekit("train", "--out", older, "--resume") == 1
-    assert f"its wrap-up was cut short: vaekit report {older}" in capsys.readouterr().err
-    assert vaekit("report", older) == 0  # which redraws the pictures: then it is finished
-    assert "curves.png" in capsys.readouterr().out
-    assert vaekit("train", "--out", older, "--resume") == 1
-    assert "cut short" not in capsys.readouterr().err
-    # The line a Ctrl-C in the wrap-up ends with names the same command, not --resume.
+    before = _lines(copy)
+    for name in ("curves.png", "samples.png", "reconstructions.png", "report.html", "README.md"):
+        (copy / name).unlink()  # as a kill between the final line and the pictures
+    # Fewer --epochs than it trained: refused, saying how to finish it.
+    assert vaekit("train", "--out", copy, "--resume", "--epochs", "1") == 1
+    said = f"its wrap-up was cut short: vaekit train --out {copy} --resume finishes it"
+    assert said in capsys.readouterr().err
+    # The line a Ctrl-C in the wrap-up ends with names that command too.
     import argparse
 
     from vaekit.cli.main import _interrupted
 
-    for out, hint in ((copy, f"vaekit report {copy} writes"), (small_run, "--resume")):
+    for out, hint in (
+        (copy, f"vaekit train --out {copy} --resume writes"),
+        (small_run, "--resume"),
+    ):
         with pytest.raises(SystemExit, match="130"):
             _interrupted(argparse.Namespace(command="train", out=str(out), overwrite=False))
         assert hint in capsys.readouterr().err
-    assert vaekit("report", copy) == 0  # as the message says: the wrap-up finished
-    out = capsys.readouterr().out
+    assert vaekit("train", "--out", copy, "--resume") == 0
+    after = _lines(copy)
+    assert _numbers(after) == _numbers(before) and sum(1 for r in after if r.get("final")) == 1
     for name in ("curves.png", "samples.png", "reconstructions.png", "report.html", "README.md"):
         assert (copy / name).stat().st_size > 0
-        assert f"wrote {copy / name}" in out
-    # A complete run's report writes the report and card only.
+    capsys.readouterr()
+    assert vaekit("train", "--out", copy, "--resume") == 1  # complete now
+    assert "already trained 2 epochs" in (err := capsys.readouterr().err)
+    assert "cut short" not in err
+    # A resumed run killed after its final line keeps its earlier wrap-up's pictures:
+    # curves.png says in its text how many epochs it drew (file times say nothing in a copy).
+    from PIL import Image, PngImagePlugin
+
+    older = tmp_path / "older"
+    shutil.copytree(small_run, older)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("vaekit-epochs", "1")
+    Image.open(older / "curves.png").save(older / "curves.png", pnginfo=info)
+    assert vaekit("train", "--out", older, "--resume", "--quiet") == 0
+    assert _numbers(_lines(older)) == _numbers(before)
+    assert vaekit("train", "--out", older, "--resume") == 1
+    assert "cut short" not in capsys.readouterr().err
+    # `vaekit report` also writes a cut run's pictures (a run without its trackers).
+    shutil.rmtree(copy)
+    shutil.copytree(small_run, copy)
+    (copy / "curves.png").unlink()
     assert vaekit("report", copy) == 0
+    assert f"wrote {copy / 'curves.png'}" in capsys.readouterr().out
+    assert vaekit("report", copy) == 0  # a complete run's report writes the report and card
     assert "curves.png" not in capsys.readouterr().out
-    assert vaekit("train", "--out", small_run, "--resume") == 1
-    assert "wrap-up" not in capsys.readouterr().err
 
 
 def test_a_run_trained_without_a_report_resumes_without_one_unless_asked(tmp_path: Path):

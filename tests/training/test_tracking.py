@@ -28,7 +28,8 @@ OPTIONS = dict(model="mlp", hidden_dims=(16,), latent_dim=2, batch_size=32, epoc
 
 # Trains with both trackers and SIGKILLs itself: "step", halfway through epoch 3 (epochs 1
 # and 2 logged, the checkpoint epoch 2's); "gap", after epoch 2's checkpoint but before the
-# trackers log that epoch.
+# trackers log that epoch; "wrapup", after the final line, as the trackers would get the
+# test figures.
 KILLED_RUN = f"""
 import os, signal, sys
 import vaekit
@@ -53,6 +54,14 @@ def on_epoch_end(self, record, state):
     real(self, record, state)
 
 tracking.Tracking.on_epoch_end = on_epoch_end
+finish = tracking.Tracking.finish
+
+def killed_finish(self, *args):
+    if where == "wrapup":
+        os.kill(os.getpid(), signal.SIGKILL)
+    finish(self, *args)
+
+tracking.Tracking.finish = killed_finish
 vaekit.train(sys.argv[1], out=sys.argv[2], callbacks=[Kill()], log=("tensorboard", "mlflow"),
              **{OPTIONS!r})
 """
@@ -294,3 +303,59 @@ def test_a_ctrl_c_during_a_held_block_arrives_after_it():
         signal.raise_signal(signal.SIGINT)
         finished = True
     assert finished
+
+
+def test_a_run_killed_in_its_wrap_up_closes_its_tracking_runs_on_resume(tmp_path: Path, store: str):
+    """SIGKILLed after its final line, before the trackers got the test figures: `--resume`
+    does the wrap-up again, and both trackers end with the test figures once, finished."""
+    data = write_npz(tmp_path / "data.npz", n=240, size=8)
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(data), str(run), "wrapup"],
+                          stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    final = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert final["final"] is True
+    run_id = json.loads((run / "tracking.json").read_text())["mlflow"]["run_id"]
+    client = MlflowClient(store)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    assert vaekit("train", "--out", run, "--resume", "--quiet") == 0
+    again = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert again["test"] == final["test"]
+    assert client.get_run(run_id).info.status == "FINISHED"
+    test = client.get_metric_history(run_id, "test/neg_elbo")
+    assert [(m.step, m.value) for m in test] == [(EPOCHS, pytest.approx(final["test"]["neg_elbo"]))]
+    history = client.get_metric_history(run_id, "train/neg_elbo")
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    assert "samples.png" in {a.path for a in client.list_artifacts(run_id)}
+    events = _events(run)
+    assert [e.step for e in events.Scalars("train/neg_elbo")] == [1, 2, 3]
+    assert [e.step for e in events.Scalars("test/neg_elbo")] == [EPOCHS]
+    assert [e.step for e in events.Images("samples")] == [EPOCHS]
+
+
+def test_epochs_trained_without_the_trackers_are_logged_when_they_are_back(
+    tmp_path: Path, store: str
+):
+    """A run resumed with --log none, then with its trackers again: the epochs trained
+    meanwhile are logged, each once, in TensorBoard as in MLflow; an option the resumes
+    changed is a tag with its value now (MLflow keeps a parameter's first value)."""
+    data = write_npz(tmp_path / "d.npz", n=60, size=6)
+    run = tmp_path / "run"
+    flags = ("--quiet", "--no-report")
+    import vaekit as api
+
+    api.train(data, out=run, log=("tensorboard", "mlflow"), **{**OPTIONS, "epochs": 2})
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "4", "--log", "none", *flags) == 0
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "5", "--log", "tensorboard",
+                  "--log", "mlflow", *flags) == 0  # fmt: skip
+    records = _records(run)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5]
+    scalars = _events(run).Scalars("train/neg_elbo")
+    assert [e.step for e in scalars] == [1, 2, 3, 4, 5]
+    assert [e.value for e in scalars] == pytest.approx([r["train"]["neg_elbo"] for r in records])
+    run_id = json.loads((run / "tracking.json").read_text())["mlflow"]["run_id"]
+    client = MlflowClient(store)
+    history = client.get_metric_history(run_id, "train/neg_elbo")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]
+    done = client.get_run(run_id).data
+    assert done.params["epochs"] == "2" and done.tags["vaekit.resumed.epochs"] == "5"

@@ -25,6 +25,7 @@ from vaekit.api.run import (
     read_metrics,
     reopen_dataset,
     train_config_from,
+    wrapup_cut_short,
 )
 from vaekit.api.rundir import check_resumable, clear_leftovers, remove_temp_files, training
 from vaekit.api.train import Run, _train_and_finish
@@ -106,9 +107,13 @@ def _resume(
     if stored_hash not in (config_hash(config), config_hash(as_written)):
         raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
     finished = any(line.get("final") for line in read_metrics(path))
-    if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and finished):
+    # Its final line written, its pictures not (killed in its wrap-up): resumed, it trains
+    # no further and does the wrap-up again (the test pass, the pictures, the card, the
+    # report, the trackers' runs closed).
+    done = finished and not wrapup_cut_short(path)
+    if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and done):
         raise VaekitError(already_trained(path, state.epoch, finished))
-    if finished and should_stop(state.history, train_config.patience):
+    if done and should_stop(state.history, train_config.patience):
         raise VaekitError(
             f"{path} was stopped early at epoch {state.epoch}: --patience "
             f"{train_config.patience} epochs without a better validation -ELBO than epoch "

@@ -19,6 +19,7 @@ from vaekit.kinds.base import Kind, kind
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import read_config
 from vaekit.training.loop import TrainConfig
+from vaekit.training.tracking import trackers_finished
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
@@ -84,9 +85,16 @@ def reopen_dataset(
         raise VaekitError("this run was trained on an in-memory array: give the data (data= "
                           "in Python; at the command line, --data with a file of it)")  # fmt: skip
     if data is None and info.get("source") == "object":  # vaekit.data.objects
+        name = str(info.get("name"))
+        # a DataFrame's rows check as its CSV's; the items of other objects have no file form
+        cli = (
+            "at the command line, --data with the CSV it was saved to, to_csv(PATH, index=False)"
+            if name.startswith("<DataFrame")
+            else "a command cannot give it"
+        )
         raise VaekitError(
-            f"this run was trained on a Python object, {info.get('name')}: give it again "
-            "(data=... in Python; at the command line, --data with a file of the same data)"
+            f"this run was trained on a Python object, {name}: give it again (data=... in "
+            f"Python; {cli})"
         )
     if data is None and not isinstance(info.get("name"), str):
         raise VaekitError(
@@ -132,14 +140,11 @@ def train_config_from(run_config: dict[str, Any]) -> TrainConfig:
 def already_trained(rundir: Path, epochs: int, finished: bool) -> str:
     """Why a run does not resume with fewer --epochs than it trained; where it `finished`
     (its final line written) but its wrap-up (the pictures, the card, the report) was cut
-    short by an interrupt, how to write them."""
+    short by an interrupt, how to finish it."""
     counted = f"{epochs} epoch" + ("" if epochs == 1 else "s")
     said = f"{rundir} has already trained {counted}: pass a larger --epochs to train on"
     if finished and wrapup_cut_short(rundir):
-        said += (
-            f"; its wrap-up was cut short: vaekit report {rundir} writes its pictures, report "
-            "and card"
-        )
+        said += f"; its wrap-up was cut short: vaekit train --out {rundir} --resume finishes it"
     return said
 
 
@@ -147,7 +152,8 @@ def wrapup_cut_short(rundir: Path) -> bool:
     """Whether a run's pictures are not those of its final line: curves.png is missing, or
     drew fewer epochs than metrics.jsonl holds (a resumed run stopped in its wrap-up keeps
     the pictures of its earlier one; the count is in the PNG's text, which copies keep, as
-    they do not keep the files' times). For a run whose final line is written."""
+    they do not keep the files' times); or its trackers (--log) did not get its test figures,
+    the wrap-up's last part. For a run whose final line is written."""
     curves = rundir / CURVES_FILE
     if not curves.exists():
         return True
@@ -157,7 +163,9 @@ def wrapup_cut_short(rundir: Path) -> bool:
         epochs = sum(1 for r in read_metrics(rundir) if "epoch" in r and not r.get("final"))
     except (OSError, ValueError, VaekitError):
         return False  # (unreadable: the command that reads it says so)
-    return drawn is not None and drawn.isdigit() and int(drawn) != epochs
+    if drawn is not None and drawn.isdigit() and int(drawn) != epochs:
+        return True
+    return not trackers_finished(rundir, epochs)
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:

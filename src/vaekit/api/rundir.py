@@ -397,5 +397,5 @@ def save_final(path: Path, record: dict[str, Any], model: nn.Module) -> None:
     except (OSError, SafetensorError) as err:
         raise VaekitError(
             f"{path}: could not write its final files ({err}); every epoch is saved: free "
-            f"some space, then `vaekit report {path}` writes its pictures, report and card"
+            f"some space, then `vaekit train --out {path} --resume` finishes it"
         ) from err

@@ -215,8 +215,8 @@ def _interrupted(args: argparse.Namespace) -> None:
             hint += "; until the new run's first epoch ends, --out still holds the old run"
         if _wrapping_up(out):
             hint = (
-                f" (its training had finished: vaekit report {out} writes its pictures, "
-                "report and card)"
+                f" (its training had finished: vaekit train --out {out} --resume writes its "
+                "pictures, report and card)"
             )
     print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
     sys.exit(130)

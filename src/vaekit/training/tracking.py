@@ -13,7 +13,9 @@ A resumed run continues the same TensorBoard and MLflow runs, each epoch once:
   event from the checkpoint's epoch on (`purge_step`: TensorBoard's readers drop the older
   files' events at or after it) and logs that epoch again from the checkpoint. Logging follows
   the checkpoint and is flushed after every epoch, so a killed run's events hold every epoch
-  before the checkpoint's, and perhaps that one: after the purge, each exactly once.
+  before the checkpoint's, and perhaps that one: after the purge, each exactly once. Epochs
+  trained without TensorBoard (resumed with --log none) are logged from the history: the
+  last epoch flushed is recorded in RUNDIR/tracking.json, and the purge starts after it.
 - MLflow: RUNDIR/tracking.json records the store and the run id; the resumed run asks MLflow
   for the last epoch it holds and logs the epochs after it that the checkpoint has. An epoch's
   metrics go in one batch, so that an epoch is there whole or not at all.
@@ -185,6 +187,8 @@ class Tracking(Callback):
             with _reported(backend.name, rundir):
                 backend.finish(step, scalars, pictures, [p for p in model_files if p.is_file()])
                 backend.close("FINISHED")
+        # the run's wrap-up is complete only with this (vaekit.api.run.wrapup_cut_short)
+        write_json(rundir / TRACKING_FILE, {**_read_record(rundir), "finished_at": step})
 
     def _open(self, state: LoopState | None) -> None:
         rundir = self.rundir()
@@ -195,6 +199,9 @@ class Tracking(Callback):
             with _reported(name, rundir), signals_held():
                 backend = _BACKENDS[name](rundir, resumed_at, self.params)
             self.backends.append(backend)
+        record = _read_record(rundir)
+        if "finished_at" not in record:  # followed to its end (runs of older versions: not)
+            write_json(rundir / TRACKING_FILE, {**record, "finished_at": 0})
         if state is not None:
             self._log(state.history)
 
@@ -316,10 +323,15 @@ class _TensorBoard(_Backend):
             p.name.startswith(EVENTS_PREFIX) for p in folder.iterdir()
         )
         purge = resumed_at if resumed_at and earlier else None
+        entry = _read_record(rundir).get("tensorboard")
+        flushed = entry.get("logged") if isinstance(entry, dict) else None
+        if purge and type(flushed) is int and 0 <= flushed < purge - 1:  # a --log none gap
+            purge = flushed + 1
         if earlier:
             _after_newest(folder)
+        self.rundir = rundir
         self.writer = SummaryWriter(str(folder), purge_step=purge)
-        self.logged = resumed_at - 1 if purge else 0
+        self.logged = purge - 1 if purge else 0
 
     def log_epoch(self, epoch: int, scalars: Mapping[str, float]) -> None:
         for tag, value in scalars.items():
@@ -328,6 +340,8 @@ class _TensorBoard(_Backend):
 
     def flush(self) -> None:
         self.writer.flush()
+        record = _read_record(self.rundir)
+        write_json(self.rundir / TRACKING_FILE, {**record, "tensorboard": {"logged": self.logged}})
 
     def finish(
         self,
@@ -380,6 +394,11 @@ class _MLflow(_Backend):
                 self.logged = max((m.step for m in history), default=0)
                 missing = {k: v for k, v in params.items() if k not in run.data.params}
                 self._log_params(missing)
+                # MLflow keeps a parameter's first value: an option the resume changed
+                # (--epochs, --time-budget, --log) is a tag with the value it has now
+                for k, v in params.items():
+                    if k in run.data.params and run.data.params[k] != v:
+                        self.client.set_tag(self.run_id, f"vaekit.resumed.{k}", v)
         if recorded is None:
             uri = _tracking_uri()
             self.client = MlflowClient(uri)
@@ -443,6 +462,17 @@ class _MLflow(_Backend):
         except Exception:  # already failing: the training's own error is the one to show
             if status == "FINISHED":
                 raise
+
+
+def trackers_finished(rundir: Path, epochs: int) -> bool:
+    """Whether the trackers a run logs to (config.json's training.log) got the test figures
+    of its `epochs` epochs and closed their runs: RUNDIR/tracking.json's finished_at (taken
+    for yes where a run of an older version has none)."""
+    try:
+        logged = json.loads((rundir / CONFIG_FILE).read_text())["training"].get("log")
+        return not logged or _read_record(rundir).get("finished_at", epochs) == epochs
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, VaekitError):
+        return True  # (unreadable: the command that reads it says so)
 
 
 def _read_record(rundir: Path) -> dict[str, Any]:
