@@ -32,7 +32,7 @@ DATA_OPTIONS = [
         Source(),
         "fashion-mnist",
         "a dataset name (fashion-mnist, mnist, binarized-mnist, digits, cifar10, svhn, "
-        "olivetti, celeba: see `vaekit data list`); a folder holding the four IDX files "
+        "olivetti, celeba, dsprites: see `vaekit data list`); a folder holding the four IDX files "
         "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
         "t10k-labels-idx1-ubyte, plain or .gz), CIFAR-10 batches, SVHN .mat files, a prepared "
         "dataset, or PNG/JPEG images (subfolder names = labels); a table, a .csv or .parquet "

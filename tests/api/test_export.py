@@ -69,6 +69,12 @@ def test_onnx_files_match_pytorch(models, name: str, tmp_path: Path):
     assert [o.name for o in session.get_outputs()] == named == ["mean", "std"]
     (std,) = session.run(["std"], {"x": x.numpy(), **extra})
     np.testing.assert_allclose(std, want_std.numpy(), atol=1e-5)
+    # The decoder's output is named after the kind of its examples: "image".
+    session = ort.InferenceSession(str(tmp_path / "decoder.onnx"))
+    named = manifest["files"]["decoder"]["outputs"]
+    assert [o.name for o in session.get_outputs()] == named == [model.kind.name] == ["image"]
+    (image,) = session.run(["image"], {"z": want_mean.numpy(), **extra})
+    np.testing.assert_allclose(image, want_image.numpy(), atol=1e-5)
 
 
 def test_torchscript_files_match_pytorch(models, tmp_path: Path):

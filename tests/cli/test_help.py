@@ -79,6 +79,12 @@ def test_train_data_help_names_every_kind_of_data():
     data = _help_of("vaekit train", "--data")
     for kind in (*TABLE_SUFFIXES, *TEXT_SUFFIXES, ".wav", ".npy", "PNG/JPEG", "vaekit data list"):
         assert kind in data, kind
+    # the dataset names it lists are the registry's, every one
+    from vaekit.data.datasets import open_dataset  # noqa: F401 (registers the datasets)
+    from vaekit.data.registry import dataset_names
+
+    listed = re.search(r"a dataset name \(([^:]*):", " ".join(data.split())).group(1)
+    assert sorted(listed.split(", ")) == dataset_names()
 
 
 def test_sample_help_names_every_kind_of_output():
@@ -201,3 +207,8 @@ def test_device_is_declared_once_for_every_command():
         )
         if prog not in TRAINS:
             assert action.type is None and action.metavar == "DEVICE", prog
+
+
+def test_tune_help_says_a_trial_writes_no_report_by_default():
+    assert "default: off in a search" in _help_of("vaekit tune", "--report")
+    assert "(default: on)" in " ".join(_help_of("vaekit train", "--report").split())

@@ -446,6 +446,12 @@ def test_the_budget_bounds_the_search(data, tmp_path):
     assert 0 < config["training"]["time_budget"] <= 0.01
     assert math.isfinite(search.trials[0].value)
     assert os.path.islink(search.path / "best")
+    # The study ranks on the validation -ELBO, lower better (its pruner and sampler too).
+    assert load(search.path).direction == optuna.study.StudyDirection.MINIMIZE
+    # The trial ran past the budget: a resume given no --budget has none left to spend.
+    with pytest.raises(VaekitError, match="its budget is spent: give --budget"):
+        tune(out=search.path, resume_search=True, progress=False)
+    assert len(load(search.path).trials) == 1
 
 
 def test_a_search_on_a_relative_path_resumes_from_another_folder(data, tmp_path, monkeypatch):
@@ -461,7 +467,10 @@ def test_a_search_on_a_relative_path_resumes_from_another_folder(data, tmp_path,
     assert settings["data"] == str(tmp_path / "here" / "d.npz")  # recorded whole
     monkeypatch.chdir(tmp_path)  # elsewhere, the search goes on with its data
     assert vaekit("tune", "--out", "s", "--resume", "--budget", "0.01", "--quiet") == 0
-    assert len(load(tmp_path / "s").trials) == 2
+    first, resumed = load(tmp_path / "s").trials  # two trials, one a session
+    # The resumed session's sampler is seeded on from the trials so far: it draws afresh,
+    # not the first session's trials over again.
+    assert resumed.params != first.params
 
 
 def test_a_search_folder_that_cannot_be_made_is_one_line(data, tmp_path, capsys):

@@ -25,15 +25,20 @@ TINY = dict(model="mlp", hidden_dims=(32,), epochs=2, batch_size=32, progress=Fa
 
 
 class Page(HTMLParser):
-    """The parts of a page the tests read: sections (id -> text), images, and any tag that
-    would load something from elsewhere."""
+    """The parts of a page the tests read: sections (id -> text), images, any tag that would
+    load something from elsewhere, the subtitle, and each section's tables (their rows of
+    cell texts, the header row first)."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.sections: dict[str, str] = {}
         self.images: dict[str, list[str]] = {}
         self.external: list[str] = []
+        self.tables: dict[str, list[list[list[str]]]] = {}
+        self.subtitle = ""
         self._section: str | None = None
+        self._cell: str | None = None
+        self._in_subtitle = False
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
@@ -48,10 +53,35 @@ class Page(HTMLParser):
             v and v.startswith(("http:", "https:", "//")) for v in a.values()
         ):
             self.external.append(tag)
+        if tag == "table":
+            self.tables.setdefault(self._section or "", []).append([])
+        if tag == "tr":
+            self.tables[self._section or ""][-1].append([])
+        if tag in ("td", "th"):
+            self._cell = ""
+        self._in_subtitle = tag == "p" and a.get("class") == "sub"
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._section or ""][-1][-1].append(self._cell.strip())
+            self._cell = None
+        if tag == "p":
+            self._in_subtitle = False
 
     def handle_data(self, data):
         if self._section:
             self.sections[self._section] += data
+        if self._cell is not None:
+            self._cell += data
+        if self._in_subtitle:
+            self.subtitle += data
+
+    def cells(self, section: str, label: str, table: int = 0) -> dict[str, str]:
+        """One row of a section's table, the row whose first cell is `label`: its cells by
+        their column's header."""
+        header, *rows = self.tables[section][table]
+        (row,) = [r for r in rows if r[0] == label]
+        return dict(zip(header, row, strict=True))
 
 
 def assert_shown(page: Page, *anchors: str) -> None:
@@ -249,6 +279,101 @@ def write_eval(run: Path, kind: str, k: int, nll: float, weights: str | None = N
              "elbo": {"loss": nll + 2, "rec": nll, "kl": 2.0, "stderr": 0.5},
              "iwae": {"k": k, "nll": nll, "stderr": 0.5}}  # fmt: skip
     (run / "eval.json").write_text(json.dumps(found))
+
+
+def test_each_figure_is_in_its_labelled_row_and_column_of_the_report_and_compare(
+    array_run, tmp_path
+):
+    """The tables read by their headers and row labels: every number where its label says,
+    not its neighbour's (an eval.json whose figures all differ; a run that kept its best
+    epoch's weights, --patience), on report.html and on the compare page."""
+    from vaekit.api.compare import compare_runs
+    from vaekit.api.report import eval_section, open_run
+    from vaekit.models.io import weights_sha256
+    from vaekit.report.comparison import STALE, eval_row
+
+    path, _ = array_run
+    run, twin = tmp_path / "p", tmp_path / "q"
+    shutil.copytree(path, run)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    *epochs, final = [json.loads(line) for line in lines]
+    final["best_epoch"] = 1  # as early stopping records it (of 2 epochs)
+    (run / "metrics.jsonl").write_text("\n".join([*lines[:-1], json.dumps(final)]) + "\n")
+    shutil.copytree(run, twin)
+    found = {"kind": "log-likelihood", "conditional_on_label": False, "data": "d",
+             "split": "test", "num_examples": 30, "weights_sha256": weights_sha256(run),
+             "elbo": {"loss": 101.25, "rec": 88.5, "kl": 12.75, "stderr": 0.625},
+             "iwae": {"k": 8, "nll": 99.5, "stderr": 0.375},
+             "bits_per_dim": {"elbo": 1.2345, "iwae": 1.1111}}  # fmt: skip
+    for folder in (run, twin):
+        (folder / "eval.json").write_text(json.dumps(found))
+    page = read_page(write_report(run))
+    test, last = final["test"], epochs[-1]
+    assert page.subtitle.endswith(f"; 2 epochs; test -ELBO {test['neg_elbo']:.2f} nats per example")
+    # The final numbers: the last epoch's train and validation terms, and the test line of
+    # the best epoch's weights, which the caption names.
+    for split, terms in (("train", last["train"]), ("validation", last["val"]), ("test", test)):
+        assert page.cells("loss-curves", split) == {
+            "split": split,
+            "-ELBO": number(terms["neg_elbo"]),
+            "reconstruction": number(terms["rec"]),
+            "KL": number(terms["kl"]),
+        }
+    assert "(epoch 2; test on the best validation epoch, 1)" in page.sections["loss-curves"]
+    # The evaluation: each bound with its own stderr, each term, bits/dim of the IWAE bound.
+    shown = {
+        label: page.cells("evaluation", label)
+        for label in ("-ELBO", "distortion (rec)", "rate (KL)", "NLL (IWAE, K=8)", "bits/dim")
+    }
+    assert [(c["value"], c["± stderr"]) for c in shown.values()] == [
+        ("101.25", "0.625"), ("88.50", "-"), ("12.75", "-"), ("99.50", "0.375"), ("1.11", "-")
+    ]  # fmt: skip
+    assert shown["bits/dim"]["note"] == "ELBO: 1.2345"
+    assert "run vaekit eval again" not in page.sections["evaluation"]  # of these weights
+    # The compare page: the same figures under its own headers.
+    result = compare_runs([run, twin], tmp_path / "c.html")
+    assert result.eval_rows[0] == ["p", "NLL (IWAE, K=8)", 99.5, 0.375, 1.1111, "d", "test", 30]
+    compared = read_page(tmp_path / "c.html")
+    assert compared.cells("evaluation", "p") == {
+        "run": "p", "bound (eval.json)": "NLL (IWAE, K=8)", "nats per example": "99.50",
+        "± stderr": "0.375", "bits/dim": "1.11", "data": "d", "split": "test", "examples": "30",
+    }  # fmt: skip
+    seconds = sum(e["time_s"] for e in epochs)  # the run's whole training time
+    assert result.metrics_rows[0][7] == pytest.approx(seconds)
+    kept = epochs[0]  # the epoch whose weights it kept
+    assert compared.cells("final-numbers", "p") == {
+        "run": "p",
+        "epochs": "2",
+        "train -ELBO": number(kept["train"]["neg_elbo"]),
+        "val -ELBO": number(kept["val"]["neg_elbo"]),
+        "test -ELBO": number(test["neg_elbo"]),
+        "test rec": number(test["rec"]),
+        "test KL": number(test["kl"]),
+        "time (s)": number(float(seconds)),
+    }
+    assert not any("eval.json" in w for w in result.warnings)  # figures computed alike
+    # An eval.json from before it recorded the weights cannot say it judged these ones.
+    del found["weights_sha256"]
+    (twin / "eval.json").write_text(json.dumps(found))
+    view = open_run(twin, reopen=False)
+    assert "eval.json does not record which weights it judged" in eval_section(view)
+    assert eval_row(view, "q", found) == ["q", STALE, *[None] * 6]
+
+
+def test_compare_warns_of_eval_figures_computed_differently_naming_what_differs():
+    """The runs' eval.json figures computed on other data, split, examples or bound: one
+    warning naming that, with each run's; a run without current figures is not compared."""
+    from vaekit.report.comparison import eval_warnings
+
+    a = ["a", "NLL (IWAE, K=8)", 99.5, 0.5, None, "d", "test", 30]
+    for column, what in ((1, "bound"), (5, "data"), (6, "split"), (7, "number of examples")):
+        b = ["b", *a[1:]]
+        b[column] = "other"
+        assert eval_warnings(["a", "b"], [a, b]) == [
+            f"the eval.json figures differ in {what} (a {a[column]}, b other)"
+        ]
+    missing = ["b", "no eval.json: run `vaekit eval`", *[None] * 6]
+    assert eval_warnings(["a", "b"], [a, missing]) == []
 
 
 def test_compare_names_each_figure_warns_and_fits_the_terminal(npz, tmp_path, capsys):

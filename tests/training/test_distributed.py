@@ -43,6 +43,9 @@ def assert_same_run(a: Path, b: Path) -> None:
         for split in ("train", "val", "test"):
             if split in ra:
                 assert ra[split]["neg_elbo"] == pytest.approx(rb[split]["neg_elbo"], abs=1e-4)
+                assert ra[split].get("kl_layers") == pytest.approx(
+                    rb[split].get("kl_layers"), abs=1e-4
+                )
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +73,18 @@ def test_only_rank_0_reports_to_the_user(monkeypatch):
 @pytest.mark.parametrize(
     "extra",
     [
-        ["--binarize", "--free-bits", "0.05"],
+        # a floor near the dimensions' KL, which some cross: judged on the whole batch's
+        # mean KL, not on each process's rows
+        ["--binarize", "--free-bits", "0.1", "--lr", "0.01"],
         ["--train-noise", "mask:0.2", "--iw-train", "2"],
-        ["--time-budget", "1h"],  # the budget's decision is shared after every step
+        # the budget's decision is shared after every step; a hierarchy's KL per layer is
+        # the whole split's
+        ["--time-budget", "1h", "--model", "hvae", "--layers", "2"],
+        # plain SGD steps by the gradient's size (Adam by its direction): the processes'
+        # gradients must be the whole batch's mean, not a share of it
+        ["--optimizer", "sgd", "--lr", "0.05"],
     ],
-    ids=["binarize-free-bits", "noise-iwae", "time-budget"],
+    ids=["binarize-free-bits", "noise-iwae", "time-budget", "sgd"],
 )
 def test_two_processes_train_what_one_process_trains(data: Path, tmp_path: Path, extra):
     flags = [*TINY, "--epochs", "2", *extra, "--quiet", "--no-report"]

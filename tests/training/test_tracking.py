@@ -189,6 +189,137 @@ def test_a_run_that_fails_is_a_failed_mlflow_run(tmp_path: Path, store: str):
     assert sorted(m.step for m in history) == [1, 2]  # logged before the callback failed
 
 
+@pytest.fixture
+def tracked_val(monkeypatch) -> dict:
+    """The validation split that training hands its trackers, kept here to be scored anew."""
+    from vaekit.training import tracking
+
+    kept: dict = {}
+    real = tracking.Tracking.__init__
+
+    def spy(self, trackers, rundir, params, val, config):
+        kept["val"] = val
+        real(self, trackers, rundir, params, val, config)
+
+    monkeypatch.setattr(tracking.Tracking, "__init__", spy)
+    return kept
+
+
+def test_each_latent_dimensions_kl_and_the_scheduled_lr_are_logged_as_they_were(
+    tmp_path: Path, tracked_val: dict
+):
+    """val/kl_dim/d is dimension d's own KL (computed here in closed form from each epoch's
+    posterior on the validation split), and lr the rate each epoch trained with (metrics.jsonl's,
+    which a cosine schedule moves), not --lr."""
+    import torch
+
+    import vaekit
+    from vaekit.training.loop import Callback
+
+    by_epoch: dict[int, list[float]] = {}
+
+    class KlPerDimension(Callback):
+        @torch.no_grad()
+        def on_epoch_end(self, record, state):
+            val, was = tracked_val["val"], state.model.training
+            qz = state.model.eval().encode(val.scaled(torch.arange(len(val))))
+            kl = 0.5 * (qz.mean**2 + qz.logvar.exp() - 1 - qz.logvar)
+            by_epoch[record["epoch"]] = kl.mean(0).tolist()
+            state.model.train(was)
+
+    data = write_npz(tmp_path / "d.npz", n=120, size=6)
+    run = tmp_path / "run"
+    options = {**OPTIONS, "epochs": 2, "latent_dim": 3, "lr": 0.01, "report": False}
+    vaekit.train(data, out=run, log=("tensorboard",), lr_schedule="cosine",
+                 callbacks=[KlPerDimension()], **options)  # fmt: skip
+    records, events = _records(run), _events(run)
+    rates = [r["lr"] for r in records]
+    assert rates[0] != rates[1] and 0.01 not in rates  # the schedule moved it
+    assert [e.value for e in events.Scalars("lr")] == pytest.approx(rates, rel=1e-6)
+    for d in range(3):
+        logged = events.Scalars(f"val/kl_dim/{d}")
+        assert [e.step for e in logged] == [1, 2]
+        expected = [by_epoch[epoch][d] for epoch in (1, 2)]
+        assert [e.value for e in logged] == pytest.approx(expected, rel=1e-4, abs=1e-6), d
+
+
+@pytest.mark.parametrize("option", [{"ema": 0.9}, {"binarize": True}], ids=["ema", "binarize"])
+def test_the_kl_per_dimension_is_of_the_weights_and_data_validation_scores(
+    tmp_path: Path, option: dict
+):
+    """With --ema validation scores the averaged weights, with --binarize one draw of the
+    pixels: the KL per dimension is of the same, and sums to the logged val/kl."""
+    import vaekit
+
+    data = write_npz(tmp_path / "d.npz", n=120, size=6)
+    run = tmp_path / "run"
+    options = {**OPTIONS, "epochs": 2, "latent_dim": 3, "lr": 0.01, "report": False}
+    vaekit.train(data, out=run, log=("tensorboard",), **options, **option)
+    records, events = _records(run), _events(run)
+    per_dim = [events.Scalars(f"val/kl_dim/{d}") for d in range(3)]
+    for epoch, record in enumerate(records):
+        total = sum(dim[epoch].value for dim in per_dim)
+        assert total == pytest.approx(record["val"]["kl"], rel=1e-4, abs=1e-6), epoch
+
+
+def test_ctrl_c_is_a_killed_mlflow_run_and_an_error_being_handled_is_not_the_runs(
+    tmp_path: Path, store: str, monkeypatch
+):
+    """A run stopped by Ctrl-C is KILLED (not FAILED: nothing went wrong in it); a run
+    trained inside an `except` block, whose error is the caller's, is FINISHED, and never
+    marked FAILED on the way (a dashboard showed it failed until its test had run)."""
+    import vaekit
+    from vaekit.training.loop import Callback
+
+    ended: list[str] = []
+    real = MlflowClient.set_terminated
+
+    def set_terminated(self, run_id, status=None, *args, **kwargs):
+        ended.append(status)
+        return real(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "set_terminated", set_terminated)
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, record, state):
+            raise KeyboardInterrupt
+
+    data = write_npz(tmp_path / "data.npz", n=120, size=6)
+    options = {**OPTIONS, "epochs": 1, "report": False}
+    client = MlflowClient(store)
+
+    def status(run: Path) -> str:
+        recorded = json.loads((run / "tracking.json").read_text())["mlflow"]
+        return client.get_run(recorded["run_id"]).info.status
+
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.train(data, out=tmp_path / "k", log=("mlflow",), callbacks=[CtrlC()], **options)
+    assert status(tmp_path / "k") == "KILLED" and ended == ["KILLED"]
+    ended.clear()
+    try:
+        raise ValueError("the caller's own")
+    except ValueError:
+        vaekit.train(data, out=tmp_path / "h", log=("mlflow",), **options)
+    assert status(tmp_path / "h") == "FINISHED" and ended == ["FINISHED"]
+
+
+def test_each_layers_kl_is_logged_under_its_own_index(tmp_path: Path):
+    """A hierarchy's KL per layer: train/kl_layer/i and val/kl_layer/i are layer i's."""
+    import vaekit
+
+    data = write_npz(tmp_path / "d.npz", n=120, size=6)
+    run = tmp_path / "run"
+    options = {**OPTIONS, "model": "hvae", "layers": 2, "epochs": 1, "report": False}
+    vaekit.train(data, out=run, log=("tensorboard",), **options)
+    (record,) = _records(run)
+    events = _events(run)
+    for split in ("train", "val"):
+        layers = record[split]["kl_layers"]
+        assert len(layers) == 2 and layers[0] != layers[1]
+        logged = [events.Scalars(f"{split}/kl_layer/{i}")[0].value for i in range(2)]
+        assert logged == pytest.approx(layers, rel=1e-6), split
+
+
 def test_a_missing_library_is_one_line_before_any_work(tmp_path: Path, monkeypatch, capsys):
     data = write_npz(tmp_path / "data.npz", n=60, size=8)
     for name, library in (("tensorboard", "TensorBoard"), ("mlflow", "MLflow")):
@@ -296,12 +427,18 @@ def test_a_ctrl_c_during_a_held_block_arrives_after_it():
     from vaekit.files import signals_held
 
     finished = False
-    with pytest.raises(KeyboardInterrupt), signals_held():
-        # to this thread (a process-wide os.kill may be taken by one of torch's threads, and
-        # reach the main thread's handler only some bytecodes later: under load, after the
-        # block and the test had ended)
-        signal.raise_signal(signal.SIGINT)
-        finished = True
+    # Python's own handler, which raises KeyboardInterrupt (pytest run from a background
+    # shell starts with SIGINT ignored, and the signal would never arrive)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            # to this thread (a process-wide os.kill may be taken by one of torch's threads,
+            # and reach the main thread's handler only some bytecodes later: under load,
+            # after the block and the test had ended)
+            signal.raise_signal(signal.SIGINT)
+            finished = True
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert finished
 
 

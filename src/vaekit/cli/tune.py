@@ -51,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_train_options(p, skip=("out",))  # --out is the search folder here
+    # A trial's closing work is its validation and test pass: no report unless asked.
+    report = next(a for a in p._actions if "--report" in a.option_strings)
+    report.help = "write each trial's RUNDIR/report.html at its end (default: off in a search)"
     search = p.add_argument_group("search")
     search.add_argument(
         "--out",
