@@ -145,3 +145,15 @@ def test_the_manifest_names_the_datas_own_pixel_scale(tmp_path: Path):
                          out=tmp_path / "d", progress=False, report=False).model  # fmt: skip
     manifest = vaekit.export(model, tmp_path / "e", format="torchscript")
     assert manifest["input_scale"] == "float32 pixels in [0, 1]: uint8 values / 16"
+
+
+def test_the_manifest_of_float_pixels_says_they_are_used_as_they_are(tmp_path: Path):
+    """Float images in [0, 1] (max value 1): no uint8 values to divide."""
+    import numpy as np
+
+    images = np.random.default_rng(0).random((40, 1, 6, 6), dtype=np.float32)
+    model = vaekit.train(images, model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1,
+                         likelihood="gaussian", out=tmp_path / "f", progress=False,
+                         report=False).model  # fmt: skip
+    manifest = vaekit.export(model, tmp_path / "e", format="torchscript")
+    assert manifest["input_scale"] == "float32 pixels in [0, 1], as the training data held them"

@@ -433,3 +433,18 @@ def test_a_device_not_here_is_refused_before_any_work(command, tmp_path, monkeyp
     assert err.startswith("vaekit: error: --device cuda:7:") and "\n" not in err, command
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert list(run.iterdir()) == []
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 7, reason="a machine with 8 GPUs has cuda:7")
+def test_a_search_refuses_a_device_not_here_before_any_trial(tmp_path, capsys):
+    """Each trial would fail on it, the whole budget long."""
+    assert vaekit("tune", "--data", "digits", "--budget", "1h", "--out", tmp_path / "s",
+                  "--device", "cuda:7") == 1  # fmt: skip
+    assert capsys.readouterr().err.startswith("vaekit: error: --device cuda:7:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cpu_0_is_the_cpu_for_every_command():
+    from vaekit.api.model import resolve_device
+
+    assert resolve_device("cpu:0") == torch.device("cpu") == resolve_device("cpu")

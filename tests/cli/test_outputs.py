@@ -81,3 +81,15 @@ def test_a_streamed_npy_short_of_its_rows_is_not_written(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.npy"]
     save_batches(path, (7, 2), iter(batches))
     assert np.load(path).shape == (7, 2) and np.load(path).min() == 1.0
+
+
+@pytest.mark.parametrize("command", [["sample"], ["export"], ["denoise"], ["embed"]])
+def test_an_empty_output_path_is_refused(runs, tmp_path, monkeypatch, capsys, command):
+    """-o "" (an unset shell variable) would write into the current folder."""
+    run, _ = runs
+    monkeypatch.chdir(tmp_path)
+    assert vaekit(*command, run, "-o", "") == 1
+    assert (
+        capsys.readouterr().err == "vaekit: error: -o is empty: give the file or folder to write\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -95,6 +95,16 @@ def test_two_processes_train_what_one_process_trains(data: Path, tmp_path: Path,
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no leftovers
 
 
+def test_two_processes_train_the_vqvae_one_process_trains(data: Path, tmp_path: Path):
+    """A VQ-VAE's codebook restarts its idle codes at vectors drawn from the whole batch, as
+    one process draws them (each process holds only its rows of it)."""
+    flags = ["--model", "vqvae", "--channels", "4,8", "--latent-dim", "2", "--batch-size", "15",
+             "--epochs", "2", "--quiet", "--no-report"]  # fmt: skip
+    torchrun(2, "--data", data, *flags, "--out", tmp_path / "two")
+    single = vaekit.train(data, out=tmp_path / "one", **_options(flags), progress=False)
+    assert_same_run(tmp_path / "two", single.path)
+
+
 def test_a_run_resumes_under_another_number_of_processes(data: Path, tmp_path: Path):
     flags = [*TINY, "--quiet", "--no-report"]
     torchrun(2, "--data", data, *flags, "--epochs", "1", "--out", tmp_path / "run")
@@ -232,3 +242,72 @@ def test_the_processes_discriminators_stay_the_same(data: Path, tmp_path: Path):
     assert zero.keys() == one.keys() and len(zero) > 0
     for key in zero:
         torch.testing.assert_close(zero[key], one[key], rtol=0, atol=1e-6)
+
+
+def test_the_main_processs_error_is_said_once_and_another_processs_own_error_by_it(
+    monkeypatch, capsys
+):
+    """Under torchrun the first process says its errors, which `on_main` raises on the others
+    too; another process says an error of its own (the run folder missing on its machine,
+    say), which the first process does not know."""
+    from vaekit.cli import main as cli
+    from vaekit.errors import VaekitError
+    from vaekit.training.distributed import SharedError
+
+    def failing() -> None:
+        raise VaekitError("boom")
+
+    monkeypatch.setattr(Group, "share", lambda self, value: (None, "boom"))  # as broadcast
+    with pytest.raises(SharedError, match="boom"):
+        Group(rank=1, world=2).on_main(failing)
+    monkeypatch.setattr(Group, "share", lambda self, value: value)
+    with pytest.raises(VaekitError, match="boom") as raised:
+        Group(rank=0, world=2).on_main(failing)
+    assert not isinstance(raised.value, SharedError)
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit, match="1"):
+        cli.main(["train", "--out", "no-such-run", "--resume"])
+    assert "vaekit: error (process 1): no-such-run: no run to resume" in capsys.readouterr().err
+
+    def shared(args) -> int:
+        raise SharedError("the first process's")
+
+    monkeypatch.setattr(cli, "_run_reporting_pixels", shared)
+    with pytest.raises(SystemExit, match="1"):
+        cli.main(["train", "--out", "x"])
+    assert capsys.readouterr().err == ""  # the first process says it
+
+
+def test_a_process_of_the_group_lost_is_not_called_a_bug(monkeypatch):
+    """gloo's or NCCL's error when another process died: one line saying so, and how a
+    training run continues."""
+    import argparse
+
+    import torch.distributed as dist
+
+    from vaekit.cli.main import one_line
+
+    lost = RuntimeError("[../gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer")
+    args = argparse.Namespace(command="train", out="runs/k")
+    assert "a bug in vaekit" in one_line(lost, args)  # no group: not this case
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    said = one_line(lost, args)
+    assert said.startswith("another process of the group failed or was stopped (")
+    assert said.endswith("vaekit train --out runs/k --resume continues")
+    assert "a bug in vaekit" in one_line(RuntimeError("shape mismatch"), args)
+
+
+@pytest.mark.parametrize("command", [["sample", "run", "-n", "2"], ["eval", "run"], ["tune"]])
+def test_commands_other_than_train_refuse_torchrun_in_one_line(monkeypatch, capsys, command):
+    """Under torchrun every process would run the command and write its files: refused,
+    said once (by the first process)."""
+    from vaekit.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, said in (("0", True), ("1", False)):
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit, match="1"):
+            main([*command, "--out", "s"] if command == ["tune"] else command)
+        err = capsys.readouterr().err
+        line = f"vaekit: error: vaekit {command[0]} runs in one process: start it without torchrun"
+        assert (line in err) is said and (err == "") is not said, err

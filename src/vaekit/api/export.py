@@ -148,7 +148,11 @@ def _export(
         "shape": [c, h, w],
         "latent_dim": model.latent_dim,
         "num_classes": model.num_classes,
-        "input_scale": f"float32 pixels in [0, 1]: uint8 values / {model.max_value:g}",
+        "input_scale": (
+            f"float32 pixels in [0, 1]: uint8 values / {model.max_value:g}"
+            if model.max_value != 1
+            else "float32 pixels in [0, 1], as the training data held them"
+        ),
         "files": {},
     }
     for name, (module, args, inputs, outputs) in parts.items():

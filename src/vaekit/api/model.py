@@ -357,6 +357,8 @@ def resolve_device(device: str) -> torch.device:
             raise VaekitError(f"--device {device}: no Apple MPS device is available here")
     elif dev.type != "cpu":
         raise VaekitError(f"--device {device}: vaekit runs on cpu, cuda or mps")
+    else:
+        dev = torch.device("cpu")  # "cpu:0" is the one CPU device (safetensors takes "cpu")
     return dev
 
 

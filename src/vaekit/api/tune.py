@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vaekit.api.model import resolve_device
 from vaekit.api.run import SAMPLES_FILE
 from vaekit.api.tune_space import Range, Space, build_space, space_ranges
 from vaekit.api.tune_trials import (
@@ -142,6 +143,7 @@ def tune(
                 fixed, space_ranges(space or {}, "search"), feasibility(data, fixed)
             )
             pruner = "median" if pruner is None else pruner
+        resolve_device(fixed.get("device", DEFAULTS["device"]))  # every trial's: refused now
         seconds = _seconds(budget)
         seed = fixed.get("seed", DEFAULTS["seed"]) + _count(study if resume_search else None)
         sampler = _sampler(optuna, seed)

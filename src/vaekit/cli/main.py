@@ -145,6 +145,15 @@ def one_line(err: BaseException, args: argparse.Namespace | None = None) -> str:
         return f"{text}, writing {_writes_to(args)}"
     if isinstance(err, VaekitError | OSError):
         return text
+    if _peer_lost(err, text):
+        again = ""
+        if args is not None and getattr(args, "command", None) == "train":
+            out = getattr(args, "out", None) or "RUNDIR"
+            again = f": vaekit train --out {out} --resume continues"
+        return (
+            f"another process of the group failed or was stopped ({text[:200]}); each "
+            f"process's own error says why{again}"
+        )
     if isinstance(err, MemoryError) or "out of memory" in text or "allocate memory" in text:
         return (
             f"out of memory ({text or 'MemoryError'}): ask for less at once (fewer images, "
@@ -156,11 +165,29 @@ def one_line(err: BaseException, args: argparse.Namespace | None = None) -> str:
     )
 
 
+def _peer_lost(err: BaseException, text: str) -> bool:
+    """Whether `err` is the process group's transport failing under torchrun (gloo or NCCL):
+    another process died or was killed, which is not a bug here."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return False
+    lost = isinstance(err, getattr(dist, "DistError", ())) or "gloo" in text or "NCCL" in text
+    return isinstance(err, RuntimeError) and lost
+
+
 def _run_reporting_pixels(args: argparse.Namespace) -> int:
     """Run the command with a progress bar for any pixel-by-pixel decoding (an
     autoregressive decoder's images, reached through every app), but under --quiet."""
     from vaekit.progress import Bars, reporting
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
+        from vaekit.errors import VaekitError
+        from vaekit.training.distributed import SharedError, is_main_process
+
+        said = f"vaekit {args.command} runs in one process: start it without torchrun (only "
+        raise (VaekitError if is_main_process() else SharedError)(
+            said + "vaekit train trains across processes)"
+        )
     with Bars() as bars, reporting(None if getattr(args, "quiet", False) else bars.update):
         return args.run(args)
 
@@ -181,13 +208,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         _remove_made()
         if args.debug:
             raise
-        if os.environ.get("RANK", "0") == "0":  # under torchrun, one process says it
+        rank = os.environ.get("RANK", "0")
+        if rank == "0":
             print(f"vaekit: error: {one_line(err, args)}", file=sys.stderr)
+        elif not _said_by_main(err):  # under torchrun: its own error (on another machine,
+            # say), which the first process does not know
+            print(f"vaekit: error (process {rank}): {one_line(err, args)}", file=sys.stderr)
         sys.exit(1)
     if code:
         _remove_made()
     _kept_made()
     sys.exit(code or 0)
+
+
+def _said_by_main(err: BaseException) -> bool:
+    """Whether `err` is the first process's own, shared with this one (which leaves it to
+    the first process to say)."""
+    shared = sys.modules.get("vaekit.training.distributed")
+    return shared is not None and isinstance(err, shared.SharedError)
 
 
 def _remove_made() -> None:

@@ -65,6 +65,7 @@ class Outputs:
         `latents.npy`, latents_labels.npy), claimed with it."""
         from vaekit.api.rundir import refuse_run_file
 
+        _refuse_empty(given)
         out = Path(given) if given is not None else self._default(default)
         refuse_run_file(out)  # first: its own words, whatever the suffix
         suffixes = (suffix,) if isinstance(suffix, str) else suffix
@@ -80,6 +81,7 @@ class Outputs:
         """The folder -o gave (or RUNDIR/outputs/COMMAND) for several files: `names`, and
         others claimed later (`claim(folder / name, ...)`). `what` says what goes in it, for
         the refusal of a file name (`-o clip.wav`)."""
+        _refuse_empty(given)
         out = Path(given) if given is not None else self._default("")
         if out.suffix.lower() in FILE_SUFFIXES and not out.is_dir():
             raise VaekitError(
@@ -142,6 +144,12 @@ class Outputs:
 # The default folders `claim` made in this process: a command refused after its claim (its
 # model cannot do what was asked, say) leaves none of them behind empty (remove_made).
 _MADE: list[Path] = []
+
+
+def _refuse_empty(given: str | Path | None) -> None:
+    """-o "" (an unset shell variable, say) would be the current folder: refused."""
+    if given is not None and not str(given).strip():
+        raise VaekitError("-o is empty: give the file or folder to write")
 
 
 def remove_made() -> None:

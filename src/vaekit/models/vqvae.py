@@ -192,6 +192,8 @@ class Codebook(nn.Module):
         dead = (self.idle >= self.restart_after).nonzero().flatten()
         if len(dead) == 0:
             return
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            vectors = _whole_batch(vectors)  # drawn from the batch as one process draws
         device = generator.device if generator is not None else vectors.device
         rows = torch.randint(len(vectors), (len(dead),), generator=generator, device=device)
         picked = vectors[rows.to(vectors.device)]
@@ -199,6 +201,21 @@ class Codebook(nn.Module):
         self.total[dead] = picked
         self.count[dead] = 1.0
         self.idle[dead] = 0
+
+
+def _whole_batch(part: torch.Tensor) -> torch.Tensor:
+    """Every process's rows (N_i, D), in process order: the whole batch's, as one process
+    holds them (each process has a contiguous part; parts differ in length by at most one)."""
+    world = dist.get_world_size()
+    size = torch.tensor([len(part)], device=part.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    lengths = [int(s.item()) for s in sizes]
+    padded = part.new_zeros((max(lengths), *part.shape[1:]))
+    padded[: len(part)] = part
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:n] for p, n in zip(parts, lengths, strict=True)])
 
 
 class UniformCodes(nn.Module):

@@ -27,6 +27,11 @@ from vaekit.errors import VaekitError
 T = TypeVar("T")
 
 
+class SharedError(VaekitError):
+    """The main process's error, raised on the other processes too (`Group.on_main`): the
+    main process says it; the others, which print their own errors, leave it to it."""
+
+
 @dataclass(frozen=True)
 class Group:
     """This process's place among `world` processes (a group of one by default)."""
@@ -75,7 +80,7 @@ class Group:
                 error = str(err)
         result, error = self.share((result, error))
         if error is not None:
-            raise VaekitError(error)
+            raise (VaekitError if self.is_main else SharedError)(error)
         return result  # type: ignore[return-value]
 
     def main_first(self, work: Callable[[], T]) -> T:
