@@ -103,6 +103,10 @@ class Float(Kind):
         return value
 
 
+# A sampling temperature: past about 1e6 the prior's draws leave float32's range (NaN samples).
+TEMPERATURE = Float(positive=True, below=1e6)
+
+
 @dataclass(frozen=True)
 class Text(Kind):
     """A string; with `choices`, one of them."""

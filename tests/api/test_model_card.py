@@ -267,3 +267,21 @@ def test_a_conditional_models_eval_rows_say_given_the_label(tmp_path):
     rows = [line for line in card.splitlines() if "(vaekit eval)" in line]
     assert rows and all("-log p(x given the label)" in row for row in rows if "bound" in row)
     assert "-log p(x)" not in "".join(rows)
+
+
+def test_a_finished_run_without_finite_test_figures_says_so(gray_run: Path, tmp_path: Path):
+    """A run whose test -ELBO is not a finite number (null in metrics.jsonl) has finished:
+    its card does not say it has not."""
+    import shutil
+
+    run = tmp_path / "inf"
+    shutil.copytree(gray_run, run)
+    lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    lines[-1]["test"] = {**lines[-1]["test"], "neg_elbo": None, "rec": None, "kl": None}
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    from tests.cli.test_cli import vaekit as cli
+
+    assert cli("report", run, "--quiet") == 0
+    card = (run / "README.md").read_text()
+    assert "The test figures at the end of training are not finite numbers" in card
+    assert "has not finished" not in card

@@ -293,3 +293,18 @@ def test_a_command_refused_after_its_claim_leaves_no_empty_output_folder(tmp_pat
     run = Path(shutil.copytree(FROZEN, tmp_path / "run"))
     fails(capsys, "interpolate", run, "--from", "0", "--to", "99999")
     assert not (run / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["sample", "RUN", "--temperature", "1e40"], "expected a number in (0, 1e+06), got 1e+40"),
+        (["anomaly", "RUN", "--quantile", "0"], "expected a number in (0, 1), got 0"),
+        (["anomaly", "RUN", "--contamination", "0"], "expected a number in (0, 1), got 0"),
+    ],
+)
+def test_a_value_outside_an_options_range_is_refused_by_its_parser(args, said, capsys):
+    """The range the parser names is the one the command holds to (a quantile of 0 passed
+    the parser's [0, 1) and was refused later; a temperature of 1e40 drew NaN samples)."""
+    assert vaekit(*args) == 2
+    assert said in capsys.readouterr().err

@@ -266,3 +266,14 @@ def test_conditional_train_and_sample_a_label(tmp_path: Path, idx_folder: Path, 
 def test_label_on_an_unconditional_model_is_an_error(digits_run: Path, tmp_path: Path, capsys):
     assert vaekit("sample", digits_run, "--label", "3", "-o", tmp_path / "s.png") == 1
     assert "conditional" in capsys.readouterr().err
+
+
+def test_text_tables_show_small_numbers_as_the_pages_do():
+    """compare's printout: a learning rate of 0.0005 beside 0.001 is not "0.00" twice."""
+    from vaekit.cli.report import format_table
+
+    table = format_table(
+        ("option", "a", "b"), [["training.lr", 0.0005, 0.001], ["x", 12.345, None]]
+    )
+    assert table.splitlines()[1].split() == ["training.lr", "0.0005", "0.001"]
+    assert table.splitlines()[2].split() == ["x", "12.35", "-"]

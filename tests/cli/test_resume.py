@@ -113,6 +113,25 @@ def test_resume_refuses_what_it_cannot_do(small_run: Path, extra, message, capsy
     assert message in capsys.readouterr().err
 
 
+def test_a_run_stopped_by_its_budget_and_cut_in_its_wrap_up_only_finishes(tmp_path, capsys):
+    """A --time-budget run (stopped before --epochs) killed in its wrap-up: `--resume` does
+    the wrap-up alone, with its budget's numbers, and trains on only when asked."""
+    data = write_npz(tmp_path / "data.npz", n=60, size=6)
+    out = tmp_path / "run"
+    args = ["--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2", "--quiet"]
+    assert vaekit("train", "--data", data, "--out", out, "--epochs", "100000",
+                  "--time-budget", "1", *args) == 0  # fmt: skip
+    before = _lines(out)
+    assert before[-1]["stopped_by"] == "time_budget"
+    (out / "curves.png").unlink()  # as a kill between the final line and the pictures
+    assert vaekit("train", "--out", out, "--resume", "--quiet") == 0
+    assert _numbers(_lines(out)) == _numbers(before) and (out / "curves.png").exists()
+    # asked for more: it trains on
+    epochs = len(before) - 1
+    assert vaekit("train", "--out", out, "--resume", "--epochs", str(epochs + 1), "--quiet") == 0
+    assert [r.get("epoch") for r in _lines(out)][-2:] == [epochs + 1, None]
+
+
 def test_a_finished_run_whose_wrap_up_was_cut_is_finished_by_resume(small_run, tmp_path, capsys):
     """Killed between its final line and its pictures: `--resume` trains no further and does
     the wrap-up again (the same final numbers, one final line); then the run is complete."""

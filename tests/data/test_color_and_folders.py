@@ -351,3 +351,20 @@ def test_auto_color_looks_at_every_image(tmp_path: Path):
         _png(tmp_path / "c" / f"{i:03d}.png", (8, 8), i % 200, "L")
     _png(tmp_path / "c" / "999.png", (8, 8), (200, 10, 10))
     assert open_dataset(tmp_path / "c", image_size=8).shape == (3, 8, 8)
+
+
+def test_a_folder_prepared_before_its_content_was_hashed_gets_the_hash(tmp_path: Path):
+    """A cache made by an older vaekit has no content_sha256 in its header: a run made now
+    records the content's checksum all the same, and the header gets it."""
+    import json
+
+    for i in range(6):
+        _png(tmp_path / "g" / f"{i}.png", (8, 8), i * 40, mode="L")
+    fresh = open_dataset(tmp_path / "g").info
+    header_path = Path(fresh["prepared"]) / "header.json"
+    header = json.loads(header_path.read_text())
+    del header["content_sha256"]  # as an older version wrote it
+    header_path.write_text(json.dumps(header))
+    again = open_dataset(tmp_path / "g").info
+    assert again["sha256"] == fresh["sha256"] != again["fingerprint"]
+    assert json.loads(header_path.read_text())["content_sha256"] == fresh["sha256"]

@@ -579,3 +579,12 @@ def test_compare_warns_of_test_splits_carved_differently_from_the_same_data():
     assert data_warnings(["a", "b"], [{"data": same}, {"data": same}]) == []
     (warning,) = data_warnings(["a", "b"], [{"data": same}, {"data": other}])
     assert warning.startswith("the runs' test splits were carved differently from the same data")
+    # an image folder's run recorded before its content was hashed: its files' fingerprint,
+    # which a newer run on the same folder records beside the content's checksum
+    old = {"sha256": "fp1", "test_carved": same["test_carved"]}
+    new = {**same, "fingerprint": "fp1"}
+    assert data_warnings(["old", "new"], [{"data": old}, {"data": new}]) == []
+    (warning,) = data_warnings(
+        ["old", "new"], [{"data": old}, {"data": {**new, "fingerprint": "x"}}]
+    )
+    assert warning.startswith("the runs were trained on different data")

@@ -248,8 +248,8 @@ def test_the_main_processs_error_is_said_once_and_another_processs_own_error_by_
     monkeypatch, capsys
 ):
     """Under torchrun the first process says its errors, which `on_main` raises on the others
-    too; another process says an error of its own (the run folder missing on its machine,
-    say), which the first process does not know."""
+    too; the first process of another machine says an error of its own (the run folder
+    missing there, say), which the first process does not know."""
     from vaekit.cli import main as cli
     from vaekit.errors import VaekitError
     from vaekit.training.distributed import SharedError
@@ -265,6 +265,11 @@ def test_the_main_processs_error_is_said_once_and_another_processs_own_error_by_
         Group(rank=0, world=2).on_main(failing)
     assert not isinstance(raised.value, SharedError)
     monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")  # another process of the first machine: silent
+    with pytest.raises(SystemExit, match="1"):
+        cli.main(["train", "--out", "no-such-run", "--resume"])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("LOCAL_RANK", "0")  # the first process of another machine says it
     with pytest.raises(SystemExit, match="1"):
         cli.main(["train", "--out", "no-such-run", "--resume"])
     assert "vaekit: error (process 1): no-such-run: no run to resume" in capsys.readouterr().err

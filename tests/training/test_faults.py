@@ -133,6 +133,21 @@ def test_nan_that_persists_stops_with_an_error_naming_the_step(ds):
     assert [r["epoch"] for r in state.history] == [1] and _finite(state)
 
 
+def test_an_epoch_whose_every_step_failed_is_not_an_epoch(ds):
+    """Epochs shorter than --rollback-after whose every step is NaN: none is kept as trained
+    (the model would be its first weights, reported as N epochs); they roll back, then stop
+    with an error after --max-rollbacks."""
+    config = TrainConfig(epochs=5, batch_size=16, rollback_after=10, max_rollbacks=2)
+    state = _state(ds, config)
+    _rig(state, lambda call, s: True)
+    with pytest.raises(VaekitError) as info:
+        fit(state.model, ds.train, None, config, state=state)
+    assert "every step of the epoch had a NaN or infinite loss or gradient, and 2 rollbacks" in (
+        str(info.value)
+    )
+    assert state.history == [] and _finite(state)
+
+
 def test_weights_that_became_nan_roll_back(ds):
     config = TrainConfig(epochs=2, batch_size=16, max_rollbacks=1)
     state = _state(ds, config)

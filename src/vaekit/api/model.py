@@ -24,7 +24,7 @@ from vaekit.models.distributions import DiagonalGaussian
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
-from vaekit.options import Float, Int
+from vaekit.options import TEMPERATURE, Int
 from vaekit.train_options import TRAIN_OPTIONS
 
 # Images made or scored at once: memory stays that of one batch whatever n a user asks for.
@@ -232,10 +232,8 @@ class Model:
         n = _count("the number of samples", n)
         try:
             temperature = TEMPERATURE.check(temperature)
-        except ValueError:
-            raise VaekitError(
-                f"temperature must be a positive number, got {temperature!r}"
-            ) from None
+        except ValueError as err:
+            raise VaekitError(f"temperature: {err}") from None
         self._warn_without_prior()
         seed = torch.Generator().seed() if seed is None else _seed(seed)
         y = self.labels(label, n)
@@ -364,7 +362,7 @@ def resolve_device(device: str) -> torch.device:
 
 # What the Model's arguments are, as the options declare them (vaekit.options' kinds: numpy's
 # numbers taken, bool refused): a count, a temperature, and a seed as --seed takes it.
-COUNT, TEMPERATURE, SEED = Int(least=1), Float(positive=True), TRAIN_OPTIONS["seed"].kind
+COUNT, SEED = Int(least=1), TRAIN_OPTIONS["seed"].kind
 
 
 def _count(what: str, n: Any) -> int:

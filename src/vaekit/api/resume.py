@@ -108,9 +108,11 @@ def _resume(
         raise VaekitError(f"{path}: config.json has changed since the checkpoint was written")
     finished = any(line.get("final") for line in read_metrics(path))
     # Its final line written, its pictures not (killed in its wrap-up): resumed, it trains
-    # no further and does the wrap-up again (the test pass, the pictures, the card, the
-    # report, the trackers' runs closed).
+    # no further (also where a time budget or a callback stopped it before --epochs) and
+    # does the wrap-up again (the test pass, the pictures, the card, the report, the
+    # trackers' runs closed); with a larger --epochs or a new --time-budget, it trains on.
     done = finished and not wrapup_cut_short(path)
+    wrap_up_only = finished and not done and epochs is None and time_budget is None
     if state.epoch > train_config.epochs or (state.epoch == train_config.epochs and done):
         raise VaekitError(already_trained(path, state.epoch, finished))
     if done and should_stop(state.history, train_config.patience):
@@ -134,6 +136,7 @@ def _resume(
     return _train_and_finish(
         path, config, dataset, train_set, val_set, state, progress, callbacks, None, group,
         config["training"]["report"], active_units, prepare if group.is_main else None,
+        train=not wrap_up_only,
     )  # fmt: skip
 
 

@@ -317,10 +317,12 @@ def _train_and_finish(
     report: bool = True,
     count_units: bool = True,
     prepare: Any = None,
+    train: bool = True,
 ) -> Run:
     """Train, then test and write the final files. In a group of several processes only the
     main one writes (and runs the callbacks); every process returns the Run. `prepare`: what
-    a resumed run rewrites once its first epoch ends (or its wrap-up starts)."""
+    a resumed run rewrites once its first epoch ends (or its wrap-up starts). train=False:
+    the wrap-up alone, of a run that finished training (resumed after its wrap-up was cut)."""
     train_config = train_config_from(config)
     keep_best = train_config.patience is not None
     writer = _RunWriter(path, config_hash(config), keep_best, new_run, prepare)
@@ -333,7 +335,11 @@ def _train_and_finish(
         callbacks.append(ProgressBar())
     callbacks.extend(extra_callbacks)
     callbacks = callbacks if group.is_main else []
-    history = fit(state.model, train_set, val_set, train_config, callbacks, state, group)
+    history = (
+        fit(state.model, train_set, val_set, train_config, callbacks, state, group)
+        if train
+        else list(state.history)
+    )
     path = group.on_main(writer.place)
     device = next(state.model.parameters()).device
     final: dict[str, Any] = {"final": True, "loss_is": loss_name(train_config.iw_train)}

@@ -209,10 +209,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.debug:
             raise
         rank = os.environ.get("RANK", "0")
-        if rank == "0":
+        if rank == "0":  # under torchrun, the first process says it
             print(f"vaekit: error: {one_line(err, args)}", file=sys.stderr)
-        elif not _said_by_main(err):  # under torchrun: its own error (on another machine,
-            # say), which the first process does not know
+        elif os.environ.get("LOCAL_RANK", rank) == "0" and not _said_by_main(err):
+            # the first process of another machine: its own error (the run folder missing
+            # there, say), which the first process does not know, said where it is seen
             print(f"vaekit: error (process {rank}): {one_line(err, args)}", file=sys.stderr)
         sys.exit(1)
     if code:

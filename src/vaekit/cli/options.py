@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from vaekit.options import Flag, Float, Int, Kind, Option
+from vaekit.options import TEMPERATURE, Flag, Float, Int, Kind, Option
 from vaekit.train_options_training import TRAINING_OPTIONS
 
 
@@ -28,7 +28,8 @@ def argument_type(kind: Kind) -> Callable[[str], Any]:
 
 positive_int = argument_type(Int(least=1))
 positive_float = argument_type(Float(positive=True))
-fraction = argument_type(Float(below=1.0))
+fraction = argument_type(Float(positive=True, below=1.0))  # a quantile, a share: in (0, 1)
+temperature = argument_type(TEMPERATURE)
 # What torch.Generator.manual_seed takes; beyond, a seed would fail after the model loaded.
 seed = argument_type(Int(least=-(2**63), most=2**64 - 1))
 label = argument_type(Int(least=0, most=2**31 - 1))

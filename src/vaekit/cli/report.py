@@ -83,15 +83,18 @@ WIDTH = 120
 
 
 def format_table(header: tuple[str, ...], rows: list[list[Any]], width: int = WIDTH) -> str:
-    """Rows as aligned text columns; numbers with 2 decimals, missing ones as '-'. Where
-    that would print a line wider than `width` (long config values, many runs), each row is
-    a block instead: its first cell, then one line per column, wrapped to `width`."""
+    """Rows as aligned text columns; numbers as the pages show them (2 decimals, 4
+    significant digits below 1: a learning rate of 0.0005 is not 0.00), missing ones as '-'.
+    Where that would print a line wider than `width` (long config values, many runs), each
+    row is a block instead: its first cell, then one line per column, wrapped to `width`."""
 
     def cell(value: Any) -> str:
         if value is None:
             return "-"
         if isinstance(value, float):
-            return f"{value:.2f}"
+            from vaekit.report.html import number
+
+            return number(value)
         return str(value)
 
     def line(cells: list[str]) -> str:  # numbers right-aligned, the rest left

@@ -11,8 +11,8 @@ from vaekit.cli.options import (
     checked_device,
     label,
     load_run,
-    positive_float,
     positive_int,
+    temperature,
 )
 from vaekit.cli.output import add_kind_arguments, add_overwrite
 from vaekit.report.limits import MAX_GRID_IMAGES as GRID
@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     p.add_argument(
         "--temperature",
-        type=positive_float,
+        type=temperature,
         default=1.0,
         metavar="T",
         help="scale of the prior's standard deviation (default: 1.0); for text, the "

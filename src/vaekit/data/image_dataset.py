@@ -20,6 +20,7 @@ from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.fetch import folder_layouts, match_folder
 from vaekit.data.folders import SUFFIXES, Decode, list_images, settle
 from vaekit.data.prepare import (
+    content_checksum,
     fingerprint,
     is_prepared,
     open_prepared,
@@ -121,8 +122,8 @@ def _open_prepared_dataset(folder: Path, info: dict[str, Any], opts: OpenOptions
         max_value=max_value,
         # Prepared before pixel kinds were recorded: what its uint8 range declares.
         pixels=header.get("pixels") or pixels_for(torch.uint8, max_value),
-        # the content's hash (a dataset prepared before it was recorded: the fingerprint)
-        sha256=header.get("content_sha256") or header["fingerprint"],
+        # the content's hash (a dataset prepared before it was recorded gets it now)
+        sha256=content_checksum(folder, header, labels, split),
         fingerprint=header["fingerprint"],
         prepared=str(folder),
         skipped=len(header["skipped"]),

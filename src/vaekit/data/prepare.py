@@ -14,6 +14,7 @@ checksum that a run records, the same for a copy of the folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -185,6 +186,20 @@ def _content_hash(
         while chunk := f.read(1 << 24):
             h.update(chunk)
     return h.hexdigest()
+
+
+def content_checksum(
+    folder: Path, header: dict[str, Any], labels: np.ndarray | None, split: np.ndarray | None
+) -> str:
+    """A prepared dataset's content_sha256; one prepared before it was recorded gets it now,
+    written into its header.json where the cache can be written (else just returned)."""
+    found = header.get("content_sha256")
+    if found:
+        return found
+    found = _content_hash(folder / "images.u8", labels, split, header["classes"])
+    with contextlib.suppress(OSError):
+        write_json(folder / "header.json", {**header, "content_sha256": found})
+    return found
 
 
 def _first_shape(files: Sequence[Path], decode: Decode) -> tuple[int, ...]:

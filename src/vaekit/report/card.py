@@ -134,6 +134,11 @@ def _values(facts: CardFacts) -> str:
     return support
 
 
+NOT_FINITE = ("The test figures at the end of training are not finite numbers (null in "
+              "metrics.jsonl): the model diverged, or the test data holds values it cannot "
+              "score.")  # fmt: skip
+
+
 def figures_of(facts: CardFacts) -> list[Figure]:
     """The figures of the end of training (metrics.jsonl's test line), then eval.json's,
     each saying which bound it is and on which examples."""
@@ -152,17 +157,11 @@ def figures_of(facts: CardFacts) -> list[Figure]:
     count = run_data(facts).get("num_test")
     examples = f"the {number(count)} examples of the test split" if count else "the test split"
     seed = facts.config.get("training", {}).get("seed")
-    best = (
-        f"; the weights of the best validation epoch, {final['best_epoch']}"
-        if final.get("best_epoch")
-        else ""
-    )
+    best = f"; the weights of the best validation epoch, {final.get('best_epoch')}"
+    best = best if final.get("best_epoch") else ""
     if isinstance(test.get("neg_elbo"), float):
-        draws = (
-            "the posterior a point (the code nearest each encoding)"
-            if point_posterior(facts)
-            else f"one posterior sample each (seed {seed})"
-        )
+        point = "the posterior a point (the code nearest each encoding)"
+        draws = point if point_posterior(facts) else f"one posterior sample each (seed {seed})"
         what = (
             f"-ELBO (reconstruction {test.get('rec', math.nan):.2f} + KL "
             f"{test.get('kl', math.nan):.2f}) at the end of training, on {examples}, "
@@ -458,8 +457,8 @@ def card_text(facts: CardFacts) -> str:
     if figures:
         rows = [(f.name, f.shown(), f.unit, f.what) for f in figures]
         out += _md_table(("figure", "value", "unit", "what it is"), rows)
-    else:
-        out.append("No test figures yet (the run has not finished).")
+    else:  # finished, its test line without a finite -ELBO (null); or not finished
+        out.append(NOT_FINITE if facts.final else "No test figures yet (the run has not finished).")
     if facts.evaluation_problem:
         out += ["", f"eval.json is not shown: {_md(facts.evaluation_problem)}"]
     if not facts.evaluation:

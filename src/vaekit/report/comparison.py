@@ -106,7 +106,10 @@ def data_warnings(names: Sequence[str], configs: Sequence[dict[str, Any]]) -> li
     def listed(found: list[Any]) -> str:
         return ", ".join(f"{n} {v}" for n, v in zip(names, found, strict=True))
 
-    sums = values("sha256")
+    # A run on an image folder recorded before its content was hashed recorded the files'
+    # fingerprint, which newer runs on it record beside the content's checksum.
+    newer = {f: s for f, s in zip(values("fingerprint"), values("sha256"), strict=True) if f}
+    sums = [newer.get(s, s) for s in values("sha256")]
     if len(set(sums) - {None}) > 1:  # a run that did not record it cannot be told apart
         shown = [str(v)[:12] if v else "not recorded" for v in sums]
         return [

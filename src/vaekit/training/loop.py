@@ -315,6 +315,8 @@ def _train_epoch(
         ):
             cut = state.step - first
             break
+    if not seen:  # (an epoch is at least one step) nothing was learned: not an epoch
+        raise Diverged("every step of the epoch had a NaN or infinite loss or gradient")
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
     bound, rec, kl = (steps.group.sum(sums) / seen).tolist() if seen else [math.nan] * 3

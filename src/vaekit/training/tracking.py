@@ -151,7 +151,7 @@ class Tracking(Callback):
         self._ambient = sys.exc_info()[1]
         if state.history:  # resumed: the checkpoint's epoch, with its own weights
             self._note_per_dim(state.history[-1]["epoch"], state)
-            self._open(state)
+            self._open(state, resumed=True)
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         self._note_per_dim(record["epoch"], state)
@@ -177,7 +177,7 @@ class Tracking(Callback):
         """The test figures and the pictures at the last epoch's step, then the runs end.
         A run that trained no epoch here (resumed and already stopped early) opens first."""
         if not self.backends:
-            self._open(None)
+            self._open(None, resumed=True)
         scalars = _split_scalars("test", test)
         if "active_units" in latents:
             scalars["test/active_units"] = float(latents["active_units"])
@@ -190,7 +190,7 @@ class Tracking(Callback):
         # the run's wrap-up is complete only with this (vaekit.api.run.wrapup_cut_short)
         write_json(rundir / TRACKING_FILE, {**_read_record(rundir), "finished_at": step})
 
-    def _open(self, state: LoopState | None) -> None:
+    def _open(self, state: LoopState | None, resumed: bool = False) -> None:
         rundir = self.rundir()
         resumed_at = state.history[-1]["epoch"] if state is not None and state.history else 0
         for name in self.trackers:
@@ -200,7 +200,8 @@ class Tracking(Callback):
                 backend = _BACKENDS[name](rundir, resumed_at, self.params)
             self.backends.append(backend)
         record = _read_record(rundir)
-        if "finished_at" not in record:  # followed to its end (runs of older versions: not)
+        if not resumed and "finished_at" not in record:  # a new run's trackers are followed
+            # to their end (a run of an older version, resumed, is taken as closed until then)
             write_json(rundir / TRACKING_FILE, {**record, "finished_at": 0})
         if state is not None:
             self._log(state.history)
