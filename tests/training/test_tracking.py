@@ -496,3 +496,7 @@ def test_epochs_trained_without_the_trackers_are_logged_when_they_are_back(
     assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]
     done = client.get_run(run_id).data
     assert done.params["epochs"] == "2" and done.tags["vaekit.resumed.epochs"] == "5"
+    assert done.params["report"] == "on" and done.tags["vaekit.resumed.report"] == "off"
+    # back to the first value: the tag follows (a stale one would say --no-report still)
+    assert vaekit("train", "--out", run, "--resume", "--epochs", "6", "--report", "--quiet") == 0
+    assert client.get_run(run_id).data.tags["vaekit.resumed.report"] == "on"

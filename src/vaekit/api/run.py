@@ -85,16 +85,12 @@ def reopen_dataset(
         raise VaekitError("this run was trained on an in-memory array: give the data (data= "
                           "in Python; at the command line, --data with a file of it)")  # fmt: skip
     if data is None and info.get("source") == "object":  # vaekit.data.objects
-        name = str(info.get("name"))
-        # a DataFrame's rows check as its CSV's; the items of other objects have no file form
-        cli = (
-            "at the command line, --data with the CSV it was saved to, to_csv(PATH, index=False)"
-            if name.startswith("<DataFrame")
-            else "a command cannot give it"
-        )
+        # a table's rows check as the CSV of the same rows; images of an object have no file
+        # form that checks as it
         raise VaekitError(
-            f"this run was trained on a Python object, {name}: give it again (data=... in "
-            f"Python; {cli})"
+            f"this run was trained on a Python object, {info.get('name')}: give it again "
+            "(data=... in Python; the rows of a table also as the CSV they were saved to "
+            "without an index, to_csv(PATH, index=False), with --data)"
         )
     if data is None and not isinstance(info.get("name"), str):
         raise VaekitError(

@@ -398,8 +398,9 @@ class _MLflow(_Backend):
                 # MLflow keeps a parameter's first value: an option the resume changed
                 # (--epochs, --time-budget, --log) is a tag with the value it has now
                 for k, v in params.items():
-                    if k in run.data.params and run.data.params[k] != v:
-                        self.client.set_tag(self.run_id, f"vaekit.resumed.{k}", v)
+                    tag = f"vaekit.resumed.{k}"
+                    if k in run.data.params and (run.data.params[k] != v or tag in run.data.tags):
+                        self.client.set_tag(self.run_id, tag, v)
         if recorded is None:
             uri = _tracking_uri()
             self.client = MlflowClient(uri)
