@@ -92,9 +92,7 @@ def format_table(header: tuple[str, ...], rows: list[list[Any]], width: int = WI
         if value is None:
             return "-"
         if isinstance(value, float):
-            from vaekit.report.html import number
-
-            return number(value)
+            return f"{value:.2f}" if abs(value) >= 1 or value == 0 else f"{value:.4g}"
         return str(value)
 
     def line(cells: list[str]) -> str:  # numbers right-aligned, the rest left

@@ -315,10 +315,10 @@ def _train_epoch(
         ):
             cut = state.step - first
             break
-    if not seen:  # (an epoch is at least one step) nothing was learned: not an epoch
-        raise Diverged("every step of the epoch had a NaN or infinite loss or gradient")
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
+    if not seen:  # (an epoch is at least one step) nothing was learned: not an epoch
+        raise Diverged("every step of the epoch had a NaN or infinite loss or gradient")
     bound, rec, kl = (steps.group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
     record: dict[str, Any] = {
         "epoch": epoch,

@@ -120,3 +120,26 @@ class LayerKL:
             self.total = torch.zeros(sum(self.sizes), device=self.device)
         self.total = group.sum(self.total)
         return {"kl_layers": [float(t.sum()) / n for t in self.total.split(self.sizes)]}
+
+
+@torch.no_grad()
+def kl_per_dimension(model: VAE, data: ImageSet, batch_size: int, seed: int) -> list[float] | None:
+    """The mean KL of each latent dimension over `data`, in nats, with one posterior sample per
+    example keyed as validation keys it (mean_loss): the values sum
+    to the split's "kl". None where the prior gives no closed form per dimension."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    labels = labels_for(model, data)
+    total = torch.zeros(model.latent_dim, dtype=torch.float64)
+    try:
+        for index in batch_indices(len(data), batch_size, shuffle=False):
+            x = data.scaled(index.to(data.storage.device)).to(device)
+            y = labels[index.to(labels.device)].to(device) if labels is not None else None
+            terms = importance_terms(model, x, index, 1, seed, y=y)
+            if terms.kl_per_dim is None:
+                return None
+            total += terms.kl_per_dim.sum(0).double().cpu()
+    finally:
+        model.train(was_training)
+    return (total / max(len(data), 1)).tolist()

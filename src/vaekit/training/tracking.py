@@ -41,18 +41,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from vaekit.data.batches import ImageSet, batch_indices, binarize_once
+from vaekit.data.batches import ImageSet, binarize_once
 from vaekit.errors import VaekitError
 from vaekit.files import signals_held, write_json
-from vaekit.models.importance import importance_terms
 from vaekit.models.io import CONFIG_FILE, WEIGHTS_FILE
-from vaekit.models.vae import VAE
 from vaekit.training.callbacks import Callback
 from vaekit.training.ema import averaged
 from vaekit.training.loop import TrainConfig
-from vaekit.training.scoring import labels_for
+from vaekit.training.scoring import kl_per_dimension
 from vaekit.training.state import LoopState
 
 TENSORBOARD_DIR = "tensorboard"  # RUNDIR/tensorboard: the run's event files
@@ -241,29 +238,6 @@ class Tracking(Callback):
             values = kl_per_dimension(state.model, data, self.config.batch_size, self.config.seed)
         if values is not None:
             self.per_dim = {epoch: values}  # only the latest epoch's is ever logged
-
-
-@torch.no_grad()
-def kl_per_dimension(model: VAE, data: ImageSet, batch_size: int, seed: int) -> list[float] | None:
-    """The mean KL of each latent dimension over `data`, in nats, with one posterior sample per
-    example keyed as validation keys it (vaekit.training.scoring.mean_loss): the values sum
-    to the split's "kl". None where the prior gives no closed form per dimension."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    labels = labels_for(model, data)
-    total = torch.zeros(model.latent_dim, dtype=torch.float64)
-    try:
-        for index in batch_indices(len(data), batch_size, shuffle=False):
-            x = data.scaled(index.to(data.storage.device)).to(device)
-            y = labels[index.to(labels.device)].to(device) if labels is not None else None
-            terms = importance_terms(model, x, index, 1, seed, y=y)
-            if terms.kl_per_dim is None:
-                return None
-            total += terms.kl_per_dim.sum(0).double().cpu()
-    finally:
-        model.train(was_training)
-    return (total / max(len(data), 1)).tolist()
 
 
 def _split_scalars(split: str, terms: Mapping[str, Any]) -> dict[str, float]:
