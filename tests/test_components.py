@@ -170,3 +170,27 @@ def test_the_choices_and_help_are_read_without_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_progress_bar_counts_what_its_task_counts(monkeypatch):
+    """Scoring text counts lines, not images (the bar said "img/s")."""
+    from vaekit import progress
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            made.append(kwargs["unit"])
+            self.n = 0
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(progress, "bar_class", lambda: Bar)
+    bars = progress.Bars()
+    for task in ("score lines", "decode pixels", "sample sentences", "encode"):
+        bars.update(task, 1, 2)
+    assert made == ["line", "px", "line", "img"]

@@ -128,6 +128,19 @@ def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_p
     assert code == 0 and "label" in read_csv(out)[0]
 
 
+def test_rows_of_several_files_are_named_by_their_file(table_run, tmp_path):
+    """Each file's rows have the same ids (the row number, or an id column's values): given
+    several, a row is FILE[ID], as an image file's images are; one file keeps its ids."""
+    one = write_sensors(tmp_path / "one.csv", n=3, seed=5)
+    two = write_sensors(tmp_path / "two.csv", n=2, seed=6)
+    for command, out in (("anomaly", tmp_path / "s.csv"), ("embed", tmp_path / "z.csv")):
+        assert vaekit(command, table_run, one, two, "-o", out) == 0
+        names = [r["sensor"] for r in read_csv(out)]
+        assert names == [f"{one}[s{i}]" for i in range(3)] + [f"{two}[s{i}]" for i in range(2)]
+    assert vaekit("anomaly", table_run, one, "-o", tmp_path / "single.csv") == 0
+    assert [r["sensor"] for r in read_csv(tmp_path / "single.csv")] == ["s0", "s1", "s2"]
+
+
 def test_embed_writes_ids_and_class_names(table_run, tmp_path):
     out = tmp_path / "z.csv"
     assert vaekit("embed", table_run, "-o", out) == 0

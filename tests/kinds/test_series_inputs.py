@@ -322,3 +322,21 @@ def test_a_dataframe_of_a_series_reads_as_its_csv(tmp_path: Path):
         vaekit.train(data=survival, out=tmp_path / "s", progress=False)
     assert vaekit.train(data=survival, kind="table", epochs=1, out=tmp_path / "s",
                         progress=False, report=False).config["data"]["kind"] == "table"  # fmt: skip
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_windows_are_a_view_of_the_series_holding_each_value_once(tmp_path: Path, stride: int):
+    """Every window copied took window-times the series' memory (a long series at --window
+    128 ran out of it); the windows are a view of the standardized series, and equal the
+    steps they name."""
+    path = write_series(tmp_path / "s.csv", n=400)
+    data = open_dataset(path, options={"window": 32, "stride": stride})
+    x = data.train.images  # (N, 1, C, W)
+    assert x.untyped_storage().nbytes() <= 400 * 2 * 4  # the series, not N * W * C values
+    rows = np.genfromtxt(path, delimiter=",", names=True)
+    cpu = (rows["cpu"] - data.schema.mean[0]) / data.schema.std[0]
+    for i in (0, 1, len(x) - 1):  # window i ends at step 31 + i * stride
+        end = 31 + i * stride
+        np.testing.assert_allclose(x[i, 0, 0].numpy(), cpu[end - 31 : end + 1], rtol=1e-5)
+    batch = data.train.scaled(torch.tensor([0, len(x) - 1]))  # a batch is its own copy
+    assert batch.is_contiguous() and batch.shape == (2, 1, 2, 32)

@@ -86,7 +86,7 @@ def test_a_crash_while_writing_leaves_a_loadable_checkpoint(tmp_path: Path, monk
 
     # Killed between the tensors and the JSON: the new tensors carry their own state.
     monkeypatch.undo()
-    monkeypatch.setattr(checkpoint, "write_json", dies)
+    monkeypatch.setattr(checkpoint, "_write_state", dies)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, state, "two")
     loaded = _fresh(ds, config)
@@ -129,3 +129,26 @@ def test_the_float16_gradient_scaler_resumes_where_it_was(tmp_path: Path, monkey
     assert _numbers(resumed.history) == _numbers(straight.history)
     for a, b in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_state_json_is_strict_json_and_the_checkpoints_state(tmp_path: Path):
+    """state.json holds what the tensors' header holds, as strict JSON: a non-finite figure
+    (a NaN epoch loss, say) is null there."""
+    import json
+    import math
+
+    from safetensors import safe_open
+
+    ds = open_dataset(write_idx_folder(tmp_path / "idx", n_train=30, n_test=10))
+    config = TrainConfig(epochs=1, batch_size=16)
+    state = _fresh(ds, config)
+    fit(state.model, ds.train, None, config, state=state)
+    for loss in (1.5, math.nan):
+        state.history[0]["train"]["loss"] = loss
+        save_checkpoint(tmp_path, state, "h")
+        text = (tmp_path / "checkpoint" / "state.json").read_text()
+        saved = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in state.json"))
+        with safe_open(str(tmp_path / "checkpoint" / "state.safetensors"), "pt") as f:
+            header = json.loads(f.metadata()["state"])
+        assert saved["history"][0]["train"]["loss"] == (None if math.isnan(loss) else loss)
+        assert saved["step"] == header["step"] and len(saved["history"]) == len(header["history"])

@@ -110,12 +110,16 @@ class Inputs:
         """For a model of a kind whose files carry ids and labels (a table's; its data part
         has `read_rows`): the rows that `specs` name -- test-split indices, or files (a
         table's: all their rows, encoded with the run's schema) -- as one set, with each
-        row's id, and the labels where every part has them."""
+        row's id, and the labels where every part has them. Given several inputs, a file's
+        rows are named FILE[ID], as an image file's images are: ids repeat across files."""
         if not specs:
             raise VaekitError("no inputs given")
         parts = [self._rows(spec) for spec in specs]
         labels = [p.labels for p in parts]
-        ids = [i for p in parts for i in (p.ids or [])]
+        # (ids of a type of their own name their file themselves: a series' StepName)
+        several = len(specs) > 1
+        ids = [f"{spec}[{i}]" if several and not spec.isdigit() and type(i) is str else i
+               for spec, p in zip(specs, parts, strict=True) for i in (p.ids or [])]  # fmt: skip
         return ImageSet(
             torch.cat([p.images for p in parts]),
             None if any(part is None for part in labels) else torch.cat(labels),  # type: ignore[arg-type]

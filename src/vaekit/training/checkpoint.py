@@ -68,9 +68,22 @@ def save_checkpoint(rundir: str | Path, state: LoopState, config_hash: str) -> N
         "skipped_in_row": state.skipped_in_row,
         "objective": held[1] if held is not None else None,
     }
-    header = {"state": json.dumps(meta), DIGEST_KEY: tensors_sha256(tensors)}
+    # Encoded once, compactly: with indentation json encodes in Python, and the whole history
+    # goes in every epoch's checkpoint (3,000 epochs of a small model spent most of their
+    # time here). state.json is strict JSON: a non-finite figure is written null.
+    text = json.dumps(meta)
+    header = {"state": text, DIGEST_KEY: tensors_sha256(tensors)}
     atomic_write(folder / TENSORS_FILE, lambda p: save_file(tensors, str(p), header))
-    write_json(folder / STATE_FILE, meta)
+    _write_state(folder / STATE_FILE, meta, text)
+
+
+def _write_state(path: Path, meta: dict[str, Any], text: str) -> None:
+    """state.json: `text` (meta encoded) where it is strict JSON, else meta with every
+    non-finite figure written null."""
+    if "NaN" in text or "Infinity" in text:
+        write_json(path, meta)
+    else:
+        atomic_write(path, lambda p: p.write_text(text + "\n"))
 
 
 def has_checkpoint(rundir: str | Path) -> bool:

@@ -167,10 +167,16 @@ def fit_schema(
 
 
 def windows(standardized: np.ndarray, window: int, ends: np.ndarray) -> torch.Tensor:
-    """The windows (N, 1, C, W) ending at each step of `ends` (each at least window - 1)."""
-    index = ends[:, None] - np.arange(window - 1, -1, -1)[None, :]  # (N, W) row numbers
-    cut = standardized[index]  # (N, W, C)
-    return torch.from_numpy(np.ascontiguousarray(cut.transpose(0, 2, 1)))[:, None]
+    """The windows (N, 1, C, W) ending at each step of `ends` (each at least window - 1).
+    Where the ends are evenly spaced (every step, or every --stride steps), a view of the
+    series (T, C) that holds each value once: copied window by window as batches are read,
+    where a copy of every window took W times the series' memory."""
+    every = torch.from_numpy(standardized).unfold(0, window, 1)  # (T - W + 1, C, W), a view
+    starts = ends - (window - 1)
+    step = int(starts[1] - starts[0]) if len(starts) > 1 else 1
+    even = len(starts) and step > 0 and (starts == starts[0] + step * np.arange(len(starts))).all()
+    cut = every[starts[0] :: step][: len(starts)] if even else every[torch.from_numpy(starts)]
+    return cut[:, None]
 
 
 def window_set(
@@ -392,8 +398,9 @@ def describe(dataset: Dataset) -> dict[str, Any]:
     schema = dataset.schema
     # A channel constant in the training part is left unscaled (its std recorded as 1): its
     # standardized training values are then all 0.
-    x = dataset.train.images
-    flat = [bool(torch.nan_to_num(x[:, 0, c]).eq(0).all()) for c in range(len(schema.channels))]
+    x = dataset.train.images  # every training step: the first window's, then each one's last
+    steps = [torch.cat([x[0, 0, c], x[:, 0, c, -1]]) for c in range(len(schema.channels))]
+    flat = [bool(torch.nan_to_num(v).eq(0).all()) for v in steps]
     return {
         "statistics": [
             {"channel": name, "mean": mean, "std": 0.0 if constant else std}
