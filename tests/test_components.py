@@ -191,6 +191,6 @@ def test_a_progress_bar_counts_what_its_task_counts(monkeypatch):
 
     monkeypatch.setattr(progress, "bar_class", lambda: Bar)
     bars = progress.Bars()
-    for task in ("score lines", "decode pixels", "sample sentences", "encode"):
+    for task in ("score sentences", "decode pixels", "read guidelines.csv", "encode"):
         bars.update(task, 1, 2)
-    assert made == ["line", "px", "line", "img"]
+    assert made == ["line", "px", "img", "img"]

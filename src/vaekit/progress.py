@@ -46,7 +46,7 @@ def bar_class() -> type:
 
 # Tasks that count something else than the bar's examples, by a word of their name: an
 # autoregressive decoder's pixels, a text model's sentences (decoded, or by beam search).
-TASK_UNITS = (("pixel", "px"), ("sentence", "line"), ("beam", "line"), ("lines", "line"))
+TASK_UNITS = (("pixel", "px"), ("sentence", "line"), ("beam", "line"))
 
 
 class Bars:

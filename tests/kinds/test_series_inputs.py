@@ -340,3 +340,28 @@ def test_windows_are_a_view_of_the_series_holding_each_value_once(tmp_path: Path
         np.testing.assert_allclose(x[i, 0, 0].numpy(), cpu[end - 31 : end + 1], rtol=1e-5)
     batch = data.train.scaled(torch.tensor([0, len(x) - 1]))  # a batch is its own copy
     assert batch.is_contiguous() and batch.shape == (2, 1, 2, 32)
+
+
+def test_a_channel_varying_only_between_window_ends_is_not_called_constant(tmp_path: Path):
+    """data info's "constant" reads every training value, not only the windows' last steps
+    (with --window 2 --stride 2 those are the odd steps, here all at the channel's mean)."""
+    path = tmp_path / "alt.csv"
+
+    def write(values: list[float]) -> None:
+        when = [f"2024-01-01 {i // 60:02d}:{i % 60:02d}:00" for i in range(len(values))]
+        rows = "".join(f"{t},{v}\n" for t, v in zip(when, values, strict=True))
+        path.write_text("timestamp,a\n" + rows)
+
+    write([0.0] * 120)
+    options = {"window": 2, "stride": 2}
+    rows = len(open_dataset(path, options=options).train) * 2 + 2  # the training steps, about
+    # +1, -1 at even steps 2, 4, ... within the training part (its mean 0), 0 elsewhere
+    even = [i for i in range(2, rows - 2, 2)][: (rows - 4) // 4 * 2]
+    values = [0.0] * 120
+    for k, i in enumerate(even):
+        values[i] = 1.0 if k % 2 == 0 else -1.0
+    write(values)
+    data = open_dataset(path, options=options)
+    assert data.schema.mean[0] == 0.0 and data.schema.std[0] > 0.5
+    (stats,) = series_data.describe(data)["statistics"]
+    assert stats["std"] == data.schema.std[0]  # not "0: constant"

@@ -135,17 +135,30 @@ def test_nan_that_persists_stops_with_an_error_naming_the_step(ds):
 
 def test_an_epoch_whose_every_step_failed_is_not_an_epoch(ds):
     """Epochs shorter than --rollback-after whose every step is NaN: none is kept as trained
-    (the model would be its first weights, reported as N epochs); they roll back, then stop
-    with an error after --max-rollbacks."""
+    (the model would be its first weights, reported as N epochs). Each is trained again, the
+    skipped steps in a row counted on, so a NaN that persists rolls back and stops with the
+    error after --max-rollbacks."""
     config = TrainConfig(epochs=5, batch_size=16, rollback_after=10, max_rollbacks=2)
     state = _state(ds, config)
     _rig(state, lambda call, s: True)
     with pytest.raises(VaekitError) as info:
         fit(state.model, ds.train, None, config, state=state)
-    assert "every step of the epoch had a NaN or infinite loss or gradient, and 2 rollbacks" in (
+    assert "10 steps in a row had a NaN or infinite loss or gradient, and 2 rollbacks" in (
         str(info.value)
     )
     assert state.history == [] and _finite(state)
+
+
+def test_a_failed_step_in_a_one_step_epoch_costs_no_rollback(ds):
+    """One step skipped where an epoch is one step (a float16 scale settling, say): that
+    epoch is trained again, with no rollback and no lower learning rate."""
+    config = TrainConfig(epochs=2, batch_size=64, rollback_after=10)
+    state = _state(ds, config)
+    rigged = _rig(state, lambda call, s: call == 0)
+    history = fit(state.model, ds.train, None, config, state=state)
+    assert rigged == [0] and [r["epoch"] for r in history] == [1, 2]
+    assert [(r["skipped_steps"], r["rollbacks"]) for r in history] == [(1, 0), (0, 0)]
+    assert all("lr" not in r for r in history) and state.step == 3
 
 
 def test_weights_that_became_nan_roll_back(ds):

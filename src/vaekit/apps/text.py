@@ -100,7 +100,7 @@ def nll_per_word(
         terms = importance_terms(vae, part, content_keys(part), k, seed)
         nll.append(-terms.log_likelihood if k > 1 else terms.rec + terms.kl)
         if report is not None and len(x) > BATCH:
-            report("score lines", start + len(part), len(x))
+            report("score sentences", start + len(part), len(x))
     total = torch.cat(nll) if nll else torch.zeros(0)
     counted = (tokens_of(x) != PAD).sum(1).to(total.device)
     return total, total / counted

@@ -149,11 +149,8 @@ def one_line(err: BaseException, args: argparse.Namespace | None = None) -> str:
         again = ""
         if args is not None and getattr(args, "command", None) == "train":
             out = getattr(args, "out", None) or "RUNDIR"
-            again = f": vaekit train --out {out} --resume continues"
-        return (
-            f"another process of the group failed or was stopped ({text[:200]}); each "
-            f"process's own error says why{again}"
-        )
+            again = f"; vaekit train --out {out} --resume continues from its last saved epoch"
+        return f"another process of the group failed or was stopped ({text}){again}"
     if isinstance(err, MemoryError) or "out of memory" in text or "allocate memory" in text:
         return (
             f"out of memory ({text or 'MemoryError'}): ask for less at once (fewer images, "
@@ -165,14 +162,19 @@ def one_line(err: BaseException, args: argparse.Namespace | None = None) -> str:
     )
 
 
+# What gloo and NCCL say when another process of the group is gone.
+PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe",
+             "ncclRemoteError", "remote process exited")  # fmt: skip
+
+
 def _peer_lost(err: BaseException, text: str) -> bool:
-    """Whether `err` is the process group's transport failing under torchrun (gloo or NCCL):
-    another process died or was killed, which is not a bug here."""
+    """Whether `err` is the process group's transport failing under torchrun because another
+    process died or was killed (which is not a bug here)."""
     dist = sys.modules.get("torch.distributed")
     if dist is None or not dist.is_available() or not dist.is_initialized():
         return False
-    lost = isinstance(err, getattr(dist, "DistError", ())) or "gloo" in text or "NCCL" in text
-    return isinstance(err, RuntimeError) and lost
+    network = isinstance(err, getattr(dist, "DistNetworkError", ()))
+    return isinstance(err, RuntimeError) and (network or any(s in text for s in PEER_GONE))
 
 
 def _run_reporting_pixels(args: argparse.Namespace) -> int:

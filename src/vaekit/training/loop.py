@@ -42,6 +42,7 @@ from vaekit.training.precision import Precision, resolve_precision
 from vaekit.training.recovery import (
     Diverged,
     Faults,
+    NothingLearned,
     Snapshot,
     gradient_norm,
     lr_factor,
@@ -200,6 +201,8 @@ def fit(
                 if state.objective is not None:  # its discriminator, back to the same epoch
                     state.objective.restore(last_objective)
                 continue
+            except NothingLearned:  # every step skipped: the epoch again, its steps counted
+                continue
             if val is not None:
                 begun = time.perf_counter()
                 with averaged(model, state.ema):
@@ -318,7 +321,7 @@ def _train_epoch(
     if not weights_finite(model):
         raise Diverged("the weights became NaN or infinite")
     if not seen:  # (an epoch is at least one step) nothing was learned: not an epoch
-        raise Diverged("every step of the epoch had a NaN or infinite loss or gradient")
+        raise NothingLearned
     bound, rec, kl = (steps.group.sum(sums) / seen).tolist() if seen else [math.nan] * 3
     record: dict[str, Any] = {
         "epoch": epoch,

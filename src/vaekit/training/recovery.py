@@ -27,6 +27,12 @@ class Diverged(Exception):
     """Raised inside an epoch that cannot go on; the loop rolls back (or gives up)."""
 
 
+class NothingLearned(Exception):
+    """Raised at the end of an epoch none of whose steps had a finite loss and gradient:
+    not an epoch; the loop trains it again from where it is (the skipped steps in a row go
+    on counting, so a NaN that persists still ends in a rollback)."""
+
+
 @dataclass
 class Faults:
     """The non-finite steps met while training one epoch, over all its attempts."""
