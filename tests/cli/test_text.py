@@ -123,6 +123,12 @@ def test_sample_reconstruct_interpolate_write_sentences(text_run: Path, tmp_path
     out = tmp_path / "s.txt"
     assert vaekit("sample", text_run, "-n", "5", "--decode", "sample", "-o", out) == 0
     assert len(out.read_text().splitlines()) == 5
+    # a tiny temperature is greedy decoding (it divided logits into inf - inf: NaN)
+    greedy = tmp_path / "g.txt"
+    assert vaekit("sample", text_run, "-n", "3", "--seed", "1", "-o", greedy) == 0
+    assert vaekit("sample", text_run, "-n", "3", "--seed", "1", "--decode", "sample",
+                  "--temperature", "1e-39", "-o", out, "--overwrite") == 0  # fmt: skip
+    assert out.read_text() == greedy.read_text()
     assert vaekit("sample", text_run, "-n", "3", "--decode", "beam", "--beam-width", "2",
                   "-o", out, "--overwrite") == 0  # fmt: skip
     assert len(out.read_text().splitlines()) == 3

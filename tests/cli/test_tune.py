@@ -496,3 +496,11 @@ def test_a_search_with_no_scored_trial_fails_and_a_files_out_is_refused(data, tm
     assert vaekit(*args, "--config", toml, "--out", tmp_path / "t") == 1
     assert f"{toml}: out: a search's folder is --out" in capsys.readouterr().err
     assert not (tmp_path / "t").exists() and not Path("x").exists()
+
+
+def test_an_empty_search_folder_is_refused(tmp_path, monkeypatch, capsys):
+    """--out "" would put the search in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert vaekit("tune", "--data", "digits", "--budget", "8s", "--out", "") == 1
+    assert capsys.readouterr().err == "vaekit: error: --out is empty: give the search's folder\n"
+    assert list(tmp_path.iterdir()) == []

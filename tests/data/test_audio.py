@@ -296,3 +296,13 @@ def test_a_wav_whose_header_says_0_hz_is_one_line(tmp_path: Path):
     (tmp_path / "rate1.wav").write_bytes(bytes(data))  # samples would take gigabytes
     with pytest.raises(VaekitError, match="its sample rate is 1 Hz"):
         read_wav(tmp_path / "rate1.wav")
+
+
+def test_hidden_files_and_folders_are_not_recordings(tmp_path: Path):
+    """A Mac's ._ files and a .trash folder beside the recordings: left out, as an image
+    folder leaves them (a ._ file is no WAV, and ended the run)."""
+    folder = write_tones(tmp_path / "wav", {"low": 300.0, "high": 1200.0})
+    (folder / "._low_0.wav").write_bytes(b"junk")
+    write_tones(folder / ".trash", {"low": 300.0}, per=2)
+    data = open_dataset(folder, audio={"clip_seconds": 0.5})
+    assert len(data.train) + len(data.test) == 8

@@ -756,3 +756,14 @@ def test_a_series_of_another_step_than_the_models_is_warned_about(series_run: Pa
         warnings.simplefilter("error")  # its own step: no warning
         assert vaekit("anomaly", series_run, "--data", tmp_path / "s.csv",
                       "-o", tmp_path / "b.csv", "--quiet") == 0  # fmt: skip
+
+
+def test_a_series_file_given_as_input_is_read_as_a_view(series_run: Path, tmp_path: Path):
+    """`anomaly RUN new.csv` kept every window of the file as its own copy (memory growing
+    with --window); one input keeps the view of its series, as the run's own data does."""
+    from vaekit.api.inputs import Inputs
+    from vaekit.api.model import load
+
+    new = write_series(tmp_path / "new.csv", 300, seed=3)
+    rows = Inputs(load(series_run)).rows([str(new)])
+    assert len(rows) == 300 - 15 and rows.images.untyped_storage().nbytes() <= 300 * 2 * 4

@@ -588,3 +588,15 @@ def test_compare_warns_of_test_splits_carved_differently_from_the_same_data():
         ["old", "new"], [{"data": old}, {"data": {**new, "fingerprint": "x"}}]
     )
     assert warning.startswith("the runs were trained on different data")
+
+
+def test_compare_shows_configuration_values_as_given():
+    """1.001 beside 1.0 and 1e-5 beside 1.2e-5 differ: not "1.00" and "0.00" twice."""
+    from vaekit.cli.report import format_table
+    from vaekit.report.comparison import as_given
+
+    assert [as_given(v) for v in (1.001, 1.0, 1e-05, 1.2e-05, 3, "mlp")] == [
+        "1.001", "1", "1e-05", "1.2e-05", 3, "mlp"
+    ]  # fmt: skip
+    line = format_table(("option", "a", "b"), [["training.beta", *map(as_given, (1.001, 1.0))]])
+    assert line.splitlines()[1].split() == ["training.beta", "1.001", "1"]

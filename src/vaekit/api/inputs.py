@@ -121,7 +121,7 @@ class Inputs:
         ids = [f"{spec}[{i}]" if several and not spec.isdigit() and type(i) is str else i
                for spec, p in zip(specs, parts, strict=True) for i in (p.ids or [])]  # fmt: skip
         return ImageSet(
-            torch.cat([p.images for p in parts]),
+            parts[0].images if len(parts) == 1 else torch.cat([p.images for p in parts]),
             None if any(part is None for part in labels) else torch.cat(labels),  # type: ignore[arg-type]
             1.0,
             pixels=parts[0].pixels,

@@ -111,6 +111,8 @@ def tune(
         **options: vaekit.train's options, the same for every trial (epochs, batch_size...).
     """
     optuna = import_optuna()
+    if not str(out).strip():  # "" (an unset shell variable) would be the current folder
+        raise VaekitError("--out is empty: give the search's folder")
     path = Path(out).expanduser()
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int)
                                or trials < 1):  # fmt: skip

@@ -136,6 +136,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from vaekit.api.compare import compare_runs
     from vaekit.cli.output import Outputs
+    from vaekit.report.comparison import as_given
 
     checked_device(args)
     args.rundir = args.rundirs[0]  # the default output goes into the first run directory
@@ -153,7 +154,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if result.differences:
         print("\nconfigs differ in:")
         header = ("option", *result.names)
-        print(format_table(header, [[k, *v] for k, v in result.differences]))
+        print(format_table(header, [[k, *map(as_given, v)] for k, v in result.differences]))
     else:
         print("\nthe configs are the same")
     for warning in result.warnings:

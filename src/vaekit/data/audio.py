@@ -90,17 +90,22 @@ def write_wav(path: str | Path, samples: np.ndarray | torch.Tensor, rate: int) -
 
 
 def list_wavs(folder: Path) -> list[str]:
-    """The .wav files under `folder` (subfolders too), as sorted relative POSIX paths."""
+    """The .wav files under `folder` (subfolders too), as sorted relative POSIX paths; not
+    hidden ones, nor those in hidden folders (a Mac's ._ files, a .trash)."""
     return sorted(
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
-        if p.suffix.lower() == SUFFIX and p.is_file()
+        if p.suffix.lower() == SUFFIX and not _hidden(p, folder) and p.is_file()
     )
 
 
+def _hidden(path: Path, folder: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def is_audio_folder(folder: Path) -> bool:
-    """Whether a folder holds .wav files (at any depth)."""
-    return any(p.suffix.lower() == SUFFIX for p in folder.rglob("*"))
+    """Whether a folder holds .wav files (at any depth, not hidden)."""
+    return any(p.suffix.lower() == SUFFIX and not _hidden(p, folder) for p in folder.rglob("*"))
 
 
 def is_audio_source(source: Any) -> bool:

@@ -84,7 +84,9 @@ class CodePrior(nn.Module):
         codes = torch.zeros(n, h, w, dtype=torch.long, device=device)
         for i in range(h):
             for j in range(w):
-                probs = F.softmax(self.logits(codes)[:, :, i, j] / temperature, dim=1)
+                logits = self.logits(codes)[:, :, i, j]  # the largest at 0: no inf - inf
+                top = logits.max(dim=1, keepdim=True).values
+                probs = F.softmax((logits - top) / temperature, dim=1)
                 codes[:, i, j] = torch.multinomial(probs, 1, generator=generator)[:, 0]
         return codes
 

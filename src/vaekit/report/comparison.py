@@ -71,6 +71,11 @@ def run_names(paths: Sequence[Path]) -> list[str]:
     return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names, strict=True)]
 
 
+def as_given(value: Any) -> Any:
+    """A configuration value as the user gave it (1.001 is not "1.00", 1e-5 not "0.00")."""
+    return f"{value:g}" if isinstance(value, float) else value
+
+
 def config_differences(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     """(dotted key, one value per config) for every key whose value is not the same in all
     (a key a config lacks shows as "-")."""
@@ -204,7 +209,9 @@ def compare_page(runs: Sequence[RunView], tables: CompareTables, seed: int) -> s
     pairs = list(zip(runs, names, strict=True))
     summary = [(name, model_line(run.config)) for run, name in pairs]
     if tables.differences:
-        diff_html = table(("option", *names), [(k, *v) for k, v in tables.differences])
+        diff_html = table(
+            ("option", *names), [(k, *map(as_given, v)) for k, v in tables.differences]
+        )
     else:
         diff_html = (
             "<p>The runs' configurations are the same (data checksums and devices aside).</p>"

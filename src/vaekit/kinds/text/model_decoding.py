@@ -154,7 +154,9 @@ def sample(
     """Each token drawn from softmax(logits / temperature): lines (B, T)."""
 
     def pick(log_p: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(log_p / temperature, dim=-1)
+        # the largest first at 0: a tiny temperature sharpens to it, with no inf - inf
+        top = log_p.max(dim=-1, keepdim=True).values
+        probs = torch.softmax((log_p - top) / temperature, dim=-1)
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
     return _stepwise(decoder, z, pick)
