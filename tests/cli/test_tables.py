@@ -214,3 +214,17 @@ def test_data_info_describes_a_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "status               categorical  2 categories: high, low" in out
     assert "classes down, up" in out
+
+
+def test_a_value_that_overflows_leaves_no_nan_in_the_scores(table_run, tmp_path, capsys):
+    """A reading of 1e25 (the model's float32 overflows on it): the row scores inf, and its
+    KL, which is what is left of an infinite score, is written empty, not "nan", without a
+    numpy warning."""
+    new = tmp_path / "huge.csv"
+    new.write_text("sensor,a,b,c,status,label\nx1,1e25,0.5,100,low,up\nx2,0.1,0.2,100,low,up\n")
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", table_run, new, "-o", out) == 0
+    assert "warning" not in capsys.readouterr().err
+    rows = read_csv(out)
+    assert rows[0]["score"] == "inf" and rows[0]["kl"] == ""
+    assert float(rows[1]["kl"]) >= 0 and "nan" not in out.read_text()

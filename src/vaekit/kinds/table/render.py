@@ -86,13 +86,14 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
     header += ["label"] if labels is not None else []
     header += [f"nll_{name}" for name in table.names]
     header += ["kl"] if score == "elbo" else []
-    kl = scores - np.nansum(parts, axis=1)
+    with np.errstate(invalid="ignore"):  # inf - inf where a value overflowed: written empty
+        kl = scores - np.nansum(parts, axis=1)
     rows = []
     for i, row_id in enumerate(data.ids):
         line = [row_id, f"{scores[i]:.6g}", int(flags[i])]
         line += [table.classes[labels[i]]] if labels is not None else []
         line += ["" if np.isnan(v) else f"{v:.6g}" for v in parts[i]]
-        line += [f"{kl[i]:.6g}"] if score == "elbo" else []
+        line += ["" if np.isnan(kl[i]) else f"{kl[i]:.6g}"] if score == "elbo" else []
         rows.append(line)
     save_csv(output, header, rows)
     return parts
