@@ -28,6 +28,12 @@ def _umask() -> int:
     return mask
 
 
+def hidden_within(path: Path, folder: Path) -> bool:
+    """Whether `path`, under `folder`, is hidden or inside a hidden folder there (a name with
+    a leading dot: .ipynb_checkpoints, a Mac's ._ files, a .trash): not the user's data."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (with the usual permissions)."""
     path = Path(path)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.files import atomic_write
+from vaekit.files import atomic_write, hidden_within
 
 SUFFIX = ".wav"
 FULL_SCALE = 32768.0  # 16-bit samples / FULL_SCALE are in [-1, 1)
@@ -95,17 +95,14 @@ def list_wavs(folder: Path) -> list[str]:
     return sorted(
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
-        if p.suffix.lower() == SUFFIX and not _hidden(p, folder) and p.is_file()
+        if p.suffix.lower() == SUFFIX and not hidden_within(p, folder) and p.is_file()
     )
-
-
-def _hidden(path: Path, folder: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
 def is_audio_folder(folder: Path) -> bool:
     """Whether a folder holds .wav files (at any depth, not hidden)."""
-    return any(p.suffix.lower() == SUFFIX and not _hidden(p, folder) for p in folder.rglob("*"))
+    found = (p for p in folder.rglob("*") if p.suffix.lower() == SUFFIX)
+    return any(not hidden_within(p, folder) for p in found)
 
 
 def is_audio_source(source: Any) -> bool:

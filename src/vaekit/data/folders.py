@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.errors import VaekitError
+from vaekit.files import hidden_within
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 # An image file larger than this is not decoded (PIL refuses images above ~179M pixels anyway).
@@ -55,10 +56,7 @@ def list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]
     files = sorted(
         p
         for p in folder.rglob("*")
-        if p.suffix.lower() in SUFFIXES
-        # not hidden, nor in a hidden folder (.ipynb_checkpoints, a viewer's .thumbnails)
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.is_file()
+        if p.suffix.lower() in SUFFIXES and not hidden_within(p, folder) and p.is_file()
     )
     if not files:
         raise VaekitError(f"{folder}: no images (looked for {', '.join(sorted(SUFFIXES))})")
