@@ -182,6 +182,13 @@ def _run_reporting_pixels(args: argparse.Namespace) -> int:
     autoregressive decoder's images, reached through every app), but under --quiet."""
     from vaekit.progress import Bars, reporting
 
+    with Bars() as bars, reporting(None if getattr(args, "quiet", False) else bars.update):
+        return args.run(args)
+
+
+def _refuse_torchrun(args: argparse.Namespace) -> None:
+    """Only `train` runs across processes: any other command under torchrun would run once
+    per process and write its files as many times; said once, by the first process."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
         from vaekit.errors import VaekitError
         from vaekit.training.distributed import SharedError, is_main_process
@@ -190,14 +197,13 @@ def _run_reporting_pixels(args: argparse.Namespace) -> int:
         raise (VaekitError if is_main_process() else SharedError)(
             said + "vaekit train trains across processes)"
         )
-    with Bars() as bars, reporting(None if getattr(args, "quiet", False) else bars.update):
-        return args.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
+        _refuse_torchrun(args)
         code = _run_reporting_pixels(args)
     except KeyboardInterrupt:
         _remove_made()
