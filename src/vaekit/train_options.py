@@ -73,11 +73,22 @@ def resumable_flags() -> str:
 # A PixelCNN decoder of one layer and EMA are drawn too: the two pieces of the best
 # hand-picked Fashion-MNIST models (BENCHMARKS.md) that a search could not reach without them;
 # data that takes no PixelCNN (tables, text, audio, continuous pixels) leaves out the 1.
+# The PixelCNN's kernel and width are drawn with it (SEARCH_WHERE): the defaults' 3 x 3
+# kernel and 32 channels, the only shape searched before, make a one-layer decoder that sees
+# four pixels before each and whose trials (MLP 512-256) took about 80 s an epoch, against
+# 32 s for the hand-picked MLP 512-512 row with a 7 x 7 kernel and 8 channels (BENCHMARKS.md,
+# issue 29).
 SEARCH = {
     "latent_dim": (8, 64, "log"),
     "prior": "*",
     "kl_warmup": [0, 1000, 5000],
     "lr": (3e-4, 3e-3, "log"),
     "autoregressive": [0, 1],
+    "ar_kernel": [3, 5, 7],
+    "ar_width": [8, 16, 32],
     "ema": [0.0, 0.999],
 }
+# Options that do something only where another is above 0: a trial draws them only where it
+# draws that option above 0 (or where the search is given it above 0), and a search that
+# has it at 0 draws them nowhere.
+SEARCH_WHERE = {"ar_kernel": "autoregressive", "ar_width": "autoregressive"}

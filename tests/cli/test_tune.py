@@ -267,6 +267,43 @@ def test_a_family_that_takes_a_shared_option_at_its_default_only_does_not_draw_i
     assert all(check(d) is None for d in vq), [check(d) for d in vq]
 
 
+def test_the_pixelcnn_shape_is_drawn_only_where_the_pixelcnn_is():
+    """--ar-kernel and --ar-width are searched with --autoregressive: drawn in the trials
+    that draw a PixelCNN decoder and in no other; in every trial where the search is given
+    one; nowhere (and a range for them refused) where it has none."""
+
+    def takes_all(options):
+        return None
+
+    space = build_space({"model": "mlp"}, {}, takes_all)
+    assert space.shared["ar_kernel"] == Range("ar_kernel", (3, 5, 7))
+    assert space.where == {"ar_kernel": "autoregressive", "ar_width": "autoregressive"}
+    assert "ar_kernel: 3, 5, 7 (where autoregressive > 0)" in space.lines()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(30):
+        trial = study.ask()
+        drawn.append(space.sample(trial))
+        assert space.options_of(trial.params) == drawn[-1]
+    with_ar = [d for d in drawn if d["autoregressive"] > 0]
+    assert with_ar and len(with_ar) < len(drawn)
+    assert all({"ar_kernel", "ar_width"} <= set(d) for d in with_ar)
+    assert not any({"ar_kernel", "ar_width"} & set(d) for d in drawn if d not in with_ar)
+    assert {d["ar_kernel"] for d in with_ar} == {3, 5, 7}
+    assert Space.from_json(json.loads(json.dumps(space.to_json()))) == space
+    # Given a PixelCNN: its shape is drawn in every trial.
+    given = build_space({"model": "mlp", "autoregressive": 2}, {}, takes_all)
+    assert given.where == {} and "ar_width" in given.shared
+    assert "ar_width" in given.sample(study.ask())
+    # None: not drawn, and a range for its shape changes nothing, so it is refused.
+    no_pixelcnn = lambda o: "no PixelCNN" if o.get("autoregressive") else None  # noqa: E731
+    none = build_space({"model": "mlp"}, {}, no_pixelcnn)
+    assert not {"autoregressive", "ar_kernel", "ar_width"} & set(none.shared)
+    with pytest.raises(VaekitError, match="only with --autoregressive above 0"):
+        build_space({"autoregressive": 0}, {"ar_kernel": parse_space_arg("ar-kernel=5,7")},
+                    takes_all)  # fmt: skip
+
+
 def test_vqvae_trials_draw_no_objective(data):
     """An objective other than elbo is refused for vqvae (its posterior is a point): its
     trials leave --objective at elbo rather than spend the budget on refused trials."""

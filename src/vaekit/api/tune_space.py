@@ -7,7 +7,8 @@ vaekit.train_options.SEARCH says. The training objective is not searched unless 
 (`--space objective=elbo,tcvae`: the search ranks by the validation -ELBO, which the other
 objectives do not minimize); where it is searched or given, the objective's own options are
 drawn as it declares (`Component.search`, vaekit.components), and only in the trials that
-draw it. The user narrows (or widens) any of it, in a TOML file's
+draw it; likewise the PixelCNN decoder's kernel and width, only in the trials that draw the
+decoder (SEARCH_WHERE). The user narrows (or widens) any of it, in a TOML file's
 `[search]` table, on the command line (`--space latent-dim=8:64`) or from Python, and an
 option given a fixed value is not searched.
 
@@ -28,7 +29,7 @@ from vaekit.components import OBJECTIVES
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import family, family_names
 from vaekit.options import Float, Int, Widths
-from vaekit.train_options import SEARCH, TRAIN_OPTIONS
+from vaekit.train_options import SEARCH, SEARCH_WHERE, TRAIN_OPTIONS
 
 # What a hierarchical family does not take (vaekit.kinds.base.Family.hierarchical): its own
 # hierarchical prior stands in for these, and it trains on the ELBO alone, so its trials do
@@ -122,6 +123,9 @@ class Space:
     # no --autoregressive), or has no use for (`Family.ignores`): its trials do not draw
     # them, rather than be refused or draw what changes nothing.
     defaults_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Shared options drawn only in the trials that draw another above 0 (SEARCH_WHERE):
+    # {"ar_kernel": "autoregressive"}; an option whose other is given a value is not here.
+    where: dict[str, str] = field(default_factory=dict)
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """The options of one trial, drawn by `trial` (an optuna.Trial)."""
@@ -131,7 +135,8 @@ class Space:
         if family(chosen).hierarchical:
             left_out += NOT_HIERARCHICAL
         for name, searched in self.shared.items():
-            if name not in left_out:
+            on = self.where.get(name)
+            if name not in left_out and (on is None or options.get(on, 0) > 0):
                 options[name] = searched.suggest(trial, name)
         for name, searched in self.own.get(chosen, {}).items():
             options[name] = searched.suggest(trial, f"{chosen}.{name}")
@@ -163,7 +168,11 @@ class Space:
 
     def lines(self) -> list[str]:
         """The space as text, one option a line ("latent_dim: 8..64 (log)")."""
-        out = [f"{name}: {r.shown()}" for name, r in self.ranges().items()]
+        out = [
+            f"{name}: {r.shown()}"
+            + (f" (where {self.where[name]} > 0)" if name in self.where else "")
+            for name, r in self.ranges().items()
+        ]
         for owner, ranges in (self.own | self.by_objective).items():
             out += [f"{owner}.{name}: {r.shown()}" for name, r in ranges.items()]
         return out
@@ -179,6 +188,7 @@ class Space:
             "by_objective": owned(self.by_objective),
             "objective": self.objective,
             "defaults_only": {f: list(names) for f, names in self.defaults_only.items()},
+            "where": self.where,
         }
 
     @classmethod
@@ -195,6 +205,7 @@ class Space:
             record.get("objective", TRAIN_OPTIONS["objective"].default),
             # (nor this key: such a search goes on drawing every shared option)
             {f: tuple(names) for f, names in record.get("defaults_only", {}).items()},
+            record.get("where", {}),  # (nor this one, nor any option it names)
         )
 
 
@@ -361,7 +372,32 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     by_objective = _by_objective(objectives, fixed, given)
     defaults_only = {f: _defaults_only(f, shared, base, feasible) for f in kept}
     defaults_only = {f: names for f, names in defaults_only.items() if names}
-    return Space(model, shared, own, by_objective, objective, defaults_only)
+    where = _where(shared, fixed, given)
+    return Space(model, shared, own, by_objective, objective, defaults_only, where)
+
+
+def _where(
+    shared: dict[str, Range], fixed: dict[str, Any], given: dict[str, Range]
+) -> dict[str, str]:
+    """SEARCH_WHERE for this search: an option drawn only where its other is drawn above 0
+    stays conditional where that other is searched, is drawn in every trial where the other
+    is given above 0, and is not drawn where the other is 0 (given so, or the only value the
+    data takes): the user's range for it is then an error, as it would change nothing."""
+    where = {}
+    for name, on in SEARCH_WHERE.items():
+        if name not in shared:
+            continue
+        if on in shared:
+            where[name] = on
+        elif not fixed.get(on, TRAIN_OPTIONS[on].default) > 0:
+            if name in given:
+                flag = TRAIN_OPTIONS[name].flag
+                raise VaekitError(
+                    f"--space {flag[2:]}: it does something only with {TRAIN_OPTIONS[on].flag} "
+                    f"above 0, which this search neither draws nor is given"
+                )
+            del shared[name]
+    return where
 
 
 def _defaults_only(
