@@ -216,15 +216,30 @@ def test_data_info_describes_a_table(tmp_path, capsys):
     assert "classes down, up" in out
 
 
-def test_a_value_that_overflows_leaves_no_nan_in_the_scores(table_run, tmp_path, capsys):
-    """A reading of 1e25 (the model's float32 overflows on it): the row scores inf, and its
-    KL, which is what is left of an infinite score, is written empty, not "nan", without a
-    numpy warning."""
+def test_a_value_far_beyond_the_training_rows_is_blamed_on_its_column(table_run, tmp_path, capsys):
+    """A reading of 1e25 (its square overflows the model's float32): it is taken as
+    STANDARDIZED_MAX standard deviations away, so its row scores a finite, enormous score
+    whose largest part is its column's, with a finite KL, where every column scored inf and
+    the KL was NaN (then written empty)."""
     new = tmp_path / "huge.csv"
     new.write_text("sensor,a,b,c,status,label\nx1,1e25,0.5,100,low,up\nx2,0.1,0.2,100,low,up\n")
     out = tmp_path / "scores.csv"
     assert vaekit("anomaly", table_run, new, "-o", out) == 0
     assert "warning" not in capsys.readouterr().err
     rows = read_csv(out)
-    assert rows[0]["score"] == "inf" and rows[0]["kl"] == ""
+    parts = {c: float(rows[0][f"nll_{c}"]) for c in ("a", "b", "c", "status")}
+    assert all(np.isfinite(v) for v in parts.values()) and max(parts, key=parts.get) == "a"
+    assert parts["a"] > 1e6 and np.isfinite(float(rows[0]["kl"]))
+    assert float(rows[0]["score"]) > 1e3 * float(rows[1]["score"])
     assert float(rows[1]["kl"]) >= 0 and "nan" not in out.read_text()
+    # The rows keep the value; the model reads it STANDARDIZED_MAX away, on either side.
+    from vaekit.api.model import load
+    from vaekit.data.tables import read_table
+    from vaekit.models.likelihoods import STANDARDIZED_MAX
+
+    new.write_text("sensor,a,b,c,status,label\nx1,1e25,-1e25,100,low,up\n")
+    model = load(table_run)
+    x = torch.from_numpy(model.schema.encode(read_table(new))).float()
+    assert x[0, 0] > 1e24
+    numbers, _, _ = model.vae.likelihood.layout.split(x.reshape(1, 1, 1, -1))
+    assert numbers[0, :2].tolist() == [STANDARDIZED_MAX, -STANDARDIZED_MAX]

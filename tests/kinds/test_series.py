@@ -273,6 +273,30 @@ def test_anomaly_scores_every_step_of_a_new_series_with_its_channels_errors(
     assert "with the channel most off there" in printed
 
 
+def test_a_value_far_beyond_the_training_part_is_blamed_on_its_channel(
+    series_run: Path, tmp_path: Path, capsys
+):
+    """1e25 in mem (its square overflows float32): the steps whose windows hold it score
+    finite and enormous, with mem's error the larger, where every error was inf and the
+    spike could be put on cpu."""
+    new = write_series(tmp_path / "new.csv", 60, seed=3)
+    lines = new.read_text().splitlines()
+    head, *cells = lines[40].split(",")
+    lines[40] = ",".join([head, cells[0], "1e25"])
+    new.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scores.csv"
+    assert vaekit("anomaly", series_run, "--data", new, "-o", out) == 0
+    assert "warning" not in capsys.readouterr().err
+    rows = read_csv(out)
+    hit = [r for r in rows if r["mem"] == "1e+25" or float(r["mem"]) > 1e24]
+    assert len(hit) == 1
+    scores = np.array([float(r["score"]) for r in rows])
+    at = rows.index(hit[0])  # the 16 windows that hold it, from the one it ends
+    assert np.isfinite(scores).all() and scores[at : at + 16].min() > 1e6 * scores[:at].max()
+    errors = {c: float(hit[0][f"error_{c}"]) for c in ("cpu", "mem")}
+    assert np.isfinite(list(errors.values())).all() and errors["mem"] > errors["cpu"]
+
+
 def test_anomaly_on_several_input_files_names_each_steps_file(
     series_run: Path, tmp_path: Path, capsys
 ):

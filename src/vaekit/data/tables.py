@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,11 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and abs(value) <= FLOAT32_MAX else None
+
+
+# A number with thousands separators, "1,234" or "-12,345.5": a spreadsheet's export. Not read
+# as a number (with ";" between fields, "1,500" may be one and a half), nor as a category.
+GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
 @dataclass(frozen=True)
@@ -453,10 +459,15 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
     if sum(v is not None for _, v in numbers) * 2 >= len(numbers):
         bad = next((i for i, v in numbers if v is None), None)
         if bad is not None:
+            why = (
+                "is written with a thousands separator (write it without)"
+                if GROUPED.fullmatch(cells[bad])
+                else "is not a finite number within +-3.4e38 (leave it empty or NA if missing, "
+                "or leave the column out with --columns)"
+            )
             raise VaekitError(
                 f"{table.path}: {table.where[bad]}, numeric column {name!r} (at least half its "
-                f"values are numbers): {cells[bad]!r} is not a finite number within +-3.4e38 "
-                "(leave it empty or NA if missing, or leave the column out with --columns)"
+                f"values are numbers): {cells[bad]!r} {why}"
             )
         chosen = set(rows.tolist())
         values = np.array([v for i, v in numbers if i in chosen], dtype=np.float64)
@@ -464,6 +475,13 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
             raise VaekitError(f"{table.path}: column {name!r} has no values in the training rows")
         std = float(values.std())
         return Column(name, "numeric", float(values.mean()), std if std > 0 else 1.0)
+    grouped = [text for _, text in present if GROUPED.fullmatch(text)]
+    if grouped and (len(grouped) + sum(v is not None for _, v in numbers)) * 2 >= len(numbers):
+        raise VaekitError(
+            f"{table.path}: column {name!r} holds numbers written with thousands separators "
+            f"(such as {grouped[0]!r}), which are read as neither numbers nor categories: "
+            "write them without (1234.5), or leave the column out with --columns"
+        )
     categories = sorted({text for _, text in present}, key=_sort_key)
     if len(categories) > MAX_CATEGORIES or (len(categories) == len(table) > 20):
         raise VaekitError(

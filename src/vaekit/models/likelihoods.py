@@ -30,6 +30,13 @@ from vaekit.models.distributions import (
 # loss would reward collapse and the gradients explode; 1e-3 is a quarter of the spacing. The
 # upper bound (1e3, far beyond the [0, 1] data) only keeps exp() finite.
 LOG_STD_MIN, LOG_STD_MAX = math.log(1e-3), math.log(1e3)
+# Standardized data (a table's numeric columns, a series' channels) is read by the models
+# within +-STANDARDIZED_MAX training standard deviations: a value farther away is taken as
+# this far, so that its square in a Gaussian's log-density (over a std of at least 1e-3), and
+# the encoder's features of it, stay finite in float32. 1e25 in a column whose spread is 1
+# gave an infinite score to every column of its row and a NaN KL, and a series' spike could
+# be put on another channel. No training value comes near it (at most sqrt(rows - 1)).
+STANDARDIZED_MAX = 1e6
 
 # The discretized logistics read the decoder's raw output with these offsets: a raw 0 is a
 # location of mid-gray and a scale of e^-3 (about 13 of the 255 steps). Without them a fresh

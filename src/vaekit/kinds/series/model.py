@@ -22,7 +22,7 @@ from vaekit.kinds.series.data import TIME_NAMES, SeriesSchema
 from vaekit.kinds.series.data_read import why_not_series
 from vaekit.kinds.series.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import LOG_2PI, Gaussian
-from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
+from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN, STANDARDIZED_MAX
 from vaekit.models.networks import GaussianHead, MLPDecoder, MLPEncoder
 from vaekit.models.vae import VAE
 
@@ -32,10 +32,12 @@ from vaekit.models.vae import VAE
 
 class MaskedGaussian(Gaussian):
     """Independent Gaussian values whose NaN observations are left out: log p(x) sums only the
-    observed values' densities (an all-missing window has log p = 0)."""
+    observed values' densities (an all-missing window has log p = 0), each value read within
+    +-STANDARDIZED_MAX."""
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         seen = ~torch.isnan(x)
+        x = x.clamp(-STANDARDIZED_MAX, STANDARDIZED_MAX)
         z = (torch.where(seen, x, self.mean) - self.mean) / self.std
         if isinstance(self.std, torch.Tensor):
             log_std = torch.log(self.std).expand_as(z)
@@ -73,14 +75,15 @@ class SeriesGaussian(nn.Module):
 
 
 class FillMissing(nn.Module):
-    """An encoder that sees 0 (the standardized mean) where a value is missing."""
+    """An encoder that sees 0 (the standardized mean) where a value is missing, and each
+    value within +-STANDARDIZED_MAX."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
 
     def forward(self, x: torch.Tensor) -> Any:
-        return self.encoder(torch.nan_to_num(x, nan=0.0))
+        return self.encoder(torch.nan_to_num(x, nan=0.0).clamp(-STANDARDIZED_MAX, STANDARDIZED_MAX))
 
 
 class ConvEncoder1d(nn.Module):

@@ -31,7 +31,7 @@ from vaekit.errors import VaekitError
 from vaekit.kinds.table.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import LOG_2PI
 from vaekit.models.factory import PRIORS, ModelConfig
-from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN
+from vaekit.models.likelihoods import LOG_STD_MAX, LOG_STD_MIN, STANDARDIZED_MAX
 from vaekit.models.networks import MLPDecoder, MLPEncoder
 from vaekit.models.vae import VAE
 
@@ -72,12 +72,13 @@ class _Layout(nn.Module):
         self.register_buffer("pad", pad, False)
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rows (B, ...) -> numeric values (B, Fn) and category indices (B, Fc) (both 0 where
-        missing), and the observed mask (B, F)."""
+        """Rows (B, ...) -> numeric values (B, Fn; within +-STANDARDIZED_MAX) and category
+        indices (B, Fc) (both 0 where missing), and the observed mask (B, F)."""
         rows = rows_of(x)
         observed = ~torch.isnan(rows)
         values = torch.where(observed, rows, torch.zeros_like(rows))
-        return values[:, self.numeric], values[:, self.categorical].long(), observed
+        numbers = values[:, self.numeric].clamp(-STANDARDIZED_MAX, STANDARDIZED_MAX)
+        return numbers, values[:, self.categorical].long(), observed
 
 
 class TableEncoder(nn.Module):
