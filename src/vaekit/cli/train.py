@@ -19,9 +19,11 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
                      -IWAE_K bound); "loss" is the bound trained on, "loss_is" names it
                      (what is minimized adds --beta, warm-up, free bits and --objective);
                      skipped_steps (a NaN or infinite loss or gradient: no update) and
-                     rollbacks; then a final line with the test split's numbers
-                     (validation and test -ELBO: one posterior sample per example, as
-                     `vaekit eval --iw-samples 1` gives it, also with --iw-train K)
+                     rollbacks (the first line also first_step_neg_elbo, the untrained
+                     model's, against which training is said to have diverged); then a
+                     final line with the test split's numbers (validation and test
+                     -ELBO: one posterior sample per example, as `vaekit eval
+                     --iw-samples 1` gives it, also with --iw-train K)
   samples.png  reconstructions.png  curves.png
 
 The objective is the batch mean of the per-example negative ELBO = reconstruction + KL,
@@ -160,6 +162,7 @@ def first_line(result, resumed: bool = False) -> str:
 def print_summary(result, resumed: bool = False) -> None:
     from vaekit.evaluation.evaluate import low_kl_warning
     from vaekit.training.loop import best_epoch
+    from vaekit.training.scoring import diverged_warning
 
     last = result.history[-1]
     print(first_line(result, resumed))
@@ -190,7 +193,10 @@ def print_summary(result, resumed: bool = False) -> None:
             f"  active units {lat['active_units']} of {lat['latent_dim']} ({on}: variance of "
             "E_q[z] > 0.01)"
         )
-    if result.model.vae.uses_latent and low_kl_warning(result.test["kl"]):
+    diverged = diverged_warning(result.history, result.config["training"]["lr"])
+    if diverged:
+        print(f"  warning: {diverged}")
+    elif result.model.vae.uses_latent and low_kl_warning(result.test["kl"]):
         print(f"  warning: {low_kl_warning(result.test['kl'])}")
     units = "nats per example"
     if any(t and t.get("kl_layers") for t in (last["train"], result.test)):

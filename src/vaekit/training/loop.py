@@ -293,7 +293,7 @@ def _train_epoch(
     lowered = lr_factor(state.history, faults)
     lr = learning_rate(config, state.history, state.step, total_steps) * lowered
     sums, seen = torch.zeros(3, device=device), 0
-    first, cut = state.step, None
+    first, cut, untrained = state.step, None, None
     for index in batch_indices(
         len(train), config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
     ):
@@ -302,6 +302,8 @@ def _train_epoch(
         out, loss, finite = _step(state, net, train, labels, index, config, lr, steps)
         if finite:
             faults.in_row = 0
+            if first == 0 and untrained is None:  # a new run's first step: the untrained model
+                untrained = float((out.rec + out.kl).detach().float().mean())
             sums += torch.stack([out.loss, out.rec, out.kl]).detach().float().sum(1)
             seen += len(index)
             layers.add(out)
@@ -332,6 +334,8 @@ def _train_epoch(
             **layers.result(max(seen, 1), steps.group),
         },
     }
+    if untrained is not None:  # the yardstick of training.scoring.diverged_warning
+        record["first_step_neg_elbo"] = untrained
     if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
     if cut is not None and cut < steps_per_epoch:  # the time budget cut it short: the steps
