@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 import vaekit
 from tests.conftest import write_idx_folder
+from vaekit.api.run import read_metrics
 from vaekit.cli.main import build_parser
 from vaekit.train_options import TRAIN_OPTIONS
 from vaekit.training.distributed import Group
@@ -146,9 +147,19 @@ def test_two_processes_drop_the_same_words_as_one(tmp_path: Path):
 
 
 def two_nodes(*args) -> str:
+    """`vaekit train ARGS` as two machines of one process each would run it (`launch_nodes`),
+    both succeeding; both machines' stdout."""
+    printed = ""
+    for done in launch_nodes(args):
+        assert done.returncode == 0, done.stderr[-3000:]
+        printed += done.stdout
+    return printed
+
+
+def launch_nodes(args, cwds=(None, None), timeout: int = 300) -> list[subprocess.CompletedProcess]:
     """`vaekit train ARGS` as two machines of one process each would run it: two torchrun
     launches, --nnodes 2 with c10d rendezvous on 127.0.0.1 (what users type on each machine,
-    with the first machine's address), started together."""
+    with the first machine's address), started together, each in its folder of `cwds`."""
     import socket
 
     with socket.socket() as s:  # a free port for the rendezvous
@@ -162,13 +173,12 @@ def two_nodes(*args) -> str:
                    "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "vaekit-test",
                    "-m", "vaekit", "train", *map(str, args)]  # fmt: skip
         launches.append(subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE))  # fmt: skip
-    printed = ""
+                                         stderr=subprocess.PIPE, cwd=cwds[node]))  # fmt: skip
+    done = []
     for launch in launches:
-        out, err = launch.communicate(timeout=300)
-        assert launch.returncode == 0, err[-3000:]
-        printed += out
-    return printed  # both machines' stdout
+        out, err = launch.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(launch.args, launch.returncode, out, err))
+    return done
 
 
 def test_two_machines_train_what_one_process_trains_and_resume_across(data: Path, tmp_path):
@@ -182,6 +192,53 @@ def test_two_machines_train_what_one_process_trains_and_resume_across(data: Path
     two_nodes("--data", data, *flags, "--epochs", "4", "--out", tmp_path / "nodes", "--resume")
     whole = vaekit.train(data, out=tmp_path / "whole", epochs=4, **_options(TINY), progress=False)
     assert_same_run(tmp_path / "nodes", whole.path)
+
+
+def test_a_run_on_one_machine_only_is_one_line_on_both_not_a_wait(data: Path, tmp_path):
+    """`--resume` with the run folder on the first machine only: the second machine's process
+    failed alone and the first waited for it until a timeout. Both now stop at once, the
+    first saying which process failed and why, the second its own error."""
+    first, second = tmp_path / "m0", tmp_path / "m1"
+    second.mkdir()
+    vaekit.train(data, out=first / "run", epochs=1, **_options(TINY), progress=False)
+    done = launch_nodes(["--out", "run", "--resume", "--epochs", "2", "--quiet"],
+                        cwds=(first, second), timeout=120)  # fmt: skip
+    assert [d.returncode != 0 for d in done] == [True, True]
+    assert "vaekit: error: process 1: run: no run to resume" in done[0].stderr
+    assert "vaekit: error (process 1): run: no run to resume" in done[1].stderr
+    assert len(read_metrics(first / "run")) == 2  # untouched: its epoch and final line
+
+
+def test_a_process_that_fails_alone_fails_every_process(monkeypatch):
+    """Group.each: every process's verdict shared; the main process names the one that
+    failed, the failing one raises its own error, the others a SharedError."""
+    import torch.distributed as dist
+
+    from vaekit.errors import VaekitError
+    from vaekit.training.distributed import SharedError
+
+    verdicts = [None, "no data here", None]
+    monkeypatch.setattr(dist, "all_gather_object", lambda out, mine: out.__setitem__(
+        slice(None), verdicts))  # fmt: skip
+
+    def work(rank: int):
+        def run():
+            if verdicts[rank]:
+                raise VaekitError(verdicts[rank])
+            return "made"
+
+        return run
+
+    with pytest.raises(VaekitError, match=r"^process 1: no data here$") as main:
+        Group(rank=0, world=3).each(work(0))
+    assert not isinstance(main.value, SharedError)
+    with pytest.raises(VaekitError, match=r"^no data here$") as own:
+        Group(rank=1, world=3).each(work(1))
+    assert not isinstance(own.value, SharedError)
+    with pytest.raises(SharedError, match="process 1: no data here"):
+        Group(rank=2, world=3).each(work(2))
+    verdicts[1] = None
+    assert [Group(rank=r, world=3).each(work(r)) for r in range(3)] == ["made"] * 3
 
 
 def test_factorvae_trains_under_two_processes(data: Path, tmp_path: Path):

@@ -72,11 +72,20 @@ def resume(
     """
     path = run_path(rundir)
     group, dev = from_env(resolve_device(device))
-    check_resumable(path)
+    group.each(lambda: _check_here(path))  # every process reads the run itself
     # Held while this process trains on it (the main process: the one that writes).
     with training(path) if group.is_main else contextlib.nullcontext():
         return _resume(path, group, dev, epochs, time_budget, precision, report, log, data,
                        progress, callbacks, active_units)  # fmt: skip
+
+
+def _check_here(path: Path) -> None:
+    """The run as this process finds it: there, with its config and a checkpoint (a machine
+    of several without its own copy of the run folder fails here, on every process)."""
+    check_resumable(path)
+    read_config(path)
+    if not has_checkpoint(path):
+        raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
 
 
 def _resume(
@@ -86,8 +95,6 @@ def _resume(
 ) -> Run:  # fmt: skip
     group.on_main(lambda: clear_leftovers(path))
     config = read_config(path)
-    if not has_checkpoint(path):
-        raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
     given = {"epochs": epochs, "time_budget": time_budget, "precision": precision,
              "report": report, "log": log}  # fmt: skip
     changes = {k: v for k, v in given.items() if v is not None}

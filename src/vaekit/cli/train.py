@@ -116,16 +116,25 @@ def run(args: argparse.Namespace) -> int:
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:
+        from vaekit.api.model import resolve_device
         from vaekit.api.resume import resume
         from vaekit.api.run import load_run_config
         from vaekit.api.rundir import check_resumable
+        from vaekit.training.distributed import from_env
 
         if not options.get("out"):
             raise VaekitError("--resume needs --out RUNDIR, the run to continue")
         if args.overwrite:
             raise VaekitError("--resume and --overwrite contradict each other: choose one")
-        check_resumable(Path(str(options["out"])).expanduser())
-        check_resume_options(load_run_config(options["out"]), options)
+
+        def check_run() -> None:
+            check_resumable(Path(str(options["out"])).expanduser())
+            check_resume_options(load_run_config(options["out"]), options)
+
+        # Under torchrun each process reads its own machine's copy of the run; one that
+        # fails stops them all (a machine without the run folder: the others waited for it).
+        group, _ = from_env(resolve_device(options.get("device", "auto")))
+        group.each(check_run)
         # The declared resumable options given (vaekit.resume takes each as a keyword).
         changes = {o.name: options[o.name] for o in TRAIN_OPTIONS
                    if o.resumable and o.name in options}  # fmt: skip

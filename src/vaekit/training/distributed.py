@@ -85,12 +85,39 @@ class Group:
 
     def main_first(self, work: Callable[[], T]) -> T:
         """`work()` on the main process, then on the others, which find what it made (a
-        prepared dataset in the cache, say); its VaekitError raised on every process."""
+        prepared dataset in the cache, say); a VaekitError of any raised on every process
+        (`each`: the data missing on another machine, say)."""
         if not self.active:
             return work()
         kept: list[T] = []
         self.on_main(lambda: kept.append(work()))  # shares only whether it failed
-        return kept[0] if self.is_main else work()
+        return self.each(lambda: kept[0] if self.is_main else work())
+
+    def each(self, work: Callable[[], T]) -> T:
+        """`work()` on every process, which then share whether it failed: a VaekitError on
+        any is raised on every one, so that none goes on to wait for one that has given up
+        (a run folder or data missing on one machine: that machine's processes waited for
+        the others at their next step until a timeout). The main process says which process
+        failed and why; one that failed itself raises its own error (its machine's first
+        process says it, vaekit.cli.main)."""
+        if not self.active:
+            return work()
+        import torch.distributed as dist
+
+        result, error = None, None
+        try:
+            result = work()
+        except VaekitError as err:
+            error = str(err)
+        errors: list[str | None] = [None] * self.world
+        dist.all_gather_object(errors, error)
+        if error is not None and not self.is_main:
+            raise VaekitError(error)
+        failed = next((rank for rank, why in enumerate(errors) if why is not None), None)
+        if failed is not None:
+            why = errors[failed] if failed == 0 else f"process {failed}: {errors[failed]}"
+            raise (VaekitError if self.is_main else SharedError)(why)
+        return result  # type: ignore[return-value]
 
     def share_weights(self, model: nn.Module) -> None:
         """The main process's weights, copied into every process's model."""
