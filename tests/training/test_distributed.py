@@ -4,6 +4,7 @@ run resumes under another number of processes."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +208,14 @@ def test_a_run_on_one_machine_only_is_one_line_on_both_not_a_wait(data: Path, tm
     assert "vaekit: error: process 1: run: no run to resume" in done[0].stderr
     assert "vaekit: error (process 1): run: no run to resume" in done[1].stderr
     assert len(read_metrics(first / "run")) == 2  # untouched: its epoch and final line
+    # A new run whose data is on the first machine only: the same.
+    shutil.copytree(data, first / "d")
+    done = launch_nodes(["--data", "d", *TINY, "--out", "new", "--quiet"], cwds=(first, second),
+                        timeout=120)  # fmt: skip
+    assert [d.returncode != 0 for d in done] == [True, True]
+    assert "vaekit: error: process 1: " in done[0].stderr, done[0].stderr[-2000:]
+    assert "vaekit: error (process 1): " in done[1].stderr
+    assert not (first / "new").exists()
 
 
 def test_a_process_that_fails_alone_fails_every_process(monkeypatch):

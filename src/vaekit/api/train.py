@@ -195,9 +195,11 @@ def train(
     Returns:
         The Run, with its path, config, per-epoch history, test terms and loaded Model.
     """
-    opts = fit_options_to_data(resolve_options({"data": data, **options}), options)
-    check_installed(opts["log"] or ())  # --log's libraries, before any work
+    opts = resolve_options({"data": data, **options})
     group, dev = from_env(resolve_device(opts["device"]))
+    # Every process looks at its own machine's data; where one cannot, all stop (Group.each).
+    opts = group.each(lambda: fit_options_to_data(opts, options))
+    check_installed(opts["log"] or ())  # --log's libraries, before any work
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
     out = group.on_main(lambda: check_out(chosen, overwrite))
     progress = progress and group.is_main
