@@ -308,3 +308,13 @@ def test_a_value_outside_an_options_range_is_refused_by_its_parser(args, said, c
     the parser's [0, 1) and was refused later; a temperature of 1e40 drew NaN samples)."""
     assert vaekit(*args) == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [(), ("--window", "64"), ("--target", "y"), ("--kind", "text")])
+def test_missing_data_is_named_as_missing_whatever_the_options(tmp_path, capsys, extra):
+    """A missing .csv given with a series option was "--window is for time series ... and
+    --data 'gone.csv' is not one": the file's absence comes first."""
+    gone = tmp_path / "gone.csv"
+    line = fails(capsys, "train", "--data", gone, *extra, "--out", tmp_path / "r")
+    assert line == f"vaekit: error: {gone}: no such file or folder"
+    assert not (tmp_path / "r").exists()

@@ -144,6 +144,12 @@ def test_parquet_reads_like_csv(tmp_path: Path):
             r"line 3, numeric column 'a' \(at least half its values "
             r"are numbers\): 'hot' is not a finite",
         ),
+        (
+            'a,b\n"1,234",2\n"12,345.5",4\n7,6\n',
+            {},
+            r"column 'a' holds numbers written with thousands separators \(such as '1,234'\)",
+        ),
+        ('a,b\n1,2\n3,4\n"5,000",6\n', {}, r"line 4, .*'5,000' is written with a thousands"),
         ("a,b\n1,\n3,NA\n5,\n", {}, "column 'b' has no values"),
         ("a,a\n1,2\n3,4\n5,6\n", {}, "names column 'a' twice"),
         ("a,b\n1,2\n3,4\n5,6\n", {"target": "b", "columns": ("a", "b")}, "never a feature"),
@@ -154,6 +160,21 @@ def test_bad_tables_are_one_line_errors(tmp_path: Path, text, options, message):
     with pytest.raises(VaekitError, match=message) as err:
         open_dataset(write(tmp_path, text), **options)
     assert "\n" not in str(err.value)
+
+
+def test_a_category_that_looks_like_a_grouped_number_stays_a_category(tmp_path: Path):
+    table = read_table(write(tmp_path, 'size,v\nsmall,1\nlarge,2\n"1,000",3\nsmall,4\n'))
+    schema = fit_schema(table, np.arange(4))
+    assert schema.columns[0].categories == ("1,000", "large", "small")
+
+
+def test_a_new_file_with_a_grouped_number_says_so(tmp_path: Path):
+    """A model's new rows (`anomaly RUN export.csv`) with a thousands separator: the same
+    words as when a model is fitted."""
+    schema = fit_schema(read_table(write(tmp_path, "a,b\n1,2\n3,4\n5,6\n")), np.arange(3))
+    export = read_table(write(tmp_path, 'a,b\n"1,500",2\n', "export.csv"))
+    with pytest.raises(VaekitError, match=r"line 2, numeric column 'a': '1,500' is written with"):
+        schema.encode(export)
 
 
 def test_an_identifier_column_is_not_taken_for_a_category(tmp_path: Path):

@@ -208,6 +208,14 @@ def test_a_run_on_one_machine_only_is_one_line_on_both_not_a_wait(data: Path, tm
     assert "vaekit: error: process 1: run: no run to resume" in done[0].stderr
     assert "vaekit: error (process 1): run: no run to resume" in done[1].stderr
     assert len(read_metrics(first / "run")) == 2  # untouched: its epoch and final line
+    # A copy that is not the first machine's (copied, then the run went on without it).
+    shutil.copytree(first / "run", second / "run")
+    vaekit.resume(first / "run", epochs=2, progress=False, report=False)
+    done = launch_nodes(["--out", "run", "--resume", "--epochs", "3", "--quiet"],
+                        cwds=(first, second), timeout=120)  # fmt: skip
+    assert [d.returncode != 0 for d in done] == [True, True]
+    assert "process 1: run: this machine's copy of the run is not the first" in done[0].stderr
+    assert len(read_metrics(first / "run")) == 3
     # A new run whose data is on the first machine only: the same.
     shutil.copytree(data, first / "d")
     done = launch_nodes(["--data", "d", *TINY, "--out", "new", "--quiet"], cwds=(first, second),

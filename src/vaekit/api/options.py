@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.components import OBJECTIVES
+from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import FAMILIES, Kind, kind_names, recognize_source
 from vaekit.kinds.base import family as find_family
@@ -107,6 +108,10 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     `only` to say so. The image kind has none: its options refused elsewhere are in those
     kinds' REFUSED, checked first."""
     data = options["data"]
+    if isinstance(data, str | Path) and not is_dataset_name(data):
+        where = Path(data).expanduser()
+        if not where.exists():  # (not "--window is for time series ... 'x.csv' is not one")
+            raise VaekitError(f"{where}: no such file or folder")
     own = data_kind(data, options.get("kind"))
     part = own.part("model") if own is not None else None
     refuse_other_kinds_options(own, given, data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,13 @@ from vaekit.files import atomic_write
 from vaekit.models.factory import build_vae
 from vaekit.models.io import CONFIG_FILE, model_config_from, read_config, write_config
 from vaekit.train_options import TRAIN_OPTIONS
-from vaekit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from vaekit.training.checkpoint import (
+    CHECKPOINT_DIR,
+    STATE_FILE,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from vaekit.training.distributed import Group, from_env
 from vaekit.training.loop import Callback, LoopState, best_epoch, make_state, should_stop
 from vaekit.training.precision import resolve_precision
@@ -72,20 +79,44 @@ def resume(
     """
     path = run_path(rundir)
     group, dev = from_env(resolve_device(device))
-    group.each(lambda: _check_here(path))  # every process reads the run itself
-    # Held while this process trains on it (the main process: the one that writes).
-    with training(path) if group.is_main else contextlib.nullcontext():
+    # Every process reads the run itself: under torchrun on several machines, each its own
+    # machine's copy, which must be there and be the first machine's (Group.each: where one
+    # is not, every process stops, rather than the others wait for it).
+    found = group.each(lambda: _check_here(path))
+    first = group.share(found)
+    group.each(lambda: _same_as_first(path, found, first))
+    with contextlib.ExitStack() as held:
+        # Held while this process trains on it (the main process: the one that writes).
+        group.on_main(lambda: held.enter_context(training(path)))
         return _resume(path, group, dev, epochs, time_budget, precision, report, log, data,
                        progress, callbacks, active_units)  # fmt: skip
 
 
-def _check_here(path: Path) -> None:
-    """The run as this process finds it: there, with its config and a checkpoint (a machine
-    of several without its own copy of the run folder fails here, on every process)."""
+def _check_here(path: Path) -> str:
+    """The run as this process finds it: there, with its config and a checkpoint. Returns a
+    fingerprint of what the resume reads of it (config.json, the checkpoint's state,
+    metrics.jsonl), to compare with the first process's."""
     check_resumable(path)
     read_config(path)
     if not has_checkpoint(path):
         raise VaekitError(f"{path}: no checkpoint to resume from (no epoch finished yet?)")
+    digest = hashlib.sha256()
+    for name in (CONFIG_FILE, f"{CHECKPOINT_DIR}/{STATE_FILE}", METRICS_FILE):
+        try:
+            digest.update((path / name).read_bytes())
+        except OSError:  # (left for the resume to say, on every process: the copies differ)
+            digest.update(b"missing")
+    return digest.hexdigest()
+
+
+def _same_as_first(path: Path, found: str, first: str) -> None:
+    if found != first:
+        raise VaekitError(
+            f"{path}: this machine's copy of the run is not the first machine's (its config, "
+            "checkpoint or metrics differ): only the first process writes the run, so copy "
+            "the folder from the first machine again before resuming, or keep it on a "
+            "shared disk"
+        )
 
 
 def _resume(
@@ -100,7 +131,7 @@ def _resume(
     changes = {k: v for k, v in given.items() if v is not None}
     for name, value in TRAIN_OPTIONS.check(changes, "vaekit.resume").items():
         config["training"][TRAIN_OPTIONS[name].config_key] = value
-    check_installed(config["training"]["log"] or ())
+    group.on_main(lambda: check_installed(config["training"]["log"] or ()))  # (it logs)
     train_config = train_config_from(config)
     train_config.validate()
     dataset = group.main_first(lambda: reopen_dataset(config, data, verify=True))

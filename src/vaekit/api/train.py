@@ -199,7 +199,8 @@ def train(
     group, dev = from_env(resolve_device(opts["device"]))
     # Every process looks at its own machine's data; where one cannot, all stop (Group.each).
     opts = group.each(lambda: fit_options_to_data(opts, options))
-    check_installed(opts["log"] or ())  # --log's libraries, before any work
+    # --log's libraries, before any work, where the logging is done (the main process)
+    group.on_main(lambda: check_installed(opts["log"] or ()))
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
     out = group.on_main(lambda: check_out(chosen, overwrite))
     progress = progress and group.is_main

@@ -19,8 +19,8 @@ DESCRIPTION = """Train a VAE and write a run directory (RUNDIR):
                      -IWAE_K bound); "loss" is the bound trained on, "loss_is" names it
                      (what is minimized adds --beta, warm-up, free bits and --objective);
                      skipped_steps (a NaN or infinite loss or gradient: no update) and
-                     rollbacks (the first line also first_step_neg_elbo, the untrained
-                     model's, against which training is said to have diverged); then a
+                     rollbacks (the first line also first_step_rec, the untrained model's
+                     rec, against which training is said to have diverged); then a
                      final line with the test split's numbers (validation and test
                      -ELBO: one posterior sample per example, as `vaekit eval
                      --iw-samples 1` gives it, also with --iw-train K)

@@ -270,10 +270,15 @@ class TableSchema:
                     value = _number(text)
                     z = None if value is None else (value - column.mean) / column.std
                     if z is None or not abs(z) <= FLOAT32_MAX:
+                        why = (
+                            "is written with a thousands separator (write it without)"
+                            if GROUPED.fullmatch(text)
+                            else "is not a finite number within +-3.4e38, on the column's "
+                            "scale (leave it empty or NA if missing)"
+                        )
                         raise VaekitError(
                             f"{table.path}: {table.where[i]}, numeric column {column.name!r}: "
-                            f"{text!r} is not a finite number within +-3.4e38, on the "
-                            "column's scale (leave it empty or NA if missing)"
+                            f"{text!r} {why}"
                         )
                     out[i, j] = z
             else:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.models.distributions import DiagonalGaussian
+from vaekit.models.likelihoods import STANDARDIZED_MAX
 from vaekit.models.metrics import mse
 from vaekit.models.priors import Density, PriorAt
 from vaekit.models.summary_noise import summary_noise
@@ -236,8 +237,9 @@ class VAE(nn.Module):
 
     def reconstruction_error(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """How far the posterior-mean reconstruction is from x: the mean squared error of
-        each example (B,) (a table's VAE: its -log p(x | E_q[z|x]))."""
-        return mse(self.reconstruct(x, y), x)
+        each example (B,) (a table's VAE: its -log p(x | E_q[z|x])), x read within
+        +-STANDARDIZED_MAX as the models read standardized data (images are within [0, 1])."""
+        return mse(self.reconstruct(x, y), x.clamp(-STANDARDIZED_MAX, STANDARDIZED_MAX))
 
     def _prior_encoder(self, u: torch.Tensor) -> DiagonalGaussian:
         return self.encode(u)

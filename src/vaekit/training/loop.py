@@ -303,7 +303,7 @@ def _train_epoch(
         if finite:
             faults.in_row = 0
             if first == 0 and untrained is None:  # a new run's first step: the untrained model
-                untrained = float((out.rec + out.kl).detach().float().mean())
+                untrained = float(out.rec.detach().float().mean())
             sums += torch.stack([out.loss, out.rec, out.kl]).detach().float().sum(1)
             seen += len(index)
             layers.add(out)
@@ -335,7 +335,7 @@ def _train_epoch(
         },
     }
     if untrained is not None:  # the yardstick of training.scoring.diverged_warning
-        record["first_step_neg_elbo"] = untrained
+        record["first_step_rec"] = untrained
     if config.lr_schedule != "constant" or lowered != 1:
         record["lr"] = lr
     if cut is not None and cut < steps_per_epoch:  # the time budget cut it short: the steps

@@ -95,26 +95,28 @@ def split_terms(bound: float, rec: float, kl: float, iw_samples: int) -> dict[st
     return terms
 
 
-# How far above the untrained model's -ELBO (its first step's) the last epoch's training
-# -ELBO may end, in multiples of its size, before training is said to have diverged.
+# How far above the untrained model's reconstruction term (its first step's) the last
+# epoch's may end, in multiples of its size, before training is said to have diverged.
 DIVERGED_FACTOR = 10.0
 
 
 def diverged_warning(history: Sequence[dict[str, Any]], lr: float) -> str | None:
-    """A warning where the last epoch's training -ELBO ended more than DIVERGED_FACTOR times
-    its own size above the first step's (the untrained model's): a learning rate too high
-    makes finite but useless weights (`--lr 10`: 5e4 nats where the untrained model scored
-    45), which nothing else reports. None otherwise, or where the first step is unknown."""
-    first = next((r["first_step_neg_elbo"] for r in history if "first_step_neg_elbo" in r), None)
-    last = history[-1]["train"]["neg_elbo"] if history else None
+    """A warning where the last epoch's training reconstruction term (-log p(x|z)) ended more
+    than DIVERGED_FACTOR times its own size above the first step's, the untrained model's: a
+    learning rate too high makes finite but useless weights (`--lr 10`: 5e4 nats where the
+    untrained model scored 45), which nothing else reports. The reconstruction term, not the
+    -ELBO: under a KL warm-up or a small --beta the KL may grow far past the untrained
+    model's 0 while training goes well. None otherwise, or where the first step is unknown."""
+    first = next((r["first_step_rec"] for r in history if "first_step_rec" in r), None)
+    last = history[-1]["train"]["rec"] if history else None
     if first is None or last is None or not math.isfinite(first):
         return None
     if not last > first + DIVERGED_FACTOR * max(1.0, abs(first)):
         return None
     return (
-        f"the training -ELBO rose from {first:.4g} at the first step (the untrained model) to "
-        f"{last:.4g}: training diverged; train again with a lower --lr (this run's: {lr:g}) "
-        "or with --clip-grad"
+        f"the training reconstruction term rose from {first:.4g} at the first step (the "
+        f"untrained model) to {last:.4g}: training diverged; train again with a lower --lr "
+        f"(this run's: {lr:g}) or with --clip-grad"
     )
 
 
