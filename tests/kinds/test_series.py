@@ -295,6 +295,11 @@ def test_a_value_far_beyond_the_training_part_is_blamed_on_its_channel(
     assert np.isfinite(scores).all() and scores[at : at + 16].min() > 1e6 * scores[:at].max()
     errors = {c: float(hit[0][f"error_{c}"]) for c in ("cpu", "mem")}
     assert np.isfinite(list(errors.values())).all() and errors["mem"] > errors["cpu"]
+    # --score recon, the squared error of the reconstruction: the same reading
+    code = vaekit("anomaly", series_run, "--data", new, "-o", out, "--score", "recon",
+                  "--overwrite")  # fmt: skip
+    recon = np.array([float(r["score"]) for r in read_csv(out)])
+    assert code == 0 and np.isfinite(recon).all() and recon[at] > 1e6 * recon[:at].max()
 
 
 def test_anomaly_on_several_input_files_names_each_steps_file(
