@@ -49,7 +49,7 @@ def _result(kl: float, layers=None):
     return SimpleNamespace(
         history=[{"epoch": 1, "time_s": 1.0, "train": terms}],
         test=terms,
-        config={"training": {"time_budget": None}},
+        config={"training": {"time_budget": None, "lr": 1e-3}},
         stopped_by_budget=False,
         latents={"active_units": 3, "latent_dim": 8},
         model=SimpleNamespace(num_classes=0, vae=SimpleNamespace(uses_latent=True)),

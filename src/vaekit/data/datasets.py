@@ -148,6 +148,8 @@ def _other_readings(source: Any, found: Source) -> str:
     """Where a source that failed to open as what it was recognized for would be taken by
     another kind's source if the user said so (`--kind`: a .npy of time series, read as
     images by default): a clause naming those kinds; "" where none would."""
+    if isinstance(source, str | Path) and not source_path(source).exists():
+        return ""  # a missing file: no kind would read it
     read_as, others = None, []
     for name in kind_names():
         declared = kind(name)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from vaekit.data.numbers import FLOAT32_MAX, GROUPED, no_number, number
 from vaekit.errors import VaekitError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -163,25 +163,6 @@ def _cell(value: Any) -> str | None:
     return None if text.strip().lower() in MISSING else text
 
 
-# The largest magnitude a value may have: models compute in float32, where a larger one is
-# infinite (1e39 became inf, then a missing value, scored as if unobserved).
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _number(text: str) -> float | None:
-    """A finite number within float32's range, or None."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and abs(value) <= FLOAT32_MAX else None
-
-
-# A number with thousands separators, "1,234" or "-12,345.5": a spreadsheet's export. Not read
-# as a number (with ";" between fields, "1,500" may be one and a half), nor as a category.
-GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
-
-
 @dataclass(frozen=True)
 class Column:
     """One modelled column: numeric (mean, std in the table's units) or categorical (its
@@ -267,19 +248,16 @@ class TableSchema:
                 for i, text in enumerate(cells):
                     if text is None:
                         continue
-                    value = _number(text)
+                    value = number(text)
                     z = None if value is None else (value - column.mean) / column.std
                     if z is None or not abs(z) <= FLOAT32_MAX:
-                        why = (
-                            "is written with a thousands separator (write it without)"
-                            if GROUPED.fullmatch(text)
-                            else "is not a finite number within +-3.4e38, on the column's "
-                            "scale (leave it empty or NA if missing)"
+                        why = no_number(
+                            text,
+                            "is not a finite number within +-3.4e38, on "
+                            "the column's scale (leave it empty or NA if missing)",
                         )
-                        raise VaekitError(
-                            f"{table.path}: {table.where[i]}, numeric column {column.name!r}: "
-                            f"{text!r} {why}"
-                        )
+                        raise VaekitError(f"{table.path}: {table.where[i]}, numeric column "
+                                          f"{column.name!r}: {text!r} {why}")  # fmt: skip
                     out[i, j] = z
             else:
                 index = {name: k for k, name in enumerate(column.categories)}
@@ -440,7 +418,7 @@ def implausible_label(classes: Sequence[str], rows: int) -> str | None:
     label (None where it may be one): fractional numbers are measurements, and more classes
     than MAX_CLASS_FRACTION of the rows (and than MIN_CLASSES_CHECKED) leave a probe too few
     examples per class to learn from."""
-    numbers = [_number(c) for c in classes]
+    numbers = [number(c) for c in classes]
     fractional = [c for c, v in zip(classes, numbers, strict=True) if v is not None and v % 1]
     if fractional and all(v is not None for v in numbers):
         return f"its values are continuous numbers (such as {fractional[0]})"
@@ -451,7 +429,7 @@ def implausible_label(classes: Sequence[str], rows: int) -> str | None:
 
 def _sort_key(text: str) -> tuple[int, float, str]:
     """Numbers in numeric order, before names in text order."""
-    value = _number(text)
+    value = number(text)
     return (0, value, "") if value is not None else (1, 0.0, text)
 
 
@@ -460,15 +438,14 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
     present = [(i, text) for i, text in enumerate(cells) if text is not None]
     if not present:
         raise VaekitError(f"{table.path}: column {name!r} has no values (every one is missing)")
-    numbers = [(i, _number(text)) for i, text in present]
+    numbers = [(i, number(text)) for i, text in present]
     if sum(v is not None for _, v in numbers) * 2 >= len(numbers):
         bad = next((i for i, v in numbers if v is None), None)
         if bad is not None:
-            why = (
-                "is written with a thousands separator (write it without)"
-                if GROUPED.fullmatch(cells[bad])
-                else "is not a finite number within +-3.4e38 (leave it empty or NA if missing, "
-                "or leave the column out with --columns)"
+            why = no_number(
+                cells[bad],
+                "is not a finite number within +-3.4e38 (leave it empty "
+                "or NA if missing, or leave the column out with --columns)",
             )
             raise VaekitError(
                 f"{table.path}: {table.where[bad]}, numeric column {name!r} (at least half its "
