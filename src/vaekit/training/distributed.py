@@ -96,10 +96,10 @@ class Group:
     def each(self, work: Callable[[], T]) -> T:
         """`work()` on every process, which then share whether it failed: a VaekitError on
         any is raised on every one, so that none goes on to wait for one that has given up
-        (a run folder or data missing on one machine: that machine's processes waited for
-        the others at their next step until a timeout). The main process says which process
-        failed and why; one that failed itself raises its own error (its machine's first
-        process says it, vaekit.cli.main)."""
+        (a run folder or data missing on one machine: the other machines' processes waited
+        for its processes at their next step until a timeout). The main process says which
+        process failed and why; one that failed itself raises its own error (its machine's
+        first process says it, vaekit.cli.main)."""
         if not self.active:
             return work()
         import torch.distributed as dist
