@@ -213,3 +213,35 @@ def test_a_number_beyond_float32_is_refused_with_its_line_not_scored_as_missing(
     with pytest.raises(VaekitError, match=r"line 5, numeric column 'temp'.*'1e300'"):
         fit_schema(read_table(write(tmp_path, SENSORS.replace("d,3.0,", "d,1e300,"), "b.csv")),
                    np.arange(6), target="label", id_column="id")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [["1.5", None, "-2", "1_000", " 3 ", "1e-400", "١٢"], ["1", "1e39"], ["1", "inf"],
+     ["1", "nan"], ["1", "x"], ["1,000"], [None, None], []],
+)  # fmt: skip
+def test_a_column_read_at_once_gives_what_cell_by_cell_gives(cells):
+    """numpy's one pass (all_numbers) is taken only where every present cell is a `number`,
+    with the same values: the fast path changes no schema and no encoded value."""
+    from vaekit.data.numbers import all_numbers, number
+
+    one_by_one = [number(c) for c in cells if c is not None]
+    fast = all_numbers(cells)
+    if any(v is None for v in one_by_one):
+        assert fast is None
+    else:
+        observed, values = fast
+        assert observed.tolist() == [c is not None for c in cells]
+        assert values.tolist() == one_by_one
+
+
+def test_statistics_and_encoding_are_the_same_on_either_path(tmp_path: Path, monkeypatch):
+    import vaekit.data.tables as tables
+
+    text = "a,b\n" + "".join(f"{i * 0.37 - 5:.6g},{i if i % 7 else 'NA'}\n" for i in range(50))
+    table = read_table(write(tmp_path, text))
+    fast = fit_schema(table, np.arange(40))
+    monkeypatch.setattr(tables, "all_numbers", lambda cells: None)  # cell by cell
+    slow = fit_schema(table, np.arange(40))
+    assert fast == slow
+    np.testing.assert_array_equal(slow.encode(table), fast.encode(table))
