@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.components import OBJECTIVES
-from vaekit.data.registry import is_dataset_name
+from vaekit.data.datasets import missing_path
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import FAMILIES, Kind, kind_names, recognize_source
 from vaekit.kinds.base import family as find_family
@@ -108,7 +108,7 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     `only` to say so. The image kind has none: its options refused elsewhere are in those
     kinds' REFUSED, checked first."""
     data = options["data"]
-    if _missing_path(data):  # opening it says so, not "--window is for time series ... and
+    if missing_path(data):  # opening it says so, not "--window is for time series ... and
         return options  # --data 'x.csv' is not one"
     own = data_kind(data, options.get("kind"))
     part = own.part("model") if own is not None else None
@@ -122,15 +122,6 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     fitted = {**options, **{k: v for k, v in defaults.items() if k not in given}}
     refuse_other_families(fitted, given)
     return fitted
-
-
-def _missing_path(data: Any) -> bool:
-    """Whether `data` names a file or folder that is not there (not a dataset's name)."""
-    return (
-        isinstance(data, str | Path)
-        and not is_dataset_name(data)
-        and not Path(data).expanduser().exists()
-    )
 
 
 def refuse_other_families(options: dict[str, Any], given: dict[str, Any]) -> None:

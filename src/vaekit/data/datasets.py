@@ -148,7 +148,7 @@ def _other_readings(source: Any, found: Source) -> str:
     """Where a source that failed to open as what it was recognized for would be taken by
     another kind's source if the user said so (`--kind`: a .npy of time series, read as
     images by default): a clause naming those kinds; "" where none would."""
-    if isinstance(source, str | Path) and not source_path(source).exists():
+    if missing_path(source):
         return ""  # a missing file: no kind would read it
     read_as, others = None, []
     for name in kind_names():
@@ -221,12 +221,22 @@ def _not_of_kind(source: Any, of_kind: str) -> str:
     if isinstance(source, str) and is_dataset_name(source):  # digits with --kind table
         return (f"{source} is a registered dataset (vaekit data list), not what --kind "
                 f"{of_kind} reads: leave --kind out")  # fmt: skip
-    if isinstance(source, str | Path) and not source_path(source).exists():
+    if missing_path(source):
         return f"{source_path(source)}: no such file or folder"
     part = declared.part("data") if declared.package is not None else None
     reads = getattr(part, "READS", None) or declared.noun
     where = source_path(source) if isinstance(source, str | Path) else type(source).__name__
     return f"{where}: not {reads}, which is what --kind {of_kind} reads"
+
+
+def missing_path(source: Any) -> bool:
+    """Whether `source` names a file or folder that is not there (a registered dataset's
+    name is no path)."""
+    return (
+        isinstance(source, str | Path)
+        and not is_dataset_name(source)
+        and not source_path(source).exists()
+    )
 
 
 def source_path(source: str | Path) -> Path:
