@@ -304,6 +304,17 @@ def test_the_pixelcnn_shape_is_drawn_only_where_the_pixelcnn_is():
                     takes_all)  # fmt: skip
 
 
+def test_a_pixelcnn_shape_the_model_refuses_is_refused_before_the_search(data):
+    """An even kernel is refused by the model only with a PixelCNN on: judged with the
+    decoder off, `--space ar-kernel=4,5` was accepted and every trial drawing 4 refused."""
+    from vaekit.api.tune_trials import feasibility
+
+    with pytest.raises(VaekitError, match="--ar-kernel must be odd, got 4"):
+        build_space({}, {"ar_kernel": parse_space_arg("ar-kernel=4,5")}, feasibility(data, {}))
+    space = build_space({}, {"ar_kernel": parse_space_arg("ar-kernel=5,7")}, feasibility(data, {}))
+    assert space.shared["ar_kernel"] == Range("ar_kernel", (5, 7))
+
+
 def test_vqvae_trials_draw_no_objective(data):
     """An objective other than elbo is refused for vqvae (its posterior is a point): its
     trials leave --objective at elbo rather than spend the budget on refused trials."""

@@ -346,6 +346,9 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
         if not searched.choices or not flat:
             continue
         try_with = {**base, "model": flat[0]}
+        on = SEARCH_WHERE.get(name)
+        if on is not None and (on in shared or base.get(on, 0) > 0):
+            try_with[on] = base.get(on) or 1  # judged as drawn: with its other above 0
         choices = [
             c for c in searched.choices if _why(feasible, {**try_with, name: c}, name in given)
         ]
