@@ -241,3 +241,24 @@ def test_an_output_that_is_one_of_the_inputs_is_refused_even_with_overwrite(runs
         err = capsys.readouterr().err
         assert f"{table} is one of this command's inputs" in err, err
     assert table.read_bytes() == before
+
+
+def test_the_data_a_run_was_trained_on_is_never_an_output(runs, tmp_path, capsys):
+    """anomaly with no INPUT scores the run's test part, read from its data file: -o that
+    file with --overwrite replaced the data with its scores, and every later command on the
+    run was refused for its checksum. A file written into the audio run's folder of
+    recordings would change that folder's checksum alike."""
+    table = runs["table"].parent / "sensors.csv"
+    before = table.read_bytes()
+    for args in (
+        ["anomaly", runs["table"], "-o", table],
+        ["reconstruct", runs["table"], "-n", "1", "-o", table],
+        ["sample", runs["table"], "-n", "1", "-o", table],
+        ["sample", runs["audio"], "-n", "1", "-o", runs["wav"].parent / "new"],
+    ):
+        assert vaekit(*args, "--overwrite") == 1, args
+        err = capsys.readouterr().err
+        assert "the data the run was trained on" in err and err.count("\n") == 1, err
+    assert table.read_bytes() == before
+    assert not (runs["wav"].parent / "new").exists()
+    assert vaekit("anomaly", runs["table"], "-o", tmp_path / "scores.csv") == 0

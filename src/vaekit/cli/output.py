@@ -99,13 +99,26 @@ class Outputs:
 
     def _refuse_inputs(self) -> None:
         """No output may be a file the command reads (an INPUT, --data): with --overwrite
-        it would be replaced by what was computed from it."""
+        it would be replaced by what was computed from it. Nor the data the run was trained
+        on, or a file in its folder: the run's test part is read from it, and its checksum
+        would no longer match (every later command on the run refused)."""
         given = [*(getattr(self.args, "inputs", None) or []), getattr(self.args, "data", None)]
         read = [Path(g) for g in given if isinstance(g, str | Path) and Path(g).is_file()]
+        rundir = getattr(self.args, "rundir", None)
+        trained_on = _run_data(rundir)
         for path in self.paths:
             if path.is_file() and any(os.path.samefile(path, r) for r in read):
                 raise VaekitError(
                     f"{path} is one of this command's inputs: write the output elsewhere"
+                )
+            if (
+                trained_on is not None
+                and _within(path, trained_on)
+                and not _within(path, Path(rundir))  # (a run kept in its data's folder)
+            ):
+                raise VaekitError(
+                    f"{path} {'is' if trained_on.is_file() else 'is in'} the data the run "
+                    f"was trained on, {trained_on}: write the output elsewhere"
                 )
 
     def claim(self, *more: Path) -> None:
@@ -144,6 +157,32 @@ class Outputs:
 # The default folders `claim` made in this process: a command refused after its claim (its
 # model cannot do what was asked, say) leaves none of them behind empty (remove_made).
 _MADE: list[Path] = []
+
+
+def _run_data(rundir: Any) -> Path | None:
+    """The file or folder a run directory's model was trained on, where config.json names
+    one that is there (not a registered dataset, an array or a Python object)."""
+    from vaekit.models.io import read_config
+
+    if not isinstance(rundir, str | Path):
+        return None
+    try:
+        data = read_config(rundir).get("data")
+    except VaekitError:  # the command says what is wrong with the run, in its own words
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or data.get("source") not in ("path", "file", "folder"):
+        return None
+    path = Path(name).expanduser()
+    return path if path.exists() else None
+
+
+def _within(path: Path, data: Path) -> bool:
+    """Whether `path` is the file `data`, or lies in the folder `data`."""
+    target = path.expanduser().parent.resolve() / path.name
+    if data.is_file():
+        return target.exists() and os.path.samefile(target, data)
+    return target.is_relative_to(data.resolve())
 
 
 def _refuse_empty(given: str | Path | None) -> None:
