@@ -51,7 +51,8 @@ DATA_OPTIONS = [
         Float(below=1.0),
         0.1,
         "share of the training split held out for validation, carved with the seed; "
-        "0 trains on all of it; ignored where the data has an official validation split",
+        "0 trains on all of it; ignored where the data holds out its own: an official "
+        "validation split, or a time series' end of its training part, a tenth of it",
         "data",
         section="training",
         metavar="F",

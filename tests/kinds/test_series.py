@@ -79,6 +79,14 @@ def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
     fine.write_text("timestamp,x\n2024-01-01T00:00:00.100Z,1\n2024-01-01T00:00:00.200Z,2\n"
                     "2024-01-01T01:00:00.300+01:00,3\n")  # fmt: skip
     assert math.isclose(series_data.read_series(fine).step_seconds, 0.1)
+    # Unix times in tenths of a second: float64 rounds 1704067200.1 by 2.4e-7, within which
+    # the steps are one (they were refused as "0.1 s after the step before, where the
+    # series steps by 0.0999999 s")
+    unix = tmp_path / "unix.csv"
+    unix.write_text(
+        "timestamp,x\n" + "".join(f"{1704067200 + i / 10:.1f},{i}\n" for i in range(50))
+    )
+    assert math.isclose(series_data.read_series(unix).step_seconds, 0.1, rel_tol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +95,8 @@ def test_reading_dates_numbers_missing_values_and_the_step(tmp_path: Path):
         ("timestamp,x\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n2024-01-01 00:15,3\n"
          "2024-01-01 00:20,4\n", "line 4: 600 s after the step before, where the series steps by "
          "300 s .* --irregular keep"),
+        ("timestamp,x\n0,1\n5,2\n10,3\n16,4\n20,5\n", "line 5: 6 after the step before, where the "
+         "series steps by 5 in the time column's units"),
         ("timestamp,x\n1,1\n2,2\n2,3\n", "line 4: its time does not come after the one before"),
         ("timestamp,x\n1,1\n2,high\n", "'high' in column 'x' is not a number"),
         ("timestamp,x\n1,1\nnoon,2\n", "'noon' in 'timestamp' is neither a date"),

@@ -224,8 +224,8 @@ def read_series(
     if time_name in channels:
         raise VaekitError(f"--value-columns: {time_name!r} is the time column")
     values = np.stack([_numbers(raw, name, roles[1]) for name in channels], axis=1)
-    seconds = _seconds(raw, times, time_name)
-    step = _check_steps(path, raw, seconds, irregular, in_python)
+    seconds, numeric = _seconds(raw, times, time_name)
+    step = _check_steps(path, raw, seconds, irregular, in_python, numeric)
     if step is None:
         seconds = np.arange(len(times), dtype=np.float64)
     return RawSeries(path, time_name, times, seconds, values, tuple(channels), step)
@@ -252,10 +252,11 @@ def _numbers(raw: RawTable, name: str, role: str = "--value-columns") -> np.ndar
     return out
 
 
-def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
-    """Each timestamp in seconds: numbers as they are, dates (ISO 8601) since the first."""
+def _seconds(raw: RawTable, times: list[str], name: str) -> tuple[np.ndarray, bool]:
+    """Each timestamp in seconds: numbers as they are (in the column's units), dates (ISO
+    8601) since the first; and whether they were numbers."""
     try:
-        return np.array([float(t) for t in times])
+        return np.array([float(t) for t in times]), True
     except ValueError:
         pass
     parsed = []
@@ -271,11 +272,16 @@ def _seconds(raw: RawTable, times: list[str], name: str) -> np.ndarray:
                 "(2013-12-02 21:15:00) nor a number"
             ) from None
     micro = np.array(parsed).astype(np.int64)
-    return (micro - micro[0]).astype(np.float64) / 1e6  # since the first: exact to 1 us
+    return (micro - micro[0]).astype(np.float64) / 1e6, False  # since the first: exact to 1 us
 
 
 def _check_steps(
-    path: Path, raw: RawTable, seconds: np.ndarray, irregular: str, in_python: bool = False
+    path: Path,
+    raw: RawTable,
+    seconds: np.ndarray,
+    irregular: str,
+    in_python: bool = False,
+    numeric: bool = False,
 ) -> float | None:
     """The one interval between steps, in seconds; None where rows are taken as steps
     (irregular "keep": in the file's order, whatever their times, which real logs repeat or
@@ -299,12 +305,17 @@ def _check_steps(
             f"{path}: {raw.where[i]}: its time does not come after the one before ({hint})"
         )
     step = float(np.median(gaps))
-    off = np.abs(gaps - step) > 1e-6 * step
+    # Times read as numbers carry float64's rounding of their size (Unix times in tenths of
+    # a second: 1704067200.1 is 2.4e-7 off), which the tolerance allows for.
+    rounding = 4 * float(np.spacing(np.abs(seconds).max()))
+    off = np.abs(gaps - step) > max(1e-6 * step, rounding)
     if off.any():
         i = int(np.argmax(off)) + 1
+        unit, units = ("", " in the time column's units") if numeric else (" s", "")
         raise VaekitError(
-            f"{path}: {raw.where[i]}: {gaps[i - 1]:g} s after the step before, where the series "
-            f"steps by {step:g} s ({_count(int(off.sum()), 'such gap')}); {hint}"
+            f"{path}: {raw.where[i]}: {gaps[i - 1]:g}{unit} after the step before, where the "
+            f"series steps by {step:g}{unit}{units} ({_count(int(off.sum()), 'such gap')}); "
+            f"{hint}"
         )
     return step
 
