@@ -20,7 +20,11 @@ For each series, one at a time and causally, as a user would run vaekit on a str
    labelled window as a false positive). With --history 0 the scale is the run's
    calibration instead (`calibrated`). Rows before the first full window and in probation
    score 0.
-4. With --relearn, a new run is trained each time the rows seen have doubled (on every row
+4. With --spatial F, a row whose value lies outside the range of the values before it,
+   widened by F times that range, scores 1 whatever the model says (`beyond_range`: the
+   "spatial anomaly" Numenta's own NAB detector adds to its HTM score, with F = 0.05; the
+   published HTM figure includes it, the KNN-CAD and Random Cut Forest ones do not).
+5. With --relearn, a new run is trained each time the rows seen have doubled (on every row
    before that point) and scores the rows from there on, on the scale of its own recent raw
    scores: the detector keeps learning as the series goes on.
 
@@ -89,6 +93,33 @@ def onsets(scores: np.ndarray, span: int) -> np.ndarray:
     return out
 
 
+def differenced(path: Path, to: Path) -> Path:
+    """A copy of a NAB series whose value at each row is its change since the row before (0
+    at the first row): causal, and blind to the series' level, which drifts past what the
+    first 15% of a long series shows."""
+    lines = path.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    values = np.array([float(r[1]) for r in rows])
+    changes = np.diff(values, prepend=values[:1])
+    body = "\n".join(f"{r[0]},{c!r}" for r, c in zip(rows, changes.tolist(), strict=True))
+    to.write_text(lines[0] + "\n" + body + "\n")
+    return to
+
+
+def beyond_range(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """1.0 at each row whose value lies outside the range of the values before it, widened by
+    `tolerance` times that range on each side, else 0 (causal). Numenta's detector for NAB
+    adds this "spatial anomaly" to its HTM score, for the labellers' bias towards values
+    larger than any seen so far."""
+    lo = np.minimum.accumulate(values)
+    hi = np.maximum.accumulate(values)
+    lo, hi = np.concatenate([[np.inf], lo[:-1]]), np.concatenate([[-np.inf], hi[:-1]])
+    spread = hi - lo
+    margin = tolerance * spread
+    out = (spread > 0) & ((values > hi + margin) | (values < lo - margin))
+    return out.astype(float)
+
+
 def boundaries(n: int, probation: int, relearn: bool) -> list[int]:
     """The rows at which a model is (re)trained on every row before: the end of probation, and
     with --relearn each time the rows seen have doubled since (causal: a model trained on rows
@@ -107,6 +138,10 @@ def train_and_score(path: Path, out: Path, rows: int, n: int, epochs: int, args)
     import vaekit
     from vaekit.api.anomaly import AnomalyDetector
     from vaekit.kinds.series.data import SeriesSchema, read_rows
+
+    if args.difference:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path = differenced(path, out.parent / f"{out.name}.differenced.csv")
 
     # --hidden is mlp's width; conv takes its own --channels (another family's option is
     # refused), left at vaekit's default.
@@ -172,7 +207,11 @@ def run_series(path: Path, out: Path, args: argparse.Namespace) -> np.ndarray:
         lo, hi = max(0, b - window + 1), max(0, end - window + 1)
         scaled[lo:hi] = mine[lo:hi]
     scores = np.zeros(n)
-    scores[window - 1 :] = onsets(scaled, args.span or window)
+    if not args.rule_only:
+        scores[window - 1 :] = onsets(scaled, args.span or window)
+    if args.spatial:
+        values = np.array([float(r.split(",")[1]) for r in path.read_text().splitlines()[1:]])
+        scores = np.maximum(scores, beyond_range(values, args.spatial))
     scores[:probation] = 0.0
     return scores
 
@@ -194,11 +233,23 @@ def main() -> int:
     parser.add_argument(
         "--relearn",
         action="store_true",
-        help="train again each time the rows seen have doubled (step 4 of the module docstring)",
+        help="train again each time the rows seen have doubled (step 5 of the module docstring)",
     )
     parser.add_argument("--min-epochs", type=int, default=5,
                         help="--relearn: the later runs train for --epochs scaled down by the "
                         "rows they see (the same number of steps), at least this many")  # fmt: skip
+    parser.add_argument(
+        "--difference",
+        action="store_true",
+        help="model each row's change since the row before (`differenced`)",
+    )
+    parser.add_argument("--spatial", type=float, default=0.0,
+                        help="also flag a row outside the range seen before it by this "
+                        "fraction of that range (`beyond_range`; Numenta's detector: 0.05; "
+                        "0: off)")  # fmt: skip
+    parser.add_argument(
+        "--rule-only", action="store_true", help="with --spatial: the range rule alone, no model"
+    )
     parser.add_argument("--latent-dim", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="every run's --seed")
     parser.add_argument("--hidden", type=int, default=64, help="mlp: its one hidden width")
