@@ -56,7 +56,7 @@ def test_each_score_lands_on_the_row_its_window_ends(monkeypatch):
     raw[20] = 10.0  # the window of rows 20..23
     found = {"raw": raw, "calibration": np.array([0.0, 1.0]), "window": np.array(4)}
     monkeypatch.setattr(run_vaekit, "raw_scores", lambda path, out, args: [(6, found)])
-    args = argparse.Namespace(smooth=1, history=0, span=5)
+    args = argparse.Namespace(smooth=1, history=0, span=5, spatial=0.0, rule_only=False)
     scores = run_vaekit.run_series(Path("unused.csv"), Path("unused"), args)
     # Windows 0..2 (ending in probation) score 0; window 3 (rows 3..6) is the first scored,
     # 0.5, an onset over the zeros before it: row 6. The planted window: row 23, 1.0. Every
@@ -71,3 +71,13 @@ def test_calibrated_is_the_gaussian_cdf_of_the_calibration_z_score():
     assert run_vaekit.calibrated(np.array([2.0, 3.0, 1.0]), 2.0, 0.5).tolist() == pytest.approx(
         [0.5, 0.977250, 0.022750], abs=1e-6
     )
+
+
+def test_beyond_range_flags_a_value_outside_the_range_before_it_widened_by_the_tolerance():
+    """Tolerance 0.1. Rows 0-1: no range yet (one value, then a range of 0) -> 0. Row 2: the
+    range before is [0, 10], widened by 1 to [-1, 11]: 10.5 is inside -> 0. Row 3: 11.5 is
+    above 11 -> 1; the range becomes [0, 11.5], widened by 1.15 to [-1.15, 12.65]. Row 4:
+    -1.2 is below -1.15 -> 1. Row 5: the range [-1.2, 11.5] widened by 1.27: 12.6 is inside
+    -> 0."""
+    values = np.array([0.0, 10.0, 10.5, 11.5, -1.2, 12.6])
+    assert run_vaekit.beyond_range(values, 0.1).tolist() == [0, 0, 0, 1, 1, 0]
