@@ -75,9 +75,9 @@ def test_calibrated_is_the_gaussian_cdf_of_the_calibration_z_score():
 
 def test_beyond_range_flags_a_value_outside_the_range_before_it_widened_by_the_tolerance():
     """Tolerance 0.1. Rows 0-1: no range yet (one value, then a range of 0) -> 0. Row 2: the
-    range before is [0, 10], widened by 1 to [-1, 11]: 10.5 is inside -> 0. Row 3: 11.5 is
-    above 11 -> 1; the range becomes [0, 11.5], widened by 1.15 to [-1.15, 12.65]. Row 4:
-    -1.2 is below -1.15 -> 1. Row 5: the range [-1.2, 11.5] widened by 1.27: 12.6 is inside
-    -> 0."""
-    values = np.array([0.0, 10.0, 10.5, 11.5, -1.2, 12.6])
+    range before is [0, 10], widened by 1 to [-1, 11]: 10.5 is inside -> 0. Row 3: [0, 10.5]
+    widened by 1.05 to [-1.05, 11.55]: 11.6 is above -> 1. Row 4: [0, 11.6] widened by 1.16:
+    -1.2 is below -1.16 -> 1. Row 5: [-1.2, 11.6] widened by 1.28 to [-2.48, 12.88]: 12.6 is
+    inside -> 0."""
+    values = np.array([0.0, 10.0, 10.5, 11.6, -1.2, 12.6])
     assert run_vaekit.beyond_range(values, 0.1).tolist() == [0, 0, 0, 1, 1, 0]
