@@ -115,6 +115,13 @@ def test_a_pure_noise_image_scores_above_a_training_like_one(client):
     assert scores[1] > scores[0]
 
 
+# A 30 x 30 RGBA PNG with one byte of its chunk names changed and its end cut off.
+BROKEN_CHUNK = (
+    "iVBORw0KGgoAAAANSUhEUgAAAB4AAAAeCAYAAAA7MK6iAAAAGklEQVR4nO3BMQEAAADCoPVPgG8GoAAAAOANDi4AAWSB"
+    "Pj4AAAAASUVO"
+)
+
+
 @pytest.mark.parametrize(
     ("body", "name", "status", "words"),
     [
@@ -123,6 +130,9 @@ def test_a_pure_noise_image_scores_above_a_training_like_one(client):
         (b"%PDF-1.4\n" + b"0" * 100, "paper.pdf", 415, "not an image"),
         (b"", "empty.png", 400, "empty"),
         (quarter_png()[:60], "cut.png", 415, "damaged"),
+        # a damaged chunk name: PIL raises SyntaxError, which was a 500 (and "a bug in vaekit"
+        # at the command line)
+        (base64.b64decode(BROKEN_CHUNK), "broken.png", 415, "damaged"),
         (quarter_png(), "../../etc/passwd", 400, "path"),
         (quarter_png(), "..\\windows\\x.png", 400, "path"),
         (quarter_png(), "/abs/x.png", 400, "path"),

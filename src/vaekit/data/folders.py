@@ -82,7 +82,13 @@ def settle(files: Sequence[Path], decode: Decode) -> Decode:
                     sizes.setdefault(im.size, path)
                 if color == "auto" and im.mode not in ("1", "L", "LA", "I", "I;16"):
                     color = "rgb"
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        except (
+            OSError,
+            UnidentifiedImageError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+        ):
             continue  # reported when decoding
         if len(sizes) > 1:
             (a, pa), (b, pb) = list(sizes.items())[:2]
@@ -109,7 +115,7 @@ def image_too_large(data: bytes, limit: int = MAX_PIXELS) -> str | None:
     except Image.DecompressionBombError:
         bound = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         return f"too large: more than {bound:,} pixels ({at_most})"
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return None
     if width * height > limit:
         return f"{width} x {height} pixels is too large ({at_most})"
@@ -142,7 +148,8 @@ def decode_bytes(data: bytes, decode: Decode) -> np.ndarray | None:
         with Image.open(io.BytesIO(data)) as im:
             im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
             if im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit gray: keep the top byte
-                wide = np.asarray(im, dtype=np.int64).clip(0, 65535)
+                wide = np.asarray(im)  # uint16, or int32 for "I" (clipped in its own type)
+                wide = wide if wide.dtype.kind == "u" else wide.clip(0, 65535)
                 im = Image.fromarray((wide // 257).astype(np.uint8), "L")
             im = im.convert("L" if decode.color == "gray" else "RGB")
             if decode.crop is not None:
@@ -153,6 +160,6 @@ def decode_bytes(data: bytes, decode: Decode) -> np.ndarray | None:
             if decode.size is not None and im.size != (decode.size, decode.size):
                 im = im.resize((decode.size, decode.size), Image.Resampling.LANCZOS)
             pixels = np.array(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)

@@ -56,7 +56,7 @@ def decode_upload(body: bytes, shape: tuple[int, int, int], name: str = "upload"
     try:
         with Image.open(io.BytesIO(body)):
             pass
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # (a damaged PNG chunk)
         raise UploadError(
             415, f"{name}: not an image file vaekit can read (PNG, JPEG, GIF, BMP, WebP, TIFF)"
         ) from None
