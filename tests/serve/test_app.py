@@ -4,11 +4,14 @@ everything a client can get wrong."""
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import io
 import json
 import os
 import sys
 import tempfile
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -241,11 +244,28 @@ def test_only_loopback_host_names_are_answered(explorer):
     assert TestClient(app, base_url="http://evil.example").get("/api/info").status_code == 400
 
 
-def test_a_full_queue_answers_503(explorer):
-    with TestClient(create_app(explorer, queue=0, allowed_hosts=["testserver"])) as c:
-        answer = c.post("/api/sample", json={})
+def test_a_full_queue_answers_503(explorer, monkeypatch):
+    """--queue 1: one request runs and one waits; a third gets 503 (with --queue N only N - 1
+    could wait: the running one was counted among them)."""
+    release, inside = threading.Event(), threading.Semaphore(0)
+
+    def held(n):  # the model call, held until released
+        inside.release()
+        release.wait(30)
+        return {"n": n}
+
+    monkeypatch.setattr(explorer, "sample", held)
+    app = create_app(explorer, queue=1, allowed_hosts=["testserver"])
+    with TestClient(app) as c, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(c.post, "/api/sample", json={"n": 1})
+        assert inside.acquire(timeout=30)  # running
+        second = pool.submit(c.post, "/api/sample", json={"n": 2})
+        time.sleep(1.0)  # (the second reaches the gate: nothing to wait on from outside)
+        answer = c.post("/api/sample", json={"n": 3})
         assert answer.status_code == 503 and "busy" in answer.json()["error"]
-        assert c.get("/api/info").status_code == 200  # what needs no model call still works
+        assert c.get("/api/info").status_code == 200  # what needs no model call works
+        release.set()
+        assert [f.result().status_code for f in (first, second)] == [200, 200]
 
 
 def test_check_name():

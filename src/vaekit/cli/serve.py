@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from vaekit.cli.options import add_device, add_rundir, checked_device, load_run, positive_int
 
@@ -90,8 +91,24 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=port,
         log_level="warning",
-        limit_concurrency=args.queue + 64,
+        # No bound on connections: uvicorn counts idle ones too, so 128 clients that never
+        # finished their headers locked every other out (503) for as long as they stayed;
+        # the model's work is bounded by the app's Gate (--queue), an upload by its size.
         timeout_keep_alive=5,
+        # Ctrl-C: requests still in flight (a client that never finishes its body) get 5 s,
+        # then are cancelled, instead of holding the server up until they hang up.
+        timeout_graceful_shutdown=5,
     )
+    # (after uvicorn.Config, which sets its loggers up) a request cancelled at Ctrl-C is not
+    # an error of the application: no traceback for it
+    logging.getLogger("uvicorn.error").addFilter(_not_cancelled)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _not_cancelled(record: logging.LogRecord) -> bool:
+    """Whether a log record is other than a request's task cancelled (at Ctrl-C, after the
+    graceful shutdown's 5 s): uvicorn logs those as an exception in the application."""
+    import asyncio
+
+    return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))

@@ -54,17 +54,17 @@ class Gate:
 
     def __init__(self, workers: int, queue: int) -> None:
         self.limiter = anyio.CapacityLimiter(workers)
-        self.queue = queue
-        self.waiting = 0  # the event loop is one thread: a plain counter is safe
+        self.admitted = workers + queue
+        self.inside = 0  # running and waiting; the event loop is one thread: a plain counter
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.waiting >= self.queue:
+        if self.inside >= self.admitted:
             raise HTTPException(503, "the server is busy: try again in a moment")
-        self.waiting += 1
+        self.inside += 1
         try:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
         finally:
-            self.waiting -= 1
+            self.inside -= 1
 
 
 async def read_body(request: Request, limit: int) -> bytes:
