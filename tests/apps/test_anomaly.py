@@ -295,3 +295,18 @@ def test_detection_quality_leaves_out_the_inputs_without_a_score():
     assert detection_quality(scores, truth) == {"auroc": 1.0, "average_precision": 1.0}
     with pytest.raises(VaekitError, match="both normal and anomalous"):
         detection_quality(np.array([np.nan, 0.3]), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity"])
+def test_a_saved_threshold_that_is_no_number_is_refused_when_read(normal_run, tmp_path, value):
+    """anomaly.json with "threshold": NaN loaded, and `vaekit serve` then answered every
+    /api/info with a 500 (its JSON cannot hold NaN)."""
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    model = vaekit.load(run)
+    AnomalyDetector(model, "elbo").fit().save(run)
+    state = json.loads((run / "anomaly.json").read_text())
+    state["threshold"] = float(value.replace("Infinity", "inf"))
+    (run / "anomaly.json").write_text(json.dumps(state))
+    with pytest.raises(VaekitError, match=r"not a finite number.*delete it"):
+        AnomalyDetector.load(model, run)

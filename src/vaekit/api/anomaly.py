@@ -9,6 +9,7 @@ again."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,9 @@ class AnomalyDetector:
                            state["calibration"]["seed"])  # fmt: skip
             detector.threshold_ = float(state["threshold"])
             detector.calibration = state["calibration"]
+            numbers = [detector.threshold_, *state["calibration"].values()]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise ValueError("its threshold or calibration is not a finite number")
             detector.weights_sha256 = state.get("weights_sha256")
             if "latent_gaussian" in state:
                 mean, precision = state["latent_gaussian"]
