@@ -269,6 +269,18 @@ def test_compare_puts_runs_side_by_side(array_run, npz, tmp_path, capsys):
     assert cli("compare", other, old, "-o", tmp_path / "cmp.txt") == 1
 
 
+def test_compare_says_a_run_without_its_metrics_is_unknown_not_zero(array_run, tmp_path, capsys):
+    """A run whose metrics.jsonl is gone was shown as 0 epochs in 0.00 s."""
+    bare = tmp_path / "bare"
+    shutil.copytree(array_run[0], bare)
+    (bare / "metrics.jsonl").unlink()
+    assert cli("compare", array_run[0], bare, "-o", tmp_path / "cmp.html") == 0
+    captured = capsys.readouterr()
+    row = next(line.split() for line in captured.out.splitlines() if line.startswith("bare"))
+    assert row == ["bare"] + ["-"] * 7, row
+    assert "bare has no record of its epochs (metrics.jsonl)" in captured.err
+
+
 def write_eval(run: Path, kind: str, k: int, nll: float, weights: str | None = None) -> None:
     """An eval.json as `vaekit eval` writes it (the keys compare reads), judging `weights`
     (default: the run's own)."""

@@ -62,6 +62,9 @@ def compare_tables(
     eval_rows = [eval_row(run, name, f) for (run, name), f in zip(pairs, evals, strict=True)]
     warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, eval_rows)
     warnings += kept_epoch_notes(pairs)
+    warnings += [f"{name} has no record of its epochs (metrics.jsonl): its epochs, time and "
+                 "train and validation figures are unknown" for run, name in pairs
+                 if not run.history]  # fmt: skip
     return CompareTables(list(names), differences, rows, eval_rows, warnings)
 
 
@@ -183,16 +186,18 @@ def final_numbers(run: RunView, name: str) -> list[Any]:
     def term(split_terms: dict[str, Any] | None, key: str) -> float | None:
         return term_series([{"s": split_terms or {}}], "s", key)[0]
 
-    seconds = sum(float(r.get("time_s", 0)) for r in run.history)
+    # No record of an epoch (metrics.jsonl deleted, or a run stopped before its first): the
+    # epochs and time are unknown, not 0.
+    seconds = sum(float(r.get("time_s", 0)) for r in run.history) if run.history else None
     return [
         name,
-        int(trained.get("epoch", 0)),
+        int(trained["epoch"]) if "epoch" in trained else None,
         term(last.get("train"), "neg_elbo"),
         term(last.get("val"), "neg_elbo"),
         term(test, "neg_elbo"),
         term(test, "rec"),
         term(test, "kl"),
-        float(seconds),  # the table shows it as numbers are shown (0.039, not 0.00)
+        None if seconds is None else float(seconds),  # shown as numbers are (0.039, not 0.00)
     ]
 
 
