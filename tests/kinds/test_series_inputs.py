@@ -128,6 +128,26 @@ def test_anomaly_scores_each_file_of_a_folder_from_its_own_first_window(
     assert next(iter(read_csv(tmp_path / "one.out.csv")[0])) == "timestamp"  # one series
 
 
+def test_input_files_of_one_name_are_told_apart_by_their_paths(tmp_path: Path, capsys):
+    """d1/data.csv and d2/data.csv: the CSV had no series column (both were "data.csv") and
+    every time twice; the same file given twice, alike."""
+    data = write_series(tmp_path / "train.csv", 120)
+    run = tmp_path / "R"
+    assert vaekit("train", "--data", data, "--window", "8", "--epochs", "1", *TINY,
+                  "--out", run) == 0  # fmt: skip
+    for i in (1, 2):
+        (tmp_path / f"d{i}").mkdir()
+        write_series(tmp_path / f"d{i}" / "data.csv", 30, seed=i)
+    a, b = str(tmp_path / "d1" / "data.csv"), str(tmp_path / "d2" / "data.csv")
+    capsys.readouterr()
+    assert vaekit("anomaly", run, a, b, "-o", tmp_path / "scores.csv", "--top", "3") == 0
+    assert [r["series"] for r in read_csv(tmp_path / "scores.csv")] == [a] * 23 + [b] * 23
+    top = [line for line in capsys.readouterr().out.splitlines() if "  score " in line]
+    assert len(top) == 3 and all(line.split()[0] in (a, b) for line in top), top
+    assert vaekit("anomaly", run, a, a, "-o", tmp_path / "twice.csv") == 1
+    assert f"{a}: given twice" in capsys.readouterr().err
+
+
 def test_a_run_trained_on_one_file_scores_a_folder(tmp_path: Path):
     data = write_series(tmp_path / "train.csv", 120)
     run = tmp_path / "R"

@@ -114,6 +114,12 @@ class Inputs:
         rows are named FILE[ID], as an image file's images are: ids repeat across files."""
         if not specs:
             raise VaekitError("no inputs given")
+        named = [spec for spec in specs if not spec.isdigit()]
+        files = [Path(spec).expanduser().resolve() for spec in named]
+        twice = next((spec for spec, f in zip(named, files, strict=True) if files.count(f) > 1),
+                     None)  # fmt: skip
+        if twice is not None:  # its rows would be scored twice under the same names
+            raise VaekitError(f"{twice}: given twice")
         parts = [self._rows(spec) for spec in specs]
         labels = [p.labels for p in parts]
         # (ids of a type of their own name their file themselves: a series' StepName)

@@ -457,8 +457,9 @@ def _check_step(where: str, series: RawSeries, schema: SeriesSchema) -> None:
     if step is not None and trained is not None and not math.isclose(step, trained, rel_tol=0.01):
         warnings.warn(
             f"{where}: one step every {step:g}, where the model was trained on one every "
-            f"{trained:g} (in the time column's units): its windows span another length of "
-            "time than the model's; resample it to the model's step",
+            f"{trained:g} (seconds between dates; a time column of numbers in its own units): "
+            "its windows span another length of time than the model's; resample it to the "
+            "model's step",
             stacklevel=2,
         )
 

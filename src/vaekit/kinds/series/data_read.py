@@ -55,13 +55,15 @@ class StepName(str):
         named.series, named.time, named.source = series, time, source
         return named
 
-    def place(self, sources: int) -> str | None:
+    def place(self, sources: int, whole: bool = False) -> str | None:
         """The series this step is of, as `anomaly` writes it where several are scored: its
-        series' name, after its INPUT's file name where `sources` (more than one) were given;
-        "test" for a step of the run's own test part among INPUT files."""
+        series' name, after its INPUT's file name (its path as given, `whole`) where
+        `sources` (more than one) were given; "test" for a step of the run's own test part
+        among INPUT files."""
         if sources <= 1:
             return self.series
-        source = "test" if self.source is None else Path(self.source).name
+        named = self.source if whole else Path(self.source or "").name
+        source = "test" if self.source is None else named
         return source if self.series is None else f"{source}/{self.series}"
 
 

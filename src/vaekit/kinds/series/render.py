@@ -144,9 +144,14 @@ SCORE_AXES = {"elbo": "-ELBO of the window, nats", "nll": "-log p of the window,
 
 
 def _places(names: list[Any]) -> list[str | None]:
-    """The series each named step is of (StepName.place), given how many INPUTs there were."""
-    sources = len({getattr(name, "source", None) for name in names})
-    return [name.place(sources) if hasattr(name, "place") else None for name in names]
+    """The series each named step is of (StepName.place), given the INPUTs there were: each
+    by its file name, or by its path as given where two share a file name (d1/data.csv,
+    d2/data.csv)."""
+    sources = {getattr(name, "source", None) for name in names}
+    files = [Path(s).name for s in sources if s is not None]
+    whole = len(set(files)) < len(files)
+    return [name.place(len(sources), whole) if hasattr(name, "place") else None
+            for name in names]  # fmt: skip
 
 
 def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: Path,
@@ -159,6 +164,9 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
     print(f"top {len(top)} steps, with the channel most off there (the most training "
           "standard deviations: channels in other units compare so):")  # fmt: skip
     spread = np.abs(errors) / np.asarray(s.std)
+    places = written["places"]
+    if len(set(places)) > 1:  # several series: each step after its series, as the CSV has it
+        ids = [f"{place} {time}" for place, time in zip(places, written["times"], strict=True)]
     for i in top:
         j = int(np.nanargmax(spread[i])) if not np.isnan(spread[i]).all() else 0
         print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g} "
