@@ -350,8 +350,8 @@ def read_folder(
     irregular: str = "refuse",
 ) -> list[RawSeries]:
     """Every file of a folder of series, read alike (see the module docstring), in name
-    order. A file whose columns are not the first file's is refused, naming both: the series
-    of one model share their channels."""
+    order. A file whose columns or step are not the first file's is refused, naming both: the
+    series of one model share their channels and their step."""
     files = folder_files(path)
     first = read_series(files[0], time_column, value_columns, irregular)
     found = [first]
@@ -362,6 +362,13 @@ def read_folder(
                 f"{file}: its value columns {', '.join(series.channels)} are not those of "
                 f"{files[0].name} ({', '.join(first.channels)}); the series of a folder share "
                 "their columns (or name those to model with --value-columns)"
+            )
+        a, b = first.step_seconds, series.step_seconds
+        if a is not None and b is not None and not math.isclose(a, b, rel_tol=0.01):
+            raise VaekitError(
+                f"{file}: one step every {b:g}, where {files[0].name} steps by {a:g}; the series "
+                "of a folder share their step (a window spans one length of time): resample "
+                "them alike, or give --irregular keep to take each row as one step"
             )
         found.append(series)
     return found
