@@ -178,7 +178,7 @@ def test_a_folder_whose_files_have_other_columns_is_refused_in_one_line(tmp_path
     err = capsys.readouterr().err.strip()
     assert "b.csv: its value columns cpu, disk are not those of a.csv (cpu, mem)" in err
     assert len(err.splitlines()) == 1
-    # every 5 minutes beside hourly: accepted, and recorded as 5-minute steps for both
+    # every 5 minutes beside hourly: refused (both were read as 5-minute steps)
     (folder / "b.csv").write_text("timestamp,cpu,mem\n" + "".join(
         f"2024-01-01 {h:02d}:00,{h},{h}\n" for h in range(24)))  # fmt: skip
     assert vaekit("data", "info", folder, "--window", "8") != 0
