@@ -789,7 +789,7 @@ def test_a_series_of_another_step_than_the_models_is_warned_about(series_run: Pa
             for i, line in enumerate(lines[1:])]  # fmt: skip
     fast.write_text("\n".join([lines[0], *rows]) + "\n")
     with pytest.warns(UserWarning, match=r"one step every 60, where the model was trained on "
-                      r"one every 300 \(in the time column's units\)"):  # fmt: skip
+                      r"one every 300 \(seconds between dates"):  # fmt: skip
         assert vaekit("anomaly", series_run, "--data", fast, "-o", tmp_path / "a.csv") == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # its own step: no warning

@@ -107,6 +107,17 @@ def test_train_eval_and_anomaly_on_a_folder_of_series(folder_run: Path, tmp_path
     assert [r["series"] for r in rows] == [f"host{i}.csv" for i in range(3) for _ in range(36)]
     first = [r["timestamp"] for r in rows[::36]]
     assert first == ["2024-01-01 07:00"] * 3  # step 84 of each file: its own test part
+    # embed and reconstruct name each window as anomaly does: its series, then its time
+    # (they wrote "host0.csv 2024-01-01 07:00" in the time column)
+    assert vaekit("embed", folder_run, "-o", tmp_path / "e.csv") == 0
+    embedded = read_csv(tmp_path / "e.csv")
+    assert [(r["series"], r["timestamp"]) for r in embedded] == [
+        (r["series"], r["timestamp"]) for r in rows
+    ]
+    assert vaekit("reconstruct", folder_run, "0", "-o", tmp_path / "r.csv") == 0
+    made = read_csv(tmp_path / "r.csv")
+    assert list(made[0])[:3] == ["series", "window", "step"]
+    assert (made[0]["series"], made[0]["window"]) == ("host0.csv", "2024-01-01 07:00")
 
 
 def test_anomaly_scores_each_file_of_a_folder_from_its_own_first_window(

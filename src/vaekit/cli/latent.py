@@ -261,11 +261,16 @@ def run_embed(args: argparse.Namespace) -> int:
     elif ids is not None:  # a table's rows (an audio model's files): their ids first
         z = mean.shape[1]
         stds = [f"std_{i}" for i in range(z)] if args.with_std else []
-        header = [part.id_header(model), *(f"mean_{i}" for i in range(z)), *stds]
+        # a kind whose names are of several parts (a series' window: its series and time)
+        # writes them in columns of their own
+        split = getattr(part, "id_columns", None)
+        named, cells = (split(list(ids), part.id_header(model)) if split is not None
+                        else ([part.id_header(model)], [[i] for i in ids]))  # fmt: skip
+        header = [*named, *(f"mean_{i}" for i in range(z)), *stds]
         header += ["label"] if labels is not None else []
         lines = [
-            [row_id, *(f"{v:.6g}" for v in values), *([labels[i]] if labels is not None else [])]
-            for i, (row_id, values) in enumerate(zip(ids, table, strict=True))
+            [*cells[i], *(f"{v:.6g}" for v in values), *([labels[i]] if labels is not None else [])]
+            for i, values in enumerate(table)
         ]
         if suffix == ".parquet":
             _write_parquet_rows(output, header, lines)

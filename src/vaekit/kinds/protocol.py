@@ -185,6 +185,9 @@ render part
         Label names by index for `embed`'s CSV; None: labels stay numbers.
     id_header(model) -> str
         The header of `embed`'s id column where inputs have ids ("file", a table's id).
+    id_columns(ids: list, column: str) -> (list[str], list[list[str]])   (optional)
+        Ids of several parts in columns of their own (a series' window: its series, then
+        `column` with its time): the header and each id's cells; without it, one column.
 
 cli part   (optional: vaekit.cli.output.kind_cli is None for a kind without one)
     sample(args), reconstruct(args), interpolate(args), anomaly(args), embed(args) -> int

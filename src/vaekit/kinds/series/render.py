@@ -58,14 +58,15 @@ def write_reconstructions(model: Any, ids: Any, x: torch.Tensor, made: torch.Ten
     step's offset, then each channel and CHANNEL_reconstructed, in their units."""
     s, given, back = model.schema, _units(model, x), _units(model, made)
     names = list(ids) if ids else [str(i) for i in range(len(x))]
-    header = ["window", "step"]
+    named, cells = id_columns(names, "window")
+    header = [*named, "step"]
     for name in s.channels:
         header += [name, f"{name}_reconstructed"]
     rows = []
-    for i, name in enumerate(names):
+    for i in range(len(names)):
         for t in range(s.window):
             pairs = zip(given[i, t], back[i, t], strict=True)
-            rows.append([name, t, *(_cell(v) for pair in pairs for v in pair)])
+            rows.append([*cells[i], t, *(_cell(v) for pair in pairs for v in pair)])
     save_csv(out, header, rows)
     return f"{len(x)} windows and their reconstructions"
 
@@ -186,6 +187,18 @@ def class_names(model: Any) -> list[str] | None:
 def id_header(model: Any) -> str:
     """The header of `embed`'s id column: the time column's name (each window's last step)."""
     return model.schema.time_column
+
+
+def id_columns(names: list[Any], column: str) -> tuple[list[str], list[list[str]]]:
+    """Windows' names (StepName) as columns of a CSV: `column` holding each one's last step's
+    time, after a "series" column where they are of data of several series (a folder's
+    files, a .npy's series, several INPUTs), as `anomaly` writes them; (header, each
+    window's cells)."""
+    places = _places(names)
+    times = [str(getattr(name, "time", name)) for name in names]
+    if any(place is not None for place in places):  # (a few windows may all be of one)
+        return ["series", column], [[str(p), t] for p, t in zip(places, times, strict=True)]
+    return [column], [[t] for t in times]
 
 
 # --- pictures ---------------------------------------------------------------------------
