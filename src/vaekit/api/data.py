@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vaekit.data.datasets import Dataset, open_dataset
+from vaekit.data.datasets import Dataset, missing_path, open_dataset
 from vaekit.data.fetch import Progress, fetch, find_files_for
 from vaekit.data.formats import content_sha256
 from vaekit.data.prepare import prepare_from_sets, prepared_path
@@ -118,10 +118,14 @@ def dataset_info(source: str, progress: Progress | None = None, **options: Any) 
             info["download"] = _download_refusal(spec)
             return {"name": source, "description": spec.description, **info}
     # Opened once, with every kind's options: each opener takes those of its kind; the
-    # options its kind does not take are refused, as `vaekit train` refuses them.
-    dataset = open_with_options(opened, options, progress)
-    from vaekit.api.options import refuse_other_kinds_options
+    # options its kind does not take are refused, as `vaekit train` refuses them, before
+    # it is read (--window for a file read as a table: the table's own complaints came first).
+    from vaekit.api.options import data_kind, refuse_other_kinds_options
 
+    own = None if missing_path(source) else data_kind(opened, options.get("kind"))
+    if own is not None:
+        refuse_other_kinds_options(own, options, source)
+    dataset = open_with_options(opened, options, progress)
     refuse_other_kinds_options(kind(dataset.kind), options, source)
     described = kind(dataset.kind).part("data").describe(dataset)
     return {**dataset.info, **info, "kind": dataset.kind, **described}

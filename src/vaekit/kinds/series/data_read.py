@@ -107,7 +107,10 @@ def why_not_series(source: Any) -> str:
         return (f"its first column, {first!r}, is not named as a time: if it is a series, give "
                 "--kind series and --time-column NAME")  # fmt: skip
     if not numeric:
-        return "a column after its time holds text in its first row: a series' values are numbers"
+        return (
+            "a column after its time holds text in its first row: a series' values are "
+            "numbers; give --kind series with --value-columns naming the ones to model"
+        )
     return ""
 
 
