@@ -82,6 +82,19 @@ def test_a_folder_of_images_or_with_other_files_is_no_folder_of_series(tmp_path:
     assert recognize_source(tables).name == "folder"
 
 
+def test_a_folder_of_series_with_another_file_names_it(tmp_path: Path, capsys):
+    """A README.txt among the series: with --window, "is not one" said no more; with --kind
+    series, "not a .csv/.parquet series file ..., a folder of them" named no file."""
+    mixed = write_counting(tmp_path / "mixed", (40, 40))
+    (mixed / "README.txt").write_text("sensors of the west hall\n")
+    assert vaekit("data", "info", mixed, "--window", "8") == 1
+    assert "(it holds README.txt beside its series files" in capsys.readouterr().err
+    assert vaekit("data", "info", mixed, "--window", "8", "--kind", "series") == 1
+    assert "README.txt: a folder of series holds only .csv/.parquet files" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.fixture(scope="module")
 def folder_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("series_folder")

@@ -423,6 +423,10 @@ BUILTIN_KINDS = (
         ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series", False),
         ("series-named-dataframe", 716, f"{_SERIES_READ}:is_any_dataframe",
          "open_series_dataframe", False),
+        # A folder with a table file, only under --kind series (images take every folder
+        # first otherwise): one holding other files is refused naming the first (a README).
+        ("series-any-folder", 720, f"{_SERIES_READ}:is_table_folder", "open_series_folder",
+         False),
     ),
 )  # fmt: skip
 

@@ -95,7 +95,10 @@ def is_table_file(source: Any) -> bool:
 
 
 def why_not_series(source: Any) -> str:
-    """Why `is_series_path` does not take a .csv/.parquet file, as a clause ("" otherwise)."""
+    """Why `is_series_path` does not take a .csv/.parquet file, or `is_series_folder` a
+    folder holding one, as a clause ("" otherwise)."""
+    if is_table_folder(source):
+        return _why_not_series_folder(Path(source).expanduser())
     if not is_table_file(source):
         return ""
     try:
@@ -112,6 +115,21 @@ def why_not_series(source: Any) -> str:
             "numbers; give --kind series with --value-columns naming the ones to model"
         )
     return ""
+
+
+def _why_not_series_folder(path: Path) -> str:
+    """The first entry of a folder that keeps it from being a folder of series where it
+    holds series files beside it, as a clause ("" otherwise: a folder of images, say)."""
+    try:
+        entries = sorted(e for e in path.iterdir() if not e.name.startswith("."))
+    except OSError:
+        return ""
+    tables = [e for e in entries if e.is_file() and e.suffix.lower() in TABLE_SUFFIXES]
+    others = [e for e in entries if e not in tables]
+    if not others or not any(is_series_path(e) for e in tables):
+        return ""
+    return (f"it holds {others[0].name} beside its series files: a folder of series holds "
+            "only .csv/.parquet files")  # fmt: skip
 
 
 def _first_rows(path: Path) -> tuple[list[str], bool]:
@@ -163,6 +181,17 @@ def is_series_folder(source: Any) -> bool:
                 return False
             series = series or is_series_path(entry.path)
     return series
+
+
+def is_table_folder(source: Any) -> bool:
+    """A folder with a .csv/.parquet file in it: the series source that `--kind series`
+    reaches where `is_series_folder` did not take it (a file of another kind among the
+    series), so that reading it names that file (`folder_files`)."""
+    if not isinstance(source, str | Path) or not Path(source).expanduser().is_dir():
+        return False
+    with os.scandir(Path(source).expanduser()) as entries:
+        return any(not e.name.startswith(".") and Path(e.name).suffix.lower() in TABLE_SUFFIXES
+                   for e in entries)  # fmt: skip
 
 
 def is_series_array(source: Any) -> bool:
