@@ -118,14 +118,18 @@ def dataset_info(source: str, progress: Progress | None = None, **options: Any) 
             info["download"] = _download_refusal(spec)
             return {"name": source, "description": spec.description, **info}
     # Opened once, with every kind's options: each opener takes those of its kind; the
-    # options its kind does not take are refused, as `vaekit train` refuses them, before
-    # it is read (--window for a file read as a table: the table's own complaints came first).
+    # options its kind does not take are refused, as `vaekit train` refuses them, also
+    # where reading it failed (--window for a file read as a table: the table's complaint
+    # about its time column was all that was said).
     from vaekit.api.options import data_kind, refuse_other_kinds_options
 
-    own = None if missing_path(source) else data_kind(opened, options.get("kind"))
-    if own is not None:
-        refuse_other_kinds_options(own, options, source)
-    dataset = open_with_options(opened, options, progress)
+    try:
+        dataset = open_with_options(opened, options, progress)
+    except VaekitError:
+        own = None if missing_path(source) else data_kind(opened, options.get("kind"))
+        if own is not None:
+            refuse_other_kinds_options(own, options, source)
+        raise
     refuse_other_kinds_options(kind(dataset.kind), options, source)
     described = kind(dataset.kind).part("data").describe(dataset)
     return {**dataset.info, **info, "kind": dataset.kind, **described}
