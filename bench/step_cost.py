@@ -60,7 +60,7 @@ def main() -> None:
     )
     train = ImageSet(stored, None, 255.0)
     state = make_state(model, config)
-    steps = _Steps.make(config, torch.device("cpu"), SINGLE)
+    steps = _Steps.make(config, model, SINGLE)
     labels = labels_for(model, train)
 
     def vaekit_steps(n: int) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from vaekit.training.state import LoopState
 
@@ -49,10 +49,14 @@ def lr_factor(history: Sequence[dict[str, Any]], faults: Faults) -> float:
     return ROLLBACK_LR_FACTOR ** (done + faults.rollbacks)
 
 
-def gradient_norm(model: torch.nn.Module, clip: float | None) -> torch.Tensor:
-    """The global gradient norm (NaN or inf when any gradient is), clipped to `clip` first
+def gradient_norm(
+    model: torch.nn.Module | Iterable[torch.nn.Parameter], clip: float | None
+) -> torch.Tensor:
+    """The global gradient norm of a model's parameters (or of the parameters given: the
+    training loop lists them once), NaN or inf when any gradient is, clipped to `clip` first
     where asked; a tensor, so that checking it costs one synchronization per step."""
-    params = [p for p in model.parameters() if p.grad is not None]
+    every = model.parameters() if isinstance(model, torch.nn.Module) else model
+    params = [p for p in every if p.grad is not None]
     if not params:
         return torch.zeros(())
     if clip is not None:
