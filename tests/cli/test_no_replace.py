@@ -262,3 +262,30 @@ def test_the_data_a_run_was_trained_on_is_never_an_output(runs, tmp_path, capsys
     assert table.read_bytes() == before
     assert not (runs["wav"].parent / "new").exists()
     assert vaekit("anomaly", runs["table"], "-o", tmp_path / "scores.csv") == 0
+
+
+def test_interpolate_never_writes_over_the_file_it_starts_from(runs, tmp_path, capsys):
+    """--from FILE -o FILE --overwrite replaced the text file (and, in an audio run's output
+    folder, the recording) it interpolated from."""
+    line = tmp_path / "line.txt"
+    line.write_text("the cat sat .\n")
+    args = ["interpolate", runs["text"], "--from", line, "--to", "0", "--steps", "2", "-o", line]
+    assert vaekit(*args, "--overwrite") == 1
+    assert f"{line} is one of this command's inputs" in capsys.readouterr().err
+    assert line.read_text() == "the cat sat .\n"
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(runs["wav"], folder / "step_00.wav")
+    before = (folder / "step_00.wav").read_bytes()
+    assert vaekit("interpolate", runs["audio"], "--from", folder / "step_00.wav", "--to", "0",
+                  "--steps", "2", "-o", folder, "--overwrite") == 1  # fmt: skip
+    assert "is one of this command's inputs" in capsys.readouterr().err
+    assert (folder / "step_00.wav").read_bytes() == before
+
+
+def test_a_sentence_longer_than_a_file_name_is_a_sentence(runs, tmp_path, capsys):
+    """A sentence of over 255 bytes given as INPUT: "[Errno 36] File name too long" (looking
+    it up as a possible file to refuse as an output)."""
+    long = " ".join(["the cat sat on the mat ."] * 12)  # 299 characters
+    assert vaekit("reconstruct", runs["text"], long, "-o", tmp_path / "r.csv") == 0
+    assert "truncated" in capsys.readouterr().out

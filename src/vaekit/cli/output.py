@@ -98,12 +98,18 @@ class Outputs:
         return out
 
     def _refuse_inputs(self) -> None:
-        """No output may be a file the command reads (an INPUT, --data): with --overwrite
+        """No output may be a file the command reads (an INPUT, --data, --from): with --overwrite
         it would be replaced by what was computed from it. Nor the data the run was trained
         on, or a file in its folder: the run's test part is read from it, and its checksum
         would no longer match (every later command on the run refused)."""
-        given = [*(getattr(self.args, "inputs", None) or []), getattr(self.args, "data", None)]
-        read = [Path(g) for g in given if isinstance(g, str | Path) and Path(g).is_file()]
+        given = [
+            *(getattr(self.args, "inputs", None) or []),
+            getattr(self.args, "data", None),
+            getattr(self.args, "start", None),
+            getattr(self.args, "end", None),
+            *(getattr(self.args, "grid", None) or []),
+        ]  # interpolate's --from, --to, --grid
+        read = [Path(g) for g in given if isinstance(g, str | Path) and _is_file(g)]
         rundir = getattr(self.args, "rundir", None)
         trained_on = _run_data(rundir)
         for path in self.paths:
@@ -157,6 +163,15 @@ class Outputs:
 # The default folders `claim` made in this process: a command refused after its claim (its
 # model cannot do what was asked, say) leaves none of them behind empty (remove_made).
 _MADE: list[Path] = []
+
+
+def _is_file(given: str | Path) -> bool:
+    """Whether an argument names a file; False for one that cannot be a path (a sentence
+    longer than a file name may be: the system refuses to look it up)."""
+    try:
+        return Path(given).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _run_data(rundir: Any) -> Path | None:
