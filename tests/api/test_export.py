@@ -77,6 +77,25 @@ def test_onnx_files_match_pytorch(models, name: str, tmp_path: Path):
     np.testing.assert_allclose(image, want_image.numpy(), atol=1e-5)
 
 
+def test_the_exported_decoder_gives_what_model_decode_gives(tmp_path: Path):
+    """A Gaussian likelihood's mean strays outside [0, 1]: Model.decode returned it as it was
+    (0.65 from the exported decoder's on an untrained model), where the exported decoder,
+    sample and reconstruct clamp it to the pixel range."""
+    data = write_idx_folder(tmp_path / "idx", n_train=40, n_test=10, size=8)
+    model = vaekit.train(data, model="mlp", hidden_dims=(16,), likelihood="gaussian",
+                         latent_dim=3, epochs=1, batch_size=16, progress=False,
+                         out=tmp_path / "g").model  # fmt: skip
+    vaekit.export(model, tmp_path / "onnx", format="onnx")
+    z = np.random.default_rng(0).normal(0, 3, (50, 3)).astype(np.float32)  # far: outside
+    (image,) = run_onnx(tmp_path / "onnx" / "decoder.onnx", z=z)
+    decoded = model.decode(z).numpy()
+    with torch.no_grad():
+        raw = model.vae.decode(torch.from_numpy(z)).mean.numpy()
+    assert raw.min() < 0 or raw.max() > 1  # (the case: a mean outside the pixel range)
+    np.testing.assert_allclose(decoded, image, atol=1e-5)
+    assert decoded.min() >= 0 and decoded.max() <= 1
+
+
 def test_torchscript_files_match_pytorch(models, tmp_path: Path):
     model = models["mlp"]
     assert cli("export", FROZEN, "--format", "torchscript", "-o", tmp_path) == 0

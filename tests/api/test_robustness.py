@@ -147,3 +147,15 @@ def test_a_list_of_images_and_a_bfloat16_tensor(tmp_path: Path):
                        hidden_dims=(8,), latent_dim=2, epochs=1, progress=False,
                        report=False)  # fmt: skip
     assert np.isfinite(run.test["neg_elbo"])
+
+
+def test_a_flipped_array_is_read_like_any_other():
+    """np.flip gives a view with negative strides, which torch cannot wrap: every Model
+    method raised "At least one stride in the given numpy array is negative"."""
+    model = vaekit.load(Path(__file__).parents[1] / "frozen" / "run-v1")
+    x = np.random.default_rng(0).random((3, *model.shape), dtype=np.float32)
+    flipped = np.flip(x, axis=2)
+    torch.testing.assert_close(
+        model.encode(flipped).mean, model.encode(np.ascontiguousarray(flipped)).mean
+    )
+    assert model.reconstruct(flipped).shape == (3, *model.shape)

@@ -187,7 +187,10 @@ class Model:
 
     @torch.no_grad()
     def decode(self, z: np.ndarray | torch.Tensor, labels: Any = None) -> torch.Tensor:
-        """The likelihood's mean for latents z (B, Z): images (B, C, H, W)."""
+        """The likelihood's mean for latents z (B, Z): images (B, C, H, W), clamped to the
+        pixel range as `sample`, `reconstruct` and an exported decoder give them (a Gaussian
+        likelihood's mean may stray outside it); a table's rows, text's lines and audio's
+        spectrograms as they are."""
         try:
             z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         except (TypeError, ValueError, RuntimeError):
@@ -199,7 +202,7 @@ class Model:
             raise VaekitError(
                 f"expected latents shaped (B, {self.latent_dim}), got {tuple(z.shape)}"
             )
-        return self.vae.decode(z, self.labels(labels, len(z))).mean.cpu()
+        return self.vae.mean_image(z, self.labels(labels, len(z))).cpu()
 
     def sample(
         self, n: int, seed: int | None = None, temperature: float = 1.0, label: Any = None
