@@ -79,3 +79,18 @@ def test_labels_that_do_not_fit_a_long_are_refused(tmp_path: Path):
     for bad in (10**30, "x", 2.5, [1, 99]):
         with pytest.raises(VaekitError, match=r"class labels must be"):
             run.model.labels(bad, 2)
+
+
+def test_python_callers_name_test_images_by_int(color_run):
+    """apps.interpolate(model, 0, 1) and embed(model, inputs=[0]) raised "'int' object has no
+    attribute 'isdigit'"."""
+    from vaekit.api import apps
+
+    model = color_run.model
+    torch.testing.assert_close(apps.interpolate(model, 0, 1), apps.interpolate(model, "0", "1"))
+    torch.testing.assert_close(apps.embed(model, inputs=[0, 1])["mean"],
+                               apps.embed(model, inputs=["0", "1"])["mean"])  # fmt: skip
+    for bad, message in ((-1, "a test-split index is 0 or more"),
+                         (np.zeros((8, 8)), "got ndarray"), (True, "got bool")):  # fmt: skip
+        with pytest.raises(VaekitError, match=message):
+            Inputs(model).images([bad])

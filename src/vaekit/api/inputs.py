@@ -45,6 +45,21 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
     return dataset
 
 
+def as_spec(spec: Any) -> str:
+    """What names an input, as text: a test-split index (an int in Python, digits at the
+    command line) or a file's path."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if spec < 0:
+            raise VaekitError(f"{spec}: a test-split index is 0 or more")
+        return str(spec)
+    if isinstance(spec, str | Path):
+        return str(spec)
+    raise VaekitError(
+        f"expected a test-split index or a file's path, got {type(spec).__name__} (an array of "
+        "images goes to the Model's methods: model.reconstruct(x), model.encode(x))"
+    )
+
+
 class Inputs:
     """Resolves what a user names as images (see the module docstring) for one model.
 
@@ -91,6 +106,7 @@ class Inputs:
         several."""
         if not specs:
             raise VaekitError("no inputs given")
+        specs = [as_spec(spec) for spec in specs]
         parts = [self._one(spec) for spec in specs]
         names = [
             spec if len(x) == 1 else f"{spec}[{i}]"
@@ -114,6 +130,7 @@ class Inputs:
         rows are named FILE[ID], as an image file's images are: ids repeat across files."""
         if not specs:
             raise VaekitError("no inputs given")
+        specs = [as_spec(spec) for spec in specs]
         named = [spec for spec in specs if not spec.isdigit()]
         files = [Path(spec).expanduser().resolve() for spec in named]
         twice = next((spec for spec, f in zip(named, files, strict=True) if files.count(f) > 1),
@@ -150,6 +167,7 @@ class Inputs:
         return read_rows(spec, self.model.schema)
 
     def _one(self, spec: str) -> torch.Tensor:
+        spec = as_spec(spec)
         if spec.isdigit():
             return self.model.prepare(self._index(spec).scaled(slice(None)))
         raw = self._part.read_input(spec, self.model.schema, self.model.shape)
