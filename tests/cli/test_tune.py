@@ -425,6 +425,16 @@ def test_a_bad_space_is_one_line(data, tmp_path, capsys, spec, message):
     assert not (tmp_path / "s").exists()  # a refused search leaves nothing behind
 
 
+def test_an_option_searched_twice_on_the_command_line_is_refused(data, tmp_path, capsys):
+    """--space latent-dim=8:16 --space latent_dim=4:6: the last one won, silently."""
+    args = ["tune", "--data", data, "--budget", "1m", "--out", tmp_path / "s", "--space",
+            "latent-dim=8:16", "--space", "latent_dim=4:6"]  # fmt: skip
+    assert vaekit(*args) == 1
+    err = capsys.readouterr().err
+    assert "--space latent_dim=4:6: latent_dim is given twice; keep one" in err
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_bad_search_table_and_misused_flags_are_one_line(data, tmp_path, capsys):
     toml = tmp_path / "s.toml"
     toml.write_text('[search]\nlatent-dim = "8:x"\n')

@@ -135,8 +135,12 @@ def run(args: argparse.Namespace) -> int:
     options, space = read_search_file(args.config) if args.config else ({}, {})
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS if o.name != "out"}
     options.update({name: value for name, value in given.items() if value is not None})
+    on_line: set[str] = set()
     for text in args.space or ():
         searched = parse_space_arg(text)
+        if searched.name in on_line:  # the last one silently won
+            raise VaekitError(f"--space {text}: {searched.name} is given twice; keep one")
+        on_line.add(searched.name)
         space[searched.name] = searched
     # A --space NAME beside the same NAME from the file: the command line wins.
     space = {k.replace("-", "_"): v for k, v in space.items()}
