@@ -159,3 +159,30 @@ def test_a_flipped_array_is_read_like_any_other():
         model.encode(flipped).mean, model.encode(np.ascontiguousarray(flipped)).mean
     )
     assert model.reconstruct(flipped).shape == (3, *model.shape)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: list(m.sample_batches(5, batch=0)), "batch must be a whole number"),
+        (lambda m: list(m.sample_batches(5, batch=-1)), "batch must be a whole number"),
+        (lambda m: vaekit.evaluate(m, batch_size=0), "batch_size must be a whole number"),
+        (lambda m: apps().interpolate(m, 0, 1, steps=-3), "steps must be a whole number"),
+        (lambda m: apps().interpolate(m, 0, 1, steps=0), "steps must be a whole number"),
+        (lambda m: apps().traverse(m, dims=[]), "dims is empty"),
+        (lambda m: apps().traverse(m, most=0), "most must be a whole number"),
+        (lambda m: apps().traverse(m, span=float("nan")), "span must be a positive number"),
+    ],
+)
+def test_python_callers_bad_counts_are_one_line_errors(call, message):
+    """What the command line's parsers refuse was, from Python, a torch or range() error (0
+    steps, batch 0), an empty result (steps=0) or silently nothing (batch=-1) or NaN images
+    (span=nan)."""
+    with pytest.raises(VaekitError, match=message):
+        call(vaekit.load(Path(__file__).parents[1] / "frozen" / "run-v1"))
+
+
+def apps():
+    from vaekit.api import apps
+
+    return apps

@@ -3,6 +3,7 @@ and uncertainty over the images a user names (resolved and checked by `Inputs`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +27,19 @@ def in_batches(function: Callable[[torch.Tensor], Any], x: torch.Tensor) -> list
     return [function(x[start : start + BATCH]) for start in range(0, len(x), BATCH)]
 
 
+def _at_least_one(name: str, value: Any) -> None:
+    """A count the caller gives (steps, most): a whole number of 1 or more (the command
+    line's parsers check their flags; a Python caller's 0 gave an empty result, -3 a
+    RuntimeError from torch.linspace)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise VaekitError(f"{name} must be a whole number of at least 1, got {value!r}")
+
+
 def interpolate(
     model: Model, start: str, end: str, steps: int = 10, method: str = "lerp", data: Any = None
 ) -> torch.Tensor:
     """Images from `start` to `end` (indices or files) through posterior means: (steps, C, H, W)."""
+    _at_least_one("steps", steps)
     if method not in latent.METHODS:
         raise VaekitError(f"unknown method {method!r}: choose from {', '.join(latent.METHODS)}")
     inputs = Inputs(model, data)
@@ -43,6 +53,7 @@ def interpolate_grid(
     """A steps x steps grid between four images (top-left, top-right, bottom-left, bottom-right)."""
     if len(corners) != 4:
         raise VaekitError(f"--grid needs four corners, got {len(corners)}")
+    _at_least_one("steps", steps)
     inputs = Inputs(model, data)
     x = torch.cat([inputs.one(corner) for corner in corners])
     return latent.interpolate_grid(model.vae, x, steps).cpu()
@@ -70,7 +81,14 @@ def traverse(
             "traverse varies latents around a standard normal prior, ranked by their KL: it "
             "needs a one-layer model with the standard-normal prior and no flow posterior"
         )
-    chosen = list(range(model.latent_dim)) if dims is None else dims
+    _at_least_one("steps", steps)
+    if most is not None:
+        _at_least_one("most", most)
+    if isinstance(span, bool) or not isinstance(span, int | float) or not 0 < span < math.inf:
+        raise VaekitError(f"span must be a positive number, got {span!r}")
+    chosen = list(range(model.latent_dim)) if dims is None else list(dims)
+    if not chosen:
+        raise VaekitError("dims is empty: name at least one latent dimension (or None: all)")
     bad = [d for d in chosen if not 0 <= d < model.latent_dim]
     if bad:
         raise VaekitError(f"latent dimension {bad[0]} does not exist (0..{model.latent_dim - 1})")

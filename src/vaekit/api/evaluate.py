@@ -97,6 +97,9 @@ def evaluate(
         model = load(run_path(model), str(resolve_device(device)))
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
+    for name, value in (("batch_size", batch_size), ("chunk", chunk)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise VaekitError(f"{name} must be a whole number of at least 1, got {value!r}")
     if max_examples is not None and max_examples < 1:
         raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
     train_config = train_config_from(model.run_config)

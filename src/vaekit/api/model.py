@@ -233,6 +233,7 @@ class Model:
         Batch k draws from a generator keyed by (seed, k), the first from `seed` itself (so up
         to `batch` images are those one draw of n makes)."""
         n = _count("the number of samples", n)
+        batch = _count("batch", batch)  # (0: range()'s error; -1: no batches, silently)
         try:
             temperature = TEMPERATURE.check(temperature)
         except ValueError as err:
