@@ -166,6 +166,16 @@ def test_anomaly_and_embed_write_a_row_per_line(text_run: Path, tmp_path: Path):
         " ".join(w if w in known else "<unk>" for w in r["line"].split()) for r in rows
     ]
     assert "<unk>" in rows[1]["as_read"]
+    assert [r["input"] for r in rows] == [f"{lines}[0]", f"{lines}[1]"]
+    # test-split indices as INPUTs are named by them, not by their places in the list (which
+    # read as indices: test line 5 was written as 0)
+    assert vaekit("anomaly", text_run, "5", "7", "-o", tmp_path / "i.csv") == 0
+    assert vaekit("anomaly", text_run, "-o", tmp_path / "all.csv") == 0
+    with (tmp_path / "i.csv").open(newline="") as f, (tmp_path / "all.csv").open() as g:
+        given, every = list(csv.DictReader(f)), list(csv.DictReader(g))
+    assert [r["input"] for r in given] == ["5", "7"]
+    assert [r["line"] for r in given] == [every[5]["line"], every[7]["line"]]
+    assert every[5]["index"] == "5"
     embedded = tmp_path / "z.csv"
     assert vaekit("embed", text_run, "-o", embedded) == 0
     with embedded.open(newline="") as f:

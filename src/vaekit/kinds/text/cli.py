@@ -85,8 +85,10 @@ def _text(model: Any, lines) -> list[str]:
     return sentences(model, lines)
 
 
-def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], Any]:
-    """(the sentences, their lines (B, 1, 1, T)) that specs name, or the test split's."""
+def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], Any, list[str]]:
+    """(the sentences, their lines (B, 1, 1, T), their names) that specs name, or the test
+    split's. A sentence's name is the INPUT it came from as given (a test-split index, a
+    sentence), "FILE[k]" for line k of a file; the test split's are their indices."""
     import torch
 
     from vaekit.api.inputs import model_dataset
@@ -95,6 +97,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
 
     test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
+    names: list[str] = []
     for spec in specs:
         if spec.isascii() and spec.isdigit():  # an index ("²" is a digit, and a sentence)
             test = test if test is not None else model_dataset(model, data).test.ids or []
@@ -103,7 +106,10 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
                 raise VaekitError(f"index {i}: the test split holds {len(test)} lines")
             sentences.append(test[i])
         elif is_text_path(spec):  # a .txt file: one that is not there is an error, not text
-            sentences += read_lines(Path(spec).expanduser())
+            read = read_lines(Path(spec).expanduser())
+            sentences += read
+            names += [f"{spec}[{k}]" for k in range(len(read))]
+            continue
         elif os.sep in spec.strip() and Path(spec).expanduser().is_dir():  # "data" is a word
             raise VaekitError(f"{spec}: a folder; a text model takes sentences, .txt files or "
                               "test-split indices")  # fmt: skip
@@ -112,9 +118,11 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
                               ".txt files or test-split indices")  # fmt: skip
         else:
             sentences.append(spec)
+        names.append(spec)
     if not specs:
         split = model_dataset(model, data).test
-        return list(split.ids or []), model.prepare(split.images)
+        indices = [str(i) for i in range(len(split))]
+        return list(split.ids or []), model.prepare(split.images), indices
     vocab = model.schema
     long = sum(len(vocab.encode(s, truncate=False)) > vocab.max_length
                for s in sentences)  # fmt: skip
@@ -123,7 +131,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     lines = model.encode_lines(sentences) if sentences else torch.zeros(0)
     if not sentences:
         raise VaekitError("no sentences given (the .txt files are empty?)")
-    return sentences, lines
+    return sentences, lines, names
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -161,7 +169,7 @@ def reconstruct(args: argparse.Namespace) -> int:
     beam = _decoding(args)
     output = _claim(args, "reconstructions.csv", ".csv")
     model = _load(args)
-    sentences, lines = _inputs(model, args.inputs, args.data)
+    sentences, lines, _ = _inputs(model, args.inputs, args.data)
     if not args.inputs:
         sentences, lines = sentences[: args.n], lines[: args.n]
     made = _text(model, reconstruct_lines(model.vae, lines, args.decode, beam))
@@ -191,7 +199,7 @@ def interpolate(args: argparse.Namespace) -> int:
         args.start if args.start is not None else "0",
         args.end if args.end is not None else "1",
     ]
-    sentences, lines = _inputs(model, ends, args.data)
+    sentences, lines, _ = _inputs(model, ends, args.data)
     if len(sentences) != 2:
         raise VaekitError("--from and --to each name one sentence (a .txt file holds several)")
     path = interpolate_lines(model.vae, lines[:1], lines[1:], args.steps, args.decode, beam)
@@ -216,7 +224,7 @@ def anomaly(args: argparse.Namespace) -> int:
                           "--normal-labels, --quantile and --contamination")  # fmt: skip
     output = _claim(args, "scores.csv", ".csv")
     model = _load(args)
-    sentences, lines = _inputs(model, args.inputs, args.data)
+    sentences, lines, names = _inputs(model, args.inputs, args.data)
     k = args.iw_samples if args.score == "nll" else 1
     total, per_word = nll_per_word(model.vae, lines, k, args.seed)
     counted = (lines.reshape(len(lines), -1) != PAD).sum(1)  # words and <eos>
@@ -224,10 +232,13 @@ def anomaly(args: argparse.Namespace) -> int:
     # as_read: what was scored, the line as the model reads it (its words, <unk> for those
     # outside its vocabulary, cut at --max-length): a long line's score is its beginning's.
     read = _text(model, lines)
-    save_csv(output, ["index", f"{name}_per_word", name, "tokens", "line", "as_read"],
-             [[i, f"{w:.4f}", f"{t:.4f}", int(c), s, r] for i, (w, t, c, s, r) in
-              enumerate(zip(per_word.tolist(), total.tolist(), counted.tolist(), sentences,
-                            read, strict=True))])  # fmt: skip
+    # the test split's lines by their index; INPUTs each as given ("FILE[k]" for a file's
+    # line k): their places in the list were written as indices, which read as the test's
+    first = "input" if args.inputs else "index"
+    save_csv(output, [first, f"{name}_per_word", name, "tokens", "line", "as_read"],
+             [[i, f"{w:.4f}", f"{t:.4f}", int(c), s, r] for i, w, t, c, s, r in
+              zip(names, per_word.tolist(), total.tolist(), counted.tolist(), sentences,
+                  read, strict=True)])  # fmt: skip
     order = per_word.argsort(descending=True)[: args.top].tolist()
     print(f"the {len(order)} highest {name} per word (nats):")
     for i in order:
@@ -246,7 +257,7 @@ def embed(args: argparse.Namespace) -> int:
 
     output = _claim(args, "latents.npy", (".npy", ".csv"))
     model = _load(args)
-    sentences, lines = _inputs(model, args.inputs, args.data)
+    sentences, lines, _ = _inputs(model, args.inputs, args.data)
     means, stds = embed_lines(model.vae, lines)
     z = model.latent_dim
     values = torch.cat([means, stds], dim=1) if args.with_std else means
@@ -258,5 +269,6 @@ def embed(args: argparse.Namespace) -> int:
         save_csv(output, header,
                  [[s, *(f"{v:.6g}" for v in row)] for s, row in
                   zip(sentences, values.tolist(), strict=True)])  # fmt: skip
-    print(f"wrote the posterior means of {len(sentences)} lines ({z} dims) to {output}")
+    what = "means and standard deviations" if args.with_std else "means"
+    print(f"wrote the posterior {what} of {len(sentences)} lines ({z} dims) to {output}")
     return 0
