@@ -269,8 +269,11 @@ def test_other_recordings_given_to_a_model_need_not_carry_its_labels(tmp_path: P
     other.mkdir()
     for i in range(4):
         write_wav(other / f"{i}.wav", tone(500 + 100 * i), RATE)
-    with pytest.raises(VaekitError, match="does not match --label-pattern"):
+    with pytest.raises(VaekitError, match=r"does not match --label-pattern '\^\(\[a-z\]\+\)_'"):
         open_dataset(other, audio=options)  # training on them: the pattern must fit
+    # A pattern that matches with its label group empty: "does not match" was wrong
+    with pytest.raises(VaekitError, match="matches its name, but its first group, the label"):
+        open_dataset(other, audio={**options, "label_pattern": r"^([a-z]*)\d"})
     assert data.kind == "audio"
     given = open_dataset(other, audio=options, schema=data.schema.to_json(), schema_kind="audio")
     assert given.train.labels is None and given.schema == data.schema

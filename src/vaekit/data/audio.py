@@ -152,8 +152,13 @@ def labels_from_names(names: list[str], label_pattern: str) -> tuple[np.ndarray,
     found = []
     for name in names:
         match = regex.search(Path(name).name)
-        if match is None or match.group(1) is None:
-            raise VaekitError(f"{name}: its name does not match --label-pattern {label_pattern!r}")
+        if match is None:  # (the pattern as typed: a repr doubled its backslashes)
+            raise VaekitError(f"{name}: its name does not match --label-pattern '{label_pattern}'")
+        if not match.group(1):
+            raise VaekitError(
+                f"{name}: --label-pattern '{label_pattern}' matches its name, but its first "
+                "group, the label, matched nothing"
+            )
         found.append(match.group(1))
     distinct = set(found)
     numeric = all(re.fullmatch(r"-?\d+", s) for s in distinct)
