@@ -172,7 +172,8 @@ class Model:
         if self.num_classes:
             raise VaekitError(
                 f"{what} works on unconditional models; this one is conditional (it supports "
-                "sample --label, reconstruct and eval)"
+                "sample --label, reconstruct -n (of its test split, whose labels it has) and "
+                "eval)"
             )
 
     @torch.no_grad()
