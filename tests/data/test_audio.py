@@ -215,6 +215,8 @@ def test_a_wav_folder_opens_as_standardized_spectrograms(tmp_path: Path):
     data = open_dataset(folder, audio=options)
     assert data.info["kind"] == "audio" and data.info["sample_rate"] == RATE
     assert data.info["resampled"] == 1 and data.info["cropped"] == 5  # 0.6, 0.7 s; 0.9 s
+    # 0.3 and 0.4 s, twice: padded; the two of 0.5 s neither ("the others padded" said 5)
+    assert data.info["padded"] == 4
     assert data.shape == (1, 32, 63) and data.kind == "audio"
     assert data.test.ids == ["high_0.wav", "high_1.wav", "low_0.wav", "low_1.wav"]
     assert len(data.train) == 7 and "sub/high_9.wav" in data.train.ids
@@ -293,8 +295,12 @@ def test_a_wav_whose_header_says_0_hz_is_one_line(tmp_path: Path):
         read_wav(tmp_path / "rate0.wav")
     assert str(err.value) == (
         f"{tmp_path / 'rate0.wav'}: not a readable PCM WAV file (its sample rate is 0 Hz; "
-        "vaekit reads audio of 100 Hz and more)"
+        "vaekit reads audio of 100 to 768,000 Hz)"
     )
+    data[24:28] = (4_000_000_000).to_bytes(4, "little")  # read as a clip of 0.00 s
+    (tmp_path / "rate4g.wav").write_bytes(bytes(data))
+    with pytest.raises(VaekitError, match="its sample rate is 4,000,000,000 Hz"):
+        read_wav(tmp_path / "rate4g.wav")
     data[24:28] = (1).to_bytes(4, "little")  # 1 Hz: resampled to 16 kHz, a 200 KB file's
     (tmp_path / "rate1.wav").write_bytes(bytes(data))  # samples would take gigabytes
     with pytest.raises(VaekitError, match="its sample rate is 1 Hz"):

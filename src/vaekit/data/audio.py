@@ -31,6 +31,8 @@ FULL_SCALE = 32768.0  # 16-bit samples / FULL_SCALE are in [-1, 1)
 # The lowest sample rate read: below it a header is damaged (or no audio), and resampling
 # to the model's rate would multiply the file's samples by thousands.
 MIN_RATE = 100
+# The highest: above it a header is damaged (4,000,000,000 Hz made a clip of 0.00 s).
+MAX_RATE = 768_000
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
@@ -43,9 +45,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     except (wave.Error, EOFError, OSError) as err:  # EOFError carries no message
         why = str(err) or ("an empty file" if _is_empty(path) else "cut short")
         raise VaekitError(f"{path}: not a readable PCM WAV file ({why})") from None
-    if rate < MIN_RATE:  # 0 Hz: nothing to resample from; 1 Hz: a second of it is 16,000
-        raise VaekitError(f"{path}: not a readable PCM WAV file (its sample rate is {rate} Hz; "
-                          f"vaekit reads audio of {MIN_RATE} Hz and more)")  # fmt: skip
+    if not MIN_RATE <= rate <= MAX_RATE:  # 0 Hz: nothing to resample from; 1 Hz: a second
+        raise VaekitError(  # of it is 16,000 samples; 4 GHz: a damaged header
+            f"{path}: not a readable PCM WAV file (its sample rate is {rate:,} Hz; vaekit "
+            f"reads audio of {MIN_RATE} to {MAX_RATE:,} Hz)"
+        )
     if frames == 0:  # a header and no sound: nothing to train on or to reconstruct
         raise VaekitError(f"{path}: not a readable PCM WAV file (it holds no samples)")
     if len(raw) < frames * width * channels:  # the wave module reads what is there, silently

@@ -154,6 +154,7 @@ def open_audio(
         clip_seconds=settings["clip_seconds"],
         durations_s={k: round(float(f(seconds)), 4) for k, f in DURATIONS.items()},
         cropped=int((seconds > settings["clip_seconds"]).sum()),
+        padded=int((seconds < settings["clip_seconds"]).sum()),
         test_pattern=options.get("test_pattern"),
         num_classes=len(classes) if labels is not None and classes else None,
         sha256=h.hexdigest(),

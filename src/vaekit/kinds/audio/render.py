@@ -215,8 +215,8 @@ def info_lines(info: dict[str, Any]) -> list[str]:
         f"{info['sample_rate']} Hz; durations {d['min']:.2f} / {d['median']:.2f} / "
         f"{d['max']:.2f} s (min / median / max)",
         f"  each fitted to {info['clip_seconds']:g} s ({info['cropped']} cropped to their "
-        f"start, the others padded with silence); log-mel spectrogram (1, mels, frames) "
-        f"{tuple(info['shape'])}",
+        f"start, {info.get('padded', '?')} padded with silence); log-mel spectrogram (1, "
+        f"mels, frames) {tuple(info['shape'])}",
     ]
     how = (f"files matching '{info['test_pattern']}'" if info.get("test_pattern")
            else f"carved {info.get('test_carved')}")  # fmt: skip
