@@ -115,6 +115,19 @@ def test_export_mistakes_are_one_line_errors(tmp_path: Path, capsys):
     assert "exists and is not a folder" in capsys.readouterr().err
 
 
+def test_a_run_holding_its_own_export_is_not_replaced_and_says_so(tmp_path: Path, capsys):
+    """`vaekit export RUN -o RUN`, then training into RUN again: refused, rightly, but as
+    "files vaekit did not write", which vaekit had written."""
+    data = write_idx_folder(tmp_path / "idx", n_train=40, n_test=10, size=8)
+    run = tmp_path / "run"
+    tiny = dict(latent_dim=2, epochs=1, batch_size=16, progress=False, report=False)
+    vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, **tiny)
+    assert cli("export", run, "--format", "torchscript", "-o", run) == 0
+    with pytest.raises(VaekitError, match="holds what `vaekit export` wrote from this run's"):
+        vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, overwrite=True, **tiny)
+    assert (run / "export.json").is_file()
+
+
 def test_an_export_that_fails_leaves_the_folder_as_it_was(tmp_path: Path, monkeypatch):
     import vaekit.api.export as export_module
 

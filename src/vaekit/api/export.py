@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from vaekit.api.model import COUNT, Model, load, resolve_device, run_path
+from vaekit.api.rundir import EXPORT_MANIFEST
 from vaekit.errors import VaekitError
 from vaekit.files import atomic_write, write_json
 from vaekit.version import __version__
@@ -102,7 +103,7 @@ def export(
     except ValueError:
         raise VaekitError(f"batch must be a whole number of at least 1, got {batch!r}") from None
     taken = [out / n for n in (f"encoder{SUFFIX[format]}", f"decoder{SUFFIX[format]}",
-                               "export.json") if (out / n).exists()]  # fmt: skip
+                               EXPORT_MANIFEST) if (out / n).exists()]  # fmt: skip
     if taken and not overwrite:
         raise VaekitError(f"{', '.join(map(str, taken))} already exist: pass overwrite=True "
                           "to replace them, or export elsewhere")  # fmt: skip
@@ -114,7 +115,7 @@ def export(
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
         manifest = _export(model, staging, format, batch, device)
-        for name in [*(f["file"] for f in manifest["files"].values()), "export.json"]:
+        for name in [*(f["file"] for f in manifest["files"].values()), EXPORT_MANIFEST]:
             os.replace(staging / name, out / name)  # export.json last: the set is complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -164,7 +165,7 @@ def _export(
             else:
                 _quietly(lambda m=module, a=args, p=path: _torchscript(m, a, p))
         manifest["files"][name] = {"file": path.name, "inputs": names, "outputs": outputs}
-    write_json(out / "export.json", manifest)
+    write_json(out / EXPORT_MANIFEST, manifest)
     return manifest
 
 

@@ -258,6 +258,10 @@ def training(path: Path) -> Iterator[None]:
         os.close(fd)  # (and the lock with it)
 
 
+# The manifest `vaekit export` writes beside its files (vaekit.api.export).
+EXPORT_MANIFEST = "export.json"
+
+
 def _check_replaceable(path: Path) -> None:
     if path.is_symlink() or not path.is_dir():
         raise VaekitError(f"{path} exists and is not a folder; not replacing it")
@@ -280,9 +284,14 @@ def _check_replaceable(path: Path) -> None:
         shown = ", ".join(foreign[:3]) + (
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         )
+        written = (  # `vaekit export RUNDIR -o RUNDIR`'s manifest: vaekit wrote them
+            "what `vaekit export` wrote from this run's model"
+            if EXPORT_MANIFEST in foreign
+            else "files vaekit did not write"
+        )
         raise VaekitError(
-            f"{path} holds files vaekit did not write ({shown}); not replacing it: move them "
-            "out, or choose another --out"
+            f"{path} holds {written} ({shown}); not replacing it: move them out, or choose "
+            "another --out"
         )
 
 
