@@ -127,6 +127,8 @@ def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path: Path, 
     with pytest.raises(VaekitError, match=r"more than the 0\.0 GiB of memory available"):
         model.sample(1000)
     assert sum(len(b) for b in model.sample_batches(1000, seed=0)) == 1000
+    with pytest.raises(VaekitError, match=r"posterior_sample\(n=1,000\) returns one tensor"):
+        model.posterior_sample(torch.rand(2, 1, 6, 6), n=1000)  # (the allocator's error)
     monkeypatch.undo()
     # a Run and a path with ~ are run directories everywhere
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -212,14 +212,9 @@ class Model:
         model draws class `label` (an int, or one per image). One tensor of all of them: more
         than the memory available is refused (sample_batches gives them a batch at a time)."""
         n = _count("the number of samples", n)
-        need = n * math.prod(self.shape) * 4
-        have = available_memory()
-        if have is not None and need > have:
-            raise VaekitError(
-                f"sample({n:,}) returns one tensor of {need / 2**30:,.1f} GiB, more than the "
-                f"{have / 2**30:,.1f} GiB of memory available: draw them with sample_batches "
-                "(or `vaekit sample --npy`), a batch at a time"
-            )
+        _refuse_beyond_memory(f"sample({n:,})", n * math.prod(self.shape) * 4,
+                              "draw them with sample_batches (or `vaekit sample --npy`), a "
+                              "batch at a time")  # fmt: skip
         return torch.cat(list(self.sample_batches(n, seed, temperature, label)))
 
     def sample_batches(
@@ -289,6 +284,8 @@ class Model:
         """n draws z ~ q(z|x) for each image, seeded: (B, n, Z)."""
         n = _count("the number of posterior samples", n)
         x = self.prepare(x)
+        _refuse_beyond_memory(f"posterior_sample(n={n:,})", len(x) * n * self.latent_dim * 4,
+                              "draw fewer at a time, each with its own seed")  # fmt: skip
         generator = torch.Generator(self.device).manual_seed(_seed(seed))
         return self.vae.posterior_sample(x, self.labels(labels, len(x)), n, generator).cpu()
 
@@ -368,6 +365,17 @@ def resolve_device(device: str) -> torch.device:
 # What the Model's arguments are, as the options declare them (vaekit.options' kinds: numpy's
 # numbers taken, bool refused): a count, a temperature, and a seed as --seed takes it.
 COUNT, SEED = Int(least=1), TRAIN_OPTIONS["seed"].kind
+
+
+def _refuse_beyond_memory(call: str, need: int, instead: str) -> None:
+    """One tensor of `need` bytes returned by `call`: refused where it is more than the
+    memory available (the allocator's own error named 3,200,000,000,000 bytes and no call)."""
+    have = available_memory()
+    if have is not None and need > have:
+        raise VaekitError(
+            f"{call} returns one tensor of {need / 2**30:,.1f} GiB, more than the "
+            f"{have / 2**30:,.1f} GiB of memory available: {instead}"
+        )
 
 
 def _count(what: str, n: Any) -> int:
