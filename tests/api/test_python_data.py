@@ -153,6 +153,19 @@ def test_a_dataframe_trains_as_the_same_table_as_its_csv(tmp_path):
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     ids = embed(from_frame.model, data=frame)["ids"]
     assert len(ids) == ours["num_test"] and set(ids) <= set(frame["id"])
+    # what Model.encode(frame) says to do works, and the schema given the frame itself says
+    # how (it raised "'DataFrame' object has no attribute 'column'")
+    from vaekit.data.objects import dataframe_rows
+    from vaekit.data.tables import read_table
+
+    schema = from_frame.model.schema
+    with pytest.raises(VaekitError, match=r"schema\.encode\(vaekit\.data\.objects\.dataframe_"):
+        from_frame.model.encode(frame)
+    encoded = schema.encode(dataframe_rows(frame))
+    np.testing.assert_array_equal(encoded, schema.encode(read_table(csv)))
+    assert from_frame.model.encode(encoded).mean.shape == (60, from_frame.model.latent_dim)
+    with pytest.raises(VaekitError, match=r"got DataFrame: read_table\(path\) for a file, "):
+        schema.encode(frame)
 
 
 def test_a_hugging_face_dataset_of_images_trains_with_its_class_labels(tmp_path):

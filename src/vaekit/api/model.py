@@ -400,8 +400,10 @@ def _check_examples(x: Any) -> None:
     if dtype is not None and (dtype == torch.bool or dtype == np.bool_):
         raise VaekitError("boolean examples: give pixel values (uint8, or float in [0, 1])")
     if type(x).__name__ == "DataFrame":
-        raise VaekitError("a DataFrame: a table's model takes rows encoded by its schema, "
-                          "model.schema.encode(vaekit.data.tables.read_table(path))")  # fmt: skip
+        raise VaekitError(
+            "a DataFrame: a table's model takes rows encoded by its schema, "
+            "model.schema.encode(vaekit.data.objects.dataframe_rows(df))"
+        )
     if isinstance(x, str) or (isinstance(x, list | tuple) and any(isinstance(v, str) for v in x)):
         raise VaekitError("text: a text model takes lines encoded first, "
                           "model.encode_lines([...])")  # fmt: skip

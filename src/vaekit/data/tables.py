@@ -6,11 +6,8 @@ rows' mean and standard deviation; a categorical column holds the index of its c
 the column's sorted list of categories. The `TableSchema` (the columns, their kinds and those
 statistics, the target's classes, the id column) is JSON, saved with the model, so that what a
 model writes comes back in the table's own units and category names. Nothing read from a
-table runs code: CSV through the standard library's `csv`, Parquet through pyarrow.
-
-Shapes: N rows, F modelled columns. A table's examples are stored as (N, 1, 1, F), the layout
-every other dataset has (C, H, W), so splits, batches and the training loop take them as they
-are.
+table runs code (CSV through `csv`, Parquet through pyarrow). N rows of F modelled columns
+are stored as (N, 1, 1, F), every dataset's (C, H, W) layout, for splits, batches and training.
 """
 
 from __future__ import annotations
@@ -235,12 +232,15 @@ class TableSchema:
             raise VaekitError(f"{where}.classes: expected a list of names")
         return cls(columns, target, tuple(classes), id_column)
 
-    # Encoding: raw table -> values (N, F) float32, NaN where missing.
-
     def encode(self, table: RawTable) -> np.ndarray:
-        """The table's modelled columns as values (N, F) float32: numeric ones standardized,
-        categorical ones as category indices, NaN where a value is missing. A number that is
-        no number, or a category the schema does not know, is a VaekitError naming it."""
+        """The table's modelled columns (of rows as read) as values (N, F) float32: numeric
+        ones standardized, categorical ones as category indices, NaN where missing (a number
+        that is no number, or a category the schema does not know: a VaekitError)."""
+        if not isinstance(table, RawTable):  # (a DataFrame: an AttributeError of pandas')
+            raise VaekitError(
+                f"expected a table's rows, got {type(table).__name__}: read_table("
+                "path) for a file, vaekit.data.objects.dataframe_rows(df)"
+            )
         out = np.full((len(table), len(self.columns)), np.nan, dtype=np.float32)
         for j, column in enumerate(self.columns):
             cells = table.column(column.name, "columns")
