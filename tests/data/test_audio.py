@@ -315,3 +315,35 @@ def test_hidden_files_and_folders_are_not_recordings(tmp_path: Path):
     write_tones(folder / ".trash", {"low": 300.0}, per=2)
     data = open_dataset(folder, audio={"clip_seconds": 0.5})
     assert len(data.train) + len(data.test) == 8
+
+
+def _riff(fmt: bytes, data: bytes, data_size: int | None = None) -> bytes:
+    """A WAV file's bytes with the given format chunk body and data (its declared size
+    `data_size`, by default the data's length)."""
+    declared = len(data) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt
+    body += b"data" + declared.to_bytes(4, "little") + data
+    return b"RIFF" + (len(body) & 0xFFFFFFFF).to_bytes(4, "little") + body
+
+
+def test_extensible_pcm_and_streaming_headers_are_read_and_float_is_named(tmp_path: Path):
+    """Headers many tools write: 16-bit PCM under WAVE_FORMAT_EXTENSIBLE ("unknown format:
+    65534"), a data size left at 0xFFFFFFFF by a writer to a pipe ("cut short: its header
+    declares 2147483647 frames"), and float samples ("unknown format: 3")."""
+    samples = np.round(tone(440) * 0.5 * 32768).astype("<i2")
+    pcm = (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + RATE.to_bytes(4, "little")
+    pcm += (2 * RATE).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
+    guid = (1).to_bytes(2, "little") + bytes.fromhex("000000001000800000aa00389b71")
+    extensible = (0xFFFE).to_bytes(2, "little") + pcm[2:] + (22).to_bytes(2, "little")
+    extensible += (16).to_bytes(2, "little") + (4).to_bytes(4, "little") + guid
+    (tmp_path / "ext.wav").write_bytes(_riff(extensible, samples.tobytes()))
+    (tmp_path / "stream.wav").write_bytes(_riff(pcm, samples.tobytes(), 0xFFFFFFFF))
+    want = samples.astype(np.float32) / 32768
+    for name in ("ext.wav", "stream.wav"):
+        got, rate = read_wav(tmp_path / name)
+        assert rate == RATE
+        np.testing.assert_array_equal(got, want)
+    floats = (3).to_bytes(2, "little") + pcm[2:14] + (32).to_bytes(2, "little")
+    (tmp_path / "f.wav").write_bytes(_riff(floats, tone(440).astype("<f4").tobytes()))
+    with pytest.raises(VaekitError, match=r"f\.wav: 32-bit float samples; vaekit reads 16-bit"):
+        read_wav(tmp_path / "f.wav")

@@ -35,6 +35,14 @@ MIN_RATE = 100
 MAX_RATE = 768_000
 
 
+# A data chunk's size that streaming writers (ffmpeg to a pipe, arecord) leave in the header,
+# not knowing the length: the frames are whatever the file holds.
+STREAMING_SIZE = 0xFFFFFFFF
+# The WAVE_FORMAT_EXTENSIBLE header many tools write for plain PCM (Python 3.11's `wave`
+# does not read it), and the tags of the formats named in its refusal.
+EXTENSIBLE, PCM, FLOAT = 0xFFFE, 1, 3
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """A 16-bit PCM WAV file as (mono samples (L,) float32 in [-1, 1), sample rate)."""
     try:
@@ -42,9 +50,16 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             width, channels, rate = f.getsampwidth(), f.getnchannels(), f.getframerate()
             frames = f.getnframes()
             raw = f.readframes(frames)
-    except (wave.Error, EOFError, OSError) as err:  # EOFError carries no message
+    except wave.Error as err:
+        if str(err) not in (f"unknown format: {EXTENSIBLE}", f"unknown format: {FLOAT}"):
+            raise VaekitError(f"{path}: not a readable PCM WAV file ({err})") from None
+        width, channels, rate, raw = _read_tagged(Path(path))
+        frames = len(raw) // max(width * channels, 1)
+    except (EOFError, OSError) as err:  # EOFError carries no message
         why = str(err) or ("an empty file" if _is_empty(path) else "cut short")
         raise VaekitError(f"{path}: not a readable PCM WAV file ({why})") from None
+    if frames == STREAMING_SIZE // max(width * channels, 1):  # no length known when written
+        frames = len(raw) // max(width * channels, 1)
     if not MIN_RATE <= rate <= MAX_RATE:  # 0 Hz: nothing to resample from; 1 Hz: a second
         raise VaekitError(  # of it is 16,000 samples; 4 GHz: a damaged header
             f"{path}: not a readable PCM WAV file (its sample rate is {rate:,} Hz; vaekit "
@@ -65,6 +80,34 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     samples = np.frombuffer(raw, dtype="<i2")
     samples = samples[: len(samples) // channels * channels].reshape(-1, channels)
     return (samples.astype(np.float32).mean(axis=1) / FULL_SCALE).astype(np.float32), rate
+
+
+def _read_tagged(path: Path) -> tuple[int, int, int, bytes]:
+    """(sample width, channels, rate, the data chunk's bytes) of a WAV file whose format
+    `wave` does not read: PCM in an extensible header is read; float samples are refused
+    saying what they are."""
+    data = path.read_bytes()
+    fmt, raw, at = None, b"", 12
+    while at + 8 <= len(data) and data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        name, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        body = data[at + 8 : at + 8 + size]
+        if name == b"fmt ":
+            fmt = body
+        elif name == b"data":
+            raw = body
+        at += 8 + size + size % 2  # chunks are padded to an even length
+    fmt = fmt or b""
+    tag, channels = int.from_bytes(fmt[0:2], "little"), int.from_bytes(fmt[2:4], "little")
+    rate, bits = int.from_bytes(fmt[4:8], "little"), int.from_bytes(fmt[14:16], "little")
+    if len(fmt) < 16 or channels < 1 or bits < 8 or bits % 8:
+        raise VaekitError(f"{path}: not a readable PCM WAV file (no or a damaged format chunk)")
+    if tag == EXTENSIBLE and len(fmt) >= 26:
+        tag = int.from_bytes(fmt[24:26], "little")  # the subformat's first two bytes
+    if tag != PCM:
+        what = f"{bits}-bit float" if tag == FLOAT else f"format {tag}"
+        raise VaekitError(f"{path}: {what} samples; vaekit reads 16-bit PCM WAV (convert it, "
+                          "e.g. sox in.wav -b 16 -e signed-integer out.wav)")  # fmt: skip
+    return bits // 8, channels, rate, raw
 
 
 def _is_empty(path: str | Path) -> bool:
