@@ -531,6 +531,31 @@ def test_a_search_on_a_relative_path_resumes_from_another_folder(data, tmp_path,
     assert resumed.params != first.params
 
 
+def test_a_search_whose_data_moved_resumes_with_data_checked(data, tmp_path, capsys):
+    """The data moved after a search: --resume said "no such file or folder", and --resume
+    --data NEW was refused ("give only --budget, --trials and --pruner")."""
+    import shutil
+
+    from vaekit.api.tune import tune
+
+    shutil.copy(data, tmp_path / "d.npz")
+    tune(str(tmp_path / "d.npz"), out=tmp_path / "s", budget=0.01, pruner="none", **TINY_API)
+    (tmp_path / "moved").mkdir()
+    shutil.move(tmp_path / "d.npz", tmp_path / "moved" / "d.npz")
+    resume = ["tune", "--out", tmp_path / "s", "--resume", "--budget", "0.01", "--quiet"]
+    assert vaekit(*resume) == 1
+    assert "d.npz: no such file or folder (moved? give its new place with --data" in (
+        capsys.readouterr().err
+    )
+    other = write_npz(tmp_path / "other.npz", n=120, size=6, seed=1)  # other images
+    assert vaekit(*resume, "--data", other) == 1
+    assert "not the data this search's trials trained on" in capsys.readouterr().err
+    assert vaekit(*resume, "--data", tmp_path / "moved" / "d.npz") == 0
+    assert len(load(tmp_path / "s").trials) == 2
+    settings = load(tmp_path / "s").user_attrs["settings"]
+    assert settings["data"] == str(tmp_path / "moved" / "d.npz")  # for the next resume
+
+
 def test_a_search_folder_that_cannot_be_made_is_one_line(data, tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     assert vaekit("tune", "--data", data, "--out", tmp_path / "file" / "s", "--budget", "1s") == 1

@@ -38,6 +38,7 @@ from vaekit.api.tune_trials import (
     retry_killed,
     shown_params,
 )
+from vaekit.data.datasets import missing_path
 from vaekit.data.registry import is_dataset_name
 from vaekit.errors import VaekitError
 from vaekit.options import Duration
@@ -120,15 +121,21 @@ def tune(
     with _locked(path, resume_search):
         study_url = f"sqlite:///{path / STUDY_FILE}"
         if resume_search:
-            if data is not None or space or options:
+            if space or options:
                 raise VaekitError(
-                    "--resume continues the recorded search: give only --budget, --trials "
-                    "and --pruner (its data, options and space are recorded)"
+                    "--resume continues the recorded search: give only --budget, --trials, "
+                    "--pruner and --data (data moved since; its options and space are recorded)"
                 )
             study = optuna.load_study(study_name=STUDY_NAME, storage=study_url)
             settings = study.user_attrs["settings"]
-            data = settings["data"]
             fixed = TRAIN_OPTIONS.check(settings["options"], str(path / STUDY_FILE))
+            if data is not None:  # the same data, moved: checked, and recorded for the next
+                _check_moved_data(path, data, fixed)
+                study.set_user_attr("settings", {**settings, "data": _recorded(data)})
+            data = settings["data"] if data is None else data
+            if isinstance(data, str) and missing_path(data):
+                raise VaekitError(f"{data}: no such file or folder (moved? give its new place "
+                                  "with --data, data= in Python)")  # fmt: skip
             searched = Space.from_json(settings["space"])
             if budget is None:
                 budget = settings["budget_s"] - study.user_attrs.get("spent_s", 0.0)
@@ -267,6 +274,23 @@ def _locked(path: Path, resuming: bool) -> Iterator[None]:
             if made:
                 path.rmdir()
         raise
+
+
+def _check_moved_data(path: Path, data: Any, fixed: dict[str, Any]) -> None:
+    """Refuse `data` for a resumed search unless it is the data its trials trained on (the
+    checksum a trial's config.json records; any data where no trial has one yet)."""
+    from vaekit.api.data import open_with_options
+    from vaekit.models.io import read_config
+
+    recorded = [
+        read_config(trial).get("data", {}).get("sha256")
+        for trial in sorted(path.glob("trial-*"))
+        if (trial / "config.json").is_file()
+    ]
+    wanted = next((sha for sha in recorded if sha), None)
+    if wanted is not None and not open_with_options(data, fixed).has_checksum(wanted):
+        raise VaekitError(f"{data}: not the data this search's trials trained on (checksum "
+                          f"recorded {wanted[:12]}...)")  # fmt: skip
 
 
 def _recorded(data: Any) -> str | None:

@@ -90,7 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument(
         "--resume",
         action="store_true",
-        help="continue the search in --out with its recorded data, options and space",
+        help="continue the search in --out with its recorded data, options and space "
+        "(--data: the same data, moved since; its checksum is checked)",
     )
     search.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -145,12 +146,14 @@ def run(args: argparse.Namespace) -> int:
     # A --space NAME beside the same NAME from the file: the command line wins.
     space = {k.replace("-", "_"): v for k, v in space.items()}
     if args.resume:
+        moved = options.pop("data", None)  # the same data where it is now
         if options or space:
             raise VaekitError(
-                "--resume continues the recorded search: give only --budget, --trials and "
-                "--pruner (its data, options and space are recorded)"
+                "--resume continues the recorded search: give only --budget, --trials, "
+                "--pruner and --data (data moved since; its options and space are recorded)"
             )
         search = tune(
+            moved,
             out=args.search_out,
             budget=args.budget,
             resume_search=True,
