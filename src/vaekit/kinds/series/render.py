@@ -122,16 +122,13 @@ def write_scores(model: Any, output: Path, data: Any, scores: np.ndarray, flags:
     # Steps of several series (a folder's files, a .npy's series, several INPUT files): a
     # first column names each one's series (StepName.place), the time column its time alone.
     places = _places(names)
-    several = len(set(places)) > 1
-    header = [s.time_column, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
+    named, cells = id_columns(names, s.time_column)
+    header = [*named, *s.channels, "score", "anomalous", *(f"error_{c}" for c in s.channels)]
     rows = [
-        [getattr(name, "time", name), *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]),
+        [*cells[i], *map(_cell, values[i]), f"{scores[i]:.6g}", int(flags[i]),
          *map(_cell, errors[i])]
-        for i, name in enumerate(names)
+        for i in range(len(names))
     ]  # fmt: skip
-    if several:
-        header = ["series", *header]
-        rows = [[places[i], *row] for i, row in enumerate(rows)]
     save_csv(output, header, rows)
     return {"values": values, "errors": errors, "flags": flags, "threshold": detector.threshold_,
             "times": [getattr(name, "time", name) for name in names], "places": places,
@@ -166,7 +163,7 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
           "standard deviations: channels in other units compare so):")  # fmt: skip
     spread = np.abs(errors) / np.asarray(s.std)
     places = written["places"]
-    if len(set(places)) > 1:  # several series: each step after its series, as the CSV has it
+    if any(place is not None for place in places):  # each step after its series, as the CSV
         ids = [f"{place} {time}" for place, time in zip(places, written["times"], strict=True)]
     for i in top:
         j = int(np.nanargmax(spread[i])) if not np.isnan(spread[i]).all() else 0
