@@ -388,6 +388,26 @@ def test_compare_warns_of_eval_figures_computed_differently_naming_what_differs(
     assert eval_warnings(["a", "b"], [a, missing]) == []
 
 
+def test_compare_warns_of_eval_figures_drawn_with_other_seeds():
+    """Two runs' figures on 100 examples each, or on binarized pixels, drawn with --seed 1
+    and 2: the same counts, other examples or bits, and no warning was given."""
+    from vaekit.report.comparison import seed_warnings
+
+    row = ["a", "NLL (IWAE, K=8)", 99.5, 0.5, None, "d", "test", 100]
+    subset = {"subset": {"max_examples": 100}, "seed": 1}
+    binarized = {"binarized": {"seed": 1}, "seed": 1}
+    for drawn in (subset, binarized):
+        other = {**drawn, "seed": 2}
+        assert seed_warnings(["a", "b"], [drawn, other], [row, row]) == [
+            "the eval.json figures were drawn with different --seed (a 1, b 2): other "
+            "examples (--max-examples) or other binarized pixels; evaluate each with the "
+            "same --seed"
+        ]
+        assert seed_warnings(["a", "b"], [drawn, drawn], [row, row]) == []
+    whole = {"seed": 1}  # the whole split, not binarized: only the importance draws differ
+    assert seed_warnings(["a", "b"], [whole, {"seed": 2}], [row, row]) == []
+
+
 def test_compare_names_each_figure_warns_and_fits_the_terminal(npz, tmp_path, capsys):
     import vaekit
     from vaekit.api.report import eval_section, open_run

@@ -61,6 +61,7 @@ def compare_tables(
     rows = [final_numbers(run, name) for run, name in pairs]
     eval_rows = [eval_row(run, name, f) for (run, name), f in zip(pairs, evals, strict=True)]
     warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, eval_rows)
+    warnings += seed_warnings(names, evals, eval_rows)
     warnings += kept_epoch_notes(pairs)
     warnings += [f"{name} has no record of its epochs (metrics.jsonl): its epochs, time and "
                  "train and validation figures are unknown" for run, name in pairs
@@ -156,6 +157,25 @@ def eval_warnings(names: Sequence[str], rows: Sequence[list[Any]]) -> list[str]:
             values = ", ".join(f"{n} {r[column]}" for n, r in shown)
             warnings.append(f"the eval.json figures differ in {what} ({values})")
     return warnings
+
+
+def seed_warnings(
+    names: Sequence[str], evals: Sequence[dict[str, Any] | None], rows: Sequence[list[Any]]
+) -> list[str]:
+    """Where current eval.json figures drew their examples (--max-examples) or binarized
+    them with different --seed: the same counts of other examples or other bits."""
+    drawn = [
+        (n, f)
+        for n, f, r in zip(names, evals, rows, strict=True)
+        if f is not None and r[2] is not None and (f.get("subset") or f.get("binarized"))
+    ]
+    if len(drawn) < 2 or len({str(f.get("seed")) for _, f in drawn}) < 2:
+        return []
+    seeds = ", ".join(f"{n} {f.get('seed')}" for n, f in drawn)
+    return [
+        f"the eval.json figures were drawn with different --seed ({seeds}): other examples "
+        "(--max-examples) or other binarized pixels; evaluate each with the same --seed"
+    ]
 
 
 def kept_epoch(run: RunView) -> dict[str, Any] | None:

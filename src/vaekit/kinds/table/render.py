@@ -138,15 +138,17 @@ def eval_nouns(report: dict) -> tuple[str, str]:
 # What a table's bounds are densities of: its -log p and nats/dim are not in the columns'
 # own units, and a row's missing cells are left out of its likelihood.
 UNITS_NOTE = [
-    "  (numeric columns as standardized values, by the training part's mean and standard",
-    "   deviation; a row's missing cells left out of its likelihood; nats/dim per column)",
+    "  (numeric columns as standardized values, by the mean and standard deviation of the",
+    "   training and validation rows; a row's missing cells left out of its likelihood;",
+    "   nats/dim per column)",
 ]
 
 
 # What the model card adds to its Limitations for a table (vaekit.report.card.limits).
 card_limits = [
-    "Its figures are densities of the numeric columns as standardized values (by the "
-    "training part's mean and standard deviation, in config.json's schema), with a row's "
+    "Its figures are densities of the numeric columns as standardized values (by the mean "
+    "and standard deviation of the training and validation rows, in config.json's schema), "
+    "with a row's "
     "missing cells left out: they compare only with models of the same columns standardized "
     "alike (a density of the raw values differs by the sum of the numeric columns' log "
     "standard deviations)."
