@@ -132,6 +132,23 @@ def test_a_run_stopped_by_its_budget_and_cut_in_its_wrap_up_only_finishes(tmp_pa
     assert [r.get("epoch") for r in _lines(out)][-2:] == [epochs + 1, None]
 
 
+@pytest.mark.parametrize("missing", ["report.html", "README.md"])
+def test_a_run_cut_while_writing_its_report_or_card_is_finished_by_resume(
+    small_run, tmp_path, capsys, missing
+):
+    """Ctrl-C while report.html or the card was written left a run without it, which the
+    interrupt's own line said `--resume` would finish, and `--resume` refused ("has already
+    trained 2 epochs")."""
+    import shutil
+
+    copy = tmp_path / "cut"
+    shutil.copytree(small_run, copy)
+    (copy / missing).unlink()
+    assert vaekit("train", "--out", copy, "--resume", "--quiet") == 0
+    assert (copy / missing).stat().st_size > 0
+    assert sum(1 for r in _lines(copy) if r.get("final")) == 1
+
+
 def test_a_finished_run_whose_wrap_up_was_cut_is_finished_by_resume(small_run, tmp_path, capsys):
     """Killed between its final line and its pictures: `--resume` trains no further and does
     the wrap-up again (the same final numbers, one final line); then the run is complete."""

@@ -18,6 +18,7 @@ from vaekit.files import finite_or_none
 from vaekit.kinds.base import Kind, kind
 from vaekit.models.factory import ModelConfig
 from vaekit.models.io import read_config
+from vaekit.report.card_file import card_path
 from vaekit.training.loop import TrainConfig
 from vaekit.training.tracking import trackers_finished
 
@@ -148,8 +149,9 @@ def wrapup_cut_short(rundir: Path) -> bool:
     """Whether a run's pictures are not those of its final line: curves.png is missing, or
     drew fewer epochs than metrics.jsonl holds (a resumed run stopped in its wrap-up keeps
     the pictures of its earlier one; the count is in the PNG's text, which copies keep, as
-    they do not keep the files' times); or its trackers (--log) did not get its test figures,
-    the wrap-up's last part. For a run whose final line is written."""
+    they do not keep the files' times); or its report.html or model card is missing; or its
+    trackers (--log) did not get its test figures, the wrap-up's last part. For a run whose
+    final line is written."""
     curves = rundir / CURVES_FILE
     if not curves.exists():
         return True
@@ -161,7 +163,19 @@ def wrapup_cut_short(rundir: Path) -> bool:
         return False  # (unreadable: the command that reads it says so)
     if drawn is not None and drawn.isdigit() and int(drawn) != epochs:
         return True
+    if drawn is not None and _page_or_card_missing(rundir):  # (runs that mark their curves
+        return True  # write both: an older run without them was not cut short)
     return not trackers_finished(rundir, epochs)
+
+
+def _page_or_card_missing(rundir: Path) -> bool:
+    """Whether the wrap-up's report.html (where the run writes one) or its model card is
+    missing: written after the pictures, an interrupt there left a run without them."""
+    try:
+        report = read_config(rundir).get("training", {}).get("report", False)
+    except VaekitError:
+        return False
+    return (report and not (rundir / REPORT_FILE).is_file()) or not card_path(rundir).is_file()
 
 
 def load_run_config(rundir: str | Path) -> dict[str, Any]:
