@@ -287,3 +287,25 @@ def test_a_file_added_to_the_old_run_while_the_new_one_trains_stops_the_swap(old
                      overwrite=True, progress=False, callbacks=[Adds()])  # fmt: skip
     assert _files(old_run) == {**before, "notes.txt": _files(old_run)["notes.txt"]}
     assert _hidden_leftovers(old_run) == []
+
+
+def test_out_inside_the_data_folder_or_a_file_is_refused_before_training(tmp_path, capsys):
+    """--out inside an image folder: the run's PNGs became training data (a class "run" of
+    samples.png and curves.png), and resuming found "images of several sizes". --out an
+    existing file: "pass --overwrite", which then refused it."""
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (6, 6), 40 * i).save(data / label / f"{i}.png")
+    assert cli("train", "--data", data, "--out", data / "run", "--epochs", "1") == 1
+    assert "is inside the data folder" in capsys.readouterr().err
+    assert not (data / "run").exists()
+    taken = tmp_path / "taken.npz"
+    taken.write_bytes(b"mine")
+    assert cli("train", "--data", data, "--out", taken, "--epochs", "1") == 1
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and "--overwrite" not in err
+    assert taken.read_bytes() == b"mine"

@@ -207,12 +207,19 @@ def clear_leftovers(out: Path) -> None:
             warnings.warn(f"kept {folder}: it holds files vaekit did not write", stacklevel=2)
 
 
-def check_out(out: str | Path, overwrite: bool) -> Path:
+def check_out(out: str | Path, overwrite: bool, data: Any = None) -> Path:
     """The folder a new run will take, checked before any work: refused where it would hide
-    or replace what is not a vaekit run's (see the module docstring)."""
+    or replace what is not a vaekit run's (see the module docstring), or lie in the folder
+    of `data` (a path), where its files would be read as data."""
     text = str(out)
     path = Path(text).expanduser()
     _refuse_shared_folder(text, path)
+    folder = Path(data).expanduser() if isinstance(data, str | Path) else None
+    if folder is not None and folder.is_dir() and path.resolve().is_relative_to(folder.resolve()):
+        raise VaekitError(
+            f"--out {text} is inside the data folder {data}: the run's pictures would be read "
+            "as data (an image folder's, another class); choose a folder outside it"
+        )
     if ".." in path.parts:  # the folder's own name is needed: runs/a/.. is runs
         path = path.resolve()
     # Not inside another run: its own files would then hold a stranger (its checkpoint/ a
@@ -229,6 +236,10 @@ def check_out(out: str | Path, overwrite: bool) -> Path:
     clear_leftovers(path)
     if not (path.exists() or path.is_symlink()):
         return path
+    if path.is_symlink() or not path.is_dir():  # (--overwrite would not replace it either)
+        raise VaekitError(
+            f"{path} exists and is not a folder; not replacing it: choose another --out"
+        )
     if not overwrite:
         raise VaekitError(f"{path} already exists: choose another --out or pass --overwrite "
                           "(in Python: out=, overwrite=True)")  # fmt: skip

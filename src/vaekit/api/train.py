@@ -202,7 +202,7 @@ def train(
     # --log's libraries, before any work, where the logging is done (the main process)
     group.on_main(lambda: check_installed(opts["log"] or ()))
     chosen = default_out(data, opts["model"]) if opts["out"] is None else opts["out"]
-    out = group.on_main(lambda: check_out(chosen, overwrite))
+    out = group.on_main(lambda: check_out(chosen, overwrite, data))
     progress = progress and group.is_main
     dataset = group.main_first(lambda: _open(opts, progress))
     given = {
