@@ -232,6 +232,16 @@ def test_a_bad_config_file_or_flag_is_a_one_line_error(tmp_path: Path, capsys):
     assert "unknown option 'learning-rate'" in err and len(err.strip().splitlines()) == 1
     assert cli("train", "--config", tmp_path / "none.toml") == 1
     assert "config file not found" in capsys.readouterr().err
+    # "" trained without any file; a folder was "[Errno 21] Is a directory"; a second
+    # --config left the first unread (train's and tune's alike)
+    for command in ("train", "tune"):
+        assert cli(command, "--config", "", "--out", tmp_path / "o") == 1
+        assert "--config: no file given" in capsys.readouterr().err
+        assert cli(command, "--config", tmp_path, "--out", tmp_path / "o") == 1
+        assert f"{tmp_path}: a folder, not a TOML config file" in capsys.readouterr().err
+        assert cli(command, "--config", config, "--config", config, "--out", tmp_path / "o") == 2
+        assert "--config: given twice" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
     assert cli("train", "--hidden-dims", "32,x") == 2
     assert "expected comma-separated integers like 32,64, got '32,x'" in capsys.readouterr().err
 

@@ -40,15 +40,27 @@ DERIVED_KEYS = {
 }
 
 
-def read_options_file(path: str | Path) -> dict[str, Any]:
-    """The options a TOML file sets, each checked against its declaration."""
-    path = Path(path)
+def read_toml(given: str | Path) -> dict[str, Any]:
+    """A --config file's table; every fault (no name, no file, a folder, not TOML) one line."""
+    if not str(given).strip():  # --config "" (an unset shell variable): no file at all
+        raise VaekitError("--config: no file given")
+    path = Path(given).expanduser()
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise VaekitError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise VaekitError(f"{path}: a folder, not a TOML config file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise VaekitError(f"{path}: not valid TOML ({err or 'nested too deep'})") from None
+    except OSError as err:
+        raise VaekitError(f"{path}: cannot read the config file ({err.strerror or err})") from None
+
+
+def read_options_file(path: str | Path) -> dict[str, Any]:
+    """The options a TOML file sets, each checked against its declaration."""
+    raw = read_toml(path)
+    path = Path(path)
     for key in raw:  # an unknown key named as the file spells it, and so its suggestion
         name = str(key).replace("-", "_")
         if name not in TRAIN_OPTIONS.options:

@@ -35,6 +35,17 @@ seed = argument_type(Int(least=-(2**63), most=2**64 - 1))
 label = argument_type(Int(least=0, most=2**31 - 1))
 
 
+class Once(argparse.Action):
+    """An option given at most once: a second (--config a.toml --config b.toml) is refused,
+    where argparse's last-wins left the first file unread without a word."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option}: given twice ({getattr(namespace, self.dest)}, {values}); "
+                         "give one")  # fmt: skip
+        setattr(namespace, self.dest, values)
+
+
 def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
     """An argparse `type=` for an integer from `least` to `most`."""
     return argument_type(Int(least=least, most=most))

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vaekit.cli.options import argparse_spec
+from vaekit.cli.options import Once, argparse_spec
 from vaekit.options import GROUPS
 
 HELP = "train a VAE on a dataset and write a run directory"
@@ -87,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run_group.add_argument(
         "--config",
         metavar="FILE.toml",
+        action=Once,
         help="read options from a TOML file; flags on the command line win",
     )
     run_group.add_argument(
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
     from vaekit.train_options import TRAIN_OPTIONS
 
-    options = read_options_file(args.config) if args.config else {}
+    options = read_options_file(args.config) if args.config is not None else {}
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vaekit.cli.options import Once
 from vaekit.cli.train import add_train_options
 
 HELP = "search for a good model within a time budget (needs vaekit[tune])"
@@ -72,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument(
         "--config",
         metavar="FILE.toml",
+        action=Once,
         help="options from a TOML file, with the search space in its [search] "
         "table; flags on the command line win",
     )
@@ -100,19 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def read_search_file(path: str) -> tuple[dict, dict]:
     """A TOML file's options (checked as `vaekit train --config` checks them) and its
     [search] table."""
-    import tomllib
-    from pathlib import Path
-
+    from vaekit.api.options import read_toml
     from vaekit.errors import VaekitError
     from vaekit.options import normalize_keys
     from vaekit.train_options import TRAIN_OPTIONS
 
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise VaekitError(f"{path}: config file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise VaekitError(f"{path}: not valid TOML ({err or 'nested too deep'})") from None
+    raw = read_toml(path)
     search = raw.pop("search", {})
     if not isinstance(search, dict):
         raise VaekitError(f"{path}: search: expected a table ([search])")
@@ -133,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.errors import VaekitError
     from vaekit.train_options import TRAIN_OPTIONS
 
-    options, space = read_search_file(args.config) if args.config else ({}, {})
+    options, space = read_search_file(args.config) if args.config is not None else ({}, {})
     given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS if o.name != "out"}
     options.update({name: value for name, value in given.items() if value is not None})
     on_line: set[str] = set()
