@@ -26,7 +26,7 @@ def test_noise_kinds():
     noisy = corrupt(x, "gaussian", 0.3, g)
     assert float(noisy.min()) >= 0 and float(noisy.max()) <= 1 and 0.2 < float(noisy.std()) < 0.35
     assert parse_noise("mask:0.25") == ("mask", 0.25)
-    for bad in ("mask:2", "blur:1", "gaussian:x", "gaussian"):
+    for bad in ("mask:2", "blur:1", "gaussian:x", "gaussian", "gaussian:inf", "gaussian:nan"):
         with pytest.raises(ValueError):
             parse_noise(bad)
 

@@ -7,6 +7,7 @@ memory-mapped file for data larger than memory; a batch is an index into it, and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -217,7 +218,8 @@ def parse_noise(spec: str) -> tuple[str, float]:
         value = float(amount)
     except ValueError:
         value = -1.0
-    if kind not in NOISE_KINDS or not value > 0 or (kind != "gaussian" and value > 1):
+    # (not finite: an infinite std turns every pixel to 0 or 1, a picture of nothing)
+    if kind not in NOISE_KINDS or not 0 < value < math.inf or (kind != "gaussian" and value > 1):
         raise ValueError(
             f"noise {spec!r}: expected gaussian:STD, saltpepper:FRACTION or mask:FRACTION"
         )
