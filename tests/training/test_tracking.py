@@ -359,8 +359,13 @@ def test_log_takes_each_tracker_once_by_flag_or_by_list(capsys):
     assert option.check(["tensorboard", "mlflow"]) == ("tensorboard", "mlflow")
     with pytest.raises(ValueError, match="expected tensorboard or mlflow or none, got 'wandb'"):
         option.check(["wandb"])
-    assert vaekit("train", "--log", "wandb") == 2
-    assert "expected tensorboard or mlflow" in capsys.readouterr().err
+    assert vaekit("train", "--log", "wandb") == 1
+    assert "--log: expected tensorboard or mlflow" in capsys.readouterr().err
+    # none beside a tracker, given by a second --log: refused as in one list (it was dropped
+    # without a word, and the tracker logged)
+    for given in (["--log", "tensorboard", "--log", "none"], ["--log", "tensorboard,none"]):
+        assert vaekit("train", *given) == 1
+        assert "--log: none is given with other names" in capsys.readouterr().err
     from vaekit.cli.main import build_parser
 
     parsed = build_parser().parse_args(["train", "--log", "tensorboard", "--log", "mlflow"])

@@ -83,11 +83,33 @@ def argparse_spec(option: Option, by_kind: dict[str, Any] | None = None) -> dict
     if option.choices:
         return {**spec, "choices": option.choices}
     spec["type"] = argument_type(option.kind)
-    if getattr(option.kind, "repeatable", False):  # each use adds its values to the list
-        spec["action"] = "extend"
+    if getattr(option.kind, "repeatable", False):  # each use adds its values to the list,
+        spec["action"] = "extend"  # checked whole where the options are (--log a --log none:
+        spec["type"] = _names  # "none" read alone as no name was dropped without a word)
     if option.metavar or option.kind.metavar:
         spec["metavar"] = option.metavar or option.kind.metavar
     return spec
+
+
+def _names(text: str) -> list[str]:
+    """One use of a repeatable option of names: its comma-separated names, as given (the
+    uses together are checked by `checked_repeatable`)."""
+    return [part.strip() for part in text.split(",")]
+
+
+def checked_repeatable(given: dict[str, Any], options: Any) -> dict[str, Any]:
+    """`given` (option name -> parsed value) with each repeatable option's uses, gathered
+    by argparse, checked as one value: an error names the flag, as argparse's would."""
+    from vaekit.errors import VaekitError
+
+    for name, value in given.items():
+        option = options[name]
+        if value is not None and getattr(option.kind, "repeatable", False):
+            try:
+                given[name] = option.kind.check(value)
+            except ValueError as err:
+                raise VaekitError(f"{option.flag}: {err}") from None
+    return given
 
 
 # What resolve_device takes (vaekit.api.model), as `vaekit train --device` declares it with the

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vaekit.cli.options import Once, argparse_spec
+from vaekit.cli.options import Once, argparse_spec, checked_repeatable
 from vaekit.options import GROUPS
 
 HELP = "train a VAE on a dataset and write a run directory"
@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.train_options import TRAIN_OPTIONS
 
     options = read_options_file(args.config) if args.config is not None else {}
-    given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS}
+    given = checked_repeatable({o.name: getattr(args, o.name) for o in TRAIN_OPTIONS},
+                               TRAIN_OPTIONS)  # fmt: skip
     options.update({name: value for name, value in given.items() if value is not None})
     if args.resume:
         from vaekit.api.model import resolve_device

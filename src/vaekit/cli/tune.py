@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaekit.cli.options import Once
+from vaekit.cli.options import Once, checked_repeatable
 from vaekit.cli.train import add_train_options
 
 HELP = "search for a good model within a time budget (needs vaekit[tune])"
@@ -129,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
     from vaekit.train_options import TRAIN_OPTIONS
 
     options, space = read_search_file(args.config) if args.config is not None else ({}, {})
-    given = {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS if o.name != "out"}
+    given = checked_repeatable(
+        {o.name: getattr(args, o.name) for o in TRAIN_OPTIONS if o.name != "out"}, TRAIN_OPTIONS
+    )
     options.update({name: value for name, value in given.items() if value is not None})
     on_line: set[str] = set()
     for text in args.space or ():
