@@ -338,3 +338,28 @@ def test_a_run_interrupted_while_training_is_not_said_to_have_a_wrap_up_cut_shor
     assert vaekit("train", "--out", run, "--resume", "--epochs", "1") == 1
     err = capsys.readouterr().err
     assert "has already trained 2 epochs: pass a larger --epochs" in err and "wrap-up" not in err
+
+
+def test_an_interrupted_overwrite_says_which_run_out_holds(small_run, tmp_path, capsys):
+    """Ctrl-C during `--overwrite` said "--out still holds the old run" also after the new
+    run had taken its place (its first epoch done) and the old one was gone."""
+    import argparse
+    import shutil
+
+    import vaekit as api
+    from vaekit.api.rundir import PLACED
+    from vaekit.cli.main import _interrupted
+
+    out = tmp_path / "copy"
+    shutil.copytree(small_run, out)
+    args = argparse.Namespace(command="train", out=str(out), overwrite=True)
+    with pytest.raises(SystemExit, match="130"):
+        _interrupted(args)
+    assert "--out still holds the old run" in capsys.readouterr().err
+    config = json.loads((small_run / "config.json").read_text())
+    api.train(config["data"]["name"], out=out, overwrite=True, epochs=1, progress=False,
+              report=False)  # fmt: skip
+    assert out.absolute() in PLACED  # the new run took its place
+    with pytest.raises(SystemExit, match="130"):
+        _interrupted(args)
+    assert "--out holds the new run, the old one is gone" in capsys.readouterr().err

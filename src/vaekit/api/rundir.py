@@ -306,6 +306,11 @@ def _check_replaceable(path: Path) -> None:
         )
 
 
+# The --out folders where a new run of this process took its place (after its first epoch):
+# what an interrupt's last line says of --overwrite (vaekit.cli.main._interrupted).
+PLACED: set[Path] = set()
+
+
 class NewRun:
     """A run directory under construction beside `out`, which it replaces (`place`) once it
     holds a finished epoch; `discard` removes it if it never did."""
@@ -348,6 +353,7 @@ class NewRun:
             with signals_held():  # a swap is never half made
                 self.old = self._swap() if exists else self._rename()
                 self.placed = True
+                PLACED.add(self.out.absolute())
             self.path = self.out
         self._remove_old()
         return self.out

@@ -259,7 +259,13 @@ def _interrupted(args: argparse.Namespace) -> None:
         out = getattr(args, "out", None) or "RUNDIR"
         hint = f" (a run that finished an epoch continues with: vaekit train --out {out} --resume)"
         if getattr(args, "overwrite", False):
-            hint += "; until the new run's first epoch ends, --out still holds the old run"
+            from vaekit.api.rundir import PLACED
+
+            hint += (
+                "; --out holds the new run, the old one is gone"
+                if Path(out).absolute() in PLACED
+                else "; until the new run's first epoch ends, --out still holds the old run"
+            )
         if _wrapping_up(out):
             hint = (
                 f" (its training had finished: vaekit train --out {out} --resume writes its "
