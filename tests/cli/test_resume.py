@@ -359,7 +359,7 @@ def test_an_interrupted_overwrite_says_which_run_out_holds(small_run, tmp_path, 
     config = json.loads((small_run / "config.json").read_text())
     api.train(config["data"]["name"], out=out, overwrite=True, epochs=1, progress=False,
               report=False)  # fmt: skip
-    assert out.absolute() in PLACED  # the new run took its place
+    assert out.resolve() in PLACED  # the new run took its place
     with pytest.raises(SystemExit, match="130"):
         _interrupted(args)
     assert "--out holds the new run, the old one is gone" in capsys.readouterr().err

@@ -306,8 +306,8 @@ def _check_replaceable(path: Path) -> None:
         )
 
 
-# The --out folders where a new run of this process took its place (after its first epoch):
-# what an interrupt's last line says of --overwrite (vaekit.cli.main._interrupted).
+# The --out folders (resolved) where this process's newest run there took its place (after
+# its first epoch): what an interrupt's last line says of --overwrite (cli.main._interrupted).
 PLACED: set[Path] = set()
 
 
@@ -317,6 +317,7 @@ class NewRun:
 
     def __init__(self, out: Path, overwrite: bool) -> None:
         self.out, self.overwrite = out, overwrite
+        PLACED.discard(out.expanduser().resolve())  # (an earlier run of this process's)
         self.path = _hidden(out, _NEW)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +354,7 @@ class NewRun:
             with signals_held():  # a swap is never half made
                 self.old = self._swap() if exists else self._rename()
                 self.placed = True
-                PLACED.add(self.out.absolute())
+                PLACED.add(self.out.expanduser().resolve())
             self.path = self.out
         self._remove_old()
         return self.out

@@ -261,9 +261,11 @@ def _interrupted(args: argparse.Namespace) -> None:
         if getattr(args, "overwrite", False):
             from vaekit.api.rundir import PLACED
 
+            given = getattr(args, "out", None)  # (None: --out came from --config)
+            placed = Path(given).expanduser().resolve() in PLACED if given else bool(PLACED)
             hint += (
                 "; --out holds the new run, the old one is gone"
-                if Path(out).absolute() in PLACED
+                if placed
                 else "; until the new run's first epoch ends, --out still holds the old run"
             )
         if _wrapping_up(out):
