@@ -173,7 +173,7 @@ def test_a_flipped_array_is_read_like_any_other():
         (lambda m: apps().interpolate(m, 0, 1, steps=0), "steps must be a whole number"),
         (lambda m: apps().traverse(m, dims=[]), "dims is empty"),
         (lambda m: apps().traverse(m, most=0), "most must be a whole number"),
-        (lambda m: apps().traverse(m, span=float("nan")), "span must be a positive number"),
+        (lambda m: apps().traverse(m, span=float("nan")), "span: expected a positive number"),
     ],
 )
 def test_python_callers_bad_counts_are_one_line_errors(call, message):
@@ -188,3 +188,11 @@ def apps():
     from vaekit.api import apps
 
     return apps
+
+
+def test_numpy_numbers_are_counts_as_python_ints_are():
+    """The checks above first took only Python's int: np.int64 steps (np.argsort's indices,
+    a count from an array) were refused where they had worked."""
+    model = vaekit.load(Path(__file__).parents[1] / "frozen" / "run-v1")
+    assert apps().interpolate(model, np.int64(0), 1, steps=np.int64(3)).shape[0] == 3
+    assert vaekit.evaluate(model, batch_size=np.int64(64), iw_samples=2, probe=False)

@@ -3,19 +3,19 @@ and uncertainty over the images a user names (resolved and checked by `Inputs`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from vaekit.api.inputs import Inputs
-from vaekit.api.model import BATCH, Model
+from vaekit.api.model import BATCH, Model, checked_count
 from vaekit.apps import latent, restore
 from vaekit.data.batches import ImageSet, corrupt, parse_noise
 from vaekit.errors import VaekitError
 from vaekit.models.metrics import psnr
 from vaekit.models.posterior import posterior_moments_of
+from vaekit.options import Float
 from vaekit.report.limits import MAX_SPREAD_SAMPLES
 
 __all__ = ["Inputs", "denoise", "embed", "interpolate", "interpolate_grid", "traverse",
@@ -27,19 +27,14 @@ def in_batches(function: Callable[[torch.Tensor], Any], x: torch.Tensor) -> list
     return [function(x[start : start + BATCH]) for start in range(0, len(x), BATCH)]
 
 
-def _at_least_one(name: str, value: Any) -> None:
-    """A count the caller gives (steps, most): a whole number of 1 or more (the command
-    line's parsers check their flags; a Python caller's 0 gave an empty result, -3 a
-    RuntimeError from torch.linspace)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VaekitError(f"{name} must be a whole number of at least 1, got {value!r}")
+POSITIVE = Float(positive=True)  # traverse's span
 
 
 def interpolate(
     model: Model, start: str, end: str, steps: int = 10, method: str = "lerp", data: Any = None
 ) -> torch.Tensor:
     """Images from `start` to `end` (indices or files) through posterior means: (steps, C, H, W)."""
-    _at_least_one("steps", steps)
+    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
     if method not in latent.METHODS:
         raise VaekitError(f"unknown method {method!r}: choose from {', '.join(latent.METHODS)}")
     inputs = Inputs(model, data)
@@ -53,7 +48,7 @@ def interpolate_grid(
     """A steps x steps grid between four images (top-left, top-right, bottom-left, bottom-right)."""
     if len(corners) != 4:
         raise VaekitError(f"--grid needs four corners, got {len(corners)}")
-    _at_least_one("steps", steps)
+    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
     inputs = Inputs(model, data)
     x = torch.cat([inputs.one(corner) for corner in corners])
     return latent.interpolate_grid(model.vae, x, steps).cpu()
@@ -81,11 +76,12 @@ def traverse(
             "traverse varies latents around a standard normal prior, ranked by their KL: it "
             "needs a one-layer model with the standard-normal prior and no flow posterior"
         )
-    _at_least_one("steps", steps)
-    if most is not None:
-        _at_least_one("most", most)
-    if isinstance(span, bool) or not isinstance(span, int | float) or not 0 < span < math.inf:
-        raise VaekitError(f"span must be a positive number, got {span!r}")
+    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
+    most = None if most is None else checked_count("most", most)
+    try:
+        span = POSITIVE.check(span)
+    except ValueError as err:
+        raise VaekitError(f"span: {err}") from None
     chosen = list(range(model.latent_dim)) if dims is None else list(dims)
     if not chosen:
         raise VaekitError("dims is empty: name at least one latent dimension (or None: all)")

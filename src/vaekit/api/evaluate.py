@@ -16,7 +16,7 @@ import torch
 
 from vaekit.api.card import write_model_card
 from vaekit.api.inputs import model_dataset
-from vaekit.api.model import Model, load, resolve_device, run_path
+from vaekit.api.model import Model, checked_count, load, resolve_device, run_path
 from vaekit.api.run import EVAL_FILE, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
@@ -97,9 +97,7 @@ def evaluate(
         model = load(run_path(model), str(resolve_device(device)))
     if iw_samples < 1:
         raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
-    for name, value in (("batch_size", batch_size), ("chunk", chunk)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise VaekitError(f"{name} must be a whole number of at least 1, got {value!r}")
+    batch_size, chunk = checked_count("batch_size", batch_size), checked_count("chunk", chunk)
     if max_examples is not None and max_examples < 1:
         raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
     train_config = train_config_from(model.run_config)

@@ -18,9 +18,11 @@ every dataset through `Model.check_shape` (its values were checked when it was r
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from vaekit.api.model import Model
@@ -48,15 +50,15 @@ def model_dataset(model: Model, data: Any = None) -> Dataset:
 def as_spec(spec: Any) -> str:
     """What names an input, as text: a test-split index (an int in Python, digits at the
     command line) or a file's path."""
-    if isinstance(spec, int) and not isinstance(spec, bool):
+    if isinstance(spec, numbers.Integral) and not isinstance(spec, bool | np.bool_):
         if spec < 0:
             raise VaekitError(f"{spec}: a test-split index is 0 or more")
         return str(spec)
     if isinstance(spec, str | Path):
         return str(spec)
     raise VaekitError(
-        f"expected a test-split index or a file's path, got {type(spec).__name__} (an array of "
-        "images goes to the Model's methods: model.reconstruct(x), model.encode(x))"
+        f"expected a test-split index or a file's path, got {type(spec).__name__} (images "
+        "themselves go to the Model's methods: model.reconstruct(x))"
     )
 
 

@@ -211,7 +211,7 @@ class Model:
         """n new images (n, C, H, W) in [0, 1]; `seed` makes them reproducible. A conditional
         model draws class `label` (an int, or one per image). One tensor of all of them: more
         than the memory available is refused (sample_batches gives them a batch at a time)."""
-        n = _count("the number of samples", n)
+        n = checked_count("the number of samples", n)
         _refuse_beyond_memory(f"sample({n:,})", n * math.prod(self.shape) * 4,
                               "draw them with sample_batches (or `vaekit sample --npy`), a "
                               "batch at a time")  # fmt: skip
@@ -228,8 +228,8 @@ class Model:
         """`sample`, `batch` images at a time (on the CPU): memory stays that of one batch.
         Batch k draws from a generator keyed by (seed, k), the first from `seed` itself (so up
         to `batch` images are those one draw of n makes)."""
-        n = _count("the number of samples", n)
-        batch = _count("batch", batch)  # (0: range()'s error; -1: no batches, silently)
+        n = checked_count("the number of samples", n)
+        batch = checked_count("batch", batch)  # (0: range()'s error; -1: no batches, silently)
         try:
             temperature = TEMPERATURE.check(temperature)
         except ValueError as err:
@@ -282,7 +282,7 @@ class Model:
         self, x: np.ndarray | torch.Tensor, n: int = 1, seed: int = 0, labels: Any = None
     ) -> torch.Tensor:
         """n draws z ~ q(z|x) for each image, seeded: (B, n, Z)."""
-        n = _count("the number of posterior samples", n)
+        n = checked_count("the number of posterior samples", n)
         x = self.prepare(x)
         _refuse_beyond_memory(f"posterior_sample(n={n:,})", len(x) * n * self.latent_dim * 4,
                               "draw fewer at a time, each with its own seed")  # fmt: skip
@@ -378,7 +378,8 @@ def _refuse_beyond_memory(call: str, need: int, instead: str) -> None:
         )
 
 
-def _count(what: str, n: Any) -> int:
+def checked_count(what: str, n: Any) -> int:
+    """`n` as a whole number of at least 1 (numpy's too), else a one-line VaekitError."""
     try:
         return COUNT.check(n)
     except ValueError:
