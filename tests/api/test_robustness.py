@@ -161,6 +161,8 @@ def test_a_flipped_array_is_read_like_any_other():
         model.encode(flipped).mean, model.encode(np.ascontiguousarray(flipped)).mean
     )
     assert model.reconstruct(flipped).shape == (3, *model.shape)
+    z = np.random.default_rng(1).normal(size=(4, model.latent_dim)).astype(np.float32)
+    torch.testing.assert_close(model.decode(np.flip(z, 0)), model.decode(z[::-1].copy()))
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,7 @@ class Model:
         (B, 1, 1, F); audio, standardized spectrograms; text, lines of token indices. Not
         booleans (True is no pixel value), nor an empty batch."""
         _check_examples(x)
+        x = _contiguous(x)
         prepared = self.kind.part("model").prepare(x, self.shape, self.schema, self.max_value)
         return prepared.to(self.device)
 
@@ -193,7 +194,7 @@ class Model:
         likelihood's mean may stray outside it); a table's rows, text's lines and audio's
         spectrograms as they are."""
         try:
-            z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+            z = torch.as_tensor(_contiguous(z), dtype=torch.float32, device=self.device)
         except (TypeError, ValueError, RuntimeError):
             raise VaekitError(f"expected latents (B, {self.latent_dim}) as numbers, got "
                               f"{type(z).__name__}") from None  # fmt: skip
@@ -376,6 +377,14 @@ def _refuse_beyond_memory(call: str, need: int, instead: str) -> None:
             f"{call} returns one tensor of {need / 2**30:,.1f} GiB, more than the "
             f"{have / 2**30:,.1f} GiB of memory available: {instead}"
         )
+
+
+def _contiguous(x: Any) -> Any:
+    """A numpy array as torch can take it: a view with negative strides (np.flip) copied
+    (torch refused it: "At least one stride in the given numpy array is negative")."""
+    if isinstance(x, np.ndarray) and any(stride < 0 for stride in x.strides):
+        return np.ascontiguousarray(x)
+    return x
 
 
 def checked_count(what: str, n: Any) -> int:

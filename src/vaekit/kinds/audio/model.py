@@ -69,7 +69,7 @@ def only(flag: str, data: Any) -> str:
 def prepare(x: Any, shape: tuple[int, ...], schema: Any, max_value: float) -> torch.Tensor:
     """Spectrograms in the model's units (standardized log-mel: `AudioFeatures.encode`),
     (B, M, T) or (B, 1, M, T) -> float32 (B, 1, M, T)."""
-    t = torch.as_tensor(np.ascontiguousarray(x) if not isinstance(x, torch.Tensor) else x)
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.numel() == 0):
         raise VaekitError(f"expected spectrograms of real numbers, got {t.dtype}")
     if t.dim() == 3:

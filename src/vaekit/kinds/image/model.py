@@ -34,7 +34,7 @@ def prepare(x: Any, shape: tuple[int, ...], schema: None, max_value: float) -> t
     (B, C, H, W) in [0, 1]: shape, channels, value range and finiteness checked. A tensor
     stays on its device (the Model moves it to its own)."""
     if not isinstance(x, torch.Tensor):
-        x = np.ascontiguousarray(x)  # a view with negative strides (np.flip) is copied
+        x = np.asarray(x)
         if x.dtype.kind not in "biuf":  # strings, objects, complex numbers, dates
             raise VaekitError(f"expected images of numbers, got an array of {x.dtype}")
     elif x.is_complex():

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -216,7 +215,7 @@ def finish(vae: VAE, config: Any) -> None:
 def prepare(x: Any, shape: tuple[int, ...], schema: Any, max_value: float) -> torch.Tensor:
     """Windows in the model's units (standardized values, NaN where missing), (B, C, W) or
     (B, 1, C, W) -> float32 (B, 1, C, W)."""
-    t = torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x)
+    t = torch.as_tensor(x)
     if t.is_complex() or t.dtype == torch.bool:
         raise VaekitError(f"expected windows of real numbers, got {t.dtype}")
     t = t.to(torch.float32)

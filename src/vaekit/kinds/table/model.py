@@ -22,7 +22,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -310,7 +309,7 @@ def prepare(x: Any, shape: tuple[int, ...], schema: TableSchema, max_value: floa
     """Rows encoded as the table's schema encodes them (numeric columns standardized,
     categorical ones as category indices, NaN where missing: `TableSchema.encode`), (B, F) or
     (B, 1, 1, F) -> float32 (B, 1, 1, F)."""
-    t = torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x)
+    t = torch.as_tensor(x)
     if t.is_complex() or t.dtype == torch.bool:
         raise VaekitError(f"expected rows of real numbers, got {t.dtype}")
     rows = t.to(torch.float32).reshape(len(t), -1) if t.dim() in (2, 4) else t

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -280,8 +279,7 @@ def only(flag: str, data: Any) -> str:
 def prepare(x: Any, shape: tuple[int, ...], schema: Vocabulary, max_value: float) -> torch.Tensor:
     """Lines as vaekit.data.text stores them (token indices, <eos>, <pad>), (B, T) or
     (B, 1, 1, T) -> float32 (B, 1, 1, T)."""
-    t = torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x)
-    t = t.reshape(len(x), -1)
+    t = torch.as_tensor(x).reshape(len(x), -1)
     if t.shape[1] != shape[2] or t.is_complex() or t.dtype == torch.bool:
         raise VaekitError(f"expected lines of {shape[2]} token indices, got {t.shape}")
     t = t.to(torch.float32)
