@@ -289,3 +289,5 @@ def test_a_sentence_longer_than_a_file_name_is_a_sentence(runs, tmp_path, capsys
     long = " ".join(["the cat sat on the mat ."] * 12)  # 299 characters
     assert vaekit("reconstruct", runs["text"], long, "-o", tmp_path / "r.csv") == 0
     assert "truncated" in capsys.readouterr().out
+    # with a "/" past the 255th byte: looked up as a folder, the same error
+    assert vaekit("reconstruct", runs["text"], long + " and/or", "-o", tmp_path / "s.csv") == 0

@@ -347,3 +347,9 @@ def test_extensible_pcm_and_streaming_headers_are_read_and_float_is_named(tmp_pa
     (tmp_path / "f.wav").write_bytes(_riff(floats, tone(440).astype("<f4").tobytes()))
     with pytest.raises(VaekitError, match=r"f\.wav: 32-bit float samples; vaekit reads 16-bit"):
         read_wav(tmp_path / "f.wav")
+    # float under the extensible header (3.12's wave: "unknown extended format: 00000003-...")
+    float_guid = (3).to_bytes(2, "little") + guid[2:]
+    ext_float = extensible[:14] + (32).to_bytes(2, "little") + extensible[16:24] + float_guid
+    (tmp_path / "ef.wav").write_bytes(_riff(ext_float, tone(440).astype("<f4").tobytes()))
+    with pytest.raises(VaekitError, match=r"ef\.wav: 32-bit float samples"):
+        read_wav(tmp_path / "ef.wav")

@@ -39,7 +39,8 @@ MAX_RATE = 768_000
 # not knowing the length: the frames are whatever the file holds.
 STREAMING_SIZE = 0xFFFFFFFF
 # The WAVE_FORMAT_EXTENSIBLE header many tools write for plain PCM (Python 3.11's `wave`
-# does not read it), and the tags of the formats named in its refusal.
+# does not read it; 3.12's reads PCM in it, and says "unknown extended format" of float),
+# and the tags of the formats named in its refusal.
 EXTENSIBLE, PCM, FLOAT = 0xFFFE, 1, 3
 
 
@@ -51,7 +52,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             frames = f.getnframes()
             raw = f.readframes(frames)
     except wave.Error as err:
-        if str(err) not in (f"unknown format: {EXTENSIBLE}", f"unknown format: {FLOAT}"):
+        known = (f"unknown format: {EXTENSIBLE}", f"unknown format: {FLOAT}")
+        if str(err) not in known and not str(err).startswith("unknown extended format"):
             raise VaekitError(f"{path}: not a readable PCM WAV file ({err})") from None
         width, channels, rate, raw = _read_tagged(Path(path))
         frames = len(raw) // max(width * channels, 1)
