@@ -129,13 +129,15 @@ def tune(
             study = optuna.load_study(study_name=STUDY_NAME, storage=study_url)
             settings = study.user_attrs["settings"]
             fixed = TRAIN_OPTIONS.check(settings["options"], str(path / STUDY_FILE))
-            if data is not None:  # the same data, moved: checked, and recorded for the next
-                _check_moved_data(path, data, fixed)
-                study.set_user_attr("settings", {**settings, "data": _recorded(data)})
+            moved = data is not None  # the same data, moved: checked, then recorded
             data = settings["data"] if data is None else data
             if isinstance(data, str) and missing_path(data):
                 raise VaekitError(f"{data}: no such file or folder (moved? give its new place "
                                   "with --data, data= in Python)")  # fmt: skip
+            if moved:
+                _check_moved_data(path, data, fixed)
+                if _recorded(data) is not None:  # (an object: given again at each resume)
+                    study.set_user_attr("settings", {**settings, "data": _recorded(data)})
             searched = Space.from_json(settings["space"])
             if budget is None:
                 budget = settings["budget_s"] - study.user_attrs.get("spent_s", 0.0)
