@@ -123,9 +123,12 @@ def test_a_run_holding_its_own_export_is_not_replaced_and_says_so(tmp_path: Path
     tiny = dict(latent_dim=2, epochs=1, batch_size=16, progress=False, report=False)
     vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, **tiny)
     assert cli("export", run, "--format", "torchscript", "-o", run) == 0
-    with pytest.raises(VaekitError, match="holds what `vaekit export` wrote from this run's"):
+    with pytest.raises(VaekitError, match="holds what `vaekit export` wrote"):
         vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, overwrite=True, **tiny)
     assert (run / "export.json").is_file()
+    (run / "notes.txt").write_text("mine")  # beside the export: named as the user's
+    with pytest.raises(VaekitError, match=r"holds files vaekit did not write \(.*notes\.txt"):
+        vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, overwrite=True, **tiny)
 
 
 def test_an_export_that_fails_leaves_the_folder_as_it_was(tmp_path: Path, monkeypatch):

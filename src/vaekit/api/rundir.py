@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -295,9 +296,9 @@ def _check_replaceable(path: Path) -> None:
         shown = ", ".join(foreign[:3]) + (
             f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         )
-        written = (  # `vaekit export RUNDIR -o RUNDIR`'s manifest: vaekit wrote them
-            "what `vaekit export` wrote from this run's model"
-            if EXPORT_MANIFEST in foreign
+        written = (  # `vaekit export RUNDIR -o RUNDIR`'s files alone: vaekit wrote them
+            "what `vaekit export` wrote"
+            if set(foreign) <= _exported(path)
             else "files vaekit did not write"
         )
         raise VaekitError(
@@ -309,6 +310,15 @@ def _check_replaceable(path: Path) -> None:
 # The --out folders (resolved) where this process's newest run there took its place (after
 # its first epoch): what an interrupt's last line says of --overwrite (cli.main._interrupted).
 PLACED: set[Path] = set()
+
+
+def _exported(path: Path) -> set[str]:
+    """The files an export in `path` wrote (its manifest and those the manifest names)."""
+    try:
+        manifest = json.loads((path / EXPORT_MANIFEST).read_text())
+        return {EXPORT_MANIFEST, *(str(f["file"]) for f in manifest["files"].values())}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
 
 
 class NewRun:
