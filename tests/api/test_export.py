@@ -127,7 +127,7 @@ def test_a_run_holding_its_own_export_is_not_replaced_and_says_so(tmp_path: Path
         vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, overwrite=True, **tiny)
     assert (run / "export.json").is_file()
     (run / "notes.txt").write_text("mine")  # beside the export: named as the user's
-    with pytest.raises(VaekitError, match=r"holds files vaekit did not write \(.*notes\.txt"):
+    with pytest.raises(VaekitError, match="holds files vaekit did not write"):
         vaekit.train(data, model="mlp", hidden_dims=(8,), out=run, overwrite=True, **tiny)
 
 
