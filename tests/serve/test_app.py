@@ -421,3 +421,24 @@ def test_a_map_of_a_sample_of_the_test_split_labels_each_point_with_its_own_exam
         distance = np.linalg.norm(on_plane - point, axis=1)
         assert distance.min() < 1e-4
         assert label == labels[distance.argmin()]
+
+
+def test_uploads_read_at_once_are_bounded_as_model_calls_are():
+    """With no bound on connections (idle ones locked others out), each upload's body is held
+    whole while it streams in: at most workers + queue are read at once, 503 past that."""
+    import anyio
+    from starlette.exceptions import HTTPException
+
+    from vaekit.serve.app import Gate
+
+    async def scenario() -> None:
+        gate = Gate(1, 1)
+        async with gate.reading(), gate.reading():
+            with pytest.raises(HTTPException) as refused:
+                async with gate.reading():
+                    pass
+            assert refused.value.status_code == 503
+        async with gate.reading():  # released: admitted again
+            assert gate.uploading == 1
+
+    anyio.run(scenario)

@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         log_level="warning",
         # No bound on connections: uvicorn counts idle ones too, so 128 clients that never
         # finished their headers locked every other out (503) for as long as they stayed;
-        # the model's work is bounded by the app's Gate (--queue), an upload by its size.
+        # the model's work and the uploads read at once are bounded by the app's Gate
+        # (--queue), each upload by its size.
         timeout_keep_alive=5,
         # Ctrl-C: requests still in flight (a client that never finishes its body) get 5 s,
         # then are cancelled, instead of holding the server up until they hang up.

@@ -15,8 +15,9 @@ Every refusal is JSON {"error": message} with a 4xx status.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
 
@@ -50,12 +51,25 @@ SECURITY_HEADERS = [
 
 
 class Gate:
-    """At most `workers` model calls at once and `queue` more waiting; past that, 503."""
+    """At most `workers` model calls at once and `queue` more waiting; past that, 503. Also
+    at most as many uploads being read at once (`reading`): each is held in memory whole
+    (up to --max-upload-mb), and connections are not bounded (idle ones locked others out)."""
 
     def __init__(self, workers: int, queue: int) -> None:
         self.limiter = anyio.CapacityLimiter(workers)
         self.admitted = workers + queue
         self.inside = 0  # running and waiting; the event loop is one thread: a plain counter
+        self.uploading = 0
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        if self.uploading >= self.admitted:
+            raise HTTPException(503, "the server is busy: try again in a moment")
+        self.uploading += 1
+        try:
+            yield
+        finally:
+            self.uploading -= 1
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.inside >= self.admitted:
@@ -150,7 +164,8 @@ def create_app(
         kind = request.headers.get("content-type", "")
         if kind.startswith("multipart/"):
             raise HTTPException(415, "send the file's bytes as the request body, not a form")
-        body = await read_body(request, max_upload_bytes)
+        async with gate.reading():
+            body = await read_body(request, max_upload_bytes)
         x = await gate.run(decode_upload, body, explorer.model.shape, name)
         return JSONResponse(await gate.run(explorer.examine, x, name))
 
