@@ -124,7 +124,7 @@ def _why_not_series_folder(path: Path) -> str:
         entries = sorted(e for e in path.iterdir() if not e.name.startswith("."))
     except OSError:
         return ""
-    tables = [e for e in entries if e.is_file() and e.suffix.lower() in TABLE_SUFFIXES]
+    tables = [e for e in entries if _series_file(e)]
     others = [e for e in entries if e not in tables]
     if not others or not any(is_series_path(e) for e in tables):
         return ""
@@ -162,6 +162,12 @@ def _number_or_missing(cell: str) -> bool:
     return True
 
 
+def _series_file(entry: os.DirEntry | Path) -> bool:
+    """Whether a folder's entry is what a folder of series holds: a .csv/.parquet file (the
+    one rule of is_series_folder, is_table_folder, folder_files and their refusal's why)."""
+    return entry.is_file() and Path(entry.name).suffix.lower() in TABLE_SUFFIXES
+
+
 def is_series_folder(source: Any) -> bool:
     """A folder holding only .csv/.parquet files (hidden ones aside), at least one of them a
     series file (`is_series_path`): a folder of series, one a file. A subfolder or any other
@@ -177,7 +183,7 @@ def is_series_folder(source: Any) -> bool:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if not entry.is_file() or Path(entry.name).suffix.lower() not in TABLE_SUFFIXES:
+            if not _series_file(entry):
                 return False
             series = series or is_series_path(entry.path)
     return series
@@ -190,8 +196,7 @@ def is_table_folder(source: Any) -> bool:
     if not isinstance(source, str | Path) or not Path(source).expanduser().is_dir():
         return False
     with os.scandir(Path(source).expanduser()) as entries:
-        return any(not e.name.startswith(".") and Path(e.name).suffix.lower() in TABLE_SUFFIXES
-                   for e in entries)  # fmt: skip
+        return any(not e.name.startswith(".") and _series_file(e) for e in entries)
 
 
 def is_series_array(source: Any) -> bool:
@@ -365,7 +370,7 @@ def folder_files(path: Path) -> list[Path]:
     for entry in sorted(path.iterdir()):
         if entry.name.startswith("."):
             continue
-        if not entry.is_file() or entry.suffix.lower() not in TABLE_SUFFIXES:
+        if not _series_file(entry):
             raise VaekitError(
                 f"{entry}: a folder of series holds only .csv/.parquet files, one series each"
             )
