@@ -109,7 +109,7 @@ class Outputs:
             getattr(self.args, "end", None),
             *(getattr(self.args, "grid", None) or []),
         ]  # interpolate's --from, --to, --grid
-        read = [Path(g) for g in given if isinstance(g, str | Path) and _is_file(g)]
+        read = [Path(g) for g in given if isinstance(g, str | Path) and names_existing(g)]
         rundir = getattr(self.args, "rundir", None)
         trained_on = _run_data(rundir)
         for path in self.paths:
@@ -165,11 +165,13 @@ class Outputs:
 _MADE: list[Path] = []
 
 
-def _is_file(given: str | Path) -> bool:
-    """Whether an argument names a file; False for one that cannot be a path (a sentence
-    longer than a file name may be: the system refuses to look it up)."""
+def names_existing(given: str | Path, folder: bool = False) -> bool:
+    """Whether an argument names an existing file (a folder, with `folder`); False for one
+    that cannot be a path (a sentence longer than a file name may be: the system refuses to
+    look it up, Errno 36)."""
     try:
-        return Path(given).is_file()
+        path = Path(given).expanduser()
+        return path.is_dir() if folder else path.is_file()
     except (OSError, ValueError):
         return False
 

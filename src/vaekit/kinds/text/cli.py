@@ -85,15 +85,6 @@ def _text(model: Any, lines) -> list[str]:
     return sentences(model, lines)
 
 
-def _is_dir(spec: str) -> bool:
-    """Whether an INPUT names a folder; False for one that cannot be a path (a sentence of
-    over 255 bytes with a "/" in it: the system refuses to look it up, Errno 36)."""
-    try:
-        return Path(spec).expanduser().is_dir()
-    except (OSError, ValueError):
-        return False
-
-
 def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], Any, list[str]]:
     """(the sentences, their lines (B, 1, 1, T), their names) that specs name, or the test
     split's. A sentence's name is the INPUT it came from as given (a test-split index, a
@@ -101,6 +92,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
     import torch
 
     from vaekit.api.inputs import model_dataset
+    from vaekit.cli.output import names_existing
     from vaekit.data.text import is_text_path, read_lines
     from vaekit.errors import VaekitError
 
@@ -119,7 +111,7 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
             sentences += read
             names += [f"{spec}[{k}]" for k in range(len(read))]
             continue
-        elif os.sep in spec.strip() and _is_dir(spec):  # "data" is a word
+        elif os.sep in spec.strip() and names_existing(spec, folder=True):  # "data" is a word
             raise VaekitError(f"{spec}: a folder; a text model takes sentences, .txt files or "
                               "test-split indices")  # fmt: skip
         elif _other_file(spec):  # x.csv or ../u.png: a file, not a sentence of <unk>s
