@@ -157,14 +157,12 @@ def show_top(model: Any, data: Any, scores: np.ndarray, top: np.ndarray, maps: P
     """The highest-scoring steps, printed with the channel whose error is largest there, and
     the whole scored stretch drawn at `maps`: each channel, the score with its threshold, the
     flagged steps shaded."""
-    s, ids = model.schema, data.ids or [str(i) for i in range(len(scores))]
+    s, names = model.schema, data.ids or [str(i) for i in range(len(scores))]
+    ids = [" ".join(cells) for cells in id_columns(names, s.time_column)[1]]  # as the CSV's
     errors = written["errors"]
     print(f"top {len(top)} steps, with the channel most off there (the most training "
           "standard deviations: channels in other units compare so):")  # fmt: skip
     spread = np.abs(errors) / np.asarray(s.std)
-    places = written["places"]
-    if any(place is not None for place in places):  # each step after its series, as the CSV
-        ids = [f"{place} {time}" for place, time in zip(places, written["times"], strict=True)]
     for i in top:
         j = int(np.nanargmax(spread[i])) if not np.isnan(spread[i]).all() else 0
         print(f"  {ids[i]}  score {scores[i]:.4g}  {s.channels[j]} off by {errors[i, j]:.4g} "
