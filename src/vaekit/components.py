@@ -55,7 +55,9 @@ class Component:
     help: str
     builder: str | None = None
     # The options that are this one's own (Python names, each declared among the train
-    # options): an objective's settings, refused with another objective (TrainConfig).
+    # options): --mixtures of the logistic mixtures, --tc-weight of tcvae; one set by the
+    # user beside another choice would change nothing, and is refused
+    # (vaekit.train_options.unused_option).
     options: tuple[str, ...] = ()
     # Those of its own options worth searching (`vaekit tune`, where the objective is searched
     # or fixed), each with its range as Family.search writes one (vaekit.kinds.base).
@@ -95,17 +97,13 @@ class Components(Registry):
         """Register one of vaekit's own (`options`, `search`: see Component)."""
         self.register(Component(name, help, builder, options, search or {}))
 
-    def others_options(self, name: str) -> dict[str, Component]:
-        """The options of their own that the others have and the one called `name` does not,
-        each with the one it belongs to (an objective's, given with another, does nothing)."""
-        chosen = self.get(name)
-        return {
-            option: other
-            for other in self.all()
-            if other != chosen
-            for option in other.own_options
-            if option not in chosen.own_options
-        }
+    def every(self) -> list[Component]:
+        """Those registered, then those the kinds of data own (vaekit's and installed ones)."""
+        return self.all() + self.owned(KINDS.all())
+
+    def owners(self, option: str) -> list[str]:
+        """The names of those whose own option `option` is (none: an option of no one)."""
+        return [c.name for c in self.every() if option in c.own_options]
 
     def owned(self, kinds: list[Kind] | tuple[Kind, ...]) -> list[Component]:
         """Those the `kinds` declare in their options modules (under `attribute`), in order."""
@@ -216,7 +214,8 @@ OBJECTIVES = Components("vaekit.objectives", "objective", "what training minimiz
 # function in vaekit.training.schedules.
 _MODELS, _TRAINING = "vaekit.models.builders", "vaekit.training"
 LIKELIHOODS.declare("bernoulli", "for intensities in [0, 1]", f"{_MODELS}:bernoulli")
-LIKELIHOODS.declare("gaussian", "see --gaussian-variance", f"{_MODELS}:gaussian")
+_GAUSSIAN = ("gaussian_variance", "gaussian_std")
+LIKELIHOODS.declare("gaussian", "see --gaussian-variance", f"{_MODELS}:gaussian", _GAUSSIAN)
 LIKELIHOODS.declare(
     "logistic",
     "discretized to the 256 values of 8-bit pixels (Kingma et al. 2016), so that -ELBO and "
@@ -228,20 +227,26 @@ LIKELIHOODS.declare(
     "a mixture of --mixtures such logistics, discretized the same way (Salimans et al. 2017, "
     "PixelCNN++)",
     f"{_MODELS}:logistic_mixture",
+    ("mixtures",),
 )
 LIKELIHOODS.declare(
     "logistic-mixture-coupled",
     "the same, each color channel's mixture also depending on the previous channel's value "
     "(R -> G -> B), after PixelCNN++",
     f"{_MODELS}:logistic_mixture_coupled",
+    ("mixtures",),
 )
 PRIORS.declare("standard-normal", "N(0, I)", f"{_MODELS}:standard_normal")
-PRIORS.declare("mog", "a learned mixture of Gaussians", f"{_MODELS}:mixture_of_gaussians")
+_COMPONENTS = ("prior_components",)
+PRIORS.declare(
+    "mog", "a learned mixture of Gaussians", f"{_MODELS}:mixture_of_gaussians", _COMPONENTS
+)
 PRIORS.declare(
     "vamp",
     "the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (Tomczak "
     "& Welling 2018)",
     f"{_MODELS}:vamp",
+    _COMPONENTS,
 )
 OPTIMIZERS.declare("adam", "Adam (Kingma & Ba 2015)", f"{_TRAINING}.optimizers:adam")
 OPTIMIZERS.declare(

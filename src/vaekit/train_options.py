@@ -11,7 +11,10 @@ new option is one declaration in its group plus the code that uses it.
 
 from __future__ import annotations
 
-from vaekit.components import OBJECTIVES
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from vaekit.components import LIKELIHOODS, OBJECTIVES, PRIORS
 from vaekit.kinds.base import BUILTIN_FAMILIES, BUILTIN_KINDS, FAMILIES
 from vaekit.options import Flag, OptionSet
 from vaekit.train_options_data import DATA_OPTIONS
@@ -73,7 +76,7 @@ def resumable_flags() -> str:
 # A PixelCNN decoder of one layer and EMA are drawn too: the two pieces of the best
 # hand-picked Fashion-MNIST models (BENCHMARKS.md) that a search could not reach without them;
 # data that takes no PixelCNN (tables, text, audio, continuous pixels) leaves out the 1.
-# The PixelCNN's kernel and width are drawn with it (SEARCH_WHERE): the defaults' 3 x 3
+# The PixelCNN's kernel and width are drawn with it (NEEDS_ABOVE_ZERO): the defaults' 3 x 3
 # kernel and 32 channels, the only shape searched before, make a one-layer decoder that sees
 # four pixels before each and whose trials (MLP 512-256) took about 80 s an epoch, against
 # 32 s for the hand-picked MLP 512-512 row with a 7 x 7 kernel and 8 channels (BENCHMARKS.md,
@@ -88,7 +91,41 @@ SEARCH = {
     "ar_width": [8, 16, 32],
     "ema": [0.0, 0.999],
 }
-# Options that do something only where another is above 0: a trial draws them only where it
-# draws that option above 0 (or where the search is given it above 0), and a search that
-# has it at 0 draws them nowhere.
-SEARCH_WHERE = {"ar_kernel": "autoregressive", "ar_width": "autoregressive"}
+# Options that do something only where another is above 0: one the user sets where that other
+# is 0 is refused (unused_option); a tune trial draws one only where it draws that other above
+# 0 (or where the search is given it above 0), and a search that has it at 0 draws it nowhere.
+NEEDS_ABOVE_ZERO = {
+    "ar_kernel": "autoregressive",
+    "ar_width": "autoregressive",
+    "flow_hidden": "flow_steps",
+}
+# The options that choose a component whose own options (vaekit.components.Component.options)
+# do something only when it is the one chosen.
+CHOOSING = {"likelihood": LIKELIHOODS, "prior": PRIORS, "objective": OBJECTIVES}
+
+
+def unused_option(choices: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    """Of the options `names` (those the user set), the first that would change nothing beside
+    `choices` (options by name), as a one-line refusal; None where each does something. One
+    does nothing when it is only other components' own (--mixtures with --likelihood
+    bernoulli, --tc-weight with --objective elbo), or needs another above 0 that is 0
+    (--ar-width without --autoregressive, --flow-hidden without --flow-steps). What `choices`
+    does not name is not judged."""
+    for name in names:
+        other = NEEDS_ABOVE_ZERO.get(name)
+        if other in choices and not choices[other]:
+            flag, needs = TRAIN_OPTIONS[name].flag, TRAIN_OPTIONS[other].flag
+            return f"{flag} does something only with {needs} above 0 (it is {choices[other]})"
+        for choosing, registry in CHOOSING.items():
+            owners = registry.owners(name)
+            chosen = choices.get(choosing)
+            if choosing not in choices or not owners or chosen in owners:
+                continue
+            flag = TRAIN_OPTIONS[choosing].flag
+            own = [c.own_options for c in registry.every() if c.name == chosen]
+            listed = ", ".join(TRAIN_OPTIONS[o].flag for o in own[0]) if own else ""
+            return (
+                f"{TRAIN_OPTIONS[name].flag} is an option of {flag} {' or '.join(owners)}, "
+                f"not of {flag} {chosen} (its own: {listed or 'none'})"
+            )
+    return None

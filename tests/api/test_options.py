@@ -290,3 +290,61 @@ def test_the_kind_of_the_data_chooses_the_defaults_and_the_refusals(tmp_path):
     ]:
         with pytest.raises(VaekitError, match=re.escape(message)):
             fitted(data, **given)
+
+
+def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_path, capsys):
+    """Another likelihood's or prior's own option (--mixtures with bernoulli), and one that
+    needs another above 0 (--ar-width without --autoregressive), are refused in one line
+    before any work, where they were recorded in config.json and did nothing; the same ones
+    beside their choice, or a kind's default choice (a table's mixed likelihood), are taken."""
+    from vaekit.api.options import fit_options_to_data
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n5,6\n")
+
+    def fitted(data, **given):
+        return fit_options_to_data(resolve_options({"data": str(data), **given}), given)
+
+    for given, message in [
+        ({"mixtures": 3}, "--mixtures is an option of --likelihood logistic-mixture or "
+                          "logistic-mixture-coupled, not of --likelihood bernoulli"),
+        ({"gaussian_std": 0.2}, "--gaussian-std is an option of --likelihood gaussian or mixed"),
+        ({"prior_components": 4}, "--prior-components is an option of --prior mog or vamp, "
+                                  "not of --prior standard-normal (its own: none)"),
+        ({"prior": "vamp", "mixtures": 2}, "--mixtures is an option of --likelihood"),
+        ({"ar_width": 8}, "--ar-width does something only with --autoregressive above 0"),
+        ({"ar_kernel": 5, "autoregressive": 0}, "--ar-kernel does something only with"),
+        ({"flow_hidden": 16}, "--flow-hidden does something only with --flow-steps above 0"),
+    ]:  # fmt: skip
+        with pytest.raises(VaekitError, match=re.escape(message)):
+            fitted("digits", **given)
+    assert fitted("digits", likelihood="logistic-mixture", mixtures=3)["mixtures"] == 3
+    assert fitted("digits", prior="mog", prior_components=4)["prior_components"] == 4
+    assert fitted("digits", autoregressive=1, ar_width=8)["ar_width"] == 8
+    assert fitted("digits", flow_steps=1, flow_hidden=16)["flow_hidden"] == 16
+    assert fitted(table, gaussian_variance="pixel")["gaussian_variance"] == "pixel"  # mixed
+    with pytest.raises(VaekitError, match="--mixtures is an option of"):
+        fitted(table, mixtures=2)
+    # the command line and vaekit.train say the same, and leave nothing behind
+    out = tmp_path / "R"
+    assert cli("train", "--data", "digits", "--mixtures", "3", "--out", out) != 0
+    assert capsys.readouterr().err.strip().count("\n") == 0 and not out.exists()
+    with pytest.raises(VaekitError, match="--prior-components is an option of --prior mog"):
+        train("digits", out=out, prior_components=3, epochs=1, progress=False)
+    assert not out.exists()
+
+
+def test_a_search_drops_an_option_its_trials_choices_do_not_use():
+    """`vaekit tune --prior-components 20` with the prior searched: the mog and vamp trials
+    take it, the standard-normal ones leave it out (not refused), as another objective's
+    options were; a likelihood is judged only where the options name one."""
+    from vaekit.api.tune_space import of_its_choices
+
+    fixed = {"prior_components": 20, "ar_width": 8, "tc_weight": 3.0}
+    assert of_its_choices({**fixed, "prior": "standard-normal"}) == {"prior": "standard-normal"}
+    both = {**fixed, "prior": "mog", "autoregressive": 1, "objective": "tcvae"}
+    assert of_its_choices(both) == both
+    assert of_its_choices({"gaussian_std": 0.3}) == {"gaussian_std": 0.3}  # a kind's choice
+    assert of_its_choices({"gaussian_std": 0.3, "likelihood": "bernoulli"}) == {
+        "likelihood": "bernoulli"
+    }

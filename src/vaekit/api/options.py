@@ -24,8 +24,8 @@ from vaekit.kinds.base import family as find_family
 from vaekit.kinds.base import kind as find_kind
 from vaekit.models.factory import ModelConfig, foreign_option
 from vaekit.options import normalize_keys
-from vaekit.train_options import KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags
-from vaekit.training.loop import TrainConfig, refuse_other_objectives
+from vaekit.train_options import KIND_OPTIONS, TRAIN_OPTIONS, resumable_flags, unused_option
+from vaekit.training.loop import TrainConfig
 
 # Recorded in config.json, but not as an option of its own: the model's num_classes says
 # whether it is conditional; the training section's device is where it last ran.
@@ -118,20 +118,23 @@ def fit_options_to_data(options: dict[str, Any], given: dict[str, Any]) -> dict[
     only another kind takes (a table's --target for images, text's --vocab-size for a
     table): that kind's own options (`Kind.load_options`), where its model part has an
     `only` to say so. The image kind has none: its options refused elsewhere are in those
-    kinds' REFUSED, checked first."""
+    kinds' REFUSED, checked first. An option given that would change nothing beside the
+    options chosen (--mixtures with the bernoulli likelihood: unused_option), or that only
+    other families take, is refused too."""
     data = options["data"]
     if missing_path(data):  # opening it says so, not "--window is for time series ... and
         return options  # --data 'x.csv' is not one"
     own = data_kind(data, options.get("kind"))
     part = own.part("model") if own is not None else None
     refuse_other_kinds_options(own, given, data)
-    refuse_other_objectives(options["objective"], [k for k, v in given.items() if v is not None])
-    if part is None:
-        refuse_other_families(options, given)
-        return options
-    fitting = getattr(part, "defaults", None)
-    defaults = fitting(given) if fitting is not None else getattr(part, "DEFAULTS", {})
-    fitted = {**options, **{k: v for k, v in defaults.items() if k not in given}}
+    fitted = options
+    if part is not None:
+        fitting = getattr(part, "defaults", None)
+        defaults = fitting(given) if fitting is not None else getattr(part, "DEFAULTS", {})
+        fitted = {**options, **{k: v for k, v in defaults.items() if k not in given}}
+    refused = unused_option(fitted, [k for k, v in given.items() if v is not None])
+    if refused is not None:
+        raise VaekitError(refused)
     refuse_other_families(fitted, given)
     return fitted
 

@@ -8,7 +8,7 @@ vaekit.train_options.SEARCH says. The training objective is not searched unless 
 objectives do not minimize); where it is searched or given, the objective's own options are
 drawn as it declares (`Component.search`, vaekit.components), and only in the trials that
 draw it; likewise the PixelCNN decoder's kernel and width, only in the trials that draw the
-decoder (SEARCH_WHERE). The user narrows (or widens) any of it, in a TOML file's
+decoder (NEEDS_ABOVE_ZERO). The user narrows (or widens) any of it, in a TOML file's
 `[search]` table, on the command line (`--space latent-dim=8:64`) or from Python, and an
 option given a fixed value is not searched.
 
@@ -29,7 +29,13 @@ from vaekit.components import OBJECTIVES
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import family, family_names
 from vaekit.options import Float, Int, Widths
-from vaekit.train_options import SEARCH, SEARCH_WHERE, TRAIN_OPTIONS
+from vaekit.train_options import (
+    CHOOSING,
+    NEEDS_ABOVE_ZERO,
+    SEARCH,
+    TRAIN_OPTIONS,
+    unused_option,
+)
 
 # What a hierarchical family does not take (vaekit.kinds.base.Family.hierarchical): its own
 # hierarchical prior stands in for these, and it trains on the ELBO alone, so its trials do
@@ -94,12 +100,16 @@ class Range:
         return cls(name, low=record["low"], high=record["high"], log=record["log"])
 
 
-def of_its_objective(options: Mapping[str, Any]) -> dict[str, Any]:
-    """`options` less those that belong to a training objective other than theirs (a value
-    fixed for the trials of one objective, in a search that also draws others: build_space
-    refuses one that no objective of the search takes)."""
-    others = OBJECTIVES.others_options(options.get("objective", TRAIN_OPTIONS["objective"].default))
-    return {n: v for n, v in options.items() if n not in others}
+def of_its_choices(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` less those that would change nothing beside their choices (unused_option: a
+    value fixed for the trials of one objective or prior, in a search that also draws others;
+    --ar-width fixed where a trial draws no PixelCNN). The likelihood is judged only where
+    `options` names one: a kind of data chooses its own (and vaekit.train refuses the rest)."""
+    chosen = {n: TRAIN_OPTIONS[n].default for n in (*CHOOSING, *NEEDS_ABOVE_ZERO.values())}
+    chosen = {**chosen, **options}
+    if "likelihood" not in options:
+        del chosen["likelihood"]
+    return {n: v for n, v in options.items() if unused_option(chosen, [n]) is None}
 
 
 def _label(value: Any) -> Any:
@@ -123,7 +133,7 @@ class Space:
     # no --autoregressive), or has no use for (`Family.ignores`): its trials do not draw
     # them, rather than be refused or draw what changes nothing.
     defaults_only: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # Shared options drawn only in the trials that draw another above 0 (SEARCH_WHERE):
+    # Shared options drawn only in the trials that draw another above 0 (NEEDS_ABOVE_ZERO):
     # {"ar_kernel": "autoregressive"}; an option whose other is given a value is not here.
     where: dict[str, str] = field(default_factory=dict)
 
@@ -149,7 +159,7 @@ class Space:
         """A trial's whole options: the fixed ones and the drawn ones, less the options of
         objectives other than the trial's (`--tc-weight 4 --space objective=elbo,tcvae` sets
         the weight of the tcvae trials only)."""
-        return of_its_objective({**fixed, **drawn})
+        return of_its_choices({**fixed, **drawn})
 
     def options_of(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A finished trial's options, from the parameters Optuna recorded for it."""
@@ -319,7 +329,7 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
     model = given.get("model") or Range("model", family_names())
     if "model" in fixed:
         model = Range("model", (fixed["model"],))
-    base = of_its_objective(fixed)
+    base = of_its_choices(fixed)
     kept = [f for f in model.choices if _why(feasible, {**base, "model": f}, "model" in given)]
     model = Range("model", tuple(kept))
     if not kept:
@@ -346,7 +356,7 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
         if not searched.choices or not flat:
             continue
         try_with = {**base, "model": flat[0]}
-        on = SEARCH_WHERE.get(name)
+        on = NEEDS_ABOVE_ZERO.get(name)
         if on is not None and (on in shared or base.get(on, 0) > 0):
             try_with[on] = base.get(on) or 1  # judged as drawn: with its other above 0
         choices = [
@@ -382,12 +392,12 @@ def build_space(fixed: dict[str, Any], given: dict[str, Range], feasible: Feasib
 def _where(
     shared: dict[str, Range], fixed: dict[str, Any], given: dict[str, Range]
 ) -> dict[str, str]:
-    """SEARCH_WHERE for this search: an option drawn only where its other is drawn above 0
+    """NEEDS_ABOVE_ZERO for this search: an option drawn only where its other is drawn above 0
     stays conditional where that other is searched, is drawn in every trial where the other
     is given above 0, and is not drawn where the other is 0 (given so, or the only value the
     data takes): the user's range for it is then an error, as it would change nothing."""
     where = {}
-    for name, on in SEARCH_WHERE.items():
+    for name, on in NEEDS_ABOVE_ZERO.items():
         if name not in shared:
             continue
         if on in shared:

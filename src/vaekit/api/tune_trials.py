@@ -19,7 +19,7 @@ from vaekit.api.resume import resume
 from vaekit.api.run import read_metrics
 from vaekit.api.rundir import clear_leftovers
 from vaekit.api.train import _num_classes, train
-from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_objective
+from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_choices
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
 from vaekit.models.io import is_run_dir
@@ -85,7 +85,7 @@ def shown_params(space: Space, params: Mapping[str, Any]) -> dict[str, str]:
 def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], str | None]:
     """A test of whether the data takes a model of some options (None) or why not: the data
     is opened once, and each model config built as vaekit.train would build it."""
-    fixed = of_its_objective(fixed)  # a weight fixed for one objective's trials: in theirs
+    fixed = of_its_choices(fixed)  # a weight fixed for one objective's trials: in theirs
     opts = fit_options_to_data(resolve_options({"data": data, **fixed}), fixed)
     if not opts["val_fraction"]:
         raise VaekitError("vaekit tune ranks trials on the validation -ELBO: --val-fraction > 0")
@@ -93,7 +93,7 @@ def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], 
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
 
     def feasible(options: dict[str, Any]) -> str | None:
-        given = of_its_objective({**fixed, **options})
+        given = of_its_choices({**fixed, **options})
         try:
             full = fit_options_to_data(resolve_options({"data": data, **given}), given)
             schema = kind(dataset.kind).part("model").record(dataset.schema, full)

@@ -33,7 +33,7 @@ from vaekit.data.batches import (
 from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE, LossOutput, Objective, Terms
 from vaekit.train_options import DEFAULTS as _D
-from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.train_options import TRAIN_OPTIONS, unused_option
 from vaekit.training.callbacks import Callback, TimeBudget
 from vaekit.training.distributed import SINGLE, Group
 from vaekit.training.ema import WeightAverage, averaged
@@ -130,15 +130,9 @@ def refuse_other_objectives(objective: str, names: Iterable[str]) -> None:
     """Of the options `names` (set by the user), one that is another training objective's own
     (vaekit.components.OBJECTIVES: --tc-weight with --objective infovae) is refused in one
     line, as another family's option is: it would change nothing."""
-    chosen = OBJECTIVES.get(objective)
-    theirs = OBJECTIVES.others_options(objective)
-    for name in names:
-        if name in theirs:
-            own = ", ".join(TRAIN_OPTIONS[o].flag for o in chosen.own_options) or "none"
-            raise VaekitError(
-                f"{TRAIN_OPTIONS[name].flag} is an option of --objective {theirs[name].name}, "
-                f"not of --objective {chosen.name} (its own: {own})"
-            )
+    refused = unused_option({"objective": objective}, names)
+    if refused is not None:
+        raise VaekitError(refused)
 
 
 def make_state(model: VAE, config: TrainConfig) -> LoopState:

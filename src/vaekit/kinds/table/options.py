@@ -76,5 +76,6 @@ LIKELIHOODS = [
         "mixed",
         "for tables (and chosen for them): a Gaussian per numeric column, a categorical per "
         "categorical column, missing values left out",
+        options=("gaussian_variance", "gaussian_std"),
     ),
 ]
