@@ -55,6 +55,24 @@ def test_denoise_shows_the_first_inputs_and_keeps_all(run, tmp_path, capsys):
     assert 3 * 336 <= MAX_GRID_IMAGES < 3 * 344
 
 
+def test_fewer_inputs_than_a_row_are_one_column_each_above_their_outputs(run, tmp_path):
+    """3 inputs: 3 columns and one row each of clean, noisy and denoised images, each output
+    under its input; the grid was padded to 8 columns and then wrapped at 3, so that a noisy
+    image stood under another clean one and the rows staggered."""
+    out = tmp_path / "dn"
+    assert cli("denoise", run, "-n", "3", "--add-noise", "mask:0.2", "-o", out) == 0
+    picture = np.asarray(Image.open(out / "denoised.png"))
+    assert picture.shape == (3 * CELL + 2, 3 * CELL + 2)
+    denoised = (np.clip(np.load(out / "denoised.npy")[:, 0], 0, 1) * 255).round()
+    zoom = (CELL - 2) // denoised.shape[-1]
+    for c in range(3):  # the last row's cells are the denoised images, each in its column
+        top, left = 2 + 2 * CELL, 2 + c * CELL
+        shown = picture[top : top + CELL - 2 : zoom, left : left + CELL - 2 : zoom]
+        assert np.array_equal(shown, denoised[c].astype(np.uint8))
+    assert cli("uncertainty", run, "-n", "2", "--samples", "2", "-o", tmp_path / "u") == 0
+    assert Image.open(tmp_path / "u" / "uncertainty.png").size == (2 * CELL + 2, 3 * CELL + 2)
+
+
 def test_a_long_interpolation_strip_wraps(run, tmp_path):
     png = tmp_path / "i.png"
     assert cli("interpolate", run, "--from", "0", "--to", "1", "--steps", "40", "-o", png) == 0

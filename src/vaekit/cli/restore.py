@@ -103,8 +103,8 @@ def _save_picture(rows: list, path: Path) -> str:
     from vaekit.report.images import pairs_grid, save_grid
 
     total, most = len(rows[0]), shown(len(rows))
-    grid = pairs_grid(*(r[:most] for r in rows), ncols=COLUMNS)
-    save_grid(grid, path, ncols=min(COLUMNS, total))
+    columns = min(COLUMNS, total)  # fewer inputs than a row: one column each, as many rows
+    save_grid(pairs_grid(*(r[:most] for r in rows), ncols=columns), path, ncols=columns)
     return f" ({path.name} shows the first {most} of {total})" if total > most else ""
 
 
