@@ -18,10 +18,12 @@ from PIL import Image
 
 from tests.cli.test_cli import vaekit
 from tests.report.test_report import assert_shown, read_page
+from vaekit.api.report import open_run
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import recognize_source
 from vaekit.kinds.series import data as series_data
 from vaekit.kinds.series.model import ConvDecoder1d, ConvEncoder1d, MaskedGaussian, SeriesGaussian
+from vaekit.kinds.series.render import elbo_scores
 from vaekit.models.factory import build_vae
 from vaekit.models.io import model_config_from
 
@@ -426,6 +428,11 @@ def test_the_runs_own_series_is_scored_over_its_test_part(series_run: Path, caps
     rows = read_csv(series_run / "outputs" / "anomaly" / "scores.csv")
     assert len(rows) == 240 - round(240 * 0.7)
     assert rows[0]["timestamp"] == str(START + np.timedelta64(5 * 168, "m")).replace("T", " ")
+    # The report's scores over the test part are these, as its caption says: they were one
+    # posterior draw per batch, up to 7.5 nats from a window's score here.
+    view = open_run(series_run)
+    drawn = elbo_scores(view.model, view.need_test())
+    np.testing.assert_allclose(drawn, [float(r["score"]) for r in rows], rtol=1e-5)
 
 
 def test_sample_reconstruct_interpolate_and_embed_write_windows(series_run: Path, capsys):
