@@ -36,7 +36,11 @@ def save_curves(history: list[dict[str, Any]], path: str | Path, title: str = ""
     ax.set_ylabel("nats per example (lower is better)")
     ax.set_title(title or "training curves")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if k:  # four long entries: below the axes, where they cover no curve
+        fig.set_size_inches(6, 5.2)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=8)
+    else:
+        ax.legend()
     if len(epochs) < 15:
         ax.set_xticks(epochs)
     fig.tight_layout()

@@ -90,11 +90,13 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
     epochs = [int(r["epoch"]) for r in history]
     k = next((r["train"].get("iwae_k") for r in history if r.get("train")), None)
     for ax, (term, name) in zip(axes, TERMS, strict=True):
-        for (split, label), marker in zip(SPLITS, "os", strict=True):
-            _plot(ax, epochs, term_series(history, split, term), f"{marker}-", label=label)
+        # one colour per split in every panel: the legend, drawn from the first, holds for all
+        for (split, label), marker, color in zip(SPLITS, "os", ("C0", "C1"), strict=True):
+            series = term_series(history, split, term)
+            _plot(ax, epochs, series, f"{marker}-", label=label, color=color)
             if term == "neg_elbo" and k:
                 iwae = term_series(history, split, "neg_iwae")
-                _plot(ax, epochs, iwae, f"{marker}--", label=f"{label} -IWAE (K={k})")
+                _plot(ax, epochs, iwae, f"{marker}--", label=f"{label} -IWAE (K={k})", color=color)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.2, 1.4
@@ -102,10 +104,16 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
         if len(epochs) < 15:
             ax.set_xticks(epochs)
     axes[0].set_ylabel("nats per example")
-    axes[0].legend(fontsize=8, loc="upper right")
+    bottom = 0.14
+    if k:  # four entries: below the panels, where they cover no curve
+        fig.set_size_inches(12, 4.2)
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+        bottom = 0.24
+    else:
+        axes[0].legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.84, wspace=0.25)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=bottom, top=0.84, wspace=0.25)
     return figure_png(fig)
 
 
