@@ -128,6 +128,57 @@ def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_p
     assert code == 0 and "label" in read_csv(out)[0]
 
 
+def test_new_rows_with_unknown_or_empty_labels_are_taken_without_labels(table_run, tmp_path):
+    """New data is often unlabelled or of new classes: a label the run has no class for, or
+    an empty one, leaves the file's rows unlabelled with a warning, where the whole file was
+    refused by anomaly, reconstruct and embed."""
+    new = write_sensors(tmp_path / "new.csv", n=6, seed=5)
+    text = new.read_text().splitlines()
+    text[6] = text[6].rsplit(",", 1)[0] + ",sideways"
+    text[3] = text[3].rsplit(",", 1)[0] + ","
+    new.write_text("\n".join(text) + "\n")
+    for command in ("anomaly", "reconstruct", "embed"):
+        out = tmp_path / f"{command}.csv"
+        with pytest.warns(UserWarning, match="the target column 'label' is empty"):
+            assert vaekit(command, table_run, new, "-o", out) == 0
+        rows = read_csv(out)
+        assert [r["sensor"] for r in rows] == [f"s{i}" for i in range(6)]
+        assert "label" not in rows[0]
+    with pytest.warns(UserWarning):  # and AUROC, which needs labels, says so
+        code = vaekit("anomaly", table_run, new, "-o", tmp_path / "x.csv", "--normal-labels", "0")
+    assert code != 0
+
+
+def test_a_new_file_without_the_runs_id_column_is_refused(table_run, tmp_path, capsys):
+    """Its rows' numbers were written under the id column's header, as if they were ids."""
+    new = write_sensors(tmp_path / "new.csv", n=4, seed=5)
+    lines = [line.split(",", 1)[1] for line in new.read_text().splitlines()]
+    new.write_text("\n".join(lines) + "\n")
+    assert vaekit("anomaly", table_run, new, "-o", tmp_path / "s.csv") != 0
+    assert "no column 'sensor', the run's --id-column" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_normal_labels_that_are_no_class_name_the_classes(table_run, tmp_path, capsys):
+    code = vaekit("anomaly", table_run, "-o", tmp_path / "s.csv", "--normal-labels", "5")
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and err.endswith("--normal-labels 5: not a class of the run's (by index: "
+                                      "0 down, 1 up)")  # fmt: skip
+
+
+def test_a_column_named_row_keeps_its_header_beside_the_row_numbers(tmp_path):
+    data = tmp_path / "seats.csv"
+    rng = np.random.default_rng(0)
+    data.write_text("row,price\n" + "".join(f"{rng.integers(1, 20)},{rng.normal(50, 5):.2f}\n"
+                                             for _ in range(40)))  # fmt: skip
+    run = tmp_path / "run"
+    assert vaekit("train", "--data", data, "--epochs", "1", "--latent-dim", "2", "--hidden-dims",
+                  "8", "--out", run, "--quiet", "--no-report") == 0  # fmt: skip
+    assert vaekit("reconstruct", run, "-n", "2", "-o", tmp_path / "r.csv") == 0
+    header = (tmp_path / "r.csv").read_text().splitlines()[0]
+    assert header == "row_number,row,row_reconstructed,price,price_reconstructed"
+
+
 def test_rows_of_several_files_are_named_by_their_file(table_run, tmp_path):
     """Each file's rows have the same ids (the row number, or an id column's values): given
     several, a row is FILE[ID], as an image file's images are; one file keeps its ids."""

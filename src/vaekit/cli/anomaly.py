@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = resolver.test
     labels = data.labels.numpy() if data.labels is not None else None
-    truth = _truth(labels, args.normal_labels) if args.normal_labels else None
+    names = part.class_names(model)
+    truth = _truth(labels, args.normal_labels, names) if args.normal_labels else None
 
     detector, note = load_or_fit(wanted, args.rundir, args.data)
     if note:
@@ -170,15 +171,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _truth(labels, normal: list[int]):
+def _truth(labels, normal: list[int], names: list[str] | None = None):
     """1 for each input whose label is not among the normal ones, checked before any work:
-    AUROC needs labels, and both kinds among them."""
+    AUROC needs labels, both kinds among them, and each normal label one of the classes
+    `names` (their names by index, where the run has them: a table's --target)."""
     import numpy as np
 
     from vaekit.errors import VaekitError
 
     if labels is None:
         raise VaekitError("--normal-labels needs labelled inputs (a labelled test split)")
+    unknown = [label for label in normal if names and not 0 <= label < len(names)]
+    if unknown:
+        classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))
+        raise VaekitError(f"--normal-labels {unknown[0]}: not a class of the run's (by index: "
+                          f"{classes})")  # fmt: skip
     anomalous = (~np.isin(labels, normal)).astype(int)
     if anomalous.min() == anomalous.max():
         kind = "anomalous" if anomalous.min() else "normal"

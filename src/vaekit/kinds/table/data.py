@@ -83,7 +83,12 @@ def read_rows(spec: str, schema: TableSchema) -> ImageSet:
     if not path.is_file() or not is_table_path(path):
         raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
     raw = read_table(path)
-    labels = schema.labels(raw, required=False)
+    if schema.id_column is not None and schema.id_column not in raw.names:
+        raise VaekitError(
+            f"{spec}: no column {schema.id_column!r}, the run's --id-column, which names each "
+            "row of the output: add it"
+        )
+    labels = _new_labels(schema, raw)
     return ImageSet(
         torch.from_numpy(schema.encode(raw)).reshape(len(raw), 1, 1, -1),
         torch.from_numpy(labels) if labels is not None else None,
@@ -140,7 +145,7 @@ def open_rows(
         labels = schema.labels(raw)
     else:
         schema = TableSchema.from_json(table, "the model's table")
-        labels = schema.labels(raw, required=False)
+        labels = _new_labels(schema, raw)
     values = schema.encode(raw)
     ids = schema.ids(raw)
     if table is None and schema.id_column is not None:
@@ -172,6 +177,27 @@ def open_rows(
     if labels is not None:
         info["classes"] = list(schema.classes)
     return Dataset(train, test, info, kind="table", schema=schema)
+
+
+def _new_labels(schema: TableSchema, raw: RawTable) -> np.ndarray | None:
+    """The labels of rows new to a run (its target column's classes), None where the table
+    lacks the column or where a value in it is empty or no class of the run's: new data is
+    often unlabelled or of new classes, and its rows are scored, reconstructed and embedded
+    without labels then (with a warning), not refused. A conditional model, which reads the
+    label, says it needs one."""
+    if schema.target is None or schema.target not in raw.names:
+        return None
+    known = set(schema.classes)
+    cells = raw.column(schema.target, "--target")
+    odd = next((i for i, text in enumerate(cells) if text not in known), None)
+    if odd is None:
+        return schema.labels(raw, required=False)
+    given = "empty" if cells[odd] is None else f"{cells[odd]!r}, no class of the run's"
+    classes = ", ".join(schema.classes[:10])
+    warnings.warn(f"{raw.path}: {raw.where[odd]}: the target column {schema.target!r} is "
+                  f"{given} (classes: {classes}): the rows are taken without labels",
+                  stacklevel=3)  # fmt: skip
+    return None
 
 
 def _warn_repeated_ids(path: Any, column: str, ids: list[str]) -> None:

@@ -42,7 +42,7 @@ def write_reconstructions(model, ids, x, made, out) -> str:
     table = model.schema
     given = table.decode(x.reshape(len(x), -1).numpy())
     decoded = table.decode(made.reshape(len(x), -1).numpy())
-    header = [table.id_column or "row"]
+    header = [_id_header(table)]
     for name in table.names:
         header += [name, f"{name}_reconstructed"]
     lines = [
@@ -82,7 +82,7 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
 
     table = model.schema
     parts = detector.contributions(data)
-    header = [table.id_column or "row", "score", "anomalous"]
+    header = [_id_header(table), "score", "anomalous"]
     header += ["label"] if labels is not None else []
     header += [f"nll_{name}" for name in table.names]
     header += ["kl"] if score == "elbo" else []
@@ -118,8 +118,16 @@ def class_names(model) -> list[str] | None:
 
 
 def id_header(model) -> str:
-    """The header of the id column `embed` writes first: the --id-column, or "row"."""
-    return model.schema.id_column or "row"
+    """The header of the id column `embed` writes first (_id_header)."""
+    return _id_header(model.schema)
+
+
+def _id_header(schema: Any) -> str:
+    """The header of the column that names each row of an output: the --id-column, or "row"
+    (its number from 0), "row_number" where a column of the table is called "row"."""
+    if schema.id_column:
+        return schema.id_column
+    return "row_number" if "row" in schema.names else "row"
 
 
 # --- `vaekit eval`'s table (see vaekit.kinds.protocol, "render part") -------------------
@@ -213,7 +221,7 @@ def reconstructions_section(run: RunView, count: int = 10) -> str:
     x = rows.images
     given = schema.decode(x.reshape(len(x), -1).numpy())
     made = schema.decode(run.model.reconstruct(x).reshape(len(x), -1).numpy())
-    header = [schema.id_column or "row", "", *schema.names]
+    header = [_id_header(schema), "", *schema.names]
     lines = []
     for row_id, a, b in zip(rows.ids or [], given, made, strict=True):
         lines += [[row_id, "input", *a], ["", "reconstruction", *b]]
