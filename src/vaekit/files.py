@@ -28,10 +28,21 @@ def _umask() -> int:
     return mask
 
 
-def hidden_within(path: Path, folder: Path) -> bool:
-    """Whether `path`, under `folder`, is hidden or inside a hidden folder there (a name with
-    a leading dot: .ipynb_checkpoints, a Mac's ._ files, a .trash): not the user's data."""
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+def files_under(folder: Path) -> Iterator[Path]:
+    """Every file under `folder`, at any depth, as a path under it: not hidden ones, nor those
+    in hidden folders (a name with a leading dot: .ipynb_checkpoints, a Mac's ._ files, a
+    .trash: not the user's data). Links to folders are followed (a class folder that is
+    a link to the images elsewhere), each real folder walked once, so that a link to a
+    folder above it is no loop."""
+    walked = set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            folders[:] = []
+            continue
+        walked.add(real)
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        yield from (Path(root) / name for name in sorted(names) if not name.startswith("."))
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.data.audio import fit_clip, labels_from_names, read_wav, resample, write_wav
+from vaekit.data.audio import (
+    fit_clip,
+    labels_from_names,
+    list_wavs,
+    read_wav,
+    resample,
+    write_wav,
+)
 from vaekit.data.datasets import open_dataset
 from vaekit.data.spectrograms import (
     FLOOR_DB,
@@ -315,6 +322,10 @@ def test_hidden_files_and_folders_are_not_recordings(tmp_path: Path):
     write_tones(folder / ".trash", {"low": 300.0}, per=2)
     data = open_dataset(folder, audio={"clip_seconds": 0.5})
     assert len(data.train) + len(data.test) == 8
+    # a folder of recordings linked in (ln -s) is read, as an image folder's is
+    more = write_tones(tmp_path / "more", {"mid": 600.0}, per=2)
+    (folder / "mid").symlink_to(more)
+    assert len(list_wavs(folder)) == 10 and "mid/mid_0.wav" in list_wavs(folder)
 
 
 def _riff(fmt: bytes, data: bytes, data_size: int | None = None) -> bytes:

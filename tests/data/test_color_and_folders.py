@@ -345,6 +345,22 @@ def test_hidden_files_and_folders_are_not_images_of_the_folder(tmp_path: Path):
     assert ds.info["classes"] == ["cat", "dog"] and len(ds.train) + len(ds.test) == 6
 
 
+def test_a_class_folder_that_is_a_link_is_read(tmp_path: Path):
+    """A class kept elsewhere and linked into the folder (ln -s): its images and its class
+    are read, where they were left out without a word; a link back up is walked once."""
+    for i in range(4):
+        _png(tmp_path / "pets" / "cat" / f"{i}.png", (8, 8), i * 40, "L")
+        _png(tmp_path / "elsewhere" / "dogs" / f"{i}.png", (8, 8), 200 - i * 40, "L")
+    (tmp_path / "pets" / "dog").symlink_to(tmp_path / "elsewhere" / "dogs")
+    (tmp_path / "pets" / "cat" / "up").symlink_to(tmp_path / "pets")  # no loop
+    ds = open_dataset(tmp_path / "pets")
+    assert ds.info["classes"] == ["cat", "dog"] and len(ds.train) + len(ds.test) == 8
+    only = tmp_path / "only"  # a folder holding nothing but a link to the images
+    only.mkdir()
+    (only / "dogs").symlink_to(tmp_path / "elsewhere" / "dogs")
+    assert len(open_dataset(only).train) + len(open_dataset(only).test) == 4
+
+
 def test_auto_color_looks_at_every_image(tmp_path: Path):
     """--color auto is RGB when any image has color, also past the first few hundred."""
     for i in range(230):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vaekit.errors import VaekitError
-from vaekit.files import atomic_write, hidden_within
+from vaekit.files import atomic_write, files_under
 
 SUFFIX = ".wav"
 FULL_SCALE = 32768.0  # 16-bit samples / FULL_SCALE are in [-1, 1)
@@ -143,15 +143,14 @@ def list_wavs(folder: Path) -> list[str]:
     hidden ones, nor those in hidden folders (a Mac's ._ files, a .trash)."""
     return sorted(
         p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.suffix.lower() == SUFFIX and not hidden_within(p, folder) and p.is_file()
+        for p in files_under(folder)
+        if p.suffix.lower() == SUFFIX and p.is_file()
     )
 
 
 def is_audio_folder(folder: Path) -> bool:
     """Whether a folder holds .wav files (at any depth, not hidden)."""
-    found = (p for p in folder.rglob("*") if p.suffix.lower() == SUFFIX)
-    return any(not hidden_within(p, folder) for p in found)
+    return any(p.suffix.lower() == SUFFIX for p in files_under(folder))
 
 
 def is_audio_source(source: Any) -> bool:

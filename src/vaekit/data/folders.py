@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vaekit.errors import VaekitError
-from vaekit.files import hidden_within
+from vaekit.files import files_under
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 # An image file larger than this is not decoded (PIL refuses images above ~179M pixels anyway).
@@ -53,11 +53,7 @@ class Decode:
 
 def list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
     """(image paths, labels or None, class names) of a folder, in a stable order."""
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in SUFFIXES and not hidden_within(p, folder) and p.is_file()
-    )
+    files = sorted(p for p in files_under(folder) if p.suffix.lower() in SUFFIXES and p.is_file())
     if not files:
         raise VaekitError(f"{folder}: no images (looked for {', '.join(sorted(SUFFIXES))})")
     if all(p.parent != folder and p.parent.parent == folder for p in files):
