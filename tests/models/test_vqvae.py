@@ -4,6 +4,7 @@ vqvae run (train, eval, fit-prior, sample)."""
 
 import json
 import math
+import shutil
 import warnings
 from pathlib import Path
 
@@ -245,6 +246,23 @@ def test_a_code_prior_of_other_weights_is_left_out(vq_run: Path, tmp_path: Path)
     with pytest.warns(UserWarning, match="fit to other weights"):
         report = vaekit.evaluate(copy, iw_samples=1, probe=False)
     assert "uniform prior" in report["iwae"]["label"]
+
+
+def test_a_diverged_code_prior_is_not_saved_and_the_earlier_one_is_kept(vq_run, tmp_path):
+    """fit-prior --lr 1e30: NaN weights were saved over a good prior, and sample then ended
+    in "a bug in vaekit"; now nothing is written and the earlier prior is kept."""
+    copy = tmp_path / "copy"
+    shutil.copytree(vq_run, copy)
+    with warnings.catch_warnings():  # (a one-epoch prior may not beat the uniform one)
+        warnings.simplefilter("ignore")
+        assert vaekit.fit_prior(copy, epochs=1, layers=1, width=8)["train_nll"] > 0
+    before = {n: (copy / n).read_bytes() for n in ("code_prior.json", "code_prior.safetensors")}
+    with pytest.raises(VaekitError, match=r"the code prior diverged .* try a smaller --lr"):
+        vaekit.fit_prior(copy, epochs=2, layers=1, width=8, lr=1e30)
+    assert {n: (copy / n).read_bytes() for n in before} == before
+    assert torch.isfinite(vaekit.load(copy).sample(2, seed=0)).all()
+    with pytest.warns(UserWarning, match="worse than the uniform prior"):
+        vaekit.fit_prior(copy, epochs=1, layers=1, width=8, lr=1e8)
 
 
 def test_fit_prior_refuses_a_model_of_continuous_latents(tmp_path: Path):

@@ -12,6 +12,8 @@ A model trained in stages reads its later stages from its run directory when it 
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,10 +117,30 @@ def fit_prior(
         "uniform_nll": vae.positions * float(torch.tensor(vae.codebook.size).log()),
         "units": "nats per code map",
     }
+    _check_fitted(prior, record)
     save_code_prior(rundir, prior, record)
     vae.attach_run(rundir)  # read back: the files load
     return {**record, "files": [str(Path(rundir) / PRIOR_WEIGHTS),
                                 str(Path(rundir) / PRIOR_RECORD)]}  # fmt: skip
+
+
+def _check_fitted(prior: CodePrior, record: dict[str, Any]) -> None:
+    """Refuse to save a prior whose weights or -log p(z_q) are not finite (a diverged fit:
+    sampling from it failed), keeping the run's earlier prior; warn of one worse than the
+    uniform prior, which its fit did not beat."""
+    nll = [record["train_nll"], record["val_nll"]]
+    finite = all(bool(torch.isfinite(p).all()) for p in prior.parameters())
+    if not finite or not all(math.isfinite(v) for v in nll if v is not None):
+        raise VaekitError(
+            f"the code prior diverged (-log p(z_q) {record['train_nll']:.4g} on the training "
+            f"codes): nothing written, the run's prior as it was; try a smaller --lr than "
+            f"{record['lr']:g}"
+        )
+    worst = max(v for v in nll if v is not None)
+    if worst > record["uniform_nll"]:
+        warnings.warn(f"the code prior's -log p(z_q), {worst:.4g} nats, is worse than the "
+                      f"uniform prior's {record['uniform_nll']:.4g}: its fit failed (a smaller "
+                      "--lr, or more --epochs?)", stacklevel=3)  # fmt: skip
 
 
 @torch.no_grad()
