@@ -42,6 +42,9 @@ def assert_same_run(a: Path, b: Path) -> None:
     la = [json.loads(s) for s in (a / "metrics.jsonl").read_text().splitlines()]
     lb = [json.loads(s) for s in (b / "metrics.jsonl").read_text().splitlines()]
     for ra, rb in zip(la, lb, strict=True):
+        # the untrained model's rec (diverged_warning's yardstick): the whole first batch's,
+        # where under DDP it was the first process's rows alone
+        assert ra.get("first_step_rec") == pytest.approx(rb.get("first_step_rec"), abs=1e-4)
         for split in ("train", "val", "test"):
             if split in ra:
                 assert ra[split]["neg_elbo"] == pytest.approx(rb[split]["neg_elbo"], abs=1e-4)

@@ -297,7 +297,8 @@ def _train_epoch(
         if finite:
             faults.in_row = 0
             if first == 0 and untrained is None:  # a new run's first step: the untrained model
-                untrained = float(out.rec.detach().float().mean())
+                rows = steps.group.sum(out.rec.detach().float().sum().reshape(1))
+                untrained = float(rows) / len(index)  # the whole batch's mean, as one process
             sums += torch.stack([out.loss, out.rec, out.kl]).detach().float().sum(1)
             seen += len(index)
             layers.add(out)
