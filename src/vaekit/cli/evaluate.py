@@ -263,12 +263,12 @@ def render(r: dict[str, Any]) -> str:
         f"  {'-ELBO':<24}{e['loss']:10.2f}{_pm(e['stderr'])} nats{per_unit(r, 'elbo')}",
         f"    {'distortion (rec)':<22}{e['rec']:10.2f}",
         f"    {'rate (KL)':<22}{e['kl']:10.2f}",
-        f"  {iw_label:<24}{iw['nll']:10.2f}{_pm(iw['stderr'])} nats{per_unit(r, 'iwae')}",
+        f"  {iw_label:<23} {iw['nll']:9.2f}{_pm(iw['stderr'])} nats{per_unit(r, 'iwae')}",
     ]
     for term in r.get("bound_terms", []):  # the terms of a family's own bound (a VQ-VAE's)
         bits = term["bits_per_dim"]
         shown = "" if bits is None else f"   ({bits:.4f} bits/dim)"
-        lines.append(f"    {term['name']:<22}{term['nats']:10.2f}{shown}   {term['note']}")
+        lines.append(f"    {term['name']:<21} {term['nats']:9.2f}{shown}   {term['note']}")
     lines += part.eval_lines(r)
     lines += [
         f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"
