@@ -384,3 +384,24 @@ def test_a_folder_prepared_before_its_content_was_hashed_gets_the_hash(tmp_path:
     again = open_dataset(tmp_path / "g").info
     assert again["sha256"] == fresh["sha256"] != again["fingerprint"]
     assert json.loads(header_path.read_text())["content_sha256"] == fresh["sha256"]
+
+
+def test_decoding_options_for_data_that_is_not_image_files_are_refused(tmp_path: Path, capsys):
+    """--image-size, --color and --crop decode image files; given for an array (a .npy, a
+    registered array dataset) they did nothing, and config.json recorded them as applied."""
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).integers(0, 256, (40, 16, 16), np.uint8))
+    for source, given in [(tmp_path / "a.npy", ["--image-size", "8"]), ("digits", ["--color",
+                          "rgb"]), (tmp_path / "a.npy", ["--crop", "none"])]:  # fmt: skip
+        out = tmp_path / "R"
+        assert vaekit("train", "--data", source, *given, "--out", out, "--epochs", "1") != 0
+        err = capsys.readouterr().err.strip()
+        assert f"{given[0]} is for image files" in err and err.count("\n") == 0
+        assert not out.exists()
+        assert vaekit("data", "info", source, *given) != 0
+        assert f"{given[0]} is for image files" in capsys.readouterr().err
+    # an --image-size past the largest is refused before anything is decoded
+    _png(tmp_path / "imgs" / "0.png", (8, 8), 0, "L")
+    assert vaekit("data", "info", tmp_path / "imgs", "--image-size", "100000") != 0
+    assert "expected at most 1024, got 100000" in capsys.readouterr().err
+    with pytest.raises(VaekitError, match="--image-size must be 1 to 1024, got 5000"):
+        open_dataset(tmp_path / "imgs", image_size=5000)

@@ -71,7 +71,7 @@ def open_with_options(
             f"{source} is a vaekit run directory, not data: give the data it was trained on "
             "(its config.json's data.name)"
         )
-    return open_dataset(
+    dataset = open_dataset(
         source,
         seed=opts["seed"],
         image_size=opts["image_size"],
@@ -88,6 +88,14 @@ def open_with_options(
         options={option.name: opts[option.name] for option in KIND_OPTIONS},
         of_kind=opts["kind"],
     )
+    if "color" not in dataset.info:  # not image files decoded as asked (they record how)
+        for name in ("image_size", "color", "crop"):
+            if opts[name] != DEFAULTS[name]:
+                raise VaekitError(
+                    f"{TRAIN_OPTIONS[name].flag} is for image files (a folder of PNG/JPEG "
+                    f"images, CelebA): {dataset.info.get('name', source)} is taken as it is"
+                )
+    return dataset
 
 
 def dataset_info(source: str, progress: Progress | None = None, **options: Any) -> dict[str, Any]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 
 from vaekit.cli.options import argparse_spec, count
+from vaekit.kinds.image.options import MAX_IMAGE_SIZE
 from vaekit.train_options import KIND_OPTIONS, TRAIN_OPTIONS
 
 # `data info`'s options: --kind and each kind's data options, as `vaekit train` declares them.
 INFO_OPTIONS = [TRAIN_OPTIONS["kind"], *(o for o in KIND_OPTIONS if o.group == "data")]
-
-MAX_IMAGE_SIZE = 1024  # a side of S pixels costs S * S * 3 bytes an image, for every image
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

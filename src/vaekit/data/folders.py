@@ -21,6 +21,7 @@ import numpy as np
 
 from vaekit.errors import VaekitError
 from vaekit.files import files_under
+from vaekit.kinds.image.options import MAX_IMAGE_SIZE
 
 SUFFIXES = {".png", ".jpg", ".jpeg"}
 # An image file larger than this is not decoded (PIL refuses images above ~179M pixels anyway).
@@ -48,6 +49,8 @@ class Decode:
         the whole image squeezed to it (crop "none"); without one, as they are."""
         if crop not in CROPS:
             raise VaekitError(f"unknown crop {crop!r}: choose from {', '.join(CROPS)}")
+        if size is not None and not 1 <= size <= MAX_IMAGE_SIZE:
+            raise VaekitError(f"--image-size must be 1 to {MAX_IMAGE_SIZE}, got {size}")
         return Decode(size, color, 0 if size is not None and crop == "center" else None)
 
 

@@ -12,11 +12,14 @@ from vaekit.options import Int, Option, Text
 # The values this kind gives `vaekit train`'s options in place of their defaults (its model
 # part's DEFAULTS; kept here, beside its options, so that `vaekit train --help` shows them).
 DEFAULTS: dict[str, object] = {}
+# The largest --image-size: a side of S pixels costs S * S * 3 bytes an image, for every image
+# of the folder (and a prepared folder is kept as one array).
+MAX_IMAGE_SIZE = 1024
 
 OPTIONS = [
     Option(
         "image_size",
-        Int(least=1),
+        Int(least=1, most=MAX_IMAGE_SIZE),
         None,
         "for image files (folders, CelebA): crop each to its centre square and resize it "
         "to S x S; without it, a folder's images must share one size (CelebA: 64)",
