@@ -1,6 +1,7 @@
 """Tables: reading CSV and Parquet, the column schema (standardize -> un-standardize round
 trip, JSON round trip), and bad tables refused in one line naming the fault."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,9 +148,9 @@ def test_parquet_reads_like_csv(tmp_path: Path):
         (
             'a,b\n"1,234",2\n"12,345.5",4\n7,6\n',
             {},
-            r"column 'a' holds numbers written with thousands separators \(such as '1,234'\)",
+            r"column 'a' holds numbers written with commas \(such as '1,234'\)",
         ),
-        ('a,b\n1,2\n3,4\n"5,000",6\n', {}, r"line 4, .*'5,000' is written with a thousands"),
+        ('a,b\n1,2\n3,4\n"5,000",6\n', {}, r"line 4, .*'5,000' is written with a thousands sep"),
         ("a,b\n1,\n3,NA\n5,\n", {}, "column 'b' has no values"),
         ("a,a\n1,2\n3,4\n5,6\n", {}, "names column 'a' twice"),
         ("a,b\n1,2\n3,4\n5,6\n", {"target": "b", "columns": ("a", "b")}, "never a feature"),
@@ -185,18 +186,41 @@ def test_an_identifier_column_is_not_taken_for_a_category(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["id;temp;status\na;1.5;ok\nb;2.5;bad\n", "temp;status\n1,5;ok\n2,5;bad\n"],
-    ids=["semicolons", "semicolons-and-decimal-commas"],
+    ("text", "hint"),
+    [
+        ("id;temp;status\na;1.5;ok\nb;2.5;bad\n", "sep=';'"),
+        ("temp;status\n1,5;ok\n2,5;bad\n", "sep=';'"),
+        # a comma in a column's name: read with commas, the header was two columns, and the
+        # file garbage without a word ("EUR;Menge;Stadt" a category of "03;6;Bonn"s)
+        ('"Preis, EUR";Menge;Stadt\n"9,5";3;Bonn\n"10,1";6;Köln\n', "sep=';'"),
+        ("a\tb\n0\tx\n1\ty\n", "sep='\\t'"),  # tabs: one column of "0\tx" values
+    ],
+    ids=["semicolons", "semicolons-and-decimal-commas", "a-comma-in-a-name", "tabs"],
 )
-def test_a_semicolon_separated_csv_gets_a_hint_about_its_separator(tmp_path: Path, text):
+def test_a_csv_separated_by_another_character_gets_a_hint_about_it(tmp_path: Path, text, hint):
     with pytest.raises(VaekitError) as err:
         read_table(write(tmp_path, text))
     message = str(err.value)
-    assert "the header is one column" in message and "separated by ';'" in message, message
-    assert "sep=';'" in message and "\n" not in message
+    assert "the file looks separated by" in message and hint in message, message
+    assert "\n" not in message
     # A one-column table whose header holds no semicolon is read as it is.
     assert read_table(write(tmp_path, "temp\n1.5\n2.5\n")).names == ["temp"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        # a decimal comma that cannot be a thousands separator: said so, where the advice was
+        # to drop the "thousands separator" (0,346 -> 346), or the column became categories
+        (["-0,01", "1,25", "3,5", "-2,75"], "with a decimal comma (such as '-0,01')"),
+        (["0,346", "1,5", "2,125"], "with a decimal comma (such as '1,5')"),
+        (["1,234", "12,345.5", "7"], "with commas (such as '1,234'): thousands separators or"),
+    ],
+)
+def test_numbers_written_with_commas_are_named_as_such(tmp_path: Path, cells, message):
+    text = "a,b\n" + "".join(f'"{c}",{i}\n' for i, c in enumerate(cells))
+    with pytest.raises(VaekitError, match=re.escape(message)):
+        open_dataset(write(tmp_path, text))
 
 
 def test_a_number_beyond_float32_is_refused_with_its_line_not_scored_as_missing(tmp_path: Path):

@@ -1,5 +1,6 @@
 """How a table's or a series' cell is read as a number: within float32's range (the models
-compute in float32), and a number written with thousands separators named as such."""
+compute in float32), a number written with commas (thousands separators, a decimal comma)
+named as such, and a CSV file separated by another character than the comma refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+
+from vaekit.errors import VaekitError
 
 # The largest magnitude a value may have: models compute in float32, where a larger one is
 # infinite (1e39 became inf, then a missing value, scored as if unobserved).
@@ -40,9 +43,63 @@ def all_numbers(cells: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray] | 
 # A number with thousands separators, "1,234" or "-12,345.5": a spreadsheet's export. Not read
 # as a number (with ";" between fields, "1,500" may be one and a half), nor as a category.
 GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+# A number with a decimal comma, "-0,01" or "1234,5" (a German or French spreadsheet's): read
+# neither as a number nor as a category either.
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
+def with_commas(text: str) -> bool:
+    """Whether a cell is a number written with a comma: thousands separators or a decimal
+    comma (a numeric column's cell, read as neither a number nor a category)."""
+    return bool(GROUPED.fullmatch(text) or DECIMAL_COMMA.fullmatch(text))
+
+
+def commas_refused(path: object, name: str, examples: Sequence[str]) -> str:
+    """The message for a column of numbers written with commas (`examples`): a decimal comma
+    where one cannot be a thousands separator ("-0,01": two digits after it), otherwise
+    either."""
+    decimal = next((t for t in examples if not GROUPED.fullmatch(t)), None)
+    if decimal is not None:
+        return (
+            f"{path}: column {name!r} holds numbers written with a decimal comma (such as "
+            f"{decimal!r}): save the file with '.' as the decimal mark (in pandas: "
+            "pd.read_csv(f, decimal=',').to_csv(g, index=False)), or leave the column out "
+            "with --columns"
+        )
+    return (
+        f"{path}: column {name!r} holds numbers written with commas (such as {examples[0]!r}): "
+        "thousands separators or decimal commas, read as neither numbers nor categories: write "
+        "them as 1234.5, or leave the column out with --columns"
+    )
 
 
 def no_number(text: str, otherwise: str) -> str:
-    """Why a numeric column's cell `text` is refused: a thousands separator, or `otherwise`."""
-    grouped = GROUPED.fullmatch(text)
-    return "is written with a thousands separator (write it without)" if grouped else otherwise
+    """Why a numeric column's cell `text` is refused: a comma in it, or `otherwise`."""
+    if GROUPED.fullmatch(text):
+        return "is written with a thousands separator or a decimal comma (write it as 1234.5)"
+    if DECIMAL_COMMA.fullmatch(text):
+        return "is written with a decimal comma (write it with '.')"
+    return otherwise
+
+
+def refuse_other_separator(names: Sequence[str], path: object) -> None:
+    """Refuse a CSV whose header, read with commas, holds a semicolon or a tab in a column's
+    name: a file separated by ';' (saved where the comma is the decimal mark, by a German or
+    French spreadsheet) or by tabs, whose fields would be read as a few columns of garbage
+    ("Preis, EUR;Menge;Stadt" is two) or as one."""
+    odd = next((n for n in names if ";" in n or "\t" in n), None)
+    if odd is None:
+        return
+    shown = odd if len(odd) <= 60 else odd[:57] + "..."
+    if ";" in odd:
+        raise VaekitError(
+            f"{path}: the header holds semicolons ({shown!r}): the file looks separated by "
+            "';', and vaekit reads comma-separated CSV; save it with ',' as the separator and "
+            "'.' as the decimal mark (in pandas: pd.read_csv(f, sep=';', decimal=',')"
+            ".to_csv(g, index=False))"
+        )
+    raise VaekitError(
+        f"{path}: the header holds tabs ({shown!r}): the file looks separated by tabs, and "
+        "vaekit reads comma-separated CSV; save it with ',' as the separator (in pandas: "
+        "pd.read_csv(f, sep='\\t').to_csv(g, index=False))"
+    )

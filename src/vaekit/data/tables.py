@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from vaekit.data.numbers import FLOAT32_MAX, GROUPED, all_numbers, no_number, number
+from vaekit.data.numbers import (
+    FLOAT32_MAX,
+    all_numbers,
+    commas_refused,
+    no_number,
+    number,
+    refuse_other_separator,
+    with_commas,
+)
 from vaekit.errors import VaekitError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -85,9 +93,7 @@ def _read_csv(path: Path) -> RawTable:
             if header is None:
                 raise VaekitError(f"{path}: an empty file (expected a header row of column names)")
             names = check_header(header, path)
-            if len(names) == 1 and ";" in names[0]:
-                shown = names[0] if len(names[0]) <= 60 else names[0][:57] + "..."
-                raise VaekitError(_SEMICOLONS.format(path=path, header=shown))
+            refuse_other_separator(names, path)
             cells: list[list[str | None]] = [[] for _ in names]
             where = []
             for row in reader:
@@ -108,16 +114,6 @@ def _read_csv(path: Path) -> RawTable:
     except OSError as err:
         raise VaekitError(f"{path}: cannot read ({err.strerror or err})") from None
     return RawTable(path, names, cells, where)
-
-
-# A CSV saved where the comma is the decimal mark (a spreadsheet in a German or French locale)
-# separates its fields by semicolons: read with commas, its header is one column holding them.
-_SEMICOLONS = (
-    "{path}: the header is one column, {header!r}, which holds semicolons: the file looks "
-    "separated by ';', and vaekit reads comma-separated CSV; save it with ',' as the separator "
-    "and '.' as the decimal mark (in pandas: pd.read_csv(f, sep=';', decimal=',').to_csv(g, "
-    "index=False))"
-)
 
 
 def check_header(header: list[str], path: Path | str) -> list[str]:
@@ -465,13 +461,9 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
             )
         chosen = set(rows.tolist())
         return _numeric(table, name, np.array([v for i, v in numbers if i in chosen]))
-    grouped = [text for _, text in present if GROUPED.fullmatch(text)]
-    if grouped and (len(grouped) + sum(v is not None for _, v in numbers)) * 2 >= len(numbers):
-        raise VaekitError(
-            f"{table.path}: column {name!r} holds numbers written with thousands separators "
-            f"(such as {grouped[0]!r}), which are read as neither numbers nor categories: "
-            "write them without (1234.5), or leave the column out with --columns"
-        )
+    commas = [text for _, text in present if with_commas(text)]
+    if commas and (len(commas) + sum(v is not None for _, v in numbers)) * 2 >= len(numbers):
+        raise VaekitError(commas_refused(table.path, name, commas))
     categories = sorted({text for _, text in present}, key=_sort_key)
     if len(categories) > MAX_CATEGORIES or (len(categories) == len(table) > 20):
         raise VaekitError(
