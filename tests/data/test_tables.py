@@ -269,3 +269,22 @@ def test_statistics_and_encoding_are_the_same_on_either_path(tmp_path: Path, mon
     slow = fit_schema(table, np.arange(40))
     assert fast == slow
     np.testing.assert_array_equal(slow.encode(table), fast.encode(table))
+
+
+def test_a_boolean_column_reads_alike_from_parquet_csv_and_a_dataframe(tmp_path: Path):
+    """Parquet's booleans are false/true, a pandas CSV's and a DataFrame's False/True: a
+    model fitted on one refused the other's rows ("category 'True' was not seen")."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"t": [1.0, 2.0, 3.0, 4.0], "flag": [True, False, True, False]})
+    frame.to_parquet(tmp_path / "f.parquet", index=False)
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    parquet, text = read_table(tmp_path / "f.parquet"), read_table(tmp_path / "f.csv")
+    assert parquet.column("flag", "") == ["true", "false", "true", "false"]
+    assert text.column("flag", "") == ["True", "False", "True", "False"]
+    for fitted, other in ((parquet, text), (text, parquet)):
+        schema = fit_schema(fitted, np.arange(4))
+        np.testing.assert_array_equal(schema.encode(other), schema.encode(fitted))
+    schema = fit_schema(read_table(write(tmp_path, "a,b\n1,yes\n2,no\n3,yes\n")), np.arange(3))
+    with pytest.raises(VaekitError, match="category 'Yes' was not seen"):  # only booleans
+        schema.encode(read_table(write(tmp_path, "a,b\n1,Yes\n", "new.csv")))

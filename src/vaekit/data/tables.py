@@ -156,6 +156,14 @@ def _cell(value: Any) -> str | None:
     return None if text.strip().lower() in MISSING else text
 
 
+def _category_index(categories: Sequence[str]) -> dict[str, int]:
+    """Each category's index; a boolean's also under its other spellings (Parquet's false,
+    pandas' False), so that the same data is read alike from either."""
+    index = {name: k for k, name in enumerate(categories)}
+    booleans = [(n, k) for n, k in index.items() if n.lower() in ("true", "false")]
+    return {**{s: k for n, k in booleans for s in (n.lower(), n.capitalize(), n.upper())}, **index}
+
+
 @dataclass(frozen=True)
 class Column:
     """One modelled column: numeric (mean, std in the table's units) or categorical (its
@@ -263,7 +271,7 @@ class TableSchema:
                                           f"{column.name!r}: {text!r} {why}")  # fmt: skip
                     out[i, j] = z
             else:
-                index = {name: k for k, name in enumerate(column.categories)}
+                index = _category_index(column.categories)
                 for i, text in enumerate(cells):
                     if text is None:
                         continue
@@ -282,7 +290,7 @@ class TableSchema:
         `required`, where the table lacks the target column)."""
         if self.target is None or (not required and self.target not in table.names):
             return None
-        index = {name: k for k, name in enumerate(self.classes)}
+        index = _category_index(self.classes)
         out = np.empty(len(table), dtype=np.int64)
         for i, text in enumerate(table.column(self.target, "--target")):
             if text is None:
