@@ -4,6 +4,7 @@ one line."""
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,21 @@ def test_a_value_far_beyond_the_training_rows_is_blamed_on_its_column(table_run,
     assert x[0, 0] > 1e24
     numbers, _, _ = model.vae.likelihood.layout.split(x.reshape(1, 1, 1, -1))
     assert numbers[0, :2].tolist() == [STANDARDIZED_MAX, -STANDARDIZED_MAX]
+
+
+def test_values_merged_by_an_extreme_spread_are_warned_about(tmp_path):
+    """One price of 5e9 among prices of 10-20: standardized in float32 by a deviation of
+    3.7e8, the others became a handful of numbers (17.41, 18.83 and 19.31 one), without a
+    word; the model cannot tell them apart, and the user is told why."""
+    rng = np.random.default_rng(9)
+    prices = rng.uniform(10, 20, 200).round(2)
+    prices[50] = 5e9
+    data = tmp_path / "p.csv"
+    data.write_text("price,qty\n" + "".join(f"{p},{i}\n" for i, p in enumerate(prices)))
+    with pytest.warns(UserWarning, match=r"column 'price': its \d+ distinct values are \d+ once"):
+        assert vaekit("data", "info", data) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a table of ordinary spread: no warning
+        assert (
+            vaekit("data", "info", write_sensors(tmp_path / "s.csv"), "--id-column", "sensor") == 0
+        )

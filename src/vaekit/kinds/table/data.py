@@ -16,6 +16,7 @@ from vaekit.data import objects
 from vaekit.data.batches import ImageSet, carve
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.datasets import OpenRequest, path_info, source_path
+from vaekit.data.numbers import all_numbers, number
 from vaekit.data.tables import (
     RawTable,
     TableSchema,
@@ -150,6 +151,8 @@ def open_rows(
     ids = schema.ids(raw)
     if table is None and schema.id_column is not None:
         _warn_repeated_ids(raw.path, schema.id_column, ids)
+    if table is None:
+        _warn_merged_values(raw, schema, values)
     storage = torch.from_numpy(values).reshape(len(raw), 1, 1, -1)
     full = ImageSet(
         storage,
@@ -198,6 +201,25 @@ def _new_labels(schema: TableSchema, raw: RawTable) -> np.ndarray | None:
                   f"{given} (classes: {classes}): the rows are taken without labels",
                   stacklevel=3)  # fmt: skip
     return None
+
+
+def _warn_merged_values(raw: RawTable, schema: TableSchema, values: np.ndarray) -> None:
+    """One warning for each numeric column whose distinct values become equal once
+    standardized in float32, as the models read them: a spread set by a few extreme values
+    (beside 5e9, 17.41 and 18.83 are one number), which the model cannot tell apart."""
+    for j in schema.numeric:
+        column = schema.columns[j]
+        cells = raw.column(column.name, "--columns")
+        fast = all_numbers(cells)
+        read = [number(c) for c in cells if c is not None] if fast is None else fast[1]
+        distinct = len(np.unique([v for v in read if v is not None]))
+        kept = len(np.unique(values[:, j][~np.isnan(values[:, j])]))
+        if kept < distinct:
+            warnings.warn(f"{raw.path}: column {column.name!r}: its {distinct} distinct values "
+                          f"are {kept} once standardized in float32 (its standard deviation, "
+                          f"{column.std:.3g}, is set by extreme values), so the model cannot "
+                          "tell them apart: a log scale, or the extreme rows left out, would "
+                          "keep them", stacklevel=3)  # fmt: skip
 
 
 def _warn_repeated_ids(path: Any, column: str, ids: list[str]) -> None:
