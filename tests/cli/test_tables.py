@@ -85,6 +85,21 @@ def test_eval_reports_per_column_errors(table_run: Path, tmp_path: Path, capsys)
     assert columns["b"]["observed"] == present_b
     assert report["kind"] == "log-likelihood" and report["not_finite"] == []
     assert "RMSE" in printed
+    # The RMSE is in the column's units and the NLL a mean over its observed cells: both
+    # recomputed from the posterior-mean reconstructions `reconstruct` writes, and the model.
+    made = tmp_path / "r.csv"
+    assert vaekit("reconstruct", table_run, "-n", str(len(carved)), "-o", made) == 0
+    pairs = [(float(r["c"]), float(r["c_reconstructed"])) for r in read_csv(made)]
+    rmse = np.sqrt(np.mean([(a - b) ** 2 for a, b in pairs]))
+    assert columns["c"]["rmse"] == pytest.approx(rmse, rel=1e-3)
+    from vaekit.api.inputs import Inputs
+    from vaekit.api.model import load
+
+    model = load(table_run)
+    x = Inputs(model).test.images
+    with torch.no_grad():
+        per_column = -model.vae.decode(model.vae.posterior_mean(x)).log_prob_per_column(x)
+    assert columns["a"]["nll"] == pytest.approx(float(per_column[:, 0].mean()), rel=1e-4)
 
 
 def test_sample_reconstruct_interpolate_write_csv_in_the_tables_units(table_run, tmp_path):
