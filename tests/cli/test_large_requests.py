@@ -13,6 +13,7 @@ import vaekit
 from tests.cli.test_cli import vaekit as cli
 from vaekit.api import apps
 from vaekit.apps.generate import sample
+from vaekit.errors import VaekitError
 from vaekit.report.limits import MAX_GRID_IMAGES
 
 FROZEN = Path(__file__).parents[1] / "frozen" / "run-v1"  # a digits model: (1, 8, 8), 4 latents
@@ -98,3 +99,17 @@ def test_reconstruct_takes_image_files_of_the_models_size(run, tmp_path, capsys)
                         apps.Inputs(model).images(["3"])])  # fmt: skip
     np.testing.assert_allclose(np.load(npy), model.reconstruct(inputs).numpy(), atol=1e-6)
     assert "wrote 2 images and their reconstructions" in capsys.readouterr().out
+
+
+def test_one_step_of_a_path_is_refused(run, tmp_path, capsys):
+    """--steps 1 gave the first end alone (interpolate: A exactly, never towards B; traverse:
+    each row's -RANGE image), not what the help says they walk."""
+    for args in (["interpolate", run, "--from", "0", "--to", "1"], ["traverse", run]):
+        assert cli(*args, "--steps", "1", "-o", tmp_path / "p.png") != 0
+        assert "expected an integer from 2 to" in capsys.readouterr().err
+    model = vaekit.load(run)
+    with pytest.raises(VaekitError, match="steps must be a whole number of at least 2, got 1"):
+        apps.interpolate(model, "0", "1", steps=1)
+    with pytest.raises(VaekitError, match="steps must be a whole number of at least 2"):
+        apps.traverse(model, steps=1)
+    assert len(apps.interpolate(model, "0", "1", steps=2)) == 2

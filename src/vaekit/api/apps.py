@@ -34,7 +34,8 @@ def interpolate(
     model: Model, start: str, end: str, steps: int = 10, method: str = "lerp", data: Any = None
 ) -> torch.Tensor:
     """Images from `start` to `end` (indices or files) through posterior means: (steps, C, H, W)."""
-    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
+    # one step gave one end of the path alone (0 no images, -3 a linspace error)
+    steps = checked_count("steps", steps, least=2)
     if method not in latent.METHODS:
         raise VaekitError(f"unknown method {method!r}: choose from {', '.join(latent.METHODS)}")
     inputs = Inputs(model, data)
@@ -48,7 +49,8 @@ def interpolate_grid(
     """A steps x steps grid between four images (top-left, top-right, bottom-left, bottom-right)."""
     if len(corners) != 4:
         raise VaekitError(f"--grid needs four corners, got {len(corners)}")
-    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
+    # one step gave one end of the path alone (0 no images, -3 a linspace error)
+    steps = checked_count("steps", steps, least=2)
     inputs = Inputs(model, data)
     x = torch.cat([inputs.one(corner) for corner in corners])
     return latent.interpolate_grid(model.vae, x, steps).cpu()
@@ -76,7 +78,8 @@ def traverse(
             "traverse varies latents around a standard normal prior, ranked by their KL: it "
             "needs a one-layer model with the standard-normal prior and no flow posterior"
         )
-    steps = checked_count("steps", steps)  # (0 gave no images, -3 a linspace error)
+    # one step gave one end of the path alone (0 no images, -3 a linspace error)
+    steps = checked_count("steps", steps, least=2)
     most = None if most is None else checked_count("most", most)
     try:
         span = POSITIVE.check(span)

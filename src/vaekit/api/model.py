@@ -387,12 +387,15 @@ def _contiguous(x: Any) -> Any:
     return x
 
 
-def checked_count(what: str, n: Any) -> int:
-    """`n` as a whole number of at least 1 (numpy's too), else a one-line VaekitError."""
+def checked_count(what: str, n: Any, least: int = 1) -> int:
+    """`n` as a whole number of at least `least` (numpy's too), else a one-line VaekitError."""
     try:
-        return COUNT.check(n)
+        value = COUNT.check(n)
     except ValueError:
-        raise VaekitError(f"{what} must be a whole number of at least 1, got {n!r}") from None
+        value = None
+    if value is None or value < least:
+        raise VaekitError(f"{what} must be a whole number of at least {least}, got {n!r}")
+    return value
 
 
 def _seed(seed: Any) -> int:

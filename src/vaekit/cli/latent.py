@@ -68,7 +68,7 @@ def _add_interpolate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", metavar="A", help=f"the start: {IMAGE_HELP}")
     p.add_argument("--to", dest="end", metavar="B", help=f"the end: {IMAGE_HELP}")
     p.add_argument("--grid", nargs=4, metavar="CORNER", help="four corners instead of --from/--to")
-    p.add_argument("--steps", type=count(1, MAX_GRID_IMAGES), default=10,
+    p.add_argument("--steps", type=count(2, MAX_GRID_IMAGES), default=10,
                    help=f"images along the path, or along each side of a --grid (default: 10; "
                    f"at most {GRID_STEPS} with --grid)")  # fmt: skip
     p.add_argument("--method", choices=("lerp", "slerp"), default="lerp",
@@ -106,7 +106,7 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dims", type=dim_list, metavar="D", help="e.g. 0-9 or 0,3,5 (default: all)")
     p.add_argument("--range", dest="span", type=positive_float, default=3.0, metavar="RANGE",
                    help="prior standard deviations each way (default: 3)")  # fmt: skip
-    p.add_argument("--steps", type=count(1, MAX_GRID_COLUMNS), default=9,
+    p.add_argument("--steps", type=count(2, MAX_GRID_COLUMNS), default=9,
                    help=f"images per row (default: 9, at most {MAX_GRID_COLUMNS})")  # fmt: skip
     p.add_argument("--data", metavar="NAME|PATH", help="use this dataset's test split")
     p.add_argument("-o", "--output", metavar="FILE.png",
