@@ -3,13 +3,15 @@ training summary; the summary also names the active units and each layer's KL.""
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
+from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_idx_folder
 from vaekit.cli.train import print_summary
 from vaekit.data.datasets import open_dataset
-from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae, low_kl_warning
+from vaekit.evaluation.evaluate import EvalConfig, active_units, evaluate_vae, low_kl_warning
 from vaekit.models.factory import ModelConfig, build_vae
 
 
@@ -67,3 +69,21 @@ def test_the_training_summary_warns_and_names_the_latents(capsys):
     out = capsys.readouterr().out
     assert "warning" not in out
     assert "kl   12.00 (10.00 + 2.00)" in out and "bottom layer first" in out
+
+
+def test_the_active_units_of_one_example_are_not_counted(tmp_path, capsys):
+    """A variance over one example is 0 whatever the model: a test split of one example
+    said "active units 0 of 4", and the card called that posterior collapse."""
+    assert active_units(torch.randn(1, 4)) is None and active_units(torch.randn(2, 4)) == 4
+    data = tmp_path / "tiny.npy"
+    np.save(data, np.random.default_rng(0).integers(0, 256, (12, 8, 8), dtype=np.uint8))
+    run = tmp_path / "R"
+    assert cli("train", "--data", data, "--model", "mlp", "--hidden-dims", "8", "--latent-dim",
+               "4", "--epochs", "1", "--out", run, "--no-report") == 0  # fmt: skip
+    assert "active units not counted (1 test example: a variance needs two)" in (
+        capsys.readouterr().out
+    )
+    assert "posterior collapse" not in (run / "README.md").read_text()
+    assert cli("eval", run, "--iw-samples", "2") == 0
+    out = capsys.readouterr().out
+    assert "active units               — of 4" in out and "test split, 1 example\n" in out

@@ -247,7 +247,7 @@ def render(r: dict[str, Any]) -> str:
     iw_label = bound_label(r)
     lines = [
         f"{r['data']}: {WHICH.get(r['split'], r['split'] + ' split')}, {r['split_size']} "
-        f"examples{subset}{binarized}",
+        f"example{'' if r['split_size'] == 1 else 's'}{subset}{binarized}",
         f"likelihood {r['likelihood']} (for {likelihood_noun}) on {data_noun}: "
         + (
             "an objective, NOT a log-likelihood (the likelihood cannot model this data)"
@@ -271,8 +271,9 @@ def render(r: dict[str, Any]) -> str:
         lines.append(f"    {term['name']:<21} {term['nats']:9.2f}{shown}   {term['note']}")
     lines += part.eval_lines(r)
     lines += [
-        f"  {'active units':<24}{lat['active_units']:>4} of {lat['latent_dim']}"
-        f"   (variance of E_q[z] > {lat['active_threshold']})",
+        f"  {'active units':<24}{_count(lat['active_units']):>4} of {lat['latent_dim']}"
+        f"   (variance of E_q[z] > {lat['active_threshold']}"
+        + (")" if lat["active_units"] is not None else "; one example has none)"),
     ]
     if lat["kl_per_dim"] is not None:
         # Named (z3 is eval.json's kl_per_dim[3]), the largest first.
@@ -300,6 +301,10 @@ def render(r: dict[str, Any]) -> str:
     if "disentanglement" in r:
         lines += disentanglement_lines(r["disentanglement"])
     return "\n".join(lines)
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
 
 
 def _pm(stderr: Any) -> str:

@@ -196,14 +196,18 @@ def print_summary(result, resumed: bool = False) -> None:
     elif "active_units" in (result.latents or {}):
         lat = result.latents
         on = (
-            f"{lat['active_units_examples']:,} test examples"
+            f"{lat['active_units_examples']:,} test example"
+            + ("" if lat["active_units_examples"] == 1 else "s")
             if "active_units_examples" in lat
             else "test split"
         )
-        print(
-            f"  active units {lat['active_units']} of {lat['latent_dim']} ({on}: variance of "
-            "E_q[z] > 0.01)"
-        )
+        if lat["active_units"] is None:  # one test example: no variance to count them by
+            print(f"  active units not counted ({on}: a variance needs two)")
+        else:
+            print(
+                f"  active units {lat['active_units']} of {lat['latent_dim']} ({on}: variance "
+                "of E_q[z] > 0.01)"
+            )
     diverged = diverged_warning(result.history, result.config["training"]["lr"])
     if diverged:
         print(f"  warning: {diverged}")

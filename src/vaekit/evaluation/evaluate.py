@@ -47,11 +47,12 @@ class EvalConfig:
     reconstruction: bool = True  # the posterior-mean reconstruction's MSE (one more decode)
 
 
-def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int:
+def active_units(means: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> int | None:
     """Latent dimensions whose posterior mean varies over the data (N, Z) by more than
-    `threshold` (variance): the units the model uses (Burda et al. 2016)."""
+    `threshold` (variance): the units the model uses (Burda et al. 2016). None for fewer than
+    2 examples, whose variance is 0 whatever the model (not 0 units: no posterior collapse)."""
     if len(means) < 2:
-        return 0
+        return None
     return int((means.var(0, unbiased=False) > threshold).sum())
 
 

@@ -182,7 +182,7 @@ def eval_section(found: dict[str, Any], model: Any) -> str:
         rows.append(("bits/dim", bpd["iwae"], None, f"ELBO: {bpd['elbo']:.4f}"))
     rows += _reconstruction_rows(found.get("reconstruction") or {})
     lat = found.get("latents") or {}
-    if "active_units" in lat:
+    if lat.get("active_units") is not None:
         rows.append(("active units", lat["active_units"], None, f"of {lat.get('latent_dim')}"))
     probe = found.get("probe") or {}
     if "accuracy" in probe:

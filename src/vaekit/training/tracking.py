@@ -176,7 +176,7 @@ class Tracking(Callback):
         if not self.backends:
             self._open(None, resumed=True)
         scalars = _split_scalars("test", test)
-        if "active_units" in latents:
+        if latents.get("active_units") is not None:
             scalars["test/active_units"] = float(latents["active_units"])
         rundir = self.rundir()
         model_files = [rundir / name for name in (CONFIG_FILE, WEIGHTS_FILE, _CARD_FILE)]
