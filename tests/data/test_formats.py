@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import idx_bytes, write_idx_folder
 from vaekit.data.builtin import IDX_ROLES
+from vaekit.data.datasets import open_dataset
 from vaekit.data.fetch import find_in_dir
 from vaekit.data.formats import read_idx, read_idx_dataset
 from vaekit.errors import VaekitError
@@ -74,3 +75,23 @@ def test_dataset_reader_shapes(idx_folder: Path):
     assert raw["train_images"].shape == (60, 1, 12, 12)
     assert raw["test_images"].shape == (20, 1, 12, 12)
     assert raw["train_labels"].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        # the shape given, not the one with a channel axis added ((0, 1, 8, 8) matched the
+        # shapes the message asked for)
+        (np.zeros((0, 8, 8), np.uint8), "a.npy: holds no images (shape (0, 8, 8))"),
+        (np.zeros((6, 8, 8, 3), np.uint8), "channels last: vaekit takes (N, C, H, W); save "
+                                           "a.transpose(0, 3, 1, 2)"),
+        (np.zeros((6, 5, 8, 8), np.uint8), "a.npy: expected images shaped (N, H, W) or (N, C, "
+                                           "H, W) with C 1 or 3, got (6, 5, 8, 8)"),
+    ],
+)  # fmt: skip
+def test_an_array_that_is_no_images_says_what_it_is(tmp_path: Path, array, message):
+    """The message named the array "train_images", a name of vaekit's the user never gave."""
+    np.save(tmp_path / "a.npy", array)
+    with pytest.raises(VaekitError) as err:
+        open_dataset(tmp_path / "a.npy")
+    assert message in str(err.value) and "train_images" not in str(err.value)

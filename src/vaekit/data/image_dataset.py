@@ -79,7 +79,8 @@ def open_folder(folder: Path, info: dict[str, Any], opts: OpenOptions) -> Datase
 def open_arrays(raw: dict[str, Any], info: dict[str, Any], opts: OpenOptions) -> Dataset:
     """Images from arrays: uint8 (8-bit, values 0-255) or float in [0, 1] (continuous)."""
     for key in [k for k in raw if k.endswith("_images")]:
-        raw[key] = _images_from_array(raw[key], f"{info['name']}: {key}")
+        which = "" if key == "train_images" else f", its {key.partition('_')[0]} images"
+        raw[key] = _images_from_array(raw[key], f"{info['name']}{which}")
     uint8 = raw["train_images"].dtype == np.uint8
     info.update(max_value=255 if uint8 else 1, pixels="8-bit" if uint8 else "continuous")
     return _finish(_image_sets(raw, info["max_value"], info["name"]), info, opts)
@@ -139,11 +140,19 @@ def _images_from_array(array: np.ndarray | torch.Tensor, what: str) -> np.ndarra
         a = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
     else:
         a = np.asarray(array)
+    given = a.shape
+    if a.size == 0:
+        raise VaekitError(f"{what}: holds no images (shape {given})")
+    if a.ndim == 4 and a.shape[1] not in (1, 3) and a.shape[3] in (1, 3):
+        raise VaekitError(
+            f"{what}: images shaped {given}, channels last: vaekit takes (N, C, H, W); save "
+            "a.transpose(0, 3, 1, 2)"
+        )
     if a.ndim == 3:
         a = a[:, None]
-    if a.ndim != 4 or a.shape[1] not in (1, 3) or min(a.shape) == 0:
+    if a.ndim != 4 or a.shape[1] not in (1, 3):
         raise VaekitError(
-            f"{what}: expected images shaped (N, H, W) or (N, C, H, W) with C 1 or 3, got {a.shape}"
+            f"{what}: expected images shaped (N, H, W) or (N, C, H, W) with C 1 or 3, got {given}"
         )
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
