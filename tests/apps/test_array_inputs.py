@@ -37,6 +37,19 @@ def test_integer_arrays_are_scaled_by_the_models_range(model, tmp_path: Path):
     torch.testing.assert_close(result["noisy"], by_index)  # what the model was given
 
 
+def test_an_array_of_one_image_is_that_image(model, tmp_path: Path):
+    """The help of --from/--to/--index takes "an image/.npy file (of one image, the model's
+    size)": (H, W), and (C, H, W) of the model's shape, were refused as no batch."""
+    inputs = apps.Inputs(model)
+    stored = inputs.test.images[:1]  # (1, 1, 8, 8)
+    np.save(tmp_path / "hw.npy", stored[0, 0].numpy())
+    np.save(tmp_path / "chw.npy", stored[0].numpy())
+    for name in ("hw.npy", "chw.npy"):
+        torch.testing.assert_close(inputs.one(str(tmp_path / name)), inputs.images(["0"]))
+    path = apps.interpolate(model, str(tmp_path / "hw.npy"), "0", steps=3)
+    torch.testing.assert_close(path[0], path[-1])  # from the image to itself
+
+
 def test_float_arrays_in_the_unit_interval_are_kept(model, tmp_path: Path):
     x = np.linspace(0, 1, 2 * 64, dtype=np.float32).reshape(2, 1, 8, 8)
     np.save(tmp_path / "f.npy", x)

@@ -123,11 +123,16 @@ def image_size_text(shape: tuple[int, int, int]) -> str:
 
 def read_input(spec: str, schema: None, shape: tuple[int, int, int]) -> Any:
     """The images a file names: all of a .npy/.npz file's (as stored: integers are scaled by
-    the model's value range when prepared), or a PNG/JPEG image's pixels as (1, C, H, W)
+    the model's value range when prepared; an array of one image's shape, (H, W) or the
+    model's (C, H, W), is that one image), or a PNG/JPEG image's pixels as (1, C, H, W)
     floats in [0, 1], refused unless it has the model's size (and is gray for a gray model):
     resizing or cropping would hand the model pixels the user never gave it."""
     path = input_file(spec)
-    raw = read_array_file(path)["train_images"] if _is_array_file(path) else _decode(path, shape)
+    if not _is_array_file(path):
+        return _decode(path, shape)
+    raw = read_array_file(path)["train_images"]
+    if raw.ndim == 2 or tuple(raw.shape) == tuple(shape):  # one image: (H, W), (C, H, W)
+        raw = raw[None]
     if raw.ndim > 0 and raw.shape[0] == 0:
         raise VaekitError(f"{path}: holds no images")
     return raw
