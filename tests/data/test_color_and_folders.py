@@ -361,6 +361,23 @@ def test_a_class_folder_that_is_a_link_is_read(tmp_path: Path):
     assert len(open_dataset(only).train) + len(open_dataset(only).test) == 4
 
 
+def test_class_subfolders_of_subfolders_say_why_they_give_no_labels(tmp_path: Path, capsys):
+    """pets/cat/indoor/0.png: read without labels, where that went unsaid (--conditional then
+    said only that the data has none); `data info` names a folder's classes by index."""
+    for i in range(4):
+        _png(tmp_path / "pets" / "cat" / "indoor" / f"{i}.png", (8, 8), i * 40, "L")
+        _png(tmp_path / "pets" / "dog" / f"{i}.png", (8, 8), 200 - i * 40, "L")
+    with pytest.warns(UserWarning, match=r"4 images lie deeper than one subfolder \(such as "):
+        assert open_dataset(tmp_path / "pets").train.labels is None
+    (tmp_path / "pets" / "cat" / "indoor").rename(tmp_path / "pets" / "indoor")
+    assert vaekit("data", "info", tmp_path / "pets") == 0
+    assert "classes 2: 0 dog, 1 indoor" in capsys.readouterr().out  # cat holds none now
+    for i in range(2):
+        _png(tmp_path / "pets" / "cat" / f"{i}.png", (8, 8), 90, "L")
+    assert vaekit("data", "info", tmp_path / "pets") == 0
+    assert "classes 3: 0 cat, 1 dog, 2 indoor" in capsys.readouterr().out
+
+
 def test_auto_color_looks_at_every_image(tmp_path: Path):
     """--color auto is RGB when any image has color, also past the first few hundred."""
     for i in range(230):

@@ -63,6 +63,12 @@ def list_images(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str]]
         classes = sorted({p.parent.name for p in files})
         index = {name: i for i, name in enumerate(classes)}
         return files, np.array([index[p.parent.name] for p in files], dtype=np.int64), classes
+    deeper = [p for p in files if p.parent != folder and p.parent.parent != folder]
+    if deeper and all(p.parent != folder for p in files):  # subfolders of subfolders
+        warnings.warn(f"{folder}: {len(deeper)} images lie deeper than one subfolder (such as "
+                      f"{deeper[0].relative_to(folder)}): class subfolders label images that "
+                      "sit directly in them, so the folder is read without labels",
+                      stacklevel=2)  # fmt: skip
     return files, None, []
 
 

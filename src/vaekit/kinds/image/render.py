@@ -300,8 +300,11 @@ def info_lines(info: dict[str, Any]) -> list[str]:
             f"  {name:<5} {s['images'][0]:>7} images, {labels}, values {s['min']:g}..{s['max']:g}"
             f" (mean {s['mean']:.2f})"
         )
-    if info.get("num_classes"):
-        lines.append(f"  classes {info['num_classes']}")
+    names = info.get("classes") or []
+    if info.get("num_classes"):  # by label index, where they have names (a folder's)
+        shown = ", ".join(f"{i} {name}" for i, name in enumerate(names[:20]))
+        more = ", ..." if len(names) > 20 else ""
+        lines.append(f"  classes {info['num_classes']}" + (f": {shown}{more}" if names else ""))
     if info.get("test_carved"):
         lines.append(f"  test split carved: {info['test_carved']}")
     lines.append(f"  content sha256 {info['sha256']}")
