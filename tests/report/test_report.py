@@ -18,7 +18,7 @@ from PIL import Image
 from tests.cli.test_cli import vaekit as cli
 from tests.conftest import write_npz
 from vaekit.api.report import REPORT_FILE, write_report
-from vaekit.report.html import number
+from vaekit.report.html import flatten, number
 
 FROZEN = Path(__file__).resolve().parents[1] / "frozen" / "run-v1"
 TINY = dict(model="mlp", hidden_dims=(32,), epochs=2, batch_size=32, progress=False)
@@ -632,3 +632,9 @@ def test_compare_shows_configuration_values_as_given():
     ]  # fmt: skip
     line = format_table(("option", "a", "b"), [["training.beta", *map(as_given, (1.001, 1.0))]])
     assert line.splitlines()[1].split() == ["training.beta", "1.001", "1"]
+
+
+def test_the_config_table_shows_names_as_written():
+    """A class folder named ünïcode was shown as \\u00fcn\\u00efcode in the config table."""
+    shown = flatten({"data": {"classes": ["ünïcode", "b s"], "name": "x"}})
+    assert shown == {"data.classes": '["ünïcode", "b s"]', "data.name": "x"}

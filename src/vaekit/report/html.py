@@ -103,7 +103,8 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, dict) and value:
             out.update(flatten(value, name + "."))
         else:
-            out[name] = value if isinstance(value, int | float | str) else json.dumps(value)
+            shown = json.dumps(value, ensure_ascii=False)  # ["ünïcode"], not ["\\u00fc..."]
+            out[name] = value if isinstance(value, int | float | str) else shown
     return out
 
 
