@@ -1,5 +1,6 @@
 """CIFAR-10, SVHN, Olivetti, CelebA and image folders, on small files the tests write."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -179,6 +180,24 @@ def test_prepare_is_done_once_and_an_interrupted_one_leaves_nothing(tmp_path: Pa
     calls.clear()
     again = open_dataset(tmp_path / "f")
     assert calls == [] and again.info["prepared"] == first.info["prepared"]
+
+
+def test_a_killed_prepare_of_other_options_is_cleaned_up_by_the_next(tmp_path: Path):
+    """A prepare killed (SIGTERM, kill -9) leaves its build folder; one of other options
+    (another --image-size) was never removed, since no later prepare built that name."""
+    for i in range(3):
+        _png(tmp_path / "f" / f"{i}.png", (8, 8), (i * 50, 0, 0))
+    prepared = prepare_module.cache_dir() / "prepared"
+    prepared.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    left = prepared / f".other-0123456789abcdef.tmp-{dead}"
+    (left / "part").mkdir(parents=True)
+    alive = prepared / f".other-0123456789abcdef.tmp-{os.getpid()}"  # (a prepare running)
+    alive.mkdir()
+    open_dataset(tmp_path / "f", image_size=4)
+    assert not left.exists() and alive.exists()
+    alive.rmdir()
 
 
 def test_celeba_with_its_partition(tmp_path: Path, monkeypatch):

@@ -86,8 +86,10 @@ def _read_header(folder: Path) -> dict[str, Any] | None:
 
 
 def _temporary(out: Path) -> Path:
-    """A private build folder beside `out`, after removing those of processes now dead."""
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):
+    """A private build folder beside `out`, after removing those of processes now dead (of
+    any prepared folder there: a killed prepare of other options, whose folder no later one
+    builds, left gigabytes behind)."""
+    for stale in out.parent.glob(".*.tmp-*") if out.parent.is_dir() else ():
         try:
             os.kill(int(stale.name.rsplit("-", 1)[1]), 0)
         except (ValueError, ProcessLookupError):
