@@ -167,6 +167,9 @@ def run_uncertainty(args: argparse.Namespace) -> int:
     write_json(out / "uncertainty.json", {**record, "inputs": per_input})
     rows = [r["inputs"], r["mean"], spread_to_image(r["spread"])]
     note = _save_picture(rows, out / "uncertainty.png")
+    # a color model's spread is each channel's: a pixel is red where its red spreads most
+    color = " of a color channel (each drawn in its color)" if r["spread"].shape[1] == 3 else ""
     print(f"wrote uncertainty for {len(per_input)} images into {out}{note}; in the PNG's third "
-          f"row white is the largest pixel spread, {top:.4g} (pixel_spread_max)")  # fmt: skip
+          f"row full brightness is the largest pixel spread{color}, {top:.4g} "
+          "(pixel_spread_max)")  # fmt: skip
     return 0
