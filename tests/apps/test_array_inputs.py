@@ -82,3 +82,16 @@ def test_the_command_refuses_them_in_one_line(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "bad.npy: pixel values must be finite" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "u").exists()
+
+
+def test_embedded_inputs_are_named_in_the_csv(tmp_path: Path):
+    """`embed RUN a.png many.npy 0 -o z.csv` wrote rows that said nothing of which input each
+    was; they are named as anomaly names them."""
+    images = (np.random.default_rng(0).random((2, 8, 8)) * 16).astype(np.uint8)
+    np.save(tmp_path / "two.npy", images)
+    out = tmp_path / "z.csv"
+    assert cli("embed", DIGITS_RUN, str(tmp_path / "two.npy"), "3", "-o", out) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("input,mean_0,")
+    assert [r.split(",")[0] for r in rows[1:]] == [f"{tmp_path / 'two.npy'}[0]",
+                                                   f"{tmp_path / 'two.npy'}[1]", "3"]  # fmt: skip

@@ -108,8 +108,9 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
     """Posterior means and standard deviations (N, Z) of the test split of the run's data (or
     of `data`), or of the named inputs; with the labels where there are any, and the ids
     where the model's kind names its examples (its model part's IDS: a table's row ids,
-    audio's files). They are the model's own summaries (`VAE.posterior_moments`): exact for
-    one Gaussian layer, Monte Carlo over ancestral draws for a hierarchical VAE."""
+    audio's files) or where inputs are named (each as given). They are the model's own
+    summaries (`VAE.posterior_moments`): exact for one Gaussian layer, Monte Carlo over
+    ancestral draws for a hierarchical VAE."""
     model.require_unconditional("embed")
     resolver = Inputs(model, data)
     part = model.kind.part("model")
@@ -117,10 +118,11 @@ def embed(model: Model, data: Any = None, inputs: list[str] | None = None) -> di
         chosen = resolver.test
     elif hasattr(part, "named_inputs"):  # a kind that reads its own (a table's rows, with ids)
         chosen = part.named_inputs(resolver, inputs)
-    else:
-        chosen = ImageSet(resolver.images(inputs).cpu(), None, 1.0)
+    else:  # each named as given, as anomaly names them ("FILE[i]" in a file of several)
+        x, names = resolver.named_images(inputs)
+        chosen = ImageSet(x.cpu(), None, 1.0, ids=names)
     mean, std = posterior_moments_of(model.vae, chosen)
-    ids = chosen.ids if getattr(part, "IDS", False) else None
+    ids = chosen.ids if getattr(part, "IDS", False) or inputs else None
     return {"mean": mean, "std": std, "labels": chosen.labels, "ids": ids}
 
 

@@ -101,8 +101,9 @@ def class_names(model) -> list[str] | None:
 
 
 def id_header(model) -> str:
-    """The header of the id column `embed` writes first where its inputs have ids."""
-    return "index"
+    """The header of the id column `embed` writes first where its inputs are named (each as
+    given: a test-split index or a file), as `anomaly` heads it."""
+    return "input"
 
 
 # --- the report, the compare page and the web page (see vaekit.kinds.protocol) -----------
