@@ -78,7 +78,10 @@ def test_resume_a_run_whose_data_moved_or_was_an_array(tmp_path: Path, capsys):
     run = vaekit.train(str(data), out=tmp_path / "r", epochs=1, **SMALL)
     moved = data.rename(tmp_path / "moved.npz")
     assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--quiet") == 1
-    assert "no such file" in capsys.readouterr().err
+    said = "the run's data is no longer there (moved?): give its new place with --data PATH"
+    assert said in capsys.readouterr().err  # (it said "no such file or folder" alone)
+    assert cli("embed", run.path, "-o", tmp_path / "z.npy") == 1
+    assert said in capsys.readouterr().err
     write_npz(tmp_path / "other.npz", n=60, size=6, seed=9)
     assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--data",
                tmp_path / "other.npz", "--quiet") == 1  # fmt: skip

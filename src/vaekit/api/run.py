@@ -12,7 +12,7 @@ from PIL import Image
 
 from vaekit.api.options import check_section, objective_options
 from vaekit.config import from_dict
-from vaekit.data.datasets import Dataset, open_dataset
+from vaekit.data.datasets import Dataset, missing_path, open_dataset
 from vaekit.errors import VaekitError
 from vaekit.files import finite_or_none
 from vaekit.kinds.base import Kind, kind
@@ -97,6 +97,11 @@ def reopen_dataset(
         raise VaekitError(
             "config.json names no data (its data section, with the data's name, is missing or "
             "damaged): give the data (--data, or data= in Python)"
+        )
+    if data is None and missing_path(info["name"]):
+        raise VaekitError(
+            f"{info['name']}: the run's data is no longer there (moved?): give its new place "
+            "with --data PATH (data= in Python)"
         )
     model = run_config.get("model", {})
     dataset = open_dataset(
