@@ -288,3 +288,11 @@ def test_a_boolean_column_reads_alike_from_parquet_csv_and_a_dataframe(tmp_path:
     schema = fit_schema(read_table(write(tmp_path, "a,b\n1,yes\n2,no\n3,yes\n")), np.arange(3))
     with pytest.raises(VaekitError, match="category 'Yes' was not seen"):  # only booleans
         schema.encode(read_table(write(tmp_path, "a,b\n1,Yes\n", "new.csv")))
+
+
+def test_a_latin1_csv_and_too_few_rows_say_what_to_do(tmp_path: Path):
+    (tmp_path / "l.csv").write_bytes("name,v\nKöln,1\n".encode("latin-1"))
+    with pytest.raises(VaekitError, match=r"not a UTF-8 text file: save it as UTF-8 .*latin-1"):
+        read_table(tmp_path / "l.csv")
+    with pytest.raises(VaekitError, match=r"1 row: too few to carve a test split \(at least 3"):
+        open_dataset(write(tmp_path, "a,b\n1,2\n"))

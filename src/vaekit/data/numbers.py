@@ -82,6 +82,14 @@ def no_number(text: str, otherwise: str) -> str:
     return otherwise
 
 
+# A CSV saved in another encoding than UTF-8 (a spreadsheet's Latin-1 or Windows-1252).
+NOT_UTF8 = (
+    "{path}: not a UTF-8 text file: save it as UTF-8 (in pandas, for a Latin-1 or Windows "
+    "file: pd.read_csv(f, encoding='latin-1').to_csv(g, index=False); or iconv -f latin1 -t "
+    "utf-8)"
+)
+
+
 def refuse_other_separator(names: Sequence[str], path: object) -> None:
     """Refuse a CSV whose header, read with commas, holds a semicolon or a tab in a column's
     name: a file separated by ';' (saved where the comma is the decimal mark, by a German or

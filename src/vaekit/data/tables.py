@@ -24,6 +24,7 @@ import numpy as np
 
 from vaekit.data.numbers import (
     FLOAT32_MAX,
+    NOT_UTF8,
     all_numbers,
     commas_refused,
     no_number,
@@ -108,7 +109,7 @@ def _read_csv(path: Path) -> RawTable:
                     column.append(None if text.strip().lower() in MISSING else text.strip())
                 where.append(f"line {reader.line_num}")
     except UnicodeDecodeError:
-        raise VaekitError(f"{path}: not a UTF-8 text file") from None
+        raise VaekitError(NOT_UTF8.format(path=path)) from None
     except csv.Error as err:
         raise VaekitError(f"{path}: not a readable CSV file ({err})") from None
     except OSError as err:

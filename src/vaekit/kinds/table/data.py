@@ -137,7 +137,8 @@ def open_rows(
     """open_table for rows already read (a file's, a DataFrame's): `form` is what info's
     "format" records ("csv", "dataframe")."""
     if len(raw) < 3:
-        raise VaekitError(f"{raw.path}: {len(raw)} rows are too few to carve a test split")
+        raise VaekitError(f"{raw.path}: {len(raw)} row{'' if len(raw) == 1 else 's'}: too few "
+                          "to carve a test split (at least 3 are needed)")  # fmt: skip
     if not 0 < opts.test_fraction < 1:
         raise VaekitError(f"test fraction must be in (0, 1), got {opts.test_fraction}")
     kept, carved = carve(len(raw), opts.test_fraction, opts.seed)
