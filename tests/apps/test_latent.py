@@ -115,11 +115,12 @@ def test_commands_write_what_they_say(run, tmp_path: Path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), both, rtol=1e-6)
     assert cli("embed", run.path, "0", "1", "-o", tmp_path / "e.csv") == 0
     lines = (tmp_path / "e.csv").read_text().splitlines()
-    assert lines[0] == "mean_0,mean_1,mean_2,mean_3" and len(lines) == 3
+    assert lines[0] == "input,mean_0,mean_1,mean_2,mean_3" and len(lines) == 3
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "1"]  # each input as given
     from vaekit.api.inputs import Inputs
 
     q = run.model.encode(Inputs(run.model).first(2))  # test images 0 and 1, encoded here
-    written = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    written = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
     np.testing.assert_allclose(written, q.mean.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert cli("interpolate", run.path, "--from", "0") == 1
     assert "give --from A --to B" in capsys.readouterr().err
