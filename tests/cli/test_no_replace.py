@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.cli.test_audio import CLIP, write_recordings
@@ -291,3 +292,56 @@ def test_a_sentence_longer_than_a_file_name_is_a_sentence(runs, tmp_path, capsys
     assert "truncated" in capsys.readouterr().out
     # with a "/" past the 255th byte: looked up as a folder, the same error
     assert vaekit("reconstruct", runs["text"], long + " and/or", "-o", tmp_path / "s.csv") == 0
+
+
+def test_interpolate_never_writes_over_its_to_or_a_grid_corner(runs, tmp_path, capsys):
+    """--to and each --grid corner are inputs as --from is (only --from was tested)."""
+    corner = tmp_path / "corner.npy"  # one 6 x 6 image, as the image run takes
+    np.save(corner, np.zeros((6, 6), np.uint8))
+    before = corner.read_bytes()
+    for where in (["--from", "0", "--to", corner], ["--grid", "0", "1", corner, "2"]):
+        args = ["interpolate", runs["image"], *where, "--steps", "2", "--npy", corner]
+        assert vaekit(*args, "-o", tmp_path / "i.png", "--overwrite") == 1
+        assert f"{corner} is one of this command's inputs" in capsys.readouterr().err
+        assert corner.read_bytes() == before
+
+
+def test_a_run_kept_inside_its_data_folder_writes_its_outputs(runs, tmp_path, capsys):
+    """The refusal of outputs within the data a run was trained on spares the run's own
+    folder there (a run moved into it): its default outputs go into RUNDIR/outputs."""
+    folder = tmp_path / "clips"
+    shutil.copytree(runs["wav"].parent.parent, folder)
+    run = tmp_path / "run"
+    assert vaekit("train", "--data", folder, "--clip-seconds", CLIP, "--n-mels", "16",
+                  "--n-fft", "256", "--channels", "4,8", "--test-pattern", r"_[01]\.wav$",
+                  "--out", run, *TINY) == 0  # fmt: skip
+    run = run.rename(folder / "run")
+    assert vaekit("sample", run, "-n", "1") == 0
+    assert any((run / "outputs" / "sample").iterdir())
+    assert vaekit("sample", run, "-n", "1", "-o", folder / "new") == 1  # elsewhere in it: no
+    assert "the data the run was trained on" in capsys.readouterr().err
+
+
+def test_a_broken_link_or_a_blank_name_is_no_place_to_write(runs, tmp_path, capsys):
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    assert vaekit("sample", runs["image"], "-n", "1", "-o", link) == 1
+    assert "already exists: pass --overwrite" in capsys.readouterr().err and link.is_symlink()
+    assert vaekit("sample", runs["image"], "-n", "1", "-o", " ") != 0
+    assert "-o is empty" in capsys.readouterr().err and not (Path(" ")).exists()
+
+
+def test_the_refusal_names_the_files_and_says_it_or_them(runs, tmp_path, capsys):
+    from vaekit.cli.output import MOST_NAMED
+
+    png = tmp_path / "s.png"
+    png.write_bytes(b"x")
+    assert vaekit("sample", runs["image"], "-n", "1", "-o", png) == 1
+    assert f"{png} already exists: pass --overwrite to replace it, or" in capsys.readouterr().err
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(MOST_NAMED + 1):
+        (folder / f"sample_{i:03d}.wav").write_bytes(b"x")
+    assert vaekit("sample", runs["audio"], "-n", str(MOST_NAMED + 1), "-o", folder) == 1
+    err = capsys.readouterr().err
+    assert "and 1 more already exist: pass --overwrite to replace them" in err, err
