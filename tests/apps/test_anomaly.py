@@ -310,3 +310,87 @@ def test_a_saved_threshold_that_is_no_number_is_refused_when_read(normal_run, tm
     (run / "anomaly.json").write_text(json.dumps(state))
     with pytest.raises(VaekitError, match=r"not a finite number.*delete it"):
         AnomalyDetector.load(model, run)
+
+
+def test_a_saved_latent_detector_scores_as_the_fitted_one(normal_run, tmp_path: Path):
+    """The latent score's Gaussian is saved with it: a second `anomaly --score latent`
+    reading anomaly.json scored as the first (without it: "needs the training data's
+    Gaussian")."""
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    model = vaekit.load(run)
+    first, _ = load_or_fit(AnomalyDetector(model, "latent"), run)
+    again, note = load_or_fit(AnomalyDetector(model, "latent"), run)
+    x = torch.from_numpy(_squares(5, 3, 9)[:, None]).float() / 255
+    assert note is None
+    np.testing.assert_allclose(again.decision_function(x), first.decision_function(x))
+
+
+def test_a_detector_fitted_on_other_data_is_not_saved_as_the_runs(normal_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    np.save(tmp_path / "other.npy", _squares(200, 2, 5))
+    model = vaekit.load(run)
+    load_or_fit(AnomalyDetector(model, "recon"), run, data=str(tmp_path / "other.npy"))
+    assert not (run / "anomaly.json").exists()
+
+
+def test_the_runs_detector_keeps_its_quantile_and_flags_above_the_threshold(normal_run, tmp_path):
+    """run_detector (serve's) keeps a quantile the user calibrated with (it recalibrated at
+    0.99); a score equal to the threshold is not above it."""
+    from vaekit.api.anomaly import run_detector
+
+    run = tmp_path / "run"
+    shutil.copytree(normal_run.path, run, ignore=shutil.ignore_patterns("anomaly.*"))
+    model = vaekit.load(run)
+    load_or_fit(AnomalyDetector(model, "recon", quantile=0.95), run)
+    detector, note = run_detector(model, run)
+    assert detector.quantile == 0.95 and note is None
+    x = torch.from_numpy(_squares(3, 0, 9)[:, None]).float() / 255
+    detector.threshold_ = float(detector.decision_function(x)[0])  # one score exactly at it
+    assert detector.predict(x)[0] == 0
+
+
+def test_the_complexity_and_latent_scores_are_their_formulas(normal_run):
+    x = torch.from_numpy(_squares(4, 0, 9)[:, None]).float() / 255
+    model = normal_run.model
+    elbo = AnomalyDetector(model, "elbo").fit().decision_function(x)
+    complexity = AnomalyDetector(model, "complexity").fit().decision_function(x)
+    np.testing.assert_allclose(complexity, elbo - png_nats(x).numpy(), rtol=1e-5)
+    # png_nats: the 8-bit image's PNG (compression level 9), its bits in nats
+    from io import BytesIO
+
+    from PIL import Image
+
+    png = BytesIO()
+    Image.fromarray(_squares(4, 0, 9)[0]).save(png, format="PNG", compress_level=9)
+    assert float(png_nats(x[:1])[0]) == pytest.approx(len(png.getvalue()) * 8 * math.log(2))
+    features = torch.randn(50, 3, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    _, precision = fit_gaussian(features, ridge=1e-3)
+    expected = np.linalg.inv(np.cov(features.numpy(), rowvar=False) + 1e-3 * np.eye(3))
+    np.testing.assert_allclose(precision.numpy(), expected, rtol=1e-4)
+    latent = AnomalyDetector(model, "latent").fit()
+    c, p = latent.latent_gaussian
+    with torch.no_grad():
+        d = model.vae.posterior_mean(x.to(model.device)).cpu() - c
+    mahalanobis = ((d @ p) * d).sum(1).numpy()
+    np.testing.assert_allclose(latent.decision_function(x), mahalanobis, rtol=1e-4)
+
+
+def test_a_tables_contributions_add_up_to_its_score_at_any_seed(tmp_path: Path):
+    from tests.cli.test_tables import write_sensors
+
+    run = vaekit.train(str(write_sensors(tmp_path / "s.csv")), out=tmp_path / "r",
+                       id_column="sensor", target="label", epochs=1, hidden_dims=(8,),
+                       latent_dim=2, progress=False, report=False)  # fmt: skip
+    detector = AnomalyDetector(run.model, "elbo", seed=1).fit()
+    from vaekit.api.inputs import Inputs
+
+    rows = Inputs(run.model).test
+    parts = detector.contributions(rows)
+    scores = detector.decision_function(rows)
+    kl = scores - np.nansum(parts, axis=1)
+    x = rows.scaled(torch.arange(len(rows))).to(run.model.device)
+    with torch.no_grad():
+        closed = run.model.vae.encode(x).kl_per_dim(run.model.vae.prior(1)).sum(1).cpu().numpy()
+    np.testing.assert_allclose(kl, closed, atol=2e-3)
