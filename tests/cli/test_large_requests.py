@@ -113,3 +113,51 @@ def test_one_step_of_a_path_is_refused(run, tmp_path, capsys):
     with pytest.raises(VaekitError, match="steps must be a whole number of at least 2"):
         apps.traverse(model, steps=1)
     assert len(apps.interpolate(model, "0", "1", steps=2)) == 2
+
+
+def test_traverse_ranks_and_names_each_dimension_by_its_own_mean_kl(run):
+    """The KL traverse reports is each row's dimension's mean over the images (a flipped
+    vector, a sum over the images, or a mean over the batches each passed its test)."""
+    from vaekit.api.inputs import Inputs
+    from vaekit.apps.latent import kl_per_dimension, kl_per_dimension_of
+
+    model = vaekit.load(run)
+    images, dims, kl = apps.traverse(model, steps=3, most=3, kl_examples=50)
+    x = Inputs(model).first(50)
+    with torch.no_grad():
+        q = model.vae.encode(x)
+        by_hand = (0.5 * (q.var + q.mean**2 - 1 - q.logvar)).mean(0)
+    assert kl == pytest.approx([float(by_hand[d]) for d in dims], rel=1e-5)
+    assert len(dims) == 3 and list(kl) == sorted(kl, reverse=True)
+    torch.testing.assert_close(kl_per_dimension(model.vae, x), by_hand)
+    test = Inputs(model).test.subset(torch.arange(50))
+    torch.testing.assert_close(kl_per_dimension_of(model.vae, test), by_hand.cpu())
+    # without an index, each row varies one dimension around the prior's mean (zeros)
+    span = 3.0
+    z = torch.zeros(3, model.latent_dim)
+    z[:, dims[0]] = torch.linspace(-span, span, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(images[:3], model.vae.mean_image(z))
+    assert torch.equal(images, apps.traverse(model, steps=3, most=3, kl_examples=50,
+                                             span=3.0)[0])  # the default span is 3  # fmt: skip
+    with pytest.raises(VaekitError, match=f"latent dimension {model.latent_dim} does not exist"):
+        apps.traverse(model, dims=[model.latent_dim])
+
+
+def test_denoise_and_uncertainty_draw_with_the_seed_given(run):
+    model = vaekit.load(run)
+    a, b = (apps.denoise(model, n=3, add_noise="gaussian:0.3", seed=s)["noisy"] for s in (0, 1))
+    assert not torch.equal(a, b)
+    assert torch.equal(a, apps.denoise(model, n=3, add_noise="gaussian:0.3", seed=0)["noisy"])
+    u0, u1 = (apps.uncertainty(model, n=2, samples=4, seed=s)["spread"] for s in (0, 1))
+    assert not torch.equal(u0, u1)
+    with pytest.raises(VaekitError, match="--samples must be from 2"):
+        apps.uncertainty(model, n=2, samples=1)
+
+
+def test_a_spread_of_zero_is_drawn_black_not_nan():
+    from vaekit.apps.restore import spread_to_image
+
+    assert torch.equal(spread_to_image(torch.zeros(2, 1, 4, 4)), torch.zeros(2, 1, 4, 4))
+    shown = spread_to_image(torch.tensor([0.0, 0.5, 2.0]))
+    assert torch.equal(shown, torch.tensor([0.0, 0.25, 1.0]))
