@@ -95,3 +95,16 @@ def test_an_array_that_is_no_images_says_what_it_is(tmp_path: Path, array, messa
     with pytest.raises(VaekitError) as err:
         open_dataset(tmp_path / "a.npy")
     assert message in str(err.value) and "train_images" not in str(err.value)
+
+
+def test_a_gz_file_past_the_most_is_refused_not_cut(tmp_path: Path, monkeypatch):
+    """It was read up to MAX_GZIP_BYTES and the rest dropped without a word: the check after
+    the read could never see more."""
+    from vaekit.data import formats
+
+    monkeypatch.setattr(formats, "MAX_GZIP_BYTES", 100)
+    (tmp_path / "big.gz").write_bytes(gzip.compress(bytes(101)))
+    with pytest.raises(VaekitError, match="decompresses to more than 100 bytes"):
+        formats.read_bytes(tmp_path / "big.gz")
+    (tmp_path / "fits.gz").write_bytes(gzip.compress(bytes(100)))
+    assert formats.read_bytes(tmp_path / "fits.gz") == bytes(100)

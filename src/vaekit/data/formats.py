@@ -44,7 +44,8 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
         if path.suffix != ".gz":
             with path.open("rb") as f:
                 return f.read() if limit is None else _read_upto(f, limit)
-        most = MAX_GZIP_BYTES if limit is None else min(limit, MAX_GZIP_BYTES + 1)
+        # one byte past the most, so that a larger file is refused, not cut at the most
+        most = MAX_GZIP_BYTES + 1 if limit is None else min(limit, MAX_GZIP_BYTES + 1)
         with gzip.open(path, "rb") as f:
             data = _read_upto(f, most)
     except FileNotFoundError:
