@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.cli.test_cli import vaekit
 from vaekit.data.audio import read_wav, write_wav
@@ -82,6 +83,19 @@ def test_eval_reports_nats_per_clip_and_the_log_spectral_distance(audio_run, tmp
     report = json.loads(out.read_text())
     assert report["bits_per_dim"] is None and report["split_size"] == 6
     assert report["reconstruction"]["lsd_db"] > 0 and report["not_finite"] == []
+    # In dB, recomputed: each clip's per-frame RMS over mels, averaged; and the RMS of all
+    # (a distance in standardized units, or a mean absolute one, each passed `> 0`)
+    from vaekit.api.inputs import Inputs
+    from vaekit.api.model import load
+
+    model = load(audio_run)
+    x = Inputs(model).test.images
+    with torch.no_grad():
+        a, b = (model.schema.to_decibels(t) for t in (x, model.vae.reconstruct(x)))
+    frames = (a - b).double().pow(2).mean(dim=(1, 2)).sqrt()
+    assert report["reconstruction"]["lsd_db"] == pytest.approx(float(frames.mean()), rel=1e-4)
+    rmse = float((a - b).double().pow(2).mean().sqrt())
+    assert report["reconstruction"]["rmse_db"] == pytest.approx(rmse, rel=1e-4)
     assert "log-spectral distance" in capsys.readouterr().out
     assert vaekit("eval", audio_run, "--iw-samples", "4", "--json", out, "--quiet",
                   "--no-reconstruction", "--overwrite") == 0  # fmt: skip

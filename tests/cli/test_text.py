@@ -348,3 +348,25 @@ def test_a_line_scores_the_same_in_any_file_and_other_text_is_scored_whole(text_
 
     assert read_lines(odd) == ["the cat\x0csees the moon .", "the king\u2028sees a dog .",
                                "the dog ."]  # fmt: skip
+
+
+def test_a_lines_reconstruction_error_is_its_tokens_nll(text_run):
+    """-log p(x | E_q[z|x]): positive, and larger for lines of random words than for lines
+    like those the model learnt (with the sign flipped, `anomaly --score recon` ranked them
+    the other way round)."""
+    import torch
+
+    from vaekit.api.inputs import Inputs
+    from vaekit.api.model import load
+
+    model = load(text_run)
+    lines = Inputs(model).test.images[:16]
+    random = lines.clone()
+    words = random[:, 0, 0, 1:4]  # after <bos>: three random words of the vocabulary
+    specials = 4  # <pad>, <bos>, <eos>, <unk>
+    vocab = len(model.schema.tokens)
+    generator = torch.Generator().manual_seed(0)
+    random[:, 0, 0, 1:4] = torch.randint(specials, vocab, words.shape, generator=generator)
+    with torch.no_grad():
+        learnt, noise = (model.vae.reconstruction_error(t) for t in (lines, random))
+    assert (learnt > 0).all() and float(noise.mean()) > float(learnt.mean())
