@@ -326,6 +326,8 @@ def test_hidden_files_and_folders_are_not_recordings(tmp_path: Path):
     more = write_tones(tmp_path / "more", {"mid": 600.0}, per=2)
     (folder / "mid").symlink_to(more)
     assert len(list_wavs(folder)) == 10 and "mid/mid_0.wav" in list_wavs(folder)
+    (more / "mid_1.wav").rename(more / "MID_1.WAV")  # a recorder's upper-case names
+    assert "mid/MID_1.WAV" in list_wavs(folder) and len(list_wavs(folder)) == 10
 
 
 def _riff(fmt: bytes, data: bytes, data_size: int | None = None) -> bytes:

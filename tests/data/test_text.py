@@ -115,3 +115,22 @@ def test_an_accent_typed_as_its_own_character_stays_in_its_word():
     # every combining mark continues its word: vowel signs and a nukta that NFC keeps apart
     # (Devanagari), Hebrew points
     assert tokenize("ज़रूर फ़ायदा שׁוֹ") == ["ज़रूर", "फ़ायदा", "שׁוֹ"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tokens": ["<bos>", "<pad>", "<eos>", "<unk>", "a"]}, "starting"),  # specials' order
+        ({"tokens": [*SPECIALS, "a", "a"]}, "distinct strings"),
+        ({"tokens": [*SPECIALS, "a", 3]}, "distinct strings"),
+        ({"max_length": 0}, "max_length must be an integer"),
+        ({"max_length": True}, "max_length must be an integer"),  # not 1
+        ({"max_length": 2.0}, "max_length must be an integer"),
+    ],
+)
+def test_a_damaged_vocabulary_record_is_refused(change, message):
+    """A config.json whose vocabulary is misaligned would decode every token as another."""
+    record = {"tokens": [*SPECIALS, "a", "b"], "max_length": 8}
+    assert Vocabulary.from_json(record).tokens == tuple(record["tokens"])
+    with pytest.raises(VaekitError, match=message):
+        Vocabulary.from_json({**record, **change})
