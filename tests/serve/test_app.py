@@ -270,7 +270,8 @@ def test_a_full_queue_answers_503(explorer, monkeypatch):
 
 def test_check_name():
     assert check_name(None) == "upload" and check_name("cat photo.JPG") == "cat photo.JPG"
-    for bad in ("..", "a/b.png", "C:\\x.png", "x\ny.png"):
+    assert check_name("..dots.png") == "..dots.png"  # no folder in it: a name, not a path
+    for bad in ("..", ".", "a/b.png", "../b.png", "C:\\x.png", "x\ny.png"):
         with pytest.raises(UploadError):
             check_name(bad)
 

@@ -153,3 +153,60 @@ def test_the_button_draws_fresh_samples(page):
     page.click("#sample-button")
     wait_until(page, f"document.getElementById('samples').src !== {first!r}")
     assert "seed" in page.inner_text("#samples-caption")
+
+
+def test_only_the_latest_uploads_answer_is_shown_and_named(page, explorer):
+    """A slow upload (a large PNG) answered after a newer one was refused showed its verdict
+    under the newer one's error, with no file name to tell whose it was."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    big = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (2000, 2000), dtype=np.uint8)
+    Image.fromarray(noise).save(big, format="PNG")
+    page.set_input_files(
+        "#upload", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big.getvalue()}]
+    )
+    page.set_input_files(
+        "#upload", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"no\n" * 9}]
+    )
+    wait_until(page, "document.getElementById('upload-error').textContent.length > 0")
+    time.sleep(3)  # the large one's answer comes after: it must not show
+    assert "notes.txt" in page.inner_text("#upload-error")
+    assert page.locator("#upload-result").is_hidden()
+    png = quarter_png(corner=1)
+    page.set_input_files(
+        "#upload", files=[{"name": "q.png", "mimeType": "image/png", "buffer": png}]
+    )
+    page.wait_for_selector("#upload-result:not([hidden])", timeout=10_000)
+    assert page.inner_text("#upload-score").startswith("q.png: elbo score ")
+    assert "(-ELBO in nats)" in page.inner_text("#upload-score")
+
+
+def test_classes_past_ten_have_colors_of_their_own(page):
+    colors = page.evaluate("[...Array(40).keys()].map(color)")
+    assert len(set(colors)) == 40
+
+
+def test_the_page_fits_a_phone_and_loads_without_a_failed_request(browser, server_url):
+    """At 390 px the upload's three pictures overflowed the page (500 px to scroll); and
+    every load logged a 404 for /favicon.ico."""
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.goto(server_url + "/")
+    page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+    png = quarter_png(corner=1)
+    page.set_input_files(
+        "#upload", files=[{"name": "q.png", "mimeType": "image/png", "buffer": png}]
+    )
+    page.wait_for_selector("#upload-result:not([hidden])", timeout=10_000)
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement"
+                          ".clientWidth]")  # fmt: skip
+    page.goto(server_url + "/")  # a second load, where the browser asks for an icon
+    page.wait_for_selector("body[data-state=ready]", timeout=15_000)
+    context.close()
+    assert width[0] <= width[1] and console == []

@@ -37,7 +37,16 @@ from vaekit.kinds.table.model import TableVAE
 from vaekit.models.importance import importance_terms, sample_noise
 from vaekit.models.vae import VAE
 
-SCORES = ("elbo", "nll", "complexity", "latent", "recon", "knn")
+# Each score, with what its number is (the page that shows one says so).
+SCORE_UNITS = {
+    "elbo": "-ELBO in nats",
+    "nll": "-log p(x) in nats",
+    "complexity": "-ELBO minus the PNG size, in nats",
+    "latent": "squared Mahalanobis distance",
+    "recon": "reconstruction error",
+    "knn": "Mahalanobis distance",
+}
+SCORES = tuple(SCORE_UNITS)
 ELBO_SAMPLES = 8  # posterior samples behind the "elbo" score's reconstruction term
 NEIGHBOURS = 5  # the "knn" score's k
 

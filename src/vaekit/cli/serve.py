@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_run(args)
     if getattr(model.kind.part("render"), "served", None) is None:  # no way to draw it
         model.require_images("vaekit serve")
+    model.require_unconditional("vaekit serve")  # before the port is taken, as the rest
     sock = listen_socket(args.host, args.port)  # a port in use fails here, before encoding
     port = sock.getsockname()[1]
     if args.host not in LOOPBACK:

@@ -149,6 +149,8 @@ render part
     uploads: bool   (optional, default False)
         Whether the `vaekit serve` page takes a file of this kind to reconstruct and score
         (images: True; a page without it hides the upload and its endpoint refuses one).
+    served_noun: str   (optional, default "examples")
+        What the `vaekit serve` page calls the examples on its map ("images", "windows").
     pictures(model, test: ImageSet, history: list[dict], files: dict[str, Path], seed: int)
         -> dict[str, Path]
         The pictures `vaekit train` writes beside a run (vaekit.api.report.write_pictures),

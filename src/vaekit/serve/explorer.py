@@ -23,6 +23,7 @@ from vaekit.api.anomaly import run_detector
 from vaekit.api.model import Model
 from vaekit.api.run import reopen_dataset
 from vaekit.apps import latent
+from vaekit.apps.anomaly import SCORE_UNITS
 from vaekit.apps.projection import PLANE_MIN_POINTS, fit_plane
 from vaekit.apps.restore import predictive_spread, spread_to_image
 from vaekit.data.batches import ImageSet, seeded_subset
@@ -140,8 +141,10 @@ class Explorer:
             ],
             "ranked_by": self.ranked_by,
             "start": [round(float(v), 5) for v in self.start],
+            "examples": getattr(self.model.kind.part("render"), "served_noun", "examples"),
             "anomaly": {
                 "score": anomaly.score,
+                "units": SCORE_UNITS[anomaly.score],
                 "threshold": anomaly.threshold_,
                 "quantile": anomaly.quantile,
                 "note": self.detector_note,

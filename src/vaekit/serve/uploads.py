@@ -36,7 +36,7 @@ def check_name(name: str | None) -> str:
         raise UploadError(400, f"the file name is longer than {MAX_NAME} characters")
     if any(unicodedata.category(c)[0] == "C" for c in name):
         raise UploadError(400, "the file name holds control characters")
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith(".."):
+    if "/" in name or "\\" in name or name in (".", ".."):  # ("..dots.png" is a name)
         raise UploadError(400, f"{name!r} is a path: send a plain file name, without folders")
     return name
 

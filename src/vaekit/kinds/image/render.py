@@ -100,6 +100,10 @@ def class_names(model) -> list[str] | None:
     return None
 
 
+# What the page of `vaekit serve` calls the examples on its map.
+served_noun = "images"
+
+
 def id_header(model) -> str:
     """The header of the id column `embed` writes first where its inputs are named (each as
     given: a test-split index or a file), as `anomaly` heads it."""

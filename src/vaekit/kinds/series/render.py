@@ -179,6 +179,10 @@ def class_names(model: Any) -> list[str] | None:
     return None
 
 
+# What the page of `vaekit serve` calls the examples on its map.
+served_noun = "windows"
+
+
 def id_header(model: Any) -> str:
     """The header of `embed`'s id column: the time column's name (each window's last step)."""
     return model.schema.time_column

@@ -3,7 +3,8 @@
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf"];
-const state = { info: null, z: null, point: null, bounds: null, busy: false, pending: null };
+const state = { info: null, z: null, point: null, bounds: null, busy: false, pending: null,
+                uploads: 0 };
 const $ = (id) => document.getElementById(id);
 
 async function call(url, options) {
@@ -22,7 +23,11 @@ function postJSON(url, value) {
 }
 
 function color(label) {
-  return label === null ? "#4c72b0" : PALETTE[((label % 10) + 10) % 10];
+  // ten distinct colors, then hues spaced by the golden angle: no two of the first classes
+  // (or of any few) share one
+  if (label === null) return "#4c72b0";
+  if (label >= 0 && label < PALETTE.length) return PALETTE[label];
+  return `hsl(${Math.round((label * 137.508) % 360)}, 65%, 42%)`;
 }
 
 // Map coordinates <-> canvas pixels, with a margin around the points.
@@ -64,6 +69,12 @@ function drawMap() {
     ctx.beginPath(); ctx.moveTo(x - 11, y); ctx.lineTo(x + 11, y);
     ctx.moveTo(x, y - 11); ctx.lineTo(x, y + 11); ctx.stroke();
   }
+}
+
+// A picture as large as the panel (a series' plot) is drawn smooth at the panel's width; a
+// small one (an image's pixels) enlarged with its pixels kept sharp. Both keep their aspect.
+function fitPicture(img) {
+  img.onload = () => { img.classList.toggle("plot", img.naturalWidth > 224); };
 }
 
 function showDecoded(image, where) {
@@ -132,7 +143,7 @@ function buildMap() {
     `the posterior means' first two principal components (${
       Math.round(100 * (map.explained[0] + map.explained[1]))}% of their variance); ` +
     "a point decodes at the test set's mean in the other directions";
-  $("map-caption").textContent = `${map.points.length} test images: ${plane}.`;
+  $("map-caption").textContent = `${map.points.length} test ${info.examples}: ${plane}.`;
   if (map.labels) {
     const labels = [...new Set(map.labels)].sort((a, b) => a - b);
     $("legend").innerHTML = "";
@@ -160,6 +171,9 @@ function buildMap() {
 }
 
 async function upload(file) {
+  // only the latest choice's answer is shown: an earlier, slower one arriving after it (or
+  // after its refusal) is dropped
+  const mine = ++state.uploads;
   $("upload-error").textContent = "";
   $("upload-result").hidden = true;
   if (file.size > state.info.max_upload_bytes) {
@@ -173,6 +187,7 @@ async function upload(file) {
       method: "POST", body: file,
       headers: { "Content-Type": file.type || "application/octet-stream" },
     });
+    if (mine !== state.uploads) return;
     $("upload-input").src = answer.input;
     $("upload-reconstruction").src = answer.reconstruction;
     $("upload-uncertainty").src = answer.uncertainty;
@@ -180,8 +195,8 @@ async function upload(file) {
     const score = answer.score === null ? "not finite" : answer.score.toFixed(2);
     $("upload-score").innerHTML = "";
     const text = document.createElement("span");
-    text.textContent = `${answer.score_name} score ${score}, threshold ${
-      answer.threshold.toFixed(2)}: `;
+    text.textContent = `${file.name}: ${answer.score_name} score ${score}, threshold ${
+      answer.threshold.toFixed(2)} (${state.info.anomaly.units}): `;
     const tag = document.createElement("span");
     tag.className = verdict;
     tag.id = "upload-verdict";
@@ -189,7 +204,7 @@ async function upload(file) {
     $("upload-score").append(text, tag);
     $("upload-result").hidden = false;
   } catch (err) {
-    $("upload-error").textContent = err.message;
+    if (mine === state.uploads) $("upload-error").textContent = err.message;
   }
 }
 
@@ -225,6 +240,7 @@ async function start() {
     if (file) upload(file);
   });
   $("sample-button").addEventListener("click", drawSamples);
+  for (const id of ["decoded", "samples"]) fitPicture($(id));
   await Promise.all([decode({ z: state.z.slice() }), drawSamples()]);
   document.body.dataset.state = "ready";
 }
