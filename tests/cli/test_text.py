@@ -370,3 +370,30 @@ def test_a_lines_reconstruction_error_is_its_tokens_nll(text_run):
     with torch.no_grad():
         learnt, noise = (model.vae.reconstruction_error(t) for t in (lines, random))
     assert (learnt > 0).all() and float(noise.mean()) > float(learnt.mean())
+
+
+def test_lines_of_token_ids_score_as_sentences_do_and_malformed_ones_are_refused(text_run):
+    """nll_per_word read a (B, T) batch (what `sample` returns) as B lines of one token
+    (3.07 nats a line where the model gives 35); the CLI's -ELBO was one draw where the
+    detector's is eight (20.10 against 20.30 for one line); ids of no line (all <pad>, no
+    <eos>) scored as the KL alone, the most normal line of all."""
+    import numpy as np
+    import torch
+
+    from vaekit.api.anomaly import AnomalyDetector
+    from vaekit.api.model import load
+    from vaekit.apps.text import nll_per_word
+
+    model = load(text_run)
+    lines = model.encode_lines(["the cat sat on the mat .", "a dog ran ."])
+    flat = lines.reshape(2, -1)
+    total, _ = nll_per_word(model.vae, lines)
+    torch.testing.assert_close(nll_per_word(model.vae, flat)[0], total)
+    detector = AnomalyDetector(model, "elbo").fit()
+    np.testing.assert_allclose(detector.decision_function(lines), total.numpy(), rtol=1e-5)
+    for broken in (torch.zeros_like(flat[:1]),  # all <pad>
+                   flat[:1].where(flat[:1] != 2, torch.zeros(())),  # <eos> dropped
+                   torch.cat([torch.ones(1, 1), flat[:1, :-1]], 1)):  # <bos> first  # fmt: skip
+        with pytest.raises(VaekitError, match="of the token indices is not one"):
+            model.prepare(broken)
+    assert model.prepare(flat).shape == lines.shape

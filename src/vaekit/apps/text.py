@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.apps.anomaly import content_keys
+from vaekit.apps.anomaly import anomaly_scores, content_keys
 from vaekit.data.text import PAD
 from vaekit.kinds.text.model import TextVAE, tokens_of
 from vaekit.kinds.text.model_decoding import beam_search, greedy
@@ -91,14 +91,20 @@ def nll_per_word(
     vae: TextVAE, x: torch.Tensor, k: int = 1, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each line's NLL (B,) in nats, the importance-weighted bound with k samples (k = 1:
-    the -ELBO), and its per-word NLL (B,): over the words and <eos>."""
+    the -ELBO, as the anomaly detector's elbo score takes it), and its per-word NLL (B,): over
+    the words and <eos>. Lines x are (B, T) or (B, 1, 1, T) (a (B, T) batch of `sample`'s was
+    read as B lines of one token each)."""
+    x = x.reshape(len(x), 1, 1, -1)
     report = pixel_progress()
     nll = []
     for start in range(0, len(x), BATCH):
         part = x[start : start + BATCH]
         # keyed by each line's tokens, not its place: a line scores the same in any file
-        terms = importance_terms(vae, part, content_keys(part), k, seed)
-        nll.append(-terms.log_likelihood if k > 1 else terms.rec + terms.kl)
+        keys = content_keys(part)
+        if k > 1:
+            nll.append(-importance_terms(vae, part, keys, k, seed).log_likelihood)
+        else:  # the same draws as AnomalyDetector's "elbo" (it and the CLI agree)
+            nll.append(anomaly_scores(vae, part, keys, "elbo", seed))
         if report is not None and len(x) > BATCH:
             report("score sentences", start + len(part), len(x))
     total = torch.cat(nll) if nll else torch.zeros(0)

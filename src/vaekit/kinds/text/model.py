@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from vaekit.data.text import EOS, PAD, UNK, Vocabulary
+from vaekit.data.text import BOS, EOS, PAD, UNK, Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.kinds.text.model_decoding import SentenceDecoder, Sentences, tokens_of
 from vaekit.kinds.text.options import DEFAULTS as DEFAULTS  # the protocol's
@@ -285,7 +285,29 @@ def prepare(x: Any, shape: tuple[int, ...], schema: Vocabulary, max_value: float
     t = t.to(torch.float32)
     if bool(((t != t.round()) | (t < 0) | (t >= len(schema))).any()):
         raise VaekitError(f"token indices must be integers in 0..{len(schema) - 1}")
+    bad = _not_a_line(t)
+    if bad is not None:  # (all <pad> scored as the KL alone: the most normal line of all)
+        raise VaekitError(
+            f"line {bad} of the token indices is not one: a line is its words, then <eos> "
+            f"({EOS}), then <pad> ({PAD}) to the end (encode_lines makes them from sentences)"
+        )
     return t.reshape(len(t), 1, 1, -1)
+
+
+def _not_a_line(t: torch.Tensor) -> int | None:
+    """The first row of token indices (B, T) that is not a stored line: a word first, no
+    <bos>, and the first <eos> or <pad> an <eos> with only <pad> after it (or none, in a line
+    of words to the end); None where every row is one."""
+    ends = (t == EOS) | (t == PAD)
+    first = ends.float().argmax(1)  # (0 where none: then every token is a word)
+    after = torch.arange(t.shape[1], device=t.device)[None] > first[:, None]
+    ending = t.gather(1, first[:, None])[:, 0]
+    ok = (
+        ~ends[:, 0]
+        & ~(t == BOS).any(1)
+        & (~ends.any(1) | ((ending == EOS) & ((t == PAD) | ~after).all(1)))
+    )
+    return None if bool(ok.all()) else int((~ok).nonzero()[0, 0])
 
 
 def encode_lines(lines: list[str], schema: Vocabulary) -> torch.Tensor:
