@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -394,3 +395,26 @@ def test_a_tables_contributions_add_up_to_its_score_at_any_seed(tmp_path: Path):
     with torch.no_grad():
         closed = run.model.vae.encode(x).kl_per_dim(run.model.vae.prior(1)).sum(1).cpu().numpy()
     np.testing.assert_allclose(kl, closed, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"score": "nll", "iw_samples": 0}, "iw_samples must be a whole number of at least 1"),
+        ({"score": "nll", "iw_samples": 2.5}, "iw_samples must be a whole number"),
+        ({"seed": "a"}, "a seed must be a whole number"),
+        ({"seed": 1.5}, "a seed must be a whole number"),
+        ({"quantile": "0.9"}, "quantile must be a number in (0, 1), got '0.9'"),
+    ],
+)
+def test_a_detectors_settings_are_checked_in_one_line(normal_run, given, message):
+    """A notebook's 2.5 or "0.9" ended in math domain, manual_seed or comparison errors."""
+    with pytest.raises(VaekitError, match=re.escape(message)):
+        AnomalyDetector(normal_run.model, **given)
+    assert AnomalyDetector(normal_run.model, "nll", iw_samples=np.int64(100)).iw_samples == 100
+    with pytest.raises(VaekitError, match="max_examples must be a whole number of at least 1"):
+        AnomalyDetector(normal_run.model, "latent").fit(max_examples=0)
+    with pytest.raises(VaekitError, match="iw_samples must be a whole number"):
+        vaekit.evaluate(normal_run.model, iw_samples=2.5)
+    with pytest.raises(VaekitError, match="a seed must be a whole number"):
+        vaekit.evaluate(normal_run.model, seed=1.5)

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from vaekit.api.inputs import model_dataset
-from vaekit.api.model import Model
+from vaekit.api.model import Model, checked_count, checked_seed
 from vaekit.api.run import ANOMALY_FILE, ANOMALY_TENSORS_FILE, train_config_from
 from vaekit.apps.anomaly import (
     SCORES,
@@ -58,6 +58,12 @@ class AnomalyDetector:
             )
         if quantile is not None and contamination is not None:
             raise VaekitError("give --quantile or --contamination, not both")
+        for name, value in (("quantile", quantile), ("contamination", contamination)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, float | int)
+            ):
+                raise VaekitError(f"{name} must be a number in (0, 1), got {value!r}")
+        iw_samples, seed = checked_count("iw_samples", iw_samples), checked_seed(seed)
         if contamination is not None and not 0 < contamination < 1:
             raise VaekitError(f"--contamination must be in (0, 1), got {contamination}")
         if contamination is not None:
@@ -104,6 +110,7 @@ class AnomalyDetector:
         is the `quantile` of its scores. The latent score also fits a Gaussian to the training
         part's posterior means (at most `max_examples` of them); the knn score keeps their
         moment features as its reference."""
+        max_examples = checked_count("max_examples", max_examples)
         dataset = model_dataset(self.model, data)
         config = train_config_from(self.model.run_config)
         train, val = split_validation(dataset, config.val_fraction, config.seed)

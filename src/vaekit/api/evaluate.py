@@ -16,7 +16,7 @@ import torch
 
 from vaekit.api.card import write_model_card
 from vaekit.api.inputs import model_dataset
-from vaekit.api.model import Model, checked_count, load, resolve_device, run_path
+from vaekit.api.model import Model, checked_count, checked_seed, load, resolve_device, run_path
 from vaekit.api.run import EVAL_FILE, train_config_from
 from vaekit.data.batches import ImageSet, binarize_once, is_binary, seeded_subset
 from vaekit.data.datasets import Dataset, split_validation
@@ -95,13 +95,14 @@ def evaluate(
         model.take_later_stages()  # a code prior fitted since it was loaded
     else:  # a run directory's path, or a Run
         model = load(run_path(model), str(resolve_device(device)))
-    if iw_samples < 1:
-        raise VaekitError(f"--iw-samples must be at least 1, got {iw_samples}")
+    # (1e2 or 20.0 from a notebook: whole numbers, taken; 2.5 or "a": one line, not a raw
+    # TypeError from deep inside)
+    iw_samples = checked_count("iw_samples", iw_samples)
     batch_size, chunk = checked_count("batch_size", batch_size), checked_count("chunk", chunk)
-    if max_examples is not None and max_examples < 1:
-        raise VaekitError(f"--max-examples must be at least 1, got {max_examples}")
+    if max_examples is not None:
+        max_examples = checked_count("max_examples", max_examples)
     train_config = train_config_from(model.run_config)
-    seed = train_config.seed if seed is None else seed
+    seed = train_config.seed if seed is None else checked_seed(seed)
     dataset, train_part, chosen = _splits(model, data, split, train_config)
     codes = None if factors is None or factors is False else _factors(dataset, chosen, factors)
     report: dict[str, Any] = {

@@ -236,7 +236,7 @@ class Model:
         except ValueError as err:
             raise VaekitError(f"temperature: {err}") from None
         self._warn_without_prior()
-        seed = torch.Generator().seed() if seed is None else _seed(seed)
+        seed = torch.Generator().seed() if seed is None else checked_seed(seed)
         y = self.labels(label, n)
         for k, start in enumerate(range(0, n, batch)):
             if k == 0:
@@ -287,13 +287,13 @@ class Model:
         x = self.prepare(x)
         _refuse_beyond_memory(f"posterior_sample(n={n:,})", len(x) * n * self.latent_dim * 4,
                               "draw fewer at a time, each with its own seed")  # fmt: skip
-        generator = torch.Generator(self.device).manual_seed(_seed(seed))
+        generator = torch.Generator(self.device).manual_seed(checked_seed(seed))
         return self.vae.posterior_sample(x, self.labels(labels, len(x)), n, generator).cpu()
 
     @torch.no_grad()
     def elbo(self, x: np.ndarray | torch.Tensor, seed: int = 0, labels: Any = None) -> LossOutput:
         """Per-example terms (B,) in nats, one posterior sample each: loss = rec + kl = -ELBO."""
-        generator = torch.Generator(self.device).manual_seed(_seed(seed))
+        generator = torch.Generator(self.device).manual_seed(checked_seed(seed))
         x = self.prepare(x)
         out = self.vae.loss(x, generator, y=self.labels(labels, len(x)))
         return LossOutput(out.loss.cpu(), out.rec.cpu(), out.kl.cpu())
@@ -398,7 +398,8 @@ def checked_count(what: str, n: Any, least: int = 1) -> int:
     return value
 
 
-def _seed(seed: Any) -> int:
+def checked_seed(seed: Any) -> int:
+    """`seed` as --seed takes it (numpy's integers too), else a one-line VaekitError."""
     try:
         return SEED.check(seed)
     except ValueError as err:
