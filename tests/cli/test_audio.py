@@ -151,6 +151,15 @@ def test_anomaly_and_embed_name_the_files(audio_run, tmp_path):
     rows = read_csv(z)
     assert set(rows[0]) == {"file", "mean_0", "mean_1", "mean_2", "mean_3", "label"}
     assert {r["label"] for r in rows} == {"high", "low", "noise"}
+    # a test-split index is named by its clip's file, as anomaly names it (embed said "2")
+    assert vaekit("embed", audio_run, "2", "-o", tmp_path / "two.csv") == 0
+    assert assert_names(tmp_path / "two.csv") == ["a/noise_1.wav"]
+    assert vaekit("anomaly", audio_run, "2", "-o", tmp_path / "two-scores.csv") == 0
+    assert [r["file"] for r in read_csv(tmp_path / "two-scores.csv")] == ["a/noise_1.wav"]
+
+
+def assert_names(path):
+    return [r["file"] for r in read_csv(path)]
 
 
 def test_report_data_info_and_resume(audio_run, tmp_path, capsys):

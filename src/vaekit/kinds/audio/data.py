@@ -162,3 +162,9 @@ def open_audio(
     if labels is not None and classes:
         info["classes"] = classes
     return Dataset(train, test, info, kind="audio", schema=features)
+
+
+def clip_names(specs: list[str], test_ids: Any) -> list[str]:
+    """Each INPUT's name in the files `anomaly` and `embed` write: its file as given, and a
+    test-split index the file of that clip (`test_ids()`: the test split's, read where asked)."""
+    return [test_ids()[int(s)] if s.isdigit() else s for s in specs]

@@ -10,6 +10,7 @@ import torch
 from vaekit.data.batches import ImageSet
 from vaekit.data.spectrograms import AudioFeatures
 from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data import clip_names
 from vaekit.kinds.audio.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.factory import ModelConfig
 from vaekit.models.vae import VAE
@@ -85,8 +86,9 @@ def prepare(x: Any, shape: tuple[int, ...], schema: Any, max_value: float) -> to
 
 def named_inputs(resolver: Any, specs: list[str]) -> ImageSet:
     """The clips that `specs` name (test-split indices or .wav files, one clip each) as one
-    ImageSet, each named by its spec."""
-    return ImageSet(resolver.images(specs).cpu(), None, 1.0, ids=list(specs))
+    ImageSet, each named as `anomaly` names it (clip_names: an index by its clip's file)."""
+    names = clip_names(specs, lambda: resolver.test.ids)
+    return ImageSet(resolver.images(specs).cpu(), None, 1.0, ids=names)
 
 
 def record(schema: AudioFeatures, options: dict[str, Any]) -> dict[str, Any]:

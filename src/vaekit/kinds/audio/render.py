@@ -10,6 +10,7 @@ import torch
 
 from vaekit.data.audio import wav_bytes
 from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS
+from vaekit.kinds.audio.data import clip_names
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
 from vaekit.report.outputs import (
@@ -90,8 +91,8 @@ def write_pairs(folder, model, inputs, outputs) -> None:
 
 
 def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
-    """A clip per INPUT, named by its file (an index: the test split's file, `test_ids()`)."""
-    return [test_ids()[int(a)] if a.isdigit() else a for a in specs]
+    """A clip per INPUT, named by its file (clip_names)."""
+    return clip_names(specs, test_ids)
 
 
 def write_scores(model, output, data, scores, flags, labels, detector, score: str) -> None:
