@@ -397,3 +397,23 @@ def test_lines_of_token_ids_score_as_sentences_do_and_malformed_ones_are_refused
         with pytest.raises(VaekitError, match="of the token indices is not one"):
             model.prepare(broken)
     assert model.prepare(flat).shape == lines.shape
+
+
+def test_the_python_apps_take_a_sentence_as_the_command_line_does(text_run):
+    """apps.interpolate and apps.embed refused "the cat sat ." as "neither a test-split index
+    nor an existing file", where `vaekit embed RUN "the cat sat ."` takes it."""
+    import torch
+
+    from vaekit.api import apps
+    from vaekit.api.model import load
+
+    model = load(text_run)
+    sentence = "the cat sat on the mat ."
+    embedded = apps.embed(model, inputs=[sentence, "0"])
+    torch.testing.assert_close(
+        embedded["mean"][:1], model.encode(model.encode_lines([sentence])).mean
+    )
+    assert len(apps.interpolate(model, sentence, "0", steps=3)) == 3
+    with pytest.raises(VaekitError, match="an empty sentence"):
+        apps.embed(model, inputs=["   "])
+    assert apps.embed(model, inputs=[" ".join(["the cat sat ."] * 80)])["mean"].shape[0] == 1

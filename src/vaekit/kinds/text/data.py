@@ -57,7 +57,18 @@ def describe(dataset: Dataset) -> dict[str, Any]:
 
 
 def read_input(spec: str, schema: Vocabulary, shape: tuple[int, int, int]) -> Any:
-    """Refused: a text model's inputs are sentences (or test-split indices), not files."""
+    """A sentence (a spec that names no file), as the line the model reads (1, 1, 1, T), as
+    the command line takes one; a file is refused: a text model's inputs are sentences (or
+    test-split indices)."""
+    try:
+        named = Path(spec).expanduser().exists()
+    except OSError:  # a sentence longer than a file name may be
+        named = False
+    if not named:
+        ids = schema.encode(spec)
+        if not ids:
+            raise VaekitError(f"{spec!r}: an empty sentence; a text input needs a word")
+        return schema.rows([ids])
     input_file(spec)
     raise VaekitError(f"{spec}: a text model takes sentences or test-split indices, not files")
 
