@@ -24,6 +24,7 @@ from vaekit.data.datasets import open_dataset
 from vaekit.data.spectrograms import (
     FLOOR_DB,
     AudioFeatures,
+    fit_features,
     griffin_lim,
     hz_to_mel,
     mel_filterbank,
@@ -366,3 +367,23 @@ def test_extensible_pcm_and_streaming_headers_are_read_and_float_is_named(tmp_pa
     (tmp_path / "ef.wav").write_bytes(_riff(ext_float, tone(440).astype("<f4").tobytes()))
     with pytest.raises(VaekitError, match=r"ef\.wav: 32-bit float samples"):
         read_wav(tmp_path / "ef.wav")
+
+
+def test_the_features_take_numpy_and_refuse_pcm_and_wrong_shapes():
+    """model.schema (an AudioFeatures) from a notebook: NumPy arrays gave raw TypeErrors, a
+    clip of another length an einsum or padding error, and int16 PCM was taken as samples,
+    90 dB too loud, scored without a word."""
+    clips = np.sin(np.linspace(0, 300, 4000))[None].astype(np.float32)
+    settings = {"clip_seconds": 0.5, "n_fft": 256, "hop_length": 64, "n_mels": 8}
+    both = torch.from_numpy(np.concatenate([clips, clips * 0.5]))
+    features, _ = fit_features(both, torch.arange(2), RATE, settings, None)
+    x = features.encode(clips)
+    torch.testing.assert_close(x, features.encode(torch.from_numpy(clips[0])))  # one (L,)
+    np.testing.assert_allclose(features.to_decibels(x.numpy()), features.to_decibels(x))
+    assert features.to_clips(x[:, 0].numpy()).shape == (1, 4000)
+    with pytest.raises(VaekitError, match=r"clips are samples in \[-1, 1\], got torch.int16"):
+        features.encode((clips * 32767).astype(np.int16))
+    with pytest.raises(VaekitError, match=r"expected clips \(N, 4000\)"):
+        features.encode(clips[:, :100])
+    with pytest.raises(VaekitError, match=r"expected spectrograms \(N, 1, 8,"):
+        features.to_decibels(np.zeros((1, 3, 5), np.float32))

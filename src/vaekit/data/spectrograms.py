@@ -208,14 +208,40 @@ class AudioFeatures:
         mean, std = self._stats(db)
         return (db - mean) / std
 
-    def to_decibels(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's units (N, 1, M, T) -> dB: standardize undone."""
+    def to_decibels(self, x: Any) -> torch.Tensor:
+        """The model's units (N, 1, M, T) (or (N, M, T); a NumPy array too) -> dB: standardize
+        undone."""
+        x = self._spectrograms(x)
         mean, std = self._stats(x)
         return x * std + mean
 
-    def encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """Clips (N, L) of clip_samples -> the model's inputs (N, 1, M, T)."""
-        return self.standardize(self.decibels(clips))
+    def encode(self, clips: Any) -> torch.Tensor:
+        """Clips (N, L) of clip_samples samples in [-1, 1] (one clip (L,); a NumPy array too)
+        -> the model's inputs (N, 1, M, T). Integer PCM is refused: 16-bit samples taken as
+        they are were 90 dB too loud, and scored without a word."""
+        t = torch.as_tensor(clips)
+        t = t.reshape(1, -1) if t.dim() == 1 else t
+        if not t.is_floating_point():
+            raise VaekitError(
+                f"clips are samples in [-1, 1], got {t.dtype}: divide 16-bit PCM by 32768 "
+                "(or read a WAV file with model.schema.read)"
+            )
+        if t.dim() != 2 or t.shape[1] != self.clip_samples:
+            raise VaekitError(
+                f"expected clips (N, {self.clip_samples}): {self.clip_seconds:g} s at "
+                f"{self.sample_rate} Hz, the model's; got {tuple(t.shape)} (fit_clip cuts or "
+                "pads one)"
+            )
+        return self.standardize(self.decibels(t))
+
+    def _spectrograms(self, x: Any) -> torch.Tensor:
+        """x as the model's inputs (N, 1, M, T), or a one-line VaekitError."""
+        t = torch.as_tensor(x)
+        t = t[:, None] if t.dim() == 3 else t
+        if t.dim() != 4 or tuple(t.shape[1:]) != self.shape or not t.is_floating_point():
+            raise VaekitError(f"expected spectrograms (N, {', '.join(map(str, self.shape))}) in "
+                              f"the model's units, got {tuple(t.shape)} {t.dtype}")  # fmt: skip
+        return t
 
     def to_clips(
         self,
@@ -225,7 +251,7 @@ class AudioFeatures:
     ) -> torch.Tensor:
         """The model's units (N, 1, M, T) -> clips (N, L) in [-1, 1]: dB to mel power, linear
         power by non-negative least squares (`mel_to_linear`), Griffin-Lim's phase."""
-        x = x.detach().to("cpu", torch.float32)
+        x = self._spectrograms(x).detach().to("cpu", torch.float32)
         mel = 10 ** (self.to_decibels(x)[:, 0] / 10)  # (N, M, T)
         power = mel_to_linear(mel, self.filterbank())
         clips = griffin_lim(power.sqrt(), self.n_fft, self.hop_length, self.clip_samples, iters,
