@@ -345,3 +345,18 @@ def test_the_refusal_names_the_files_and_says_it_or_them(runs, tmp_path, capsys)
     assert vaekit("sample", runs["audio"], "-n", str(MOST_NAMED + 1), "-o", folder) == 1
     err = capsys.readouterr().err
     assert "and 1 more already exist: pass --overwrite to replace them" in err, err
+
+
+def test_a_file_written_has_the_permissions_any_new_file_gets(tmp_path):
+    """Written under a temporary name (mkstemp: 0600) and renamed: it is made 0666 less the
+    umask first, or a run directory shared with others would be private to its writer."""
+    import os
+
+    from vaekit.files import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", lambda p: p.write_text("x"))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

@@ -207,6 +207,9 @@ def test_language_model_has_no_latent():
         ({"tokens": ["a", "b"]}, "tokens must be distinct strings"),
         ({"embed_dim": 0}, "embed_dim"),
         ({"word_dropout": 1.5}, "word_dropout"),
+        ({"word_dropout": 1}, "word_dropout must be a number in \\[0, 1\\)"),  # every word out
+        ({"rnn_hidden": True}, "rnn_hidden must be an integer"),
+        ({"language_model": 1}, "language_model must be true or false"),
         ({"extra": 1}, "unknown key 'extra'"),
     ],
 )
@@ -218,6 +221,35 @@ def test_a_bad_text_record_is_refused(change, message):
                                 schema=text)  # fmt: skip
     with pytest.raises(VaekitError, match=message):
         config.validate()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"prior": "vamp"}, "--prior vamp does not fit text"),
+        ({"flow_steps": 1}, "--flow-steps does not fit text"),
+        ({"autoregressive": 1}, "--autoregressive does not fit text"),
+        ({"num_classes": 2}, "--conditional does not fit text"),
+    ],
+)
+def test_a_text_model_refuses_what_does_not_fit_it(option, message):
+    vocab = build_vocabulary([WORDS], 10, 4)
+    text = {**vocab.to_json(), "embed_dim": 5, "rnn_hidden": 7, "word_dropout": 0.0,
+            "language_model": False}  # fmt: skip
+    config = ModelConfig.create((1, 1, 5), family="rnn", likelihood="categorical", kind="text",
+                                schema=text, **option)  # fmt: skip
+    with pytest.raises(VaekitError, match=message):
+        config.validate()
+
+
+def test_a_token_index_past_the_vocabulary_is_refused():
+    from vaekit.kinds.text.model import prepare
+
+    vocab = build_vocabulary([WORDS], 10, 4)
+    line = torch.tensor([[len(vocab) - 1, EOS, PAD, PAD, PAD]])
+    assert prepare(line, (1, 1, 5), vocab, 1.0).shape == (1, 1, 1, 5)
+    with pytest.raises(VaekitError, match=f"token indices must be integers in 0..{len(vocab) - 1}"):
+        prepare(line + torch.tensor([[1, 0, 0, 0, 0]]), (1, 1, 5), vocab, 1.0)
 
 
 def test_the_vocabulary_comes_from_the_lines_training_keeps():
