@@ -70,7 +70,7 @@ def test_the_builtin_kinds_and_the_order_of_their_sources():
                                                                       "text", "series")  # fmt: skip
     names = ("array", "torch-dataset", "series-dataframe", "dataframe", "hf-pixels",
              "hf-table", "registered", "missing", "audio", "series-folder", "folder",
-             "array-file", "series", "series-array", "table", "series-named",
+             "array-file", "series", "series-array", "series-ndarray", "table", "series-named",
              "series-named-dataframe", "series-any-folder", "text")  # fmt: skip
     assert tuple(s.name for s in sources()) == names
     orders = [s.order for s in sources()]

@@ -142,3 +142,22 @@ def test_a_damaged_series_schema_is_refused(change, message):
     assert SeriesSchema.from_json(record).window == 8
     with pytest.raises(VaekitError, match=message):
         SeriesSchema.from_json({**record, **change})
+
+
+def test_an_array_in_memory_trains_as_its_npy_does(tmp_path, capsys):
+    """`vaekit.train(array, kind="series")` was refused as "not a .csv/.parquet series file"
+    (or, with window=, as no time series at all), where the same array saved as .npy trains."""
+    import vaekit
+
+    rng = np.random.default_rng(0)
+    array = np.sin(np.arange(200) / 5)[None, :, None] + 0.1 * rng.normal(size=(3, 200, 2))
+    np.save(tmp_path / "a.npy", array)
+    options = {"kind": "series", "window": 8, "epochs": 1, "latent_dim": 2, "hidden_dims": (8,),
+               "progress": False, "report": False}  # fmt: skip
+    run = vaekit.train(array, out=tmp_path / "mem", **options)
+    saved = vaekit.train(str(tmp_path / "a.npy"), out=tmp_path / "file", **options)
+    assert run.config["data"]["source"] == "array" and run.config["data"]["num_series"] == 3
+    assert run.config["model"]["schema"]["mean"] == saved.config["model"]["schema"]["mean"]
+    with pytest.raises(VaekitError, match="in-memory array: give the data"):
+        vaekit.evaluate(run.path, iw_samples=1)
+    assert vaekit.evaluate(run.path, data=array, iw_samples=1)["split_size"] > 0

@@ -418,6 +418,8 @@ BUILTIN_KINDS = (
         ("series", 650, f"{_SERIES_READ}:is_series_path", "open_series"),
         # Never reached for a .npy unless --kind series says so: array-file (600) takes them.
         ("series-array", 660, f"{_SERIES_READ}:is_series_array", "open_series_array"),
+        # An array in memory: only under kind="series" (images' array source, 100, first).
+        ("series-ndarray", 665, f"{_SERIES_READ}:is_series_ndarray", "open_series_ndarray"),
         # Reached for a .csv/.parquet only under --kind series (table, at 700, takes them
         # first otherwise): a series whose time is not its first column (--time-column).
         ("series-named", 710, f"{_SERIES_READ}:is_table_file", "open_series", False),

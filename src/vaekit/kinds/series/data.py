@@ -285,6 +285,15 @@ def open_series_array(source: str | Path, request: Any) -> Dataset:
     return _open_named(path, named, request, "npy")
 
 
+def open_series_ndarray(source: np.ndarray, request: Any) -> Dataset:
+    """An array of series in memory (`vaekit.train(array, kind="series")`), as a .npy of it
+    is read; its run reopens it only where it is given again (data=), as an image array's."""
+    given = _how(request)[0]
+    found = read_array(source, given.channels if given else None)
+    named = [(None if len(found) == 1 else str(i), s) for i, s in enumerate(found)]
+    return _open_named(Path("array"), named, request, "array")
+
+
 def _how(request: Any) -> tuple[SeriesSchema | None, str | None, tuple[str, ...] | None, str]:
     """(the run's schema or None, the time column, the value columns, irregular): how a
     source is read, by the run's schema where a model reopens its data, else by the
@@ -349,6 +358,7 @@ def _open_named(
         "source": "folder" if form == "folder" else "file",
         "name": str(path.resolve()),  # a run reopens it from wherever it is used
         **({"source": objects.SOURCE, "name": str(path)} if form == "dataframe" else {}),
+        **({"source": "array", "name": "array"} if form == "array" else {}),
         "kind": KIND,
         "format": form,
         "max_value": 1,

@@ -199,6 +199,12 @@ def is_table_folder(source: Any) -> bool:
         return any(not e.name.startswith(".") and _series_file(e) for e in entries)
 
 
+def is_series_ndarray(source: Any) -> bool:
+    """An array in memory, (series, time, channels) or (time, channels): a series where
+    kind="series" says so (the images' source takes arrays first otherwise)."""
+    return isinstance(source, np.ndarray) and source.ndim in (2, 3)
+
+
 def is_series_array(source: Any) -> bool:
     """A .npy file: a series array where --kind series says so (see the module docstring)."""
     if not isinstance(source, str | Path):
@@ -411,13 +417,17 @@ def read_folder(
     return found
 
 
-def read_array(path: Path, channels: tuple[str, ...] | None = None) -> list[RawSeries]:
-    """The series of a .npy array (see the module docstring), named by `channels` where a
-    model says what they are (their number must then agree), else channel_0, channel_1, ..."""
-    try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as err:
-        raise VaekitError(f"{path}: not a readable .npy array ({err})") from None
+def read_array(path: Path | np.ndarray, channels: tuple[str, ...] | None = None) -> list[RawSeries]:
+    """The series of a .npy array (see the module docstring), or of an array in memory (named
+    "array"), named by `channels` where a model says what they are (their number must then
+    agree), else channel_0, channel_1, ..."""
+    if isinstance(path, np.ndarray):
+        array, path = path, Path("array")
+    else:
+        try:
+            array = np.load(path, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as err:
+            raise VaekitError(f"{path}: not a readable .npy array ({err})") from None
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
