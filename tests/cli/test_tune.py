@@ -587,3 +587,25 @@ def test_an_empty_search_folder_is_refused(tmp_path, monkeypatch, capsys):
     assert vaekit("tune", "--data", "digits", "--budget", "8s", "--out", "") == 1
     assert capsys.readouterr().err == "vaekit: error: --out is empty: give the search's folder\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_option_fixed_beside_a_searched_choice_is_judged_by_each_trials_choice():
+    """`tune --space model=mlp,hvae --hidden-dims 8` was refused as "--hidden-dims is not an
+    option of --model conv", and `--space likelihood=bernoulli,gaussian --gaussian-std 0.2` as
+    not bernoulli's: judged against the defaults, which the search never draws."""
+    from vaekit.api.tune_trials import feasibility
+
+    with pytest.raises(VaekitError, match="--hidden-dims is not an option of --model conv"):
+        feasibility("digits", {"hidden_dims": (8,)})  # nothing searched: conv is the family
+    feasible = feasibility("digits", {"hidden_dims": (8,)}, {"model"})
+    assert feasible({"model": "mlp"}) is None and feasible({"model": "hvae"}) is None
+    assert "not an option of --model conv" in feasible({"model": "conv"})
+    feasible = feasibility("digits", {"model": "mlp", "gaussian_std": 0.2}, {"likelihood"})
+    assert feasible({}) is None  # the likelihood not yet drawn: not judged
+    assert feasible({"likelihood": "gaussian"}) is None
+    assert feasible({"likelihood": "bernoulli"}) is None  # left out of that trial's options
+    feasible = feasibility("digits", {"model": "mlp"}, {"likelihood", "mixtures"})
+    assert feasible({"mixtures": 3}) is None  # a range judged beside the drawn likelihood
+    assert feasible({"mixtures": 3, "likelihood": "logistic-mixture"}) is None
+    bad = feasible({"mixtures": 0, "likelihood": "logistic-mixture"})
+    assert "mixtures=: expected a positive" in bad

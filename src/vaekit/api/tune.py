@@ -150,9 +150,8 @@ def tune(
             fixed = TRAIN_OPTIONS.check(options, "vaekit tune")
             if budget is None:
                 raise VaekitError("vaekit tune needs --budget (the search's time: 1h, 30m, 90s)")
-            searched = build_space(
-                fixed, space_ranges(space or {}, "search"), feasibility(data, fixed)
-            )
+            ranges = space_ranges(space or {}, "search")
+            searched = build_space(fixed, ranges, feasibility(data, fixed, set(ranges)))
             pruner = "median" if pruner is None else pruner
         resolve_device(fixed.get("device", DEFAULTS["device"]))  # every trial's: refused now
         seconds = _seconds(budget)

@@ -155,6 +155,11 @@ class Space:
             options[name] = searched.suggest(trial, f"{objective}.{name}")
         return options
 
+    def searched(self) -> set[str]:
+        """The names of the options the trials draw (the family always: the space holds it)."""
+        own = [n for ranges in (*self.own.values(), *self.by_objective.values()) for n in ranges]
+        return {"model", *self.shared, *own}
+
     def trial_options(self, fixed: Mapping[str, Any], drawn: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's whole options: the fixed ones and the drawn ones, less the options of
         objectives other than the trial's (`--tc-weight 4 --space objective=elbo,tcvae` sets

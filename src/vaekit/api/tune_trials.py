@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from vaekit.api.rundir import clear_leftovers
 from vaekit.api.train import _num_classes, train
 from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_choices
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import kind
+from vaekit.kinds.base import FAMILIES, kind
 from vaekit.models.io import is_run_dir
-from vaekit.train_options import TRAIN_OPTIONS
+from vaekit.train_options import CHOOSING, NEEDS_ABOVE_ZERO, TRAIN_OPTIONS
 from vaekit.training.checkpoint import has_checkpoint
 from vaekit.training.loop import Callback, LoopState
 
@@ -82,18 +82,27 @@ def shown_params(space: Space, params: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], str | None]:
+def feasibility(
+    data: Any, fixed: dict[str, Any], searched: Collection[str] = ()
+) -> Callable[[dict[str, Any]], str | None]:
     """A test of whether the data takes a model of some options (None) or why not: the data
-    is opened once, and each model config built as vaekit.train would build it."""
+    is opened once, and each model config built as vaekit.train would build it. An option
+    that hangs on a choice the search draws (`searched`: --hidden-dims while the family is
+    searched, --gaussian-std or a range of --mixtures while the likelihood is) is judged only
+    beside a value of that choice: the trials that draw one; where `options` names none, it is
+    left out, not judged against the choice's default."""
     fixed = of_its_choices(fixed)  # a weight fixed for one objective's trials: in theirs
-    opts = fit_options_to_data(resolve_options({"data": data, **fixed}), fixed)
+    certain = {n: v for n, v in fixed.items() if not _hangs_on(n, searched)}
+    opts = fit_options_to_data(resolve_options({"data": data, **certain}), certain)
     if not opts["val_fraction"]:
         raise VaekitError("vaekit tune ranks trials on the validation -ELBO: --val-fraction > 0")
     dataset = open_with_options(data, opts, None)
     num_classes = _num_classes(dataset) if opts["conditional"] else 0
 
     def feasible(options: dict[str, Any]) -> str | None:
+        unsure = set(searched) - set(options)
         given = of_its_choices({**fixed, **options})
+        given = {n: v for n, v in given.items() if not _hangs_on(n, unsure)}
         try:
             full = fit_options_to_data(resolve_options({"data": data, **given}), given)
             schema = kind(dataset.kind).part("model").record(dataset.schema, full)
@@ -103,6 +112,18 @@ def feasibility(data: Any, fixed: dict[str, Any]) -> Callable[[dict[str, Any]], 
         return None
 
     return feasible
+
+
+def _hangs_on(name: str, searched: Collection[str]) -> bool:
+    """Whether option `name` does something or not by a choice the search draws: a family's
+    own (the family searched), a likelihood's, prior's or objective's own (that searched),
+    or one that needs another above 0 (that searched)."""
+    key = TRAIN_OPTIONS[name].config_key
+    if "model" in searched and any(key in f.options for f in FAMILIES.all()):
+        return True
+    if NEEDS_ABOVE_ZERO.get(name) in searched:
+        return True
+    return any(role in searched and registry.owners(name) for role, registry in CHOOSING.items())
 
 
 def retry_killed(optuna: Any, study: Any, path: Path) -> None:
@@ -203,7 +224,7 @@ class Session:
 
     def refusal(self, options: dict[str, Any]) -> str | None:
         if self.feasible is None:  # opened once, at the first trial of this command
-            self.feasible = feasibility(self.data, self.fixed)
+            self.feasible = feasibility(self.data, self.fixed, self.space.searched())
         return self.feasible(options)
 
     def save_clock(self) -> None:
