@@ -99,6 +99,9 @@ NEEDS_ABOVE_ZERO = {
     "ar_width": "autoregressive",
     "flow_hidden": "flow_steps",
 }
+# Options that do nothing where another has a value: the std a Gaussian starts from or keeps,
+# where the decoder predicts one per pixel (--gaussian-variance pixel).
+NOTHING_WHERE = {"gaussian_std": ("gaussian_variance", "pixel")}
 # The options that choose a component whose own options (vaekit.components.Component.options)
 # do something only when it is the one chosen.
 CHOOSING = {"likelihood": LIKELIHOODS, "prior": PRIORS, "objective": OBJECTIVES}
@@ -108,14 +111,19 @@ def unused_option(choices: Mapping[str, Any], names: Iterable[str]) -> str | Non
     """Of the options `names` (those the user set), the first that would change nothing beside
     `choices` (options by name), as a one-line refusal; None where each does something. One
     does nothing when it is only other components' own (--mixtures with --likelihood
-    bernoulli, --tc-weight with --objective elbo), or needs another above 0 that is 0
-    (--ar-width without --autoregressive, --flow-hidden without --flow-steps). What `choices`
-    does not name is not judged."""
+    bernoulli, --tc-weight with --objective elbo), needs another above 0 that is 0
+    (--ar-width without --autoregressive, --flow-hidden without --flow-steps), or does nothing
+    where another has a value (NOTHING_WHERE: --gaussian-std with --gaussian-variance pixel).
+    What `choices` does not name is not judged."""
     for name in names:
         other = NEEDS_ABOVE_ZERO.get(name)
         if other in choices and not choices[other]:
             flag, needs = TRAIN_OPTIONS[name].flag, TRAIN_OPTIONS[other].flag
             return f"{flag} does something only with {needs} above 0 (it is {choices[other]})"
+        other, value = NOTHING_WHERE.get(name, (None, None))
+        if other in choices and choices[other] == value:
+            flag, where = TRAIN_OPTIONS[name].flag, TRAIN_OPTIONS[other].flag
+            return f"{flag} does nothing with {where} {value}"
         for choosing, registry in CHOOSING.items():
             owners = registry.owners(name)
             chosen = choices.get(choosing)

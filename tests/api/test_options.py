@@ -315,6 +315,8 @@ def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_p
         ({"ar_width": 8}, "--ar-width does something only with --autoregressive above 0"),
         ({"ar_kernel": 5, "autoregressive": 0}, "--ar-kernel does something only with"),
         ({"flow_hidden": 16}, "--flow-hidden does something only with --flow-steps above 0"),
+        ({"likelihood": "gaussian", "gaussian_variance": "pixel", "gaussian_std": 0.2},
+         "--gaussian-std does nothing with --gaussian-variance pixel"),
     ]:  # fmt: skip
         with pytest.raises(VaekitError, match=re.escape(message)):
             fitted("digits", **given)
@@ -323,6 +325,9 @@ def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_p
     assert fitted("digits", autoregressive=1, ar_width=8)["ar_width"] == 8
     assert fitted("digits", flow_steps=1, flow_hidden=16)["flow_hidden"] == 16
     assert fitted(table, gaussian_variance="pixel")["gaussian_variance"] == "pixel"  # mixed
+    with pytest.raises(VaekitError, match="--gaussian-std does nothing with"):  # (a table's)
+        fitted(table, gaussian_variance="pixel", gaussian_std=0.3)
+    assert fitted(table, gaussian_variance="global", gaussian_std=0.3)["gaussian_std"] == 0.3
     with pytest.raises(VaekitError, match="--mixtures is an option of"):
         fitted(table, mixtures=2)
     # the command line and vaekit.train say the same, and leave nothing behind

@@ -23,7 +23,7 @@ from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_choices
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import FAMILIES, kind
 from vaekit.models.io import is_run_dir
-from vaekit.train_options import CHOOSING, NEEDS_ABOVE_ZERO, TRAIN_OPTIONS
+from vaekit.train_options import CHOOSING, NEEDS_ABOVE_ZERO, NOTHING_WHERE, TRAIN_OPTIONS
 from vaekit.training.checkpoint import has_checkpoint
 from vaekit.training.loop import Callback, LoopState
 
@@ -121,7 +121,7 @@ def _hangs_on(name: str, searched: Collection[str]) -> bool:
     key = TRAIN_OPTIONS[name].config_key
     if "model" in searched and any(key in f.options for f in FAMILIES.all()):
         return True
-    if NEEDS_ABOVE_ZERO.get(name) in searched:
+    if NEEDS_ABOVE_ZERO.get(name) in searched or NOTHING_WHERE.get(name, ("",))[0] in searched:
         return True
     return any(role in searched and registry.owners(name) for role, registry in CHOOSING.items())
 
