@@ -100,8 +100,17 @@ NEEDS_ABOVE_ZERO = {
     "flow_hidden": "flow_steps",
 }
 # Options that do nothing where another has a value: the std a Gaussian starts from or keeps,
-# where the decoder predicts one per pixel (--gaussian-variance pixel).
-NOTHING_WHERE = {"gaussian_std": ("gaussian_variance", "pixel")}
+# where the decoder predicts one per pixel; what acts on the KL, for a language model (no
+# latent: its KL is 0); how to crop, with no size to crop to; a target taken as a label, with
+# no target.
+NOTHING_WHERE = {
+    "gaussian_std": ("gaussian_variance", "pixel"),
+    "beta": ("language_model", True),
+    "kl_warmup": ("language_model", True),
+    "free_bits": ("language_model", True),
+    "crop": ("image_size", None),
+    "target_is_label": ("target", None),
+}
 # The options that choose a component whose own options (vaekit.components.Component.options)
 # do something only when it is the one chosen.
 CHOOSING = {"likelihood": LIKELIHOODS, "prior": PRIORS, "objective": OBJECTIVES}
@@ -123,7 +132,9 @@ def unused_option(choices: Mapping[str, Any], names: Iterable[str]) -> str | Non
         other, value = NOTHING_WHERE.get(name, (None, None))
         if other in choices and choices[other] == value:
             flag, where = TRAIN_OPTIONS[name].flag, TRAIN_OPTIONS[other].flag
-            return f"{flag} does nothing with {where} {value}"
+            said = "" if value is True else f" {value}"
+            return (f"{flag} does nothing without {where}" if value is None
+                    else f"{flag} does nothing with {where}{said}")  # fmt: skip
         for choosing, registry in CHOOSING.items():
             owners = registry.owners(name)
             chosen = choices.get(choosing)

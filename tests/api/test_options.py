@@ -317,6 +317,7 @@ def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_p
         ({"flow_hidden": 16}, "--flow-hidden does something only with --flow-steps above 0"),
         ({"likelihood": "gaussian", "gaussian_variance": "pixel", "gaussian_std": 0.2},
          "--gaussian-std does nothing with --gaussian-variance pixel"),
+        ({"crop": "none"}, "--crop does nothing without --image-size"),
     ]:  # fmt: skip
         with pytest.raises(VaekitError, match=re.escape(message)):
             fitted("digits", **given)
@@ -328,6 +329,14 @@ def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_p
     with pytest.raises(VaekitError, match="--gaussian-std does nothing with"):  # (a table's)
         fitted(table, gaussian_variance="pixel", gaussian_std=0.3)
     assert fitted(table, gaussian_variance="global", gaussian_std=0.3)["gaussian_std"] == 0.3
+    with pytest.raises(VaekitError, match="--target-is-label does nothing without --target"):
+        fitted(table, target_is_label=True)
+    text = tmp_path / "lines.txt"
+    text.write_text("the cat sat .\na dog ran .\n" * 20)
+    for given in ({"beta": 3.0}, {"kl_warmup": 10}, {"free_bits": 0.5}):
+        with pytest.raises(VaekitError, match="does nothing with --language-model"):
+            fitted(text, language_model=True, **given)
+    assert fitted(text, beta=3.0)["beta"] == 3.0  # a sentence VAE's KL is there to weigh
     with pytest.raises(VaekitError, match="--mixtures is an option of"):
         fitted(table, mixtures=2)
     # the command line and vaekit.train say the same, and leave nothing behind

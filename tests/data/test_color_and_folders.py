@@ -427,14 +427,14 @@ def test_decoding_options_for_data_that_is_not_image_files_are_refused(tmp_path:
     registered array dataset) they did nothing, and config.json recorded them as applied."""
     np.save(tmp_path / "a.npy", np.random.default_rng(0).integers(0, 256, (40, 16, 16), np.uint8))
     for source, given in [(tmp_path / "a.npy", ["--image-size", "8"]), ("digits", ["--color",
-                          "rgb"]), (tmp_path / "a.npy", ["--crop", "none"])]:  # fmt: skip
+                          "rgb"]), (tmp_path / "a.npy", ["--crop", "none", "--image-size", "4"])]:  # fmt: skip
         out = tmp_path / "R"
         assert vaekit("train", "--data", source, *given, "--out", out, "--epochs", "1") != 0
         err = capsys.readouterr().err.strip()
-        assert f"{given[0]} is for image files" in err and err.count("\n") == 0
+        assert " is for image files" in err and err.count("\n") == 0
         assert not out.exists()
         assert vaekit("data", "info", source, *given) != 0
-        assert f"{given[0]} is for image files" in capsys.readouterr().err
+        assert " is for image files" in capsys.readouterr().err
     # an --image-size past the largest is refused before anything is decoded
     _png(tmp_path / "imgs" / "0.png", (8, 8), 0, "L")
     assert vaekit("data", "info", tmp_path / "imgs", "--image-size", "100000") != 0
