@@ -426,8 +426,12 @@ def test_decoding_options_for_data_that_is_not_image_files_are_refused(tmp_path:
     """--image-size, --color and --crop decode image files; given for an array (a .npy, a
     registered array dataset) they did nothing, and config.json recorded them as applied."""
     np.save(tmp_path / "a.npy", np.random.default_rng(0).integers(0, 256, (40, 16, 16), np.uint8))
-    for source, given in [(tmp_path / "a.npy", ["--image-size", "8"]), ("digits", ["--color",
-                          "rgb"]), (tmp_path / "a.npy", ["--crop", "none", "--image-size", "4"])]:  # fmt: skip
+    npy = tmp_path / "a.npy"
+    for source, given in [
+        (npy, ["--image-size", "8"]),
+        ("digits", ["--color", "rgb"]),
+        (npy, ["--crop", "none", "--image-size", "4"]),
+    ]:
         out = tmp_path / "R"
         assert vaekit("train", "--data", source, *given, "--out", out, "--epochs", "1") != 0
         err = capsys.readouterr().err.strip()
