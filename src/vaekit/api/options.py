@@ -150,11 +150,11 @@ def refuse_other_families(options: dict[str, Any], given: dict[str, Any]) -> Non
         if value is None or name not in TRAIN_OPTIONS:
             continue
         key = TRAIN_OPTIONS[name].config_key
-        if key in _family_keys() and key not in chosen.options:
+        if key in family_keys() and key not in chosen.options:
             raise VaekitError(foreign_option(chosen, key))
 
 
-def _family_keys() -> set[str]:
+def family_keys() -> set[str]:
     """The config keys of the options that some family declares as its own
     (vaekit.kinds.base.Family.options): a config records only its family's, in
     model.family_options."""
@@ -231,7 +231,7 @@ def config_sections(options: dict[str, Any], model_config: ModelConfig) -> dict[
         if o.config_key != "name"
     }
     for o in TRAIN_OPTIONS.in_section("model"):
-        if o.config_key not in _family_keys():  # the family's own are in family_options
+        if o.config_key not in family_keys():  # the family's own are in family_options
             model.setdefault(o.config_key, options[o.name])
     return {"model": _json_ready(model), "training": _json_ready(training), "data": data}
 
@@ -277,7 +277,7 @@ def check_section(config: dict[str, Any], section: str, where: str) -> None:
             raise VaekitError(f"{where}: {section}: unknown key {unknown[0]!r}")
     # Another family's or installed objective's options are absent (ModelConfig and
     # train_config_from fill in the chosen one's).
-    optional = _kinds_own(section) | _family_keys() | _declared_objective_keys()
+    optional = _kinds_own(section) | family_keys() | _declared_objective_keys()
     missing = sorted(set(declared) - set(values) - optional)
     if missing:
         raise VaekitError(f"{where}: {section}: missing key {missing[0]!r}")

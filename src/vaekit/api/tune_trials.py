@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.api.data import open_with_options
-from vaekit.api.options import build_configs, fit_options_to_data, resolve_options
+from vaekit.api.options import build_configs, family_keys, fit_options_to_data, resolve_options
 from vaekit.api.resume import resume
 from vaekit.api.run import read_metrics
 from vaekit.api.rundir import clear_leftovers
 from vaekit.api.train import _num_classes, train
 from vaekit.api.tune_space import MAX_REFUSED, Space, of_its_choices
 from vaekit.errors import VaekitError
-from vaekit.kinds.base import FAMILIES, kind
+from vaekit.kinds.base import kind
 from vaekit.models.io import is_run_dir
 from vaekit.train_options import CHOOSING, NEEDS_ABOVE_ZERO, NOTHING_WHERE, TRAIN_OPTIONS
 from vaekit.training.checkpoint import has_checkpoint
@@ -118,8 +118,7 @@ def _hangs_on(name: str, searched: Collection[str]) -> bool:
     """Whether option `name` does something or not by a choice the search draws: a family's
     own (the family searched), a likelihood's, prior's or objective's own (that searched),
     or one that needs another above 0 (that searched)."""
-    key = TRAIN_OPTIONS[name].config_key
-    if "model" in searched and any(key in f.options for f in FAMILIES.all()):
+    if "model" in searched and TRAIN_OPTIONS[name].config_key in family_keys():
         return True
     if NEEDS_ABOVE_ZERO.get(name) in searched or NOTHING_WHERE.get(name, ("",))[0] in searched:
         return True

@@ -65,10 +65,7 @@ def read_input(spec: str, schema: Vocabulary, shape: tuple[int, int, int]) -> An
     except OSError:  # a sentence longer than a file name may be
         named = False
     if not named:
-        ids = schema.encode(spec)
-        if not ids:
-            raise VaekitError(f"{spec!r}: an empty sentence; a text input needs a word")
-        return schema.rows([ids])
+        return encode_lines([spec], schema)
     input_file(spec)
     raise VaekitError(f"{spec}: a text model takes sentences or test-split indices, not files")
 
@@ -132,3 +129,13 @@ def open_text(
         sha256=hashlib.sha256(train.rows.tobytes() + test.rows.tobytes()).hexdigest(),
     )
     return Dataset(sets[0], sets[1], info, kind="text", schema=vocab)
+
+
+def encode_lines(lines: list[str], schema: Vocabulary) -> torch.Tensor:
+    """Sentences -> lines (B, 1, 1, T), each truncated to the vocabulary's max_length tokens.
+    A sentence of no words is refused: it would read as a bare <eos>, which no input means."""
+    encoded = [schema.encode(line) for line in lines]
+    for line, ids in zip(lines, encoded, strict=True):
+        if not ids:
+            raise VaekitError(f"{line!r}: an empty sentence; a text input needs a word")
+    return torch.from_numpy(schema.rows(encoded))

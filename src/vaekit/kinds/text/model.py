@@ -31,6 +31,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from vaekit.data.text import BOS, EOS, PAD, UNK, Vocabulary
 from vaekit.errors import VaekitError
+from vaekit.kinds.text.data import encode_lines as encode_lines  # the protocol's
 from vaekit.kinds.text.model_decoding import SentenceDecoder, Sentences, tokens_of
 from vaekit.kinds.text.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import DiagonalGaussian
@@ -308,16 +309,6 @@ def _not_a_line(t: torch.Tensor) -> int | None:
         & (~ends.any(1) | ((ending == EOS) & ((t == PAD) | ~after).all(1)))
     )
     return None if bool(ok.all()) else int((~ok).nonzero()[0, 0])
-
-
-def encode_lines(lines: list[str], schema: Vocabulary) -> torch.Tensor:
-    """Sentences -> lines (B, 1, 1, T), each truncated to the vocabulary's max_length tokens.
-    A sentence of no words is refused: it would read as a bare <eos>, which no input means."""
-    encoded = [schema.encode(line) for line in lines]
-    for line, ids in zip(lines, encoded, strict=True):
-        if not ids:
-            raise VaekitError(f"{line!r}: an empty sentence; a text input needs a word")
-    return torch.from_numpy(schema.rows(encoded))
 
 
 def record(schema: Vocabulary, options: dict[str, Any]) -> dict[str, Any]:
