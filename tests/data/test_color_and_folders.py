@@ -445,3 +445,31 @@ def test_decoding_options_for_data_that_is_not_image_files_are_refused(tmp_path:
     assert "expected at most 1024, got 100000" in capsys.readouterr().err
     with pytest.raises(VaekitError, match="--image-size must be 1 to 1024, got 5000"):
         open_dataset(tmp_path / "imgs", image_size=5000)
+
+
+def test_classes_of_a_folder_are_taken_by_their_names(tmp_path: Path, capsys):
+    """`sample --label dog` and `anomaly --normal-labels cat` name the folder's classes, as
+    `data info` lists them; the same images and scores as by index, and an unknown name is
+    refused naming the classes (they took indices only)."""
+    for i in range(24):
+        _png(tmp_path / "pets" / ("cat" if i % 3 else "dog") / f"{i}.png", (8, 8), i * 10, "L")
+    run, out = tmp_path / "run", tmp_path / "out"
+    train = ["--epochs", "1", "--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2"]
+    assert vaekit("train", "--data", tmp_path / "pets", "--out", run, "--conditional", *train) == 0
+    out.mkdir()
+    for label in ("dog", "1"):
+        assert vaekit("sample", run, "--label", label, "-n", "4", "-o", out / f"{label}.png") == 0
+    assert (out / "dog.png").read_bytes() == (out / "1.png").read_bytes()
+    capsys.readouterr()
+    assert vaekit("sample", run, "--label", "cow", "-o", out / "cow.png") == 1
+    err = capsys.readouterr().err
+    assert "no class named 'cow' (the run's classes by index: 0 cat, 1 dog)" in err
+    plain = tmp_path / "plain"  # anomaly detection is for an unconditional model
+    assert vaekit("train", "--data", tmp_path / "pets", "--out", plain, *train) == 0
+    for label in ("cat", "0"):
+        args = ["-o", out / f"{label}.csv", "--normal-labels", label]
+        assert vaekit("anomaly", plain, *args) == 0
+    assert "AUROC" in capsys.readouterr().out
+    assert (out / "cat.csv").read_text() == (out / "0.csv").read_text()
+    assert vaekit("anomaly", plain, "-o", out / "x.csv", "--normal-labels", "cat,cow") == 1
+    assert "no class named 'cow'" in capsys.readouterr().err

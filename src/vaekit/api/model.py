@@ -6,6 +6,7 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Iterator
@@ -142,6 +143,27 @@ class Model:
             return names
         return None
 
+    def class_indices(self, labels: list[int | str], names: list[str] | None = None) -> list[int]:
+        """Each label as its class index: an int as it is, a string as the index of the class
+        of that name, or else as the int it writes ("3"). `names`: the classes by index
+        (default: `class_names`). An unknown name is refused, naming the classes; indices
+        are checked by the caller."""
+        names = names if names is not None else self.class_names
+        found = []
+        for label in labels:
+            if isinstance(label, str) and label not in (names or []):
+                with contextlib.suppress(ValueError):  # an index as the command line gives it
+                    label = int(label)
+            if isinstance(label, str):
+                if label not in (names or []):
+                    classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))
+                    known = f"the run's classes by index: {classes}" if names else (
+                        "this run's classes have no names: give their indices")
+                    raise VaekitError(f"no class named {label!r} ({known})")
+                label = names.index(label)
+            found.append(label)
+        return found
+
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
         """Class labels for n inputs as a (n,) tensor on the model's device: one int for all,
         or one each. Required by a conditional model, refused by an unconditional one."""
@@ -154,6 +176,10 @@ class Model:
                 f"this model is conditional: give a class label (0..{self.num_classes - 1})"
             )
         wrong = VaekitError(f"class labels must be integers in 0..{self.num_classes - 1}")
+        if isinstance(labels, str) or (
+            isinstance(labels, list | tuple) and any(isinstance(a, str) for a in labels)
+        ):  # class names, where the data named its classes
+            labels = self.class_indices([labels] if isinstance(labels, str) else list(labels))
         try:
             raw = torch.as_tensor(labels)
         except (TypeError, ValueError, RuntimeError):  # "x", 10**30, ...

@@ -87,7 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--normal-labels",
         type=label_list,
         metavar="L[,L...]",
-        help="labels that are normal; the others count as anomalies for AUROC",
+        help="classes that are normal, by index or by name (where the data names its "
+        "classes: image subfolders, a table's --target; `vaekit data info` lists them); the "
+        "others count as anomalies for AUROC",
     )
     p.add_argument(
         "--iw-samples",
@@ -148,8 +150,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = resolver.test
     labels = data.labels.numpy() if data.labels is not None else None
-    names = part.class_names(model)
-    truth = _truth(labels, args.normal_labels, names) if args.normal_labels else None
+    truth = None
+    if args.normal_labels:  # by index or name: the classes the run names, as embed does
+        names = part.class_names(model) or model.class_names
+        truth = _truth(labels, model.class_indices(args.normal_labels, names), names)
 
     detector, note = load_or_fit(wanted, args.rundir, args.data)
     if note:

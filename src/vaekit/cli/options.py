@@ -32,7 +32,14 @@ fraction = argument_type(Float(positive=True, below=1.0))  # a quantile, a share
 temperature = argument_type(TEMPERATURE)
 # What torch.Generator.manual_seed takes; beyond, a seed would fail after the model loaded.
 seed = argument_type(Int(least=-(2**63), most=2**64 - 1))
-label = argument_type(Int(least=0, most=2**31 - 1))
+
+
+def label(text: str) -> str:
+    """A class: its index or, where the data named its classes, its name (resolved against
+    the run's classes by `vaekit.api.model.Model.class_indices`, after it loads)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a class: its index (0, 1, ...) or its name")
+    return text.strip()
 
 
 class Once(argparse.Action):
@@ -51,15 +58,14 @@ def count(least: int = 1, most: int | None = None) -> Callable[[str], int]:
     return argument_type(Int(least=least, most=most))
 
 
-def label_list(text: str) -> list[int]:
-    """'0' or '0,3,5' -> class labels."""
+def label_list(text: str) -> list[str]:
+    """'0', '0,3,5' or 'cat,dog' -> classes, by index or name (as `label`)."""
     try:
-        labels = [label(part.strip()) for part in text.split(",")]
+        return [label(part) for part in text.split(",")]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected class labels like 0 or 0,3,5, got {text!r}"
+            f"expected classes like 0 or 0,3,5 (or their names: cat,dog), got {text!r}"
         ) from None
-    return labels
 
 
 def noise(text: str) -> str:

@@ -76,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--label",
         type=label,
         metavar="CLASS",
-        help="for a conditional model (trained --conditional): the class to draw",
+        help="for a conditional model (trained --conditional): the class to draw, by index "
+        "or by name (where the data names its classes: image subfolders)",
     )
     add_kind_arguments("sample", p)  # text's --decode, --beam-width
     add_device(p)
