@@ -327,3 +327,22 @@ def test_an_objective_on_the_kl_is_refused(tmp_path: Path, capsys):
                "tcvae") == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "--objective tcvae needs draws of a Gaussian posterior" in err and not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:the code prior")  # (one epoch may not beat the uniform)
+def test_fit_prior_takes_the_data_where_it_has_moved(tmp_path: Path, capsys):
+    """The moved-data message says "give its new place with --data", which fit-prior lacked."""
+    images = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "digits.npy", images)
+    run = tmp_path / "run"
+    assert cli("train", "--data", tmp_path / "digits.npy", "--model", "vqvae", "--channels",
+               "8,16", "--latent-dim", "4", "--codebook-size", "8", "--epochs", "1", "--out",
+               run, "--quiet", "--no-report") == 0  # fmt: skip
+    moved = tmp_path / "moved.npy"
+    (tmp_path / "digits.npy").rename(moved)
+    small = ["--epochs", "1", "--layers", "1", "--width", "8", "--quiet"]
+    capsys.readouterr()
+    assert cli("fit-prior", run, *small) == 1
+    assert "give its new place with --data PATH" in capsys.readouterr().err
+    assert cli("fit-prior", run, *small, "--data", moved) == 0
+    assert (run / "code_prior.safetensors").exists()

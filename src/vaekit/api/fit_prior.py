@@ -51,6 +51,7 @@ def fit_prior(
     device: str = "cpu",
     seed: int = 0,
     progress: Progress | None = None,
+    data: Any = None,
 ) -> dict[str, Any]:
     """Fit the code prior of the run in `rundir` and save it there (code_prior.safetensors
     and code_prior.json); return the record written.
@@ -58,7 +59,8 @@ def fit_prior(
     The training split (less the validation part, as training split it) is encoded to code
     maps once; the PixelCNN (`layers` gated layers of `width` channels) is trained on them by
     Adam at `lr` for `epochs` passes, in shuffled batches drawn with `seed`, and scored on the
-    validation part's codes where there is one. Numbers are nats per code map."""
+    validation part's codes where there is one. Numbers are nats per code map. `data`: the
+    run's data where it has moved, or was an array (split as training split it)."""
     for name, value in (("epochs", epochs), ("batch size", batch_size), ("layers", layers),
                         ("width", width)):  # fmt: skip
         if value < 1:
@@ -74,7 +76,7 @@ def fit_prior(
             f"{model.config.family} run, whose latents are continuous (train --model vqvae)"
         )
     train_config = train_config_from(model.run_config)
-    dataset = model_dataset(model)
+    dataset = model_dataset(model, data)
     train_part, val_part = split_validation(dataset, train_config.val_fraction, train_config.seed)
     if train_config.binarize and not is_binary(train_part):
         # One fixed binarization (as eval scores it), not a new one per pass.

@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="masked, gated layers of the PixelCNN (default: 5)")  # fmt: skip
     p.add_argument("--width", type=positive_int, default=64, metavar="W",
                    help="channels of its layers (default: 64)")  # fmt: skip
+    p.add_argument("--data", metavar="NAME|PATH",
+                   help="the run's data where it has moved, or was an in-memory array")  # fmt: skip
     add_seed(p, "the prior's initial weights and the order of its batches")
     add_device(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             progress=None if args.quiet else bars.update,
+            data=args.data,
         )
     val = record["val_nll"]
     print(f"code prior: -log p(z_q) {record['train_nll']:.2f} nats per code map on the "
