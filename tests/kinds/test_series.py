@@ -503,6 +503,24 @@ def test_serve_draws_sampled_and_decoded_windows(series_run: Path):
         assert answer.json()["error"] == ("the page takes no file for a model of a time series")
 
 
+def test_serve_names_the_channels_and_draws_them_in_their_units(series_run: Path, monkeypatch):
+    """The page's decoded windows were plotted as "channel 0", "channel 1" in standardized
+    units; they are drawn as the report draws them: named, in the data's units."""
+    from vaekit.api.model import load
+    from vaekit.kinds.series import render
+    from vaekit.serve.explorer import Explorer
+
+    drawn = []
+    monkeypatch.setattr(render, "windows_png", lambda s, w, *_: drawn.append((s, w)) or b"")
+    model = load(series_run)
+    z = torch.zeros(1, model.latent_dim)
+    Explorer(model, series_run).decode_latent(z[0].tolist())
+    schema, [values] = drawn[0]
+    assert schema.channels == model.schema.channels and len(schema.channels) >= 2
+    standardized = model.decode(z).cpu().double().numpy()[0, 0].T
+    assert np.allclose(values[0], standardized * model.schema.std + model.schema.mean)
+
+
 def test_data_info_describes_the_series(series_run: Path, tmp_path: Path, capsys):
     path = write_series(tmp_path / "s.csv", 100)
     assert vaekit("data", "info", path) == 0

@@ -139,10 +139,11 @@ render part
     schema_shown(schema: dict | None, checksum: bool = False) -> dict | None
         config.json's model.schema as a page shows it (text: the vocabulary by its size, and
         with `checksum`, the compare page's, the sha256 of its words); others: unchanged.
-    served(x: torch.Tensor, ncols: int | None = None) -> dict[str, str]   (optional)
-        Decoded examples x (N, C, H, W) as the fields of a `vaekit serve` answer that the page
-        draws (images: {"image": PNG data: URI}; one example unbordered where ncols is None,
-        else a grid of ncols columns). Without it, `vaekit serve` refuses the model.
+    served(model, x: torch.Tensor, ncols: int | None = None) -> dict[str, str]   (optional)
+        Decoded examples x (N, C, H, W) of `model` as the fields of a `vaekit serve` answer
+        that the page draws (images: {"image": PNG data: URI}; one example unbordered where
+        ncols is None, else a grid of ncols columns; series: a plot of the named channels in
+        their units). Without it, `vaekit serve` refuses the model.
     card_limits: list[str]   (optional)
         Sentences the model card's Limitations begin with for this kind (tables and series:
         their densities are of standardized values).

@@ -154,7 +154,7 @@ class Explorer:
     def _decoded(self, z: torch.Tensor) -> dict[str, str]:
         """The latents z (1, Z) decoded, as the fields the page draws."""
         with self.lock:
-            return self.served(self.model.decode(z))
+            return self.served(self.model, self.model.decode(z))
 
     def latent(self, values: Any, size: int) -> torch.Tensor:
         """A client's list of `size` finite numbers as a (1, size) tensor, or VaekitError."""
@@ -188,7 +188,7 @@ class Explorer:
         seed = secrets.randbelow(2**31)
         with self.lock:
             images = self.model.sample(n, seed=seed)
-        return {"seed": seed, **self.served(images, math.ceil(math.sqrt(n)))}
+        return {"seed": seed, **self.served(self.model, images, math.ceil(math.sqrt(n)))}
 
     def examine(self, x: torch.Tensor, name: str) -> dict[str, Any]:
         """An uploaded image (1, C, H, W) in [0, 1]: its reconstruction, anomaly score against

@@ -248,7 +248,7 @@ def schema_shown(schema: Any, checksum: bool = False) -> Any:
 uploads = True
 
 
-def served(x: torch.Tensor, ncols: int | None = None) -> dict[str, str]:
+def served(model: Any, x: torch.Tensor, ncols: int | None = None) -> dict[str, str]:
     """Decoded images x (N, C, H, W) in [0, 1] as the fields of a `vaekit serve` answer that
     the page draws: "image", a PNG data: URI; one image without a border (ncols None), else a
     grid of `ncols` columns."""

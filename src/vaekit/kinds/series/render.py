@@ -357,14 +357,11 @@ def schema_shown(schema: Any, checksum: bool = False) -> Any:
     return schema
 
 
-def served(x: torch.Tensor, ncols: int | None = None) -> dict[str, str]:
+def served(model: Any, x: torch.Tensor, ncols: int | None = None) -> dict[str, str]:
     """Decoded windows x (N, 1, C, W), standardized, drawn as `vaekit serve`'s "image": a
-    plot in standardized units (the page's answers carry no schema)."""
-    values = x.detach().cpu().double().numpy()[:, 0].transpose(0, 2, 1)
-    names = tuple(f"channel {j}" for j in range(values.shape[2]))
-    drawn = SeriesSchema("time", names, values.shape[1], 1, (0.0,) * len(names),
-                         (1.0,) * len(names), None, "")  # fmt: skip
-    return {"image": data_uri(windows_png(drawn, [values], ["-"], "standardized values"))}
+    plot of each channel, named, in its units."""
+    png = windows_png(model.schema, [_units(model, x)], ["-"], "decoded windows")
+    return {"image": data_uri(png)}
 
 
 # --- `vaekit eval`'s table and `vaekit data info` ----------------------------------------
