@@ -153,17 +153,20 @@ def test_a_dataframe_trains_as_the_same_table_as_its_csv(tmp_path):
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     ids = embed(from_frame.model, data=frame)["ids"]
     assert len(ids) == ours["num_test"] and set(ids) <= set(frame["id"])
-    # what Model.encode(frame) says to do works, and the schema given the frame itself says
-    # how (it raised "'DataFrame' object has no attribute 'column'")
+    # The model takes the frame's rows as their CSV's (it told the user to encode them by
+    # hand), and the schema given the frame itself says how (it raised "'DataFrame' object
+    # has no attribute 'column'")
     from vaekit.data.objects import dataframe_rows
     from vaekit.data.tables import read_table
 
     schema = from_frame.model.schema
-    with pytest.raises(VaekitError, match=r"schema\.encode\(vaekit\.data\.objects\.dataframe_"):
-        from_frame.model.encode(frame)
     encoded = schema.encode(dataframe_rows(frame))
     np.testing.assert_array_equal(encoded, schema.encode(read_table(csv)))
-    assert from_frame.model.encode(encoded).mean.shape == (60, from_frame.model.latent_dim)
+    by_frame, by_rows = from_frame.model.encode(frame), from_frame.model.encode(encoded)
+    assert by_frame.mean.shape == (60, from_frame.model.latent_dim)
+    assert torch.equal(by_frame.mean, by_rows.mean) and torch.equal(by_frame.std, by_rows.std)
+    with pytest.raises(VaekitError, match=r"^<DataFrame 60x4>: no column 'id', the run's --id"):
+        from_frame.model.encode(frame.drop(columns="id"))
     with pytest.raises(VaekitError, match=r"got DataFrame: read_table\(path\) for a file, "):
         schema.encode(frame)
 

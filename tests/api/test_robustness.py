@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -120,6 +121,7 @@ def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path: Path, 
         (lambda: model.decode("abc"), "expected latents (B, 2) as numbers, got str"),
         (lambda: vaekit.load(None), "expected a run directory (a path), got NoneType"),
         (lambda: model.encode_lines("a line"), "sentences are for a text model"),
+        (lambda: model.encode(pd.DataFrame({"a": [1]})), "a DataFrame: a model of images"),
     ):
         with pytest.raises(VaekitError, match=said.replace("(", r"\(").replace(")", r"\)")):
             call()

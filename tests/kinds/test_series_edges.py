@@ -161,3 +161,25 @@ def test_an_array_in_memory_trains_as_its_npy_does(tmp_path, capsys):
     with pytest.raises(VaekitError, match="in-memory array: give the data"):
         vaekit.evaluate(run.path, iw_samples=1)
     assert vaekit.evaluate(run.path, data=array, iw_samples=1)["split_size"] > 0
+
+
+def test_a_dataframe_is_scored_as_its_csv(series_run, tmp_path):
+    """A DataFrame given to a series model's methods got a table's hint (encode it by a
+    schema a series model lacks); it is read as its CSV would be, every window of it."""
+    import pandas
+
+    import vaekit
+    from vaekit.api.anomaly import AnomalyDetector
+
+    path = write_series(tmp_path / "new.csv", 40, spike=30)
+    model = vaekit.load(series_run)
+    frame = pandas.read_csv(path)
+    windows = model.prepare(frame)
+    assert windows.shape == (40 - 15, 1, 2, 16)
+    assert torch.equal(windows, model.prepare(series_data.read_input(str(path), model.schema,
+                                                                      model.shape)))  # fmt: skip
+    detector = AnomalyDetector(model).fit()
+    scores = detector.decision_function(frame)
+    assert np.array_equal(scores, detector.decision_function(windows))
+    with pytest.raises(VaekitError, match=r"<DataFrame 40x2> has no column 'mem'"):
+        model.prepare(frame.drop(columns="mem"))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vaekit.apps import generate
+from vaekit.data import objects
 from vaekit.data.batches import ImageSet, batch_indices, step_generator
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
@@ -93,8 +94,17 @@ class Model:
         model's device: the one check of inputs given to a model (the kind's `prepare`:
         shape, value range, finiteness). Images: integers are scaled by the data's value
         range, floats must already be in [0, 1]; a table's model takes encoded rows (B, F) or
-        (B, 1, 1, F); audio, standardized spectrograms; text, lines of token indices. Not
-        booleans (True is no pixel value), nor an empty batch."""
+        (B, 1, 1, F), or a pandas DataFrame of rows (encoded by its schema, as their CSV);
+        a series model, windows, or a DataFrame of a series (each window of it: the kind's
+        `read_input`, where its data part declares DATAFRAMES); audio, standardized
+        spectrograms; text, lines of token indices. Not booleans (True is no pixel value),
+        nor an empty batch."""
+        if objects.is_dataframe(x):
+            data = self.kind.part("data")
+            if not getattr(data, "DATAFRAMES", False):
+                raise VaekitError(f"a DataFrame: a model of {self.kind.noun} takes an array "
+                                  "of examples")  # fmt: skip
+            x = data.read_input(x, self.schema, self.shape)
         _check_examples(x)
         x = _contiguous(x)
         prepared = self.kind.part("model").prepare(x, self.shape, self.schema, self.max_value)
@@ -157,8 +167,11 @@ class Model:
             if isinstance(label, str):
                 if label not in (names or []):
                     classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))
-                    known = f"the run's classes by index: {classes}" if names else (
-                        "this run's classes have no names: give their indices")
+                    known = (
+                        f"the run's classes by index: {classes}"
+                        if names
+                        else ("this run's classes have no names: give their indices")
+                    )
                     raise VaekitError(f"no class named {label!r} ({known})")
                 label = names.index(label)
             found.append(label)
@@ -434,16 +447,11 @@ def checked_seed(seed: Any) -> int:
 
 def _check_examples(x: Any) -> None:
     """Refuse what no kind takes as examples, before the kind reads them: booleans (read as
-    integers, True became 1 / max_value, an almost black pixel), an empty batch, a
-    DataFrame or text (a table's rows and a text's sentences are encoded first)."""
+    integers, True became 1 / max_value, an almost black pixel), an empty batch, or text (a
+    text's sentences are encoded first)."""
     dtype = getattr(x, "dtype", None)
     if dtype is not None and (dtype == torch.bool or dtype == np.bool_):
         raise VaekitError("boolean examples: give pixel values (uint8, or float in [0, 1])")
-    if type(x).__name__ == "DataFrame":
-        raise VaekitError(
-            "a DataFrame: a table's model takes rows encoded by its schema, "
-            "model.schema.encode(vaekit.data.objects.dataframe_rows(df))"
-        )
     if isinstance(x, str) or (isinstance(x, list | tuple) and any(isinstance(v, str) for v in x)):
         raise VaekitError("text: a text model takes lines encoded first, "
                           "model.encode_lines([...])")  # fmt: skip

@@ -31,6 +31,9 @@ data part
         the model part's `prepare` takes: images from PNG/JPEG or .npy/.npz, a table's rows
         encoded with the schema, a .wav clip's spectrogram; text refuses files. A path that
         is no such file is a one-line VaekitError naming it (vaekit.api.inputs.Inputs).
+    DATAFRAMES: bool   (optional, default False)
+        Whether `read_input` and `read_rows` also take a pandas DataFrame as `spec` (read as
+        its CSV would be: a table's rows, a series), which `Model.prepare` then accepts.
     read_rows(spec: str, schema) -> ImageSet   (optional)
         For a kind whose input files carry ids and labels (a table): the file's examples as
         a set, each with its id, and the labels where the file has them (`Inputs.rows`).

@@ -426,14 +426,24 @@ def describe(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def read_rows(spec: str, schema: SeriesSchema) -> ImageSet:
-    """Every window of a series file, of a folder of them or of a .npy array of series, each
-    ending at one of its steps (from the window's last), standardized with the model's
-    statistics and named by its last step's timestamp (after its series' name where there
-    are several): a source given as INPUT is scored, reconstructed or embedded whole. The
-    model's kind says what it is, so a .npy needs no --kind here."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
+# read_rows and read_input take a pandas DataFrame too (vaekit.kinds.protocol)
+DATAFRAMES = True
+
+
+def read_rows(spec: Any, schema: SeriesSchema) -> ImageSet:
+    """Every window of a series file, of a folder of them, of a .npy array of series or of a
+    pandas DataFrame of one (as its CSV), each ending at one of its steps (from the window's
+    last), standardized with the model's statistics and named by its last step's timestamp
+    (after its series' name where there are several): a source given as INPUT is scored,
+    reconstructed or embedded whole. The model's kind says what it is, so a .npy needs no
+    --kind here."""
+    if objects.is_dataframe(spec):
+        path = Path(objects.describe_object(spec))
+        raw = objects.dataframe_rows(spec)
+        named = [(None, read_series(path, schema.time_column, schema.channels,
+                                    _irregular(schema), raw, model=True))]  # fmt: skip
+        spec = str(path)
+    elif (path := Path(spec).expanduser()).is_dir():
         found = read_folder(path, schema.time_column, schema.channels, _irregular(schema))
         named = [(s.path.name, s) for s in found]
     elif path.is_file() and path.suffix.lower() == NPY_SUFFIX:
@@ -474,6 +484,6 @@ def _check_step(where: str, series: RawSeries, schema: SeriesSchema) -> None:
         )
 
 
-def read_input(spec: str, schema: SeriesSchema, shape: tuple[int, int, int]) -> torch.Tensor:
+def read_input(spec: Any, schema: SeriesSchema, shape: tuple[int, int, int]) -> torch.Tensor:
     """Every window of a series source (see `read_rows`)."""
     return read_rows(spec, schema).images

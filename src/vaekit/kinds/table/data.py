@@ -77,13 +77,21 @@ def describe(dataset: Dataset) -> dict[str, Any]:
     return {"columns": dataset.schema.to_json()["columns"]}
 
 
-def read_rows(spec: str, schema: TableSchema) -> ImageSet:
-    """A table file's rows encoded with the model's schema (N, 1, 1, F), with each row's id,
-    and its labels where the file has the schema's target column."""
-    path = Path(spec)
-    if not path.is_file() or not is_table_path(path):
-        raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
-    raw = read_table(path)
+# read_rows and read_input take a pandas DataFrame too (vaekit.kinds.protocol)
+DATAFRAMES = True
+
+
+def read_rows(spec: Any, schema: TableSchema) -> ImageSet:
+    """A table file's rows (or a pandas DataFrame's, as its CSV's) encoded with the model's
+    schema (N, 1, 1, F), with each row's id, and its labels where the file has the schema's
+    target column."""
+    if objects.is_dataframe(spec):
+        raw, spec = objects.dataframe_rows(spec), objects.describe_object(spec)
+    else:
+        path = Path(spec)
+        if not path.is_file() or not is_table_path(path):
+            raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
+        raw = read_table(path)
     if schema.id_column is not None and schema.id_column not in raw.names:
         raise VaekitError(
             f"{spec}: no column {schema.id_column!r}, the run's --id-column, which names each "
@@ -99,8 +107,8 @@ def read_rows(spec: str, schema: TableSchema) -> ImageSet:
     )
 
 
-def read_input(spec: str, schema: TableSchema, shape: tuple[int, int, int]) -> torch.Tensor:
-    """A table file's rows, encoded with the model's schema (see `read_rows`)."""
+def read_input(spec: Any, schema: TableSchema, shape: tuple[int, int, int]) -> torch.Tensor:
+    """A table file's rows (or a DataFrame's), encoded with the model's schema (`read_rows`)."""
     return read_rows(spec, schema).images
 
 
