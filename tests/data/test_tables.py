@@ -72,8 +72,8 @@ def test_schema_json_round_trip_and_checks(tmp_path: Path):
     schema = fit_schema(table, np.arange(6), target="label", id_column="id")
     assert TableSchema.from_json(schema.to_json()) == schema
     broken = schema.to_json()
-    broken["columns"][0]["std"] = 0
-    with pytest.raises(VaekitError, match="std positive"):
+    broken["columns"][0]["std"] = -0.5
+    with pytest.raises(VaekitError, match="std not negative"):
         TableSchema.from_json(broken)
     broken = schema.to_json()
     broken["columns"][2]["kind"] = "code"
@@ -296,3 +296,22 @@ def test_a_latin1_csv_and_too_few_rows_say_what_to_do(tmp_path: Path):
         read_table(tmp_path / "l.csv")
     with pytest.raises(VaekitError, match=r"1 row: too few to carve a test split \(at least 3"):
         open_dataset(write(tmp_path, "a,b\n1,2\n"))
+
+
+def test_a_constant_column_is_its_value_in_samples_and_its_spread_is_zero(tmp_path: Path):
+    """A column of one value was stored with a standard deviation of 1, which `data info`
+    showed, and samples scattered around the value by the model's spread in the column's
+    units (5.0 came back as 4.7, 5.4). Its spread is 0 now: it decodes to the value, and
+    its other values still encode as their offsets from it (as before)."""
+    rows = "\n".join(f"{i * 1.5},5.0" for i in range(10))
+    table = read_table(write(tmp_path, "v,k\n" + rows + "\n"))
+    schema = fit_schema(table, np.arange(10))
+    assert schema.columns[1].std == 0 and schema.columns[1].mean == 5.0
+    values = schema.encode(table)
+    assert (values[:, 1] == 0).all()
+    noisy = values.copy()
+    noisy[:, 1] = np.linspace(-0.3, 0.3, 10)  # the model's scatter around it
+    assert {row[1] for row in schema.decode(noisy)} == {"5"}
+    assert TableSchema.from_json(schema.to_json()) == schema
+    other = read_table(write(tmp_path, "v,k\n1.5,7.0\n", "new.csv"))
+    assert schema.encode(other)[0, 1] == 2.0

@@ -167,8 +167,8 @@ def _category_index(categories: Sequence[str]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Column:
-    """One modelled column: numeric (mean, std in the table's units) or categorical (its
-    categories, in the order of their indices)."""
+    """One modelled column: numeric (mean, std in the table's units; std 0 where constant in
+    the training rows) or categorical (its categories, in the order of their indices)."""
 
     name: str
     kind: str
@@ -252,7 +252,7 @@ class TableSchema:
             fast = all_numbers(cells) if column.kind == "numeric" else None
             if fast is not None:  # every cell a number (the common case): at numpy's speed
                 observed, values = fast
-                z = (values - column.mean) / column.std
+                z = (values - column.mean) / (column.std or 1.0)  # (a constant column: 0)
                 if (np.abs(z) <= FLOAT32_MAX).all():
                     out[observed, j] = z
                     continue
@@ -261,7 +261,7 @@ class TableSchema:
                     if text is None:
                         continue
                     value = number(text)
-                    z = None if value is None else (value - column.mean) / column.std
+                    z = None if value is None else (value - column.mean) / (column.std or 1.0)
                     if z is None or not abs(z) <= FLOAT32_MAX:
                         why = no_number(
                             text,
@@ -356,8 +356,8 @@ def _column_from_json(value: Any, where: str) -> Column:
             raise VaekitError(f"{where}: a numeric column has name, kind, mean and std")
         mean, std = value["mean"], value["std"]
         numbers = all(type(v) in (int, float) and math.isfinite(v) for v in (mean, std))
-        if not numbers or std <= 0:
-            raise VaekitError(f"{where}: mean and std must be finite numbers, std positive")
+        if not numbers or std < 0:  # (0: a column constant in the training rows)
+            raise VaekitError(f"{where}: mean and std must be finite numbers, std not negative")
         return Column(value["name"], kind, float(mean), float(std))
     if kind == "categorical":
         if set(value) != {"name", "kind", "categories"}:
@@ -487,8 +487,7 @@ def _numeric(table: RawTable, name: str, values: np.ndarray) -> Column:
     """A numeric column of the training rows' values (float64)."""
     if len(values) == 0:
         raise VaekitError(f"{table.path}: column {name!r} has no values in the training rows")
-    std = float(values.std())
-    return Column(name, "numeric", float(values.mean()), std if std > 0 else 1.0)
+    return Column(name, "numeric", float(values.mean()), float(values.std()))
 
 
 def table_checksum(values: np.ndarray, labels: np.ndarray | None, ids: list[str]) -> str:
