@@ -315,3 +315,17 @@ def test_a_constant_column_is_its_value_in_samples_and_its_spread_is_zero(tmp_pa
     assert TableSchema.from_json(schema.to_json()) == schema
     other = read_table(write(tmp_path, "v,k\n1.5,7.0\n", "new.csv"))
     assert schema.encode(other)[0, 1] == 2.0
+
+
+def test_a_column_of_dates_is_advised_as_dates(tmp_path: Path):
+    """A date per row was called "an identifier or free text" with --id-column as the only
+    remedy; ISO dates and times are named as such, with a time series as a third."""
+    dated = "\n".join(f"{i},2024-01-{1 + i % 28:02d} 10:{i:02d}:00" for i in range(30))
+    table = read_table(write(tmp_path, "v,day\n" + dated + "\n"))
+    with pytest.raises(VaekitError, match=r"values in 30 rows: dates or times, not a category: "
+                       r".*\(--kind series --time-column day\)$"):  # fmt: skip
+        fit_schema(table, np.arange(30))
+    other = "\n".join(f"{i},1.{1 + i % 12}.2024 10:{i:02d}" for i in range(30))  # not ISO
+    table = read_table(write(tmp_path, "v,day\n" + other + "\n", "o.csv"))
+    with pytest.raises(VaekitError, match=r"rows: an identifier or free text, not a category"):
+        fit_schema(table, np.arange(30))

@@ -111,3 +111,23 @@ def refuse_other_separator(names: Sequence[str], path: object) -> None:
         "vaekit reads comma-separated CSV; save it with ',' as the separator (in pandas: "
         "pd.read_csv(f, sep='\\t').to_csv(g, index=False))"
     )
+
+
+# A date or a time in ISO 8601, as a series' time column takes it: 2024-01-05,
+# 2024-01-05 10:30(:00), 2024-01-05T10:30:00.5Z, 2024-01-05T10:30+01:00.
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def not_a_category(name: str, values: Sequence[str]) -> str:
+    """Why a column of nearly as many distinct `values` as rows is no category, and what to
+    do: ISO dates or times can also order the rows as a time series."""
+    if all(ISO_TIME.fullmatch(v.strip()) for v in values[:50]):
+        return (
+            "dates or times, not a category: name the rows with it (--id-column), leave it "
+            f"out of --columns, or model the rows in time order as a time series (--kind "
+            f"series --time-column {name})"
+        )
+    return (
+        "an identifier or free text, not a category; name it with --id-column, or leave it "
+        "out of --columns"
+    )

@@ -28,6 +28,7 @@ from vaekit.data.numbers import (
     all_numbers,
     commas_refused,
     no_number,
+    not_a_category,
     number,
     refuse_other_separator,
     with_commas,
@@ -475,11 +476,8 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
         raise VaekitError(commas_refused(table.path, name, commas))
     categories = sorted({text for _, text in present}, key=_sort_key)
     if len(categories) > MAX_CATEGORIES or (len(categories) == len(table) > 20):
-        raise VaekitError(
-            f"{table.path}: column {name!r} has {len(categories)} distinct values in "
-            f"{len(table)} rows: an identifier or free text, not a category; name it with "
-            "--id-column, or leave it out of --columns"
-        )
+        raise VaekitError(f"{table.path}: column {name!r} has {len(categories)} distinct "
+                          f"values in {len(table)} rows: {not_a_category(name, categories)}")
     return Column(name, "categorical", categories=tuple(categories))
 
 
