@@ -6,7 +6,6 @@ integer range) or float in [0, 1], numpy or torch. Outputs are torch tensors on 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from collections.abc import Iterator
@@ -158,23 +157,18 @@ class Model:
         of that name, or else as the int it writes ("3"). `names`: the classes by index
         (default: `class_names`). An unknown name is refused, naming the classes; indices
         are checked by the caller."""
-        names = names if names is not None else self.class_names
+        known = names if names is not None else (self.class_names or [])
         found = []
         for label in labels:
-            if isinstance(label, str) and label not in (names or []):
-                with contextlib.suppress(ValueError):  # an index as the command line gives it
+            if isinstance(label, str) and label not in known:
+                try:  # an index, as the command line gives it
                     label = int(label)
-            if isinstance(label, str):
-                if label not in (names or []):
-                    classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))
-                    known = (
-                        f"the run's classes by index: {classes}"
-                        if names
-                        else ("this run's classes have no names: give their indices")
-                    )
-                    raise VaekitError(f"no class named {label!r} ({known})")
-                label = names.index(label)
-            found.append(label)
+                except ValueError:
+                    classes = ", ".join(f"{i} {name}" for i, name in enumerate(known))
+                    why = f"the run's classes by index: {classes}" if known else (
+                        "this run's classes have no names: give their indices")  # fmt: skip
+                    raise VaekitError(f"no class named {label!r} ({why})") from None
+            found.append(known.index(label) if isinstance(label, str) else label)
         return found
 
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
