@@ -148,3 +148,14 @@ def test_what_a_step_holds_once_is_not_counted_per_example(tmp_path, monkeypatch
     monkeypatch.setattr("vaekit.training.step_memory.available_memory", lambda device: 2**16)
     with pytest.raises(VaekitError, match="one training step would need about"):
         fit(model, ds.train, None, TrainConfig(epochs=1, batch_size=64))
+
+
+def test_the_progress_bar_names_the_last_epoch_of_few_steps(tmp_path, monkeypatch):
+    """The bar named its epoch every 10 steps only: 5 epochs of 5 steps ended on "epoch 4"
+    beside the fifth epoch's losses."""
+    from vaekit.training.callbacks import ProgressBar
+
+    ds, model = _setup(tmp_path)
+    bar = ProgressBar()
+    fit(model, ds.train, None, TrainConfig(epochs=5, batch_size=13), [bar])
+    assert bar.bar.desc.startswith("epoch 5") and bar.bar.n == 25

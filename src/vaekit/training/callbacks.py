@@ -66,6 +66,8 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, record: dict[str, Any], state: LoopState) -> None:
         self.bar.update(state.step - self.bar.n)
+        # (an epoch of fewer than refresh_every steps may have set no description of its own)
+        self.bar.set_description(f"epoch {state.epoch}", refresh=False)
         summary = f"train {record['train']['loss']:.2f}"
         if "val" in record:
             summary += f" val {record['val']['loss']:.2f}"
