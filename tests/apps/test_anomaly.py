@@ -196,6 +196,13 @@ def test_anomaly_command_recalibrates_when_settings_or_weights_change(
     assert (
         changed["weights_sha256"] == _sha256(run / "model.safetensors") != other["weights_sha256"]
     )
+    # another score: named, without the setting only nll has ("iw_samples None (now 7)")
+    assert cli("anomaly", run, "0", "1", "-o", tmp_path / "e.csv", "--top", "1", "--seed",
+               "1") == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "was calibrated with score nll (now elbo): calibrated again" in out
+    _, out = anomaly("--iw-samples", "7", "--seed", "1")
+    assert "with score elbo (now nll): calibrated again" in out
 
 
 def test_knn_score_is_the_mean_mahalanobis_distance_to_the_nearest_training_moments():

@@ -91,10 +91,11 @@ class AnomalyDetector:
         """How this (saved) detector differs from `wanted` in its settings or its model's
         weights, one phrase each; empty when it can stand in for `wanted`."""
         ours, theirs = self.settings(), wanted.settings()
+        # (a setting of one score only, nll's iw_samples, goes with the score's difference)
         found = [
-            f"{key} {ours.get(key)} (now {theirs.get(key)})"
-            for key in sorted(set(ours) | set(theirs))
-            if ours.get(key) != theirs.get(key)
+            f"{key} {ours[key]} (now {theirs[key]})"
+            for key in sorted(set(ours) & set(theirs))
+            if ours[key] != theirs[key]
         ]
         current = wanted.model.weights_sha256
         if self.weights_sha256 is None:
