@@ -154,7 +154,7 @@ def test_parquet_reads_like_csv(tmp_path: Path):
         ("a,b\n1,\n3,NA\n5,\n", {}, "column 'b' has no values"),
         ("a,a\n1,2\n3,4\n5,6\n", {}, "names column 'a' twice"),
         ("a,b\n1,2\n3,4\n5,6\n", {"target": "b", "columns": ("a", "b")}, "never a feature"),
-        ("a,b\n1,x\n3,\n5,y\n", {"target": "b"}, "the target column 'b' is empty"),
+        ("a,b\n1,x\n3,\n5,y\n", {"target": "b"}, "column 'b' is empty: fill it in, or"),
     ],
 )
 def test_bad_tables_are_one_line_errors(tmp_path: Path, text, options, message):

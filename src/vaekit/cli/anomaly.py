@@ -184,7 +184,8 @@ def _truth(labels, normal: list[int], names: list[str] | None = None):
     from vaekit.errors import VaekitError
 
     if labels is None:
-        raise VaekitError("--normal-labels needs labelled inputs (a labelled test split)")
+        raise VaekitError("--normal-labels needs labelled inputs (a labelled test split, or "
+                          "files whose every row has one of the run's labels)")  # fmt: skip
     unknown = [label for label in normal if names and not 0 <= label < len(names)]
     if unknown:
         classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))

@@ -297,7 +297,8 @@ class TableSchema:
         for i, text in enumerate(table.column(self.target, "--target")):
             if text is None:
                 raise VaekitError(
-                    f"{table.path}: {table.where[i]}: the target column {self.target!r} is empty"
+                    f"{table.path}: {table.where[i]}: the target column "
+                    f"{self.target!r} is empty: fill it in, or leave the row out"
                 )
             if text not in index:
                 raise VaekitError(
@@ -476,8 +477,10 @@ def _fit_column(table: RawTable, name: str, rows: np.ndarray) -> Column:
         raise VaekitError(commas_refused(table.path, name, commas))
     categories = sorted({text for _, text in present}, key=_sort_key)
     if len(categories) > MAX_CATEGORIES or (len(categories) == len(table) > 20):
-        raise VaekitError(f"{table.path}: column {name!r} has {len(categories)} distinct "
-                          f"values in {len(table)} rows: {not_a_category(name, categories)}")
+        raise VaekitError(
+            f"{table.path}: column {name!r} has {len(categories)} distinct "
+            f"values in {len(table)} rows: {not_a_category(name, categories)}"
+        )
     return Column(name, "categorical", categories=tuple(categories))
 
 

@@ -207,7 +207,8 @@ def _new_labels(schema: TableSchema, raw: RawTable) -> np.ndarray | None:
     given = "empty" if cells[odd] is None else f"{cells[odd]!r}, no class of the run's"
     classes = ", ".join(schema.classes[:10])
     warnings.warn(f"{raw.path}: {raw.where[odd]}: the target column {schema.target!r} is "
-                  f"{given} (classes: {classes}): the rows are taken without labels",
+                  f"{given} (classes: {classes}): the file's rows are all taken without "
+                  "labels",
                   stacklevel=3)  # fmt: skip
     return None
 
