@@ -182,6 +182,18 @@ def test_normal_labels_that_are_no_class_name_the_classes(table_run, tmp_path, c
                                       "0 down, 1 up)")  # fmt: skip
 
 
+def test_normal_labels_by_class_name_and_a_missing_file(table_run, tmp_path, capsys):
+    """The table's classes by name score as by index; a missing input file was "neither a
+    test-split index nor a .csv/.parquet table file" though it is a .csv."""
+    for label in ("up", "1"):
+        args = ["-o", tmp_path / f"{label}.csv", "--normal-labels", label]
+        assert vaekit("anomaly", table_run, *args) == 0
+    assert (tmp_path / "up.csv").read_text() == (tmp_path / "1.csv").read_text()
+    capsys.readouterr()
+    assert vaekit("anomaly", table_run, tmp_path / "gone.csv", "-o", tmp_path / "g.csv") == 1
+    assert "gone.csv: no such file (nor a test-split index)" in capsys.readouterr().err
+
+
 def test_a_column_named_row_keeps_its_header_beside_the_row_numbers(tmp_path):
     data = tmp_path / "seats.csv"
     rng = np.random.default_rng(0)

@@ -183,3 +183,11 @@ def test_a_dataframe_is_scored_as_its_csv(series_run, tmp_path):
     assert np.array_equal(scores, detector.decision_function(windows))
     with pytest.raises(VaekitError, match=r"<DataFrame 40x2> has no column 'mem'"):
         model.prepare(frame.drop(columns="mem"))
+
+
+def test_a_missing_input_file_is_named_as_missing(series_run, tmp_path, capsys):
+    """It was "neither a test-split index nor a .csv/.parquet series file" for a .csv that
+    is not there."""
+    code = vaekit("anomaly", series_run, tmp_path / "gone.csv", "-o", tmp_path / "s.csv")
+    err = capsys.readouterr().err
+    assert code == 1 and "gone.csv: no such file or folder (nor a test-split index)" in err

@@ -443,7 +443,9 @@ def read_rows(spec: Any, schema: SeriesSchema) -> ImageSet:
         named = [(None, read_series(path, schema.time_column, schema.channels,
                                     _irregular(schema), raw, model=True))]  # fmt: skip
         spec = str(path)
-    elif (path := Path(spec).expanduser()).is_dir():
+    elif not (path := Path(spec).expanduser()).exists():
+        raise VaekitError(f"{spec}: no such file or folder (nor a test-split index)")
+    elif path.is_dir():
         found = read_folder(path, schema.time_column, schema.channels, _irregular(schema))
         named = [(s.path.name, s) for s in found]
     elif path.is_file() and path.suffix.lower() == NPY_SUFFIX:

@@ -89,6 +89,8 @@ def read_rows(spec: Any, schema: TableSchema) -> ImageSet:
         raw, spec = objects.dataframe_rows(spec), objects.describe_object(spec)
     else:
         path = Path(spec)
+        if not path.exists():
+            raise VaekitError(f"{spec}: no such file (nor a test-split index)")
         if not path.is_file() or not is_table_path(path):
             raise VaekitError(f"{spec}: neither a test-split index nor a .csv/.parquet table file")
         raw = read_table(path)
