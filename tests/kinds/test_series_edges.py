@@ -191,3 +191,17 @@ def test_a_missing_input_file_is_named_as_missing(series_run, tmp_path, capsys):
     code = vaekit("anomaly", series_run, tmp_path / "gone.csv", "-o", tmp_path / "s.csv")
     err = capsys.readouterr().err
     assert code == 1 and "gone.csv: no such file or folder (nor a test-split index)" in err
+
+
+def test_a_word_among_a_models_values_is_not_answered_with_a_training_option(
+    series_run, tmp_path, capsys
+):
+    """`vaekit anomaly` on a file with a word in a channel said "name its columns with
+    --value-columns", an option anomaly does not have (the model's channels are fixed)."""
+    rows = write_series(tmp_path / "w.csv", 30).read_text().splitlines()
+    rows[12] = rows[12].rsplit(",", 2)[0] + ",high," + rows[12].rsplit(",", 1)[1]
+    (tmp_path / "w.csv").write_text("\n".join(rows) + "\n")
+    assert vaekit("anomaly", series_run, tmp_path / "w.csv", "-o", tmp_path / "s.csv") == 1
+    err = capsys.readouterr().err
+    assert "'high' in column 'cpu' is not a number" in err and "--value-columns" not in err
+    assert "leave it empty or NA where missing" in err

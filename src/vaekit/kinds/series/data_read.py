@@ -284,9 +284,11 @@ def _numbers(raw: RawTable, name: str, role: str = "--value-columns") -> np.ndar
         try:
             value = float(cell)
         except ValueError:
+            fix = ("leave it empty or NA where missing" if role.startswith("the model") else
+                   "name its columns with --value-columns")  # fmt: skip
             raise VaekitError(
                 f"{raw.path}: {raw.where[i]}: {cell!r} in column {name!r} is not a number (a "
-                "series' values are numbers; name its columns with --value-columns)"
+                f"series' values are numbers; {fix})"
             ) from None
         if math.isfinite(value) and abs(value) > FLOAT32_MAX:
             raise VaekitError(
