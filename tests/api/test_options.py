@@ -290,6 +290,15 @@ def test_the_kind_of_the_data_chooses_the_defaults_and_the_refusals(tmp_path):
     ]:
         with pytest.raises(VaekitError, match=re.escape(message)):
             fitted(data, **given)
+    # a .csv read as a series (its first column a time), or read as one by --kind: the
+    # refusal says how it is read and how it would be, where it blamed the file alone
+    series = tmp_path / "s.csv"
+    series.write_text("timestamp,cpu\n" + "".join(f"2024-01-01 00:0{i}:00,{i}\n" for i in range(9)))
+    for data, given in ((series, {"target": "cpu"}), (table, {"id_column": "a", "kind": "series"})):
+        with pytest.raises(VaekitError, match=re.escape(
+            "is not one (read as a time series; if it holds another kind of data, say --kind "
+            "table)")):  # fmt: skip
+            fitted(data, **given)
 
 
 def test_an_option_that_would_change_nothing_beside_the_choices_is_refused(tmp_path, capsys):

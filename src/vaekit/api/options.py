@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vaekit.components import OBJECTIVES
-from vaekit.data.datasets import missing_path
+from vaekit.data.datasets import missing_path, other_readings
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import FAMILIES, Kind, kind_names, recognize_source
 from vaekit.kinds.base import family as find_family
@@ -90,8 +90,10 @@ def refuse_other_kinds_options(own: Kind | None, given: dict[str, Any], data: An
         theirs = other.part("model") if other != own else None
         if getattr(theirs, "only", None) is not None:  # a kind that takes its options alone
             for option in other.load_options():
-                if is_set(option.name):
-                    raise VaekitError(theirs.only(option.flag, data))  # type: ignore[union-attr]
+                if is_set(option.name):  # (and how the data is read, and could be)
+                    found = recognize_source(data, own.name if own is not None else None)
+                    readings = other_readings(data, found) if found is not None else ""
+                    raise VaekitError(theirs.only(option.flag, data) + readings)  # type: ignore[union-attr]
 
 
 def data_kind(data: Any, of_kind: str | None = None) -> Kind | None:

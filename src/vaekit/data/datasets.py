@@ -141,10 +141,10 @@ def open_dataset(
     except VaekitError as err:
         if of_kind is not None:
             raise
-        raise VaekitError(f"{err}{_other_readings(source, found)}") from None
+        raise VaekitError(f"{err}{other_readings(source, found)}") from None
 
 
-def _other_readings(source: Any, found: Source) -> str:
+def other_readings(source: Any, found: Source) -> str:
     """Where a source that failed to open as what it was recognized for would be taken by
     another kind's source if the user said so (`--kind`: a .npy of time series, read as
     images by default): a clause naming those kinds; "" where none would."""
