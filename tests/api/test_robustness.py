@@ -86,7 +86,9 @@ def test_resume_a_run_whose_data_moved_or_was_an_array(tmp_path: Path, capsys):
     write_npz(tmp_path / "other.npz", n=60, size=6, seed=9)
     assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--data",
                tmp_path / "other.npz", "--quiet") == 1  # fmt: skip
-    assert "differs from the data this run was trained on" in capsys.readouterr().err
+    err = capsys.readouterr().err  # (and what to do: it said what was wrong alone)
+    assert "differs from the data this run was trained on" in err
+    assert "resuming needs the data the run was trained on; a new run" in err
     assert cli("train", "--out", run.path, "--resume", "--epochs", "2", "--data", moved,
                "--quiet") == 0  # fmt: skip
 

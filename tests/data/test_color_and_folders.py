@@ -329,6 +329,10 @@ def test_a_copied_or_touched_folder_is_the_same_data(tmp_path: Path, capsys):
     capsys.readouterr()
     assert vaekit("train", "--out", out, "--resume", "--epochs", "3", "--data", copy) == 1
     assert "differs from the data this run was trained on" in capsys.readouterr().err
+    # the run's own folder changed in place: evaluating it says what to do
+    _png(tmp_path / "imgs" / "a" / "1.png", (8, 8), (255, 255, 255))
+    assert vaekit("eval", out, "--iw-samples", "1", "--quiet") == 1
+    assert "it has changed since: restore it, or give other data" in capsys.readouterr().err
 
 
 def test_a_run_that_recorded_its_folders_fingerprint_still_opens_it(tmp_path: Path):

@@ -120,9 +120,14 @@ def reopen_dataset(
     )
     if (data is None or verify) and not dataset.has_checksum(info.get("sha256")):
         where = info["name"] if data is None else "the data given"
+        fix = ("it has changed since: restore it, or give other data of its kind with --data "
+               "(data= in Python), which a run can be evaluated on but not resumed on"
+               if data is None else "resuming needs the data the run was trained on; a new "
+               "run (vaekit train) trains on this")  # fmt: skip
         raise VaekitError(
             f"{where} differs from the data this run was trained on (checksum "
-            f"{dataset.info['sha256'][:12]}..., recorded {str(info.get('sha256'))[:12]}...)"
+            f"{dataset.info['sha256'][:12]}..., recorded {str(info.get('sha256'))[:12]}...): "
+            f"{fix}"
         )
     return dataset
 
