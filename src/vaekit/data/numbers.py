@@ -131,3 +131,14 @@ def not_a_category(name: str, values: Sequence[str]) -> str:
         "an identifier or free text, not a category; name it with --id-column, or leave it "
         "out of --columns"
     )
+
+
+def in_units(z: float, mean: float, std: float) -> str:
+    """A standardized value z back in its column's units, as a CSV cell of 6 significant
+    digits at most, rounded to what float32 holds of z there (a 0 encoded and decoded reads
+    0, where it read 3.3e-09; no digits float32 did not keep)."""
+    value = z * std + mean
+    if std > 0 and math.isfinite(value):  # float32's step at z, in the column's units
+        step = max(abs(z), 1e-3) * 2.0**-23 * std  # (an error of up to one step: a grid
+        value = round(value, -math.ceil(math.log10(2 * step)))  # at least two steps wide)
+    return f"{value + 0.0:.6g}"  # (+ 0.0: -0.0 reads 0)

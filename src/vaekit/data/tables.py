@@ -2,13 +2,12 @@
 
 A table becomes feature vectors: one value per modelled column, float32, with NaN where the
 value is missing. A numeric column is standardized, (value - mean) / std with the training
-rows' mean and standard deviation; a categorical column holds the index of its category in
-the column's sorted list of categories. The `TableSchema` (the columns, their kinds and those
-statistics, the target's classes, the id column) is JSON, saved with the model, so that what a
-model writes comes back in the table's own units and category names. Nothing read from a
-table runs code (CSV through `csv`, Parquet through pyarrow). N rows of F modelled columns
-are stored as (N, 1, 1, F), every dataset's (C, H, W) layout, for splits, batches and training.
-"""
+rows' mean and standard deviation (a constant column: 0); a categorical column holds the
+index of its category in its sorted categories. The `TableSchema` (the columns, their kinds
+and statistics, the target's classes, the id column) is JSON, saved with the model: what a
+model writes comes back in the table's units and category names. Nothing read from a table
+runs code (CSV through `csv`, Parquet through pyarrow). N rows of F modelled columns are
+stored as (N, 1, 1, F), every dataset's (C, H, W) layout, for splits, batches and training."""
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from vaekit.data.numbers import (
     NOT_UTF8,
     all_numbers,
     commas_refused,
+    in_units,
     no_number,
     not_a_category,
     number,
@@ -341,7 +341,7 @@ class TableSchema:
                 if math.isnan(value):
                     cells.append("")
                 elif column.kind == "numeric":
-                    cells.append(f"{value * column.std + column.mean:.6g}")
+                    cells.append(in_units(value, column.mean, column.std))
                 else:
                     k = min(max(round(value), 0), len(column.categories) - 1)
                     cells.append(column.categories[k])
