@@ -144,6 +144,19 @@ def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_p
     assert code == 0 and "label" in read_csv(out)[0]
 
 
+def test_the_printed_columns_say_whether_they_add_up_to_the_score(table_run, tmp_path, capsys):
+    """With --score knn, latent or nll the printed columns were called the score's
+    contributions, which they are not (a line's sum was up to 10 nats from its score)."""
+    for score, adding in (("elbo", True), ("recon", True), ("knn", False), ("nll", False)):
+        args = ["-o", tmp_path / f"{score}.csv", "--score", score, "--iw-samples", "4"]
+        assert vaekit("anomaly", table_run, *args) == 0
+        out = capsys.readouterr().out
+        assert ("with the columns that contribute most (nats):" in out) == adding
+        assert (f"reconstructs worst (-log p(x_j|z), nats; no parts of the {score}" in out) != (
+            adding
+        )
+
+
 def test_new_rows_with_unknown_or_empty_labels_are_taken_without_labels(table_run, tmp_path):
     """New data is often unlabelled or of new classes: a label the run has no class for, or
     an empty one, leaves the file's rows unlabelled with a warning, where the whole file was

@@ -76,8 +76,10 @@ def anomaly_ids(model, specs: list[str], test_ids) -> list[str] | None:
 def write_scores(model, output, data, scores, flags, labels, detector, score: str):
     """`anomaly`'s CSV, one line per row: its id, score, flag, label (the class name), and
     each column's contribution (-log p(x_j|z), nats; empty where the value is missing); for
-    the elbo score also the KL, so that the line adds up to the score. Returns the
-    contributions (N, columns), which `show_top` prints."""
+    the elbo score also the KL, so that the line adds up to the score (for recon, they
+    alone add up to it; for nll, latent and knn they are no parts of it, but say which columns
+    the model reconstructs worst). Returns the contributions (N, columns) and the score, which
+    `show_top` prints."""
     import numpy as np
 
     table = model.schema
@@ -96,7 +98,11 @@ def write_scores(model, output, data, scores, flags, labels, detector, score: st
         line += ["" if np.isnan(kl[i]) else f"{kl[i]:.6g}"] if score == "elbo" else []
         rows.append(line)
     save_csv(output, header, rows)
-    return parts
+    return {"parts": parts, "score": score}
+
+
+# The scores a row's column contributions add up to (column_contributions)
+ADDING_UP = ("elbo", "recon")
 
 
 def show_top(model, data, scores, top, maps, written) -> None:
@@ -104,8 +110,12 @@ def show_top(model, data, scores, top, maps, written) -> None:
     score (`written`: write_scores' contributions); `maps` is not written."""
     import numpy as np
 
-    table, parts, ids = model.schema, written, data.ids
-    print(f"top {len(top)} rows, with the columns that contribute most (nats):")
+    table, parts, ids = model.schema, written["parts"], data.ids
+    if written["score"] in ADDING_UP:
+        print(f"top {len(top)} rows, with the columns that contribute most (nats):")
+    else:  # (the parts of the elbo's reconstruction term, or at the posterior mean)
+        print(f"top {len(top)} rows, with the columns the model reconstructs worst "
+              f"(-log p(x_j|z), nats; no parts of the {written['score']} score):")  # fmt: skip
     for i in top:
         worst = [j for j in np.argsort(-np.nan_to_num(parts[i], nan=-np.inf))[:3]]
         named = ", ".join(f"{table.names[j]} {parts[i, j]:.2f}" for j in worst)
