@@ -333,8 +333,18 @@ def dataframe_rows(source: Any) -> RawTable:
 
     name = describe_object(source)
     names = check_header([str(c) for c in source.columns], name)
-    cells = [[_cell(v, pandas.isna) for v in source.iloc[:, i].tolist()] for i in range(len(names))]
+    cells = [[_cell(v, pandas.isna) for v in _values(source.iloc[:, i])] for i in range(len(names))]
     return _rows(name, names, cells, len(source))
+
+
+def _values(column: Any) -> list[Any]:
+    """A DataFrame column's values, those of float32 or float16 as the text to_csv writes
+    (their own shortest repr, 0.1, where as Python floats they read 0.10000000149011612)."""
+    dtype = column.dtype
+    if getattr(dtype, "kind", "") == "f" and getattr(dtype, "itemsize", 8) < 8:
+        narrow = np.dtype(f"f{dtype.itemsize}")
+        return [str(v) for v in column.to_numpy(dtype=narrow, na_value=np.nan)]
+    return column.tolist()
 
 
 def hf_rows(source: Any) -> RawTable:
