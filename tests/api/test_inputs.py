@@ -76,9 +76,11 @@ def test_labels_that_do_not_fit_a_long_are_refused(tmp_path: Path):
     run = vaekit.train(str(write_npz(tmp_path / "d.npz", n=60, size=6)), out=tmp_path / "r",
                        model="mlp", hidden_dims=(8,), latent_dim=2, epochs=1, conditional=True,
                        progress=False)  # fmt: skip
-    for bad in (10**30, "x", 2.5, [1, 99]):
+    for bad in (10**30, 2.5, [1, 99]):
         with pytest.raises(VaekitError, match=r"class labels must be"):
             run.model.labels(bad, 2)
+    with pytest.raises(VaekitError, match=r"no class named 'x' \(this run's classes have no"):
+        run.model.labels("x", 2)  # a name, where the data names none
 
 
 def test_python_callers_name_test_images_by_int(color_run):
