@@ -425,3 +425,18 @@ def test_a_detectors_settings_are_checked_in_one_line(normal_run, given, message
         vaekit.evaluate(normal_run.model, iw_samples=2.5)
     with pytest.raises(VaekitError, match="a seed must be a whole number"):
         vaekit.evaluate(normal_run.model, seed=1.5)
+
+
+def test_a_threshold_on_too_few_calibration_scores_is_warned_about(normal_run):
+    """A series' threshold came from one validation window, and 57% of new steps were
+    flagged, without a word: a quantile that the calibration examples are too few to place
+    is warned about (a 0.99 quantile needs 100 of them)."""
+    import warnings
+
+    said = r"the 0\.99 quantile of the val split's scores, rests on \d+ examples, where such"
+    with pytest.warns(UserWarning, match=said + " a quantile needs 100: the flags are"):
+        detector = AnomalyDetector(normal_run.model).fit()
+    assert detector.calibration["examples"] < 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AnomalyDetector(normal_run.model, quantile=0.9).fit()  # needs 10

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,15 @@ class AnomalyDetector:
                 "observed value: no threshold (a stretch of missing values covers them all)"
             )
         self.threshold_ = float(np.quantile(scores, self.quantile))
+        needed = math.ceil(1 / (1 - self.quantile))
+        if len(scores) < needed:  # a 0.99 quantile of 37 scores is their largest, or near it
+            warnings.warn(
+                f"the threshold, the {self.quantile:g} quantile of the {split} split's scores, "
+                f"rests on {len(scores)} examples, where such a quantile needs {needed}: the "
+                "flags are unreliable (a lower --quantile or a --contamination, or more "
+                "validation examples, would steady it)",
+                stacklevel=2,
+            )
         if not np.isfinite(self.threshold_):
             raise VaekitError(
                 f"the {self.score} scores of the calibration examples are not all finite "
