@@ -14,7 +14,9 @@ import io
 import json
 import math
 import os
+import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -45,11 +47,74 @@ def files_under(folder: Path) -> Iterator[Path]:
         yield from (Path(root) / name for name in sorted(names) if not name.startswith("."))
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)`, then rename tmp_path to `path` (with the usual permissions)."""
-    path = Path(path)
+# The renames of the open `written_together` blocks, innermost last.
+_TOGETHER: list[list[tuple[Path, Path]]] = []
+
+
+def temporary_prefix(name: str) -> str:
+    """How a temporary file or folder for `name` begins: hidden, and naming the process (and
+    machine) that makes it, so that one a killed process left is known (`remove_stale`)."""
+    return f".{name}.{os.getpid()}~{socket.gethostname()}~"
+
+
+def remove_stale(folder: Path, name: str) -> None:
+    """Remove what processes of this machine no longer running left of their temporary files
+    or folders for `name` in `folder` (a kill -9 in the middle of a write), so that they do
+    not pile up."""
+    host = socket.gethostname()
+    with contextlib.suppress(OSError):
+        for entry in folder.glob(f".{glob_escape(name)}.*~*~*"):
+            pid, made_on, _ = entry.name[len(name) + 2 :].split("~", 2)
+            if made_on == host and pid.isdigit() and not _alive(int(pid)):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _alive(pid: int) -> bool:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def written_together() -> Iterator[None]:
+    """The files `atomic_write` writes within the block are renamed into place together at
+    its end (with Ctrl-C and SIGTERM held): a command interrupted or failing midway leaves
+    every output as it was, or every one new, never a new CSV beside an old picture. Only
+    for work that does not read back what it wrote."""
+    moves: list[tuple[Path, Path]] = []
+    _TOGETHER.append(moves)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in moves:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _TOGETHER.remove(moves)
+    with signals_held():
+        for tmp, path in moves:
+            os.replace(tmp, path)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp_path)`, then rename tmp_path to `path` (with the usual permissions);
+    within `written_together`, at the block's end."""
+    path = Path(path)
+    remove_stale(path.parent, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".tmp",
+                                   dir=path.parent)  # fmt: skip
     except OSError as err:  # named by the user's path, not the temporary one
         raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     os.close(fd)
@@ -62,7 +127,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
             os.close(fd)
         # mkstemp makes the file private (0600); a run directory is meant to be shared.
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        if _TOGETHER:
+            _TOGETHER[-1].append((Path(tmp), path))
+        else:
+            os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
         if err.filename != tmp and err.filename2 != tmp and tmp not in str(err):

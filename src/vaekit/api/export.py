@@ -34,7 +34,7 @@ from torch import nn
 from vaekit.api.model import COUNT, Model, load, resolve_device, run_path
 from vaekit.api.rundir import EXPORT_MANIFEST
 from vaekit.errors import VaekitError
-from vaekit.files import atomic_write, write_json
+from vaekit.files import atomic_write, remove_stale, signals_held, temporary_prefix, write_json
 from vaekit.version import __version__
 
 FORMATS = ("onnx", "torchscript")
@@ -112,11 +112,14 @@ def export(
     # The files are made in a hidden folder of `out` and moved into it together at the end:
     # an export that fails or is interrupted leaves `out` as it was, never one model's
     # encoder beside another's decoder (or export.json describing other weights).
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    # (moved with Ctrl-C and SIGTERM held: a signal between two moves left a mixed set)
+    remove_stale(out, "export")
+    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix("export"), dir=out))
     try:
         manifest = _export(model, staging, format, batch, device)
-        for name in [*(f["file"] for f in manifest["files"].values()), EXPORT_MANIFEST]:
-            os.replace(staging / name, out / name)  # export.json last: the set is complete
+        with signals_held():
+            for name in [*(f["file"] for f in manifest["files"].values()), EXPORT_MANIFEST]:
+                os.replace(staging / name, out / name)  # export.json last: the set is whole
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if made and not any(out.iterdir()):

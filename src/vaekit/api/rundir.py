@@ -65,8 +65,11 @@ RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, SAMPLES_FILE, RECONSTRUCTI
              REPORT_FILE, CARD_FILE, BESIDE_FILE, TRACKING_FILE, PRIOR_WEIGHTS,
              PRIOR_RECORD)  # fmt: skip
 CHECKPOINT_FILES = (TENSORS_FILE, STATE_FILE)
-# What makes a run: no command writes over these (nor over checkpoint/*) of any run directory.
-OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
+# What makes a run, and the records its commands read back (a calibrated anomaly detector, a
+# code prior): no output given by a user is written over these (nor over checkpoint/*) of
+# any run directory (`vaekit eval --json RUN/anomaly.json` left anomaly and serve refusing).
+OWN_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, ANOMALY_FILE, ANOMALY_TENSORS_FILE,
+             PRIOR_WEIGHTS, PRIOR_RECORD)  # fmt: skip
 _NEW, _OLD = "new", "old"
 
 
@@ -405,8 +408,9 @@ class NewRun:
 
 
 def refuse_run_file(path: str | Path) -> None:
-    """Refuse an output path that is a run directory's own file (config.json,
-    model.safetensors, metrics.jsonl or anything in checkpoint/), of any run directory."""
+    """Refuse an output path that is a run directory's own file (OWN_FILES: config.json,
+    model.safetensors, metrics.jsonl, anomaly.json, ..., or anything in checkpoint/), of
+    any run directory."""
     given = Path(path).expanduser()
     for target in {given.parent.resolve() / given.name, given.resolve()}:
         folder = target.parent

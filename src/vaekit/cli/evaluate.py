@@ -135,8 +135,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "same examples, so the CSVs pair up for a paired comparison",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_overwrite(p)
-    p.set_defaults(run=run)
+    add_overwrite(p, together=False)  # (the card reads eval.json back)
+    p.set_defaults(run=run, writes_in_run="eval.json")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_device(p, "cpu", ": the graphs are traced there, so that the files run anywhere; a "
                "TorchScript file traced on a GPU holds that device")  # fmt: skip
-    add_overwrite(p)
+    add_overwrite(p, together=False)  # (its own set of files: vaekit.api.export)
     p.set_defaults(run=run)
 
 

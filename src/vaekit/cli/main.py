@@ -8,6 +8,7 @@ import contextlib
 import difflib
 import errno
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -179,11 +180,24 @@ def _peer_lost(err: BaseException, text: str) -> bool:
 
 def _run_reporting_pixels(args: argparse.Namespace) -> int:
     """Run the command with a progress bar for any pixel-by-pixel decoding (an
-    autoregressive decoder's images, reached through every app), but under --quiet."""
+    autoregressive decoder's images, reached through every app), but under --quiet; an
+    output command's files renamed into place together at its end (cli.output.add_overwrite)."""
+    from vaekit.files import written_together
     from vaekit.progress import Bars, reporting
 
-    with Bars() as bars, reporting(None if getattr(args, "quiet", False) else bars.update):
+    together = written_together() if getattr(args, "together", False) else contextlib.nullcontext()
+    quiet = getattr(args, "quiet", False)
+    with Bars() as bars, reporting(None if quiet else bars.update), together:
         return args.run(args)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler's stop), taken as Ctrl-C is: the same clean-up of what
+    the command was making, then exit status 143."""
+
+
+def _terminate(number: int, frame: Any) -> NoReturn:
+    raise Terminated
 
 
 def _refuse_torchrun(args: argparse.Namespace) -> None:
@@ -202,12 +216,14 @@ def _refuse_torchrun(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # (a caller's own handler stays)
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         _refuse_torchrun(args)
         code = _run_reporting_pixels(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         _remove_made()
-        _interrupted(args)
+        _interrupted(args, 143 if isinstance(stop, Terminated) else 130)
     except BrokenPipeError:  # `vaekit ... | head` stopped reading: nothing to say, as cat
         with contextlib.suppress(OSError, ValueError):  # no second error at the exit's flush
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -252,17 +268,19 @@ def _kept_made() -> None:
     forget_made()
 
 
-def _interrupted(args: argparse.Namespace) -> None:
-    """The line an interrupted command ends with, then exit status 130."""
+def _interrupted(args: argparse.Namespace, code: int = 130) -> None:
+    """The line an interrupted command ends with, then exit status `code` (130 for Ctrl-C,
+    143 for SIGTERM). What it asks of the run's modules, only where they were imported: a
+    Ctrl-C while torch was being imported made a second import of it fail in a traceback."""
     hint = ""
     if args.command == "train":
         out = getattr(args, "out", None) or "RUNDIR"
         hint = f" (a run that finished an epoch continues with: vaekit train --out {out} --resume)"
+        rundir = sys.modules.get("vaekit.api.rundir")  # (not imported: nothing placed yet)
         if getattr(args, "overwrite", False):
-            from vaekit.api.rundir import PLACED
-
             given = getattr(args, "out", None)  # (None: --out came from --config)
-            placed = Path(given).expanduser().resolve() in PLACED if given else bool(PLACED)
+            runs = getattr(rundir, "PLACED", set())  # (a half-made import has none)
+            placed = Path(given).expanduser().resolve() in runs if given else bool(runs)
             hint += (
                 "; --out holds the new run, the old one is gone"
                 if placed
@@ -274,26 +292,35 @@ def _interrupted(args: argparse.Namespace) -> None:
                 "pictures, report and card)"
             )
     print(f"\nvaekit: interrupted{hint}", file=sys.stderr)
-    sys.exit(130)
+    sys.exit(code)
 
 
 def _writes_to(args: argparse.Namespace | None) -> str:
     """Where a command writes, for a line about a failed write: its -o / --out (or --json,
-    --npy), else its run directory's outputs/COMMAND/ folder."""
+    --npy), else its file in the run directory (`writes_in_run`: report.html, eval.json),
+    else the run directory's outputs/COMMAND/ folder."""
     for key in ("output", "out", "json", "npy", "per_example"):
         given = getattr(args, key, None)
         if given:
             return str(given)
     rundir = getattr(args, "rundir", None)
     command = getattr(args, "command", None)
+    if rundir and getattr(args, "writes_in_run", None):  # (report: into the run itself)
+        return f"{Path(rundir) / args.writes_in_run}"
     return f"{rundir}/outputs/{command}/" if rundir and command else "its output"
 
 
 def _wrapping_up(out: str) -> bool:
     """Whether the run at `out` was interrupted in its wrap-up: its final line written, its
-    pictures not (or those of an earlier wrap-up: vaekit.api.run.wrapup_cut_short)."""
-    from vaekit.api.run import read_metrics, wrapup_cut_short
-    from vaekit.errors import VaekitError
+    pictures not (or those of an earlier wrap-up: vaekit.api.run.wrapup_cut_short); not
+    where the command never reached the run's modules."""
+    if "vaekit.api.run" not in sys.modules:
+        return False
+    try:  # (a module whose import the Ctrl-C cut short is in sys.modules, half made)
+        from vaekit.api.run import read_metrics, wrapup_cut_short
+        from vaekit.errors import VaekitError
+    except Exception:
+        return False
 
     path = Path(out)
     try:

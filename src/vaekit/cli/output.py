@@ -25,11 +25,14 @@ FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".npy", ".npz", ".csv", ".parquet", ".
                  ".html", ".wav", ".onnx", ".pt")  # fmt: skip
 
 
-def add_overwrite(p: argparse.ArgumentParser) -> None:
-    """--overwrite, for every command that writes files of the user's."""
+def add_overwrite(p: argparse.ArgumentParser, together: bool = True) -> None:
+    """--overwrite, for every command that writes files of the user's. `together`: the
+    command's files are renamed into place together when it ends (vaekit.files.
+    written_together; main runs it so), for a command that reads back none of them."""
     p.add_argument("--overwrite", action="store_true",
                    help="replace output files that already exist (without it, the command "
                    "stops before any work, naming them)")  # fmt: skip
+    p.set_defaults(together=together)
 
 
 class Outputs:

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NAME|PATH", help="the data of a run trained on an array")
     add_seed(p, "the pictures", from_run=True)
     add_device(p)
-    p.set_defaults(run=run_report)
+    p.set_defaults(run=run_report, writes_in_run="report.html")
 
     p = sub.add_parser(
         "compare",
@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "compare.html)")  # fmt: skip
     add_seed(p, "the samples")
     add_device(p)
-    add_overwrite(p)
+    add_overwrite(p, together=False)  # (it reads eval.json back)
     p.set_defaults(run=run_compare)
 
 

@@ -15,12 +15,14 @@ checksum that a run records, the same for a copy of the folder.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import math
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -230,7 +232,8 @@ def _decode_all(
     else:
         # fork is quick and safe on Linux; elsewhere the platform's default start method.
         method = "fork" if sys.platform.startswith("linux") else None
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_die_with, initargs=(os.getpid(),))  # fmt: skip
         results = pool.map(_decode_indexed, jobs, chunksize=32)  # a dead worker raises
     try:
         for done, (i, pixels) in enumerate(results, 1):
@@ -250,6 +253,17 @@ def _decode_all(
     del array
     os.truncate(target, len(kept) * int(np.prod(shape)))
     return kept
+
+
+def _die_with(parent: int) -> None:
+    """A decoder worker ends when the process that started it does: a `data prepare` killed
+    (SIGKILL, or SIGTERM where no handler runs) left its workers asleep for good, holding
+    its output pipes. Linux's parent-death signal; elsewhere, a parent already gone."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # (gone before the line above)
+        os._exit(1)
 
 
 def open_prepared(
