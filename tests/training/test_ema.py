@@ -109,3 +109,16 @@ def test_the_decay_warms_up_to_its_value():
     before = average.averages["weight"].clone()
     average.update(model, 0)  # the first step moves 90% of the way
     torch.testing.assert_close(average.averages["weight"], before + 0.9)
+
+
+def test_a_refused_load_leaves_the_average_as_it_was():
+    """Averages of another shape were refused one name at a time, after the names before had
+    been taken: a refused load left the average half replaced."""
+    import pytest
+
+    layer = torch.nn.Linear(3, 2)
+    average = WeightAverage(layer, 0.9)
+    before = {k: v.clone() for k, v in average.averages.items()}
+    with pytest.raises(ValueError, match="bias has the wrong shape"):
+        average.load_state_dict({"weight": torch.zeros(2, 3), "bias": torch.zeros(1)})
+    assert all(torch.equal(average.averages[k], v) for k, v in before.items())

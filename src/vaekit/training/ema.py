@@ -70,9 +70,10 @@ class WeightAverage:
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         if set(tensors) != set(self.averages):
             raise ValueError("the averaged weights do not fit this model")
-        for name, value in tensors.items():
+        for name, value in tensors.items():  # every one checked before any is taken
             if value.shape != self.averages[name].shape:
                 raise ValueError(f"the averaged weight {name} has the wrong shape")
+        for name, value in tensors.items():
             self.averages[name].copy_(value)
 
 
