@@ -130,3 +130,35 @@ def test_unknown_components_are_clear_errors():
         config = ModelConfig(shape=(1, 8, 8), **{key: value})
         with pytest.raises(VaekitError, match="expected one of"):
             build_vae(config)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_the_one_draw_step_is_the_terms_it_shortens(conditional):
+    """The training step's one draw with the closed-form KL skips `terms`' (B, 1) views (fewer
+    autograd nodes every step): its losses and gradients are those of `terms`, to the bit,
+    with beta, free bits, a denoising target and a label."""
+    from vaekit.models.vae import Objective, draws_mean
+
+    torch.manual_seed(0)
+    config = ModelConfig.create((1, 8, 8), family="mlp", hidden_dims=(16,), latent_dim=3,
+                                num_classes=3 if conditional else 0)  # fmt: skip
+    model = build_vae(config)
+    x, target = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    eps, y = torch.randn(6, 1, 3), (torch.arange(6) % 3 if conditional else None)
+    objective = Objective(beta=0.5, free_bits=0.05)
+
+    def gradients(loss):
+        model.zero_grad()
+        loss.sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    out = model.loss(x, None, target, y, objective, eps)
+    t = model.terms(x, eps, y, target, densities=False)
+    rec, kl_dims = -draws_mean(t.log_px), draws_mean(t.kl_dims)
+    floor = kl_dims.detach().mean(0) < 0.05
+    minimized = rec + 0.5 * torch.where(floor, 0.05, kl_dims).sum(1)
+    assert torch.equal(out.rec, rec) and torch.equal(out.kl, t.kl)
+    assert torch.equal(out.loss, rec + t.kl) and torch.equal(out.kl_dims, kl_dims)
+    assert torch.equal(out.objective, minimized)
+    for a, b in zip(gradients(out.objective), gradients(minimized), strict=True):
+        assert torch.equal(a, b)

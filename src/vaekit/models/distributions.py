@@ -19,7 +19,11 @@ LOGVAR_MIN, LOGVAR_MAX = -40.0, 40.0
 
 
 def _sum_event(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).sum(1)
+    """The sum over every dimension but the first (B, ...) -> (B,), without a flattened
+    view's autograd node (a tensor of one dimension has no event to sum: refused)."""
+    if t.dim() < 2:
+        raise ValueError(f"expected (B, ...) values of an event each, got shape {tuple(t.shape)}")
+    return t.sum(tuple(range(1, t.dim())))
 
 
 class DiagonalGaussian:

@@ -345,13 +345,25 @@ class VAE(nn.Module):
         # the densities only where the loss reads them: the IWAE bound, a KL without a closed
         # form, an objective's penalty
         closed = k == 1 and self.has_kl_per_dim and objective.penalty is None
-        t = self.terms(x, eps, y, target, densities=not closed)
-        rec = -draws_mean(t.log_px)
-        kl = t.kl
-        kl_dims = draws_mean(t.kl_dims) if t.kl_dims is not None else None
-        if k > 1:
-            bound = torch.logsumexp(t.log_w, dim=1) - math.log(k)
-            return LossOutput(-bound, rec, kl, -bound, kl_dims)
+        if closed and type(self).terms is VAE.terms:
+            # The training step's case, one draw and the closed-form KL, as `terms` forms it
+            # but without its (B, 1) views made and undone: fewer autograd nodes, forward and
+            # backward, in every step (about 3% of the reference model's step; a family with
+            # its own `terms` forms them itself).
+            qz = self.encode(x, y)
+            z = qz.mean + qz.std * eps.view(len(x), -1)
+            log_px = self.decode(z, y).log_prob(x if target is None else target)
+            kl_dims = qz.kl_per_dim(self.prior(1))
+            kl = kl_dims.sum(1)
+        else:
+            t = self.terms(x, eps, y, target, densities=not closed)
+            log_px = draws_mean(t.log_px)
+            kl = t.kl
+            kl_dims = draws_mean(t.kl_dims) if t.kl_dims is not None else None
+            if k > 1:
+                bound = torch.logsumexp(t.log_w, dim=1) - math.log(k)
+                return LossOutput(-bound, -log_px, kl, -bound, kl_dims)
+        rec = -log_px
         weighted = kl
         if objective.free_bits > 0:
             if kl_dims is None:
@@ -361,7 +373,8 @@ class VAE(nn.Module):
             mean = batch_kl(kl_dims.detach()) if batch_kl else kl_dims.detach().mean(0)
             below = mean < objective.free_bits
             weighted = torch.where(below, objective.free_bits, kl_dims).sum(1)
-        minimized = rec + (weighted if objective.beta == 1 else objective.beta * weighted)
+        # (the KL less log p(x|z): rec + KL's value, with one negation fewer in the graph)
+        minimized = (weighted if objective.beta == 1 else objective.beta * weighted) - log_px
         if objective.penalty is not None:
             minimized = minimized + objective.penalty(t)
         return LossOutput(rec + kl, rec, kl, minimized, kl_dims)

@@ -417,7 +417,9 @@ def _step(
     if scaler is not None:
         scaler.update()
     state.step += 1
-    return out, out.objective.detach().mean(), finite
+    # (the loss it minimized, for the progress bar: the rows' mean, times the number of
+    # processes over theirs; the mean of `out.objective` again cost 30 us a step)
+    return out, loss.detach(), finite
 
 
 @dataclass(frozen=True)
