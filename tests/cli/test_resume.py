@@ -363,3 +363,8 @@ def test_an_interrupted_overwrite_says_which_run_out_holds(small_run, tmp_path, 
     with pytest.raises(SystemExit, match="130"):
         _interrupted(args)
     assert "--out holds the new run, the old one is gone" in capsys.readouterr().err
+    # --overwrite onto a folder that was not there: no old run to speak of
+    fresh = argparse.Namespace(command="train", out=str(tmp_path / "none"), overwrite=True)
+    with pytest.raises(SystemExit, match="143"):
+        _interrupted(fresh, 143)
+    assert "old run" not in capsys.readouterr().err

@@ -475,5 +475,34 @@ def test_classes_of_a_folder_are_taken_by_their_names(tmp_path: Path, capsys):
         assert vaekit("anomaly", plain, *args) == 0
     assert "AUROC" in capsys.readouterr().out
     assert (out / "cat.csv").read_text() == (out / "0.csv").read_text()
+    import vaekit as api  # (names in a NumPy array, as in a list)
+
+    labels = np.array(["dog", "cat"])
+    assert api.load(run).labels(labels, 2).tolist() == [1, 0]
     assert vaekit("anomaly", plain, "-o", out / "x.csv", "--normal-labels", "cat,cow") == 1
     assert "no class named 'cow'" in capsys.readouterr().err
+    assert vaekit("anomaly", plain, "-o", out / "x.csv", "--normal-labels", "cat,dog") == 1
+    assert "--normal-labels cat,dog: every input is normal" in capsys.readouterr().err
+
+
+def test_classes_named_in_digits_are_given_by_index(tmp_path: Path, capsys):
+    """Folders 3/ and 7/: digits stay an index, as before names were taken (a script's
+    `--normal-labels 1` kept its meaning); the refusal lists the classes by index and name,
+    and messages repeat what the user wrote. NumPy arrays of names are names in Python."""
+    import vaekit as api
+
+    for i in range(24):
+        _png(tmp_path / "d" / ("3" if i % 3 else "7") / f"{i}.png", (8, 8), i * 10, "L")
+    run = tmp_path / "run"
+    train = ["--epochs", "1", "--model", "mlp", "--hidden-dims", "8", "--latent-dim", "2"]
+    assert vaekit("train", "--data", tmp_path / "d", "--out", run, "--conditional", *train) == 0
+    capsys.readouterr()
+    assert vaekit("sample", run, "--label", "3", "-o", tmp_path / "s.png") == 1
+    err = capsys.readouterr().err
+    assert "class labels must be in 0..1; the run's classes by index: 0 3, 1 7" in err
+    model = api.load(run)
+    assert model.labels(np.array(["1", "0"]), 2).tolist() == [1, 0]
+    with pytest.raises(VaekitError, match=r"must be in 0\.\.1; the run's classes by index"):
+        model.labels(np.array(["7", "3"]), 2)
+    with pytest.raises(VaekitError, match="no class named 'cow'"):
+        model.labels(np.array(["cow", "1"]), 2)

@@ -298,23 +298,20 @@ def test_a_latin1_csv_and_too_few_rows_say_what_to_do(tmp_path: Path):
         open_dataset(write(tmp_path, "a,b\n1,2\n"))
 
 
-def test_a_constant_column_is_its_value_in_samples_and_its_spread_is_zero(tmp_path: Path):
+def test_a_constant_column_is_said_to_have_no_spread(tmp_path: Path):
     """A column of one value was stored with a standard deviation of 1, which `data info`
-    showed, and samples scattered around the value by the model's spread in the column's
-    units (5.0 came back as 4.7, 5.4). Its spread is 0 now: it decodes to the value, and
-    its other values still encode as their offsets from it (as before)."""
+    showed. Its spread is 0 now; its values are still read and written as their offsets from
+    it (a new row's 7 reads back 7, in any output)."""
     rows = "\n".join(f"{i * 1.5},5.0" for i in range(10))
     table = read_table(write(tmp_path, "v,k\n" + rows + "\n"))
     schema = fit_schema(table, np.arange(10))
     assert schema.columns[1].std == 0 and schema.columns[1].mean == 5.0
     values = schema.encode(table)
-    assert (values[:, 1] == 0).all()
-    noisy = values.copy()
-    noisy[:, 1] = np.linspace(-0.3, 0.3, 10)  # the model's scatter around it
-    assert {row[1] for row in schema.decode(noisy)} == {"5"}
+    assert (values[:, 1] == 0).all() and {row[1] for row in schema.decode(values)} == {"5"}
     assert TableSchema.from_json(schema.to_json()) == schema
     other = read_table(write(tmp_path, "v,k\n1.5,7.0\n", "new.csv"))
     assert schema.encode(other)[0, 1] == 2.0
+    assert schema.decode(schema.encode(other))[0][1] == "7"
 
 
 def test_a_column_of_dates_is_advised_as_dates(tmp_path: Path):
@@ -367,3 +364,23 @@ def test_a_dataframes_narrow_floats_read_as_its_csv_writes_them(tmp_path: Path):
     for name in "abcd":
         assert rows.column(name, "") == text.column(name, ""), name
     assert rows.column("a", "")[0] == "0.1"
+
+
+def test_a_constant_columns_reconstruction_error_is_in_its_units(tmp_path: Path):
+    """`vaekit eval` on rows whose once-constant column varies said RMSE 0 (its errors times
+    a stored spread of 0): the errors are offsets in the column's units."""
+    import torch
+
+    from vaekit.data.batches import ImageSet
+    from vaekit.kinds.table.evaluate import column_errors
+    from vaekit.models.factory import ModelConfig, build_vae
+
+    rows = "\n".join(f"{i * 1.5},5.0" for i in range(10))
+    schema = fit_schema(read_table(write(tmp_path, "v,k\n" + rows + "\n")), np.arange(10))
+    new = read_table(write(tmp_path, "v,k\n1.5,6.0\n3,4.0\n", "new.csv"))
+    values = torch.from_numpy(schema.encode(new)).reshape(2, 1, 1, 2)
+    model = build_vae(ModelConfig.create((1, 1, 2), "mlp", latent_dim=2, hidden_dims=(4,),
+                                         likelihood="mixed", kind="table",
+                                         schema=schema.to_json()))  # fmt: skip
+    errors = column_errors(model, ImageSet(values, None, 1.0), schema)["columns"][1]
+    assert errors["rmse"] > 0.5

@@ -183,6 +183,10 @@ def test_a_dataframe_is_scored_as_its_csv(series_run, tmp_path):
     assert np.array_equal(scores, detector.decision_function(windows))
     with pytest.raises(VaekitError, match=r"<DataFrame 40x2> has no column 'mem'"):
         model.prepare(frame.drop(columns="mem"))
+    # pandas' usual layout, the time as the index, reads alike
+    assert torch.equal(model.prepare(frame.set_index("timestamp")), windows)
+    with pytest.raises(VaekitError, match=r"text \(a file's path\?\): examples are arrays"):
+        detector.decision_function(str(path))
 
 
 def test_a_missing_input_file_is_named_as_missing(series_run, tmp_path, capsys):

@@ -153,23 +153,31 @@ class Model:
         return None
 
     def class_indices(self, labels: list[int | str], names: list[str] | None = None) -> list[int]:
-        """Each label as its class index: an int as it is, a string as the index of the class
-        of that name, or else as the int it writes ("3"). `names`: the classes by index
-        (default: `class_names`). An unknown name is refused, naming the classes; indices
-        are checked by the caller."""
+        """Each label as its class index: an int, or a string of digits ("3", as the command
+        line gives it), as the index it is (as always: a class named "3" is given by its
+        index); another string as the index of the class of that name. `names`: the classes
+        by index (default: `class_names`). An unknown name is refused, naming the classes;
+        indices are checked by the caller."""
         known = names if names is not None else (self.class_names or [])
         found = []
         for label in labels:
-            if isinstance(label, str) and label not in known:
-                try:  # an index, as the command line gives it
+            if isinstance(label, str):
+                try:
                     label = int(label)
                 except ValueError:
-                    classes = ", ".join(f"{i} {name}" for i, name in enumerate(known))
-                    why = f"the run's classes by index: {classes}" if known else (
-                        "this run's classes have no names: give their indices")  # fmt: skip
-                    raise VaekitError(f"no class named {label!r} ({why})") from None
-            found.append(known.index(label) if isinstance(label, str) else label)
+                    if label not in known:
+                        said = self.classes_said(known)
+                        raise VaekitError(f"no class named {label!r} ({said})") from None
+                    label = known.index(label)
+            found.append(label)
         return found
+
+    def classes_said(self, names: list[str] | None = None) -> str:
+        """The run's classes by index and name, for a message."""
+        known = names if names is not None else (self.class_names or [])
+        if not known:
+            return "this run's classes have no names: give their indices"
+        return "the run's classes by index: " + ", ".join(f"{i} {n}" for i, n in enumerate(known))
 
     def labels(self, labels: Any, n: int) -> torch.Tensor | None:
         """Class labels for n inputs as a (n,) tensor on the model's device: one int for all,
@@ -183,6 +191,8 @@ class Model:
                 f"this model is conditional: give a class label (0..{self.num_classes - 1})"
             )
         wrong = VaekitError(f"class labels must be integers in 0..{self.num_classes - 1}")
+        if hasattr(labels, "tolist") and not isinstance(labels, torch.Tensor):
+            labels = labels.tolist()  # (a NumPy array or a pandas Series of names or indices)
         if isinstance(labels, str) or (
             isinstance(labels, list | tuple) and any(isinstance(a, str) for a in labels)
         ):  # class names, where the data named its classes
@@ -199,7 +209,8 @@ class Model:
         if len(y) != n:
             raise VaekitError(f"expected 1 or {n} labels, got {len(y)}")
         if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
-            raise VaekitError(f"class labels must be in 0..{self.num_classes - 1}")
+            named = f"; {self.classes_said()}" if self.class_names else ""
+            raise VaekitError(f"class labels must be in 0..{self.num_classes - 1}{named}")
         return y.to(self.device)
 
     def require_unconditional(self, what: str) -> None:
@@ -447,8 +458,8 @@ def _check_examples(x: Any) -> None:
     if dtype is not None and (dtype == torch.bool or dtype == np.bool_):
         raise VaekitError("boolean examples: give pixel values (uint8, or float in [0, 1])")
     if isinstance(x, str) or (isinstance(x, list | tuple) and any(isinstance(v, str) for v in x)):
-        raise VaekitError("text: a text model takes lines encoded first, "
-                          "model.encode_lines([...])")  # fmt: skip
+        raise VaekitError("text (a file's path?): examples are arrays, a file's read first; "
+                          "a text model's lines encoded, model.encode_lines([...])")  # fmt: skip
     if hasattr(x, "__len__") and len(x) == 0:
         raise VaekitError("no examples given (an empty batch)")
 

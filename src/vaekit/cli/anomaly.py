@@ -90,8 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=label_list,
         metavar="L[,L...]",
         help="classes that are normal, by index or by name (where the data names its "
-        "classes: image subfolders, a table's --target; `vaekit data info` lists them); the "
-        "others count as anomalies for AUROC",
+        "classes: image subfolders, a table's --target; `vaekit data info` lists them; digits "
+        "are an index); the others count as anomalies for AUROC",
     )
     p.add_argument(
         "--iw-samples",
@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     truth = None
     if args.normal_labels:  # by index or name: the classes the run names, as embed does
         names = part.class_names(model) or model.class_names
-        truth = _truth(labels, model.class_indices(args.normal_labels, names), names)
+        normal = model.class_indices(args.normal_labels, names)
+        truth = _truth(labels, normal, names, ",".join(args.normal_labels))
 
     detector, note = load_or_fit(wanted, args.rundir, args.data)
     if note:
@@ -177,10 +178,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _truth(labels, normal: list[int], names: list[str] | None = None):
+def _truth(labels, normal: list[int], names: list[str] | None = None, given: str = ""):
     """1 for each input whose label is not among the normal ones, checked before any work:
     AUROC needs labels, both kinds among them, and each normal label one of the classes
-    `names` (their names by index, where the run has them: a table's --target)."""
+    `names` (their names by index, where the run has them: a table's --target). `given`:
+    the option as the user wrote it, for the messages."""
     import numpy as np
 
     from vaekit.errors import VaekitError
@@ -197,7 +199,8 @@ def _truth(labels, normal: list[int], names: list[str] | None = None):
     if anomalous.min() == anomalous.max():
         kind = "anomalous" if anomalous.min() else "normal"
         raise VaekitError(
-            f"--normal-labels {','.join(map(str, normal))}: every input is {kind}; AUROC needs "
-            f"both normal and anomalous ones (labels present: {sorted(set(labels.tolist()))})"
+            f"--normal-labels {given or ','.join(map(str, normal))}: every input is {kind}; "
+            f"AUROC needs both normal and anomalous ones (labels present, by index: "
+            f"{sorted(set(labels.tolist()))})"
         )
     return anomalous

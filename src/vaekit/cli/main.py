@@ -281,11 +281,10 @@ def _interrupted(args: argparse.Namespace, code: int = 130) -> None:
             given = getattr(args, "out", None)  # (None: --out came from --config)
             runs = getattr(rundir, "PLACED", set())  # (a half-made import has none)
             placed = Path(given).expanduser().resolve() in runs if given else bool(runs)
-            hint += (
-                "; --out holds the new run, the old one is gone"
-                if placed
-                else "; until the new run's first epoch ends, --out still holds the old run"
-            )
+            if placed:
+                hint += "; --out holds the new run, the old one is gone"
+            elif given is None or Path(given).expanduser().exists():  # (else: none to keep)
+                hint += "; until the new run's first epoch ends, --out still holds the old run"
         if _wrapping_up(out):
             hint = (
                 f" (its training had finished: vaekit train --out {out} --resume writes its "

@@ -77,7 +77,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=label,
         metavar="CLASS",
         help="for a conditional model (trained --conditional): the class to draw, by index "
-        "or by name (where the data names its classes: image subfolders)",
+        "or by name (where the data names its classes: image subfolders; digits are an "
+        "index)",
     )
     add_kind_arguments("sample", p)  # text's --decode, --beam-width
     add_device(p)

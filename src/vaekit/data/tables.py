@@ -253,7 +253,7 @@ class TableSchema:
             fast = all_numbers(cells) if column.kind == "numeric" else None
             if fast is not None:  # every cell a number (the common case): at numpy's speed
                 observed, values = fast
-                z = (values - column.mean) / (column.std or 1.0)  # (a constant column: 0)
+                z = (values - column.mean) / (column.std or 1.0)  # (a constant column: 0 std)
                 if (np.abs(z) <= FLOAT32_MAX).all():
                     out[observed, j] = z
                     continue
@@ -341,7 +341,7 @@ class TableSchema:
                 if math.isnan(value):
                     cells.append("")
                 elif column.kind == "numeric":
-                    cells.append(in_units(value, column.mean, column.std))
+                    cells.append(in_units(value, column.mean, column.std or 1.0))
                 else:
                     k = min(max(round(value), 0), len(column.categories) - 1)
                     cells.append(column.categories[k])

@@ -438,6 +438,8 @@ def read_rows(spec: Any, schema: SeriesSchema) -> ImageSet:
     reconstructed or embedded whole. The model's kind says what it is, so a .npy needs no
     --kind here."""
     if objects.is_dataframe(spec):
+        if spec.index.name == schema.time_column and schema.time_column not in spec.columns:
+            spec = spec.reset_index()  # (pandas' usual layout: the time as the index)
         path = Path(objects.describe_object(spec))
         raw = objects.dataframe_rows(spec)
         named = [(None, read_series(path, schema.time_column, schema.channels,

@@ -60,7 +60,8 @@ def column_errors(
         n = float(observed[j])
         entry: dict[str, Any] = {"name": column.name, "kind": column.kind, "observed": int(n)}
         if column.kind == "numeric":
-            entry["rmse"] = (float(squared[j]) / n) ** 0.5 * column.std if n else None
+            scale = column.std or 1.0  # (a constant column's values: offsets, in its units)
+            entry["rmse"] = (float(squared[j]) / n) ** 0.5 * scale if n else None
         else:
             entry["error_rate"] = float(wrong[j]) / n if n else None
         entry["nll"] = float(nll[j]) / n if n else None
