@@ -10,6 +10,7 @@ import contextlib
 import csv
 import ctypes
 import errno
+import glob
 import io
 import json
 import math
@@ -51,29 +52,30 @@ def files_under(folder: Path) -> Iterator[Path]:
 _TOGETHER: list[list[tuple[Path, Path]]] = []
 
 
+def _host() -> str:
+    """This machine's name as temporary names carry it (short: a file name has 255 bytes)."""
+    return socket.gethostname().replace("~", "-")[:32]
+
+
 def temporary_prefix(name: str) -> str:
     """How a temporary file or folder for `name` begins: hidden, and naming the process (and
     machine) that makes it, so that one a killed process left is known (`remove_stale`)."""
-    return f".{name}.{os.getpid()}~{socket.gethostname()}~"
+    return f".{name}.{os.getpid()}~{_host()}~"
 
 
 def remove_stale(folder: Path, name: str) -> None:
     """Remove what processes of this machine no longer running left of their temporary files
     or folders for `name` in `folder` (a kill -9 in the middle of a write), so that they do
     not pile up."""
-    host = socket.gethostname()
+    host = _host()
     with contextlib.suppress(OSError):
-        for entry in folder.glob(f".{glob_escape(name)}.*~*~*"):
+        for entry in folder.glob(f".{glob.escape(name)}.*~*~*"):
             pid, made_on, _ = entry.name[len(name) + 2 :].split("~", 2)
             if made_on == host and pid.isdigit() and not _alive(int(pid)):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def _alive(pid: int) -> bool:

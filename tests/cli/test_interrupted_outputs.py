@@ -73,7 +73,7 @@ def test_what_a_killed_process_left_is_removed_by_the_next_write(tmp_path: Path)
     on another machine (a shared folder), whose processes this one cannot see."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    host = socket.gethostname()
+    host = socket.gethostname()[:32]
     left = tmp_path / f".s.png.{dead}~{host}~abc.tmp"
     mine = tmp_path / f"{temporary_prefix('s.png')}def.tmp"
     other = tmp_path / f".s.png.{dead}~not-{host}~ghi.tmp"
@@ -221,3 +221,24 @@ def test_a_failed_report_names_the_file_it_writes(tmp_path: Path):
     for command, file in (("report", "report.html"), ("eval", "eval.json")):
         args = argparse.Namespace(command=command, rundir="runs/fm", writes_in_run=file)
         assert one_line(full, args).endswith(f"writing {Path('runs/fm') / file}")
+
+
+def test_the_command_runs_in_a_thread_of_a_program(capsys):
+    """SIGTERM's handler is installed where Python can (the main thread): main() called from
+    another thread raised "signal only works in main thread"."""
+    import threading
+
+    from vaekit.cli.main import main
+
+    codes = []
+
+    def run() -> None:
+        try:
+            main(["sample", "no-such-run"])
+        except SystemExit as done:
+            codes.append(done.code)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert codes == [1] and "no-such-run: not a folder" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import errno
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -216,7 +217,8 @@ def _refuse_torchrun(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # (a caller's own handler stays)
+    main_thread = threading.current_thread() is threading.main_thread()  # (where Python can)
+    if main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # (a caller's stays)
         signal.signal(signal.SIGTERM, _terminate)
     try:
         _refuse_torchrun(args)
