@@ -158,14 +158,18 @@ def test_a_decoder_worker_ends_with_the_prepare_that_started_it():
     time.sleep(0.5)
     os.kill(parent, signal.SIGKILL)
     os.waitpid(parent, 0)
-    for _ in range(50):
+
+    def gone() -> bool:  # ended (or a zombie its new parent has not reaped yet)
         status = Path(f"/proc/{worker}/status")
-        if not status.exists() or "\nState:\tZ" in status.read_text():
-            break
+        return not status.exists() or "\nState:\tZ" in status.read_text()
+
+    deadline = time.monotonic() + 5
+    while not gone() and time.monotonic() < deadline:
         time.sleep(0.1)
-    else:
+    ended = gone()
+    if not ended:
         os.kill(worker, signal.SIGKILL)
-        pytest.fail("the worker outlived its parent")
+    assert ended, "the worker outlived its parent"
 
 
 def test_eval_json_cannot_replace_the_runs_anomaly_detector(run, capsys):
