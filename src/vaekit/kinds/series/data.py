@@ -260,10 +260,17 @@ def open_series(source: str | Path, request: Any) -> Dataset:
 def open_series_dataframe(source: Any, request: Any) -> Dataset:
     """A pandas DataFrame of one series, read as its .csv would be (vaekit.data.objects)."""
     _, time_column, channels, irregular = _how(request)
+    name, series = _frame_series(source, time_column, channels, irregular)
+    return _open_named(name, [(None, series)], request, "dataframe")
+
+
+def _frame_series(
+    source: Any, time_column: str | None, channels: Any, irregular: str, model: bool = False
+) -> tuple[Path, RawSeries]:
+    """A DataFrame's series, read as its CSV would be, and the name messages give it."""
     name = Path(objects.describe_object(source))
     raw = objects.dataframe_rows(source)
-    named = [(None, read_series(name, time_column, channels, irregular, raw))]
-    return _open_named(name, named, request, "dataframe")
+    return name, read_series(name, time_column, channels, irregular, raw, model=model)
 
 
 def open_series_folder(source: str | Path, request: Any) -> Dataset:
@@ -440,11 +447,9 @@ def read_rows(spec: Any, schema: SeriesSchema) -> ImageSet:
     if objects.is_dataframe(spec):
         if spec.index.name == schema.time_column and schema.time_column not in spec.columns:
             spec = spec.reset_index()  # (pandas' usual layout: the time as the index)
-        path = Path(objects.describe_object(spec))
-        raw = objects.dataframe_rows(spec)
-        named = [(None, read_series(path, schema.time_column, schema.channels,
-                                    _irregular(schema), raw, model=True))]  # fmt: skip
-        spec = str(path)
+        path, series = _frame_series(spec, schema.time_column, schema.channels,
+                                     _irregular(schema), model=True)  # fmt: skip
+        named, spec = [(None, series)], str(path)
     elif not (path := Path(spec).expanduser()).exists():
         raise VaekitError(f"{spec}: no such file or folder (nor a test-split index)")
     elif path.is_dir():
