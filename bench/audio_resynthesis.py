@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS, AudioFeatures
 from vaekit.files import write_json
+from vaekit.kinds.audio.data_mel import GRIFFIN_LIM_ITERS, AudioFeatures
 from vaekit.kinds.audio.evaluate import log_spectral_distance
 
 OFFICIAL_TEST = re.compile(r"_[0-4]\.wav$")  # FSDD's test split: index 0-4

@@ -60,8 +60,8 @@ from vaekit.api.report import write_report
 from vaekit.api.run import reopen_dataset
 from vaekit.apps.generate import sample
 from vaekit.data.batches import ImageSet
-from vaekit.data.spectrograms import DEFAULTS as AUDIO_DEFAULTS
-from vaekit.data.spectrograms import fit_features
+from vaekit.kinds.audio.data_mel import DEFAULTS as AUDIO_DEFAULTS
+from vaekit.kinds.audio.data_mel import fit_features
 from vaekit.models.factory import ModelConfig, build_vae
 from vaekit.training.loop import Callback, TrainConfig, fit
 

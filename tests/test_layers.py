@@ -24,8 +24,8 @@ RANKS = {
 # modules (errors, options, train_options); a kind's own folder, kinds/<kind>/, puts each file
 # in the layer its name says (DESIGN.md, "Layers"), and so does a module beside it whose name
 # starts with that one's and "_" (model_decoding.py: the models layer; cli_*.py: the cli layer).
-KIND_FILES = {"data": "data", "model": "models", "evaluate": "evaluation", "render": "report",
-              "cli": "cli", "options": ""}  # fmt: skip
+KIND_FILES = {"data": "data", "model": "models", "evaluate": "evaluation", "apps": "apps",
+              "render": "report", "cli": "cli", "options": ""}  # fmt: skip
 FACADE = 99  # the package itself (vaekit/__init__.py re-exports the api): nothing imports it
 EXEMPT = {"vaekit", "vaekit.__main__"}
 
@@ -146,7 +146,11 @@ def test_no_source_file_is_over_500_lines():
         ("vaekit.kinds.image.data", "from vaekit.models import vae\n", True),
         ("vaekit.kinds.image.model", "from vaekit.data.batches import ImageSet\n", False),
         ("vaekit.kinds.image.model", "from vaekit.kinds.image.render import grid\n", True),
-        ("vaekit.kinds.text.model_decoding", "from vaekit.data.text import PAD\n", False),
+        (
+            "vaekit.kinds.text.model_decoding",
+            "from vaekit.kinds.text.data_vocab import PAD\n",
+            False,
+        ),
         ("vaekit.kinds.text.model_decoding", "from vaekit.kinds.text.render import x\n", True),
         ("vaekit.kinds.text.data_vocab", "from vaekit.kinds.text.model import x\n", True),
         ("vaekit.kinds.text.cli", "from vaekit.cli.options import count\n", False),

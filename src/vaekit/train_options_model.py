@@ -134,8 +134,8 @@ MODEL_OPTIONS = [
         Text(("fixed", "global", "pixel")),
         "fixed",
         "gaussian: a fixed standard deviation (--gaussian-std), one learned for all "
-        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for a "
-        "table's numeric columns (mixed): global learns one per column, pixel predicts one per "
+        "pixels (starting at --gaussian-std), or one per pixel predicted by the decoder; for "
+        "a table's numeric columns (mixed): global learns one per column, pixel predicts one per "
         "row and column",
         "model",
         section="model",

@@ -157,7 +157,7 @@ def test_a_dataframe_trains_as_the_same_table_as_its_csv(tmp_path):
     # hand), and the schema given the frame itself says how (it raised "'DataFrame' object
     # has no attribute 'column'")
     from vaekit.data.objects import dataframe_rows
-    from vaekit.data.tables import read_table
+    from vaekit.data.rows import read_table
 
     schema = from_frame.model.schema
     encoded = schema.encode(dataframe_rows(frame))
@@ -212,9 +212,9 @@ def test_recognizing_other_sources_imports_neither_pandas_nor_datasets(tmp_path)
 
 
 def test_a_dataframes_columns_are_checked_as_a_files_header():
-    """The same checks as a file's header (vaekit.data.tables.check_header): each column
+    """The same checks as a file's header (vaekit.data.rows.check_header): each column
     named once, and at most MAX_COLUMNS of them."""
-    from vaekit.data.tables import MAX_COLUMNS
+    from vaekit.data.rows import MAX_COLUMNS
 
     twice = pd.DataFrame([[1.0, 2.0], [3.0, 4.0]], columns=["a", "a"])
     with pytest.raises(VaekitError, match="names column 'a' twice"):

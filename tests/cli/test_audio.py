@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.cli.test_cli import vaekit
-from vaekit.data.audio import read_wav, write_wav
+from vaekit.kinds.audio.data_wav import read_wav, write_wav
 
 RATE = 8000
 CLIP = "0.25"  # seconds: 2,000 samples, 1 + 2000 // 128 = 16 frames

@@ -73,8 +73,8 @@ def _help_of(prog: str, flag: str) -> str:
 
 
 def test_train_data_help_names_every_kind_of_data():
-    from vaekit.data.tables import TABLE_SUFFIXES
-    from vaekit.data.text import TEXT_SUFFIXES
+    from vaekit.data.rows import TABLE_SUFFIXES
+    from vaekit.kinds.text.data_vocab import TEXT_SUFFIXES
 
     data = _help_of("vaekit train", "--data")
     for kind in (*TABLE_SUFFIXES, *TEXT_SUFFIXES, ".wav", ".npy", "PNG/JPEG", "vaekit data list"):

@@ -128,7 +128,7 @@ def test_anomaly_writes_ids_scores_and_per_column_contributions(table_run, tmp_p
     # The columns are the score's reconstruction term, from the same draws: the rest of the
     # score (its "kl" column, written as what is left) is the rows' closed-form KL.
     from vaekit.api.model import load
-    from vaekit.data.tables import read_table
+    from vaekit.data.rows import read_table
 
     model = load(table_run)
     x = torch.from_numpy(model.schema.encode(read_table(new))).float()
@@ -326,7 +326,7 @@ def test_a_value_far_beyond_the_training_rows_is_blamed_on_its_column(table_run,
     assert float(rows[1]["kl"]) >= 0 and "nan" not in out.read_text()
     # The rows keep the value; the model reads it STANDARDIZED_MAX away, on either side.
     from vaekit.api.model import load
-    from vaekit.data.tables import read_table
+    from vaekit.data.rows import read_table
     from vaekit.models.likelihoods import STANDARDIZED_MAX
 
     new.write_text("sensor,a,b,c,status,label\nx1,1e25,-1e25,100,low,up\n")

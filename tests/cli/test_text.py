@@ -344,7 +344,7 @@ def test_a_line_scores_the_same_in_any_file_and_other_text_is_scored_whole(text_
     assert vaekit("reconstruct", text_run, "²", "-o", tmp_path / "r.csv", "--quiet") == 0
     odd = tmp_path / "ff.txt"
     odd.write_text("the cat\x0csees the moon .\nthe king\u2028sees a dog .\nthe dog .\n")
-    from vaekit.data.text import read_lines
+    from vaekit.kinds.text.data_vocab import read_lines
 
     assert read_lines(odd) == ["the cat\x0csees the moon .", "the king\u2028sees a dog .",
                                "the dog ."]  # fmt: skip
@@ -382,7 +382,7 @@ def test_lines_of_token_ids_score_as_sentences_do_and_malformed_ones_are_refused
 
     from vaekit.api.anomaly import AnomalyDetector
     from vaekit.api.model import load
-    from vaekit.apps.text import nll_per_word
+    from vaekit.kinds.text.apps import nll_per_word
 
     model = load(text_run)
     lines = model.encode_lines(["the cat sat on the mat .", "a dog ran ."])

@@ -13,7 +13,7 @@ import pytest
 from tests.cli.test_bad_inputs import fails
 from tests.cli.test_cli import vaekit
 from tests.conftest import write_npz
-from vaekit.data.audio import write_wav
+from vaekit.kinds.audio.data_wav import write_wav
 
 NO_MAP = "Not shown: a latent map needs at least 2 test examples; the test split has 1"
 

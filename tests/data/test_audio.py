@@ -1,7 +1,6 @@
-"""WAV folders as log-mel spectrograms (vaekit.data.audio, vaekit.data.spectrograms): the WAV
-round trip, the mel scale
-and filter bank, the STFT of a sine, resampling, Griffin-Lim, the standardization, and the
-folder reader's labels, splits and one-line errors."""
+"""WAV folders as log-mel spectrograms (vaekit.kinds.audio: data_wav.py, data_mel.py): the
+WAV round trip, the mel scale and filter bank, the STFT of a sine, resampling, Griffin-Lim,
+the standardization, and the folder reader's labels, splits and one-line errors."""
 
 from __future__ import annotations
 
@@ -12,16 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.data.audio import (
-    fit_clip,
-    labels_from_names,
-    list_wavs,
-    read_wav,
-    resample,
-    write_wav,
-)
 from vaekit.data.datasets import open_dataset
-from vaekit.data.spectrograms import (
+from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data_mel import (
     FLOOR_DB,
     AudioFeatures,
     fit_features,
@@ -32,7 +24,14 @@ from vaekit.data.spectrograms import (
     power_spectrogram,
     spectral_convergence,
 )
-from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data_wav import (
+    fit_clip,
+    labels_from_names,
+    list_wavs,
+    read_wav,
+    resample,
+    write_wav,
+)
 
 RATE = 8000
 

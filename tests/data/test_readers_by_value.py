@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from tests.conftest import idx_bytes
-from vaekit.data.audio import wav_bytes
 from vaekit.data.folders import Decode, decode_bytes
 from vaekit.data.formats import read_idx, read_idx_dataset
-from vaekit.data.text import read_lines
+from vaekit.kinds.audio.data_wav import wav_bytes
 from vaekit.kinds.audio.evaluate import log_spectral_distance
+from vaekit.kinds.text.data_vocab import read_lines
 
 
 def _png(image: Image.Image, **save) -> bytes:

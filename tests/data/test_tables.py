@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from vaekit.data.datasets import open_dataset
-from vaekit.data.tables import TableSchema, fit_schema, read_table
+from vaekit.data.rows import read_table
 from vaekit.errors import VaekitError
+from vaekit.kinds.table.data_schema import TableSchema, fit_schema
 
 SENSORS = """id,temp,pressure,status,label
 a,1.5,10,ok,x
@@ -260,7 +261,7 @@ def test_a_column_read_at_once_gives_what_cell_by_cell_gives(cells):
 
 
 def test_statistics_and_encoding_are_the_same_on_either_path(tmp_path: Path, monkeypatch):
-    import vaekit.data.tables as tables
+    import vaekit.kinds.table.data_schema as tables
 
     text = "a,b\n" + "".join(f"{i * 0.37 - 5:.6g},{i if i % 7 else 'NA'}\n" for i in range(50))
     table = read_table(write(tmp_path, text))

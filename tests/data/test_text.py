@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vaekit.data.datasets import open_dataset
-from vaekit.data.text import (
+from vaekit.errors import VaekitError
+from vaekit.kinds.text.data_vocab import (
     BOS,
     EOS,
     MAX_LENGTH,
@@ -20,7 +21,6 @@ from vaekit.data.text import (
     encode_corpus,
     tokenize,
 )
-from vaekit.errors import VaekitError
 from vaekit.train_options import TRAIN_OPTIONS
 
 

@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from vaekit.data.audio import labels_from_names, read_wav, resample, wav_bytes, write_wav
 from vaekit.data.batches import ImageSet
 from vaekit.data.datasets import open_dataset
 from vaekit.data.formats import parse_idx, read_amat, read_idx, read_idx_dataset
-from vaekit.data.text import (
+from vaekit.errors import VaekitError
+from vaekit.kinds.audio import data as audio_data
+from vaekit.kinds.audio.data_wav import labels_from_names, read_wav, resample, wav_bytes, write_wav
+from vaekit.kinds.text import data as text_data
+from vaekit.kinds.text.data_vocab import (
     BOS,
     EOS,
     PAD,
@@ -25,9 +28,6 @@ from vaekit.data.text import (
     build_vocabulary,
     read_lines,
 )
-from vaekit.errors import VaekitError
-from vaekit.kinds.audio import data as audio_data
-from vaekit.kinds.text import data as text_data
 from vaekit.kinds.text.evaluate import per_word
 from vaekit.kinds.text.model_decoding import beam_search
 

@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from vaekit.data.spectrograms import AudioFeatures
 from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data_mel import AudioFeatures
 from vaekit.models.factory import ModelConfig, build_vae
 
 FEATURES = AudioFeatures(8000, 0.25, 256, 128, 8, (-50.0,) * 8, (10.0,) * 8, ("a", "b"))

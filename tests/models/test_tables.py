@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from vaekit.data.tables import Column, TableSchema
+from vaekit.kinds.table.data_schema import Column, TableSchema
 from vaekit.kinds.table.model import MixedLikelihood, TableEncoder
 from vaekit.models.factory import ModelConfig, build_vae
 

@@ -9,9 +9,9 @@ import torch
 from torch.distributions import Categorical
 
 from vaekit.data.batches import ImageSet
-from vaekit.data.text import BOS, EOS, PAD, UNK, build_vocabulary
 from vaekit.errors import VaekitError
 from vaekit.evaluation.evaluate import EvalConfig, evaluate_vae
+from vaekit.kinds.text.data_vocab import BOS, EOS, PAD, UNK, build_vocabulary
 from vaekit.kinds.text.model import tokens_of, word_dropout
 from vaekit.kinds.text.model_decoding import (
     beam_search,

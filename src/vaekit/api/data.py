@@ -101,7 +101,7 @@ def open_with_options(
 def dataset_info(source: str, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
     """Shapes, splits, value range and checksums of a dataset name or path, read as `vaekit
     train` would read it with the same `options` (by their names: target="label",
-    window=16, kind="series"; each checked against its declaration): a table's columns, a
+    window=16; each checked against its declaration): a table's columns, a
     folder of .wav files' recordings, text's lines and vocabulary, a series' channels and
     windows. Its "kind" names the kind of data, whose data part says what is described
     beyond the dataset's info (`describe`)."""

@@ -141,8 +141,8 @@ def _export(
     suffix = SUFFIX[format]
     parts = {
         "encoder": (_Encoder(vae), (x, y) if conditional else (x,), ["x"], ["mean", "std"]),
-        # The decoder's output is named after the kind of its examples: "image" (export
-        # takes image models only, and the name is public).
+        # The decoder's output is named after the kind of its examples, by the kind's name
+        # (export takes image models only, and the name is public).
         "decoder": (_Decoder(vae), (z, y) if conditional else (z,), ["z"], [model.kind.name]),
     }
     manifest: dict[str, Any] = {

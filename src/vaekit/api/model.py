@@ -124,8 +124,9 @@ class Model:
 
     @property
     def data_kind(self) -> str:
-        """What the model was trained on, as eval.json's "data_kind" says it: "images",
-        "table", "audio" or "text" (the kind's name, or its data part's DATA_KIND)."""
+        """What the model was trained on, as eval.json's "data_kind" says it: the kind's name
+        (one of vaekit.kinds.base.kind_names()), or its data part's DATA_KIND where it has one
+        (an image model's is the plural, as eval.json has always written it)."""
         return getattr(self.kind.part("data"), "DATA_KIND", self.kind.name)
 
     def require_images(self, what: str) -> None:

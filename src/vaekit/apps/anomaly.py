@@ -33,7 +33,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vaekit.kinds.table.model import TableVAE
 from vaekit.models.importance import importance_terms, sample_noise
 from vaekit.models.vae import VAE
 
@@ -163,10 +162,11 @@ def error_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def column_contributions(
-    model: TableVAE, x: torch.Tensor, indices: torch.Tensor, kind: str, seed: int = 0
+    model: VAE, x: torch.Tensor, indices: torch.Tensor, kind: str, seed: int = 0
 ) -> torch.Tensor:
-    """Each column's part of the anomaly score of table rows x (B, 1, 1, F): -log p(x_j|z),
-    0 where x_j is missing; (B, F).
+    """Each column's part of the anomaly score of rows x (B, 1, 1, F) of a model with columns
+    (a table's, whose model part says `columns`; its VAE has `column_errors` and its
+    likelihood `log_prob_per_column`): -log p(x_j|z), 0 where x_j is missing; (B, F).
 
     For "elbo" (and "nll"), averaged over the posterior samples behind the "elbo" score, the
     same draws: the columns add up to the score's reconstruction term, and the score is

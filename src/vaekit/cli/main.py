@@ -350,7 +350,7 @@ def command() -> None:
     except KeyboardInterrupt:  # before main's own handler: parsing, importing a command
         print("\nvaekit: interrupted", file=sys.stderr)
         code = 130
-    if not isinstance(code, int):  # sys.exit("text") or sys.exit(None), as Python does
+    if not isinstance(code, int):  # sys.exit("a message") or sys.exit(None), as Python does
         if code is not None:
             print(code, file=sys.stderr)
         code = 0 if code is None else 1

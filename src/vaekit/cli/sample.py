@@ -55,8 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--output",
         metavar="FILE.png|.csv",
         help=f"what to write (default: RUNDIR/outputs/sample/): for images a PNG grid of the "
-        f"first {GRID} at most (samples.png); for a table's model a CSV of the rows in the "
-        "table's units and category names (samples.csv); for text a .txt file of sentences "
+        f"first {GRID} at most (samples.png); for a table's model a CSV of the rows in "
+        "the table's units and category names (samples.csv); for text a .txt file of sentences "
         "(samples.txt); for audio a FOLDER of WAV files, sample_000.wav, ..., and "
         "spectrograms.png",
     )

@@ -16,8 +16,8 @@ CHUNK = 2048  # rows per pass when a whole set is scanned (statistics, checks)
 
 # What the pixel values are, as the data's source declares them (never guessed from the values
 # seen): "binary" (0 or the maximum), "8-bit" (integers 0..255), "discrete" (integers
-# 0..max_value, another number of levels) or "continuous" (floats in [0, 1]). A table's
-# examples are of their own kind, "table" (vaekit.data.tables), never a pixel kind.
+# 0..max_value, another number of levels) or "continuous" (floats in [0, 1]). Another kind's
+# examples (a table's rows, a series' windows) are of no pixel kind.
 PIXEL_KINDS = ("binary", "8-bit", "discrete", "continuous")
 
 

@@ -1,6 +1,6 @@
 """Open a dataset from a registered name, a folder (of a registered dataset's files, in any
 format the registry reads; prepared; or of images), a .npy/.npz file, a table (.csv,
-.parquet: vaekit.data.tables), or an in-memory array.
+.parquet: vaekit.data.rows), or an in-memory array.
 
 Every source becomes a `Dataset`: a training and a test `ImageSet` (and an official validation
 one where the source has it) plus a JSON-ready `info` (where it came from, shape, value range,
@@ -100,7 +100,7 @@ def open_dataset(
         columns, target, id_column: for a table (.csv, .parquet): the modelled columns, the
             label column and the row-id column (see vaekit.kinds.table.data.open_table).
         target_is_label: take `target` as a class label even where its values look like
-            measurements (vaekit.data.tables.implausible_label), which is refused otherwise.
+            measurements (the table kind's `implausible_label`), which is refused otherwise.
         audio: for a folder of .wav files (see vaekit.kinds.audio.data.open_audio): the
             spectrogram settings (clip_seconds, n_fft, hop_length, n_mels; None or missing:
             their defaults), the sample_rate (None: the most common), label_pattern and

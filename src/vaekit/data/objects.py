@@ -40,7 +40,7 @@ from vaekit.data.batches import ImageSet
 from vaekit.data.checksums import cache_dir
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.image_dataset import _finish
-from vaekit.data.tables import MISSING, RawTable, check_header
+from vaekit.data.rows import MISSING, RawTable, check_header
 from vaekit.errors import VaekitError
 
 SOURCE = "object"  # info["source"] of a dataset opened from a Python object

@@ -27,7 +27,7 @@ from vaekit.models.vae import VAE
 
 # 2: every option recorded (a reader fills nothing in); metrics.jsonl names each bound.
 # 3: the options added since 2 (--time-budget, --ema, --flow-steps, --flow-hidden,
-#    --autoregressive, --ar-kernel, --ar-width) and tables (the model's "table" schema, the
+#    --autoregressive, --ar-kernel, --ar-width) and tables (the model's table schema, the
 #    data's columns, target and id_column).
 # 4: audio and text (the keys in _V3_ABSENT).
 # 5: training.report, so that a run trained with --no-report resumes without one.

@@ -1,6 +1,6 @@
 """The audio kind's cli part (vaekit.kinds.protocol): what `vaekit sample`, `reconstruct` and
 `interpolate` write for an audio model (its render part's FLOWS): a folder of 16-bit WAV files,
-made from the spectrograms by Griffin-Lim (vaekit.data.spectrograms), and spectrograms.png, the
+made from the spectrograms by Griffin-Lim (data_mel.py), and spectrograms.png, the
 spectrograms in dB (low frequencies at the bottom).
 
 torch and the render part are imported where they are used: every command's parser asks each

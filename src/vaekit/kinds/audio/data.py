@@ -1,6 +1,6 @@
 """The audio kind's data part: see vaekit.kinds.protocol. Its source is a folder of WAV
-recordings (vaekit.data.audio), opened as a `Dataset` of log-mel spectrograms
-(vaekit.data.spectrograms); its inputs are .wav files."""
+recordings (data_wav.py), opened as a `Dataset` of log-mel spectrograms
+(data_mel.py); its inputs are .wav files."""
 
 from __future__ import annotations
 
@@ -11,26 +11,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaekit.data.audio import (
+from vaekit.data.batches import ImageSet, carve
+from vaekit.data.dataset import Dataset, OpenOptions, split_stats
+from vaekit.data.datasets import OpenRequest, path_info, source_path
+from vaekit.data.formats import input_file
+from vaekit.data.prepare import is_prepared
+from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data_mel import DEFAULTS as AUDIO_DEFAULTS
+from vaekit.kinds.audio.data_mel import (
+    AudioFeatures,
+    check_settings,
+    decibels_in_chunks,
+    fit_features,
+)
+from vaekit.kinds.audio.data_wav import (
     is_audio_folder,
     labels_from_names,
     list_wavs,
     read_clips,
     test_rows,
 )
-from vaekit.data.batches import ImageSet, carve
-from vaekit.data.dataset import Dataset, OpenOptions, split_stats
-from vaekit.data.datasets import OpenRequest, path_info, source_path
-from vaekit.data.formats import input_file
-from vaekit.data.prepare import is_prepared
-from vaekit.data.spectrograms import DEFAULTS as AUDIO_DEFAULTS
-from vaekit.data.spectrograms import (
-    AudioFeatures,
-    check_settings,
-    decibels_in_chunks,
-    fit_features,
-)
-from vaekit.errors import VaekitError
 
 DURATIONS = {"min": np.min, "median": np.median, "max": np.max}  # of recordings, in info
 
@@ -78,7 +78,7 @@ def open_audio(
     options: dict[str, Any],
     record: dict[str, Any] | None,
 ) -> Dataset:
-    """A folder of WAV files (vaekit.data.audio), each a standardized log-mel spectrogram
+    """A folder of WAV files (data_wav.py), each a standardized log-mel spectrogram
     (N, 1, M, T) named by its path in the folder; labels from the file names (the first group
     of `options["label_pattern"]`); the test split the files matching `test_pattern`, else
     carved with the seed. Statistics from the other (training) files, or the model's `record`."""

@@ -2,7 +2,7 @@
 
 Reconstruction quality of an audio VAE: the log-spectral distance, in dB. For a clip x and its
 posterior-mean reconstruction x', both log-mel spectrograms in dB (N, 1, M, T:
-vaekit.data.audio, standardization undone), the log-spectral distance is the RMS over the M mel
+data_wav.py, standardization undone), the log-spectral distance is the RMS over the M mel
 bins of the dB difference, averaged over the T frames:
 
     LSD(x, x') = 1/T sum_t sqrt( 1/M sum_m (dB_x[m, t] - dB_x'[m, t])^2 )
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vaekit.data.batches import ImageSet, batch_indices
-from vaekit.data.spectrograms import AudioFeatures
+from vaekit.kinds.audio.data_mel import AudioFeatures
 from vaekit.models.vae import VAE
 
 # Standardized log-mel units mean little: the log-spectral distance, in dB, instead.

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from vaekit.data.batches import ImageSet
-from vaekit.data.spectrograms import AudioFeatures
 from vaekit.errors import VaekitError
 from vaekit.kinds.audio.data import clip_names
+from vaekit.kinds.audio.data_mel import AudioFeatures
 from vaekit.kinds.audio.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.factory import ModelConfig
 from vaekit.models.vae import VAE

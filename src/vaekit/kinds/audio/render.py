@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from vaekit.data.audio import wav_bytes
-from vaekit.data.spectrograms import GRIFFIN_LIM_ITERS
 from vaekit.kinds.audio.data import clip_names
+from vaekit.kinds.audio.data_mel import GRIFFIN_LIM_ITERS
+from vaekit.kinds.audio.data_wav import wav_bytes
 from vaekit.report.html import caption, figure, image
 from vaekit.report.images import data_uri, pairs_grid, png_bytes
 from vaekit.report.outputs import (
@@ -64,7 +64,7 @@ def write_clips(folder, model, x, names: list[str], seed: int) -> list:
     PICTURE. Returns the WAV paths."""
     import torch
 
-    from vaekit.data.audio import write_wav
+    from vaekit.kinds.audio.data_wav import write_wav
     from vaekit.report.images import save_grid
 
     audio = model.schema
@@ -120,7 +120,7 @@ def id_header(model) -> str:
 
 # --- the report and the compare page (see vaekit.kinds.protocol, "render part") -----------
 # Spectrogram grids of samples and reconstructions (in dB, low frequencies at the bottom),
-# each with a few clips to play (Griffin-Lim, vaekit.data.audio) embedded as <audio> elements.
+# each with a few clips to play (Griffin-Lim, data_wav.py) embedded as <audio> elements.
 
 PLAYED = 4  # clips embedded per section
 

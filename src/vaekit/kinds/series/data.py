@@ -29,7 +29,7 @@ import torch
 from vaekit.data import objects
 from vaekit.data.batches import ImageSet
 from vaekit.data.dataset import Dataset
-from vaekit.data.tables import TABLE_SUFFIXES
+from vaekit.data.rows import TABLE_SUFFIXES
 from vaekit.errors import VaekitError
 from vaekit.kinds.series.data_read import (
     NPY_SUFFIX,

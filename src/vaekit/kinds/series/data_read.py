@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from vaekit.data import objects
-from vaekit.data.tables import FLOAT32_MAX, MISSING, TABLE_SUFFIXES, RawTable, read_table
+from vaekit.data.numbers import FLOAT32_MAX
+from vaekit.data.rows import MISSING, TABLE_SUFFIXES, RawTable, read_table
 from vaekit.errors import VaekitError
 
 # A first column of one of these names (any case) makes a .csv/.parquet file a series.

@@ -1,5 +1,5 @@
 """The table kind's data part: see vaekit.kinds.protocol. Its source is a table file (.csv,
-.parquet: vaekit.data.tables), opened as a `Dataset` of encoded rows; its inputs are table
+.parquet: vaekit.data.rows), opened as a `Dataset` of encoded rows; its inputs are table
 files too, encoded with the model's schema."""
 
 from __future__ import annotations
@@ -17,17 +17,11 @@ from vaekit.data.batches import ImageSet, carve
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.datasets import OpenRequest, path_info, source_path
 from vaekit.data.numbers import all_numbers, number
-from vaekit.data.tables import (
-    RawTable,
-    TableSchema,
-    fit_schema,
-    is_table_path,
-    read_table,
-    table_checksum,
-)
+from vaekit.data.rows import RawTable, is_table_path, read_table
 from vaekit.errors import VaekitError
+from vaekit.kinds.table.data_schema import TableSchema, fit_schema, table_checksum
 
-__all__ = ["is_table_path"]  # the source's recognizer (BUILTIN_KINDS), from vaekit.data.tables
+__all__ = ["is_table_path"]  # the source's recognizer (BUILTIN_KINDS), from vaekit.data.rows
 
 # A table's examples are of their own kind (ImageSet.pixels), never a pixel kind.
 PIXELS = "table"
@@ -124,7 +118,7 @@ def open_table(
     table: dict[str, Any] | None,
     target_is_label: bool = False,
 ) -> Dataset:
-    """A table (vaekit.data.tables): its rows as feature vectors (N, 1, 1, F), the test split
+    """A table (vaekit.data.rows): its rows as feature vectors (N, 1, 1, F), the test split
     carved with the seed, numeric columns standardized with the other (training) rows'
     statistics, or encoded with a model's schema `table`."""
     return open_rows(

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from vaekit.data.batches import ImageSet, batch_indices
-from vaekit.data.tables import TableSchema
+from vaekit.kinds.table.data_schema import TableSchema
 from vaekit.kinds.table.model import TableVAE, rows_of
 
 # A row's MSE mixes units and category indices: the errors are per column instead.

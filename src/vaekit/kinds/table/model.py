@@ -2,8 +2,8 @@
 inputs and a mixed likelihood, with missing values masked.
 
 Shapes: B rows, F modelled columns (Fn numeric, Fc categorical, K_j categories of categorical
-column j), Z latent dims. A row is x (B, 1, 1, F) as vaekit.data.tables stores it: numeric
-columns standardized, categorical ones as category indices, NaN where a value is missing.
+column j), Z latent dims. A row is x (B, 1, 1, F) as the schema (data_schema.py) stores it:
+numeric columns standardized, categorical ones as category indices, NaN where a value is missing.
 
 - The encoder sees each row as [numeric values, one-hot categories, observed mask] (a missing
   value is a 0 with its mask bit 0), through an MLP, to q(z|x).
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.data.tables import TableSchema
 from vaekit.errors import VaekitError
+from vaekit.kinds.table.data_schema import TableSchema
 from vaekit.kinds.table.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import LOG_2PI
 from vaekit.models.factory import PRIORS, ModelConfig

@@ -93,8 +93,8 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
 
     from vaekit.api.inputs import model_dataset
     from vaekit.cli.output import names_existing
-    from vaekit.data.text import is_text_path, read_lines
     from vaekit.errors import VaekitError
+    from vaekit.kinds.text.data_vocab import is_text_path, read_lines
 
     test: list[str] | None = None  # the test split's lines, read once where needed
     sentences: list[str] = []
@@ -138,8 +138,8 @@ def _inputs(model: Any, specs: list[str], data: str | None) -> tuple[list[str], 
 def sample(args: argparse.Namespace) -> int:
     import torch
 
-    from vaekit.apps.text import sample as sample_lines
     from vaekit.errors import VaekitError
+    from vaekit.kinds.text.apps import sample as sample_lines
     from vaekit.kinds.text.render import write_lines
 
     if args.npy or args.label is not None:
@@ -159,9 +159,9 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def reconstruct(args: argparse.Namespace) -> int:
-    from vaekit.apps.text import reconstruct as reconstruct_lines
     from vaekit.errors import VaekitError
     from vaekit.files import save_csv
+    from vaekit.kinds.text.apps import reconstruct as reconstruct_lines
 
     if args.decode == "sample":
         raise VaekitError("--decode sample is for `vaekit sample`: choose greedy or beam")
@@ -184,8 +184,8 @@ def reconstruct(args: argparse.Namespace) -> int:
 
 
 def interpolate(args: argparse.Namespace) -> int:
-    from vaekit.apps.text import interpolate as interpolate_lines
     from vaekit.errors import VaekitError
+    from vaekit.kinds.text.apps import interpolate as interpolate_lines
     from vaekit.kinds.text.render import write_lines
 
     if args.grid or args.method != "lerp" or args.npy:
@@ -213,10 +213,10 @@ def interpolate(args: argparse.Namespace) -> int:
 
 
 def anomaly(args: argparse.Namespace) -> int:
-    from vaekit.apps.text import nll_per_word
-    from vaekit.data.text import PAD
     from vaekit.errors import VaekitError
     from vaekit.files import save_csv
+    from vaekit.kinds.text.apps import nll_per_word
+    from vaekit.kinds.text.data_vocab import PAD
 
     if args.score not in ("elbo", "nll"):
         raise VaekitError(f"--score {args.score} is for images: text takes elbo or nll")
@@ -252,9 +252,9 @@ def embed(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from vaekit.apps.text import embed as embed_lines
     from vaekit.cli.output import save_npy
     from vaekit.files import save_csv
+    from vaekit.kinds.text.apps import embed as embed_lines
 
     output = _claim(args, "latents.npy", (".npy", ".csv"))
     model = _load(args)

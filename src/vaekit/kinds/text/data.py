@@ -1,5 +1,5 @@
 """The text kind's data part: see vaekit.kinds.protocol. Its source is a text file (.txt, one
-sentence per line: vaekit.data.text), opened as a `Dataset` of token rows; a model of text
+sentence per line: data_vocab.py), opened as a `Dataset` of token rows; a model of text
 takes sentences and test-split indices, not files."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from vaekit.data.batches import ImageSet, carve
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.datasets import OpenRequest, path_info, source_path
 from vaekit.data.formats import input_file
-from vaekit.data.text import (
+from vaekit.errors import VaekitError
+from vaekit.kinds.text.data_vocab import (
     MAX_LENGTH,
     PAD,
     Vocabulary,
@@ -23,9 +24,8 @@ from vaekit.data.text import (
     is_text_path,
     read_lines,
 )
-from vaekit.errors import VaekitError
 
-__all__ = ["is_text_path"]  # the source's recognizer (BUILTIN_KINDS), from vaekit.data.text
+__all__ = ["is_text_path"]  # the source's recognizer (BUILTIN_KINDS), from data_vocab.py
 
 
 def schema_from_json(record: dict[str, Any] | None) -> Vocabulary | None:
@@ -78,7 +78,7 @@ def open_text(
     max_length: int,
     vocab: Vocabulary | None,
 ) -> Dataset:
-    """A text file (vaekit.data.text): its lines as token indices (N, 1, 1, max_length + 1),
+    """A text file (data_vocab.py): its lines as token indices (N, 1, 1, max_length + 1),
     the test split carved with the seed from the non-blank lines, the vocabulary built from
     the other (training) lines, or a model's `vocab`. Each set's ids are its lines' text."""
     lines = read_lines(path)

@@ -2,7 +2,7 @@
 
 Per-word numbers for a text model: the per-line bounds that evaluate_vae reports, spread over
 the tokens a line's likelihood scores. A line's log-likelihood is the sum of its tokens'
-log-probabilities, the words and the <eos> (vaekit.data.text.counted_tokens); so the per-word
+log-probabilities, the words and the <eos> (data_vocab.counted_tokens); so the per-word
 NLL is the sum of the lines' NLLs over the number of those tokens, and the perplexity is
 exp(per-word NLL) (as in Bowman et al. 2016 and the language-modelling literature, where the
 end token counts as a word).
@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from vaekit.data.batches import ImageSet
-from vaekit.data.text import Vocabulary, counted_tokens
+from vaekit.kinds.text.data_vocab import Vocabulary, counted_tokens
 from vaekit.models.vae import VAE
 
 # An MSE of token indices means nothing.

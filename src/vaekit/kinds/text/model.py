@@ -2,7 +2,7 @@
 2016, "Generating Sentences from a Continuous Space".
 
 Shapes: B lines, T = max_length + 1 positions, V vocabulary entries, E embedding width,
-H recurrent width, Z latent dims. A line is x (B, 1, 1, T) as vaekit.data.text stores it:
+H recurrent width, Z latent dims. A line is x (B, 1, 1, T) as data_vocab.py stores it:
 word indices, <eos>, then <pad>.
 
 - The encoder embeds the words and <eos>, runs a GRU over them and maps its last state to
@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from vaekit.data.text import BOS, EOS, PAD, UNK, Vocabulary
 from vaekit.errors import VaekitError
 from vaekit.kinds.text.data import encode_lines as encode_lines  # the protocol's
+from vaekit.kinds.text.data_vocab import BOS, EOS, PAD, UNK, Vocabulary
 from vaekit.kinds.text.model_decoding import SentenceDecoder, Sentences, tokens_of
 from vaekit.kinds.text.options import DEFAULTS as DEFAULTS  # the protocol's
 from vaekit.models.distributions import DiagonalGaussian
@@ -278,7 +278,7 @@ def only(flag: str, data: Any) -> str:
 
 
 def prepare(x: Any, shape: tuple[int, ...], schema: Vocabulary, max_value: float) -> torch.Tensor:
-    """Lines as vaekit.data.text stores them (token indices, <eos>, <pad>), (B, T) or
+    """Lines as data_vocab.py stores them (token indices, <eos>, <pad>), (B, T) or
     (B, 1, 1, T) -> float32 (B, 1, 1, T)."""
     t = torch.as_tensor(x).reshape(len(x), -1)
     if t.shape[1] != shape[2] or t.is_complex() or t.dtype == torch.bool:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.data.text import BOS, EOS, PAD
+from vaekit.kinds.text.data_vocab import BOS, EOS, PAD
 from vaekit.progress import pixel_progress
 
 

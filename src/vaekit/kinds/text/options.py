@@ -31,7 +31,7 @@ OPTIONS = [
     ),
     Option(
         "max_length",
-        Int(least=1, most=1000),  # vaekit.data.text.MAX_LENGTH (a layer above this file)
+        Int(least=1, most=1000),  # data_vocab.MAX_LENGTH (a layer above this file)
         40,
         "for text: the longest line kept, in tokens; longer training and test lines are "
         "dropped (`vaekit data info` counts them), longer sentences given later are truncated",

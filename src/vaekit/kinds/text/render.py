@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from vaekit.apps import text as apps
 from vaekit.errors import VaekitError
+from vaekit.kinds.text import apps
 from vaekit.report.curves import save_curves
 from vaekit.report.html import caption, figure, table
 from vaekit.report.view import Builder, RunView

@@ -1,161 +1,46 @@
-"""Tables: a .csv file (header row, then one row per example) or a .parquet file.
+"""A table's schema: what a table (a .csv or .parquet file, read by vaekit.data.rows) becomes.
 
 A table becomes feature vectors: one value per modelled column, float32, with NaN where the
 value is missing. A numeric column is standardized, (value - mean) / std with the training
 rows' mean and standard deviation (a constant column: 0); a categorical column holds the
 index of its category in its sorted categories. The `TableSchema` (the columns, their kinds
 and statistics, the target's classes, the id column) is JSON, saved with the model: what a
-model writes comes back in the table's units and category names. Nothing read from a table
-runs code (CSV through `csv`, Parquet through pyarrow). N rows of F modelled columns are
-stored as (N, 1, 1, F), every dataset's (C, H, W) layout, for splits, batches and training."""
+model writes comes back in the table's units and category names. N rows of F modelled
+columns are stored as (N, 1, 1, F), every dataset's (C, H, W) layout, for splits, batches and
+training."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vaekit.data.numbers import (
     FLOAT32_MAX,
-    NOT_UTF8,
     all_numbers,
     commas_refused,
     in_units,
     no_number,
     not_a_category,
     number,
-    refuse_other_separator,
     with_commas,
 )
+from vaekit.data.rows import MAX_COLUMNS, RawTable
 from vaekit.errors import VaekitError
 
-TABLE_SUFFIXES = (".csv", ".parquet")
 KINDS = ("numeric", "categorical")
-# Cells read as missing values, compared stripped and lowercased.
-MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 # A categorical column with more categories than this is an identifier or free text, which a
 # one-hot block cannot model; so is one whose every row has its own value.
 MAX_CATEGORIES = 1000
-MAX_COLUMNS = 10_000
 # A --target column with more classes than this share of the rows (and more than
 # MIN_CLASSES_CHECKED) is more like a measurement or an identifier than a class label, and so
 # is one of fractional numbers: refused unless the user confirms it (--target-is-label).
 MAX_CLASS_FRACTION = 0.05
 MIN_CLASSES_CHECKED = 20
-CSV_FIELD_LIMIT = 1 << 20  # characters in one cell
-
-
-def is_table_path(source: Any) -> bool:
-    return isinstance(source, str | Path) and Path(source).suffix.lower() in TABLE_SUFFIXES
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """A table as read: column names and, per column, each row's text (None: missing).
-    `where[i]` names row i for messages ("line 7", "row 6")."""
-
-    path: Path
-    names: list[str]
-    cells: list[list[str | None]]
-    where: list[str]
-
-    def __len__(self) -> int:
-        return len(self.where)
-
-    def column(self, name: str, role: str) -> list[str | None]:
-        if name not in self.names:
-            known = ", ".join(self.names[:20]) + (", ..." if len(self.names) > 20 else "")
-            raise VaekitError(f"{role}: {self.path} has no column {name!r} (its columns: {known})")
-        return self.cells[self.names.index(name)]
-
-
-def read_table(path: str | Path) -> RawTable:
-    """The table in a .csv or .parquet file; every fault is a VaekitError naming the file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise VaekitError(f"{path}: no such file")
-    table = _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_csv(path)
-    if not table.where:
-        raise VaekitError(f"{path}: no rows below the header")
-    return table
-
-
-def _read_csv(path: Path) -> RawTable:
-    csv.field_size_limit(CSV_FIELD_LIMIT)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise VaekitError(f"{path}: an empty file (expected a header row of column names)")
-            names = check_header(header, path)
-            refuse_other_separator(names, path)
-            cells: list[list[str | None]] = [[] for _ in names]
-            where = []
-            for row in reader:
-                if not row or (len(row) == 1 and not row[0].strip() and len(names) > 1):
-                    continue  # a blank line
-                if len(row) != len(names):
-                    raise VaekitError(
-                        f"{path}: line {reader.line_num} has {len(row)} fields, the header "
-                        f"{len(names)}"
-                    )
-                for column, text in zip(cells, row, strict=True):
-                    column.append(None if text.strip().lower() in MISSING else text.strip())
-                where.append(f"line {reader.line_num}")
-    except UnicodeDecodeError:
-        raise VaekitError(NOT_UTF8.format(path=path)) from None
-    except csv.Error as err:
-        raise VaekitError(f"{path}: not a readable CSV file ({err})") from None
-    except OSError as err:
-        raise VaekitError(f"{path}: cannot read ({err.strerror or err})") from None
-    return RawTable(path, names, cells, where)
-
-
-def check_header(header: list[str], path: Path | str) -> list[str]:
-    """A table's column names, as a file's header or a DataFrame's columns give them: at most
-    MAX_COLUMNS, each named, each once; `path` names the table in the messages."""
-    names = [name.strip() for name in header]
-    if len(names) > MAX_COLUMNS:
-        raise VaekitError(f"{path}: {len(names)} columns, more than {MAX_COLUMNS}")
-    if any(not name for name in names):
-        raise VaekitError(f"{path}: column {names.index('') + 1} of the header has no name")
-    repeated = next((name for name in names if names.count(name) > 1), None)
-    if repeated is not None:
-        raise VaekitError(f"{path}: the header names column {repeated!r} twice")
-    return names
-
-
-def _read_parquet(path: Path) -> RawTable:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise VaekitError(
-            f"{path}: reading .parquet needs pyarrow: pip install 'vaekit[tables]'"
-        ) from None
-    try:
-        table = pq.read_table(str(path))
-    except Exception as err:  # pyarrow's errors (ArrowInvalid, OSError, ...) have no common base
-        raise VaekitError(f"{path}: not a readable Parquet file ({err})") from None
-    names = check_header([str(name) for name in table.column_names], path)
-    cells = [[_cell(v) for v in table.column(i).to_pylist()] for i in range(len(names))]
-    return RawTable(path, names, cells, [f"row {i}" for i in range(table.num_rows)])
-
-
-def _cell(value: Any) -> str | None:
-    """A Parquet value as the text a CSV would hold: None (or NaN) is missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = repr(value) if isinstance(value, float) else str(value)
-    return None if text.strip().lower() in MISSING else text
 
 
 def _category_index(categories: Sequence[str]) -> dict[str, int]:

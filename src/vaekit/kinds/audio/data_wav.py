@@ -6,7 +6,7 @@ to mono; samples are scaled to [-1, 1) (divided by 32768). A folder's files at a
 than the chosen one are resampled band-limited, by the FFT (the spectrum cut or zero-padded
 to the new rate's bins, as scipy.signal.resample does). A clip of `length` samples keeps a
 longer recording's start and pads a shorter one with silence at its end. The spectrograms
-made of the clips, and the way back to sound: vaekit.data.spectrograms.
+made of the clips, and the way back to sound: data_mel.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from vaekit.apps.anomaly import anomaly_scores, content_keys
-from vaekit.data.text import PAD
+from vaekit.kinds.text.data_vocab import PAD
 from vaekit.kinds.text.model import TextVAE, tokens_of
 from vaekit.kinds.text.model_decoding import beam_search, greedy
 from vaekit.kinds.text.model_decoding import sample as sample_words

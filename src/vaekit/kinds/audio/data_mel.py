@@ -1,6 +1,6 @@
 """Log-mel spectrograms of fixed-length clips, and the way back to sound.
 
-Features, per clip of `clip_samples` (vaekit.data.audio reads and fits them):
+Features, per clip of `clip_samples` (data_wav.py reads and fits them):
 - the power spectrogram |STFT|^2: periodic Hann window of n_fft samples, hop `hop` samples,
   frames centred (padded by reflection), T = 1 + clip_samples // hop frames;
 - an HTK mel filter bank (Young et al., The HTK Book: mel = 2595 log10(1 + f / 700)):
@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from vaekit.data.audio import fit_clip, read_wav, resample
 from vaekit.errors import VaekitError
+from vaekit.kinds.audio.data_wav import fit_clip, read_wav, resample
 
 FLOOR_DB = -80.0  # 10 log10 of the smallest mel power kept (samples in [-1, 1))
 DEFAULTS = {"clip_seconds": 1.0, "n_fft": 512, "hop_length": 128, "n_mels": 64}
