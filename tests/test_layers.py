@@ -104,6 +104,20 @@ def test_every_import_points_down():
     assert bad == []
 
 
+def test_the_models_package_imports_nothing_from_data():
+    """models/ stands on the root modules alone (issue 26): a kind's schema is its own
+    (kinds/<kind>/data_*.py), loops over data are evaluation's and the apps', and keyed
+    random streams are vaekit.randomness."""
+    found = [
+        f"{name}:{line} imports {target}"
+        for name, path in _modules()
+        if layer(name) == "models" and not name.startswith("vaekit.kinds.")
+        for line, target in imported_modules(ast.parse(path.read_text()), name, False)
+        if layer(target) == "data"
+    ]
+    assert found == []
+
+
 def test_the_registries_import_nothing_but_the_errors():
     """kinds/base is read by every layer, so it stands on nothing of vaekit's (builders are
     named by import path and imported only when a model is built)."""

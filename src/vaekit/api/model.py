@@ -17,7 +17,7 @@ import torch
 
 from vaekit.apps import generate
 from vaekit.data import objects
-from vaekit.data.batches import ImageSet, batch_indices, step_generator
+from vaekit.data.batches import ImageSet, batch_indices
 from vaekit.errors import VaekitError
 from vaekit.kinds.base import kind
 from vaekit.memory import available_memory
@@ -26,6 +26,7 @@ from vaekit.models.factory import ModelConfig
 from vaekit.models.io import load_model, state_sha256, weights_sha256
 from vaekit.models.vae import VAE, LossOutput
 from vaekit.options import TEMPERATURE, Int
+from vaekit.randomness import step_generator
 from vaekit.train_options import TRAIN_OPTIONS
 
 # Images made or scored at once: memory stays that of one batch whatever n a user asks for.

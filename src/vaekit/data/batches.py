@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import torch
 
+from vaekit.randomness import step_generator
+
 CHUNK = 2048  # rows per pass when a whole set is scanned (statistics, checks)
 
 # What the pixel values are, as the data's source declares them (never guessed from the values
@@ -146,13 +148,6 @@ def carve(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tenso
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=generator)
     return order[count:].sort().values, order[:count].sort().values
-
-
-def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator keyed by (seed, step): a step's randomness depends on nothing else."""
-    # Mix the two integers into one 63-bit seed (a splitmix-style odd multiplier).
-    key = (seed * 0x9E3779B97F4A7C15 + step * 0xBF58476D1CE4E5B9 + 1) % (2**63)
-    return torch.Generator(device=device).manual_seed(key)
 
 
 def batch_indices(

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from vaekit.data.batches import step_generator
 from vaekit.errors import VaekitError
 from vaekit.models.pixelcnn import AutoregressiveLikelihood
 from vaekit.models.priors import Density
 from vaekit.models.vae import VAE, Terms
+from vaekit.randomness import step_generator
 
 BLOCK = 64  # samples drawn per (example, block) generator
 # Rows decoded at once on a CPU: a few examples' chunks together. Larger batches run slower

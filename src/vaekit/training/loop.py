@@ -28,10 +28,10 @@ from vaekit.data.batches import (
     corrupt,
     num_batches,
     parse_noise,
-    step_generator,
 )
 from vaekit.errors import VaekitError
 from vaekit.models.vae import VAE, LossOutput, Objective, Terms
+from vaekit.randomness import step_generator
 from vaekit.train_options import DEFAULTS as _D
 from vaekit.train_options import TRAIN_OPTIONS, unused_option
 from vaekit.training.callbacks import Callback, TimeBudget
