@@ -22,10 +22,6 @@ MAX_COLUMNS = 10_000
 CSV_FIELD_LIMIT = 1 << 20  # characters in one cell
 
 
-def is_table_path(source: Any) -> bool:
-    return isinstance(source, str | Path) and Path(source).suffix.lower() in TABLE_SUFFIXES
-
-
 @dataclass(frozen=True)
 class RawTable:
     """A table as read: column names and, per column, each row's text (None: missing).

@@ -17,14 +17,17 @@ from vaekit.data.batches import ImageSet, carve
 from vaekit.data.dataset import Dataset, OpenOptions
 from vaekit.data.datasets import OpenRequest, path_info, source_path
 from vaekit.data.numbers import all_numbers, number
-from vaekit.data.rows import RawTable, is_table_path, read_table
+from vaekit.data.rows import TABLE_SUFFIXES, RawTable, read_table
 from vaekit.errors import VaekitError
 from vaekit.kinds.table.data_schema import TableSchema, fit_schema, table_checksum
 
-__all__ = ["is_table_path"]  # the source's recognizer (BUILTIN_KINDS), from vaekit.data.rows
-
 # A table's examples are of their own kind (ImageSet.pixels), never a pixel kind.
 PIXELS = "table"
+
+
+def is_table_path(source: Any) -> bool:
+    """The source's recognizer (BUILTIN_KINDS): a .csv or .parquet path."""
+    return isinstance(source, str | Path) and Path(source).suffix.lower() in TABLE_SUFFIXES
 
 
 def schema_from_json(record: dict[str, Any] | None) -> TableSchema | None:
