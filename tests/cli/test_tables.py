@@ -191,8 +191,8 @@ def test_a_new_file_without_the_runs_id_column_is_refused(table_run, tmp_path, c
 def test_normal_labels_that_are_no_class_name_the_classes(table_run, tmp_path, capsys):
     code = vaekit("anomaly", table_run, "-o", tmp_path / "s.csv", "--normal-labels", "5")
     err = capsys.readouterr().err.strip()
-    assert code != 0 and err.endswith("--normal-labels 5: not a class of the run's (by index: "
-                                      "0 down, 1 up)")  # fmt: skip
+    assert code != 0 and err.endswith("--normal-labels 5: not a class of the run's (the run's "
+                                      "classes by index: 0 down, 1 up)")  # fmt: skip
 
 
 def test_normal_labels_by_class_name_and_a_missing_file(table_run, tmp_path, capsys):

@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     if args.normal_labels:  # by index or name: the classes the run names, as embed does
         names = part.class_names(model) or model.class_names
         normal = model.class_indices(args.normal_labels, names)
-        truth = _truth(labels, normal, names, ",".join(args.normal_labels))
+        said = model.classes_said(names)
+        truth = _truth(labels, normal, names, ",".join(args.normal_labels), said)
 
     detector, note = load_or_fit(wanted, args.rundir, args.data)
     if note:
@@ -178,11 +179,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _truth(labels, normal: list[int], names: list[str] | None = None, given: str = ""):
+def _truth(labels, normal: list[int], names: list[str] | None, given: str, said: str):
     """1 for each input whose label is not among the normal ones, checked before any work:
     AUROC needs labels, both kinds among them, and each normal label one of the classes
     `names` (their names by index, where the run has them: a table's --target). `given`:
-    the option as the user wrote it, for the messages."""
+    the option as the user wrote it, `said` the run's classes (Model.classes_said), for the
+    messages."""
     import numpy as np
 
     from vaekit.errors import VaekitError
@@ -192,14 +194,12 @@ def _truth(labels, normal: list[int], names: list[str] | None = None, given: str
                           "files whose every row has one of the run's labels)")  # fmt: skip
     unknown = [label for label in normal if names and not 0 <= label < len(names)]
     if unknown:
-        classes = ", ".join(f"{i} {name}" for i, name in enumerate(names or []))
-        raise VaekitError(f"--normal-labels {unknown[0]}: not a class of the run's (by index: "
-                          f"{classes})")  # fmt: skip
+        raise VaekitError(f"--normal-labels {unknown[0]}: not a class of the run's ({said})")
     anomalous = (~np.isin(labels, normal)).astype(int)
     if anomalous.min() == anomalous.max():
         kind = "anomalous" if anomalous.min() else "normal"
         raise VaekitError(
-            f"--normal-labels {given or ','.join(map(str, normal))}: every input is {kind}; "
+            f"--normal-labels {given}: every input is {kind}; "
             f"AUROC needs both normal and anomalous ones (labels present, by index: "
             f"{sorted(set(labels.tolist()))})"
         )
