@@ -37,7 +37,7 @@ from vaekit.train_options import TRAIN_OPTIONS, unused_option
 from vaekit.training.callbacks import Callback, TimeBudget
 from vaekit.training.distributed import SINGLE, Group
 from vaekit.training.ema import WeightAverage, averaged
-from vaekit.training.optimizers import OPTIMIZERS
+from vaekit.training.optimizers import FLUSH_EVERY, OPTIMIZERS, flush_subnormals
 from vaekit.training.precision import Precision, resolve_precision
 from vaekit.training.recovery import (
     Diverged,
@@ -410,6 +410,8 @@ def _step(
             scaler.step(optimizer)
         else:
             optimizer.step()
+        if device.type == "cpu" and state.step % FLUSH_EVERY == FLUSH_EVERY - 1:
+            flush_subnormals(optimizer)  # (a CPU's penalty: a GPU's is small)
         if state.ema is not None:
             state.ema.update(model, state.step)
     if state.objective is not None:  # a discriminator's own step, on this step's draws
