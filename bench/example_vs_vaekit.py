@@ -9,7 +9,10 @@ in rotated order over --rounds rounds; the median is reported. vaekit runs as us
 bench/bare_loop.py, the same training with nothing else (fp32, bf16, and bf16 with the loss
 compiled, compilation included, once with Inductor's cache filled by an untimed run before
 the rounds and once with an empty cache each time, as a user's first compiled run finds it):
-plain eager PyTorch's time for this work, the practical floor for vaekit.
+plain eager PyTorch's time for this work, the practical floor for vaekit. And the bare loop
+in fp32 and bf16 with the one CPU-specific step of vaekit's loop added (Adam's subnormal
+averages set to 0 every 64 steps, `--flush-subnormals`): the floor for the rest of vaekit's
+own cost.
 
     .venv/bin/python bench/example_vs_vaekit.py [--rounds 3] [--epochs 10] [--before SRC]
         [--only NAME ...]
@@ -77,6 +80,16 @@ def contenders(epochs: int) -> dict[str, list[str]]:
         # Plain eager PyTorch with nothing around it (bench/bare_loop.py: no files).
         "bare loop": [*BARE, *e],
         "bare loop, bf16": [*BARE, *e, "--precision", "bf16"],
+        # The bare loop with vaekit's one CPU-specific step added (training.optimizers.
+        # flush_subnormals): what is left of vaekit's own cost beside it.
+        "bare loop, subnormals flushed": [*BARE, *e, "--flush-subnormals"],
+        "bare loop, bf16, subnormals flushed": [
+            *BARE,
+            *e,
+            "--precision",
+            "bf16",
+            "--flush-subnormals",
+        ],
         "bare loop, bf16, compiled": [*BARE, *e, "--precision", "bf16", "--compile"],
         "bare loop, bf16, compiled, cold cache": [*BARE, *e, "--precision", "bf16", "--compile"],
     }
