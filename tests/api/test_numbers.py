@@ -79,6 +79,21 @@ def test_a_conditional_model_says_its_numbers_are_given_the_label(
     assert report["conditional_on_label"] is True
     assert "features are computed from the label" in report["probe"]["skipped"]
     assert "accuracy" not in report["probe"]
+    # report.html said so of the IWAE row alone: its subtitle, the last epoch's table and the
+    # Evaluation table's note bound -log p(x|y) too
+    assert cli("report", out) == 0
+    page = (out / "report.html").read_text()
+    assert "; test -ELBO given the label " in page
+    assert "(epoch 1; conditional on the label: -log p(x|y))" in page
+    assert "examples; the numbers are an objective of 8-bit pixels, conditional on the label: " \
+           "-log p(x|y)" in page  # fmt: skip
+    # beside a run that is not conditional, the compare page warns
+    plain = tmp_path / "vae"
+    assert cli("train", "--data", data, *flags, "--out", plain, "--quiet") == 0
+    assert cli("compare", out, plain, "-o", tmp_path / "c.html") == 0
+    compared = (tmp_path / "c.html").read_text()
+    assert "cvae is conditional on the label: its figures bound -log p(x|y), the others&#x27; " \
+           "-log p(x)" in compared  # fmt: skip
 
 
 def test_non_finite_numbers_are_named_and_warned_about(

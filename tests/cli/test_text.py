@@ -4,6 +4,7 @@ interpolate, anomaly, embed, report; the image-only commands and bad text end in
 import csv
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,9 @@ def test_report_shows_sentences(text_run: Path, tmp_path: Path):
     assert vaekit("report", text_run) == 0
     page = (text_run / "report.html").read_text()
     assert "NLL per word" in page and "perplexity" in page and "KL per line" in page
+    # what a word is, as eval says it; the train figures' dropped words, as they were measured
+    assert re.search(r"nats \(IWAE, K=2; \d+ tokens: words and the end-of-line token\)", page)
+    assert "train figures with each of the decoder&#x27;s input words dropped" in page
 
 
 @pytest.mark.parametrize(

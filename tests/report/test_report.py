@@ -555,6 +555,23 @@ def test_the_curves_epoch_axis_has_whole_epochs_only(monkeypatch, draw):
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
+def test_the_compare_legend_names_a_run_without_a_validation_split(monkeypatch):
+    """Each run was named by its validation curve alone: a run trained with --val-fraction 0
+    was drawn (its train curve, dashed) and named nowhere."""
+    import vaekit.report.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "figure_png", lambda fig: drawn.append(fig) or b"")
+    terms = {"neg_elbo": 3.0, "rec": 2.0, "kl": 1.0, "loss": 3.0}
+    with_val = [{"epoch": e, "train": terms, "val": terms} for e in (1, 2)]
+    without = [{"epoch": e, "train": terms} for e in (1, 2)]
+    plots.compare_curves_png([("a", with_val), ("b", without)])
+    legend = drawn[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]
+    styles = [line.get_linestyle() for line in legend.get_lines()]
+    assert styles == ["-", "--"]  # a's validation curve, b's train curve
+
+
 def test_a_dollar_in_a_class_or_run_name_is_drawn_as_it_is():
     """Names are the user's: "$5-$10" began matplotlib's math mode (drawn "5-10" in italics)
     and "$x^$" ended the whole report in a parse error."""

@@ -218,6 +218,11 @@ def print_summary(result, resumed: bool = False) -> None:
         units += "; kl per layer in brackets, bottom layer first"
     if result.model.num_classes:
         units += ", conditional on the label: -log p(x|y) bounds"
+    from vaekit.report.page import train_note
+
+    note = train_note(result.model.vae, result.config)
+    if note:
+        units += f"; {note}"
     if k:
         units += (
             f"; training minimized -IWAE(K={k}); val and test -ELBO: one sample per example, "

@@ -63,6 +63,13 @@ def compare_tables(
     warnings = data_warnings(names, [r.config for r in runs]) + eval_warnings(names, eval_rows)
     warnings += seed_warnings(names, evals, eval_rows)
     warnings += kept_epoch_notes(pairs)
+    given = [name for run, name in pairs if run.config["model"].get("num_classes")]
+    if given and len(given) < len(pairs):
+        one = len(given) == 1
+        warnings.append(
+            f"{', '.join(given)} {'is' if one else 'are'} conditional on the label: "
+            f"{'its' if one else 'their'} figures bound -log p(x|y), the others' -log p(x)"
+        )
     warnings += [f"{name} has no record of its epochs (metrics.jsonl): its epochs, time and "
                  "train and validation figures are unknown" for run, name in pairs
                  if not run.history]  # fmt: skip

@@ -104,7 +104,8 @@ def summary_line(run: RunView) -> str:
     data = run.config.get("data", {}).get("name", "?")
     test = (run.final or {}).get("test") or {}
     score = term_series([{"test": test}], "test", "neg_elbo")[0]
-    tested = f"; test -ELBO {score:.2f} nats per example" if score is not None else ""
+    given = " given the label" if run.config["model"].get("num_classes") else ""
+    tested = f"; test -ELBO{given} {score:.2f} nats per example" if score is not None else ""
     return f"{model_line(run.config)}, on {data}; {len(run.history)} epochs{tested}"
 
 
@@ -133,6 +134,22 @@ def curves_section(run: RunView) -> str:
     return image(data_uri(png), "loss curves", pixels=False) + final_table(run)
 
 
+def train_note(vae: Any, config: dict[str, Any]) -> str | None:
+    """Why a run's train figures are of other inputs than its validation and test figures
+    (None where they are not): corrupted inputs (--train-noise), a text decoder's input words
+    dropped (--word-dropout, the model's `word_dropout`)."""
+    said = []
+    noise = config.get("training", {}).get("train_noise")
+    if noise:
+        said.append(f"on inputs corrupted by --train-noise {noise}")
+    dropped = getattr(vae, "word_dropout", 0.0)
+    if dropped > 0:
+        said.append(f"with each of the decoder's input words dropped with probability {dropped}")
+    if not said:
+        return None
+    return "train figures " + " and ".join(said) + "; validation and test figures without"
+
+
 def final_table(run: RunView) -> str:
     """The last epoch's train and validation terms and the test line, in nats per example."""
     last = run.history[-1]
@@ -149,6 +166,11 @@ def final_table(run: RunView) -> str:
     where = f"epoch {last['epoch']}"
     if run.final and run.final.get("best_epoch"):
         where += f"; test on the best validation epoch, {run.final['best_epoch']}"
+    if run.config["model"].get("num_classes"):
+        where += "; conditional on the label: -log p(x|y)"
+    note = train_note(run.model.vae, run.config)
+    if note:
+        where += f"; {note}"
     return caption(f"nats per example ({where})") + table(header, rows)
 
 
@@ -192,6 +214,10 @@ def eval_section(found: dict[str, Any], model: Any) -> str:
     rows += own(found) if own is not None else []
     note = f"{found.get('data')}, {found.get('split')} split, {found.get('num_examples')} examples;"
     note += f" the numbers are {'an' if kind == 'objective' else 'a'} {kind}"
+    if "likelihood_support" in found and "data_support" in found:  # (older files lack them)
+        note += f" of {model.kind.part('render').eval_nouns(found)[1]}"
+    if found.get("conditional_on_label"):
+        note += ", conditional on the label: -log p(x|y)"
     stale = eval_staleness(found, model)
     if stale:
         note += f" -- {stale}: run vaekit eval again"

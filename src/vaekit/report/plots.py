@@ -127,10 +127,14 @@ def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> byte
     for i, (name, history) in enumerate(runs):
         epochs = [int(r["epoch"]) for r in history]
         color = colors(i % 10)
+        # a run without a validation split is named by its train curve, the one it has
+        has_val = any(v is not None for v in term_series(history, "val", "neg_elbo"))
         for ax, (term, _) in zip(axes, TERMS, strict=True):
-            _plot(ax, epochs, term_series(history, "val", term), "-", color=color, label=name)
+            val = term_series(history, "val", term)
+            _plot(ax, epochs, val, "-", color=color, label=name if has_val else None)
             train = term_series(history, "train", term)
-            _plot(ax, epochs, train, "--", color=color, alpha=0.6)
+            trained = name if not has_val else None
+            _plot(ax, epochs, train, "--", color=color, alpha=0.6, label=trained)
     for ax, (_, title) in zip(axes, TERMS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")

@@ -145,12 +145,16 @@ def _id_header(schema: Any) -> str:
 
 def eval_nouns(report: dict) -> tuple[str, str]:
     """What the likelihood is for and what the data is, as `vaekit eval`'s table names them:
-    "table rows" (a support of another kind's likelihood: its pixels)."""
+    "table rows" (a support of another kind's likelihood: its pixels); the data's rows with
+    their numeric columns standardized, as the bounds score them."""
 
     def noun(support: str) -> str:
         return "table rows" if support == "table" else f"{support} pixels"
 
-    return noun(report["likelihood_support"]), noun(report["data_support"])
+    data = noun(report["data_support"])
+    if report["data_support"] == "table":
+        data += " (numeric columns standardized)"
+    return noun(report["likelihood_support"]), data
 
 
 # What a table's bounds are densities of: its -log p and nats/dim are not in the columns'

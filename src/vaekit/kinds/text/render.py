@@ -62,8 +62,9 @@ def eval_rows(report: dict) -> list[tuple[str, float, None, str]]:
     t = report.get("text") or {}
     if "nll_per_word" not in t:
         return []
+    counted = f"{t['num_tokens']} tokens: {t['tokens_counted']}"
     return [
-        ("NLL per word", t["nll_per_word"], None, f"nats (IWAE, K={t['iw_samples']})"),
+        ("NLL per word", t["nll_per_word"], None, f"nats (IWAE, K={t['iw_samples']}; {counted})"),
         ("perplexity", t["perplexity"], None, "exp of the NLL per word"),
         ("KL per line", t["kl_per_line"], None, "nats" + _kl_note(t, "; {}")),
     ]
