@@ -21,12 +21,13 @@ def flush_subnormals(optimizer: torch.optim.Optimizer) -> None:
     """Set each of the optimizer's state values that is subnormal (nonzero but smaller than
     its float type's smallest normal number, 1.2e-38 in float32) to 0.
 
-    A moving average whose gradient stays 0 (a dead ReLU unit's weights, a pixel that is 0 in
-    every image) decays into the subnormal range and stays there (0.9 times a few units of the
-    last place rounds back to itself), and a CPU computes with subnormal numbers many times
-    more slowly: on the reference MLP 40% of the first layer's Adam averages were subnormal
-    after 4 epochs, and its epochs slowed from 1.8 to 2.4 s. Their part of an update is below
-    1e-30, so the weights do not change (to the bit, on the reference run)."""
+    A moving average whose gradient has become 0 (a ReLU unit's weights once it has died, a
+    pixel's that is 0 in nearly every image) decays into the subnormal range and stays there
+    (0.9 times a few units of the last place rounds back to itself), and a CPU computes with
+    subnormal numbers many times more slowly: on the reference MLP 40% of the first layer's
+    Adam averages were subnormal after 4 epochs, and its epochs slowed from 1.8 to 2.4 s.
+    Their part of an update is below 1e-30, so the weights do not change (to the bit, on the
+    reference run)."""
     for state in optimizer.state.values():
         for value in state.values():
             if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim():
