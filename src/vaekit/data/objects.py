@@ -350,7 +350,8 @@ def _values(column: Any) -> list[Any]:
 def hf_rows(source: Any) -> RawTable:
     """A Hugging Face dataset's scalar columns (each a Value or a ClassLabel feature, the
     latter as its integers; lists, pictures and the like left out) as a RawTable, read
-    through Arrow a column at a time."""
+    through Arrow a column at a time: the rows the dataset holds, after any filter, select or
+    shuffle (its Arrow table underneath holds every row it was made from)."""
     name = describe_object(source)
     scalar = [
         column
@@ -360,7 +361,8 @@ def hf_rows(source: Any) -> RawTable:
     if not scalar:
         raise VaekitError(f"{name}: no column of single values (numbers, text) to read as rows")
     names = check_header(scalar, name)
-    cells = [[_cell(v, _is_none) for v in source.data.column(c).to_pylist()] for c in scalar]
+    rows = source.with_format("arrow")[:]  # (the dataset's row mapping applied)
+    cells = [[_cell(v, _is_none) for v in rows.column(c).to_pylist()] for c in scalar]
     return _rows(name, names, cells, source.num_rows)
 
 
