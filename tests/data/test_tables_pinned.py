@@ -432,3 +432,21 @@ def test_a_filtered_hugging_face_dataset_reads_its_kept_rows():
     table = hf_rows(ds.filter(lambda r: r["a"] > 2))
     assert table.cells == [["3", "4"], ["y", "z"]] and table.where == ["row 0", "row 1"]
     assert hf_rows(ds.select([3, 0])).cells == [["4", "1"], ["z", "w"]]
+
+
+def test_a_schema_fitted_on_padded_parquet_cells_reads_them_stripped(tmp_path: Path):
+    """A run fitted on a .parquet file before its cells were stripped kept " ok " among its
+    categories; that file's cells now read "ok", which must still be that category (an exact
+    name is still matched first)."""
+    schema = TableSchema.from_json(
+        {
+            "columns": [{"name": "c", "kind": "categorical", "categories": [" meh", " ok ", "ok"]}],
+            "target": None,
+            "classes": [],
+            "id_column": None,
+        }
+    )
+    table = RawTable(
+        tmp_path / "t.parquet", ["c"], [["meh", "ok", " ok "]], ["row 0", "row 1", "row 2"]
+    )
+    assert schema.encode(table)[:, 0].tolist() == [0.0, 2.0, 1.0]

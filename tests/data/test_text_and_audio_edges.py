@@ -146,13 +146,13 @@ def test_describe_counts_words_without_eos_and_lists_the_ten_most_frequent(tmp_p
         assert info["words_per_line"][name]["mean"] == pytest.approx(sum(counts) / len(counts))
     assert info["most_frequent"] == list(data.schema.tokens[4:14])
     assert len(info["most_frequent"]) == 10 and "<eos>" not in info["most_frequent"]
-    # its lines call them words, where eval's per-word figures count the <eos> as one
+    # its lines say the count leaves the <eos> out, where eval's per-word figures count it
     from vaekit.kinds.text.render import info_lines
 
     words = sum(len(line.split()) for line in data.train.ids)
     info = {**data.info, **info}
     shown = next(line for line in info_lines(info) if line.startswith("  train "))
-    assert shown.startswith(f"  train {words:>9} words (no <eos>), ")
+    assert shown.startswith(f"  train {words:>9} tokens (no <eos>), ")
 
 
 def test_a_file_given_as_a_text_input_is_refused_not_read_as_a_sentence(tmp_path: Path):

@@ -655,3 +655,24 @@ def test_the_config_table_shows_names_as_written():
     """A class folder named ünïcode was shown as \\u00fcn\\u00efcode in the config table."""
     shown = flatten({"data": {"classes": ["ünïcode", "b s"], "name": "x"}})
     assert shown == {"data.classes": '["ünïcode", "b s"]', "data.name": "x"}
+
+
+def test_the_train_note_says_what_the_train_figures_are_of():
+    """Train figures measured on other inputs or weights than validation's and test's say so:
+    --train-noise, a text decoder's dropped words, --ema (validation and test are of the
+    average, train of the weights as trained)."""
+    from types import SimpleNamespace
+
+    from vaekit.report.page import train_note
+
+    plain = SimpleNamespace()
+    assert train_note(plain, {"training": {"train_noise": None, "ema": 0.0}}) is None
+    assert train_note(plain, {"training": {"ema": 0.999}}) == (
+        "train figures (not validation's and test's) of the weights as trained rather than "
+        "their average (--ema 0.999)"
+    )
+    both = train_note(SimpleNamespace(word_dropout=0.25), {"training": {"train_noise": "mask:0.5"}})
+    assert both == (
+        "train figures (not validation's and test's) on inputs corrupted by --train-noise "
+        "mask:0.5 and with each of the decoder's input words dropped with probability 0.25"
+    )

@@ -361,7 +361,7 @@ def hf_rows(source: Any) -> RawTable:
     if not scalar:
         raise VaekitError(f"{name}: no column of single values (numbers, text) to read as rows")
     names = check_header(scalar, name)
-    rows = source.with_format("arrow")[:]  # (the dataset's row mapping applied)
+    rows = source.select_columns(scalar).with_format("arrow")[:]  # (its row mapping applied)
     cells = [[_cell(v, _is_none) for v in rows.column(c).to_pylist()] for c in scalar]
     return _rows(name, names, cells, source.num_rows)
 

@@ -12,8 +12,8 @@ A kind (vaekit.kinds.base.Kind) is found by its name, which config.json records 
 Beside them, a kind's own modules take their layer from their names as well: data_*.py the
 data layer (the table's schema, the text's vocabulary, audio's WAV files and spectrograms, a
 series' files), model_*.py the models layer, apps.py the apps layer (text's sentences through
-a model), and so on; nothing outside the kind's folder imports them but its tests and
-benchmarks.
+a model), and so on; no module of vaekit outside the kind's folder imports them (users,
+tests and benchmarks may).
 
 A layer calls only the parts in its own layer or below (`kind.part("model")` from models/ and
 above, `kind.part("render")` from report/ and above), and never branches on a kind's name.

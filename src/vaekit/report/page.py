@@ -135,9 +135,10 @@ def curves_section(run: RunView) -> str:
 
 
 def train_note(vae: Any, config: dict[str, Any]) -> str | None:
-    """Why a run's train figures are of other inputs than its validation and test figures
-    (None where they are not): corrupted inputs (--train-noise), a text decoder's input words
-    dropped (--word-dropout, the model's `word_dropout`)."""
+    """Why a run's train figures are of other inputs or weights than its validation and test
+    figures (None where they are not): corrupted inputs (--train-noise), a text decoder's
+    input words dropped (--word-dropout, the model's `word_dropout`), the weights trained
+    where the others are of their average (--ema)."""
     said = []
     noise = config.get("training", {}).get("train_noise")
     if noise:
@@ -145,9 +146,12 @@ def train_note(vae: Any, config: dict[str, Any]) -> str | None:
     dropped = getattr(vae, "word_dropout", 0.0)
     if dropped > 0:
         said.append(f"with each of the decoder's input words dropped with probability {dropped}")
+    ema = config.get("training", {}).get("ema")
+    if ema:
+        said.append(f"of the weights as trained rather than their average (--ema {ema})")
     if not said:
         return None
-    return "train figures " + " and ".join(said) + "; validation and test figures without"
+    return "train figures (not validation's and test's) " + " and ".join(said)
 
 
 def final_table(run: RunView) -> str:

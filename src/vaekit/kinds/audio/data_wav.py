@@ -16,7 +16,6 @@ import re
 import wave
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -151,14 +150,6 @@ def list_wavs(folder: Path) -> list[str]:
 def is_audio_folder(folder: Path) -> bool:
     """Whether a folder holds .wav files (at any depth, not hidden)."""
     return any(p.suffix.lower() == SUFFIX for p in files_under(folder))
-
-
-def is_audio_source(source: Any) -> bool:
-    """Whether a dataset source (as given to open_dataset) is a folder of .wav files."""
-    if not isinstance(source, str | Path):
-        return False
-    path = Path(source).expanduser()
-    return path.is_dir() and is_audio_folder(path)
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:

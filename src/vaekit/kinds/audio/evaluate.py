@@ -2,7 +2,7 @@
 
 Reconstruction quality of an audio VAE: the log-spectral distance, in dB. For a clip x and its
 posterior-mean reconstruction x', both log-mel spectrograms in dB (N, 1, M, T:
-data_wav.py, standardization undone), the log-spectral distance is the RMS over the M mel
+data_mel.py, standardization undone), the log-spectral distance is the RMS over the M mel
 bins of the dB difference, averaged over the T frames:
 
     LSD(x, x') = 1/T sum_t sqrt( 1/M sum_m (dB_x[m, t] - dB_x'[m, t])^2 )

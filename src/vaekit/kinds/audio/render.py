@@ -120,7 +120,7 @@ def id_header(model) -> str:
 
 # --- the report and the compare page (see vaekit.kinds.protocol, "render part") -----------
 # Spectrogram grids of samples and reconstructions (in dB, low frequencies at the bottom),
-# each with a few clips to play (Griffin-Lim, data_wav.py) embedded as <audio> elements.
+# each with a few clips to play (Griffin-Lim, data_mel.py) embedded as <audio> elements.
 
 PLAYED = 4  # clips embedded per section
 

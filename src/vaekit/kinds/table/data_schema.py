@@ -45,10 +45,14 @@ MIN_CLASSES_CHECKED = 20
 
 def _category_index(categories: Sequence[str]) -> dict[str, int]:
     """Each category's index; a boolean's also under its other spellings (Parquet's false,
-    pandas' False), so that the same data is read alike from either."""
+    pandas' False), so that the same data is read alike from either; and a name with spaces
+    around it also stripped (a run fitted on a .parquet file before its cells were stripped
+    as a .csv's kept " ok ": its data's cells read "ok" now)."""
     index = {name: k for k, name in enumerate(categories)}
     booleans = [(n, k) for n, k in index.items() if n.lower() in ("true", "false")]
-    return {**{s: k for n, k in booleans for s in (n.lower(), n.capitalize(), n.upper())}, **index}
+    stripped = {n.strip(): k for n, k in reversed(index.items()) if n != n.strip()}
+    others = {s: k for n, k in booleans for s in (n.lower(), n.capitalize(), n.upper())}
+    return {**stripped, **others, **index}
 
 
 @dataclass(frozen=True)

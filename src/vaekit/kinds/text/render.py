@@ -189,7 +189,7 @@ def info_lines(info: dict[str, Any]) -> list[str]:
     for name in ("train", "test"):
         share = unknown[name] / max(tokens[name], 1)
         words = info["words_per_line"][name]
-        lines.append(f"  {name:<5} {tokens[name]:>9} words (no <eos>), {share:.2%} <unk>; words "
+        lines.append(f"  {name:<5} {tokens[name]:>9} tokens (no <eos>), {share:.2%} <unk>; words "
                      f"per line: mean {words['mean']:.1f}, max {words['max']}")  # fmt: skip
     lines.append(f"  content sha256 {info['sha256']}")
     return lines
