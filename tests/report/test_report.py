@@ -676,3 +676,23 @@ def test_the_train_note_says_what_the_train_figures_are_of():
         "train figures (not validation's and test's) on inputs corrupted by --train-noise "
         "mask:0.5 and with each of the decoder's input words dropped with probability 0.25"
     )
+
+
+def test_a_conditional_runs_curves_name_the_label_in_each_term(monkeypatch):
+    """The report's curves of a --conditional run titled its terms -log p(x|z) and
+    KL(q(z|x) || p(z)): its encoder and decoder read the label."""
+    import vaekit.report.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "figure_png", lambda fig: drawn.append(fig) or b"")
+    terms = {"neg_elbo": 3.0, "rec": 2.0, "kl": 1.0, "loss": 3.0}
+    history = [{"epoch": 1, "train": terms, "val": terms}]
+    plots.loss_curves_png(history, "", given=True)
+    plots.loss_curves_png(history, "")
+    titles = [[ax.get_title() for ax in fig.axes] for fig in drawn]
+    assert titles[0] == [
+        "-ELBO, given the label",
+        "reconstruction (-log p(x|z,y))",
+        "KL(q(z|x,y) || p(z))",
+    ]
+    assert titles[1] == ["-ELBO", "reconstruction (-log p(x|z))", "KL(q(z|x) || p(z))"]

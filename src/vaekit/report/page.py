@@ -130,7 +130,8 @@ def curves_section(run: RunView) -> str:
     """The loss curves of metrics.jsonl's epochs, then the last epoch's numbers."""
     if not run.history:
         raise VaekitError("metrics.jsonl holds no finished epoch")
-    png = loss_curves_png(run.history, model_line(run.config))
+    given = bool(run.config["model"].get("num_classes"))
+    png = loss_curves_png(run.history, model_line(run.config), given)
     return image(data_uri(png), "loss curves", pixels=False) + final_table(run)
 
 

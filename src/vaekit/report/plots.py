@@ -23,6 +23,12 @@ TERMS = (
     ("rec", "reconstruction (-log p(x|z))"),
     ("kl", "KL(q(z|x) || p(z))"),
 )
+# A conditional model's (--conditional): the encoder and the decoder read the label y.
+GIVEN_TERMS = (
+    ("neg_elbo", "-ELBO, given the label"),
+    ("rec", "reconstruction (-log p(x|z,y))"),
+    ("kl", "KL(q(z|x,y) || p(z))"),
+)
 
 
 def plain_text(draw: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,14 +88,15 @@ def _plot(ax, epochs: list[int], values: list[float | None], style: str, **kw: A
 
 
 @plain_text
-def loss_curves_png(history: list[dict[str, Any]], title: str = "") -> bytes:
+def loss_curves_png(history: list[dict[str, Any]], title: str = "", given: bool = False) -> bytes:
     """Three panels, -ELBO (with -IWAE_K for a run trained on it), reconstruction and KL, per
-    epoch, train and validation, in nats per example."""
+    epoch, train and validation, in nats per example; `given`: a conditional model's, each
+    term's title with the label."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=100)
     epochs = [int(r["epoch"]) for r in history]
     k = next((r["train"].get("iwae_k") for r in history if r.get("train")), None)
-    for ax, (term, name) in zip(axes, TERMS, strict=True):
+    for ax, (term, name) in zip(axes, GIVEN_TERMS if given else TERMS, strict=True):
         # one colour per split in every panel: the legend, drawn from the first, holds for all
         for (split, label), marker, color in zip(SPLITS, "os", ("C0", "C1"), strict=True):
             series = term_series(history, split, term)
