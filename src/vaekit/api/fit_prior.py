@@ -27,6 +27,7 @@ from vaekit.data.batches import ImageSet, batch_indices, binarize_once, is_binar
 from vaekit.data.dataset import split_validation
 from vaekit.errors import VaekitError
 from vaekit.models.code_prior import PRIOR_RECORD, PRIOR_WEIGHTS, CodePrior, save_code_prior
+from vaekit.training.optimizers import FLUSH_EVERY, flush_subnormals
 from vaekit.version import __version__
 
 # Called with (task name, done, total): vaekit.progress.Bars.update.
@@ -90,7 +91,7 @@ def fit_prior(
         prior = CodePrior(vae.codebook.size, vae.map_size, width, layers).to(model.device)
     optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
     n = len(train_codes)
-    train_nll = float("nan")
+    train_nll, steps = float("nan"), 0
     for epoch in range(epochs):
         prior.train()
         total, done = 0.0, 0
@@ -100,6 +101,9 @@ def fit_prior(
             optimizer.zero_grad(set_to_none=True)
             loss.mean().backward()
             optimizer.step()
+            steps += 1
+            if model.device.type == "cpu" and steps % FLUSH_EVERY == 0:
+                flush_subnormals(optimizer)  # (as the training loop does: a CPU's penalty)
             total += float(loss.detach().sum())
             done += len(index)
             if progress is not None:
