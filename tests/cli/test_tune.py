@@ -524,7 +524,10 @@ def test_a_search_on_a_relative_path_resumes_from_another_folder(data, tmp_path,
     settings = load(tmp_path / "s").user_attrs["settings"]
     assert settings["data"] == str(tmp_path / "here" / "d.npz")  # recorded whole
     monkeypatch.chdir(tmp_path)  # elsewhere, the search goes on with its data
-    assert vaekit("tune", "--out", "s", "--resume", "--budget", "0.01", "--quiet") == 0
+    # (one more trial: --trials counts them all; a budget of 0.01 s left whether a trial
+    # started to the machine's load, which the shortest epoch so far is compared with)
+    resume = ["--resume", "--budget", "10m", "--trials", "2", "--quiet"]
+    assert vaekit("tune", "--out", "s", *resume) == 0
     first, resumed = load(tmp_path / "s").trials  # two trials, one a session
     # The resumed session's sampler is seeded on from the trials so far: it draws afresh,
     # not the first session's trials over again.
@@ -542,7 +545,9 @@ def test_a_search_whose_data_moved_resumes_with_data_checked(data, tmp_path, cap
     tune(str(tmp_path / "d.npz"), out=tmp_path / "s", budget=0.01, pruner="none", **TINY_API)
     (tmp_path / "moved").mkdir()
     shutil.move(tmp_path / "d.npz", tmp_path / "moved" / "d.npz")
-    resume = ["tune", "--out", tmp_path / "s", "--resume", "--budget", "0.01", "--quiet"]
+    # (one more trial, as in the test above)
+    resume = ["tune", "--out", tmp_path / "s", "--resume", "--budget", "10m", "--trials", "2",
+              "--quiet"]  # fmt: skip
     assert vaekit(*resume) == 1
     assert "d.npz: no such file or folder (moved? give its new place with --data" in (
         capsys.readouterr().err
