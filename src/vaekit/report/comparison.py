@@ -249,6 +249,7 @@ def compare_page(runs: Sequence[RunView], tables: CompareTables, seed: int) -> s
             "<p>The runs' configurations are the same (data checksums and devices aside).</p>"
         )
     curves = [(name, run.history) for run, name in pairs if run.history]
+    given = all(run.config["model"].get("num_classes") for run in runs)  # (mixed: a warning)
     warned = "".join(f'<p class="missing">Warning: {escape(w)}</p>' for w in tables.warnings)
     sections = [
         Section("Runs", warned + table(("run", "model"), summary)),
@@ -268,7 +269,7 @@ def compare_page(runs: Sequence[RunView], tables: CompareTables, seed: int) -> s
         ),
         Section(
             "Loss curves",
-            image(data_uri(compare_curves_png(curves)), "loss curves", pixels=False)
+            image(data_uri(compare_curves_png(curves, given)), "loss curves", pixels=False)
             if curves
             else "",
             missing=None if curves else "no run has a finished epoch",

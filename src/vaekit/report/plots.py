@@ -125,9 +125,12 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "", given: bool 
 
 
 @plain_text
-def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> bytes:
+def compare_curves_png(
+    runs: Sequence[tuple[str, list[dict[str, Any]]]], given: bool = False
+) -> bytes:
     """-ELBO, reconstruction and KL per epoch of several runs on shared axes: one colour per
-    run, validation solid, train dashed."""
+    run, validation solid, train dashed; `given`: every run is conditional on the label (the
+    terms titled with it)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100, sharex=True)
     colors = plt.get_cmap("tab10")
@@ -142,7 +145,7 @@ def compare_curves_png(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> byte
             train = term_series(history, "train", term)
             trained = name if not has_val else None
             _plot(ax, epochs, train, "--", color=color, alpha=0.6, label=trained)
-    for ax, (_, title) in zip(axes, TERMS, strict=True):
+    for ax, (_, title) in zip(axes, GIVEN_TERMS if given else TERMS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.2, 1.4
