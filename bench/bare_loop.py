@@ -57,6 +57,14 @@ class VAE(nn.Module):
         return kl - rec
 
 
+def flush(optimizer: torch.optim.Optimizer) -> None:
+    """Adam's subnormal averages set to 0 (--flush-subnormals)."""
+    tiny = torch.finfo(torch.float32).tiny
+    for state in optimizer.state.values():
+        for name in ("exp_avg", "exp_avg_sq"):
+            state[name].masked_fill_(state[name].abs() < tiny, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -75,7 +83,7 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     loss_of = torch.compile(model) if args.compile else model
     bf16 = args.precision == "bf16"
-    tiny, steps = torch.finfo(torch.float32).tiny, 0
+    steps = 0
     for _ in range(args.epochs):
         order = torch.randperm(len(train))
         for start in range(0, len(train), 128):
@@ -88,9 +96,7 @@ def main() -> None:
             optimizer.step()
             steps += 1
             if args.flush_subnormals and steps % 64 == 0:
-                for state in optimizer.state.values():
-                    for name in ("exp_avg", "exp_avg_sq"):
-                        state[name].masked_fill_(state[name].abs() < tiny, 0)
+                flush(optimizer)
     total = 0.0
     with torch.inference_mode():
         for start in range(0, len(test), 1000):
