@@ -2,16 +2,17 @@
 write its results in NAB's layout and score them (bench/nab/score.py).
 
     python -m bench.nab.run_vaekit --corpus ../shared/data/nab --out runs/nab [--detector
-        NAME] [--window 16] [--epochs 40] [--relearn] [--only GROUP/FILE.csv ...]
+        NAME] [--window 16] [--epochs 40] [--score elbo] [--relearn] [--reuse]
+        [--only GROUP/FILE.csv ...]
 
 For each series, one at a time and causally, as a user would run vaekit on a stream:
 
 1. `vaekit.train` on the series with --train-part 0.15 (NAB's probationary period: the first
    15% of its rows, at most 750) and --irregular keep (NAB's detectors take each row as one
    step; some series have gaps): the model sees only windows that end inside that part.
-2. The run's anomaly detector (`vaekit.api.anomaly.AnomalyDetector`, --score elbo, calibrated
-   on the run's validation windows, all inside the first part) scores the window ending at
-   every later step: the score of step t uses steps t-W+1..t only.
+2. The run's anomaly detector (`vaekit.api.anomaly.AnomalyDetector`, --score, by default
+   elbo, calibrated on the run's validation windows, all inside the first part) scores the
+   window ending at every later step: the score of step t uses steps t-W+1..t only.
 3. NAB wants one anomaly_score in [0, 1] per row, compared with one threshold across the whole
    corpus: by default each score is put on the scale of the --history (500) raw scores
    before it (`recent`: its z-score against them, as a Gaussian CDF), and then `onsets`
@@ -132,16 +133,16 @@ def boundaries(n: int, probation: int, relearn: bool) -> list[int]:
 
 def train_and_score(path: Path, out: Path, rows: int, n: int, epochs: int, args) -> dict:
     """One run trained on the first `rows` rows; its raw score of every window."""
-    cached = out / "nab_raw.npz"
+    cached = out / ("nab_raw.npz" if args.score == "elbo" else f"nab_raw_{args.score}.npz")
     if args.reuse and cached.exists():
         return dict(np.load(cached))
     import vaekit
-    from vaekit.api.anomaly import AnomalyDetector
-    from vaekit.kinds.series.data import SeriesSchema, read_rows
 
     if args.difference:
         out.parent.mkdir(parents=True, exist_ok=True)
         path = differenced(path, out.parent / f"{out.name}.differenced.csv")
+    if args.reuse and (out / "model.safetensors").exists():  # another score of the same run
+        return scored(vaekit.load(str(out)), path, cached, args)
 
     # --hidden is mlp's width; conv takes its own --channels (another family's option is
     # refused), left at vaekit's default.
@@ -162,8 +163,15 @@ def train_and_score(path: Path, out: Path, rows: int, n: int, epochs: int, args)
         report=False,
         **extra,
     )
-    model = run.model
-    detector = AnomalyDetector(model, "elbo", quantile=0.99).fit()
+    return scored(run.model, path, cached, args)
+
+
+def scored(model, path: Path, cached: Path, args: argparse.Namespace) -> dict:
+    """A run's --score of every window of the series (saved to `cached`)."""
+    from vaekit.api.anomaly import AnomalyDetector
+    from vaekit.kinds.series.data import SeriesSchema, read_rows
+
+    detector = AnomalyDetector(model, args.score, quantile=0.99).fit()
     schema = SeriesSchema.from_json(model.config.schema)
     windows = read_rows(str(path), schema)  # every window, ending at rows W-1 .. n-1
     cal = detector.calibration
@@ -250,6 +258,9 @@ def main() -> int:
     parser.add_argument(
         "--rule-only", action="store_true", help="with --spatial: the range rule alone, no model"
     )
+    parser.add_argument("--score", default="elbo",
+                        help="the anomaly score (`vaekit anomaly --score`); with --reuse, a "
+                        "score not saved yet is computed from the saved runs")  # fmt: skip
     parser.add_argument("--latent-dim", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="every run's --seed")
     parser.add_argument("--hidden", type=int, default=64, help="mlp: its one hidden width")

@@ -81,3 +81,32 @@ def test_beyond_range_flags_a_value_outside_the_range_before_it_widened_by_the_t
     inside -> 0."""
     values = np.array([0.0, 10.0, 10.5, 11.6, -1.2, 12.6])
     assert run_vaekit.beyond_range(values, 0.1).tolist() == [0, 0, 0, 1, 1, 0]
+
+
+def test_reuse_scores_saved_runs_again_with_another_score_without_training(tmp_path, monkeypatch):
+    """--reuse --score S: a score not saved yet comes from the saved run (no training), is
+    saved beside the first (the elbo's file left as it was) and read back the next time."""
+    import vaekit
+
+    path = tmp_path / "s.csv"
+    wave = np.sin(np.arange(120) / 4.0).tolist()
+    path.write_text("timestamp,value\n" + "".join(f"{t},{v!r}\n" for t, v in enumerate(wave)))
+    out = tmp_path / "run"
+    base = dict(window=4, epochs=1, latent_dim=2, model="mlp", hidden=8, seed=0, difference=False)
+    first = argparse.Namespace(**base, score="elbo", reuse=False)
+    elbo = run_vaekit.train_and_score(path, out, 60, 120, 1, first)
+    saved = (out / "nab_raw.npz").read_bytes()
+
+    def refused(**kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(vaekit, "train", refused)
+    again = argparse.Namespace(**base, score="nll", reuse=True)
+    nll = run_vaekit.train_and_score(path, out, 60, 120, 1, again)
+    assert (out / "nab_raw_nll.npz").exists()
+    assert (out / "nab_raw.npz").read_bytes() == saved
+    assert nll["raw"].shape == elbo["raw"].shape == (117,)
+    assert not np.array_equal(nll["raw"], elbo["raw"])  # another score of the same windows
+    (out / "model.safetensors").unlink()  # read back from its file, not scored again
+    np.testing.assert_array_equal(run_vaekit.train_and_score(path, out, 60, 120, 1, again)["raw"],
+                                  nll["raw"])  # fmt: skip
