@@ -680,7 +680,8 @@ def test_the_train_note_says_what_the_train_figures_are_of():
 
 def test_a_conditional_runs_curves_name_the_label_in_each_term(monkeypatch):
     """The report's curves of a --conditional run titled its terms -log p(x|z) and
-    KL(q(z|x) || p(z)): its encoder and decoder read the label."""
+    KL(q(z|x) || p(z)): its encoder and decoder read the label. On a compare page where some
+    runs are conditional, the titles name both forms and the legend marks those runs."""
     import vaekit.report.plots as plots
 
     drawn = []
@@ -689,9 +690,17 @@ def test_a_conditional_runs_curves_name_the_label_in_each_term(monkeypatch):
     history = [{"epoch": 1, "train": terms, "val": terms}]
     plots.loss_curves_png(history, "", given=True)
     plots.loss_curves_png(history, "")
-    plots.compare_curves_png([("a", history), ("b", history)], given=True)  # every run's
+    plots.compare_curves_png([("a", history), ("b", history)], given=["a", "b"])  # every run
     plots.compare_curves_png([("a", history), ("b", history)])
+    plots.compare_curves_png([("a", history), ("b", history)], given=["b"])  # one of the two
     titles = [[ax.get_title() for ax in fig.axes] for fig in drawn]
     given = ["-ELBO, given the label", "reconstruction (-log p(x|z,y))", "KL(q(z|x,y) || p(z))"]
     plain = ["-ELBO", "reconstruction (-log p(x|z))", "KL(q(z|x) || p(z))"]
-    assert titles == [given, plain, given, plain]
+    mixed = [
+        "-ELBO (given the label where conditional)",
+        "reconstruction (-log p(x|z) or p(x|z,y))",
+        "KL(q(z|x) or q(z|x,y) || p(z))",
+    ]
+    assert titles == [given, plain, given, plain, mixed]
+    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in drawn[2:]]
+    assert legends == [["a", "b"], ["a", "b"], ["a", "b (given the label)"]]

@@ -249,7 +249,7 @@ def compare_page(runs: Sequence[RunView], tables: CompareTables, seed: int) -> s
             "<p>The runs' configurations are the same (data checksums and devices aside).</p>"
         )
     curves = [(name, run.history) for run, name in pairs if run.history]
-    given = all(run.config["model"].get("num_classes") for run in runs)  # (mixed: a warning)
+    given = [name for run, name in pairs if run.config["model"].get("num_classes")]
     warned = "".join(f'<p class="missing">Warning: {escape(w)}</p>' for w in tables.warnings)
     sections = [
         Section("Runs", warned + table(("run", "model"), summary)),

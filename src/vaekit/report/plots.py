@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,12 @@ GIVEN_TERMS = (
     ("neg_elbo", "-ELBO, given the label"),
     ("rec", "reconstruction (-log p(x|z,y))"),
     ("kl", "KL(q(z|x,y) || p(z))"),
+)
+# Conditional and unconditional runs on one compare figure: each title names both.
+MIXED_TERMS = (
+    ("neg_elbo", "-ELBO (given the label where conditional)"),
+    ("rec", "reconstruction (-log p(x|z) or p(x|z,y))"),
+    ("kl", "KL(q(z|x) or q(z|x,y) || p(z))"),
 )
 
 
@@ -126,11 +132,14 @@ def loss_curves_png(history: list[dict[str, Any]], title: str = "", given: bool 
 
 @plain_text
 def compare_curves_png(
-    runs: Sequence[tuple[str, list[dict[str, Any]]]], given: bool = False
+    runs: Sequence[tuple[str, list[dict[str, Any]]]], given: Collection[str] = ()
 ) -> bytes:
     """-ELBO, reconstruction and KL per epoch of several runs on shared axes: one colour per
-    run, validation solid, train dashed; `given`: every run is conditional on the label (the
-    terms titled with it)."""
+    run, validation solid, train dashed; `given`: the names of the runs conditional on the
+    label (each marked so in the legend; the terms titled with the label where every run is,
+    with both forms where some are)."""
+    conditional = sum(name in given for name, _ in runs)
+    mixed = 0 < conditional < len(runs)
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100, sharex=True)
     colors = plt.get_cmap("tab10")
@@ -139,13 +148,15 @@ def compare_curves_png(
         color = colors(i % 10)
         # a run without a validation split is named by its train curve, the one it has
         has_val = any(v is not None for v in term_series(history, "val", "neg_elbo"))
+        label = f"{name} (given the label)" if mixed and name in given else name
         for ax, (term, _) in zip(axes, TERMS, strict=True):
             val = term_series(history, "val", term)
-            _plot(ax, epochs, val, "-", color=color, label=name if has_val else None)
+            _plot(ax, epochs, val, "-", color=color, label=label if has_val else None)
             train = term_series(history, "train", term)
-            trained = name if not has_val else None
+            trained = label if not has_val else None
             _plot(ax, epochs, train, "--", color=color, alpha=0.6, label=trained)
-    for ax, (_, title) in zip(axes, GIVEN_TERMS if given else TERMS, strict=True):
+    titles = MIXED_TERMS if mixed else GIVEN_TERMS if conditional else TERMS
+    for ax, (_, title) in zip(axes, titles, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs: no 1.2, 1.4
